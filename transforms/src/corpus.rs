@@ -1,0 +1,73 @@
+//! The realistic corpus the tests and benches share: real social posts (Reddit, X, Bluesky; see
+//! `tests/fixtures/LICENSE.md` for each row's licence), turned into Mentions.
+
+use chrono::{DateTime, Utc};
+use model::{Author, Kind, Mention, Source};
+
+/// Path of the committed corpus file.
+pub const REAL_POSTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/real_posts.jsonl"
+);
+
+/// Loads the real posts as Mentions. Panics if the committed fixture is missing or malformed,
+/// which is a broken checkout, not bad input.
+pub fn real_posts() -> Vec<Mention> {
+    let text =
+        std::fs::read_to_string(REAL_POSTS).expect("tests/fixtures/real_posts.jsonl is readable");
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| row_to_mention(i, l))
+        .collect()
+}
+
+fn row_to_mention(i: usize, line: &str) -> Mention {
+    let row: serde_json::Value = serde_json::from_str(line).expect("fixture rows are JSON");
+    let src = row["source"].as_str().unwrap_or_default();
+    let source = match src.split('/').next() {
+        Some("reddit") => Source::Reddit,
+        Some("bluesky") => Source::Bluesky,
+        _ => Source::X,
+    };
+    // Spread creation times over a week so time fields vary; deterministic by row.
+    let base = DateTime::<Utc>::from_timestamp(1_764_000_000, 0).unwrap_or_default();
+    let created_at = base + chrono::Duration::seconds((i as i64 * 7_919) % 604_800);
+    Mention {
+        id: format!(
+            "{}:{}",
+            source.as_str(),
+            row["id"].as_str().unwrap_or_default()
+        ),
+        source,
+        kind: if source == Source::Reddit && i % 3 != 0 {
+            Kind::Comment
+        } else {
+            Kind::Post
+        },
+        url: None,
+        created_at,
+        collected_at: created_at + chrono::Duration::milliseconds(250 + (i as i64 % 5_000)),
+        text: row["text"].as_str().unwrap_or_default().to_owned(),
+        lang_hint: None,
+        author: Author {
+            id: format!("a{}", i % 997),
+            handle: format!("user{}", i % 997),
+            followers: Some((i as u64 * 2_654_435_761) % 250_000),
+            following: Some((i as u64 * 40_503) % 3_000),
+            posts: Some((i as u64 * 97) % 50_000),
+            created_at: Some(base - chrono::Duration::days((i as i64 * 31) % 4_000)),
+            ..Author::default()
+        },
+        engagement: model::Engagement {
+            likes: Some((i as u64 * 13) % 900),
+            reposts: Some((i as u64 * 7) % 120),
+            replies: Some((i as u64 * 3) % 60),
+            ..Default::default()
+        },
+        refs: Default::default(),
+        media: Vec::new(),
+        geo: None,
+        raw: None,
+        extra: Default::default(),
+    }
+}

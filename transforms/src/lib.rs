@@ -1,0 +1,63 @@
+//! Backchannel's transforms: a [`Mention`] in, hundreds of typed fields out.
+//!
+//! Everything here is pure and synchronous — no I/O, no clock, no locks — so the runtime can run
+//! it on any CPU pool, a bench can time it alone, and the same input always gives the same output.
+//! The fields come from one explicit catalogue ([`catalogue`]) of extractors, each writing a group
+//! of related fields into a dense, reusable [`Record`].
+//!
+//! ```
+//! let m: model::Mention = serde_json::from_str(r#"{"id":"x:1","source":"x","kind":"post",
+//!     "created_at":"2026-01-01T00:00:00Z","collected_at":"2026-01-01T00:00:01Z",
+//!     "text":"Loving the new phone!","author":{"id":"7"}}"#).unwrap();
+//! let fields = transforms::enrich(&m);
+//! assert_eq!(fields.by_name("text_words"), Some(&transforms::Value::Int(4)));
+//! ```
+
+pub mod analysis;
+pub mod catalogue;
+pub mod corpus;
+pub mod docs;
+pub mod registry;
+
+pub mod author;
+pub mod dedup;
+pub mod emotion;
+pub mod entities;
+pub mod intent;
+pub mod lang;
+pub mod readability;
+pub mod sentiment;
+pub mod spam;
+pub mod text;
+pub mod tokens;
+
+pub use analysis::Analysis;
+pub use catalogue::{enrich, enrich_into, extractors, field_id, registry};
+pub use registry::{Extractor, FieldSpec, FieldType, FieldWriter, Record, Value};
+
+use model::{Mention, SCHEMA_VERSION};
+use serde::Serialize;
+
+/// A borrowed [`model::EnrichedMention`]: serialises to the same JSON without copying the
+/// mention or building a map of the fields.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EnrichedRef<'a> {
+    pub schema_version: u32,
+    pub fields_version: &'a str,
+    pub mention: &'a Mention,
+    pub fields: registry::FieldsObject<'a>,
+}
+
+impl<'a> EnrichedRef<'a> {
+    pub fn new(mention: &'a Mention, record: &'a Record) -> Self {
+        EnrichedRef {
+            schema_version: SCHEMA_VERSION,
+            fields_version: &registry().version,
+            mention,
+            fields: record.as_object(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests;

@@ -1,0 +1,345 @@
+//! The field registry's building blocks: what a field is, how its value is held, and the writer an
+//! extractor fills.
+//!
+//! Output is a dense [`Record`]: one [`Value`] slot per field, indexed by field id, reused from one
+//! mention to the next so that strings and lists keep their capacity and the hot path does not
+//! allocate per field.
+
+use crate::analysis::Analysis;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+/// The type of a field's value, as it appears in the `fields` JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Bool,
+    /// A signed integer (JSON number without fraction).
+    Int,
+    /// A finite float (JSON number). Never NaN or infinite.
+    Float,
+    Str,
+    /// A list of strings, in order of appearance.
+    StrList,
+    /// A list of non-negative integers below 2^53 (safe in JavaScript).
+    IntList,
+}
+
+impl FieldType {
+    /// The name used in `backchannel fields` and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::Bool => "bool",
+            FieldType::Int => "int",
+            FieldType::Float => "float",
+            FieldType::Str => "string",
+            FieldType::StrList => "string[]",
+            FieldType::IntList => "int[]",
+        }
+    }
+}
+
+/// One field: its name (snake_case, unique), type, and a one-line doc.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub doc: &'static str,
+    /// Whether `null` is a legitimate value (e.g. account age when the source gives no creation
+    /// date). A non-nullable field is written for every mention.
+    pub nullable: bool,
+}
+
+impl FieldSpec {
+    pub const fn new(name: &'static str, ty: FieldType, doc: &'static str) -> FieldSpec {
+        FieldSpec {
+            name,
+            ty,
+            doc,
+            nullable: false,
+        }
+    }
+    pub const fn bool(name: &'static str, doc: &'static str) -> FieldSpec {
+        FieldSpec::new(name, FieldType::Bool, doc)
+    }
+    pub const fn int(name: &'static str, doc: &'static str) -> FieldSpec {
+        FieldSpec::new(name, FieldType::Int, doc)
+    }
+    pub const fn float(name: &'static str, doc: &'static str) -> FieldSpec {
+        FieldSpec::new(name, FieldType::Float, doc)
+    }
+    pub const fn str(name: &'static str, doc: &'static str) -> FieldSpec {
+        FieldSpec::new(name, FieldType::Str, doc)
+    }
+    pub const fn strs(name: &'static str, doc: &'static str) -> FieldSpec {
+        FieldSpec::new(name, FieldType::StrList, doc)
+    }
+    pub const fn ints(name: &'static str, doc: &'static str) -> FieldSpec {
+        FieldSpec::new(name, FieldType::IntList, doc)
+    }
+    /// Marks the field as allowed to be `null`.
+    pub const fn nullable(self) -> FieldSpec {
+        FieldSpec {
+            nullable: true,
+            ..self
+        }
+    }
+}
+
+/// A computed field value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// Not applicable to this mention (only for nullable fields), or not written yet.
+    #[default]
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    StrList(Vec<String>),
+    IntList(Vec<u64>),
+}
+
+impl Value {
+    /// The type this value has, or `None` for `Null`.
+    pub fn ty(&self) -> Option<FieldType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(_) => FieldType::Bool,
+            Value::Int(_) => FieldType::Int,
+            Value::Float(_) => FieldType::Float,
+            Value::Str(_) => FieldType::Str,
+            Value::StrList(_) => FieldType::StrList,
+            Value::IntList(_) => FieldType::IntList,
+        })
+    }
+
+    /// Converts to a `serde_json::Value` (tests and tools; the hot path serialises directly).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) => s.serialize_unit(),
+            Value::Str(v) => s.serialize_str(v),
+            Value::StrList(v) => {
+                let mut seq = s.serialize_seq(Some(v.len()))?;
+                for x in v {
+                    seq.serialize_element(x)?;
+                }
+                seq.end()
+            }
+            Value::IntList(v) => {
+                let mut seq = s.serialize_seq(Some(v.len()))?;
+                for x in v {
+                    seq.serialize_element(x)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// A group of related fields computed together in one call.
+///
+/// Contract: `extract` is pure and synchronous (no I/O, no locks, no clock: time comes from the
+/// mention), finishes in time bounded by the capped text length, never panics on any input, and
+/// writes every non-nullable field it declares.
+pub trait Extractor: Send + Sync + 'static {
+    /// snake_case group name, e.g. `"sentiment"`.
+    fn name(&self) -> &'static str;
+    /// Bumped whenever the output for some input would change.
+    fn version(&self) -> u32;
+    /// The fields this extractor writes, in the order of its local indices.
+    fn fields(&self) -> &'static [FieldSpec];
+    /// Computes the fields for one mention.
+    fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>);
+}
+
+/// The slice of a [`Record`] that belongs to one extractor; indices are local to its `fields()`.
+#[derive(Debug)]
+pub struct FieldWriter<'r> {
+    slots: &'r mut [Value],
+    specs: &'static [FieldSpec],
+}
+
+impl<'r> FieldWriter<'r> {
+    pub(crate) fn new(slots: &'r mut [Value], specs: &'static [FieldSpec]) -> Self {
+        debug_assert_eq!(slots.len(), specs.len());
+        FieldWriter { slots, specs }
+    }
+
+    #[inline]
+    fn check(&self, i: usize, ty: FieldType) {
+        debug_assert_eq!(
+            self.specs[i].ty, ty,
+            "field {} written as {:?}",
+            self.specs[i].name, ty
+        );
+    }
+
+    #[inline]
+    pub fn bool(&mut self, i: usize, v: bool) {
+        self.check(i, FieldType::Bool);
+        self.slots[i] = Value::Bool(v);
+    }
+
+    #[inline]
+    pub fn int(&mut self, i: usize, v: i64) {
+        self.check(i, FieldType::Int);
+        self.slots[i] = Value::Int(v);
+    }
+
+    /// Writes a count; saturates instead of wrapping.
+    #[inline]
+    pub fn count(&mut self, i: usize, v: usize) {
+        self.int(i, i64::try_from(v).unwrap_or(i64::MAX));
+    }
+
+    /// Writes a float; a NaN or infinity becomes `null` on nullable fields and 0 otherwise, so
+    /// the output is always valid JSON.
+    #[inline]
+    pub fn float(&mut self, i: usize, v: f64) {
+        self.check(i, FieldType::Float);
+        self.slots[i] = if v.is_finite() {
+            Value::Float(v)
+        } else if self.specs[i].nullable {
+            Value::Null
+        } else {
+            Value::Float(0.0)
+        };
+    }
+
+    /// Writes a string, reusing the slot's buffer.
+    #[inline]
+    pub fn str(&mut self, i: usize, v: &str) {
+        self.check(i, FieldType::Str);
+        match &mut self.slots[i] {
+            Value::Str(s) => {
+                s.clear();
+                s.push_str(v);
+            }
+            slot => *slot = Value::Str(v.to_owned()),
+        }
+    }
+
+    /// Returns the slot's list of strings, emptied, for the caller to fill.
+    #[inline]
+    pub fn strs(&mut self, i: usize) -> &mut Vec<String> {
+        self.check(i, FieldType::StrList);
+        if !matches!(self.slots[i], Value::StrList(_)) {
+            self.slots[i] = Value::StrList(Vec::new());
+        }
+        match &mut self.slots[i] {
+            Value::StrList(v) => {
+                v.clear();
+                v
+            }
+            _ => unreachable!("slot was just set to a list"),
+        }
+    }
+
+    /// Returns the slot's list of integers, emptied, for the caller to fill.
+    #[inline]
+    pub fn ints(&mut self, i: usize) -> &mut Vec<u64> {
+        self.check(i, FieldType::IntList);
+        if !matches!(self.slots[i], Value::IntList(_)) {
+            self.slots[i] = Value::IntList(Vec::new());
+        }
+        match &mut self.slots[i] {
+            Value::IntList(v) => {
+                v.clear();
+                v
+            }
+            _ => unreachable!("slot was just set to a list"),
+        }
+    }
+
+    /// Writes `null` (only for nullable fields).
+    #[inline]
+    pub fn null(&mut self, i: usize) {
+        debug_assert!(
+            self.specs[i].nullable,
+            "field {} is not nullable",
+            self.specs[i].name
+        );
+        self.slots[i] = Value::Null;
+    }
+
+    /// Writes `Some(v)` as a float, `None` as null.
+    #[inline]
+    pub fn opt_float(&mut self, i: usize, v: Option<f64>) {
+        match v {
+            Some(v) => self.float(i, v),
+            None => self.null(i),
+        }
+    }
+
+    /// Writes `Some(v)` as an int, `None` as null.
+    #[inline]
+    pub fn opt_int(&mut self, i: usize, v: Option<i64>) {
+        match v {
+            Some(v) => self.int(i, v),
+            None => self.null(i),
+        }
+    }
+}
+
+/// One mention's computed fields: a dense vector indexed by field id.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub(crate) values: Vec<Value>,
+}
+
+impl Record {
+    /// The value of field `id` (see [`crate::catalogue::field_id`]).
+    pub fn get(&self, id: usize) -> &Value {
+        &self.values[id]
+    }
+
+    /// The value of the field called `name`, if there is one.
+    pub fn by_name(&self, name: &str) -> Option<&Value> {
+        crate::catalogue::field_id(name).map(|id| &self.values[id])
+    }
+
+    /// All values in field-id order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// A serialisable view: a JSON object keyed by field name.
+    pub fn as_object(&self) -> FieldsObject<'_> {
+        FieldsObject(self)
+    }
+
+    /// The fields as a `serde_json` map (for callers that need to own it).
+    pub fn to_json_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        let reg = crate::catalogue::registry();
+        reg.fields
+            .iter()
+            .zip(&self.values)
+            .map(|(f, v)| (f.name.to_owned(), v.to_json()))
+            .collect()
+    }
+}
+
+/// Serialises a [`Record`] as a JSON object keyed by field name, in field-id order.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldsObject<'r>(&'r Record);
+
+impl Serialize for FieldsObject<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let reg = crate::catalogue::registry();
+        let mut map = s.serialize_map(Some(reg.fields.len()))?;
+        for (f, v) in reg.fields.iter().zip(&self.0.values) {
+            map.serialize_entry(f.name, v)?;
+        }
+        map.end()
+    }
+}
