@@ -256,6 +256,24 @@ pub struct EnrichedMention {
     pub mention: Mention,
     /// Computed fields, keyed by field name.
     pub fields: Map<String, Value>,
+    /// Tenants' signals (tracked queries) this mention matched, when matching ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<SignalMatch>,
+}
+
+/// One tenant's signal that matched a mention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SignalMatch {
+    /// The tenant (client) that owns the signal.
+    pub tenant: String,
+    /// The signal's id, unique within its tenant.
+    pub signal: String,
+    /// The version of the signal's rule the match was made with.
+    pub version: u64,
+    /// Where the matched terms are: `[start, end)` offsets in Unicode scalar values (code points)
+    /// into `mention.text`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub highlights: Vec<[u32; 2]>,
 }
 
 /// Why a byte string could not become a [`Mention`].

@@ -46,6 +46,8 @@ pub struct EnrichedRef<'a> {
     pub fields_version: &'a str,
     pub mention: &'a Mention,
     pub fields: registry::FieldsObject<'a>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub signals: &'a [model::SignalMatch],
 }
 
 impl<'a> EnrichedRef<'a> {
@@ -55,6 +57,7 @@ impl<'a> EnrichedRef<'a> {
             fields_version: &registry().version,
             mention,
             fields: record.as_object(),
+            signals: &[],
         }
     }
 }
