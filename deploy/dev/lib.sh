@@ -1,0 +1,103 @@
+# shellcheck shell=bash
+# Shared helpers for deploy/dev/services and deploy/dev/test. Source it; do not execute it.
+# Everything the dev services need is installed from Debian's apt, Maven Central or PyPI;
+# nothing is downloaded any other way.
+
+BC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BC_DEV="$BC_ROOT/deploy/dev"
+# shellcheck source=../versions.env
+source "$BC_ROOT/deploy/versions.env"
+
+# All mutable state lives in one git-ignored folder.
+BC_STATE="$BC_ROOT/.services"
+BC_CACHE="$BC_STATE/cache"   # jars fetched by Maven, per version
+BC_DATA="$BC_STATE/data"     # service data (kafka log dirs, cassandra sstables, redis dir)
+BC_LOGS="$BC_STATE/logs"     # one folder per service
+BC_RUN="$BC_STATE/run"       # pidfiles, rendered configs, lock
+BC_VENV="$BC_STATE/venv"     # python venv for test oracles
+
+bc_log() { printf '[%s] %s\n' "${BC_LOG_TAG:-dev}" "$*"; }
+bc_die() { printf '[%s] ERROR: %s\n' "${BC_LOG_TAG:-dev}" "$*" >&2; exit 1; }
+bc_now() { echo "${EPOCHREALTIME/,/.}"; }
+# Seconds (one decimal) elapsed since a bc_now timestamp.
+bc_since() { awk -v a="$1" -v b="$(bc_now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Run as root, or through sudo when available (developer laptops).
+bc_as_root() {
+  if [[ $EUID -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    bc_die "need root to run: $*"; fi
+}
+
+# bc_apt_install PKG ... — apt-get install (update once per run first).
+# Daemons in those packages (redis-server, prometheus) must NOT be started by their
+# postinst: they would grab our ports. A temporary policy-rc.d forbids that.
+bc_apt_install() {
+  mkdir -p "$BC_LOGS"
+  bc_log "apt-get install $*"
+  local policy=/usr/sbin/policy-rc.d created_policy=0 rc=0
+  if [[ ! -e $policy ]]; then
+    bc_as_root sh -c "printf '#!/bin/sh\\nexit 101\\n' > $policy && chmod +x $policy"
+    created_policy=1
+  fi
+  {
+    if [[ -z ${BC_APT_UPDATED:-} ]]; then
+      bc_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && BC_APT_UPDATED=1
+    fi &&
+      bc_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+  } >>"$BC_LOGS/apt.log" 2>&1 || rc=$?
+  ((created_policy)) && bc_as_root rm -f "$policy"
+  if ((rc)); then
+    tail -n 20 "$BC_LOGS/apt.log" >&2
+    bc_die "apt-get install $* failed (full log: $BC_LOGS/apt.log)"
+  fi
+}
+
+# bc_apt_ensure CMD:PKG ... — installs the Debian packages whose command is missing.
+bc_apt_ensure() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  ((${#missing[@]} == 0)) || bc_apt_install "${missing[@]}"
+}
+
+# Java 17 exactly: Cassandra 5.0 runs on 11 or 17 only, Kafka 4.x needs >= 17.
+# Sets BC_JAVA. Prefers $JAVA_HOME if it is a 17, then Debian's openjdk-17, then `java`.
+bc_java_major() { "$1" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ { print $2; exit }'; }
+bc_find_java17() {
+  local c
+  for c in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} /usr/lib/jvm/java-17-openjdk-*/bin/java "$(command -v java || true)"; do
+    if [[ -x $c && "$(bc_java_major "$c")" == 17 ]]; then BC_JAVA=$c; return 0; fi
+  done
+  return 1
+}
+bc_ensure_java() {
+  bc_find_java17 || { bc_apt_install openjdk-17-jre-headless && bc_find_java17; } ||
+    bc_die "no Java 17 found (Cassandra 5.0 needs 11 or 17)"
+  bc_apt_ensure mvn:maven
+}
+
+# Everything the services and the tests expect on the machine.
+bc_ensure_system_packages() {
+  bc_apt_ensure python3:python3 redis-server:redis-server redis-cli:redis-tools kcat:kcat \
+    promtool:prometheus cmake:cmake
+  bc_ensure_java
+}
+
+# ---------------------------------------------------------------- python hook
+# bc_pip_install PKG==VER ... — installs into the git-ignored venv .services/venv (quiet; pip's
+# own cache makes re-runs fast). Later test oracles are added here or in deploy/dev/test.
+bc_ensure_venv() {
+  [[ -x $BC_VENV/bin/python ]] && return 0
+  mkdir -p "$BC_STATE"
+  # Debian's python3 needs python3-venv for ensurepip; try as-is first.
+  if ! python3 -m venv "$BC_VENV" >/dev/null 2>&1; then
+    rm -rf "$BC_VENV"
+    bc_apt_install python3-venv
+    python3 -m venv "$BC_VENV"
+  fi
+}
+bc_pip_install() {
+  bc_ensure_venv
+  "$BC_VENV/bin/python" -m pip install -q --disable-pip-version-check "$@"
+}
