@@ -79,8 +79,12 @@ bc_ensure_java() {
 
 # Everything the services and the tests expect on the machine.
 bc_ensure_system_packages() {
+  # cmake + compilers + libcurl headers: rdkafka's bundled librdkafka 2.12.1 (cmake-build) includes
+  # <curl/curl.h> even with curl off (its config.h defines WITH_OAUTHBEARER_OIDC as 0, rdkafka_conf.c
+  # tests #ifdef), so the build fails without the headers; nothing links against libcurl.
   bc_apt_ensure python3:python3 redis-server:redis-server redis-cli:redis-tools kcat:kcat \
-    promtool:prometheus cmake:cmake
+    promtool:prometheus cmake:cmake make:make cc:gcc c++:g++ pkg-config:pkg-config \
+    curl-config:libcurl4-openssl-dev
   bc_ensure_java
 }
 
