@@ -1,1 +1,168 @@
-fn main() {}
+//! `backchannel`: the command-line entry point. `anyhow` lives here only.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use pipeline::config::{self, Config};
+use pipeline::local::{self, RunOptions};
+
+/// Backchannel: collect social mentions, enrich them with hundreds of fields, store and serve them.
+#[derive(Debug, Parser)]
+#[command(name = "backchannel", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without one, the embedded defaults apply; any key can also be
+    /// set with BACKCHANNEL__<SECTION>__<KEY> environment variables.
+    #[arg(long, global = true, env = "BACKCHANNEL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole pipeline in one process on the embedded default, fed by the synthetic
+    /// collector, with a live status line; stops on Ctrl-C, --limit or --for.
+    Run {
+        /// Synthetic mentions per second (0 = as fast as the pipeline takes them).
+        #[arg(long, default_value_t = 5_000)]
+        rate: u64,
+        /// Stop after this many mentions.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Stop after this long, e.g. "30s" or "2m".
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Seed of the synthetic collector (same seed, same mentions).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Don't print the live status line.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Read Mention JSON lines on stdin, write EnrichedMention JSON lines on stdout, one per input
+    /// line, in order. A bad line yields {"error": {...}} naming the line and the reason.
+    Enrich,
+    /// List the field registry.
+    Fields {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    config::duration("--for", s).map_err(|e| e.to_string())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BACKCHANNEL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let load =
+        || Config::load(cli.config.as_deref(), std::env::vars()).context("loading configuration");
+    match cli.command {
+        Command::Run {
+            rate,
+            limit,
+            duration,
+            seed,
+            quiet,
+        } => {
+            let config = load()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let opts = RunOptions {
+                rate,
+                limit,
+                duration,
+                seed,
+                status: !quiet,
+            };
+            eprintln!(
+                "backchannel run: embedded pipeline (data in {}), synthetic collector at {}; Ctrl-C to stop",
+                config.embedded.data_dir.display(),
+                if rate == 0 {
+                    "full speed".to_owned()
+                } else {
+                    format!("{rate} mentions/s")
+                }
+            );
+            let summary = rt.block_on(local::run(&config, opts))?;
+            println!("{}", summary.summary());
+            Ok(())
+        }
+        Command::Enrich => enrich(load()?.decode_limits()),
+        Command::Fields { format } => fields(format),
+    }
+}
+
+fn enrich(limits: model::DecodeLimits) -> anyhow::Result<()> {
+    let stdin = std::io::stdin().lock();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut record = transforms::Record::new();
+    for (i, line) in stdin.split(b'\n').enumerate() {
+        let mut line = line.context("reading stdin")?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        match model::Mention::decode(&line, limits) {
+            Ok(m) => {
+                transforms::enrich_into(&m, &mut record);
+                serde_json::to_writer(&mut out, &transforms::EnrichedRef::new(&m, &record))?;
+            }
+            Err(e) => {
+                let err = serde_json::json!({"error": {"line": i + 1, "reason": e.reason(), "message": e.to_string()}});
+                serde_json::to_writer(&mut out, &err)?;
+            }
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn fields(format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&transforms::docs::catalogue_json())?
+        )?,
+        Format::Markdown => write!(out, "{}", transforms::docs::fields_markdown())?,
+        Format::Table => {
+            let reg = transforms::registry();
+            writeln!(
+                out,
+                "field registry {} ({} fields)",
+                reg.version,
+                reg.fields.len()
+            )?;
+            for (e, r) in reg.extractors.iter().zip(&reg.ranges) {
+                writeln!(out, "\n[{}] v{}", e.name(), e.version())?;
+                for f in &reg.fields[r.clone()] {
+                    let ty = if f.nullable {
+                        format!("{}?", f.ty.as_str())
+                    } else {
+                        f.ty.as_str().to_owned()
+                    };
+                    writeln!(out, "  {:<32} {:<9} {}", f.name, ty, f.doc)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

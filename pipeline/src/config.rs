@@ -1,0 +1,367 @@
+//! Configuration: one TOML file, defaults embedded, every key overridable by an environment
+//! variable `BACKCHANNEL__<SECTION>__<KEY>` (e.g. `BACKCHANNEL__PIPELINE__BATCH_SIZE=1024`).
+//!
+//! Loading is raw TOML → overrides → typed `Config` (unknown keys rejected) → [`Config::validate`],
+//! so a bad config fails at start with a message naming the key and what it expected. Secrets
+//! (passwords) are read from the environment or a file named in the config, never from argv.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The defaults, also the documented reference of every key.
+pub const DEFAULTS: &str = include_str!("../../deploy/config/defaults.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub pipeline: PipelineConfig,
+    pub embedded: EmbeddedConfig,
+    pub kafka: KafkaConfig,
+    pub scylla: ScyllaConfig,
+    pub redis: RedisConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Which set of services the pipeline runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Embedded,
+    Distributed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub mode: Mode,
+    pub batch_size: usize,
+    pub batch_linger: String,
+    pub in_flight_batches: usize,
+    pub cpu_workers: usize,
+    pub max_message_bytes: usize,
+    pub max_json_depth: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    pub data_dir: PathBuf,
+    pub queue_capacity: usize,
+    pub cache_ttl: String,
+    pub recent_per_topic: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub group_id: String,
+    pub raw_topic: String,
+    pub enriched_topic: String,
+    pub dlq_topic: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaConfig {
+    pub nodes: Vec<String>,
+    pub keyspace: String,
+    pub username: String,
+    /// Name of the environment variable holding the password (never the password itself).
+    pub password_env: String,
+    /// A file whose content is the password, if set.
+    pub password_file: String,
+    pub max_concurrency: usize,
+    pub request_timeout: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+    pub timeout: String,
+    pub recent_per_topic: usize,
+    pub ttl: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the Prometheus `/metrics` endpoint; empty disables it.
+    pub listen: String,
+}
+
+impl Config {
+    /// Loads the defaults, then `path` (if any), then `BACKCHANNEL__*` variables from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let mut table: toml::Table = DEFAULTS
+            .parse()
+            .map_err(|e| Error::Config(format!("embedded defaults: {e}")))?;
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let file: toml::Table = text
+                .parse()
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            merge(&mut table, file, "")?;
+        }
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("BACKCHANNEL__") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut table, &path, parse_scalar(&value), &key)?;
+        }
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::Config(e.message().to_owned() + &describe_key(&e))
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: ranges, durations, addresses.
+    pub fn validate(&self) -> Result<()> {
+        let p = &self.pipeline;
+        positive("pipeline.batch_size", p.batch_size)?;
+        positive("pipeline.in_flight_batches", p.in_flight_batches)?;
+        positive("pipeline.max_message_bytes", p.max_message_bytes)?;
+        positive("pipeline.max_json_depth", p.max_json_depth)?;
+        positive("embedded.queue_capacity", self.embedded.queue_capacity)?;
+        positive("scylla.max_concurrency", self.scylla.max_concurrency)?;
+        for (key, value) in [
+            ("pipeline.batch_linger", &p.batch_linger),
+            ("embedded.cache_ttl", &self.embedded.cache_ttl),
+            ("scylla.request_timeout", &self.scylla.request_timeout),
+            ("redis.timeout", &self.redis.timeout),
+            ("redis.ttl", &self.redis.ttl),
+        ] {
+            duration(key, value)?;
+        }
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(Error::Config(format!(
+                "metrics.listen: expected an address like \"127.0.0.1:9898\" or \"\", got {:?}",
+                self.metrics.listen
+            )));
+        }
+        Ok(())
+    }
+
+    /// The number of CPU workers to use (0 in the config means one per core).
+    pub fn cpu_workers(&self) -> usize {
+        match self.pipeline.cpu_workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    pub fn batch_linger(&self) -> Duration {
+        duration("pipeline.batch_linger", &self.pipeline.batch_linger)
+            .unwrap_or(Duration::from_millis(20))
+    }
+
+    pub fn decode_limits(&self) -> model::DecodeLimits {
+        model::DecodeLimits {
+            max_bytes: self.pipeline.max_message_bytes,
+            max_depth: self.pipeline.max_json_depth,
+        }
+    }
+}
+
+fn positive(key: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::Config(format!(
+            "{key}: expected a positive integer, got 0"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a human duration: `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"1.5s"`.
+pub fn duration(key: &str, s: &str) -> Result<Duration> {
+    let bad = || {
+        Error::Config(format!(
+            "{key}: expected a duration like \"100ms\", \"5s\" or \"2m\", got {s:?}"
+        ))
+    };
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<()> {
+    for (k, v) in over {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, &key)?,
+            (Some(toml::Value::Table(_)), _) => {
+                return Err(Error::Config(format!("{key}: expected a table")));
+            }
+            (Some(slot), v) => *slot = v,
+            (None, _) => return Err(Error::Config(format!("{key}: unknown key"))),
+        }
+    }
+    Ok(())
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value, var: &str) -> Result<()> {
+    let unknown = || {
+        Error::Config(format!(
+            "{var}: no such configuration key {}",
+            path.join(".")
+        ))
+    };
+    match path {
+        [] => Err(unknown()),
+        [last] => {
+            let slot = table.get_mut(last).ok_or_else(unknown)?;
+            // Keep strings strings: "0" for a string key stays "0".
+            *slot = match (&*slot, value) {
+                (toml::Value::String(_), v) => toml::Value::String(scalar_text(v)),
+                (toml::Value::Array(_), toml::Value::String(s)) => toml::Value::Array(
+                    s.split(',')
+                        .map(|x| toml::Value::String(x.trim().to_owned()))
+                        .collect(),
+                ),
+                (_, v) => v,
+            };
+            Ok(())
+        }
+        [head, rest @ ..] => match table.get_mut(head) {
+            Some(toml::Value::Table(t)) => set_path(t, rest, value, var),
+            _ => Err(unknown()),
+        },
+    }
+}
+
+fn parse_scalar(s: &str) -> toml::Value {
+    if let Ok(i) = s.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(f) = s.parse::<f64>() {
+        toml::Value::Float(f)
+    } else if let Ok(b) = s.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(s.to_owned())
+    }
+}
+
+fn scalar_text(v: toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_key(e: &toml::de::Error) -> String {
+    e.span().map(|_| String::new()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_env_overrides_apply() {
+        let c = Config::load(None, env(&[])).expect("defaults are valid");
+        assert_eq!(c.pipeline.mode, Mode::Embedded);
+        let c = Config::load(
+            None,
+            env(&[
+                ("BACKCHANNEL__PIPELINE__BATCH_SIZE", "7"),
+                ("BACKCHANNEL__PIPELINE__MODE", "distributed"),
+                ("BACKCHANNEL__KAFKA__GROUP_ID", "123"),
+                ("BACKCHANNEL__SCYLLA__NODES", "a:9042, b:9042"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .expect("overrides are valid");
+        assert_eq!(c.pipeline.batch_size, 7);
+        assert_eq!(c.pipeline.mode, Mode::Distributed);
+        assert_eq!(c.kafka.group_id, "123");
+        assert_eq!(c.scylla.nodes, vec!["a:9042", "b:9042"]);
+    }
+
+    #[test]
+    fn bad_configs_name_the_key() {
+        let err = |pairs: &[(&str, &str)]| {
+            Config::load(None, env(pairs))
+                .expect_err("must fail")
+                .to_string()
+        };
+        assert!(err(&[("BACKCHANNEL__PIPELINE__BATCH_SIZE", "0")]).contains("pipeline.batch_size"));
+        assert!(
+            err(&[("BACKCHANNEL__PIPELINE__BATCH_LINGER", "soon")])
+                .contains("pipeline.batch_linger")
+        );
+        assert!(err(&[("BACKCHANNEL__PIPELINE__NOPE", "1")]).contains("pipeline.nope"));
+        assert!(err(&[("BACKCHANNEL__METRICS__LISTEN", "everywhere")]).contains("metrics.listen"));
+        assert!(err(&[("BACKCHANNEL__PIPELINE__MODE", "cloud")]).contains("unknown variant"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[pipeline]\nbatch_size = \"big\"\n").expect("write");
+        let e = Config::load(Some(&path), env(&[]))
+            .expect_err("type error")
+            .to_string();
+        assert!(
+            e.contains("batch_size") || e.contains("invalid type"),
+            "{e}"
+        );
+        std::fs::write(&path, "[pipline]\nbatch_size = 3\n").expect("write");
+        let e = Config::load(Some(&path), env(&[]))
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("pipline: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(
+            duration("k", "250ms").ok(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            duration("k", "1.5s").ok(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(duration("k", "2m").ok(), Some(Duration::from_secs(120)));
+        assert!(duration("k", "5").is_err());
+        assert!(duration("k", "-1s").is_err());
+    }
+}

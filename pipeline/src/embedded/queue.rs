@@ -1,0 +1,147 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::traits::{Committer, Consumer, Delivery, Polled};
+
+/// A bounded in-process queue with one partition; offsets count from 0.
+pub fn local_queue(capacity: usize) -> (LocalProducer, LocalConsumer) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let committed = Arc::new(AtomicI64::new(-1));
+    let produced = Arc::new(AtomicI64::new(0));
+    (
+        LocalProducer {
+            tx,
+            next: produced.clone(),
+        },
+        LocalConsumer {
+            rx,
+            committed,
+            produced,
+            capacity,
+        },
+    )
+}
+
+/// The collectors' end of the local queue. Dropping every producer closes the queue.
+#[derive(Debug, Clone)]
+pub struct LocalProducer {
+    tx: mpsc::Sender<Delivery>,
+    next: Arc<AtomicI64>,
+}
+
+impl LocalProducer {
+    /// Enqueues a payload, waiting while the queue is full (backpressure). Errors when the
+    /// consumer is gone.
+    pub async fn send(&self, key: Option<Vec<u8>>, payload: Vec<u8>) -> Result<()> {
+        let permit = self
+            .tx
+            .reserve()
+            .await
+            .map_err(|_| Error::Queue("local queue closed".into()))?;
+        let offset = self.next.fetch_add(1, Ordering::Relaxed);
+        permit.send(Delivery {
+            partition: 0,
+            offset,
+            key,
+            payload,
+        });
+        Ok(())
+    }
+}
+
+/// The worker's end of the local queue.
+#[derive(Debug)]
+pub struct LocalConsumer {
+    rx: mpsc::Receiver<Delivery>,
+    committed: Arc<AtomicI64>,
+    produced: Arc<AtomicI64>,
+    capacity: usize,
+}
+
+impl Consumer for LocalConsumer {
+    async fn poll(&mut self, max: usize, linger: Duration) -> Result<Polled> {
+        let mut batch = Vec::with_capacity(max.min(4096));
+        let Some(first) = self.rx.recv().await else {
+            return Ok(Polled::Closed);
+        };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < max {
+            // Take what is already there without waiting, then linger for the rest.
+            let room = max - batch.len();
+            let got = self.rx.recv_many(&mut batch, room);
+            match tokio::time::timeout_at(deadline, got).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        Ok(Polled::Batch(batch))
+    }
+
+    fn committer(&self) -> Box<dyn Committer> {
+        Box::new(LocalCommitter(self.committed.clone()))
+    }
+
+    fn backlog(&self) -> Option<u64> {
+        Some((self.capacity - self.rx.capacity()) as u64)
+    }
+}
+
+impl LocalConsumer {
+    /// Offsets produced so far.
+    pub fn produced(&self) -> i64 {
+        self.produced.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+struct LocalCommitter(Arc<AtomicI64>);
+
+impl Committer for LocalCommitter {
+    fn commit(&self, _partition: i32, offset: i64) -> Result<()> {
+        let prev = self.0.swap(offset, Ordering::AcqRel);
+        if offset <= prev {
+            return Err(Error::Internal(format!(
+                "commit went backwards: {prev} -> {offset}"
+            )));
+        }
+        Ok(())
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn batches_fill_up_to_max_keep_order_and_close() {
+        let (tx, mut rx) = local_queue(16);
+        let producer = tokio::spawn(async move {
+            for i in 0..40u32 {
+                tx.send(None, i.to_be_bytes().to_vec()).await.expect("send");
+            }
+        });
+        let mut seen = Vec::new();
+        loop {
+            match rx.poll(10, Duration::from_millis(5)).await.expect("poll") {
+                Polled::Batch(b) => {
+                    assert!(!b.is_empty() && b.len() <= 10);
+                    seen.extend(b.into_iter().map(|d| d.offset));
+                }
+                Polled::Closed => break,
+            }
+        }
+        producer.await.expect("producer");
+        assert_eq!(seen, (0..40).collect::<Vec<i64>>());
+        let c = rx.committer();
+        c.commit(0, 5).expect("forward");
+        assert!(c.commit(0, 5).is_err(), "a repeated commit is a bug");
+    }
+}

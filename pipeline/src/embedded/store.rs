@@ -1,0 +1,161 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+
+use crate::error::{Error, Result};
+use crate::traits::{Store, Stored};
+
+/// id -> EnrichedMention JSON.
+const MENTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
+/// (topic, created_at millis, id) -> () : a time index per topic for "newest first" reads.
+const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> = TableDefinition::new("by_topic");
+
+/// The embedded store: one redb file.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedbStore")
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Store(e.to_string())
+}
+
+impl RedbStore {
+    /// Opens (or creates) `dir/backchannel.redb`.
+    pub fn open(dir: &Path) -> Result<RedbStore> {
+        std::fs::create_dir_all(dir)?;
+        let db = Database::create(dir.join("backchannel.redb")).map_err(err)?;
+        let txn = db.begin_write().map_err(err)?;
+        txn.open_table(MENTIONS).map_err(err)?;
+        txn.open_table(BY_TOPIC).map_err(err)?;
+        txn.commit().map_err(err)?;
+        Ok(RedbStore { db: Arc::new(db) })
+    }
+
+    /// Number of stored mentions (blocking; for summaries and tests).
+    pub fn count(&self) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(err)?;
+        txn.open_table(MENTIONS).map_err(err)?.len().map_err(err)
+    }
+
+    fn write_blocking(&self, batch: &[Stored]) -> Result<()> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
+            let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
+            for s in batch {
+                mentions
+                    .insert(s.id.as_str(), s.json.as_slice())
+                    .map_err(err)?;
+                let t = s.created_at.timestamp_millis();
+                for topic in &s.topics {
+                    by_topic
+                        .insert((topic.as_str(), t, s.id.as_str()), ())
+                        .map_err(err)?;
+                }
+            }
+        }
+        txn.commit().map_err(err)
+    }
+}
+
+impl Store for RedbStore {
+    async fn write(&self, batch: &[Stored]) -> Result<()> {
+        // redb is blocking I/O with an fsync per commit: keep it off the async threads.
+        let this = self.clone();
+        let batch = batch.to_vec();
+        tokio::task::spawn_blocking(move || this.write_blocking(&batch))
+            .await
+            .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let this = self.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let txn = this.db.begin_read().map_err(err)?;
+            let table = txn.open_table(MENTIONS).map_err(err)?;
+            Ok(table
+                .get(id.as_str())
+                .map_err(err)?
+                .map(|v| v.value().to_vec()))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    async fn recent(&self, topic: &str, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let this = self.clone();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let txn = this.db.begin_read().map_err(err)?;
+            let index = txn.open_table(BY_TOPIC).map_err(err)?;
+            let mentions = txn.open_table(MENTIONS).map_err(err)?;
+            let range = (topic.as_str(), i64::MIN, "")..=(topic.as_str(), i64::MAX, "\u{10ffff}");
+            let mut out = Vec::new();
+            for entry in index.range(range).map_err(err)?.rev().take(limit) {
+                let (key, _) = entry.map_err(err)?;
+                let (_, _, id) = key.value();
+                if let Some(v) = mentions.get(id).map_err(err)? {
+                    out.push(v.value().to_vec());
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn stored(id: &str, secs: i64, topic: &str) -> Stored {
+        Stored {
+            id: id.into(),
+            source: model::Source::Synthetic,
+            created_at: Utc.timestamp_opt(secs, 0).single().expect("valid time"),
+            topics: vec![topic.into()],
+            json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        }
+    }
+
+    #[tokio::test]
+    async fn upserts_are_idempotent_and_recent_is_newest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbStore::open(dir.path()).expect("open");
+        store
+            .write(&[
+                stored("a", 10, "t"),
+                stored("b", 30, "t"),
+                stored("c", 20, "u"),
+            ])
+            .await
+            .expect("write");
+        store.write(&[stored("a", 10, "t")]).await.expect("rewrite");
+        assert_eq!(store.count().expect("count"), 3);
+        assert_eq!(
+            store.get("b").await.expect("get").as_deref(),
+            Some(&b"{\"id\":\"b\"}"[..])
+        );
+        assert_eq!(store.get("zz").await.expect("get"), None);
+        let recent = store.recent("t", 10).await.expect("recent");
+        assert_eq!(
+            recent,
+            vec![b"{\"id\":\"b\"}".to_vec(), b"{\"id\":\"a\"}".to_vec()]
+        );
+        drop(store);
+        // Durable across reopen.
+        let store = RedbStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.count().expect("count"), 3);
+    }
+}

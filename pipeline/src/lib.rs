@@ -1,0 +1,16 @@
+//! The Backchannel runtime: the worker pipeline and the `backchannel` binary.
+//!
+//! The pipeline ([`runtime`]) is generic over four seams ([`traits`]): the raw queue, the
+//! publisher, the store and the cache. The embedded default ([`embedded`]) implements them in one
+//! process; the distributed mode implements them on Kafka, ScyllaDB and Redis. Both run the same
+//! code path, chosen by configuration ([`config`]).
+
+pub mod config;
+pub mod embedded;
+pub mod error;
+pub mod local;
+pub mod runtime;
+pub mod stats;
+pub mod traits;
+
+pub use error::{Error, ErrorClass, Result};

@@ -1,0 +1,129 @@
+//! The seams between the runtime and the services it runs on.
+//!
+//! Each trait has an embedded implementation (in-process queue, redb file, in-process cache) and a
+//! distributed one (Kafka, ScyllaDB, Redis). The runtime is generic over them, so both modes run
+//! the same code path; only construction differs.
+//!
+//! Contracts common to all: methods are called from async tasks and must not block the runtime's
+//! threads (CPU or blocking I/O goes to `spawn_blocking`); every future is cancel-safe unless its
+//! doc says otherwise.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use model::Source;
+
+use crate::error::Result;
+
+/// One message from the raw queue, with its position.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+/// What a poll returned.
+#[derive(Debug)]
+pub enum Polled {
+    /// Zero or more deliveries, in offset order within each partition.
+    Batch(Vec<Delivery>),
+    /// The source has ended and nothing more will come (embedded mode with a finite source).
+    Closed,
+}
+
+/// The consuming side of the raw queue.
+pub trait Consumer: Send + 'static {
+    /// Waits until up to `max` deliveries are ready or `linger` has passed since the first one.
+    /// May return an empty batch. Must not block the async runtime.
+    fn poll(&mut self, max: usize, linger: Duration)
+    -> impl Future<Output = Result<Polled>> + Send;
+
+    /// A handle that commits positions; called by the stage that knows a message is durable.
+    fn committer(&self) -> Box<dyn Committer>;
+
+    /// Messages waiting to be consumed (queue depth or consumer lag), if known.
+    fn backlog(&self) -> Option<u64>;
+}
+
+/// Commits consumed positions.
+pub trait Committer: Send + Sync + 'static {
+    /// Records that every message of `partition` up to and including `offset` has been durably
+    /// stored and published. Only called with offsets in increasing order per partition. Must not
+    /// block; the implementation may batch the actual commit.
+    fn commit(&self, partition: i32, offset: i64) -> Result<()>;
+    /// Flushes pending commits synchronously (shutdown and rebalance). May block briefly.
+    fn flush(&self) -> Result<()>;
+}
+
+/// Where a published record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Enriched mentions for downstream consumers.
+    Enriched,
+    /// Messages that could not be processed, with the reason in headers.
+    DeadLetter,
+}
+
+/// A record to publish.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub topic: Topic,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+/// The producing side: enriched mentions and dead letters.
+pub trait Publisher: Send + Sync + 'static {
+    /// Publishes a batch; resolves once every record is acknowledged (for Kafka: acks=all).
+    fn publish(&self, records: &[Record<'_>]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// An enriched mention ready to store, with the keys the store and cache index it by.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: String,
+    pub source: Source,
+    pub created_at: DateTime<Utc>,
+    /// Topics (signal ids, brands, hashtags…) this mention is filed under for client queries.
+    pub topics: Vec<String>,
+    /// The EnrichedMention as JSON.
+    pub json: Vec<u8>,
+}
+
+/// Durable storage of enriched mentions.
+pub trait Store: Send + Sync + 'static {
+    /// Upserts the batch by id, idempotently (writing the same mention twice leaves one row), and
+    /// resolves only once it is durable. Errors are `External` (retry) unless the data is bad.
+    fn write(&self, batch: &[Stored]) -> impl Future<Output = Result<()>> + Send;
+
+    /// The stored EnrichedMention JSON for `id`.
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+
+    /// The newest mentions filed under `topic`, newest first, at most `limit`.
+    fn recent(
+        &self,
+        topic: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
+}
+
+/// A best-effort cache in front of the store for client reads.
+///
+/// Contract: a cache is an optimisation. Every call is bounded in time; a slow or failed cache
+/// never fails or stalls a batch (implementations count errors and give up, and may open a
+/// circuit breaker).
+pub trait Cache: Send + Sync + 'static {
+    /// Caches the batch: each mention by id (short TTL), the capped recent list per topic, and the
+    /// seen-set of ids.
+    fn remember(&self, batch: &[Stored]) -> impl Future<Output = ()> + Send;
+
+    /// The cached JSON of `id`, if present. `Err` only reports that the cache could not answer.
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+
+    /// Whether `id` was seen recently (within the seen-set TTL).
+    fn seen(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+}
