@@ -117,7 +117,8 @@ impl Config {
                 continue;
             };
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-            set_path(&mut table, &path, parse_scalar(&value), &key)?;
+            let what = format!("{key}: no such configuration key {}", path.join("."));
+            set_path(&mut table, &path, parse_scalar(&value), &what)?;
         }
         let config: Config =
             toml::Value::Table(table)
@@ -254,7 +255,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value, var: &
             Ok(())
         }
         [head, rest @ ..] => match table.get_mut(head) {
-            Some(toml::Value::Table(t)) => set_path(t, rest, value, var),
+            Some(toml::Value::Table(t)) => set_path(t, rest, value, what),
             _ => Err(unknown()),
         },
     }
