@@ -231,13 +231,13 @@ fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<()> 
     Ok(())
 }
 
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value, var: &str) -> Result<()> {
-    let unknown = || {
-        Error::Config(format!(
-            "{var}: no such configuration key {}",
-            path.join(".")
-        ))
-    };
+fn set_path(
+    table: &mut toml::Table,
+    path: &[String],
+    value: toml::Value,
+    what: &str,
+) -> Result<()> {
+    let unknown = || Error::Config(what.to_owned());
     match path {
         [] => Err(unknown()),
         [last] => {
