@@ -70,6 +70,7 @@ pub struct KafkaConfig {
 pub struct ScyllaConfig {
     pub nodes: Vec<String>,
     pub keyspace: String,
+    pub replication_factor: u32,
     pub username: String,
     /// Name of the environment variable holding the password (never the password itself).
     pub password_env: String,

@@ -5,12 +5,17 @@
 //! process; the distributed mode implements them on Kafka, ScyllaDB and Redis. Both run the same
 //! code path, chosen by configuration ([`config`]).
 
+pub mod collect;
 pub mod config;
+pub mod distributed;
 pub mod embedded;
 pub mod error;
+pub mod http;
 pub mod local;
 pub mod runtime;
 pub mod stats;
+pub mod telemetry;
 pub mod traits;
+pub mod worker;
 
 pub use error::{Error, ErrorClass, Result};

@@ -59,7 +59,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     ));
     let status = opts
         .status
-        .then(|| tokio::spawn(status_line(stats.clone(), stop_rx.clone())));
+        .then(|| tokio::spawn(status_line(stats.clone())));
     let stopper = tokio::spawn(async move {
         let timer = async {
             match opts.duration {
@@ -138,7 +138,8 @@ async fn synthetic_collector(
     // Dropping the producer closes the queue: the pipeline drains and stops.
 }
 
-async fn status_line(stats: Arc<Stats>, _stop: watch::Receiver<bool>) {
+/// Prints the live status line every second (every 5 s when stderr is not a terminal).
+pub async fn status_line(stats: Arc<Stats>) {
     let tty = std::io::stderr().is_terminal();
     let every = if tty {
         Duration::from_secs(1)

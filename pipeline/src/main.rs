@@ -45,11 +45,63 @@ enum Command {
     /// Read Mention JSON lines on stdin, write EnrichedMention JSON lines on stdout, one per input
     /// line, in order. A bad line yields {"error": {...}} naming the line and the reason.
     Enrich,
+    /// Run the distributed worker: consume the raw topic, enrich, store in ScyllaDB, cache in
+    /// Redis, publish to the enriched topic. Stops gracefully on SIGTERM or Ctrl-C.
+    Worker {
+        /// Print the live status line.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Manage the ScyllaDB schema.
+    Schema {
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
+    /// Run a collector and send its mentions to the raw Kafka topic (or stdout).
+    Collect {
+        /// The source to run.
+        #[arg(long, value_enum, default_value_t = SourceName::Synthetic)]
+        source: SourceName,
+        /// Where mentions go.
+        #[arg(long, value_enum, default_value_t = SinkName::Kafka)]
+        sink: SinkName,
+        /// Stop after this many mentions.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Mentions per second (0 = as fast as possible).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Seed of the synthetic source.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First index of the synthetic sequence.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+    },
     /// List the field registry.
     Fields {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaAction {
+    /// Create the keyspace and tables if they do not exist (idempotent).
+    Apply,
+    /// Print the CQL that `apply` runs.
+    Print,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SourceName {
+    Synthetic,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SinkName {
+    Kafka,
+    Stdout,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -105,6 +157,67 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Enrich => enrich(load()?.decode_limits()),
+        Command::Worker { status } => {
+            let config = load()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let summary = rt.block_on(pipeline::worker::run(&config, status))?;
+            println!("{}", summary.summary());
+            Ok(())
+        }
+        Command::Schema { action } => {
+            let config = load()?;
+            let s = &config.scylla;
+            match action {
+                SchemaAction::Print => {
+                    for stmt in pipeline::distributed::scylla_store::schema_statements(
+                        &s.keyspace,
+                        s.replication_factor,
+                    ) {
+                        println!("{stmt};\n");
+                    }
+                    Ok(())
+                }
+                SchemaAction::Apply => {
+                    let rt = tokio::runtime::Runtime::new()?;
+                    rt.block_on(async {
+                        let session = pipeline::distributed::scylla_store::connect(s).await?;
+                        pipeline::distributed::scylla_store::apply_schema(
+                            &session,
+                            &s.keyspace,
+                            s.replication_factor,
+                        )
+                        .await
+                    })?;
+                    eprintln!("schema applied to keyspace {}", s.keyspace);
+                    Ok(())
+                }
+            }
+        }
+        Command::Collect {
+            source: SourceName::Synthetic,
+            sink,
+            limit,
+            rate,
+            seed,
+            start,
+        } => {
+            let config = load()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let sink = match sink {
+                SinkName::Kafka => pipeline::collect::Sink::Kafka,
+                SinkName::Stdout => pipeline::collect::Sink::Stdout,
+            };
+            let opts = pipeline::collect::CollectOptions {
+                seed,
+                start,
+                limit,
+                rate,
+                sink,
+            };
+            let n = rt.block_on(pipeline::collect::synthetic(&config, &opts))?;
+            eprintln!("collected {n} mentions");
+            Ok(())
+        }
         Command::Fields { format } => fields(format),
     }
 }

@@ -26,6 +26,7 @@ use transforms::{EnrichedRef, Record as Fields};
 
 use crate::error::{Error, ErrorClass, Result};
 use crate::stats::Stats;
+use crate::telemetry::{self, Stage};
 use crate::traits::{Cache, Consumer, Delivery, Polled, Publisher, Record, Store, Stored, Topic};
 
 /// Runtime knobs (validated from the config).
@@ -78,13 +79,27 @@ pub fn process_batch(batch: Vec<Delivery>, limits: DecodeLimits) -> Processed {
                 Ok(m) => {
                     transforms::enrich_into(&m, fields);
                     match serde_json::to_vec(&EnrichedRef::new(&m, fields)) {
-                        Ok(json) => out.stored.push(Stored {
-                            topics: topics(&m, fields),
-                            id: m.id,
-                            source: m.source,
-                            created_at: m.created_at,
-                            json,
-                        }),
+                        Ok(json) => {
+                            let hashtags = match fields.by_name("hashtags") {
+                                Some(transforms::Value::StrList(tags)) => tags.clone(),
+                                _ => Vec::new(),
+                            };
+                            let sentiment = match fields.by_name("sentiment_compound") {
+                                Some(transforms::Value::Float(x)) => Some(*x),
+                                _ => None,
+                            };
+                            out.stored.push(Stored {
+                                topics: topics(&m, &hashtags),
+                                id: m.id,
+                                source: m.source,
+                                created_at: m.created_at,
+                                collected_at: m.collected_at,
+                                sentiment,
+                                hashtags,
+                                fields_version: &transforms::registry().version,
+                                json,
+                            })
+                        }
                         Err(e) => out.dead.push(dead(d, "unserialisable", e.to_string())),
                     }
                 }
@@ -106,12 +121,17 @@ fn dead(d: Delivery, reason: &'static str, detail: String) -> DeadLetter {
     }
 }
 
-/// The topics a mention is filed under: its source and each hashtag (lower-cased).
-pub fn topics(m: &Mention, fields: &Fields) -> Vec<String> {
+/// Most topics one mention is filed under (bounds write amplification from hashtag stuffing).
+pub const MAX_TOPICS: usize = 8;
+
+/// The topics a mention is filed under: its source and its distinct hashtags (lower-cased), at
+/// most [`MAX_TOPICS`] in all.
+pub fn topics(m: &Mention, hashtags: &[String]) -> Vec<String> {
     let mut t = vec![format!("source:{}", m.source.as_str())];
-    if let Some(transforms::Value::StrList(tags)) = fields.by_name("hashtags") {
-        for tag in tags.iter().take(8) {
-            t.push(format!("hashtag:{}", tag.to_lowercase()));
+    for tag in hashtags {
+        let topic = format!("hashtag:{}", tag.to_lowercase());
+        if t.len() < MAX_TOPICS && !t.contains(&topic) {
+            t.push(topic);
         }
     }
     t
@@ -176,8 +196,15 @@ where
                     Polled::Batch(batch) if batch.is_empty() => {}
                     Polled::Batch(batch) => {
                         Stats::add(&stats.received, batch.len());
+                        telemetry::received(batch.len());
                         let limits = settings.limits;
-                        pending.push_back(tokio::task::spawn_blocking(move || process_batch(batch, limits)));
+                        pending.push_back(tokio::task::spawn_blocking(move || {
+                            let started = std::time::Instant::now();
+                            let out = process_batch(batch, limits);
+                            telemetry::stage(Stage::Transform, started.elapsed().as_secs_f64());
+                            telemetry::processed(out.stored.len());
+                            out
+                        }));
                     }
                 }
                 if let Some(b) = consumer.backlog() {
@@ -207,25 +234,20 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     shutdown: &watch::Receiver<bool>,
 ) -> Result<()> {
     if !batch.dead.is_empty() {
-        let meta: Vec<[String; 3]> = batch
+        let started = std::time::Instant::now();
+        let positions: Vec<[String; 2]> = batch
             .dead
             .iter()
-            .map(|d| {
-                [
-                    d.partition.to_string(),
-                    d.offset.to_string(),
-                    d.detail.clone(),
-                ]
-            })
+            .map(|d| [d.partition.to_string(), d.offset.to_string()])
             .collect();
         let headers: Vec<[(&str, &[u8]); 5]> = batch
             .dead
             .iter()
-            .zip(&meta)
-            .map(|(d, [p, o, detail])| {
+            .zip(&positions)
+            .map(|(d, [p, o])| {
                 [
                     ("reason", d.reason.as_bytes()),
-                    ("detail", detail.as_bytes()),
+                    ("detail", d.detail.as_bytes()),
                     ("source_topic", source_topic.as_bytes()),
                     ("source_partition", p.as_bytes()),
                     ("source_offset", o.as_bytes()),
@@ -243,18 +265,33 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
                 headers: h,
             })
             .collect();
-        retry("dead-letter publish", shutdown, stats, || {
+        retry("dead_letter_publish", shutdown, stats, || {
             publisher.publish(&records)
         })
         .await?;
+        telemetry::stage(Stage::DeadLetter, started.elapsed().as_secs_f64());
         Stats::add(&stats.dead_lettered, batch.dead.len());
+        for d in &batch.dead {
+            tracing::warn!(partition = d.partition, offset = d.offset, reason = d.reason, detail = %d.detail, "dead-lettered");
+            telemetry::dead_letter(d.reason);
+        }
     }
     if !batch.stored.is_empty() {
-        retry("store write", shutdown, stats, || {
+        let started = std::time::Instant::now();
+        retry("store_write", shutdown, stats, || {
             store.write(&batch.stored)
         })
         .await?;
+        telemetry::stage(Stage::Store, started.elapsed().as_secs_f64());
         Stats::add(&stats.stored, batch.stored.len());
+        telemetry::stored(batch.stored.len());
+        let now = chrono::Utc::now();
+        let secs = |t: chrono::DateTime<chrono::Utc>| (now - t).num_milliseconds() as f64 / 1e3;
+        for s in &batch.stored {
+            telemetry::latency_to_stored(secs(s.created_at), secs(s.collected_at));
+        }
+
+        let started = std::time::Instant::now();
         let version = model::SCHEMA_VERSION.to_string();
         let headers = [("schema_version", version.as_bytes())];
         let records: Vec<Record<'_>> = batch
@@ -267,12 +304,17 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
                 headers: &headers,
             })
             .collect();
-        retry("enriched publish", shutdown, stats, || {
+        retry("enriched_publish", shutdown, stats, || {
             publisher.publish(&records)
         })
         .await?;
+        telemetry::stage(Stage::Publish, started.elapsed().as_secs_f64());
         Stats::add(&stats.published, records.len());
+        telemetry::published(records.len());
+
+        let started = std::time::Instant::now();
         cache.remember(&batch.stored).await;
+        telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
     }
     for (&partition, &offset) in &batch.positions {
         committer.commit(partition, offset)?;
@@ -284,7 +326,7 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
 /// Retries an external failure with exponential backoff and full jitter (100 ms doubling to
 /// 10 s) until it succeeds or shutdown is requested; other error classes are returned at once.
 async fn retry<F, Fut>(
-    what: &str,
+    what: &'static str,
     shutdown: &watch::Receiver<bool>,
     stats: &Stats,
     mut f: F,
@@ -302,6 +344,7 @@ where
                     return Err(e);
                 }
                 Stats::add(&stats.store_retries, 1);
+                telemetry::retry(what);
                 let jitter =
                     Duration::from_nanos(fastrand_u64() % backoff.as_nanos().max(1) as u64);
                 tracing::warn!(error = %e, retry_in = ?jitter, "{what} failed; retrying");

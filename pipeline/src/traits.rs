@@ -88,6 +88,13 @@ pub struct Stored {
     pub id: String,
     pub source: Source,
     pub created_at: DateTime<Utc>,
+    pub collected_at: DateTime<Utc>,
+    /// VADER compound sentiment, when the catalogue computed one.
+    pub sentiment: Option<f64>,
+    /// Hashtags as written (without `#`), for per-minute aggregates.
+    pub hashtags: Vec<String>,
+    /// Version of the field registry that produced the JSON.
+    pub fields_version: &'static str,
     /// Topics (signal ids, brands, hashtags…) this mention is filed under for client queries.
     pub topics: Vec<String>,
     /// The EnrichedMention as JSON.

@@ -50,14 +50,27 @@ async fn kafka_round_trip_of_10k_mentions_through_a_consumer_group() {
     })
     .take(10_000)
     .collect();
-    let payloads: Vec<Vec<u8>> = sent.iter().map(|m| serde_json::to_vec(m).expect("serialise")).collect();
+    let payloads: Vec<Vec<u8>> = sent
+        .iter()
+        .map(|m| serde_json::to_vec(m).expect("serialise"))
+        .collect();
     let mut acks = Vec::with_capacity(sent.len());
     for (m, payload) in sent.iter().zip(&payloads) {
-        let record = FutureRecord::to(&topic).key(m.id.as_bytes()).payload(payload);
-        acks.push(producer.send(record, Duration::from_secs(30)));
+        let record = FutureRecord::to(&topic)
+            .key(m.id.as_bytes())
+            .payload(payload);
+        // send_result enqueues at once; `send` would only enqueue when awaited.
+        acks.push(
+            producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .expect("enqueued"),
+        );
     }
     for ack in acks {
-        ack.await.expect("delivery acknowledged");
+        ack.await
+            .expect("delivery reported")
+            .expect("delivery acknowledged");
     }
 
     let group = unique("test_group");

@@ -124,6 +124,10 @@ mod tests {
             id: id.into(),
             source: model::Source::Synthetic,
             created_at: Utc.timestamp_opt(secs, 0).single().expect("valid time"),
+            collected_at: Utc.timestamp_opt(secs, 0).single().expect("valid time"),
+            sentiment: None,
+            hashtags: Vec::new(),
+            fields_version: "test",
             topics: vec![topic.into()],
             json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
         }

@@ -1,0 +1,320 @@
+//! Kafka seams: the raw-topic consumer group and the enriched / dead-letter producer (rdkafka).
+//!
+//! Offsets: auto-commit is on, but the automatic offset *store* is off. The runtime stores a
+//! partition's offset (via [`Committer::commit`]) only once everything up to it is durable and
+//! published; librdkafka then commits stored offsets in the background, on rebalance revoke (see
+//! [`Ctx::pre_rebalance`]) and on shutdown ([`Committer::flush`]). A crash loses at most the
+//! stored-but-uncommitted window, which is redelivered and absorbed by idempotent writes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::config::KafkaConfig;
+use crate::error::{Error, Result};
+use crate::http::Readiness;
+use crate::telemetry;
+use crate::traits::{Committer, Consumer, Delivery, Polled, Publisher, Record, Topic};
+
+/// Rebalance hooks: commit stored offsets before partitions are taken away, and report
+/// readiness once partitions are assigned.
+#[derive(Debug)]
+pub struct Ctx {
+    ready: Readiness,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            if tpl.count() > 0 {
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    tracing::debug!(error = %e, "commit on revoke (nothing stored is fine)");
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "partitions assigned");
+                self.ready.set(true);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// The raw-topic consumer.
+pub struct KafkaConsumer {
+    inner: Arc<StreamConsumer<Ctx>>,
+    topic: String,
+    backlog: Arc<AtomicU64>,
+    lag_task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumer")
+            .field("topic", &self.topic)
+            .finish()
+    }
+}
+
+impl KafkaConsumer {
+    /// Joins the consumer group and subscribes to the raw topic. `max_buffer_kib` caps what
+    /// librdkafka prefetches, so a paused pipeline cannot buffer unboundedly.
+    pub fn new(
+        cfg: &KafkaConfig,
+        ready: Readiness,
+        max_buffer_kib: usize,
+    ) -> Result<KafkaConsumer> {
+        let consumer: StreamConsumer<Ctx> = ClientConfig::new()
+            .set("bootstrap.servers", &cfg.brokers)
+            .set("group.id", &cfg.group_id)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("max.poll.interval.ms", "600000")
+            .set("queued.max.messages.kbytes", max_buffer_kib.to_string())
+            .set(
+                "fetch.max.bytes",
+                (max_buffer_kib.min(50 * 1024) * 1024).to_string(),
+            )
+            .create_with_context(Ctx { ready })
+            .map_err(|e| Error::Queue(format!("creating consumer: {e}")))?;
+        consumer
+            .subscribe(&[&cfg.raw_topic])
+            .map_err(|e| Error::Queue(format!("subscribing: {e}")))?;
+        let inner = Arc::new(consumer);
+        let backlog = Arc::new(AtomicU64::new(0));
+        let lag_task = tokio::spawn(track_lag(
+            inner.clone(),
+            cfg.raw_topic.clone(),
+            backlog.clone(),
+        ));
+        Ok(KafkaConsumer {
+            inner,
+            topic: cfg.raw_topic.clone(),
+            backlog,
+            lag_task,
+        })
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        self.lag_task.abort();
+    }
+}
+
+/// Every few seconds: lag per assigned partition = high watermark − position.
+async fn track_lag(consumer: Arc<StreamConsumer<Ctx>>, topic: String, backlog: Arc<AtomicU64>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let c = consumer.clone();
+        let t = topic.clone();
+        let lags = tokio::task::spawn_blocking(move || -> Vec<(i32, i64)> {
+            let Ok(position) = c.position() else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for e in position.elements_for_topic(&t) {
+                let Ok((_, high)) = c.fetch_watermarks(&t, e.partition(), Duration::from_secs(2))
+                else {
+                    continue;
+                };
+                let pos = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
+                out.push((e.partition(), (high - pos).max(0)));
+            }
+            drop(position);
+            out
+        })
+        .await
+        .unwrap_or_default();
+        let mut total = 0;
+        for (p, lag) in lags {
+            telemetry::consumer_lag(p, lag);
+            total += lag as u64;
+        }
+        backlog.store(total, Ordering::Relaxed);
+    }
+}
+
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, linger: Duration) -> Result<Polled> {
+        let mut batch = Vec::with_capacity(max.min(4096));
+        let first = self
+            .inner
+            .recv()
+            .await
+            .map_err(|e| Error::Queue(format!("consume: {e}")))?;
+        batch.push(owned(&first));
+        drop(first);
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, self.inner.recv()).await {
+                Ok(Ok(m)) => batch.push(owned(&m)),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "consume error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(Polled::Batch(batch))
+    }
+
+    fn committer(&self) -> Box<dyn Committer> {
+        Box::new(KafkaCommitter {
+            consumer: self.inner.clone(),
+            topic: self.topic.clone(),
+        })
+    }
+
+    fn backlog(&self) -> Option<u64> {
+        Some(self.backlog.load(Ordering::Relaxed))
+    }
+}
+
+fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
+    Delivery {
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    }
+}
+
+struct KafkaCommitter {
+    consumer: Arc<StreamConsumer<Ctx>>,
+    topic: String,
+}
+
+impl Committer for KafkaCommitter {
+    fn commit(&self, partition: i32, offset: i64) -> Result<()> {
+        // Storing for a partition we no longer own fails; its new owner will redeliver from the
+        // last commit, and our idempotent writes absorb the repeat.
+        if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
+            tracing::debug!(error = %e, partition, offset, "offset not stored (partition revoked?)");
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            // Nothing stored since the last commit.
+            Err(rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::NoOffset,
+            )) => Ok(()),
+            Err(e) => Err(Error::Queue(format!("final commit: {e}"))),
+        }
+    }
+}
+
+/// Publishes enriched mentions and dead letters with an idempotent, acks=all producer.
+#[derive(Clone)]
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    enriched: String,
+    dlq: String,
+}
+
+impl std::fmt::Debug for KafkaPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaPublisher")
+            .field("enriched", &self.enriched)
+            .finish()
+    }
+}
+
+/// An idempotent, acks=all producer with compression: the one configuration every Backchannel
+/// producer uses (collectors included).
+pub fn producer(brokers: &str) -> Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("message.timeout.ms", "60000")
+        .set("queue.buffering.max.kbytes", "262144")
+        .create()
+        .map_err(|e| Error::Publish(format!("creating producer: {e}")))
+}
+
+impl KafkaPublisher {
+    pub fn new(cfg: &KafkaConfig) -> Result<KafkaPublisher> {
+        Ok(KafkaPublisher {
+            producer: producer(&cfg.brokers)?,
+            enriched: cfg.enriched_topic.clone(),
+            dlq: cfg.dlq_topic.clone(),
+        })
+    }
+}
+
+impl Publisher for KafkaPublisher {
+    async fn publish(&self, records: &[Record<'_>]) -> Result<()> {
+        let mut acks = Vec::with_capacity(records.len());
+        for r in records {
+            let topic = match r.topic {
+                Topic::Enriched => &self.enriched,
+                Topic::DeadLetter => &self.dlq,
+            };
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in r.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(*v),
+                });
+            }
+            let mut record = FutureRecord::to(topic)
+                .key(r.key)
+                .payload(r.payload)
+                .headers(headers);
+            // `send_result` enqueues now (FutureProducer::send only enqueues when awaited, which
+            // would serialise the batch). A full local queue is backpressure: wait and retry.
+            let ack = loop {
+                match self.producer.send_result(record) {
+                    Ok(ack) => break ack,
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        r,
+                    )) => {
+                        record = r;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(Error::Publish(e.to_string())),
+                }
+            };
+            acks.push(ack);
+        }
+        for ack in acks {
+            match ack.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(Error::Publish(e.to_string())),
+                Err(_) => return Err(Error::Publish("producer dropped a delivery".into())),
+            }
+        }
+        Ok(())
+    }
+}

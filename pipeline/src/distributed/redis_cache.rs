@@ -1,0 +1,231 @@
+//! The Redis cache: mentions by id, capped recent lists per topic, a seen-set, and live per-minute
+//! counters — all best effort.
+//!
+//! A cache must never hold the pipeline back. Every call is bounded by `redis.timeout`; failures
+//! are counted; after [`FAILURES_TO_OPEN`] consecutive failures a circuit breaker skips Redis for
+//! [`OPEN_FOR`], then lets one call probe it. The connection is a `ConnectionManager`, which
+//! reconnects by itself, created lazily so a worker starts even while Redis is down.
+//!
+//! The live counters (`bc:agg:<topic>:<minute>`) are deduplicated through the seen-set inside one
+//! Lua script, so a redelivered mention does not count twice while its seen-key lives; the exact,
+//! durable aggregates are the store's (`topic_minute_stats`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::error::{Error, Result};
+use crate::telemetry;
+use crate::traits::{Cache, Stored};
+
+/// Consecutive failures that open the breaker.
+pub const FAILURES_TO_OPEN: u32 = 3;
+/// How long the breaker stays open before a probe.
+pub const OPEN_FOR: Duration = Duration::from_secs(5);
+
+const COUNT_SCRIPT: &str = r"
+-- KEYS: none. ARGV: ttl, then triples (id, sentiment, agg-key...) encoded as
+-- id, sentiment, n, key1..keyn repeated.
+local ttl = tonumber(ARGV[1])
+local i = 2
+local counted = 0
+while i <= #ARGV do
+  local id, s, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local fresh = redis.call('SET', 'bc:seen:' .. id, '1', 'NX', 'EX', ttl)
+  for k = 1, n do
+    local key = ARGV[i + 2 + k]
+    if fresh then
+      redis.call('HINCRBY', key, 'mentions', 1)
+      redis.call('HINCRBYFLOAT', key, 'sentiment_sum', s)
+      redis.call('EXPIRE', key, ttl)
+    end
+  end
+  if fresh then counted = counted + 1 end
+  i = i + 3 + n
+end
+return counted
+";
+
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+/// The distributed cache.
+pub struct RedisCache {
+    client: redis::Client,
+    conn: AsyncMutex<Option<ConnectionManager>>,
+    breaker: Mutex<Breaker>,
+    timeout: Duration,
+    ttl_secs: u64,
+    recent_cap: usize,
+    script: redis::Script,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl RedisCache {
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        ttl: Duration,
+        recent_cap: usize,
+    ) -> Result<RedisCache> {
+        let client =
+            redis::Client::open(url).map_err(|e| Error::Config(format!("redis.url: {e}")))?;
+        Ok(RedisCache {
+            client,
+            conn: AsyncMutex::new(None),
+            breaker: Mutex::default(),
+            timeout,
+            ttl_secs: ttl.as_secs().max(1),
+            recent_cap: recent_cap.max(1),
+            script: redis::Script::new(COUNT_SCRIPT),
+        })
+    }
+
+    /// Whether calls are currently skipped.
+    pub fn breaker_open(&self) -> bool {
+        let b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        b.open_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    fn allowed(&self) -> bool {
+        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        match b.open_until {
+            Some(t) if Instant::now() < t => false,
+            Some(_) => {
+                // Half-open: let this call probe; a failure re-opens at once.
+                b.open_until = None;
+                b.failures = FAILURES_TO_OPEN - 1;
+                true
+            }
+            None => true,
+        }
+    }
+
+    fn record(&self, ok: bool, op: &'static str) {
+        let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        if ok {
+            b.failures = 0;
+        } else {
+            telemetry::cache_error(op);
+            b.failures += 1;
+            if b.failures >= FAILURES_TO_OPEN {
+                b.open_until = Some(Instant::now() + OPEN_FOR);
+            }
+        }
+        telemetry::cache_breaker(b.open_until.is_some());
+    }
+
+    /// Runs `f` on the connection within the timeout, through the breaker.
+    async fn call<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.allowed() {
+            telemetry::cache_error(op);
+            return Err(Error::Cache("circuit breaker open".into()));
+        }
+        let attempt = async {
+            let conn = {
+                let mut slot = self.conn.lock().await;
+                match &*slot {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = ConnectionManager::new(self.client.clone()).await?;
+                        *slot = Some(c.clone());
+                        c
+                    }
+                }
+            };
+            f(conn).await
+        };
+        let result = match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Error::Cache(format!("{op}: {e}"))),
+            Err(_) => Err(Error::Cache(format!(
+                "{op}: timed out after {:?}",
+                self.timeout
+            ))),
+        };
+        self.record(result.is_ok(), op);
+        result
+    }
+}
+
+impl Cache for RedisCache {
+    async fn remember(&self, batch: &[Stored]) {
+        if batch.is_empty() {
+            return;
+        }
+        let ttl = self.ttl_secs;
+        let cap = self.recent_cap as isize;
+        let mut pipe = redis::pipe();
+        let mut by_topic: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for s in batch {
+            pipe.set_ex(format!("bc:m:{}", s.id), s.json.as_slice(), ttl)
+                .ignore();
+            for t in &s.topics {
+                by_topic.entry(t).or_default().push(&s.id);
+            }
+        }
+        for (topic, ids) in &by_topic {
+            let key = format!("bc:recent:{topic}");
+            pipe.lpush(&key, ids)
+                .ignore()
+                .ltrim(&key, 0, cap - 1)
+                .ignore()
+                .expire(&key, ttl as i64)
+                .ignore();
+        }
+        let _ = self
+            .call("remember", |mut c| async move {
+                pipe.query_async::<()>(&mut c).await
+            })
+            .await;
+
+        let mut inv = self.script.prepare_invoke();
+        inv.arg(ttl);
+        for s in batch {
+            let minute = crate::distributed::scylla_store::minute_of(s.created_at).timestamp();
+            inv.arg(&s.id)
+                .arg(s.sentiment.unwrap_or(0.0))
+                .arg(s.topics.len());
+            for t in &s.topics {
+                inv.arg(format!("bc:agg:{t}:{minute}"));
+            }
+        }
+        let _ = self
+            .call("count", |mut c| async move {
+                inv.invoke_async::<i64>(&mut c).await
+            })
+            .await;
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let key = format!("bc:m:{id}");
+        let got: Option<Vec<u8>> = self
+            .call("get", |mut c| async move { c.get(key).await })
+            .await?;
+        telemetry::cache_hit(got.is_some());
+        Ok(got)
+    }
+
+    async fn seen(&self, id: &str) -> Result<bool> {
+        let key = format!("bc:seen:{id}");
+        self.call("seen", |mut c| async move { c.exists(key).await })
+            .await
+    }
+}
