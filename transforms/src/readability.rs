@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use crate::analysis::Analysis;
 use crate::registry::{Extractor, FieldSpec, FieldWriter};
 
+pub(crate) use lexicon::FxHasher;
 pub use lexicon::warm_up;
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Readability];
@@ -106,10 +107,7 @@ const FIELDS: &[FieldSpec] = &[
         "lix",
         "LIX: words per sentence plus the percentage of words over 6 characters.",
     ),
-    FieldSpec::float(
-        "rix",
-        "RIX: words over 6 characters per sentence.",
-    ),
+    FieldSpec::float("rix", "RIX: words over 6 characters per sentence."),
     FieldSpec::float(
         "mcalpine_eflaw",
         "McAlpine EFLAW for English learners: (words + words of at most 3 characters) per sentence.",
@@ -138,14 +136,8 @@ const FIELDS: &[FieldSpec] = &[
         "sentence_count",
         "Sentences as textstat counts them (those of 2 words or fewer are not counted; at least 1).",
     ),
-    FieldSpec::int(
-        "polysyllable_count",
-        "Words of 3 or more syllables.",
-    ),
-    FieldSpec::int(
-        "monosyllable_count",
-        "Words of exactly one syllable.",
-    ),
+    FieldSpec::int("polysyllable_count", "Words of 3 or more syllables."),
+    FieldSpec::int("monosyllable_count", "Words of exactly one syllable."),
     FieldSpec::int(
         "difficult_words",
         "Distinct words of 2+ syllables that are not on the Dale-Chall familiar-word list.",
@@ -210,7 +202,10 @@ impl Extractor for Readability {
         out.float(f::FLESCH_KINCAID_GRADE, s.flesch_kincaid_grade);
         out.float(f::SMOG_INDEX, s.smog_index);
         out.float(f::COLEMAN_LIAU_INDEX, s.coleman_liau_index);
-        out.float(f::AUTOMATED_READABILITY_INDEX, s.automated_readability_index);
+        out.float(
+            f::AUTOMATED_READABILITY_INDEX,
+            s.automated_readability_index,
+        );
         out.float(f::GUNNING_FOG, s.gunning_fog);
         out.float(f::DALE_CHALL, s.dale_chall);
         out.float(f::DALE_CHALL_V2, s.dale_chall_v2);

@@ -67,7 +67,10 @@ impl Patterns {
             let Some(start) = values.iter().position(|&v| v != 0) else {
                 continue;
             };
-            let end = values.iter().rposition(|&v| v != 0).map_or(start, |e| e + 1);
+            let end = values
+                .iter()
+                .rposition(|&v| v != 0)
+                .map_or(start, |e| e + 1);
             patterns.insert(letters, (start as u8, values[start..end].to_vec()));
         }
         Self::build(patterns)
@@ -165,7 +168,9 @@ impl Patterns {
             .iter()
             .enumerate()
             .filter(|&(k, &v)| {
-                v % 2 == 1 && k >= 1 && (LEFT_MIN..=n_word.saturating_sub(RIGHT_MIN)).contains(&(k - 1))
+                v % 2 == 1
+                    && k >= 1
+                    && (LEFT_MIN..=n_word.saturating_sub(RIGHT_MIN)).contains(&(k - 1))
             })
             .count()
     }

@@ -2,8 +2,8 @@
 //! oracle over the whole corpus (needs Python with textstat; see `deploy/dev/test`).
 
 use super::{FIELDS, analyse};
-use crate::analysis::cap;
 use crate::analysis::MAX_TEXT_BYTES;
+use crate::analysis::cap;
 
 const GOLDEN: &str = include_str!("../../data/readability/golden.jsonl");
 const GEN_GOLDEN: &str = concat!(
@@ -92,7 +92,10 @@ fn compare(rows: &str, corpus: &[String]) -> Vec<Agreement> {
             st.sum_err += err;
             if err > st.max_err {
                 st.max_err = err;
-                st.worst = format!("ours {a} textstat {b} for {:?}", text.chars().take(120).collect::<String>());
+                st.worst = format!(
+                    "ours {a} textstat {b} for {:?}",
+                    text.chars().take(120).collect::<String>()
+                );
             }
         }
     }
@@ -108,7 +111,10 @@ fn corpus_texts() -> Vec<String> {
 
 fn report(what: &str, stats: &[Agreement]) {
     eprintln!("readability vs textstat 0.7.8 ({what}):");
-    eprintln!("{:<28} {:>6} {:>9} {:>12} {:>12}", "field", "n", "exact%", "max_abs_err", "mean_abs_err");
+    eprintln!(
+        "{:<28} {:>6} {:>9} {:>12} {:>12}",
+        "field", "n", "exact%", "max_abs_err", "mean_abs_err"
+    );
     for (f, s) in FIELDS.iter().zip(stats) {
         eprintln!(
             "{:<28} {:>6} {:>8.3}% {:>12.6} {:>12.8}",
@@ -199,7 +205,10 @@ fn sentences_follow_textstat_rules() {
     assert_eq!(count_sentences("..."), 1);
     // Two-word sentences are not counted.
     assert_eq!(count_sentences("Hi there. I am here now. Go."), 1);
-    assert_eq!(count_sentences("One two three. Four five six! Seven eight nine?"), 3);
+    assert_eq!(
+        count_sentences("One two three. Four five six! Seven eight nine?"),
+        3
+    );
     assert_eq!(count_sentences("a.b.c"), 1);
 }
 
