@@ -21,8 +21,8 @@ use std::cell::RefCell;
 use crate::analysis::Analysis;
 use crate::registry::{Extractor, FieldSpec, FieldWriter};
 
-pub(crate) use lexicon::FxHasher;
 pub use lexicon::warm_up;
+pub(crate) use lexicon::{FxHasher, hash_bytes};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Readability];
 

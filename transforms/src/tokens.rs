@@ -124,17 +124,20 @@ impl Extractor for Tokens {
         match Lang::from_code(a.lang().code) {
             Some(lang) => {
                 out.str(f::STEMS_LANG, a.lang().code);
-                let stops = lower.iter().filter(|t| lang.is_stop_word(t)).count();
+                let stems = out.strs(f::STEMS);
+                let mut stops = 0usize;
+                lang::with_cache(lang, |cache| {
+                    for (i, t) in lower.iter().enumerate() {
+                        if i < MAX_LISTED {
+                            stops += usize::from(cache.stem_into(t, stems));
+                        } else {
+                            stops += usize::from(lang.is_stop_word(t));
+                        }
+                    }
+                });
+                let unique = vocabulary(stems.iter().map(String::as_str)).unique;
                 out.count(f::STOP_WORDS, stops);
                 out.float(f::STOP_WORD_RATIO, ratio(stops, n));
-                let stems = out.strs(f::STEMS);
-                for t in lower.iter().take(MAX_LISTED) {
-                    stems.push(lang.stem(t));
-                }
-                let mut sorted: Vec<&str> = stems.iter().map(String::as_str).collect();
-                sorted.sort_unstable();
-                sorted.dedup();
-                let unique = sorted.len();
                 out.count(f::UNIQUE_STEMS, unique);
             }
             None => {
@@ -162,37 +165,60 @@ pub(crate) struct Vocabulary {
     pub yules_k: f64,
 }
 
-/// Sorts the tokens once and reads every statistic off the runs of equal tokens.
-pub(crate) fn vocabulary<'a>(tokens: impl Iterator<Item = &'a str>) -> Vocabulary {
-    let mut sorted: Vec<&str> = tokens.collect();
-    let n = sorted.len();
+/// Counts each distinct token (by a 64-bit hash: distinct tokens colliding is out of the
+/// question in practice) in a small open-addressing table, then reads the statistics off the
+/// frequencies.
+pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> Vocabulary {
+    let n = tokens.len();
     if n == 0 {
         return Vocabulary::default();
     }
-    sorted.sort_unstable();
-    let mut v = Vocabulary::default();
-    let (mut sum_sq, mut sum_plogp) = (0f64, 0f64);
-    let mut add = |f: usize, v: &mut Vocabulary| {
-        v.unique += 1;
-        v.hapax += usize::from(f == 1);
-        v.max_repeat = v.max_repeat.max(f);
-        let f = f as f64;
-        sum_sq += f * f;
-        sum_plogp += f * f.log2();
-    };
-    let mut run = 1;
-    for i in 1..n {
-        if sorted[i] == sorted[i - 1] {
-            run += 1;
-        } else {
-            add(run, &mut v);
-            run = 1;
+    VOCAB.with(|cell| {
+        let mut table = cell.take();
+        let size = (2 * n).next_power_of_two();
+        table.clear();
+        table.resize(size, (0, 0));
+        let mask = size - 1;
+        for t in tokens {
+            // 0 marks an empty slot; a token hashing to 0 is nudged.
+            let h = crate::readability::hash_bytes(t.as_bytes()).max(1);
+            let mut i = h as usize & mask;
+            loop {
+                let slot = &mut table[i];
+                if slot.0 == h {
+                    slot.1 += 1;
+                    break;
+                }
+                if slot.0 == 0 {
+                    *slot = (h, 1);
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
         }
-    }
-    add(run, &mut v);
-    let nf = n as f64;
-    // H = log2 N - (1/N) sum f log2 f
-    v.entropy = (nf.log2() - sum_plogp / nf).max(0.0);
-    v.yules_k = 1e4 * (sum_sq - nf) / (nf * nf);
-    v
+        let mut v = Vocabulary::default();
+        let (mut sum_sq, mut sum_flogf) = (0f64, 0f64);
+        for &(h, f) in table.iter() {
+            if h == 0 {
+                continue;
+            }
+            v.unique += 1;
+            v.hapax += usize::from(f == 1);
+            v.max_repeat = v.max_repeat.max(f as usize);
+            let f = f64::from(f);
+            sum_sq += f * f;
+            sum_flogf += f * f.log2();
+        }
+        cell.set(table);
+        let nf = n as f64;
+        // H = log2 N - (1/N) sum f log2 f
+        v.entropy = (nf.log2() - sum_flogf / nf).max(0.0);
+        v.yules_k = 1e4 * (sum_sq - nf) / (nf * nf);
+        v
+    })
+}
+
+thread_local! {
+    /// The frequency table, reused from one mention to the next.
+    static VOCAB: std::cell::Cell<Vec<(u64, u32)>> = const { std::cell::Cell::new(Vec::new()) };
 }

@@ -4,7 +4,10 @@
 //! The patterns are held in a trie so that one word costs one walk per start position, bounded
 //! by the longest pattern, instead of one hash lookup per substring.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
+
+use super::lexicon::FxHasher;
 
 /// A pattern set compiled into a trie.
 #[derive(Debug)]
@@ -137,7 +140,7 @@ impl Patterns {
     /// The number of hyphenation points Pyphen finds in `word` (already lower-cased), after
     /// its left/right minimums. `scratch` is reused between calls.
     pub(crate) fn count_points(&self, word: &str, scratch: &mut Scratch) -> usize {
-        let Scratch { chars, points } = scratch;
+        let Scratch { chars, points, .. } = scratch;
         chars.clear();
         chars.push('.');
         chars.extend(word.chars());
@@ -176,9 +179,32 @@ impl Patterns {
     }
 }
 
-/// Buffers reused across [`Patterns::count_points`] calls.
+/// Buffers reused across [`Patterns::count_points`] calls, and a bounded cache of recent
+/// results (words unknown to CMUdict repeat: "rt", "subreddit", "lol").
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     chars: Vec<char>,
     points: Vec<u8>,
+    cache: HashMap<Box<str>, u32, BuildHasherDefault<FxHasher>>,
+}
+
+const CACHE_MAX: usize = 20_000;
+
+impl Scratch {
+    /// `compute(word)`, remembered.
+    pub(crate) fn cached(
+        &mut self,
+        word: &str,
+        compute: impl FnOnce(&str, &mut Scratch) -> u32,
+    ) -> u32 {
+        if let Some(&n) = self.cache.get(word) {
+            return n;
+        }
+        let n = compute(word, self);
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(word.into(), n);
+        n
+    }
 }

@@ -1,11 +1,11 @@
 //! English word facts textstat 0.7.8 looks up: syllable counts (CMUdict first, Liang
 //! hyphenation over Pyphen's `hyph_en_US.dic` otherwise) and the Dale–Chall list of easy words.
 //!
-//! Everything is folded into one hash map from lower-cased word to a packed byte, so each word of
-//! a text costs one lookup; words missing from it fall back to the hyphenation trie.
+//! Everything is folded into one open-addressing table from lower-cased word to a packed byte,
+//! so each word of a text costs one lookup (usually one cache line); words missing from it fall
+//! back to the hyphenation trie.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::LazyLock;
 
 use super::hyphen::{Patterns, Scratch};
@@ -26,31 +26,141 @@ pub(crate) struct WordFacts {
     pub easy: bool,
 }
 
+/// Open-addressing table keyed by the word's bytes. Keys of up to [`INLINE`] bytes live in the
+/// slot itself, so the usual lookup touches one cache line; longer ones live in `long_keys`.
+#[derive(Debug)]
+struct Table {
+    slots: Vec<Slot>,
+    mask: usize,
+    long_keys: Vec<u8>,
+}
+
+/// All words, plus a small copy of the Dale–Chall words (two thirds of the words in social text)
+/// that stays in cache.
 #[derive(Debug)]
 struct Lexicon {
-    words: HashMap<&'static str, u8, BuildHasherDefault<FxHasher>>,
+    hot: Table,
+    all: Table,
     patterns: Patterns,
+}
+
+const INLINE: usize = 13;
+
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(16))]
+struct Slot {
+    /// Key bytes (inline) or, for a long key, its offset in `long_keys` as 4 LE bytes.
+    key: [u8; INLINE],
+    /// Key length; 0 marks an empty slot.
+    len: u8,
+    /// Packed facts: syllables and [`EASY`].
+    value: u8,
+    /// 8 bits of the hash, checked before the key.
+    tag: u8,
+}
+
+impl Table {
+    fn with_capacity(n: usize) -> Table {
+        let size = (n * 2).next_power_of_two();
+        Table {
+            slots: vec![Slot::default(); size],
+            mask: size - 1,
+            long_keys: Vec::new(),
+        }
+    }
+
+    fn key_eq(&self, slot: &Slot, key: &[u8]) -> bool {
+        if usize::from(slot.len) != key.len() {
+            return false;
+        }
+        if key.len() <= INLINE {
+            &slot.key[..key.len()] == key
+        } else {
+            let off =
+                u32::from_le_bytes([slot.key[0], slot.key[1], slot.key[2], slot.key[3]]) as usize;
+            self.long_keys.get(off..off + key.len()) == Some(key)
+        }
+    }
+
+    /// The slot holding `key`, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, key: &[u8]) -> usize {
+        let h = hash_bytes(key);
+        let tag = (h >> 56) as u8;
+        let mut i = h as usize & self.mask;
+        loop {
+            let s = &self.slots[i];
+            if s.len == 0 || (s.tag == tag && self.key_eq(s, key)) {
+                return i;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Sets `key`'s value with `f(old)` (`old` is `None` for a new key). Keys longer than 255
+    /// bytes are not stored (no English word is that long).
+    fn update(&mut self, key: &str, f: impl FnOnce(Option<u8>) -> u8) {
+        let key = key.as_bytes();
+        if key.is_empty() || key.len() > usize::from(u8::MAX) {
+            return;
+        }
+        let i = self.find(key);
+        if self.slots[i].len != 0 {
+            self.slots[i].value = f(Some(self.slots[i].value));
+            return;
+        }
+        let mut slot = Slot {
+            len: key.len() as u8,
+            value: f(None),
+            tag: (hash_bytes(key) >> 56) as u8,
+            ..Slot::default()
+        };
+        if key.len() <= INLINE {
+            slot.key[..key.len()].copy_from_slice(key);
+        } else {
+            let off = self.long_keys.len() as u32;
+            slot.key[..4].copy_from_slice(&off.to_le_bytes());
+            self.long_keys.extend_from_slice(key);
+        }
+        self.slots[i] = slot;
+    }
+
+    fn get(&self, key: &str) -> Option<u8> {
+        let key = key.as_bytes();
+        if key.is_empty() || key.len() > usize::from(u8::MAX) {
+            return None;
+        }
+        let s = &self.slots[self.find(key)];
+        (s.len != 0).then_some(s.value)
+    }
 }
 
 static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
     let patterns = Patterns::parse(HYPH_EN_US);
-    let mut words: HashMap<&'static str, u8, BuildHasherDefault<FxHasher>> =
-        HashMap::with_capacity_and_hasher(130_000, Default::default());
+    let easy: Vec<&str> = EASY_WORDS
+        .lines()
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut all = Table::with_capacity(CMUDICT.lines().count() + easy.len());
     for line in CMUDICT.lines() {
         if let Some((w, n)) = line.split_once(' ') {
             let n: u8 = n.parse().unwrap_or(0);
-            words.insert(w, n.min(SYLLABLES));
+            all.update(w, |_| n.min(SYLLABLES));
         }
     }
     let mut scratch = Scratch::default();
-    for w in EASY_WORDS.lines().map(str::trim).filter(|w| !w.is_empty()) {
-        let entry = words.entry(w).or_insert_with(|| {
-            let n = patterns.count_points(w, &mut scratch) + 1;
-            n.min(usize::from(SYLLABLES)) as u8
-        });
-        *entry |= EASY;
+    for w in &easy {
+        let liang = (patterns.count_points(w, &mut scratch) + 1).min(usize::from(SYLLABLES)) as u8;
+        all.update(w, |old| old.unwrap_or(liang) | EASY);
     }
-    Lexicon { words, patterns }
+    let mut hot = Table::with_capacity(easy.len());
+    for w in &easy {
+        if let Some(v) = all.get(w) {
+            hot.update(w, |_| v);
+        }
+    }
+    Lexicon { hot, all, patterns }
 });
 
 /// Forces the lexicon to load (so a benchmark does not time the first parse).
@@ -61,16 +171,31 @@ pub fn warm_up() {
 /// Syllables and familiarity of `lower`, a lower-cased word as textstat splits it.
 pub(crate) fn facts(lower: &str, scratch: &mut Scratch) -> WordFacts {
     let lex = &*LEXICON;
-    match lex.words.get(lower) {
-        Some(&v) => WordFacts {
+    match lex.hot.get(lower).or_else(|| lex.all.get(lower)) {
+        Some(v) => WordFacts {
             syllables: u32::from(v & SYLLABLES),
             easy: v & EASY != 0,
         },
+        // No hyphenation pattern holds a digit or `_`: such words are one syllable.
+        None if lower.bytes().all(|b| b.is_ascii_digit() || b == b'_') => WordFacts {
+            syllables: 1,
+            easy: false,
+        },
         None => WordFacts {
-            syllables: lex.patterns.count_points(lower, scratch) as u32 + 1,
+            syllables: scratch.cached(lower, |w, s| lex.patterns.count_points(w, s) as u32 + 1),
             easy: false,
         },
     }
+}
+
+/// FxHash of a byte string (see [`FxHasher`]).
+#[inline]
+pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(b);
+    // Final avalanche so that the high bits (the tag) and low bits (the index) both mix.
+    let x = h.finish();
+    (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
 }
 
 /// A small, fast, non-cryptographic hasher (the rustc "Fx" multiply-rotate scheme) for the

@@ -50,8 +50,8 @@ const LINSEAR_WORDS: u32 = 100;
 
 /// Whether the apostrophe at byte `i` of `text` survives punctuation removal.
 #[inline]
-fn contraction_apostrophe(text: &str, i: usize) -> bool {
-    let rest = text.as_bytes().get(i + 1..).unwrap_or_default();
+fn contraction_apostrophe(text: &[u8], i: usize) -> bool {
+    let rest = text.get(i + 1..).unwrap_or_default();
     matches!(rest.first(), Some(b't' | b's' | b'd'))
         || rest.starts_with(b"ve")
         || rest.starts_with(b"ll")
@@ -67,46 +67,42 @@ pub(crate) struct Buffers {
     hyphen: Scratch,
 }
 
-/// Counts `text` as textstat does.
+/// Counts `text` as textstat does, in one pass.
 pub(crate) fn count(text: &str, buf: &mut Buffers) -> Counts {
     let mut c = Counts::default();
     buf.hard.clear();
+    let mut sentences = Sentences::default();
     // End (byte) of the token that gave the 100th word, if the text has more tokens than that.
     let mut linsear_end = None;
-    let mut in_token = false;
-    let mut token_letters = 0u32;
-    buf.word.clear();
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, ch)) = iter.next() {
-        let space = is_space(ch);
-        if !space {
+    // The current token: start byte, `\w` chars, whether every char so far is kept.
+    let mut token: Option<(usize, u32, bool)> = None;
+    let bytes = text.as_bytes();
+    for (i, ch) in text.char_indices() {
+        let (word, space) = classify(ch);
+        let kept = word || (ch == '\'' && contraction_apostrophe(bytes, i));
+        sentences.push(ch, word, space, kept);
+        if space {
+            if let Some(t) = token.take() {
+                end_token(&mut c, buf, text, t, i, &mut linsear_end);
+            }
+        } else {
             c.chars += 1;
-            if !in_token {
-                in_token = true;
+            let t = token.get_or_insert_with(|| {
                 c.tokens += 1;
-            }
-            if is_word(ch) {
-                c.letters += 1;
-                token_letters += 1;
-                buf.word.push(ch);
-            } else if ch == '\'' && contraction_apostrophe(text, i) {
-                buf.word.push(ch);
-            }
-        }
-        let token_ends = in_token && (space || iter.peek().is_none());
-        if token_ends {
-            in_token = false;
-            if !buf.word.is_empty() {
-                word(&mut c, buf, token_letters);
-                if c.words == LINSEAR_WORDS && linsear_end.is_none() {
-                    linsear_end = Some(if space { i } else { text.len() });
-                }
-            }
-            token_letters = 0;
-            buf.word.clear();
+                (i, 0, true)
+            });
+            t.1 += u32::from(word);
+            t.2 &= kept;
         }
     }
-    c.sentences = count_sentences(text);
+    if let Some(t) = token.take() {
+        end_token(&mut c, buf, text, t, text.len(), &mut linsear_end);
+    }
+    c.sentences = if text.is_empty() {
+        0
+    } else {
+        sentences.finish()
+    };
     c.linsear_sentences = if c.tokens == 0 {
         0
     } else {
@@ -121,10 +117,57 @@ pub(crate) fn count(text: &str, buf: &mut Buffers) -> Counts {
     c
 }
 
-/// Adds one word (in `buf.word`, with `letters` `\w` characters) to the counts.
-fn word(c: &mut Counts, buf: &mut Buffers, letters: u32) {
+/// Closes the token `(start, letters, pure)` ending at byte `end`: its kept characters are a
+/// word unless there are none.
+fn end_token(
+    c: &mut Counts,
+    buf: &mut Buffers,
+    text: &str,
+    (start, letters, pure): (usize, u32, bool),
+    end: usize,
+    linsear_end: &mut Option<usize>,
+) {
+    let raw = &text[start..end];
+    let mut word = std::mem::take(&mut buf.word);
+    let w: &str = if pure {
+        raw
+    } else {
+        word.clear();
+        let bytes = text.as_bytes();
+        for (j, ch) in raw.char_indices() {
+            if classify(ch).0 || (ch == '\'' && contraction_apostrophe(bytes, start + j)) {
+                word.push(ch);
+            }
+        }
+        &word
+    };
+    if !w.is_empty() {
+        c.letters += letters;
+        add_word(c, buf, w, letters);
+        if c.words == LINSEAR_WORDS && linsear_end.is_none() {
+            *linsear_end = Some(end);
+        }
+    }
+    buf.word = word;
+}
+
+/// `(is \w, is \s)` in Python's sense.
+#[inline]
+fn classify(ch: char) -> (bool, bool) {
+    if ch.is_ascii() {
+        let b = ch as u8;
+        (
+            b.is_ascii_alphanumeric() || b == b'_',
+            matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' '),
+        )
+    } else {
+        (is_word(ch), is_space(ch))
+    }
+}
+
+/// Adds one word `w` (with `letters` `\w` characters) to the counts.
+fn add_word(c: &mut Counts, buf: &mut Buffers, w: &str, letters: u32) {
     c.words += 1;
-    let w = buf.word.as_str();
     let lower: &str = if w.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
         w
     } else {
@@ -149,7 +192,7 @@ fn word(c: &mut Counts, buf: &mut Buffers, letters: u32) {
         c.hard3 += u32::from(s >= 3);
         if s >= 2 {
             c.hard2 += 1;
-            buf.hard.push(hash(w));
+            buf.hard.push(lexicon::hash_bytes(w.as_bytes()));
         }
     }
     if c.words <= LINSEAR_WORDS {
@@ -159,18 +202,6 @@ fn word(c: &mut Counts, buf: &mut Buffers, letters: u32) {
             c.linsear_easy += 1;
         }
     }
-}
-
-fn hash(s: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut h = lexicon::FxHasher::default();
-    h.write(s.as_bytes());
-    // A second, independent mix so that distinct words colliding is out of the question in practice.
-    let mut g: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        g = (g ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
-    h.finish() ^ g.rotate_left(32)
 }
 
 fn is_terminator(c: char) -> bool {
@@ -183,62 +214,88 @@ pub(crate) fn count_sentences(text: &str) -> u32 {
     if text.is_empty() {
         return 0;
     }
-    #[derive(PartialEq)]
-    enum State {
-        Outside,
-        Body,
-        Terminators,
-    }
-    let mut state = State::Outside;
-    let (mut matches, mut ignored) = (0u32, 0u32);
-    // Words of the current match, counted as textstat would on the match's own text.
-    let (mut words, mut in_token, mut token_kept) = (0u32, false, false);
-    let close = |words: u32, matches: &mut u32, ignored: &mut u32| {
-        *matches += 1;
-        if words <= 2 {
-            *ignored += 1;
-        }
-    };
+    let mut s = Sentences::default();
+    let bytes = text.as_bytes();
     for (i, ch) in text.char_indices() {
-        if state == State::Terminators && !is_terminator(ch) {
-            if in_token && token_kept {
-                words += 1;
-            }
-            close(words, &mut matches, &mut ignored);
-            state = State::Outside;
+        let (word, space) = classify(ch);
+        let kept = word || (ch == '\'' && contraction_apostrophe(bytes, i));
+        s.push(ch, word, space, kept);
+    }
+    s.finish()
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum State {
+    /// Between matches: every character since the last match is non-word, so `\b` holds
+    /// exactly at the next word character.
+    #[default]
+    Outside,
+    /// In `[^.!?]+`.
+    Body,
+    /// In the trailing `[.!?]*`.
+    Terminators,
+}
+
+/// The sentence matcher, fed one character at a time; it also counts each match's words as
+/// textstat's `count_words` would on the match alone.
+#[derive(Debug, Default)]
+struct Sentences {
+    state: State,
+    matches: u32,
+    ignored: u32,
+    words: u32,
+    in_token: bool,
+    token_kept: bool,
+}
+
+impl Sentences {
+    #[inline]
+    fn push(&mut self, ch: char, word: bool, space: bool, kept: bool) {
+        if self.state == State::Terminators && !is_terminator(ch) {
+            self.close();
         }
-        if state == State::Outside {
-            // Outside a match every character so far was non-word, so `\b` holds exactly at a
-            // word character.
-            if !is_word(ch) {
-                continue;
+        if self.state == State::Outside {
+            if !word {
+                return;
             }
-            state = State::Body;
-            words = 0;
-            in_token = false;
-            token_kept = false;
+            self.state = State::Body;
+            self.words = 0;
+            self.in_token = false;
+            self.token_kept = false;
         }
-        if state == State::Body && is_terminator(ch) {
-            state = State::Terminators;
+        if self.state == State::Body && is_terminator(ch) {
+            self.state = State::Terminators;
         }
-        if is_space(ch) {
-            if in_token && token_kept {
-                words += 1;
-            }
-            in_token = false;
-            token_kept = false;
+        if space {
+            self.end_token();
         } else {
-            in_token = true;
-            if is_word(ch) || (ch == '\'' && contraction_apostrophe(text, i)) {
-                token_kept = true;
-            }
+            self.in_token = true;
+            self.token_kept |= kept;
         }
     }
-    if state != State::Outside {
-        if in_token && token_kept {
-            words += 1;
+
+    #[inline]
+    fn end_token(&mut self) {
+        if self.in_token && self.token_kept {
+            self.words += 1;
         }
-        close(words, &mut matches, &mut ignored);
+        self.in_token = false;
+        self.token_kept = false;
     }
-    matches.saturating_sub(ignored).max(1)
+
+    fn close(&mut self) {
+        self.end_token();
+        self.matches += 1;
+        if self.words <= 2 {
+            self.ignored += 1;
+        }
+        self.state = State::Outside;
+    }
+
+    fn finish(mut self) -> u32 {
+        if self.state != State::Outside {
+            self.close();
+        }
+        self.matches.saturating_sub(self.ignored).max(1)
+    }
 }

@@ -1,29 +1,33 @@
-use super::shape::{scan, words};
+use super::scan::{scan, words};
 use super::*;
 
-#[test]
-fn graphemes_join_emoji_sequences_and_crlf() {
-    assert_eq!(graphemes(""), 0);
-    assert_eq!(graphemes("a\r\nb"), 3);
-    assert_eq!(graphemes("👩‍👩‍👧🇫🇷e\u{301}"), 3);
-}
-
-#[test]
-fn sentences_end_at_terminal_punctuation_before_space() {
-    assert_eq!(sentences(""), 0);
-    assert_eq!(sentences("..."), 0);
-    assert_eq!(sentences("Hi. How are you?! Fine"), 3);
-    assert_eq!(sentences("Pi is 3.14 and e.g.x stays one"), 1);
-    assert_eq!(sentences("He said \"stop.\" Then left."), 2);
-    assert_eq!(sentences("東京です。大阪です。"), 2);
-    assert_eq!(sentences("wow!!! 🙂 ok"), 2);
+fn lines(t: &str) -> usize {
+    let s = scan(t);
+    s.newlines + usize::from(!t.is_empty() && s.last_char != Some('\n'))
 }
 
 #[test]
 fn lines_and_paragraphs_follow_blank_lines() {
-    assert_eq!(lines_and_paragraphs(""), (0, 0));
-    assert_eq!(lines_and_paragraphs("a\nb\n\n\nc\n"), (5, 2));
-    assert_eq!(lines_and_paragraphs("  \n \n"), (2, 0));
+    for t in ["", "a", "a\n", "a\nb", "\n", "a\r\nb\r\n", "\n\n x \n"] {
+        assert_eq!(lines(t), t.lines().count(), "{t:?}");
+    }
+    assert_eq!(scan("a\nb\n\n\nc\n").paragraphs, 2);
+    assert_eq!(scan("  \n \n").paragraphs, 0);
+    assert_eq!(scan("one\r\n\r\ntwo").paragraphs, 2);
+    assert_eq!(scan("a\r\nb").crlf, 1);
+}
+
+#[test]
+fn sentences_end_at_terminal_punctuation_before_space() {
+    let n = |t: &str| scan(t).sentences;
+    assert_eq!(n(""), 0);
+    assert_eq!(n("..."), 0);
+    assert_eq!(n("Hi. How are you?! Fine"), 3);
+    assert_eq!(n("Pi is 3.14 and e.g.x stays one"), 1);
+    assert_eq!(n("He said \"stop.\" Then left."), 2);
+    assert_eq!(n("東京です。大阪です。"), 2);
+    assert_eq!(n("wow!!! 🙂 ok"), 2);
+    assert_eq!(n("Wait… what"), 2);
 }
 
 #[test]
@@ -41,6 +45,7 @@ fn character_classes() {
     assert_eq!(s.marks, 1);
     assert_eq!(s.line_breaks, 1);
     assert_eq!(s.max_run, 3);
+    assert_eq!(s.punctuation, 4);
     assert_eq!(scan("a\0b\x07c").controls, 2);
     assert_eq!(
         scan("x &amp; y &#39; &#x1F600; & no; &toolongname;").html_entities,
@@ -48,6 +53,7 @@ fn character_classes() {
     );
     assert_eq!(scan("What?!? Really?? ....").repeated_punctuation, 2);
     assert_eq!(scan("....").ellipses, 1);
+    assert_eq!(scan("«quoted» \"too\" 「日本」").quotes, 6);
 }
 
 #[test]
@@ -89,10 +95,36 @@ fn word_facts() {
     assert_eq!(w.allcaps, 1);
     assert_eq!(w.mixed_script, 1, "Cyrillic а in pаypal");
     assert_eq!(w.numbers, 2);
+    assert_eq!(w.longest, 9);
+}
+
+#[test]
+fn graphemes_use_the_segmenter_only_when_needed() {
+    let m = |t: &str| {
+        let mut m = crate::corpus::real_posts().swap_remove(0);
+        m.text = t.to_owned();
+        m
+    };
+    for t in ["", "a\r\nb", "👩‍👩‍👧🇫🇷e\u{301}", "plain ascii"] {
+        let mention = m(t);
+        let a = Analysis::new(&mention);
+        let mut rec = crate::Record::new();
+        let id = crate::catalogue::registry()
+            .extractors
+            .iter()
+            .position(|e| e.name() == "text")
+            .expect("text group");
+        crate::catalogue::run_one(id, &a, &mut rec);
+        assert_eq!(
+            rec.by_name("text_graphemes"),
+            Some(&crate::Value::Int(t.graphemes(true).count() as i64)),
+            "{t:?}"
+        );
+    }
 }
 
 mod prop {
-    use super::super::shape::scan;
+    use super::super::scan::scan;
     use proptest::prelude::*;
 
     proptest! {
@@ -103,9 +135,10 @@ mod prop {
             prop_assert_eq!(s.chars, n);
             prop_assert!(s.letters + s.digits + s.whitespace <= n);
             prop_assert!(s.upper <= s.letters);
-            prop_assert!(s.emoji <= s.emoji_chars.max(n));
+            prop_assert!(s.emoji <= n);
             prop_assert!(s.max_run <= n);
-            prop_assert!(super::super::graphemes(&text) <= n);
+            prop_assert!(s.sentences <= n && s.paragraphs <= n);
+            prop_assert_eq!(s.newlines + usize::from(!text.is_empty() && s.last_char != Some('\n')), text.lines().count());
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The languages with a Snowball stemmer, their stemmers and stop-word lists (built once).
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
@@ -88,6 +89,54 @@ impl Lang {
     /// The Snowball stem of the lower-cased `token`.
     pub fn stem(self, token: &str) -> String {
         TABLES.stemmers[self.0].stem(token).into_owned()
+    }
+}
+
+/// Stems and stop-word flags of recently seen tokens, per language and thread: Snowball
+/// stemming costs far more than a lookup, and social text repeats its words. Bounded: a
+/// language's cache is emptied when it reaches [`CACHE_MAX`] entries.
+#[derive(Debug)]
+pub(crate) struct Cache<'l> {
+    lang: Lang,
+    map: &'l mut HashMap<Box<str>, (Box<str>, bool), BuildHasherDefault<FxHasher>>,
+}
+
+const CACHE_MAX: usize = 50_000;
+
+thread_local! {
+    static CACHES: RefCell<Vec<HashMap<Box<str>, (Box<str>, bool), BuildHasherDefault<FxHasher>>>> =
+        RefCell::new((0..LANGS.len()).map(|_| HashMap::default()).collect());
+}
+
+/// Runs `f` with this thread's cache for `lang`.
+pub(crate) fn with_cache<R>(lang: Lang, f: impl FnOnce(&mut Cache<'_>) -> R) -> R {
+    CACHES.with(|c| match c.try_borrow_mut() {
+        Ok(mut maps) => f(&mut Cache {
+            lang,
+            map: &mut maps[lang.0],
+        }),
+        Err(_) => f(&mut Cache {
+            lang,
+            map: &mut HashMap::default(),
+        }),
+    })
+}
+
+impl Cache<'_> {
+    /// Pushes the stem of `token` onto `stems`; returns whether `token` is a stop word.
+    pub(crate) fn stem_into(&mut self, token: &str, stems: &mut Vec<String>) -> bool {
+        if let Some((stem, stop)) = self.map.get(token) {
+            stems.push(String::from(&**stem));
+            return *stop;
+        }
+        if self.map.len() >= CACHE_MAX {
+            self.map.clear();
+        }
+        let stem = self.lang.stem(token);
+        let stop = self.lang.is_stop_word(token);
+        self.map.insert(token.into(), (stem.as_str().into(), stop));
+        stems.push(stem);
+        stop
     }
 }
 
