@@ -126,16 +126,19 @@ impl Extractor for Tokens {
                 out.str(f::STEMS_LANG, a.lang().code);
                 let stems = out.strs(f::STEMS);
                 let mut stops = 0usize;
+                let mut hashes = Vec::with_capacity(n.min(MAX_LISTED));
                 lang::with_cache(lang, |cache| {
                     for (i, t) in lower.iter().enumerate() {
                         if i < MAX_LISTED {
-                            stops += usize::from(cache.stem_into(t, stems));
+                            stops += usize::from(cache.stem_into(t, stems, &mut hashes));
                         } else {
                             stops += usize::from(lang.is_stop_word(t));
                         }
                     }
                 });
-                let unique = vocabulary(stems.iter().map(String::as_str)).unique;
+                hashes.sort_unstable();
+                hashes.dedup();
+                let unique = hashes.len();
                 out.count(f::STOP_WORDS, stops);
                 out.float(f::STOP_WORD_RATIO, ratio(stops, n));
                 out.count(f::UNIQUE_STEMS, unique);

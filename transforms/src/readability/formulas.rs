@@ -164,10 +164,15 @@ enum Grade {
 /// textstat's `text_standard`: the grade most formulas vote for; ties go to the grade voted
 /// for first (Python's `Counter.most_common` keeps insertion order among equals).
 fn consensus(grades: &[Grade]) -> f64 {
-    let mut votes: Vec<(i64, u32)> = Vec::with_capacity(24);
-    let mut vote = |g: i64| match votes.iter_mut().find(|v| v.0 == g) {
+    // At most 3 votes per formula: 24 distinct grades.
+    let mut votes = [(0i64, 0u32); 24];
+    let mut used = 0;
+    let mut vote = |g: i64| match votes[..used].iter_mut().find(|v| v.0 == g) {
         Some(v) => v.1 += 1,
-        None => votes.push((g, 1)),
+        None => {
+            votes[used] = (g, 1);
+            used += 1;
+        }
     };
     for g in grades {
         match *g {
@@ -193,7 +198,7 @@ fn consensus(grades: &[Grade]) -> f64 {
         }
     }
     let mut best = (0i64, 0u32);
-    for &(g, n) in &votes {
+    for &(g, n) in &votes[..used] {
         if n > best.1 {
             best = (g, n);
         }

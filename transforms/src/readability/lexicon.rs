@@ -26,8 +26,9 @@ pub(crate) struct WordFacts {
     pub easy: bool,
 }
 
-/// Open-addressing table keyed by the word's bytes. Keys of up to [`INLINE`] bytes live in the
-/// slot itself, so the usual lookup touches one cache line; longer ones live in `long_keys`.
+/// Open-addressing table keyed by the word's bytes. Keys of up to [`INLINE`] bytes are packed
+/// into the slot itself, so a lookup is one cache line and two integer compares; longer keys
+/// live in `long_keys`.
 #[derive(Debug)]
 struct Table {
     slots: Vec<Slot>,
@@ -44,19 +45,40 @@ struct Lexicon {
     patterns: Patterns,
 }
 
-const INLINE: usize = 13;
+const INLINE: usize = 14;
 
-#[derive(Debug, Clone, Copy, Default)]
-#[repr(C, align(16))]
-struct Slot {
-    /// Key bytes (inline) or, for a long key, its offset in `long_keys` as 4 LE bytes.
-    key: [u8; INLINE],
-    /// Key length; 0 marks an empty slot.
-    len: u8,
-    /// Packed facts: syllables and [`EASY`].
-    value: u8,
-    /// 8 bits of the hash, checked before the key.
-    tag: u8,
+/// Bytes 0..14: the key, zero-padded (or, for a longer key, its offset in `long_keys` as 8 LE
+/// bytes); byte 14: key length (0: empty slot); byte 15: the packed value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(align(16))]
+struct Slot([u64; 2]);
+
+const VALUE_SHIFT: u32 = 56;
+const LEN_SHIFT: u32 = 48;
+const KEY_MASK_HI: u64 = (1 << VALUE_SHIFT) - 1;
+
+impl Slot {
+    fn len(self) -> usize {
+        ((self.0[1] >> LEN_SHIFT) & 0xff) as usize
+    }
+    fn value(self) -> u8 {
+        (self.0[1] >> VALUE_SHIFT) as u8
+    }
+}
+
+/// A key as it is stored: the slot image without the value byte.
+#[inline]
+fn packed(key: &[u8], long_offset: u64) -> [u64; 2] {
+    let mut b = [0u8; 16];
+    if key.len() <= INLINE {
+        b[..key.len()].copy_from_slice(key);
+    } else {
+        b[..8].copy_from_slice(&long_offset.to_le_bytes());
+    }
+    b[14] = key.len() as u8;
+    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], 0]);
+    [lo, hi]
 }
 
 impl Table {
@@ -69,29 +91,31 @@ impl Table {
         }
     }
 
-    fn key_eq(&self, slot: &Slot, key: &[u8]) -> bool {
-        if usize::from(slot.len) != key.len() {
-            return false;
-        }
-        if key.len() <= INLINE {
-            &slot.key[..key.len()] == key
-        } else {
-            let off =
-                u32::from_le_bytes([slot.key[0], slot.key[1], slot.key[2], slot.key[3]]) as usize;
-            self.long_keys.get(off..off + key.len()) == Some(key)
-        }
-    }
-
     /// The slot holding `key`, or the empty slot where it would go.
     #[inline]
     fn find(&self, key: &[u8]) -> usize {
-        let h = hash_bytes(key);
-        let tag = (h >> 56) as u8;
-        let mut i = h as usize & self.mask;
+        if key.len() <= INLINE {
+            let q = packed(key, 0);
+            let mut i = mix(q[0] ^ q[1].rotate_left(29)) as usize & self.mask;
+            loop {
+                let s = self.slots[i];
+                if (s.0[0] == q[0] && s.0[1] & KEY_MASK_HI == q[1]) || s.len() == 0 {
+                    return i;
+                }
+                i = (i + 1) & self.mask;
+            }
+        }
+        let mut i = hash_bytes(key) as usize & self.mask;
         loop {
-            let s = &self.slots[i];
-            if s.len == 0 || (s.tag == tag && self.key_eq(s, key)) {
+            let s = self.slots[i];
+            if s.len() == 0 {
                 return i;
+            }
+            if s.len() == key.len() {
+                let off = s.0[0] as usize;
+                if self.long_keys.get(off..off + key.len()) == Some(key) {
+                    return i;
+                }
             }
             i = (i + 1) & self.mask;
         }
@@ -105,33 +129,27 @@ impl Table {
             return;
         }
         let i = self.find(key);
-        if self.slots[i].len != 0 {
-            self.slots[i].value = f(Some(self.slots[i].value));
-            return;
-        }
-        let mut slot = Slot {
-            len: key.len() as u8,
-            value: f(None),
-            tag: (hash_bytes(key) >> 56) as u8,
-            ..Slot::default()
-        };
-        if key.len() <= INLINE {
-            slot.key[..key.len()].copy_from_slice(key);
+        let old = self.slots[i];
+        let (image, value) = if old.len() != 0 {
+            ([old.0[0], old.0[1] & KEY_MASK_HI], f(Some(old.value())))
         } else {
-            let off = self.long_keys.len() as u32;
-            slot.key[..4].copy_from_slice(&off.to_le_bytes());
-            self.long_keys.extend_from_slice(key);
-        }
-        self.slots[i] = slot;
+            let offset = self.long_keys.len() as u64;
+            if key.len() > INLINE {
+                self.long_keys.extend_from_slice(key);
+            }
+            (packed(key, offset), f(None))
+        };
+        self.slots[i] = Slot([image[0], image[1] | (u64::from(value) << VALUE_SHIFT)]);
     }
 
+    #[inline]
     fn get(&self, key: &str) -> Option<u8> {
         let key = key.as_bytes();
         if key.is_empty() || key.len() > usize::from(u8::MAX) {
             return None;
         }
-        let s = &self.slots[self.find(key)];
-        (s.len != 0).then_some(s.value)
+        let s = self.slots[self.find(key)];
+        (s.len() != 0).then(|| s.value())
     }
 }
 
@@ -186,6 +204,14 @@ pub(crate) fn facts(lower: &str, scratch: &mut Scratch) -> WordFacts {
             easy: false,
         },
     }
+}
+
+/// A 64-bit finalizer (splitmix64's): every input bit affects every output bit.
+#[inline]
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// FxHash of a byte string (see [`FxHasher`]).

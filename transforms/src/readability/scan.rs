@@ -67,46 +67,128 @@ pub(crate) struct Buffers {
     hyphen: Scratch,
 }
 
-/// Counts `text` as textstat does, in one pass.
-pub(crate) fn count(text: &str, buf: &mut Buffers) -> Counts {
-    let mut c = Counts::default();
-    buf.hard.clear();
-    let mut sentences = Sentences::default();
-    // End (byte) of the token that gave the 100th word, if the text has more tokens than that.
-    let mut linsear_end = None;
-    // The current token: start byte, `\w` chars, whether every char so far is kept.
-    let mut token: Option<(usize, u32, bool)> = None;
-    let bytes = text.as_bytes();
-    for (i, ch) in text.char_indices() {
-        let (word, space) = classify(ch);
-        let kept = word || (ch == '\'' && contraction_apostrophe(bytes, i));
-        sentences.push(ch, word, space, kept);
-        if space {
-            if let Some(t) = token.take() {
-                end_token(&mut c, buf, text, t, i, &mut linsear_end);
+// Character class bits, in Python's sense.
+const WORD: u8 = 1;
+const SPACE: u8 = 2;
+const TERMINATOR: u8 = 4;
+const APOSTROPHE: u8 = 8;
+const UPPER: u8 = 16;
+const NON_ASCII: u8 = 32;
+
+const fn ascii_class(b: u8) -> u8 {
+    match b {
+        b'A'..=b'Z' => WORD | UPPER,
+        b'a'..=b'z' | b'0'..=b'9' | b'_' => WORD,
+        b'\t'..=b'\r' | 0x1c..=0x1f | b' ' => SPACE,
+        b'.' | b'!' | b'?' => TERMINATOR,
+        b'\'' => APOSTROPHE,
+        _ => 0,
+    }
+}
+
+static ASCII: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = ascii_class(i as u8);
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class_of(ch: char) -> u8 {
+    if ch.is_ascii() {
+        ASCII[ch as usize]
+    } else {
+        // Upper-case non-ASCII letters are caught by lower-casing every non-ASCII word.
+        NON_ASCII
+            | if is_word(ch) {
+                WORD
+            } else if is_space(ch) {
+                SPACE
+            } else {
+                0
+            }
+    }
+}
+
+/// The current token: where it starts, its `\w` chars, and what its characters were like.
+#[derive(Debug, Clone, Copy)]
+struct Token {
+    start: usize,
+    letters: u32,
+    /// Every character so far survives punctuation removal.
+    pure: bool,
+    /// Union of the class bits of its characters.
+    classes: u8,
+}
+
+/// State of the single pass.
+#[derive(Debug, Default)]
+struct Pass {
+    counts: Counts,
+    sentences: Sentences,
+    token: Option<Token>,
+    /// End (byte) of the token that gave the 100th word.
+    linsear_end: Option<usize>,
+}
+
+impl Pass {
+    #[inline(always)]
+    fn step(&mut self, buf: &mut Buffers, text: &str, i: usize, class: u8) {
+        let word = class & WORD != 0;
+        let kept = word || (class & APOSTROPHE != 0 && contraction_apostrophe(text.as_bytes(), i));
+        self.sentences.push(class, kept);
+        if class & SPACE != 0 {
+            if let Some(t) = self.token.take() {
+                end_token(&mut self.counts, buf, text, t, i, &mut self.linsear_end);
             }
         } else {
-            c.chars += 1;
-            let t = token.get_or_insert_with(|| {
-                c.tokens += 1;
-                (i, 0, true)
+            self.counts.chars += 1;
+            let counts = &mut self.counts;
+            let t = self.token.get_or_insert_with(|| {
+                counts.tokens += 1;
+                Token {
+                    start: i,
+                    letters: 0,
+                    pure: true,
+                    classes: 0,
+                }
             });
-            t.1 += u32::from(word);
-            t.2 &= kept;
+            t.letters += u32::from(word);
+            t.pure &= kept;
+            t.classes |= class;
         }
     }
-    if let Some(t) = token.take() {
-        end_token(&mut c, buf, text, t, text.len(), &mut linsear_end);
+}
+
+/// Counts `text` as textstat does, in one pass.
+pub(crate) fn count(text: &str, buf: &mut Buffers) -> Counts {
+    buf.hard.clear();
+    let mut p = Pass::default();
+    if text.is_ascii() {
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            p.step(buf, text, i, ASCII[usize::from(b)]);
+        }
+    } else {
+        for (i, ch) in text.char_indices() {
+            p.step(buf, text, i, class_of(ch));
+        }
     }
+    if let Some(t) = p.token.take() {
+        end_token(&mut p.counts, buf, text, t, text.len(), &mut p.linsear_end);
+    }
+    let mut c = p.counts;
     c.sentences = if text.is_empty() {
         0
     } else {
-        sentences.finish()
+        p.sentences.finish()
     };
     c.linsear_sentences = if c.tokens == 0 {
         0
     } else {
-        match linsear_end {
+        match p.linsear_end {
             Some(end) if c.tokens > LINSEAR_WORDS => count_sentences(&text[..end]),
             _ => c.sentences,
         }
@@ -117,33 +199,38 @@ pub(crate) fn count(text: &str, buf: &mut Buffers) -> Counts {
     c
 }
 
-/// Closes the token `(start, letters, pure)` ending at byte `end`: its kept characters are a
-/// word unless there are none.
+/// Closes `token`, ending at byte `end`: its kept characters are a word unless there are none.
 fn end_token(
     c: &mut Counts,
     buf: &mut Buffers,
     text: &str,
-    (start, letters, pure): (usize, u32, bool),
+    token: Token,
     end: usize,
     linsear_end: &mut Option<usize>,
 ) {
-    let raw = &text[start..end];
+    if token.classes & (WORD | APOSTROPHE) == 0 {
+        return; // punctuation only
+    }
+    let raw = &text[token.start..end];
     let mut word = std::mem::take(&mut buf.word);
-    let w: &str = if pure {
+    let w: &str = if token.pure {
         raw
     } else {
         word.clear();
         let bytes = text.as_bytes();
         for (j, ch) in raw.char_indices() {
-            if classify(ch).0 || (ch == '\'' && contraction_apostrophe(bytes, start + j)) {
+            let class = class_of(ch);
+            if class & WORD != 0
+                || (class & APOSTROPHE != 0 && contraction_apostrophe(bytes, token.start + j))
+            {
                 word.push(ch);
             }
         }
         &word
     };
     if !w.is_empty() {
-        c.letters += letters;
-        add_word(c, buf, w, letters);
+        c.letters += token.letters;
+        add_word(c, buf, w, token.letters, token.classes);
         if c.words == LINSEAR_WORDS && linsear_end.is_none() {
             *linsear_end = Some(end);
         }
@@ -151,24 +238,11 @@ fn end_token(
     buf.word = word;
 }
 
-/// `(is \w, is \s)` in Python's sense.
-#[inline]
-fn classify(ch: char) -> (bool, bool) {
-    if ch.is_ascii() {
-        let b = ch as u8;
-        (
-            b.is_ascii_alphanumeric() || b == b'_',
-            matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' '),
-        )
-    } else {
-        (is_word(ch), is_space(ch))
-    }
-}
-
-/// Adds one word `w` (with `letters` `\w` characters) to the counts.
-fn add_word(c: &mut Counts, buf: &mut Buffers, w: &str, letters: u32) {
+/// Adds one word `w` (with `letters` `\w` characters, its token's class bits `classes`) to the
+/// counts.
+fn add_word(c: &mut Counts, buf: &mut Buffers, w: &str, letters: u32, classes: u8) {
     c.words += 1;
-    let lower: &str = if w.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+    let lower: &str = if classes & (UPPER | NON_ASCII) == 0 {
         w
     } else {
         buf.lower.clear();
@@ -204,10 +278,6 @@ fn add_word(c: &mut Counts, buf: &mut Buffers, w: &str, letters: u32) {
     }
 }
 
-fn is_terminator(c: char) -> bool {
-    matches!(c, '.' | '!' | '?')
-}
-
 /// textstat's `count_sentences`: matches of `\b[^.!?]+[.!?]*`, minus those of two words or
 /// fewer, at least 1 for non-empty text.
 pub(crate) fn count_sentences(text: &str) -> u32 {
@@ -217,9 +287,10 @@ pub(crate) fn count_sentences(text: &str) -> u32 {
     let mut s = Sentences::default();
     let bytes = text.as_bytes();
     for (i, ch) in text.char_indices() {
-        let (word, space) = classify(ch);
-        let kept = word || (ch == '\'' && contraction_apostrophe(bytes, i));
-        s.push(ch, word, space, kept);
+        let class = class_of(ch);
+        let kept =
+            class & WORD != 0 || (class & APOSTROPHE != 0 && contraction_apostrophe(bytes, i));
+        s.push(class, kept);
     }
     s.finish()
 }
@@ -249,13 +320,14 @@ struct Sentences {
 }
 
 impl Sentences {
-    #[inline]
-    fn push(&mut self, ch: char, word: bool, space: bool, kept: bool) {
-        if self.state == State::Terminators && !is_terminator(ch) {
+    #[inline(always)]
+    fn push(&mut self, class: u8, kept: bool) {
+        let terminator = class & TERMINATOR != 0;
+        if self.state == State::Terminators && !terminator {
             self.close();
         }
         if self.state == State::Outside {
-            if !word {
+            if class & WORD == 0 {
                 return;
             }
             self.state = State::Body;
@@ -263,10 +335,10 @@ impl Sentences {
             self.in_token = false;
             self.token_kept = false;
         }
-        if self.state == State::Body && is_terminator(ch) {
+        if self.state == State::Body && terminator {
             self.state = State::Terminators;
         }
-        if space {
+        if class & SPACE != 0 {
             self.end_token();
         } else {
             self.in_token = true;

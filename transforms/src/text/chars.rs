@@ -197,7 +197,7 @@ pub(crate) fn is_pictographic(c: char) -> bool {
 pub(crate) fn is_emoji_presentation(c: char) -> bool {
     let u = u32::from(c);
     (u >= 0x1F000 && is_pictographic(c))
-        || (u < 0x1_0000 && u >= 0x231A && in_ranges(BMP_EMOJI_PRESENTATION, c))
+        || ((0x231A..0x1_0000).contains(&u) && in_ranges(BMP_EMOJI_PRESENTATION, c))
 }
 
 #[inline]

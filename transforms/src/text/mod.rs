@@ -283,7 +283,7 @@ impl Extractor for Stats {
             if s.non_ascii == 0 {
                 s.chars - s.crlf
             } else {
-                t.graphemes(true).count()
+                graphemes(t)
             },
         );
         out.count(f::SENTENCES, s.sentences);
@@ -357,4 +357,28 @@ fn starts_with_mention(t: &str) -> bool {
     let mut it = t.chars();
     matches!(it.next(), Some('@' | '＠'))
         && it.next().is_some_and(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// Extended grapheme clusters. Between two ASCII characters there is always a boundary (except
+/// CR LF), so only the stretches around non-ASCII characters go through the segmenter.
+fn graphemes(t: &str) -> usize {
+    let b = t.as_bytes();
+    let piece = |s: &str| {
+        if s.len() == 1 || s == "\r\n" {
+            1
+        } else {
+            s.graphemes(true).count()
+        }
+    };
+    let (mut total, mut start) = (0, 0);
+    for p in 1..b.len() {
+        if b[p - 1].is_ascii() && b[p].is_ascii() && !(b[p - 1] == b'\r' && b[p] == b'\n') {
+            total += piece(&t[start..p]);
+            start = p;
+        }
+    }
+    if start < t.len() {
+        total += piece(&t[start..]);
+    }
+    total
 }

@@ -89,6 +89,8 @@ struct Run {
     bangs: usize,
     dots: usize,
     regional: usize,
+    /// The previous char is a text-style pictograph (☺) that U+FE0F would turn into an emoji.
+    text_pictograph: bool,
     /// Sentence: letters/digits seen since the last end, and a terminal waiting for a space.
     content: bool,
     pending_end: bool,
@@ -97,37 +99,57 @@ struct Run {
     in_paragraph: bool,
 }
 
+#[inline]
+fn is_bang(c: char) -> bool {
+    matches!(c, '!' | '?' | '！' | '？')
+}
+
 /// One pass over the chars of `text`.
 pub(super) fn scan(text: &str) -> Scan {
     let mut s = Scan::default();
     let mut r = Run::default();
     let bytes = text.as_bytes();
-    let mut it = text.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
+    for (i, c) in text.char_indices() {
         s.chars += 1;
+        let space;
         if c.is_ascii() {
             let class = ASCII[c as usize];
-            s.letters += usize::from(class & LETTER != 0);
-            s.script_letters[Script::Latin as usize] += usize::from(class & LETTER != 0);
+            let letter = usize::from(class & LETTER != 0);
+            s.letters += letter;
+            s.script_letters[Script::Latin as usize] += letter;
             s.upper += usize::from(class & UPPER != 0);
             s.digits += usize::from(class & DIGIT != 0);
-            s.whitespace += usize::from(class & SPACE != 0);
+            space = class & SPACE != 0;
+            s.whitespace += usize::from(space);
             s.controls += usize::from(class & CONTROL != 0);
             s.punctuation += usize::from(class & PUNCT != 0);
             r.regional = 0;
+            r.text_pictograph = false;
             if class & SPECIAL != 0 {
                 match c {
                     '\n' => {
-                        s.line_breaks += 1;
                         s.newlines += 1;
+                        if r.prev == '\r' {
+                            s.crlf += 1;
+                        } else {
+                            s.line_breaks += 1;
+                        }
                         end_line(&mut s, &mut r);
                     }
-                    '\r' => match it.peek() {
-                        Some(&(_, '\n')) => s.crlf += 1,
-                        _ => s.line_breaks += 1,
-                    },
-                    '!' => s.exclamations += 1,
-                    '?' => s.questions += 1,
+                    '\r' => s.line_breaks += 1,
+                    '!' | '?' => {
+                        if c == '!' {
+                            s.exclamations += 1;
+                        } else {
+                            s.questions += 1;
+                        }
+                        r.bangs = if is_bang(r.prev) { r.bangs + 1 } else { 1 };
+                        s.repeated_punctuation += usize::from(r.bangs == 2);
+                    }
+                    '.' => {
+                        r.dots = if r.prev == '.' { r.dots + 1 } else { 1 };
+                        s.ellipses += usize::from(r.dots == 3);
+                    }
                     '"' => s.quotes += 1,
                     '$' => s.currency += 1,
                     '&' => s.html_entities += usize::from(html_entity_at(&bytes[i..])),
@@ -138,38 +160,25 @@ pub(super) fn scan(text: &str) -> Scan {
                 &mut s,
                 &mut r,
                 class & (LETTER | DIGIT) != 0,
-                class & SPACE != 0,
+                space,
                 class & TERMINAL != 0,
                 class & CLOSER != 0,
                 false,
             );
-            r.line_content |= class & SPACE == 0;
         } else {
-            let next = it.peek().map(|&(_, n)| n);
-            non_ascii(&mut s, &mut r, c, next);
+            space = c.is_whitespace();
+            non_ascii(&mut s, &mut r, c, space);
         }
-        // Runs: !/?, dots, one repeated character.
-        if matches!(c, '!' | '?' | '！' | '？') {
-            r.bangs += 1;
-            s.repeated_punctuation += usize::from(r.bangs == 2);
-        } else {
-            r.bangs = 0;
-        }
-        if c == '.' {
-            r.dots += 1;
-            s.ellipses += usize::from(r.dots == 3);
-        } else {
-            r.dots = 0;
-        }
-        if c == r.prev && !c.is_whitespace() {
+        r.line_content |= !space;
+        if c == r.prev && !space {
             r.same += 1;
         } else {
-            r.same = usize::from(!c.is_whitespace());
+            r.same = usize::from(!space);
         }
         s.max_run = s.max_run.max(r.same);
         r.prev = c;
     }
-    s.last_char = text.chars().next_back();
+    s.last_char = r.prev_if(!text.is_empty());
     if !text.is_empty() && s.last_char != Some('\n') {
         end_line(&mut s, &mut r);
     }
@@ -180,6 +189,12 @@ pub(super) fn scan(text: &str) -> Scan {
         }
     }
     s
+}
+
+impl Run {
+    fn prev_if(&self, any: bool) -> Option<char> {
+        any.then_some(self.prev)
+    }
 }
 
 #[inline]
@@ -223,10 +238,9 @@ fn sentence_step(
     }
 }
 
-fn non_ascii(s: &mut Scan, r: &mut Run, c: char, next: Option<char>) {
+fn non_ascii(s: &mut Scan, r: &mut Run, c: char, space: bool) {
     s.non_ascii += 1;
     let mut alnum = false;
-    let space = c.is_whitespace();
     if c.is_alphabetic() {
         alnum = true;
         s.letters += 1;
@@ -247,12 +261,12 @@ fn non_ascii(s: &mut Scan, r: &mut Run, c: char, next: Option<char>) {
     } else if chars::is_mark(c) {
         s.marks += 1;
     }
-    r.line_content |= !space;
     s.zero_width += usize::from(chars::is_zero_width(c));
     s.bidi += usize::from(chars::is_bidi_control(c));
     s.rtl |= chars::is_rtl(c);
     s.cjk |= chars::is_cjk(c);
     // Emoji.
+    let text_pictograph = std::mem::take(&mut r.text_pictograph);
     if chars::is_regional_indicator(c) {
         s.emoji_chars += 1;
         r.regional += 1;
@@ -262,12 +276,18 @@ fn non_ascii(s: &mut Scan, r: &mut Run, c: char, next: Option<char>) {
         r.regional = 0;
         if chars::is_pictographic(c) {
             s.emoji_chars += 1;
-            let presented = chars::is_emoji_presentation(c) || next == Some('\u{fe0f}');
-            s.emoji += usize::from(presented && r.prev != '\u{200d}');
+            if r.prev != '\u{200d}' {
+                if chars::is_emoji_presentation(c) {
+                    s.emoji += 1;
+                } else {
+                    // ©, ™, ☺: an emoji only if U+FE0F follows.
+                    r.text_pictograph = true;
+                }
+            }
         } else if chars::is_emoji_component(c) {
             s.emoji_chars += 1;
             // A keycap (1️⃣) has no pictograph: count it at U+20E3.
-            s.emoji += usize::from(c == '\u{20e3}');
+            s.emoji += usize::from(c == '\u{20e3}' || (c == '\u{fe0f}' && text_pictograph));
         }
     }
     // Typography.
@@ -280,6 +300,10 @@ fn non_ascii(s: &mut Scan, r: &mut Run, c: char, next: Option<char>) {
             s.quotes += 1
         }
         _ => {}
+    }
+    if matches!(c, '！' | '？') {
+        r.bangs = if is_bang(r.prev) { r.bangs + 1 } else { 1 };
+        s.repeated_punctuation += usize::from(r.bangs == 2);
     }
     match c {
         '…' | '؟' | '‼' | '⁇' | '⁈' | '⁉' => terminal = true,
@@ -319,28 +343,11 @@ pub(super) struct Words {
 pub(super) fn words(words: &[&str]) -> Words {
     let mut w = Words::default();
     for word in words {
-        let mut n = 0usize;
-        let (mut letters, mut upper, mut scripts) = (0usize, 0usize, 0u16);
-        let (mut prev, mut run, mut elongated) = ('\0', 0usize, false);
-        for c in word.chars() {
-            n += 1;
-            if c.is_alphabetic() {
-                letters += 1;
-                upper += usize::from(c.is_uppercase());
-                scripts |= if c.is_ascii() {
-                    Script::Latin.bit()
-                } else {
-                    chars::script_of(c).bit()
-                };
-                let lc = c.to_ascii_lowercase();
-                run = if lc == prev { run + 1 } else { 1 };
-                elongated |= run >= 3;
-                prev = lc;
-            } else {
-                prev = '\0';
-                run = 0;
-            }
-        }
+        let (n, letters, upper, scripts, elongated) = if word.is_ascii() {
+            ascii_word(word.as_bytes())
+        } else {
+            unicode_word(word)
+        };
         w.longest = w.longest.max(n);
         w.total_chars += n;
         w.numbers += usize::from(word.starts_with(|c: char| c.is_numeric()));
@@ -354,4 +361,50 @@ pub(super) fn words(words: &[&str]) -> Words {
         w.mixed_script += usize::from(chars::is_mixed(scripts));
     }
     w
+}
+
+/// (chars, letters, upper-case letters, scripts, has a letter three times in a row).
+type WordShape = (usize, usize, usize, u16, bool);
+
+fn ascii_word(word: &[u8]) -> WordShape {
+    let (mut letters, mut upper, mut run, mut prev, mut elongated) = (0, 0, 0, 0u8, false);
+    for &b in word {
+        if b.is_ascii_alphabetic() {
+            letters += 1;
+            upper += usize::from(b.is_ascii_uppercase());
+            let lc = b | 0x20;
+            run = if lc == prev { run + 1 } else { 1 };
+            elongated |= run >= 3;
+            prev = lc;
+        } else {
+            prev = 0;
+        }
+    }
+    let scripts = if letters > 0 { Script::Latin.bit() } else { 0 };
+    (word.len(), letters, upper, scripts, elongated)
+}
+
+fn unicode_word(word: &str) -> WordShape {
+    let (mut n, mut letters, mut upper, mut scripts) = (0, 0, 0, 0u16);
+    let (mut prev, mut run, mut elongated) = ('\0', 0usize, false);
+    for c in word.chars() {
+        n += 1;
+        if c.is_alphabetic() {
+            letters += 1;
+            upper += usize::from(c.is_uppercase());
+            scripts |= chars::script_of(c).bit();
+            let mut lower = c.to_lowercase();
+            let lc = match (lower.next(), lower.next()) {
+                (Some(l), None) => l,
+                _ => c,
+            };
+            run = if lc == prev { run + 1 } else { 1 };
+            elongated |= run >= 3;
+            prev = lc;
+        } else {
+            prev = '\0';
+            run = 0;
+        }
+    }
+    (n, letters, upper, scripts, elongated)
 }

@@ -126,8 +126,14 @@ fn graphemes_use_the_segmenter_only_when_needed() {
 mod prop {
     use super::super::scan::scan;
     use proptest::prelude::*;
+    use unicode_segmentation::UnicodeSegmentation;
 
     proptest! {
+        #[test]
+        fn grapheme_shortcut_matches_the_segmenter(text in "[a-z\r\n ]{0,5}(\\PC|[\u{300}-\u{36f}\u{1F1E6}-\u{1F1FF}\u{200d}\u{fe0f}\u{600}-\u{605}\r\n a]){0,40}") {
+            prop_assert_eq!(super::super::graphemes(&text), text.graphemes(true).count());
+        }
+
         #[test]
         fn counts_are_bounded_by_length(text in "\\PC{0,200}|[\\x00-\\x7f]{0,200}") {
             let s = scan(&text);

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::readability::FxHasher;
+use crate::readability::{FxHasher, hash_bytes};
 
 /// A language we can stem and strip stop words for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,13 +98,16 @@ impl Lang {
 #[derive(Debug)]
 pub(crate) struct Cache<'l> {
     lang: Lang,
-    map: &'l mut HashMap<Box<str>, (Box<str>, bool), BuildHasherDefault<FxHasher>>,
+    map: &'l mut CacheMap,
 }
 
 const CACHE_MAX: usize = 50_000;
 
+/// Token -> (stem, hash of the stem, is a stop word).
+type CacheMap = HashMap<Box<str>, (Box<str>, u64, bool), BuildHasherDefault<FxHasher>>;
+
 thread_local! {
-    static CACHES: RefCell<Vec<HashMap<Box<str>, (Box<str>, bool), BuildHasherDefault<FxHasher>>>> =
+    static CACHES: RefCell<Vec<CacheMap>> =
         RefCell::new((0..LANGS.len()).map(|_| HashMap::default()).collect());
 }
 
@@ -123,19 +126,29 @@ pub(crate) fn with_cache<R>(lang: Lang, f: impl FnOnce(&mut Cache<'_>) -> R) -> 
 }
 
 impl Cache<'_> {
-    /// Pushes the stem of `token` onto `stems`; returns whether `token` is a stop word.
-    pub(crate) fn stem_into(&mut self, token: &str, stems: &mut Vec<String>) -> bool {
-        if let Some((stem, stop)) = self.map.get(token) {
+    /// Pushes the stem of `token` onto `stems` and its hash onto `hashes`; returns whether
+    /// `token` is a stop word.
+    pub(crate) fn stem_into(
+        &mut self,
+        token: &str,
+        stems: &mut Vec<String>,
+        hashes: &mut Vec<u64>,
+    ) -> bool {
+        if let Some((stem, hash, stop)) = self.map.get(token) {
             stems.push(String::from(&**stem));
+            hashes.push(*hash);
             return *stop;
         }
         if self.map.len() >= CACHE_MAX {
             self.map.clear();
         }
         let stem = self.lang.stem(token);
+        let hash = hash_bytes(stem.as_bytes());
         let stop = self.lang.is_stop_word(token);
-        self.map.insert(token.into(), (stem.as_str().into(), stop));
+        self.map
+            .insert(token.into(), (stem.as_str().into(), hash, stop));
         stems.push(stem);
+        hashes.push(hash);
         stop
     }
 }
