@@ -189,6 +189,8 @@ pub(crate) struct Scratch {
 }
 
 const CACHE_MAX: usize = 20_000;
+/// Longer words are not cached, so the cache stays small whatever the input.
+const CACHE_KEY_MAX: usize = 40;
 
 impl Scratch {
     /// `compute(word)`, remembered.
@@ -201,10 +203,12 @@ impl Scratch {
             return n;
         }
         let n = compute(word, self);
-        if self.cache.len() >= CACHE_MAX {
-            self.cache.clear();
+        if word.len() <= CACHE_KEY_MAX {
+            if self.cache.len() >= CACHE_MAX {
+                self.cache.clear();
+            }
+            self.cache.insert(word.into(), n);
         }
-        self.cache.insert(word.into(), n);
         n
     }
 }

@@ -212,6 +212,30 @@ fn sentences_follow_textstat_rules() {
     assert_eq!(count_sentences("a.b.c"), 1);
 }
 
+#[test]
+fn hostile_inputs_are_handled() {
+    let inputs = [
+        "x".repeat(16 * 1024),
+        "'".repeat(5000),
+        "a'".repeat(5000),
+        "don't ".repeat(3000),
+        ".".repeat(10_000),
+        "a.".repeat(8000),
+        "\u{301}".repeat(5000),
+        "👩‍👩‍👧".repeat(700),
+        "ünïcödé ".repeat(2000),
+        "word ".repeat(3000),
+        "١٢٣ ٤٥٦".repeat(1000),
+    ];
+    for t in &inputs {
+        let (c, _) = analyse(t);
+        assert!(c.words <= c.tokens);
+        for v in ours(t) {
+            assert!(v.is_finite());
+        }
+    }
+}
+
 mod prop {
     use proptest::prelude::*;
 

@@ -102,6 +102,8 @@ pub(crate) struct Cache<'l> {
 }
 
 const CACHE_MAX: usize = 50_000;
+/// Longer tokens are not cached, so the cache stays small (a few MB) whatever the input.
+const CACHE_KEY_MAX: usize = 40;
 
 /// Token -> (stem, hash of the stem, is a stop word).
 type CacheMap = HashMap<Box<str>, (Box<str>, u64, bool), BuildHasherDefault<FxHasher>>;
@@ -139,14 +141,16 @@ impl Cache<'_> {
             hashes.push(*hash);
             return *stop;
         }
-        if self.map.len() >= CACHE_MAX {
-            self.map.clear();
-        }
         let stem = self.lang.stem(token);
         let hash = hash_bytes(stem.as_bytes());
         let stop = self.lang.is_stop_word(token);
-        self.map
-            .insert(token.into(), (stem.as_str().into(), hash, stop));
+        if token.len() <= CACHE_KEY_MAX {
+            if self.map.len() >= CACHE_MAX {
+                self.map.clear();
+            }
+            self.map
+                .insert(token.into(), (stem.as_str().into(), hash, stop));
+        }
         stems.push(stem);
         hashes.push(hash);
         stop

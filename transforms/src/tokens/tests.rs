@@ -46,6 +46,20 @@ fn stems_per_language() {
     assert_eq!(ru.stem("книги"), "книг");
 }
 
+#[test]
+fn long_tokens_are_stemmed_but_not_cached() {
+    let en = Lang::from_code("en").expect("en");
+    let long = "connections".repeat(500);
+    let (mut stems, mut hashes) = (Vec::new(), Vec::new());
+    lang::with_cache(en, |c| {
+        assert!(!c.stem_into(&long, &mut stems, &mut hashes));
+        assert!(c.stem_into("the", &mut stems, &mut hashes));
+        assert!(c.stem_into("the", &mut stems, &mut hashes), "cached");
+    });
+    assert_eq!(stems[1], "the");
+    assert_eq!(hashes[1], hashes[2]);
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;
