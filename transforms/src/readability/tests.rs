@@ -127,13 +127,14 @@ fn report(what: &str, stats: &[Agreement]) {
     }
 }
 
-/// Every metric must agree exactly on nearly every text; the rest are known edge cases
-/// (documented in the module) with a bounded error.
-fn check(stats: &[Agreement]) {
+/// Every metric must agree exactly (to float rounding) on at least `min_rate` of the texts.
+/// The golden file is held to 100%; the live run allows for a different Python (its Unicode
+/// tables decide what `\w` and `str.lower()` mean for rare characters).
+fn check(stats: &[Agreement], min_rate: f64) {
     for (f, s) in FIELDS.iter().zip(stats) {
         let rate = s.exact as f64 / s.n.max(1) as f64;
         assert!(
-            rate >= 0.999,
+            rate >= min_rate,
             "{}: only {:.3}% exact; worst: {}",
             f.name,
             100.0 * rate,
@@ -146,7 +147,7 @@ fn check(stats: &[Agreement]) {
 fn agrees_with_textstat_golden() {
     let stats = compare(GOLDEN, &corpus_texts());
     report("golden file", &stats);
-    check(&stats);
+    check(&stats, 1.0);
 }
 
 #[test]
@@ -182,7 +183,7 @@ fn agrees_with_textstat_live_over_the_corpus() {
     let rows = String::from_utf8(out.stdout).expect("oracle output is UTF-8");
     let stats = compare(&rows, &corpus_texts());
     report("live, whole corpus", &stats);
-    check(&stats);
+    check(&stats, 0.999);
 }
 
 #[test]
