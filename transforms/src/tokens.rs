@@ -1,5 +1,227 @@
-//! (being written)
+//! Tokens and stems: the lower-cased UAX #29 words of a text, their vocabulary statistics,
+//! stop words and Snowball stems for the detected language.
+//!
+//! Language-dependent fields key on `a.lang().code` (ISO 639-1). Where the language has a
+//! Snowball stemmer (ar da nl en fi fr de el hu it no/nb pt ro ru es sv ta tr) we stem and count
+//! stop words; elsewhere `stems` is empty, `stems_lang` is "" and the stop-word fields are null.
 
-use crate::registry::Extractor;
+mod lang;
+#[cfg(test)]
+mod tests;
 
-pub const EXTRACTORS: &[&dyn Extractor] = &[];
+use crate::analysis::Analysis;
+use crate::registry::{Extractor, FieldSpec, FieldWriter};
+
+pub use lang::{Lang, warm_up};
+
+pub const EXTRACTORS: &[&dyn Extractor] = &[&Tokens];
+
+/// At most this many tokens (and stems) are listed; counts cover all tokens.
+pub const MAX_LISTED: usize = 256;
+
+/// Tokens, vocabulary statistics, stop words and stems.
+#[derive(Debug)]
+pub struct Tokens;
+
+mod f {
+    pub const TOKENS: usize = 0;
+    pub const TOKENS_TRUNCATED: usize = 1;
+    pub const UNIQUE_TOKENS: usize = 2;
+    pub const TYPE_TOKEN_RATIO: usize = 3;
+    pub const HAPAX: usize = 4;
+    pub const MAX_REPEAT: usize = 5;
+    pub const ENTROPY: usize = 6;
+    pub const YULES_K: usize = 7;
+    pub const STEMS_LANG: usize = 8;
+    pub const STOP_WORDS: usize = 9;
+    pub const STOP_WORD_RATIO: usize = 10;
+    pub const STEMS: usize = 11;
+    pub const UNIQUE_STEMS: usize = 12;
+}
+
+const FIELDS: &[FieldSpec] = &[
+    FieldSpec::strs(
+        "tokens",
+        "Lower-cased UAX #29 words in order, the first 256 only (text_words counts them all).",
+    ),
+    FieldSpec::bool(
+        "tokens_truncated",
+        "The text has more than 256 tokens, so tokens and stems list only the first 256.",
+    ),
+    FieldSpec::int("unique_tokens", "Distinct lower-cased tokens."),
+    FieldSpec::float(
+        "type_token_ratio",
+        "Lexical diversity: distinct tokens / tokens (0 without tokens).",
+    ),
+    FieldSpec::int(
+        "hapax_count",
+        "Tokens that occur exactly once (hapax legomena).",
+    ),
+    FieldSpec::int(
+        "max_token_repeat",
+        "Occurrences of the most repeated token (0 without tokens).",
+    ),
+    FieldSpec::float(
+        "token_entropy",
+        "Shannon entropy of the token distribution in bits (0 for one repeated token or none).",
+    ),
+    FieldSpec::float(
+        "yules_k",
+        "Yule's K vocabulary repetitiveness, 10^4 (sum f^2 - N) / N^2 (0 without tokens).",
+    ),
+    FieldSpec::str(
+        "stems_lang",
+        "Language of the stop-word list and Snowball stemmer used (detected ISO 639-1; \"\" if none).",
+    ),
+    FieldSpec::int(
+        "stop_word_count",
+        "Tokens on the detected language's stop-word list (null when there is no list).",
+    )
+    .nullable(),
+    FieldSpec::float(
+        "stop_word_ratio",
+        "Share of tokens that are stop words of the detected language (null when no list).",
+    )
+    .nullable(),
+    FieldSpec::strs(
+        "stems",
+        "Snowball stems of the listed tokens for the detected language (empty when unsupported).",
+    ),
+    FieldSpec::int(
+        "unique_stems",
+        "Distinct stems among the listed tokens (null when the language has no stemmer).",
+    )
+    .nullable(),
+];
+
+impl Extractor for Tokens {
+    fn name(&self) -> &'static str {
+        "tokens"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn fields(&self) -> &'static [FieldSpec] {
+        FIELDS
+    }
+    fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
+        let lower = a.lower_words();
+        let n = lower.len();
+        {
+            let list = out.strs(f::TOKENS);
+            list.extend(lower.iter().take(MAX_LISTED).map(str::to_owned));
+        }
+        out.bool(f::TOKENS_TRUNCATED, n > MAX_LISTED);
+
+        let v = vocabulary(lower.iter());
+        out.count(f::UNIQUE_TOKENS, v.unique);
+        out.float(f::TYPE_TOKEN_RATIO, ratio(v.unique, n));
+        out.count(f::HAPAX, v.hapax);
+        out.count(f::MAX_REPEAT, v.max_repeat);
+        out.float(f::ENTROPY, v.entropy);
+        out.float(f::YULES_K, v.yules_k);
+
+        match Lang::from_code(a.lang().code) {
+            Some(lang) => {
+                out.str(f::STEMS_LANG, a.lang().code);
+                let stems = out.strs(f::STEMS);
+                let mut stops = 0usize;
+                let mut hashes = Vec::with_capacity(n.min(MAX_LISTED));
+                lang::with_cache(lang, |cache| {
+                    for (i, t) in lower.iter().enumerate() {
+                        if i < MAX_LISTED {
+                            stops += usize::from(cache.stem_into(t, stems, &mut hashes));
+                        } else {
+                            stops += usize::from(lang.is_stop_word(t));
+                        }
+                    }
+                });
+                hashes.sort_unstable();
+                hashes.dedup();
+                let unique = hashes.len();
+                out.count(f::STOP_WORDS, stops);
+                out.float(f::STOP_WORD_RATIO, ratio(stops, n));
+                out.count(f::UNIQUE_STEMS, unique);
+            }
+            None => {
+                out.str(f::STEMS_LANG, "");
+                out.null(f::STOP_WORDS);
+                out.null(f::STOP_WORD_RATIO);
+                out.strs(f::STEMS);
+                out.null(f::UNIQUE_STEMS);
+            }
+        }
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Frequency statistics of a token sequence.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Vocabulary {
+    pub unique: usize,
+    pub hapax: usize,
+    pub max_repeat: usize,
+    pub entropy: f64,
+    pub yules_k: f64,
+}
+
+/// Counts each distinct token (by a 64-bit hash: distinct tokens colliding is out of the
+/// question in practice) in a small open-addressing table, then reads the statistics off the
+/// frequencies.
+pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> Vocabulary {
+    let n = tokens.len();
+    if n == 0 {
+        return Vocabulary::default();
+    }
+    VOCAB.with(|cell| {
+        let mut table = cell.take();
+        let size = (2 * n).next_power_of_two();
+        table.clear();
+        table.resize(size, (0, 0));
+        let mask = size - 1;
+        for t in tokens {
+            // 0 marks an empty slot; a token hashing to 0 is nudged.
+            let h = crate::readability::hash_bytes(t.as_bytes()).max(1);
+            let mut i = h as usize & mask;
+            loop {
+                let slot = &mut table[i];
+                if slot.0 == h {
+                    slot.1 += 1;
+                    break;
+                }
+                if slot.0 == 0 {
+                    *slot = (h, 1);
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        let mut v = Vocabulary::default();
+        let (mut sum_sq, mut sum_flogf) = (0f64, 0f64);
+        for &(h, f) in table.iter() {
+            if h == 0 {
+                continue;
+            }
+            v.unique += 1;
+            v.hapax += usize::from(f == 1);
+            v.max_repeat = v.max_repeat.max(f as usize);
+            let f = f64::from(f);
+            sum_sq += f * f;
+            sum_flogf += f * f.log2();
+        }
+        cell.set(table);
+        let nf = n as f64;
+        // H = log2 N - (1/N) sum f log2 f
+        v.entropy = (nf.log2() - sum_flogf / nf).max(0.0);
+        v.yules_k = 1e4 * (sum_sq - nf) / (nf * nf);
+        v
+    })
+}
+
+thread_local! {
+    /// The frequency table, reused from one mention to the next.
+    static VOCAB: std::cell::Cell<Vec<(u64, u32)>> = const { std::cell::Cell::new(Vec::new()) };
+}
