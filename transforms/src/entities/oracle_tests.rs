@@ -1,0 +1,1 @@
+//! Agreement with reference implementations (filled in below).

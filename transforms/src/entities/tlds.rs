@@ -1,0 +1,113 @@
+//! Top-level domains that make a host name a URL: twitter-text's list, built from IANA's root
+//! zone database (`transforms/data/entities/tlds.txt`; see the README there).
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Whether a TLD is a country code or generic one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TldKind {
+    Country,
+    Generic,
+}
+
+#[derive(Debug)]
+struct Tlds {
+    /// Lower-case ASCII TLDs (country and generic).
+    ascii: HashSet<&'static str>,
+    country: HashSet<&'static str>,
+    /// Non-ASCII TLDs, longest first so that a longer one wins over its prefix.
+    unicode: Vec<&'static str>,
+}
+
+static TLDS: LazyLock<Tlds> = LazyLock::new(|| {
+    let mut t = Tlds {
+        ascii: HashSet::new(),
+        country: HashSet::new(),
+        unicode: Vec::new(),
+    };
+    for line in include_str!("../../data/entities/tlds.txt").lines() {
+        let Some((kind, tld)) = line.split_once(' ') else {
+            continue;
+        };
+        if kind == "country" {
+            t.country.insert(tld);
+        }
+        if tld.is_ascii() {
+            t.ascii.insert(tld);
+        } else {
+            t.unicode.push(tld);
+        }
+    }
+    t.unicode.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    t
+});
+
+/// What may follow a TLD: anything but an ASCII letter or digit, `@`, `+` or `-`.
+fn tld_may_end_before(s: &str, i: usize) -> bool {
+    !matches!(s.as_bytes().get(i), Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'@' | b'+' | b'-'))
+}
+
+/// The end of a valid TLD starting at `i` in `s` (looking no further than `s`'s end), if any.
+pub fn tld_end(s: &str, i: usize) -> Option<usize> {
+    let rest = &s[i..];
+    let b = rest.as_bytes();
+    let first = *b.first()?;
+    if first.is_ascii_alphanumeric() {
+        let run = b.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        if run <= 24 && tld_may_end_before(s, i + run) {
+            let mut buf = [0u8; 24];
+            buf[..run].copy_from_slice(&b[..run]);
+            buf[..run].make_ascii_lowercase();
+            if std::str::from_utf8(&buf[..run]).is_ok_and(|t| TLDS.ascii.contains(t)) {
+                return Some(i + run);
+            }
+        }
+        // Punycode TLD: "xn--" and at least one more letter, digit or hyphen (no end check).
+        if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"xn--") {
+            let n = b[4..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-')
+                .count();
+            if n > 0 {
+                return Some(i + 4 + n);
+            }
+        }
+        return None;
+    }
+    if first < 0x80 {
+        return None;
+    }
+    TLDS.unicode
+        .iter()
+        .find(|t| rest.starts_with(**t) && tld_may_end_before(s, i + t.len()))
+        .map(|t| i + t.len())
+}
+
+/// The kind of a lower-case TLD, if it is on the list.
+pub fn kind(tld: &str) -> Option<TldKind> {
+    if TLDS.country.contains(tld) {
+        Some(TldKind::Country)
+    } else if TLDS.ascii.contains(tld) || TLDS.unicode.contains(&tld) {
+        Some(TldKind::Generic)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_tlds() {
+        assert_eq!(tld_end("com", 0), Some(3));
+        assert_eq!(tld_end("COM/x", 0), Some(3));
+        assert_eq!(tld_end("comm", 0), None);
+        assert_eq!(tld_end("com@x", 0), None);
+        assert_eq!(tld_end("みんなです", 0), Some("みんな".len()));
+        assert_eq!(kind("jp"), Some(TldKind::Country));
+        assert_eq!(kind("com"), Some(TldKind::Generic));
+        assert_eq!(kind("notatld"), None);
+    }
+}
