@@ -29,6 +29,7 @@ mod tests;
 
 pub use emoji::{Emoji, GROUPS as EMOJI_GROUPS, Qualification};
 pub use emoticons::{Emoticon, Polarity};
+pub use fields::is_shortener;
 pub use tlds::{TldKind, kind as tld_kind};
 pub use urls::UrlMatch;
 
@@ -107,8 +108,11 @@ pub fn extract(text: &str) -> Entities {
     emoticons::emoticons(text, &mut e.emoticons);
     if !e.urls.is_empty() {
         let urls = &e.urls;
-        e.emoticons
-            .retain(|m| !urls.iter().any(|u| u.range.start < m.range.end && m.range.start < u.range.end));
+        e.emoticons.retain(|m| {
+            !urls
+                .iter()
+                .any(|u| u.range.start < m.range.end && m.range.start < u.range.end)
+        });
     }
     e
 }
@@ -124,12 +128,20 @@ fn resolve_overlaps(text: &str, e: &mut Entities, mentions: &mut Vec<twitter::Me
     if kinds.iter().filter(|&&k| k).count() < 2 {
         return;
     }
-    let sigil = |r: &Range<usize>| {
-        chars::char_before(text, r.start).map_or(0, char::len_utf8)
-    };
+    let sigil = |r: &Range<usize>| chars::char_before(text, r.start).map_or(0, char::len_utf8);
     let mut all: Vec<(Range<usize>, Kind, usize)> = Vec::new();
-    all.extend(e.urls.iter().enumerate().map(|(i, u)| (u.range.clone(), Kind::Url, i)));
-    all.extend(mentions.iter().enumerate().map(|(i, m)| (m.whole.clone(), Kind::Mention, i)));
+    all.extend(
+        e.urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.range.clone(), Kind::Url, i)),
+    );
+    all.extend(
+        mentions
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.whole.clone(), Kind::Mention, i)),
+    );
     all.extend(
         e.hashtags
             .iter()

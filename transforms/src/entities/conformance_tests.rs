@@ -112,11 +112,18 @@ fn twitter_text_conformance() {
             if &got == expected {
                 pass += 1;
             } else if !SKIPPED.iter().any(|(d, _)| *d == desc) {
-                failures.push(format!("{section}: {desc}\n  text: {text:?}\n  want: {expected}\n  got:  {got}"));
+                failures.push(format!(
+                    "{section}: {desc}\n  text: {text:?}\n  want: {expected}\n  got:  {got}"
+                ));
             }
         }
         report.push(format!("{section}: {pass}/{}", list.len()));
     }
     println!("twitter-text conformance: {}", report.join(", "));
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -192,7 +192,10 @@ mod tests {
         assert_eq!(find("👨‍👩‍👧‍👦"), ["👨‍👩‍👧‍👦"]);
         assert_eq!(find("🇫🇷🇩🇪"), ["🇫🇷", "🇩🇪"]);
         assert_eq!(find("1️⃣ 1 #"), ["1️⃣"]);
-        assert_eq!(find("🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}").len(), 1);
+        assert_eq!(
+            find("🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}").len(),
+            1
+        );
         assert_eq!(find("❤️ ❤ ©"), ["❤️", "❤", "©"]);
         assert!(find("plain text, é and 日本").is_empty());
     }

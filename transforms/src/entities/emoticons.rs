@@ -100,7 +100,9 @@ mod tests {
     fn find(text: &str) -> Vec<(&str, Polarity)> {
         let mut out = Vec::new();
         emoticons(text, &mut out);
-        out.iter().map(|e| (&text[e.range.clone()], e.polarity)).collect()
+        out.iter()
+            .map(|e| (&text[e.range.clone()], e.polarity))
+            .collect()
     }
 
     #[test]
@@ -108,7 +110,12 @@ mod tests {
         use Polarity::*;
         assert_eq!(
             find("great :) but :-( meh <3! xD"),
-            [(":)", Positive), (":-(", Negative), ("<3", Positive), ("xD", Positive)]
+            [
+                (":)", Positive),
+                (":-(", Negative),
+                ("<3", Positive),
+                ("xD", Positive)
+            ]
         );
         assert_eq!(find(r"oh well ¯\\_(ツ)_/¯"), [(r"¯\\_(ツ)_/¯", Neutral)]);
         assert!(find("http://x.com/:) a:b (see 3:)").is_empty());

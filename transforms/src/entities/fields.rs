@@ -130,14 +130,48 @@ const ENTITY_FIELDS: &[FieldSpec] = &[
 
 /// Hosts of common link shorteners (lower-case, without www.).
 const SHORTENERS: &[&str] = &[
-    "bit.ly", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "buff.ly", "is.gd", "tiny.cc", "dlvr.it",
-    "ift.tt", "lnkd.in", "trib.al", "fb.me", "youtu.be", "amzn.to", "bitly.com", "rebrand.ly",
-    "cutt.ly", "shorturl.at", "rb.gy", "t.ly", "v.gd", "j.mp", "wp.me", "redd.it", "flip.it",
-    "shar.es", "su.pr", "po.st", "tr.im", "qr.ae", "db.tt", "adf.ly", "bl.ink", "s.id", "tiny.one",
+    "bit.ly",
+    "t.co",
+    "tinyurl.com",
+    "goo.gl",
+    "ow.ly",
+    "buff.ly",
+    "is.gd",
+    "tiny.cc",
+    "dlvr.it",
+    "ift.tt",
+    "lnkd.in",
+    "trib.al",
+    "fb.me",
+    "youtu.be",
+    "amzn.to",
+    "bitly.com",
+    "rebrand.ly",
+    "cutt.ly",
+    "shorturl.at",
+    "rb.gy",
+    "t.ly",
+    "v.gd",
+    "j.mp",
+    "wp.me",
+    "redd.it",
+    "flip.it",
+    "shar.es",
+    "su.pr",
+    "po.st",
+    "tr.im",
+    "qr.ae",
+    "db.tt",
+    "adf.ly",
+    "bl.ink",
+    "s.id",
+    "tiny.one",
 ];
 
 /// Query parameters that exist to track clicks.
-const TRACKING_PARAMS: &[&str] = &["utm_", "fbclid=", "gclid=", "igshid=", "mc_eid=", "ref_src="];
+const TRACKING_PARAMS: &[&str] = &[
+    "utm_", "fbclid=", "gclid=", "igshid=", "mc_eid=", "ref_src=",
+];
 
 /// The host of a URL match, lower-cased, without `www.`, into `buf`.
 fn domain_into(text: &str, host: &std::ops::Range<usize>, buf: &mut String) {
@@ -153,7 +187,7 @@ fn domain_into(text: &str, host: &std::ops::Range<usize>, buf: &mut String) {
     }
 }
 
-pub(crate) fn is_shortener(domain: &str) -> bool {
+pub fn is_shortener(domain: &str) -> bool {
     SHORTENERS.contains(&domain)
 }
 
@@ -175,7 +209,9 @@ fn trailing_block_start(text: &str, entities: &mut Vec<std::ops::Range<usize>>) 
     let mut end = text.len();
     loop {
         // Skip back over spaces and punctuation.
-        let gap = text[..end].trim_end_matches(|c: char| c.is_whitespace() || (c.is_ascii_punctuation() && c != '#'));
+        let gap = text[..end].trim_end_matches(|c: char| {
+            c.is_whitespace() || (c.is_ascii_punctuation() && c != '#')
+        });
         let e = gap.len();
         match entities.iter().rev().find(|r| r.end == e) {
             Some(r) if r.start < e => end = r.start,
@@ -204,17 +240,28 @@ impl Extractor for TwitterEntities {
         let unique = if e.hashtags.len() < 2 {
             e.hashtags.len()
         } else {
-            let lower: HashSet<String> = e.hashtags.iter().map(|r| text[r.clone()].to_lowercase()).collect();
+            let lower: HashSet<String> = e
+                .hashtags
+                .iter()
+                .map(|r| text[r.clone()].to_lowercase())
+                .collect();
             lower.len()
         };
         out.count(f::HASHTAG_UNIQUE, unique);
         out.count(
             f::HASHTAG_CAMEL,
-            e.hashtags.iter().filter(|r| is_camel_case(&text[(*r).clone()])).count(),
+            e.hashtags
+                .iter()
+                .filter(|r| is_camel_case(&text[(*r).clone()]))
+                .count(),
         );
         out.count(
             f::HASHTAG_MAX_CHARS,
-            e.hashtags.iter().map(|r| text[r.clone()].chars().count()).max().unwrap_or(0),
+            e.hashtags
+                .iter()
+                .map(|r| text[r.clone()].chars().count())
+                .max()
+                .unwrap_or(0),
         );
 
         // Sigil-inclusive spans of every entity, for the trailing block and the share.
@@ -243,7 +290,10 @@ impl Extractor for TwitterEntities {
         let mut pos = 0;
         for r in &e.mentions {
             let at = r.start - sigil(r);
-            if !text[pos..at].trim_matches(|c: char| c.is_whitespace() || c == ',').is_empty() {
+            if !text[pos..at]
+                .trim_matches(|c: char| c.is_whitespace() || c == ',')
+                .is_empty()
+            {
                 break;
             }
             leading += 1;
@@ -308,15 +358,17 @@ impl Extractor for TwitterEntities {
             f::URL_TRACKING,
             e.url_strs(text)
                 .filter(|u| {
-                    u.split_once(['?', '#']).is_some_and(|(_, q)| {
-                        TRACKING_PARAMS.iter().any(|p| q.contains(p))
-                    })
+                    u.split_once(['?', '#'])
+                        .is_some_and(|(_, q)| TRACKING_PARAMS.iter().any(|p| q.contains(p)))
                 })
                 .count(),
         );
         out.count(
             f::URL_MAX_CHARS,
-            e.url_strs(text).map(|u| u.chars().count()).max().unwrap_or(0),
+            e.url_strs(text)
+                .map(|u| u.chars().count())
+                .max()
+                .unwrap_or(0),
         );
         let link_only = !e.urls.is_empty() && {
             let mut rest = 0;
@@ -336,10 +388,7 @@ impl Extractor for TwitterEntities {
         };
         out.bool(f::LINK_ONLY, link_only);
         let non_space = text.chars().filter(|c| !c.is_whitespace()).count();
-        let in_entities: usize = spans
-            .iter()
-            .map(|r| text[r.clone()].chars().count())
-            .sum();
+        let in_entities: usize = spans.iter().map(|r| text[r.clone()].chars().count()).sum();
         out.float(
             f::ENTITY_SHARE,
             if non_space == 0 {
@@ -422,7 +471,10 @@ const EMOJI_FIELDS: &[FieldSpec] = &[
         "emoji_smileys_count",
         "Emoji in Unicode's group Smileys & Emotion.",
     ),
-    FieldSpec::int("emoji_people_count", "Emoji in Unicode's group People & Body."),
+    FieldSpec::int(
+        "emoji_people_count",
+        "Emoji in Unicode's group People & Body.",
+    ),
     FieldSpec::int(
         "emoji_nature_count",
         "Emoji in Unicode's group Animals & Nature.",
@@ -432,7 +484,10 @@ const EMOJI_FIELDS: &[FieldSpec] = &[
         "emoji_travel_count",
         "Emoji in Unicode's group Travel & Places (includes sky and weather).",
     ),
-    FieldSpec::int("emoji_activity_count", "Emoji in Unicode's group Activities."),
+    FieldSpec::int(
+        "emoji_activity_count",
+        "Emoji in Unicode's group Activities.",
+    ),
     FieldSpec::int("emoji_object_count", "Emoji in Unicode's group Objects."),
     FieldSpec::int("emoji_symbol_count", "Emoji in Unicode's group Symbols."),
 ];
@@ -495,7 +550,10 @@ impl Extractor for EmojiStats {
         }
         out.count(g::MAX_RUN, max_run);
         let non_space = text.chars().filter(|c| !c.is_whitespace()).count();
-        let in_emoji: usize = em.iter().map(|e| text[e.range.clone()].chars().count()).sum();
+        let in_emoji: usize = em
+            .iter()
+            .map(|e| text[e.range.clone()].chars().count())
+            .sum();
         out.float(
             g::SHARE,
             if non_space == 0 {
@@ -511,7 +569,10 @@ impl Extractor for EmojiStats {
             end > 0 && em.last().is_some_and(|e| e.range.end == end),
         );
         for (k, &group) in GROUP_FIELDS.iter().enumerate() {
-            out.count(g::GROUPS + k, em.iter().filter(|e| e.group == group).count());
+            out.count(
+                g::GROUPS + k,
+                em.iter().filter(|e| e.group == group).count(),
+            );
         }
     }
 }

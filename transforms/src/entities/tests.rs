@@ -13,7 +13,10 @@ fn extracts_everything_once() {
     assert_eq!(strs(t, &e.mentions), ["alice"]);
     assert_eq!(strs(t, &e.hashtags), ["Rust", "dev"]);
     assert_eq!(strs(t, &e.cashtags), ["TSLA"]);
-    assert_eq!(e.url_strs(t).collect::<Vec<_>>(), ["https://example.com/a#frag"]);
+    assert_eq!(
+        e.url_strs(t).collect::<Vec<_>>(),
+        ["https://example.com/a#frag"]
+    );
     assert_eq!(e.emojis.len(), 1);
     assert_eq!(e.emoticons.len(), 1);
 }

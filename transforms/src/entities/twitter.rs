@@ -8,8 +8,7 @@
 use std::ops::Range;
 
 use super::chars::{
-    char_at, char_before, is_hashtag_char, is_latin_accent, is_letter_or_mark, is_punct,
-    is_space,
+    char_at, char_before, is_hashtag_char, is_latin_accent, is_letter_or_mark, is_punct, is_space,
 };
 
 /// One @mention or list reference: `name` is the screen name, `list` the list slug after `/`
@@ -42,7 +41,8 @@ pub fn hashtags(text: &str, out: &mut Vec<Range<usize>>) {
             if sign - prev.len_utf8() < consumed {
                 continue;
             }
-            let ok = matches!(prev, '\u{fe0e}' | '\u{fe0f}') || !(is_hashtag_char(prev) || prev == '&');
+            let ok =
+                matches!(prev, '\u{fe0e}' | '\u{fe0f}') || !(is_hashtag_char(prev) || prev == '&');
             if !ok {
                 continue;
             }
@@ -131,7 +131,11 @@ pub fn mentions_or_lists(text: &str, out: &mut Vec<MentionMatch>) {
             continue;
         }
         let name_start = at + at_len;
-        let run = b[name_start..].iter().take(20).take_while(|&&c| is_name_byte(c)).count();
+        let run = b[name_start..]
+            .iter()
+            .take(20)
+            .take_while(|&&c| is_name_byte(c))
+            .count();
         if run == 0 {
             continue;
         }
@@ -173,13 +177,20 @@ pub fn reply(text: &str) -> Option<Range<usize>> {
     }
     let name_start = start + c.len_utf8();
     let b = text.as_bytes();
-    let run = b[name_start..].iter().take(20).take_while(|&&c| is_name_byte(c)).count();
+    let run = b[name_start..]
+        .iter()
+        .take(20)
+        .take_while(|&&c| is_name_byte(c))
+        .count();
     if run == 0 {
         return None;
     }
     let end = name_start + run;
     let rest = &text[end..];
-    if rest.starts_with(['@', '＠']) || rest.starts_with("://") || char_at(text, end).is_some_and(is_latin_accent) {
+    if rest.starts_with(['@', '＠'])
+        || rest.starts_with("://")
+        || char_at(text, end).is_some_and(is_latin_accent)
+    {
         return None;
     }
     Some(name_start..end)
@@ -200,14 +211,20 @@ pub fn cashtags(text: &str, out: &mut Vec<Range<usize>>) {
             }
         }
         let start = dollar + 1;
-        let letters = b[start..].iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        let letters = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
         if !(1..=6).contains(&letters) {
             continue;
         }
         let mut end = start + letters;
         // Optional ".xx" / "_xx" suffix of one or two letters, kept only when a boundary follows.
         if matches!(b.get(end), Some(b'.' | b'_')) {
-            let n = b[end + 1..].iter().take_while(|c| c.is_ascii_alphabetic()).count();
+            let n = b[end + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .count();
             if (1..=2).contains(&n) && cashtag_boundary(text, end + 1 + n) {
                 end += 1 + n;
             }

@@ -242,7 +242,10 @@ fn match_rest(text: &str, before: Range<usize>) -> Result<Raw, Option<usize>> {
     let b = text.as_bytes();
     let mut end = dom.end;
     if b.get(end) == Some(&b':') {
-        let digits = b[end + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[end + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if digits > 0 {
             end += 1 + digits;
         }
@@ -310,19 +313,20 @@ fn next_raw(text: &str, from: usize) -> Option<Raw> {
 /// Rough check that a host name converts to ASCII (IDNA): labels of at most 63 bytes after
 /// punycode, no `xn--` label with non-ASCII characters.
 fn host_is_valid(host: &str) -> bool {
-    host.split(['.', '\u{3002}', '\u{ff0e}', '\u{ff61}']).all(|label| {
-        if label.is_ascii() {
-            return label.len() <= 63;
-        }
-        if label.len() >= 4 && label.as_bytes()[..4].eq_ignore_ascii_case(b"xn--") {
-            return false;
-        }
-        // Punycode: "xn--", the ASCII characters and a dash, then roughly two to three
-        // characters per non-ASCII character; estimate on the high side.
-        let ascii = label.bytes().filter(u8::is_ascii).count();
-        let other = label.chars().filter(|c| !c.is_ascii()).count();
-        4 + ascii + 1 + 3 * other <= 63
-    })
+    host.split(['.', '\u{3002}', '\u{ff0e}', '\u{ff61}'])
+        .all(|label| {
+            if label.is_ascii() {
+                return label.len() <= 63;
+            }
+            if label.len() >= 4 && label.as_bytes()[..4].eq_ignore_ascii_case(b"xn--") {
+                return false;
+            }
+            // Punycode: "xn--", the ASCII characters and a dash, then roughly two to three
+            // characters per non-ASCII character; estimate on the high side.
+            let ascii = label.bytes().filter(u8::is_ascii).count();
+            let other = label.chars().filter(|c| !c.is_ascii()).count();
+            4 + ascii + 1 + 3 * other <= 63
+        })
 }
 
 /// Every URL in `text`, in order.
@@ -344,7 +348,9 @@ pub fn urls(text: &str, out: &mut Vec<UrlMatch>) {
             }
             let found = out.len();
             ascii_domains(text, raw.domain.clone(), out);
-            if let (Some(_), Some(last)) = (&raw.path, out.get_mut(found..).and_then(|s| s.last_mut())) {
+            if let (Some(_), Some(last)) =
+                (&raw.path, out.get_mut(found..).and_then(|s| s.last_mut()))
+            {
                 last.range.end = raw.end;
             }
             continue;
@@ -379,7 +385,10 @@ fn tco_slug(text: &str, host_start: usize, domain: Range<usize>) -> Option<Range
         return None;
     }
     let s = domain.end + 1;
-    let n = b[s..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    let n = b[s..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
     (n > 0).then_some(s..s + n)
 }
 
@@ -414,7 +423,10 @@ fn ascii_domains(text: &str, domain: Range<usize>, out: &mut Vec<UrlMatch>) {
             n += 1;
             x += run + 1;
         }
-        let found = dots[..n].iter().rev().find_map(|&dot| tld_end(dom, dot + 1));
+        let found = dots[..n]
+            .iter()
+            .rev()
+            .find_map(|&dot| tld_end(dom, dot + 1));
         match found {
             Some(end) => {
                 out.push(UrlMatch {
@@ -441,7 +453,10 @@ mod tests {
 
     #[test]
     fn basics() {
-        assert_eq!(find("see http://example.com/a?b=1."), ["http://example.com/a?b=1"]);
+        assert_eq!(
+            find("see http://example.com/a?b=1."),
+            ["http://example.com/a?b=1"]
+        );
         assert_eq!(find("foo.com and bar.co.uk/x"), ["foo.com", "bar.co.uk/x"]);
         assert_eq!(find("foo.comm"), Vec::<&str>::new());
         assert_eq!(find("mail me@foo.com"), Vec::<&str>::new());
