@@ -4,8 +4,8 @@
 //! **Normalisation** (shared by every field here): the words of the analysed text by Unicode word
 //! segmentation (UAX #29, so punctuation, symbols and emoji drop out), lower-cased, skipping every
 //! word inside a URL or an @mention (as found by [`crate::entities`]), joined by single spaces.
-//! Hashes are our own (64-bit FNV-1a over UTF-8, mixed with the SplitMix64 finaliser), so values
-//! are identical on every platform and build; no `RandomState`.
+//! Hashes are our own (words hashed eight bytes at a time by multiply-rotate, combined with the
+//! SplitMix64 finaliser), so values are identical on every platform and build; no `RandomState`.
 
 use std::ops::Range;
 
@@ -56,14 +56,26 @@ const FIELDS: &[FieldSpec] = &[
     ),
 ];
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0100_0000_01b3;
+pub const SEED: u64 = 0x243f_6a88_85a3_08d3;
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
 
-/// 64-bit FNV-1a, continuing from `h`.
+/// Hash of a word's bytes: eight bytes at a time (little-endian), multiply and rotate. Not
+/// finalised: callers combine word hashes through [`mix`].
 #[inline]
-pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+pub fn hash_word(b: &[u8]) -> u64 {
+    let mut h = SEED ^ (b.len() as u64).wrapping_mul(K2);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K1).rotate_left(29);
+    }
+    let r = chunks.remainder();
+    if !r.is_empty() {
+        let mut w = [0u8; 8];
+        w[..r.len()].copy_from_slice(r);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K2).rotate_left(29);
     }
     h
 }
@@ -76,27 +88,29 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Hashes of the normalised words, in order. ASCII words are lower-cased byte by byte; others
-/// by full Unicode lower-casing.
+/// Hashes of the normalised words, in order (the shared lower-cased words, skipping those
+/// inside URLs and mentions).
 pub fn word_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
     let text = a.text;
     let e = a.entities();
-    let base = text.as_ptr() as usize;
-    let mut skip: Vec<Range<usize>> = Vec::new();
-    if !e.urls.is_empty() || !e.mentions.is_empty() {
-        skip.extend(e.urls.iter().map(|u| u.range.clone()));
-        skip.extend(e.mentions.iter().map(|r| {
-            let sigil = text[..r.start]
-                .chars()
-                .next_back()
-                .map_or(0, char::len_utf8);
-            r.start - sigil..r.end
-        }));
-        skip.sort_by_key(|r| r.start);
+    let lower = a.lower_words();
+    if e.urls.is_empty() && e.mentions.is_empty() {
+        out.extend(lower.iter().map(|w| hash_word(w.as_bytes())));
+        return;
     }
+    let base = text.as_ptr() as usize;
+    let mut skip: Vec<Range<usize>> = Vec::with_capacity(e.urls.len() + e.mentions.len());
+    skip.extend(e.urls.iter().map(|u| u.range.clone()));
+    skip.extend(e.mentions.iter().map(|r| {
+        let sigil = text[..r.start]
+            .chars()
+            .next_back()
+            .map_or(0, char::len_utf8);
+        r.start - sigil..r.end
+    }));
+    skip.sort_by_key(|r| r.start);
     let mut k = 0;
-    let mut buf = [0u8; 4];
-    for w in a.words() {
+    for (w, lw) in a.words().iter().zip(lower.iter()) {
         let start = w.as_ptr() as usize - base;
         while k < skip.len() && skip[k].end <= start {
             k += 1;
@@ -104,49 +118,67 @@ pub fn word_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
         if k < skip.len() && skip[k].start <= start {
             continue;
         }
-        let h = if w.is_ascii() {
-            w.bytes().fold(FNV_OFFSET, |h, b| {
-                (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME)
-            })
-        } else {
-            w.chars()
-                .flat_map(char::to_lowercase)
-                .fold(FNV_OFFSET, |h, c| {
-                    fnv1a(h, c.encode_utf8(&mut buf).as_bytes())
-                })
-        };
-        out.push(h);
+        out.push(hash_word(lw.as_bytes()));
     }
 }
 
 /// Hashes of the word shingles of `words` (one shingle of all words when there are fewer than
-/// [`SHINGLE`]).
+/// [`SHINGLE`]): each word hash is finalised once, then a shingle is the finalised combination
+/// of its words at distinct rotations (so order matters).
 pub fn shingle_hashes(words: &[u64], out: &mut Vec<u64>) {
+    let combine = |s: &[u64]| {
+        mix(s
+            .iter()
+            .enumerate()
+            .fold(SEED, |h, (k, &w)| h ^ mix(w).rotate_left(21 * k as u32)))
+    };
     if words.is_empty() {
         return;
     }
     if words.len() < SHINGLE {
-        out.push(mix(words.iter().fold(FNV_OFFSET, |h, w| mix(h ^ w))));
+        out.push(combine(words));
         return;
     }
-    out.extend(
-        words
-            .windows(SHINGLE)
-            .map(|s| mix(s.iter().fold(FNV_OFFSET, |h, w| mix(h ^ w)))),
-    );
+    out.extend(words.windows(SHINGLE).map(combine));
 }
 
-/// SimHash of a set of feature hashes: bit `b` is set when more features have it set than not.
+/// Byte `k` of entry `v` is bit `k` of `v`: spreads 8 bits over 8 byte lanes.
+const SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut v = 0;
+    while v < 256 {
+        let mut k = 0;
+        while k < 8 {
+            t[v] |= (((v >> k) & 1) as u64) << (8 * k);
+            k += 1;
+        }
+        v += 1;
+    }
+    t
+};
+
+/// SimHash of a set of feature hashes: bit `b` is set when more than half of the features have
+/// it set. Counts are kept in byte lanes (SWAR), flushed every 255 features.
 pub fn simhash(features: &[u64]) -> u64 {
-    let mut acc = [0i32; 64];
-    for &h in features {
-        for (b, slot) in acc.iter_mut().enumerate() {
-            *slot += (((h >> b) & 1) as i32) * 2 - 1;
+    let mut counts = [0u32; 64];
+    for chunk in features.chunks(255) {
+        let mut lanes = [0u64; 8];
+        for &h in chunk {
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                *lane += SPREAD[((h >> (8 * k)) & 0xff) as usize];
+            }
+        }
+        for (k, lane) in lanes.iter().enumerate() {
+            for j in 0..8 {
+                counts[8 * k + j] += ((lane >> (8 * j)) & 0xff) as u32;
+            }
         }
     }
-    acc.iter()
+    let n = features.len() as u32;
+    counts
+        .iter()
         .enumerate()
-        .fold(0u64, |s, (b, &v)| if v > 0 { s | (1 << b) } else { s })
+        .fold(0u64, |s, (b, &c)| if 2 * c > n { s | (1 << b) } else { s })
 }
 
 /// Odd multipliers for the MinHash permutations (multiply-shift hashing), fixed forever.
@@ -188,7 +220,7 @@ fn hex(out: &mut FieldWriter<'_>, i: usize, v: u64) {
 
 /// Hash of a sequence of word hashes (the normalised text joined by spaces).
 fn sequence_hash(words: &[u64]) -> u64 {
-    mix(words.iter().fold(FNV_OFFSET, |h, &w| mix(h ^ w)) ^ words.len() as u64)
+    mix(words.iter().fold(SEED, |h, &w| mix(h ^ w)) ^ words.len() as u64)
 }
 
 impl Extractor for Fingerprints {

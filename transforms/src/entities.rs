@@ -85,16 +85,31 @@ enum Kind {
 /// Finds the entities in `text`.
 pub fn extract(text: &str) -> Entities {
     let mut e = Entities::default();
-    urls::urls(text, &mut e.urls);
+    // One pass to see which scanners have anything to find; U+FF03 and U+FF20 (fullwidth # and
+    // @) start with the byte 0xEF.
+    let (mut dot, mut at, mut hash, mut dollar, mut wide) = (false, false, false, false, false);
+    for &b in text.as_bytes() {
+        match b {
+            b'.' => dot = true,
+            b'@' => at = true,
+            b'#' => hash = true,
+            b'$' => dollar = true,
+            0xef => wide = true,
+            _ => {}
+        }
+    }
+    if dot {
+        urls::urls(text, &mut e.urls);
+    }
     let mut mentions = Vec::new();
-    if text.contains(['@', '＠']) {
+    if at || (wide && text.contains('＠')) {
         twitter::mentions_or_lists(text, &mut mentions);
         e.reply_to = twitter::reply(text);
     }
-    if text.contains(['#', '＃']) {
+    if hash || (wide && text.contains('＃')) {
         twitter::hashtags(text, &mut e.hashtags);
     }
-    if text.contains('$') {
+    if dollar {
         twitter::cashtags(text, &mut e.cashtags);
     }
     resolve_overlaps(text, &mut e, &mut mentions);

@@ -4,7 +4,7 @@
 //! Account facts come from the mention (`author.created_at`, follower counts, post count) and are
 //! compared with the mention's own `created_at`, never with a clock, so results are reproducible.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
@@ -136,6 +136,7 @@ static PHRASE_MATCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostLongest)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(PHRASES)
         .ok()
 });
@@ -148,57 +149,67 @@ fn clamp01(x: f64) -> f64 {
     x.clamp(0.0, 1.0)
 }
 
-/// Longest run of one repeated non-space character.
-fn max_char_repeat(text: &str) -> usize {
-    let (mut best, mut run, mut prev) = (0, 0, None);
-    for c in text.chars() {
+/// Character-level facts gathered in one pass: the longest run of one repeated non-space
+/// character, and the phone-number-like digit runs (10 to 15 digits, possibly split by single
+/// spaces, dots, dashes, brackets or plus signs).
+fn char_facts(text: &str) -> (usize, usize) {
+    let (mut best, mut run, mut prev) = (0, 0, '\0');
+    let (mut phones, mut digits, mut gap) = (0, 0, 0);
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = if b[i] < 0x80 {
+            i += 1;
+            char::from(b[i - 1])
+        } else {
+            let c = text[i..].chars().next().unwrap_or('\0');
+            i += c.len_utf8();
+            c
+        };
         if c.is_whitespace() {
             run = 0;
-            prev = None;
-            continue;
+            prev = '\0';
+        } else {
+            run = if prev == c { run + 1 } else { 1 };
+            prev = c;
+            best = best.max(run);
         }
-        run = if prev == Some(c) { run + 1 } else { 1 };
-        prev = Some(c);
-        best = best.max(run);
-    }
-    best
-}
-
-/// E-mail addresses and phone-like digit runs.
-fn contacts(text: &str) -> usize {
-    let mut n = 0;
-    for token in text.split_whitespace() {
-        let t = token.trim_matches(|c: char| !c.is_alphanumeric());
-        if let Some((local, domain)) = t.split_once('@') {
-            if !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && local
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b))
-            {
-                n += 1;
-                continue;
-            }
-        }
-    }
-    // Phone numbers: 10 to 15 digits, possibly split by spaces, dots, dashes or brackets.
-    let mut digits = 0;
-    let mut gap = 0;
-    for c in text.chars() {
         if c.is_ascii_digit() {
             digits += 1;
             gap = 0;
-        } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '+') && digits > 0 && gap < 2 {
-            gap += 1;
-        } else {
-            n += usize::from((10..=15).contains(&digits));
-            digits = 0;
-            gap = 0;
+        } else if digits > 0 {
+            if gap < 2 && matches!(c, ' ' | '-' | '.' | '(' | ')' | '+') {
+                gap += 1;
+            } else {
+                phones += usize::from((10..=15).contains(&digits));
+                digits = 0;
+                gap = 0;
+            }
         }
     }
-    n + usize::from((10..=15).contains(&digits))
+    (best, phones + usize::from((10..=15).contains(&digits)))
+}
+
+/// E-mail addresses: `local@domain.tld` with a plain local part.
+fn emails(text: &str) -> usize {
+    let b = text.as_bytes();
+    let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let mut n = 0;
+    let mut from = 0;
+    while let Some(off) = b[from..].iter().position(|&c| c == b'@') {
+        let at = from + off;
+        from = at + 1;
+        let l = b[..at].iter().rev().take_while(|&&c| local(c)).count();
+        let d = b[at + 1..]
+            .iter()
+            .take_while(|&&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+            .count();
+        let domain = text[at + 1..at + 1 + d].trim_end_matches('.');
+        if l > 0 && domain.contains('.') && !domain.starts_with('.') {
+            n += 1;
+        }
+    }
+    n
 }
 
 fn is_caps_word(w: &str) -> bool {
@@ -230,11 +241,14 @@ impl Extractor for Signals {
         out.float(f::LINK_DENSITY, ratio(e.urls.len(), n_words));
         out.float(f::HASHTAG_DENSITY, ratio(e.hashtags.len(), n_words));
         out.float(f::MENTION_DENSITY, ratio(e.mentions.len(), n_words));
-        let repeat = max_char_repeat(text);
+        let (repeat, phones) = char_facts(text);
         out.count(f::CHAR_REPEAT, repeat);
 
-        let mut hashes: Vec<u64> = Vec::with_capacity(n_words);
-        crate::dedup::word_hashes(a, &mut hashes);
+        let mut hashes: Vec<u64> = a
+            .lower_words()
+            .iter()
+            .map(|w| crate::dedup::hash_word(w.as_bytes()))
+            .collect();
         let total = hashes.len();
         hashes.sort_unstable();
         hashes.dedup();
@@ -250,7 +264,7 @@ impl Extractor for Signals {
             .as_ref()
             .map_or(0, |m| m.find_iter(text).count());
         out.count(f::PHRASES, phrases);
-        out.count(f::CONTACTS, contacts(text));
+        out.count(f::CONTACTS, phones + emails(text));
 
         let mut risky = 0;
         let mut domain = String::new();
@@ -311,13 +325,14 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(max_char_repeat("soooo good!!!"), 4);
-        assert_eq!(max_char_repeat(""), 0);
+        assert_eq!(char_facts("soooo good!!!").0, 4);
+        assert_eq!(char_facts(""), (0, 0));
         assert_eq!(
-            contacts("mail me at a.b@example.com or call 555-123-4567 ext 12"),
+            char_facts("call 555-123-4567 ext 12 or (555) 123 4567").1,
             2
         );
-        assert_eq!(contacts("year 2024 and 12345"), 0);
+        assert_eq!(char_facts("year 2024 and 12345").1, 0);
+        assert_eq!(emails("mail a.b@example.com, not @user or x@y"), 1);
         assert!(is_caps_word("FREE") && !is_caps_word("Free") && !is_caps_word("OK"));
     }
 

@@ -66,14 +66,14 @@ pub(super) fn is_hashtag_char(c: char) -> bool {
 
 /// Unicode white space as twitter-text lists it.
 #[inline]
-pub(super) fn is_space(c: char) -> bool {
+pub(super) const fn is_space(c: char) -> bool {
     matches!(c, '\u{09}'..='\u{0d}' | ' ' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{180e}'
         | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
 }
 
 /// ASCII punctuation as twitter-text lists it (note: no `"` and no backquote).
 #[inline]
-pub(super) fn is_punct(c: char) -> bool {
+pub(super) const fn is_punct(c: char) -> bool {
     matches!(
         c,
         '!' | '\''
@@ -139,8 +139,24 @@ pub(super) fn is_cyrillic(c: char) -> bool {
 /// directional characters.
 #[inline]
 pub(super) fn is_domain_char(c: char) -> bool {
-    !(is_punct(c) || is_space(c) || is_invalid(c) || is_directional(c))
+    if c.is_ascii() {
+        ASCII_DOMAIN[c as usize]
+    } else {
+        !(is_space(c) || is_invalid(c) || is_directional(c))
+    }
 }
+
+/// [`is_domain_char`] for ASCII, as a table.
+static ASCII_DOMAIN: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8 as char;
+        t[i] = !(is_punct(c) || is_space(c));
+        i += 1;
+    }
+    t
+};
 
 /// The character just before `i` in `s`, if any.
 #[inline]

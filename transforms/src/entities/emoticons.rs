@@ -49,6 +49,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             _ => Polarity::Neutral,
         };
         t.first[usize::from(e.as_bytes()[0])] = true;
+        t.first[0xc2] = true; // '¯', the shrug
         t.max_len = t.max_len.max(e.len());
         t.by_text.insert(e, p);
     }
@@ -60,36 +61,74 @@ fn is_shrug(token: &str) -> bool {
     token.starts_with('¯') && token.contains("(ツ)") && token.ends_with('¯')
 }
 
+/// Whether a token may begin at byte `i`: at the start or after white space.
+fn token_starts_at(text: &str, i: usize) -> bool {
+    match text.as_bytes()[..i].last() {
+        None => true,
+        Some(&b) if b < 0x80 => b.is_ascii_whitespace(),
+        Some(_) => super::chars::char_before(text, i).is_some_and(char::is_whitespace),
+    }
+}
+
+/// The end of the token starting at `i`, if it ends within `max` bytes.
+fn token_end(text: &str, i: usize, max: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut k = i;
+    while k < b.len() {
+        if b[k] < 0x80 {
+            if b[k].is_ascii_whitespace() {
+                break;
+            }
+            k += 1;
+        } else {
+            let c = super::chars::char_at(text, k)?;
+            if c.is_whitespace() {
+                break;
+            }
+            k += c.len_utf8();
+        }
+        if k - i > max {
+            return None;
+        }
+    }
+    Some(k)
+}
+
 /// Every emoticon in `text`, in order.
 pub fn emoticons(text: &str, out: &mut Vec<Emoticon>) {
     let t = &*TABLE;
-    let base = text.as_ptr() as usize;
-    for token in text.split_whitespace() {
-        let start = token.as_ptr() as usize - base;
-        let first = token.as_bytes()[0];
-        if first == 0xc2 && is_shrug(token) {
-            out.push(Emoticon {
-                range: start..start + token.len(),
-                polarity: Polarity::Neutral,
-            });
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !t.first[usize::from(b[i])] || !token_starts_at(text, i) {
+            i += 1;
             continue;
         }
-        if !t.first[usize::from(first)] || token.len() > t.max_len + 3 {
+        let shrug = b[i] == 0xc2;
+        let max = if shrug { 64 } else { t.max_len + 3 };
+        let Some(end) = token_end(text, i, max) else {
+            i += 1;
             continue;
-        }
-        let hit = t.by_text.get(token).map(|&p| (token.len(), p)).or_else(|| {
-            let core = token.trim_end_matches(['.', ',', '!', '?']);
-            if core.is_empty() || core.len() == token.len() {
-                return None;
-            }
-            t.by_text.get(core).map(|&p| (core.len(), p))
-        });
+        };
+        let token = &text[i..end];
+        let hit = if shrug {
+            is_shrug(token).then_some((token.len(), Polarity::Neutral))
+        } else {
+            t.by_text.get(token).map(|&p| (token.len(), p)).or_else(|| {
+                let core = token.trim_end_matches(['.', ',', '!', '?']);
+                if core.is_empty() || core.len() == token.len() {
+                    return None;
+                }
+                t.by_text.get(core).map(|&p| (core.len(), p))
+            })
+        };
         if let Some((len, polarity)) = hit {
             out.push(Emoticon {
-                range: start..start + len,
+                range: i..i + len,
                 polarity,
             });
         }
+        i = end.max(i + 1);
     }
 }
 

@@ -387,16 +387,14 @@ impl Extractor for TwitterEntities {
             rest == 0
         };
         out.bool(f::LINK_ONLY, link_only);
-        let non_space = text.chars().filter(|c| !c.is_whitespace()).count();
-        let in_entities: usize = spans.iter().map(|r| text[r.clone()].chars().count()).sum();
-        out.float(
-            f::ENTITY_SHARE,
-            if non_space == 0 {
-                0.0
-            } else {
-                (in_entities as f64 / non_space as f64).min(1.0)
-            },
-        );
+        let share = if spans.is_empty() {
+            0.0
+        } else {
+            let non_space = text.chars().filter(|c| !c.is_whitespace()).count();
+            let in_entities: usize = spans.iter().map(|r| text[r.clone()].chars().count()).sum();
+            (in_entities as f64 / non_space.max(1) as f64).min(1.0)
+        };
+        out.float(f::ENTITY_SHARE, share);
     }
 }
 
@@ -549,7 +547,11 @@ impl Extractor for EmojiStats {
             last_end = e.range.end;
         }
         out.count(g::MAX_RUN, max_run);
-        let non_space = text.chars().filter(|c| !c.is_whitespace()).count();
+        let non_space = if em.is_empty() {
+            0
+        } else {
+            text.chars().filter(|c| !c.is_whitespace()).count()
+        };
         let in_emoji: usize = em
             .iter()
             .map(|e| text[e.range.clone()].chars().count())

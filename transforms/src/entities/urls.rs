@@ -167,15 +167,19 @@ fn balanced_parens(text: &str, i: usize) -> Option<usize> {
     None
 }
 
-/// The end of a URL path starting just after its `/`: the longest run of path characters and
-/// balanced groups that ends with a path-ending character or a group.
+/// The end of a URL path starting just after its `/`. twitter-text's path is a repetition of
+/// units, each either path characters and balanced groups ending in a path-ending character, or
+/// one balanced group on its own: so the path ends after its last path-ending character, or
+/// after a group that directly follows a valid end.
 fn path_end(text: &str, start: usize) -> usize {
     let mut i = start;
     let mut good = start;
     while i < text.len() {
         if let Some(end) = balanced_parens(text, i) {
+            if i == good {
+                good = end;
+            }
             i = end;
-            good = i;
             continue;
         }
         match char_at(text, i) {
@@ -275,10 +279,10 @@ fn is_preceding(c: char) -> bool {
     !(c.is_ascii_alphanumeric() || matches!(c, '@' | '＠' | '$' | '#' | '＃') || is_invalid(c))
 }
 
-/// Finds the next regex-level match at or after `from`.
-fn next_raw(text: &str, from: usize) -> Option<Raw> {
+/// Finds the next regex-level match that starts in `from..until`.
+fn next_raw(text: &str, from: usize, until: usize) -> Option<Raw> {
     let mut s = from;
-    while s < text.len() {
+    while s < until {
         let c = char_at(text, s)?;
         let next = s + c.len_utf8();
         let mut skip_to = None;
@@ -334,9 +338,20 @@ pub fn urls(text: &str, out: &mut Vec<UrlMatch>) {
     if !text.contains('.') {
         return;
     }
+    // Every match has a dot in its host name, and the first dot at or after the scan position
+    // belongs to the host run just before it: only starts in that run (or its protocol) can
+    // reach it, so the scan jumps from dot to dot.
     let mut pos = 0;
-    while let Some(raw) = next_raw(text, pos) {
-        pos = raw.end.max(raw.before.end + 1);
+    let mut dot_from = 0;
+    while let Some(off) = memchr_dot(&text.as_bytes()[dot_from..]) {
+        let q = dot_from + off;
+        let from = run_start(text, pos, q);
+        let Some(raw) = next_raw(text, from, q) else {
+            dot_from = q + 1;
+            continue;
+        };
+        pos = raw.end;
+        dot_from = raw.end;
         let url = raw.protocol.start..raw.end;
         let host = &text[raw.domain.clone()];
         if !host_is_valid(host) || raw.protocol.len() + url.len() > MAX_URL_LENGTH {
@@ -372,6 +387,33 @@ pub fn urls(text: &str, out: &mut Vec<UrlMatch>) {
             host: raw.domain,
             has_protocol: true,
         });
+    }
+}
+
+fn memchr_dot(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'.')
+}
+
+/// The earliest match start that can reach the dot at `q`: the character before the host run
+/// that ends at `q` (extended over an `http://` or `https://` just before it), not before `pos`.
+fn run_start(text: &str, pos: usize, q: usize) -> usize {
+    let mut rs = q;
+    while rs > pos && q - rs < MAX_HOST_BYTES {
+        match super::chars::char_before(text, rs) {
+            Some(c) if is_label_char(c) => rs -= c.len_utf8(),
+            _ => break,
+        }
+    }
+    let head = &text.as_bytes()[pos..rs];
+    for p in [&b"https://"[..], &b"http://"[..]] {
+        if head.len() >= p.len() && head[head.len() - p.len()..].eq_ignore_ascii_case(p) {
+            rs -= p.len();
+            break;
+        }
+    }
+    match super::chars::char_before(text, rs) {
+        Some(c) if rs - c.len_utf8() >= pos => rs - c.len_utf8(),
+        _ => rs.max(pos),
     }
 }
 
