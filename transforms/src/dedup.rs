@@ -67,17 +67,24 @@ pub fn hash_word(b: &[u8]) -> u64 {
     let mut h = SEED ^ (b.len() as u64).wrapping_mul(K2);
     let mut chunks = b.chunks_exact(8);
     for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K1).rotate_left(29);
+        let w = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+        h = (h ^ w).wrapping_mul(K1).rotate_left(29);
     }
     let r = chunks.remainder();
     if !r.is_empty() {
-        let mut w = [0u8; 8];
-        w[..r.len()].copy_from_slice(r);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K2).rotate_left(29);
+        let w = r
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (k, &x)| w | (u64::from(x) << (8 * k)));
+        h = (h ^ w).wrapping_mul(K2).rotate_left(29);
     }
     h
+}
+
+/// The finalised hash of one word's bytes (what [`Analysis::word_hashes`] holds).
+#[inline]
+pub fn word_hash(b: &[u8]) -> u64 {
+    mix(hash_word(b))
 }
 
 /// SplitMix64's finaliser: spreads every input bit over the output.
@@ -88,14 +95,14 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Hashes of the normalised words, in order (the shared lower-cased words, skipping those
-/// inside URLs and mentions).
+/// Hashes of the normalised words, in order: the shared word hashes, skipping words inside URLs
+/// and mentions.
 pub fn word_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
     let text = a.text;
     let e = a.entities();
-    let lower = a.lower_words();
+    let hashes = a.word_hashes();
     if e.urls.is_empty() && e.mentions.is_empty() {
-        out.extend(lower.iter().map(|w| hash_word(w.as_bytes())));
+        out.extend_from_slice(hashes);
         return;
     }
     let base = text.as_ptr() as usize;
@@ -110,7 +117,7 @@ pub fn word_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
     }));
     skip.sort_by_key(|r| r.start);
     let mut k = 0;
-    for (w, lw) in a.words().iter().zip(lower.iter()) {
+    for (w, &h) in a.words().iter().zip(hashes) {
         let start = w.as_ptr() as usize - base;
         while k < skip.len() && skip[k].end <= start {
             k += 1;
@@ -118,19 +125,19 @@ pub fn word_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
         if k < skip.len() && skip[k].start <= start {
             continue;
         }
-        out.push(hash_word(lw.as_bytes()));
+        out.push(h);
     }
 }
 
 /// Hashes of the word shingles of `words` (one shingle of all words when there are fewer than
-/// [`SHINGLE`]): each word hash is finalised once, then a shingle is the finalised combination
-/// of its words at distinct rotations (so order matters).
+/// [`SHINGLE`]): the finalised combination of its (finalised) word hashes at distinct rotations,
+/// so order matters.
 pub fn shingle_hashes(words: &[u64], out: &mut Vec<u64>) {
     let combine = |s: &[u64]| {
         mix(s
             .iter()
             .enumerate()
-            .fold(SEED, |h, (k, &w)| h ^ mix(w).rotate_left(21 * k as u32)))
+            .fold(SEED, |h, (k, &w)| h ^ w.rotate_left(21 * k as u32)))
     };
     if words.is_empty() {
         return;
@@ -218,9 +225,12 @@ fn hex(out: &mut FieldWriter<'_>, i: usize, v: u64) {
     out.str(i, std::str::from_utf8(&buf).unwrap_or("0000000000000000"));
 }
 
-/// Hash of a sequence of word hashes (the normalised text joined by spaces).
+/// Hash of a sequence of (finalised) word hashes: the normalised text joined by spaces.
 fn sequence_hash(words: &[u64]) -> u64 {
-    mix(words.iter().fold(SEED, |h, &w| mix(h ^ w)) ^ words.len() as u64)
+    let h = words
+        .iter()
+        .fold(SEED, |h, &w| (h ^ w).wrapping_mul(K1).rotate_left(27));
+    mix(h ^ words.len() as u64)
 }
 
 impl Extractor for Fingerprints {

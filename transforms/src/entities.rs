@@ -85,19 +85,14 @@ enum Kind {
 /// Finds the entities in `text`.
 pub fn extract(text: &str) -> Entities {
     let mut e = Entities::default();
-    // One pass to see which scanners have anything to find; U+FF03 and U+FF20 (fullwidth # and
-    // @) start with the byte 0xEF.
-    let (mut dot, mut at, mut hash, mut dollar, mut wide) = (false, false, false, false, false);
-    for &b in text.as_bytes() {
-        match b {
-            b'.' => dot = true,
-            b'@' => at = true,
-            b'#' => hash = true,
-            b'$' => dollar = true,
-            0xef => wide = true,
-            _ => {}
-        }
-    }
+    // Which scanners have anything to find (memchr-style scans); U+FF03 and U+FF20 (fullwidth
+    // # and @) start with the byte 0xEF.
+    let b = text.as_bytes();
+    let wide = b.contains(&0xef);
+    let dot = b.contains(&b'.');
+    let at = b.contains(&b'@');
+    let hash = b.contains(&b'#');
+    let dollar = b.contains(&b'$');
     if dot {
         urls::urls(text, &mut e.urls);
     }

@@ -4,7 +4,6 @@
 //! Account facts come from the mention (`author.created_at`, follower counts, post count) and are
 //! compared with the mention's own `created_at`, never with a clock, so results are reproducible.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
@@ -54,7 +53,7 @@ const FIELDS: &[FieldSpec] = &[
     ),
     FieldSpec::int(
         "spam_phrase_count",
-        "Occurrences of common spam and scam phrases (\"click here\", \"free followers\", \"link in bio\", …; list in spam.rs).",
+        "Occurrences of common spam and scam phrases as whole words (\"click here\", \"free followers\", \"link in bio\", …; list in spam.rs).",
     ),
     FieldSpec::int(
         "spam_contact_count",
@@ -89,7 +88,8 @@ const FIELDS: &[FieldSpec] = &[
 /// Threshold of `is_spam_likely`.
 pub const LIKELY_THRESHOLD: f64 = 0.4;
 
-/// Phrases typical of spam, scams and engagement bait (ours; matched case-insensitively).
+/// Phrases typical of spam, scams and engagement bait (ours; matched as whole words, ignoring
+/// case).
 const PHRASES: &[&str] = &[
     "click here",
     "click the link",
@@ -132,13 +132,42 @@ const RISKY_TLDS: &[&str] = &[
     "ru", "su",
 ];
 
-static PHRASE_MATCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostLongest)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(PHRASES)
-        .ok()
+/// The phrases as sequences of word hashes (words by UAX #29, as the analysis splits them),
+/// with a 64-bit filter of their first words.
+#[derive(Debug)]
+struct PhraseHashes {
+    phrases: Vec<Vec<u64>>,
+    /// Bit `h % 4096` is set for the hash `h` of each phrase's first word.
+    first_words: [u64; 64],
+}
+
+impl PhraseHashes {
+    #[inline]
+    fn may_start(&self, h: u64) -> bool {
+        let bit = (h >> 52) as usize; // top 12 bits
+        self.first_words[bit / 64] & (1 << (bit % 64)) != 0
+    }
+}
+
+static PHRASE_HASHES: LazyLock<PhraseHashes> = LazyLock::new(|| {
+    use unicode_segmentation::UnicodeSegmentation;
+    let phrases: Vec<Vec<u64>> = PHRASES
+        .iter()
+        .map(|p| {
+            p.unicode_words()
+                .map(|w| crate::dedup::word_hash(w.to_lowercase().as_bytes()))
+                .collect()
+        })
+        .collect();
+    let mut first_words = [0u64; 64];
+    for h in phrases.iter().filter_map(|p| p.first()) {
+        let bit = (h >> 52) as usize;
+        first_words[bit / 64] |= 1 << (bit % 64);
+    }
+    PhraseHashes {
+        phrases,
+        first_words,
+    }
 });
 
 fn ratio(n: usize, d: usize) -> f64 {
@@ -153,32 +182,45 @@ fn clamp01(x: f64) -> f64 {
 /// character, and the phone-number-like digit runs (10 to 15 digits, possibly split by single
 /// spaces, dots, dashes, brackets or plus signs).
 fn char_facts(text: &str) -> (usize, usize) {
-    let (mut best, mut run, mut prev) = (0, 0, '\0');
-    let (mut phones, mut digits, mut gap) = (0, 0, 0);
+    // Byte classes: 1 white space, 2 digit, 3 phone separator, 0 anything else.
+    const CLASS: [u8; 128] = {
+        let mut t = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            t[b] = match b as u8 {
+                b' ' => 1 | 4,
+                b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => 1,
+                b'0'..=b'9' => 2,
+                b'-' | b'.' | b'(' | b')' | b'+' => 4,
+                _ => 0,
+            };
+            b += 1;
+        }
+        t
+    };
+    let (mut best, mut run, mut prev) = (0usize, 0usize, u32::MAX);
+    let (mut phones, mut digits, mut gap) = (0usize, 0usize, 0usize);
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        let c = if b[i] < 0x80 {
+        let (c, class) = if b[i] < 0x80 {
             i += 1;
-            char::from(b[i - 1])
+            (u32::from(b[i - 1]), CLASS[usize::from(b[i - 1])])
         } else {
             let c = text[i..].chars().next().unwrap_or('\0');
             i += c.len_utf8();
-            c
+            (u32::from(c), u8::from(c.is_whitespace()))
         };
-        if c.is_whitespace() {
-            run = 0;
-            prev = '\0';
-        } else {
-            run = if prev == c { run + 1 } else { 1 };
-            prev = c;
-            best = best.max(run);
-        }
-        if c.is_ascii_digit() {
+        // Branch-free: white space resets the run, an equal character extends it.
+        let space = usize::from(class & 1);
+        run = (run * usize::from(prev == c) + 1) * (1 - space);
+        prev = if space == 1 { u32::MAX } else { c };
+        best = best.max(run);
+        if class == 2 {
             digits += 1;
             gap = 0;
         } else if digits > 0 {
-            if gap < 2 && matches!(c, ' ' | '-' | '.' | '(' | ')' | '+') {
+            if gap < 2 && class & 4 != 0 {
                 gap += 1;
             } else {
                 phones += usize::from((10..=15).contains(&digits));
@@ -188,6 +230,56 @@ fn char_facts(text: &str) -> (usize, usize) {
         }
     }
     (best, phones + usize::from((10..=15).contains(&digits)))
+}
+
+/// Word-level facts from the shared lower-cased words: the share of words that repeat an
+/// earlier one, and the spam phrases found (whole-word matches).
+fn word_facts(a: &Analysis<'_>) -> (f64, usize) {
+    let hashes = a.word_hashes();
+    let total = hashes.len();
+    let p = &*PHRASE_HASHES;
+    let mut phrases = 0;
+    for k in 0..hashes.len() {
+        if !p.may_start(hashes[k]) {
+            continue;
+        }
+        if p.phrases.iter().any(|ph| hashes[k..].starts_with(ph)) {
+            phrases += 1;
+        }
+    }
+    if total < 2 {
+        return (0.0, phrases);
+    }
+    let dups = if total <= 48 {
+        // Open addressing on the stack; 0 marks an empty slot, so hashes are forced odd.
+        let mut slots = [0u64; 64];
+        let mut dups = 0;
+        for &h in hashes.iter() {
+            let h = h | 1;
+            let mut k = (h >> 58) as usize;
+            loop {
+                if slots[k] == 0 {
+                    slots[k] = h;
+                    break;
+                }
+                if slots[k] == h {
+                    dups += 1;
+                    break;
+                }
+                k = (k + 1) & 63;
+            }
+        }
+        dups
+    } else {
+        let mut sorted = hashes.to_vec();
+        sorted.sort_unstable();
+        let mut distinct = 1;
+        for w in sorted.windows(2) {
+            distinct += usize::from(w[0] != w[1]);
+        }
+        total - distinct
+    };
+    (dups as f64 / total as f64, phrases)
 }
 
 /// E-mail addresses: `local@domain.tld` with a plain local part.
@@ -244,25 +336,10 @@ impl Extractor for Signals {
         let (repeat, phones) = char_facts(text);
         out.count(f::CHAR_REPEAT, repeat);
 
-        let mut hashes: Vec<u64> = a
-            .lower_words()
-            .iter()
-            .map(|w| crate::dedup::hash_word(w.as_bytes()))
-            .collect();
-        let total = hashes.len();
-        hashes.sort_unstable();
-        hashes.dedup();
-        let dup = if total < 2 {
-            0.0
-        } else {
-            1.0 - hashes.len() as f64 / total as f64
-        };
+        let (dup, phrases) = word_facts(a);
         out.float(f::DUP_TOKENS, dup);
         let caps = ratio(words.iter().filter(|w| is_caps_word(w)).count(), n_words);
         out.float(f::CAPS_WORDS, caps);
-        let phrases = PHRASE_MATCHER
-            .as_ref()
-            .map_or(0, |m| m.find_iter(text).count());
         out.count(f::PHRASES, phrases);
         out.count(f::CONTACTS, phones + emails(text));
 

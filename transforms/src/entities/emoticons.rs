@@ -24,8 +24,10 @@ pub struct Emoticon {
 #[derive(Debug)]
 struct Table {
     by_text: HashMap<&'static str, Polarity>,
-    /// First bytes of the listed emoticons.
+    /// First bytes of the listed emoticons (and of the shrug).
     first: [bool; 256],
+    /// Second bytes of the listed emoticons (0 for one-byte ones, which we do not list).
+    second: [bool; 256],
     max_len: usize,
 }
 
@@ -33,6 +35,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let mut t = Table {
         by_text: HashMap::new(),
         first: [false; 256],
+        second: [false; 256],
         max_len: 0,
     };
     for line in include_str!("../../data/entities/emoticons.tsv").lines() {
@@ -48,11 +51,16 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             "-" => Polarity::Negative,
             _ => Polarity::Neutral,
         };
-        t.first[usize::from(e.as_bytes()[0])] = true;
-        t.first[0xc2] = true; // '¯', the shrug
+        if is_shrug(e) {
+            continue; // matched by shape, however it is escaped
+        }
+        let b = e.as_bytes();
+        t.first[usize::from(b[0])] = true;
+        t.second[usize::from(b.get(1).copied().unwrap_or(0))] = true;
         t.max_len = t.max_len.max(e.len());
         t.by_text.insert(e, p);
     }
+    t.first[0xc2] = true; // '¯', the shrug
     t
 });
 
@@ -100,7 +108,11 @@ pub fn emoticons(text: &str, out: &mut Vec<Emoticon>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if !t.first[usize::from(b[i])] || !token_starts_at(text, i) {
+        let second = b.get(i + 1).copied().unwrap_or(0);
+        if !t.first[usize::from(b[i])]
+            || !(t.second[usize::from(second)] || b[i] == 0xc2)
+            || !token_starts_at(text, i)
+        {
             i += 1;
             continue;
         }

@@ -1,7 +1,7 @@
 //! Top-level domains that make a host name a URL: twitter-text's list, built from IANA's root
 //! zone database (`transforms/data/entities/tlds.txt`; see the README there).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 /// Whether a TLD is a country code or generic one.
@@ -16,15 +16,16 @@ struct Tlds {
     /// Lower-case ASCII TLDs (country and generic).
     ascii: HashSet<&'static str>,
     country: HashSet<&'static str>,
-    /// Non-ASCII TLDs, longest first so that a longer one wins over its prefix.
-    unicode: Vec<&'static str>,
+    /// Non-ASCII TLDs by first character, longest first so that a longer one wins over its
+    /// prefix.
+    unicode: HashMap<char, Vec<&'static str>>,
 }
 
 static TLDS: LazyLock<Tlds> = LazyLock::new(|| {
     let mut t = Tlds {
         ascii: HashSet::new(),
         country: HashSet::new(),
-        unicode: Vec::new(),
+        unicode: HashMap::new(),
     };
     for line in include_str!("../../data/entities/tlds.txt").lines() {
         let Some((kind, tld)) = line.split_once(' ') else {
@@ -35,11 +36,13 @@ static TLDS: LazyLock<Tlds> = LazyLock::new(|| {
         }
         if tld.is_ascii() {
             t.ascii.insert(tld);
-        } else {
-            t.unicode.push(tld);
+        } else if let Some(c) = tld.chars().next() {
+            t.unicode.entry(c).or_default().push(tld);
         }
     }
-    t.unicode.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for list in t.unicode.values_mut() {
+        list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
     t
 });
 
@@ -78,7 +81,9 @@ pub fn tld_end(s: &str, i: usize) -> Option<usize> {
     if first < 0x80 {
         return None;
     }
+    let c = rest.chars().next()?;
     TLDS.unicode
+        .get(&c)?
         .iter()
         .find(|t| rest.starts_with(**t) && tld_may_end_before(s, i + t.len()))
         .map(|t| i + t.len())
@@ -88,7 +93,13 @@ pub fn tld_end(s: &str, i: usize) -> Option<usize> {
 pub fn kind(tld: &str) -> Option<TldKind> {
     if TLDS.country.contains(tld) {
         Some(TldKind::Country)
-    } else if TLDS.ascii.contains(tld) || TLDS.unicode.contains(&tld) {
+    } else if TLDS.ascii.contains(tld)
+        || tld
+            .chars()
+            .next()
+            .and_then(|c| TLDS.unicode.get(&c))
+            .is_some_and(|l| l.contains(&tld))
+    {
         Some(TldKind::Generic)
     } else {
         None
