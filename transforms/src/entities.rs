@@ -85,14 +85,14 @@ enum Kind {
 /// Finds the entities in `text`.
 pub fn extract(text: &str) -> Entities {
     let mut e = Entities::default();
-    // Which scanners have anything to find (memchr-style scans); U+FF03 and U+FF20 (fullwidth
-    // # and @) start with the byte 0xEF.
-    let b = text.as_bytes();
-    let wide = b.contains(&0xef);
-    let dot = b.contains(&b'.');
-    let at = b.contains(&b'@');
-    let hash = b.contains(&b'#');
-    let dollar = b.contains(&b'$');
+    // Which scanners have anything to find, in one pass; U+FF03 and U+FF20 (fullwidth # and @)
+    // start with the byte 0xEF.
+    let seen = text
+        .as_bytes()
+        .iter()
+        .fold(0u8, |m, &b| m | SIGNAL[usize::from(b)]);
+    let (dot, at, hash) = (seen & DOT != 0, seen & AT != 0, seen & HASH != 0);
+    let (dollar, wide) = (seen & DOLLAR != 0, seen & WIDE != 0);
     if dot {
         urls::urls(text, &mut e.urls);
     }
@@ -126,6 +126,23 @@ pub fn extract(text: &str) -> Entities {
     }
     e
 }
+
+const DOT: u8 = 1;
+const AT: u8 = 2;
+const HASH: u8 = 4;
+const DOLLAR: u8 = 8;
+const WIDE: u8 = 16;
+
+/// For each byte, which entity scanner it may start work for.
+static SIGNAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'.' as usize] = DOT;
+    t[b'@' as usize] = AT;
+    t[b'#' as usize] = HASH;
+    t[b'$' as usize] = DOLLAR;
+    t[0xef] = WIDE;
+    t
+};
 
 /// Drops every entity that starts inside an earlier one (URLs first on ties).
 fn resolve_overlaps(text: &str, e: &mut Entities, mentions: &mut Vec<twitter::MentionMatch>) {

@@ -204,7 +204,7 @@ fn is_camel_case(tag: &str) -> bool {
 
 /// Start of the trailing block of entities: the earliest byte offset from which the text holds
 /// only hashtags, other entities, spaces and punctuation.
-fn trailing_block_start(text: &str, entities: &mut Vec<std::ops::Range<usize>>) -> usize {
+fn trailing_block_start(text: &str, entities: &mut [std::ops::Range<usize>]) -> usize {
     entities.sort_by_key(|r| r.start);
     let mut end = text.len();
     loop {

@@ -260,10 +260,10 @@ fn match_rest(text: &str, before: Range<usize>) -> Result<Raw, Option<usize>> {
         path = Some(end..e);
         end = e;
     }
-    if b.get(end) == Some(&b'?') {
-        if let Some(e) = query_end(text, end) {
-            end = e;
-        }
+    if b.get(end) == Some(&b'?')
+        && let Some(e) = query_end(text, end)
+    {
+        end = e;
     }
     Ok(Raw {
         before,
@@ -292,10 +292,10 @@ fn next_raw(text: &str, from: usize, until: usize) -> Option<Raw> {
                 Err(y) => skip_to = y,
             }
         }
-        if s == 0 {
-            if let Ok(raw) = match_rest(text, 0..0) {
-                return Some(raw);
-            }
+        if s == 0
+            && let Ok(raw) = match_rest(text, 0..0)
+        {
+            return Some(raw);
         }
         s = next;
         if let Some(y) = skip_to {
@@ -376,10 +376,10 @@ pub fn urls(text: &str, out: &mut Vec<UrlMatch>) {
                 continue;
             }
             end = slug.end;
-            if text.as_bytes().get(end) == Some(&b'?') {
-                if let Some(e) = query_end(text, end) {
-                    end = e.min(raw.end);
-                }
+            if text.as_bytes().get(end) == Some(&b'?')
+                && let Some(e) = query_end(text, end)
+            {
+                end = e.min(raw.end);
             }
         }
         out.push(UrlMatch {
