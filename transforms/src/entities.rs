@@ -13,6 +13,7 @@ use crate::registry::Extractor;
 
 mod chars;
 mod emoji;
+mod emoji_fields;
 mod emoticons;
 mod fields;
 mod tlds;
@@ -35,8 +36,8 @@ pub use urls::UrlMatch;
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[
     &fields::TwitterEntities,
-    &fields::EmojiStats,
-    &fields::Emoticons,
+    &emoji_fields::EmojiStats,
+    &emoji_fields::Emoticons,
 ];
 
 /// Entities found in a text, as byte ranges into it.
