@@ -16,6 +16,9 @@ struct Tlds {
     /// Lower-case ASCII TLDs (country and generic).
     ascii: HashSet<&'static str>,
     country: HashSet<&'static str>,
+    /// Bit `36 * a + b` is set when some ASCII TLD starts with the characters numbered `a`, `b`
+    /// (0-9 digits, 10-35 letters): rejects most non-TLDs before hashing.
+    prefixes: [u64; 21],
     /// Non-ASCII TLDs by first character, longest first so that a longer one wins over its
     /// prefix.
     unicode: HashMap<char, Vec<&'static str>>,
@@ -25,6 +28,7 @@ static TLDS: LazyLock<Tlds> = LazyLock::new(|| {
     let mut t = Tlds {
         ascii: HashSet::new(),
         country: HashSet::new(),
+        prefixes: [0; 21],
         unicode: HashMap::new(),
     };
     for line in include_str!("../../data/entities/tlds.txt").lines() {
@@ -36,6 +40,9 @@ static TLDS: LazyLock<Tlds> = LazyLock::new(|| {
         }
         if tld.is_ascii() {
             t.ascii.insert(tld);
+            if let Some(bit) = prefix_bit(tld.as_bytes()) {
+                t.prefixes[bit / 64] |= 1 << (bit % 64);
+            }
         } else if let Some(c) = tld.chars().next() {
             t.unicode.entry(c).or_default().push(tld);
         }
@@ -45,6 +52,19 @@ static TLDS: LazyLock<Tlds> = LazyLock::new(|| {
     }
     t
 });
+
+fn alnum_index(b: u8) -> Option<usize> {
+    match b.to_ascii_lowercase() {
+        c @ b'0'..=b'9' => Some(usize::from(c - b'0')),
+        c @ b'a'..=b'z' => Some(usize::from(c - b'a') + 10),
+        _ => None,
+    }
+}
+
+/// The prefix-table bit of a TLD candidate's first two bytes.
+fn prefix_bit(b: &[u8]) -> Option<usize> {
+    Some(36 * alnum_index(*b.first()?)? + alnum_index(*b.get(1)?)?)
+}
 
 /// What may follow a TLD: anything but an ASCII letter or digit, `@`, `+` or `-`.
 fn tld_may_end_before(s: &str, i: usize) -> bool {
@@ -58,7 +78,9 @@ pub fn tld_end(s: &str, i: usize) -> Option<usize> {
     let first = *b.first()?;
     if first.is_ascii_alphanumeric() {
         let run = b.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
-        if run <= 24 && tld_may_end_before(s, i + run) {
+        let known_prefix =
+            prefix_bit(b).is_some_and(|bit| TLDS.prefixes[bit / 64] & (1 << (bit % 64)) != 0);
+        if (2..=24).contains(&run) && known_prefix && tld_may_end_before(s, i + run) {
             let mut buf = [0u8; 24];
             buf[..run].copy_from_slice(&b[..run]);
             buf[..run].make_ascii_lowercase();
