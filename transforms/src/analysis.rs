@@ -55,6 +55,7 @@ pub struct Analysis<'m> {
     pub truncated: bool,
     words: OnceCell<Vec<&'m str>>,
     lower: OnceCell<LowerWords>,
+    word_hashes: OnceCell<Vec<u64>>,
     lang: OnceCell<lang::Detection>,
     entities: OnceCell<entities::Entities>,
 }
@@ -69,6 +70,7 @@ impl<'m> Analysis<'m> {
             truncated: text.len() < full.len(),
             words: OnceCell::new(),
             lower: OnceCell::new(),
+            word_hashes: OnceCell::new(),
             lang: OnceCell::new(),
             entities: OnceCell::new(),
         }
@@ -100,6 +102,18 @@ impl<'m> Analysis<'m> {
                 out.spans.push(start..out.buf.len());
             }
             out
+        })
+    }
+
+    /// A 64-bit hash of each of [`Analysis::lower_words`], in order, for groups that compare or
+    /// count words without comparing strings. Stable across platforms and builds
+    /// ([`crate::dedup::word_hash`]).
+    pub fn word_hashes(&self) -> &[u64] {
+        self.word_hashes.get_or_init(|| {
+            self.lower_words()
+                .iter()
+                .map(|w| crate::dedup::word_hash(w.as_bytes()))
+                .collect()
         })
     }
 

@@ -1,0 +1,62 @@
+use super::*;
+use crate::analysis::Analysis;
+
+fn mention(text: &str) -> model::Mention {
+    let mut m = crate::corpus::real_posts().swap_remove(0);
+    m.text = text.to_owned();
+    m
+}
+
+fn fingerprint(text: &str) -> (u64, [u32; MINHASH_SIZE], u64) {
+    let m = mention(text);
+    let a = Analysis::new(&m);
+    let mut words = Vec::new();
+    word_hashes(&a, &mut words);
+    let mut sh = Vec::new();
+    shingle_hashes(&words, &mut sh);
+    (simhash(&sh), minhash(&sh), sequence_hash(&words))
+}
+
+fn jaccard_estimate(a: &[u32; MINHASH_SIZE], b: &[u32; MINHASH_SIZE]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / MINHASH_SIZE as f64
+}
+
+#[test]
+fn normalisation_ignores_case_urls_mentions_and_spacing() {
+    let a = fingerprint("Huge SALE today on all shoes, don't miss it https://t.co/abc @shop");
+    let b = fingerprint("@other huge sale   today on ALL shoes don't miss it! http://bit.ly/x");
+    assert_eq!(a.2, b.2);
+    assert_eq!(a.0, b.0);
+}
+
+#[test]
+fn near_duplicates_are_close_and_others_far() {
+    let base = "The quick brown fox jumps over the lazy dog near the river bank this morning while birds sing";
+    let near = "The quick brown fox jumps over the lazy dog near the river bank this evening while birds sing";
+    let other = "Completely unrelated announcement about quarterly earnings and the new product roadmap for next year";
+    let (s1, m1, _) = fingerprint(base);
+    let (s2, m2, _) = fingerprint(near);
+    let (s3, m3, _) = fingerprint(other);
+    let near_bits = (s1 ^ s2).count_ones();
+    let far_bits = (s1 ^ s3).count_ones();
+    assert!(
+        near_bits < 20 && far_bits > near_bits + 8,
+        "{near_bits} vs {far_bits}"
+    );
+    assert!(jaccard_estimate(&m1, &m2) >= 0.4, "{:?} {:?}", m1, m2);
+    assert!(jaccard_estimate(&m1, &m3) <= 0.2);
+}
+
+#[test]
+fn values_are_pinned_across_platforms() {
+    // Changing these means every stored fingerprint changes: bump the extractor version.
+    assert_eq!(hash_word(b"hello"), 0x186c_f73a_0cbc_c3a1);
+    let (s, m, n) = fingerprint("hello brave new world");
+    assert_eq!(
+        format!("{s:016x} {} {n:016x}", m[0]),
+        "5252262202400f80 209139479 30845faabbfa56d6"
+    );
+    let (s0, m0, _) = fingerprint("");
+    assert_eq!(s0, 0);
+    assert!(m0.iter().all(|&v| v == u32::MAX));
+}
