@@ -1,0 +1,1 @@
+//! Agreement with langid.py (the oracle).

@@ -1,0 +1,229 @@
+//! Detection tests: our own accuracy set (`data/lang/testset.tsv`), awkward inputs, properties
+//! over arbitrary Unicode, and a by-hand speed report.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+const TESTSET: &str = include_str!("../../data/lang/testset.tsv");
+
+/// (expected code, text) rows of the accuracy set.
+pub(super) fn testset() -> Vec<(&'static str, &'static str)> {
+    TESTSET
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once('\t'))
+        .collect()
+}
+
+#[test]
+fn accuracy_on_short_social_sentences() {
+    let rows = testset();
+    let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut misses = Vec::new();
+    for &(want, text) in &rows {
+        let d = detect_text(text);
+        let e = per.entry(want).or_default();
+        e.1 += 1;
+        if d.code == want {
+            e.0 += 1;
+        } else {
+            misses.push(format!(
+                "{want} -> {} ({:.2}): {text}",
+                d.code, d.confidence
+            ));
+        }
+    }
+    let ok: usize = per.values().map(|v| v.0).sum();
+    let overall = ok as f64 / rows.len() as f64;
+    let table: Vec<String> = per
+        .iter()
+        .map(|(l, (k, n))| format!("{l} {k}/{n}"))
+        .collect();
+    println!(
+        "accuracy {ok}/{} = {overall:.3}\n{}",
+        rows.len(),
+        table.join("  ")
+    );
+    for m in &misses {
+        println!("  miss: {m}");
+    }
+    assert!(per.len() >= 22, "the set covers {} languages", per.len());
+    assert!(per.values().all(|&(_, n)| n >= 10));
+    assert!(overall >= 0.95, "overall accuracy {overall:.3}");
+    for (l, (k, n)) in &per {
+        assert!(*k * 10 >= *n * 8, "{l}: {k}/{n} below 80%");
+    }
+}
+
+#[test]
+fn unique_scripts_decide_alone() {
+    let cases = [
+        ("오늘 날씨 좋다", "ko"),
+        ("東京は今日もいい天気です。", "ja"),
+        ("カラオケ", "ja"),
+        ("今天天气很好", "zh"),
+        ("Καλημέρα σε όλους", "el"),
+        ("שלום לכולם", "he"),
+        ("สวัสดีครับ", "th"),
+        ("გამარჯობა", "ka"),
+        ("Բարեւ ձեզ", "hy"),
+        ("வணக்கம் நண்பர்களே", "ta"),
+    ];
+    for (t, want) in cases {
+        let d = detect_text(t);
+        assert_eq!((d.code, d.method), (want, Method::Script), "{t}");
+        assert!(d.confidence > 0.9, "{t}: {}", d.confidence);
+    }
+}
+
+#[test]
+fn too_little_text_is_und() {
+    for t in [
+        "",
+        "   \n\t ",
+        "🙂🙂🙂",
+        "12345 678",
+        "lol",
+        "ok!",
+        "@someone https://t.co/x",
+        "\u{300}\u{301}",
+        "a\u{0}b\u{7}c",
+    ] {
+        let d = detect_text(t);
+        assert_eq!(d.code, "und", "{t:?}");
+        assert_eq!(d.confidence, 0.0);
+        assert!(!d.reliable && d.runner_up.is_none());
+    }
+    assert_eq!(detect_text("").script, Script::Zyyy);
+    assert_eq!(detect_text("lol").script, Script::Latn);
+}
+
+#[test]
+fn hashtags_are_a_fallback_only() {
+    let d = detect_text("Hoy empieza el festival de cine en Madrid #CannesFilmFestival");
+    assert_eq!((d.code, d.used_hashtags), ("es", false));
+    let d = detect_text("#felizcumpleaños #muchasfelicidades");
+    assert!(d.used_hashtags);
+    assert_eq!(d.code, "es");
+}
+
+#[test]
+fn mixed_scripts_scale_confidence_and_pick_the_majority() {
+    let d = detect_text("\u{202e}مرحبا بالعالم\u{202c} hello");
+    assert_eq!((d.code, d.script), ("ar", Script::Arab));
+    assert!(d.script_share().is_some_and(|s| s < 1.0));
+    assert!(d.script_switches >= 1);
+    let d = detect_text("I really love eating 寿司");
+    assert_eq!(d.code, "en");
+    assert!(d.share_of(&[Script::Hani]) > 0.0);
+}
+
+#[test]
+fn all_caps_and_long_text_are_fine() {
+    assert_eq!(
+        detect_text("THIS IS THE BEST DAY OF MY LIFE, THANK YOU ALL").code,
+        "en"
+    );
+    let long = "Das ist ein ziemlich langer Satz über das Wetter. ".repeat(2_000);
+    let d = detect_text(&long);
+    assert_eq!(d.code, "de");
+    assert!(d.letters as usize <= scan::SCAN_LIMIT);
+}
+
+#[test]
+fn detection_is_deterministic() {
+    for (_, t) in testset().into_iter().take(50) {
+        assert_eq!(detect_text(t), detect_text(t));
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_text_gives_a_well_formed_detection(text in "\\PC{0,300}") {
+        let d = detect_text(&text);
+        proptest::prop_assert!((0.0..=1.0).contains(&d.confidence));
+        proptest::prop_assert!((0.0..=1.0).contains(&d.runner_up_confidence));
+        proptest::prop_assert!(d.runner_up_confidence <= d.confidence + 1e-12);
+        proptest::prop_assert!(!d.code.is_empty());
+        proptest::prop_assert_eq!(d.code == "und", d.method == Method::None);
+        let total: u32 = d.script_letters.iter().sum();
+        proptest::prop_assert_eq!(total, d.letters);
+        if let Some(s) = d.script_share() {
+            proptest::prop_assert!((0.0..=1.0).contains(&s));
+        }
+    }
+
+    #[test]
+    fn any_chars_including_controls_never_panic(chars in proptest::collection::vec(proptest::char::any(), 0..200)) {
+        let text: String = chars.into_iter().collect();
+        let d = detect_text(&text);
+        proptest::prop_assert!(d.confidence.is_finite());
+    }
+}
+
+/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`), so that a report taken on a
+/// busy machine counts only our own time; falls back to wall time elsewhere.
+pub(crate) fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `f` over `items` `rounds` times, best of 5, and returns µs per item (on-CPU time when
+/// the OS tells it, else wall time).
+pub(crate) fn time_per_item<T>(items: &[T], rounds: usize, mut f: impl FnMut(&T)) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let (cpu0, wall0) = (thread_cpu_ns(), std::time::Instant::now());
+        for _ in 0..rounds {
+            items.iter().for_each(&mut f);
+        }
+        let ns = match (cpu0, thread_cpu_ns()) {
+            (Some(a), Some(b)) => (b - a) as f64,
+            _ => wall0.elapsed().as_nanos() as f64,
+        };
+        best = best.min(ns / 1e3 / (rounds * items.len()) as f64);
+    }
+    best
+}
+
+/// Prints µs per detection over the real corpus. Run by hand, in release mode:
+/// `cargo test -p transforms --release --lib lang::tests::speed_report -- --ignored --nocapture`
+#[test]
+#[ignore = "timing report, run by hand in release mode"]
+fn speed_report() {
+    let posts = crate::corpus::real_posts();
+    let texts: Vec<&str> = posts
+        .iter()
+        .map(|m| crate::analysis::cap(&m.text, crate::analysis::MAX_TEXT_BYTES))
+        .collect();
+    let und = texts
+        .iter()
+        .filter(|t| detect_text(t).code == "und")
+        .count();
+    let hits: u64 = texts
+        .iter()
+        .map(|t| u64::from(detect_text(t).ngram_hits))
+        .sum();
+    println!(
+        "mean n-gram hits per mention: {:.1}",
+        hits as f64 / texts.len() as f64
+    );
+    let per = time_per_item(&texts, 4, |t| {
+        std::hint::black_box(detect_text(t));
+    });
+    println!(
+        "lang::detect: {per:.3} µs/mention over {} real posts ({und} und)",
+        texts.len()
+    );
+    let per = time_per_item(&texts, 4, |t| {
+        std::hint::black_box(scan::scan(t, false));
+    });
+    println!("  of which the scan: {per:.3} µs/mention");
+    let g = model::MODEL.group("Latn").expect("latin");
+    let bufs: Vec<Vec<u8>> = texts.iter().map(|t| scan::scan(t, false).buf).collect();
+    let per = time_per_item(&bufs, 4, |b| {
+        std::hint::black_box(g.score(b));
+    });
+    println!("  Latin n-gram scoring alone: {per:.3} µs/mention");
+}
