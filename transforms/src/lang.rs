@@ -17,7 +17,7 @@ mod script;
 #[cfg(test)]
 mod oracle_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use fields::{EXTRACTORS, Language};
 pub use script::{SCRIPT_COUNT, Script};

@@ -128,6 +128,7 @@ impl Group {
     }
 
     /// Number of n-gram features in the group's model.
+    #[cfg(test)]
     pub fn feature_count(&self) -> usize {
         self.weights.len()
     }
