@@ -19,7 +19,7 @@ mod oracle_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use fields::{EXTRACTORS, Language};
+pub use fields::{EXTRACTORS, Language, LanguageHint, PENDING, family, normalize_hint};
 pub use script::{SCRIPT_COUNT, Script};
 
 use crate::analysis::Analysis;

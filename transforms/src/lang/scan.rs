@@ -87,33 +87,38 @@ pub fn scan(text: &str, keep_hashtags: bool) -> Scan {
     let mut prev_script: Option<Script> = None;
     // Whether the previous character can start nothing new (a letter, digit or underscore).
     let mut in_word = false;
+    let bytes = text.as_bytes();
     let mut i = 0;
-    while i < text.len() {
-        let rest = &text[i..];
-        let Some(c) = rest.chars().next() else { break };
-        if matches!(c, '@' | '#' | '&' | 'h' | 'H' | 'w' | 'W')
-            && let Some(n) = furniture_len(rest, !in_word, keep_hashtags)
-        {
-            out.separate();
-            in_word = false;
-            i += n;
-            continue;
-        }
-        i += c.len_utf8();
-        if c.is_ascii() {
-            if c.is_ascii_alphabetic() {
-                out.buf.push(c.to_ascii_lowercase() as u8);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            // ASCII, the bulk of most posts: no decoding.
+            let furniture =
+                matches!(b, b'@' | b'#' | b'&') || (!in_word && matches!(b | 0x20, b'h' | b'w'));
+            if furniture && let Some(n) = furniture_len(&text[i..], !in_word, keep_hashtags) {
+                out.separate();
+                in_word = false;
+                i += n;
+                continue;
+            }
+            i += 1;
+            if b.is_ascii_alphabetic() {
+                out.buf.push(b.to_ascii_lowercase());
                 out.letter(Script::Latn, &mut prev_script);
                 in_word = true;
-            } else if c == '\'' || c == '-' {
-                out.joiner(if c == '-' { b'-' } else { b'\'' });
+            } else if b == b'\'' || b == b'-' {
+                out.joiner(b);
                 in_word = false;
             } else {
                 out.separate();
-                in_word = c.is_ascii_digit() || c == '_';
+                in_word = b.is_ascii_digit() || b == b'_';
             }
             continue;
         }
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        i += c.len_utf8();
         let u = u32::from(c);
         if matches!(u, 0x2019 | 0x02BC | 0x2018) {
             out.joiner(b'\'');
