@@ -10,6 +10,7 @@
 //! table look-ups, and is deterministic.
 
 mod fields;
+mod markers;
 mod model;
 mod scan;
 mod script;
@@ -128,6 +129,20 @@ fn family_weight(counts: &[u32; SCRIPT_COUNT], s: Script) -> u32 {
     }
 }
 
+/// Indices of the best and second-best scores; ties go to the earlier (more common) language,
+/// so the result is deterministic.
+fn top_two(sc: &[i32]) -> (usize, Option<usize>) {
+    let (mut first, mut second) = (0usize, None::<usize>);
+    for i in 1..sc.len() {
+        if sc[i] > sc[first] {
+            (first, second) = (i, Some(first));
+        } else if second.is_none_or(|j| sc[i] > sc[j]) {
+            second = Some(i);
+        }
+    }
+    (first, second)
+}
+
 /// Detects the language of the analysed text.
 pub fn detect(a: &Analysis<'_>) -> Detection {
     detect_text(a.text)
@@ -218,16 +233,11 @@ pub fn detect_text(text: &str) -> Detection {
         return d;
     }
     let scores = group.score(&s.buf);
-    let sc = &scores.score[..group.langs.len()];
-    // Best and second best; ties go to the earlier (more common) language: deterministic.
-    let (mut first, mut second) = (0usize, None::<usize>);
-    for i in 1..sc.len() {
-        if sc[i] > sc[first] {
-            (first, second) = (i, Some(first));
-        } else if second.is_none_or(|j| sc[i] > sc[j]) {
-            second = Some(i);
-        }
-    }
+    let mut all = scores.score;
+    let sc = &mut all[..group.langs.len()];
+    let (first, _) = top_two(sc);
+    markers::boost(group.langs[first], &group.langs, sc, &s.buf);
+    let (first, second) = top_two(sc);
     // Softmax at the temperature; terms more than 40 units below the best add nothing a f64
     // could show, and skipping them skips most `exp` calls.
     let unit = model::SCALE * TEMPERATURE;
