@@ -27,6 +27,7 @@ mod f {
     pub const HANDLE_LEN: usize = 9;
     pub const HANDLE_DIGITS: usize = 10;
     pub const HANDLE_AUTO: usize = 11;
+    pub const CREATED_YEAR: usize = 12;
 }
 
 const FIELDS: &[FieldSpec] = &[
@@ -84,6 +85,11 @@ const FIELDS: &[FieldSpec] = &[
         "author_handle_auto",
         "The handle looks machine-made: it ends in 4+ digits or is 40%+ digits.",
     ),
+    FieldSpec::int(
+        "author_created_year",
+        "Year (UTC) the account was created: the sign-up cohort.",
+    )
+    .nullable(),
 ];
 
 /// Account age in days at the mention's creation, clamped at 0.
@@ -180,6 +186,10 @@ impl Extractor for Account {
             h.chars().filter(char::is_ascii_digit).count(),
         );
         out.bool(f::HANDLE_AUTO, looks_auto_generated(h));
+        out.opt_int(
+            f::CREATED_YEAR,
+            au.created_at.map(|t| i64::from(chrono::Datelike::year(&t))),
+        );
     }
 }
 

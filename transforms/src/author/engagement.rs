@@ -20,6 +20,7 @@ mod f {
     pub const AMPLIFICATION: usize = 5;
     pub const VIRALITY: usize = 6;
     pub const REPLY_SHARE: usize = 7;
+    pub const VELOCITY: usize = 8;
 }
 
 const FIELDS: &[FieldSpec] = &[
@@ -63,7 +64,18 @@ const FIELDS: &[FieldSpec] = &[
         "Share of engagement that is conversation: replies / engagement_total.",
     )
     .nullable(),
+    FieldSpec::float(
+        "engagement_velocity",
+        "engagement_total per hour of the post's age at collection (age counted as at least a minute).",
+    )
+    .nullable(),
 ];
+
+/// Hours from creation to collection, at least one minute (clocks may disagree).
+pub fn age_hours(m: &model::Mention) -> f64 {
+    let ms = (m.collected_at - m.created_at).num_milliseconds();
+    (ms as f64 / 3_600_000.0).max(1.0 / 60.0)
+}
 
 /// Sum of the reported counts among likes, reposts, replies and quotes; `None` if none is.
 pub fn total(e: &Counts) -> Option<u64> {
@@ -120,6 +132,7 @@ impl Extractor for Engagement {
                 .zip(tot)
                 .and_then(|(r, t)| ratio(r as f64, t as f64)),
         );
+        out.opt_float(f::VELOCITY, tot.map(|t| t as f64 / age_hours(a.mention)));
     }
 }
 

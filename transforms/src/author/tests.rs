@@ -90,6 +90,7 @@ fn account_facts() {
     assert_eq!(get(&Account, &m, "author_handle_len"), Value::Int(8));
     assert_eq!(get(&Account, &m, "author_handle_digits"), Value::Int(0));
     assert_eq!(get(&Account, &m, "author_handle_auto"), Value::Bool(false));
+    assert_eq!(get(&Account, &m, "author_created_year"), Value::Int(2025));
 }
 
 #[test]
@@ -200,6 +201,7 @@ fn time_fields() {
         ("time_day_of_month", Value::Int(7)),
         ("time_month", Value::Int(3)),
         ("time_collection_latency_s", Value::Float(2.5)),
+        ("time_hour_of_week", Value::Int(5 * 24 + 13)),
     ];
     assert_eq!(v, want);
     m.collected_at = m.created_at - Duration::seconds(3);

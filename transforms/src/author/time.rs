@@ -21,6 +21,7 @@ mod f {
     pub const DAY: usize = 4;
     pub const MONTH: usize = 5;
     pub const LATENCY: usize = 6;
+    pub const HOUR_OF_WEEK: usize = 7;
 }
 
 const FIELDS: &[FieldSpec] = &[
@@ -46,6 +47,10 @@ const FIELDS: &[FieldSpec] = &[
         "time_collection_latency_s",
         "Seconds from creation to collection (the post's age when collected); negative when the source's clock runs ahead of ours.",
     ),
+    FieldSpec::int(
+        "time_hour_of_week",
+        "Hour of the week of creation (UTC): 0 = Monday 00:00 … 167 = Sunday 23:00.",
+    ),
 ];
 
 impl Extractor for Timing {
@@ -70,6 +75,7 @@ impl Extractor for Timing {
         );
         out.int(f::DAY, i64::from(t.day()));
         out.int(f::MONTH, i64::from(t.month()));
+        out.int(f::HOUR_OF_WEEK, i64::from((weekday - 1) * 24 + t.hour()));
         let latency = a.mention.collected_at - t;
         out.float(f::LATENCY, latency.num_milliseconds() as f64 / 1000.0);
     }

@@ -14,6 +14,9 @@ static MODEL_BYTES: &[u8] = include_bytes!("../../data/lang/langid_subset.bin");
 
 /// Weights are natural-log probabilities times this.
 pub const SCALE: f64 = 256.0;
+/// Only this many bytes of a cleaned text are scored: some eighty words settle the language, and
+/// the bound keeps long posts from dominating the cost.
+pub const MAX_SCORED_BYTES: usize = 512;
 /// The most languages a group may hold (the width of the score accumulator).
 pub const MAX_LANGS: usize = 40;
 
@@ -84,8 +87,10 @@ impl Group {
         if ea.key == key { ea.row } else { r }
     }
 
-    /// Scores `text` (the scanner's buffer: no zero bytes) against every language of the group.
+    /// Scores `text` (the scanner's buffer: no zero bytes) against every language of the group;
+    /// only its first [`MAX_SCORED_BYTES`] count.
     pub fn score(&self, text: &[u8]) -> Scores {
+        let text = &text[..text.len().min(MAX_SCORED_BYTES)];
         let mut acc = [0i32; MAX_LANGS];
         acc[..self.prior.len()].copy_from_slice(&self.prior);
         let mut hits = 0u32;

@@ -101,12 +101,24 @@ pub fn scan(text: &str, keep_hashtags: bool) -> Scan {
                 i += n;
                 continue;
             }
-            i += 1;
             if b.is_ascii_alphabetic() {
-                out.buf.push(b.to_ascii_lowercase());
+                // A run of ASCII letters at once.
+                let run = bytes[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphabetic())
+                    .count();
+                out.buf
+                    .extend(bytes[i..i + run].iter().map(u8::to_ascii_lowercase));
                 out.letter(Script::Latn, &mut prev_script);
+                let more = u32::try_from(run - 1).unwrap_or(u32::MAX);
+                out.counts[Script::Latn as usize] += more;
+                out.letters += more;
                 in_word = true;
-            } else if b == b'\'' || b == b'-' {
+                i += run;
+                continue;
+            }
+            i += 1;
+            if b == b'\'' || b == b'-' {
                 out.joiner(b);
                 in_word = false;
             } else {
