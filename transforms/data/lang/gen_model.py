@@ -4,7 +4,7 @@
 Source: the model embedded in langid.py 1.1.6 (`pip install langid==1.1.6`), BSD-2-Clause,
 Copyright 2011 Marco Lui (see README.md). We keep only the languages of the script groups that
 need a statistical decision (Latin, Cyrillic, Arabic, Devanagari) and only the features that can
-occur in the detector's cleaned, lower-cased input for that group; weights are quantised to i16.
+occur in the detector's cleaned input for that group (letters, apostrophes, hyphens, spaces); weights are quantised to i16.
 
 Format (little-endian):
   b"BCLID1\\n", u8 group count, then per group:
@@ -34,7 +34,7 @@ MODEL_CODE = {"no": "nb"}
 def allowed(group):
     common = {0x20, ord("'"), ord("-")} | set(range(0x80, 0xC0))
     if group == "Latn":
-        return common | set(range(ord("a"), ord("z") + 1)) | set(range(0xC3, 0xCA)) | {0xCC, 0xCD, 0xE1}
+        return common | set(range(ord("a"), ord("z") + 1)) | set(range(ord("A"), ord("Z") + 1)) | set(range(0xC3, 0xCA)) | {0xCC, 0xCD, 0xE1}
     if group == "Cyrl":
         return common | set(range(0xD0, 0xD5)) | {0xCC, 0xCD}
     if group == "Arab":

@@ -26,7 +26,19 @@ const CLUSTERS: &[&[&str]] = &[
     &["ru", "bg", "uk", "mk", "be", "sr"],
 ];
 
-/// Marker words per language (lower-case, as the scanner writes them).
+/// English function words no other Latin-script language we detect uses. English is most of
+/// social media, and a short English post (few n-grams) is easily taken for Danish, Dutch or
+/// Welsh; these arbitrate whenever the model's best Latin-script guess is not English.
+const ENGLISH: &[&str] = &[
+    "the", "and", "you", "your", "you're", "that", "this", "with", "have", "has", "was", "were",
+    "what", "when", "where", "which", "who", "would", "could", "should", "just", "about", "from",
+    "not", "but", "are", "they", "them", "there", "their", "been", "will", "out", "get", "got",
+    "like", "love", "really", "today", "don't", "i'm", "it's", "can't", "didn't", "doesn't",
+    "isn't", "won't", "i've", "i'll", "she", "her", "him", "his", "our", "how", "why", "my", "it",
+    "of", "lol", "omg", "some", "more", "much", "very", "good", "great", "thanks",
+];
+
+/// Marker words per language, lower-case (words of the text are compared lower-cased).
 const MARKERS: &[(&str, &[&str])] = &[
     (
         "da",
@@ -310,14 +322,32 @@ pub fn close(a: &str, b: &str) -> bool {
 /// (the scanner's buffer: words separated by single spaces). Only the languages of `anchor`'s
 /// cluster (`anchor` is the model's best guess) take part; nothing happens outside clusters.
 pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
-    let Some(cluster) = CLUSTERS.iter().find(|c| c.contains(&anchor)) else {
+    let cluster = CLUSTERS.iter().find(|c| c.contains(&anchor));
+    let english = (anchor != "en")
+        .then(|| langs.iter().position(|l| *l == "en"))
+        .flatten();
+    if cluster.is_none() && english.is_none() {
         return;
-    };
+    }
     let mut hits = [0i32; super::model::MAX_LANGS];
     for word in buf.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
         let Ok(word) = std::str::from_utf8(word) else {
             continue;
         };
+        // The scanner keeps case; markers are lower-case.
+        let lower;
+        let word = if word.chars().any(char::is_uppercase) {
+            lower = word.to_lowercase();
+            lower.as_str()
+        } else {
+            word
+        };
+        if let Some(en) = english
+            && ENGLISH.contains(&word)
+        {
+            hits[en] = (hits[en] + 1).min(MAX_HITS);
+        }
+        let Some(cluster) = cluster else { continue };
         for (lang, words) in MARKERS {
             if !cluster.contains(lang) || !words.contains(&word) {
                 continue;
@@ -359,5 +389,9 @@ mod tests {
         let mut score = [0; 4];
         boost("en", &langs, &mut score, " hva meg ".as_bytes());
         assert_eq!(score, [0; 4]);
+        // English function words count for English whatever the anchor.
+        let mut score = [0; 4];
+        boost("da", &langs, &mut score, " I love the snow ".as_bytes());
+        assert_eq!(score, [0, 0, 0, 2 * BONUS]);
     }
 }

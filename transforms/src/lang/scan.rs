@@ -1,6 +1,10 @@
 //! One pass over the text that prepares it for detection: social-media furniture (URLs,
 //! @mentions, #hashtags, HTML entities), digits, emoji and punctuation are dropped; letters are
-//! counted per script and written lower-cased into a byte buffer, words separated by one space.
+//! counted per script and written into a byte buffer, words separated by one space.
+//!
+//! Case is kept, as in the text the model was trained on (a capital "I" is English, a lower-case
+//! "i" is Danish, Swedish or Norwegian), except that words written all in capitals are
+//! lower-cased: shouting is not a language.
 //!
 //! Hashtags are dropped because they are often English tags on non-English posts; when the rest
 //! of the text has too few letters, the caller scans again keeping their words.
@@ -14,8 +18,8 @@ pub const SCAN_LIMIT: usize = 2048;
 /// What a scan found.
 #[derive(Debug, Clone)]
 pub struct Scan {
-    /// Lower-cased letters (and the marks, apostrophes and hyphens inside words), words separated
-    /// by one space, with a space at both ends.
+    /// Letters (and the marks, apostrophes and hyphens inside words), all-capital words
+    /// lower-cased, words separated by one space, with a space at both ends.
     pub buf: Vec<u8>,
     /// Letters per script, indexed by `Script as usize`.
     pub counts: [u32; SCRIPT_COUNT],
@@ -24,6 +28,10 @@ pub struct Scan {
     /// Places where a letter's script differs from the previous letter's (Han and kana count as
     /// one script here, as they are written together).
     pub switches: u32,
+    /// Where the current word starts in `buf`, and its letters and capitals so far.
+    word_start: usize,
+    word_letters: u32,
+    word_upper: u32,
 }
 
 /// Combining marks and joiners that continue a word without being letters themselves.
@@ -82,6 +90,9 @@ pub fn scan(text: &str, keep_hashtags: bool) -> Scan {
         counts: [0; SCRIPT_COUNT],
         letters: 0,
         switches: 0,
+        word_start: 1,
+        word_letters: 0,
+        word_upper: 0,
     };
     out.buf.push(b' ');
     let mut prev_script: Option<Script> = None;
@@ -107,12 +118,14 @@ pub fn scan(text: &str, keep_hashtags: bool) -> Scan {
                     .iter()
                     .take_while(|c| c.is_ascii_alphabetic())
                     .count();
-                out.buf
-                    .extend(bytes[i..i + run].iter().map(u8::to_ascii_lowercase));
+                let letters = &bytes[i..i + run];
+                out.buf.extend_from_slice(letters);
                 out.letter(Script::Latn, &mut prev_script);
                 let more = u32::try_from(run - 1).unwrap_or(u32::MAX);
                 out.counts[Script::Latn as usize] += more;
                 out.letters += more;
+                out.word_letters += more + 1;
+                out.word_upper += letters.iter().filter(|b| b.is_ascii_uppercase()).count() as u32;
                 in_word = true;
                 i += run;
                 continue;
@@ -140,11 +153,11 @@ pub fn scan(text: &str, keep_hashtags: bool) -> Scan {
             in_word = false;
         } else if c.is_alphabetic() {
             let mut tmp = [0u8; 4];
-            for l in c.to_lowercase() {
-                out.buf
-                    .extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
-            }
+            out.buf
+                .extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
             out.letter(script_of(c), &mut prev_script);
+            out.word_letters += 1;
+            out.word_upper += u32::from(c.is_uppercase());
             in_word = true;
         } else if is_word_mark(u) {
             if out.buf.last().is_some_and(|&b| b != b' ') {
@@ -188,15 +201,28 @@ impl Scan {
         }
     }
 
-    /// Ends the current word.
+    /// Ends the current word, lower-casing it if it was written all in capitals.
     #[inline]
     fn separate(&mut self) {
         while matches!(self.buf.last(), Some(b'\'' | b'-')) {
             self.buf.pop();
         }
+        if self.word_letters >= 2 && self.word_upper == self.word_letters {
+            let word = &mut self.buf[self.word_start..];
+            if word.is_ascii() {
+                word.make_ascii_lowercase();
+            } else if let Ok(w) = std::str::from_utf8(word) {
+                let lower = w.to_lowercase();
+                self.buf.truncate(self.word_start);
+                self.buf.extend_from_slice(lower.as_bytes());
+            }
+        }
+        self.word_letters = 0;
+        self.word_upper = 0;
         if self.buf.last() != Some(&b' ') {
             self.buf.push(b' ');
         }
+        self.word_start = self.buf.len();
     }
 
     /// Letters of `s`.
@@ -216,10 +242,10 @@ mod tests {
     #[test]
     fn drops_social_furniture_and_lowercases() {
         assert_eq!(
-            cleaned("Hey @bob_1, see https://x.co/a?b=1 NOW!! #Win 42 times 🙂"),
-            " hey see now times "
+            cleaned("Hey @bob_1, see https://x.co/a?b=1 NOW!! #Win 42 times 🙂 I ÉTÉ"),
+            " Hey see now times I été "
         );
-        assert_eq!(cleaned("Tom &amp; Jerry"), " tom jerry ");
+        assert_eq!(cleaned("Tom &amp; Jerry"), " Tom Jerry ");
         assert_eq!(cleaned("me@example.com"), " me example com ");
         assert_eq!(
             cleaned("l'aggiornamento — écrivez-moi 'quoted'"),
@@ -230,7 +256,7 @@ mod tests {
     #[test]
     fn keeps_hashtag_words_on_request() {
         let s = scan("#BuenosDías", true);
-        assert_eq!(s.buf, " buenosdías ".as_bytes());
+        assert_eq!(s.buf, " BuenosDías ".as_bytes());
         assert_eq!(scan("#BuenosDías", false).letters, 0);
     }
 

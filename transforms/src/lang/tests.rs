@@ -32,10 +32,15 @@ pub(super) fn testset() -> Vec<(&'static str, &'static str)> {
 fn evaluate(name: &str, rows: &[(&str, &str)]) -> (BTreeMap<String, (usize, usize)>, f64) {
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut misses = Vec::new();
+    let (mut reliable, mut reliable_ok) = (0usize, 0usize);
     for &(want, text) in rows {
         let d = detect_text(text);
         let e = per.entry(want.to_owned()).or_default();
         e.1 += 1;
+        if d.reliable {
+            reliable += 1;
+            reliable_ok += usize::from(d.code == want);
+        }
         if d.code == want {
             e.0 += 1;
         } else {
@@ -56,9 +61,18 @@ fn evaluate(name: &str, rows: &[(&str, &str)]) -> (BTreeMap<String, (usize, usiz
         rows.len(),
         table.join("  ")
     );
+    println!(
+        "  flagged reliable: {reliable}/{}, of which right: {reliable_ok}",
+        rows.len()
+    );
     for m in &misses {
         println!("  miss: {m}");
     }
+    // A reliable flag must mean something: at most one reliable answer in 50 is wrong.
+    assert!(
+        reliable_ok * 50 >= reliable * 49,
+        "{name}: reliable precision {reliable_ok}/{reliable}"
+    );
     (per, overall)
 }
 
@@ -225,14 +239,22 @@ fn speed_report() {
         .iter()
         .map(|m| crate::analysis::cap(&m.text, crate::analysis::MAX_TEXT_BYTES))
         .collect();
-    let und = texts
-        .iter()
-        .filter(|t| detect_text(t).code == "und")
-        .count();
-    let hits: u64 = texts
-        .iter()
-        .map(|t| u64::from(detect_text(t).ngram_hits))
-        .sum();
+    // What the detector says about the corpus (mostly English tweets and Reddit posts).
+    let mut by_lang: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut reliable, mut hits) = (0usize, 0u64);
+    for t in &texts {
+        let d = detect_text(t);
+        *by_lang.entry(d.code).or_default() += 1;
+        reliable += usize::from(d.reliable);
+        hits += u64::from(d.ngram_hits);
+    }
+    let und = by_lang.get("und").copied().unwrap_or(0);
+    let mut top: Vec<_> = by_lang.into_iter().collect();
+    top.sort_by_key(|&(l, n)| (std::cmp::Reverse(n), l));
+    println!(
+        "corpus: {:?} …; {reliable} reliable",
+        &top[..top.len().min(12)]
+    );
     println!(
         "mean n-gram hits per mention: {:.1}",
         hits as f64 / texts.len() as f64
@@ -269,4 +291,31 @@ fn speed_report() {
         std::hint::black_box(g.score(b));
     });
     println!("  Latin n-gram scoring alone: {per:.3} µs/mention");
+}
+
+/// The corpus's 4,200 tweets from the VADER study are all English: real, noisy social text
+/// (slang, shouting, fragments) with a known answer.
+#[test]
+fn english_tweets_are_english() {
+    let (mut n, mut en, mut rel, mut rel_en) = (0, 0, 0, 0);
+    for m in crate::corpus::real_posts() {
+        if !m.id.contains("vader-tweet") {
+            continue;
+        }
+        let d = detect_text(&m.text);
+        if d.code == "und" {
+            continue;
+        }
+        n += 1;
+        en += usize::from(d.code == "en");
+        rel += usize::from(d.reliable);
+        rel_en += usize::from(d.reliable && d.code == "en");
+    }
+    println!("VADER tweets: en {en}/{n}; reliable and en {rel_en}/{rel}");
+    assert!(n > 4_000);
+    assert!(en * 100 >= n * 95, "English tweets as en: {en}/{n}");
+    assert!(
+        rel_en * 100 >= rel * 99,
+        "reliable English tweets: {rel_en}/{rel}"
+    );
 }
