@@ -8,6 +8,9 @@
 //! (at most [`MAX_HITS`] times). The lists are our own, from the languages' grammar and
 //! everyday vocabulary: function words, pronouns, weekdays, spelling variants.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use super::model::SCALE;
 
 /// Score added per marker word: 4 nats, about the gap of a close call on a short post.
@@ -342,17 +345,18 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
         } else {
             word
         };
-        if let Some(en) = english
-            && ENGLISH.contains(&word)
-        {
-            hits[en] = (hits[en] + 1).min(MAX_HITS);
-        }
-        let Some(cluster) = cluster else { continue };
-        for (lang, words) in MARKERS {
-            if !cluster.contains(lang) || !words.contains(&word) {
-                continue;
-            }
-            if let Some(i) = langs.iter().position(|l| l == lang) {
+        let Some(marked) = INDEX.get(word) else {
+            continue;
+        };
+        for &lang in marked {
+            let i = if lang == "en" {
+                english
+            } else if cluster.is_some_and(|c| c.contains(&lang)) {
+                langs.iter().position(|l| *l == lang)
+            } else {
+                None
+            };
+            if let Some(i) = i {
                 hits[i] = (hits[i] + 1).min(MAX_HITS);
             }
         }
@@ -361,6 +365,21 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
         *s += h * BONUS;
     }
 }
+
+/// Marker word → the languages it marks (English included), built once.
+static INDEX: LazyLock<HashMap<&'static str, Vec<&'static str>>> = LazyLock::new(|| {
+    let mut index: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+    let all = MARKERS
+        .iter()
+        .copied()
+        .chain(std::iter::once(("en", ENGLISH)));
+    for (lang, words) in all {
+        for w in words {
+            index.entry(*w).or_default().push(lang);
+        }
+    }
+    index
+});
 
 #[cfg(test)]
 mod tests {

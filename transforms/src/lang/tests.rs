@@ -285,6 +285,18 @@ fn speed_report() {
         std::hint::black_box(scan::scan(t, false));
     });
     println!("  of which the scan: {per:.3} µs/mention");
+    let multi: Vec<&str> = testset()
+        .into_iter()
+        .chain(rows(HELDOUT))
+        .map(|(_, t)| t)
+        .collect();
+    let per = time_per_item(&multi, 20, |t| {
+        std::hint::black_box(detect_text(t));
+    });
+    println!(
+        "lang::detect on the multilingual sets ({} short sentences, 34 languages): {per:.3} µs/text",
+        multi.len()
+    );
     let g = model::MODEL.group("Latn").expect("latin");
     let bufs: Vec<Vec<u8>> = texts.iter().map(|t| scan::scan(t, false).buf).collect();
     let per = time_per_item(&bufs, 4, |b| {
