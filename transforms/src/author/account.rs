@@ -202,7 +202,7 @@ mod p {
     pub const NAME_LEN: usize = 1;
     pub const NAME_EMOJI: usize = 2;
     pub const NAME_MATCHES_HANDLE: usize = 3;
-    pub const HANDLE_IS_DOMAIN: usize = 4;
+    pub const HANDLE_CUSTOM_DOMAIN: usize = 4;
     pub const HANDLE_SEPARATORS: usize = 5;
 }
 
@@ -228,8 +228,8 @@ const PROFILE_FIELDS: &[FieldSpec] = &[
     )
     .nullable(),
     FieldSpec::bool(
-        "author_handle_is_domain",
-        "The handle is a domain name (a Bluesky custom domain or a Mastodon user@host).",
+        "author_handle_custom_domain",
+        "The handle is a domain the author controls (e.g. a Bluesky handle not under bsky.social).",
     ),
     FieldSpec::int(
         "author_handle_separators",
@@ -240,6 +240,26 @@ const PROFILE_FIELDS: &[FieldSpec] = &[
 /// Whether `c` is an emoji or pictograph (the emoji blocks, not digits or `#`).
 pub fn is_emoji(c: char) -> bool {
     matches!(u32::from(c), 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x1FC00..=0x1FFFD)
+}
+
+/// Platform domains under which handles are handed out, not owned.
+const PLATFORM_DOMAINS: &[&str] = &[".bsky.social"];
+
+/// Whether `handle` is a domain name of the author's own: dotted with an alphabetic top-level
+/// label, not under a platform domain. A Mastodon `user@instance` names the instance, not the
+/// author, so only the part before `@` counts.
+pub fn is_custom_domain(handle: &str) -> bool {
+    let local = handle
+        .split('@')
+        .next()
+        .unwrap_or(handle)
+        .to_ascii_lowercase();
+    local.contains('.')
+        && !PLATFORM_DOMAINS.iter().any(|d| local.ends_with(d))
+        && local
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 /// Lower-cased letters and digits of `s`, for loose comparison.
@@ -282,14 +302,7 @@ impl Extractor for Profile {
                 out.null(p::NAME_MATCHES_HANDLE);
             }
         }
-        let host = h.rsplit_once('@').map_or(h, |(_, host)| host);
-        out.bool(
-            p::HANDLE_IS_DOMAIN,
-            host.contains('.')
-                && host.rsplit('.').next().is_some_and(|tld| {
-                    tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
-                }),
-        );
+        out.bool(p::HANDLE_CUSTOM_DOMAIN, is_custom_domain(h));
         out.count(
             p::HANDLE_SEPARATORS,
             h.chars().filter(|c| matches!(c, '_' | '.' | '-')).count(),

@@ -213,7 +213,7 @@ fn pending_profile_fields() {
     let mut m = mention();
     assert_eq!(get(&Profile, &m, "author_verified"), Value::Null);
     assert_eq!(
-        get(&Profile, &m, "author_handle_is_domain"),
+        get(&Profile, &m, "author_handle_custom_domain"),
         Value::Bool(false)
     );
     assert_eq!(get(&Profile, &m, "author_handle_separators"), Value::Int(1));
@@ -236,14 +236,17 @@ fn pending_profile_fields() {
     );
     m.author.handle = "jane.example.com".into();
     assert_eq!(
-        get(&Profile, &m, "author_handle_is_domain"),
+        get(&Profile, &m, "author_handle_custom_domain"),
         Value::Bool(true)
     );
-    m.author.handle = "jane@mastodon.social".into();
-    assert_eq!(
-        get(&Profile, &m, "author_handle_is_domain"),
-        Value::Bool(true)
-    );
+    for h in ["jane@mastodon.social", "jane.bsky.social", "J.R.", "v1.2"] {
+        m.author.handle = h.into();
+        assert_eq!(
+            get(&Profile, &m, "author_handle_custom_domain"),
+            Value::Bool(false),
+            "{h}"
+        );
+    }
     // Verification adds half a point of influence.
     let plain = influence_of(&mention());
     assert!((influence_of(&m) - plain - 0.5).abs() < 1e-12);
