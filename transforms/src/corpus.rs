@@ -42,16 +42,23 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
         kind: if source == Source::Reddit && i % 3 != 0 {
             Kind::Comment
         } else {
-            Kind::Post
+            [Kind::Post, Kind::Post, Kind::Reply, Kind::Quote, Kind::Repost][i % 5]
         },
-        url: None,
+        url: (i % 2 == 0).then(|| format!("https://example.com/p/{i}")),
         created_at,
         collected_at: created_at + chrono::Duration::milliseconds(250 + (i as i64 % 5_000)),
         text: row["text"].as_str().unwrap_or_default().to_owned(),
-        lang_hint: None,
+        lang_hint: (source == Source::X && i % 4 == 0).then(|| ["en", "en-US", "es", "und"][i / 4 % 4].to_owned()),
         author: Author {
             id: format!("a{}", i % 997),
-            handle: format!("user{}", i % 997),
+            handle: match i % 4 {
+                0 => format!("user{}", i % 997),
+                1 => format!("user_{}.example.org", i % 997),
+                2 => format!("User{}", i % 997),
+                _ => format!("the-user{}", i % 997),
+            },
+            display_name: (i % 3 != 0).then(|| [format!("User {}", i % 997), format!("🌻 Garden {i}")][i % 2].clone()),
+            verified: [None, Some(false), Some(true)][i % 3],
             followers: Some((i as u64 * 2_654_435_761) % 250_000),
             following: Some((i as u64 * 40_503) % 3_000),
             posts: Some((i as u64 * 97) % 50_000),
@@ -62,11 +69,23 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
             likes: Some((i as u64 * 13) % 900),
             reposts: Some((i as u64 * 7) % 120),
             replies: Some((i as u64 * 3) % 60),
-            ..Default::default()
+            quotes: (i % 2 == 0).then_some((i as u64 * 5) % 40),
+            views: (i % 3 == 0).then_some((i as u64 * 101) % 90_000),
         },
-        refs: Default::default(),
-        media: Vec::new(),
-        geo: None,
+        refs: model::References {
+            reply_to: (i % 5 == 2).then(|| format!("x:{}", i - 1)),
+            conversation: (i % 5 == 2).then(|| format!("x:{}", i / 10)),
+            quote_of: (i % 5 == 3).then(|| format!("x:{}", i / 2)),
+            repost_of: (i % 5 == 4).then(|| format!("x:{}", i / 3)),
+        },
+        media: (0..i % 4)
+            .map(|k| model::Media {
+                kind: [model::MediaKind::Image, model::MediaKind::Video, model::MediaKind::Link][(i + k) % 3],
+                url: format!("https://example.com/m/{i}/{k}"),
+                alt_text: (k % 2 == 0).then(|| "alt".to_owned()),
+            })
+            .collect(),
+        geo: (i % 7 == 0).then(|| model::Geo { country: (i % 14 == 0).then(|| "US".to_owned()), ..Default::default() }),
         raw: None,
         extra: Default::default(),
     }

@@ -19,17 +19,16 @@ mod f {
     pub const LINK_DENSITY: usize = 0;
     pub const HASHTAG_DENSITY: usize = 1;
     pub const MENTION_DENSITY: usize = 2;
-    pub const CHAR_REPEAT: usize = 3;
-    pub const DUP_TOKENS: usize = 4;
-    pub const CAPS_WORDS: usize = 5;
-    pub const PHRASES: usize = 6;
-    pub const CONTACTS: usize = 7;
-    pub const RISKY_LINKS: usize = 8;
-    pub const NEW_ACCOUNT_LINKS: usize = 9;
-    pub const FOLLOW_ANOMALY: usize = 10;
-    pub const RATE_ANOMALY: usize = 11;
-    pub const SCORE: usize = 12;
-    pub const LIKELY: usize = 13;
+    pub const DUP_TOKENS: usize = 3;
+    pub const CAPS_WORDS: usize = 4;
+    pub const PHRASES: usize = 5;
+    pub const CONTACTS: usize = 6;
+    pub const RISKY_LINKS: usize = 7;
+    pub const NEW_ACCOUNT_LINKS: usize = 8;
+    pub const FOLLOW_ANOMALY: usize = 9;
+    pub const RATE_ANOMALY: usize = 10;
+    pub const SCORE: usize = 11;
+    pub const LIKELY: usize = 12;
 }
 
 const FIELDS: &[FieldSpec] = &[
@@ -39,10 +38,6 @@ const FIELDS: &[FieldSpec] = &[
     ),
     FieldSpec::float("spam_hashtag_density", "Hashtags per word (0 without words)."),
     FieldSpec::float("spam_mention_density", "Mentions per word (0 without words)."),
-    FieldSpec::int(
-        "spam_max_char_repeat",
-        "Longest run of one repeated non-space character (e.g. 6 for \"!!!!!!\" or \"soooooo\").",
-    ),
     FieldSpec::float(
         "spam_duplicate_token_ratio",
         "Share of words that repeat an earlier word, ignoring case (0..1; 0 below two words).",
@@ -334,7 +329,7 @@ impl Extractor for Signals {
         out.float(f::HASHTAG_DENSITY, ratio(e.hashtags.len(), n_words));
         out.float(f::MENTION_DENSITY, ratio(e.mentions.len(), n_words));
         let (repeat, phones) = char_facts(text);
-        out.count(f::CHAR_REPEAT, repeat);
+        // The longest run itself is `text_max_char_run`; here it only feeds the score.
 
         let (dup, phrases) = word_facts(a);
         out.float(f::DUP_TOKENS, dup);

@@ -22,10 +22,9 @@ mod g {
     pub const TEXT_STYLE: usize = 7;
     pub const MAX_RUN: usize = 8;
     pub const SHARE: usize = 9;
-    pub const ONLY: usize = 10;
-    pub const ENDS_WITH: usize = 11;
+    pub const ENDS_WITH: usize = 10;
     /// First of the per-group counts, in [`super::GROUP_FIELDS`] order.
-    pub const GROUPS: usize = 12;
+    pub const GROUPS: usize = 11;
 }
 
 /// Emoji groups that get a count field, as indices into [`super::emoji::GROUPS`].
@@ -65,10 +64,6 @@ const EMOJI_FIELDS: &[FieldSpec] = &[
     FieldSpec::float(
         "emoji_share",
         "Share of non-space characters that belong to emoji (0..1; 0 for empty text).",
-    ),
-    FieldSpec::bool(
-        "is_emoji_only",
-        "The text holds at least one emoji and nothing else but spaces.",
     ),
     FieldSpec::bool(
         "ends_with_emoji",
@@ -173,7 +168,7 @@ impl Extractor for EmojiStats {
                 (in_emoji as f64 / non_space as f64).min(1.0)
             },
         );
-        out.bool(g::ONLY, !em.is_empty() && in_emoji == non_space);
+        // Emoji-only text is `text_emoji_only` in the text group.
         let end = text.trim_end().len();
         out.bool(
             g::ENDS_WITH,
