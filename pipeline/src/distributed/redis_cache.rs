@@ -23,6 +23,8 @@ use crate::traits::{Cache, Stored};
 
 /// Consecutive failures that open the breaker.
 pub const FAILURES_TO_OPEN: u32 = 3;
+/// Bound on establishing the connection (commands have `redis.timeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the breaker stays open before a probe.
 pub const OPEN_FOR: Duration = Duration::from_secs(5);
 
@@ -138,21 +140,31 @@ impl RedisCache {
             telemetry::cache_error(op);
             return Err(Error::Cache("circuit breaker open".into()));
         }
-        let attempt = async {
-            let conn = {
-                let mut slot = self.conn.lock().await;
-                match &*slot {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c = ConnectionManager::new(self.client.clone()).await?;
-                        *slot = Some(c.clone());
-                        c
+        let conn = {
+            let mut slot = self.conn.lock().await;
+            match &*slot {
+                Some(c) => c.clone(),
+                None => {
+                    // Connecting gets its own, longer bound than a command.
+                    let connect = ConnectionManager::new(self.client.clone());
+                    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                        Ok(Ok(c)) => {
+                            *slot = Some(c.clone());
+                            c
+                        }
+                        Ok(Err(e)) => {
+                            self.record(false, op);
+                            return Err(Error::Cache(format!("connect: {e}")));
+                        }
+                        Err(_) => {
+                            self.record(false, op);
+                            return Err(Error::Cache("connect: timed out".into()));
+                        }
                     }
                 }
-            };
-            f(conn).await
+            }
         };
-        let result = match tokio::time::timeout(self.timeout, attempt).await {
+        let result = match tokio::time::timeout(self.timeout, f(conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(Error::Cache(format!("{op}: {e}"))),
             Err(_) => Err(Error::Cache(format!(

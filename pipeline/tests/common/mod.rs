@@ -42,3 +42,8 @@ pub fn unique(prefix: &str) -> String {
         .map_or(0, |d| d.as_nanos());
     format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
