@@ -1,0 +1,450 @@
+//! Compiling a [`SignalSet`] into one [`Matcher`]: keys for every word, prefix and filter
+//! value, a compact tree per rule, and the anchor index from keys to rules.
+
+use std::collections::HashMap;
+
+use super::filters::SENTIMENT_FIELD;
+use super::hash::FastMap;
+use super::normalise::{Flavor, Normaliser};
+use super::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
+use super::{CompileError, FieldLookup, Limits, Signal, SignalSet, parser, registry_fields};
+
+/// Marks a key as a facet value (no token position) rather than a word or prefix.
+pub(super) const FACT_BIT: u32 = 1 << 31;
+/// No key.
+pub(super) const NONE: u32 = u32::MAX;
+
+/// All tenants' signals, compiled for matching.
+///
+/// `Send + Sync` and immutable: hold it in an `Arc` and swap in a new one to reload.
+#[derive(Debug)]
+pub struct Matcher {
+    pub(super) rules: Vec<Rule>,
+    pub(super) forms: Vec<Form>,
+    /// Fact keys (without [`FACT_BIT`]) by facet, then value.
+    pub(super) facts: Vec<FastMap<Box<str>, u32>>,
+    /// Bit `facet as u32` set when some rule filters on that facet.
+    pub(super) facets_used: u32,
+    /// The id of `sentiment_compound`, when a rule filters on sentiment.
+    pub(super) sentiment_field: Option<usize>,
+    pub(super) n_text_keys: u32,
+    /// Rules anchored under each key (CSR: `post_start[k]..post_start[k + 1]` into `postings`).
+    pub(super) post_start: Vec<u32>,
+    pub(super) postings: Vec<u32>,
+    /// Rules with no anchor, evaluated for every mention.
+    pub(super) always: Vec<u32>,
+}
+
+/// One compiled signal.
+#[derive(Debug)]
+pub(super) struct Rule {
+    pub tenant: String,
+    pub signal: String,
+    pub version: u64,
+    pub expr: CExpr,
+}
+
+/// A normal form of tokens and the words and prefixes rules look up in it.
+#[derive(Debug)]
+pub(super) struct Form {
+    pub norm: Normaliser,
+    pub words: FastMap<Box<str>, u32>,
+    pub trie: Trie,
+}
+
+/// A rule's tree with words replaced by keys.
+#[derive(Debug)]
+pub(super) enum CExpr {
+    And(Box<[CExpr]>),
+    Or(Box<[CExpr]>),
+    Not(Box<CExpr>),
+    /// A single word, a prefix, or a facet value: true when the key is hit.
+    Key(u32),
+    Phrase(Phrase),
+    Near(Box<(CText, CText)>, u32),
+    Cmp(NumField, CmpOp, f64),
+    Flag(usize),
+}
+
+/// An operand of `NEAR`.
+#[derive(Debug)]
+pub(super) enum CText {
+    Key(u32),
+    Phrase(Phrase),
+}
+
+/// Two or more words in a row, in one form.
+#[derive(Debug)]
+pub(super) struct Phrase {
+    pub form: u32,
+    pub keys: Box<[u32]>,
+    /// The word whose hits are used to find candidate starts (the longest, as likely rarest).
+    pub anchor: u32,
+}
+
+/// Prefixes as a byte trie, walked along a token's bytes.
+#[derive(Debug, Default)]
+pub(super) struct Trie {
+    edges: FastMap<(u32, u8), u32>,
+    /// The key of the prefix ending at each node, or [`NONE`]; node 0 is the root.
+    keys: Vec<u32>,
+    depth: usize,
+}
+
+impl Trie {
+    pub fn is_empty(&self) -> bool {
+        self.edges.is_empty()
+    }
+
+    fn insert(&mut self, s: &str, next_key: &mut u32) -> u32 {
+        if self.keys.is_empty() {
+            self.keys.push(NONE);
+        }
+        let mut node = 0u32;
+        for &b in s.as_bytes() {
+            let fresh = self.keys.len() as u32;
+            node = *self.edges.entry((node, b)).or_insert(fresh);
+            if node == fresh {
+                self.keys.push(NONE);
+            }
+        }
+        self.depth = self.depth.max(s.len());
+        let slot = &mut self.keys[node as usize];
+        if *slot == NONE {
+            *slot = *next_key;
+            *next_key += 1;
+        }
+        *slot
+    }
+
+    /// Calls `f` with the key of every prefix of `s` in the trie, shortest first.
+    #[inline]
+    pub fn walk(&self, s: &str, mut f: impl FnMut(u32)) {
+        let mut node = 0u32;
+        for &b in s.as_bytes().iter().take(self.depth) {
+            match self.edges.get(&(node, b)) {
+                Some(&n) => node = n,
+                None => return,
+            }
+            let k = self.keys[node as usize];
+            if k != NONE {
+                f(k);
+            }
+        }
+    }
+}
+
+impl Matcher {
+    /// Compiles every signal with the default [`Limits`] against this build's catalogue;
+    /// fails on the first invalid signal.
+    pub fn compile(set: &SignalSet) -> Result<Matcher, CompileError> {
+        Matcher::compile_with(set, &Limits::default(), &registry_fields)
+    }
+
+    /// Compiles every signal; fails on the first invalid signal.
+    pub fn compile_with(
+        set: &SignalSet,
+        limits: &Limits,
+        fields: FieldLookup<'_>,
+    ) -> Result<Matcher, CompileError> {
+        let (m, mut errors) = Matcher::compile_lenient(set, limits, fields);
+        match errors.is_empty() {
+            true => Ok(m),
+            false => Err(errors.swap_remove(0)),
+        }
+    }
+
+    /// Compiles the valid signals and reports the others, so that one tenant's bad rule does
+    /// not stop every tenant's matching on reload. Signals over a tenant's limits are dropped
+    /// in id order.
+    pub fn compile_lenient(
+        set: &SignalSet,
+        limits: &Limits,
+        fields: FieldLookup<'_>,
+    ) -> (Matcher, Vec<CompileError>) {
+        let mut b = Builder::default();
+        let mut errors = Vec::new();
+        let mut order: Vec<&Signal> = set.signals.iter().collect();
+        order.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
+        let mut per_tenant: HashMap<&str, (usize, usize)> = HashMap::new();
+        let mut prev: Option<(&str, &str)> = None;
+        for s in order {
+            if prev == Some((&s.tenant, &s.id)) {
+                errors.push(CompileError::Duplicate {
+                    tenant: s.tenant.clone(),
+                    signal: s.id.clone(),
+                });
+                continue;
+            }
+            prev = Some((&s.tenant, &s.id));
+            let counts = per_tenant.entry(&s.tenant).or_default();
+            counts.0 += 1;
+            if counts.0 > limits.max_rules_per_tenant {
+                if counts.0 == limits.max_rules_per_tenant + 1 {
+                    errors.push(CompileError::TooManyRules {
+                        tenant: s.tenant.clone(),
+                        limit: limits.max_rules_per_tenant,
+                    });
+                }
+                continue;
+            }
+            let query = match parser::parse(&s.query, s.options.flavor(), limits, fields) {
+                Ok(q) => q,
+                Err(error) => {
+                    errors.push(CompileError::Query {
+                        tenant: s.tenant.clone(),
+                        signal: s.id.clone(),
+                        error: Box::new(error),
+                    });
+                    continue;
+                }
+            };
+            let expr = b.lower(&query.expr, query.flavor);
+            let anchor = anchors(&expr, &|k| b.key_cost(k));
+            if anchor.is_none() {
+                counts.1 += 1;
+                if counts.1 > limits.max_unanchored_per_tenant {
+                    errors.push(CompileError::TooManyUnanchored {
+                        tenant: s.tenant.clone(),
+                        signal: s.id.clone(),
+                        limit: limits.max_unanchored_per_tenant,
+                    });
+                    continue;
+                }
+            }
+            b.add_rule(s, expr, anchor.map(|(_, keys)| keys));
+        }
+        if b.facets_used & (1 << Facet::Sentiment as u32) != 0 {
+            b.sentiment_field = fields(SENTIMENT_FIELD).map(|(id, _)| id);
+        }
+        (b.finish(), errors)
+    }
+
+    /// Number of compiled signals.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Number of compiled signals evaluated for every mention (no anchor).
+    pub fn unanchored(&self) -> usize {
+        self.always.len()
+    }
+
+    /// The postings index of key `k`.
+    #[inline]
+    pub(super) fn key_index(&self, k: u32) -> usize {
+        if k & FACT_BIT != 0 {
+            (self.n_text_keys + (k & !FACT_BIT)) as usize
+        } else {
+            k as usize
+        }
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    rules: Vec<Rule>,
+    anchors: Vec<Option<Vec<u32>>>,
+    flavors: Vec<Flavor>,
+    forms: Vec<Form>,
+    facts: Vec<FastMap<Box<str>, u32>>,
+    /// The anchor cost of each fact key, by fact id.
+    fact_costs: Vec<u32>,
+    facets_used: u32,
+    sentiment_field: Option<usize>,
+    next_text_key: u32,
+}
+
+impl Builder {
+    fn form(&mut self, flavor: Flavor) -> u32 {
+        if let Some(i) = self.flavors.iter().position(|f| *f == flavor) {
+            return i as u32;
+        }
+        self.flavors.push(flavor);
+        self.forms.push(Form {
+            norm: Normaliser::new(flavor),
+            words: FastMap::default(),
+            trie: Trie::default(),
+        });
+        (self.forms.len() - 1) as u32
+    }
+
+    fn word(&mut self, form: u32, w: &str) -> u32 {
+        let next = &mut self.next_text_key;
+        *self.forms[form as usize]
+            .words
+            .entry(w.into())
+            .or_insert_with(|| {
+                *next += 1;
+                *next - 1
+            })
+    }
+
+    fn text(&mut self, t: &TextLeaf, flavor: Flavor) -> CText {
+        match t {
+            TextLeaf::Prefix(p) => {
+                let form = self.form(flavor.unstemmed());
+                CText::Key(
+                    self.forms[form as usize]
+                        .trie
+                        .insert(p, &mut self.next_text_key),
+                )
+            }
+            TextLeaf::Phrase(words) => {
+                let form = self.form(flavor);
+                if let [w] = &words[..] {
+                    return CText::Key(self.word(form, w));
+                }
+                let keys: Box<[u32]> = words.iter().map(|w| self.word(form, w)).collect();
+                let anchor = (0..words.len())
+                    .max_by_key(|&i| (words[i].len(), usize::MAX - i))
+                    .unwrap_or(0) as u32;
+                CText::Phrase(Phrase { form, keys, anchor })
+            }
+        }
+    }
+
+    fn lower(&mut self, e: &Expr, flavor: Flavor) -> CExpr {
+        match e {
+            Expr::And(v) => CExpr::And(v.iter().map(|e| self.lower(e, flavor)).collect()),
+            Expr::Or(v) => CExpr::Or(v.iter().map(|e| self.lower(e, flavor)).collect()),
+            Expr::Not(e) => CExpr::Not(Box::new(self.lower(e, flavor))),
+            Expr::Text(t) => match self.text(t, flavor) {
+                CText::Key(k) => CExpr::Key(k),
+                CText::Phrase(p) => CExpr::Phrase(p),
+            },
+            Expr::Near {
+                left,
+                right,
+                distance,
+            } => {
+                let pair = (self.text(left, flavor), self.text(right, flavor));
+                CExpr::Near(Box::new(pair), *distance)
+            }
+            Expr::Filter(Filter::Fact(facet, v)) => {
+                self.facets_used |= 1 << *facet as u32;
+                let next = self.fact_costs.len() as u32;
+                if self.facts.is_empty() {
+                    self.facts.resize_with(Facet::COUNT, FastMap::default);
+                }
+                let id = *self.facts[*facet as usize]
+                    .entry(v.as_str().into())
+                    .or_insert(next);
+                if id == next {
+                    self.fact_costs.push(fact_cost(*facet));
+                }
+                CExpr::Key(FACT_BIT | id)
+            }
+            Expr::Filter(Filter::Cmp { field, op, value }) => CExpr::Cmp(*field, *op, *value),
+            Expr::Filter(Filter::Flag(id)) => CExpr::Flag(*id),
+        }
+    }
+
+    fn key_cost(&self, k: u32) -> u32 {
+        match k & FACT_BIT {
+            0 => 1,
+            _ => self.fact_costs[(k & !FACT_BIT) as usize],
+        }
+    }
+
+    fn add_rule(&mut self, s: &Signal, expr: CExpr, anchor: Option<Vec<u32>>) {
+        self.rules.push(Rule {
+            tenant: s.tenant.clone(),
+            signal: s.id.clone(),
+            version: s.version,
+            expr,
+        });
+        self.anchors.push(anchor);
+    }
+
+    fn finish(self) -> Matcher {
+        let n_text = self.next_text_key;
+        let n_facts = self.fact_costs.len() as u32;
+        let n_keys = (n_text + n_facts) as usize;
+        let index = |k: u32| {
+            if k & FACT_BIT != 0 {
+                (n_text + (k & !FACT_BIT)) as usize
+            } else {
+                k as usize
+            }
+        };
+        let mut counts = vec![0u32; n_keys + 1];
+        let mut always = Vec::new();
+        for (r, a) in self.anchors.iter().enumerate() {
+            match a {
+                Some(keys) => keys.iter().for_each(|&k| counts[index(k) + 1] += 1),
+                None => always.push(r as u32),
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let post_start = counts.clone();
+        let mut fill = counts;
+        let mut postings = vec![0u32; post_start[n_keys] as usize];
+        for (r, a) in self.anchors.iter().enumerate() {
+            for &k in a.iter().flatten() {
+                let slot = &mut fill[index(k)];
+                postings[*slot as usize] = r as u32;
+                *slot += 1;
+            }
+        }
+        Matcher {
+            rules: self.rules,
+            forms: self.forms,
+            facts: self.facts,
+            facets_used: self.facets_used,
+            sentiment_field: self.sentiment_field,
+            n_text_keys: n_text,
+            post_start,
+            postings,
+            always,
+        }
+    }
+}
+
+/// How unselective a key is as an anchor: words and prefixes are usually rare in a mention,
+/// hashtags, handles and domains too; source, kind, language, sentiment and the verified flag
+/// are shared by large fractions of all mentions.
+fn fact_cost(facet: Facet) -> u32 {
+    match facet {
+        Facet::Author | Facet::Hashtag | Facet::Mention | Facet::Domain => 2,
+        Facet::Source | Facet::Kind | Facet::Verified | Facet::Lang | Facet::Sentiment => 1000,
+    }
+}
+
+/// Keys of which at least one must be hit for `e` to hold, with a cost (lower is more
+/// selective); `None` when `e` can hold without any key hit.
+fn anchors(e: &CExpr, cost: &dyn Fn(u32) -> u32) -> Option<(u32, Vec<u32>)> {
+    match e {
+        CExpr::Key(k) => Some((cost(*k), vec![*k])),
+        CExpr::Phrase(p) => Some((1, vec![p.keys[p.anchor as usize]])),
+        CExpr::Near(pair, _) => {
+            let k = match &pair.0 {
+                CText::Key(k) => *k,
+                CText::Phrase(p) => p.keys[p.anchor as usize],
+            };
+            Some((cost(k), vec![k]))
+        }
+        CExpr::And(v) => v
+            .iter()
+            .filter_map(|e| anchors(e, cost))
+            .min_by_key(|(c, _)| *c),
+        CExpr::Or(v) => {
+            let mut all = (0u32, Vec::new());
+            for e in v.iter() {
+                let (c, keys) = anchors(e, cost)?;
+                all.0 = all.0.saturating_add(c);
+                all.1.extend(keys);
+            }
+            all.1.sort_unstable();
+            all.1.dedup();
+            Some(all)
+        }
+        CExpr::Not(_) | CExpr::Cmp(..) | CExpr::Flag(_) => None,
+    }
+}
