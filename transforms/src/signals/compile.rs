@@ -2,6 +2,7 @@
 //! value, a compact tree per rule, and the anchor index from keys to rules.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::filters::SENTIMENT_FIELD;
 use super::hash::FastMap;
@@ -19,6 +20,8 @@ pub(super) const NONE: u32 = u32::MAX;
 /// `Send + Sync` and immutable: hold it in an `Arc` and swap in a new one to reload.
 #[derive(Debug)]
 pub struct Matcher {
+    /// Unique per compiled matcher, so a [`super::Scratch`] knows when its cache is stale.
+    pub(super) id: u64,
     pub(super) rules: Vec<Rule>,
     pub(super) forms: Vec<Form>,
     /// Fact keys (without [`FACT_BIT`]) by facet, then value.
@@ -393,7 +396,9 @@ impl Builder {
                 *slot += 1;
             }
         }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Matcher {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rules: self.rules,
             forms: self.forms,
             facts: self.facts,

@@ -2,35 +2,58 @@
 
 use model::SignalMatch;
 
+use std::cell::RefCell;
+
 use super::compile::{CExpr, CText, FACT_BIT, Matcher, NONE, Phrase};
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
+use super::hash::FastMap;
 use super::query::Facet;
 use crate::Analysis;
 use crate::registry::Record;
 
-/// Buffers reused from one mention to the next; keep one per worker thread.
+/// Most distinct words the per-thread token cache holds before it starts afresh.
+const CACHE_WORDS: usize = 1 << 16;
+/// Longer words are looked up without the cache, so it stays small.
+const CACHE_WORD_BYTES: usize = 48;
+
+/// Buffers reused from one mention to the next, and a cache of what each word looks up to (its
+/// normal forms' keys), which spares re-normalising and re-stemming frequent words. Keep one
+/// per worker thread; it follows whichever [`Matcher`] it is used with.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    /// The matcher the cache was filled for.
+    matcher_id: u64,
+    /// Word → range of `arena`: one exact-word key (or `NONE`) per form, then prefix keys.
+    cache: FastMap<Box<str>, (u32, u32)>,
+    arena: Vec<u32>,
     /// `key << 32 | token position`, sorted.
-    hits: Vec<u64>,
+    pub(super) hits: Vec<u64>,
     /// The exact-word key of each token in each form (`form * n + position`), or `NONE`.
     tok_keys: Vec<u32>,
-    candidates: Vec<u32>,
+    pub(super) candidates: Vec<u32>,
     spans: Vec<(u32, u32)>,
+    /// Code-point `[start, end)` of each token, filled at the first match of a mention.
+    tok_chars: Vec<(u32, u32)>,
     norm: String,
     scratch: String,
 }
 
 impl Matcher {
     /// The signals `a`'s mention matches, in (tenant, signal id) order, with highlights.
+    ///
+    /// Uses a thread-local [`Scratch`] (its word cache holds at most 65,536 short words).
     pub fn matches(&self, a: &Analysis<'_>, record: &Record) -> Vec<SignalMatch> {
-        self.matches_with(
-            &Live {
-                analysis: a,
-                record,
-            },
-            &mut Scratch::default(),
-        )
+        thread_local! {
+            static SCRATCH: RefCell<Scratch> = RefCell::default();
+        }
+        let view = Live {
+            analysis: a,
+            record,
+        };
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.matches_with(&view, &mut s),
+            Err(_) => self.matches_with(&view, &mut Scratch::default()),
+        })
     }
 
     /// [`Matcher::matches`] over any [`View`], reusing `scratch`.
@@ -44,18 +67,40 @@ impl Matcher {
         s.hits.clear();
         s.tok_keys.clear();
         s.tok_keys.resize(self.forms.len() * n, NONE);
-        for (f, form) in self.forms.iter().enumerate() {
-            if form.words.is_empty() && form.trie.is_empty() {
-                continue;
-            }
-            for (p, w) in words.iter().enumerate() {
-                form.norm.normalise_into(w, &mut s.norm, &mut s.scratch);
-                if let Some(&k) = form.words.get(s.norm.as_str()) {
+        if s.matcher_id != self.id {
+            s.cache.clear();
+            s.arena.clear();
+            s.matcher_id = self.id;
+        }
+        let forms = self.forms.len();
+        for (p, w) in words.iter().enumerate() {
+            let (start, len, transient) = match s.cache.get(*w) {
+                Some(&(start, len)) => (start, len, false),
+                None => {
+                    if s.cache.len() >= CACHE_WORDS {
+                        s.cache.clear();
+                        s.arena.clear();
+                    }
+                    let start = s.arena.len();
+                    self.lookup_word(w, s);
+                    let len = (s.arena.len() - start) as u32;
+                    let cacheable = w.len() <= CACHE_WORD_BYTES;
+                    if cacheable {
+                        s.cache.insert((*w).into(), (start as u32, len));
+                    }
+                    (start as u32, len, !cacheable)
+                }
+            };
+            let keys = &s.arena[start as usize..][..len as usize];
+            for (f, &k) in keys[..forms].iter().enumerate() {
+                if k != NONE {
                     s.hits.push(pack(k, p));
                     s.tok_keys[f * n + p] = k;
                 }
-                let hits = &mut s.hits;
-                form.trie.walk(&s.norm, |k| hits.push(pack(k, p)));
+            }
+            s.hits.extend(keys[forms..].iter().map(|&k| pack(k, p)));
+            if transient {
+                s.arena.truncate(start as usize);
             }
         }
         if self.facets_used != 0 {
@@ -88,21 +133,39 @@ impl Matcher {
             tok_keys: &s.tok_keys,
             n,
         };
+        s.tok_chars.clear();
         for &r in &s.candidates {
             let rule = &self.rules[r as usize];
-            if !ctx.eval(&rule.expr) {
+            s.spans.clear();
+            if !ctx.collect(&rule.expr, &mut s.spans) {
                 continue;
             }
-            s.spans.clear();
-            ctx.collect(&rule.expr, &mut s.spans);
+            if s.tok_chars.is_empty() && n > 0 {
+                token_chars(view.text(), words, &mut s.tok_chars);
+            }
             out.push(SignalMatch {
                 tenant: rule.tenant.clone(),
                 signal: rule.signal.clone(),
                 version: rule.version,
-                highlights: highlights(view.text(), words, &mut s.spans),
+                highlights: highlights(&s.tok_chars, &mut s.spans),
             });
         }
         out
+    }
+
+    /// Appends to `s.arena` the exact-word key (or `NONE`) of `w` in each form, then the keys
+    /// of the prefixes it starts with.
+    fn lookup_word(&self, w: &str, s: &mut Scratch) {
+        let start = s.arena.len();
+        s.arena.resize(start + self.forms.len(), NONE);
+        for (f, form) in self.forms.iter().enumerate() {
+            form.norm.normalise_into(w, &mut s.norm, &mut s.scratch);
+            if let Some(&k) = form.words.get(s.norm.as_str()) {
+                s.arena[start + f] = k;
+            }
+            let arena = &mut s.arena;
+            form.trie.walk(&s.norm, |k| arena.push(k));
+        }
     }
 
     /// Adds a hit (at position 0) for each of the mention's facet values some rule filters on.
@@ -182,7 +245,7 @@ impl<V: View + ?Sized> Ctx<'_, V> {
             CExpr::Or(v) => v.iter().any(|e| self.eval(e)),
             CExpr::Not(e) => !self.eval(e),
             CExpr::Key(k) => !self.key_hits(*k).is_empty(),
-            CExpr::Phrase(p) => !self.phrase_starts(p).is_empty(),
+            CExpr::Phrase(p) => self.phrase_starts(p).next().is_some(),
             CExpr::Near(pair, d) => self.near(&pair.0, &pair.1, *d, None),
             CExpr::Cmp(field, op, v) => {
                 filters::number(self.view, *field).is_some_and(|x| op.holds(x, *v))
@@ -207,9 +270,9 @@ impl<V: View + ?Sized> Ctx<'_, V> {
             }
             CExpr::Phrase(p) => {
                 let len = p.keys.len() as u32;
-                let starts = self.phrase_starts(p);
-                out.extend(starts.iter().map(|&s| (s, s + len)));
-                !starts.is_empty()
+                let before = out.len();
+                out.extend(self.phrase_starts(p).map(|s| (s, s + len)));
+                out.len() > before
             }
             CExpr::Near(pair, d) => self.near(&pair.0, &pair.1, *d, Some(out)),
             CExpr::Cmp(..) | CExpr::Flag(_) => self.eval(e),
@@ -221,24 +284,21 @@ impl<V: View + ?Sized> Ctx<'_, V> {
     }
 
     /// Token positions where phrase `p` starts, ascending.
-    fn phrase_starts(&self, p: &Phrase) -> Vec<u32> {
+    fn phrase_starts<'p>(&'p self, p: &'p Phrase) -> impl Iterator<Item = u32> + 'p {
         let anchor = p.anchor as usize;
         let row = &self.tok_keys[p.form as usize * self.n..][..self.n];
-        self.key_hits(p.keys[anchor])
-            .iter()
-            .filter_map(|&h| {
-                let start = (h as u32 as usize).checked_sub(anchor)?;
-                let toks = row.get(start..start + p.keys.len())?;
-                (toks == &p.keys[..]).then_some(start as u32)
-            })
-            .collect()
+        self.key_hits(p.keys[anchor]).iter().filter_map(move |&h| {
+            let start = (h as u32 as usize).checked_sub(anchor)?;
+            let toks = row.get(start..start + p.keys.len())?;
+            (toks == &p.keys[..]).then_some(start as u32)
+        })
     }
 
     /// Start positions and length of a `NEAR` operand's occurrences.
     fn occurrences(&self, t: &CText) -> (Vec<u32>, u32) {
         match t {
             CText::Key(k) => (self.key_hits(*k).iter().map(|&h| h as u32).collect(), 1),
-            CText::Phrase(p) => (self.phrase_starts(p), p.keys.len() as u32),
+            CText::Phrase(p) => (self.phrase_starts(p).collect(), p.keys.len() as u32),
         }
     }
 
@@ -282,37 +342,30 @@ fn has_partner(x: u32, lx: u32, others: &[u32], lo: u32, d: u32) -> bool {
     x >= lo && within((x - lo).saturating_sub(d), x - lo)
 }
 
-/// Token spans → merged `[start, end)` code-point offsets into the text.
-fn highlights(text: &str, words: &[&str], spans: &mut [(u32, u32)]) -> Vec<[u32; 2]> {
+/// The code-point `[start, end)` of each word (slices of `text`), in one pass over the text.
+fn token_chars(text: &str, words: &[&str], out: &mut Vec<(u32, u32)>) {
     let base = text.as_ptr() as usize;
-    let offset = |w: &str| w.as_ptr() as usize - base;
-    let mut bytes: Vec<(usize, usize)> = spans
-        .iter()
-        .map(|&(s, e)| {
-            let last = words[e as usize - 1];
-            (offset(words[s as usize]), offset(last) + last.len())
-        })
-        .collect();
-    bytes.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(bytes.len());
-    for (s, e) in bytes {
+    let (mut at_byte, mut at_char) = (0usize, 0u32);
+    for w in words {
+        let start = w.as_ptr() as usize - base;
+        at_char += text[at_byte..start].chars().count() as u32;
+        let len = w.chars().count() as u32;
+        out.push((at_char, at_char + len));
+        at_char += len;
+        at_byte = start + w.len();
+    }
+}
+
+/// Token spans → merged code-point `[start, end)` offsets into the text.
+fn highlights(tok_chars: &[(u32, u32)], spans: &mut [(u32, u32)]) -> Vec<[u32; 2]> {
+    spans.sort_unstable();
+    let mut merged: Vec<[u32; 2]> = Vec::with_capacity(spans.len());
+    for &(s, e) in spans.iter() {
+        let (s, e) = (tok_chars[s as usize].0, tok_chars[e as usize - 1].1);
         match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
+            Some(last) if s <= last[1] => last[1] = last[1].max(e),
+            _ => merged.push([s, e]),
         }
     }
-    // Byte offsets → code points, in one pass over the text.
-    let (mut at_byte, mut at_char) = (0usize, 0u32);
-    let mut to_chars = |b: usize| {
-        at_char += text[at_byte..b].chars().count() as u32;
-        at_byte = b;
-        at_char
-    };
     merged
-        .into_iter()
-        .map(|(s, e)| {
-            let s = to_chars(s);
-            [s, to_chars(e)]
-        })
-        .collect()
 }

@@ -30,6 +30,7 @@ mod matcher;
 pub mod normalise;
 mod parser;
 pub mod query;
+pub mod synthetic;
 
 #[cfg(test)]
 mod reference;

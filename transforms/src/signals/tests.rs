@@ -478,3 +478,41 @@ fn matcher_is_shareable_and_works_on_the_real_analysis() {
         ]
     );
 }
+
+#[test]
+fn synthetic_rules_agree_with_reference_on_the_corpus() {
+    let posts = crate::corpus::real_posts();
+    let set = synthetic::signal_set(&posts, 200, 7);
+    let views: Vec<TestView<'_>> = posts.iter().step_by(50).map(TestView::new).collect();
+    let out = check_against_reference(&set, &Limits::default(), &views);
+    let matched = out.iter().filter(|v| !v.is_empty()).count();
+    assert!(
+        matched >= 10,
+        "only {matched} posts matched a synthetic rule"
+    );
+}
+
+#[test]
+fn one_scratch_serves_successive_matchers() {
+    let texts = [
+        "solar panels are cheap",
+        "wind and solar",
+        "nothing here at all",
+    ];
+    let ms: Vec<Mention> = texts.iter().map(|t| mention(t)).collect();
+    let views: Vec<TestView<'_>> = ms.iter().map(TestView::new).collect();
+    let compile = |q: &str| {
+        let set = SignalSet {
+            signals: vec![signal("t", "s", q, SignalOptions::default())],
+        };
+        Matcher::compile_with(&set, &Limits::default(), &test_fields).expect("compiles")
+    };
+    let (a, b) = (compile("solar pan*"), compile("wind OR nothing"));
+    let mut shared = Scratch::default();
+    for m in [&a, &b, &a, &b] {
+        for v in &views {
+            let fresh = m.matches_with(v, &mut Scratch::default());
+            assert_eq!(m.matches_with(v, &mut shared), fresh);
+        }
+    }
+}
