@@ -516,3 +516,27 @@ fn one_scratch_serves_successive_matchers() {
         }
     }
 }
+
+#[test]
+fn documented_examples_parse() {
+    let doc = include_str!("QUERY_LANGUAGE.md");
+    let table = doc
+        .split("## Quick examples")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the doc has a quick examples table");
+    let queries: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split("` |").next())
+        .collect();
+    assert!(queries.len() >= 10);
+    for q in queries {
+        let r = parse(
+            q,
+            SignalOptions::default(),
+            &Limits::default(),
+            &test_fields,
+        );
+        assert!(r.is_ok(), "{q}: {r:?}");
+    }
+}
