@@ -95,10 +95,6 @@ pub(super) struct Trie {
 }
 
 impl Trie {
-    pub fn is_empty(&self) -> bool {
-        self.edges.is_empty()
-    }
-
     fn insert(&mut self, s: &str, next_key: &mut u32) -> u32 {
         if self.keys.is_empty() {
             self.keys.push(NONE);

@@ -540,3 +540,40 @@ fn documented_examples_parse() {
         assert!(r.is_ok(), "{q}: {r:?}");
     }
 }
+
+#[test]
+fn hostile_texts_are_matched_within_the_cap() {
+    let set = SignalSet {
+        signals: [
+            "a NEAR/50 a",
+            "\"a a a a a a a a a a a a a a a b\"",
+            "aaa* NEAR/50 \"a a\"",
+            "éee* OR ééé",
+            "NOT zzz",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, q)| signal("t", &i.to_string(), q, SignalOptions::default()))
+        .collect(),
+    };
+    let matcher = Matcher::compile_with(&set, &Limits::default(), &test_fields).expect("compiles");
+    let record = Record::new();
+    let texts = [
+        "a ".repeat(600_000),
+        "aaa".repeat(400_000),
+        format!("e{}", "\u{301}".repeat(500_000)),
+        "東".repeat(400_000),
+        "\u{0}\u{200f}\u{301}".repeat(100_000),
+    ];
+    for t in &texts {
+        let m = mention(t);
+        let a = crate::Analysis::new(&m);
+        let got = matcher.matches(&a, &record);
+        assert!(got.iter().all(|s| s.highlights.iter().all(|h| h[0] < h[1])));
+        assert!(got.iter().all(|s| {
+            s.highlights
+                .iter()
+                .all(|h| h[1] as usize <= a.text.chars().count())
+        }));
+    }
+}
