@@ -345,6 +345,13 @@ fn has_partner(x: u32, lx: u32, others: &[u32], lo: u32, d: u32) -> bool {
 /// The code-point `[start, end)` of each word (slices of `text`), in one pass over the text.
 fn token_chars(text: &str, words: &[&str], out: &mut Vec<(u32, u32)>) {
     let base = text.as_ptr() as usize;
+    if text.is_ascii() {
+        out.extend(words.iter().map(|w| {
+            let start = (w.as_ptr() as usize - base) as u32;
+            (start, start + w.len() as u32)
+        }));
+        return;
+    }
     let (mut at_byte, mut at_char) = (0usize, 0u32);
     for w in words {
         let start = w.as_ptr() as usize - base;
