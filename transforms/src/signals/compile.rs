@@ -22,7 +22,15 @@ pub(super) const NONE: u32 = u32::MAX;
 pub struct Matcher {
     /// Unique per compiled matcher, so a [`super::Scratch`] knows when its cache is stale.
     pub(super) id: u64,
+    /// Rules in storage order: grouped by anchor key, so that the candidates one key brings
+    /// up sit next to each other in memory.
     pub(super) rules: Vec<Rule>,
+    /// Every rule's tree, flattened in pre-order; a rule's nodes are contiguous.
+    pub(super) nodes: Vec<Node>,
+    /// The words of phrases, as keys.
+    pub(super) phrase_keys: Vec<u32>,
+    /// Tenant and signal ids, concatenated.
+    pub(super) names: String,
     pub(super) forms: Vec<Form>,
     /// Fact keys (without [`FACT_BIT`]) by facet, then value.
     pub(super) facts: Vec<FastMap<Box<str>, u32>>,
@@ -41,10 +49,55 @@ pub struct Matcher {
 /// One compiled signal.
 #[derive(Debug)]
 pub(super) struct Rule {
-    pub tenant: String,
-    pub signal: String,
+    /// Its root in `Matcher::nodes`.
+    pub root: u32,
+    /// Its position in (tenant, signal id) order, the order matches are reported in.
+    pub rank: u32,
     pub version: u64,
-    pub expr: CExpr,
+    /// `names[a..b]` is the tenant, `names[b..c]` the signal id.
+    pub names: [u32; 3],
+}
+
+/// One node of a flattened rule tree. Composite nodes are followed by their children; their
+/// `size` counts the nodes of the whole subtree, so the next sibling is `size` nodes on.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Node {
+    And {
+        size: u32,
+    },
+    Or {
+        size: u32,
+    },
+    Not {
+        size: u32,
+    },
+    /// A single word, a prefix, or a facet value: true when the key is hit.
+    Key(u32),
+    /// `len` words (`Matcher::phrase_keys[keys..keys + len]`) in a row in form `form`.
+    Phrase {
+        form: u32,
+        keys: u32,
+        len: u32,
+        anchor: u32,
+    },
+    /// Followed by its two operands, each a `Key` or a `Phrase`.
+    Near {
+        distance: u32,
+    },
+    Cmp(NumField, CmpOp, f64),
+    Flag(usize),
+}
+
+impl Node {
+    /// Nodes in the subtree rooted here.
+    #[inline]
+    pub fn size(&self) -> usize {
+        match *self {
+            Node::And { size } | Node::Or { size } | Node::Not { size } => size as usize,
+            Node::Near { .. } => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// A normal form of tokens and the words and prefixes rules look up in it.
@@ -55,9 +108,9 @@ pub(super) struct Form {
     pub trie: Trie,
 }
 
-/// A rule's tree with words replaced by keys.
+/// A rule's tree with words replaced by keys (compile time only; flattened into [`Node`]s).
 #[derive(Debug)]
-pub(super) enum CExpr {
+enum CExpr {
     And(Box<[CExpr]>),
     Or(Box<[CExpr]>),
     Not(Box<CExpr>),
@@ -71,18 +124,18 @@ pub(super) enum CExpr {
 
 /// An operand of `NEAR`.
 #[derive(Debug)]
-pub(super) enum CText {
+enum CText {
     Key(u32),
     Phrase(Phrase),
 }
 
 /// Two or more words in a row, in one form.
 #[derive(Debug)]
-pub(super) struct Phrase {
-    pub form: u32,
-    pub keys: Box<[u32]>,
+struct Phrase {
+    form: u32,
+    keys: Box<[u32]>,
     /// The word whose hits are used to find candidate starts (the longest, as likely rarest).
-    pub anchor: u32,
+    anchor: u32,
 }
 
 /// Prefixes as a byte trie, walked along a token's bytes.
@@ -244,9 +297,17 @@ impl Matcher {
     }
 }
 
+/// A rule before flattening.
+struct Pending {
+    tenant: String,
+    signal: String,
+    version: u64,
+    expr: CExpr,
+}
+
 #[derive(Default)]
 struct Builder {
-    rules: Vec<Rule>,
+    rules: Vec<Pending>,
     anchors: Vec<Option<Vec<u32>>>,
     flavors: Vec<Flavor>,
     forms: Vec<Form>,
@@ -351,7 +412,7 @@ impl Builder {
     }
 
     fn add_rule(&mut self, s: &Signal, expr: CExpr, anchor: Option<Vec<u32>>) {
-        self.rules.push(Rule {
+        self.rules.push(Pending {
             tenant: s.tenant.clone(),
             signal: s.id.clone(),
             version: s.version,
@@ -371,12 +432,34 @@ impl Builder {
                 k as usize
             }
         };
+        // Storage order: by first anchor key (unanchored last), then rank.
+        let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();
+        order.sort_by_key(|&r| {
+            let first = self.anchors[r as usize].as_ref().and_then(|a| a.first());
+            (first.map_or(usize::MAX, |&k| index(k)), r)
+        });
+        let (mut rules, mut nodes, mut phrase_keys, mut names) =
+            (Vec::new(), Vec::new(), Vec::new(), String::new());
+        for &r in &order {
+            let p = &self.rules[r as usize];
+            let a = names.len() as u32;
+            names.push_str(&p.tenant);
+            let b = names.len() as u32;
+            names.push_str(&p.signal);
+            rules.push(Rule {
+                root: nodes.len() as u32,
+                rank: r,
+                version: p.version,
+                names: [a, b, names.len() as u32],
+            });
+            flatten(&p.expr, &mut nodes, &mut phrase_keys);
+        }
         let mut counts = vec![0u32; n_keys + 1];
         let mut always = Vec::new();
-        for (r, a) in self.anchors.iter().enumerate() {
-            match a {
+        for (stored, &r) in order.iter().enumerate() {
+            match &self.anchors[r as usize] {
                 Some(keys) => keys.iter().for_each(|&k| counts[index(k) + 1] += 1),
-                None => always.push(r as u32),
+                None => always.push(stored as u32),
             }
         }
         for i in 1..counts.len() {
@@ -385,17 +468,20 @@ impl Builder {
         let post_start = counts.clone();
         let mut fill = counts;
         let mut postings = vec![0u32; post_start[n_keys] as usize];
-        for (r, a) in self.anchors.iter().enumerate() {
-            for &k in a.iter().flatten() {
+        for (stored, &r) in order.iter().enumerate() {
+            for &k in self.anchors[r as usize].iter().flatten() {
                 let slot = &mut fill[index(k)];
-                postings[*slot as usize] = r as u32;
+                postings[*slot as usize] = stored as u32;
                 *slot += 1;
             }
         }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Matcher {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            rules: self.rules,
+            rules,
+            nodes,
+            phrase_keys,
+            names,
             forms: self.forms,
             facts: self.facts,
             facets_used: self.facets_used,
@@ -405,6 +491,51 @@ impl Builder {
             postings,
             always,
         }
+    }
+}
+
+/// Appends `e` to `nodes` in pre-order.
+fn flatten(e: &CExpr, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>) {
+    let phrase = |p: &Phrase, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>| {
+        nodes.push(Node::Phrase {
+            form: p.form,
+            keys: phrase_keys.len() as u32,
+            len: p.keys.len() as u32,
+            anchor: p.anchor,
+        });
+        phrase_keys.extend_from_slice(&p.keys);
+    };
+    let text = |t: &CText, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>| match t {
+        CText::Key(k) => nodes.push(Node::Key(*k)),
+        CText::Phrase(p) => phrase(p, nodes, phrase_keys),
+    };
+    let start = nodes.len();
+    match e {
+        CExpr::And(v) | CExpr::Or(v) => {
+            nodes.push(Node::And { size: 0 });
+            v.iter().for_each(|c| flatten(c, nodes, phrase_keys));
+            let size = (nodes.len() - start) as u32;
+            nodes[start] = match e {
+                CExpr::And(_) => Node::And { size },
+                _ => Node::Or { size },
+            };
+        }
+        CExpr::Not(c) => {
+            nodes.push(Node::Not { size: 0 });
+            flatten(c, nodes, phrase_keys);
+            nodes[start] = Node::Not {
+                size: (nodes.len() - start) as u32,
+            };
+        }
+        CExpr::Key(k) => nodes.push(Node::Key(*k)),
+        CExpr::Phrase(p) => phrase(p, nodes, phrase_keys),
+        CExpr::Near(pair, d) => {
+            nodes.push(Node::Near { distance: *d });
+            text(&pair.0, nodes, phrase_keys);
+            text(&pair.1, nodes, phrase_keys);
+        }
+        CExpr::Cmp(f, op, v) => nodes.push(Node::Cmp(*f, *op, *v)),
+        CExpr::Flag(id) => nodes.push(Node::Flag(*id)),
     }
 }
 

@@ -4,7 +4,7 @@ use model::SignalMatch;
 
 use std::cell::RefCell;
 
-use super::compile::{CExpr, CText, FACT_BIT, Matcher, NONE, Phrase};
+use super::compile::{FACT_BIT, Matcher, NONE, Node};
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
 use super::hash::FastMap;
 use super::query::Facet;
@@ -32,6 +32,8 @@ pub struct Scratch {
     tok_keys: Vec<u32>,
     pub(super) candidates: Vec<u32>,
     spans: Vec<(u32, u32)>,
+    /// This mention's matches with their rank, before sorting.
+    found: Vec<(u32, SignalMatch)>,
     /// Code-point `[start, end)` of each token, filled at the first match of a mention.
     tok_chars: Vec<(u32, u32)>,
     norm: String,
@@ -129,27 +131,35 @@ impl Matcher {
 
         let ctx = Ctx {
             view,
+            nodes: &self.nodes,
+            phrase_keys: &self.phrase_keys,
             hits: &s.hits,
             tok_keys: &s.tok_keys,
             n,
         };
         s.tok_chars.clear();
+        s.found.clear();
         for &r in &s.candidates {
             let rule = &self.rules[r as usize];
             s.spans.clear();
-            if !ctx.collect(&rule.expr, &mut s.spans) {
+            if !ctx.collect(rule.root as usize, &mut s.spans) {
                 continue;
             }
             if s.tok_chars.is_empty() && n > 0 {
                 token_chars(view.text(), words, &mut s.tok_chars);
             }
-            out.push(SignalMatch {
-                tenant: rule.tenant.clone(),
-                signal: rule.signal.clone(),
+            let [a, b, c] = rule.names.map(|x| x as usize);
+            let m = SignalMatch {
+                tenant: self.names[a..b].to_owned(),
+                signal: self.names[b..c].to_owned(),
                 version: rule.version,
                 highlights: highlights(&s.tok_chars, &mut s.spans),
-            });
+            };
+            s.found.push((rule.rank, m));
         }
+        // Rules are stored by anchor; report in (tenant, signal id) order.
+        s.found.sort_unstable_by_key(|(rank, _)| *rank);
+        out.extend(s.found.drain(..).map(|(_, m)| m));
         out
     }
 
@@ -225,6 +235,8 @@ fn pack(k: u32, p: usize) -> u64 {
 
 struct Ctx<'a, V: ?Sized> {
     view: &'a V,
+    nodes: &'a [Node],
+    phrase_keys: &'a [u32],
     hits: &'a [u64],
     tok_keys: &'a [u32],
     n: usize,
@@ -239,43 +251,57 @@ impl<V: View + ?Sized> Ctx<'_, V> {
         &self.hits[a..b]
     }
 
-    fn eval(&self, e: &CExpr) -> bool {
-        match e {
-            CExpr::And(v) => v.iter().all(|e| self.eval(e)),
-            CExpr::Or(v) => v.iter().any(|e| self.eval(e)),
-            CExpr::Not(e) => !self.eval(e),
-            CExpr::Key(k) => !self.key_hits(*k).is_empty(),
-            CExpr::Phrase(p) => self.phrase_starts(p).next().is_some(),
-            CExpr::Near(pair, d) => self.near(&pair.0, &pair.1, *d, None),
-            CExpr::Cmp(field, op, v) => {
-                filters::number(self.view, *field).is_some_and(|x| op.holds(x, *v))
+    /// The children of the composite node at `i`.
+    fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let end = i + self.nodes[i].size();
+        let mut c = i + 1;
+        std::iter::from_fn(move || {
+            (c < end).then(|| {
+                let at = c;
+                c += self.nodes[at].size();
+                at
+            })
+        })
+    }
+
+    /// Whether the subtree at node `i` holds.
+    fn eval(&self, i: usize) -> bool {
+        match self.nodes[i] {
+            Node::And { .. } => self.children(i).all(|c| self.eval(c)),
+            Node::Or { .. } => self.children(i).any(|c| self.eval(c)),
+            Node::Not { .. } => !self.eval(i + 1),
+            Node::Key(k) => !self.key_hits(k).is_empty(),
+            Node::Phrase { .. } => self.phrase_starts(i).next().is_some(),
+            Node::Near { distance } => self.near(i, distance, None),
+            Node::Cmp(field, op, v) => {
+                filters::number(self.view, field).is_some_and(|x| op.holds(x, v))
             }
-            CExpr::Flag(id) => filters::flag(self.view.record(), *id),
+            Node::Flag(id) => filters::flag(self.view.record(), id),
         }
     }
 
     /// Like [`Ctx::eval`], and when true, adds the token spans of the leaves that made it true.
-    fn collect(&self, e: &CExpr, out: &mut Vec<(u32, u32)>) -> bool {
+    fn collect(&self, i: usize, out: &mut Vec<(u32, u32)>) -> bool {
         let mark = out.len();
-        let ok = match e {
-            CExpr::And(v) => v.iter().all(|e| self.collect(e, out)),
-            CExpr::Or(v) => v.iter().fold(false, |any, e| self.collect(e, out) | any),
-            CExpr::Not(e) => !self.eval(e),
-            CExpr::Key(k) => {
-                let hits = self.key_hits(*k);
+        let ok = match self.nodes[i] {
+            Node::And { .. } => self.children(i).all(|c| self.collect(c, out)),
+            Node::Or { .. } => self
+                .children(i)
+                .fold(false, |any, c| self.collect(c, out) | any),
+            Node::Not { .. } => !self.eval(i + 1),
+            Node::Key(k) => {
+                let hits = self.key_hits(k);
                 if k & FACT_BIT == 0 {
                     out.extend(hits.iter().map(|&h| (h as u32, h as u32 + 1)));
                 }
                 !hits.is_empty()
             }
-            CExpr::Phrase(p) => {
-                let len = p.keys.len() as u32;
-                let before = out.len();
-                out.extend(self.phrase_starts(p).map(|s| (s, s + len)));
-                out.len() > before
+            Node::Phrase { len, .. } => {
+                out.extend(self.phrase_starts(i).map(|s| (s, s + len)));
+                out.len() > mark
             }
-            CExpr::Near(pair, d) => self.near(&pair.0, &pair.1, *d, Some(out)),
-            CExpr::Cmp(..) | CExpr::Flag(_) => self.eval(e),
+            Node::Near { distance } => self.near(i, distance, Some(out)),
+            Node::Cmp(..) | Node::Flag(_) => self.eval(i),
         };
         if !ok {
             out.truncate(mark);
@@ -283,30 +309,45 @@ impl<V: View + ?Sized> Ctx<'_, V> {
         ok
     }
 
-    /// Token positions where phrase `p` starts, ascending.
-    fn phrase_starts<'p>(&'p self, p: &'p Phrase) -> impl Iterator<Item = u32> + 'p {
-        let anchor = p.anchor as usize;
-        let row = &self.tok_keys[p.form as usize * self.n..][..self.n];
-        self.key_hits(p.keys[anchor]).iter().filter_map(move |&h| {
+    /// Token positions where the phrase at node `i` starts, ascending.
+    fn phrase_starts(&self, i: usize) -> impl Iterator<Item = u32> + '_ {
+        let (form, keys, anchor) = match self.nodes[i] {
+            Node::Phrase {
+                form,
+                keys,
+                len,
+                anchor,
+            } => (
+                form as usize,
+                &self.phrase_keys[keys as usize..][..len as usize],
+                anchor as usize,
+            ),
+            _ => (0, &[][..], 0),
+        };
+        let row = &self.tok_keys[form * self.n..][..self.n];
+        let hits = keys.get(anchor).map_or(&[][..], |&k| self.key_hits(k));
+        hits.iter().filter_map(move |&h| {
             let start = (h as u32 as usize).checked_sub(anchor)?;
-            let toks = row.get(start..start + p.keys.len())?;
-            (toks == &p.keys[..]).then_some(start as u32)
+            let toks = row.get(start..start + keys.len())?;
+            (toks == keys).then_some(start as u32)
         })
     }
 
-    /// Start positions and length of a `NEAR` operand's occurrences.
-    fn occurrences(&self, t: &CText) -> (Vec<u32>, u32) {
-        match t {
-            CText::Key(k) => (self.key_hits(*k).iter().map(|&h| h as u32).collect(), 1),
-            CText::Phrase(p) => (self.phrase_starts(p).collect(), p.keys.len() as u32),
+    /// Start positions and length of the occurrences of the `NEAR` operand at node `i`.
+    fn occurrences(&self, i: usize) -> (Vec<u32>, u32) {
+        match self.nodes[i] {
+            Node::Phrase { len, .. } => (self.phrase_starts(i).collect(), len),
+            Node::Key(k) => (self.key_hits(k).iter().map(|&h| h as u32).collect(), 1),
+            _ => (Vec::new(), 1),
         }
     }
 
-    /// Whether some occurrences of `a` and `b` are at most `d` tokens apart without overlapping;
-    /// with `out`, adds the spans of every occurrence that takes part in such a pair.
-    fn near(&self, a: &CText, b: &CText, d: u32, out: Option<&mut Vec<(u32, u32)>>) -> bool {
-        let (sa, la) = self.occurrences(a);
-        let (sb, lb) = self.occurrences(b);
+    /// Whether some occurrences of the operands of the `NEAR` at node `i` are at most `d`
+    /// tokens apart without overlapping; with `out`, adds the spans of every occurrence that
+    /// takes part in such a pair.
+    fn near(&self, i: usize, d: u32, out: Option<&mut Vec<(u32, u32)>>) -> bool {
+        let (sa, la) = self.occurrences(i + 1);
+        let (sb, lb) = self.occurrences(i + 2);
         let Some(out) = out else {
             return sa.iter().any(|&x| has_partner(x, la, &sb, lb, d));
         };
