@@ -39,18 +39,17 @@ pub struct Matcher {
     /// The id of `sentiment_compound`, when a rule filters on sentiment.
     pub(super) sentiment_field: Option<usize>,
     pub(super) n_text_keys: u32,
-    /// Rules anchored under each key (CSR: `post_start[k]..post_start[k + 1]` into `postings`).
+    /// The heads (in `nodes`) of the rules anchored under each key (CSR:
+    /// `post_start[k]..post_start[k + 1]` into `postings`).
     pub(super) post_start: Vec<u32>,
     pub(super) postings: Vec<u32>,
-    /// Rules with no anchor, evaluated for every mention.
+    /// The heads of the rules with no anchor, evaluated for every mention.
     pub(super) always: Vec<u32>,
 }
 
-/// One compiled signal.
+/// One compiled signal, as reported (its tree is in `Matcher::nodes`).
 #[derive(Debug)]
 pub(super) struct Rule {
-    /// Its root in `Matcher::nodes`.
-    pub root: u32,
     /// Its position in (tenant, signal id) order, the order matches are reported in.
     pub rank: u32,
     pub version: u64,
@@ -62,6 +61,11 @@ pub(super) struct Rule {
 /// `size` counts the nodes of the whole subtree, so the next sibling is `size` nodes on.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Node {
+    /// Heads each rule's tree (which follows it), naming the rule; postings point here, so
+    /// evaluating a candidate starts with one memory access.
+    Head {
+        rule: u32,
+    },
     And {
         size: u32,
     },
@@ -440,14 +444,18 @@ impl Builder {
         });
         let (mut rules, mut nodes, mut phrase_keys, mut names) =
             (Vec::new(), Vec::new(), Vec::new(), String::new());
+        let mut heads = Vec::with_capacity(order.len());
         for &r in &order {
             let p = &self.rules[r as usize];
             let a = names.len() as u32;
             names.push_str(&p.tenant);
             let b = names.len() as u32;
             names.push_str(&p.signal);
+            heads.push(nodes.len() as u32);
+            nodes.push(Node::Head {
+                rule: rules.len() as u32,
+            });
             rules.push(Rule {
-                root: nodes.len() as u32,
                 rank: r,
                 version: p.version,
                 names: [a, b, names.len() as u32],
@@ -459,7 +467,7 @@ impl Builder {
         for (stored, &r) in order.iter().enumerate() {
             match &self.anchors[r as usize] {
                 Some(keys) => keys.iter().for_each(|&k| counts[index(k) + 1] += 1),
-                None => always.push(stored as u32),
+                None => always.push(heads[stored]),
             }
         }
         for i in 1..counts.len() {
@@ -471,7 +479,7 @@ impl Builder {
         for (stored, &r) in order.iter().enumerate() {
             for &k in self.anchors[r as usize].iter().flatten() {
                 let slot = &mut fill[index(k)];
-                postings[*slot as usize] = stored as u32;
+                postings[*slot as usize] = heads[stored];
                 *slot += 1;
             }
         }

@@ -14,7 +14,22 @@ use crate::registry::Record;
 /// Most distinct words the per-thread token cache holds before it starts afresh.
 const CACHE_WORDS: usize = 1 << 16;
 /// Longer words are looked up without the cache, so it stays small.
-const CACHE_WORD_BYTES: usize = 48;
+const CACHE_WORD_BYTES: usize = 31;
+
+/// A short word stored inline, so a cache probe touches one slot and no other memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ShortWord([u8; CACHE_WORD_BYTES + 1]);
+
+impl ShortWord {
+    /// The word zero-padded, with its length last; `None` when it is too long.
+    #[inline]
+    fn new(w: &str) -> Option<ShortWord> {
+        let mut b = [0u8; CACHE_WORD_BYTES + 1];
+        b.get_mut(..w.len())?.copy_from_slice(w.as_bytes());
+        b[CACHE_WORD_BYTES] = w.len() as u8;
+        (w.len() <= CACHE_WORD_BYTES).then_some(ShortWord(b))
+    }
+}
 
 /// Buffers reused from one mention to the next, and a cache of what each word looks up to (its
 /// normal forms' keys), which spares re-normalising and re-stemming frequent words. Keep one
@@ -24,7 +39,7 @@ pub struct Scratch {
     /// The matcher the cache was filled for.
     matcher_id: u64,
     /// Word → range of `arena`: one exact-word key (or `NONE`) per form, then prefix keys.
-    cache: FastMap<Box<str>, (u32, u32)>,
+    cache: FastMap<ShortWord, (u32, u32)>,
     arena: Vec<u32>,
     /// `key << 32 | token position`, sorted.
     pub(super) hits: Vec<u64>,
@@ -76,7 +91,8 @@ impl Matcher {
         }
         let forms = self.forms.len();
         for (p, w) in words.iter().enumerate() {
-            let (start, len, transient) = match s.cache.get(*w) {
+            let short = ShortWord::new(w);
+            let (start, len, transient) = match short.and_then(|k| s.cache.get(&k)) {
                 Some(&(start, len)) => (start, len, false),
                 None => {
                     if s.cache.len() >= CACHE_WORDS {
@@ -86,11 +102,10 @@ impl Matcher {
                     let start = s.arena.len();
                     self.lookup_word(w, s);
                     let len = (s.arena.len() - start) as u32;
-                    let cacheable = w.len() <= CACHE_WORD_BYTES;
-                    if cacheable {
-                        s.cache.insert((*w).into(), (start as u32, len));
+                    if let Some(k) = short {
+                        s.cache.insert(k, (start as u32, len));
                     }
-                    (start as u32, len, !cacheable)
+                    (start as u32, len, short.is_none())
                 }
             };
             let keys = &s.arena[start as usize..][..len as usize];
@@ -139,12 +154,15 @@ impl Matcher {
         };
         s.tok_chars.clear();
         s.found.clear();
-        for &r in &s.candidates {
-            let rule = &self.rules[r as usize];
+        for &head in &s.candidates {
+            let Node::Head { rule } = self.nodes[head as usize] else {
+                continue;
+            };
             s.spans.clear();
-            if !ctx.collect(rule.root as usize, &mut s.spans) {
+            if !ctx.collect(head as usize + 1, &mut s.spans) {
                 continue;
             }
+            let rule = &self.rules[rule as usize];
             if s.tok_chars.is_empty() && n > 0 {
                 token_chars(view.text(), words, &mut s.tok_chars);
             }
@@ -277,6 +295,7 @@ impl<V: View + ?Sized> Ctx<'_, V> {
                 filters::number(self.view, field).is_some_and(|x| op.holds(x, v))
             }
             Node::Flag(id) => filters::flag(self.view.record(), id),
+            Node::Head { .. } => false,
         }
     }
 
@@ -301,7 +320,7 @@ impl<V: View + ?Sized> Ctx<'_, V> {
                 out.len() > mark
             }
             Node::Near { distance } => self.near(i, distance, Some(out)),
-            Node::Cmp(..) | Node::Flag(_) => self.eval(i),
+            Node::Cmp(..) | Node::Flag(_) | Node::Head { .. } => self.eval(i),
         };
         if !ok {
             out.truncate(mark);
