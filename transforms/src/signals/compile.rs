@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::filters::SENTIMENT_FIELD;
 use super::hash::FastMap;
+use super::lower::{CExpr, CText, Phrase, anchors, fact_cost, flatten};
 use super::normalise::{Flavor, Normaliser};
 use super::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
+use super::trie::Trie;
 use super::{CompileError, FieldLookup, Limits, Signal, SignalSet, parser, registry_fields};
 
 /// Marks a key as a facet value (no token position) rather than a word or prefix.
@@ -110,84 +112,6 @@ pub(super) struct Form {
     pub norm: Normaliser,
     pub words: FastMap<Box<str>, u32>,
     pub trie: Trie,
-}
-
-/// A rule's tree with words replaced by keys (compile time only; flattened into [`Node`]s).
-#[derive(Debug)]
-enum CExpr {
-    And(Box<[CExpr]>),
-    Or(Box<[CExpr]>),
-    Not(Box<CExpr>),
-    /// A single word, a prefix, or a facet value: true when the key is hit.
-    Key(u32),
-    Phrase(Phrase),
-    Near(Box<(CText, CText)>, u32),
-    Cmp(NumField, CmpOp, f64),
-    Flag(usize),
-}
-
-/// An operand of `NEAR`.
-#[derive(Debug)]
-enum CText {
-    Key(u32),
-    Phrase(Phrase),
-}
-
-/// Two or more words in a row, in one form.
-#[derive(Debug)]
-struct Phrase {
-    form: u32,
-    keys: Box<[u32]>,
-    /// The word whose hits are used to find candidate starts (the longest, as likely rarest).
-    anchor: u32,
-}
-
-/// Prefixes as a byte trie, walked along a token's bytes.
-#[derive(Debug, Default)]
-pub(super) struct Trie {
-    edges: FastMap<(u32, u8), u32>,
-    /// The key of the prefix ending at each node, or [`NONE`]; node 0 is the root.
-    keys: Vec<u32>,
-    depth: usize,
-}
-
-impl Trie {
-    fn insert(&mut self, s: &str, next_key: &mut u32) -> u32 {
-        if self.keys.is_empty() {
-            self.keys.push(NONE);
-        }
-        let mut node = 0u32;
-        for &b in s.as_bytes() {
-            let fresh = self.keys.len() as u32;
-            node = *self.edges.entry((node, b)).or_insert(fresh);
-            if node == fresh {
-                self.keys.push(NONE);
-            }
-        }
-        self.depth = self.depth.max(s.len());
-        let slot = &mut self.keys[node as usize];
-        if *slot == NONE {
-            *slot = *next_key;
-            *next_key += 1;
-        }
-        *slot
-    }
-
-    /// Calls `f` with the key of every prefix of `s` in the trie, shortest first.
-    #[inline]
-    pub fn walk(&self, s: &str, mut f: impl FnMut(u32)) {
-        let mut node = 0u32;
-        for &b in s.as_bytes().iter().take(self.depth) {
-            match self.edges.get(&(node, b)) {
-                Some(&n) => node = n,
-                None => return,
-            }
-            let k = self.keys[node as usize];
-            if k != NONE {
-                f(k);
-            }
-        }
-    }
 }
 
 impl Matcher {
@@ -499,92 +423,5 @@ impl Builder {
             postings,
             always,
         }
-    }
-}
-
-/// Appends `e` to `nodes` in pre-order.
-fn flatten(e: &CExpr, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>) {
-    let phrase = |p: &Phrase, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>| {
-        nodes.push(Node::Phrase {
-            form: p.form,
-            keys: phrase_keys.len() as u32,
-            len: p.keys.len() as u32,
-            anchor: p.anchor,
-        });
-        phrase_keys.extend_from_slice(&p.keys);
-    };
-    let text = |t: &CText, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>| match t {
-        CText::Key(k) => nodes.push(Node::Key(*k)),
-        CText::Phrase(p) => phrase(p, nodes, phrase_keys),
-    };
-    let start = nodes.len();
-    match e {
-        CExpr::And(v) | CExpr::Or(v) => {
-            nodes.push(Node::And { size: 0 });
-            v.iter().for_each(|c| flatten(c, nodes, phrase_keys));
-            let size = (nodes.len() - start) as u32;
-            nodes[start] = match e {
-                CExpr::And(_) => Node::And { size },
-                _ => Node::Or { size },
-            };
-        }
-        CExpr::Not(c) => {
-            nodes.push(Node::Not { size: 0 });
-            flatten(c, nodes, phrase_keys);
-            nodes[start] = Node::Not {
-                size: (nodes.len() - start) as u32,
-            };
-        }
-        CExpr::Key(k) => nodes.push(Node::Key(*k)),
-        CExpr::Phrase(p) => phrase(p, nodes, phrase_keys),
-        CExpr::Near(pair, d) => {
-            nodes.push(Node::Near { distance: *d });
-            text(&pair.0, nodes, phrase_keys);
-            text(&pair.1, nodes, phrase_keys);
-        }
-        CExpr::Cmp(f, op, v) => nodes.push(Node::Cmp(*f, *op, *v)),
-        CExpr::Flag(id) => nodes.push(Node::Flag(*id)),
-    }
-}
-
-/// How unselective a key is as an anchor: words and prefixes are usually rare in a mention,
-/// hashtags, handles and domains too; source, kind, language, sentiment and the verified flag
-/// are shared by large fractions of all mentions.
-fn fact_cost(facet: Facet) -> u32 {
-    match facet {
-        Facet::Author | Facet::Hashtag | Facet::Mention | Facet::Domain => 2,
-        Facet::Source | Facet::Kind | Facet::Verified | Facet::Lang | Facet::Sentiment => 1000,
-    }
-}
-
-/// Keys of which at least one must be hit for `e` to hold, with a cost (lower is more
-/// selective); `None` when `e` can hold without any key hit.
-fn anchors(e: &CExpr, cost: &dyn Fn(u32) -> u32) -> Option<(u32, Vec<u32>)> {
-    match e {
-        CExpr::Key(k) => Some((cost(*k), vec![*k])),
-        CExpr::Phrase(p) => Some((1, vec![p.keys[p.anchor as usize]])),
-        CExpr::Near(pair, _) => {
-            let k = match &pair.0 {
-                CText::Key(k) => *k,
-                CText::Phrase(p) => p.keys[p.anchor as usize],
-            };
-            Some((cost(k), vec![k]))
-        }
-        CExpr::And(v) => v
-            .iter()
-            .filter_map(|e| anchors(e, cost))
-            .min_by_key(|(c, _)| *c),
-        CExpr::Or(v) => {
-            let mut all = (0u32, Vec::new());
-            for e in v.iter() {
-                let (c, keys) = anchors(e, cost)?;
-                all.0 = all.0.saturating_add(c);
-                all.1.extend(keys);
-            }
-            all.1.sort_unstable();
-            all.1.dedup();
-            Some(all)
-        }
-        CExpr::Not(_) | CExpr::Cmp(..) | CExpr::Flag(_) => None,
     }
 }

@@ -26,11 +26,13 @@ mod casefold_table;
 mod compile;
 pub mod filters;
 mod hash;
+mod lower;
 mod matcher;
 pub mod normalise;
 mod parser;
 pub mod query;
 pub mod synthetic;
+mod trie;
 
 #[cfg(test)]
 mod reference;
