@@ -27,6 +27,7 @@ pub mod intent;
 pub mod lang;
 pub mod readability;
 pub mod sentiment;
+pub mod signals;
 pub mod spam;
 pub mod text;
 pub mod tokens;

@@ -1,0 +1,438 @@
+//! Matching one mention against a compiled [`Matcher`].
+
+use model::SignalMatch;
+
+use std::cell::RefCell;
+
+use super::compile::{FACT_BIT, Matcher, NONE, Node};
+use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
+use super::hash::FastMap;
+use super::query::Facet;
+use crate::Analysis;
+use crate::registry::Record;
+
+/// Most distinct words the per-thread token cache holds before it starts afresh.
+const CACHE_WORDS: usize = 1 << 16;
+/// Longer words are looked up without the cache, so it stays small.
+const CACHE_WORD_BYTES: usize = 31;
+
+/// A short word stored inline, so a cache probe touches one slot and no other memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ShortWord([u8; CACHE_WORD_BYTES + 1]);
+
+impl ShortWord {
+    /// The word zero-padded, with its length last; `None` when it is too long.
+    #[inline]
+    fn new(w: &str) -> Option<ShortWord> {
+        let mut b = [0u8; CACHE_WORD_BYTES + 1];
+        b.get_mut(..w.len())?.copy_from_slice(w.as_bytes());
+        b[CACHE_WORD_BYTES] = w.len() as u8;
+        (w.len() <= CACHE_WORD_BYTES).then_some(ShortWord(b))
+    }
+}
+
+/// Buffers reused from one mention to the next, and a cache of what each word looks up to (its
+/// normal forms' keys), which spares re-normalising and re-stemming frequent words. Keep one
+/// per worker thread; it follows whichever [`Matcher`] it is used with.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The matcher the cache was filled for.
+    matcher_id: u64,
+    /// Word → range of `arena`: one exact-word key (or `NONE`) per form, then prefix keys.
+    cache: FastMap<ShortWord, (u32, u32)>,
+    arena: Vec<u32>,
+    /// `key << 32 | token position`, sorted.
+    pub(super) hits: Vec<u64>,
+    /// The exact-word key of each token in each form (`form * n + position`), or `NONE`.
+    tok_keys: Vec<u32>,
+    pub(super) candidates: Vec<u32>,
+    spans: Vec<(u32, u32)>,
+    /// This mention's matches with their rank, before sorting.
+    found: Vec<(u32, SignalMatch)>,
+    /// Code-point `[start, end)` of each token, filled at the first match of a mention.
+    tok_chars: Vec<(u32, u32)>,
+    norm: String,
+    scratch: String,
+}
+
+impl Matcher {
+    /// The signals `a`'s mention matches, in (tenant, signal id) order, with highlights.
+    ///
+    /// Uses a thread-local [`Scratch`] (its word cache holds at most 65,536 short words).
+    pub fn matches(&self, a: &Analysis<'_>, record: &Record) -> Vec<SignalMatch> {
+        thread_local! {
+            static SCRATCH: RefCell<Scratch> = RefCell::default();
+        }
+        let view = Live {
+            analysis: a,
+            record,
+        };
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.matches_with(&view, &mut s),
+            Err(_) => self.matches_with(&view, &mut Scratch::default()),
+        })
+    }
+
+    /// [`Matcher::matches`] over any [`View`], reusing `scratch`.
+    pub fn matches_with<V: View + ?Sized>(&self, view: &V, s: &mut Scratch) -> Vec<SignalMatch> {
+        let mut out = Vec::new();
+        if self.rules.is_empty() {
+            return out;
+        }
+        let words = view.words();
+        let n = words.len();
+        s.hits.clear();
+        s.tok_keys.clear();
+        s.tok_keys.resize(self.forms.len() * n, NONE);
+        if s.matcher_id != self.id {
+            s.cache.clear();
+            s.arena.clear();
+            s.matcher_id = self.id;
+        }
+        let forms = self.forms.len();
+        for (p, w) in words.iter().enumerate() {
+            let short = ShortWord::new(w);
+            let (start, len, transient) = match short.and_then(|k| s.cache.get(&k)) {
+                Some(&(start, len)) => (start, len, false),
+                None => {
+                    if s.cache.len() >= CACHE_WORDS {
+                        s.cache.clear();
+                        s.arena.clear();
+                    }
+                    let start = s.arena.len();
+                    self.lookup_word(w, s);
+                    let len = (s.arena.len() - start) as u32;
+                    if let Some(k) = short {
+                        s.cache.insert(k, (start as u32, len));
+                    }
+                    (start as u32, len, short.is_none())
+                }
+            };
+            let keys = &s.arena[start as usize..][..len as usize];
+            for (f, &k) in keys[..forms].iter().enumerate() {
+                if k != NONE {
+                    s.hits.push(pack(k, p));
+                    s.tok_keys[f * n + p] = k;
+                }
+            }
+            s.hits.extend(keys[forms..].iter().map(|&k| pack(k, p)));
+            if transient {
+                s.arena.truncate(start as usize);
+            }
+        }
+        if self.facets_used != 0 {
+            self.fact_hits(view, &mut s.hits);
+        }
+        s.hits.sort_unstable();
+        s.hits.dedup();
+
+        s.candidates.clear();
+        let mut i = 0;
+        while i < s.hits.len() {
+            let k = (s.hits[i] >> 32) as u32;
+            let ki = self.key_index(k);
+            let (a, b) = (
+                self.post_start[ki] as usize,
+                self.post_start[ki + 1] as usize,
+            );
+            s.candidates.extend_from_slice(&self.postings[a..b]);
+            while i < s.hits.len() && (s.hits[i] >> 32) as u32 == k {
+                i += 1;
+            }
+        }
+        s.candidates.extend_from_slice(&self.always);
+        s.candidates.sort_unstable();
+        s.candidates.dedup();
+
+        let ctx = Ctx {
+            view,
+            nodes: &self.nodes,
+            phrase_keys: &self.phrase_keys,
+            hits: &s.hits,
+            tok_keys: &s.tok_keys,
+            n,
+        };
+        s.tok_chars.clear();
+        s.found.clear();
+        for &head in &s.candidates {
+            let Node::Head { rule } = self.nodes[head as usize] else {
+                continue;
+            };
+            s.spans.clear();
+            if !ctx.collect(head as usize + 1, &mut s.spans) {
+                continue;
+            }
+            let rule = &self.rules[rule as usize];
+            if s.tok_chars.is_empty() && n > 0 {
+                token_chars(view.text(), words, &mut s.tok_chars);
+            }
+            let [a, b, c] = rule.names.map(|x| x as usize);
+            let m = SignalMatch {
+                tenant: self.names[a..b].to_owned(),
+                signal: self.names[b..c].to_owned(),
+                version: rule.version,
+                highlights: highlights(&s.tok_chars, &mut s.spans),
+            };
+            s.found.push((rule.rank, m));
+        }
+        // Rules are stored by anchor; report in (tenant, signal id) order.
+        s.found.sort_unstable_by_key(|(rank, _)| *rank);
+        out.extend(s.found.drain(..).map(|(_, m)| m));
+        out
+    }
+
+    /// Appends to `s.arena` the exact-word key (or `NONE`) of `w` in each form, then the keys
+    /// of the prefixes it starts with.
+    fn lookup_word(&self, w: &str, s: &mut Scratch) {
+        let start = s.arena.len();
+        s.arena.resize(start + self.forms.len(), NONE);
+        for (f, form) in self.forms.iter().enumerate() {
+            form.norm.normalise_into(w, &mut s.norm, &mut s.scratch);
+            if let Some(&k) = form.words.get(s.norm.as_str()) {
+                s.arena[start + f] = k;
+            }
+            let arena = &mut s.arena;
+            form.trie.walk(&s.norm, |k| arena.push(k));
+        }
+    }
+
+    /// Adds a hit (at position 0) for each of the mention's facet values some rule filters on.
+    fn fact_hits<V: View + ?Sized>(&self, view: &V, hits: &mut Vec<u64>) {
+        let used = |f: Facet| self.facets_used & (1 << f as u32) != 0;
+        let mut hit = |f: Facet, v: &str| {
+            if let Some(&k) = self.facts[f as usize].get(v) {
+                hits.push(pack(FACT_BIT | k, 0));
+            }
+        };
+        let m = view.mention();
+        if used(Facet::Source) {
+            hit(Facet::Source, m.source.as_str());
+        }
+        if used(Facet::Kind) {
+            hit(Facet::Kind, m.kind.as_str());
+        }
+        if used(Facet::Verified) && m.author.verified == Some(true) {
+            hit(Facet::Verified, "verified");
+        }
+        if used(Facet::Lang) {
+            hit(Facet::Lang, &view.lang().to_ascii_lowercase());
+        }
+        if used(Facet::Author) {
+            hit(Facet::Author, &norm_handle(&m.author.handle));
+            hit(Facet::Author, &norm_handle(&m.author.id));
+        }
+        if used(Facet::Sentiment)
+            && let Some(id) = self.sentiment_field
+            && let Some(class) = filters::sentiment_class(view.record().values().get(id))
+        {
+            hit(Facet::Sentiment, class);
+        }
+        if used(Facet::Hashtag) || used(Facet::Mention) || used(Facet::Domain) {
+            view.entities(&mut |f, v| match f {
+                Facet::Hashtag | Facet::Mention if used(f) => hit(f, &norm_handle(v)),
+                Facet::Domain if used(f) => {
+                    if let Some(host) = norm_domain(url_host(v)) {
+                        // The host and each parent domain with at least one dot.
+                        let mut d = host.as_str();
+                        while d.contains('.') {
+                            hit(Facet::Domain, d);
+                            d = d.split_once('.').map_or("", |(_, rest)| rest);
+                        }
+                    }
+                }
+                _ => {}
+            });
+        }
+    }
+}
+
+#[inline]
+fn pack(k: u32, p: usize) -> u64 {
+    (u64::from(k) << 32) | p as u64
+}
+
+struct Ctx<'a, V: ?Sized> {
+    view: &'a V,
+    nodes: &'a [Node],
+    phrase_keys: &'a [u32],
+    hits: &'a [u64],
+    tok_keys: &'a [u32],
+    n: usize,
+}
+
+impl<V: View + ?Sized> Ctx<'_, V> {
+    /// The hits of key `k`.
+    fn key_hits(&self, k: u32) -> &[u64] {
+        let lo = u64::from(k) << 32;
+        let a = self.hits.partition_point(|&h| h < lo);
+        let b = a + self.hits[a..].partition_point(|&h| h >> 32 == u64::from(k));
+        &self.hits[a..b]
+    }
+
+    /// The children of the composite node at `i`.
+    fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let end = i + self.nodes[i].size();
+        let mut c = i + 1;
+        std::iter::from_fn(move || {
+            (c < end).then(|| {
+                let at = c;
+                c += self.nodes[at].size();
+                at
+            })
+        })
+    }
+
+    /// Whether the subtree at node `i` holds.
+    fn eval(&self, i: usize) -> bool {
+        match self.nodes[i] {
+            Node::And { .. } => self.children(i).all(|c| self.eval(c)),
+            Node::Or { .. } => self.children(i).any(|c| self.eval(c)),
+            Node::Not { .. } => !self.eval(i + 1),
+            Node::Key(k) => !self.key_hits(k).is_empty(),
+            Node::Phrase { .. } => self.phrase_starts(i).next().is_some(),
+            Node::Near { distance } => self.near(i, distance, None),
+            Node::Cmp(field, op, v) => {
+                filters::number(self.view, field).is_some_and(|x| op.holds(x, v))
+            }
+            Node::Flag(id) => filters::flag(self.view.record(), id),
+            Node::Head { .. } => false,
+        }
+    }
+
+    /// Like [`Ctx::eval`], and when true, adds the token spans of the leaves that made it true.
+    fn collect(&self, i: usize, out: &mut Vec<(u32, u32)>) -> bool {
+        let mark = out.len();
+        let ok = match self.nodes[i] {
+            Node::And { .. } => self.children(i).all(|c| self.collect(c, out)),
+            Node::Or { .. } => self
+                .children(i)
+                .fold(false, |any, c| self.collect(c, out) | any),
+            Node::Not { .. } => !self.eval(i + 1),
+            Node::Key(k) => {
+                let hits = self.key_hits(k);
+                if k & FACT_BIT == 0 {
+                    out.extend(hits.iter().map(|&h| (h as u32, h as u32 + 1)));
+                }
+                !hits.is_empty()
+            }
+            Node::Phrase { len, .. } => {
+                out.extend(self.phrase_starts(i).map(|s| (s, s + len)));
+                out.len() > mark
+            }
+            Node::Near { distance } => self.near(i, distance, Some(out)),
+            Node::Cmp(..) | Node::Flag(_) | Node::Head { .. } => self.eval(i),
+        };
+        if !ok {
+            out.truncate(mark);
+        }
+        ok
+    }
+
+    /// Token positions where the phrase at node `i` starts, ascending.
+    fn phrase_starts(&self, i: usize) -> impl Iterator<Item = u32> + '_ {
+        let (form, keys, anchor) = match self.nodes[i] {
+            Node::Phrase {
+                form,
+                keys,
+                len,
+                anchor,
+            } => (
+                form as usize,
+                &self.phrase_keys[keys as usize..][..len as usize],
+                anchor as usize,
+            ),
+            _ => (0, &[][..], 0),
+        };
+        let row = &self.tok_keys[form * self.n..][..self.n];
+        let hits = keys.get(anchor).map_or(&[][..], |&k| self.key_hits(k));
+        hits.iter().filter_map(move |&h| {
+            let start = (h as u32 as usize).checked_sub(anchor)?;
+            let toks = row.get(start..start + keys.len())?;
+            (toks == keys).then_some(start as u32)
+        })
+    }
+
+    /// Start positions and length of the occurrences of the `NEAR` operand at node `i`.
+    fn occurrences(&self, i: usize) -> (Vec<u32>, u32) {
+        match self.nodes[i] {
+            Node::Phrase { len, .. } => (self.phrase_starts(i).collect(), len),
+            Node::Key(k) => (self.key_hits(k).iter().map(|&h| h as u32).collect(), 1),
+            _ => (Vec::new(), 1),
+        }
+    }
+
+    /// Whether some occurrences of the operands of the `NEAR` at node `i` are at most `d`
+    /// tokens apart without overlapping; with `out`, adds the spans of every occurrence that
+    /// takes part in such a pair.
+    fn near(&self, i: usize, d: u32, out: Option<&mut Vec<(u32, u32)>>) -> bool {
+        let (sa, la) = self.occurrences(i + 1);
+        let (sb, lb) = self.occurrences(i + 2);
+        let Some(out) = out else {
+            return sa.iter().any(|&x| has_partner(x, la, &sb, lb, d));
+        };
+        let mark = out.len();
+        for &x in &sa {
+            if has_partner(x, la, &sb, lb, d) {
+                out.push((x, x + la));
+            }
+        }
+        if out.len() == mark {
+            return false;
+        }
+        for &y in &sb {
+            if has_partner(y, lb, &sa, la, d) {
+                out.push((y, y + lb));
+            }
+        }
+        true
+    }
+}
+
+/// Whether an occurrence in `others` (sorted starts, each `lo` long) lies within `d` tokens
+/// before or after the occurrence `[x, x + lx)` without overlapping it.
+fn has_partner(x: u32, lx: u32, others: &[u32], lo: u32, d: u32) -> bool {
+    let within = |from: u32, to: u32| {
+        let i = others.partition_point(|&s| s < from);
+        i < others.len() && others[i] <= to
+    };
+    let after = x.saturating_add(lx);
+    if within(after, after.saturating_add(d)) {
+        return true;
+    }
+    x >= lo && within((x - lo).saturating_sub(d), x - lo)
+}
+
+/// The code-point `[start, end)` of each word (slices of `text`), in one pass over the text.
+fn token_chars(text: &str, words: &[&str], out: &mut Vec<(u32, u32)>) {
+    let base = text.as_ptr() as usize;
+    if text.is_ascii() {
+        out.extend(words.iter().map(|w| {
+            let start = (w.as_ptr() as usize - base) as u32;
+            (start, start + w.len() as u32)
+        }));
+        return;
+    }
+    let (mut at_byte, mut at_char) = (0usize, 0u32);
+    for w in words {
+        let start = w.as_ptr() as usize - base;
+        at_char += text[at_byte..start].chars().count() as u32;
+        let len = w.chars().count() as u32;
+        out.push((at_char, at_char + len));
+        at_char += len;
+        at_byte = start + w.len();
+    }
+}
+
+/// Token spans → merged code-point `[start, end)` offsets into the text.
+fn highlights(tok_chars: &[(u32, u32)], spans: &mut [(u32, u32)]) -> Vec<[u32; 2]> {
+    spans.sort_unstable();
+    let mut merged: Vec<[u32; 2]> = Vec::with_capacity(spans.len());
+    for &(s, e) in spans.iter() {
+        let (s, e) = (tok_chars[s as usize].0, tok_chars[e as usize - 1].1);
+        match merged.last_mut() {
+            Some(last) if s <= last[1] => last[1] = last[1].max(e),
+            _ => merged.push([s, e]),
+        }
+    }
+    merged
+}
