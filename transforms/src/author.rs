@@ -24,8 +24,15 @@ pub use time::Timing;
 
 use crate::registry::Extractor;
 
-pub const EXTRACTORS: &[&dyn Extractor] =
-    &[&Account, &Profile, &Engagement, &Reach, &Post, &Attachments, &Timing];
+pub const EXTRACTORS: &[&dyn Extractor] = &[
+    &Account,
+    &Profile,
+    &Engagement,
+    &Reach,
+    &Post,
+    &Attachments,
+    &Timing,
+];
 
 /// The groups over sparse metadata, tested on varied metadata as well.
 #[cfg(test)]

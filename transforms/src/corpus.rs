@@ -42,13 +42,20 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
         kind: if source == Source::Reddit && i % 3 != 0 {
             Kind::Comment
         } else {
-            [Kind::Post, Kind::Post, Kind::Reply, Kind::Quote, Kind::Repost][i % 5]
+            [
+                Kind::Post,
+                Kind::Post,
+                Kind::Reply,
+                Kind::Quote,
+                Kind::Repost,
+            ][i % 5]
         },
         url: (i % 2 == 0).then(|| format!("https://example.com/p/{i}")),
         created_at,
         collected_at: created_at + chrono::Duration::milliseconds(250 + (i as i64 % 5_000)),
         text: row["text"].as_str().unwrap_or_default().to_owned(),
-        lang_hint: (source == Source::X && i % 4 == 0).then(|| ["en", "en-US", "es", "und"][i / 4 % 4].to_owned()),
+        lang_hint: (source == Source::X && i % 4 == 0)
+            .then(|| ["en", "en-US", "es", "und"][i / 4 % 4].to_owned()),
         author: Author {
             id: format!("a{}", i % 997),
             handle: match i % 4 {
@@ -57,7 +64,8 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
                 2 => format!("User{}", i % 997),
                 _ => format!("the-user{}", i % 997),
             },
-            display_name: (i % 3 != 0).then(|| [format!("User {}", i % 997), format!("🌻 Garden {i}")][i % 2].clone()),
+            display_name: (i % 3 != 0)
+                .then(|| [format!("User {}", i % 997), format!("🌻 Garden {i}")][i % 2].clone()),
             verified: [None, Some(false), Some(true)][i % 3],
             followers: Some((i as u64 * 2_654_435_761) % 250_000),
             following: Some((i as u64 * 40_503) % 3_000),
@@ -80,12 +88,19 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
         },
         media: (0..i % 4)
             .map(|k| model::Media {
-                kind: [model::MediaKind::Image, model::MediaKind::Video, model::MediaKind::Link][(i + k) % 3],
+                kind: [
+                    model::MediaKind::Image,
+                    model::MediaKind::Video,
+                    model::MediaKind::Link,
+                ][(i + k) % 3],
                 url: format!("https://example.com/m/{i}/{k}"),
                 alt_text: (k % 2 == 0).then(|| "alt".to_owned()),
             })
             .collect(),
-        geo: (i % 7 == 0).then(|| model::Geo { country: (i % 14 == 0).then(|| "US".to_owned()), ..Default::default() }),
+        geo: (i % 7 == 0).then(|| model::Geo {
+            country: (i % 14 == 0).then(|| "US".to_owned()),
+            ..Default::default()
+        }),
         raw: None,
         extra: Default::default(),
     }

@@ -221,10 +221,17 @@ impl View for Live<'_, '_> {
     }
     fn entities(&self, f: &mut dyn FnMut(Facet, &str)) {
         // The one place that knows the shape of `entities::Entities`.
-        let e = self.analysis.entities();
-        e.hashtags.iter().for_each(|h| f(Facet::Hashtag, h));
-        e.mentions.iter().for_each(|m| f(Facet::Mention, m));
-        e.urls.iter().for_each(|u| f(Facet::Domain, u));
+        let (e, text) = (self.analysis.entities(), self.analysis.text);
+        e.hashtags
+            .iter()
+            .for_each(|h| f(Facet::Hashtag, &text[h.clone()]));
+        e.mentions
+            .iter()
+            .for_each(|m| f(Facet::Mention, &text[m.clone()]));
+        e.urls.iter().for_each(|u| {
+            let host = &text[u.host.clone()];
+            f(Facet::Domain, host.strip_prefix("www.").unwrap_or(host))
+        });
     }
     fn record(&self) -> &Record {
         self.record
