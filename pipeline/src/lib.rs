@@ -13,6 +13,8 @@ pub mod error;
 pub mod http;
 pub mod local;
 pub mod runtime;
+pub mod signals;
+pub mod signals_cli;
 pub mod stats;
 pub mod telemetry;
 pub mod traits;

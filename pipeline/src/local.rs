@@ -43,6 +43,23 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = watch::channel(false);
 
+    if !config.metrics.listen.is_empty() {
+        let addr = config
+            .metrics
+            .listen
+            .parse()
+            .map_err(|e| crate::Error::Config(format!("metrics.listen: {e}")))?;
+        let backend: Arc<dyn crate::http::Backend> = Arc::new(crate::http::StoreBackend {
+            store: store.clone(),
+            cache: cache.clone(),
+        });
+        let ready = crate::http::Readiness::default();
+        ready.set(true);
+        crate::http::serve(addr, crate::telemetry::install(), ready, Some(backend)).await?;
+    }
+    let signals = crate::signals::SignalsHandle::default();
+    signals.refresh(&*store).await?;
+    let reloader = signals.spawn_reloader(store.clone());
     let settings = Settings {
         batch_size: config.pipeline.batch_size,
         linger: config.batch_linger(),
@@ -50,6 +67,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         cpu_workers: config.cpu_workers(),
         limits: config.decode_limits(),
         source_topic: "local".into(),
+        signals,
     };
     let collector = tokio::spawn(synthetic_collector(
         producer,
@@ -87,6 +105,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     .await;
     stopper.abort();
     collector.abort();
+    reloader.abort();
     if let Some(s) = status {
         s.abort();
         eprintln!();

@@ -78,6 +78,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         start: u64,
     },
+    /// Manage tenants' signals (tracked queries) and try queries before saving them.
+    Signals {
+        #[command(subcommand)]
+        action: SignalsAction,
+    },
     /// List the field registry.
     Fields {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -91,6 +96,66 @@ enum SchemaAction {
     Apply,
     /// Print the CQL that `apply` runs.
     Print,
+}
+
+#[derive(Debug, Subcommand)]
+enum SignalsAction {
+    /// Create or update a signal (its version goes up by one). Running workers pick it up within
+    /// a few seconds.
+    Put {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        options: QueryOptions,
+        /// The query (see transforms/src/signals/QUERY_LANGUAGE.md).
+        query: String,
+    },
+    /// Delete a signal.
+    Delete {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// List signals as JSON lines.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Show which mentions (JSON lines on stdin) a query would match, with highlights.
+    Test {
+        #[command(flatten)]
+        options: QueryOptions,
+        query: String,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct QueryOptions {
+    /// Match words by their Snowball stem in this language (e.g. english, french).
+    #[arg(long)]
+    stem: Option<String>,
+    /// Compare with diacritics (café does not match cafe).
+    #[arg(long)]
+    keep_accents: bool,
+}
+
+impl QueryOptions {
+    fn parse(&self) -> anyhow::Result<transforms::signals::SignalOptions> {
+        let stem = match &self.stem {
+            Some(s) => Some(
+                serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
+                    .with_context(|| format!("--stem {s}: not a Snowball language"))?,
+            ),
+            None => None,
+        };
+        Ok(transforms::signals::SignalOptions {
+            keep_accents: self.keep_accents,
+            stem,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -219,6 +284,45 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fields { format } => fields(format),
+        Command::Signals {
+            action: SignalsAction::Test { options, query },
+        } => {
+            let stdin = std::io::stdin().lock();
+            let (matched, total) = pipeline::signals_cli::test(
+                &query,
+                options.parse()?,
+                stdin,
+                std::io::stdout().lock(),
+            )?;
+            eprintln!("{matched} of {total} mentions match");
+            Ok(())
+        }
+        Command::Signals { action } => {
+            use pipeline::signals_cli::Action;
+            let action = match action {
+                SignalsAction::Put {
+                    tenant,
+                    id,
+                    options,
+                    query,
+                } => Action::Put {
+                    tenant,
+                    id,
+                    query,
+                    options: options.parse()?,
+                },
+                SignalsAction::Delete { tenant, id } => Action::Delete { tenant, id },
+                SignalsAction::List { tenant } => Action::List { tenant },
+                SignalsAction::Test { .. } => unreachable!("handled above"),
+            };
+            let config = load()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let out = rt.block_on(pipeline::signals_cli::manage(&config, action))?;
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            Ok(())
+        }
     }
 }
 

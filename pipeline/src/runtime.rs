@@ -39,6 +39,8 @@ pub struct Settings {
     pub limits: DecodeLimits,
     /// Name of the raw topic, written into dead-letter headers.
     pub source_topic: String,
+    /// Tenants' signals, matched against every mention (hot-reloaded).
+    pub signals: crate::signals::SignalsHandle,
 }
 
 /// A message that could not be processed.
@@ -66,7 +68,11 @@ thread_local! {
 }
 
 /// Decodes and enriches one batch. CPU-bound; call it on a blocking thread.
-pub fn process_batch(batch: Vec<Delivery>, limits: DecodeLimits) -> Processed {
+pub fn process_batch(
+    batch: Vec<Delivery>,
+    limits: DecodeLimits,
+    matcher: Option<&transforms::signals::Matcher>,
+) -> Processed {
     let mut out = Processed {
         stored: Vec::with_capacity(batch.len()),
         ..Default::default()
@@ -77,8 +83,8 @@ pub fn process_batch(batch: Vec<Delivery>, limits: DecodeLimits) -> Processed {
             *pos = (*pos).max(d.offset);
             match Mention::decode(&d.payload, limits) {
                 Ok(m) => {
-                    transforms::enrich_into(&m, fields);
-                    match serde_json::to_vec(&EnrichedRef::new(&m, fields)) {
+                    let matches = transforms::enrich_and_match(&m, fields, matcher);
+                    match serde_json::to_vec(&EnrichedRef::with_signals(&m, fields, &matches)) {
                         Ok(json) => {
                             let hashtags = match fields.by_name("hashtags") {
                                 Some(transforms::Value::StrList(tags)) => tags.clone(),
@@ -89,7 +95,7 @@ pub fn process_batch(batch: Vec<Delivery>, limits: DecodeLimits) -> Processed {
                                 _ => None,
                             };
                             out.stored.push(Stored {
-                                topics: topics(&m, &hashtags),
+                                topics: topics(&m, &hashtags, &matches),
                                 id: m.id,
                                 source: m.source,
                                 created_at: m.created_at,
@@ -125,8 +131,8 @@ fn dead(d: Delivery, reason: &'static str, detail: String) -> DeadLetter {
 pub const MAX_TOPICS: usize = 8;
 
 /// The topics a mention is filed under: its source and its distinct hashtags (lower-cased), at
-/// most [`MAX_TOPICS`] in all.
-pub fn topics(m: &Mention, hashtags: &[String]) -> Vec<String> {
+/// most [`MAX_TOPICS`] of those, plus every signal it matched (`signal:<tenant>/<id>`).
+pub fn topics(m: &Mention, hashtags: &[String], signals: &[model::SignalMatch]) -> Vec<String> {
     let mut t = vec![format!("source:{}", m.source.as_str())];
     for tag in hashtags {
         let topic = format!("hashtag:{}", tag.to_lowercase());
@@ -134,6 +140,11 @@ pub fn topics(m: &Mention, hashtags: &[String]) -> Vec<String> {
             t.push(topic);
         }
     }
+    t.extend(
+        signals
+            .iter()
+            .map(|s| format!("signal:{}/{}", s.tenant, s.signal)),
+    );
     t
 }
 
@@ -198,9 +209,10 @@ where
                         Stats::add(&stats.received, batch.len());
                         telemetry::received(batch.len());
                         let limits = settings.limits;
+                        let matcher = settings.signals.current();
                         pending.push_back(tokio::task::spawn_blocking(move || {
                             let started = std::time::Instant::now();
-                            let out = process_batch(batch, limits);
+                            let out = process_batch(batch, limits, matcher.as_deref());
                             telemetry::stage(Stage::Transform, started.elapsed().as_secs_f64());
                             telemetry::processed(out.stored.len());
                             out

@@ -19,7 +19,11 @@ const ROLLUP_EVERY: Duration = Duration::from_secs(2);
 const ROLLUP_QUIET: Duration = Duration::from_secs(1);
 
 /// Runtime settings from the configuration.
-pub fn settings(config: &Config, source_topic: &str) -> Settings {
+pub fn settings(
+    config: &Config,
+    source_topic: &str,
+    signals: crate::signals::SignalsHandle,
+) -> Settings {
     Settings {
         batch_size: config.pipeline.batch_size,
         linger: config.batch_linger(),
@@ -27,6 +31,7 @@ pub fn settings(config: &Config, source_topic: &str) -> Settings {
         cpu_workers: config.cpu_workers(),
         limits: config.decode_limits(),
         source_topic: source_topic.to_owned(),
+        signals,
     }
 }
 
@@ -45,15 +50,6 @@ pub async fn store(config: &Config) -> Result<ScyllaStore> {
 pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let metrics = crate::telemetry::install();
     let ready = Readiness::default();
-    if !config.metrics.listen.is_empty() {
-        let addr = config
-            .metrics
-            .listen
-            .parse()
-            .map_err(|e| Error::Config(format!("metrics.listen: {e}")))?;
-        let bound = crate::http::serve(addr, metrics, ready.clone()).await?;
-        tracing::info!(%bound, "metrics, /healthz and /readyz listening");
-    }
     let store = Arc::new(store(config).await?);
     let publisher = Arc::new(KafkaPublisher::new(&config.kafka)?);
     let r = &config.redis;
@@ -63,6 +59,19 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
         crate::config::duration("redis.ttl", &r.ttl)?,
         r.recent_per_topic,
     )?);
+    if !config.metrics.listen.is_empty() {
+        let addr = config
+            .metrics
+            .listen
+            .parse()
+            .map_err(|e| Error::Config(format!("metrics.listen: {e}")))?;
+        let backend: Arc<dyn crate::http::Backend> = Arc::new(crate::http::StoreBackend {
+            store: store.clone(),
+            cache: cache.clone(),
+        });
+        let bound = crate::http::serve(addr, metrics, ready.clone(), Some(backend)).await?;
+        tracing::info!(%bound, "metrics, health and the client API listening");
+    }
     // Bound librdkafka's prefetch to about what the pipeline holds in flight.
     let prefetch_kib = (config.pipeline.batch_size
         * (config.pipeline.in_flight_batches + config.cpu_workers()))
@@ -70,6 +79,12 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let consumer = KafkaConsumer::new(&config.kafka, ready.clone(), prefetch_kib)?;
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let signals = crate::signals::SignalsHandle::default();
+    // Load the signals before consuming, so the first batch already matches them.
+    if let Err(e) = signals.refresh(&*store).await {
+        tracing::warn!(error = %e, "signals not loaded yet; will retry");
+    }
+    let reloader = signals.spawn_reloader(store.clone());
 
     let rollups = tokio::spawn({
         let store = store.clone();
@@ -94,13 +109,14 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
         publisher,
         store,
         cache,
-        settings(config, &config.kafka.raw_topic),
+        settings(config, &config.kafka.raw_topic, signals),
         stats.clone(),
         stop_rx,
     )
     .await;
     stopper.abort();
     rollups.abort();
+    reloader.abort();
     if let Some(t) = status_task {
         t.abort();
     }

@@ -23,17 +23,36 @@ fn services() -> bool {
 
 /// Mentions for the big runs (the issue asks for 100,000).
 fn big_n() -> u64 {
-    std::env::var("BACKCHANNEL_E2E_MENTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+    std::env::var("BACKCHANNEL_E2E_MENTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
 }
 
 /// Reads the enriched topic with kcat (Debian's, a client we did not write): key and headers of
 /// every record.
 fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
     let out = Command::new("kcat")
-        .args(["-C", "-b", KAFKA, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k\t%h\n"])
+        .args([
+            "-C",
+            "-b",
+            KAFKA,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k\t%h\n",
+        ])
         .output()
         .expect("kcat runs (installed by deploy/dev/services)");
-    assert!(out.status.success(), "kcat failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kcat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once('\t'))
@@ -63,10 +82,16 @@ async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete(
     assert_eq!(records.len() as u64, n, "one enriched record per mention");
     let keys: HashSet<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys.len() as u64, n);
-    assert!(records.iter().all(|(_, h)| h.contains("schema_version=1")), "schema version header");
+    assert!(
+        records.iter().all(|(_, h)| h.contains("schema_version=1")),
+        "schema version header"
+    );
 
     let metrics = env.metrics();
-    assert_eq!(metric(&metrics, "backchannel_store_written_mentions_total", ""), n as f64);
+    assert_eq!(
+        metric(&metrics, "backchannel_store_written_mentions_total", ""),
+        n as f64
+    );
     signal(worker.id(), "TERM");
     let status = worker.wait().expect("worker exits");
     assert!(status.success(), "graceful stop on SIGTERM: {status:?}");
@@ -88,7 +113,10 @@ async fn e2e_worker_killed_three_times_loses_nothing_and_counts_nothing_twice() 
         let target = (n * kill / 5) as i64;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
         while env.count("mentions").await < target {
-            assert!(tokio::time::Instant::now() < deadline, "no progress before kill {kill}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no progress before kill {kill}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         signal(worker.id(), "KILL");
@@ -103,8 +131,15 @@ async fn e2e_worker_killed_three_times_loses_nothing_and_counts_nothing_twice() 
     assert_eq!(rows.into_iter().collect::<HashSet<_>>(), ids, "0 missing");
     assert_aggregates(&env.stored_stats().await, &truth);
     // Redelivery may publish a mention twice; it must never lose one.
-    let keys: HashSet<String> = kcat_enriched(&env.enriched).into_iter().map(|(k, _)| k).collect();
-    assert_eq!(keys.len() as u64, n, "every mention published at least once");
+    let keys: HashSet<String> = kcat_enriched(&env.enriched)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        keys.len() as u64,
+        n,
+        "every mention published at least once"
+    );
     signal(worker.id(), "TERM");
     assert!(worker.wait().expect("exit").success());
     env.drop_all().await;
@@ -121,20 +156,39 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         return;
     }
     let mut env = Env::new("poison").await;
-    env.extra_env.push(("BACKCHANNEL__PIPELINE__MAX_MESSAGE_BYTES".into(), "65536".into()));
-    env.extra_env.push(("BACKCHANNEL__PIPELINE__MAX_JSON_DEPTH".into(), "16".into()));
+    env.extra_env.push((
+        "BACKCHANNEL__PIPELINE__MAX_MESSAGE_BYTES".into(),
+        "65536".into(),
+    ));
+    env.extra_env
+        .push(("BACKCHANNEL__PIPELINE__MAX_JSON_DEPTH".into(), "16".into()));
     let good = 2_000u64;
     env.produce_synthetic(13, 0, good).await;
-    let valid = serde_json::to_string(&collectors::Synthetic::new(Default::default()).mention(1)).expect("json");
+    let valid = serde_json::to_string(&collectors::Synthetic::new(Default::default()).mention(1))
+        .expect("json");
     let poison: Vec<(&str, Vec<u8>)> = vec![
         ("malformed_json", b"{\"id\": \"x\", ".to_vec()),
         ("malformed_json", b"not json at all".to_vec()),
         ("invalid_utf8", b"{\"id\": \"\xff\xfe\"}".to_vec()),
-        ("too_large", format!("{{\"id\":\"big\",\"text\":\"{}\"}}", "a".repeat(100_000)).into_bytes()),
-        ("too_deep", format!("{}{}", "[".repeat(40), "]".repeat(40)).into_bytes()),
+        (
+            "too_large",
+            format!("{{\"id\":\"big\",\"text\":\"{}\"}}", "a".repeat(100_000)).into_bytes(),
+        ),
+        (
+            "too_deep",
+            format!("{}{}", "[".repeat(40), "]".repeat(40)).into_bytes(),
+        ),
         ("not_a_mention", b"{\"id\": 42}".to_vec()),
-        ("not_a_mention", valid.replacen("\"id\":", "\"ident\":", 1).into_bytes()),
-        ("not_a_mention", valid.replacen("\"kind\":\"", "\"kind\":\"hologram", 1).into_bytes()),
+        (
+            "not_a_mention",
+            valid.replacen("\"id\":", "\"ident\":", 1).into_bytes(),
+        ),
+        (
+            "not_a_mention",
+            valid
+                .replacen("\"kind\":\"", "\"kind\":\"hologram", 1)
+                .into_bytes(),
+        ),
         ("not_a_mention", b"[]".to_vec()),
         ("malformed_json", b"".to_vec()),
     ];
@@ -142,13 +196,17 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
     for (i, (_, payload)) in poison.iter().enumerate() {
         let key = format!("poison-{i}");
         producer
-            .send(FutureRecord::to(&env.raw).key(&key).payload(payload), Duration::from_secs(10))
+            .send(
+                FutureRecord::to(&env.raw).key(&key).payload(payload),
+                Duration::from_secs(10),
+            )
             .await
             .expect("poison produced");
     }
     env.produce_synthetic(13, good, good).await;
     let mut worker = env.spawn_worker();
-    env.wait_stored(2 * good as i64, Duration::from_secs(300)).await;
+    env.wait_stored(2 * good as i64, Duration::from_secs(300))
+        .await;
 
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", KAFKA)
@@ -159,13 +217,29 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
     consumer.subscribe(&[&env.dlq]).expect("subscribe");
     let mut got: Vec<(String, String, String, String)> = Vec::new();
     while got.len() < poison.len() {
-        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.expect("dead letters arrive").expect("recv");
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .expect("dead letters arrive")
+            .expect("recv");
         let h = m.headers().expect("headers");
         let header = |name: &str| {
-            h.iter().find(|x| x.key == name).and_then(|x| x.value).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
+            h.iter()
+                .find(|x| x.key == name)
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
         };
-        assert!(!header("detail").is_empty() && !header("source_offset").is_empty() && !header("source_partition").is_empty());
-        got.push((String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(), header("reason"), header("source_topic"), header("detail")));
+        assert!(
+            !header("detail").is_empty()
+                && !header("source_offset").is_empty()
+                && !header("source_partition").is_empty()
+        );
+        got.push((
+            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            header("reason"),
+            header("source_topic"),
+            header("detail"),
+        ));
     }
     for (key, reason, topic, detail) in &got {
         let i: usize = key.trim_start_matches("poison-").parse().expect("our key");
@@ -173,10 +247,24 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         assert_eq!(topic, &env.raw);
     }
     let keys: HashSet<&str> = got.iter().map(|g| g.0.as_str()).collect();
-    assert_eq!(keys.len(), poison.len(), "each poison message dead-lettered once");
+    assert_eq!(
+        keys.len(),
+        poison.len(),
+        "each poison message dead-lettered once"
+    );
     let metrics = env.metrics();
-    assert_eq!(metric(&metrics, "backchannel_pipeline_dead_letters_total", ""), poison.len() as f64);
-    assert_eq!(metric(&metrics, "backchannel_pipeline_dead_letters_total", "reason=\"not_a_mention\""), 4.0);
+    assert_eq!(
+        metric(&metrics, "backchannel_pipeline_dead_letters_total", ""),
+        poison.len() as f64
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "backchannel_pipeline_dead_letters_total",
+            "reason=\"not_a_mention\""
+        ),
+        4.0
+    );
     assert_eq!(env.count("mentions").await, 2 * good as i64);
     signal(worker.id(), "TERM");
     assert!(worker.wait().expect("exit").success());
@@ -192,28 +280,49 @@ async fn e2e_redis_outage_is_survived_and_counted() {
     // A Redis of this test's own, so stopping it disturbs nothing else.
     let port = common::free_port();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut redis = harness::Guard(Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server (installed by deploy/dev/services)"));
+    let mut redis = harness::Guard(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (installed by deploy/dev/services)"),
+    );
     let mut env = Env::new("redisdown").await;
     env.redis_url = format!("redis://127.0.0.1:{port}");
     let n = 30_000u64;
     env.produce_synthetic(14, 0, n / 2).await;
     let mut worker = env.spawn_worker();
-    env.wait_stored((n / 2) as i64, Duration::from_secs(300)).await;
+    env.wait_stored((n / 2) as i64, Duration::from_secs(300))
+        .await;
     let before = env.metrics();
-    assert!(metric(&before, "backchannel_cache_errors_total", "") == 0.0, "healthy Redis: no cache errors");
+    assert!(
+        metric(&before, "backchannel_cache_errors_total", "") == 0.0,
+        "healthy Redis: no cache errors"
+    );
     redis.kill().expect("stop redis");
     let _ = redis.wait();
     env.produce_synthetic(14, n / 2, n / 2).await;
     env.wait_stored(n as i64, Duration::from_secs(300)).await;
     let after = env.metrics();
-    assert!(metric(&after, "backchannel_cache_errors_total", "") > 0.0, "cache errors counted while Redis is down");
-    assert_eq!(metric(&after, "backchannel_store_written_mentions_total", ""), n as f64);
+    assert!(
+        metric(&after, "backchannel_cache_errors_total", "") > 0.0,
+        "cache errors counted while Redis is down"
+    );
+    assert_eq!(
+        metric(&after, "backchannel_store_written_mentions_total", ""),
+        n as f64
+    );
     signal(worker.id(), "TERM");
     assert!(worker.wait().expect("exit").success());
     env.drop_all().await;
@@ -227,9 +336,14 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
     }
     let services = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/dev/services");
     let mut env = Env::new("cqldown").await;
-    env.extra_env.push(("BACKCHANNEL__PIPELINE__BATCH_SIZE".into(), "256".into()));
-    env.extra_env.push(("BACKCHANNEL__PIPELINE__IN_FLIGHT_BATCHES".into(), "2".into()));
-    env.extra_env.push(("BACKCHANNEL__SCYLLA__REQUEST_TIMEOUT".into(), "2s".into()));
+    env.extra_env
+        .push(("BACKCHANNEL__PIPELINE__BATCH_SIZE".into(), "256".into()));
+    env.extra_env.push((
+        "BACKCHANNEL__PIPELINE__IN_FLIGHT_BATCHES".into(),
+        "2".into(),
+    ));
+    env.extra_env
+        .push(("BACKCHANNEL__SCYLLA__REQUEST_TIMEOUT".into(), "2s".into()));
     let n = 40_000u64;
     env.produce_synthetic(15, 0, n).await;
     let mut worker = env.spawn_worker();
@@ -237,28 +351,58 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
     let pid = worker.id();
 
     let down = std::time::Instant::now();
-    assert!(Command::new("bash").args([services, "down", "cassandra"]).status().expect("services down").success());
+    assert!(
+        Command::new("bash")
+            .args([services, "down", "cassandra"])
+            .status()
+            .expect("services down")
+            .success()
+    );
     let mut peak_kib = 0;
     while down.elapsed() < Duration::from_secs(30) {
         peak_kib = peak_kib.max(rss_kib(pid).expect("worker alive during the outage"));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(Command::new("bash").args([services, "up", "cassandra"]).status().expect("services up").success());
-    let session = scylla::client::session_builder::SessionBuilder::new().known_node(CQL).build().await.expect("reconnect");
+    assert!(
+        Command::new("bash")
+            .args([services, "up", "cassandra"])
+            .status()
+            .expect("services up")
+            .success()
+    );
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(CQL)
+        .build()
+        .await
+        .expect("reconnect");
     env.session = session;
     env.wait_stored(n as i64, Duration::from_secs(600)).await;
-    assert_eq!(worker.try_wait().expect("status"), None, "recovered without a restart");
+    assert_eq!(
+        worker.try_wait().expect("status"),
+        None,
+        "recovered without a restart"
+    );
     peak_kib = peak_kib.max(rss_kib(pid).unwrap_or(0));
     // In flight: (2 batches + 2 CPU workers) x 256 mentions, plus librdkafka's bounded prefetch.
     assert!(peak_kib < 300 * 1024, "worker RSS peaked at {peak_kib} KiB");
     let metrics = env.metrics();
-    assert!(metric(&metrics, "backchannel_pipeline_retries_total", "store_write") > 0.0, "store writes were retried");
+    assert!(
+        metric(
+            &metrics,
+            "backchannel_pipeline_retries_total",
+            "store_write"
+        ) > 0.0,
+        "store writes were retried"
+    );
     env.wait_rollups(Duration::from_secs(120)).await;
     let (ids, truth) = ground_truth(15, n);
-    assert_eq!(env.stored_ids().await.into_iter().collect::<HashSet<_>>(), ids, "0 lost");
+    assert_eq!(
+        env.stored_ids().await.into_iter().collect::<HashSet<_>>(),
+        ids,
+        "0 lost"
+    );
     assert_aggregates(&env.stored_stats().await, &truth);
     signal(worker.id(), "TERM");
     assert!(worker.wait().expect("exit").success());
     env.drop_all().await;
 }
-

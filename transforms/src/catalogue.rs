@@ -120,6 +120,21 @@ pub fn enrich_into(m: &Mention, out: &mut Record) {
     }
 }
 
+/// Computes every field for `m` into `out`, then matches the tenants' signals of `matcher`
+/// against the mention and its fields (one shared analysis for both).
+pub fn enrich_and_match(
+    m: &Mention,
+    out: &mut Record,
+    matcher: Option<&crate::signals::Matcher>,
+) -> Vec<model::SignalMatch> {
+    let a = Analysis::new(m);
+    for (e, range) in REGISTRY.extractors.iter().zip(&REGISTRY.ranges) {
+        let mut w = FieldWriter::new(&mut out.values[range.clone()], e.fields());
+        e.extract(&a, &mut w);
+    }
+    matcher.map(|mt| mt.matches(&a, out)).unwrap_or_default()
+}
+
 /// Computes every field for `m`.
 pub fn enrich(m: &Mention) -> Record {
     let mut r = Record::new();

@@ -33,7 +33,7 @@ pub mod text;
 pub mod tokens;
 
 pub use analysis::Analysis;
-pub use catalogue::{enrich, enrich_into, extractors, field_id, registry};
+pub use catalogue::{enrich, enrich_and_match, enrich_into, extractors, field_id, registry};
 pub use registry::{Extractor, FieldSpec, FieldType, FieldWriter, Record, Value};
 
 use model::{Mention, SCHEMA_VERSION};
@@ -52,6 +52,18 @@ pub struct EnrichedRef<'a> {
 }
 
 impl<'a> EnrichedRef<'a> {
+    /// With the signals that matched.
+    pub fn with_signals(
+        mention: &'a Mention,
+        record: &'a Record,
+        signals: &'a [model::SignalMatch],
+    ) -> Self {
+        EnrichedRef {
+            signals,
+            ..EnrichedRef::new(mention, record)
+        }
+    }
+
     pub fn new(mention: &'a Mention, record: &'a Record) -> Self {
         EnrichedRef {
             schema_version: SCHEMA_VERSION,

@@ -117,6 +117,12 @@ struct Statements {
     minute_rows: PreparedStatement,
     write_stats: PreparedStatement,
     clear_dirty: PreparedStatement,
+    revision: PreparedStatement,
+    bump_revision: PreparedStatement,
+    all_signals: PreparedStatement,
+    put_signal: PreparedStatement,
+    get_signal: PreparedStatement,
+    delete_signal: PreparedStatement,
 }
 
 /// The distributed store.
@@ -186,6 +192,15 @@ impl ScyllaStore {
                 "DELETE FROM {ks}.dirty_minutes USING TIMESTAMP ? WHERE shard = ? AND topic = ? AND minute = ?"
             ))
             .await?,
+            revision: prep(format!("SELECT revision FROM {ks}.signal_revision WHERE scope = 'signals'")).await?,
+            bump_revision: prep(format!("UPDATE {ks}.signal_revision SET revision = ? WHERE scope = 'signals'")).await?,
+            all_signals: prep(format!("SELECT tenant, id, version, query, options FROM {ks}.signals")).await?,
+            put_signal: prep(format!(
+                "INSERT INTO {ks}.signals (tenant, id, version, query, options, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            get_signal: prep(format!("SELECT version FROM {ks}.signals WHERE tenant = ? AND id = ?")).await?,
+            delete_signal: prep(format!("DELETE FROM {ks}.signals WHERE tenant = ? AND id = ?")).await?,
         };
         Ok(ScyllaStore {
             session: Arc::new(session),
@@ -273,6 +288,97 @@ impl ScyllaStore {
             .await
             .map_err(err)?;
         Ok(())
+    }
+}
+
+impl ScyllaStore {
+    /// Revisions are microsecond timestamps: unique enough for change detection, no counter.
+    async fn bump(&self) -> Result<()> {
+        let rev = Utc::now().timestamp_micros();
+        self.session
+            .execute_unpaged(&self.st.bump_revision, (rev,))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+impl crate::signals::SignalStore for ScyllaStore {
+    async fn signal_revision(&self) -> Result<u64> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.st.revision, &[])
+            .await
+            .map_err(err)?;
+        let rows = rows.into_rows_result().map_err(err)?;
+        Ok(rows
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(err)?
+            .and_then(|(r,)| r)
+            .unwrap_or(0) as u64)
+    }
+
+    async fn load_signals(&self) -> Result<(u64, Vec<transforms::signals::Signal>)> {
+        let rev = self.signal_revision().await?;
+        let mut rows = self
+            .session
+            .execute_iter(self.st.all_signals.clone(), &[])
+            .await
+            .map_err(err)?
+            .rows_stream::<(String, String, i64, String, Option<String>)>()
+            .map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            let (tenant, id, version, query, options) = row.map_err(err)?;
+            let options = match options {
+                Some(o) => serde_json::from_str(&o)
+                    .map_err(|e| Error::Store(format!("signal {tenant}/{id} options: {e}")))?,
+                None => Default::default(),
+            };
+            out.push(transforms::signals::Signal {
+                tenant,
+                id,
+                version: version as u64,
+                query,
+                options,
+            });
+        }
+        Ok((rev, out))
+    }
+
+    async fn put_signal(&self, s: &transforms::signals::Signal) -> Result<()> {
+        let options =
+            serde_json::to_string(&s.options).map_err(|e| Error::Internal(e.to_string()))?;
+        self.session
+            .execute_unpaged(
+                &self.st.put_signal,
+                (
+                    &s.tenant,
+                    &s.id,
+                    s.version as i64,
+                    &s.query,
+                    options,
+                    Utc::now(),
+                ),
+            )
+            .await
+            .map_err(err)?;
+        self.bump().await
+    }
+
+    async fn delete_signal(&self, tenant: &str, id: &str) -> Result<bool> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.st.get_signal, (tenant, id))
+            .await
+            .map_err(err)?;
+        let existed = rows.into_rows_result().map_err(err)?.rows_num() > 0;
+        self.session
+            .execute_unpaged(&self.st.delete_signal, (tenant, id))
+            .await
+            .map_err(err)?;
+        self.bump().await?;
+        Ok(existed)
     }
 }
 

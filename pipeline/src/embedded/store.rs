@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::error::{Error, Result};
 use crate::traits::{Store, Stored};
@@ -10,6 +10,10 @@ use crate::traits::{Store, Stored};
 const MENTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
 /// (topic, created_at millis, id) -> () : a time index per topic for "newest first" reads.
 const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> = TableDefinition::new("by_topic");
+/// (tenant, signal id) -> Signal JSON.
+const SIGNALS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("signals");
+/// Small named counters ("signals_revision").
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 /// The embedded store: one redb file.
 #[derive(Clone)]
@@ -35,6 +39,8 @@ impl RedbStore {
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(MENTIONS).map_err(err)?;
         txn.open_table(BY_TOPIC).map_err(err)?;
+        txn.open_table(SIGNALS).map_err(err)?;
+        txn.open_table(META).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(RedbStore { db: Arc::new(db) })
     }
@@ -111,6 +117,98 @@ impl Store for RedbStore {
         })
         .await
         .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+}
+
+impl RedbStore {
+    fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T>> + Send + 'static {
+        let db = self.db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || f(&db))
+                .await
+                .map_err(|e| Error::Internal(format!("store task: {e}")))?
+        }
+    }
+}
+
+fn bump_revision(txn: &redb::WriteTransaction) -> Result<()> {
+    let mut meta = txn.open_table(META).map_err(err)?;
+    let rev = meta
+        .get("signals_revision")
+        .map_err(err)?
+        .map_or(0, |v| v.value());
+    meta.insert("signals_revision", rev + 1).map_err(err)?;
+    Ok(())
+}
+
+impl crate::signals::SignalStore for RedbStore {
+    async fn signal_revision(&self) -> Result<u64> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(err)?;
+            let meta = txn.open_table(META).map_err(err)?;
+            Ok(meta
+                .get("signals_revision")
+                .map_err(err)?
+                .map_or(0, |v| v.value()))
+        })
+        .await
+    }
+
+    async fn load_signals(&self) -> Result<(u64, Vec<transforms::signals::Signal>)> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(err)?;
+            let meta = txn.open_table(META).map_err(err)?;
+            let rev = meta
+                .get("signals_revision")
+                .map_err(err)?
+                .map_or(0, |v| v.value());
+            let table = txn.open_table(SIGNALS).map_err(err)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(err)? {
+                let (_, v) = entry.map_err(err)?;
+                out.push(
+                    serde_json::from_slice(v.value())
+                        .map_err(|e| Error::Store(format!("stored signal: {e}")))?,
+                );
+            }
+            Ok((rev, out))
+        })
+        .await
+    }
+
+    async fn put_signal(&self, signal: &transforms::signals::Signal) -> Result<()> {
+        let json = serde_json::to_vec(signal).map_err(|e| Error::Internal(e.to_string()))?;
+        let key = (signal.tenant.clone(), signal.id.clone());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            txn.open_table(SIGNALS)
+                .map_err(err)?
+                .insert((key.0.as_str(), key.1.as_str()), json.as_slice())
+                .map_err(err)?;
+            bump_revision(&txn)?;
+            txn.commit().map_err(err)
+        })
+        .await
+    }
+
+    async fn delete_signal(&self, tenant: &str, id: &str) -> Result<bool> {
+        let key = (tenant.to_owned(), id.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            let existed = txn
+                .open_table(SIGNALS)
+                .map_err(err)?
+                .remove((key.0.as_str(), key.1.as_str()))
+                .map_err(err)?
+                .is_some();
+            bump_revision(&txn)?;
+            txn.commit().map_err(err)?;
+            Ok(existed)
+        })
+        .await
     }
 }
 

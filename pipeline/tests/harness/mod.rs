@@ -49,16 +49,24 @@ impl Env {
             extra_env: Vec::new(),
             name,
         };
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", KAFKA).create().expect("admin");
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .create()
+            .expect("admin");
         let topics: Vec<NewTopic<'_>> = [&env.raw, &env.enriched, &env.dlq]
             .iter()
             .map(|t| NewTopic::new(t, 4, TopicReplication::Fixed(1)))
             .collect();
-        for r in admin.create_topics(&topics, &AdminOptions::new()).await.expect("create topics") {
+        for r in admin
+            .create_topics(&topics, &AdminOptions::new())
+            .await
+            .expect("create topics")
+        {
             r.expect("topic created");
         }
-        pipeline::distributed::scylla_store::apply_schema(&env.session, &env.keyspace, 1).await.expect("schema");
+        pipeline::distributed::scylla_store::apply_schema(&env.session, &env.keyspace, 1)
+            .await
+            .expect("schema");
         env
     }
 
@@ -73,7 +81,10 @@ impl Env {
             ("BACKCHANNEL__KAFKA__GROUP_ID", self.group.clone()),
             ("BACKCHANNEL__SCYLLA__KEYSPACE", self.keyspace.clone()),
             ("BACKCHANNEL__REDIS__URL", self.redis_url.clone()),
-            ("BACKCHANNEL__METRICS__LISTEN", format!("127.0.0.1:{}", self.metrics_port)),
+            (
+                "BACKCHANNEL__METRICS__LISTEN",
+                format!("127.0.0.1:{}", self.metrics_port),
+            ),
             ("BACKCHANNEL_LOG", "warn".to_owned()),
         ]
         .into_iter()
@@ -90,7 +101,9 @@ impl Env {
     }
 
     fn spawn_worker_raw(&self) -> Child {
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{}.worker.log", self.name))).expect("log");
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("{}.worker.log", self.name)))
+                .expect("log");
         Command::new(env!("CARGO_BIN_EXE_backchannel"))
             .arg("worker")
             .envs(self.vars())
@@ -111,13 +124,21 @@ impl Env {
             rate: 0,
             sink: pipeline::collect::Sink::Kafka,
         };
-        let sent = pipeline::collect::synthetic(&config, &opts).await.expect("produce");
+        let sent = pipeline::collect::synthetic(&config, &opts)
+            .await
+            .expect("produce");
         assert_eq!(sent, n);
     }
 
     pub async fn count(&self, table: &str) -> i64 {
         let q = format!("SELECT COUNT(*) FROM {}.{table}", self.keyspace);
-        let rows = self.session.query_unpaged(q, &[]).await.expect("count").into_rows_result().expect("rows");
+        let rows = self
+            .session
+            .query_unpaged(q, &[])
+            .await
+            .expect("count")
+            .into_rows_result()
+            .expect("rows");
         rows.single_row::<(i64,)>().expect("count row").0
     }
 
@@ -125,7 +146,13 @@ impl Env {
     pub async fn stored_ids(&self) -> Vec<String> {
         use futures_util::StreamExt;
         let q = format!("SELECT id FROM {}.mentions", self.keyspace);
-        let mut rows = self.session.query_iter(q, &[]).await.expect("scan").rows_stream::<(String,)>().expect("typed");
+        let mut rows = self
+            .session
+            .query_iter(q, &[])
+            .await
+            .expect("scan")
+            .rows_stream::<(String,)>()
+            .expect("typed");
         let mut out = Vec::new();
         while let Some(r) = rows.next().await {
             out.push(r.expect("row").0);
@@ -142,7 +169,10 @@ impl Env {
                 assert_eq!(c, n, "more rows than mentions");
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "only {c} of {n} stored after {limit:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {c} of {n} stored after {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
@@ -151,7 +181,10 @@ impl Env {
     pub async fn wait_at_least(&self, n: i64, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         while self.count("mentions").await < n {
-            assert!(tokio::time::Instant::now() < deadline, "fewer than {n} stored after {limit:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fewer than {n} stored after {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -160,7 +193,10 @@ impl Env {
     pub async fn wait_rollups(&self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         while self.count("dirty_minutes").await > 0 {
-            assert!(tokio::time::Instant::now() < deadline, "rollups did not finish within {limit:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "rollups did not finish within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
@@ -172,14 +208,37 @@ impl Env {
             "SELECT topic, minute, mentions, sentiment_sum, positive, neutral, negative, hashtags FROM {}.topic_minute_stats",
             self.keyspace
         );
-        type Row = (String, DateTime<Utc>, i64, f64, i64, i64, i64, Option<HashMap<String, i64>>);
-        let mut rows = self.session.query_iter(q, &[]).await.expect("scan").rows_stream::<Row>().expect("typed");
+        type Row = (
+            String,
+            DateTime<Utc>,
+            i64,
+            f64,
+            i64,
+            i64,
+            i64,
+            Option<HashMap<String, i64>>,
+        );
+        let mut rows = self
+            .session
+            .query_iter(q, &[])
+            .await
+            .expect("scan")
+            .rows_stream::<Row>()
+            .expect("typed");
         let mut out = HashMap::new();
         while let Some(r) = rows.next().await {
-            let (topic, minute, mentions, sentiment_sum, positive, neutral, negative, hashtags) = r.expect("row");
+            let (topic, minute, mentions, sentiment_sum, positive, neutral, negative, hashtags) =
+                r.expect("row");
             out.insert(
                 (topic, minute),
-                Aggregate { mentions, sentiment_sum, positive, neutral, negative, hashtags: hashtags.unwrap_or_default() },
+                Aggregate {
+                    mentions,
+                    sentiment_sum,
+                    positive,
+                    neutral,
+                    negative,
+                    hashtags: hashtags.unwrap_or_default(),
+                },
             );
         }
         out
@@ -191,10 +250,20 @@ impl Env {
     }
 
     pub async fn drop_all(self) {
-        let _ = self.session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", self.keyspace), &[]).await;
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", KAFKA).create().expect("admin");
-        let _ = admin.delete_topics(&[&self.raw, &self.enriched, &self.dlq], &AdminOptions::new()).await;
+        let _ = self
+            .session
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", self.keyspace), &[])
+            .await;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .create()
+            .expect("admin");
+        let _ = admin
+            .delete_topics(
+                &[&self.raw, &self.enriched, &self.dlq],
+                &AdminOptions::new(),
+            )
+            .await;
     }
 }
 
@@ -234,14 +303,20 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
-    Some(body.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or(body))
+    Some(
+        body.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or(body),
+    )
 }
 
 /// The value of a counter or gauge (summing label sets that contain `labels`).
 pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(labels))
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with([' ', '{']) && l.contains(labels)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -258,8 +333,14 @@ pub struct Aggregate {
 
 /// Ground truth for synthetic mentions `0..n` of `seed`, computed here from the generator and
 /// the transforms, independently of the worker's aggregation code.
-pub fn ground_truth(seed: u64, n: u64) -> (HashSet<String>, HashMap<(String, DateTime<Utc>), Aggregate>) {
-    let source = Synthetic::new(SyntheticConfig { seed, ..Default::default() });
+pub fn ground_truth(
+    seed: u64,
+    n: u64,
+) -> (HashSet<String>, HashMap<(String, DateTime<Utc>), Aggregate>) {
+    let source = Synthetic::new(SyntheticConfig {
+        seed,
+        ..Default::default()
+    });
     let mut ids = HashSet::new();
     let mut truth: HashMap<(String, DateTime<Utc>), Aggregate> = HashMap::new();
     let mut record = transforms::Record::new();
@@ -286,7 +367,10 @@ pub fn ground_truth(seed: u64, n: u64) -> (HashSet<String>, HashMap<(String, Dat
                 topics.push(format!("hashtag:{h}"));
             }
         }
-        let minute = m.created_at.duration_trunc(chrono::Duration::minutes(1)).expect("minute");
+        let minute = m
+            .created_at
+            .duration_trunc(chrono::Duration::minutes(1))
+            .expect("minute");
         for t in topics {
             let a = truth.entry((t, minute)).or_default();
             a.mentions += 1;
@@ -309,9 +393,20 @@ pub fn ground_truth(seed: u64, n: u64) -> (HashSet<String>, HashMap<(String, Dat
 
 /// Asserts the stored aggregates equal the truth: every topic-minute, exact counts, sums within
 /// float re-association error, and the stored top hashtags exact and truly the most frequent.
-pub fn assert_aggregates(stored: &HashMap<(String, DateTime<Utc>), Aggregate>, truth: &HashMap<(String, DateTime<Utc>), Aggregate>) {
-    let missing: Vec<_> = truth.keys().filter(|k| !stored.contains_key(*k)).take(5).collect();
-    assert!(missing.is_empty(), "{} topic-minutes missing, e.g. {missing:?}", truth.len() - stored.len().min(truth.len()));
+pub fn assert_aggregates(
+    stored: &HashMap<(String, DateTime<Utc>), Aggregate>,
+    truth: &HashMap<(String, DateTime<Utc>), Aggregate>,
+) {
+    let missing: Vec<_> = truth
+        .keys()
+        .filter(|k| !stored.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} topic-minutes missing, e.g. {missing:?}",
+        truth.len() - stored.len().min(truth.len())
+    );
     assert_eq!(stored.len(), truth.len(), "no extra topic-minutes");
     for (key, t) in truth {
         let s = &stored[key];
@@ -320,7 +415,10 @@ pub fn assert_aggregates(stored: &HashMap<(String, DateTime<Utc>), Aggregate>, t
             (t.mentions, t.positive, t.neutral, t.negative),
             "counts of {key:?}"
         );
-        assert!((s.sentiment_sum - t.sentiment_sum).abs() < 1e-6 * t.mentions.max(1) as f64, "sentiment sum of {key:?}");
+        assert!(
+            (s.sentiment_sum - t.sentiment_sum).abs() < 1e-6 * t.mentions.max(1) as f64,
+            "sentiment sum of {key:?}"
+        );
         let mut counts: Vec<i64> = t.hashtags.values().copied().collect();
         counts.sort_unstable_by(|a, b| b.cmp(a));
         let threshold = counts.get(19).copied().unwrap_or(0);
@@ -329,10 +427,17 @@ pub fn assert_aggregates(stored: &HashMap<(String, DateTime<Utc>), Aggregate>, t
         }
         for (h, c) in &t.hashtags {
             if *c > threshold {
-                assert!(s.hashtags.contains_key(h), "top hashtag {h} ({c}) missing from {key:?}");
+                assert!(
+                    s.hashtags.contains_key(h),
+                    "top hashtag {h} ({c}) missing from {key:?}"
+                );
             }
         }
-        assert_eq!(s.hashtags.len(), t.hashtags.len().min(20), "hashtag list length of {key:?}");
+        assert_eq!(
+            s.hashtags.len(),
+            t.hashtags.len().min(20),
+            "hashtag list length of {key:?}"
+        );
     }
 }
 
@@ -348,11 +453,22 @@ pub fn histogram<'a>(items: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, 
 /// Resident memory of a process in KiB (Linux).
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Sends a signal to a process.
 pub fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("kill").success();
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill")
+        .success();
     assert!(ok, "kill -{sig} {pid}");
 }
