@@ -123,6 +123,9 @@ async fn synthetic_collector(
 ) {
     let source = Synthetic::new(SyntheticConfig {
         seed: opts.seed,
+        // Live-looking timestamps; the content depends on the seed only.
+        start: chrono::Utc::now(),
+        spacing: chrono::Duration::microseconds(1_000_000 / opts.rate.max(1) as i64),
         ..Default::default()
     });
     let limit = opts.limit.unwrap_or(u64::MAX);
