@@ -406,3 +406,82 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
     assert!(worker.wait().expect("exit").success());
     env.drop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
+    use collectors::{Synthetic, SyntheticConfig};
+    use transforms::signals::{Matcher, Signal, SignalSet};
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !services() {
+        return;
+    }
+    let env = Env::new("signals").await;
+    env.produce_synthetic(16, 0, 1_000).await;
+    let mut worker = env.spawn_worker();
+    env.wait_stored(1_000, Duration::from_secs(300)).await;
+
+    let query = r#"acme OR "quanta air""#;
+    let saved = Command::new(env!("CARGO_BIN_EXE_backchannel"))
+        .args(["signals", "put", "--tenant", "t1", "--id", "brands", query])
+        .envs(env.vars())
+        .output()
+        .expect("backchannel signals put");
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let saved_at = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    env.produce_synthetic(16, 1_000, 1_000).await;
+    env.wait_stored(2_000, Duration::from_secs(300)).await;
+    assert!(saved_at.elapsed() < Duration::from_secs(60));
+
+    // Ground truth: which of the later mentions the signal matches.
+    let matcher = Matcher::compile(&SignalSet {
+        signals: vec![Signal { tenant: "t1".into(), id: "brands".into(), version: 1, query: query.into(), options: Default::default() }],
+    })
+    .expect("compiles");
+    let source = Synthetic::new(SyntheticConfig { seed: 16, ..Default::default() });
+    let mut record = transforms::Record::new();
+    let mut expected = std::collections::HashMap::<chrono::DateTime<chrono::Utc>, i64>::new();
+    for i in 0..2_000 {
+        let m = source.mention(i);
+        let hits = transforms::enrich_and_match(&m, &mut record, Some(&matcher));
+        let minute = pipeline::distributed::scylla_store::minute_of(m.created_at);
+        if i >= 1_000 && !hits.is_empty() {
+            *expected.entry(minute).or_default() += 1;
+        } else {
+            expected.entry(minute).or_default();
+        }
+    }
+    let total: i64 = expected.values().sum();
+    assert!(total > 50, "the query matches a fair share of the later mentions: {total}");
+    for (minute, want) in &expected {
+        let rows = env
+            .session
+            .query_unpaged(
+                format!("SELECT COUNT(*) FROM {}.mentions_by_topic WHERE topic = 'signal:t1/brands' AND minute = ?", env.keyspace),
+                (minute,),
+            )
+            .await
+            .expect("count")
+            .into_rows_result()
+            .expect("rows");
+        assert_eq!(rows.single_row::<(i64,)>().expect("row").0, *want, "signal matches in minute {minute}");
+    }
+    let body = env
+        .session
+        .query_unpaged(format!("SELECT body FROM {}.mentions WHERE id = ?", env.keyspace), ("synthetic:16-1999",))
+        .await
+        .expect("select")
+        .into_rows_result()
+        .expect("rows")
+        .single_row::<(Vec<u8>,)>()
+        .expect("row")
+        .0;
+    let enriched: model::EnrichedMention = serde_json::from_slice(&body).expect("stored EnrichedMention");
+    for s in &enriched.signals {
+        assert_eq!((s.tenant.as_str(), s.signal.as_str(), s.version), ("t1", "brands", 1));
+    }
+    assert_eq!(worker.try_wait().expect("status"), None, "no restart needed");
+    signal(worker.id(), "TERM");
+    assert!(worker.wait().expect("exit").success());
+    env.drop_all().await;
+}
