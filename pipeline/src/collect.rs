@@ -28,14 +28,23 @@ pub struct CollectOptions {
     /// Mentions per second; 0 = as fast as possible.
     pub rate: u64,
     pub sink: Sink,
+    /// Stamp `collected_at` with the time each mention is produced (what a live collector does,
+    /// and what end-to-end latency is measured from). Off, every field depends on the seed and
+    /// index only, which tests use to recompute ground truth.
+    pub live_times: bool,
 }
 
 /// Produces synthetic mentions; returns how many were acknowledged.
 pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
-    let source = Synthetic::new(SyntheticConfig {
-        seed: opts.seed,
-        ..Default::default()
-    });
+    let source = Synthetic::new(SyntheticConfig { seed: opts.seed, ..Default::default() });
+    let stamp = |mut m: model::Mention| {
+        if opts.live_times {
+            let now = chrono::Utc::now();
+            m.created_at = now - (m.collected_at - m.created_at);
+            m.collected_at = now;
+        }
+        m
+    };
     let end = opts
         .limit
         .map_or(u64::MAX, |l| opts.start.saturating_add(l));
@@ -52,7 +61,7 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
         Sink::Stdout => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             while i < end {
-                let m = source.mention(i);
+                let m = stamp(source.mention(i));
                 serde_json::to_writer(&mut out, &m).map_err(|e| Error::Internal(e.to_string()))?;
                 out.write_all(b"\n")?;
                 i += 1;
@@ -68,7 +77,7 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
                 tick.tick().await;
                 let tick_end = end.min(i.saturating_add(per_tick));
                 while i < tick_end {
-                    let m = source.mention(i);
+                    let m = stamp(source.mention(i));
                     let payload =
                         serde_json::to_vec(&m).map_err(|e| Error::Internal(e.to_string()))?;
                     let record = FutureRecord::to(topic)

@@ -77,6 +77,10 @@ enum Command {
         /// First index of the synthetic sequence.
         #[arg(long, default_value_t = 0)]
         start: u64,
+        /// Keep the generator's fixed timestamps instead of stamping mentions as they are sent
+        /// (reproducible runs whose aggregates can be recomputed).
+        #[arg(long)]
+        fixed_times: bool,
     },
     /// Manage tenants' signals (tracked queries) and try queries before saving them.
     Signals {
@@ -265,6 +269,7 @@ fn main() -> anyhow::Result<()> {
             rate,
             seed,
             start,
+            fixed_times,
         } => {
             let config = load()?;
             let rt = tokio::runtime::Runtime::new()?;
@@ -278,6 +283,7 @@ fn main() -> anyhow::Result<()> {
                 limit,
                 rate,
                 sink,
+                live_times: !fixed_times,
             };
             let n = rt.block_on(pipeline::collect::synthetic(&config, &opts))?;
             eprintln!("collected {n} mentions");

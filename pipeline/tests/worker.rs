@@ -117,7 +117,7 @@ async fn e2e_worker_killed_three_times_loses_nothing_and_counts_nothing_twice() 
                 tokio::time::Instant::now() < deadline,
                 "no progress before kill {kill}"
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         signal(worker.id(), "KILL");
         let _ = worker.wait();

@@ -123,6 +123,7 @@ impl Env {
             limit: Some(n),
             rate: 0,
             sink: pipeline::collect::Sink::Kafka,
+            live_times: false,
         };
         let sent = pipeline::collect::synthetic(&config, &opts)
             .await
@@ -130,16 +131,19 @@ impl Env {
         assert_eq!(sent, n);
     }
 
+    /// Rows in `table` (a full scan: tests only). Retries a few times, since a loaded
+    /// single-node Cassandra may drop a long scan.
     pub async fn count(&self, table: &str) -> i64 {
         let q = format!("SELECT COUNT(*) FROM {}.{table}", self.keyspace);
-        let rows = self
-            .session
-            .query_unpaged(q, &[])
-            .await
-            .expect("count")
-            .into_rows_result()
-            .expect("rows");
-        rows.single_row::<(i64,)>().expect("count row").0
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.session.query_unpaged(q.as_str(), &[]).await {
+                Ok(r) => return r.into_rows_result().expect("rows").single_row::<(i64,)>().expect("count row").0,
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        panic!("counting {table} failed five times: {last}");
     }
 
     /// Every stored mention id (a full scan, paged).
