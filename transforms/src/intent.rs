@@ -1,5 +1,263 @@
-//! (being written)
+//! Intent and safety: what the author wants (to ask, complain, buy, get help, get advice,
+//! thank, leave) and what a moderator or a privacy filter needs to know (profanity, personal
+//! data).
+//!
+//! Intents come from cue phrases of our own ([`cues`]) matched over the lower-case words, plus
+//! a question rule that also reads the sentence shape. Personal data is detected by [`pii`],
+//! which only answers yes or no: no field ever holds the address or number found.
 
-use crate::registry::Extractor;
+pub mod cues;
+pub mod pii;
 
-pub const EXTRACTORS: &[&dyn Extractor] = &[];
+#[cfg(test)]
+mod tests;
+
+use crate::analysis::Analysis;
+use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use cues::bit;
+
+pub const EXTRACTORS: &[&dyn Extractor] = &[&Intent, &Safety];
+
+/// The author's intents.
+#[derive(Debug)]
+pub struct Intent;
+
+/// Profanity and personal data.
+#[derive(Debug)]
+pub struct Safety;
+
+mod f {
+    pub const QUESTION: usize = 0;
+    pub const COMPLAINT: usize = 1;
+    pub const PURCHASE: usize = 2;
+    pub const SUPPORT: usize = 3;
+    pub const RECOMMEND: usize = 4;
+    pub const GRATITUDE: usize = 5;
+    pub const CHURN: usize = 6;
+    pub const HELP: usize = 7;
+
+    pub const HAS_PROFANITY: usize = 0;
+    pub const PROFANITY_COUNT: usize = 1;
+    pub const PII_EMAIL: usize = 2;
+    pub const PII_PHONE: usize = 3;
+    pub const PII_KINDS: usize = 4;
+}
+
+const INTENT_FIELDS: &[FieldSpec] = &[
+    FieldSpec::bool(
+        "is_question",
+        "Asks something: a question mark (not in a URL), a sentence opening like a question (what is, do you), or an indirect one (anyone know).",
+    ),
+    FieldSpec::bool(
+        "intent_complaint",
+        "Complains about a product or service (not working, still waiting, charged twice, waste of money, ...).",
+    ),
+    FieldSpec::bool(
+        "intent_purchase",
+        "Intends to buy (want to buy, where can I get, how much is it, pre-order, ...).",
+    ),
+    FieldSpec::bool(
+        "intent_support_request",
+        "Asks a company for support with an account, order or fault (can't log in, my order, error code, dm us, ...).",
+    ),
+    FieldSpec::bool(
+        "intent_recommendation_request",
+        "Asks for a recommendation (any suggestions, what's the best, should I get, ...).",
+    ),
+    FieldSpec::bool(
+        "intent_gratitude",
+        "Thanks someone (thank you, thanks, much appreciated, ...).",
+    ),
+    FieldSpec::bool(
+        "intent_churn",
+        "Says they are leaving or switching (cancel my, unsubscribe, I'm switching to, delete my account, ...).",
+    ),
+    FieldSpec::bool(
+        "intent_help_request",
+        "Asks for help of any kind (please help, can anyone help, how do I, need help, ...).",
+    ),
+];
+
+const SAFETY_FIELDS: &[FieldSpec] = &[
+    FieldSpec::bool(
+        "has_profanity",
+        "Contains a word or phrase of the better_profanity list (MIT), less ordinary and identity words.",
+    ),
+    FieldSpec::int(
+        "profanity_count",
+        "Profane words and phrases (better_profanity list, MIT, less ordinary and identity words).",
+    ),
+    FieldSpec::bool(
+        "pii_email",
+        "Contains something shaped like an e-mail address (flag only; the address is not kept).",
+    ),
+    FieldSpec::bool(
+        "pii_phone",
+        "Contains a phone number: NANP, +international or 0-national format; not dates, prices or ids (flag only).",
+    ),
+    FieldSpec::strs(
+        "pii_kinds",
+        "Kinds of personal data found, of email, phone, payment_card (Luhn), iban (mod 97), us_ssn; never the data itself.",
+    ),
+];
+
+impl Extractor for Intent {
+    fn name(&self) -> &'static str {
+        "intent"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn fields(&self) -> &'static [FieldSpec] {
+        INTENT_FIELDS
+    }
+    fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
+        let lw = a.lower_words();
+        let found = cues::scan(&cues::INTENTS, lw.len(), |i| lw.get(i).unwrap_or_default());
+        let has = |b: u16| found.bits & b != 0;
+        let question = has(bit::QUESTION) || is_question(a.text, a.words(), |i| lw.get(i));
+        out.bool(f::QUESTION, question);
+        out.bool(f::COMPLAINT, has(bit::COMPLAINT));
+        out.bool(f::PURCHASE, has(bit::PURCHASE));
+        out.bool(f::SUPPORT, has(bit::SUPPORT));
+        out.bool(f::RECOMMEND, has(bit::RECOMMEND));
+        out.bool(f::GRATITUDE, has(bit::GRATITUDE));
+        out.bool(f::CHURN, has(bit::CHURN));
+        out.bool(f::HELP, has(bit::HELP));
+    }
+}
+
+impl Extractor for Safety {
+    fn name(&self) -> &'static str {
+        "safety"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn fields(&self) -> &'static [FieldSpec] {
+        SAFETY_FIELDS
+    }
+    fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
+        let lw = a.lower_words();
+        let found = cues::scan(&cues::PROFANITY, lw.len(), |i| {
+            lw.get(i).unwrap_or_default()
+        });
+        out.bool(f::HAS_PROFANITY, found.profanity > 0);
+        out.count(f::PROFANITY_COUNT, found.profanity);
+        let p = pii::scan(a.text);
+        out.bool(f::PII_EMAIL, p.email);
+        out.bool(f::PII_PHONE, p.phone);
+        let kinds = out.strs(f::PII_KINDS);
+        kinds.extend(p.kinds().map(str::to_owned));
+    }
+}
+
+/// A question mark that ends a question: not one inside a URL or query string (`?id=`).
+fn has_question_mark(text: &str) -> bool {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if matches!(c, '?' | '\u{ff1f}' | '\u{61f}' | '\u{37e}') {
+            let in_url = chars.peek().is_some_and(|n| n.is_ascii_alphanumeric());
+            if !in_url {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+const WH: &[&str] = &[
+    "what", "why", "how", "when", "where", "who", "which", "whose", "whom",
+];
+const WH_CONTRACTED: &[&str] = &[
+    "what's", "how's", "where's", "who's", "when's", "why's", "what're", "who're",
+];
+const AUX: &[&str] = &[
+    "is",
+    "are",
+    "was",
+    "were",
+    "am",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "has",
+    "have",
+    "had",
+    "isn't",
+    "aren't",
+    "wasn't",
+    "doesn't",
+    "don't",
+    "didn't",
+    "can't",
+    "won't",
+    "wouldn't",
+    "shouldn't",
+    "couldn't",
+    "haven't",
+    "hasn't",
+];
+const SUBJECT: &[&str] = &[
+    "i", "you", "we", "they", "he", "she", "it", "anyone", "anybody", "someone", "somebody",
+    "there", "this", "that", "u", "y'all", "people", "everyone", "ya",
+];
+
+fn fold(w: &str) -> std::borrow::Cow<'_, str> {
+    if w.contains('\u{2019}') {
+        w.replace('\u{2019}', "'").into()
+    } else {
+        w.into()
+    }
+}
+
+/// A question mark, or a sentence that opens like a question: a wh-word and an auxiliary
+/// ("how do", "what is"), a contracted wh-word ("what's"), or an auxiliary and a subject
+/// ("do you", "is there", "can anyone"; "do it" is an order, not a question).
+pub fn is_question<'w>(
+    text: &str,
+    words: &[&str],
+    lower: impl Fn(usize) -> Option<&'w str>,
+) -> bool {
+    if has_question_mark(text) {
+        return true;
+    }
+    let base = text.as_ptr() as usize;
+    let mut prev_end = 0usize;
+    for (i, w) in words.iter().enumerate() {
+        let start = (w.as_ptr() as usize).saturating_sub(base).min(text.len());
+        let gap = text.get(prev_end.min(start)..start).unwrap_or("");
+        prev_end = start + w.len();
+        let sentence_start = i == 0 || gap.contains(['.', '!', '\n', ';', ':']);
+        if !sentence_start {
+            continue;
+        }
+        let (Some(w0), Some(w1)) = (lower(i), lower(i + 1)) else {
+            continue;
+        };
+        let (w0, w1) = (fold(w0), fold(w1));
+        let (w0, w1) = (w0.as_ref(), w1.as_ref());
+        if WH_CONTRACTED.contains(&w0) {
+            return true;
+        }
+        if WH.contains(&w0) && AUX.contains(&w1) {
+            return true;
+        }
+        if AUX.contains(&w0)
+            && SUBJECT.contains(&w1)
+            && !(w0 == "do" && matches!(w1, "it" | "this" | "that"))
+            && lower(i + 2).is_some()
+        {
+            return true;
+        }
+    }
+    false
+}
