@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
 use crate::registry::{Extractor, FieldSpec, FieldWriter};
-use crate::sentiment::lexicon::FastMap;
+use crate::sentiment::lexicon::{FastMap, WordTable};
 
 #[cfg(test)]
 mod tests;
@@ -133,7 +133,7 @@ const PHRASE_START: Mask = 1 << 31;
 
 #[derive(Debug)]
 struct Lexicon {
-    words: FastMap<&'static str, Mask>,
+    words: WordTable<Mask>,
     /// Two-word terms (Empath writes them `first_second`).
     pairs: Vec<(&'static str, &'static str, Mask)>,
 }
@@ -165,7 +165,10 @@ static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
             }
         }
     }
-    Lexicon { words, pairs }
+    Lexicon {
+        words: WordTable::new(words),
+        pairs,
+    }
 });
 
 /// Category counts for a sequence of lower-case words.

@@ -16,15 +16,12 @@ use crate::analysis::Analysis;
 use crate::registry::{Extractor, FieldSpec, FieldWriter};
 use cues::bit;
 
-pub const EXTRACTORS: &[&dyn Extractor] = &[&Intent, &Safety];
+pub const EXTRACTORS: &[&dyn Extractor] = &[&Intent];
 
-/// The author's intents.
+/// The author's intents, profanity and personal data: one group, because intent cues and
+/// profanity are matched in the same pass over the words.
 #[derive(Debug)]
 pub struct Intent;
-
-/// Profanity and personal data.
-#[derive(Debug)]
-pub struct Safety;
 
 mod f {
     pub const QUESTION: usize = 0;
@@ -35,15 +32,14 @@ mod f {
     pub const GRATITUDE: usize = 5;
     pub const CHURN: usize = 6;
     pub const HELP: usize = 7;
-
-    pub const HAS_PROFANITY: usize = 0;
-    pub const PROFANITY_COUNT: usize = 1;
-    pub const PII_EMAIL: usize = 2;
-    pub const PII_PHONE: usize = 3;
-    pub const PII_KINDS: usize = 4;
+    pub const HAS_PROFANITY: usize = 8;
+    pub const PROFANITY_COUNT: usize = 9;
+    pub const PII_EMAIL: usize = 10;
+    pub const PII_PHONE: usize = 11;
+    pub const PII_KINDS: usize = 12;
 }
 
-const INTENT_FIELDS: &[FieldSpec] = &[
+const FIELDS: &[FieldSpec] = &[
     FieldSpec::bool(
         "is_question",
         "Asks something: a question mark (not in a URL), a sentence opening like a question (what is, do you), or an indirect one (anyone know).",
@@ -76,9 +72,6 @@ const INTENT_FIELDS: &[FieldSpec] = &[
         "intent_help_request",
         "Asks for help of any kind (please help, can anyone help, how do I, need help, ...).",
     ),
-];
-
-const SAFETY_FIELDS: &[FieldSpec] = &[
     FieldSpec::bool(
         "has_profanity",
         "Contains a word or phrase of the better_profanity list (MIT), less ordinary and identity words.",
@@ -109,11 +102,11 @@ impl Extractor for Intent {
         1
     }
     fn fields(&self) -> &'static [FieldSpec] {
-        INTENT_FIELDS
+        FIELDS
     }
     fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
         let lw = a.lower_words();
-        let found = cues::scan(&cues::INTENTS, lw.len(), |i| lw.get(i).unwrap_or_default());
+        let found = cues::scan(lw.len(), |i| lw.get(i).unwrap_or_default());
         let has = |b: u16| found.bits & b != 0;
         let question = has(bit::QUESTION) || is_question(a.text, a.words(), |i| lw.get(i));
         out.bool(f::QUESTION, question);
@@ -124,24 +117,6 @@ impl Extractor for Intent {
         out.bool(f::GRATITUDE, has(bit::GRATITUDE));
         out.bool(f::CHURN, has(bit::CHURN));
         out.bool(f::HELP, has(bit::HELP));
-    }
-}
-
-impl Extractor for Safety {
-    fn name(&self) -> &'static str {
-        "safety"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn fields(&self) -> &'static [FieldSpec] {
-        SAFETY_FIELDS
-    }
-    fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
-        let lw = a.lower_words();
-        let found = cues::scan(&cues::PROFANITY, lw.len(), |i| {
-            lw.get(i).unwrap_or_default()
-        });
         out.bool(f::HAS_PROFANITY, found.profanity > 0);
         out.count(f::PROFANITY_COUNT, found.profanity);
         let p = pii::scan(a.text);
@@ -154,16 +129,19 @@ impl Extractor for Safety {
 
 /// A question mark that ends a question: not one inside a URL or query string (`?id=`).
 fn has_question_mark(text: &str) -> bool {
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if matches!(c, '?' | '\u{ff1f}' | '\u{61f}' | '\u{37e}') {
-            let in_url = chars.peek().is_some_and(|n| n.is_ascii_alphanumeric());
-            if !in_url {
-                return true;
-            }
-        }
+    let b = text.as_bytes();
+    let url_like = |next: Option<&u8>| next.is_some_and(u8::is_ascii_alphanumeric);
+    if b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'?' && !url_like(b.get(i + 1)))
+    {
+        return true;
     }
-    false
+    // Full-width, Arabic and Greek question marks.
+    !text.is_ascii()
+        && text.char_indices().any(|(i, c)| {
+            matches!(c, '\u{ff1f}' | '\u{61f}' | '\u{37e}') && !url_like(b.get(i + c.len_utf8()))
+        })
 }
 
 const WH: &[&str] = &[
@@ -212,7 +190,7 @@ const SUBJECT: &[&str] = &[
 ];
 
 fn fold(w: &str) -> std::borrow::Cow<'_, str> {
-    if w.contains('\u{2019}') {
+    if !w.is_ascii() && w.contains('\u{2019}') {
         w.replace('\u{2019}', "'").into()
     } else {
         w.into()
@@ -236,7 +214,10 @@ pub fn is_question<'w>(
         let start = (w.as_ptr() as usize).saturating_sub(base).min(text.len());
         let gap = text.get(prev_end.min(start)..start).unwrap_or("");
         prev_end = start + w.len();
-        let sentence_start = i == 0 || gap.contains(['.', '!', '\n', ';', ':']);
+        let sentence_start = i == 0
+            || gap
+                .bytes()
+                .any(|c| matches!(c, b'.' | b'!' | b'\n' | b';' | b':'));
         if !sentence_start {
             continue;
         }

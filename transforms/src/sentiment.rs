@@ -200,6 +200,9 @@ pub fn supported(code: &str, text: &str) -> bool {
 
 /// At least half of the letters are Latin script (or there are none).
 fn mostly_latin(text: &str) -> bool {
+    if text.is_ascii() {
+        return true;
+    }
     let (mut latin, mut other) = (0usize, 0usize);
     for c in text.chars() {
         if c.is_ascii_alphabetic() {

@@ -11,7 +11,7 @@
 
 use std::sync::LazyLock;
 
-use crate::sentiment::lexicon::FastMap;
+use crate::sentiment::lexicon::{FastMap, WordTable};
 
 /// Bits of the intents a phrase signals.
 pub mod bit {
@@ -481,27 +481,49 @@ pub const PROFANITY_EXCLUDED: &[&str] = &[
 ];
 
 /// Phrases to match, as tails by first word.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Phrases {
+    first: WordTable<u32>,
+    tails: Vec<Vec<(Vec<&'static str>, u16)>>,
+}
+
+/// Collects phrases before they are frozen into [`Phrases`].
+#[derive(Debug, Default)]
+struct Builder {
     first: FastMap<&'static str, Vec<(Vec<&'static str>, u16)>>,
 }
 
-fn add(p: &mut Phrases, phrase: &'static str, bits: u16) {
-    let mut words = phrase.split(' ').filter(|w| !w.is_empty());
-    let Some(first) = words.next() else {
-        return;
-    };
-    let tail: Vec<&'static str> = words.collect();
-    let list = p.first.entry(first).or_default();
-    match list.iter_mut().find(|(t, _)| *t == tail) {
-        Some((_, b)) => *b |= bits,
-        None => list.push((tail, bits)),
+impl Builder {
+    fn add(&mut self, phrase: &'static str, bits: u16) {
+        let mut words = phrase.split(' ').filter(|w| !w.is_empty());
+        let Some(first) = words.next() else {
+            return;
+        };
+        let tail: Vec<&'static str> = words.collect();
+        let list = self.first.entry(first).or_default();
+        match list.iter_mut().find(|(t, _)| *t == tail) {
+            Some((_, b)) => *b |= bits,
+            None => list.push((tail, bits)),
+        }
+    }
+
+    fn build(self) -> Phrases {
+        let mut tails = Vec::with_capacity(self.first.len());
+        let mut index = Vec::with_capacity(self.first.len());
+        for (w, list) in self.first {
+            index.push((w, tails.len() as u32));
+            tails.push(list);
+        }
+        Phrases {
+            first: WordTable::new(index),
+            tails,
+        }
     }
 }
 
-/// The intent cue phrases.
-pub static INTENTS: LazyLock<Phrases> = LazyLock::new(|| {
-    let mut p = Phrases::default();
+/// The intent cue phrases and the profanity words, in one table so a text is scanned once.
+pub static PHRASES: LazyLock<Phrases> = LazyLock::new(|| {
+    let mut p = Builder::default();
     let lists: [(&[&'static str], u16); 8] = [
         (QUESTION, bit::QUESTION),
         (COMPLAINT, bit::COMPLAINT),
@@ -514,31 +536,26 @@ pub static INTENTS: LazyLock<Phrases> = LazyLock::new(|| {
     ];
     for (list, b) in lists {
         for phrase in list {
-            add(&mut p, phrase, b);
+            p.add(phrase, b);
         }
     }
-    p
-});
-
-/// The profanity words and phrases.
-pub static PROFANITY: LazyLock<Phrases> = LazyLock::new(|| {
-    let mut p = Phrases::default();
     for w in PROFANITY_LIST.lines().map(str::trim) {
         // Entries with capitals ("LEN", "aSanchez") are not words anyone types lower-case.
         if !w.is_empty()
             && !w.bytes().any(|b| b.is_ascii_uppercase())
             && !PROFANITY_EXCLUDED.contains(&w)
         {
-            add(&mut p, w, bit::PROFANITY);
+            p.add(w, bit::PROFANITY);
         }
     }
-    p
+    p.build()
 });
 
 /// Whether word `w` equals pattern `p`, treating the typographic apostrophe as `'`.
 #[inline]
 fn word_eq(w: &str, p: &str) -> bool {
-    w == p || (w.contains('\u{2019}') && w.chars().map(fold_apostrophe).eq(p.chars()))
+    w == p
+        || (!w.is_ascii() && w.contains('\u{2019}') && w.chars().map(fold_apostrophe).eq(p.chars()))
 }
 
 #[inline]
@@ -556,19 +573,20 @@ pub struct Found {
 }
 
 /// Matches every phrase starting at every word; `word(i)` is the `i`-th of `n` lower-case words.
-pub fn scan<'w>(p: &Phrases, n: usize, word: impl Fn(usize) -> &'w str) -> Found {
+pub fn scan<'w>(n: usize, word: impl Fn(usize) -> &'w str) -> Found {
+    let p = &*PHRASES;
     let mut found = Found::default();
     let mut folded = String::new();
     for i in 0..n {
         let w = word(i);
-        let key = if w.contains('\u{2019}') {
+        let key = if !w.is_ascii() && w.contains('\u{2019}') {
             folded.clear();
             folded.extend(w.chars().map(fold_apostrophe));
             folded.as_str()
         } else {
             w
         };
-        let Some(cands) = p.first.get(key) else {
+        let Some(cands) = p.first.get(key).and_then(|&i| p.tails.get(i as usize)) else {
             continue;
         };
         for (tail, bits) in cands {

@@ -25,7 +25,7 @@ fn intents(text: &str) -> u16 {
     let m = mention(text);
     let a = Analysis::new(&m);
     let lw = a.lower_words();
-    let mut bits = cues::scan(&cues::INTENTS, lw.len(), |i| lw.get(i).unwrap_or_default()).bits;
+    let mut bits = cues::scan(lw.len(), |i| lw.get(i).unwrap_or_default()).bits & !bit::PROFANITY;
     if is_question(a.text, a.words(), |i| lw.get(i)) {
         bits |= bit::QUESTION;
     }
@@ -36,10 +36,7 @@ fn profanity(text: &str) -> usize {
     let m = mention(text);
     let a = Analysis::new(&m);
     let lw = a.lower_words();
-    cues::scan(&cues::PROFANITY, lw.len(), |i| {
-        lw.get(i).unwrap_or_default()
-    })
-    .profanity
+    cues::scan(lw.len(), |i| lw.get(i).unwrap_or_default()).profanity
 }
 
 #[test]
@@ -209,7 +206,7 @@ fn corpus_rates_are_plausible() {
     for m in &posts {
         let a = Analysis::new(m);
         let lw = a.lower_words();
-        let bits = cues::scan(&cues::INTENTS, lw.len(), |i| lw.get(i).unwrap_or_default()).bits;
+        let bits = cues::scan(lw.len(), |i| lw.get(i).unwrap_or_default()).bits;
         for (k, h) in hits.iter_mut().enumerate() {
             *h += usize::from(bits & (1 << k) != 0);
         }
@@ -219,7 +216,7 @@ fn corpus_rates_are_plausible() {
         for m in &posts {
             let a = Analysis::new(m);
             let lw = a.lower_words();
-            let bits = cues::scan(&cues::INTENTS, lw.len(), |i| lw.get(i).unwrap_or_default()).bits;
+            let bits = cues::scan(lw.len(), |i| lw.get(i).unwrap_or_default()).bits;
             if bits & !(bit::GRATITUDE | bit::QUESTION) != 0 {
                 let t: String = m.text.chars().take(140).collect();
                 eprintln!("{bits:09b} {t:?}");

@@ -64,6 +64,179 @@ impl Hasher for WordHasher {
 /// A `HashMap` keyed by short words (or chars) with [`WordHasher`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
+/// A read-only map from short words to values, built once, tuned for lookups of text tokens.
+///
+/// Words of up to 16 bytes are packed into two `u64`s and kept in an open-addressing table, so a
+/// lookup is one multiply, usually one probe and one 16-byte compare, without hashing bytes one
+/// at a time or calling `memcmp`. Longer words go to a plain map, and tokens longer than the
+/// longest key are rejected at once.
+#[derive(Debug)]
+pub(crate) struct WordTable<V> {
+    keys: Box<[[u64; 2]]>,
+    slots: Box<[u32]>,
+    values: Vec<V>,
+    long: FastMap<&'static str, V>,
+    max_len: usize,
+    shift: u32,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+/// Packs a word of 1..=16 bytes (ASCII-lower-cased when `lower`) into two little-endian words,
+/// zero-padded; `None` when it cannot be a short key. Reads overlap instead of copying, so the
+/// packing stays in registers.
+#[inline]
+fn pack(w: &[u8], lower: bool) -> Option<[u64; 2]> {
+    let n = w.len();
+    if n == 0 || n > 16 || w[n - 1] == 0 {
+        return None;
+    }
+    let k = if n >= 8 {
+        let lo = read_u64(w, 0);
+        let hi = if n == 8 {
+            0
+        } else {
+            read_u64(w, n - 8) >> (8 * (16 - n))
+        };
+        [lo, hi]
+    } else if n >= 4 {
+        let a = u64::from(read_u32(w, 0));
+        let b = u64::from(read_u32(w, n - 4)) << (8 * (n - 4));
+        [a | b, 0]
+    } else {
+        let mid = n / 2;
+        let x = u64::from(w[0])
+            | (u64::from(w[mid]) << (8 * mid))
+            | (u64::from(w[n - 1]) << (8 * (n - 1)));
+        [x, 0]
+    };
+    Some(if lower {
+        [lower_ascii(k[0]), lower_ascii(k[1])]
+    } else {
+        k
+    })
+}
+
+#[inline]
+fn read_u64(w: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+#[inline]
+fn read_u32(w: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&w[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+/// Lower-cases the ASCII letters in eight bytes that are all below 0x80.
+#[inline]
+fn lower_ascii(x: u64) -> u64 {
+    const H: u64 = 0x8080_8080_8080_8080;
+    let ge_a = x.wrapping_add(0x3f3f_3f3f_3f3f_3f3f); // high bit set where byte >= 'A'
+    let gt_z = x.wrapping_add(0x2525_2525_2525_2525); // high bit set where byte > 'Z'
+    x | (((ge_a & !gt_z) & H) >> 2)
+}
+
+#[inline]
+fn slot_hash(k: [u64; 2]) -> u64 {
+    (k[0] ^ k[1].rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl<V: Copy> WordTable<V> {
+    /// Builds the table from `(word, value)` pairs (later pairs for the same word win).
+    pub fn new(entries: impl IntoIterator<Item = (&'static str, V)>) -> Self {
+        let mut short: Vec<([u64; 2], V)> = Vec::new();
+        let mut index: FastMap<[u64; 2], usize> = FastMap::default();
+        let mut long: FastMap<&'static str, V> = FastMap::default();
+        let mut max_len = 0;
+        for (w, v) in entries {
+            max_len = max_len.max(w.len());
+            match pack(w.as_bytes(), false) {
+                Some(k) => match index.get(&k) {
+                    Some(&i) => short[i].1 = v,
+                    None => {
+                        index.insert(k, short.len());
+                        short.push((k, v));
+                    }
+                },
+                None => {
+                    long.insert(w, v);
+                }
+            }
+        }
+        let bits = (short.len().max(1) * 2)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(4);
+        let size = 1usize << bits;
+        let mut keys = vec![[0u64; 2]; size].into_boxed_slice();
+        let mut slots = vec![EMPTY; size].into_boxed_slice();
+        let shift = 64 - bits;
+        let mut values = Vec::with_capacity(short.len());
+        for (k, v) in short {
+            let mut i = (slot_hash(k) >> shift) as usize;
+            while slots[i] != EMPTY {
+                i = (i + 1) & (size - 1);
+            }
+            keys[i] = k;
+            slots[i] = values.len() as u32;
+            values.push(v);
+        }
+        WordTable {
+            keys,
+            slots,
+            values,
+            long,
+            max_len,
+            shift,
+        }
+    }
+
+    #[inline]
+    fn probe(&self, k: [u64; 2]) -> Option<&V> {
+        let mask = self.slots.len() - 1;
+        let mut i = (slot_hash(k) >> self.shift) as usize;
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return None;
+            }
+            if self.keys[i] == k {
+                return self.values.get(s as usize);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The value of `w`, compared byte for byte.
+    #[inline]
+    pub fn get(&self, w: &str) -> Option<&V> {
+        if w.len() > self.max_len {
+            return None;
+        }
+        match pack(w.as_bytes(), false) {
+            Some(k) => self.probe(k),
+            None => self.long.get(w),
+        }
+    }
+
+    /// The value of the ASCII-lower-cased form of `w`. Only for ASCII `w` of at most 16 bytes
+    /// (returns `None` otherwise; callers lower-case longer words themselves).
+    #[inline]
+    pub fn get_ascii_lower_short(&self, w: &str) -> Option<Option<&V>> {
+        if !w.is_ascii() {
+            return None;
+        }
+        if w.len() > self.max_len {
+            return Some(None);
+        }
+        pack(w.as_bytes(), true).map(|k| self.probe(k))
+    }
+}
+
 /// Words VADER's rules compare tokens against, as small ids so rules compare bytes, not strings.
 pub(crate) mod kw {
     pub const NONE: u8 = 0;
@@ -316,7 +489,7 @@ pub(crate) struct Word {
 /// The VADER tables.
 #[derive(Debug)]
 pub(crate) struct Tables {
-    pub words: FastMap<&'static str, Word>,
+    pub words: WordTable<Word>,
     /// Single-code-point emoji and their descriptions. VADER's translation step tests one code
     /// point at a time, so the lexicon's multi-code-point sequences can never match and are
     /// left out.
@@ -392,7 +565,10 @@ fn build() -> Tables {
             emoji.insert(c, desc);
         }
     }
-    Tables { words, emoji }
+    Tables {
+        words: WordTable::new(words),
+        emoji,
+    }
 }
 
 /// Valence of `word` (lower-case) in VADER's lexicon.

@@ -138,6 +138,7 @@ struct Scratch {
     lower: String,
     toks: Vec<Tok>,
     sent: Vec<f64>,
+    nonzero: Vec<(usize, f64)>,
 }
 
 impl Scratch {
@@ -176,7 +177,7 @@ impl Scratch {
             let before: f64 = self.sent[..bi].iter().sum();
             let after: f64 = self.sent[bi + 1..].iter().sum();
             report.but_shift = (before > 0.0 && after < 0.0) || (before < 0.0 && after > 0.0);
-            but_check(&mut self.sent, bi);
+            but_check(&mut self.sent, bi, &mut self.nonzero);
         }
 
         for &s in &self.sent {
@@ -200,19 +201,41 @@ impl Scratch {
         let mut prev_dampener_kw = kw::NONE;
         for raw in split_py_whitespace(src) {
             let tok = strip_punc_if_word(raw);
-            self.lower.clear();
-            let upper = if tok.is_ascii() {
-                self.lower
-                    .extend(tok.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-                tok.bytes().any(|b| b.is_ascii_uppercase())
-                    && !tok.bytes().any(|b| b.is_ascii_lowercase())
-            } else {
+            let (mut has_upper, mut has_lower, mut apostrophe) = (false, false, false);
+            for &b in tok.as_bytes() {
+                has_upper |= b.is_ascii_uppercase();
+                has_lower |= b.is_ascii_lowercase();
+                apostrophe |= b == b'\'';
+            }
+            let upper;
+            let mut lower: &str = tok;
+            let word = if !tok.is_ascii() {
+                self.lower.clear();
                 self.lower.push_str(&tok.to_lowercase());
-                py_isupper(tok)
+                upper = py_isupper(tok);
+                lower = &self.lower;
+                t.words.get(lower)
+            } else {
+                upper = has_upper && !has_lower;
+                match t.words.get_ascii_lower_short(tok) {
+                    Some(found) => {
+                        if apostrophe && has_upper {
+                            self.lower.clear();
+                            self.lower.push_str(&tok.to_ascii_lowercase());
+                            lower = &self.lower;
+                        }
+                        found
+                    }
+                    None => {
+                        self.lower.clear();
+                        self.lower.push_str(&tok.to_ascii_lowercase());
+                        lower = &self.lower;
+                        t.words.get(lower)
+                    }
+                }
             };
-            let lower = self.lower.as_str();
-            let word = t.words.get(lower).copied().unwrap_or_default();
-            let nt = lower.contains("n't");
+            let word = word.copied().unwrap_or_default();
+            let nt = (apostrophe || !tok.is_ascii()) && lower.contains("n't");
             if word.negation || nt {
                 report.negations += 1;
             }
@@ -265,13 +288,72 @@ fn translate_emoji(text: &str, out: &mut String) -> usize {
 
 /// Python's `str.split()` with no arguments.
 fn split_py_whitespace(s: &str) -> impl Iterator<Item = &str> {
-    s.split(is_py_space).filter(|w| !w.is_empty())
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            let n = py_space_len(b, i);
+            if n == 0 {
+                break;
+            }
+            i += n;
+        }
+        if i >= b.len() {
+            return None;
+        }
+        let start = i;
+        while i < b.len() && py_space_len(b, i) == 0 {
+            i += 1;
+        }
+        // Both ends are char boundaries: `start` follows whitespace or the text start, and `i`
+        // is at whitespace (a lead byte) or the end.
+        s.get(start..i)
+    })
 }
+
+/// Byte length of the Python whitespace char starting at `b[i]`, or 0.
+#[inline(always)]
+fn py_space_len(b: &[u8], i: usize) -> usize {
+    let c = b[i];
+    if c < 0x80 {
+        return usize::from(ASCII_SPACE[c as usize]);
+    }
+    let at = |k: usize| b.get(i + k).copied().unwrap_or(0);
+    match c {
+        0xc2 if matches!(at(1), 0x85 | 0xa0) => 2,
+        0xe1 if at(1) == 0x9a && at(2) == 0x80 => 3,
+        0xe2 if at(1) == 0x80 && matches!(at(2), 0x80..=0x8a | 0xa8 | 0xa9 | 0xaf) => 3,
+        0xe2 if at(1) == 0x81 && at(2) == 0x9f => 3,
+        0xe3 if at(1) == 0x80 && at(2) == 0x80 => 3,
+        _ => 0,
+    }
+}
+
+/// ASCII bytes Python's `str.split()` splits on.
+const ASCII_SPACE: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut c = 0;
+    while c < 128 {
+        t[c] = matches!(c as u8, b' ' | 0x09..=0x0d | 0x1c..=0x1f);
+        c += 1;
+    }
+    t
+};
 
 /// `_strip_punc_if_word`: strip leading and trailing ASCII punctuation unless at most two
 /// characters would remain (then it is likely an emoticon and kept whole).
+#[inline]
 fn strip_punc_if_word(token: &str) -> &str {
-    let stripped = token.trim_matches(|c: char| c.is_ascii_punctuation());
+    let b = token.as_bytes();
+    let (mut lo, mut hi) = (0, b.len());
+    while lo < hi && b[lo].is_ascii_punctuation() {
+        lo += 1;
+    }
+    while hi > lo && b[hi - 1].is_ascii_punctuation() {
+        hi -= 1;
+    }
+    // ASCII bytes are char boundaries.
+    let stripped = token.get(lo..hi).unwrap_or(token);
     let short = if stripped.len() <= 2 {
         true
     } else if stripped.is_ascii() {
@@ -503,17 +585,31 @@ fn least_check(valence: f64, toks: &[Tok], i: usize, flips: &mut u32) -> f64 {
     valence
 }
 
-/// Texts with at most this many tokens run the "but" rule as the reference does.
+/// At most this many non-zero valences run the "but" rule as the reference does.
 const BUT_DIRECT_MAX: usize = 64;
 
 /// `_but_check`: halves each valence before the first "but" and multiplies those after by 1.5,
 /// reproducing the reference's `list.index(value)` lookup (the first equal value is the one
 /// changed).
-fn but_check(sent: &mut [f64], bi: usize) {
-    if sent.len() <= BUT_DIRECT_MAX {
-        but_check_direct(sent, bi);
+///
+/// Zeros are left out: scaling a zero leaves a zero (at most its sign changes, which no score
+/// can see), and a non-zero value never becomes zero, so steps on zeros change nothing and
+/// non-zero values only ever match each other.
+fn but_check(sent: &mut [f64], bi: usize, scratch: &mut Vec<(usize, f64)>) {
+    scratch.clear();
+    scratch.extend(
+        sent.iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(i, &v)| (i, v)),
+    );
+    if scratch.len() <= BUT_DIRECT_MAX {
+        but_check_direct(scratch, bi);
     } else {
-        but_check_indexed(sent, bi);
+        but_check_indexed(scratch, bi);
+    }
+    for &(i, v) in scratch.iter() {
+        sent[i] = v;
     }
 }
 
@@ -526,38 +622,34 @@ fn scale_for(si: usize, bi: usize, v: f64) -> Option<f64> {
     }
 }
 
-fn but_check_direct(sent: &mut [f64], bi: usize) {
-    for k in 0..sent.len() {
-        let v = sent[k];
-        let si = sent[..=k].iter().position(|&x| x == v).unwrap_or(k);
-        if let Some(nv) = scale_for(si, bi, v) {
-            sent[si] = nv;
+/// The rule over `(position, value)` pairs in position order, as the reference runs it.
+fn but_check_direct(vals: &mut [(usize, f64)], bi: usize) {
+    for k in 0..vals.len() {
+        let v = vals[k].1;
+        let j = vals[..=k].iter().position(|x| x.1 == v).unwrap_or(k);
+        if let Some(nv) = scale_for(vals[j].0, bi, v) {
+            vals[j].1 = nv;
         }
     }
 }
 
-/// Key for value equality as Python's `==` sees floats (`0.0 == -0.0`; no NaN occurs).
-fn key(v: f64) -> u64 {
-    if v == 0.0 { 0 } else { v.to_bits() }
-}
-
-/// The same rule in O(n log n): for each value, the ordered set of positions holding it.
-fn but_check_indexed(sent: &mut [f64], bi: usize) {
+/// The same rule in O(n log n): for each value, the ordered set of slots holding it.
+fn but_check_indexed(vals: &mut [(usize, f64)], bi: usize) {
     let mut at: FastMap<u64, BTreeSet<usize>> = FastMap::default();
-    for (i, &v) in sent.iter().enumerate() {
-        at.entry(key(v)).or_default().insert(i);
+    for (k, &(_, v)) in vals.iter().enumerate() {
+        at.entry(v.to_bits()).or_default().insert(k);
     }
-    for k in 0..sent.len() {
-        let v = sent[k];
-        let Some(si) = at.get(&key(v)).and_then(|s| s.first().copied()) else {
+    for k in 0..vals.len() {
+        let v = vals[k].1;
+        let Some(j) = at.get(&v.to_bits()).and_then(|s| s.first().copied()) else {
             continue;
         };
-        if let Some(nv) = scale_for(si, bi, v) {
-            if let Some(s) = at.get_mut(&key(v)) {
-                s.remove(&si);
+        if let Some(nv) = scale_for(vals[j].0, bi, v) {
+            if let Some(s) = at.get_mut(&v.to_bits()) {
+                s.remove(&j);
             }
-            at.entry(key(nv)).or_default().insert(si);
-            sent[si] = nv;
+            at.entry(nv.to_bits()).or_default().insert(j);
+            vals[j].1 = nv;
         }
     }
 }
@@ -658,5 +750,5 @@ pub(crate) fn token_texts(text: &str) -> Vec<String> {
 /// The "but" rule as [`analyse`] applies it (tests).
 #[cfg(test)]
 pub(crate) fn but_check_for_test(sent: &mut [f64], bi: usize) {
-    but_check(sent, bi);
+    but_check(sent, bi, &mut Vec::new());
 }
