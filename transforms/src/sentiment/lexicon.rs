@@ -72,8 +72,9 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 /// longest key are rejected at once.
 #[derive(Debug)]
 pub(crate) struct WordTable<V> {
-    keys: Box<[[u64; 2]]>,
-    slots: Box<[u32]>,
+    /// Packed key and index into `values` (`EMPTY` for a free slot), side by side so a probe
+    /// touches one cache line.
+    slots: Box<[([u64; 2], u32)]>,
     values: Vec<V>,
     long: FastMap<&'static str, V>,
     max_len: usize,
@@ -172,21 +173,18 @@ impl<V: Copy> WordTable<V> {
             .trailing_zeros()
             .max(4);
         let size = 1usize << bits;
-        let mut keys = vec![[0u64; 2]; size].into_boxed_slice();
-        let mut slots = vec![EMPTY; size].into_boxed_slice();
+        let mut slots = vec![([0u64; 2], EMPTY); size].into_boxed_slice();
         let shift = 64 - bits;
         let mut values = Vec::with_capacity(short.len());
         for (k, v) in short {
             let mut i = (slot_hash(k) >> shift) as usize;
-            while slots[i] != EMPTY {
+            while slots[i].1 != EMPTY {
                 i = (i + 1) & (size - 1);
             }
-            keys[i] = k;
-            slots[i] = values.len() as u32;
+            slots[i] = (k, values.len() as u32);
             values.push(v);
         }
         WordTable {
-            keys,
             slots,
             values,
             long,
@@ -200,11 +198,11 @@ impl<V: Copy> WordTable<V> {
         let mask = self.slots.len() - 1;
         let mut i = (slot_hash(k) >> self.shift) as usize;
         loop {
-            let s = self.slots[i];
+            let (key, s) = self.slots[i];
             if s == EMPTY {
                 return None;
             }
-            if self.keys[i] == k {
+            if key == k {
                 return self.values.get(s as usize);
             }
             i = (i + 1) & mask;
@@ -476,14 +474,26 @@ const BOOSTERS_DOWN: &[&str] = &[
 pub(crate) struct Word {
     /// Valence from `vader_lexicon.txt`.
     pub valence: Option<f64>,
-    /// Scalar from `BOOSTER_DICT` (±0.293).
-    pub booster: Option<f64>,
+    /// Sign of the scalar in `BOOSTER_DICT` (+1 for +0.293, -1 for -0.293), 0 when absent.
+    pub booster: i8,
     /// In VADER's `NEGATE` list.
     pub negation: bool,
     /// A lexicon entry made of punctuation: an emoticon such as `:)`, `<3` or `:-(`.
     pub emoticon: bool,
     /// One of the [`kw`] ids, or [`kw::NONE`].
     pub kw: u8,
+}
+
+impl Word {
+    /// The `BOOSTER_DICT` scalar, if the word is a booster.
+    #[inline]
+    pub fn booster(&self) -> Option<f64> {
+        match self.booster {
+            0 => None,
+            b if b > 0 => Some(B_INCR),
+            _ => Some(-B_INCR),
+        }
+    }
 }
 
 /// The VADER tables.
@@ -546,10 +556,10 @@ fn build() -> Tables {
         words.entry(w).or_default().negation = true;
     }
     for w in BOOSTERS_UP {
-        words.entry(w).or_default().booster = Some(B_INCR);
+        words.entry(w).or_default().booster = 1;
     }
     for w in BOOSTERS_DOWN {
-        words.entry(w).or_default().booster = Some(-B_INCR);
+        words.entry(w).or_default().booster = -1;
     }
     for &(w, id) in kw::WORDS {
         words.entry(w).or_default().kw = id;
@@ -579,4 +589,78 @@ pub fn valence(word: &str) -> Option<f64> {
 /// VADER's description of a single-code-point emoji.
 pub fn emoji_description(c: char) -> Option<&'static str> {
     TABLES.emoji.get(&c).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FastMap, TABLES, WordTable, lower_ascii, pack};
+    use proptest::prelude::*;
+
+    fn naive_pack(w: &[u8], lower: bool) -> Option<[u64; 2]> {
+        if w.is_empty() || w.len() > 16 || w[w.len() - 1] == 0 {
+            return None;
+        }
+        let mut b = [0u8; 16];
+        for (i, &c) in w.iter().enumerate() {
+            b[i] = if lower { c.to_ascii_lowercase() } else { c };
+        }
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&b[..8]);
+        hi.copy_from_slice(&b[8..]);
+        Some([u64::from_le_bytes(lo), u64::from_le_bytes(hi)])
+    }
+
+    #[test]
+    fn every_lexicon_word_is_found_with_its_entry() {
+        let words = &TABLES.words;
+        for line in super::LEXICON.lines() {
+            let w = line.split('\t').next().unwrap_or_default().trim();
+            assert!(words.get(w).is_some_and(|e| e.valence.is_some()), "{w:?}");
+        }
+        assert_eq!(words.get("kinda").map(|w| w.booster), Some(-1));
+        assert_eq!(words.get("very").map(|w| w.booster), Some(1));
+        assert!(words.get("can't").is_some_and(|w| w.negation));
+        assert!(words.get(":)").is_some_and(|w| w.emoticon));
+        assert!(!words.get("good").is_some_and(|w| w.emoticon));
+        assert!(words.get("zzzznotaword").is_none());
+        assert!(
+            words
+                .get("a-very-long-token-that-is-no-word-at-all")
+                .is_none()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn packing_equals_the_naive_copy(w in proptest::collection::vec(any::<u8>(), 0..20)) {
+            prop_assert_eq!(pack(&w, false), naive_pack(&w, false));
+            let ascii: Vec<u8> = w.iter().map(|b| b & 0x7f).collect();
+            prop_assert_eq!(pack(&ascii, true), naive_pack(&ascii, true));
+        }
+
+        #[test]
+        fn swar_lower_case_is_per_byte(x in any::<u64>()) {
+            let x = x & 0x7f7f_7f7f_7f7f_7f7f;
+            let want = u64::from_le_bytes(x.to_le_bytes().map(|b| b.to_ascii_lowercase()));
+            prop_assert_eq!(lower_ascii(x), want);
+        }
+
+        #[test]
+        fn table_agrees_with_a_hash_map(
+            keys in proptest::collection::vec("[a-z:)'<-]{1,20}", 1..200),
+            probes in proptest::collection::vec("[a-z:)'<-]{0,20}", 0..50),
+        ) {
+            let keys: Vec<&'static str> = keys.into_iter().map(|k| &*Box::leak(k.into_boxed_str())).collect();
+            let map: FastMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+            let table = WordTable::new(keys.iter().enumerate().map(|(i, k)| (*k, i)));
+            for k in keys.iter().copied().chain(probes.iter().map(String::as_str)) {
+                prop_assert_eq!(table.get(k), map.get(k));
+                if !k.is_empty() && k.len() <= 16 {
+                    let upper = k.to_ascii_uppercase();
+                    prop_assert_eq!(table.get_ascii_lower_short(&upper), Some(map.get(k)));
+                }
+            }
+        }
+    }
 }

@@ -163,7 +163,7 @@ impl Scratch {
         self.sent.clear();
         for i in 0..n {
             let t = &toks[i];
-            if t.word.booster.is_some()
+            if t.word.booster != 0
                 || (i + 1 < n && t.kw() == kw::KIND && toks[i + 1].kw() == kw::OF)
             {
                 self.sent.push(0.0);
@@ -240,9 +240,9 @@ impl Scratch {
                 report.negations += 1;
             }
             match word.booster {
-                Some(b) if b > 0.0 => report.intensifiers += 1,
-                Some(_) => report.dampeners += 1,
-                None => {}
+                1 => report.intensifiers += 1,
+                -1 => report.dampeners += 1,
+                _ => {}
             }
             let pair = (prev_dampener_kw, word.kw);
             if matches!(
@@ -342,7 +342,7 @@ const ASCII_SPACE: [bool; 128] = {
 
 /// `_strip_punc_if_word`: strip leading and trailing ASCII punctuation unless at most two
 /// characters would remain (then it is likely an emoticon and kept whole).
-#[inline]
+#[inline(always)]
 fn strip_punc_if_word(token: &str) -> &str {
     let b = token.as_bytes();
     let (mut lo, mut hi) = (0, b.len());
@@ -407,7 +407,7 @@ fn punctuation_emphasis(ep: usize, qm: usize) -> f64 {
 
 /// `scalar_inc_dec`: the boost a preceding booster word gives.
 fn scalar_inc_dec(t: &Tok, valence: f64, is_cap_diff: bool) -> f64 {
-    let Some(b) = t.word.booster else {
+    let Some(b) = t.word.booster() else {
         return 0.0;
     };
     let mut scalar = if valence < 0.0 { -b } else { b };
