@@ -221,13 +221,12 @@ impl<V: Copy> WordTable<V> {
         }
     }
 
-    /// The value of the ASCII-lower-cased form of `w`. Only for ASCII `w` of at most 16 bytes
-    /// (returns `None` otherwise; callers lower-case longer words themselves).
+    /// The value of the ASCII-lower-cased form of `w`, which must be ASCII. `None` when `w` is
+    /// longer than 16 bytes but not longer than the longest key: the caller then lower-cases
+    /// it and uses [`WordTable::get`].
     #[inline]
     pub fn get_ascii_lower_short(&self, w: &str) -> Option<Option<&V>> {
-        if !w.is_ascii() {
-            return None;
-        }
+        debug_assert!(w.is_ascii());
         if w.len() > self.max_len {
             return Some(None);
         }

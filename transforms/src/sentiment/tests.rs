@@ -290,6 +290,18 @@ fn but_rule_reference(sent: &mut [f64], bi: usize) {
 
 proptest! {
     #[test]
+    fn byte_tokenizer_splits_like_python(s in "(\\PC|[ \\t\\n\\x1c-\\x1f\\u{85}\\u{a0}\\u{1680}\\u{2000}-\\u{200b}\\u{2028}\\u{2029}\\u{202f}\\u{205f}\\u{3000}!?])*") {
+        let (got, q, e) = vader::split_for_test(&s);
+        let want: Vec<&str> = s
+            .split(super::lexicon::is_py_space)
+            .filter(|w| !w.is_empty())
+            .collect();
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(q, s.matches('?').count());
+        prop_assert_eq!(e, s.matches('!').count());
+    }
+
+    #[test]
     fn any_unicode_scores_are_bounded(s in "\\PC*") {
         let r = analyse(&s);
         let sc = r.scores;

@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use super::lexicon::{B_INCR, C_INCR, FastMap, N_SCALAR, TABLES, Word, is_py_space, kw};
+use super::lexicon::{B_INCR, C_INCR, FastMap, N_SCALAR, TABLES, Word, kw};
 
 /// VADER's four scores, rounded as the reference rounds them (compound to 4 places, the
 /// proportions to 3).
@@ -84,7 +84,8 @@ pub fn analyse(text: &str) -> Report {
 pub fn analyse_symbols(text: &str) -> Report {
     let t = &*TABLES;
     let mut reduced = String::new();
-    for raw in text.split(is_py_space).filter(|w| !w.is_empty()) {
+    let mut tokens = Tokens::new(text);
+    while let Some((raw, _)) = tokens.next_token() {
         let tok = strip_punc_if_word(raw);
         let is_emoticon = tok.is_ascii()
             && t.words
@@ -145,14 +146,18 @@ impl Scratch {
     fn run(&mut self, text: &str) -> Report {
         let mut report = Report::default();
         let mut translated = std::mem::take(&mut self.translated);
-        let src: &str = if text.is_ascii() {
-            text
-        } else {
+        let emoji = &TABLES.emoji;
+        let has_emoji = !text.is_ascii()
+            && text
+                .chars()
+                .any(|c| !c.is_ascii() && emoji.contains_key(&c));
+        let src: &str = if has_emoji {
             report.emoji = translate_emoji(text, &mut translated);
             &translated
+        } else {
+            text
         };
-        self.tokenise(src, &mut report);
-        let (qm, ep) = count_marks(src);
+        let (qm, ep) = self.tokenise(src, &mut report);
         self.translated = translated;
         let toks = &self.toks;
         let n = toks.len();
@@ -195,21 +200,23 @@ impl Scratch {
     }
 
     /// `SentiText._words_and_emoticons`, with the lexicon lookup and per-token facts.
-    fn tokenise(&mut self, src: &str, report: &mut Report) {
+    fn tokenise(&mut self, src: &str, report: &mut Report) -> (usize, usize) {
         let t = &*TABLES;
         self.toks.clear();
         let mut prev_dampener_kw = kw::NONE;
-        for raw in split_py_whitespace(src) {
+        let mut tokens = Tokens::new(src);
+        while let Some((raw, flags)) = tokens.next_token() {
             let tok = strip_punc_if_word(raw);
-            let (mut has_upper, mut has_lower, mut apostrophe) = (false, false, false);
-            for &b in tok.as_bytes() {
-                has_upper |= b.is_ascii_uppercase();
-                has_lower |= b.is_ascii_lowercase();
-                apostrophe |= b == b'\'';
-            }
+            // Flags of the raw token: stripping removes only ASCII punctuation, so the case
+            // and high-byte flags are those of `tok`; the apostrophe flag is only a hint.
+            let has_upper = flags & UPPER != 0;
+            let has_lower = flags & LOWER != 0;
+            let apostrophe = flags & APOS != 0;
+            let high = if flags & HIGH != 0 { 0x80u8 } else { 0 };
+            let ascii = high < 0x80;
             let upper;
             let mut lower: &str = tok;
-            let word = if !tok.is_ascii() {
+            let word = if !ascii {
                 self.lower.clear();
                 self.lower.push_str(&tok.to_lowercase());
                 upper = py_isupper(tok);
@@ -235,7 +242,7 @@ impl Scratch {
                 }
             };
             let word = word.copied().unwrap_or_default();
-            let nt = (apostrophe || !tok.is_ascii()) && lower.contains("n't");
+            let nt = (apostrophe || !ascii) && lower.contains("n't");
             if word.negation || nt {
                 report.negations += 1;
             }
@@ -260,6 +267,7 @@ impl Scratch {
             }
             self.toks.push(Tok { word, upper, nt });
         }
+        (tokens.question_marks, tokens.exclamation_marks)
     }
 }
 
@@ -286,29 +294,103 @@ fn translate_emoji(text: &str, out: &mut String) -> usize {
     n
 }
 
-/// Python's `str.split()` with no arguments.
-fn split_py_whitespace(s: &str) -> impl Iterator<Item = &str> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    std::iter::from_fn(move || {
+const SPACE: u8 = 1;
+const PUNCT: u8 = 2;
+const UPPER: u8 = 4;
+const LOWER: u8 = 8;
+const HIGH: u8 = 16;
+const APOS: u8 = 32;
+
+/// Byte classes for the tokenizer.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b >= 0x80 {
+            HIGH
+        } else if matches!(b, b' ' | 0x09..=0x0d | 0x1c..=0x1f) {
+            SPACE
+        } else if b.is_ascii_uppercase() {
+            UPPER
+        } else if b.is_ascii_lowercase() {
+            LOWER
+        } else if b == b'\'' {
+            PUNCT | APOS
+        } else if b.is_ascii_punctuation() {
+            PUNCT
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
+/// Python's `str.split()` in one pass over bytes, with the byte classes of each token and the
+/// `?` / `!` counts VADER's punctuation emphasis needs.
+#[derive(Debug)]
+struct Tokens<'s> {
+    s: &'s str,
+    i: usize,
+    question_marks: usize,
+    exclamation_marks: usize,
+}
+
+impl<'s> Tokens<'s> {
+    fn new(s: &'s str) -> Self {
+        Tokens {
+            s,
+            i: 0,
+            question_marks: 0,
+            exclamation_marks: 0,
+        }
+    }
+
+    #[inline]
+    fn space_at(b: &[u8], i: usize, class: u8) -> usize {
+        if class & SPACE != 0 {
+            1
+        } else if class & HIGH != 0 {
+            py_space_len(b, i)
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn next_token(&mut self) -> Option<(&'s str, u8)> {
+        let b = self.s.as_bytes();
+        let mut i = self.i;
         while i < b.len() {
-            let n = py_space_len(b, i);
+            let n = Self::space_at(b, i, CLASS[b[i] as usize]);
             if n == 0 {
                 break;
             }
             i += n;
         }
         if i >= b.len() {
+            self.i = i;
             return None;
         }
         let start = i;
-        while i < b.len() && py_space_len(b, i) == 0 {
+        let mut flags = 0u8;
+        while i < b.len() {
+            let c = b[i];
+            let class = CLASS[c as usize];
+            if class & (SPACE | HIGH) != 0 && Self::space_at(b, i, class) != 0 {
+                break;
+            }
+            flags |= class;
+            self.question_marks += usize::from(c == b'?');
+            self.exclamation_marks += usize::from(c == b'!');
             i += 1;
         }
+        self.i = i;
         // Both ends are char boundaries: `start` follows whitespace or the text start, and `i`
         // is at whitespace (a lead byte) or the end.
-        s.get(start..i)
-    })
+        self.s.get(start..i).map(|t| (t, flags))
+    }
 }
 
 /// Byte length of the Python whitespace char starting at `b[i]`, or 0.
@@ -346,10 +428,10 @@ const ASCII_SPACE: [bool; 128] = {
 fn strip_punc_if_word(token: &str) -> &str {
     let b = token.as_bytes();
     let (mut lo, mut hi) = (0, b.len());
-    while lo < hi && b[lo].is_ascii_punctuation() {
+    while lo < hi && CLASS[b[lo] as usize] & PUNCT != 0 {
         lo += 1;
     }
-    while hi > lo && b[hi - 1].is_ascii_punctuation() {
+    while hi > lo && CLASS[b[hi - 1] as usize] & PUNCT != 0 {
         hi -= 1;
     }
     // ASCII bytes are char boundaries.
@@ -384,13 +466,6 @@ fn is_titlecase(c: char) -> bool {
         '\u{1c5}' | '\u{1c8}' | '\u{1cb}' | '\u{1f2}'
         | '\u{1f88}'..='\u{1f8f}' | '\u{1f98}'..='\u{1f9f}' | '\u{1fa8}'..='\u{1faf}'
         | '\u{1fbc}' | '\u{1fcc}' | '\u{1ffc}')
-}
-
-/// `?` and `!` in the text.
-fn count_marks(s: &str) -> (usize, usize) {
-    s.bytes().fold((0, 0), |(q, e), b| {
-        (q + usize::from(b == b'?'), e + usize::from(b == b'!'))
-    })
 }
 
 /// `_punctuation_emphasis`: up to four `!` at 0.292 each, plus 0.18 per `?` for two or three
@@ -742,8 +817,9 @@ pub(crate) fn py_round(x: f64, nd: u32) -> f64 {
 pub(crate) fn token_texts(text: &str) -> Vec<String> {
     let mut src = String::new();
     translate_emoji(text, &mut src);
-    split_py_whitespace(&src)
-        .map(|w| strip_punc_if_word(w).to_owned())
+    let mut tokens = Tokens::new(&src);
+    std::iter::from_fn(|| tokens.next_token())
+        .map(|(w, _)| strip_punc_if_word(w).to_owned())
         .collect()
 }
 
@@ -751,4 +827,15 @@ pub(crate) fn token_texts(text: &str) -> Vec<String> {
 #[cfg(test)]
 pub(crate) fn but_check_for_test(sent: &mut [f64], bi: usize) {
     but_check(sent, bi, &mut Vec::new());
+}
+
+/// The raw whitespace-split tokens and the `?` / `!` counts (tests).
+#[cfg(test)]
+pub(crate) fn split_for_test(text: &str) -> (Vec<&str>, usize, usize) {
+    let mut tokens = Tokens::new(text);
+    let mut out = Vec::new();
+    while let Some((t, _)) = tokens.next_token() {
+        out.push(t);
+    }
+    (out, tokens.question_marks, tokens.exclamation_marks)
 }
