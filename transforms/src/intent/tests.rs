@@ -231,6 +231,24 @@ fn corpus_rates_are_plausible() {
     }
 }
 
+#[test]
+fn corpus_pii_hits_are_few() {
+    // Real posts rarely hold personal data: a flood of hits would mean false positives.
+    let posts = crate::corpus::real_posts();
+    let mut kinds = std::collections::BTreeMap::new();
+    for m in &posts {
+        let p = pii::scan(&m.text);
+        for k in p.kinds() {
+            *kinds.entry(k).or_insert(0usize) += 1;
+            if std::env::var_os("SHOW_PII").is_some() {
+                eprintln!("{k}: {:?}", m.text.chars().take(160).collect::<String>());
+            }
+        }
+    }
+    eprintln!("pii kinds over {} posts: {kinds:?}", posts.len());
+    assert!(kinds.values().all(|&n| n < 50), "{kinds:?}");
+}
+
 proptest! {
     #[test]
     fn any_text_is_handled(s in "\\PC*") {
