@@ -131,9 +131,10 @@ impl Extractor for Intent {
 fn has_question_mark(text: &str) -> bool {
     let b = text.as_bytes();
     let url_like = |next: Option<&u8>| next.is_some_and(u8::is_ascii_alphanumeric);
-    if b.iter()
-        .enumerate()
-        .any(|(i, &c)| c == b'?' && !url_like(b.get(i + 1)))
+    if b.contains(&b'?')
+        && b.iter()
+            .enumerate()
+            .any(|(i, &c)| c == b'?' && !url_like(b.get(i + 1)))
     {
         return true;
     }
@@ -144,50 +145,80 @@ fn has_question_mark(text: &str) -> bool {
         })
 }
 
-const WH: &[&str] = &[
-    "what", "why", "how", "when", "where", "who", "which", "whose", "whom",
-];
-const WH_CONTRACTED: &[&str] = &[
-    "what's", "how's", "where's", "who's", "when's", "why's", "what're", "who're",
-];
-const AUX: &[&str] = &[
-    "is",
-    "are",
-    "was",
-    "were",
-    "am",
-    "do",
-    "does",
-    "did",
-    "can",
-    "could",
-    "would",
-    "should",
-    "will",
-    "shall",
-    "may",
-    "might",
-    "has",
-    "have",
-    "had",
-    "isn't",
-    "aren't",
-    "wasn't",
-    "doesn't",
-    "don't",
-    "didn't",
-    "can't",
-    "won't",
-    "wouldn't",
-    "shouldn't",
-    "couldn't",
-    "haven't",
-    "hasn't",
-];
-const SUBJECT: &[&str] = &[
-    "i", "you", "we", "they", "he", "she", "it", "anyone", "anybody", "someone", "somebody",
-    "there", "this", "that", "u", "y'all", "people", "everyone", "ya",
-];
+fn is_wh(w: &str) -> bool {
+    matches!(
+        w,
+        "what" | "why" | "how" | "when" | "where" | "who" | "which" | "whose" | "whom"
+    )
+}
+
+fn is_wh_contracted(w: &str) -> bool {
+    matches!(
+        w,
+        "what's" | "how's" | "where's" | "who's" | "when's" | "why's" | "what're" | "who're"
+    )
+}
+
+fn is_aux(w: &str) -> bool {
+    matches!(
+        w,
+        "is" | "are"
+            | "was"
+            | "were"
+            | "am"
+            | "do"
+            | "does"
+            | "did"
+            | "can"
+            | "could"
+            | "would"
+            | "should"
+            | "will"
+            | "shall"
+            | "may"
+            | "might"
+            | "has"
+            | "have"
+            | "had"
+            | "isn't"
+            | "aren't"
+            | "wasn't"
+            | "doesn't"
+            | "don't"
+            | "didn't"
+            | "can't"
+            | "won't"
+            | "wouldn't"
+            | "shouldn't"
+            | "couldn't"
+            | "haven't"
+            | "hasn't"
+    )
+}
+
+fn is_subject(w: &str) -> bool {
+    matches!(
+        w,
+        "i" | "you"
+            | "we"
+            | "they"
+            | "he"
+            | "she"
+            | "it"
+            | "anyone"
+            | "anybody"
+            | "someone"
+            | "somebody"
+            | "there"
+            | "this"
+            | "that"
+            | "u"
+            | "y'all"
+            | "people"
+            | "everyone"
+            | "ya"
+    )
+}
 
 fn fold(w: &str) -> std::borrow::Cow<'_, str> {
     if !w.is_ascii() && w.contains('\u{2019}') {
@@ -226,14 +257,14 @@ pub fn is_question<'w>(
         };
         let (w0, w1) = (fold(w0), fold(w1));
         let (w0, w1) = (w0.as_ref(), w1.as_ref());
-        if WH_CONTRACTED.contains(&w0) {
+        if is_wh_contracted(w0) {
             return true;
         }
-        if WH.contains(&w0) && AUX.contains(&w1) {
+        if is_wh(w0) && is_aux(w1) {
             return true;
         }
-        if AUX.contains(&w0)
-            && SUBJECT.contains(&w1)
+        if is_aux(w0)
+            && is_subject(w1)
             && !(w0 == "do" && matches!(w1, "it" | "this" | "that"))
             && lower(i + 2).is_some()
         {

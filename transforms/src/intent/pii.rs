@@ -43,7 +43,7 @@ pub fn scan(text: &str) -> Pii {
         ..Pii::default()
     };
     // Every other kind has digits; most posts have none.
-    if b.iter().any(u8::is_ascii_digit) {
+    if b.iter().fold(false, |d, c| d | c.is_ascii_digit()) {
         p.iban = has_iban(b);
         scan_numbers(b, &mut p);
     }

@@ -72,16 +72,13 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 /// longest key are rejected at once.
 #[derive(Debug)]
 pub(crate) struct WordTable<V> {
-    /// Packed key and index into `values` (`EMPTY` for a free slot), side by side so a probe
-    /// touches one cache line.
-    slots: Box<[([u64; 2], u32)]>,
-    values: Vec<V>,
+    /// Packed key and value (`None` for a free slot), side by side so a probe touches one
+    /// cache line.
+    slots: Box<[([u64; 2], Option<V>)]>,
     long: FastMap<&'static str, V>,
     max_len: usize,
     shift: u32,
 }
-
-const EMPTY: u32 = u32::MAX;
 
 /// Packs a word of 1..=16 bytes (ASCII-lower-cased when `lower`) into two little-endian words,
 /// zero-padded; `None` when it cannot be a short key. Reads overlap instead of copying, so the
@@ -173,20 +170,18 @@ impl<V: Copy> WordTable<V> {
             .trailing_zeros()
             .max(4);
         let size = 1usize << bits;
-        let mut slots = vec![([0u64; 2], EMPTY); size].into_boxed_slice();
+        let mut slots: Box<[([u64; 2], Option<V>)]> =
+            (0..size).map(|_| ([0u64; 2], None)).collect();
         let shift = 64 - bits;
-        let mut values = Vec::with_capacity(short.len());
         for (k, v) in short {
             let mut i = (slot_hash(k) >> shift) as usize;
-            while slots[i].1 != EMPTY {
+            while slots[i].1.is_some() {
                 i = (i + 1) & (size - 1);
             }
-            slots[i] = (k, values.len() as u32);
-            values.push(v);
+            slots[i] = (k, Some(v));
         }
         WordTable {
             slots,
-            values,
             long,
             max_len,
             shift,
@@ -198,12 +193,11 @@ impl<V: Copy> WordTable<V> {
         let mask = self.slots.len() - 1;
         let mut i = (slot_hash(k) >> self.shift) as usize;
         loop {
-            let (key, s) = self.slots[i];
-            if s == EMPTY {
-                return None;
-            }
-            if key == k {
-                return self.values.get(s as usize);
+            let (key, v) = &self.slots[i];
+            match v {
+                None => return None,
+                Some(v) if *key == k => return Some(v),
+                Some(_) => {}
             }
             i = (i + 1) & mask;
         }
@@ -468,22 +462,55 @@ const BOOSTERS_DOWN: &[&str] = &[
     "sort-of",
 ];
 
-/// What VADER knows about one lower-cased token.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// What VADER knows about one lower-cased token, in 6 bytes so it can sit in the table slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word {
-    /// Valence from `vader_lexicon.txt`.
-    pub valence: Option<f64>,
+    /// Valence from `vader_lexicon.txt` in tenths (every entry has one decimal), or
+    /// [`NO_VALENCE`].
+    tenths: i16,
     /// Sign of the scalar in `BOOSTER_DICT` (+1 for +0.293, -1 for -0.293), 0 when absent.
     pub booster: i8,
-    /// In VADER's `NEGATE` list.
-    pub negation: bool,
-    /// A lexicon entry made of punctuation: an emoticon such as `:)`, `<3` or `:-(`.
-    pub emoticon: bool,
+    flags: u8,
     /// One of the [`kw`] ids, or [`kw::NONE`].
     pub kw: u8,
 }
 
+const NO_VALENCE: i16 = i16::MIN;
+const NEGATION: u8 = 1;
+const EMOTICON: u8 = 2;
+
+impl Default for Word {
+    fn default() -> Self {
+        Word {
+            tenths: NO_VALENCE,
+            booster: 0,
+            flags: 0,
+            kw: kw::NONE,
+        }
+    }
+}
+
 impl Word {
+    /// Valence from the lexicon: tenths / 10 is the same double as parsing the decimal, since
+    /// both are the correctly rounded value of the same rational.
+    #[inline]
+    pub fn valence(&self) -> Option<f64> {
+        (self.tenths != NO_VALENCE).then(|| f64::from(self.tenths) / 10.0)
+    }
+    #[inline]
+    pub fn in_lexicon(&self) -> bool {
+        self.tenths != NO_VALENCE
+    }
+    /// In VADER's `NEGATE` list.
+    #[inline]
+    pub fn negation(&self) -> bool {
+        self.flags & NEGATION != 0
+    }
+    /// A lexicon entry made of punctuation: an emoticon such as `:)`, `<3` or `:-(`.
+    #[inline]
+    pub fn emoticon(&self) -> bool {
+        self.flags & EMOTICON != 0
+    }
     /// The `BOOSTER_DICT` scalar, if the word is a booster.
     #[inline]
     pub fn booster(&self) -> Option<f64> {
@@ -493,6 +520,14 @@ impl Word {
             _ => Some(-B_INCR),
         }
     }
+}
+
+/// Parses a lexicon measure ("-1.5") into tenths, if it has at most one decimal and fits.
+fn tenths(measure: &str) -> Option<i16> {
+    let v: f64 = measure.parse().ok()?;
+    let t = (v * 10.0).round();
+    let fits = t.abs() < 30_000.0 && f64::from(t as i16) / 10.0 == v;
+    fits.then_some(t as i16)
 }
 
 /// The VADER tables.
@@ -544,15 +579,18 @@ fn build() -> Tables {
         let (Some(word), Some(measure)) = (cols.next(), cols.next()) else {
             continue;
         };
-        let Ok(v) = measure.parse::<f64>() else {
+        // Every measure in vaderSentiment 3.3.2 has one decimal; a test checks none is lost.
+        let Some(t) = tenths(measure) else {
             continue;
         };
         let e = words.entry(word).or_default();
-        e.valence = Some(v);
-        e.emoticon = is_emoticon(word);
+        e.tenths = t;
+        if is_emoticon(word) {
+            e.flags |= EMOTICON;
+        }
     }
     for w in NEGATE {
-        words.entry(w).or_default().negation = true;
+        words.entry(w).or_default().flags |= NEGATION;
     }
     for w in BOOSTERS_UP {
         words.entry(w).or_default().booster = 1;
@@ -582,7 +620,7 @@ fn build() -> Tables {
 
 /// Valence of `word` (lower-case) in VADER's lexicon.
 pub fn valence(word: &str) -> Option<f64> {
-    TABLES.words.get(word).and_then(|w| w.valence)
+    TABLES.words.get(word).and_then(Word::valence)
 }
 
 /// VADER's description of a single-code-point emoji.
@@ -613,15 +651,24 @@ mod tests {
     #[test]
     fn every_lexicon_word_is_found_with_its_entry() {
         let words = &TABLES.words;
+        // Later lines win, as in the reference's dict (":-p" appears twice).
+        let mut want: FastMap<&str, f64> = FastMap::default();
         for line in super::LEXICON.lines() {
-            let w = line.split('\t').next().unwrap_or_default().trim();
-            assert!(words.get(w).is_some_and(|e| e.valence.is_some()), "{w:?}");
+            let mut cols = line.trim().split('\t');
+            let (Some(w), Some(m)) = (cols.next(), cols.next()) else {
+                continue;
+            };
+            want.insert(w, m.parse().expect("measure"));
+        }
+        assert_eq!(want.len(), 7506, "entries in the reference's lexicon dict");
+        for (w, v) in &want {
+            assert_eq!(words.get(w).and_then(|e| e.valence()), Some(*v), "{w:?}");
         }
         assert_eq!(words.get("kinda").map(|w| w.booster), Some(-1));
         assert_eq!(words.get("very").map(|w| w.booster), Some(1));
-        assert!(words.get("can't").is_some_and(|w| w.negation));
-        assert!(words.get(":)").is_some_and(|w| w.emoticon));
-        assert!(!words.get("good").is_some_and(|w| w.emoticon));
+        assert!(words.get("can't").is_some_and(|w| w.negation()));
+        assert!(words.get(":)").is_some_and(|w| w.emoticon()));
+        assert!(!words.get("good").is_some_and(|w| w.emoticon()));
         assert!(words.get("zzzznotaword").is_none());
         assert!(
             words

@@ -90,7 +90,7 @@ pub fn analyse_symbols(text: &str) -> Report {
         let is_emoticon = tok.is_ascii()
             && t.words
                 .get(tok.to_ascii_lowercase().as_str())
-                .is_some_and(|w| w.emoticon);
+                .is_some_and(|w| w.emoticon());
         if is_emoticon {
             reduced.push_str(tok);
             reduced.push(' ');
@@ -120,7 +120,7 @@ struct Tok {
 impl Tok {
     #[inline]
     fn negated(&self) -> bool {
-        self.word.negation || self.nt
+        self.word.negation() || self.nt
     }
     #[inline]
     fn kw(&self) -> u8 {
@@ -128,7 +128,7 @@ impl Tok {
     }
     #[inline]
     fn in_lexicon(&self) -> bool {
-        self.word.valence.is_some()
+        self.word.in_lexicon()
     }
 }
 
@@ -243,7 +243,7 @@ impl Scratch {
             };
             let word = word.copied().unwrap_or_default();
             let nt = (apostrophe || !ascii) && lower.contains("n't");
-            if word.negation || nt {
+            if word.negation() || nt {
                 report.negations += 1;
             }
             match word.booster {
@@ -259,10 +259,10 @@ impl Scratch {
                 report.dampeners += 1;
             }
             prev_dampener_kw = word.kw;
-            if word.valence.is_some() {
+            if word.in_lexicon() {
                 report.lexicon_words += 1;
             }
-            if word.emoticon {
+            if word.emoticon() {
                 report.emoticons += 1;
             }
             self.toks.push(Tok { word, upper, nt });
@@ -499,7 +499,7 @@ fn scalar_inc_dec(t: &Tok, valence: f64, is_cap_diff: bool) -> f64 {
 /// `sentiment_valence` for token `i` (not a booster, not "kind" before "of").
 fn sentiment_valence(toks: &[Tok], i: usize, is_cap_diff: bool, report: &mut Report) -> f64 {
     let t = &toks[i];
-    let Some(lex) = t.word.valence else {
+    let Some(lex) = t.word.valence() else {
         return 0.0;
     };
     let n = toks.len();
