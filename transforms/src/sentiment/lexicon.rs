@@ -226,7 +226,50 @@ impl<V: Copy> WordTable<V> {
         }
         pack(w.as_bytes(), true).map(|k| self.probe(k))
     }
+
+    /// [`WordTable::get_ascii_lower_short`] for the ASCII word `buf[start..start + len]`:
+    /// where 16 bytes can be read from `start`, packing is two loads and two masks, with no
+    /// branch on the length.
+    #[inline]
+    pub fn get_ascii_lower_in(&self, buf: &[u8], start: usize, len: usize) -> Option<Option<&V>> {
+        if len > self.max_len {
+            return Some(None);
+        }
+        if len == 0 || len > 16 || start + 16 > buf.len() {
+            return self.get_ascii_lower_short(std::str::from_utf8(&buf[start..start + len]).ok()?);
+        }
+        if buf[start + len - 1] == 0 {
+            return None;
+        }
+        let (lo_mask, hi_mask) = MASKS[len];
+        let lo = read_u64(buf, start) & lo_mask;
+        let hi = read_u64(buf, start + 8) & hi_mask;
+        Some(self.probe([lower_ascii(lo), lower_ascii(hi)]))
+    }
 }
+
+/// For a word of `n` bytes, the masks keeping its bytes in the low and high packed words.
+const MASKS: [(u64, u64); 17] = {
+    let mut t = [(0u64, 0u64); 17];
+    let mut n = 1;
+    while n <= 16 {
+        let lo = if n >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * n)) - 1
+        };
+        let hi = if n >= 16 {
+            u64::MAX
+        } else if n <= 8 {
+            0
+        } else {
+            (1u64 << (8 * (n - 8))) - 1
+        };
+        t[n] = (lo, hi);
+        n += 1;
+    }
+    t
+};
 
 /// Words VADER's rules compare tokens against, as small ids so rules compare bytes, not strings.
 pub(crate) mod kw {

@@ -224,7 +224,8 @@ impl Scratch {
                 t.words.get(lower)
             } else {
                 upper = has_upper && !has_lower;
-                match t.words.get_ascii_lower_short(tok) {
+                let start = tok.as_ptr() as usize - src.as_ptr() as usize;
+                match t.words.get_ascii_lower_in(src.as_bytes(), start, tok.len()) {
                     Some(found) => {
                         if apostrophe && has_upper {
                             self.lower.clear();
