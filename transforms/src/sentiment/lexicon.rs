@@ -729,6 +729,20 @@ mod tests {
         }
 
         #[test]
+        fn masked_packing_equals_packing(
+            buf in "((good|BAD|Very|kinda|can't|:\\)|no|[ -~\\x00]) ?){0,12}",
+            start in 0usize..60,
+            len in 0usize..20,
+        ) {
+            let b = buf.as_bytes();
+            let start = start.min(b.len());
+            let len = len.min(b.len() - start);
+            let w = &buf[start..start + len];
+            let words = &TABLES.words;
+            prop_assert_eq!(words.get_ascii_lower_in(b, start, len), words.get_ascii_lower_short(w));
+        }
+
+        #[test]
         fn swar_lower_case_is_per_byte(x in any::<u64>()) {
             let x = x & 0x7f7f_7f7f_7f7f_7f7f;
             let want = u64::from_le_bytes(x.to_le_bytes().map(|b| b.to_ascii_lowercase()));
