@@ -207,7 +207,11 @@ fn mostly_latin(text: &str) -> bool {
     for c in text.chars() {
         if c.is_ascii_alphabetic() {
             latin += 1;
-        } else if !c.is_ascii() && c.is_alphabetic() {
+        } else if !c.is_ascii()
+            // General punctuation and the emoji blocks hold no letters; skip the table lookup.
+            && !matches!(c, '\u{2000}'..='\u{206f}' | '\u{1f300}'..='\u{1faff}')
+            && c.is_alphabetic()
+        {
             if matches!(c, '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}' | '\u{ff21}'..='\u{ff5a}')
             {
                 latin += 1;

@@ -227,16 +227,18 @@ impl<V: Copy> WordTable<V> {
         pack(w.as_bytes(), true).map(|k| self.probe(k))
     }
 
-    /// [`WordTable::get_ascii_lower_short`] for the ASCII word `buf[start..start + len]`:
+    /// [`WordTable::get_ascii_lower_short`] for the ASCII word `w == buf[start..start + w.len()]`:
     /// where 16 bytes can be read from `start`, packing is two loads and two masks, with no
     /// branch on the length.
     #[inline]
-    pub fn get_ascii_lower_in(&self, buf: &[u8], start: usize, len: usize) -> Option<Option<&V>> {
+    pub fn get_ascii_lower_in(&self, buf: &[u8], start: usize, w: &str) -> Option<Option<&V>> {
+        let len = w.len();
+        debug_assert!(buf.get(start..start + len) == Some(w.as_bytes()));
         if len > self.max_len {
             return Some(None);
         }
         if len == 0 || len > 16 || start + 16 > buf.len() {
-            return self.get_ascii_lower_short(std::str::from_utf8(&buf[start..start + len]).ok()?);
+            return self.get_ascii_lower_short(w);
         }
         if buf[start + len - 1] == 0 {
             return None;
@@ -739,7 +741,7 @@ mod tests {
             let len = len.min(b.len() - start);
             let w = &buf[start..start + len];
             let words = &TABLES.words;
-            prop_assert_eq!(words.get_ascii_lower_in(b, start, len), words.get_ascii_lower_short(w));
+            prop_assert_eq!(words.get_ascii_lower_in(b, start, w), words.get_ascii_lower_short(w));
         }
 
         #[test]

@@ -225,7 +225,7 @@ impl Scratch {
             } else {
                 upper = has_upper && !has_lower;
                 let start = tok.as_ptr() as usize - src.as_ptr() as usize;
-                match t.words.get_ascii_lower_in(src.as_bytes(), start, tok.len()) {
+                match t.words.get_ascii_lower_in(src.as_bytes(), start, tok) {
                     Some(found) => {
                         if apostrophe && has_upper {
                             self.lower.clear();
@@ -809,7 +809,8 @@ pub(crate) fn py_round(x: f64, nd: u32) -> f64 {
             q
         }
     };
-    let y = r as f64 / 10f64.powi(nd as i32);
+    // r < 2^63 (|x| * 10^nd rounded, for the small |x| VADER rounds), so the u64 is exact.
+    let y = u64::try_from(r).unwrap_or(u64::MAX) as f64 / 10f64.powi(nd as i32);
     if x < 0.0 && y != 0.0 { -y } else { y }
 }
 
