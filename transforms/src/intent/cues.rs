@@ -270,7 +270,8 @@ static PROFANITY_LIST: &str = include_str!("../../data/intent/profanity_wordlist
 
 /// Entries of the better_profanity list we do not count: ordinary, medical or anatomical
 /// vocabulary, names of drinks and drugs, identity terms (counting them as profanity is a
-/// known bias), and mild insults or slang that are not swearing.
+/// known bias), words naming a sexual or historical topic (sex, rape, nazi), and mild insults
+/// or slang that are not swearing.
 pub const PROFANITY_EXCLUDED: &[&str] = &[
     "god",
     "hell",
@@ -478,6 +479,26 @@ pub const PROFANITY_EXCLUDED: &[&str] = &[
     "booty call",
     "three some",
     "pimp",
+    // Words naming a sexual, medical or historical topic rather than swearing at it.
+    "sex",
+    "sexual",
+    "pornography",
+    "nazi",
+    "penis",
+    "vagina",
+    "breasts",
+    "pms",
+    "rape",
+    "raped",
+    "rapist",
+    "raping",
+    "gays",
+    "kkk",
+    "klan",
+    "anal",
+    "anus",
+    "semen",
+    "ejaculation",
 ];
 
 /// Phrases to match, as tails by first word.

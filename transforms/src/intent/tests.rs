@@ -129,6 +129,7 @@ fn profanity_counts_words_and_phrases() {
         0
     );
     assert_eq!(profanity("Scunthorpe and classic assessments"), 0);
+    assert_eq!(profanity("Sex education and the history of the Nazi party"), 0);
     assert_eq!(profanity(""), 0);
 }
 

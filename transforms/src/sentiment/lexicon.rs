@@ -76,6 +76,7 @@ pub(crate) struct WordTable<V> {
     /// cache line.
     slots: Box<[([u64; 2], Option<V>)]>,
     long: FastMap<&'static str, V>,
+    min_len: usize,
     max_len: usize,
     shift: u32,
 }
@@ -149,8 +150,9 @@ impl<V: Copy> WordTable<V> {
         let mut short: Vec<([u64; 2], V)> = Vec::new();
         let mut index: FastMap<[u64; 2], usize> = FastMap::default();
         let mut long: FastMap<&'static str, V> = FastMap::default();
-        let mut max_len = 0;
+        let (mut min_len, mut max_len) = (usize::MAX, 0);
         for (w, v) in entries {
+            min_len = min_len.min(w.len());
             max_len = max_len.max(w.len());
             match pack(w.as_bytes(), false) {
                 Some(k) => match index.get(&k) {
@@ -183,6 +185,7 @@ impl<V: Copy> WordTable<V> {
         WordTable {
             slots,
             long,
+            min_len,
             max_len,
             shift,
         }
@@ -206,7 +209,9 @@ impl<V: Copy> WordTable<V> {
     /// The value of `w`, compared byte for byte.
     #[inline]
     pub fn get(&self, w: &str) -> Option<&V> {
-        if w.len() > self.max_len {
+        // Short function words ("a", "to", "of") are frequent; a table of longer keys rejects
+        // them without hashing.
+        if w.len() > self.max_len || w.len() < self.min_len {
             return None;
         }
         match pack(w.as_bytes(), false) {
