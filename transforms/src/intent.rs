@@ -239,37 +239,53 @@ pub fn is_question<'w>(
     if has_question_mark(text) {
         return true;
     }
-    let base = text.as_ptr() as usize;
-    let mut prev_end = 0usize;
-    for (i, w) in words.iter().enumerate() {
-        let start = (w.as_ptr() as usize).saturating_sub(base).min(text.len());
-        let gap = text.get(prev_end.min(start)..start).unwrap_or("");
-        prev_end = start + w.len();
-        let sentence_start = i == 0
-            || gap
-                .bytes()
-                .any(|c| matches!(c, b'.' | b'!' | b'\n' | b';' | b':'));
-        if !sentence_start {
-            continue;
-        }
+    let opens_question = |i: usize| -> bool {
         let (Some(w0), Some(w1)) = (lower(i), lower(i + 1)) else {
-            continue;
+            return false;
         };
         let (w0, w1) = (fold(w0), fold(w1));
         let (w0, w1) = (w0.as_ref(), w1.as_ref());
-        if is_wh_contracted(w0) {
-            return true;
+        is_wh_contracted(w0)
+            || (is_wh(w0) && is_aux(w1))
+            || (is_aux(w0)
+                && is_subject(w1)
+                && !(w0 == "do" && matches!(w1, "it" | "this" | "that"))
+                && lower(i + 2).is_some())
+    };
+    if words.is_empty() {
+        return false;
+    }
+    if opens_question(0) {
+        return true;
+    }
+    // A word opens a sentence when a terminator lies between it and the word before. Walk the
+    // terminators, not the words: most texts have few.
+    let b = text.as_bytes();
+    let base = text.as_ptr() as usize;
+    let start = |k: usize| (words[k].as_ptr() as usize).saturating_sub(base);
+    let end = |k: usize| start(k) + words[k].len();
+    let (mut k, mut last_checked, mut pos) = (0usize, 0usize, 0usize);
+    while let Some(p) = b
+        .get(pos..)
+        .and_then(|rest| {
+            rest.iter()
+                .position(|&c| matches!(c, b'.' | b'!' | b'\n' | b';' | b':'))
+        })
+        .map(|off| off + pos)
+    {
+        while k < words.len() && start(k) <= p {
+            k += 1;
         }
-        if is_wh(w0) && is_aux(w1) {
-            return true;
+        if k == words.len() {
+            break;
         }
-        if is_aux(w0)
-            && is_subject(w1)
-            && !(w0 == "do" && matches!(w1, "it" | "this" | "that"))
-            && lower(i + 2).is_some()
-        {
-            return true;
+        if k > last_checked && p >= end(k - 1) {
+            if opens_question(k) {
+                return true;
+            }
+            last_checked = k;
         }
+        pos = p + 1;
     }
     false
 }

@@ -398,12 +398,12 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
 fn has_iban(b: &[u8]) -> bool {
     let mut i = 0;
     while i + 4 <= b.len() {
-        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if !(word_start
+        // Cheapest and rarest test first: most bytes are not digits.
+        if !(b[i + 2].is_ascii_digit()
+            && b[i + 3].is_ascii_digit()
             && b[i].is_ascii_uppercase()
             && b[i + 1].is_ascii_uppercase()
-            && b[i + 2].is_ascii_digit()
-            && b[i + 3].is_ascii_digit())
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric()))
         {
             i += 1;
             continue;

@@ -129,7 +129,10 @@ fn profanity_counts_words_and_phrases() {
         0
     );
     assert_eq!(profanity("Scunthorpe and classic assessments"), 0);
-    assert_eq!(profanity("Sex education and the history of the Nazi party"), 0);
+    assert_eq!(
+        profanity("Sex education and the history of the Nazi party"),
+        0
+    );
     assert_eq!(profanity(""), 0);
 }
 
@@ -250,7 +253,38 @@ fn corpus_pii_hits_are_few() {
     assert!(kinds.values().all(|&n| n < 50), "{kinds:?}");
 }
 
+/// The question rule written the obvious way: check the gap before every word.
+fn opens_question_reference(text: &str) -> bool {
+    let m = mention(text);
+    let a = Analysis::new(&m);
+    let lw = a.lower_words();
+    let words = a.words();
+    let base = a.text.as_ptr() as usize;
+    let mut prev_end = 0;
+    for (i, w) in words.iter().enumerate() {
+        let start = w.as_ptr() as usize - base;
+        let gap = &a.text[prev_end..start];
+        prev_end = start + w.len();
+        let sentence_start = i == 0 || gap.bytes().any(|c| b".!\n;:".contains(&c));
+        if sentence_start && is_question("", &words[i..], |k| lw.get(i + k)) {
+            return true;
+        }
+    }
+    false
+}
+
 proptest! {
+    #[test]
+    fn question_rule_walks_terminators_like_the_reference(
+        s in "((What|how|Do|is|you|there|it|anyone|e\\.g|3\\.5|the|cat|[.!;:\n ,])( |\\. |\n)?){0,14}"
+    ) {
+        let m = mention(&s);
+        let a = Analysis::new(&m);
+        let lw = a.lower_words();
+        let got = is_question(a.text, a.words(), |i| lw.get(i));
+        prop_assert_eq!(got, opens_question_reference(&s), "{:?}", s);
+    }
+
     #[test]
     fn any_text_is_handled(s in "\\PC*") {
         let _ = intents(&s);

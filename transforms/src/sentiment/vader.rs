@@ -244,28 +244,17 @@ impl Scratch {
             };
             let word = word.copied().unwrap_or_default();
             let nt = (apostrophe || !ascii) && lower.contains("n't");
-            if word.negation() || nt {
-                report.negations += 1;
-            }
-            match word.booster {
-                1 => report.intensifiers += 1,
-                -1 => report.dampeners += 1,
-                _ => {}
-            }
-            let pair = (prev_dampener_kw, word.kw);
-            if matches!(
-                pair,
+            // Counted without branches: these flags vary from token to token.
+            report.negations += usize::from(word.negation() || nt);
+            report.intensifiers += usize::from(word.booster > 0);
+            report.dampeners += usize::from(word.booster < 0);
+            report.dampeners += usize::from(matches!(
+                (prev_dampener_kw, word.kw),
                 (kw::KIND, kw::OF) | (kw::SORT, kw::OF) | (kw::JUST, kw::ENOUGH)
-            ) {
-                report.dampeners += 1;
-            }
+            ));
             prev_dampener_kw = word.kw;
-            if word.in_lexicon() {
-                report.lexicon_words += 1;
-            }
-            if word.emoticon() {
-                report.emoticons += 1;
-            }
+            report.lexicon_words += usize::from(word.in_lexicon());
+            report.emoticons += usize::from(word.emoticon());
             self.toks.push(Tok { word, upper, nt });
         }
         (tokens.question_marks, tokens.exclamation_marks)
