@@ -114,6 +114,19 @@ fn intent_families() {
 }
 
 #[test]
+fn every_cue_line_names_a_known_intent() {
+    for line in cues::data_lines(cues::CUES) {
+        let (intent, phrase) = line.split_once('\t').expect("intent<TAB>phrase");
+        assert!(cues::intent_bit(intent).is_some(), "{line:?}");
+        assert_eq!(phrase, phrase.to_lowercase(), "{line:?}");
+        assert!(
+            !phrase.trim().is_empty() && !phrase.contains("  "),
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
 fn typographic_apostrophes_match() {
     assert!(intents("it isn’t working at all") & bit::COMPLAINT != 0);
 }
