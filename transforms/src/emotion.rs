@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
 use crate::registry::{Extractor, FieldSpec, FieldWriter};
-use crate::sentiment::lexicon::{FastMap, WordTable};
+use crate::sentiment::word_table::{FastMap, WordTable};
 
 #[cfg(test)]
 mod tests;

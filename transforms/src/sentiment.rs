@@ -12,7 +12,11 @@
 //!   emoji and emoticons, are; `sentiment_supported` is false. All fields stay well-defined.
 
 pub mod lexicon;
+mod rules;
+mod score;
+mod tokens;
 pub mod vader;
+pub(crate) mod word_table;
 
 #[cfg(test)]
 mod tests;

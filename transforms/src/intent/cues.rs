@@ -11,7 +11,7 @@
 
 use std::sync::LazyLock;
 
-use crate::sentiment::lexicon::{FastMap, WordTable};
+use crate::sentiment::word_table::{FastMap, WordTable};
 
 /// Bits of the intents a phrase signals.
 pub mod bit {
@@ -27,6 +27,7 @@ pub mod bit {
 }
 
 pub(crate) static CUES: &str = include_str!("../../data/intent/cues.tsv");
+/// Entries of the better_profanity list we do not count (reasons in the file's header).
 static PROFANITY_EXCLUDED: &str = include_str!("../../data/intent/profanity_excluded.txt");
 
 /// The [`bit`] of an intent name in `cues.tsv`.
@@ -52,11 +53,6 @@ pub(crate) fn data_lines(text: &'static str) -> impl Iterator<Item = &'static st
 }
 
 static PROFANITY_LIST: &str = include_str!("../../data/intent/profanity_wordlist.txt");
-
-/// Entries of the better_profanity list we do not count: ordinary, medical or anatomical
-/// vocabulary, names of drinks and drugs, identity terms (counting them as profanity is a
-/// known bias), words naming a sexual or historical topic (sex, rape, nazi), and mild insults
-/// or slang that are not swearing.
 
 /// Phrases to match, as tails by first word.
 #[derive(Debug)]

@@ -6,7 +6,8 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 
-use super::vader::{self, Scores, analyse, polarity_scores, py_round};
+use super::score::py_round;
+use super::vader::{self, Scores, analyse, polarity_scores};
 use super::{label, supported};
 
 const GOLDEN: &str = include_str!("../../data/sentiment/vader_golden.tsv");
