@@ -44,7 +44,6 @@ pub fn scan(text: &str) -> Pii {
     };
     // Every other kind has digits; most posts have none.
     if b.iter().fold(false, |d, c| d | c.is_ascii_digit()) {
-        p.iban = has_iban(b);
         scan_numbers(b, &mut p);
     }
     p
@@ -148,6 +147,15 @@ fn scan_numbers(b: &[u8], p: &mut Pii) {
         let c = b[i];
         let starts = c.is_ascii_digit() || c == b'+' || c == b'(';
         if !starts || (i > 0 && blocks_before(b[i - 1])) {
+            // Digits right after two capitals at a word start may begin an IBAN.
+            if c.is_ascii_digit()
+                && i >= 2
+                && b[i - 1].is_ascii_uppercase()
+                && b[i - 2].is_ascii_uppercase()
+                && (i == 2 || !b[i - 3].is_ascii_alphanumeric())
+            {
+                p.iban |= iban_at(b, i - 2);
+            }
             i += 1;
             continue;
         }
@@ -393,45 +401,31 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
     (b"XK", 20),
 ];
 
-/// An IBAN: country code, two check digits, the country's length of upper-case letters and
-/// digits (optionally in groups of four separated by single spaces), mod 97 == 1.
-fn has_iban(b: &[u8]) -> bool {
-    let mut i = 0;
-    while i + 4 <= b.len() {
-        // Cheapest and rarest test first: most bytes are not digits.
-        if !(b[i + 2].is_ascii_digit()
-            && b[i + 3].is_ascii_digit()
-            && b[i].is_ascii_uppercase()
-            && b[i + 1].is_ascii_uppercase()
-            && (i == 0 || !b[i - 1].is_ascii_alphanumeric()))
-        {
-            i += 1;
-            continue;
-        }
-        let Some(&(_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| c[..] == b[i..i + 2]) else {
-            i += 1;
-            continue;
-        };
-        let mut chars = [0u8; 34];
-        let mut n = 0;
-        let mut k = i;
-        while k < b.len() && n < len {
-            let c = b[k];
-            if c.is_ascii_digit() || c.is_ascii_uppercase() {
-                chars[n] = c;
-                n += 1;
-            } else if !(c == b' ' && n % 4 == 0 && k + 1 < b.len() && b[k + 1] != b' ') {
-                break;
-            }
-            k += 1;
-        }
-        let ends_clean = k >= b.len() || !b[k].is_ascii_alphanumeric();
-        if n == len && ends_clean && iban_checksum(&chars[..n]) {
-            return true;
-        }
-        i += 1;
+/// An IBAN starting at `b[i]`: country code, two check digits, the country's length of
+/// upper-case letters and digits (optionally in groups of four separated by single spaces),
+/// mod 97 == 1, and no letter or digit right after it.
+fn iban_at(b: &[u8], i: usize) -> bool {
+    if i + 4 > b.len() || !b[i + 2].is_ascii_digit() || !b[i + 3].is_ascii_digit() {
+        return false;
     }
-    false
+    let Some(&(_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| c[..] == b[i..i + 2]) else {
+        return false;
+    };
+    let mut chars = [0u8; 34];
+    let mut n = 0;
+    let mut k = i;
+    while k < b.len() && n < len {
+        let c = b[k];
+        if c.is_ascii_digit() || c.is_ascii_uppercase() {
+            chars[n] = c;
+            n += 1;
+        } else if !(c == b' ' && n % 4 == 0 && k + 1 < b.len() && b[k + 1] != b' ') {
+            break;
+        }
+        k += 1;
+    }
+    let ends_clean = k >= b.len() || !b[k].is_ascii_alphanumeric();
+    n == len && ends_clean && iban_checksum(&chars[..n])
 }
 
 fn iban_checksum(s: &[u8]) -> bool {
