@@ -138,8 +138,10 @@ fn has_question_mark(text: &str) -> bool {
     {
         return true;
     }
-    // Full-width, Arabic and Greek question marks.
+    // Full-width (EF BC 9F), Arabic (D8 9F) and Greek (CD BE) question marks: only texts with
+    // one of those last bytes are decoded.
     !text.is_ascii()
+        && (b.contains(&0x9f) || b.contains(&0xbe))
         && text.char_indices().any(|(i, c)| {
             matches!(c, '\u{ff1f}' | '\u{61f}' | '\u{37e}') && !url_like(b.get(i + c.len_utf8()))
         })
