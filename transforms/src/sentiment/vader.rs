@@ -19,7 +19,7 @@ use super::lexicon::{TABLES, Word, kw};
 use super::rules::{but_check, sentiment_valence};
 use super::score::{punctuation_emphasis, score_valence};
 use super::tokens::{
-    APOS, HIGH, LOWER, Tokens, UPPER, py_isupper, strip_punc_if_word, translate_emoji,
+    APOS, HIGH, LOWER, Tokens, UPPER, count_marks, py_isupper, strip_punc_if_word, translate_emoji,
 };
 
 /// VADER's four scores, rounded as the reference rounds them (compound to 4 places, the
@@ -261,7 +261,7 @@ impl Scratch {
             report.emoticons += usize::from(word.emoticon());
             self.toks.push(Tok { word, upper, nt });
         }
-        (tokens.question_marks, tokens.exclamation_marks)
+        count_marks(src)
     }
 }
 
@@ -290,5 +290,6 @@ pub(crate) fn split_for_test(text: &str) -> (Vec<&str>, usize, usize) {
     while let Some((t, _)) = tokens.next_token() {
         out.push(t);
     }
-    (out, tokens.question_marks, tokens.exclamation_marks)
+    let (q, e) = count_marks(text);
+    (out, q, e)
 }
