@@ -29,6 +29,28 @@ fn big_n() -> u64 {
         .unwrap_or(100_000)
 }
 
+/// `promtool check metrics` (Debian's prometheus package) lints the exposition: names, units,
+/// HELP and TYPE lines.
+fn promtool_accepts(metrics: &str) {
+    use std::io::Write;
+    assert!(metrics.contains("# TYPE backchannel_"), "metrics were scraped");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (installed by deploy/dev/services)");
+    child.stdin.take().expect("stdin").write_all(metrics.as_bytes()).expect("write metrics");
+    let out = child.wait_with_output().expect("promtool exits");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Reads the enriched topic with kcat (Debian's, a client we did not write): key and headers of
 /// every record.
 fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
@@ -112,7 +134,7 @@ async fn e2e_worker_killed_three_times_loses_nothing_and_counts_nothing_twice() 
         // Let it get some way into the run, then kill it without warning.
         let target = (n * kill / 5) as i64;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        while env.count("mentions").await < target {
+        while env.stored().await < target {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "no progress before kill {kill}"
@@ -257,6 +279,7 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         metric(&metrics, "backchannel_pipeline_dead_letters_total", ""),
         poison.len() as f64
     );
+    promtool_accepts(&metrics);
     assert_eq!(
         metric(
             &metrics,
@@ -265,7 +288,7 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         ),
         4.0
     );
-    assert_eq!(env.count("mentions").await, 2 * good as i64);
+    assert_eq!(env.stored().await, 2 * good as i64);
     signal(worker.id(), "TERM");
     assert!(worker.wait().expect("exit").success());
     env.drop_all().await;

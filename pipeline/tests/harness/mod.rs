@@ -26,6 +26,8 @@ pub struct Env {
     pub redis_url: String,
     pub metrics_port: u16,
     pub session: Session,
+    /// The minutes the produced synthetic mentions fall in (where `stored` counts).
+    pub minutes: std::sync::Mutex<std::collections::BTreeSet<DateTime<Utc>>>,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -47,6 +49,7 @@ impl Env {
                 .await
                 .expect("connect to CQL"),
             extra_env: Vec::new(),
+            minutes: Default::default(),
             name,
         };
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -129,6 +132,15 @@ impl Env {
             .await
             .expect("produce");
         assert_eq!(sent, n);
+        let source = Synthetic::new(SyntheticConfig { seed, ..Default::default() });
+        let minute = |i: u64| pipeline::distributed::scylla_store::minute_of(source.mention(i).created_at);
+        let (first, last) = (minute(start), minute(start + n.max(1) - 1));
+        let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = first;
+        while m <= last {
+            minutes.insert(m);
+            m += chrono::Duration::minutes(1);
+        }
     }
 
     /// Rows in `table` (a full scan: tests only). Retries a few times, since a loaded
@@ -164,11 +176,42 @@ impl Env {
         out
     }
 
+    /// Mentions stored so far, counted on the slim per-topic rows of `source:synthetic` (one
+    /// small partition per minute) rather than by scanning the wide `mentions` table, which
+    /// would load a single-node test Cassandra far more than the worker does.
+    pub async fn stored(&self) -> i64 {
+        let minutes: Vec<DateTime<Utc>> =
+            self.minutes.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+        let q = format!(
+            "SELECT COUNT(*) FROM {}.mentions_by_topic WHERE topic = 'source:synthetic' AND minute = ?",
+            self.keyspace
+        );
+        let mut total = 0;
+        for m in minutes {
+            let mut tries = 0;
+            loop {
+                match self.session.query_unpaged(q.as_str(), (m,)).await {
+                    Ok(r) => {
+                        total += r.into_rows_result().expect("rows").single_row::<(i64,)>().expect("count").0;
+                        break;
+                    }
+                    Err(e) if tries < 4 => {
+                        tries += 1;
+                        eprintln!("count retry: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => panic!("counting stored mentions: {e}"),
+                }
+            }
+        }
+        total
+    }
+
     /// Waits until `n` mentions are stored, failing after `limit`.
     pub async fn wait_stored(&self, n: i64, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let c = self.count("mentions").await;
+            let c = self.stored().await;
             if c >= n {
                 assert_eq!(c, n, "more rows than mentions");
                 return;
@@ -184,7 +227,7 @@ impl Env {
     /// Waits until at least `n` mentions are stored.
     pub async fn wait_at_least(&self, n: i64, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
-        while self.count("mentions").await < n {
+        while self.stored().await < n {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "fewer than {n} stored after {limit:?}"
