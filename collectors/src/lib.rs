@@ -13,6 +13,7 @@
 //! passes the saved cursor back in on restart.
 
 pub mod common;
+pub mod file;
 pub mod synthetic;
 pub mod telemetry;
 
@@ -20,4 +21,5 @@ pub use common::{
     BackoffConfig, Checkpoint, CollectorError, Cursor, ErrorClass, Event, FileCheckpoint, Item,
     ItemStream, MemoryCheckpoint,
 };
+pub use file::{FileConfig, FileFormat, FileReplay};
 pub use synthetic::{Synthetic, SyntheticConfig};
