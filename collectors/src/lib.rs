@@ -14,12 +14,15 @@
 
 pub mod common;
 pub mod file;
+pub mod native;
 pub mod synthetic;
 pub mod telemetry;
+pub mod webhook;
 
 pub use common::{
     BackoffConfig, Checkpoint, CollectorError, Cursor, ErrorClass, Event, FileCheckpoint, Item,
-    ItemStream, MemoryCheckpoint,
+    ItemStream, MemoryCheckpoint, Secret, SecretRef,
 };
 pub use file::{FileConfig, FileFormat, FileReplay};
+pub use webhook::{Webhook, WebhookConfig};
 pub use synthetic::{Synthetic, SyntheticConfig};

@@ -8,6 +8,7 @@ pub mod error;
 pub mod html;
 pub(crate) mod http;
 pub mod lines;
+pub mod secret;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use tokio::sync::mpsc;
 pub use backoff::{Backoff, BackoffConfig};
 pub use checkpoint::{Checkpoint, Cursor, FileCheckpoint, MemoryCheckpoint};
 pub use error::{CollectorError, ErrorClass};
+pub use secret::{Secret, SecretRef};
 
 use crate::telemetry::CollectorMetrics;
 
@@ -55,7 +57,8 @@ pub type ItemStream = Pin<Box<dyn Stream<Item = Result<Item, CollectorError>> + 
 pub(crate) const CHANNEL_CAPACITY: usize = 1024;
 
 /// The collector's end of its stream: sends items, counts them and the malformed frames.
-#[derive(Debug)]
+/// Clones share the stream but count on their own (the webhook clones one per request).
+#[derive(Debug, Clone)]
 pub struct Emitter {
     tx: mpsc::Sender<Result<Item, CollectorError>>,
     pub(crate) metrics: CollectorMetrics,
@@ -113,6 +116,29 @@ impl Emitter {
         }
     }
 
+    /// Like [`Emitter::mention`], but gives up after `wait` when the consumer is that far
+    /// behind, handing the mention back so a caller can tell its client to retry later.
+    pub async fn mention_within(
+        &mut self,
+        m: Mention,
+        wait: Duration,
+    ) -> Result<(), MentionRejected> {
+        let permit = match tokio::time::timeout(wait, self.tx.reserve()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(MentionRejected::Closed),
+            Err(_) => return Err(MentionRejected::Full),
+        };
+        let age = (m.collected_at - m.created_at).num_milliseconds() as f64 / 1000.0;
+        self.metrics.freshness.set(age);
+        self.metrics.fetched.increment(1);
+        self.sent += 1;
+        permit.send(Ok(Item {
+            event: Event::Mention(Box::new(m)),
+            cursor: None,
+        }));
+        Ok(())
+    }
+
     /// Items sent so far (a session that sent any made progress).
     pub fn sent(&self) -> u64 {
         self.sent
@@ -122,6 +148,15 @@ impl Emitter {
     pub fn malformed_count(&self) -> u64 {
         self.malformed
     }
+}
+
+/// Why [`Emitter::mention_within`] did not take a mention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MentionRejected {
+    /// The consumer is behind; try again later.
+    Full,
+    /// The consumer is gone.
+    Closed,
 }
 
 /// Runs `run` on a task of its own and returns its output as a stream. The task ends when `run`

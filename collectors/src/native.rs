@@ -1,0 +1,17 @@
+//! Sources' native payloads, decoded to mentions outside their own collectors (the webhook's
+//! `<path>/<format>` endpoint uses this to accept pushes in a platform's own shape).
+
+use chrono::{DateTime, Utc};
+use model::Mention;
+
+/// The formats [`decode`] knows.
+pub const FORMATS: &[&str] = &[];
+
+/// Decodes one native payload of `format`. Errors are low-cardinality reason codes;
+/// `"unknown_format"` means the format itself is not known.
+pub fn decode(format: &str, payload: &[u8], collected_at: DateTime<Utc>) -> Result<Vec<Mention>, &'static str> {
+    let _ = (payload, collected_at);
+    match format {
+        _ => Err("unknown_format"),
+    }
+}
