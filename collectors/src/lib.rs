@@ -14,6 +14,7 @@
 
 pub mod common;
 pub mod file;
+pub mod mastodon;
 pub mod native;
 pub mod synthetic;
 pub mod telemetry;
@@ -25,4 +26,5 @@ pub use common::{
 };
 pub use file::{FileConfig, FileFormat, FileReplay};
 pub use webhook::{Webhook, WebhookConfig};
+pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
 pub use synthetic::{Synthetic, SyntheticConfig};

@@ -9,6 +9,7 @@ pub mod html;
 pub(crate) mod http;
 pub mod lines;
 pub mod secret;
+pub mod sse;
 
 use std::future::Future;
 use std::pin::Pin;
