@@ -12,6 +12,7 @@
 //! delivery: it saves an item's cursor in a [`Checkpoint`] once Kafka has acknowledged it, and
 //! passes the saved cursor back in on restart.
 
+pub mod bluesky;
 pub mod common;
 pub mod file;
 pub mod mastodon;
@@ -24,6 +25,7 @@ pub use common::{
     BackoffConfig, Checkpoint, CollectorError, Cursor, ErrorClass, Event, FileCheckpoint, Item,
     ItemStream, MemoryCheckpoint, Secret, SecretRef,
 };
+pub use bluesky::{Jetstream, JetstreamConfig};
 pub use file::{FileConfig, FileFormat, FileReplay};
 pub use webhook::{Webhook, WebhookConfig};
 pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
