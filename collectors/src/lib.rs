@@ -15,6 +15,7 @@
 pub mod bluesky;
 pub mod common;
 pub mod file;
+pub mod hackernews;
 pub mod mastodon;
 pub mod native;
 pub mod synthetic;
@@ -28,5 +29,6 @@ pub use common::{
 pub use bluesky::{Jetstream, JetstreamConfig};
 pub use file::{FileConfig, FileFormat, FileReplay};
 pub use webhook::{Webhook, WebhookConfig};
+pub use hackernews::{HackerNews, HackerNewsConfig};
 pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
 pub use synthetic::{Synthetic, SyntheticConfig};

@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use model::Mention;
 
 /// The formats [`decode`] knows.
-pub const FORMATS: &[&str] = &["bluesky"];
+pub const FORMATS: &[&str] = &["bluesky", "hackernews"];
 
 /// Decodes one native payload of `format`. Errors are low-cardinality reason codes;
 /// `"unknown_format"` means the format itself is not known.
 pub fn decode(format: &str, payload: &[u8], collected_at: DateTime<Utc>) -> Result<Vec<Mention>, &'static str> {
     match format {
         "bluesky" => crate::bluesky::decode_event(payload, collected_at),
+        "hackernews" => crate::hackernews::decode_item(payload, collected_at),
         _ => Err("unknown_format"),
     }
 }
