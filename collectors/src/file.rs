@@ -60,7 +60,9 @@ impl FileConfig {
     /// Checks the knobs serde cannot.
     pub fn validate(&self) -> Result<(), CollectorError> {
         if self.path.is_empty() {
-            return Err(CollectorError::Config("file.path: must not be empty".into()));
+            return Err(CollectorError::Config(
+                "file.path: must not be empty".into(),
+            ));
         }
         if !(self.rate.is_finite() && self.rate >= 0.0) {
             return Err(CollectorError::Config(format!(
@@ -133,7 +135,9 @@ impl FileReplay {
         match reader.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CollectorError::Io(e)),
-            Err(e) => Err(CollectorError::Transport(format!("file reader thread: {e}"))),
+            Err(e) => Err(CollectorError::Transport(format!(
+                "file reader thread: {e}"
+            ))),
         }
     }
 }
@@ -142,10 +146,17 @@ impl FileReplay {
 #[derive(Debug)]
 enum Record {
     Mention(Box<Mention>),
-    Bad { reason: &'static str, sample: Vec<u8> },
+    Bad {
+        reason: &'static str,
+        sample: Vec<u8>,
+    },
 }
 
-fn read_jsonl(input: Box<dyn Read + Send>, max: usize, tx: &mpsc::Sender<Record>) -> std::io::Result<()> {
+fn read_jsonl(
+    input: Box<dyn Read + Send>,
+    max: usize,
+    tx: &mpsc::Sender<Record>,
+) -> std::io::Result<()> {
     let limits = DecodeLimits {
         max_bytes: max,
         ..DecodeLimits::default()
@@ -190,7 +201,11 @@ fn read_jsonl(input: Box<dyn Read + Send>, max: usize, tx: &mpsc::Sender<Record>
     Ok(())
 }
 
-fn read_csv(input: Box<dyn Read + Send>, max: usize, tx: &mpsc::Sender<Record>) -> std::io::Result<()> {
+fn read_csv(
+    input: Box<dyn Read + Send>,
+    max: usize,
+    tx: &mpsc::Sender<Record>,
+) -> std::io::Result<()> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
@@ -259,8 +274,21 @@ fn csv_mention(headers: &[String], rec: &csv::StringRecord) -> Result<Mention, &
         format!("{}:{id}", source.as_str())
     };
     const KNOWN: &[&str] = &[
-        "id", "source", "kind", "url", "created_at", "collected_at", "text", "lang", "author_id",
-        "author_handle", "author_name", "followers", "likes", "reposts", "replies",
+        "id",
+        "source",
+        "kind",
+        "url",
+        "created_at",
+        "collected_at",
+        "text",
+        "lang",
+        "author_id",
+        "author_handle",
+        "author_name",
+        "followers",
+        "likes",
+        "reposts",
+        "replies",
     ];
     let extra = row
         .iter()
@@ -278,7 +306,10 @@ fn csv_mention(headers: &[String], rec: &csv::StringRecord) -> Result<Mention, &
         lang_hint: get("lang").map(str::to_owned),
         author: Author {
             id: get("author_id").ok_or("missing_author_id")?.to_owned(),
-            handle: get("author_handle").unwrap_or("").trim_start_matches('@').to_owned(),
+            handle: get("author_handle")
+                .unwrap_or("")
+                .trim_start_matches('@')
+                .to_owned(),
             display_name: get("author_name").map(str::to_owned),
             followers: num("followers"),
             ..Author::default()

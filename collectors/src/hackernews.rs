@@ -104,9 +104,14 @@ impl HackerNews {
         reqwest::Url::parse(&cfg.base_url)
             .map_err(|e| CollectorError::Config(format!("hackernews.base_url: {e}")))?;
         if cfg.concurrency == 0 || cfg.concurrency > 64 {
-            return Err(CollectorError::Config("hackernews.concurrency: expected 1..=64".into()));
+            return Err(CollectorError::Config(
+                "hackernews.concurrency: expected 1..=64".into(),
+            ));
         }
-        Ok(HackerNews { http: client()?, cfg })
+        Ok(HackerNews {
+            http: client()?,
+            cfg,
+        })
     }
 
     /// Polls from after the cursor (an item id), or from `maxitem - backfill`.
@@ -143,12 +148,24 @@ impl HackerNews {
     }
 
     /// One round: fetch `maxitem`, then the ids after the cursor in order. True when caught up.
-    async fn poll(&self, em: &mut Emitter, cursor: &mut Option<u64>, nulls: &mut u32) -> Result<bool, CollectorError> {
-        let resp = check(self.http.get(self.url("maxitem.json")).send().await?, "hackernews").await?;
+    async fn poll(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<u64>,
+        nulls: &mut u32,
+    ) -> Result<bool, CollectorError> {
+        let resp = check(
+            self.http.get(self.url("maxitem.json")).send().await?,
+            "hackernews",
+        )
+        .await?;
         let body = resp.bytes().await?;
         let max: u64 = serde_json::from_slice(&body).map_err(|_| CollectorError::Http {
             status: 200,
-            detail: format!("maxitem is not a number: {}", String::from_utf8_lossy(&body[..body.len().min(100)])),
+            detail: format!(
+                "maxitem is not a number: {}",
+                String::from_utf8_lossy(&body[..body.len().min(100)])
+            ),
         })?;
         let start = cursor.unwrap_or_else(|| max.saturating_sub(self.cfg.backfill));
         if cursor.is_none() {
@@ -156,7 +173,8 @@ impl HackerNews {
         }
         let end = max.min(start + 500); // a bounded round; the next one continues at once
         let ids = (start + 1)..=end;
-        let mut fetched = futures_util::stream::iter(ids.map(|id| self.fetch(id))).buffered(self.cfg.concurrency);
+        let mut fetched =
+            futures_util::stream::iter(ids.map(|id| self.fetch(id))).buffered(self.cfg.concurrency);
         while let Some(res) = fetched.next().await {
             let (id, f) = res?;
             match f {
@@ -182,7 +200,14 @@ impl HackerNews {
     }
 
     async fn fetch(&self, id: u64) -> Result<(u64, Fetched), CollectorError> {
-        let resp = check(self.http.get(self.url(&format!("item/{id}.json"))).send().await?, "hackernews").await?;
+        let resp = check(
+            self.http
+                .get(self.url(&format!("item/{id}.json")))
+                .send()
+                .await?,
+            "hackernews",
+        )
+        .await?;
         let body = resp.bytes().await?;
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
@@ -200,7 +225,11 @@ impl HackerNews {
 }
 
 /// Normalises an item; `None` for what is not a mention (jobs, poll options, dead items).
-fn to_mention(item: HnItem, collected_at: DateTime<Utc>, raw: Option<serde_json::Value>) -> Option<Mention> {
+fn to_mention(
+    item: HnItem,
+    collected_at: DateTime<Utc>,
+    raw: Option<serde_json::Value>,
+) -> Option<Mention> {
     let kind = match item.kind.as_deref()? {
         "story" | "poll" => Kind::Post,
         "comment" => Kind::Comment,
@@ -211,7 +240,10 @@ fn to_mention(item: HnItem, collected_at: DateTime<Utc>, raw: Option<serde_json:
     }
     let by = item.by?;
     let body = item.text.as_deref().map(html::to_text).unwrap_or_default();
-    let text = match (item.title.as_deref().map(html::decode_entities), body.is_empty()) {
+    let text = match (
+        item.title.as_deref().map(html::decode_entities),
+        body.is_empty(),
+    ) {
         (Some(t), true) => t,
         (Some(t), false) => format!("{t}\n\n{body}"),
         (None, _) => body,
@@ -236,7 +268,10 @@ fn to_mention(item: HnItem, collected_at: DateTime<Utc>, raw: Option<serde_json:
             ..Engagement::default()
         },
         refs: References {
-            reply_to: item.parent.filter(|_| kind == Kind::Comment).map(|p| format!("hackernews:{p}")),
+            reply_to: item
+                .parent
+                .filter(|_| kind == Kind::Comment)
+                .map(|p| format!("hackernews:{p}")),
             ..References::default()
         },
         media: item
@@ -255,8 +290,16 @@ fn to_mention(item: HnItem, collected_at: DateTime<Utc>, raw: Option<serde_json:
 }
 
 /// Decodes one item JSON (for the webhook's native endpoint).
-pub(crate) fn decode_item(payload: &[u8], collected_at: DateTime<Utc>) -> Result<Vec<Mention>, &'static str> {
-    let item: HnItem = serde_json::from_slice(payload)
-        .map_err(|e| if e.is_syntax() || e.is_eof() { "malformed_json" } else { "not_an_item" })?;
+pub(crate) fn decode_item(
+    payload: &[u8],
+    collected_at: DateTime<Utc>,
+) -> Result<Vec<Mention>, &'static str> {
+    let item: HnItem = serde_json::from_slice(payload).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            "malformed_json"
+        } else {
+            "not_an_item"
+        }
+    })?;
     Ok(to_mention(item, collected_at, None).into_iter().collect())
 }

@@ -11,9 +11,14 @@
 //! frames; the stream carries only data and, at the very end, a fatal error. The runner owns
 //! delivery: it saves an item's cursor in a [`Checkpoint`] once Kafka has acknowledged it, and
 //! passes the saved cursor back in on restart.
+//!
+//! Build one from config with [`SourceConfig::build`] and start it with [`Collector::stream`].
+//! Sources so far: file replay, webhook, Mastodon streaming, Bluesky Jetstream, Hacker News (and
+//! the synthetic generator). X filtered stream, RSS/Atom and Reddit are not written yet.
 
 pub mod bluesky;
 pub mod common;
+pub mod config;
 pub mod file;
 pub mod hackernews;
 pub mod mastodon;
@@ -22,13 +27,14 @@ pub mod synthetic;
 pub mod telemetry;
 pub mod webhook;
 
+pub use bluesky::{Jetstream, JetstreamConfig};
 pub use common::{
     BackoffConfig, Checkpoint, CollectorError, Cursor, ErrorClass, Event, FileCheckpoint, Item,
     ItemStream, MemoryCheckpoint, Secret, SecretRef,
 };
-pub use bluesky::{Jetstream, JetstreamConfig};
+pub use config::{Collector, SourceConfig};
 pub use file::{FileConfig, FileFormat, FileReplay};
-pub use webhook::{Webhook, WebhookConfig};
 pub use hackernews::{HackerNews, HackerNewsConfig};
 pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
 pub use synthetic::{Synthetic, SyntheticConfig};
+pub use webhook::{Webhook, WebhookConfig};

@@ -25,12 +25,24 @@ pub const FRESHNESS: &str = "backchannel_collector_freshness_seconds";
 pub fn describe() {
     describe_counter!(FETCHED, "Mentions handed to the consumer");
     describe_counter!(DELETES, "Deletions (tombstones) handed to the consumer");
-    describe_counter!(MALFORMED, "Frames or records skipped because they could not be read");
-    describe_counter!(EXTERNAL_ERRORS, "Retryable failures: connection, 5xx, timeouts");
+    describe_counter!(
+        MALFORMED,
+        "Frames or records skipped because they could not be read"
+    );
+    describe_counter!(
+        EXTERNAL_ERRORS,
+        "Retryable failures: connection, 5xx, timeouts"
+    );
     describe_counter!(AUTH_ERRORS, "Answers that refused the credentials");
     describe_counter!(RATE_LIMITED, "429 answers and rate-limit waits");
-    describe_counter!(RECONNECTS, "Reconnects and re-polls after a failure or a closed stream");
-    describe_gauge!(FRESHNESS, "Age of the newest mention when collected, in seconds");
+    describe_counter!(
+        RECONNECTS,
+        "Reconnects and re-polls after a failure or a closed stream"
+    );
+    describe_gauge!(
+        FRESHNESS,
+        "Age of the newest mention when collected, in seconds"
+    );
 }
 
 /// One collector's metric handles.

@@ -26,7 +26,9 @@ use model::{DecodeLimits, Mention, Source};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::common::{CollectorError, Cursor, Emitter, ItemStream, MentionRejected, Secret, SecretRef};
+use crate::common::{
+    CollectorError, Cursor, Emitter, ItemStream, MentionRejected, Secret, SecretRef,
+};
 
 /// How the webhook listens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +82,9 @@ impl Webhook {
         let token = cfg.token.resolve("webhook.token")?;
         let listener = tokio::net::TcpListener::bind(&cfg.listen)
             .await
-            .map_err(|e| CollectorError::Config(format!("webhook.listen: cannot bind {}: {e}", cfg.listen)))?;
+            .map_err(|e| {
+                CollectorError::Config(format!("webhook.listen: cannot bind {}: {e}", cfg.listen))
+            })?;
         Ok(Webhook {
             listener,
             path: cfg.path,
@@ -139,7 +143,12 @@ async fn ingest_native(
     ingest(st, &headers, Some(format), body).await
 }
 
-async fn ingest(mut st: AppState, headers: &HeaderMap, format: Option<String>, body: Bytes) -> Response {
+async fn ingest(
+    mut st: AppState,
+    headers: &HeaderMap,
+    format: Option<String>,
+    body: Bytes,
+) -> Response {
     let authorized = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -201,8 +210,12 @@ async fn ingest(mut st: AppState, headers: &HeaderMap, format: Option<String>, b
         };
         let mentions = match decoded {
             Ok(ms) => ms,
-            Err(reason) if reason == "unknown_format" => {
-                return (StatusCode::NOT_FOUND, format!("unknown payload format {format:?}\n")).into_response();
+            Err("unknown_format") => {
+                return (
+                    StatusCode::NOT_FOUND,
+                    format!("unknown payload format {format:?}\n"),
+                )
+                    .into_response();
             }
             Err(reason) => {
                 reject(&mut st.em, index, reason, rec);
@@ -216,7 +229,9 @@ async fn ingest(mut st: AppState, headers: &HeaderMap, format: Option<String>, b
                     return (
                         StatusCode::SERVICE_UNAVAILABLE,
                         [(header::RETRY_AFTER, "1")],
-                        axum::Json(json!({"accepted": accepted, "error": "pipeline is behind; retry"})),
+                        axum::Json(
+                            json!({"accepted": accepted, "error": "pipeline is behind; retry"}),
+                        ),
                     )
                         .into_response();
                 }
@@ -234,7 +249,8 @@ async fn ingest(mut st: AppState, headers: &HeaderMap, format: Option<String>, b
 fn decode_canonical(rec: &[u8], limits: DecodeLimits) -> Result<Vec<Mention>, &'static str> {
     let first = rec.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let values: Vec<serde_json::Value> = serde_json::from_slice(rec).map_err(|_| "malformed_json")?;
+        let values: Vec<serde_json::Value> =
+            serde_json::from_slice(rec).map_err(|_| "malformed_json")?;
         values
             .into_iter()
             .map(|v| {
@@ -244,6 +260,8 @@ fn decode_canonical(rec: &[u8], limits: DecodeLimits) -> Result<Vec<Mention>, &'
             })
             .collect()
     } else {
-        Mention::decode(rec, limits).map(|m| vec![m]).map_err(|e| e.reason())
+        Mention::decode(rec, limits)
+            .map(|m| vec![m])
+            .map_err(|e| e.reason())
     }
 }

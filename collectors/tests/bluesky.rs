@@ -75,7 +75,9 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
         _ => WsReply::SendThenHold(vec![]),
     })
     .await;
-    let mut s = Jetstream::new(config(server.url())).expect("cfg").stream(None);
+    let mut s = Jetstream::new(config(server.url()))
+        .expect("cfg")
+        .stream(None);
     let items = take(&mut s, expected, Duration::from_secs(10)).await;
     assert_eq!(items.len(), expected, "{items:?}");
 
@@ -89,9 +91,15 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
     assert_eq!(deletes, 1, "{ids:#?}");
 
     // A real reply from the fixture.
-    let reply = got.iter().find(|m| m.text == "이쁘시네용~~~").expect("reply");
+    let reply = got
+        .iter()
+        .find(|m| m.text == "이쁘시네용~~~")
+        .expect("reply");
     assert_eq!(reply.kind, Kind::Reply);
-    assert_eq!(reply.id, "bluesky:at://did:plc:o2rolxey6s5k7d4lxcz3inl4/app.bsky.feed.post/3mptbyp7lu223");
+    assert_eq!(
+        reply.id,
+        "bluesky:at://did:plc:o2rolxey6s5k7d4lxcz3inl4/app.bsky.feed.post/3mptbyp7lu223"
+    );
     assert_eq!(
         reply.refs.reply_to.as_deref(),
         Some("bluesky:at://did:plc:i5y2f3gtpjxs3qg6fwgb6jb4/app.bsky.feed.post/3mpt7u2vlgs2c")
@@ -100,13 +108,19 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
     assert_eq!(reply.author.id, "did:plc:o2rolxey6s5k7d4lxcz3inl4");
 
     // Real link facet: the text shows a shortened URL, the facet keeps the full one.
-    let yt = got.iter().find(|m| m.text.starts_with("www.youtube.com/watch")).expect("link post");
+    let yt = got
+        .iter()
+        .find(|m| m.text.starts_with("www.youtube.com/watch"))
+        .expect("link post");
     assert_eq!(
         yt.extra["facets"],
         json!([{"type":"link","value":"https://www.youtube.com/watch?v=V5lDo-jw8mA","start":0,"end":31}])
     );
     // Byte offsets after multi-byte characters become code point offsets.
-    let mb = got.iter().find(|m| m.text.starts_with("Grüße")).expect("multibyte post");
+    let mb = got
+        .iter()
+        .find(|m| m.text.starts_with("Grüße"))
+        .expect("multibyte post");
     assert_eq!(mb.extra["facets"][0]["start"], 12); // byte 17
     let chars: Vec<char> = mb.text.chars().collect();
     assert_eq!(chars[12..21].iter().collect::<String>(), "#RustConf");
@@ -115,7 +129,11 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
     let targets = server.targets();
     assert!(targets[0].contains("wantedCollections=app.bsky.feed.post"));
     assert!(!targets[0].contains("cursor="));
-    assert!(targets[2].contains("cursor=1779719010000000"), "{}", targets[2]);
+    assert!(
+        targets[2].contains("cursor=1779719010000000"),
+        "{}",
+        targets[2]
+    );
     assert!(last_cursor(&items).is_some());
 }
 
@@ -125,7 +143,9 @@ async fn restart_resumes_from_the_saved_cursor_minus_rewind() {
     let mut cfg = config(server.url());
     cfg.rewind = Duration::from_secs(2);
     cfg.wanted_dids = vec!["did:plc:abc".into()];
-    let mut s = Jetstream::new(cfg).expect("cfg").stream(Some(Cursor("1779719009157119".into())));
+    let mut s = Jetstream::new(cfg)
+        .expect("cfg")
+        .stream(Some(Cursor("1779719009157119".into())));
     let _ = take(&mut s, 1, Duration::from_millis(300)).await;
     let t = server.targets();
     assert!(t[0].contains("cursor=1779719007157119"), "{}", t[0]);
@@ -135,9 +155,14 @@ async fn restart_resumes_from_the_saved_cursor_minus_rewind() {
 #[tokio::test]
 async fn refused_credentials_stop_at_once() {
     let server = WsServer::start(|_, _| WsReply::Reject(401, vec![])).await;
-    let mut s = Jetstream::new(config(server.url())).expect("cfg").stream(None);
+    let mut s = Jetstream::new(config(server.url()))
+        .expect("cfg")
+        .stream(None);
     let items = take(&mut s, 3, Duration::from_secs(5)).await;
     assert_eq!(items.len(), 1);
-    assert!(matches!(items[0], Err(CollectorError::Auth { status: 401, .. })), "{items:?}");
+    assert!(
+        matches!(items[0], Err(CollectorError::Auth { status: 401, .. })),
+        "{items:?}"
+    );
     assert_eq!(server.targets().len(), 1);
 }

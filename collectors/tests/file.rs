@@ -39,7 +39,9 @@ async fn jsonl_replays_skips_malformed_and_resumes_from_cursor() {
     lines.insert(6, String::new()); // blank lines are not records
     let f = jsonl_file(&lines);
 
-    let mut s = FileReplay::new(cfg(f.path(), FileFormat::Jsonl, 0.0)).expect("cfg").stream(None);
+    let mut s = FileReplay::new(cfg(f.path(), FileFormat::Jsonl, 0.0))
+        .expect("cfg")
+        .stream(None);
     let items = take(&mut s, 100, Duration::from_secs(5)).await;
     let got = mentions(&items);
     assert_eq!(got.len(), 6, "every good line, none of the bad ones");
@@ -50,7 +52,9 @@ async fn jsonl_replays_skips_malformed_and_resumes_from_cursor() {
 
     // A restart after the third item resumes with the fourth.
     let third = items[2].as_ref().expect("item").cursor.clone();
-    let mut s = FileReplay::new(cfg(f.path(), FileFormat::Jsonl, 0.0)).expect("cfg").stream(third);
+    let mut s = FileReplay::new(cfg(f.path(), FileFormat::Jsonl, 0.0))
+        .expect("cfg")
+        .stream(third);
     let rest = mentions(&take(&mut s, 100, Duration::from_secs(5)).await);
     assert_eq!(rest.len(), 3);
     assert_eq!(rest[0], synth.mention(3));
@@ -76,8 +80,14 @@ async fn csv_rows_become_mentions_with_quoted_newlines_and_extra_columns() {
     assert_eq!(got[0].text, "two\nlines, with a comma");
     assert_eq!(got[0].author.handle, "ann");
     assert_eq!(got[0].engagement.likes, Some(7));
-    assert_eq!(got[0].extra.get("campaign"), Some(&serde_json::json!("spring")));
-    assert_eq!(got[1].id, "file:reddit:t1_x", "a file row's id is qualified by its own source");
+    assert_eq!(
+        got[0].extra.get("campaign"),
+        Some(&serde_json::json!("spring"))
+    );
+    assert_eq!(
+        got[1].id, "file:reddit:t1_x",
+        "a file row's id is qualified by its own source"
+    );
 }
 
 #[tokio::test]
@@ -88,17 +98,24 @@ async fn rate_paces_the_replay() {
         .collect();
     let f = jsonl_file(&lines);
     let started = Instant::now();
-    let mut s = FileReplay::new(cfg(f.path(), FileFormat::Jsonl, 50.0)).expect("cfg").stream(None);
+    let mut s = FileReplay::new(cfg(f.path(), FileFormat::Jsonl, 50.0))
+        .expect("cfg")
+        .stream(None);
     let got = mentions(&take(&mut s, 100, Duration::from_secs(5)).await);
     assert_eq!(got.len(), 6);
     // Six mentions at 50/s: the sixth is due 100 ms after the first.
-    assert!(started.elapsed() >= Duration::from_millis(100), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn config_is_strict_and_validated() {
     let bad: Result<FileConfig, _> = serde_json::from_str(r#"{"path":"a","sped":2}"#);
     assert!(bad.is_err(), "unknown keys are rejected");
-    let c: FileConfig = serde_json::from_str(r#"{"path":"a","format":"ndjson","rate":-1}"#).expect("parse");
+    let c: FileConfig =
+        serde_json::from_str(r#"{"path":"a","format":"ndjson","rate":-1}"#).expect("parse");
     assert!(FileReplay::new(c).is_err());
 }

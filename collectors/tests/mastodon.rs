@@ -6,7 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use collectors::{BackoffConfig, CollectorError, Event, Mastodon, MastodonConfig, MastodonTimeline, SecretRef};
+use collectors::{
+    BackoffConfig, CollectorError, Event, Mastodon, MastodonConfig, MastodonTimeline, SecretRef,
+};
 use model::Kind;
 use support::http::{Reply, Server};
 use support::{last_cursor, mentions, take};
@@ -81,7 +83,9 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
     let server = Server::start(move |n, req| match (n, req.path()) {
         (0, "/api/v1/streaming/public") => sse(part_a.clone()),
         (1, _) => Reply::status(429, &[("retry-after", "1")]),
-        (_, "/api/v1/timelines/public") if req.query("min_id").as_deref() == Some("109348684737626801") => {
+        (_, "/api/v1/timelines/public")
+            if req.query("min_id").as_deref() == Some("109348684737626801") =>
+        {
             Reply::json(200, backfilled.clone())
         }
         (_, "/api/v1/timelines/public") => Reply::json(200, "[]"),
@@ -90,7 +94,9 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
     })
     .await;
     let token = token_file();
-    let mut s = Mastodon::new(config(&server, &token)).expect("cfg").stream(None);
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(None);
     let items = take(&mut s, 21, Duration::from_secs(10)).await;
     assert_eq!(items.len(), 21, "{items:?}");
 
@@ -103,7 +109,10 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
     assert_eq!(first.text, "@disarray glad i was able to help");
     assert_eq!(first.author.handle, "freon@letsalllovela.in");
     assert_eq!(first.author.followers, Some(37));
-    assert_eq!(first.refs.reply_to, Some(format!("mastodon:{host}/108914298452377720")));
+    assert_eq!(
+        first.refs.reply_to,
+        Some(format!("mastodon:{host}/108914298452377720"))
+    );
     // The backfilled status comes between the two streams.
     assert_eq!(got[5].id, format!("mastodon:{host}/109348699525106378"));
 
@@ -120,16 +129,24 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
     let reqs = server.requests();
     assert_eq!(reqs[0].header("authorization"), Some("Bearer tok-123"));
     assert_eq!(reqs[2].path(), "/api/v1/timelines/public");
-    assert_eq!(reqs[2].query("min_id").as_deref(), Some("109348684737626801"));
+    assert_eq!(
+        reqs[2].query("min_id").as_deref(),
+        Some("109348684737626801")
+    );
     assert_eq!(reqs[3].path(), "/api/v1/streaming/public");
-    assert_eq!(last_cursor(&items).map(|c| c.0), Some("109348699525106378".into()));
+    assert_eq!(
+        last_cursor(&items).map(|c| c.0),
+        Some("109348699525106378".into())
+    );
 }
 
 #[tokio::test]
 async fn resumes_after_a_restart_by_backfilling_from_the_saved_cursor() {
     let page = format!("[{},{}]", status_json(14), status_json(11)); // newest first
     let server = Server::start(move |_, req| match req.path() {
-        "/api/v1/timelines/public" if req.query("min_id").as_deref() == Some("109348677773283527") => {
+        "/api/v1/timelines/public"
+            if req.query("min_id").as_deref() == Some("109348677773283527") =>
+        {
             Reply::json(200, page.clone())
         }
         "/api/v1/timelines/public" => Reply::json(200, "[]"),
@@ -138,11 +155,17 @@ async fn resumes_after_a_restart_by_backfilling_from_the_saved_cursor() {
     .await;
     let token = token_file();
     let resume = Some(collectors::Cursor("109348677773283527".into()));
-    let mut s = Mastodon::new(config(&server, &token)).expect("cfg").stream(resume);
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(resume);
     let items = take(&mut s, 2, Duration::from_secs(5)).await;
     let got = mentions(&items);
     let host = server.addr.to_string();
-    assert_eq!(got[0].id, format!("mastodon:{host}/109348684737626801"), "oldest first");
+    assert_eq!(
+        got[0].id,
+        format!("mastodon:{host}/109348684737626801"),
+        "oldest first"
+    );
     assert_eq!(got[1].id, format!("mastodon:{host}/109348699525106378"));
     assert_eq!(server.requests()[0].path(), "/api/v1/timelines/public");
 }
@@ -152,10 +175,15 @@ async fn bad_credentials_stop_the_collector_without_retrying() {
     let server = Server::start(|_, _| Reply::status(401, &[])).await;
     let token = token_file();
     let started = Instant::now();
-    let mut s = Mastodon::new(config(&server, &token)).expect("cfg").stream(None);
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(None);
     let items = take(&mut s, 5, Duration::from_secs(5)).await;
     assert_eq!(items.len(), 1);
-    assert!(matches!(items[0], Err(CollectorError::Auth { status: 401, .. })), "{items:?}");
+    assert!(
+        matches!(items[0], Err(CollectorError::Auth { status: 401, .. })),
+        "{items:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(server.requests().len(), 1);
@@ -163,9 +191,13 @@ async fn bad_credentials_stop_the_collector_without_retrying() {
 
 #[test]
 fn config_is_checked() {
-    let bad: Result<MastodonConfig, _> = serde_json::from_str(r#"{"server":"https://m.example","stream":"public"}"#);
+    let bad: Result<MastodonConfig, _> =
+        serde_json::from_str(r#"{"server":"https://m.example","stream":"public"}"#);
     assert!(bad.is_err(), "unknown key");
     let c: MastodonConfig =
-        serde_json::from_str(r#"{"server":"https://m.example","timeline":"hashtag"}"#).expect("parse");
-    assert!(matches!(Mastodon::new(c), Err(CollectorError::Config(m)) if m.contains("mastodon.hashtag")));
+        serde_json::from_str(r#"{"server":"https://m.example","timeline":"hashtag"}"#)
+            .expect("parse");
+    assert!(
+        matches!(Mastodon::new(c), Err(CollectorError::Config(m)) if m.contains("mastodon.hashtag"))
+    );
 }

@@ -83,7 +83,8 @@ async fn accepts_json_arrays_and_ndjson_with_the_token() {
         .await
         .expect("send");
     assert_eq!(r.status(), 202);
-    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
     assert_eq!(v["accepted"], 2);
     assert_eq!(v["rejected"], 2);
     assert_eq!(v["errors"][0]["reason"], "malformed_json");
@@ -92,18 +93,39 @@ async fn accepts_json_arrays_and_ndjson_with_the_token() {
     let ids: Vec<_> = got.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["synthetic:1-0", "synthetic:1-1", "synthetic:1-2", "synthetic:1-3", "synthetic:1-4"]
+        [
+            "synthetic:1-0",
+            "synthetic:1-1",
+            "synthetic:1-2",
+            "synthetic:1-3",
+            "synthetic:1-4"
+        ]
     );
-    assert!(take(&mut fx.stream, 1, Duration::from_millis(100)).await.is_empty());
+    assert!(
+        take(&mut fx.stream, 1, Duration::from_millis(100))
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn refuses_wrong_tokens_big_bodies_and_other_content_types() {
     let fx = start(10_000, Duration::from_secs(1)).await;
     let c = client();
-    let r = c.post(&fx.url).body(mention_json(0)).send().await.expect("send");
+    let r = c
+        .post(&fx.url)
+        .body(mention_json(0))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 401);
-    let r = c.post(&fx.url).bearer_auth("s3cre").body(mention_json(0)).send().await.expect("send");
+    let r = c
+        .post(&fx.url)
+        .bearer_auth("s3cre")
+        .body(mention_json(0))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 401);
     let big = format!("[{}]", vec![mention_json(0); 40].join(","));
     assert!(big.len() > 10_000);
@@ -150,6 +172,35 @@ async fn answers_503_with_retry_after_when_the_consumer_is_behind() {
         .expect("send");
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
-    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
     assert_eq!(v["accepted"], 1024);
+}
+
+#[tokio::test]
+async fn native_payloads_are_normalised_by_their_source() {
+    let mut fx = start(1 << 20, Duration::from_secs(1)).await;
+    let item = include_str!("fixtures/hackernews/item_examples.jsonl")
+        .lines()
+        .next()
+        .expect("item");
+    let event = include_str!("fixtures/bluesky/expected_v1.jsonl")
+        .lines()
+        .find(|l| l.contains("\"operation\":\"create\",\"collection\":\"app.bsky.feed.post\""))
+        .expect("post");
+    let c = client();
+    for (format, body) in [("hackernews", item), ("bluesky", event)] {
+        let r = c
+            .post(format!("{}/{format}", fx.url))
+            .bearer_auth("s3cret")
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 202);
+    }
+    let got = mentions(&take(&mut fx.stream, 2, Duration::from_secs(5)).await);
+    assert_eq!(got[0].id, "hackernews:8863");
+    assert!(got[1].id.starts_with("bluesky:at://did:plc:"));
 }

@@ -16,7 +16,9 @@ use model::Source;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::common::{BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, backoff::retry_after};
+use crate::common::{
+    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, backoff::retry_after,
+};
 
 /// How to subscribe to Jetstream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,10 +62,15 @@ pub struct Jetstream {
 
 impl Jetstream {
     pub fn new(cfg: JetstreamConfig) -> Result<Self, CollectorError> {
-        let url = reqwest::Url::parse(&cfg.endpoint)
-            .map_err(|e| CollectorError::Config(format!("bluesky.endpoint: expected a ws:// or wss:// URL ({e})")))?;
+        let url = reqwest::Url::parse(&cfg.endpoint).map_err(|e| {
+            CollectorError::Config(format!(
+                "bluesky.endpoint: expected a ws:// or wss:// URL ({e})"
+            ))
+        })?;
         if !matches!(url.scheme(), "ws" | "wss") {
-            return Err(CollectorError::Config("bluesky.endpoint: expected a ws:// or wss:// URL".into()));
+            return Err(CollectorError::Config(
+                "bluesky.endpoint: expected a ws:// or wss:// URL".into(),
+            ));
         }
         for c in &cfg.wanted_collections {
             if c != "app.bsky.feed.post" && c != "app.bsky.feed.repost" {
@@ -73,10 +80,14 @@ impl Jetstream {
             }
         }
         if cfg.wanted_collections.is_empty() {
-            return Err(CollectorError::Config("bluesky.wanted_collections: must not be empty".into()));
+            return Err(CollectorError::Config(
+                "bluesky.wanted_collections: must not be empty".into(),
+            ));
         }
         if let Some(d) = cfg.wanted_dids.iter().find(|d| !d.starts_with("did:")) {
-            return Err(CollectorError::Config(format!("bluesky.wanted_dids: `{d}` is not a DID")));
+            return Err(CollectorError::Config(format!(
+                "bluesky.wanted_dids: `{d}` is not a DID"
+            )));
         }
         Ok(Jetstream { cfg })
     }
@@ -95,7 +106,8 @@ impl Jetstream {
     }
 
     fn url(&self, cursor: Option<i64>) -> Result<String, CollectorError> {
-        let mut url = reqwest::Url::parse(&self.cfg.endpoint).map_err(|e| CollectorError::Config(e.to_string()))?;
+        let mut url = reqwest::Url::parse(&self.cfg.endpoint)
+            .map_err(|e| CollectorError::Config(e.to_string()))?;
         {
             let mut q = url.query_pairs_mut();
             for c in &self.cfg.wanted_collections {
@@ -121,12 +133,23 @@ impl Jetstream {
         }
     }
 
-    async fn session(&self, em: &mut Emitter, cursor: &mut Option<i64>) -> Result<(), CollectorError> {
+    async fn session(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<i64>,
+    ) -> Result<(), CollectorError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (mut ws, _) = tokio_tungstenite::connect_async(self.url(*cursor)?).await.map_err(handshake_error)?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(self.url(*cursor)?)
+            .await
+            .map_err(handshake_error)?;
         loop {
             let msg = match tokio::time::timeout(self.cfg.idle_timeout, ws.next()).await {
-                Err(_) => return Err(CollectorError::Transport(format!("no data for {:?}", self.cfg.idle_timeout))),
+                Err(_) => {
+                    return Err(CollectorError::Transport(format!(
+                        "no data for {:?}",
+                        self.cfg.idle_timeout
+                    )));
+                }
                 Ok(None) => return Ok(()),
                 Ok(Some(Err(e))) => return Err(CollectorError::Transport(e.to_string())),
                 Ok(Some(Ok(m))) => m,
@@ -144,7 +167,12 @@ impl Jetstream {
         }
     }
 
-    async fn handle(&self, em: &mut Emitter, cursor: &mut Option<i64>, bytes: &[u8]) -> Result<(), CollectorError> {
+    async fn handle(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<i64>,
+        bytes: &[u8],
+    ) -> Result<(), CollectorError> {
         let value: serde_json::Value = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(_) => {
@@ -206,10 +234,21 @@ fn handshake_error(e: tungstenite::Error) -> CollectorError {
 }
 
 /// Decodes one Jetstream event JSON (for the webhook's native endpoint).
-pub(crate) fn decode_event(payload: &[u8], collected_at: chrono::DateTime<Utc>) -> Result<Vec<model::Mention>, &'static str> {
-    let ev: normalise::JetEvent = serde_json::from_slice(payload)
-        .map_err(|e| if e.is_syntax() || e.is_eof() { "malformed_json" } else { "not_an_event" })?;
-    let wanted = ["app.bsky.feed.post".to_owned(), "app.bsky.feed.repost".to_owned()];
+pub(crate) fn decode_event(
+    payload: &[u8],
+    collected_at: chrono::DateTime<Utc>,
+) -> Result<Vec<model::Mention>, &'static str> {
+    let ev: normalise::JetEvent = serde_json::from_slice(payload).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            "malformed_json"
+        } else {
+            "not_an_event"
+        }
+    })?;
+    let wanted = [
+        "app.bsky.feed.post".to_owned(),
+        "app.bsky.feed.repost".to_owned(),
+    ];
     match normalise::normalise(ev, &wanted, collected_at, None) {
         normalise::Outcome::Mention(m) => Ok(vec![*m]),
         normalise::Outcome::Bad(r) => Err(r),

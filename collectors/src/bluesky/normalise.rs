@@ -49,13 +49,18 @@ pub(crate) fn at_uri(did: &str, collection: &str, rkey: &str) -> String {
 
 /// Normalises one event; collections outside `wanted` are skipped (Jetstream filters on its side
 /// too, but a server that ignores the filter must not widen what we collect).
-pub(crate) fn normalise(ev: JetEvent, wanted: &[String], collected_at: DateTime<Utc>, raw: Option<Value>) -> Outcome {
+pub(crate) fn normalise(
+    ev: JetEvent,
+    wanted: &[String],
+    collected_at: DateTime<Utc>,
+    raw: Option<Value>,
+) -> Outcome {
     let Some(commit) = ev.commit.filter(|_| ev.kind == "commit") else {
         return Outcome::Skip;
     };
     let is_post = commit.collection == "app.bsky.feed.post";
     let is_repost = commit.collection == "app.bsky.feed.repost";
-    if !(is_post || is_repost) || !wanted.iter().any(|w| *w == commit.collection) {
+    if !(is_post || is_repost) || !wanted.contains(&commit.collection) {
         return Outcome::Skip;
     }
     let uri = at_uri(&ev.did, &commit.collection, &commit.rkey);
@@ -153,12 +158,23 @@ fn embed_parts(did: &str, embed: &Value, refs: &mut References, media: &mut Vec<
             }
         }
         "app.bsky.embed.images" => {
-            for img in embed.get("images").and_then(Value::as_array).into_iter().flatten() {
+            for img in embed
+                .get("images")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(cid) = img.pointer("/image/ref/$link").and_then(Value::as_str) {
                     media.push(Media {
                         kind: MediaKind::Image,
-                        url: format!("https://cdn.bsky.app/img/feed_fullsize/plain/{did}/{cid}@jpeg"),
-                        alt_text: img.get("alt").and_then(Value::as_str).filter(|a| !a.is_empty()).map(str::to_owned),
+                        url: format!(
+                            "https://cdn.bsky.app/img/feed_fullsize/plain/{did}/{cid}@jpeg"
+                        ),
+                        alt_text: img
+                            .get("alt")
+                            .and_then(Value::as_str)
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_owned),
                     });
                 }
             }
@@ -177,7 +193,11 @@ fn embed_parts(did: &str, embed: &Value, refs: &mut References, media: &mut Vec<
                 media.push(Media {
                     kind: MediaKind::Link,
                     url: uri.to_owned(),
-                    alt_text: embed.pointer("/external/title").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_owned),
+                    alt_text: embed
+                        .pointer("/external/title")
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned),
                 });
             }
         }
@@ -195,13 +215,20 @@ pub(crate) fn facets(text: &str, facets: Option<&Value>) -> Vec<Value> {
         ) else {
             continue;
         };
-        let (Ok(bs), Ok(be)) = (usize::try_from(bs), usize::try_from(be)) else { continue };
+        let (Ok(bs), Ok(be)) = (usize::try_from(bs), usize::try_from(be)) else {
+            continue;
+        };
         if bs > be || be > text.len() || !text.is_char_boundary(bs) || !text.is_char_boundary(be) {
             continue;
         }
         let start = text[..bs].chars().count();
         let end = start + text[bs..be].chars().count();
-        for feat in f.get("features").and_then(Value::as_array).into_iter().flatten() {
+        for feat in f
+            .get("features")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let ty = feat.get("$type").and_then(Value::as_str).unwrap_or("");
             let (kind, value) = match ty {
                 "app.bsky.richtext.facet#link" => ("link", feat.get("uri")),
@@ -209,7 +236,9 @@ pub(crate) fn facets(text: &str, facets: Option<&Value>) -> Vec<Value> {
                 "app.bsky.richtext.facet#mention" => ("mention", feat.get("did")),
                 _ => continue,
             };
-            let Some(value) = value.and_then(Value::as_str) else { continue };
+            let Some(value) = value.and_then(Value::as_str) else {
+                continue;
+            };
             out.push(json!({"type": kind, "value": value, "start": start, "end": end}));
         }
     }
@@ -234,7 +263,10 @@ mod tests {
              "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "y"}]}
         ]);
         let got = facets(text, Some(&f));
-        assert_eq!(got, vec![json!({"type":"tag","value":"rust","start":7,"end":12})]);
+        assert_eq!(
+            got,
+            vec![json!({"type":"tag","value":"rust","start":7,"end":12})]
+        );
         let chars: Vec<char> = text.chars().collect();
         assert_eq!(chars[7..12].iter().collect::<String>(), "#rust");
     }

@@ -49,7 +49,9 @@ impl Backoff {
             // enabled in this workspace).
             rng: SmallRng::seed_from_u64({
                 use std::hash::{BuildHasher, Hasher};
-                std::collections::hash_map::RandomState::new().build_hasher().finish()
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish()
             }),
         }
     }
@@ -81,7 +83,12 @@ impl Backoff {
 /// the rate-limit headers: `x-ratelimit-reset` (Reddit: seconds until the window resets, sent
 /// with `x-ratelimit-remaining`) or `x-rate-limit-reset` (X: the reset as a Unix time).
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(v) = get("retry-after") {
         if let Ok(secs) = v.parse::<u64>() {
             return Some(Duration::from_secs(secs));
@@ -90,18 +97,18 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
             return Some((at.with_timezone(&Utc) - now).to_std().unwrap_or_default());
         }
     }
-    if let Some(v) = get("x-ratelimit-reset") {
-        if let Ok(secs) = v.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 {
-                return Some(Duration::from_secs_f64(secs.min(86_400.0)));
-            }
-        }
+    if let Some(v) = get("x-ratelimit-reset")
+        && let Ok(secs) = v.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
     }
-    if let Some(v) = get("x-rate-limit-reset") {
-        if let Ok(epoch) = v.parse::<i64>() {
-            let at = DateTime::<Utc>::from_timestamp(epoch, 0)?;
-            return Some((at - now).to_std().unwrap_or_default());
-        }
+    if let Some(v) = get("x-rate-limit-reset")
+        && let Ok(epoch) = v.parse::<i64>()
+    {
+        let at = DateTime::<Utc>::from_timestamp(epoch, 0)?;
+        return Some((at - now).to_std().unwrap_or_default());
     }
     None
 }

@@ -78,7 +78,10 @@ impl Checkpoint for FileCheckpoint {
         match std::fs::read_to_string(&path) {
             Ok(s) => Ok(Some(Cursor(s.trim_end_matches('\n').to_owned()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CollectorError::Checkpoint(format!("{}: {e}", path.display()))),
+            Err(e) => Err(CollectorError::Checkpoint(format!(
+                "{}: {e}",
+                path.display()
+            ))),
         }
     }
 
@@ -147,7 +150,10 @@ mod tests {
             .filter_map(|e| e.ok())
             .map(|e| e.file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("jetstream-main.cursor")]);
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("jetstream-main.cursor")]
+        );
         assert!(store.save("../escape", &Cursor("1".into())).is_err());
         Ok(())
     }

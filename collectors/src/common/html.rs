@@ -25,12 +25,11 @@ pub fn to_text(html: &str) -> String {
         match name {
             "br" => out.push('\n'),
             "p" | "div" | "li" | "blockquote" | "pre" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-                if !out.is_empty() && !out.ends_with("\n\n") =>
-            {
+                if !out.is_empty() && !out.ends_with("\n\n")
                 // Paragraphs are separated by a blank line, once.
-                if tag.starts_with('/') || !out.ends_with('\n') {
-                    out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
-                }
+                && (tag.starts_with('/') || !out.ends_with('\n')) =>
+            {
+                out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
             }
             _ => {}
         }
@@ -94,7 +93,9 @@ mod tests {
     #[test]
     fn strips_tags_keeps_breaks_and_decodes_entities() {
         assert_eq!(
-            to_text("<p>Hi <a href=\"x\">@<span>bob</span></a> &amp; co</p><p>2nd&#39;s<br>line &#x1F600;</p>"),
+            to_text(
+                "<p>Hi <a href=\"x\">@<span>bob</span></a> &amp; co</p><p>2nd&#39;s<br>line &#x1F600;</p>"
+            ),
             "Hi @bob & co\n\n2nd's\nline \u{1F600}"
         );
         assert_eq!(to_text("a < b &unknown; c"), "a < b &unknown; c");

@@ -14,7 +14,10 @@ pub(crate) fn client() -> Result<Client, CollectorError> {
     // Several collectors may race to install it; losing that race is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
-        .user_agent(concat!("backchannel-collectors/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!(
+            "backchannel-collectors/",
+            env!("CARGO_PKG_VERSION")
+        ))
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| CollectorError::Config(format!("HTTP client: {e}")))
@@ -23,14 +26,21 @@ pub(crate) fn client() -> Result<Client, CollectorError> {
 /// Passes a 2xx answer through; turns any other into the error its status means: 401/403 are
 /// [`CollectorError::Auth`] (fatal), 429 — and a 503 with `Retry-After` — are
 /// [`CollectorError::RateLimited`], the rest [`CollectorError::Http`].
-pub(crate) async fn check(resp: Response, source: &'static str) -> Result<Response, CollectorError> {
+pub(crate) async fn check(
+    resp: Response,
+    source: &'static str,
+) -> Result<Response, CollectorError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
     let wait = retry_after(resp.headers(), Utc::now());
     let mut detail = resp.text().await.unwrap_or_default();
-    detail.truncate(detail.floor_char_boundary(300));
+    let cut = (0..=detail.len().min(300))
+        .rev()
+        .find(|&i| detail.is_char_boundary(i))
+        .unwrap_or(0);
+    detail.truncate(cut);
     Err(match status.as_u16() {
         401 | 403 => CollectorError::Auth {
             source_name: source,

@@ -16,7 +16,9 @@ pub struct LineBuffer {
 pub enum Line {
     Complete(Vec<u8>),
     /// A line that exceeded the limit; `prefix` is its start, for a log sample.
-    TooLong { prefix: Vec<u8> },
+    TooLong {
+        prefix: Vec<u8>,
+    },
 }
 
 impl LineBuffer {

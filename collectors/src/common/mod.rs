@@ -71,7 +71,11 @@ pub struct Emitter {
 impl Emitter {
     /// Sends a mention; waits while the consumer is behind. Fails with [`CollectorError::Closed`]
     /// once the consumer dropped the stream.
-    pub async fn mention(&mut self, m: Mention, cursor: Option<Cursor>) -> Result<(), CollectorError> {
+    pub async fn mention(
+        &mut self,
+        m: Mention,
+        cursor: Option<Cursor>,
+    ) -> Result<(), CollectorError> {
         let age = (m.collected_at - m.created_at).num_milliseconds() as f64 / 1000.0;
         self.metrics.freshness.set(age);
         self.metrics.fetched.increment(1);
@@ -83,7 +87,11 @@ impl Emitter {
     }
 
     /// Sends a deletion of the mention with id `id`.
-    pub async fn delete(&mut self, id: String, cursor: Option<Cursor>) -> Result<(), CollectorError> {
+    pub async fn delete(
+        &mut self,
+        id: String,
+        cursor: Option<Cursor>,
+    ) -> Result<(), CollectorError> {
         self.metrics.deletes.increment(1);
         self.send(Item {
             event: Event::Delete { id },
@@ -105,7 +113,7 @@ impl Emitter {
     pub fn malformed(&mut self, reason: &str, sample: &[u8]) {
         self.metrics.malformed.increment(1);
         self.malformed += 1;
-        if self.malformed <= 10 || self.malformed % 1000 == 0 {
+        if self.malformed <= 10 || self.malformed.is_multiple_of(1000) {
             let sample = String::from_utf8_lossy(&sample[..sample.len().min(200)]);
             tracing::warn!(
                 source = self.source.as_str(),
@@ -223,7 +231,11 @@ impl Reconnect {
         let mut delay = self.backoff.next_delay();
         match &outcome {
             Ok(()) => {
-                tracing::info!(source = self.source.as_str(), ?delay, "stream ended; reconnecting");
+                tracing::info!(
+                    source = self.source.as_str(),
+                    ?delay,
+                    "stream ended; reconnecting"
+                );
             }
             Err(e) => {
                 match e.class() {

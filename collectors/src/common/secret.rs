@@ -37,7 +37,9 @@ impl SecretRef {
         };
         let value = value.trim().to_owned();
         if value.is_empty() {
-            return Err(CollectorError::Config(format!("{key}: the secret is empty")));
+            return Err(CollectorError::Config(format!(
+                "{key}: the secret is empty"
+            )));
         }
         Ok(Secret(value))
     }

@@ -61,14 +61,29 @@ mod tests {
     fn dispatches_on_blank_lines_and_ignores_comments() {
         let mut p = SseParser::default();
         let mut out = Vec::new();
-        for l in [":thump", "", "event: delete", "data: 123", "", "data:a", "data: b", ""] {
+        for l in [
+            ":thump",
+            "",
+            "event: delete",
+            "data: 123",
+            "",
+            "data:a",
+            "data: b",
+            "",
+        ] {
             out.extend(p.line(l));
         }
         assert_eq!(
             out,
             vec![
-                SseEvent { event: "delete".into(), data: "123".into() },
-                SseEvent { event: "message".into(), data: "a\nb".into() },
+                SseEvent {
+                    event: "delete".into(),
+                    data: "123".into()
+                },
+                SseEvent {
+                    event: "message".into(),
+                    data: "a\nb".into()
+                },
             ]
         );
     }

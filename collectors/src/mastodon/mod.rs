@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::common::http::{check, client, next_chunk};
 use crate::common::lines::{Line, LineBuffer};
 use crate::common::sse::SseParser;
-use crate::common::{BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, Secret, SecretRef};
+use crate::common::{
+    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, Secret, SecretRef,
+};
 
 /// Which timeline to follow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,23 +89,46 @@ pub struct Mastodon {
 impl Mastodon {
     pub fn new(cfg: MastodonConfig) -> Result<Self, CollectorError> {
         let url = reqwest::Url::parse(&cfg.server).map_err(|e| {
-            CollectorError::Config(format!("mastodon.server: expected a URL like https://mastodon.social ({e})"))
+            CollectorError::Config(format!(
+                "mastodon.server: expected a URL like https://mastodon.social ({e})"
+            ))
         })?;
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(CollectorError::Config("mastodon.server: URL has no host".into())),
-        };
-        let needs_tag = matches!(cfg.timeline, MastodonTimeline::Hashtag | MastodonTimeline::HashtagLocal);
-        match (&cfg.hashtag, needs_tag) {
-            (None, true) => return Err(CollectorError::Config("mastodon.hashtag: required for the hashtag timelines".into())),
-            (Some(t), true) if t.is_empty() || t.starts_with('#') => {
-                return Err(CollectorError::Config("mastodon.hashtag: give the tag without `#`".into()));
+            (None, _) => {
+                return Err(CollectorError::Config(
+                    "mastodon.server: URL has no host".into(),
+                ));
             }
-            (Some(_), false) => return Err(CollectorError::Config("mastodon.hashtag: only for timeline = \"hashtag\" or \"hashtag_local\"".into())),
+        };
+        let needs_tag = matches!(
+            cfg.timeline,
+            MastodonTimeline::Hashtag | MastodonTimeline::HashtagLocal
+        );
+        match (&cfg.hashtag, needs_tag) {
+            (None, true) => {
+                return Err(CollectorError::Config(
+                    "mastodon.hashtag: required for the hashtag timelines".into(),
+                ));
+            }
+            (Some(t), true) if t.is_empty() || t.starts_with('#') => {
+                return Err(CollectorError::Config(
+                    "mastodon.hashtag: give the tag without `#`".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(CollectorError::Config(
+                    "mastodon.hashtag: only for timeline = \"hashtag\" or \"hashtag_local\"".into(),
+                ));
+            }
             _ => {}
         }
-        let token = cfg.token.as_ref().map(|t| t.resolve("mastodon.token")).transpose()?;
+        let token = cfg
+            .token
+            .as_ref()
+            .map(|t| t.resolve("mastodon.token"))
+            .transpose()?;
         Ok(Mastodon {
             host,
             token,
@@ -114,7 +139,9 @@ impl Mastodon {
 
     /// Streams from now on, or — given a cursor — from just after that status.
     pub fn stream(self, resume: Option<Cursor>) -> ItemStream {
-        crate::common::spawn(Source::Mastodon, move |em| self.run(em, resume.map(|c| c.0)))
+        crate::common::spawn(Source::Mastodon, move |em| {
+            self.run(em, resume.map(|c| c.0))
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -126,13 +153,21 @@ impl Mastodon {
         match self.cfg.timeline {
             MastodonTimeline::Public => (self.url("/api/v1/streaming/public"), vec![]),
             MastodonTimeline::Local => (self.url("/api/v1/streaming/public/local"), vec![]),
-            MastodonTimeline::Hashtag => (self.url("/api/v1/streaming/hashtag"), vec![("tag", tag)]),
-            MastodonTimeline::HashtagLocal => (self.url("/api/v1/streaming/hashtag/local"), vec![("tag", tag)]),
+            MastodonTimeline::Hashtag => {
+                (self.url("/api/v1/streaming/hashtag"), vec![("tag", tag)])
+            }
+            MastodonTimeline::HashtagLocal => (
+                self.url("/api/v1/streaming/hashtag/local"),
+                vec![("tag", tag)],
+            ),
         }
     }
 
     fn timeline_url(&self) -> (String, Vec<(&'static str, String)>) {
-        let local = matches!(self.cfg.timeline, MastodonTimeline::Local | MastodonTimeline::HashtagLocal);
+        let local = matches!(
+            self.cfg.timeline,
+            MastodonTimeline::Local | MastodonTimeline::HashtagLocal
+        );
         let mut q = vec![("limit", "40".to_owned())];
         if local {
             q.push(("local", "true".into()));
@@ -167,10 +202,16 @@ impl Mastodon {
     }
 
     /// Pages the REST timeline from the cursor forwards.
-    async fn backfill(&self, em: &mut Emitter, cursor: &mut Option<String>) -> Result<(), CollectorError> {
+    async fn backfill(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+    ) -> Result<(), CollectorError> {
         let (url, mut query) = self.timeline_url();
         for _ in 0..self.cfg.backfill_pages {
-            let Some(min_id) = cursor.clone() else { return Ok(()) };
+            let Some(min_id) = cursor.clone() else {
+                return Ok(());
+            };
             query.retain(|(k, _)| *k != "min_id");
             query.push(("min_id", min_id));
             let resp = check(self.get(&url, &query).send().await?, "mastodon").await?;
@@ -194,10 +235,17 @@ impl Mastodon {
         Ok(())
     }
 
-    async fn session(&self, em: &mut Emitter, cursor: &mut Option<String>) -> Result<(), CollectorError> {
+    async fn session(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+    ) -> Result<(), CollectorError> {
         let (url, query) = self.streaming_url();
         let resp = check(
-            self.get(&url, &query).header("accept", "text/event-stream").send().await?,
+            self.get(&url, &query)
+                .header("accept", "text/event-stream")
+                .send()
+                .await?,
             "mastodon",
         )
         .await?;
@@ -228,7 +276,13 @@ impl Mastodon {
         Ok(()) // the server closed the stream; whatever was half-sent is dropped with `sse`
     }
 
-    async fn dispatch(&self, em: &mut Emitter, cursor: &mut Option<String>, event: &str, data: String) -> Result<(), CollectorError> {
+    async fn dispatch(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+        event: &str,
+        data: String,
+    ) -> Result<(), CollectorError> {
         match event {
             "update" | "status.update" => match serde_json::from_str::<serde_json::Value>(&data) {
                 Ok(v) => self.emit_status(em, cursor, v).await,
@@ -243,13 +297,22 @@ impl Mastodon {
                     em.malformed("bad_delete", data.as_bytes());
                     return Ok(());
                 }
-                em.delete(normalise::mention_id(&self.host, id), cursor.clone().map(Cursor)).await
+                em.delete(
+                    normalise::mention_id(&self.host, id),
+                    cursor.clone().map(Cursor),
+                )
+                .await
             }
             _ => Ok(()),
         }
     }
 
-    async fn emit_status(&self, em: &mut Emitter, cursor: &mut Option<String>, value: serde_json::Value) -> Result<(), CollectorError> {
+    async fn emit_status(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+        value: serde_json::Value,
+    ) -> Result<(), CollectorError> {
         let raw = self.cfg.keep_raw.then(|| value.clone());
         let status: normalise::Status = match serde_json::from_value(value) {
             Ok(s) => s,

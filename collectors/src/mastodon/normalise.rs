@@ -105,7 +105,12 @@ pub(crate) fn mention_id(host: &str, status_id: &str) -> String {
 }
 
 /// Normalises a status served by `host`.
-pub(crate) fn to_mention(host: &str, mut s: Status, collected_at: DateTime<Utc>, raw: Option<serde_json::Value>) -> Mention {
+pub(crate) fn to_mention(
+    host: &str,
+    mut s: Status,
+    collected_at: DateTime<Utc>,
+    raw: Option<serde_json::Value>,
+) -> Mention {
     let id = mention_id(host, &s.id);
     let author = author(host, &s.account);
     // A boost's own time is when it was boosted; its text, language and counts are the boosted

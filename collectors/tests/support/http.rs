@@ -100,7 +100,9 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static) -> Server {
+    pub async fn start(
+        script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -109,7 +111,9 @@ impl Server {
         tokio::spawn(async move {
             let mut n = 0usize;
             while let Ok((mut sock, _)) = listener.accept().await {
-                let Some(req) = read_request(&mut sock).await else { continue };
+                let Some(req) = read_request(&mut sock).await else {
+                    continue;
+                };
                 let reply = script(n, &req);
                 n += 1;
                 reqs.lock().expect("lock").push(req);
@@ -180,7 +184,10 @@ async fn write_reply(sock: &mut tokio::net::TcpStream, reply: Reply) -> std::io:
             headers,
             body,
         } => {
-            let mut head = format!("HTTP/1.1 {status} X\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\nconnection: close\r\ncontent-length: {}\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }

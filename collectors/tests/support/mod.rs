@@ -11,7 +11,11 @@ use futures_util::StreamExt;
 use model::Mention;
 
 /// Takes items until `n` arrived, the stream ended, or `within` passed.
-pub async fn take(stream: &mut ItemStream, n: usize, within: Duration) -> Vec<Result<Item, CollectorError>> {
+pub async fn take(
+    stream: &mut ItemStream,
+    n: usize,
+    within: Duration,
+) -> Vec<Result<Item, CollectorError>> {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + within;
     while out.len() < n {
@@ -28,7 +32,10 @@ pub fn mentions(items: &[Result<Item, CollectorError>]) -> Vec<Mention> {
     items
         .iter()
         .filter_map(|r| match r {
-            Ok(Item { event: Event::Mention(m), .. }) => Some((**m).clone()),
+            Ok(Item {
+                event: Event::Mention(m),
+                ..
+            }) => Some((**m).clone()),
             Ok(_) => None,
             Err(e) => panic!("unexpected error item: {e}"),
         })
@@ -37,5 +44,8 @@ pub fn mentions(items: &[Result<Item, CollectorError>]) -> Vec<Mention> {
 
 /// The cursor of the last item.
 pub fn last_cursor(items: &[Result<Item, CollectorError>]) -> Option<collectors::Cursor> {
-    items.iter().rev().find_map(|r| r.as_ref().ok().and_then(|i| i.cursor.clone()))
+    items
+        .iter()
+        .rev()
+        .find_map(|r| r.as_ref().ok().and_then(|i| i.cursor.clone()))
 }

@@ -1,4 +1,5 @@
 //! A scripted WebSocket server on 127.0.0.1 (Jetstream's side of the wire).
+#![allow(clippy::result_large_err)] // tungstenite fixes the callback's error type
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +28,9 @@ pub struct WsServer {
 }
 
 impl WsServer {
-    pub async fn start(script: impl Fn(usize, &str) -> WsReply + Send + Sync + 'static) -> WsServer {
+    pub async fn start(
+        script: impl Fn(usize, &str) -> WsReply + Send + Sync + 'static,
+    ) -> WsServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let targets = Arc::new(Mutex::new(Vec::new()));
@@ -41,21 +44,24 @@ impl WsServer {
                 tokio::spawn(async move {
                     let chosen = Arc::new(Mutex::new(None));
                     let c2 = chosen.clone();
-                    let cb = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-                        let target = req.uri().to_string();
-                        targets.lock().expect("lock").push(target.clone());
-                        let reply = script(conn, &target);
-                        if let WsReply::Reject(status, headers) = &reply {
-                            let mut b = http::Response::builder().status(*status);
-                            for (k, v) in headers {
-                                b = b.header(*k, *v);
+                    let cb =
+                        move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                            let target = req.uri().to_string();
+                            targets.lock().expect("lock").push(target.clone());
+                            let reply = script(conn, &target);
+                            if let WsReply::Reject(status, headers) = &reply {
+                                let mut b = http::Response::builder().status(*status);
+                                for (k, v) in headers {
+                                    b = b.header(*k, *v);
+                                }
+                                return Err(b.body(Some("refused".to_owned())).expect("response"));
                             }
-                            return Err(b.body(Some("refused".to_owned())).expect("response"));
-                        }
-                        *c2.lock().expect("lock") = Some(reply);
-                        Ok(resp)
+                            *c2.lock().expect("lock") = Some(reply);
+                            Ok(resp)
+                        };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(sock, cb).await else {
+                        return;
                     };
-                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(sock, cb).await else { return };
                     let reply = chosen.lock().expect("lock").take();
                     match reply {
                         Some(WsReply::SendThenDrop(frames)) => {
