@@ -1,0 +1,257 @@
+//! Bluesky through Jetstream: the firehose as JSON over a WebSocket.
+//!
+//! Subscribes with `wantedCollections` (posts by default; reposts optional) and optionally
+//! `wantedDids`. The cursor is the event's `time_us` (microseconds since the epoch); a
+//! (re)connect with a cursor passes `cursor=<time_us - rewind>` and Jetstream replays from there,
+//! so nothing between a disconnect and the reconnect is lost (a few events may come twice; ids
+//! make that harmless). Post deletions become tombstones.
+
+mod normalise;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use model::Source;
+use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::common::{
+    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, backoff::retry_after,
+};
+
+/// How to subscribe to Jetstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetstreamConfig {
+    /// The subscribe endpoint, e.g. `"wss://jetstream2.us-east.bsky.network/subscribe"`.
+    pub endpoint: String,
+    /// Collections to receive: `app.bsky.feed.post` and/or `app.bsky.feed.repost`.
+    #[serde(default = "default_collections")]
+    pub wanted_collections: Vec<String>,
+    /// Only these accounts' events (DIDs); empty means everyone. Jetstream allows up to 10,000.
+    #[serde(default)]
+    pub wanted_dids: Vec<String>,
+    /// How far before the saved cursor to resume, covering events delivered slightly out of
+    /// order (`"2s"`).
+    #[serde(default, with = "crate::common::duration")]
+    pub rewind: Duration,
+    /// Reconnect pacing.
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+    /// A connection silent this long is dropped and reopened.
+    #[serde(default = "default_idle", with = "crate::common::duration")]
+    pub idle_timeout: Duration,
+    /// Keep each event's JSON in `Mention::raw`.
+    #[serde(default)]
+    pub keep_raw: bool,
+}
+
+fn default_collections() -> Vec<String> {
+    vec!["app.bsky.feed.post".into()]
+}
+fn default_idle() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// The Jetstream collector.
+#[derive(Debug)]
+pub struct Jetstream {
+    cfg: JetstreamConfig,
+}
+
+impl Jetstream {
+    pub fn new(cfg: JetstreamConfig) -> Result<Self, CollectorError> {
+        let url = reqwest::Url::parse(&cfg.endpoint).map_err(|e| {
+            CollectorError::Config(format!(
+                "bluesky.endpoint: expected a ws:// or wss:// URL ({e})"
+            ))
+        })?;
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(CollectorError::Config(
+                "bluesky.endpoint: expected a ws:// or wss:// URL".into(),
+            ));
+        }
+        for c in &cfg.wanted_collections {
+            if c != "app.bsky.feed.post" && c != "app.bsky.feed.repost" {
+                return Err(CollectorError::Config(format!(
+                    "bluesky.wanted_collections: `{c}` is not collected (use app.bsky.feed.post, app.bsky.feed.repost)"
+                )));
+            }
+        }
+        if cfg.wanted_collections.is_empty() {
+            return Err(CollectorError::Config(
+                "bluesky.wanted_collections: must not be empty".into(),
+            ));
+        }
+        if let Some(d) = cfg.wanted_dids.iter().find(|d| !d.starts_with("did:")) {
+            return Err(CollectorError::Config(format!(
+                "bluesky.wanted_dids: `{d}` is not a DID"
+            )));
+        }
+        Ok(Jetstream { cfg })
+    }
+
+    /// Streams live, or replays from the cursor (a `time_us`) first.
+    pub fn stream(self, resume: Option<Cursor>) -> ItemStream {
+        crate::common::spawn(Source::Bluesky, move |em| async move {
+            let cursor = match resume {
+                Some(c) => Some(c.0.parse::<i64>().map_err(|_| {
+                    CollectorError::Checkpoint(format!("bluesky cursor `{c}` is not a time_us"))
+                })?),
+                None => None,
+            };
+            self.run(em, cursor).await
+        })
+    }
+
+    fn url(&self, cursor: Option<i64>) -> Result<String, CollectorError> {
+        let mut url = reqwest::Url::parse(&self.cfg.endpoint)
+            .map_err(|e| CollectorError::Config(e.to_string()))?;
+        {
+            let mut q = url.query_pairs_mut();
+            for c in &self.cfg.wanted_collections {
+                q.append_pair("wantedCollections", c);
+            }
+            for d in &self.cfg.wanted_dids {
+                q.append_pair("wantedDids", d);
+            }
+            if let Some(c) = cursor {
+                let rewind = i64::try_from(self.cfg.rewind.as_micros()).unwrap_or(0);
+                q.append_pair("cursor", &(c - rewind).max(0).to_string());
+            }
+        }
+        Ok(url.into())
+    }
+
+    async fn run(self, mut em: Emitter, mut cursor: Option<i64>) -> Result<(), CollectorError> {
+        let mut retry = Reconnect::new(Source::Bluesky, self.cfg.backoff);
+        loop {
+            let before = em.sent();
+            let outcome = self.session(&mut em, &mut cursor).await;
+            retry.after(&em, before, outcome).await?;
+        }
+    }
+
+    async fn session(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<i64>,
+    ) -> Result<(), CollectorError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (mut ws, _) = tokio_tungstenite::connect_async(self.url(*cursor)?)
+            .await
+            .map_err(handshake_error)?;
+        loop {
+            let msg = match tokio::time::timeout(self.cfg.idle_timeout, ws.next()).await {
+                Err(_) => {
+                    return Err(CollectorError::Transport(format!(
+                        "no data for {:?}",
+                        self.cfg.idle_timeout
+                    )));
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(e))) => return Err(CollectorError::Transport(e.to_string())),
+                Ok(Some(Ok(m))) => m,
+            };
+            let bytes = match &msg {
+                Message::Text(t) => t.as_bytes(),
+                Message::Binary(b) => {
+                    em.malformed("unexpected_binary", b);
+                    continue;
+                }
+                Message::Close(_) => return Ok(()),
+                _ => continue, // pings are answered by tungstenite
+            };
+            self.handle(em, cursor, bytes).await?;
+        }
+    }
+
+    async fn handle(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<i64>,
+        bytes: &[u8],
+    ) -> Result<(), CollectorError> {
+        let value: serde_json::Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(_) => {
+                em.malformed("malformed_json", bytes);
+                return Ok(());
+            }
+        };
+        let raw = self.cfg.keep_raw.then(|| value.clone());
+        let ev: normalise::JetEvent = match serde_json::from_value(value) {
+            Ok(ev) => ev,
+            Err(_) => {
+                em.malformed("not_an_event", bytes);
+                return Ok(());
+            }
+        };
+        let time_us = ev.time_us;
+        match normalise::normalise(ev, &self.cfg.wanted_collections, Utc::now(), raw) {
+            normalise::Outcome::Mention(m) => {
+                *cursor = Some(time_us);
+                em.mention(*m, Some(Cursor(time_us.to_string()))).await
+            }
+            normalise::Outcome::Delete(id) => {
+                *cursor = Some(time_us);
+                em.delete(id, Some(Cursor(time_us.to_string()))).await
+            }
+            normalise::Outcome::Skip => Ok(()),
+            normalise::Outcome::Bad(reason) => {
+                em.malformed(reason, bytes);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A refused WebSocket upgrade says why in its HTTP status.
+fn handshake_error(e: tungstenite::Error) -> CollectorError {
+    match e {
+        tungstenite::Error::Http(resp) => {
+            let status = resp.status().as_u16();
+            let detail = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned())
+                .unwrap_or_default();
+            match status {
+                401 | 403 => CollectorError::Auth {
+                    source_name: "bluesky",
+                    status,
+                    detail,
+                },
+                429 => CollectorError::RateLimited {
+                    retry_after: retry_after(resp.headers(), Utc::now()),
+                },
+                _ => CollectorError::Http { status, detail },
+            }
+        }
+        other => CollectorError::Transport(crate::common::error::error_chain(&other)),
+    }
+}
+
+/// Decodes one Jetstream event JSON (for the webhook's native endpoint).
+pub(crate) fn decode_event(
+    payload: &[u8],
+    collected_at: chrono::DateTime<Utc>,
+) -> Result<Vec<model::Mention>, &'static str> {
+    let ev: normalise::JetEvent = serde_json::from_slice(payload).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            "malformed_json"
+        } else {
+            "not_an_event"
+        }
+    })?;
+    let wanted = [
+        "app.bsky.feed.post".to_owned(),
+        "app.bsky.feed.repost".to_owned(),
+    ];
+    match normalise::normalise(ev, &wanted, collected_at, None) {
+        normalise::Outcome::Mention(m) => Ok(vec![*m]),
+        normalise::Outcome::Bad(r) => Err(r),
+        normalise::Outcome::Skip | normalise::Outcome::Delete(_) => Ok(vec![]),
+    }
+}

@@ -1,0 +1,106 @@
+//! The crate's one error enum. Every variant says its class, which decides what the caller does.
+
+use std::time::Duration;
+
+/// What the runner should do with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The input was wrong (a malformed frame, a payload that is not a mention): count it, log a
+    /// sample, skip it. Never stops a collector.
+    BadData,
+    /// The outside world failed (connection reset, 5xx, 429): retry with backoff.
+    External,
+    /// The credentials were refused (401/403): stop at once; retrying cannot help.
+    Auth,
+    /// Our side is wrong (bad config, a 4xx that means the request is wrong, a checkpoint that
+    /// cannot be written): stop.
+    Internal,
+}
+
+/// Everything that can go wrong in a collector.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    /// The configuration is invalid; the message names the key.
+    #[error("invalid collector config: {0}")]
+    Config(String),
+    /// The source refused our credentials.
+    #[error("{source_name}: credentials refused (HTTP {status}): {detail}")]
+    Auth {
+        source_name: &'static str,
+        status: u16,
+        detail: String,
+    },
+    /// The source asked us to slow down.
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited { retry_after: Option<Duration> },
+    /// The source answered with an unexpected HTTP status.
+    #[error("HTTP {status}: {detail}")]
+    Http { status: u16, detail: String },
+    /// Connecting, reading or writing failed.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// A frame or record could not be read.
+    #[error("malformed {reason}: {detail}")]
+    Malformed {
+        reason: &'static str,
+        detail: String,
+    },
+    /// A local file or socket could not be used.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The checkpoint store failed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// The consumer dropped the stream; the collector stops quietly.
+    #[error("the consumer closed the stream")]
+    Closed,
+}
+
+impl CollectorError {
+    /// The error's class (see [`ErrorClass`]).
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CollectorError::Config(_) | CollectorError::Checkpoint(_) | CollectorError::Closed => {
+                ErrorClass::Internal
+            }
+            CollectorError::Auth { .. } => ErrorClass::Auth,
+            CollectorError::RateLimited { .. } | CollectorError::Transport(_) => {
+                ErrorClass::External
+            }
+            // 5xx and timeouts are the server's trouble; any other 4xx means our request is
+            // wrong (an unknown hashtag, a bad rule) and will not get better by repeating it.
+            CollectorError::Http { status, .. } => {
+                if *status >= 500 || *status == 408 {
+                    ErrorClass::External
+                } else {
+                    ErrorClass::Internal
+                }
+            }
+            CollectorError::Malformed { .. } => ErrorClass::BadData,
+            CollectorError::Io(_) => ErrorClass::External,
+        }
+    }
+
+    /// True when retrying cannot help and the collector must stop.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self.class(), ErrorClass::Auth | ErrorClass::Internal)
+    }
+}
+
+impl From<reqwest::Error> for CollectorError {
+    fn from(e: reqwest::Error) -> Self {
+        CollectorError::Transport(error_chain(&e))
+    }
+}
+
+/// `e` and its causes on one line: reqwest's top-level message alone rarely says what failed.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,331 @@
+//! File replay: mentions from a JSON-lines (NDJSON) or CSV file, or stdin, as fast as the
+//! consumer takes them or at a fixed rate.
+//!
+//! Reading and parsing happen on a blocking thread (files and stdin are blocking I/O); the async
+//! side only paces and emits. The cursor is the number of records consumed (good and malformed
+//! alike), so a restart with it skips exactly what was already delivered. Stdin cannot be
+//! rewound: a cursor given for stdin skips that many records of whatever arrives.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use model::{Author, DecodeLimits, Engagement, Kind, Mention, Source};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::common::lines::{Line, LineBuffer};
+use crate::common::{CollectorError, Cursor, Emitter, ItemStream};
+
+/// How to replay a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// The file to read, or `"-"` for standard input.
+    pub path: String,
+    /// `jsonl` (alias `ndjson`): one `Mention` JSON object a line. `csv`: a header row, then one
+    /// mention a row (see [`FileFormat::Csv`] for the columns).
+    #[serde(default)]
+    pub format: FileFormat,
+    /// Mentions per second; `0` replays as fast as the consumer takes them.
+    #[serde(default)]
+    pub rate: f64,
+    /// Largest accepted record in bytes; longer ones are counted as malformed and skipped.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+fn default_max_record_bytes() -> usize {
+    1 << 20
+}
+
+/// A replay file's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// One `Mention` JSON object a line, as `backchannel` writes them.
+    #[default]
+    #[serde(alias = "ndjson", alias = "json_lines")]
+    Jsonl,
+    /// Comma-separated with a header row. Required columns: `id`, `created_at` (RFC 3339),
+    /// `text`, `author_id`. Optional: `source` (default `file`), `kind` (default `post`), `url`,
+    /// `lang`, `author_handle`, `author_name`, `followers`, `likes`, `reposts`, `replies`,
+    /// `collected_at`. Other columns are kept in `extra`. An `id` without a `source:` prefix gets
+    /// one.
+    Csv,
+}
+
+impl FileConfig {
+    /// Checks the knobs serde cannot.
+    pub fn validate(&self) -> Result<(), CollectorError> {
+        if self.path.is_empty() {
+            return Err(CollectorError::Config(
+                "file.path: must not be empty".into(),
+            ));
+        }
+        if !(self.rate.is_finite() && self.rate >= 0.0) {
+            return Err(CollectorError::Config(format!(
+                "file.rate: expected mentions per second >= 0, got {}",
+                self.rate
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The file replay collector.
+#[derive(Debug, Clone)]
+pub struct FileReplay {
+    cfg: FileConfig,
+}
+
+impl FileReplay {
+    pub fn new(cfg: FileConfig) -> Result<Self, CollectorError> {
+        cfg.validate()?;
+        Ok(FileReplay { cfg })
+    }
+
+    /// Replays the file from the start, or after the record that `resume` names. The stream ends
+    /// at the end of the file.
+    pub fn stream(self, resume: Option<Cursor>) -> ItemStream {
+        crate::common::spawn(Source::File, move |em| self.run(em, resume))
+    }
+
+    async fn run(self, mut em: Emitter, resume: Option<Cursor>) -> Result<(), CollectorError> {
+        let skip: u64 = match &resume {
+            Some(c) => c.as_str().parse().map_err(|_| {
+                CollectorError::Checkpoint(format!("file cursor `{c}` is not a record count"))
+            })?,
+            None => 0,
+        };
+        let input: Box<dyn Read + Send> = if self.cfg.path == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(std::fs::File::open(&self.cfg.path).map_err(|e| {
+                CollectorError::Config(format!("file.path: cannot open {}: {e}", self.cfg.path))
+            })?)
+        };
+        let (tx, mut rx) = mpsc::channel::<Record>(256);
+        let (format, max) = (self.cfg.format, self.cfg.max_record_bytes);
+        let reader = tokio::task::spawn_blocking(move || match format {
+            FileFormat::Jsonl => read_jsonl(input, max, &tx),
+            FileFormat::Csv => read_csv(input, max, &tx),
+        });
+        let interval = (self.cfg.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.cfg.rate));
+        let start = tokio::time::Instant::now();
+        let (mut n, mut emitted) = (0u64, 0u32);
+        while let Some(rec) = rx.recv().await {
+            n += 1;
+            if n <= skip {
+                continue;
+            }
+            let cursor = Some(Cursor(n.to_string()));
+            match rec {
+                Record::Mention(m) => {
+                    if let Some(iv) = interval {
+                        tokio::time::sleep_until(start + iv * emitted).await;
+                        emitted = emitted.saturating_add(1);
+                    }
+                    em.mention(*m, cursor).await?;
+                }
+                Record::Bad { reason, sample } => em.malformed(reason, &sample),
+            }
+        }
+        match reader.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CollectorError::Io(e)),
+            Err(e) => Err(CollectorError::Transport(format!(
+                "file reader thread: {e}"
+            ))),
+        }
+    }
+}
+
+/// One record read from the file.
+#[derive(Debug)]
+enum Record {
+    Mention(Box<Mention>),
+    Bad {
+        reason: &'static str,
+        sample: Vec<u8>,
+    },
+}
+
+fn read_jsonl(
+    input: Box<dyn Read + Send>,
+    max: usize,
+    tx: &mpsc::Sender<Record>,
+) -> std::io::Result<()> {
+    let limits = DecodeLimits {
+        max_bytes: max,
+        ..DecodeLimits::default()
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut lines = LineBuffer::new(max);
+    let mut out = Vec::new();
+    let send = |line: Line| -> bool {
+        let rec = match line {
+            Line::Complete(l) if l.iter().all(u8::is_ascii_whitespace) => return true,
+            Line::Complete(l) => match Mention::decode(&l, limits) {
+                Ok(m) => Record::Mention(Box::new(m)),
+                Err(e) => Record::Bad {
+                    reason: e.reason(),
+                    sample: l,
+                },
+            },
+            Line::TooLong { prefix } => Record::Bad {
+                reason: "too_large",
+                sample: prefix,
+            },
+        };
+        tx.blocking_send(rec).is_ok()
+    };
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        lines.push(chunk, &mut out);
+        let len = chunk.len();
+        reader.consume(len);
+        for line in out.drain(..) {
+            if !send(line) {
+                return Ok(()); // the consumer went away
+            }
+        }
+    }
+    if let Some(tail) = lines.finish() {
+        send(Line::Complete(tail));
+    }
+    Ok(())
+}
+
+fn read_csv(
+    input: Box<dyn Read + Send>,
+    max: usize,
+    tx: &mpsc::Sender<Record>,
+) -> std::io::Result<()> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let headers: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
+        Err(e) => return Err(std::io::Error::other(format!("CSV header: {e}"))),
+    };
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let r = match rdr.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) if rec.as_slice().len() > max => Record::Bad {
+                reason: "too_large",
+                sample: rec.as_slice().as_bytes()[..200.min(rec.as_slice().len())].to_vec(),
+            },
+            Ok(true) => match csv_mention(&headers, &rec) {
+                Ok(m) => Record::Mention(Box::new(m)),
+                Err(reason) => Record::Bad {
+                    reason,
+                    sample: rec.iter().collect::<Vec<_>>().join(",").into_bytes(),
+                },
+            },
+            Err(e) if e.is_io_error() => {
+                return Err(std::io::Error::other(e.to_string()));
+            }
+            Err(e) => Record::Bad {
+                reason: "malformed_csv",
+                sample: e.to_string().into_bytes(),
+            },
+        };
+        if tx.blocking_send(r).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// One CSV row as a mention; the error is a reason code.
+fn csv_mention(headers: &[String], rec: &csv::StringRecord) -> Result<Mention, &'static str> {
+    let mut row: HashMap<&str, &str> = HashMap::new();
+    for (h, v) in headers.iter().zip(rec.iter()) {
+        row.insert(h.as_str(), v);
+    }
+    let get = |k: &str| row.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let num = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok());
+    let time = |k: &str| -> Result<Option<DateTime<Utc>>, &'static str> {
+        get(k)
+            .map(|v| {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|d| d.with_timezone(&Utc))
+                    .map_err(|_| "bad_timestamp")
+            })
+            .transpose()
+    };
+    let source = match get("source") {
+        Some(s) => serde_json::from_value::<Source>(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| "unknown_source")?,
+        None => Source::File,
+    };
+    let kind = match get("kind") {
+        Some(k) => serde_json::from_value::<Kind>(serde_json::Value::String(k.to_owned()))
+            .map_err(|_| "unknown_kind")?,
+        None => Kind::Post,
+    };
+    let id = get("id").ok_or("missing_id")?;
+    let id = if id.starts_with(&format!("{}:", source.as_str())) {
+        id.to_owned()
+    } else {
+        format!("{}:{id}", source.as_str())
+    };
+    const KNOWN: &[&str] = &[
+        "id",
+        "source",
+        "kind",
+        "url",
+        "created_at",
+        "collected_at",
+        "text",
+        "lang",
+        "author_id",
+        "author_handle",
+        "author_name",
+        "followers",
+        "likes",
+        "reposts",
+        "replies",
+    ];
+    let extra = row
+        .iter()
+        .filter(|(k, _)| !KNOWN.contains(k))
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+        .collect();
+    let m = Mention {
+        id,
+        source,
+        kind,
+        url: get("url").map(str::to_owned),
+        created_at: time("created_at")?.ok_or("missing_created_at")?,
+        collected_at: time("collected_at")?.unwrap_or_else(Utc::now),
+        text: row.get("text").copied().unwrap_or("").to_owned(),
+        lang_hint: get("lang").map(str::to_owned),
+        author: Author {
+            id: get("author_id").ok_or("missing_author_id")?.to_owned(),
+            handle: get("author_handle")
+                .unwrap_or("")
+                .trim_start_matches('@')
+                .to_owned(),
+            display_name: get("author_name").map(str::to_owned),
+            followers: num("followers"),
+            ..Author::default()
+        },
+        engagement: Engagement {
+            likes: num("likes"),
+            reposts: num("reposts"),
+            replies: num("replies"),
+            ..Engagement::default()
+        },
+        refs: Default::default(),
+        media: Vec::new(),
+        geo: None,
+        raw: None,
+        extra,
+    };
+    m.validate().map_err(|_| "not_a_mention")?;
+    Ok(m)
+}

@@ -1,0 +1,336 @@
+//! Mastodon: the streaming API (server-sent events) of one server.
+//!
+//! Connects to `/api/v1/streaming/{public,public/local,hashtag,hashtag/local}` with an optional
+//! access token. `update` and `status.update` events become mentions (an edit keeps the id, so
+//! stores upsert it); `delete` events become [`Event::Delete`](crate::Event::Delete) tombstones;
+//! other events (notifications, announcements, filters) and `:thump` heartbeats are skipped.
+//!
+//! The streaming API cannot resume, so the cursor is the highest status id seen and a (re)connect
+//! with a cursor first pages the matching REST timeline with `min_id=<cursor>` (oldest first,
+//! up to `backfill_pages` pages of 40) to cover the gap, then streams. Statuses seen twice are
+//! delivered twice with the same id: downstream upserts.
+
+mod normalise;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use model::Source;
+use serde::{Deserialize, Serialize};
+
+use crate::common::http::{check, client, next_chunk};
+use crate::common::lines::{Line, LineBuffer};
+use crate::common::sse::SseParser;
+use crate::common::{
+    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, Secret, SecretRef,
+};
+
+/// Which timeline to follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MastodonTimeline {
+    /// Every public status the server knows (federated).
+    #[default]
+    Public,
+    /// Public statuses of the server's own accounts.
+    Local,
+    /// Public statuses with `hashtag`.
+    Hashtag,
+    /// Public statuses with `hashtag` from the server's own accounts.
+    HashtagLocal,
+}
+
+/// How to follow a Mastodon server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonConfig {
+    /// Base URL of the server, e.g. `"https://mastodon.social"`.
+    pub server: String,
+    /// Which timeline to stream.
+    #[serde(default)]
+    pub timeline: MastodonTimeline,
+    /// The hashtag (without `#`) for the hashtag timelines.
+    #[serde(default)]
+    pub hashtag: Option<String>,
+    /// An access token (many servers require one even for public streams).
+    #[serde(default)]
+    pub token: Option<SecretRef>,
+    /// Reconnect pacing.
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+    /// A connection silent for this long is dropped and reopened (servers send a heartbeat about
+    /// every 15 s).
+    #[serde(default = "default_idle", with = "crate::common::duration")]
+    pub idle_timeout: Duration,
+    /// REST pages (40 statuses each) fetched to cover the gap after a reconnect; 0 disables it.
+    #[serde(default = "default_backfill_pages")]
+    pub backfill_pages: u32,
+    /// Keep the status JSON in `Mention::raw`.
+    #[serde(default)]
+    pub keep_raw: bool,
+}
+
+fn default_idle() -> Duration {
+    Duration::from_secs(90)
+}
+fn default_backfill_pages() -> u32 {
+    5
+}
+
+/// The Mastodon streaming collector.
+#[derive(Debug)]
+pub struct Mastodon {
+    cfg: MastodonConfig,
+    host: String,
+    token: Option<Secret>,
+    http: reqwest::Client,
+}
+
+impl Mastodon {
+    pub fn new(cfg: MastodonConfig) -> Result<Self, CollectorError> {
+        let url = reqwest::Url::parse(&cfg.server).map_err(|e| {
+            CollectorError::Config(format!(
+                "mastodon.server: expected a URL like https://mastodon.social ({e})"
+            ))
+        })?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => {
+                return Err(CollectorError::Config(
+                    "mastodon.server: URL has no host".into(),
+                ));
+            }
+        };
+        let needs_tag = matches!(
+            cfg.timeline,
+            MastodonTimeline::Hashtag | MastodonTimeline::HashtagLocal
+        );
+        match (&cfg.hashtag, needs_tag) {
+            (None, true) => {
+                return Err(CollectorError::Config(
+                    "mastodon.hashtag: required for the hashtag timelines".into(),
+                ));
+            }
+            (Some(t), true) if t.is_empty() || t.starts_with('#') => {
+                return Err(CollectorError::Config(
+                    "mastodon.hashtag: give the tag without `#`".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(CollectorError::Config(
+                    "mastodon.hashtag: only for timeline = \"hashtag\" or \"hashtag_local\"".into(),
+                ));
+            }
+            _ => {}
+        }
+        let token = cfg
+            .token
+            .as_ref()
+            .map(|t| t.resolve("mastodon.token"))
+            .transpose()?;
+        Ok(Mastodon {
+            host,
+            token,
+            http: client()?,
+            cfg,
+        })
+    }
+
+    /// Streams from now on, or — given a cursor — from just after that status.
+    pub fn stream(self, resume: Option<Cursor>) -> ItemStream {
+        crate::common::spawn(Source::Mastodon, move |em| {
+            self.run(em, resume.map(|c| c.0))
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.cfg.server.trim_end_matches('/'), path)
+    }
+
+    fn streaming_url(&self) -> (String, Vec<(&'static str, String)>) {
+        let tag = self.cfg.hashtag.clone().unwrap_or_default();
+        match self.cfg.timeline {
+            MastodonTimeline::Public => (self.url("/api/v1/streaming/public"), vec![]),
+            MastodonTimeline::Local => (self.url("/api/v1/streaming/public/local"), vec![]),
+            MastodonTimeline::Hashtag => {
+                (self.url("/api/v1/streaming/hashtag"), vec![("tag", tag)])
+            }
+            MastodonTimeline::HashtagLocal => (
+                self.url("/api/v1/streaming/hashtag/local"),
+                vec![("tag", tag)],
+            ),
+        }
+    }
+
+    fn timeline_url(&self) -> (String, Vec<(&'static str, String)>) {
+        let local = matches!(
+            self.cfg.timeline,
+            MastodonTimeline::Local | MastodonTimeline::HashtagLocal
+        );
+        let mut q = vec![("limit", "40".to_owned())];
+        if local {
+            q.push(("local", "true".into()));
+        }
+        match &self.cfg.hashtag {
+            Some(tag) => (self.url(&format!("/api/v1/timelines/tag/{tag}")), q),
+            None => (self.url("/api/v1/timelines/public"), q),
+        }
+    }
+
+    fn get(&self, url: &str, query: &[(&'static str, String)]) -> reqwest::RequestBuilder {
+        let req = self.http.get(url).query(query);
+        match &self.token {
+            Some(t) => req.bearer_auth(t.expose()),
+            None => req,
+        }
+    }
+
+    async fn run(self, mut em: Emitter, mut cursor: Option<String>) -> Result<(), CollectorError> {
+        let mut retry = Reconnect::new(Source::Mastodon, self.cfg.backoff);
+        loop {
+            let before = em.sent();
+            let mut outcome = Ok(());
+            if cursor.is_some() && self.cfg.backfill_pages > 0 {
+                outcome = self.backfill(&mut em, &mut cursor).await;
+            }
+            if outcome.is_ok() {
+                outcome = self.session(&mut em, &mut cursor).await;
+            }
+            retry.after(&em, before, outcome).await?;
+        }
+    }
+
+    /// Pages the REST timeline from the cursor forwards.
+    async fn backfill(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+    ) -> Result<(), CollectorError> {
+        let (url, mut query) = self.timeline_url();
+        for _ in 0..self.cfg.backfill_pages {
+            let Some(min_id) = cursor.clone() else {
+                return Ok(());
+            };
+            query.retain(|(k, _)| *k != "min_id");
+            query.push(("min_id", min_id));
+            let resp = check(self.get(&url, &query).send().await?, "mastodon").await?;
+            let body = resp.bytes().await?;
+            let page: Vec<serde_json::Value> = match serde_json::from_slice(&body) {
+                Ok(p) => p,
+                Err(_) => {
+                    em.malformed("malformed_timeline", &body);
+                    return Ok(());
+                }
+            };
+            let n = page.len();
+            // Timelines come newest first.
+            for value in page.into_iter().rev() {
+                self.emit_status(em, cursor, value).await?;
+            }
+            if n < 40 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+    ) -> Result<(), CollectorError> {
+        let (url, query) = self.streaming_url();
+        let resp = check(
+            self.get(&url, &query)
+                .header("accept", "text/event-stream")
+                .send()
+                .await?,
+            "mastodon",
+        )
+        .await?;
+        let mut body = resp.bytes_stream();
+        let mut lines = LineBuffer::new(4 << 20);
+        let mut sse = SseParser::default();
+        let mut out = Vec::new();
+        while let Some(chunk) = next_chunk(&mut body, self.cfg.idle_timeout).await? {
+            lines.push(&chunk, &mut out);
+            for line in out.drain(..) {
+                let line = match line {
+                    Line::Complete(l) => l,
+                    Line::TooLong { prefix } => {
+                        em.malformed("too_large", &prefix);
+                        sse.reset();
+                        continue;
+                    }
+                };
+                let Ok(line) = std::str::from_utf8(&line) else {
+                    em.malformed("invalid_utf8", &line);
+                    continue;
+                };
+                if let Some(ev) = sse.line(line) {
+                    self.dispatch(em, cursor, &ev.event, ev.data).await?;
+                }
+            }
+        }
+        Ok(()) // the server closed the stream; whatever was half-sent is dropped with `sse`
+    }
+
+    async fn dispatch(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+        event: &str,
+        data: String,
+    ) -> Result<(), CollectorError> {
+        match event {
+            "update" | "status.update" => match serde_json::from_str::<serde_json::Value>(&data) {
+                Ok(v) => self.emit_status(em, cursor, v).await,
+                Err(_) => {
+                    em.malformed("malformed_json", data.as_bytes());
+                    Ok(())
+                }
+            },
+            "delete" => {
+                let id = data.trim();
+                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    em.malformed("bad_delete", data.as_bytes());
+                    return Ok(());
+                }
+                em.delete(
+                    normalise::mention_id(&self.host, id),
+                    cursor.clone().map(Cursor),
+                )
+                .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn emit_status(
+        &self,
+        em: &mut Emitter,
+        cursor: &mut Option<String>,
+        value: serde_json::Value,
+    ) -> Result<(), CollectorError> {
+        let raw = self.cfg.keep_raw.then(|| value.clone());
+        let status: normalise::Status = match serde_json::from_value(value) {
+            Ok(s) => s,
+            Err(e) => {
+                em.malformed("not_a_status", e.to_string().as_bytes());
+                return Ok(());
+            }
+        };
+        let id = normalise::status_id(&status).to_owned();
+        if cursor.as_deref().is_none_or(|c| newer(&id, c)) {
+            *cursor = Some(id);
+        }
+        let m = normalise::to_mention(&self.host, status, Utc::now(), raw);
+        em.mention(m, cursor.clone().map(Cursor)).await
+    }
+}
+
+/// Status ids are decimal snowflakes: longer is newer, then lexical order.
+fn newer(a: &str, b: &str) -> bool {
+    (a.len(), a) > (b.len(), b)
+}

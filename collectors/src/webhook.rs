@@ -1,0 +1,267 @@
+//! Webhook ingest: an HTTP endpoint that partners and scripts push mentions to.
+//!
+//! `POST <path>` takes canonical `Mention`s: one JSON object, a JSON array of them, or NDJSON
+//! (`Content-Type: application/x-ndjson`). `POST <path>/<format>` takes a source's native payload
+//! instead (see [`native`](crate::native)): a Mastodon status, a Jetstream event, a Hacker News
+//! item, an X v2 stream frame. Every request needs `Authorization: Bearer <token>`.
+//!
+//! Answers: `202` with `{"accepted":n,"rejected":m,"errors":[…]}` (bad records are rejected one by
+//! one, the rest of a batch still goes in); `401` without the right token; `413` over the body
+//! limit; `415` for another content type; `503` with `Retry-After` when the consumer is behind —
+//! backpressure is an answer, not a hung request. A 202 means "queued for the pipeline", not
+//! "durable": a pusher that needs more should resend, since ids make that harmless.
+//!
+//! Pushes have no cursor: items carry `None`, and nothing is checkpointed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use model::{DecodeLimits, Mention, Source};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::common::{
+    CollectorError, Cursor, Emitter, ItemStream, MentionRejected, Secret, SecretRef,
+};
+
+/// How the webhook listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Address to listen on, e.g. `"0.0.0.0:8088"` (`:0` picks a free port).
+    pub listen: String,
+    /// Path of the endpoint; `<path>/<format>` takes native payloads.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// The bearer token clients must send.
+    pub token: SecretRef,
+    /// Largest accepted request body in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// How long a request may wait for room in the pipeline before it is answered `503`, in a
+    /// human duration (`"2s"`).
+    #[serde(default = "default_queue_wait", with = "crate::common::duration")]
+    pub queue_wait: Duration,
+}
+
+fn default_path() -> String {
+    "/ingest".into()
+}
+fn default_max_body() -> usize {
+    4 << 20
+}
+fn default_queue_wait() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// A webhook collector with its socket bound (so a caller knows the port before streaming).
+#[derive(Debug)]
+pub struct Webhook {
+    listener: tokio::net::TcpListener,
+    path: String,
+    token: Secret,
+    max_body: usize,
+    queue_wait: Duration,
+}
+
+impl Webhook {
+    /// Checks the config, reads the token and binds the socket.
+    pub async fn bind(cfg: WebhookConfig) -> Result<Self, CollectorError> {
+        if !cfg.path.starts_with('/') || cfg.path.len() < 2 || cfg.path.ends_with('/') {
+            return Err(CollectorError::Config(format!(
+                "webhook.path: expected a path like \"/ingest\", got {:?}",
+                cfg.path
+            )));
+        }
+        let token = cfg.token.resolve("webhook.token")?;
+        let listener = tokio::net::TcpListener::bind(&cfg.listen)
+            .await
+            .map_err(|e| {
+                CollectorError::Config(format!("webhook.listen: cannot bind {}: {e}", cfg.listen))
+            })?;
+        Ok(Webhook {
+            listener,
+            path: cfg.path,
+            token,
+            max_body: cfg.max_body_bytes,
+            queue_wait: cfg.queue_wait,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr, CollectorError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until the stream is dropped. `_resume` is ignored: pushes cannot be replayed.
+    pub fn stream(self, _resume: Option<Cursor>) -> ItemStream {
+        crate::common::spawn(Source::Webhook, move |em| self.serve(em))
+    }
+
+    async fn serve(self, em: Emitter) -> Result<(), CollectorError> {
+        let state = AppState {
+            em,
+            token: self.token,
+            max_record: self.max_body,
+            queue_wait: self.queue_wait,
+        };
+        let app = Router::new()
+            .route(&self.path, post(ingest_canonical))
+            .route(&format!("{}/{{format}}", self.path), post(ingest_native))
+            .layer(DefaultBodyLimit::max(self.max_body))
+            .with_state(state);
+        axum::serve(self.listener, app)
+            .await
+            .map_err(|e| CollectorError::Transport(format!("webhook server: {e}")))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AppState {
+    em: Emitter,
+    token: Secret,
+    max_record: usize,
+    queue_wait: Duration,
+}
+
+async fn ingest_canonical(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    ingest(st, &headers, None, body).await
+}
+
+async fn ingest_native(
+    State(st): State<AppState>,
+    Path(format): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    ingest(st, &headers, Some(format), body).await
+}
+
+async fn ingest(
+    mut st: AppState,
+    headers: &HeaderMap,
+    format: Option<String>,
+    body: Bytes,
+) -> Response {
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| st.token.matches(t.trim()));
+    if !authorized {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong bearer token\n",
+        )
+            .into_response();
+    }
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let ndjson = match ctype.as_str() {
+        "application/json" => false,
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => true,
+        other => {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("content type {other:?}: send application/json or application/x-ndjson\n"),
+            )
+                .into_response();
+        }
+    };
+    let records: Vec<&[u8]> = if ndjson {
+        body.split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .collect()
+    } else {
+        vec![&body[..]]
+    };
+    let collected_at = chrono::Utc::now();
+    let limits = DecodeLimits {
+        max_bytes: st.max_record,
+        ..DecodeLimits::default()
+    };
+    let (mut accepted, mut rejected, mut errors) = (0usize, 0usize, Vec::new());
+    let mut reject = |em: &mut Emitter, index: usize, reason: &str, sample: &[u8]| {
+        em.malformed(reason, sample);
+        rejected += 1;
+        if errors.len() < 20 {
+            errors.push(json!({"record": index, "reason": reason}));
+        }
+    };
+    for (index, rec) in records.into_iter().enumerate() {
+        let decoded = match &format {
+            None => decode_canonical(rec, limits),
+            Some(f) => crate::native::decode(f, rec, collected_at),
+        };
+        let mentions = match decoded {
+            Ok(ms) => ms,
+            Err("unknown_format") => {
+                return (
+                    StatusCode::NOT_FOUND,
+                    format!("unknown payload format {format:?}\n"),
+                )
+                    .into_response();
+            }
+            Err(reason) => {
+                reject(&mut st.em, index, reason, rec);
+                continue;
+            }
+        };
+        for m in mentions {
+            match st.em.mention_within(m, st.queue_wait).await {
+                Ok(()) => accepted += 1,
+                Err(MentionRejected::Full | MentionRejected::Closed) => {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::RETRY_AFTER, "1")],
+                        axum::Json(
+                            json!({"accepted": accepted, "error": "pipeline is behind; retry"}),
+                        ),
+                    )
+                        .into_response();
+                }
+            }
+        }
+    }
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"accepted": accepted, "rejected": rejected, "errors": errors})),
+    )
+        .into_response()
+}
+
+/// A canonical payload: one `Mention` or a JSON array of them.
+fn decode_canonical(rec: &[u8], limits: DecodeLimits) -> Result<Vec<Mention>, &'static str> {
+    let first = rec.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let values: Vec<serde_json::Value> =
+            serde_json::from_slice(rec).map_err(|_| "malformed_json")?;
+        values
+            .into_iter()
+            .map(|v| {
+                let m: Mention = serde_json::from_value(v).map_err(|_| "not_a_mention")?;
+                m.validate().map_err(|_| "not_a_mention")?;
+                Ok(m)
+            })
+            .collect()
+    } else {
+        Mention::decode(rec, limits)
+            .map(|m| vec![m])
+            .map_err(|e| e.reason())
+    }
+}

@@ -1,0 +1,168 @@
+//! Jetstream against a local WebSocket server replaying production Jetstream v1 events: skips
+//! what is not a post, maps facets, survives an abrupt disconnect, a malformed frame and a 429
+//! on the upgrade, resumes from the time_us cursor, and stops on 401.
+
+mod support;
+
+use std::time::Duration;
+
+use collectors::{BackoffConfig, CollectorError, Cursor, Event, Jetstream, JetstreamConfig};
+use model::Kind;
+use serde_json::{Value, json};
+use support::ws::{WsReply, WsServer};
+use support::{last_cursor, mentions, take};
+
+const FIXTURE: &str = include_str!("fixtures/bluesky/expected_v1.jsonl");
+
+fn lines() -> Vec<String> {
+    FIXTURE.lines().map(str::to_owned).collect()
+}
+
+/// Posts created or deleted among `lines` — what the collector must deliver.
+fn post_events(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or(Value::Null);
+            v["kind"] == "commit" && v["commit"]["collection"] == "app.bsky.feed.post"
+        })
+        .count()
+}
+
+fn config(url: String) -> JetstreamConfig {
+    JetstreamConfig {
+        endpoint: url,
+        wanted_collections: vec!["app.bsky.feed.post".into()],
+        wanted_dids: vec![],
+        rewind: Duration::ZERO,
+        backoff: BackoffConfig {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        },
+        idle_timeout: Duration::from_secs(5),
+        keep_raw: false,
+    }
+}
+
+/// A post whose tag follows multi-byte characters (built by hand in the wire shape).
+fn multibyte_post(time_us: i64) -> String {
+    let text = "Grüße 😂 von #RustConf";
+    let bs = text.find("#RustConf").unwrap_or(0);
+    json!({"did":"did:plc:testtesttesttesttesttest","time_us":time_us,"kind":"commit",
+      "commit":{"rev":"3l","operation":"create","collection":"app.bsky.feed.post","rkey":"3kmb",
+        "record":{"$type":"app.bsky.feed.post","createdAt":"2026-05-25T14:23:29.000Z","langs":["de"],
+          "text":text,
+          "facets":[{"index":{"byteStart":bs,"byteEnd":bs+9},
+                     "features":[{"$type":"app.bsky.richtext.facet#tag","tag":"RustConf"}]}]},
+        "cid":"bafy"}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_cursor() {
+    let all = lines();
+    let (a, b) = all.split_at(80);
+    let mut part_a: Vec<String> = a.to_vec();
+    part_a.push("{not json".into());
+    part_a.push(r#"{"did":"did:plc:x","time_us":"soon"}"#.into());
+    part_a.push(multibyte_post(1_779_719_010_000_000));
+    let part_b = b.to_vec();
+    let expected = post_events(a) + 1 + post_events(b);
+    let server = WsServer::start(move |n, _| match n {
+        0 => WsReply::SendThenDrop(part_a.clone()),
+        1 => WsReply::Reject(429, vec![("retry-after", "1")]),
+        2 => WsReply::SendThenHold(part_b.clone()),
+        _ => WsReply::SendThenHold(vec![]),
+    })
+    .await;
+    let mut s = Jetstream::new(config(server.url()))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, expected, Duration::from_secs(10)).await;
+    assert_eq!(items.len(), expected, "{items:?}");
+
+    let got = mentions(&items);
+    let deletes = items
+        .iter()
+        .filter(|i| matches!(i.as_ref().map(|i| &i.event), Ok(Event::Delete { .. })))
+        .count();
+    assert_eq!(got.len() + deletes, expected);
+    let ids: Vec<_> = got.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(deletes, 1, "{ids:#?}");
+
+    // A real reply from the fixture.
+    let reply = got
+        .iter()
+        .find(|m| m.text == "이쁘시네용~~~")
+        .expect("reply");
+    assert_eq!(reply.kind, Kind::Reply);
+    assert_eq!(
+        reply.id,
+        "bluesky:at://did:plc:o2rolxey6s5k7d4lxcz3inl4/app.bsky.feed.post/3mptbyp7lu223"
+    );
+    assert_eq!(
+        reply.refs.reply_to.as_deref(),
+        Some("bluesky:at://did:plc:i5y2f3gtpjxs3qg6fwgb6jb4/app.bsky.feed.post/3mpt7u2vlgs2c")
+    );
+    assert_eq!(reply.lang_hint.as_deref(), Some("ko"));
+    assert_eq!(reply.author.id, "did:plc:o2rolxey6s5k7d4lxcz3inl4");
+
+    // Real link facet: the text shows a shortened URL, the facet keeps the full one.
+    let yt = got
+        .iter()
+        .find(|m| m.text.starts_with("www.youtube.com/watch"))
+        .expect("link post");
+    assert_eq!(
+        yt.extra["facets"],
+        json!([{"type":"link","value":"https://www.youtube.com/watch?v=V5lDo-jw8mA","start":0,"end":31}])
+    );
+    // Byte offsets after multi-byte characters become code point offsets.
+    let mb = got
+        .iter()
+        .find(|m| m.text.starts_with("Grüße"))
+        .expect("multibyte post");
+    assert_eq!(mb.extra["facets"][0]["start"], 12); // byte 17
+    let chars: Vec<char> = mb.text.chars().collect();
+    assert_eq!(chars[12..21].iter().collect::<String>(), "#RustConf");
+
+    // The reconnect after the 429 asked Jetstream to replay from the last delivered event.
+    let targets = server.targets();
+    assert!(targets[0].contains("wantedCollections=app.bsky.feed.post"));
+    assert!(!targets[0].contains("cursor="));
+    assert!(
+        targets[2].contains("cursor=1779719010000000"),
+        "{}",
+        targets[2]
+    );
+    assert!(last_cursor(&items).is_some());
+}
+
+#[tokio::test]
+async fn restart_resumes_from_the_saved_cursor_minus_rewind() {
+    let server = WsServer::start(|_, _| WsReply::SendThenHold(vec![])).await;
+    let mut cfg = config(server.url());
+    cfg.rewind = Duration::from_secs(2);
+    cfg.wanted_dids = vec!["did:plc:abc".into()];
+    let mut s = Jetstream::new(cfg)
+        .expect("cfg")
+        .stream(Some(Cursor("1779719009157119".into())));
+    let _ = take(&mut s, 1, Duration::from_millis(300)).await;
+    let t = server.targets();
+    assert!(t[0].contains("cursor=1779719007157119"), "{}", t[0]);
+    assert!(t[0].contains("wantedDids=did%3Aplc%3Aabc"), "{}", t[0]);
+}
+
+#[tokio::test]
+async fn refused_credentials_stop_at_once() {
+    let server = WsServer::start(|_, _| WsReply::Reject(401, vec![])).await;
+    let mut s = Jetstream::new(config(server.url()))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, 3, Duration::from_secs(5)).await;
+    assert_eq!(items.len(), 1);
+    assert!(
+        matches!(items[0], Err(CollectorError::Auth { status: 401, .. })),
+        "{items:?}"
+    );
+    assert_eq!(server.targets().len(), 1);
+}
