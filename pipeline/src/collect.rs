@@ -11,6 +11,9 @@ use rdkafka::producer::FutureRecord;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
+/// `backchannel sources`: the source types and their configuration keys.
+pub const SOURCES_HELP: &str = include_str!("sources.txt");
+
 /// Where collected mentions go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sink {
@@ -36,7 +39,10 @@ pub struct CollectOptions {
 
 /// Produces synthetic mentions; returns how many were acknowledged.
 pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
-    let source = Synthetic::new(SyntheticConfig { seed: opts.seed, ..Default::default() });
+    let source = Synthetic::new(SyntheticConfig {
+        seed: opts.seed,
+        ..Default::default()
+    });
     let stamp = |mut m: model::Mention| {
         if opts.live_times {
             let now = chrono::Utc::now();

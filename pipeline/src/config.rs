@@ -24,6 +24,17 @@ pub struct Config {
     pub scylla: ScyllaConfig,
     pub redis: RedisConfig,
     pub metrics: MetricsConfig,
+    pub collect: CollectConfig,
+    /// Configured collectors by name (the name keys their checkpoint); see `backchannel sources`.
+    #[serde(default)]
+    pub collectors: std::collections::BTreeMap<String, collectors::SourceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectConfig {
+    pub checkpoint_dir: PathBuf,
+    pub max_in_flight: usize,
 }
 
 /// Which set of services the pipeline runs on.
@@ -140,6 +151,18 @@ impl Config {
         positive("pipeline.max_json_depth", p.max_json_depth)?;
         positive("embedded.queue_capacity", self.embedded.queue_capacity)?;
         positive("scylla.max_concurrency", self.scylla.max_concurrency)?;
+        positive("collect.max_in_flight", self.collect.max_in_flight)?;
+        for name in self.collectors.keys() {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(Error::Config(format!(
+                    "collectors.{name}: a collector name is letters, digits, '.', '_' or '-'"
+                )));
+            }
+        }
         for (key, value) in [
             ("pipeline.batch_linger", &p.batch_linger),
             ("embedded.cache_ttl", &self.embedded.cache_ttl),
@@ -226,6 +249,10 @@ fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<()> 
                 return Err(Error::Config(format!("{key}: expected a table")));
             }
             (Some(slot), v) => *slot = v,
+            // Collectors are named by the user: any key is a new collector's table.
+            (None, v) if prefix == "collectors" => {
+                base.insert(k, v);
+            }
             (None, _) => return Err(Error::Config(format!("{key}: unknown key"))),
         }
     }

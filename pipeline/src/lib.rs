@@ -6,6 +6,7 @@
 //! code path, chosen by configuration ([`config`]).
 
 pub mod collect;
+pub mod collect_run;
 pub mod config;
 pub mod distributed;
 pub mod embedded;

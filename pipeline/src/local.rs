@@ -35,7 +35,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let publisher = Arc::new(LocalPublisher::open(dir)?);
     let ttl = crate::config::duration("embedded.cache_ttl", &config.embedded.cache_ttl)?;
     let cache = Arc::new(MemoryCache::new(
-        100_000,
+        64 << 20,
         ttl,
         config.embedded.recent_per_topic,
     ));

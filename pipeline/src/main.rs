@@ -57,11 +57,13 @@ enum Command {
         #[command(subcommand)]
         action: SchemaAction,
     },
-    /// Run a collector and send its mentions to the raw Kafka topic (or stdout).
+    /// Run collectors and send their mentions to the raw Kafka topic (or stdout). `synthetic`
+    /// is built in; other names are collectors configured under [collectors.NAME] (see
+    /// `backchannel sources`). Cursors are checkpointed only after Kafka acknowledged.
     Collect {
-        /// The source to run.
-        #[arg(long, value_enum, default_value_t = SourceName::Synthetic)]
-        source: SourceName,
+        /// The collector(s) to run (repeatable).
+        #[arg(long = "source", default_value = "synthetic")]
+        sources: Vec<String>,
         /// Where mentions go.
         #[arg(long, value_enum, default_value_t = SinkName::Kafka)]
         sink: SinkName,
@@ -82,6 +84,8 @@ enum Command {
         #[arg(long)]
         fixed_times: bool,
     },
+    /// List the source types a collector can be configured with, and their keys.
+    Sources,
     /// Manage tenants' signals (tracked queries) and try queries before saving them.
     Signals {
         #[command(subcommand)]
@@ -160,11 +164,6 @@ impl QueryOptions {
             stem,
         })
     }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SourceName {
-    Synthetic,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -262,8 +261,44 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Collect { sources, sink, .. } if sources.iter().any(|s| s != "synthetic") => {
+            if sources.iter().any(|s| s == "synthetic") {
+                anyhow::bail!(
+                    "run the synthetic source on its own: it takes --limit/--rate, the others their config"
+                );
+            }
+            let config = load()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let sink = match sink {
+                SinkName::Kafka => pipeline::collect::Sink::Kafka,
+                SinkName::Stdout => pipeline::collect::Sink::Stdout,
+            };
+            let reports = rt.block_on(async {
+                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    pipeline::worker::wait_for_stop_signal().await;
+                    eprintln!(
+                        "stopping collectors: waiting for Kafka to acknowledge what was sent…"
+                    );
+                    let _ = stop_tx.send(true);
+                    std::future::pending::<()>().await;
+                });
+                pipeline::collect_run::run(&config, &sources, sink, stop_rx).await
+            })?;
+            for (name, r) in sources.iter().zip(reports) {
+                eprintln!(
+                    "{name}: {} mentions, {} deletions, {} over the size limit",
+                    r.mentions, r.deletes, r.rejected_too_large
+                );
+            }
+            Ok(())
+        }
+        Command::Sources => {
+            print!("{}", pipeline::collect::SOURCES_HELP);
+            Ok(())
+        }
         Command::Collect {
-            source: SourceName::Synthetic,
+            sources: _,
             sink,
             limit,
             rate,

@@ -59,6 +59,8 @@ pub struct DeadLetter {
 pub struct Processed {
     pub stored: Vec<Stored>,
     pub dead: Vec<DeadLetter>,
+    /// Ids the sources deleted (tombstones), in order.
+    pub deletes: Vec<String>,
     /// Highest offset per partition in the batch.
     pub positions: BTreeMap<i32, i64>,
 }
@@ -81,6 +83,17 @@ pub fn process_batch(
         for d in batch {
             let pos = out.positions.entry(d.partition).or_insert(d.offset);
             *pos = (*pos).max(d.offset);
+            if d.tombstone {
+                match d.key.as_deref().map(std::str::from_utf8) {
+                    Some(Ok(id)) if !id.trim().is_empty() => out.deletes.push(id.to_owned()),
+                    _ => out.dead.push(dead(
+                        d,
+                        "not_a_mention",
+                        "a tombstone without a mention id key".into(),
+                    )),
+                }
+                continue;
+            }
             match Mention::decode(&d.payload, limits) {
                 Ok(m) => {
                     let matches = transforms::enrich_and_match(&m, fields, matcher);
@@ -273,7 +286,7 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
             .map(|(d, h)| Record {
                 topic: Topic::DeadLetter,
                 key: d.key.as_deref().unwrap_or_default(),
-                payload: &d.payload,
+                payload: Some(&d.payload),
                 headers: h,
             })
             .collect();
@@ -312,7 +325,7 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
             .map(|s| Record {
                 topic: Topic::Enriched,
                 key: s.id.as_bytes(),
-                payload: &s.json,
+                payload: Some(&s.json),
                 headers: &headers,
             })
             .collect();
@@ -327,6 +340,30 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
         let started = std::time::Instant::now();
         cache.remember(&batch.stored).await;
         telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
+    }
+    if !batch.deletes.is_empty() {
+        // Stored mentions of this batch went first, so a post and its deletion in one batch
+        // end deleted.
+        retry("store_delete", shutdown, stats, || {
+            store.delete(&batch.deletes)
+        })
+        .await?;
+        let records: Vec<Record<'_>> = batch
+            .deletes
+            .iter()
+            .map(|id| Record {
+                topic: Topic::Enriched,
+                key: id.as_bytes(),
+                payload: None,
+                headers: &[],
+            })
+            .collect();
+        retry("enriched_publish", shutdown, stats, || {
+            publisher.publish(&records)
+        })
+        .await?;
+        cache.forget(&batch.deletes).await;
+        telemetry::deleted(batch.deletes.len());
     }
     for (&partition, &offset) in &batch.positions {
         committer.commit(partition, offset)?;

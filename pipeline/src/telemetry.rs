@@ -30,6 +30,7 @@ pub const CREATED_TO_STORED: &str = "backchannel_pipeline_created_to_stored_seco
 pub const COLLECTED_TO_STORED: &str = "backchannel_pipeline_collected_to_stored_seconds";
 pub const IN_FLIGHT: &str = "backchannel_pipeline_in_flight_batches";
 pub const ROLLUPS: &str = "backchannel_store_rollups_total";
+pub const DELETED: &str = "backchannel_store_deleted_mentions_total";
 
 /// The pipeline stages timed by [`STAGE_DURATION`].
 #[derive(Debug, Clone, Copy)]
@@ -217,6 +218,9 @@ pub fn latency_to_stored(created_secs: f64, collected_secs: f64) {
 }
 pub fn in_flight(n: usize) {
     gauge!(IN_FLIGHT).set(n as f64);
+}
+pub fn deleted(n: usize) {
+    counter!(DELETED).increment(n as u64);
 }
 pub fn rollups(n: usize) {
     counter!(ROLLUPS).increment(n as u64);

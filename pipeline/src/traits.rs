@@ -23,6 +23,8 @@ pub struct Delivery {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    /// A Kafka tombstone (null value): the source deleted the mention named by `key`.
+    pub tombstone: bool,
 }
 
 /// What a poll returned.
@@ -72,7 +74,8 @@ pub enum Topic {
 pub struct Record<'a> {
     pub topic: Topic,
     pub key: &'a [u8],
-    pub payload: &'a [u8],
+    /// `None` publishes a tombstone (a null value: "this key was deleted").
+    pub payload: Option<&'a [u8]>,
     pub headers: &'a [(&'a str, &'a [u8])],
 }
 
@@ -110,6 +113,10 @@ pub trait Store: Send + Sync + 'static {
     /// The stored EnrichedMention JSON for `id`.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
 
+    /// Deletes mentions by id (the source deleted them). Idempotent. Their per-topic index rows
+    /// and aggregates stay: they record that something was posted, not what.
+    fn delete(&self, ids: &[String]) -> impl Future<Output = Result<()>> + Send;
+
     /// The newest mentions filed under `topic`, newest first, at most `limit`.
     fn recent(
         &self,
@@ -127,6 +134,9 @@ pub trait Cache: Send + Sync + 'static {
     /// Caches the batch: each mention by id (short TTL), the capped recent list per topic, and the
     /// seen-set of ids.
     fn remember(&self, batch: &[Stored]) -> impl Future<Output = ()> + Send;
+
+    /// Drops deleted mentions from the cache (best effort, bounded in time).
+    fn forget(&self, ids: &[String]) -> impl Future<Output = ()> + Send;
 
     /// The cached JSON of `id`, if present. `Err` only reports that the cache could not answer.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;

@@ -33,7 +33,10 @@ fn big_n() -> u64 {
 /// HELP and TYPE lines.
 fn promtool_accepts(metrics: &str) {
     use std::io::Write;
-    assert!(metrics.contains("# TYPE backchannel_"), "metrics were scraped");
+    assert!(
+        metrics.contains("# TYPE backchannel_"),
+        "metrics were scraped"
+    );
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -41,7 +44,12 @@ fn promtool_accepts(metrics: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool runs (installed by deploy/dev/services)");
-    child.stdin.take().expect("stdin").write_all(metrics.as_bytes()).expect("write metrics");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(metrics.as_bytes())
+        .expect("write metrics");
     let out = child.wait_with_output().expect("promtool exits");
     assert!(
         out.status.success(),
@@ -449,7 +457,11 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
         .envs(env.vars())
         .output()
         .expect("backchannel signals put");
-    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
     let saved_at = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
     env.produce_synthetic(16, 1_000, 1_000).await;
@@ -458,10 +470,19 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
 
     // Ground truth: which of the later mentions the signal matches.
     let matcher = Matcher::compile(&SignalSet {
-        signals: vec![Signal { tenant: "t1".into(), id: "brands".into(), version: 1, query: query.into(), options: Default::default() }],
+        signals: vec![Signal {
+            tenant: "t1".into(),
+            id: "brands".into(),
+            version: 1,
+            query: query.into(),
+            options: Default::default(),
+        }],
     })
     .expect("compiles");
-    let source = Synthetic::new(SyntheticConfig { seed: 16, ..Default::default() });
+    let source = Synthetic::new(SyntheticConfig {
+        seed: 16,
+        ..Default::default()
+    });
     let mut record = transforms::Record::new();
     let mut expected = std::collections::HashMap::<chrono::DateTime<chrono::Utc>, i64>::new();
     for i in 0..2_000 {
@@ -475,7 +496,10 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
         }
     }
     let total: i64 = expected.values().sum();
-    assert!(total > 50, "the query matches a fair share of the later mentions: {total}");
+    assert!(
+        total > 50,
+        "the query matches a fair share of the later mentions: {total}"
+    );
     for (minute, want) in &expected {
         let rows = env
             .session
@@ -487,11 +511,18 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
             .expect("count")
             .into_rows_result()
             .expect("rows");
-        assert_eq!(rows.single_row::<(i64,)>().expect("row").0, *want, "signal matches in minute {minute}");
+        assert_eq!(
+            rows.single_row::<(i64,)>().expect("row").0,
+            *want,
+            "signal matches in minute {minute}"
+        );
     }
     let body = env
         .session
-        .query_unpaged(format!("SELECT body FROM {}.mentions WHERE id = ?", env.keyspace), ("synthetic:16-1999",))
+        .query_unpaged(
+            format!("SELECT body FROM {}.mentions WHERE id = ?", env.keyspace),
+            ("synthetic:16-1999",),
+        )
         .await
         .expect("select")
         .into_rows_result()
@@ -499,11 +530,97 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
         .single_row::<(Vec<u8>,)>()
         .expect("row")
         .0;
-    let enriched: model::EnrichedMention = serde_json::from_slice(&body).expect("stored EnrichedMention");
+    let enriched: model::EnrichedMention =
+        serde_json::from_slice(&body).expect("stored EnrichedMention");
     for s in &enriched.signals {
-        assert_eq!((s.tenant.as_str(), s.signal.as_str(), s.version), ("t1", "brands", 1));
+        assert_eq!(
+            (s.tenant.as_str(), s.signal.as_str(), s.version),
+            ("t1", "brands", 1)
+        );
     }
-    assert_eq!(worker.try_wait().expect("status"), None, "no restart needed");
+    assert_eq!(
+        worker.try_wait().expect("status"),
+        None,
+        "no restart needed"
+    );
+    signal(worker.id(), "TERM");
+    assert!(worker.wait().expect("exit").success());
+    env.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
+    use rdkafka::producer::FutureRecord;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !services() {
+        return;
+    }
+    let env = Env::new("tombstone").await;
+    env.produce_synthetic(17, 0, 200).await;
+    let mut worker = env.spawn_worker();
+    env.wait_stored(200, Duration::from_secs(300)).await;
+    let get = |id: &'static str| {
+        let (session, ks) = (&env.session, env.keyspace.clone());
+        async move {
+            session
+                .query_unpaged(format!("SELECT id FROM {ks}.mentions WHERE id = ?"), (id,))
+                .await
+                .expect("select")
+                .into_rows_result()
+                .expect("rows")
+                .rows_num()
+        }
+    };
+    assert_eq!(get("synthetic:17-5").await, 1);
+    // A deletion travels as a Kafka tombstone: the mention id as key, a null value.
+    let producer = pipeline::distributed::kafka::producer(KAFKA).expect("producer");
+    producer
+        .send(
+            FutureRecord::<str, [u8]>::to(&env.raw).key("synthetic:17-5"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("tombstone produced");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while get("synthetic:17-5").await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted mention is still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(get("synthetic:17-6").await, 1, "only the deleted one goes");
+    assert_eq!(
+        metric(
+            &env.metrics(),
+            "backchannel_store_deleted_mentions_total",
+            ""
+        ),
+        1.0
+    );
+    // Downstream consumers see the deletion as a tombstone on the enriched topic.
+    let out = Command::new("kcat")
+        .args([
+            "-C",
+            "-b",
+            KAFKA,
+            "-t",
+            &env.enriched,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-Z",
+            "-f",
+            "%k %S\n",
+        ])
+        .output()
+        .expect("kcat");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l == "synthetic:17-5 -1"),
+        "a null-valued record for the deleted id"
+    );
     signal(worker.id(), "TERM");
     assert!(worker.wait().expect("exit").success());
     env.drop_all().await;

@@ -198,6 +198,7 @@ fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
         offset: m.offset(),
         key: m.key().map(<[u8]>::to_vec),
         payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        tombstone: m.payload().is_none(),
     }
 }
 
@@ -285,10 +286,10 @@ impl Publisher for KafkaPublisher {
                     value: Some(*v),
                 });
             }
-            let mut record = FutureRecord::to(topic)
-                .key(r.key)
-                .payload(r.payload)
-                .headers(headers);
+            let mut record = FutureRecord::to(topic).key(r.key).headers(headers);
+            if let Some(payload) = r.payload {
+                record = record.payload(payload);
+            }
             // `send_result` enqueues now (FutureProducer::send only enqueues when awaited, which
             // would serialise the batch). A full local queue is backpressure: wait and retry.
             let ack = loop {

@@ -226,6 +226,14 @@ impl Cache for RedisCache {
             .await;
     }
 
+    async fn forget(&self, ids: &[String]) {
+        let keys: Vec<String> = ids.iter().map(|id| format!("bc:m:{id}")).collect();
+        // The recent lists hold ids; readers skip ids whose mention is gone.
+        let _ = self
+            .call("forget", |mut c| async move { c.del::<_, ()>(keys).await })
+            .await;
+    }
+
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
         let key = format!("bc:m:{id}");
         let got: Option<Vec<u8>> = self

@@ -112,6 +112,7 @@ struct Statements {
     insert_by_topic: PreparedStatement,
     mark_dirty: PreparedStatement,
     get_mention: PreparedStatement,
+    delete_mention: PreparedStatement,
     recent: PreparedStatement,
     dirty_shard: PreparedStatement,
     minute_rows: PreparedStatement,
@@ -171,6 +172,7 @@ impl ScyllaStore {
             ))
             .await?,
             get_mention: prep(format!("SELECT body FROM {ks}.mentions WHERE id = ?")).await?,
+            delete_mention: prep(format!("DELETE FROM {ks}.mentions WHERE id = ?")).await?,
             recent: prep(format!(
                 "SELECT id FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ? LIMIT ?"
             ))
@@ -465,6 +467,17 @@ impl Store for ScyllaStore {
             .maybe_first_row::<(Vec<u8>,)>()
             .map_err(err)?
             .map(|(b,)| b))
+    }
+
+    async fn delete(&self, ids: &[String]) -> Result<()> {
+        let (st, session) = (&*self.st, &*self.session);
+        let pending: Vec<Pending<'_>> = ids
+            .iter()
+            .map(|id| -> Pending<'_> {
+                Box::pin(session.execute_unpaged(&st.delete_mention, (id,)))
+            })
+            .collect();
+        run_all(pending, self.concurrency).await
     }
 
     async fn recent(&self, topic: &str, limit: usize) -> Result<Vec<Vec<u8>>> {

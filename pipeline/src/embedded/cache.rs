@@ -66,6 +66,25 @@ impl Cache for MemoryCache {
         }
     }
 
+    async fn forget(&self, ids: &[String]) {
+        for id in ids {
+            self.by_id.invalidate(id);
+        }
+        // Recent lists hold the JSON itself; drop entries whose id was deleted.
+        let needles: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|id| format!("\"id\":{}", serde_json::Value::from(id.as_str())).into_bytes())
+            .collect();
+        let mut lists = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        for list in lists.values_mut() {
+            list.retain(|json| {
+                !needles
+                    .iter()
+                    .any(|n| json.windows(n.len()).any(|w| w == n.as_slice()))
+            });
+        }
+    }
+
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.by_id.get(id).map(|v| v.to_vec()))
     }

@@ -51,7 +51,7 @@ impl Publisher for LocalPublisher {
             match r.topic {
                 Topic::Enriched => {
                     // No subscribers is fine.
-                    let _ = self.enriched.send(Arc::from(r.payload));
+                    let _ = self.enriched.send(Arc::from(r.payload.unwrap_or_default()));
                 }
                 Topic::DeadLetter => {
                     let headers: serde_json::Map<String, serde_json::Value> = r
@@ -64,10 +64,11 @@ impl Publisher for LocalPublisher {
                             )
                         })
                         .collect();
-                    let payload = match std::str::from_utf8(r.payload) {
+                    let bytes = r.payload.unwrap_or_default();
+                    let payload = match std::str::from_utf8(bytes) {
                         Ok(s) => serde_json::Value::String(s.to_owned()),
                         Err(_) => {
-                            serde_json::json!({"hex": r.payload.iter().map(|b| format!("{b:02x}")).collect::<String>()})
+                            serde_json::json!({"hex": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()})
                         }
                     };
                     let line = serde_json::json!({"headers": headers, "payload": payload});

@@ -48,6 +48,7 @@ impl LocalProducer {
             offset,
             key,
             payload,
+            tombstone: false,
         });
         Ok(())
     }

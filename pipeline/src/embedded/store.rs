@@ -97,6 +97,21 @@ impl Store for RedbStore {
         .map_err(|e| Error::Internal(format!("store task: {e}")))?
     }
 
+    async fn delete(&self, ids: &[String]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            {
+                let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
+                for id in &ids {
+                    mentions.remove(id.as_str()).map_err(err)?;
+                }
+            }
+            txn.commit().map_err(err)
+        })
+        .await
+    }
+
     async fn recent(&self, topic: &str, limit: usize) -> Result<Vec<Vec<u8>>> {
         let this = self.clone();
         let topic = topic.to_owned();

@@ -132,8 +132,12 @@ impl Env {
             .await
             .expect("produce");
         assert_eq!(sent, n);
-        let source = Synthetic::new(SyntheticConfig { seed, ..Default::default() });
-        let minute = |i: u64| pipeline::distributed::scylla_store::minute_of(source.mention(i).created_at);
+        let source = Synthetic::new(SyntheticConfig {
+            seed,
+            ..Default::default()
+        });
+        let minute =
+            |i: u64| pipeline::distributed::scylla_store::minute_of(source.mention(i).created_at);
         let (first, last) = (minute(start), minute(start + n.max(1) - 1));
         let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
         let mut m = first;
@@ -150,7 +154,14 @@ impl Env {
         let mut last = String::new();
         for _ in 0..5 {
             match self.session.query_unpaged(q.as_str(), &[]).await {
-                Ok(r) => return r.into_rows_result().expect("rows").single_row::<(i64,)>().expect("count row").0,
+                Ok(r) => {
+                    return r
+                        .into_rows_result()
+                        .expect("rows")
+                        .single_row::<(i64,)>()
+                        .expect("count row")
+                        .0;
+                }
                 Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -180,8 +191,13 @@ impl Env {
     /// small partition per minute) rather than by scanning the wide `mentions` table, which
     /// would load a single-node test Cassandra far more than the worker does.
     pub async fn stored(&self) -> i64 {
-        let minutes: Vec<DateTime<Utc>> =
-            self.minutes.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect();
+        let minutes: Vec<DateTime<Utc>> = self
+            .minutes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
         let q = format!(
             "SELECT COUNT(*) FROM {}.mentions_by_topic WHERE topic = 'source:synthetic' AND minute = ?",
             self.keyspace
@@ -192,7 +208,12 @@ impl Env {
             loop {
                 match self.session.query_unpaged(q.as_str(), (m,)).await {
                     Ok(r) => {
-                        total += r.into_rows_result().expect("rows").single_row::<(i64,)>().expect("count").0;
+                        total += r
+                            .into_rows_result()
+                            .expect("rows")
+                            .single_row::<(i64,)>()
+                            .expect("count")
+                            .0;
                         break;
                     }
                     Err(e) if tries < 4 => {

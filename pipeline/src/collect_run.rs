@@ -1,0 +1,254 @@
+//! Running configured collectors into Kafka with checkpoints that never get ahead of Kafka.
+//!
+//! Each collector's items are produced in order with the idempotent producer; acknowledgements
+//! are awaited in the same order, so "acknowledged up to item N" is contiguous. The cursor of the
+//! last acknowledged item is saved (atomically, off the async threads) at most every second and
+//! at the end. After a crash the collector resumes from that cursor: nothing acknowledged is
+//! lost, and what was sent after the last save is sent again — duplicates the store absorbs by id.
+//! A deletion becomes a Kafka tombstone (the mention id as key, a null value).
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use collectors::{Checkpoint, Cursor, Event, FileCheckpoint, SourceConfig};
+use futures_util::StreamExt;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio::sync::watch;
+
+use crate::collect::Sink;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// How often the cursor of the last acknowledged item is saved.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// What one collector did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Report {
+    pub mentions: u64,
+    pub deletes: u64,
+    pub rejected_too_large: u64,
+}
+
+/// Runs the collectors named in `names` (keys of `[collectors]`) until they end or `stop` turns
+/// true; returns their reports in order.
+pub async fn run(
+    config: &Config,
+    names: &[String],
+    sink: Sink,
+    stop: watch::Receiver<bool>,
+) -> Result<Vec<Report>> {
+    collectors::telemetry::describe();
+    let producer = match sink {
+        Sink::Kafka => Some(crate::distributed::kafka::producer(&config.kafka.brokers)?),
+        Sink::Stdout => None,
+    };
+    let checkpoints: Arc<dyn Checkpoint> = Arc::new(
+        FileCheckpoint::new(&config.collect.checkpoint_dir)
+            .map_err(|e| Error::Config(format!("collect.checkpoint_dir: {e}")))?,
+    );
+    let mut tasks = Vec::new();
+    for name in names {
+        let source = config.collectors.get(name).cloned().ok_or_else(|| {
+            let known: Vec<&String> = config.collectors.keys().collect();
+            Error::Config(format!(
+                "no collector {name:?} in [collectors] (configured: {known:?})"
+            ))
+        })?;
+        let ctx = Ctx {
+            name: name.clone(),
+            producer: producer.clone(),
+            topic: config.kafka.raw_topic.clone(),
+            max_bytes: config.pipeline.max_message_bytes,
+            window: config.collect.max_in_flight,
+            checkpoints: checkpoints.clone(),
+        };
+        tasks.push(tokio::spawn(run_one(ctx, source, stop.clone())));
+    }
+    let mut reports = Vec::new();
+    for t in tasks {
+        reports.push(
+            t.await
+                .map_err(|e| Error::Internal(format!("collector task: {e}")))??,
+        );
+    }
+    Ok(reports)
+}
+
+struct Ctx {
+    name: String,
+    producer: Option<FutureProducer>,
+    topic: String,
+    max_bytes: usize,
+    window: usize,
+    checkpoints: Arc<dyn Checkpoint>,
+}
+
+impl Ctx {
+    async fn save(&self, cursor: &Cursor) -> Result<()> {
+        let (cp, name, cursor) = (self.checkpoints.clone(), self.name.clone(), cursor.clone());
+        tokio::task::spawn_blocking(move || cp.save(&name, &cursor))
+            .await
+            .map_err(|e| Error::Internal(format!("checkpoint task: {e}")))?
+            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
+    }
+}
+
+async fn run_one(
+    ctx: Ctx,
+    source: SourceConfig,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Report> {
+    let (cp, name) = (ctx.checkpoints.clone(), ctx.name.clone());
+    let resume = tokio::task::spawn_blocking(move || cp.load(&name))
+        .await
+        .map_err(|e| Error::Internal(format!("checkpoint task: {e}")))?
+        .map_err(|e| Error::Config(format!("collector {}: checkpoint: {e}", ctx.name)))?;
+    let collector = source
+        .build()
+        .await
+        .map_err(|e| Error::Config(format!("collector {}: {e}", ctx.name)))?;
+    tracing::info!(collector = %ctx.name, source = collector.source().as_str(), resume = ?resume, "collector starting");
+    let mut items = collector.stream(resume);
+    let mut report = Report::default();
+    // Sent, not yet acknowledged: (ack, cursor after the item).
+    let mut pending: VecDeque<(Option<DeliveryFuture>, Option<Cursor>)> = VecDeque::new();
+    let mut acked: Option<Cursor> = None;
+    let mut saved_at = Instant::now();
+    let mut stdout = std::io::stdout();
+    let mut fatal = None;
+    loop {
+        // Retire acknowledgements in order; wait for the oldest when the window is full.
+        loop {
+            let full = pending.len() >= ctx.window;
+            let Some((ack, _)) = pending.front_mut() else {
+                break;
+            };
+            let done = match ack.as_mut() {
+                None => true,
+                Some(f) if full => {
+                    wait(f).await?;
+                    true
+                }
+                Some(f) => match futures_util::FutureExt::now_or_never(&mut *f) {
+                    Some(r) => {
+                        check(r)?;
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if !done {
+                break;
+            }
+            if let Some((_, Some(c))) = pending.pop_front() {
+                acked = Some(c);
+            }
+        }
+        if saved_at.elapsed() >= SAVE_EVERY {
+            if let Some(c) = &acked {
+                ctx.save(c).await?;
+            }
+            saved_at = Instant::now();
+        }
+        let item = tokio::select! {
+            item = items.next() => item,
+            _ = stop.changed() => None,
+            _ = tokio::time::sleep(Duration::from_millis(200)), if !pending.is_empty() => continue,
+        };
+        let Some(item) = item else { break };
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                fatal = Some(Error::Config(format!("collector {}: {e}", ctx.name)));
+                break;
+            }
+        };
+        let ack = match &item.event {
+            Event::Mention(m) => {
+                let payload = serde_json::to_vec(m).map_err(|e| Error::Internal(e.to_string()))?;
+                if payload.len() > ctx.max_bytes {
+                    report.rejected_too_large += 1;
+                    metrics::counter!("backchannel_collector_rejected_mentions_total", "reason" => "too_large")
+                        .increment(1);
+                    tracing::warn!(collector = %ctx.name, id = %m.id, bytes = payload.len(), "mention over the size limit, not sent");
+                    None
+                } else {
+                    report.mentions += 1;
+                    send(&ctx, &m.id, Some(&payload), &mut stdout).await?
+                }
+            }
+            Event::Delete { id } => {
+                report.deletes += 1;
+                send(&ctx, id, None, &mut stdout).await?
+            }
+        };
+        pending.push_back((ack, item.cursor));
+    }
+    for (ack, cursor) in pending.drain(..) {
+        if let Some(mut f) = ack {
+            wait(&mut f).await?;
+        }
+        if cursor.is_some() {
+            acked = cursor;
+        }
+    }
+    if let Some(c) = &acked {
+        ctx.save(c).await?;
+    }
+    tracing::info!(collector = %ctx.name, ?report, "collector stopped");
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+async fn send(
+    ctx: &Ctx,
+    id: &str,
+    payload: Option<&[u8]>,
+    stdout: &mut std::io::Stdout,
+) -> Result<Option<DeliveryFuture>> {
+    let Some(producer) = &ctx.producer else {
+        let line = match payload {
+            Some(p) => String::from_utf8_lossy(p).into_owned(),
+            None => serde_json::json!({ "deleted": id }).to_string(),
+        };
+        writeln!(stdout, "{line}")?;
+        return Ok(None);
+    };
+    loop {
+        let mut record = FutureRecord::to(&ctx.topic).key(id);
+        if let Some(p) = payload {
+            record = record.payload(p);
+        }
+        match producer.send_result(record) {
+            Ok(ack) => return Ok(Some(ack)),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                _,
+            )) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(Error::Publish(e.to_string())),
+        }
+    }
+}
+
+fn check<E>(
+    r: std::result::Result<rdkafka::producer::future_producer::OwnedDeliveryResult, E>,
+) -> Result<()> {
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => Err(Error::Publish(format!("delivery failed: {e}"))),
+        Err(_) => Err(Error::Publish("producer dropped a delivery".into())),
+    }
+}
+
+async fn wait(f: &mut DeliveryFuture) -> Result<()> {
+    check(f.await)
+}
