@@ -168,6 +168,7 @@ fn error(e: &Error) -> Response {
     )
 }
 
+#[allow(clippy::result_large_err)] // the error is the ready-made HTTP response
 fn backend(s: &AppState) -> std::result::Result<&Arc<dyn Backend>, Response> {
     s.backend
         .as_ref()

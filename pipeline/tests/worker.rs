@@ -9,13 +9,12 @@ mod harness;
 
 use std::collections::HashSet;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use common::{CQL, KAFKA, REDIS, service_up};
 use harness::{Env, assert_aggregates, ground_truth, metric, rss_kib, signal};
 
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn services() -> bool {
     service_up("Kafka", KAFKA) && service_up("Cassandra", CQL) && service_up("Redis", REDIS)
@@ -92,7 +91,7 @@ fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !services() {
         return;
     }
@@ -130,7 +129,7 @@ async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_worker_killed_three_times_loses_nothing_and_counts_nothing_twice() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !services() {
         return;
     }
@@ -181,7 +180,7 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::message::Headers;
     use rdkafka::producer::FutureRecord;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !services() {
         return;
     }
@@ -304,7 +303,7 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_redis_outage_is_survived_and_counted() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !services() {
         return;
     }
@@ -361,7 +360,7 @@ async fn e2e_redis_outage_is_survived_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !services() {
         return;
     }
@@ -442,7 +441,7 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
 async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
     use collectors::{Synthetic, SyntheticConfig};
     use transforms::signals::{Matcher, Signal, SignalSet};
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !services() {
         return;
     }
@@ -551,7 +550,7 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
     use rdkafka::producer::FutureRecord;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !services() {
         return;
     }

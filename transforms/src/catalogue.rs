@@ -75,7 +75,7 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
         .enumerate()
         .map(|(i, f)| (f.name, i))
         .collect();
-    let version = format!("{}.{:08x}", fields.len(), hash.0 as u32);
+    let version = format!("{}.{:08x}", fields.len(), hash.0);
     Registry {
         extractors,
         fields,

@@ -39,7 +39,7 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
             row["id"].as_str().unwrap_or_default()
         ),
         source,
-        kind: if source == Source::Reddit && i % 3 != 0 {
+        kind: if source == Source::Reddit && !i.is_multiple_of(3) {
             Kind::Comment
         } else {
             [
@@ -50,11 +50,13 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
                 Kind::Repost,
             ][i % 5]
         },
-        url: (i % 2 == 0).then(|| format!("https://example.com/p/{i}")),
+        url: i
+            .is_multiple_of(2)
+            .then(|| format!("https://example.com/p/{i}")),
         created_at,
         collected_at: created_at + chrono::Duration::milliseconds(250 + (i as i64 % 5_000)),
         text: row["text"].as_str().unwrap_or_default().to_owned(),
-        lang_hint: (source == Source::X && i % 4 == 0)
+        lang_hint: (source == Source::X && i.is_multiple_of(4))
             .then(|| ["en", "en-US", "es", "und"][i / 4 % 4].to_owned()),
         author: Author {
             id: format!("a{}", i % 997),
@@ -64,21 +66,20 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
                 2 => format!("User{}", i % 997),
                 _ => format!("the-user{}", i % 997),
             },
-            display_name: (i % 3 != 0)
+            display_name: (!i.is_multiple_of(3))
                 .then(|| [format!("User {}", i % 997), format!("🌻 Garden {i}")][i % 2].clone()),
             verified: [None, Some(false), Some(true)][i % 3],
             followers: Some((i as u64 * 2_654_435_761) % 250_000),
             following: Some((i as u64 * 40_503) % 3_000),
             posts: Some((i as u64 * 97) % 50_000),
             created_at: Some(base - chrono::Duration::days((i as i64 * 31) % 4_000)),
-            ..Author::default()
         },
         engagement: model::Engagement {
             likes: Some((i as u64 * 13) % 900),
             reposts: Some((i as u64 * 7) % 120),
             replies: Some((i as u64 * 3) % 60),
-            quotes: (i % 2 == 0).then_some((i as u64 * 5) % 40),
-            views: (i % 3 == 0).then_some((i as u64 * 101) % 90_000),
+            quotes: i.is_multiple_of(2).then_some((i as u64 * 5) % 40),
+            views: i.is_multiple_of(3).then_some((i as u64 * 101) % 90_000),
         },
         refs: model::References {
             reply_to: (i % 5 == 2).then(|| format!("x:{}", i - 1)),
@@ -97,8 +98,8 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
                 alt_text: (k % 2 == 0).then(|| "alt".to_owned()),
             })
             .collect(),
-        geo: (i % 7 == 0).then(|| model::Geo {
-            country: (i % 14 == 0).then(|| "US".to_owned()),
+        geo: i.is_multiple_of(7).then(|| model::Geo {
+            country: i.is_multiple_of(14).then(|| "US".to_owned()),
             ..Default::default()
         }),
         raw: None,

@@ -35,12 +35,11 @@ impl ClientContext for Ctx {}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            if tpl.count() > 0 {
-                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                    tracing::debug!(error = %e, "commit on revoke (nothing stored is fine)");
-                }
-            }
+        if let Rebalance::Revoke(tpl) = rebalance
+            && tpl.count() > 0
+            && let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+        {
+            tracing::debug!(error = %e, "commit on revoke (nothing stored is fine)");
         }
     }
 

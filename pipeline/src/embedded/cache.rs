@@ -7,13 +7,16 @@ use moka::sync::Cache as Moka;
 use crate::error::Result;
 use crate::traits::{Cache, Stored};
 
+/// Capped lists of recent mention JSON per topic, newest first.
+type RecentLists = Arc<Mutex<HashMap<String, VecDeque<Arc<[u8]>>>>>;
+
 /// The embedded cache: mentions by id and the seen-set in moka (TTL), recent lists per topic in
 /// capped deques. All operations are in memory and O(1) per mention.
 #[derive(Clone)]
 pub struct MemoryCache {
     by_id: Moka<String, Arc<[u8]>>,
     seen: Moka<String, ()>,
-    recent: Arc<Mutex<HashMap<String, VecDeque<Arc<[u8]>>>>>,
+    recent: RecentLists,
     recent_cap: usize,
 }
 

@@ -130,14 +130,9 @@ mod tests {
             }
         });
         let mut seen = Vec::new();
-        loop {
-            match rx.poll(10, Duration::from_millis(5)).await.expect("poll") {
-                Polled::Batch(b) => {
-                    assert!(!b.is_empty() && b.len() <= 10);
-                    seen.extend(b.into_iter().map(|d| d.offset));
-                }
-                Polled::Closed => break,
-            }
+        while let Polled::Batch(b) = rx.poll(10, Duration::from_millis(5)).await.expect("poll") {
+            assert!(!b.is_empty() && b.len() <= 10);
+            seen.extend(b.into_iter().map(|d| d.offset));
         }
         producer.await.expect("producer");
         assert_eq!(seen, (0..40).collect::<Vec<i64>>());

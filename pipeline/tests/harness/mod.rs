@@ -389,6 +389,9 @@ pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
         .sum()
 }
 
+/// Aggregates by (topic, minute).
+pub type Aggregates = HashMap<(String, DateTime<Utc>), Aggregate>;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Aggregate {
     pub mentions: i64,
@@ -401,10 +404,7 @@ pub struct Aggregate {
 
 /// Ground truth for synthetic mentions `0..n` of `seed`, computed here from the generator and
 /// the transforms, independently of the worker's aggregation code.
-pub fn ground_truth(
-    seed: u64,
-    n: u64,
-) -> (HashSet<String>, HashMap<(String, DateTime<Utc>), Aggregate>) {
+pub fn ground_truth(seed: u64, n: u64) -> (HashSet<String>, Aggregates) {
     let source = Synthetic::new(SyntheticConfig {
         seed,
         ..Default::default()
