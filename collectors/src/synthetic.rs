@@ -221,7 +221,7 @@ fn handle(n: u64) -> String {
         s.push_str(SYL[(x % 16) as usize]);
         x /= 16;
     }
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         s.push_str(&(n % 1000).to_string());
     } else {
         s.push('_');
