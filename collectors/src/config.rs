@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{CollectorError, Cursor, ItemStream};
 use crate::{
     FileConfig, FileReplay, HackerNews, HackerNewsConfig, Jetstream, JetstreamConfig, Mastodon,
-    MastodonConfig, Webhook, WebhookConfig,
+    MastodonConfig, Webhook, WebhookConfig, X, XConfig,
 };
 
 /// A source and its settings, tagged by `type`.
@@ -24,6 +24,7 @@ pub enum SourceConfig {
     Mastodon(MastodonConfig),
     Bluesky(JetstreamConfig),
     Hackernews(HackerNewsConfig),
+    X(XConfig),
 }
 
 /// A built collector, ready to stream.
@@ -34,6 +35,7 @@ pub enum Collector {
     Mastodon(Mastodon),
     Bluesky(Jetstream),
     Hackernews(HackerNews),
+    X(X),
 }
 
 impl SourceConfig {
@@ -45,6 +47,7 @@ impl SourceConfig {
             SourceConfig::Mastodon(c) => Collector::Mastodon(Mastodon::new(c)?),
             SourceConfig::Bluesky(c) => Collector::Bluesky(Jetstream::new(c)?),
             SourceConfig::Hackernews(c) => Collector::Hackernews(HackerNews::new(c)?),
+            SourceConfig::X(c) => Collector::X(X::new(c)?),
         })
     }
 }
@@ -58,6 +61,7 @@ impl Collector {
             Collector::Mastodon(_) => model::Source::Mastodon,
             Collector::Bluesky(_) => model::Source::Bluesky,
             Collector::Hackernews(_) => model::Source::Hackernews,
+            Collector::X(_) => model::Source::X,
         }
     }
 
@@ -69,6 +73,7 @@ impl Collector {
             Collector::Mastodon(c) => c.stream(resume),
             Collector::Bluesky(c) => c.stream(resume),
             Collector::Hackernews(c) => c.stream(resume),
+            Collector::X(c) => c.stream(resume),
         }
     }
 }

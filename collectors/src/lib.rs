@@ -13,8 +13,8 @@
 //! passes the saved cursor back in on restart.
 //!
 //! Build one from config with [`SourceConfig::build`] and start it with [`Collector::stream`].
-//! Sources so far: file replay, webhook, Mastodon streaming, Bluesky Jetstream, Hacker News (and
-//! the synthetic generator). X filtered stream, RSS/Atom and Reddit are not written yet.
+//! Sources so far: file replay, webhook, Mastodon streaming, Bluesky Jetstream, Hacker News, the
+//! X filtered stream (and the synthetic generator). RSS/Atom and Reddit are not written yet.
 
 pub mod bluesky;
 pub mod common;
@@ -26,6 +26,7 @@ pub mod native;
 pub mod synthetic;
 pub mod telemetry;
 pub mod webhook;
+pub mod x;
 
 pub use bluesky::{Jetstream, JetstreamConfig};
 pub use common::{
@@ -38,3 +39,4 @@ pub use hackernews::{HackerNews, HackerNewsConfig};
 pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
 pub use synthetic::{Synthetic, SyntheticConfig};
 pub use webhook::{Webhook, WebhookConfig};
+pub use x::{X, XConfig, XRule};
