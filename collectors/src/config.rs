@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{CollectorError, Cursor, ItemStream};
 use crate::{
     FileConfig, FileReplay, HackerNews, HackerNewsConfig, Jetstream, JetstreamConfig, Mastodon,
-    MastodonConfig, Webhook, WebhookConfig, X, XConfig,
+    MastodonConfig, Rss, RssConfig, Webhook, WebhookConfig, X, XConfig,
 };
 
 /// A source and its settings, tagged by `type`.
@@ -25,6 +25,7 @@ pub enum SourceConfig {
     Bluesky(JetstreamConfig),
     Hackernews(HackerNewsConfig),
     X(XConfig),
+    Rss(RssConfig),
 }
 
 /// A built collector, ready to stream.
@@ -36,6 +37,7 @@ pub enum Collector {
     Bluesky(Jetstream),
     Hackernews(HackerNews),
     X(X),
+    Rss(Rss),
 }
 
 impl SourceConfig {
@@ -48,6 +50,7 @@ impl SourceConfig {
             SourceConfig::Bluesky(c) => Collector::Bluesky(Jetstream::new(c)?),
             SourceConfig::Hackernews(c) => Collector::Hackernews(HackerNews::new(c)?),
             SourceConfig::X(c) => Collector::X(X::new(c)?),
+            SourceConfig::Rss(c) => Collector::Rss(Rss::new(c)?),
         })
     }
 }
@@ -62,6 +65,7 @@ impl Collector {
             Collector::Bluesky(_) => model::Source::Bluesky,
             Collector::Hackernews(_) => model::Source::Hackernews,
             Collector::X(_) => model::Source::X,
+            Collector::Rss(_) => model::Source::Rss,
         }
     }
 
@@ -74,6 +78,7 @@ impl Collector {
             Collector::Bluesky(c) => c.stream(resume),
             Collector::Hackernews(c) => c.stream(resume),
             Collector::X(c) => c.stream(resume),
+            Collector::Rss(c) => c.stream(resume),
         }
     }
 }
