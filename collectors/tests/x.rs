@@ -394,12 +394,20 @@ fn config_rejects_unknown_keys_and_an_empty_rule_set() {
         toml::from_str("bearer_token = { env = \"X_UNSET_FOR_TEST\" }\n").expect("cfg");
     let err = X::new(empty).expect_err("no rules");
     assert!(err.to_string().contains("x.rules"), "{err}");
-    let _ = XRule {
-        value: "a".into(),
-        tag: None,
-    };
-    let _ = SecretRef {
+    let mut c: XConfig =
+        toml::from_str("bearer_token = { env = \"X_UNSET_FOR_TEST\" }\nsync_rules = false\n")
+            .expect("cfg");
+    c.rules = vec![XRule {
+        value: " ".into(),
+        tag: Some("blank".into()),
+    }];
+    let err = X::new(c.clone()).expect_err("blank rule");
+    assert!(err.to_string().contains("x.rules"), "{err}");
+    c.rules.clear();
+    c.bearer_token = SecretRef {
         env: None,
         file: None,
     };
+    let err = X::new(c).expect_err("no secret");
+    assert!(err.to_string().contains("x.bearer_token"), "{err}");
 }
