@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{CollectorError, Cursor, ItemStream};
 use crate::{
     FileConfig, FileReplay, HackerNews, HackerNewsConfig, Jetstream, JetstreamConfig, Mastodon,
-    MastodonConfig, Webhook, WebhookConfig,
+    MastodonConfig, Rss, RssConfig, Webhook, WebhookConfig, X, XConfig,
 };
 
 /// A source and its settings, tagged by `type`.
@@ -24,6 +24,8 @@ pub enum SourceConfig {
     Mastodon(MastodonConfig),
     Bluesky(JetstreamConfig),
     Hackernews(HackerNewsConfig),
+    X(XConfig),
+    Rss(RssConfig),
 }
 
 /// A built collector, ready to stream.
@@ -34,6 +36,8 @@ pub enum Collector {
     Mastodon(Mastodon),
     Bluesky(Jetstream),
     Hackernews(HackerNews),
+    X(X),
+    Rss(Rss),
 }
 
 impl SourceConfig {
@@ -45,6 +49,8 @@ impl SourceConfig {
             SourceConfig::Mastodon(c) => Collector::Mastodon(Mastodon::new(c)?),
             SourceConfig::Bluesky(c) => Collector::Bluesky(Jetstream::new(c)?),
             SourceConfig::Hackernews(c) => Collector::Hackernews(HackerNews::new(c)?),
+            SourceConfig::X(c) => Collector::X(X::new(c)?),
+            SourceConfig::Rss(c) => Collector::Rss(Rss::new(c)?),
         })
     }
 }
@@ -58,6 +64,8 @@ impl Collector {
             Collector::Mastodon(_) => model::Source::Mastodon,
             Collector::Bluesky(_) => model::Source::Bluesky,
             Collector::Hackernews(_) => model::Source::Hackernews,
+            Collector::X(_) => model::Source::X,
+            Collector::Rss(_) => model::Source::Rss,
         }
     }
 
@@ -69,6 +77,8 @@ impl Collector {
             Collector::Mastodon(c) => c.stream(resume),
             Collector::Bluesky(c) => c.stream(resume),
             Collector::Hackernews(c) => c.stream(resume),
+            Collector::X(c) => c.stream(resume),
+            Collector::Rss(c) => c.stream(resume),
         }
     }
 }

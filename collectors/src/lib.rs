@@ -13,8 +13,8 @@
 //! passes the saved cursor back in on restart.
 //!
 //! Build one from config with [`SourceConfig::build`] and start it with [`Collector::stream`].
-//! Sources so far: file replay, webhook, Mastodon streaming, Bluesky Jetstream, Hacker News (and
-//! the synthetic generator). X filtered stream, RSS/Atom and Reddit are not written yet.
+//! Sources so far: file replay, webhook, Mastodon streaming, Bluesky Jetstream, Hacker News, the
+//! X filtered stream, RSS/Atom feeds (and the synthetic generator). Reddit is not written yet.
 
 pub mod bluesky;
 pub mod common;
@@ -23,9 +23,11 @@ pub mod file;
 pub mod hackernews;
 pub mod mastodon;
 pub mod native;
+pub mod rss;
 pub mod synthetic;
 pub mod telemetry;
 pub mod webhook;
+pub mod x;
 
 pub use bluesky::{Jetstream, JetstreamConfig};
 pub use common::{
@@ -36,5 +38,7 @@ pub use config::{Collector, SourceConfig};
 pub use file::{FileConfig, FileFormat, FileReplay};
 pub use hackernews::{HackerNews, HackerNewsConfig};
 pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
+pub use rss::{Rss, RssConfig};
 pub use synthetic::{Synthetic, SyntheticConfig};
 pub use webhook::{Webhook, WebhookConfig};
+pub use x::{X, XConfig, XRule};
