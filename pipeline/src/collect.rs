@@ -6,7 +6,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use collectors::{Synthetic, SyntheticConfig};
-use rdkafka::producer::FutureRecord;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rdkafka::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -76,54 +81,83 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
             out.flush()?;
         }
         Sink::Kafka => {
-            let producer = crate::distributed::kafka::producer(&config.kafka.brokers)?;
+            // A threaded producer with a counting delivery callback: no future or channel per
+            // message, which is what lets one core keep a broker busy.
+            let counts = std::sync::Arc::new(Counting::default());
+            let producer: ThreadedProducer<CountingContext> =
+                crate::distributed::kafka::producer_config(&config.kafka.brokers)
+                    .create_with_context(CountingContext(counts.clone()))
+                    .map_err(|e| Error::Publish(format!("creating producer: {e}")))?;
             let topic = &config.kafka.raw_topic;
-            let mut acks = std::collections::VecDeque::new();
             while i < end {
                 tick.tick().await;
                 let tick_end = end.min(i.saturating_add(per_tick));
                 while i < tick_end {
                     let m = stamp(source.mention(i));
-                    let payload =
-                        serde_json::to_vec(&m).map_err(|e| Error::Internal(e.to_string()))?;
-                    let record = FutureRecord::to(topic)
-                        .key(m.id.as_bytes())
-                        .payload(&payload);
-                    let ack = producer
-                        .send_result(record)
-                        .map_err(|(e, _)| Error::Publish(e.to_string()));
-                    match ack {
-                        Ok(f) => acks.push_back(f),
-                        Err(_) => {
-                            // Local queue full: wait for the oldest acknowledgement, then retry.
-                            wait(acks.pop_front(), &mut sent).await?;
-                            continue;
+                    let payload = serde_json::to_vec(&m).map_err(|e| Error::Internal(e.to_string()))?;
+                    let mut record = BaseRecord::to(topic).key(m.id.as_bytes()).payload(&payload);
+                    loop {
+                        match producer.send(record) {
+                            Ok(()) => break,
+                            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                                // Backpressure: the local queue is full until the broker acks.
+                                record = r;
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                            Err((e, _)) => return Err(Error::Publish(e.to_string())),
                         }
                     }
-                    i += 1;
-                    if acks.len() >= 100_000 {
-                        wait(acks.pop_front(), &mut sent).await?;
+                    if let Some(e) = counts.error() {
+                        return Err(Error::Publish(format!("delivery failed: {e}")));
                     }
+                    i += 1;
                 }
                 if opts.rate == 0 && i >= end {
                     break;
                 }
             }
-            while let Some(a) = acks.pop_front() {
-                wait(Some(a), &mut sent).await?;
+            let producer = std::sync::Arc::new(producer);
+            let p = producer.clone();
+            tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(60)))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|e| Error::Publish(format!("flush: {e}")))?;
+            if let Some(e) = counts.error() {
+                return Err(Error::Publish(format!("delivery failed: {e}")));
             }
+            sent = counts.ok.load(Ordering::Relaxed);
         }
     }
     Ok(sent)
 }
 
-async fn wait(ack: Option<rdkafka::producer::DeliveryFuture>, sent: &mut u64) -> Result<()> {
-    if let Some(a) = ack {
-        match a.await {
-            Ok(Ok(_)) => *sent += 1,
-            Ok(Err((e, _))) => return Err(Error::Publish(format!("delivery failed: {e}"))),
-            Err(_) => return Err(Error::Publish("producer dropped a delivery".into())),
+/// Delivery outcomes, counted by librdkafka's delivery callback.
+#[derive(Debug, Default)]
+struct Counting {
+    ok: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Counting {
+    fn error(&self) -> Option<String> {
+        self.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+struct CountingContext(std::sync::Arc<Counting>);
+
+impl ClientContext for CountingContext {}
+
+impl ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.0.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.0.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
+            }
         }
     }
-    Ok(())
 }

@@ -244,18 +244,25 @@ impl std::fmt::Debug for KafkaPublisher {
     }
 }
 
-/// An idempotent, acks=all producer with compression: the one configuration every Backchannel
-/// producer uses (collectors included).
-pub fn producer(brokers: &str) -> Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+/// The one producer configuration every Backchannel producer uses (collectors included):
+/// idempotent, acks=all, lz4-compressed, batched.
+pub fn producer_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
         .set("message.timeout.ms", "60000")
-        .set("queue.buffering.max.kbytes", "262144")
+        .set("queue.buffering.max.kbytes", "262144");
+    c
+}
+
+/// An idempotent, acks=all producer with a future per message (for callers that await
+/// each record's acknowledgement).
+pub fn producer(brokers: &str) -> Result<FutureProducer> {
+    producer_config(brokers)
         .create()
         .map_err(|e| Error::Publish(format!("creating producer: {e}")))
 }
