@@ -77,10 +77,18 @@ impl<'m> Analysis<'m> {
     }
 
     /// Word tokens by Unicode word segmentation (UAX #29): words and numbers, without the
-    /// punctuation and whitespace between them.
+    /// punctuation and whitespace between them. Exactly `unicode_words()`; ASCII text (most
+    /// posts) takes a byte-level path that applies the same rules.
     pub fn words(&self) -> &[&'m str] {
-        self.words
-            .get_or_init(|| self.text.unicode_words().collect())
+        self.words.get_or_init(|| {
+            if self.text.is_ascii() {
+                let mut out = Vec::with_capacity(self.text.len() / 5 + 1);
+                ascii_words(self.text, &mut out);
+                out
+            } else {
+                self.text.unicode_words().collect()
+            }
+        })
     }
 
     /// [`Analysis::words`], lower-cased (full Unicode lower-casing).
@@ -94,8 +102,8 @@ impl<'m> Analysis<'m> {
             for w in words {
                 let start = out.buf.len();
                 if w.is_ascii() {
-                    out.buf
-                        .extend(w.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+                    out.buf.push_str(w);
+                    out.buf[start..].make_ascii_lowercase();
                 } else {
                     out.buf.extend(w.chars().flat_map(char::to_lowercase));
                 }
@@ -128,6 +136,51 @@ impl<'m> Analysis<'m> {
     }
 }
 
+/// UAX #29 word boundaries restricted to ASCII, keeping the segments that hold a letter or digit
+/// (what `unicode_words()` returns for ASCII text). Within ASCII the word-forming categories are
+/// ALetter `A-Za-z`, Numeric `0-9` and ExtendNumLet `_`, which never break among themselves
+/// (WB5, WB8–WB10, WB13a/b); MidLetter `:`, MidNumLet `.` and Single_Quote `'` join two letters
+/// (WB6/7); MidNum `,` `;`, MidNumLet and Single_Quote join two digits (WB11/12). Every other
+/// ASCII character breaks on both sides (WB3a/b, WB999) and WB3d only joins spaces, which are
+/// never words.
+pub(crate) fn ascii_words<'t>(text: &'t str, out: &mut Vec<&'t str>) {
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        if !word(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut alnum = false;
+        loop {
+            while i < b.len() && word(b[i]) {
+                alnum |= b[i] != b'_';
+                i += 1;
+            }
+            // b[i - 1] is a word character; join across one middle character if the rules do.
+            if let (Some(&mid), Some(&next)) = (b.get(i), b.get(i + 1)) {
+                let prev = b[i - 1];
+                let letters = prev.is_ascii_alphabetic()
+                    && next.is_ascii_alphabetic()
+                    && matches!(mid, b':' | b'.' | b'\'');
+                let digits = prev.is_ascii_digit()
+                    && next.is_ascii_digit()
+                    && matches!(mid, b',' | b';' | b'.' | b'\'');
+                if letters || digits {
+                    i += 1;
+                    continue;
+                }
+            }
+            break;
+        }
+        if alnum {
+            out.push(&text[start..i]);
+        }
+    }
+}
+
 /// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
 pub fn cap(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -138,4 +191,64 @@ pub fn cap(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn both(s: &str) -> (Vec<&str>, Vec<&str>) {
+        let mut fast = Vec::new();
+        ascii_words(s, &mut fast);
+        (fast, s.unicode_words().collect())
+    }
+
+    #[test]
+    fn ascii_words_follow_uax29() {
+        for s in [
+            "",
+            "_",
+            "__ _a a_ a__b",
+            "e.g. a.b.c a..b a.1 1.a 1.2.3 1,2 a,b a:b 1:2 1;2",
+            "don't 'quoted' rock'n'roll 12'34 x'",
+            "3.14, 1,000,000; v1.2_beta #tag @user",
+            "http://example.com/a_b?c=d&e=f",
+            "line\r\nbreak\u{b}tab\there",
+            "a.:b 1.,2 .5 5.",
+        ] {
+            let (fast, slow) = both(s);
+            assert_eq!(fast, slow, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_words_equal_unicode_words_on_the_real_corpus() {
+        let posts = crate::corpus::real_posts();
+        let mut ascii = 0;
+        for m in posts.iter().filter(|m| m.text.is_ascii()) {
+            let (fast, slow) = both(&m.text);
+            assert_eq!(fast, slow, "{:?}", m.text);
+            ascii += 1;
+        }
+        assert!(ascii > 10_000, "only {ascii} ASCII posts");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+        /// Over ASCII strings dense in the characters the rules treat specially.
+        #[test]
+        fn ascii_words_equal_unicode_words(s in "[a-zA-Z0-9_.,;:'\"\\- \t\r\n\x0b#@$%!?/()]{0,40}") {
+            let (fast, slow) = both(&s);
+            prop_assert_eq!(fast, slow);
+        }
+
+        /// Over any ASCII.
+        #[test]
+        fn ascii_words_equal_unicode_words_any(s in "[\\x00-\\x7f]{0,60}") {
+            let (fast, slow) = both(&s);
+            prop_assert_eq!(fast, slow);
+        }
+    }
 }

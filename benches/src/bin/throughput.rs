@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! cargo run --release -p benches --bin throughput -- [--corpus real|synthetic|mix]
-//!     [--seconds S] [--per-extractor] [--rate-only]
+//!     [--seconds S] [--per-extractor] [--rate-only] [--dump FILE]
 //! ```
+//!
+//! `--dump FILE` writes every mention's enriched JSON, one per line, and exits: comparing two
+//! dumps shows that a speed change left every field's output as it was.
 //!
 //! Rates are per CPU second of this thread (`/proc/thread-self/schedstat`), so time the kernel
 //! gives to other processes on a shared machine is not counted; wall-clock rates are printed
@@ -26,6 +29,7 @@ struct Args {
     seconds: f64,
     per_extractor: bool,
     rate_only: bool,
+    dump: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -34,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 3.0,
         per_extractor: false,
         rate_only: false,
+        dump: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -48,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--per-extractor" => args.per_extractor = true,
             "--rate-only" => args.rate_only = true,
+            "--dump" => args.dump = Some(it.next().ok_or("--dump needs a file")?),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -149,6 +155,20 @@ fn per_extractor(posts: &[Mention], seconds: f64) {
     }
 }
 
+/// Writes each mention's enriched JSON as a line of `path`, enriching them in order into one
+/// reused record as the worker does.
+fn dump(posts: &[Mention], path: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut rec = Record::new();
+    for m in posts {
+        transforms::enrich_into(m, &mut rec);
+        serde_json::to_writer(&mut out, &transforms::EnrichedRef::new(m, &rec))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -161,6 +181,13 @@ fn main() {
         eprintln!("throughput: unknown corpus {:?}", args.corpus);
         std::process::exit(2);
     };
+    if let Some(path) = &args.dump {
+        if let Err(e) = dump(&posts, path) {
+            eprintln!("throughput: writing {path}: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let t = full(&posts, args.seconds);
     if args.rate_only {
         println!("{:.0}", t.rate());
