@@ -187,13 +187,21 @@ impl<'r> FieldWriter<'r> {
     #[inline]
     pub fn bool(&mut self, i: usize, v: bool) {
         self.check(i, FieldType::Bool);
-        self.slots[i] = Value::Bool(v);
+        match &mut self.slots[i] {
+            Value::Bool(x) => *x = v,
+            slot => *slot = Value::Bool(v),
+        }
     }
 
     #[inline]
     pub fn int(&mut self, i: usize, v: i64) {
         self.check(i, FieldType::Int);
-        self.slots[i] = Value::Int(v);
+        // In place when the slot already holds this variant (every mention after the first):
+        // assigning a whole `Value` would run its drop glue for each field.
+        match &mut self.slots[i] {
+            Value::Int(x) => *x = v,
+            slot => *slot = Value::Int(v),
+        }
     }
 
     /// Writes a count; saturates instead of wrapping.
@@ -207,13 +215,18 @@ impl<'r> FieldWriter<'r> {
     #[inline]
     pub fn float(&mut self, i: usize, v: f64) {
         self.check(i, FieldType::Float);
-        self.slots[i] = if v.is_finite() {
-            Value::Float(v)
+        let v = if v.is_finite() {
+            v
         } else if self.specs[i].nullable {
-            Value::Null
+            self.slots[i] = Value::Null;
+            return;
         } else {
-            Value::Float(0.0)
+            0.0
         };
+        match &mut self.slots[i] {
+            Value::Float(x) => *x = v,
+            slot => *slot = Value::Float(v),
+        }
     }
 
     /// Writes a string, reusing the slot's buffer.
