@@ -34,7 +34,7 @@ pub mod tokens;
 
 pub use analysis::Analysis;
 pub use catalogue::{enrich, enrich_and_match, enrich_into, extractors, field_id, registry};
-pub use registry::{Extractor, FieldSpec, FieldType, FieldWriter, Record, Value};
+pub use registry::{Extractor, FieldSpec, FieldType, FieldWriter, Record, StrsWriter, Value};
 
 use model::{Mention, SCHEMA_VERSION};
 use serde::Serialize;

@@ -187,13 +187,21 @@ impl<'r> FieldWriter<'r> {
     #[inline]
     pub fn bool(&mut self, i: usize, v: bool) {
         self.check(i, FieldType::Bool);
-        self.slots[i] = Value::Bool(v);
+        match &mut self.slots[i] {
+            Value::Bool(x) => *x = v,
+            slot => *slot = Value::Bool(v),
+        }
     }
 
     #[inline]
     pub fn int(&mut self, i: usize, v: i64) {
         self.check(i, FieldType::Int);
-        self.slots[i] = Value::Int(v);
+        // In place when the slot already holds this variant (every mention after the first):
+        // assigning a whole `Value` would run its drop glue for each field.
+        match &mut self.slots[i] {
+            Value::Int(x) => *x = v,
+            slot => *slot = Value::Int(v),
+        }
     }
 
     /// Writes a count; saturates instead of wrapping.
@@ -207,13 +215,18 @@ impl<'r> FieldWriter<'r> {
     #[inline]
     pub fn float(&mut self, i: usize, v: f64) {
         self.check(i, FieldType::Float);
-        self.slots[i] = if v.is_finite() {
-            Value::Float(v)
+        let v = if v.is_finite() {
+            v
         } else if self.specs[i].nullable {
-            Value::Null
+            self.slots[i] = Value::Null;
+            return;
         } else {
-            Value::Float(0.0)
+            0.0
         };
+        match &mut self.slots[i] {
+            Value::Float(x) => *x = v,
+            slot => *slot = Value::Float(v),
+        }
     }
 
     /// Writes a string, reusing the slot's buffer.
@@ -241,6 +254,21 @@ impl<'r> FieldWriter<'r> {
                 v.clear();
                 v
             }
+            _ => unreachable!("slot was just set to a list"),
+        }
+    }
+
+    /// A writer that fills the slot's list of strings, overwriting the strings already there in
+    /// place so that their buffers are reused from one mention to the next (no allocation per
+    /// element once the record has warmed up). The list ends where the writer is dropped.
+    #[inline]
+    pub fn strs_reuse(&mut self, i: usize) -> StrsWriter<'_> {
+        self.check(i, FieldType::StrList);
+        if !matches!(self.slots[i], Value::StrList(_)) {
+            self.slots[i] = Value::StrList(Vec::new());
+        }
+        match &mut self.slots[i] {
+            Value::StrList(list) => StrsWriter { list, len: 0 },
             _ => unreachable!("slot was just set to a list"),
         }
     }
@@ -289,6 +317,77 @@ impl<'r> FieldWriter<'r> {
             None => self.null(i),
         }
     }
+}
+
+/// Fills a list-of-strings field in place (see [`FieldWriter::strs_reuse`]).
+#[derive(Debug)]
+pub struct StrsWriter<'w> {
+    list: &'w mut Vec<String>,
+    len: usize,
+}
+
+impl StrsWriter<'_> {
+    /// Appends `s`.
+    #[inline]
+    pub fn push(&mut self, s: &str) {
+        self.push_with(|buf| buf.push_str(s));
+    }
+
+    /// Appends a string that `fill` writes into an empty buffer.
+    #[inline]
+    pub fn push_with(&mut self, fill: impl FnOnce(&mut String)) {
+        match self.list.get_mut(self.len) {
+            Some(buf) => {
+                buf.clear();
+                fill(buf);
+            }
+            None => {
+                let mut buf = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+                buf.clear();
+                fill(&mut buf);
+                self.list.push(buf);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// How many strings have been written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for StrsWriter<'_> {
+    fn drop(&mut self) {
+        if self.list.len() > self.len {
+            // Keep the buffers for the next longer list rather than freeing them.
+            SPARE.with_borrow_mut(|spare| {
+                let room = SPARE_MAX.saturating_sub(spare.len());
+                let end = self.list.len().min(self.len + room);
+                // Only short buffers: a hostile long token must not stay pinned in memory.
+                spare.extend(
+                    self.list
+                        .drain(self.len..end)
+                        .filter(|s| s.capacity() <= SPARE_CAPACITY),
+                );
+            });
+            self.list.truncate(self.len);
+        }
+    }
+}
+
+/// At most this many spare string buffers, of at most `SPARE_CAPACITY` bytes, are kept per
+/// thread.
+const SPARE_MAX: usize = 1_024;
+const SPARE_CAPACITY: usize = 256;
+
+thread_local! {
+    /// String buffers cut off the end of a list by [`StrsWriter`], for the next list to grow into.
+    static SPARE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// One mention's computed fields: a dense vector indexed by field id.

@@ -108,8 +108,8 @@ impl Extractor for Tokens {
         let lower = a.lower_words();
         let n = lower.len();
         {
-            let list = out.strs(f::TOKENS);
-            list.extend(lower.iter().take(MAX_LISTED).map(str::to_owned));
+            let mut list = out.strs_reuse(f::TOKENS);
+            lower.iter().take(MAX_LISTED).for_each(|t| list.push(t));
         }
         out.bool(f::TOKENS_TRUNCATED, n > MAX_LISTED);
 
@@ -124,21 +124,27 @@ impl Extractor for Tokens {
         match Lang::from_code(a.lang().code) {
             Some(lang) => {
                 out.str(f::STEMS_LANG, a.lang().code);
-                let stems = out.strs(f::STEMS);
+                let mut stems = out.strs_reuse(f::STEMS);
                 let mut stops = 0usize;
-                let mut hashes = Vec::with_capacity(n.min(MAX_LISTED));
+                let mut hashes = STEM_HASHES.take();
+                hashes.clear();
                 lang::with_cache(lang, |cache| {
                     for (i, t) in lower.iter().enumerate() {
                         if i < MAX_LISTED {
-                            stops += usize::from(cache.stem_into(t, stems, &mut hashes));
+                            stops += usize::from(cache.stem_with(t, |stem, h| {
+                                stems.push(stem);
+                                hashes.push(h);
+                            }));
                         } else {
                             stops += usize::from(lang.is_stop_word(t));
                         }
                     }
                 });
+                drop(stems);
                 hashes.sort_unstable();
                 hashes.dedup();
                 let unique = hashes.len();
+                STEM_HASHES.set(hashes);
                 out.count(f::STOP_WORDS, stops);
                 out.float(f::STOP_WORD_RATIO, ratio(stops, n));
                 out.count(f::UNIQUE_STEMS, unique);
@@ -222,6 +228,8 @@ pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> 
 }
 
 thread_local! {
+    /// Hashes of one mention's stems, reused from one mention to the next.
+    static STEM_HASHES: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
     /// The frequency table, reused from one mention to the next.
     static VOCAB: std::cell::Cell<Vec<(u64, u32)>> = const { std::cell::Cell::new(Vec::new()) };
 }

@@ -186,6 +186,8 @@ pub(crate) struct Scratch {
     chars: Vec<char>,
     points: Vec<u8>,
     cache: HashMap<Box<str>, u32, BuildHasherDefault<FxHasher>>,
+    /// The lexicon's front cache of recent words' facts (see `lexicon::facts`).
+    pub(super) front: Vec<[u64; 2]>,
 }
 
 const CACHE_MAX: usize = 20_000;

@@ -1,7 +1,7 @@
 //! The languages with a Snowball stemmer, their stemmers and stop-word lists (built once).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
@@ -104,13 +104,106 @@ pub(crate) struct Cache<'l> {
 const CACHE_MAX: usize = 50_000;
 /// Longer tokens are not cached, so the cache stays small (a few MB) whatever the input.
 const CACHE_KEY_MAX: usize = 40;
+const FIRST_SLOTS: usize = 1 << 12;
 
-/// Token -> (stem, hash of the stem, is a stop word).
-type CacheMap = HashMap<Box<str>, (Box<str>, u64, bool), BuildHasherDefault<FxHasher>>;
+/// Token -> (stem, hash of the stem, is a stop word): an open-addressing table whose keys and
+/// stems sit side by side in one arena, so a hit touches one slot and one arena line and never
+/// allocates.
+#[derive(Debug, Default)]
+pub(crate) struct CacheMap {
+    /// Power-of-two sized, or empty before first use.
+    slots: Vec<Slot>,
+    /// Each entry's key bytes followed by its stem bytes.
+    arena: String,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Hash of the key (never 0; 0 marks an empty slot).
+    hash: u64,
+    stem_hash: u64,
+    at: u32,
+    stem_len: u16,
+    key_len: u8,
+    stop: bool,
+}
+
+impl CacheMap {
+    /// The slot holding `key` (hashing to `hash`), or the empty slot where it would go.
+    #[inline]
+    fn find(&self, key: &str, hash: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let s = &self.slots[i];
+            if s.hash == 0 {
+                return i;
+            }
+            if s.hash == hash && usize::from(s.key_len) == key.len() {
+                let at = s.at as usize;
+                if self.arena.as_bytes().get(at..at + key.len()) == Some(key.as_bytes()) {
+                    return i;
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn stem(&self, s: &Slot) -> &str {
+        let at = s.at as usize + usize::from(s.key_len);
+        self.arena
+            .get(at..at + usize::from(s.stem_len))
+            .unwrap_or("")
+    }
+
+    fn insert(&mut self, key: &str, hash: u64, stem: &str, stem_hash: u64, stop: bool) {
+        let (Ok(key_len), Ok(stem_len)) = (u8::try_from(key.len()), u16::try_from(stem.len()))
+        else {
+            return;
+        };
+        if self.len >= CACHE_MAX || self.arena.len() + key.len() + stem.len() > u32::MAX as usize {
+            self.slots.clear();
+            self.arena.clear();
+            self.len = 0;
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![Slot::default(); FIRST_SLOTS];
+        } else if 2 * (self.len + 1) > self.slots.len() {
+            self.grow();
+        }
+        let i = self.find(key, hash);
+        let at = self.arena.len() as u32;
+        self.arena.push_str(key);
+        self.arena.push_str(stem);
+        self.slots[i] = Slot {
+            hash,
+            stem_hash,
+            at,
+            stem_len,
+            key_len,
+            stop,
+        };
+        self.len += 1;
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        let mask = self.slots.len() - 1;
+        for s in old.into_iter().filter(|s| s.hash != 0) {
+            let mut i = s.hash as usize & mask;
+            while self.slots[i].hash != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = s;
+        }
+    }
+}
 
 thread_local! {
     static CACHES: RefCell<Vec<CacheMap>> =
-        RefCell::new((0..LANGS.len()).map(|_| HashMap::default()).collect());
+        RefCell::new((0..LANGS.len()).map(|_| CacheMap::default()).collect());
 }
 
 /// Runs `f` with this thread's cache for `lang`.
@@ -122,37 +215,31 @@ pub(crate) fn with_cache<R>(lang: Lang, f: impl FnOnce(&mut Cache<'_>) -> R) -> 
         }),
         Err(_) => f(&mut Cache {
             lang,
-            map: &mut HashMap::default(),
+            map: &mut CacheMap::default(),
         }),
     })
 }
 
 impl Cache<'_> {
-    /// Pushes the stem of `token` onto `stems` and its hash onto `hashes`; returns whether
-    /// `token` is a stop word.
-    pub(crate) fn stem_into(
-        &mut self,
-        token: &str,
-        stems: &mut Vec<String>,
-        hashes: &mut Vec<u64>,
-    ) -> bool {
-        if let Some((stem, hash, stop)) = self.map.get(token) {
-            stems.push(String::from(&**stem));
-            hashes.push(*hash);
-            return *stop;
-        }
-        let stem = self.lang.stem(token);
-        let hash = hash_bytes(stem.as_bytes());
-        let stop = self.lang.is_stop_word(token);
-        if token.len() <= CACHE_KEY_MAX {
-            if self.map.len() >= CACHE_MAX {
-                self.map.clear();
+    /// Calls `found` with the stem of `token` and the stem's hash ([`hash_bytes`]); returns
+    /// whether `token` is a stop word.
+    pub(crate) fn stem_with(&mut self, token: &str, found: impl FnOnce(&str, u64)) -> bool {
+        let cacheable = !token.is_empty() && token.len() <= CACHE_KEY_MAX;
+        let hash = hash_bytes(token.as_bytes()).max(1);
+        if cacheable && !self.map.slots.is_empty() {
+            let s = self.map.slots[self.map.find(token, hash)];
+            if s.hash != 0 {
+                found(self.map.stem(&s), s.stem_hash);
+                return s.stop;
             }
-            self.map
-                .insert(token.into(), (stem.as_str().into(), hash, stop));
         }
-        stems.push(stem);
-        hashes.push(hash);
+        let stem = TABLES.stemmers[self.lang.0].stem(token);
+        let stem_hash = hash_bytes(stem.as_bytes());
+        let stop = self.lang.is_stop_word(token);
+        if cacheable {
+            self.map.insert(token, hash, &stem, stem_hash, stop);
+        }
+        found(&stem, stem_hash);
         stop
     }
 }

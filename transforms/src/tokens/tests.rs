@@ -50,14 +50,37 @@ fn stems_per_language() {
 fn long_tokens_are_stemmed_but_not_cached() {
     let en = Lang::from_code("en").expect("en");
     let long = "connections".repeat(500);
-    let (mut stems, mut hashes) = (Vec::new(), Vec::new());
+    let mut got: Vec<(String, u64)> = Vec::new();
     lang::with_cache(en, |c| {
-        assert!(!c.stem_into(&long, &mut stems, &mut hashes));
-        assert!(c.stem_into("the", &mut stems, &mut hashes));
-        assert!(c.stem_into("the", &mut stems, &mut hashes), "cached");
+        let mut push = |s: &str, h| got.push((s.to_owned(), h));
+        assert!(!c.stem_with(&long, &mut push));
+        assert!(c.stem_with("the", &mut push));
+        assert!(c.stem_with("the", &mut push), "cached");
+        assert!(!c.stem_with("", &mut push));
     });
-    assert_eq!(stems[1], "the");
-    assert_eq!(hashes[1], hashes[2]);
+    assert_eq!(got[0].0, en.stem(&long));
+    assert_eq!(got[1].0, "the");
+    assert_eq!(got[1], got[2]);
+    assert_eq!(got[3].0, "");
+}
+
+#[test]
+fn the_stem_cache_agrees_with_the_stemmer_as_it_grows_and_clears() {
+    let en = Lang::from_code("en").expect("en");
+    // Enough distinct tokens to grow the table several times and clear it once.
+    let words: Vec<String> = (0..60_000).map(|i| format!("connect{i}ing")).collect();
+    for pass in 0..2 {
+        lang::with_cache(en, |c| {
+            for w in words.iter().step_by(1 + pass * 7) {
+                let mut got = None;
+                let stop = c.stem_with(w, |s, h| got = Some((s.to_owned(), h)));
+                let stem = en.stem(w);
+                let h = crate::readability::hash_bytes(stem.as_bytes());
+                assert_eq!(got, Some((stem, h)), "{w}");
+                assert!(!stop);
+            }
+        });
+    }
 }
 
 mod prop {
