@@ -20,7 +20,7 @@
 //! reset. A 429 is retried after its `Retry-After` (or the reset) and the backoff.
 //!
 //! **No duplicates, resumable.** The cursor holds, per listing, the newest fullname seen and
-//! the `remember` most recent ones (see [`seen`] for why both): a thing is emitted once, across
+//! the `remember` most recent ones (`seen.rs` says why both): a thing is emitted once, across
 //! overlapping polls and across a restart from the checkpoint. Listings do not offer a stable
 //! way to page *forward* (`before=` returns nothing once its anchor is deleted), so each poll
 //! reads from the top and the cursor filters. Without a cursor, only the newest `backfill`
@@ -45,7 +45,7 @@
 
 mod api;
 mod normalise;
-pub(crate) mod seen;
+mod seen;
 
 use std::time::Duration;
 
