@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{CollectorError, Cursor, ItemStream};
 use crate::{
     FileConfig, FileReplay, HackerNews, HackerNewsConfig, Jetstream, JetstreamConfig, Mastodon,
-    MastodonConfig, Rss, RssConfig, Webhook, WebhookConfig, X, XConfig,
+    MastodonConfig, Reddit, RedditConfig, Rss, RssConfig, Webhook, WebhookConfig, X, XConfig,
 };
 
 /// A source and its settings, tagged by `type`.
@@ -26,6 +26,7 @@ pub enum SourceConfig {
     Hackernews(HackerNewsConfig),
     X(XConfig),
     Rss(RssConfig),
+    Reddit(RedditConfig),
 }
 
 /// A built collector, ready to stream.
@@ -38,6 +39,7 @@ pub enum Collector {
     Hackernews(HackerNews),
     X(X),
     Rss(Rss),
+    Reddit(Reddit),
 }
 
 impl SourceConfig {
@@ -51,6 +53,7 @@ impl SourceConfig {
             SourceConfig::Hackernews(c) => Collector::Hackernews(HackerNews::new(c)?),
             SourceConfig::X(c) => Collector::X(X::new(c)?),
             SourceConfig::Rss(c) => Collector::Rss(Rss::new(c)?),
+            SourceConfig::Reddit(c) => Collector::Reddit(Reddit::new(c)?),
         })
     }
 }
@@ -66,6 +69,7 @@ impl Collector {
             Collector::Hackernews(_) => model::Source::Hackernews,
             Collector::X(_) => model::Source::X,
             Collector::Rss(_) => model::Source::Rss,
+            Collector::Reddit(_) => model::Source::Reddit,
         }
     }
 
@@ -79,6 +83,7 @@ impl Collector {
             Collector::Hackernews(c) => c.stream(resume),
             Collector::X(c) => c.stream(resume),
             Collector::Rss(c) => c.stream(resume),
+            Collector::Reddit(c) => c.stream(resume),
         }
     }
 }
@@ -96,6 +101,12 @@ mod tests {
         assert!(matches!(c, SourceConfig::Bluesky(ref j) if j.rewind.as_secs() == 2));
         let bad: Result<SourceConfig, _> = toml::from_str("type = \"hackernews\"\npoll = \"5s\"\n");
         assert!(bad.is_err());
+        let c: SourceConfig = toml::from_str(
+            "type = \"reddit\"\nclient_id = \"id\"\nclient_secret = { env = \"REDDIT_SECRET\" }\n\
+             user_agent = \"linux:bc:1 (by /u/x)\"\nsubreddits = [\"rust+golang\"]\n",
+        )
+        .expect("parse reddit");
+        assert!(matches!(c, SourceConfig::Reddit(ref r) if r.poll_interval.as_secs() == 10));
         let bad: Result<SourceConfig, _> = toml::from_str("type = \"myspace\"\n");
         assert!(bad.is_err());
     }

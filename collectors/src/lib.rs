@@ -14,7 +14,7 @@
 //!
 //! Build one from config with [`SourceConfig::build`] and start it with [`Collector::stream`].
 //! Sources so far: file replay, webhook, Mastodon streaming, Bluesky Jetstream, Hacker News, the
-//! X filtered stream, RSS/Atom feeds (and the synthetic generator). Reddit is not written yet.
+//! X filtered stream, RSS/Atom feeds, Reddit (and the synthetic generator).
 
 pub mod bluesky;
 pub mod common;
@@ -23,6 +23,7 @@ pub mod file;
 pub mod hackernews;
 pub mod mastodon;
 pub mod native;
+pub mod reddit;
 pub mod rss;
 pub mod synthetic;
 pub mod telemetry;
@@ -38,6 +39,7 @@ pub use config::{Collector, SourceConfig};
 pub use file::{FileConfig, FileFormat, FileReplay};
 pub use hackernews::{HackerNews, HackerNewsConfig};
 pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
+pub use reddit::{Reddit, RedditConfig};
 pub use rss::{Rss, RssConfig};
 pub use synthetic::{Synthetic, SyntheticConfig};
 pub use webhook::{Webhook, WebhookConfig};
