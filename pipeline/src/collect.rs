@@ -94,12 +94,16 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
                 let tick_end = end.min(i.saturating_add(per_tick));
                 while i < tick_end {
                     let m = stamp(source.mention(i));
-                    let payload = serde_json::to_vec(&m).map_err(|e| Error::Internal(e.to_string()))?;
+                    let payload =
+                        serde_json::to_vec(&m).map_err(|e| Error::Internal(e.to_string()))?;
                     let mut record = BaseRecord::to(topic).key(m.id.as_bytes()).payload(&payload);
                     loop {
                         match producer.send(record) {
                             Ok(()) => break,
-                            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            Err((
+                                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                r,
+                            )) => {
                                 // Backpressure: the local queue is full until the broker acks.
                                 record = r;
                                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -140,7 +144,10 @@ struct Counting {
 
 impl Counting {
     fn error(&self) -> Option<String> {
-        self.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -156,7 +163,11 @@ impl ProducerContext for CountingContext {
                 self.0.ok.fetch_add(1, Ordering::Relaxed);
             }
             Err((e, _)) => {
-                self.0.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
+                self.0
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert_with(|| e.to_string());
             }
         }
     }

@@ -62,6 +62,7 @@ pub struct PipelineConfig {
 pub struct EmbeddedConfig {
     pub data_dir: PathBuf,
     pub queue_capacity: usize,
+    pub sync_interval: String,
     pub cache_ttl: String,
     pub recent_per_topic: usize,
 }
@@ -166,6 +167,7 @@ impl Config {
         for (key, value) in [
             ("pipeline.batch_linger", &p.batch_linger),
             ("embedded.cache_ttl", &self.embedded.cache_ttl),
+            ("embedded.sync_interval", &self.embedded.sync_interval),
             ("scylla.request_timeout", &self.scylla.request_timeout),
             ("redis.timeout", &self.redis.timeout),
             ("redis.ttl", &self.redis.ttl),

@@ -31,7 +31,10 @@ pub struct RunOptions {
 /// Runs the embedded pipeline until the limit, the duration or Ctrl-C; returns the final counts.
 pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let dir = &config.embedded.data_dir;
-    let store = Arc::new(RedbStore::open(dir)?);
+    let store = Arc::new(RedbStore::open_with(
+        dir,
+        crate::config::duration("embedded.sync_interval", &config.embedded.sync_interval)?,
+    )?);
     let publisher = Arc::new(LocalPublisher::open(dir)?);
     let ttl = crate::config::duration("embedded.cache_ttl", &config.embedded.cache_ttl)?;
     let cache = Arc::new(MemoryCache::new(
@@ -111,6 +114,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         eprintln!();
     }
     result?;
+    store.sync()?;
     Ok(stats.snapshot())
 }
 
