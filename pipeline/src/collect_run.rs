@@ -30,6 +30,8 @@ pub struct Report {
     pub mentions: u64,
     pub deletes: u64,
     pub rejected_too_large: u64,
+    /// Mentions and deletions Kafka acknowledged.
+    pub acknowledged: u64,
 }
 
 /// Runs the collectors named in `names` (keys of `[collectors]`) until they end or `stop` turns
@@ -64,6 +66,7 @@ pub async fn run(
             max_bytes: config.pipeline.max_message_bytes,
             window: config.collect.max_in_flight,
             checkpoints: checkpoints.clone(),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         };
         tasks.push(tokio::spawn(run_one(ctx, source, stop.clone())));
     }
@@ -84,6 +87,8 @@ struct Ctx {
     max_bytes: usize,
     window: usize,
     checkpoints: Arc<dyn Checkpoint>,
+    /// Print a progress line every second (stderr is a terminal).
+    progress: bool,
 }
 
 impl Ctx {
@@ -111,12 +116,15 @@ async fn run_one(
         .await
         .map_err(|e| Error::Config(format!("collector {}: {e}", ctx.name)))?;
     tracing::info!(collector = %ctx.name, source = collector.source().as_str(), resume = ?resume, "collector starting");
+    let collector_source = collector.source().as_str();
     let mut items = collector.stream(resume);
     let mut report = Report::default();
     // Sent, not yet acknowledged: (ack, cursor after the item).
     let mut pending: VecDeque<(Option<DeliveryFuture>, Option<Cursor>)> = VecDeque::new();
     let mut acked: Option<Cursor> = None;
     let mut saved_at = Instant::now();
+    let started = Instant::now();
+    let produced = metrics::counter!("backchannel_collector_produced_mentions_total", "source" => collector_source);
     let mut stdout = std::io::stdout();
     let mut fatal = None;
     loop {
@@ -143,13 +151,30 @@ async fn run_one(
             if !done {
                 break;
             }
-            if let Some((_, Some(c))) = pending.pop_front() {
-                acked = Some(c);
+            if let Some((ack, cursor)) = pending.pop_front() {
+                if ack.is_some() {
+                    report.acknowledged += 1;
+                    produced.increment(1);
+                }
+                if cursor.is_some() {
+                    acked = cursor;
+                }
             }
         }
         if saved_at.elapsed() >= SAVE_EVERY {
             if let Some(c) = &acked {
                 ctx.save(c).await?;
+            }
+            if ctx.progress {
+                let secs = started.elapsed().as_secs_f64().max(1e-3);
+                eprint!(
+                    "\r{}: {} mentions, {} deletions, {} acknowledged ({:.0}/s)   ",
+                    ctx.name,
+                    report.mentions,
+                    report.deletes,
+                    report.acknowledged,
+                    report.acknowledged as f64 / secs
+                );
             }
             saved_at = Instant::now();
         }
@@ -190,6 +215,8 @@ async fn run_one(
     for (ack, cursor) in pending.drain(..) {
         if let Some(mut f) = ack {
             wait(&mut f).await?;
+            report.acknowledged += 1;
+            produced.increment(1);
         }
         if cursor.is_some() {
             acked = cursor;

@@ -283,6 +283,15 @@ fn main() -> anyhow::Result<()> {
                     let _ = stop_tx.send(true);
                     std::future::pending::<()>().await;
                 });
+                // Collector metrics on metrics.listen, when that address is free.
+                let handle = pipeline::telemetry::install();
+                if let Ok(addr) = config.metrics.listen.parse() {
+                    let ready = pipeline::http::Readiness::default();
+                    ready.set(true);
+                    if let Err(e) = pipeline::http::serve(addr, handle, ready, None).await {
+                        tracing::warn!(error = %e, "collector metrics not served");
+                    }
+                }
                 pipeline::collect_run::run(&config, &sources, sink, stop_rx).await
             })?;
             for (name, r) in sources.iter().zip(reports) {
