@@ -382,6 +382,23 @@ mod tests {
     }
 
     #[test]
+    fn collectors_from_the_readme_example_load() {
+        let readme = include_str!("../../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("README has a TOML example");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, example).expect("write");
+        let c = Config::load(Some(&path), env(&[])).expect("the README's example is a valid config");
+        assert_eq!(c.collectors.keys().collect::<Vec<_>>(), ["mastodon-social", "rust-subreddit"]);
+        std::fs::write(&path, "[collectors.bad]\ntype = \"mastodon\"\nserver = \"x\"\nnope = 1\n").expect("write");
+        assert!(Config::load(Some(&path), env(&[])).is_err(), "unknown keys inside a collector are rejected");
+    }
+
+    #[test]
     fn durations_parse() {
         assert_eq!(
             duration("k", "250ms").ok(),
