@@ -4,7 +4,7 @@
 use super::chars::{self, SCRIPTS, Script};
 
 /// Per-character tallies.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(super) struct Scan {
     pub chars: usize,
     pub letters: usize,
@@ -106,6 +106,14 @@ fn is_bang(c: char) -> bool {
 
 /// One pass over the chars of `text`.
 pub(super) fn scan(text: &str) -> Scan {
+    if text.is_ascii() {
+        return scan_ascii(text.as_bytes());
+    }
+    scan_chars(text)
+}
+
+/// [`scan`] char by char, for any text.
+pub(super) fn scan_chars(text: &str) -> Scan {
     let mut s = Scan::default();
     let mut r = Run::default();
     let bytes = text.as_bytes();
@@ -126,35 +134,7 @@ pub(super) fn scan(text: &str) -> Scan {
             r.regional = 0;
             r.text_pictograph = false;
             if class & SPECIAL != 0 {
-                match c {
-                    '\n' => {
-                        s.newlines += 1;
-                        if r.prev == '\r' {
-                            s.crlf += 1;
-                        } else {
-                            s.line_breaks += 1;
-                        }
-                        end_line(&mut s, &mut r);
-                    }
-                    '\r' => s.line_breaks += 1,
-                    '!' | '?' => {
-                        if c == '!' {
-                            s.exclamations += 1;
-                        } else {
-                            s.questions += 1;
-                        }
-                        r.bangs = if is_bang(r.prev) { r.bangs + 1 } else { 1 };
-                        s.repeated_punctuation += usize::from(r.bangs == 2);
-                    }
-                    '.' => {
-                        r.dots = if r.prev == '.' { r.dots + 1 } else { 1 };
-                        s.ellipses += usize::from(r.dots == 3);
-                    }
-                    '"' => s.quotes += 1,
-                    '$' => s.currency += 1,
-                    '&' => s.html_entities += usize::from(html_entity_at(&bytes[i..])),
-                    _ => {}
-                }
+                ascii_special(&mut s, &mut r, c, bytes, i);
             }
             sentence_step(
                 &mut s,
@@ -178,9 +158,16 @@ pub(super) fn scan(text: &str) -> Scan {
         s.max_run = s.max_run.max(r.same);
         r.prev = c;
     }
-    s.last_char = r.prev_if(!text.is_empty());
-    if !text.is_empty() && s.last_char != Some('\n') {
-        end_line(&mut s, &mut r);
+    finish(&mut s, &mut r, text.is_empty());
+    s
+}
+
+/// What [`scan`] does after the last character.
+#[inline(always)]
+fn finish(s: &mut Scan, r: &mut Run, empty: bool) {
+    s.last_char = r.prev_if(!empty);
+    if !empty && s.last_char != Some('\n') {
+        end_line(s, r);
     }
     s.sentences += usize::from(r.content);
     for (i, &n) in s.script_letters.iter().enumerate() {
@@ -188,6 +175,95 @@ pub(super) fn scan(text: &str) -> Scan {
             s.script_bits |= 1 << i;
         }
     }
+}
+
+/// The ASCII characters whose class has `SPECIAL`: line breaks, terminal punctuation, quotes,
+/// dollars and ampersands (HTML entities). `r.prev` is still the previous character.
+#[inline(always)]
+fn ascii_special(s: &mut Scan, r: &mut Run, c: char, bytes: &[u8], i: usize) {
+    match c {
+        '\n' => {
+            s.newlines += 1;
+            if r.prev == '\r' {
+                s.crlf += 1;
+            } else {
+                s.line_breaks += 1;
+            }
+            end_line(s, r);
+        }
+        '\r' => s.line_breaks += 1,
+        '!' | '?' => {
+            if c == '!' {
+                s.exclamations += 1;
+            } else {
+                s.questions += 1;
+            }
+            r.bangs = if is_bang(r.prev) { r.bangs + 1 } else { 1 };
+            s.repeated_punctuation += usize::from(r.bangs == 2);
+        }
+        '.' => {
+            r.dots = if r.prev == '.' { r.dots + 1 } else { 1 };
+            s.ellipses += usize::from(r.dots == 3);
+        }
+        '"' => s.quotes += 1,
+        '$' => s.currency += 1,
+        '&' => s.html_entities += usize::from(html_entity_at(&bytes[i..])),
+        _ => {}
+    }
+}
+
+/// [`scan`] for all-ASCII text (most posts): the same tallies, by bytes. ASCII has no marks,
+/// emoji, regional indicators or non-Latin letters, so only the ASCII branch of [`scan`] runs;
+/// the whole state stays local, so the compiler keeps it in registers.
+fn scan_ascii(bytes: &[u8]) -> Scan {
+    let mut s = Scan::default();
+    let mut r = Run::default();
+    let (mut letters, mut upper, mut digits) = (0usize, 0usize, 0usize);
+    let (mut whitespace, mut controls, mut punctuation) = (0usize, 0usize, 0usize);
+    let (mut same, mut max_run) = (0usize, 0usize);
+    let mut prev = 0u8;
+    for (i, &b) in bytes.iter().enumerate() {
+        let class = ASCII[usize::from(b)];
+        letters += usize::from(class & LETTER != 0);
+        upper += usize::from(class & UPPER != 0);
+        digits += usize::from(class & DIGIT != 0);
+        let space = class & SPACE != 0;
+        whitespace += usize::from(space);
+        controls += usize::from(class & CONTROL != 0);
+        punctuation += usize::from(class & PUNCT != 0);
+        if class & SPECIAL != 0 {
+            r.prev = char::from(prev);
+            ascii_special(&mut s, &mut r, char::from(b), bytes, i);
+        }
+        sentence_step(
+            &mut s,
+            &mut r,
+            class & (LETTER | DIGIT) != 0,
+            space,
+            class & TERMINAL != 0,
+            class & CLOSER != 0,
+            false,
+        );
+        r.line_content |= !space;
+        same = if b == prev && !space {
+            same + 1
+        } else {
+            usize::from(!space)
+        };
+        max_run = max_run.max(same);
+        prev = b;
+    }
+    s.chars = bytes.len();
+    s.letters = letters;
+    s.script_letters[Script::Latin as usize] = letters;
+    s.upper = upper;
+    s.digits = digits;
+    s.whitespace = whitespace;
+    s.controls = controls;
+    s.punctuation = punctuation;
+    s.max_run = max_run;
+    r.prev = char::from(prev);
+    finish(&mut s, &mut r, bytes.is_empty());
     s
 }
 
@@ -197,7 +273,7 @@ impl Run {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn end_line(s: &mut Scan, r: &mut Run) {
     if r.line_content && !r.in_paragraph {
         s.paragraphs += 1;
@@ -209,7 +285,7 @@ fn end_line(s: &mut Scan, r: &mut Run) {
 /// Sentences: stretches holding a letter or digit, closed by terminal punctuation that is
 /// followed (after any closing quotes or brackets) by whitespace or the end of the text, so that
 /// "3.14", "e.g.x" or "example.com" do not end one. CJK full stops end a sentence by themselves.
-#[inline]
+#[inline(always)]
 fn sentence_step(
     s: &mut Scan,
     r: &mut Run,

@@ -1,4 +1,4 @@
-use super::scan::{scan, words};
+use super::scan::{scan, scan_chars, words};
 use super::*;
 
 fn lines(t: &str) -> usize {
@@ -146,5 +146,25 @@ mod prop {
             prop_assert!(s.sentences <= n && s.paragraphs <= n);
             prop_assert_eq!(s.newlines + usize::from(!text.is_empty() && s.last_char != Some('\n')), text.lines().count());
         }
+    }
+}
+
+#[test]
+fn ascii_scan_equals_char_scan_on_the_real_corpus() {
+    for m in crate::corpus::real_posts()
+        .iter()
+        .filter(|m| m.text.is_ascii())
+    {
+        assert_eq!(scan(&m.text), scan_chars(&m.text), "{:?}", m.text);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
+
+    /// The ASCII fast path tallies exactly what the char-by-char scan does.
+    #[test]
+    fn ascii_scan_equals_char_scan(s in "[\\x00-\\x7f]{0,60}|[a-zA-Z0-9 .!?\"'()&#;$\r\n\t]{0,60}") {
+        proptest::prop_assert_eq!(scan(&s), scan_chars(&s));
     }
 }
