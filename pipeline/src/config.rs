@@ -392,10 +392,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
         std::fs::write(&path, example).expect("write");
-        let c = Config::load(Some(&path), env(&[])).expect("the README's example is a valid config");
-        assert_eq!(c.collectors.keys().collect::<Vec<_>>(), ["mastodon-social", "rust-subreddit"]);
-        std::fs::write(&path, "[collectors.bad]\ntype = \"mastodon\"\nserver = \"x\"\nnope = 1\n").expect("write");
-        assert!(Config::load(Some(&path), env(&[])).is_err(), "unknown keys inside a collector are rejected");
+        let c =
+            Config::load(Some(&path), env(&[])).expect("the README's example is a valid config");
+        assert_eq!(
+            c.collectors.keys().collect::<Vec<_>>(),
+            ["mastodon-social", "rust-subreddit"]
+        );
+        std::fs::write(
+            &path,
+            "[collectors.bad]\ntype = \"mastodon\"\nserver = \"x\"\nnope = 1\n",
+        )
+        .expect("write");
+        assert!(
+            Config::load(Some(&path), env(&[])).is_err(),
+            "unknown keys inside a collector are rejected"
+        );
     }
 
     #[test]
