@@ -17,6 +17,7 @@ pub mod analysis;
 pub mod catalogue;
 pub mod corpus;
 pub mod docs;
+mod fxhash;
 pub mod registry;
 
 pub mod author;

@@ -5,7 +5,6 @@
 //! so each word of a text costs one lookup (usually one cache line); words missing from it fall
 //! back to the hyphenation trie.
 
-use std::hash::Hasher;
 use std::sync::LazyLock;
 
 use super::hyphen::{Patterns, Scratch};
@@ -252,59 +251,7 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// FxHash of a byte string (see [`FxHasher`]).
-#[inline]
-pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(b);
-    // Final avalanche so that the high bits (the tag) and low bits (the index) both mix.
-    let x = h.finish();
-    (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
-}
-
-/// A small, fast, non-cryptographic hasher (the rustc "Fx" multiply-rotate scheme) for the
-/// static word tables; keys are not attacker-controlled in a way that matters for a read-only map.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+pub(crate) use crate::fxhash::{FxHasher, hash_bytes};
 
 #[cfg(test)]
 mod tests {
