@@ -46,6 +46,8 @@ pub struct Scratch {
     /// The exact-word key of each token in each form (`form * n + position`), or `NONE`.
     tok_keys: Vec<u32>,
     pub(super) candidates: Vec<u32>,
+    /// Each candidate's head and rule.
+    heads: Vec<(u32, u32)>,
     /// Where each key's run of `hits` is, so that a rule's leaf finds it in one probe.
     runs: KeyRuns,
     /// The token spans of every matched rule this mention, one run per entry of `found`.
@@ -165,10 +167,18 @@ impl Matcher {
         };
         s.spans.clear();
         s.found.clear();
-        for &head in &s.candidates {
-            let Node::Head { rule } = self.nodes[head as usize] else {
+        // Read every candidate's head before evaluating any: these loads are independent, so
+        // their cache misses overlap instead of stalling one rule at a time.
+        s.heads.clear();
+        s.heads
+            .extend(s.candidates.iter().map(|&h| match self.nodes[h as usize] {
+                Node::Head { rule } => (h, rule),
+                _ => (h, NONE),
+            }));
+        for &(head, rule) in &s.heads {
+            if rule == NONE {
                 continue;
-            };
+            }
             let mark = s.spans.len();
             if !ctx.collect(head as usize + 1, &mut s.spans) {
                 continue;
@@ -457,7 +467,7 @@ impl<V: View + ?Sized> Ctx<'_, V> {
         let lb = self.occurrences(i + 2, sb);
         let (sa, sb) = (&*sa, &*sb);
         let Some(out) = out else {
-            return sa.iter().any(|&x| has_partner(x, la, &sb, lb, d));
+            return sa.iter().any(|&x| has_partner(x, la, sb, lb, d));
         };
         let mark = out.len();
         for &x in sa {
