@@ -5,7 +5,8 @@
 //!
 //! `SIGNALS_CPU=1 cargo bench -p benches --bench signals` instead prints the CPU time this
 //! thread spent per mention (from `/proc/thread-self/stat`, Linux), which stays meaningful on a
-//! shared, loaded machine where wall-clock samples do not.
+//! shared, loaded machine where wall-clock samples do not; `SIGNALS_SIZES=100,10000` limits it to
+//! those sizes (handy under a profiler).
 //!
 //! "match" builds a fresh `Analysis` per mention, so it includes UAX #29 word segmentation;
 //! "match_shared_tokens" reuses analyses whose words are already segmented, as in the pipeline
@@ -85,6 +86,14 @@ fn compiling(c: &mut Criterion) {
     group.finish();
 }
 
+/// The sizes to report: `SIGNALS_SIZES=100,10000` picks some (for profiling one size), else all.
+fn sizes() -> Vec<usize> {
+    match std::env::var("SIGNALS_SIZES") {
+        Ok(v) => v.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+        Err(_) => SIZES.to_vec(),
+    }
+}
+
 /// CPU time used by this thread so far (Linux; 10 ms resolution).
 fn thread_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
@@ -110,7 +119,7 @@ fn cpu_report() {
     analyses.iter().for_each(|a| {
         a.words();
     });
-    for n in SIZES {
+    for n in sizes() {
         let set = synthetic::signal_set(&posts, n, 42);
         let t = thread_cpu();
         let matcher = Matcher::compile(&set).expect("synthetic signals compile");

@@ -46,9 +46,17 @@ pub struct Scratch {
     /// The exact-word key of each token in each form (`form * n + position`), or `NONE`.
     tok_keys: Vec<u32>,
     pub(super) candidates: Vec<u32>,
+    /// Each candidate's head and rule.
+    heads: Vec<(u32, u32)>,
+    /// Where each key's run of `hits` is, so that a rule's leaf finds it in one probe.
+    runs: KeyRuns,
+    /// The token spans of every matched rule this mention, one run per entry of `found`.
     spans: Vec<(u32, u32)>,
-    /// This mention's matches with their rank, before sorting.
-    found: Vec<(u32, SignalMatch)>,
+    /// This mention's matches, before sorting: `(rank, rule, spans[a..b])`. Only small tuples
+    /// are sorted; each `SignalMatch` is built once, in place in the output.
+    found: Vec<(u32, u32, u32, u32)>,
+    /// Occurrence starts of a `NEAR`'s two operands, reused rather than allocated per rule.
+    near: RefCell<(Vec<u32>, Vec<u32>)>,
     /// Code-point `[start, end)` of each token, filled at the first match of a mention.
     tok_chars: Vec<(u32, u32)>,
     norm: String,
@@ -127,6 +135,7 @@ impl Matcher {
         s.hits.dedup();
 
         s.candidates.clear();
+        s.runs.reset(s.hits.len());
         let mut i = 0;
         while i < s.hits.len() {
             let k = (s.hits[i] >> 32) as u32;
@@ -136,9 +145,11 @@ impl Matcher {
                 self.post_start[ki + 1] as usize,
             );
             s.candidates.extend_from_slice(&self.postings[a..b]);
+            let start = i;
             while i < s.hits.len() && (s.hits[i] >> 32) as u32 == k {
                 i += 1;
             }
+            s.runs.insert(k, start as u32, i as u32);
         }
         s.candidates.extend_from_slice(&self.always);
         s.candidates.sort_unstable();
@@ -149,35 +160,51 @@ impl Matcher {
             nodes: &self.nodes,
             phrase_keys: &self.phrase_keys,
             hits: &s.hits,
+            runs: &s.runs,
             tok_keys: &s.tok_keys,
             n,
+            near: &s.near,
         };
-        s.tok_chars.clear();
+        s.spans.clear();
         s.found.clear();
-        for &head in &s.candidates {
-            let Node::Head { rule } = self.nodes[head as usize] else {
+        // Read every candidate's head before evaluating any: these loads are independent, so
+        // their cache misses overlap instead of stalling one rule at a time.
+        s.heads.clear();
+        s.heads
+            .extend(s.candidates.iter().map(|&h| match self.nodes[h as usize] {
+                Node::Head { rule } => (h, rule),
+                _ => (h, NONE),
+            }));
+        for &(head, rule) in &s.heads {
+            if rule == NONE {
                 continue;
-            };
-            s.spans.clear();
+            }
+            let mark = s.spans.len();
             if !ctx.collect(head as usize + 1, &mut s.spans) {
                 continue;
             }
-            let rule = &self.rules[rule as usize];
-            if s.tok_chars.is_empty() && n > 0 {
-                token_chars(view.text(), words, &mut s.tok_chars);
-            }
-            let [a, b, c] = rule.names.map(|x| x as usize);
-            let m = SignalMatch {
-                tenant: self.names[a..b].to_owned(),
-                signal: self.names[b..c].to_owned(),
-                version: rule.version,
-                highlights: highlights(&s.tok_chars, &mut s.spans),
-            };
-            s.found.push((rule.rank, m));
+            let rank = self.rules[rule as usize].rank;
+            s.found
+                .push((rank, rule, mark as u32, s.spans.len() as u32));
         }
+        if s.found.is_empty() {
+            return out;
+        }
+        s.tok_chars.clear();
+        token_chars(view.text(), words, &mut s.tok_chars);
         // Rules are stored by anchor; report in (tenant, signal id) order.
-        s.found.sort_unstable_by_key(|(rank, _)| *rank);
-        out.extend(s.found.drain(..).map(|(_, m)| m));
+        s.found.sort_unstable_by_key(|&(rank, ..)| rank);
+        out.reserve_exact(s.found.len());
+        for &(_, rule, a, b) in &s.found {
+            let rule = &self.rules[rule as usize];
+            let [x, y, z] = rule.names.map(|x| x as usize);
+            out.push(SignalMatch {
+                tenant: self.names[x..y].to_owned(),
+                signal: self.names[y..z].to_owned(),
+                version: rule.version,
+                highlights: highlights(&s.tok_chars, &mut s.spans[a as usize..b as usize]),
+            });
+        }
         out
     }
 
@@ -246,6 +273,57 @@ impl Matcher {
     }
 }
 
+/// A small open-addressing table from key to its run `[start, end)` of the mention's sorted
+/// hits, sized to the mention (not to the rules), so resetting it costs as little as the mention.
+#[derive(Debug, Default)]
+struct KeyRuns {
+    /// `(key, start, end)`; `end == 0` marks an empty slot (a present run is never empty).
+    slots: Vec<(u32, u32, u32)>,
+    mask: usize,
+}
+
+impl KeyRuns {
+    /// Empties the table, with room for `n` keys at most half full.
+    fn reset(&mut self, n: usize) {
+        let cap = (2 * n).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(cap, (0, 0, 0));
+        self.mask = cap - 1;
+    }
+
+    #[inline]
+    fn slot(&self, k: u32) -> usize {
+        (k.wrapping_mul(0x9e37_79b1).rotate_left(16) as usize) & self.mask
+    }
+
+    fn insert(&mut self, k: u32, start: u32, end: u32) {
+        let mut i = self.slot(k);
+        while self.slots[i].2 != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = (k, start, end);
+    }
+
+    /// The run of key `k`; empty when the mention did not hit it.
+    #[inline]
+    fn get(&self, k: u32) -> (u32, u32) {
+        if self.slots.is_empty() {
+            return (0, 0);
+        }
+        let mut i = self.slot(k);
+        loop {
+            let (key, start, end) = self.slots[i];
+            if end == 0 {
+                return (0, 0);
+            }
+            if key == k {
+                return (start, end);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
 #[inline]
 fn pack(k: u32, p: usize) -> u64 {
     (u64::from(k) << 32) | p as u64
@@ -256,17 +334,17 @@ struct Ctx<'a, V: ?Sized> {
     nodes: &'a [Node],
     phrase_keys: &'a [u32],
     hits: &'a [u64],
+    runs: &'a KeyRuns,
     tok_keys: &'a [u32],
     n: usize,
+    near: &'a RefCell<(Vec<u32>, Vec<u32>)>,
 }
 
 impl<V: View + ?Sized> Ctx<'_, V> {
     /// The hits of key `k`.
     fn key_hits(&self, k: u32) -> &[u64] {
-        let lo = u64::from(k) << 32;
-        let a = self.hits.partition_point(|&h| h < lo);
-        let b = a + self.hits[a..].partition_point(|&h| h >> 32 == u64::from(k));
-        &self.hits[a..b]
+        let (a, b) = self.runs.get(k);
+        &self.hits[a as usize..b as usize]
     }
 
     /// The children of the composite node at `i`.
@@ -348,16 +426,28 @@ impl<V: View + ?Sized> Ctx<'_, V> {
         hits.iter().filter_map(move |&h| {
             let start = (h as u32 as usize).checked_sub(anchor)?;
             let toks = row.get(start..start + keys.len())?;
-            (toks == keys).then_some(start as u32)
+            // Phrases are a few words: an inline loop beats a call to `memcmp`.
+            toks.iter()
+                .zip(keys)
+                .all(|(t, k)| t == k)
+                .then_some(start as u32)
         })
     }
 
-    /// Start positions and length of the occurrences of the `NEAR` operand at node `i`.
-    fn occurrences(&self, i: usize) -> (Vec<u32>, u32) {
+    /// Puts in `starts` the start positions of the occurrences of the `NEAR` operand at node
+    /// `i`; returns their length.
+    fn occurrences(&self, i: usize, starts: &mut Vec<u32>) -> u32 {
+        starts.clear();
         match self.nodes[i] {
-            Node::Phrase { len, .. } => (self.phrase_starts(i).collect(), len),
-            Node::Key(k) => (self.key_hits(k).iter().map(|&h| h as u32).collect(), 1),
-            _ => (Vec::new(), 1),
+            Node::Phrase { len, .. } => {
+                starts.extend(self.phrase_starts(i));
+                len
+            }
+            Node::Key(k) => {
+                starts.extend(self.key_hits(k).iter().map(|&h| h as u32));
+                1
+            }
+            _ => 1,
         }
     }
 
@@ -365,22 +455,31 @@ impl<V: View + ?Sized> Ctx<'_, V> {
     /// tokens apart without overlapping; with `out`, adds the spans of every occurrence that
     /// takes part in such a pair.
     fn near(&self, i: usize, d: u32, out: Option<&mut Vec<(u32, u32)>>) -> bool {
-        let (sa, la) = self.occurrences(i + 1);
-        let (sb, lb) = self.occurrences(i + 2);
+        // Operands are leaves, so no other `NEAR` is evaluated while these buffers are held;
+        // fresh ones stand in should that ever change.
+        let mut fresh = Default::default();
+        let mut held = self.near.try_borrow_mut().ok();
+        let (sa, sb): &mut (Vec<u32>, Vec<u32>) = match held.as_deref_mut() {
+            Some(bufs) => bufs,
+            None => &mut fresh,
+        };
+        let la = self.occurrences(i + 1, sa);
+        let lb = self.occurrences(i + 2, sb);
+        let (sa, sb) = (&*sa, &*sb);
         let Some(out) = out else {
-            return sa.iter().any(|&x| has_partner(x, la, &sb, lb, d));
+            return sa.iter().any(|&x| has_partner(x, la, sb, lb, d));
         };
         let mark = out.len();
-        for &x in &sa {
-            if has_partner(x, la, &sb, lb, d) {
+        for &x in sa {
+            if has_partner(x, la, sb, lb, d) {
                 out.push((x, x + la));
             }
         }
         if out.len() == mark {
             return false;
         }
-        for &y in &sb {
-            if has_partner(y, lb, &sa, la, d) {
+        for &y in sb {
+            if has_partner(y, lb, sa, la, d) {
                 out.push((y, y + lb));
             }
         }
