@@ -200,25 +200,58 @@ where
         committer.flush()
     });
 
+    // The consumer is polled in a task of its own and hands over whole batches through a
+    // one-slot channel. `Consumer::poll` gathers messages over its linger time and is not
+    // cancel-safe, so it must never be a `select!` branch that another branch can interrupt:
+    // a dropped poll would drop the messages it had gathered (and a later commit would skip them).
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Result<Polled>>(1);
+    let poll_stats = stats.clone();
+    let (batch_size, linger) = (settings.batch_size, settings.linger);
+    let poller = tokio::spawn(async move {
+        loop {
+            let polled = consumer.poll(batch_size, linger).await;
+            if let Some(b) = consumer.backlog() {
+                poll_stats
+                    .backlog
+                    .store(b, std::sync::atomic::Ordering::Relaxed);
+            }
+            let last = !matches!(polled, Ok(Polled::Batch(_)));
+            if batch_tx.send(polled).await.is_err() || last {
+                break;
+            }
+        }
+        consumer
+    });
+
     let mut pending: FuturesOrdered<tokio::task::JoinHandle<Processed>> = FuturesOrdered::new();
     let mut closed = false;
     let mut shutdown_live = true;
+    let mut result = Ok(());
     while !closed || !pending.is_empty() {
-        let can_poll = !closed && pending.len() < settings.cpu_workers && !*shutdown.borrow();
+        let can_take = !closed && pending.len() < settings.cpu_workers && !*shutdown.borrow();
         tokio::select! {
             biased;
             Some(done) = pending.next(), if !pending.is_empty() => {
-                let processed: Processed =
-                    done.map_err(|e: tokio::task::JoinError| Error::Internal(format!("transform task: {e}")))?;
+                let processed: Processed = match done {
+                    Ok(p) => p,
+                    Err(e) => {
+                        result = Err(Error::Internal(format!("transform task: {e}")));
+                        break;
+                    }
+                };
                 if tx.send(processed).await.is_err() {
                     break; // the sink failed; its error is returned below
                 }
             }
-            polled = consumer.poll(settings.batch_size, settings.linger), if can_poll => {
-                match polled? {
-                    Polled::Closed => closed = true,
-                    Polled::Batch(batch) if batch.is_empty() => {}
-                    Polled::Batch(batch) => {
+            polled = batch_rx.recv(), if can_take => {
+                match polled {
+                    None | Some(Ok(Polled::Closed)) => closed = true,
+                    Some(Err(e)) => {
+                        result = Err(e);
+                        break;
+                    }
+                    Some(Ok(Polled::Batch(batch))) if batch.is_empty() => {}
+                    Some(Ok(Polled::Batch(batch))) => {
                         Stats::add(&stats.received, batch.len());
                         telemetry::received(batch.len());
                         let limits = settings.limits;
@@ -232,9 +265,6 @@ where
                         }));
                     }
                 }
-                if let Some(b) = consumer.backlog() {
-                    stats.backlog.store(b, std::sync::atomic::Ordering::Relaxed);
-                }
             }
             changed = shutdown.changed(), if !closed && shutdown_live => match changed {
                 Ok(()) => closed = *shutdown.borrow(),
@@ -242,9 +272,15 @@ where
             },
         }
     }
+    // Stop polling. A batch the poller holds but was not taken is not committed: Kafka
+    // redelivers it (the embedded queue, being in memory, is dropped on shutdown anyway).
+    poller.abort();
+    drop(batch_rx);
     drop(tx);
-    sink.await
-        .map_err(|e| Error::Internal(format!("sink task: {e}")))?
+    let sunk = sink
+        .await
+        .map_err(|e| Error::Internal(format!("sink task: {e}")))?;
+    result.and(sunk)
 }
 
 #[allow(clippy::too_many_arguments)]
