@@ -2,6 +2,7 @@
 //! value, a compact tree per rule, and the anchor index from keys to rules.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::filters::SENTIMENT_FIELD;
@@ -31,8 +32,6 @@ pub struct Matcher {
     pub(super) nodes: Vec<Node>,
     /// The words of phrases, as keys.
     pub(super) phrase_keys: Vec<u32>,
-    /// Tenant and signal ids, concatenated.
-    pub(super) names: String,
     pub(super) forms: Vec<Form>,
     /// Fact keys (without [`FACT_BIT`]) by facet, then value.
     pub(super) facts: Vec<FastMap<Box<str>, u32>>,
@@ -55,8 +54,9 @@ pub(super) struct Rule {
     /// Its position in (tenant, signal id) order, the order matches are reported in.
     pub rank: u32,
     pub version: u64,
-    /// `names[a..b]` is the tenant, `names[b..c]` the signal id.
-    pub names: [u32; 3],
+    /// Built once here, so that a match clones two pointers instead of allocating two strings.
+    pub tenant: Arc<str>,
+    pub signal: Arc<str>,
 }
 
 /// One node of a flattened rule tree. Composite nodes are followed by their children; their
@@ -366,15 +366,15 @@ impl Builder {
             let first = self.anchors[r as usize].as_ref().and_then(|a| a.first());
             (first.map_or(usize::MAX, |&k| index(k)), r)
         });
-        let (mut rules, mut nodes, mut phrase_keys, mut names) =
-            (Vec::new(), Vec::new(), Vec::new(), String::new());
+        let (mut rules, mut nodes, mut phrase_keys) = (Vec::new(), Vec::new(), Vec::new());
+        // One shared tenant string per tenant, not per rule.
+        let mut tenants: FastMap<&str, Arc<str>> = FastMap::default();
         let mut heads = Vec::with_capacity(order.len());
         for &r in &order {
             let p = &self.rules[r as usize];
-            let a = names.len() as u32;
-            names.push_str(&p.tenant);
-            let b = names.len() as u32;
-            names.push_str(&p.signal);
+            let tenant = tenants
+                .entry(&p.tenant)
+                .or_insert_with(|| p.tenant.as_str().into());
             heads.push(nodes.len() as u32);
             nodes.push(Node::Head {
                 rule: rules.len() as u32,
@@ -382,7 +382,8 @@ impl Builder {
             rules.push(Rule {
                 rank: r,
                 version: p.version,
-                names: [a, b, names.len() as u32],
+                tenant: Arc::clone(tenant),
+                signal: p.signal.as_str().into(),
             });
             flatten(&p.expr, &mut nodes, &mut phrase_keys);
         }
@@ -413,7 +414,6 @@ impl Builder {
             rules,
             nodes,
             phrase_keys,
-            names,
             forms: self.forms,
             facts: self.facts,
             facets_used: self.facets_used,

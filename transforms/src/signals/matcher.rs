@@ -3,6 +3,7 @@
 use model::SignalMatch;
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use super::compile::{FACT_BIT, Matcher, NONE, Node};
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
@@ -197,10 +198,9 @@ impl Matcher {
         out.reserve_exact(s.found.len());
         for &(_, rule, a, b) in &s.found {
             let rule = &self.rules[rule as usize];
-            let [x, y, z] = rule.names.map(|x| x as usize);
             out.push(SignalMatch {
-                tenant: self.names[x..y].to_owned(),
-                signal: self.names[y..z].to_owned(),
+                tenant: Arc::clone(&rule.tenant),
+                signal: Arc::clone(&rule.signal),
                 version: rule.version,
                 highlights: highlights(&s.tok_chars, &mut s.spans[a as usize..b as usize]),
             });
