@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Version of the `Mention` wire format. Bump on any change that an old reader could misread.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -264,10 +265,11 @@ pub struct EnrichedMention {
 /// One tenant's signal that matched a mention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignalMatch {
-    /// The tenant (client) that owns the signal.
-    pub tenant: String,
-    /// The signal's id, unique within its tenant.
-    pub signal: String,
+    /// The tenant (client) that owns the signal. Shared (`Arc<str>`), so that a match clones
+    /// a pointer the compiled rule holds instead of allocating a string.
+    pub tenant: Arc<str>,
+    /// The signal's id, unique within its tenant. Shared like `tenant`.
+    pub signal: Arc<str>,
     /// The version of the signal's rule the match was made with.
     pub version: u64,
     /// Where the matched terms are: `[start, end)` offsets in Unicode scalar values (code points)

@@ -68,3 +68,30 @@ fn committed_json_schema_matches_the_types() {
          `BACKCHANNEL_BLESS=1 cargo test -p model`"
     );
 }
+
+#[test]
+fn signal_match_names_are_plain_strings_on_the_wire() {
+    // `tenant` and `signal` are `Arc<str>` for speed; JSON and schema must not notice.
+    let m = SignalMatch {
+        tenant: "acme".into(),
+        signal: "launch".into(),
+        version: 3,
+        highlights: vec![[0, 4]],
+    };
+    let json = serde_json::to_string(&m).expect("serialise");
+    assert_eq!(
+        json,
+        r#"{"tenant":"acme","signal":"launch","version":3,"highlights":[[0,4]]}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<SignalMatch>(&json).expect("parse"),
+        m
+    );
+    let schema = serde_json::to_value(schemars::schema_for!(SignalMatch)).expect("schema");
+    for name in ["tenant", "signal"] {
+        assert_eq!(
+            schema["properties"][name]["type"], "string",
+            "{name}: {schema}"
+        );
+    }
+}

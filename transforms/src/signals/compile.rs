@@ -2,11 +2,12 @@
 //! value, a compact tree per rule, and the anchor index from keys to rules.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::filters::SENTIMENT_FIELD;
 use super::hash::FastMap;
-use super::lower::{CExpr, CText, Phrase, anchors, fact_cost, flatten};
+use super::lower::{CExpr, CText, Flat, Phrase, anchors, fact_cost, flatten};
 use super::normalise::{Flavor, Normaliser};
 use super::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
 use super::trie::Trie;
@@ -29,10 +30,10 @@ pub struct Matcher {
     pub(super) rules: Vec<Rule>,
     /// Every rule's tree, flattened in pre-order; a rule's nodes are contiguous.
     pub(super) nodes: Vec<Node>,
-    /// The words of phrases, as keys.
+    /// Each phrase as `form, len, anchor`, then its words as keys.
     pub(super) phrase_keys: Vec<u32>,
-    /// Tenant and signal ids, concatenated.
-    pub(super) names: String,
+    /// The comparisons of numeric filters (`Node::Cmp` indexes this).
+    pub(super) cmps: Vec<(NumField, CmpOp, f64)>,
     pub(super) forms: Vec<Form>,
     /// Fact keys (without [`FACT_BIT`]) by facet, then value.
     pub(super) facts: Vec<FastMap<Box<str>, u32>>,
@@ -55,12 +56,16 @@ pub(super) struct Rule {
     /// Its position in (tenant, signal id) order, the order matches are reported in.
     pub rank: u32,
     pub version: u64,
-    /// `names[a..b]` is the tenant, `names[b..c]` the signal id.
-    pub names: [u32; 3],
+    /// Built once here, so that a match clones two pointers instead of allocating two strings.
+    pub tenant: Arc<str>,
+    pub signal: Arc<str>,
 }
 
 /// One node of a flattened rule tree. Composite nodes are followed by their children; their
 /// `size` counts the nodes of the whole subtree, so the next sibling is `size` nodes on.
+///
+/// Eight bytes, so that a rule's nodes share a cache line: anything larger lives in a side
+/// table of the [`Matcher`] and the node holds its index.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Node {
     /// Heads each rule's tree (which follows it), naming the rule; postings point here, so
@@ -79,20 +84,20 @@ pub(super) enum Node {
     },
     /// A single word, a prefix, or a facet value: true when the key is hit.
     Key(u32),
-    /// `len` words (`Matcher::phrase_keys[keys..keys + len]`) in a row in form `form`.
-    Phrase {
-        form: u32,
-        keys: u32,
-        len: u32,
-        anchor: u32,
-    },
+    /// Words in a row in one form: `Matcher::phrase_keys[i..]` holds the form, the number
+    /// of words, the anchor word's index, then the words.
+    Phrase(u32),
     /// Followed by its two operands, each a `Key` or a `Phrase`.
     Near {
         distance: u32,
     },
-    Cmp(NumField, CmpOp, f64),
-    Flag(usize),
+    /// A numeric filter: `Matcher::cmps[i]`.
+    Cmp(u32),
+    /// A boolean field of the registry, by id.
+    Flag(u32),
 }
+
+const _: () = assert!(std::mem::size_of::<Node>() == 8);
 
 impl Node {
     /// Nodes in the subtree rooted here.
@@ -366,15 +371,16 @@ impl Builder {
             let first = self.anchors[r as usize].as_ref().and_then(|a| a.first());
             (first.map_or(usize::MAX, |&k| index(k)), r)
         });
-        let (mut rules, mut nodes, mut phrase_keys, mut names) =
-            (Vec::new(), Vec::new(), Vec::new(), String::new());
+        let (mut rules, mut nodes, mut phrase_keys, mut cmps) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // One shared tenant string per tenant, not per rule.
+        let mut tenants: FastMap<&str, Arc<str>> = FastMap::default();
         let mut heads = Vec::with_capacity(order.len());
         for &r in &order {
             let p = &self.rules[r as usize];
-            let a = names.len() as u32;
-            names.push_str(&p.tenant);
-            let b = names.len() as u32;
-            names.push_str(&p.signal);
+            let tenant = tenants
+                .entry(&p.tenant)
+                .or_insert_with(|| p.tenant.as_str().into());
             heads.push(nodes.len() as u32);
             nodes.push(Node::Head {
                 rule: rules.len() as u32,
@@ -382,9 +388,17 @@ impl Builder {
             rules.push(Rule {
                 rank: r,
                 version: p.version,
-                names: [a, b, names.len() as u32],
+                tenant: Arc::clone(tenant),
+                signal: p.signal.as_str().into(),
             });
-            flatten(&p.expr, &mut nodes, &mut phrase_keys);
+            flatten(
+                &p.expr,
+                &mut Flat {
+                    nodes: &mut nodes,
+                    phrase_keys: &mut phrase_keys,
+                    cmps: &mut cmps,
+                },
+            );
         }
         let mut counts = vec![0u32; n_keys + 1];
         let mut always = Vec::new();
@@ -413,7 +427,7 @@ impl Builder {
             rules,
             nodes,
             phrase_keys,
-            names,
+            cmps,
             forms: self.forms,
             facts: self.facts,
             facets_used: self.facets_used,

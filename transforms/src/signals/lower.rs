@@ -34,48 +34,58 @@ pub(super) struct Phrase {
     pub anchor: u32,
 }
 
-/// Appends `e` to `nodes` in pre-order.
-pub(super) fn flatten(e: &CExpr, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>) {
-    let phrase = |p: &Phrase, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>| {
-        nodes.push(Node::Phrase {
-            form: p.form,
-            keys: phrase_keys.len() as u32,
-            len: p.keys.len() as u32,
-            anchor: p.anchor,
-        });
-        phrase_keys.extend_from_slice(&p.keys);
+/// Where a flattened rule's nodes and their side tables go.
+pub(super) struct Flat<'a> {
+    pub nodes: &'a mut Vec<Node>,
+    /// Each phrase as `form, len, anchor`, then its `len` keys.
+    pub phrase_keys: &'a mut Vec<u32>,
+    /// The comparisons of numeric filters, out of line so that a node stays small.
+    pub cmps: &'a mut Vec<(NumField, CmpOp, f64)>,
+}
+
+/// Appends `e` to `out.nodes` in pre-order.
+pub(super) fn flatten(e: &CExpr, out: &mut Flat<'_>) {
+    let phrase = |p: &Phrase, out: &mut Flat<'_>| {
+        out.nodes.push(Node::Phrase(out.phrase_keys.len() as u32));
+        out.phrase_keys
+            .extend([p.form, p.keys.len() as u32, p.anchor]);
+        out.phrase_keys.extend_from_slice(&p.keys);
     };
-    let text = |t: &CText, nodes: &mut Vec<Node>, phrase_keys: &mut Vec<u32>| match t {
-        CText::Key(k) => nodes.push(Node::Key(*k)),
-        CText::Phrase(p) => phrase(p, nodes, phrase_keys),
+    let text = |t: &CText, out: &mut Flat<'_>| match t {
+        CText::Key(k) => out.nodes.push(Node::Key(*k)),
+        CText::Phrase(p) => phrase(p, out),
     };
-    let start = nodes.len();
+    let start = out.nodes.len();
     match e {
         CExpr::And(v) | CExpr::Or(v) => {
-            nodes.push(Node::And { size: 0 });
-            v.iter().for_each(|c| flatten(c, nodes, phrase_keys));
-            let size = (nodes.len() - start) as u32;
-            nodes[start] = match e {
+            out.nodes.push(Node::And { size: 0 });
+            v.iter().for_each(|c| flatten(c, out));
+            let size = (out.nodes.len() - start) as u32;
+            out.nodes[start] = match e {
                 CExpr::And(_) => Node::And { size },
                 _ => Node::Or { size },
             };
         }
         CExpr::Not(c) => {
-            nodes.push(Node::Not { size: 0 });
-            flatten(c, nodes, phrase_keys);
-            nodes[start] = Node::Not {
-                size: (nodes.len() - start) as u32,
+            out.nodes.push(Node::Not { size: 0 });
+            flatten(c, out);
+            out.nodes[start] = Node::Not {
+                size: (out.nodes.len() - start) as u32,
             };
         }
-        CExpr::Key(k) => nodes.push(Node::Key(*k)),
-        CExpr::Phrase(p) => phrase(p, nodes, phrase_keys),
+        CExpr::Key(k) => out.nodes.push(Node::Key(*k)),
+        CExpr::Phrase(p) => phrase(p, out),
         CExpr::Near(pair, d) => {
-            nodes.push(Node::Near { distance: *d });
-            text(&pair.0, nodes, phrase_keys);
-            text(&pair.1, nodes, phrase_keys);
+            out.nodes.push(Node::Near { distance: *d });
+            text(&pair.0, out);
+            text(&pair.1, out);
         }
-        CExpr::Cmp(f, op, v) => nodes.push(Node::Cmp(*f, *op, *v)),
-        CExpr::Flag(id) => nodes.push(Node::Flag(*id)),
+        CExpr::Cmp(f, op, v) => {
+            out.nodes.push(Node::Cmp(out.cmps.len() as u32));
+            out.cmps.push((*f, *op, *v));
+        }
+        // Field ids index the registry's few hundred fields.
+        CExpr::Flag(id) => out.nodes.push(Node::Flag(*id as u32)),
     }
 }
 

@@ -3,11 +3,12 @@
 use model::SignalMatch;
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use super::compile::{FACT_BIT, Matcher, NONE, Node};
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
 use super::hash::FastMap;
-use super::query::Facet;
+use super::query::{CmpOp, Facet, NumField};
 use crate::Analysis;
 use crate::registry::Record;
 
@@ -159,6 +160,7 @@ impl Matcher {
             view,
             nodes: &self.nodes,
             phrase_keys: &self.phrase_keys,
+            cmps: &self.cmps,
             hits: &s.hits,
             runs: &s.runs,
             tok_keys: &s.tok_keys,
@@ -197,10 +199,9 @@ impl Matcher {
         out.reserve_exact(s.found.len());
         for &(_, rule, a, b) in &s.found {
             let rule = &self.rules[rule as usize];
-            let [x, y, z] = rule.names.map(|x| x as usize);
             out.push(SignalMatch {
-                tenant: self.names[x..y].to_owned(),
-                signal: self.names[y..z].to_owned(),
+                tenant: Arc::clone(&rule.tenant),
+                signal: Arc::clone(&rule.signal),
                 version: rule.version,
                 highlights: highlights(&s.tok_chars, &mut s.spans[a as usize..b as usize]),
             });
@@ -333,6 +334,7 @@ struct Ctx<'a, V: ?Sized> {
     view: &'a V,
     nodes: &'a [Node],
     phrase_keys: &'a [u32],
+    cmps: &'a [(NumField, CmpOp, f64)],
     hits: &'a [u64],
     runs: &'a KeyRuns,
     tok_keys: &'a [u32],
@@ -367,12 +369,13 @@ impl<V: View + ?Sized> Ctx<'_, V> {
             Node::Or { .. } => self.children(i).any(|c| self.eval(c)),
             Node::Not { .. } => !self.eval(i + 1),
             Node::Key(k) => !self.key_hits(k).is_empty(),
-            Node::Phrase { .. } => self.phrase_starts(i).next().is_some(),
+            Node::Phrase(_) => self.phrase_starts(i).next().is_some(),
             Node::Near { distance } => self.near(i, distance, None),
-            Node::Cmp(field, op, v) => {
+            Node::Cmp(c) => {
+                let (field, op, v) = self.cmps[c as usize];
                 filters::number(self.view, field).is_some_and(|x| op.holds(x, v))
             }
-            Node::Flag(id) => filters::flag(self.view.record(), id),
+            Node::Flag(id) => filters::flag(self.view.record(), id as usize),
             Node::Head { .. } => false,
         }
     }
@@ -393,7 +396,8 @@ impl<V: View + ?Sized> Ctx<'_, V> {
                 }
                 !hits.is_empty()
             }
-            Node::Phrase { len, .. } => {
+            Node::Phrase(p) => {
+                let len = self.phrase_keys[p as usize + 1];
                 out.extend(self.phrase_starts(i).map(|s| (s, s + len)));
                 out.len() > mark
             }
@@ -409,16 +413,12 @@ impl<V: View + ?Sized> Ctx<'_, V> {
     /// Token positions where the phrase at node `i` starts, ascending.
     fn phrase_starts(&self, i: usize) -> impl Iterator<Item = u32> + '_ {
         let (form, keys, anchor) = match self.nodes[i] {
-            Node::Phrase {
-                form,
-                keys,
-                len,
-                anchor,
-            } => (
-                form as usize,
-                &self.phrase_keys[keys as usize..][..len as usize],
-                anchor as usize,
-            ),
+            Node::Phrase(p) => match &self.phrase_keys[p as usize..] {
+                &[form, len, anchor, ref rest @ ..] => {
+                    (form as usize, &rest[..len as usize], anchor as usize)
+                }
+                _ => (0, &[][..], 0),
+            },
             _ => (0, &[][..], 0),
         };
         let row = &self.tok_keys[form * self.n..][..self.n];
@@ -439,9 +439,9 @@ impl<V: View + ?Sized> Ctx<'_, V> {
     fn occurrences(&self, i: usize, starts: &mut Vec<u32>) -> u32 {
         starts.clear();
         match self.nodes[i] {
-            Node::Phrase { len, .. } => {
+            Node::Phrase(p) => {
                 starts.extend(self.phrase_starts(i));
-                len
+                self.phrase_keys[p as usize + 1]
             }
             Node::Key(k) => {
                 starts.extend(self.key_hits(k).iter().map(|&h| h as u32));
