@@ -133,12 +133,9 @@ impl Config {
             let what = format!("{key}: no such configuration key {}", path.join("."));
             set_path(&mut table, &path, parse_scalar(&value), &what)?;
         }
-        let config: Config =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    Error::Config(e.message().to_owned() + &describe_key(&e))
-                })?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(e.message().to_owned()))?;
         config.validate()?;
         Ok(config)
     }
@@ -311,10 +308,6 @@ fn scalar_text(v: toml::Value) -> String {
         toml::Value::Boolean(b) => b.to_string(),
         other => format!("{other:?}"),
     }
-}
-
-fn describe_key(e: &toml::de::Error) -> String {
-    e.span().map(|_| String::new()).unwrap_or_default()
 }
 
 #[cfg(test)]

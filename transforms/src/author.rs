@@ -6,7 +6,7 @@
 //! report are `null`, never 0 — a missing follower count is not an account with no followers.
 //!
 //! Some groups describe metadata that real posts vary little (verification, display names,
-//! media, geo, quotes and views); besides the whole-list tests, [`PENDING`]'s groups are also
+//! media, geo, quotes and views); besides the whole-list tests, those groups are also
 //! tested here on deliberately varied metadata.
 
 mod account;

@@ -3,6 +3,10 @@
 //! The tables are built from tenants' rules and only *looked up* with mention text, so an
 //! attacker posting mentions cannot choose colliding keys; SipHash's flood resistance would buy
 //! nothing here and costs several times more per short word.
+//!
+//! It differs from the crate's shared [`crate::fxhash::FxHasher`] on purpose: `finish` rotates
+//! the high bits down, because the matcher's maps are hashbrown maps keyed by many similar
+//! short terms, whose 7-bit control tags come from the top of the hash.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
