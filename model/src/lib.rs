@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Version of the `Mention` wire format. Bump on any change that an old reader could misread.
@@ -274,9 +275,13 @@ pub struct SignalMatch {
     pub version: u64,
     /// Where the matched terms are: `[start, end)` offsets in Unicode scalar values (code points)
     /// into `mention.text`, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub highlights: Vec<[u32; 2]>,
+    #[serde(default, skip_serializing_if = "SmallVec::is_empty")]
+    pub highlights: Highlights,
 }
+
+/// A match's highlight ranges. Most matches highlight one or two ranges, which are held inline,
+/// so that building a match allocates nothing; more spill to the heap. Serialised as an array.
+pub type Highlights = SmallVec<[[u32; 2]; 2]>;
 
 /// Why a byte string could not become a [`Mention`].
 #[derive(Debug, Clone, PartialEq, Eq)]

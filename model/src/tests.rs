@@ -76,7 +76,7 @@ fn signal_match_names_are_plain_strings_on_the_wire() {
         tenant: "acme".into(),
         signal: "launch".into(),
         version: 3,
-        highlights: vec![[0, 4]],
+        highlights: [[0, 4]].into_iter().collect(),
     };
     let json = serde_json::to_string(&m).expect("serialise");
     assert_eq!(

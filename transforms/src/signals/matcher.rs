@@ -1,6 +1,6 @@
 //! Matching one mention against a compiled [`Matcher`].
 
-use model::SignalMatch;
+use model::{Highlights, SignalMatch};
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -523,9 +523,9 @@ fn token_chars(text: &str, words: &[&str], out: &mut Vec<(u32, u32)>) {
 }
 
 /// Token spans → merged code-point `[start, end)` offsets into the text.
-fn highlights(tok_chars: &[(u32, u32)], spans: &mut [(u32, u32)]) -> Vec<[u32; 2]> {
+fn highlights(tok_chars: &[(u32, u32)], spans: &mut [(u32, u32)]) -> Highlights {
     spans.sort_unstable();
-    let mut merged: Vec<[u32; 2]> = Vec::with_capacity(spans.len());
+    let mut merged = Highlights::new();
     for &(s, e) in spans.iter() {
         let (s, e) = (tok_chars[s as usize].0, tok_chars[e as usize - 1].1);
         match merged.last_mut() {

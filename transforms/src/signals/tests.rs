@@ -112,7 +112,7 @@ pub(super) fn check_against_reference(
                         tenant: s.tenant.as_str().into(),
                         signal: s.id.as_str().into(),
                         version: s.version,
-                        highlights,
+                        highlights: highlights.into(),
                     })
                 })
                 .collect();
@@ -129,7 +129,7 @@ fn hl_with(query: &str, options: SignalOptions, text: &str) -> Option<Vec<[u32; 
         signals: vec![signal("t", "s", query, options)],
     };
     let out = check_against_reference(&set, &Limits::default(), &[TestView::new(&m)]);
-    out[0].first().map(|s| s.highlights.clone())
+    out[0].first().map(|s| s.highlights.to_vec())
 }
 
 fn hl(query: &str, text: &str) -> Option<Vec<[u32; 2]>> {
