@@ -264,19 +264,127 @@ pub struct EnrichedMention {
 }
 
 /// One tenant's signal that matched a mention.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+///
+/// On the wire: `{"tenant": …, "signal": …, "version": …, "highlights": [[start, end], …]}`
+/// (`highlights` left out when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "SignalMatchWire")]
 pub struct SignalMatch {
-    /// The tenant (client) that owns the signal. Shared (`Arc<str>`), so that a match clones
-    /// a pointer the compiled rule holds instead of allocating a string.
-    pub tenant: Arc<str>,
-    /// The signal's id, unique within its tenant. Shared like `tenant`.
-    pub signal: Arc<str>,
+    /// Which signal: its tenant and id, shared with the compiled rule that matched.
+    pub signal: SignalId,
     /// The version of the signal's rule the match was made with.
     pub version: u64,
     /// Where the matched terms are: `[start, end)` offsets in Unicode scalar values (code points)
     /// into `mention.text`, in order.
-    #[serde(default, skip_serializing_if = "SmallVec::is_empty")]
     pub highlights: Highlights,
+}
+
+/// [`SignalMatch`] as written: the names as plain strings.
+#[derive(Deserialize, JsonSchema)]
+#[schemars(rename = "SignalMatch")]
+struct SignalMatchWire {
+    /// The tenant (client) that owns the signal.
+    tenant: String,
+    /// The signal's id, unique within its tenant.
+    signal: String,
+    /// The version of the signal's rule the match was made with.
+    version: u64,
+    /// Where the matched terms are: `[start, end)` offsets in Unicode scalar values (code points)
+    /// into `mention.text`, in order.
+    #[serde(default, skip_serializing_if = "SmallVec::is_empty")]
+    highlights: Highlights,
+}
+
+impl From<SignalMatchWire> for SignalMatch {
+    fn from(w: SignalMatchWire) -> SignalMatch {
+        SignalMatch {
+            signal: SignalId::new(&w.tenant, &w.signal),
+            version: w.version,
+            highlights: w.highlights,
+        }
+    }
+}
+
+impl Serialize for SignalMatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let with_highlights = !self.highlights.is_empty();
+        let mut st = s.serialize_struct("SignalMatch", 3 + usize::from(with_highlights))?;
+        st.serialize_field("tenant", self.signal.tenant())?;
+        st.serialize_field("signal", self.signal.id())?;
+        st.serialize_field("version", &self.version)?;
+        if with_highlights {
+            st.serialize_field("highlights", &self.highlights)?;
+        } else {
+            st.skip_field("highlights")?;
+        }
+        st.end()
+    }
+}
+
+impl JsonSchema for SignalMatch {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SignalMatch".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        SignalMatchWire::json_schema(g)
+    }
+}
+
+/// A signal's identity: the tenant that owns it and its id within that tenant.
+///
+/// Both names share one allocation, so a clone (every match a compiled rule makes takes one)
+/// is a single reference-count increment. Ordered by tenant, then id; displayed `tenant/id`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SignalId {
+    /// The tenant followed by the id.
+    names: Arc<str>,
+    /// Where the id starts in `names`.
+    split: usize,
+}
+
+impl SignalId {
+    pub fn new(tenant: &str, id: &str) -> SignalId {
+        SignalId {
+            names: [tenant, id].concat().into(),
+            split: tenant.len(),
+        }
+    }
+
+    /// The tenant (client) that owns the signal.
+    pub fn tenant(&self) -> &str {
+        &self.names[..self.split]
+    }
+
+    /// The signal's id, unique within its tenant.
+    pub fn id(&self) -> &str {
+        &self.names[self.split..]
+    }
+}
+
+impl Ord for SignalId {
+    fn cmp(&self, other: &SignalId) -> std::cmp::Ordering {
+        (self.tenant(), self.id()).cmp(&(other.tenant(), other.id()))
+    }
+}
+
+impl PartialOrd for SignalId {
+    fn partial_cmp(&self, other: &SignalId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for SignalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.tenant(), self.id())
+    }
+}
+
+impl std::fmt::Debug for SignalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignalId({self})")
+    }
 }
 
 /// A match's highlight ranges. Most matches highlight one or two ranges, which are held inline,

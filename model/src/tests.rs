@@ -71,10 +71,9 @@ fn committed_json_schema_matches_the_types() {
 
 #[test]
 fn signal_match_names_are_plain_strings_on_the_wire() {
-    // `tenant` and `signal` are `Arc<str>` for speed; JSON and schema must not notice.
+    // The names share one allocation for speed; JSON and schema must not notice.
     let m = SignalMatch {
-        tenant: "acme".into(),
-        signal: "launch".into(),
+        signal: SignalId::new("acme", "launch"),
         version: 3,
         highlights: [[0, 4]].into_iter().collect(),
     };
@@ -94,4 +93,26 @@ fn signal_match_names_are_plain_strings_on_the_wire() {
             "{name}: {schema}"
         );
     }
+}
+
+#[test]
+fn signal_ids_compare_by_tenant_then_id_not_by_their_joined_names() {
+    // Joined, "a"+"zz" sorts after "ab"+"a"; by tenant it comes first.
+    let (a, b) = (SignalId::new("a", "zz"), SignalId::new("ab", "a"));
+    assert!(a < b);
+    assert_ne!(SignalId::new("ab", "c"), SignalId::new("a", "bc"));
+    assert_eq!(
+        (a.tenant(), a.id(), a.to_string()),
+        ("a", "zz", "a/zz".into())
+    );
+    let m = SignalMatch {
+        signal: b,
+        version: 1,
+        highlights: Highlights::new(),
+    };
+    assert_eq!(
+        serde_json::to_string(&m).expect("serialise"),
+        r#"{"tenant":"ab","signal":"a","version":1}"#,
+        "empty highlights are left out"
+    );
 }

@@ -153,11 +153,7 @@ pub fn topics(m: &Mention, hashtags: &[String], signals: &[model::SignalMatch]) 
             t.push(topic);
         }
     }
-    t.extend(
-        signals
-            .iter()
-            .map(|s| format!("signal:{}/{}", s.tenant, s.signal)),
-    );
+    t.extend(signals.iter().map(|s| format!("signal:{}", s.signal)));
     t
 }
 

@@ -299,7 +299,11 @@ mod tests {
         let hits = transforms::enrich_and_match(&m, &mut rec, handle.current().as_deref());
         assert_eq!(hits.len(), 1);
         assert_eq!(
-            (&*hits[0].tenant, &*hits[0].signal, hits[0].version),
+            (
+                hits[0].signal.tenant(),
+                hits[0].signal.id(),
+                hits[0].version
+            ),
             ("t1", "brand", 2)
         );
         assert_eq!(

@@ -532,7 +532,10 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
     let enriched: model::EnrichedMention =
         serde_json::from_slice(&body).expect("stored EnrichedMention");
     for s in &enriched.signals {
-        assert_eq!((&*s.tenant, &*s.signal, s.version), ("t1", "brands", 1));
+        assert_eq!(
+            (s.signal.tenant(), s.signal.id(), s.version),
+            ("t1", "brands", 1)
+        );
     }
     assert_eq!(
         worker.try_wait().expect("status"),

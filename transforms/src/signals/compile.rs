@@ -2,8 +2,9 @@
 //! value, a compact tree per rule, and the anchor index from keys to rules.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use model::SignalId;
 
 use super::filters::SENTIMENT_FIELD;
 use super::hash::FastMap;
@@ -56,9 +57,8 @@ pub(super) struct Rule {
     /// Its position in (tenant, signal id) order, the order matches are reported in.
     pub rank: u32,
     pub version: u64,
-    /// Built once here, so that a match clones two pointers instead of allocating two strings.
-    pub tenant: Arc<str>,
-    pub signal: Arc<str>,
+    /// Built once here, so that a match clones one pointer instead of allocating strings.
+    pub id: SignalId,
 }
 
 /// One node of a flattened rule tree. Composite nodes are followed by their children; their
@@ -373,14 +373,9 @@ impl Builder {
         });
         let (mut rules, mut nodes, mut phrase_keys, mut cmps) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        // One shared tenant string per tenant, not per rule.
-        let mut tenants: FastMap<&str, Arc<str>> = FastMap::default();
         let mut heads = Vec::with_capacity(order.len());
         for &r in &order {
             let p = &self.rules[r as usize];
-            let tenant = tenants
-                .entry(&p.tenant)
-                .or_insert_with(|| p.tenant.as_str().into());
             heads.push(nodes.len() as u32);
             nodes.push(Node::Head {
                 rule: rules.len() as u32,
@@ -388,8 +383,7 @@ impl Builder {
             rules.push(Rule {
                 rank: r,
                 version: p.version,
-                tenant: Arc::clone(tenant),
-                signal: p.signal.as_str().into(),
+                id: SignalId::new(&p.tenant, &p.signal),
             });
             flatten(
                 &p.expr,

@@ -3,7 +3,6 @@
 use model::{Highlights, SignalMatch};
 
 use std::cell::RefCell;
-use std::sync::Arc;
 
 use super::compile::{FACT_BIT, Matcher, NONE, Node};
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
@@ -200,8 +199,7 @@ impl Matcher {
         for &(_, rule, a, b) in &s.found {
             let rule = &self.rules[rule as usize];
             out.push(SignalMatch {
-                tenant: Arc::clone(&rule.tenant),
-                signal: Arc::clone(&rule.signal),
+                signal: rule.id.clone(),
                 version: rule.version,
                 highlights: highlights(&s.tok_chars, &mut s.spans[a as usize..b as usize]),
             });

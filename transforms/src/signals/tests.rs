@@ -109,8 +109,7 @@ pub(super) fn check_against_reference(
                 .zip(&parsed)
                 .filter_map(|(s, q)| {
                     reference::evaluate(q, v, Some(0)).map(|highlights| SignalMatch {
-                        tenant: s.tenant.as_str().into(),
-                        signal: s.id.as_str().into(),
+                        signal: model::SignalId::new(&s.tenant, &s.id),
                         version: s.version,
                         highlights: highlights.into(),
                     })
@@ -316,7 +315,7 @@ fn filters_read_the_mention_and_record() {
             .collect(),
     };
     let out = check_against_reference(&set, &Limits::default(), &[v]);
-    let matched: Vec<&str> = out[0].iter().map(|s| &*s.signal).collect();
+    let matched: Vec<&str> = out[0].iter().map(|s| s.signal.id()).collect();
     for (i, (q, want)) in cases.iter().enumerate() {
         let id = format!("{i:02}");
         assert_eq!(matched.contains(&id.as_str()), *want, "{q}");
@@ -354,7 +353,7 @@ fn matcher_is_shareable_and_works_on_the_real_analysis() {
     let got = matcher.matches(&crate::Analysis::new(&m), &record);
     let ids: Vec<(&str, &str, &[[u32; 2]])> = got
         .iter()
-        .map(|s| (&*s.tenant, &*s.signal, &s.highlights[..]))
+        .map(|s| (s.signal.tenant(), s.signal.id(), &s.highlights[..]))
         .collect();
     assert_eq!(
         ids,
