@@ -8,7 +8,7 @@ use model::SignalId;
 
 use super::filters::SENTIMENT_FIELD;
 use super::hash::FastMap;
-use super::lower::{CExpr, CText, Flat, Phrase, anchors, fact_cost, flatten};
+use super::lower::{CExpr, CText, Flat, Phrase, anchors, fact_cost, flatten, required};
 use super::normalise::{Flavor, Normaliser};
 use super::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
 use super::trie::Trie;
@@ -43,10 +43,11 @@ pub struct Matcher {
     /// The id of `sentiment_compound`, when a rule filters on sentiment.
     pub(super) sentiment_field: Option<usize>,
     pub(super) n_text_keys: u32,
-    /// The heads (in `nodes`) of the rules anchored under each key (CSR:
-    /// `post_start[k]..post_start[k + 1]` into `postings`).
+    /// The rules anchored under each key (CSR: `post_start[k]..post_start[k + 1]` into
+    /// `postings`), as `(head, required)`: the rule's head in `nodes` and a key every match of
+    /// the rule hits besides its anchors, or [`NONE`].
     pub(super) post_start: Vec<u32>,
-    pub(super) postings: Vec<u32>,
+    pub(super) postings: Vec<(u32, u32)>,
     /// The heads of the rules with no anchor, evaluated for every mention.
     pub(super) always: Vec<u32>,
 }
@@ -197,7 +198,11 @@ impl Matcher {
                     continue;
                 }
             }
-            b.add_rule(s, expr, anchor.map(|(_, keys)| keys));
+            let anchor = anchor.map(|(_, keys)| {
+                let also = required(&expr, &|k| b.key_cost(k), &keys).map_or(NONE, |(_, k)| k);
+                (keys, also)
+            });
+            b.add_rule(s, expr, anchor);
         }
         if b.facets_used & (1 << Facet::Sentiment as u32) != 0 {
             b.sentiment_field = fields(SENTIMENT_FIELD).map(|(id, _)| id);
@@ -241,7 +246,8 @@ struct Pending {
 #[derive(Default)]
 struct Builder {
     rules: Vec<Pending>,
-    anchors: Vec<Option<Vec<u32>>>,
+    /// Each rule's anchor keys and the key it also requires (or [`NONE`]); `None` if unanchored.
+    anchors: Vec<Option<(Vec<u32>, u32)>>,
     flavors: Vec<Flavor>,
     forms: Vec<Form>,
     facts: Vec<FastMap<Box<str>, u32>>,
@@ -344,7 +350,7 @@ impl Builder {
         }
     }
 
-    fn add_rule(&mut self, s: &Signal, expr: CExpr, anchor: Option<Vec<u32>>) {
+    fn add_rule(&mut self, s: &Signal, expr: CExpr, anchor: Option<(Vec<u32>, u32)>) {
         self.rules.push(Pending {
             tenant: s.tenant.clone(),
             signal: s.id.clone(),
@@ -368,7 +374,7 @@ impl Builder {
         // Storage order: by first anchor key (unanchored last), then rank.
         let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();
         order.sort_by_key(|&r| {
-            let first = self.anchors[r as usize].as_ref().and_then(|a| a.first());
+            let first = self.anchors[r as usize].as_ref().and_then(|a| a.0.first());
             (first.map_or(usize::MAX, |&k| index(k)), r)
         });
         let (mut rules, mut nodes, mut phrase_keys, mut cmps) =
@@ -398,7 +404,7 @@ impl Builder {
         let mut always = Vec::new();
         for (stored, &r) in order.iter().enumerate() {
             match &self.anchors[r as usize] {
-                Some(keys) => keys.iter().for_each(|&k| counts[index(k) + 1] += 1),
+                Some((keys, _)) => keys.iter().for_each(|&k| counts[index(k) + 1] += 1),
                 None => always.push(heads[stored]),
             }
         }
@@ -407,12 +413,14 @@ impl Builder {
         }
         let post_start = counts.clone();
         let mut fill = counts;
-        let mut postings = vec![0u32; post_start[n_keys] as usize];
+        let mut postings = vec![(0, NONE); post_start[n_keys] as usize];
         for (stored, &r) in order.iter().enumerate() {
-            for &k in self.anchors[r as usize].iter().flatten() {
-                let slot = &mut fill[index(k)];
-                postings[*slot as usize] = heads[stored];
-                *slot += 1;
+            if let Some((keys, also)) = &self.anchors[r as usize] {
+                for &k in keys {
+                    let slot = &mut fill[index(k)];
+                    postings[*slot as usize] = (heads[stored], *also);
+                    *slot += 1;
+                }
             }
         }
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);

@@ -130,3 +130,33 @@ pub(super) fn anchors(e: &CExpr, cost: &dyn Fn(u32) -> u32) -> Option<(u32, Vec<
         CExpr::Not(_) | CExpr::Cmp(..) | CExpr::Flag(_) => None,
     }
 }
+
+/// A key, other than those in `skip`, that every match of `e` hits, with its cost (lower is
+/// more selective); `None` when there is none.
+///
+/// Checked against the mention's keys before a candidate's tree is read, it turns away most
+/// candidates that would fail (an `AND` whose other side is absent, a phrase whose anchor word
+/// came without the others) for one probe of a small table.
+pub(super) fn required(e: &CExpr, cost: &dyn Fn(u32) -> u32, skip: &[u32]) -> Option<(u32, u32)> {
+    let pick = |keys: &mut dyn Iterator<Item = u32>| {
+        keys.filter(|k| !skip.contains(k))
+            .map(|k| (cost(k), k))
+            .min()
+    };
+    let text_keys = |t: &CText| -> Vec<u32> {
+        match t {
+            CText::Key(k) => vec![*k],
+            CText::Phrase(p) => p.keys.to_vec(),
+        }
+    };
+    match e {
+        CExpr::Key(k) => pick(&mut std::iter::once(*k)),
+        CExpr::Phrase(p) => pick(&mut p.keys.iter().copied()),
+        CExpr::Near(pair, _) => {
+            let (a, b) = (text_keys(&pair.0), text_keys(&pair.1));
+            pick(&mut a.into_iter().chain(b))
+        }
+        CExpr::And(v) => v.iter().filter_map(|e| required(e, cost, skip)).min(),
+        CExpr::Or(_) | CExpr::Not(_) | CExpr::Cmp(..) | CExpr::Flag(_) => None,
+    }
+}

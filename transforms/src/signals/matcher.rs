@@ -46,6 +46,8 @@ pub struct Scratch {
     /// The exact-word key of each token in each form (`form * n + position`), or `NONE`.
     tok_keys: Vec<u32>,
     pub(super) candidates: Vec<u32>,
+    /// The postings range of each key the mention hit.
+    lists: Vec<(u32, u32)>,
     /// Each candidate's head and rule.
     heads: Vec<(u32, u32)>,
     /// Where each key's run of `hits` is, so that a rule's leaf finds it in one probe.
@@ -136,20 +138,26 @@ impl Matcher {
 
         s.candidates.clear();
         s.runs.reset(s.hits.len());
+        s.lists.clear();
         let mut i = 0;
         while i < s.hits.len() {
             let k = (s.hits[i] >> 32) as u32;
             let ki = self.key_index(k);
-            let (a, b) = (
-                self.post_start[ki] as usize,
-                self.post_start[ki + 1] as usize,
-            );
-            s.candidates.extend_from_slice(&self.postings[a..b]);
+            s.lists.push((self.post_start[ki], self.post_start[ki + 1]));
             let start = i;
             while i < s.hits.len() && (s.hits[i] >> 32) as u32 == k {
                 i += 1;
             }
             s.runs.insert(k, start as u32, i as u32);
+        }
+        // Every hit key is in `runs` now: a rule whose required key is missing cannot match.
+        for &(a, b) in &s.lists {
+            s.candidates.extend(
+                self.postings[a as usize..b as usize]
+                    .iter()
+                    .filter(|&&(_, also)| also == NONE || s.runs.contains(also))
+                    .map(|&(head, _)| head),
+            );
         }
         s.candidates.extend_from_slice(&self.always);
         s.candidates.sort_unstable();
@@ -301,6 +309,12 @@ impl KeyRuns {
             i = (i + 1) & self.mask;
         }
         self.slots[i] = (k, start, end);
+    }
+
+    /// Whether the mention hit key `k`.
+    #[inline]
+    fn contains(&self, k: u32) -> bool {
+        self.get(k).1 != 0
     }
 
     /// The run of key `k`; empty when the mention did not hit it.
