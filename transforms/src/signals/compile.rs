@@ -12,6 +12,7 @@ use super::lower::{CExpr, CText, Flat, Phrase, anchors, fact_cost, flatten, requ
 use super::normalise::{Flavor, Normaliser};
 use super::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
 use super::trie::Trie;
+use super::words::WordTable;
 use super::{CompileError, FieldLookup, Limits, Signal, SignalSet, parser, registry_fields};
 
 /// Marks a key as a facet value (no token position) rather than a word or prefix.
@@ -116,7 +117,7 @@ impl Node {
 #[derive(Debug)]
 pub(super) struct Form {
     pub norm: Normaliser,
-    pub words: FastMap<Box<str>, u32>,
+    pub words: WordTable,
     pub trie: Trie,
 }
 
@@ -249,7 +250,8 @@ struct Builder {
     /// Each rule's anchor keys and the key it also requires (or [`NONE`]); `None` if unanchored.
     anchors: Vec<Option<(Vec<u32>, u32)>>,
     flavors: Vec<Flavor>,
-    forms: Vec<Form>,
+    /// Each form's normaliser, words with their keys, and prefixes.
+    forms: Vec<(Normaliser, FastMap<Box<str>, u32>, Trie)>,
     facts: Vec<FastMap<Box<str>, u32>>,
     /// The anchor cost of each fact key, by fact id.
     fact_costs: Vec<u32>,
@@ -264,18 +266,15 @@ impl Builder {
             return i as u32;
         }
         self.flavors.push(flavor);
-        self.forms.push(Form {
-            norm: Normaliser::new(flavor),
-            words: FastMap::default(),
-            trie: Trie::default(),
-        });
+        self.forms
+            .push((Normaliser::new(flavor), FastMap::default(), Trie::default()));
         (self.forms.len() - 1) as u32
     }
 
     fn word(&mut self, form: u32, w: &str) -> u32 {
         let next = &mut self.next_text_key;
         *self.forms[form as usize]
-            .words
+            .1
             .entry(w.into())
             .or_insert_with(|| {
                 *next += 1;
@@ -289,7 +288,7 @@ impl Builder {
                 let form = self.form(flavor.unstemmed());
                 CText::Key(
                     self.forms[form as usize]
-                        .trie
+                        .2
                         .insert(p, &mut self.next_text_key),
                 )
             }
@@ -430,7 +429,15 @@ impl Builder {
             nodes,
             phrase_keys,
             cmps,
-            forms: self.forms,
+            forms: self
+                .forms
+                .into_iter()
+                .map(|(norm, words, trie)| Form {
+                    norm,
+                    words: WordTable::new(words.iter().map(|(w, &k)| (&**w, k))),
+                    trie,
+                })
+                .collect(),
             facts: self.facts,
             facets_used: self.facets_used,
             sentiment_field: self.sentiment_field,

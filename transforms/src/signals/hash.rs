@@ -21,6 +21,11 @@ pub struct WordHasher(u64);
 const K: u64 = 0xf135_7aea_2e62_a9c5;
 
 impl WordHasher {
+    /// A hasher that starts from `seed` instead of zero.
+    pub fn seeded(seed: u64) -> WordHasher {
+        WordHasher(seed)
+    }
+
     #[inline]
     fn add(&mut self, w: u64) {
         self.0 = (self.0.rotate_left(26) ^ w).wrapping_mul(K);

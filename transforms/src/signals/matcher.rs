@@ -6,30 +6,10 @@ use std::cell::RefCell;
 
 use super::compile::{FACT_BIT, Matcher, NONE, Node};
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
-use super::hash::FastMap;
 use super::query::{CmpOp, Facet, NumField};
+use super::words::WordCache;
 use crate::Analysis;
 use crate::registry::Record;
-
-/// Most distinct words the per-thread token cache holds before it starts afresh.
-const CACHE_WORDS: usize = 1 << 16;
-/// Longer words are looked up without the cache, so it stays small.
-const CACHE_WORD_BYTES: usize = 31;
-
-/// A short word stored inline, so a cache probe touches one slot and no other memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ShortWord([u8; CACHE_WORD_BYTES + 1]);
-
-impl ShortWord {
-    /// The word zero-padded, with its length last; `None` when it is too long.
-    #[inline]
-    fn new(w: &str) -> Option<ShortWord> {
-        let mut b = [0u8; CACHE_WORD_BYTES + 1];
-        b.get_mut(..w.len())?.copy_from_slice(w.as_bytes());
-        b[CACHE_WORD_BYTES] = w.len() as u8;
-        (w.len() <= CACHE_WORD_BYTES).then_some(ShortWord(b))
-    }
-}
 
 /// Buffers reused from one mention to the next, and a cache of what each word looks up to (its
 /// normal forms' keys), which spares re-normalising and re-stemming frequent words. Keep one
@@ -38,9 +18,8 @@ impl ShortWord {
 pub struct Scratch {
     /// The matcher the cache was filled for.
     matcher_id: u64,
-    /// Word → range of `arena`: one exact-word key (or `NONE`) per form, then prefix keys.
-    cache: FastMap<ShortWord, (u32, u32)>,
-    arena: Vec<u32>,
+    /// Word → one exact-word key (or `NONE`) per form, then the keys of its prefixes.
+    cache: WordCache,
     /// `key << 32 | token position`, sorted.
     pub(super) hits: Vec<u64>,
     /// The exact-word key of each token in each form (`form * n + position`), or `NONE`.
@@ -96,29 +75,15 @@ impl Matcher {
         s.tok_keys.resize(self.forms.len() * n, NONE);
         if s.matcher_id != self.id {
             s.cache.clear();
-            s.arena.clear();
             s.matcher_id = self.id;
         }
         let forms = self.forms.len();
         for (p, w) in words.iter().enumerate() {
-            let short = ShortWord::new(w);
-            let (start, len, transient) = match short.and_then(|k| s.cache.get(&k)) {
-                Some(&(start, len)) => (start, len, false),
-                None => {
-                    if s.cache.len() >= CACHE_WORDS {
-                        s.cache.clear();
-                        s.arena.clear();
-                    }
-                    let start = s.arena.len();
-                    self.lookup_word(w, s);
-                    let len = (s.arena.len() - start) as u32;
-                    if let Some(k) = short {
-                        s.cache.insert(k, (start as u32, len));
-                    }
-                    (start as u32, len, short.is_none())
-                }
-            };
-            let keys = &s.arena[start as usize..][..len as usize];
+            let (norm, scratch) = (&mut s.norm, &mut s.scratch);
+            let found = s
+                .cache
+                .keys(w, |arena| self.lookup_word(w, arena, norm, scratch));
+            let keys = s.cache.get(found);
             for (f, &k) in keys[..forms].iter().enumerate() {
                 if k != NONE {
                     s.hits.push(pack(k, p));
@@ -126,9 +91,7 @@ impl Matcher {
                 }
             }
             s.hits.extend(keys[forms..].iter().map(|&k| pack(k, p)));
-            if transient {
-                s.arena.truncate(start as usize);
-            }
+            s.cache.release(found);
         }
         if self.facets_used != 0 {
             self.fact_hits(view, &mut s.hits);
@@ -215,18 +178,17 @@ impl Matcher {
         out
     }
 
-    /// Appends to `s.arena` the exact-word key (or `NONE`) of `w` in each form, then the keys
+    /// Appends to `arena` the exact-word key (or `NONE`) of `w` in each form, then the keys
     /// of the prefixes it starts with.
-    fn lookup_word(&self, w: &str, s: &mut Scratch) {
-        let start = s.arena.len();
-        s.arena.resize(start + self.forms.len(), NONE);
+    fn lookup_word(&self, w: &str, arena: &mut Vec<u32>, norm: &mut String, scratch: &mut String) {
+        let start = arena.len();
+        arena.resize(start + self.forms.len(), NONE);
         for (f, form) in self.forms.iter().enumerate() {
-            form.norm.normalise_into(w, &mut s.norm, &mut s.scratch);
-            if let Some(&k) = form.words.get(s.norm.as_str()) {
-                s.arena[start + f] = k;
+            form.norm.normalise_into(w, norm, scratch);
+            if let Some(k) = form.words.get(norm) {
+                arena[start + f] = k;
             }
-            let arena = &mut s.arena;
-            form.trie.walk(&s.norm, |k| arena.push(k));
+            form.trie.walk(norm, |k| arena.push(k));
         }
     }
 

@@ -33,6 +33,7 @@ mod parser;
 pub mod query;
 pub mod synthetic;
 mod trie;
+mod words;
 
 #[cfg(test)]
 mod reference;
