@@ -38,7 +38,7 @@ pub struct Scratch {
     found: Vec<(u32, u32, u32, u32)>,
     /// Occurrence starts of a `NEAR`'s two operands, reused rather than allocated per rule.
     near: RefCell<(Vec<u32>, Vec<u32>)>,
-    /// Code-point `[start, end)` of each token, filled at the first match of a mention.
+    /// Code-point `[start, end)` of each token of a mention with matches, when not ASCII.
     tok_chars: Vec<(u32, u32)>,
     norm: String,
     scratch: String,
@@ -162,8 +162,23 @@ impl Matcher {
         if s.found.is_empty() {
             return out;
         }
+        // Highlights are in code points. In ASCII text a token's are its byte offsets; else
+        // every token's are counted in one pass over the text.
+        let text = view.text();
+        let ascii = text.is_ascii();
         s.tok_chars.clear();
-        token_chars(view.text(), words, &mut s.tok_chars);
+        if !ascii {
+            token_chars(text, words, &mut s.tok_chars);
+        }
+        let base = text.as_ptr() as usize;
+        let tok_chars = &s.tok_chars;
+        let span_of = |p: usize| match ascii {
+            true => {
+                let start = (words[p].as_ptr() as usize - base) as u32;
+                (start, start + words[p].len() as u32)
+            }
+            false => tok_chars[p],
+        };
         // Rules are stored by anchor; report in (tenant, signal id) order.
         s.found.sort_unstable_by_key(|&(rank, ..)| rank);
         out.reserve_exact(s.found.len());
@@ -172,7 +187,7 @@ impl Matcher {
             out.push(SignalMatch {
                 signal: rule.id.clone(),
                 version: rule.version,
-                highlights: highlights(&s.tok_chars, &mut s.spans[a as usize..b as usize]),
+                highlights: highlights(span_of, &mut s.spans[a as usize..b as usize]),
             });
         }
         out
@@ -478,13 +493,6 @@ fn has_partner(x: u32, lx: u32, others: &[u32], lo: u32, d: u32) -> bool {
 /// The code-point `[start, end)` of each word (slices of `text`), in one pass over the text.
 fn token_chars(text: &str, words: &[&str], out: &mut Vec<(u32, u32)>) {
     let base = text.as_ptr() as usize;
-    if text.is_ascii() {
-        out.extend(words.iter().map(|w| {
-            let start = (w.as_ptr() as usize - base) as u32;
-            (start, start + w.len() as u32)
-        }));
-        return;
-    }
     let (mut at_byte, mut at_char) = (0usize, 0u32);
     for w in words {
         let start = w.as_ptr() as usize - base;
@@ -497,11 +505,11 @@ fn token_chars(text: &str, words: &[&str], out: &mut Vec<(u32, u32)>) {
 }
 
 /// Token spans → merged code-point `[start, end)` offsets into the text.
-fn highlights(tok_chars: &[(u32, u32)], spans: &mut [(u32, u32)]) -> Highlights {
+fn highlights(span_of: impl Fn(usize) -> (u32, u32), spans: &mut [(u32, u32)]) -> Highlights {
     spans.sort_unstable();
     let mut merged = Highlights::new();
     for &(s, e) in spans.iter() {
-        let (s, e) = (tok_chars[s as usize].0, tok_chars[e as usize - 1].1);
+        let (s, e) = (span_of(s as usize).0, span_of(e as usize - 1).1);
         match merged.last_mut() {
             Some(last) if s <= last[1] => last[1] = last[1].max(e),
             _ => merged.push([s, e]),
