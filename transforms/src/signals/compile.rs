@@ -53,11 +53,10 @@ pub struct Matcher {
     pub(super) always: Vec<u32>,
 }
 
-/// One compiled signal, as reported (its tree is in `Matcher::nodes`).
+/// One compiled signal, as reported (its tree is in `Matcher::nodes`). `Matcher::rules` is in
+/// (tenant, signal id) order, the order matches are reported in, so a rule's index is its rank.
 #[derive(Debug)]
 pub(super) struct Rule {
-    /// Its position in (tenant, signal id) order, the order matches are reported in.
-    pub rank: u32,
     pub version: u64,
     /// Built once here, so that a match clones one pointer instead of allocating strings.
     pub id: SignalId,
@@ -376,20 +375,21 @@ impl Builder {
             let first = self.anchors[r as usize].as_ref().and_then(|a| a.0.first());
             (first.map_or(usize::MAX, |&k| index(k)), r)
         });
-        let (mut rules, mut nodes, mut phrase_keys, mut cmps) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Pending rules are in (tenant, signal id) order already.
+        let rules = self
+            .rules
+            .iter()
+            .map(|p| Rule {
+                version: p.version,
+                id: SignalId::new(&p.tenant, &p.signal),
+            })
+            .collect();
+        let (mut nodes, mut phrase_keys, mut cmps) = (Vec::new(), Vec::new(), Vec::new());
         let mut heads = Vec::with_capacity(order.len());
         for &r in &order {
             let p = &self.rules[r as usize];
             heads.push(nodes.len() as u32);
-            nodes.push(Node::Head {
-                rule: rules.len() as u32,
-            });
-            rules.push(Rule {
-                rank: r,
-                version: p.version,
-                id: SignalId::new(&p.tenant, &p.signal),
-            });
+            nodes.push(Node::Head { rule: r });
             flatten(
                 &p.expr,
                 &mut Flat {

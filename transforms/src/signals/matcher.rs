@@ -33,9 +33,9 @@ pub struct Scratch {
     runs: KeyRuns,
     /// The token spans of every matched rule this mention, one run per entry of `found`.
     spans: Vec<(u32, u32)>,
-    /// This mention's matches, before sorting: `(rank, rule, spans[a..b])`. Only small tuples
-    /// are sorted; each `SignalMatch` is built once, in place in the output.
-    found: Vec<(u32, u32, u32, u32)>,
+    /// This mention's matches, before sorting: `(rule, spans[a..b])`. Only small tuples are
+    /// sorted; each `SignalMatch` is built once, in place in the output.
+    found: Vec<(u32, u32, u32)>,
     /// Occurrence starts of a `NEAR`'s two operands, reused rather than allocated per rule.
     near: RefCell<(Vec<u32>, Vec<u32>)>,
     /// Code-point `[start, end)` of each token of a mention with matches, when not ASCII.
@@ -155,9 +155,7 @@ impl Matcher {
             if !ctx.collect(head as usize + 1, &mut s.spans) {
                 continue;
             }
-            let rank = self.rules[rule as usize].rank;
-            s.found
-                .push((rank, rule, mark as u32, s.spans.len() as u32));
+            s.found.push((rule, mark as u32, s.spans.len() as u32));
         }
         if s.found.is_empty() {
             return out;
@@ -179,10 +177,10 @@ impl Matcher {
             }
             false => tok_chars[p],
         };
-        // Rules are stored by anchor; report in (tenant, signal id) order.
-        s.found.sort_unstable_by_key(|&(rank, ..)| rank);
+        // Candidates came in storage (anchor) order; report in (tenant, signal id) order.
+        s.found.sort_unstable_by_key(|&(rule, ..)| rule);
         out.reserve_exact(s.found.len());
-        for &(_, rule, a, b) in &s.found {
+        for &(rule, a, b) in &s.found {
             let rule = &self.rules[rule as usize];
             out.push(SignalMatch {
                 signal: rule.id.clone(),
