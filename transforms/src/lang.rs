@@ -1,15 +1,15 @@
 //! Language identification for short social text.
 //!
-//! Script first, statistics second. One scan ([`scan`]) strips URLs, @mentions, hashtags,
+//! Script first, statistics second. One scan (`scan`) strips URLs, @mentions, hashtags,
 //! digits and emoji, keeps the letters (all-capital words lower-cased) and counts them per
 //! script. A script that one major language owns decides on its own (Hangul → ko, kana → ja,
 //! Han alone → zh, Greek → el, Thai, Hebrew, Georgian, …); Latin, Cyrillic, Arabic and
-//! Devanagari, which many languages share, go to a byte n-gram naive Bayes model ([`model`])
+//! Devanagari, which many languages share, go to a byte n-gram naive Bayes model (`model`)
 //! holding only that script's languages, so a Latin text is never scored against Russian.
 //! Close relatives the n-grams confuse on a dozen words (Danish/Norwegian, Indonesian/Malay,
-//! English against anything on a short tweet) are arbitrated by marker words ([`markers`]).
+//! English against anything on a short tweet) are arbitrated by marker words (`markers`).
 //! Below a few letters we say `und` rather than guess. The whole detection is one linear pass
-//! over at most [`scan::SCAN_LIMIT`] bytes plus table look-ups, and is deterministic.
+//! over at most `scan::SCAN_LIMIT` bytes plus table look-ups, and is deterministic.
 
 mod fields;
 mod markers;

@@ -1,7 +1,7 @@
 //! VADER's word tables, parsed once from the lexicon files shipped with vaderSentiment 3.3.2
 //! (see `data/sentiment/README.md`), plus the small fixed word lists of its rules.
 //!
-//! Every lower-cased token is looked up once, in one map, and the answer ([`Word`]) carries all
+//! Every lower-cased token is looked up once, in one map, and the answer (`Word`) carries all
 //! that VADER's rules ask about a word: its valence, whether it is a booster, a negation, an
 //! emoticon, or one of the few words the rules compare against (`kw`).
 

@@ -1,7 +1,7 @@
 //! Text statistics: size, shape and typography of the text.
 //!
 //! One group, one pass: every character-level fact comes from a single scan of the analysed text
-//! ([`scan::scan`], ASCII classified by table lookup), word-level facts from one walk over the
+//! (`scan::scan`, ASCII classified by table lookup), word-level facts from one walk over the
 //! shared UAX #29 words. Graphemes need the segmenter only for non-ASCII text.
 
 mod chars;
