@@ -11,6 +11,12 @@ pub(crate) struct FxHasher(u64);
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 impl FxHasher {
+    /// A hasher that starts from `seed` instead of zero: tables keyed by text that anyone can
+    /// post take a random seed, so that nobody can aim keys at one run of slots.
+    pub(crate) fn with_seed(seed: u64) -> FxHasher {
+        FxHasher(seed)
+    }
+
     #[inline]
     fn add(&mut self, word: u64) {
         self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
@@ -59,7 +65,13 @@ impl Hasher for FxHasher {
 /// low bits (an index) of the result mix well (for open-addressing tables).
 #[inline]
 pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
+    hash_bytes_seeded(0, b)
+}
+
+/// [`hash_bytes`] from a seeded hasher ([`FxHasher::with_seed`]).
+#[inline]
+pub(crate) fn hash_bytes_seeded(seed: u64, b: &[u8]) -> u64 {
+    let mut h = FxHasher::with_seed(seed);
     h.write(b);
     let x = h.finish();
     (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)

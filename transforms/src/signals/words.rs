@@ -8,14 +8,14 @@
 //! 65,536 words, more than a core's L2 cache) or a pointer to a string elsewhere (the table: one
 //! more cache miss per lookup), and pushed the rules out of the cache.
 //!
-//! Hashes are seeded from the process's random state: the cache is keyed by mention text, which
+//! Hashes ([`crate::fxhash::hash_bytes_seeded`]) are seeded from the process's random state: the cache is keyed by mention text, which
 //! posters choose, and the table by rules, which tenants write; neither can aim words at one run
 //! of slots.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 
-use super::hash::WordHasher;
+use crate::fxhash::hash_bytes_seeded;
 
 /// Most distinct words held before the cache starts afresh.
 pub(super) const CACHE_WORDS: usize = 1 << 16;
@@ -32,14 +32,7 @@ fn random_seed() -> u64 {
 /// The slot index and tag of `b` under `seed`, for a table of `mask + 1` slots.
 #[inline]
 fn locate(seed: u64, b: &[u8], mask: usize) -> (usize, u64) {
-    let mut h = WordHasher::seeded(seed);
-    h.write(b);
-    // The multiply-rotate hash leaves a difference in a word's last bytes in the high bits
-    // only; a final mix (MurmurHash3's) spreads it to both the slot index and the tag.
-    let mut x = h.finish();
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
+    let x = hash_bytes_seeded(seed, b);
     (x as usize & mask, x >> 32)
 }
 
