@@ -78,3 +78,5 @@ impl<'a> EnrichedRef<'a> {
 
 #[cfg(test)]
 mod catalogue_tests;
+#[cfg(test)]
+mod oracle;

@@ -90,21 +90,12 @@ fn agrees_with_empath_golden_on_the_corpus() {
 /// Runs Empath live over the corpus words; with `BACKCHANNEL_BLESS` set, rewrites the golden.
 #[test]
 fn agrees_with_live_empath_oracle() {
-    let python = std::env::var("BACKCHANNEL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let importable = Command::new(&python)
-        .args(["-c", "import empath"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !importable {
-        let required = std::env::var("BACKCHANNEL_TEST_SERVICES").as_deref() == Ok("required")
-            || std::env::var_os("CI").is_some();
-        assert!(
-            !required,
-            "empath is not importable by {python} (set BACKCHANNEL_PYTHON)"
-        );
-        eprintln!("SKIPPED (oracle missing): empath not importable by {python}");
+    let python = crate::oracle::python();
+    if !crate::oracle::available(
+        &python,
+        &["-c", "import empath"],
+        "the Python package empath",
+    ) {
         return;
     }
     let mut words = corpus_words();

@@ -128,20 +128,9 @@ fn golden_emoji_agreement() {
     check("emoji 2.16.0", &parse_rows(&golden), emoji_row, &[]);
 }
 
-/// Runs an oracle program, or says why it cannot. A missing oracle fails the test when
-/// `BACKCHANNEL_TEST_SERVICES=required` or `CI` is set, and is skipped loudly otherwise.
+/// Runs an oracle program, or says why it cannot ([`crate::oracle::available`]).
 fn oracle(program: &str, probe: &[&str], run: &[&str], what: &str) -> Option<String> {
-    let required = std::env::var("BACKCHANNEL_TEST_SERVICES").is_ok_and(|v| v == "required")
-        || std::env::var_os("CI").is_some();
-    let ok = Command::new(program)
-        .args(probe)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let msg = format!("SKIPPED (oracle missing): {what} is not available through `{program}`");
-        assert!(!required, "{msg}");
-        println!("{msg}");
-        eprintln!("{msg}");
+    if !crate::oracle::available(program, probe, what) {
         return None;
     }
     let out = Command::new(program)
@@ -178,7 +167,7 @@ fn live_twitter_text_oracle() {
 
 #[test]
 fn live_emoji_oracle() {
-    let python = std::env::var("BACKCHANNEL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = crate::oracle::python();
     let script = format!("{DATA}/gen_golden_emoji.py");
     let Some(out) = oracle(
         &python,

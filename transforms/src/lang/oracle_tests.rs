@@ -117,16 +117,8 @@ fn agrees_with_committed_oracle_answers() {
 /// Runs langid.py now (the python in `BACKCHANNEL_PYTHON`, default `python3`).
 #[test]
 fn agrees_with_live_oracle() {
-    let python = std::env::var("BACKCHANNEL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var("BACKCHANNEL_TEST_SERVICES").is_ok_and(|v| v == "required")
-        || std::env::var_os("CI").is_some();
-    let skip = |why: String| {
-        assert!(
-            !required,
-            "oracle langid.py is required but unavailable: {why}"
-        );
-        println!("SKIPPED (oracle missing): langid.py via {python}: {why}");
-    };
+    let python = crate::oracle::python();
+    let skip = |why: String| crate::oracle::missing(&format!("langid.py via {python}: {why}"));
     let inputs = inputs();
     let child = Command::new(&python)
         .arg(GEN_GOLDEN)

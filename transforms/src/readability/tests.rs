@@ -152,23 +152,10 @@ fn agrees_with_textstat_golden() {
 
 #[test]
 fn agrees_with_textstat_live_over_the_corpus() {
-    let python = std::env::var("BACKCHANNEL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let required = std::env::var_os("CI").is_some()
-        || std::env::var("BACKCHANNEL_TEST_SERVICES").is_ok_and(|v| v == "required");
-    let probe = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import importlib.metadata as m, textstat; v = m.version('textstat'); \
-             assert v == '0.7.8', f'textstat {v}, need 0.7.8'",
-        ])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        let why = match &probe {
-            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
-            Err(e) => e.to_string(),
-        };
-        assert!(!required, "textstat oracle missing for {python}: {why}");
-        eprintln!("SKIPPED (oracle missing): textstat==0.7.8 is not importable by {python}: {why}");
+    let python = crate::oracle::python();
+    let probe = "import importlib.metadata as m, textstat; v = m.version('textstat'); \
+                 assert v == '0.7.8', f'textstat {v}, need 0.7.8'";
+    if !crate::oracle::available(&python, &["-c", probe], "textstat==0.7.8") {
         return;
     }
     let out = std::process::Command::new(&python)

@@ -90,21 +90,12 @@ fn agrees_with_vader_on_hand_picked_cases() {
 /// Runs the Python reference (vaderSentiment 3.3.2) live over the corpus and the cases.
 #[test]
 fn agrees_with_live_vader_oracle() {
-    let python = std::env::var("BACKCHANNEL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let importable = Command::new(&python)
-        .args(["-c", "import vaderSentiment.vaderSentiment"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !importable {
-        let required = std::env::var("BACKCHANNEL_TEST_SERVICES").as_deref() == Ok("required")
-            || std::env::var_os("CI").is_some();
-        assert!(
-            !required,
-            "vaderSentiment is not importable by {python} (set BACKCHANNEL_PYTHON)"
-        );
-        eprintln!("SKIPPED (oracle missing): vaderSentiment not importable by {python}");
+    let python = crate::oracle::python();
+    if !crate::oracle::available(
+        &python,
+        &["-c", "import vaderSentiment.vaderSentiment"],
+        "the Python package vaderSentiment 3.3.2",
+    ) {
         return;
     }
     let mut texts = corpus_texts();
