@@ -25,6 +25,16 @@ pub(super) enum CText {
     Phrase(Phrase),
 }
 
+impl CText {
+    /// Its word or prefix key, or its phrase's words.
+    fn keys(&self) -> &[u32] {
+        match self {
+            CText::Key(k) => std::slice::from_ref(k),
+            CText::Phrase(p) => &p.keys,
+        }
+    }
+}
+
 /// Two or more words in a row, in one form.
 #[derive(Debug)]
 pub(super) struct Phrase {
@@ -143,19 +153,10 @@ pub(super) fn required(e: &CExpr, cost: &dyn Fn(u32) -> u32, skip: &[u32]) -> Op
             .map(|k| (cost(k), k))
             .min()
     };
-    let text_keys = |t: &CText| -> Vec<u32> {
-        match t {
-            CText::Key(k) => vec![*k],
-            CText::Phrase(p) => p.keys.to_vec(),
-        }
-    };
     match e {
         CExpr::Key(k) => pick(&mut std::iter::once(*k)),
         CExpr::Phrase(p) => pick(&mut p.keys.iter().copied()),
-        CExpr::Near(pair, _) => {
-            let (a, b) = (text_keys(&pair.0), text_keys(&pair.1));
-            pick(&mut a.into_iter().chain(b))
-        }
+        CExpr::Near(pair, _) => pick(&mut pair.0.keys().iter().chain(pair.1.keys()).copied()),
         CExpr::And(v) => v.iter().filter_map(|e| required(e, cost, skip)).min(),
         CExpr::Or(_) | CExpr::Not(_) | CExpr::Cmp(..) | CExpr::Flag(_) => None,
     }
