@@ -98,7 +98,7 @@ async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete(
     let n = big_n();
     let env = Env::new("e2e").await;
     env.produce_synthetic(11, 0, n).await;
-    let mut worker = env.spawn_worker();
+    let worker = env.spawn_worker();
     env.wait_stored(n as i64, Duration::from_secs(600)).await;
     env.wait_rollups(Duration::from_secs(120)).await;
 
@@ -121,10 +121,7 @@ async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete(
         metric(&metrics, "backchannel_store_written_mentions_total", ""),
         n as f64
     );
-    signal(worker.id(), "TERM");
-    let status = worker.wait().expect("worker exits");
-    assert!(status.success(), "graceful stop on SIGTERM: {status:?}");
-    env.drop_all().await;
+    env.finish(worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,9 +166,7 @@ async fn e2e_worker_killed_three_times_loses_nothing_and_counts_nothing_twice() 
         n,
         "every mention published at least once"
     );
-    signal(worker.id(), "TERM");
-    assert!(worker.wait().expect("exit").success());
-    env.drop_all().await;
+    env.finish(worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,7 +228,7 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
             .expect("poison produced");
     }
     env.produce_synthetic(13, good, good).await;
-    let mut worker = env.spawn_worker();
+    let worker = env.spawn_worker();
     env.wait_stored(2 * good as i64, Duration::from_secs(300))
         .await;
 
@@ -296,9 +291,7 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         4.0
     );
     assert_eq!(env.stored().await, 2 * good as i64);
-    signal(worker.id(), "TERM");
-    assert!(worker.wait().expect("exit").success());
-    env.drop_all().await;
+    env.finish(worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,7 +325,7 @@ async fn e2e_redis_outage_is_survived_and_counted() {
     env.redis_url = format!("redis://127.0.0.1:{port}");
     let n = 30_000u64;
     env.produce_synthetic(14, 0, n / 2).await;
-    let mut worker = env.spawn_worker();
+    let worker = env.spawn_worker();
     env.wait_stored((n / 2) as i64, Duration::from_secs(300))
         .await;
     let before = env.metrics();
@@ -353,9 +346,7 @@ async fn e2e_redis_outage_is_survived_and_counted() {
         metric(&after, "backchannel_store_written_mentions_total", ""),
         n as f64
     );
-    signal(worker.id(), "TERM");
-    assert!(worker.wait().expect("exit").success());
-    env.drop_all().await;
+    env.finish(worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,9 +423,7 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
         "0 lost"
     );
     assert_aggregates(&env.stored_stats().await, &truth);
-    signal(worker.id(), "TERM");
-    assert!(worker.wait().expect("exit").success());
-    env.drop_all().await;
+    env.finish(worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,9 +531,7 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
         None,
         "no restart needed"
     );
-    signal(worker.id(), "TERM");
-    assert!(worker.wait().expect("exit").success());
-    env.drop_all().await;
+    env.finish(worker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,7 +543,7 @@ async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
     }
     let env = Env::new("tombstone").await;
     env.produce_synthetic(17, 0, 200).await;
-    let mut worker = env.spawn_worker();
+    let worker = env.spawn_worker();
     env.wait_stored(200, Duration::from_secs(300)).await;
     let get = |id: &'static str| {
         let (session, ks) = (&env.session, env.keyspace.clone());
@@ -620,7 +607,5 @@ async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
         text.lines().any(|l| l == "synthetic:17-5 -1"),
         "a null-valued record for the deleted id"
     );
-    signal(worker.id(), "TERM");
-    assert!(worker.wait().expect("exit").success());
-    env.drop_all().await;
+    env.finish(worker).await;
 }

@@ -317,6 +317,15 @@ impl Env {
         crate::harness::http_get(self.metrics_port, "/metrics").unwrap_or_default()
     }
 
+    /// Stops `worker` with SIGTERM, requires a graceful exit, then drops this test's keyspace
+    /// and topics.
+    pub async fn finish(self, mut worker: Guard) {
+        signal(worker.id(), "TERM");
+        let status = worker.wait().expect("worker exits");
+        assert!(status.success(), "graceful stop on SIGTERM: {status:?}");
+        self.drop_all().await;
+    }
+
     pub async fn drop_all(self) {
         let _ = self
             .session
