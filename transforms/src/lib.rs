@@ -14,6 +14,7 @@
 //! ```
 
 pub mod analysis;
+pub mod avro;
 pub mod catalogue;
 pub mod corpus;
 pub mod docs;

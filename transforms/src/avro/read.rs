@@ -1,0 +1,439 @@
+//! Reads compact records back into the enriched JSON form, for any schema whose envelope (the
+//! mention, the signal matches) is this build's: the catalogue part is read from the schema, so a
+//! store can hold records of older and newer catalogues side by side.
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde_json::Value as Json;
+
+use model::{Author, Engagement, Geo, Media, Mention, References, SignalId, SignalMatch};
+
+use super::schema::{canonical_form, crc64_avro, field_type, generate};
+use crate::registry::{FieldSpec, FieldType};
+
+/// Why a compact record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a single-object Avro record (no C3 01 header)")]
+    NoHeader,
+    #[error("written with schema {0:016x}, which this reader does not know")]
+    UnknownSchema(u64),
+    #[error("truncated record")]
+    Truncated,
+    #[error("malformed record: {0}")]
+    Malformed(&'static str),
+    #[error("schema not readable: {0}")]
+    Schema(String),
+}
+
+/// What a reader needs to know of one schema: its fingerprint and the catalogue's field list.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub fingerprint: u64,
+    fields: Vec<(String, FieldType, bool)>,
+}
+
+impl Layout {
+    /// The layout of this build's schema.
+    pub fn current() -> Layout {
+        let reg = crate::registry();
+        Layout {
+            fingerprint: super::schema().fingerprint,
+            fields: reg
+                .fields
+                .iter()
+                .map(|f| (f.name.to_owned(), f.ty, f.nullable))
+                .collect(),
+        }
+    }
+
+    /// The layout of a schema (an `.avsc` document). Fails unless everything outside the
+    /// catalogue's `Fields` record is what this build writes.
+    pub fn from_schema(schema: &Json) -> Result<Layout, DecodeError> {
+        let bad = |why: &str| DecodeError::Schema(why.to_owned());
+        let canonical = canonical_form(schema).map_err(DecodeError::Schema)?;
+        let top = schema
+            .get("fields")
+            .and_then(Json::as_array)
+            .ok_or_else(|| bad("no top-level fields"))?;
+        let catalogue = top
+            .iter()
+            .find(|f| f.get("name").and_then(Json::as_str) == Some("fields"))
+            .and_then(|f| f.get("type"))
+            .and_then(|t| t.get("fields"))
+            .and_then(Json::as_array)
+            .ok_or_else(|| bad("no `fields` record"))?;
+        // The envelope must match ours exactly: compare canonical forms with the catalogue cut out.
+        let mut envelope = schema.clone();
+        if let Some(Json::Array(top)) = envelope.get_mut("fields") {
+            for f in top.iter_mut() {
+                if f.get("name").and_then(Json::as_str) == Some("fields") {
+                    f["type"]["fields"] = Json::Array(Vec::new());
+                }
+            }
+        }
+        let ours = canonical_form(&generate(&[], "")).map_err(DecodeError::Schema)?;
+        if canonical_form(&envelope).map_err(DecodeError::Schema)? != ours {
+            return Err(bad(
+                "its mention or signal layout differs from this build's",
+            ));
+        }
+        let mut fields = Vec::with_capacity(catalogue.len());
+        for f in catalogue {
+            let name = f
+                .get("name")
+                .and_then(Json::as_str)
+                .ok_or_else(|| bad("a field without a name"))?;
+            let ty = f.get("type").ok_or_else(|| bad("a field without a type"))?;
+            let kind = KINDS
+                .iter()
+                .flat_map(|&k| [(k, false), (k, true)])
+                .find(|&(k, n)| {
+                    let spec = FieldSpec {
+                        nullable: n,
+                        ..FieldSpec::new("", k, "")
+                    };
+                    field_type(&spec) == *ty
+                })
+                .ok_or_else(|| DecodeError::Schema(format!("field {name}: unsupported type")))?;
+            fields.push((name.to_owned(), kind.0, kind.1));
+        }
+        Ok(Layout {
+            fingerprint: crc64_avro(canonical.as_bytes()),
+            fields,
+        })
+    }
+
+    /// Reads a record written under this layout's schema and writes its JSON form (the same
+    /// shape as [`crate::EnrichedRef`] serialises to) into `out`.
+    pub fn to_json(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
+        if fp != self.fingerprint {
+            return Err(DecodeError::UnknownSchema(fp));
+        }
+        let mut r = Reader(&record[super::HEADER_LEN..]);
+        let doc = Decoded {
+            schema_version: r.long()?,
+            fields_version: r.str()?,
+            mention: r.mention()?,
+            fields: self.read_fields(&mut r)?,
+            signals: r.signals()?,
+        };
+        if !r.0.is_empty() {
+            return Err(DecodeError::Malformed("bytes after the record"));
+        }
+        serde_json::to_writer(out, &doc).map_err(|_| DecodeError::Malformed("unserialisable"))
+    }
+
+    fn read_fields<'a>(&'a self, r: &mut Reader<'a>) -> Result<Fields<'a>, DecodeError> {
+        let mut cells = Vec::with_capacity(self.fields.len());
+        for (name, ty, nullable) in &self.fields {
+            let cell = if *nullable && !r.present()? {
+                Cell::Null
+            } else {
+                match ty {
+                    FieldType::Bool => Cell::Bool(r.bool()?),
+                    FieldType::Int => Cell::Int(r.long()?),
+                    FieldType::Float => Cell::Float(r.float()?),
+                    FieldType::Str => Cell::Str(r.str()?),
+                    FieldType::StrList => Cell::StrList(r.array(|r| r.str())?),
+                    FieldType::IntList => Cell::IntList(r.array(|r| r.long())?),
+                }
+            };
+            cells.push((name.as_str(), cell));
+        }
+        Ok(Fields(cells))
+    }
+}
+
+const KINDS: [FieldType; 6] = [
+    FieldType::Bool,
+    FieldType::Int,
+    FieldType::Float,
+    FieldType::Str,
+    FieldType::StrList,
+    FieldType::IntList,
+];
+
+#[derive(Serialize)]
+struct Decoded<'a> {
+    schema_version: i64,
+    fields_version: &'a str,
+    mention: Mention,
+    fields: Fields<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signals: Vec<SignalMatch>,
+}
+
+struct Fields<'a>(Vec<(&'a str, Cell<'a>)>);
+
+enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f32),
+    Str(&'a str),
+    StrList(Vec<&'a str>),
+    IntList(Vec<i64>),
+}
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, cell) in &self.0 {
+            map.serialize_entry(name, cell)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Null => s.serialize_unit(),
+            Cell::Bool(b) => s.serialize_bool(*b),
+            Cell::Int(n) => s.serialize_i64(*n),
+            // Shortest form of the single-precision value: 0.4215, not 0.42149999737739563.
+            Cell::Float(x) if x.is_finite() => s.serialize_f32(*x),
+            Cell::Float(_) => s.serialize_unit(),
+            Cell::Str(v) => s.serialize_str(v),
+            Cell::StrList(v) => {
+                let mut seq = s.serialize_seq(Some(v.len()))?;
+                for x in v {
+                    seq.serialize_element(x)?;
+                }
+                seq.end()
+            }
+            Cell::IntList(v) => {
+                let mut seq = s.serialize_seq(Some(v.len()))?;
+                for x in v {
+                    seq.serialize_element(x)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.0.split_first().ok_or(DecodeError::Truncated)?;
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.0.len() {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn long(&mut self) -> Result<i64, DecodeError> {
+        let mut z = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
+            }
+        }
+        Err(DecodeError::Malformed("varint longer than 10 bytes"))
+    }
+
+    fn ulong(&mut self) -> Result<u64, DecodeError> {
+        u64::try_from(self.long()?).map_err(|_| DecodeError::Malformed("negative count"))
+    }
+
+    fn len(&mut self) -> Result<usize, DecodeError> {
+        let n = self.ulong()?;
+        usize::try_from(n).map_err(|_| DecodeError::Truncated)
+    }
+
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::Malformed("boolean not 0 or 1")),
+        }
+    }
+
+    fn float(&mut self) -> Result<f32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn double(&mut self) -> Result<f64, DecodeError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(f64::from_le_bytes(a))
+    }
+
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let n = self.len()?;
+        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::Malformed("string not UTF-8"))
+    }
+
+    /// A `["null", T]` union's branch: true for T.
+    fn present(&mut self) -> Result<bool, DecodeError> {
+        match self.long()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::Malformed("union branch out of range")),
+        }
+    }
+
+    fn opt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
+        if self.present()? {
+            f(self).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn opt_string(&mut self) -> Result<Option<String>, DecodeError> {
+        self.opt(|r| r.str().map(str::to_owned))
+    }
+
+    fn opt_u64(&mut self) -> Result<Option<u64>, DecodeError> {
+        self.opt(|r| r.ulong())
+    }
+
+    fn array<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let mut out = Vec::new();
+        loop {
+            let mut n = self.long()?;
+            if n == 0 {
+                return Ok(out);
+            }
+            if n < 0 {
+                // A negative count is followed by the block's size in bytes.
+                n = n
+                    .checked_neg()
+                    .ok_or(DecodeError::Malformed("block count"))?;
+                self.long()?;
+            }
+            // Every item takes at least one byte: a count beyond the rest is malformed.
+            if n as u64 > self.0.len() as u64 {
+                return Err(DecodeError::Truncated);
+            }
+            for _ in 0..n {
+                out.push(item(self)?);
+            }
+        }
+    }
+
+    fn time(&mut self) -> Result<model::Timestamp, DecodeError> {
+        let micros = self.long()?;
+        chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or(DecodeError::Malformed("timestamp out of range"))
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<Option<T>, DecodeError> {
+        self.opt(|r| {
+            serde_json::from_str(r.str()?).map_err(|_| DecodeError::Malformed("embedded JSON"))
+        })
+    }
+
+    fn mention(&mut self) -> Result<Mention, DecodeError> {
+        let id = self.str()?.to_owned();
+        let source = enum_from(self.str()?)?;
+        let kind = enum_from(self.str()?)?;
+        let url = self.opt_string()?;
+        let created_at = self.time()?;
+        let collected_at = self.time()?;
+        let text = self.str()?.to_owned();
+        let lang_hint = self.opt_string()?;
+        let author = Author {
+            id: self.str()?.to_owned(),
+            handle: self.str()?.to_owned(),
+            display_name: self.opt_string()?,
+            followers: self.opt_u64()?,
+            following: self.opt_u64()?,
+            posts: self.opt_u64()?,
+            verified: self.opt(|r| r.bool())?,
+            created_at: self.opt(|r| r.time())?,
+        };
+        let engagement = Engagement {
+            likes: self.opt_u64()?,
+            reposts: self.opt_u64()?,
+            replies: self.opt_u64()?,
+            quotes: self.opt_u64()?,
+            views: self.opt_u64()?,
+        };
+        let refs = References {
+            reply_to: self.opt_string()?,
+            conversation: self.opt_string()?,
+            quote_of: self.opt_string()?,
+            repost_of: self.opt_string()?,
+        };
+        let media = self.array(|r| {
+            Ok(Media {
+                kind: enum_from(r.str()?)?,
+                url: r.str()?.to_owned(),
+                alt_text: r.opt_string()?,
+            })
+        })?;
+        let geo = self.opt(|r| {
+            Ok(Geo {
+                lat: r.opt(|r| r.double())?,
+                lon: r.opt(|r| r.double())?,
+                place: r.opt_string()?,
+                country: r.opt_string()?,
+            })
+        })?;
+        let raw = self.json()?;
+        let extra = self.json()?.unwrap_or_default();
+        Ok(Mention {
+            id,
+            source,
+            kind,
+            url,
+            created_at,
+            collected_at,
+            text,
+            lang_hint,
+            author,
+            engagement,
+            refs,
+            media,
+            geo,
+            raw,
+            extra,
+        })
+    }
+
+    fn signals(&mut self) -> Result<Vec<SignalMatch>, DecodeError> {
+        self.array(|r| {
+            let tenant = r.str()?;
+            let id = r.str()?;
+            let version = r.ulong()?;
+            let mut highlights = model::Highlights::new();
+            for [s, e] in r.array(|r| Ok([r.ulong()?, r.ulong()?]))? {
+                let c = |x: u64| u32::try_from(x).map_err(|_| DecodeError::Malformed("offset"));
+                highlights.push([c(s)?, c(e)?]);
+            }
+            Ok(SignalMatch {
+                signal: SignalId::new(tenant, id),
+                version,
+                highlights,
+            })
+        })
+    }
+}
+
+/// A unit enum (source, kind, media kind) from its wire name.
+fn enum_from<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, DecodeError> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name))
+        .map_err(|_| DecodeError::Malformed("unknown enum name"))
+}
