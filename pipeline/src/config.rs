@@ -55,6 +55,18 @@ pub struct PipelineConfig {
     pub cpu_workers: usize,
     pub max_message_bytes: usize,
     pub max_json_depth: usize,
+    pub max_in_flight_bytes: String,
+    pub enriched_format: EnrichedFormat,
+}
+
+/// How enriched mentions are written to the enriched topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrichedFormat {
+    /// Single-object encoded Avro under `deploy/schema/enriched.avsc`.
+    Avro,
+    /// The EnrichedMention JSON.
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,7 +76,44 @@ pub struct EmbeddedConfig {
     pub queue_capacity: usize,
     pub sync_interval: String,
     pub cache_ttl: String,
-    pub recent_per_topic: usize,
+    pub cache_bytes: String,
+    pub store_cache_bytes: String,
+    pub retention: String,
+    pub max_store_bytes: String,
+    pub retention_interval: String,
+    pub dead_letter_max_bytes: String,
+}
+
+/// The embedded settings with durations and sizes parsed.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSettings {
+    pub sync_interval: Duration,
+    pub cache_ttl: Duration,
+    pub cache_bytes: u64,
+    pub store_cache_bytes: u64,
+    pub retention: Duration,
+    pub max_store_bytes: u64,
+    pub retention_interval: Duration,
+    pub dead_letter_max_bytes: u64,
+}
+
+impl EmbeddedConfig {
+    /// Parses durations and sizes; every error names its key.
+    pub fn settings(&self) -> Result<EmbeddedSettings> {
+        Ok(EmbeddedSettings {
+            sync_interval: duration("embedded.sync_interval", &self.sync_interval)?,
+            cache_ttl: duration("embedded.cache_ttl", &self.cache_ttl)?,
+            cache_bytes: size("embedded.cache_bytes", &self.cache_bytes)?,
+            store_cache_bytes: size("embedded.store_cache_bytes", &self.store_cache_bytes)?,
+            retention: duration("embedded.retention", &self.retention)?,
+            max_store_bytes: size("embedded.max_store_bytes", &self.max_store_bytes)?,
+            retention_interval: duration("embedded.retention_interval", &self.retention_interval)?,
+            dead_letter_max_bytes: size(
+                "embedded.dead_letter_max_bytes",
+                &self.dead_letter_max_bytes,
+            )?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +139,8 @@ pub struct ScyllaConfig {
     pub password_file: String,
     pub max_concurrency: usize,
     pub request_timeout: String,
+    pub retention: String,
+    pub stats_retention: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +201,8 @@ impl Config {
         positive("embedded.queue_capacity", self.embedded.queue_capacity)?;
         positive("scylla.max_concurrency", self.scylla.max_concurrency)?;
         positive("collect.max_in_flight", self.collect.max_in_flight)?;
+        self.embedded.settings()?;
+        self.max_in_flight_bytes()?;
         for name in self.collectors.keys() {
             if name.is_empty()
                 || !name
@@ -163,9 +216,9 @@ impl Config {
         }
         for (key, value) in [
             ("pipeline.batch_linger", &p.batch_linger),
-            ("embedded.cache_ttl", &self.embedded.cache_ttl),
-            ("embedded.sync_interval", &self.embedded.sync_interval),
             ("scylla.request_timeout", &self.scylla.request_timeout),
+            ("scylla.retention", &self.scylla.retention),
+            ("scylla.stats_retention", &self.scylla.stats_retention),
             ("redis.timeout", &self.redis.timeout),
             ("redis.ttl", &self.redis.ttl),
         ] {
@@ -190,6 +243,19 @@ impl Config {
         }
     }
 
+    /// The byte budget of in-flight raw messages (at least one message of the largest size).
+    pub fn max_in_flight_bytes(&self) -> Result<u64> {
+        let key = "pipeline.max_in_flight_bytes";
+        let n = size(key, &self.pipeline.max_in_flight_bytes)?;
+        if n < self.pipeline.max_message_bytes as u64 {
+            return Err(Error::Config(format!(
+                "{key}: must be at least pipeline.max_message_bytes ({}), got {n}",
+                self.pipeline.max_message_bytes
+            )));
+        }
+        Ok(n)
+    }
+
     pub fn batch_linger(&self) -> Duration {
         duration("pipeline.batch_linger", &self.pipeline.batch_linger)
             .unwrap_or(Duration::from_millis(20))
@@ -212,7 +278,39 @@ fn positive(key: &str, v: usize) -> Result<()> {
     Ok(())
 }
 
-/// Parses a human duration: `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"1.5s"`.
+/// Parses a human size: `"512"` (bytes), `"64KiB"`, `"256MiB"`, `"10GiB"`, `"1.5GB"`.
+pub fn size(key: &str, s: &str) -> Result<u64> {
+    let bad = || {
+        Error::Config(format!(
+            "{key}: expected a size like \"64MiB\", \"10GiB\" or a number of bytes, got {s:?}"
+        ))
+    };
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let bytes = n * scale;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses a human duration: `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"7d"`, `"1.5s"`.
 pub fn duration(key: &str, s: &str) -> Result<Duration> {
     let bad = || {
         Error::Config(format!(
@@ -230,6 +328,7 @@ pub fn duration(key: &str, s: &str) -> Result<Duration> {
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         _ => return Err(bad()),
     };
     Duration::try_from_secs_f64(secs).map_err(|_| bad())
@@ -403,6 +502,30 @@ mod tests {
     }
 
     #[test]
+    fn sizes_parse() {
+        assert_eq!(size("k", "512").ok(), Some(512));
+        assert_eq!(size("k", "64MiB").ok(), Some(64 << 20));
+        assert_eq!(size("k", "1.5 GB").ok(), Some(1_500_000_000));
+        assert_eq!(size("k", "10GiB").ok(), Some(10 << 30));
+        for bad in ["", "MiB", "-1MiB", "5 parsecs", "1e400"] {
+            let e = size("embedded.cache_bytes", bad)
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains("embedded.cache_bytes"), "{e}");
+        }
+        let e = Config::load(
+            None,
+            vec![(
+                "BACKCHANNEL__PIPELINE__MAX_IN_FLIGHT_BYTES".to_owned(),
+                "1KiB".to_owned(),
+            )],
+        )
+        .expect_err("below one message")
+        .to_string();
+        assert!(e.contains("pipeline.max_in_flight_bytes"), "{e}");
+    }
+
+    #[test]
     fn durations_parse() {
         assert_eq!(
             duration("k", "250ms").ok(),
@@ -413,6 +536,7 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         assert_eq!(duration("k", "2m").ok(), Some(Duration::from_secs(120)));
+        assert_eq!(duration("k", "7d").ok(), Some(Duration::from_secs(604_800)));
         assert!(duration("k", "5").is_err());
         assert!(duration("k", "-1s").is_err());
     }

@@ -57,24 +57,45 @@ pub trait Backend: Send + Sync + 'static {
     fn delete_signal(&self, tenant: String, id: String) -> BoxFuture<'_, Result<bool>>;
 }
 
-/// The [`Backend`] over a store and a cache.
+/// The [`Backend`] over a store and a cache; it answers JSON read from their compact records.
 #[derive(Debug)]
 pub struct StoreBackend<S, K> {
     pub store: Arc<S>,
     pub cache: Arc<K>,
+    pub codec: Arc<crate::codec::Codec>,
+}
+
+impl<S: Store + SignalStore, K: Cache> StoreBackend<S, K> {
+    pub fn new(store: Arc<S>, cache: Arc<K>) -> StoreBackend<S, K> {
+        StoreBackend {
+            store,
+            cache,
+            codec: Arc::default(),
+        }
+    }
 }
 
 impl<S: Store + SignalStore, K: Cache> Backend for StoreBackend<S, K> {
     fn mention(&self, id: String) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
-            if let Ok(Some(hit)) = self.cache.get(&id).await {
-                return Ok(Some(hit));
+            let record = match self.cache.get(&id).await {
+                Ok(Some(hit)) => Some(hit),
+                _ => self.store.get(&id).await?,
+            };
+            match record {
+                Some(r) => Ok(Some(self.codec.to_json(&*self.store, &r).await?)),
+                None => Ok(None),
             }
-            self.store.get(&id).await
         })
     }
     fn recent(&self, topic: String, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>> {
-        Box::pin(async move { self.store.recent(&topic, limit).await })
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for r in self.store.recent(&topic, limit).await? {
+                out.push(self.codec.to_json(&*self.store, &r).await?);
+            }
+            Ok(out)
+        })
     }
     fn signals(&self) -> BoxFuture<'_, Result<Vec<Signal>>> {
         Box::pin(async move { Ok(self.store.load_signals().await?.1) })

@@ -5,6 +5,7 @@
 //! process; the distributed mode implements them on Kafka, ScyllaDB and Redis. Both run the same
 //! code path, chosen by configuration ([`config`]).
 
+pub mod codec;
 pub mod collect;
 pub mod collect_run;
 pub mod config;

@@ -8,8 +8,11 @@ use std::time::Duration;
 use collectors::{Synthetic, SyntheticConfig};
 use tokio::sync::watch;
 
+use crate::codec::Codec;
 use crate::config::Config;
-use crate::embedded::{LocalProducer, LocalPublisher, MemoryCache, RedbStore, local_queue};
+use crate::embedded::{
+    LocalProducer, LocalPublisher, MemoryCache, RedbStore, StoreOptions, local_queue,
+};
 use crate::error::Result;
 use crate::runtime::{self, Settings};
 use crate::stats::{Snapshot, Stats};
@@ -31,17 +34,20 @@ pub struct RunOptions {
 /// Runs the embedded pipeline until the limit, the duration or Ctrl-C; returns the final counts.
 pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let dir = &config.embedded.data_dir;
+    let e = config.embedded.settings()?;
     let store = Arc::new(RedbStore::open_with(
         dir,
-        crate::config::duration("embedded.sync_interval", &config.embedded.sync_interval)?,
+        StoreOptions {
+            sync_interval: e.sync_interval,
+            cache_bytes: e.store_cache_bytes,
+            retention: Some(e.retention),
+            max_bytes: Some(e.max_store_bytes),
+        },
     )?);
-    let publisher = Arc::new(LocalPublisher::open(dir)?);
-    let ttl = crate::config::duration("embedded.cache_ttl", &config.embedded.cache_ttl)?;
-    let cache = Arc::new(MemoryCache::new(
-        64 << 20,
-        ttl,
-        config.embedded.recent_per_topic,
-    ));
+    Codec::register(&*store).await?;
+    let retention = store.spawn_retention(e.retention_interval);
+    let publisher = Arc::new(LocalPublisher::open(dir, e.dead_letter_max_bytes)?);
+    let cache = Arc::new(MemoryCache::new(e.cache_bytes, e.cache_ttl));
     let (producer, consumer) = local_queue(config.embedded.queue_capacity);
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -52,10 +58,8 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
             .listen
             .parse()
             .map_err(|e| crate::Error::Config(format!("metrics.listen: {e}")))?;
-        let backend: Arc<dyn crate::http::Backend> = Arc::new(crate::http::StoreBackend {
-            store: store.clone(),
-            cache: cache.clone(),
-        });
+        let backend: Arc<dyn crate::http::Backend> =
+            Arc::new(crate::http::StoreBackend::new(store.clone(), cache.clone()));
         let ready = crate::http::Readiness::default();
         ready.set(true);
         crate::http::serve(addr, crate::telemetry::install(), ready, Some(backend)).await?;
@@ -63,15 +67,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let signals = crate::signals::SignalsHandle::default();
     signals.refresh(&*store).await?;
     let reloader = signals.spawn_reloader(store.clone());
-    let settings = Settings {
-        batch_size: config.pipeline.batch_size,
-        linger: config.batch_linger(),
-        in_flight_batches: config.pipeline.in_flight_batches,
-        cpu_workers: config.cpu_workers(),
-        limits: config.decode_limits(),
-        source_topic: "local".into(),
-        signals,
-    };
+    let settings = Settings::from_config(config, "local", signals)?;
     let collector = tokio::spawn(synthetic_collector(
         producer,
         opts.clone(),
@@ -109,6 +105,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     stopper.abort();
     collector.abort();
     reloader.abort();
+    retention.abort();
     if let Some(s) = status {
         s.abort();
         eprintln!();

@@ -42,9 +42,13 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Read Mention JSON lines on stdin, write EnrichedMention JSON lines on stdout, one per input
-    /// line, in order. A bad line yields {"error": {...}} naming the line and the reason.
-    Enrich,
+    /// Read Mention JSON lines on stdin, write enriched mentions on stdout in order: JSON lines
+    /// (one per input line; a bad line yields {"error": {...}} naming the line and the reason),
+    /// or with --format avro an Avro object container file (bad lines reported on stderr).
+    Enrich {
+        #[arg(long, value_enum, default_value_t = EnrichFormat::Json)]
+        format: EnrichFormat,
+    },
     /// Run the distributed worker: consume the raw topic, enrich, store in ScyllaDB, cache in
     /// Redis, publish to the enriched topic. Stops gracefully on SIGTERM or Ctrl-C.
     Worker {
@@ -177,6 +181,14 @@ enum Format {
     Table,
     Json,
     Markdown,
+    /// The Avro schema of the compact enriched record (deploy/schema/enriched.avsc).
+    Avro,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EnrichFormat {
+    Json,
+    Avro,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -224,7 +236,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", summary.summary());
             Ok(())
         }
-        Command::Enrich => enrich(load()?.decode_limits()),
+        Command::Enrich { format } => enrich(load()?.decode_limits(), format),
         Command::Worker { status } => {
             let config = load()?;
             let rt = tokio::runtime::Runtime::new()?;
@@ -235,12 +247,10 @@ fn main() -> anyhow::Result<()> {
         Command::Schema { action } => {
             let config = load()?;
             let s = &config.scylla;
+            let params = pipeline::distributed::scylla_store::SchemaParams::from_config(s)?;
             match action {
                 SchemaAction::Print => {
-                    for stmt in pipeline::distributed::scylla_store::schema_statements(
-                        &s.keyspace,
-                        s.replication_factor,
-                    ) {
+                    for stmt in pipeline::distributed::scylla_store::schema_statements(&params) {
                         println!("{stmt};\n");
                     }
                     Ok(())
@@ -249,12 +259,7 @@ fn main() -> anyhow::Result<()> {
                     let rt = tokio::runtime::Runtime::new()?;
                     rt.block_on(async {
                         let session = pipeline::distributed::scylla_store::connect(s).await?;
-                        pipeline::distributed::scylla_store::apply_schema(
-                            &session,
-                            &s.keyspace,
-                            s.replication_factor,
-                        )
-                        .await
+                        pipeline::distributed::scylla_store::apply_schema(&session, &params).await
                     })?;
                     eprintln!("schema applied to keyspace {}", s.keyspace);
                     Ok(())
@@ -376,28 +381,64 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn enrich(limits: model::DecodeLimits) -> anyhow::Result<()> {
-    let stdin = std::io::stdin().lock();
+fn enrich(limits: model::DecodeLimits, format: EnrichFormat) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut record = transforms::Record::new();
-    for (i, line) in stdin.split(b'\n').enumerate() {
+    match format {
+        EnrichFormat::Json => {
+            each_mention(limits, |i, mention| {
+                match mention {
+                    Ok(m) => {
+                        transforms::enrich_into(&m, &mut record);
+                        serde_json::to_writer(
+                            &mut out,
+                            &transforms::EnrichedRef::new(&m, &record),
+                        )?;
+                    }
+                    Err(e) => {
+                        let err = serde_json::json!({"error": {"line": i + 1, "reason": e.reason(), "message": e.to_string()}});
+                        serde_json::to_writer(&mut out, &err)?;
+                    }
+                }
+                Ok(out.write_all(b"\n")?)
+            })?;
+            out.flush()?;
+        }
+        EnrichFormat::Avro => {
+            let random = std::collections::hash_map::RandomState::new();
+            let seed = std::hash::BuildHasher::hash_one(&random, std::time::SystemTime::now());
+            let mut marker = [0u8; 16];
+            marker[..8].copy_from_slice(&seed.to_le_bytes());
+            marker[8..].copy_from_slice(&seed.rotate_left(29).to_le_bytes());
+            let mut w = transforms::avro::ContainerWriter::new(out, marker)?;
+            each_mention(limits, |i, mention| {
+                match mention {
+                    Ok(m) => {
+                        transforms::enrich_into(&m, &mut record);
+                        w.append(&m, &record, &[])?;
+                    }
+                    Err(e) => eprintln!("line {}: {e} ({})", i + 1, e.reason()),
+                }
+                Ok(())
+            })?;
+            w.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// Calls `f` with each stdin line's number (from 0) and its decoded mention.
+fn each_mention(
+    limits: model::DecodeLimits,
+    mut f: impl FnMut(usize, Result<model::Mention, model::DecodeError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for (i, line) in std::io::stdin().lock().split(b'\n').enumerate() {
         let mut line = line.context("reading stdin")?;
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        match model::Mention::decode(&line, limits) {
-            Ok(m) => {
-                transforms::enrich_into(&m, &mut record);
-                serde_json::to_writer(&mut out, &transforms::EnrichedRef::new(&m, &record))?;
-            }
-            Err(e) => {
-                let err = serde_json::json!({"error": {"line": i + 1, "reason": e.reason(), "message": e.to_string()}});
-                serde_json::to_writer(&mut out, &err)?;
-            }
-        }
-        out.write_all(b"\n")?;
+        f(i, model::Mention::decode(&line, limits))?;
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -410,6 +451,7 @@ fn fields(format: Format) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&transforms::docs::catalogue_json())?
         )?,
         Format::Markdown => write!(out, "{}", transforms::docs::fields_markdown())?,
+        Format::Avro => write!(out, "{}", transforms::avro::schema::avsc())?,
         Format::Table => {
             let reg = transforms::registry();
             writeln!(

@@ -11,7 +11,8 @@
 //! message before it durable: commits are contiguous per partition without a tracking table.
 //! Backpressure is structural: when the store stalls, the sink stops taking batches, the channel
 //! fills, ingest stops polling, and in-flight memory stays bounded by
-//! `(in_flight_batches + cpu_workers) × batch_size` messages.
+//! `(in_flight_batches + cpu_workers) × batch_size` messages and by `max_in_flight_bytes` of raw
+//! input, whichever is reached first.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use model::{DecodeLimits, Mention};
 use tokio::sync::{mpsc, watch};
 use transforms::{EnrichedRef, Record as Fields};
 
+use crate::config::EnrichedFormat;
 use crate::error::{Error, ErrorClass, Result};
 use crate::stats::Stats;
 use crate::telemetry::{self, Stage};
@@ -41,6 +43,31 @@ pub struct Settings {
     pub source_topic: String,
     /// Tenants' signals, matched against every mention (hot-reloaded).
     pub signals: crate::signals::SignalsHandle,
+    /// What the enriched topic carries.
+    pub enriched_format: EnrichedFormat,
+    /// Budget of raw bytes polled but not yet committed.
+    pub max_in_flight_bytes: u64,
+}
+
+impl Settings {
+    /// The runtime settings a configuration asks for, with the given raw topic name.
+    pub fn from_config(
+        config: &crate::config::Config,
+        source_topic: &str,
+        signals: crate::signals::SignalsHandle,
+    ) -> Result<Settings> {
+        Ok(Settings {
+            batch_size: config.pipeline.batch_size,
+            linger: config.batch_linger(),
+            in_flight_batches: config.pipeline.in_flight_batches,
+            cpu_workers: config.cpu_workers(),
+            limits: config.decode_limits(),
+            source_topic: source_topic.to_owned(),
+            signals,
+            enriched_format: config.pipeline.enriched_format,
+            max_in_flight_bytes: config.max_in_flight_bytes()?,
+        })
+    }
 }
 
 /// A message that could not be processed.
@@ -63,22 +90,41 @@ pub struct Processed {
     pub deletes: Vec<String>,
     /// Highest offset per partition in the batch.
     pub positions: BTreeMap<i32, i64>,
+    /// The batch's share of the in-flight byte budget, given back when the batch is done.
+    pub budget: Option<Permit>,
 }
+
+type Permit = tokio::sync::OwnedSemaphorePermit;
 
 thread_local! {
     static FIELDS: RefCell<Fields> = RefCell::new(Fields::new());
 }
+
+/// Field ids the runtime reads from every record, looked up once.
+struct RuntimeFields {
+    hashtags: usize,
+    sentiment: usize,
+}
+
+static RUNTIME_FIELDS: std::sync::LazyLock<RuntimeFields> =
+    std::sync::LazyLock::new(|| RuntimeFields {
+        hashtags: transforms::field_id("hashtags").expect("the catalogue has hashtags"),
+        sentiment: transforms::field_id("sentiment_compound")
+            .expect("the catalogue has sentiment_compound"),
+    });
 
 /// Decodes and enriches one batch. CPU-bound; call it on a blocking thread.
 pub fn process_batch(
     batch: Vec<Delivery>,
     limits: DecodeLimits,
     matcher: Option<&transforms::signals::Matcher>,
+    format: EnrichedFormat,
 ) -> Processed {
     let mut out = Processed {
         stored: Vec::with_capacity(batch.len()),
         ..Default::default()
     };
+    let ids = &*RUNTIME_FIELDS;
     FIELDS.with_borrow_mut(|fields| {
         for d in batch {
             let pos = out.positions.entry(d.partition).or_insert(d.offset);
@@ -94,36 +140,48 @@ pub fn process_batch(
                 }
                 continue;
             }
-            match Mention::decode(&d.payload, limits) {
-                Ok(m) => {
-                    let matches = transforms::enrich_and_match(&m, fields, matcher);
+            let m = match Mention::decode(&d.payload, limits) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.dead.push(dead(d, e.reason(), e.to_string()));
+                    continue;
+                }
+            };
+            let matches = transforms::enrich_and_match(&m, fields, matcher);
+            let json = match format {
+                EnrichedFormat::Avro => None,
+                EnrichedFormat::Json => {
                     match serde_json::to_vec(&EnrichedRef::with_signals(&m, fields, &matches)) {
-                        Ok(json) => {
-                            let hashtags = match fields.by_name("hashtags") {
-                                Some(transforms::Value::StrList(tags)) => tags.clone(),
-                                _ => Vec::new(),
-                            };
-                            let sentiment = match fields.by_name("sentiment_compound") {
-                                Some(transforms::Value::Float(x)) => Some(*x),
-                                _ => None,
-                            };
-                            out.stored.push(Stored {
-                                topics: topics(&m, &hashtags, &matches),
-                                id: m.id,
-                                source: m.source,
-                                created_at: m.created_at,
-                                collected_at: m.collected_at,
-                                sentiment,
-                                hashtags,
-                                fields_version: &transforms::registry().version,
-                                json,
-                            })
+                        Ok(json) => Some(json),
+                        Err(e) => {
+                            out.dead.push(dead(d, "unserialisable", e.to_string()));
+                            continue;
                         }
-                        Err(e) => out.dead.push(dead(d, "unserialisable", e.to_string())),
                     }
                 }
-                Err(e) => out.dead.push(dead(d, e.reason(), e.to_string())),
-            }
+            };
+            let mut record = Vec::with_capacity(2048);
+            transforms::avro::encode(&m, fields, &matches, &mut record);
+            let hashtags = match fields.get(ids.hashtags) {
+                transforms::Value::StrList(tags) => tags.clone(),
+                _ => Vec::new(),
+            };
+            let sentiment = match fields.get(ids.sentiment) {
+                transforms::Value::Float(x) => Some(*x),
+                _ => None,
+            };
+            out.stored.push(Stored {
+                topics: topics(&m, &hashtags, &matches),
+                id: m.id,
+                source: m.source,
+                created_at: m.created_at,
+                collected_at: m.collected_at,
+                sentiment,
+                hashtags,
+                fields_version: &transforms::registry().version,
+                record,
+                json,
+            })
         }
     });
     out
@@ -139,6 +197,12 @@ fn dead(d: Delivery, reason: &'static str, detail: String) -> DeadLetter {
         payload: d.payload,
     }
 }
+
+/// `content-type` header of compact enriched records: Avro single-object encoding, schema
+/// `deploy/schema/enriched.avsc` (its fingerprint opens every record).
+pub const CONTENT_TYPE_AVRO: &str = "application/vnd.apache.avro+binary";
+/// `content-type` header of JSON enriched records.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
 
 /// Most topics one mention is filed under (bounds write amplification from hashtag stuffing).
 pub const MAX_TOPICS: usize = 8;
@@ -200,9 +264,17 @@ where
     // one-slot channel. `Consumer::poll` gathers messages over its linger time and is not
     // cancel-safe, so it must never be a `select!` branch that another branch can interrupt:
     // a dropped poll would drop the messages it had gathered (and a later commit would skip them).
-    let (batch_tx, mut batch_rx) = mpsc::channel::<Result<Polled>>(1);
+    //
+    // Memory is bounded by bytes as well as by batches: the poller takes each batch's share of
+    // the byte budget before handing it over, and the sink gives it back once the batch is
+    // committed. With the budget spent, the poller waits, and so does the queue.
+    let (batch_tx, mut batch_rx) = mpsc::channel::<(Result<Polled>, Option<Permit>)>(1);
     let poll_stats = stats.clone();
     let (batch_size, linger) = (settings.batch_size, settings.linger);
+    let budget_kib = u32::try_from(settings.max_in_flight_bytes / 1024)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let budget = Arc::new(tokio::sync::Semaphore::new(budget_kib as usize));
     let poller = tokio::spawn(async move {
         loop {
             let polled = consumer.poll(batch_size, linger).await;
@@ -211,8 +283,18 @@ where
                     .backlog
                     .store(b, std::sync::atomic::Ordering::Relaxed);
             }
+            let permit = match &polled {
+                Ok(Polled::Batch(batch)) if !batch.is_empty() => {
+                    let bytes: usize = batch.iter().map(|d| d.payload.len() + 64).sum();
+                    let kib = u32::try_from(bytes.div_ceil(1024))
+                        .unwrap_or(u32::MAX)
+                        .min(budget_kib);
+                    budget.clone().acquire_many_owned(kib).await.ok()
+                }
+                _ => None,
+            };
             let last = !matches!(polled, Ok(Polled::Batch(_)));
-            if batch_tx.send(polled).await.is_err() || last {
+            if batch_tx.send((polled, permit)).await.is_err() || last {
                 break;
             }
         }
@@ -240,6 +322,10 @@ where
                 }
             }
             polled = batch_rx.recv(), if can_take => {
+                let (polled, permit) = match polled {
+                    Some((p, permit)) => (Some(p), permit),
+                    None => (None, None),
+                };
                 match polled {
                     None | Some(Ok(Polled::Closed)) => closed = true,
                     Some(Err(e)) => {
@@ -251,10 +337,12 @@ where
                         Stats::add(&stats.received, batch.len());
                         telemetry::received(batch.len());
                         let limits = settings.limits;
+                        let format = settings.enriched_format;
                         let matcher = settings.signals.current();
                         pending.push_back(tokio::task::spawn_blocking(move || {
                             let started = std::time::Instant::now();
-                            let out = process_batch(batch, limits, matcher.as_deref());
+                            let mut out = process_batch(batch, limits, matcher.as_deref(), format);
+                            out.budget = permit;
                             telemetry::stage(Stage::Transform, started.elapsed().as_secs_f64());
                             telemetry::processed(out.stored.len());
                             out
@@ -342,22 +430,29 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
         telemetry::stage(Stage::Store, started.elapsed().as_secs_f64());
         Stats::add(&stats.stored, batch.stored.len());
         telemetry::stored(batch.stored.len());
-        let now = chrono::Utc::now();
-        let secs = |t: chrono::DateTime<chrono::Utc>| (now - t).num_milliseconds() as f64 / 1e3;
-        for s in &batch.stored {
-            telemetry::latency_to_stored(secs(s.created_at), secs(s.collected_at));
-        }
+        telemetry::latency_to_stored(
+            chrono::Utc::now(),
+            batch.stored.iter().map(|s| (s.created_at, s.collected_at)),
+        );
 
         let started = std::time::Instant::now();
         let version = model::SCHEMA_VERSION.to_string();
-        let headers = [("schema_version", version.as_bytes())];
+        let content_type = match batch.stored.first().and_then(|s| s.json.as_ref()) {
+            Some(_) => CONTENT_TYPE_JSON,
+            None => CONTENT_TYPE_AVRO,
+        };
+        let headers = [
+            ("schema_version", version.as_bytes()),
+            ("content-type", content_type.as_bytes()),
+            ("fields_version", transforms::registry().version.as_bytes()),
+        ];
         let records: Vec<Record<'_>> = batch
             .stored
             .iter()
             .map(|s| Record {
                 topic: Topic::Enriched,
                 key: s.id.as_bytes(),
-                payload: Some(&s.json),
+                payload: Some(s.json.as_deref().unwrap_or(&s.record)),
                 headers: &headers,
             })
             .collect();

@@ -31,6 +31,7 @@ pub const COLLECTED_TO_STORED: &str = "backchannel_pipeline_collected_to_stored_
 pub const IN_FLIGHT: &str = "backchannel_pipeline_in_flight_batches";
 pub const ROLLUPS: &str = "backchannel_store_rollups_total";
 pub const DELETED: &str = "backchannel_store_deleted_mentions_total";
+pub const EXPIRED: &str = "backchannel_store_expired_mentions_total";
 
 /// The pipeline stages timed by [`STAGE_DURATION`].
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +56,9 @@ impl Stage {
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Installs the Prometheus recorder once per process and returns its handle (for `/metrics`).
 pub fn install() -> PrometheusHandle {
@@ -81,6 +85,20 @@ pub fn install() -> PrometheusHandle {
             // Another recorder may already be installed (tests); ours still renders its own.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            // Histogram samples queue up in the recorder until upkeep folds them into buckets;
+            // a scrape does that too, but a process nobody scrapes must not grow without bound.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started");
+            }
             handle
         })
         .clone()
@@ -162,6 +180,11 @@ fn describe() {
         "Batches consumed but not yet committed."
     );
     describe_counter!(
+        EXPIRED,
+        Unit::Count,
+        "Mentions the embedded store deleted for retention (age or size)."
+    );
+    describe_counter!(
         ROLLUPS,
         Unit::Count,
         "Per-minute aggregates recomputed from stored mentions."
@@ -212,12 +235,28 @@ pub fn cache_breaker(open: bool) {
 pub fn consumer_lag(partition: i32, lag: i64) {
     gauge!(CONSUMER_LAG, "partition" => partition.to_string()).set(lag as f64);
 }
-pub fn latency_to_stored(created_secs: f64, collected_secs: f64) {
-    histogram!(CREATED_TO_STORED).record(created_secs.max(0.0));
-    histogram!(COLLECTED_TO_STORED).record(collected_secs.max(0.0));
+/// Records each stored mention's latency from creation and from collection to `now`; the two
+/// histogram handles are looked up once per batch.
+pub fn latency_to_stored(
+    now: chrono::DateTime<chrono::Utc>,
+    times: impl Iterator<Item = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+) {
+    let (created, collected) = (
+        histogram!(CREATED_TO_STORED),
+        histogram!(COLLECTED_TO_STORED),
+    );
+    let secs =
+        |t: chrono::DateTime<chrono::Utc>| ((now - t).num_milliseconds() as f64 / 1e3).max(0.0);
+    for (c, k) in times {
+        created.record(secs(c));
+        collected.record(secs(k));
+    }
 }
 pub fn in_flight(n: usize) {
     gauge!(IN_FLIGHT).set(n as f64);
+}
+pub fn expired(n: u64) {
+    counter!(EXPIRED).increment(n);
 }
 pub fn deleted(n: usize) {
     counter!(DELETED).increment(n as u64);

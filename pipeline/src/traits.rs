@@ -96,12 +96,14 @@ pub struct Stored {
     pub sentiment: Option<f64>,
     /// Hashtags as written (without `#`), for per-minute aggregates.
     pub hashtags: Vec<String>,
-    /// Version of the field registry that produced the JSON.
+    /// Version of the field registry that produced the record.
     pub fields_version: &'static str,
     /// Topics (signal ids, brands, hashtags…) this mention is filed under for client queries.
     pub topics: Vec<String>,
-    /// The EnrichedMention as JSON.
-    pub json: Vec<u8>,
+    /// The compact record (`transforms::avro`): what the store and the cache keep.
+    pub record: Vec<u8>,
+    /// The EnrichedMention JSON, when the enriched topic is configured to carry JSON.
+    pub json: Option<Vec<u8>>,
 }
 
 /// Durable storage of enriched mentions.
@@ -110,19 +112,27 @@ pub trait Store: Send + Sync + 'static {
     /// resolves only once it is durable. Errors are `External` (retry) unless the data is bad.
     fn write(&self, batch: &[Stored]) -> impl Future<Output = Result<()>> + Send;
 
-    /// The stored EnrichedMention JSON for `id`.
+    /// The stored compact record of `id` (read it with [`crate::codec::Codec`]).
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
 
     /// Deletes mentions by id (the source deleted them). Idempotent. Their per-topic index rows
     /// and aggregates stay: they record that something was posted, not what.
     fn delete(&self, ids: &[String]) -> impl Future<Output = Result<()>> + Send;
 
-    /// The newest mentions filed under `topic`, newest first, at most `limit`.
+    /// The compact records of the newest mentions filed under `topic`, newest first, at most
+    /// `limit`.
     fn recent(
         &self,
         topic: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
+
+    /// Keeps the schema (`.avsc` JSON) of records written with `fingerprint`, so that readers of
+    /// other versions can decode them. Idempotent.
+    fn put_schema(&self, fingerprint: u64, avsc: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// The schema kept for `fingerprint`, if any.
+    fn schema(&self, fingerprint: u64) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// A best-effort cache in front of the store for client reads.
@@ -131,14 +141,14 @@ pub trait Store: Send + Sync + 'static {
 /// never fails or stalls a batch (implementations count errors and give up, and may open a
 /// circuit breaker).
 pub trait Cache: Send + Sync + 'static {
-    /// Caches the batch: each mention by id (short TTL), the capped recent list per topic, and the
-    /// seen-set of ids.
+    /// Caches the batch's compact records by id (short TTL). Implementations bound their memory
+    /// by bytes.
     fn remember(&self, batch: &[Stored]) -> impl Future<Output = ()> + Send;
 
     /// Drops deleted mentions from the cache (best effort, bounded in time).
     fn forget(&self, ids: &[String]) -> impl Future<Output = ()> + Send;
 
-    /// The cached JSON of `id`, if present. `Err` only reports that the cache could not answer.
+    /// The cached compact record of `id`, if present. `Err` only reports that the cache could not answer.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
 
     /// Whether `id` was seen recently (within the seen-set TTL).

@@ -18,23 +18,6 @@ use crate::stats::{Snapshot, Stats};
 const ROLLUP_EVERY: Duration = Duration::from_secs(2);
 const ROLLUP_QUIET: Duration = Duration::from_secs(1);
 
-/// Runtime settings from the configuration.
-pub fn settings(
-    config: &Config,
-    source_topic: &str,
-    signals: crate::signals::SignalsHandle,
-) -> Settings {
-    Settings {
-        batch_size: config.pipeline.batch_size,
-        linger: config.batch_linger(),
-        in_flight_batches: config.pipeline.in_flight_batches,
-        cpu_workers: config.cpu_workers(),
-        limits: config.decode_limits(),
-        source_topic: source_topic.to_owned(),
-        signals,
-    }
-}
-
 /// Connects to ScyllaDB and prepares the store (the schema must exist: `backchannel schema apply`).
 pub async fn store(config: &Config) -> Result<ScyllaStore> {
     let session = scylla_store::connect(&config.scylla).await?;
@@ -51,6 +34,7 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let metrics = crate::telemetry::install();
     let ready = Readiness::default();
     let store = Arc::new(store(config).await?);
+    crate::codec::Codec::register(&*store).await?;
     let publisher = Arc::new(KafkaPublisher::new(&config.kafka)?);
     let r = &config.redis;
     let cache = Arc::new(RedisCache::new(
@@ -65,10 +49,8 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
             .listen
             .parse()
             .map_err(|e| Error::Config(format!("metrics.listen: {e}")))?;
-        let backend: Arc<dyn crate::http::Backend> = Arc::new(crate::http::StoreBackend {
-            store: store.clone(),
-            cache: cache.clone(),
-        });
+        let backend: Arc<dyn crate::http::Backend> =
+            Arc::new(crate::http::StoreBackend::new(store.clone(), cache.clone()));
         let bound = crate::http::serve(addr, metrics, ready.clone(), Some(backend)).await?;
         tracing::info!(%bound, "metrics, health and the client API listening");
     }
@@ -109,7 +91,7 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
         publisher,
         store,
         cache,
-        settings(config, &config.kafka.raw_topic, signals),
+        Settings::from_config(config, &config.kafka.raw_topic, signals)?,
         stats.clone(),
         stop_rx,
     )

@@ -38,8 +38,12 @@ async fn every_mention_is_stored_at_a_limited_rate_and_at_full_speed() {
         let m = pipeline::traits::Store::get(&store, &format!("synthetic:3-{}", limit - 1))
             .await
             .expect("get");
-        let enriched: model::EnrichedMention =
-            serde_json::from_slice(&m.expect("last mention stored")).expect("json");
+        let mut json = Vec::new();
+        transforms::avro::Layout::current()
+            .to_json(&m.expect("last mention stored"), &mut json)
+            .expect("a compact record");
+        let enriched: model::EnrichedMention = serde_json::from_slice(&json).expect("json");
         assert!(enriched.fields.len() > 200);
+        assert_eq!(enriched.mention.id, format!("synthetic:3-{}", limit - 1));
     }
 }

@@ -89,6 +89,55 @@ fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Decodes the enriched topic as a consumer in another language would: kcat reads the messages
+/// (length-prefixed, `%R%s`) and `deploy/schema/read_enriched.py` decodes them with fastavro and
+/// the committed `.avsc` alone. Returns the decoded records.
+fn fastavro_enriched(topic: &str) -> Vec<serde_json::Value> {
+    let kcat = Command::new("kcat")
+        .args([
+            "-C",
+            "-b",
+            KAFKA,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
+        .args(["-f", "%R%s"])
+        .output()
+        .expect("kcat runs");
+    assert!(kcat.status.success(), "kcat failed");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let python = std::env::var("BACKCHANNEL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(python)
+        .arg(format!("{root}/deploy/schema/read_enriched.py"))
+        .arg(format!("{root}/deploy/schema/enriched.avsc"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs (fastavro is installed by deploy/dev/test)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let frames = kcat.stdout;
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(&frames).expect("frames written");
+    });
+    let out = child.wait_with_output().expect("python finishes");
+    writer.join().expect("writer");
+    assert!(
+        out.status.success(),
+        "fastavro could not decode the enriched topic: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete() {
     let _serial = SERIAL.lock().await;
@@ -112,9 +161,22 @@ async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete(
     let keys: HashSet<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys.len() as u64, n);
     assert!(
-        records.iter().all(|(_, h)| h.contains("schema_version=1")),
-        "schema version header"
+        records.iter().all(|(_, h)| h.contains("schema_version=1")
+            && h.contains("content-type=application/vnd.apache.avro+binary")),
+        "schema version and content type headers"
     );
+    let decoded = fastavro_enriched(&env.enriched);
+    let decoded_ids: HashSet<String> = decoded
+        .iter()
+        .map(|r| r["mention"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        decoded_ids, ids,
+        "every enriched record decodes to its mention"
+    );
+    assert!(decoded.iter().all(|r| {
+        r["fields"].as_object().map(|f| f.len()) == Some(transforms::registry().fields.len())
+    }));
 
     let metrics = env.metrics();
     assert_eq!(
@@ -518,8 +580,12 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
         .single_row::<(Vec<u8>,)>()
         .expect("row")
         .0;
+    let mut json = Vec::new();
+    transforms::avro::Layout::current()
+        .to_json(&body, &mut json)
+        .expect("a compact record");
     let enriched: model::EnrichedMention =
-        serde_json::from_slice(&body).expect("stored EnrichedMention");
+        serde_json::from_slice(&json).expect("stored EnrichedMention");
     for s in &enriched.signals {
         assert_eq!(
             (s.signal.tenant(), s.signal.id(), s.version),

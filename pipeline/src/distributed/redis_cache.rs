@@ -187,7 +187,7 @@ impl Cache for RedisCache {
         let mut pipe = redis::pipe();
         let mut by_topic: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
         for s in batch {
-            pipe.set_ex(format!("bc:m:{}", s.id), s.json.as_slice(), ttl)
+            pipe.set_ex(format!("bc:m:{}", s.id), s.record.as_slice(), ttl)
                 .ignore();
             for t in &s.topics {
                 by_topic.entry(t).or_default().push(&s.id);

@@ -74,8 +74,30 @@ fn password(cfg: &ScyllaConfig) -> Result<String> {
     })
 }
 
-/// The schema's statements for `keyspace`, in order.
-pub fn schema_statements(keyspace: &str, replication_factor: u32) -> Vec<String> {
+/// What `schema apply` substitutes into the schema.
+#[derive(Debug, Clone)]
+pub struct SchemaParams {
+    pub keyspace: String,
+    pub replication_factor: u32,
+    /// Default TTL of mentions and their per-topic rows.
+    pub mention_ttl: Duration,
+    /// Default TTL of per-minute aggregates.
+    pub stats_ttl: Duration,
+}
+
+impl SchemaParams {
+    pub fn from_config(cfg: &ScyllaConfig) -> Result<SchemaParams> {
+        Ok(SchemaParams {
+            keyspace: cfg.keyspace.clone(),
+            replication_factor: cfg.replication_factor,
+            mention_ttl: crate::config::duration("scylla.retention", &cfg.retention)?,
+            stats_ttl: crate::config::duration("scylla.stats_retention", &cfg.stats_retention)?,
+        })
+    }
+}
+
+/// The schema's statements, in order.
+pub fn schema_statements(p: &SchemaParams) -> Vec<String> {
     let text: String = SCHEMA
         .lines()
         .map(|l| l.split("--").next().unwrap_or_default())
@@ -85,19 +107,18 @@ pub fn schema_statements(keyspace: &str, replication_factor: u32) -> Vec<String>
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.replace("{{keyspace}}", keyspace)
-                .replace("{{replication_factor}}", &replication_factor.to_string())
+            s.replace("{{keyspace}}", &p.keyspace)
+                .replace("{{replication_factor}}", &p.replication_factor.to_string())
+                .replace("{{mention_ttl}}", &p.mention_ttl.as_secs().to_string())
+                .replace("{{stats_ttl}}", &p.stats_ttl.as_secs().to_string())
         })
         .collect()
 }
 
-/// Applies the schema (idempotent: every statement is `IF NOT EXISTS`) and waits for agreement.
-pub async fn apply_schema(
-    session: &Session,
-    keyspace: &str,
-    replication_factor: u32,
-) -> Result<()> {
-    for stmt in schema_statements(keyspace, replication_factor) {
+/// Applies the schema (idempotent: `IF NOT EXISTS` creates, TTL-setting alters) and waits for
+/// agreement.
+pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
+    for stmt in schema_statements(p) {
         session
             .query_unpaged(stmt.as_str(), &[])
             .await
@@ -124,6 +145,8 @@ struct Statements {
     put_signal: PreparedStatement,
     get_signal: PreparedStatement,
     delete_signal: PreparedStatement,
+    put_schema: PreparedStatement,
+    get_schema: PreparedStatement,
 }
 
 /// The distributed store.
@@ -203,6 +226,8 @@ impl ScyllaStore {
             .await?,
             get_signal: prep(format!("SELECT version FROM {ks}.signals WHERE tenant = ? AND id = ?")).await?,
             delete_signal: prep(format!("DELETE FROM {ks}.signals WHERE tenant = ? AND id = ?")).await?,
+            put_schema: prep(format!("INSERT INTO {ks}.record_schemas (fingerprint, avsc) VALUES (?, ?)")).await?,
+            get_schema: prep(format!("SELECT avsc FROM {ks}.record_schemas WHERE fingerprint = ?")).await?,
         };
         Ok(ScyllaStore {
             session: Arc::new(session),
@@ -512,6 +537,38 @@ impl Store for ScyllaStore {
         }
         Ok(out)
     }
+
+    async fn put_schema(&self, fingerprint: u64, avsc: &str) -> Result<()> {
+        self.put_schema_inner(fingerprint, avsc).await
+    }
+
+    async fn schema(&self, fingerprint: u64) -> Result<Option<String>> {
+        self.schema_inner(fingerprint).await
+    }
+}
+
+impl ScyllaStore {
+    async fn put_schema_inner(&self, fingerprint: u64, avsc: &str) -> Result<()> {
+        self.session
+            .execute_unpaged(&self.st.put_schema, (fingerprint as i64, avsc))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn schema_inner(&self, fingerprint: u64) -> Result<Option<String>> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.st.get_schema, (fingerprint as i64,))
+            .await
+            .map_err(err)?
+            .into_rows_result()
+            .map_err(err)?;
+        Ok(rows
+            .maybe_first_row::<(String,)>()
+            .map_err(err)?
+            .map(|(s,)| s))
+    }
 }
 
 type Pending<'a> = futures_util::future::BoxFuture<
@@ -542,7 +599,7 @@ impl ScyllaStore {
                     s.source.as_str(),
                     s.created_at,
                     s.fields_version,
-                    &s.json,
+                    &s.record,
                 ),
             )));
             let minute = minute_of(s.created_at);

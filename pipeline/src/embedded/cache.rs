@@ -1,5 +1,4 @@
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache as Moka;
@@ -7,84 +6,62 @@ use moka::sync::Cache as Moka;
 use crate::error::Result;
 use crate::traits::{Cache, Stored};
 
-/// Capped lists of recent mention JSON per topic, newest first.
-type RecentLists = Arc<Mutex<HashMap<String, VecDeque<Arc<[u8]>>>>>;
-
-/// The embedded cache: mentions by id and the seen-set in moka (TTL), recent lists per topic in
-/// capped deques. All operations are in memory and O(1) per mention.
+/// The embedded cache: recent mentions' compact records by id in moka (LRU: the newest mentions
+/// are the ones clients ask for; TTL), weighed by their bytes against a fixed budget, so memory
+/// stays bounded whatever the rate.
+///
+/// Only what a reader asks for is kept: `GET /v1/mentions/{id}` reads it; newest-first topic
+/// reads go to the local store, which answers them from its index.
 #[derive(Clone)]
 pub struct MemoryCache {
-    by_id: Moka<String, Arc<[u8]>>,
-    seen: Moka<String, ()>,
-    recent: RecentLists,
-    recent_cap: usize,
+    by_id: Moka<Arc<str>, Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryCache")
             .field("entries", &self.by_id.entry_count())
+            .field("bytes", &self.by_id.weighted_size())
             .finish()
     }
 }
 
+/// What an entry costs besides its key and value: moka's node, the two `Arc` headers.
+const ENTRY_OVERHEAD: usize = 128;
+
 impl MemoryCache {
-    pub fn new(max_entries: u64, ttl: Duration, recent_cap: usize) -> MemoryCache {
+    /// A cache of at most `max_bytes` (keys, values and bookkeeping) whose entries live `ttl`.
+    pub fn new(max_bytes: u64, ttl: Duration) -> MemoryCache {
         MemoryCache {
             by_id: Moka::builder()
-                .max_capacity(max_entries)
+                .max_capacity(max_bytes)
+                .weigher(|id: &Arc<str>, record: &Arc<[u8]>| {
+                    u32::try_from(id.len() + record.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_live(ttl)
                 .build(),
-            seen: Moka::builder()
-                .max_capacity(max_entries * 4)
-                .time_to_live(ttl)
-                .build(),
-            recent: Arc::default(),
-            recent_cap,
         }
     }
 
-    /// The newest cached mentions of `topic`, newest first.
-    pub fn recent(&self, topic: &str, limit: usize) -> Vec<Arc<[u8]>> {
-        let lists = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        lists
-            .get(topic)
-            .map(|l| l.iter().take(limit).cloned().collect())
-            .unwrap_or_default()
+    /// Bytes the cache holds now (after pending evictions run).
+    pub fn weighted_size(&self) -> u64 {
+        self.by_id.run_pending_tasks();
+        self.by_id.weighted_size()
     }
 }
 
 impl Cache for MemoryCache {
     async fn remember(&self, batch: &[Stored]) {
-        let mut lists = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         for s in batch {
-            let json: Arc<[u8]> = Arc::from(s.json.as_slice());
-            self.by_id.insert(s.id.clone(), json.clone());
-            self.seen.insert(s.id.clone(), ());
-            for topic in &s.topics {
-                let list = lists.entry(topic.clone()).or_default();
-                list.push_front(json.clone());
-                list.truncate(self.recent_cap);
-            }
+            self.by_id
+                .insert(Arc::from(s.id.as_str()), Arc::from(s.record.as_slice()));
         }
     }
 
     async fn forget(&self, ids: &[String]) {
         for id in ids {
-            self.by_id.invalidate(id);
-        }
-        // Recent lists hold the JSON itself; drop entries whose id was deleted.
-        let needles: Vec<Vec<u8>> = ids
-            .iter()
-            .map(|id| format!("\"id\":{}", serde_json::Value::from(id.as_str())).into_bytes())
-            .collect();
-        let mut lists = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        for list in lists.values_mut() {
-            list.retain(|json| {
-                !needles
-                    .iter()
-                    .any(|n| json.windows(n.len()).any(|w| w == n.as_slice()))
-            });
+            self.by_id.invalidate(id.as_str());
         }
     }
 
@@ -93,6 +70,49 @@ impl Cache for MemoryCache {
     }
 
     async fn seen(&self, id: &str) -> Result<bool> {
-        Ok(self.seen.contains_key(id))
+        Ok(self.by_id.contains_key(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(id: &str, bytes: usize) -> Stored {
+        Stored {
+            id: id.into(),
+            source: model::Source::Synthetic,
+            created_at: chrono::Utc::now(),
+            collected_at: chrono::Utc::now(),
+            sentiment: None,
+            hashtags: Vec::new(),
+            fields_version: "test",
+            topics: Vec::new(),
+            record: vec![7; bytes],
+            json: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded_by_bytes() {
+        let budget = 1 << 20;
+        let cache = MemoryCache::new(budget, Duration::from_secs(600));
+        cache.remember(&[stored("first", 100)]).await;
+        assert_eq!(cache.get("first").await.expect("get"), Some(vec![7; 100]));
+        cache.forget(&["first".into()]).await;
+        assert_eq!(cache.get("first").await.expect("get"), None);
+        // 20 MiB of records through a 1 MiB cache.
+        for chunk in 0..20 {
+            let batch: Vec<Stored> = (0..1024)
+                .map(|i| stored(&format!("{chunk}-{i}"), 1024 - ENTRY_OVERHEAD))
+                .collect();
+            cache.remember(&batch).await;
+        }
+        let held = cache.weighted_size();
+        assert!(held <= budget, "{held} bytes held, budget {budget}");
+        assert!(held > budget / 2, "the budget is used: {held}");
+        // Least recently used out first: the newest records are the ones kept.
+        assert!(cache.get("19-1023").await.expect("get").is_some());
+        assert!(cache.get("0-0").await.expect("get").is_none());
     }
 }

@@ -10,26 +10,61 @@ use crate::traits::{Publisher, Record, Topic};
 /// Embedded publishing: enriched mentions go to an in-process broadcast channel (local
 /// subscribers; slow ones miss messages rather than stall the pipeline), dead letters are
 /// appended to `dead-letters.jsonl`, one JSON object per line with the reason headers and the
-/// payload (as a string when it is UTF-8, else base64-free hex).
+/// payload (as a string when it is UTF-8, else hex). The file is rotated when it reaches its size
+/// limit: the full one becomes `dead-letters.1.jsonl` (replacing the one before), so dead letters
+/// take at most twice the limit on disk.
 #[derive(Debug, Clone)]
 pub struct LocalPublisher {
     enriched: broadcast::Sender<Arc<[u8]>>,
-    dlq: Arc<Mutex<std::fs::File>>,
+    dlq: Arc<Mutex<DeadLetterFile>>,
     dlq_path: PathBuf,
 }
 
+#[derive(Debug)]
+struct DeadLetterFile {
+    file: std::fs::File,
+    path: PathBuf,
+    len: u64,
+    max_bytes: u64,
+}
+
+impl DeadLetterFile {
+    fn append(&mut self, lines: &[u8]) -> std::io::Result<()> {
+        if self.len > 0 && self.len + lines.len() as u64 > self.max_bytes {
+            std::fs::rename(&self.path, self.path.with_extension("1.jsonl"))?;
+            self.file = open_append(&self.path)?;
+            self.len = 0;
+        }
+        self.file.write_all(lines)?;
+        self.file.sync_data()?;
+        self.len += lines.len() as u64;
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
 impl LocalPublisher {
-    pub fn open(dir: &Path) -> Result<LocalPublisher> {
+    /// Opens `dir/dead-letters.jsonl`, rotated at `max_dead_letter_bytes`.
+    pub fn open(dir: &Path, max_dead_letter_bytes: u64) -> Result<LocalPublisher> {
         std::fs::create_dir_all(dir)?;
         let dlq_path = dir.join("dead-letters.jsonl");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&dlq_path)?;
+        let file = open_append(&dlq_path)?;
+        let len = file.metadata()?.len();
         let (enriched, _) = broadcast::channel(4096);
         Ok(LocalPublisher {
             enriched,
-            dlq: Arc::new(Mutex::new(file)),
+            dlq: Arc::new(Mutex::new(DeadLetterFile {
+                file,
+                path: dlq_path.clone(),
+                len,
+                max_bytes: max_dead_letter_bytes,
+            })),
             dlq_path,
         })
     }
@@ -82,13 +117,46 @@ impl Publisher for LocalPublisher {
             let file = self.dlq.clone();
             tokio::task::spawn_blocking(move || -> Result<()> {
                 let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
-                f.write_all(&lines)?;
-                f.sync_data()?;
-                Ok(())
+                Ok(f.append(&lines)?)
             })
             .await
             .map_err(|e| Error::Internal(format!("dead-letter task: {e}")))??;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dead_letters_rotate_at_their_size_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let publisher = LocalPublisher::open(dir.path(), 4096).expect("open");
+        let payload = vec![b'x'; 500];
+        for i in 0..40u32 {
+            let key = i.to_string();
+            publisher
+                .publish(&[Record {
+                    topic: Topic::DeadLetter,
+                    key: key.as_bytes(),
+                    payload: Some(&payload),
+                    headers: &[("reason", b"too_large")],
+                }])
+                .await
+                .expect("publish");
+        }
+        let len = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+        let (current, previous) = (len("dead-letters.jsonl"), len("dead-letters.1.jsonl"));
+        assert!(
+            current <= 4096 && previous <= 4096,
+            "{current} + {previous}"
+        );
+        assert!(previous > 0, "rotated once at least");
+        let last = std::fs::read_to_string(dir.path().join("dead-letters.jsonl")).expect("read");
+        let last: serde_json::Value =
+            serde_json::from_str(last.lines().last().expect("a line")).expect("json");
+        assert_eq!(last["headers"]["reason"], "too_large");
     }
 }

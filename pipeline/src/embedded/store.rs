@@ -1,20 +1,65 @@
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::error::{Error, Result};
 use crate::traits::{Store, Stored};
 
-/// id -> EnrichedMention JSON, LZ4-compressed ([`pack`]). Enriched JSON repeats ~300 field
-/// names per mention and compresses about 4x, which is most of the embedded store's write cost.
+/// id -> stored value: the write time (8 bytes, little-endian milliseconds) then the compact
+/// record, LZ4-compressed ([`pack`]).
 const MENTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
 /// (topic, created_at millis, id) -> () : a time index per topic for "newest first" reads.
 const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> = TableDefinition::new("by_topic");
+/// (write time millis, id) -> created_at millis and the mention's topics ([`Entry`]): the order
+/// in which retention deletes, and what it must delete besides the mention.
+const BY_TIME: TableDefinition<'_, (i64, &str), &[u8]> = TableDefinition::new("by_time");
 /// (tenant, signal id) -> Signal JSON.
 const SIGNALS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("signals");
-/// Small named counters ("signals_revision").
+/// Small named counters ("signals_revision", "live_bytes").
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// Schema fingerprint -> `.avsc` of the compact records written with it.
+const SCHEMAS: TableDefinition<'_, u64, &str> = TableDefinition::new("schemas");
+
+/// How the embedded store behaves.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Group commit: fsync at most this often (zero: every batch).
+    pub sync_interval: Duration,
+    /// redb's page cache.
+    pub cache_bytes: u64,
+    /// Mentions stored longer ago than this are deleted by [`RedbStore::sweep`].
+    pub retention: Option<Duration>,
+    /// The file's size limit: [`RedbStore::sweep`] deletes the oldest mentions while the live
+    /// data exceeds [`LIVE_SHARE`] of it.
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sync_interval: Duration::ZERO,
+            cache_bytes: 64 << 20,
+            retention: None,
+            max_bytes: None,
+        }
+    }
+}
+
+/// The share of `max_bytes` that live data may fill. redb's B-tree pages are partly filled and
+/// its copy-on-write commits need free pages beside the live ones, so a file holding N bytes of
+/// keys and values is larger than N (2.7× measured on 1 KB records); at this share the file
+/// settles near the limit (`retention_keeps_the_file_under_its_size_limit` checks it). redb grows
+/// its file in steps, doubling below 4 GiB and then a 4 GiB region at a time, so the file can
+/// pass the limit by part of a step.
+pub const LIVE_SHARE: f64 = 0.3;
+
+/// Longest topic indexed (a source, a hashtag or a signal id is far shorter).
+const MAX_TOPIC_BYTES: usize = 1024;
+
+/// Mentions deleted per retention transaction, so a sweep never holds the writer for long.
+const SWEEP_CHUNK: usize = 2_000;
 
 /// The embedded store: one redb file.
 ///
@@ -24,10 +69,14 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// embedded queue in front of the store is in memory anyway, so a crash already loses what was
 /// queued; `sync_interval = "0s"` restores a durable commit per batch. [`RedbStore::sync`] makes
 /// everything durable (at shutdown).
+///
+/// Disk stays bounded: [`RedbStore::sweep`] deletes mentions past the retention time, and the
+/// oldest ones while the live data is over its share of `max_bytes`; freed pages are reused by
+/// later writes, so the file stops growing.
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
-    sync_interval: std::time::Duration,
+    options: StoreOptions,
     last_sync: Arc<std::sync::Mutex<std::time::Instant>>,
 }
 
@@ -41,25 +90,76 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::Store(e.to_string())
 }
 
-impl RedbStore {
-    /// Opens (or creates) `dir/backchannel.redb`, fsyncing every write.
-    pub fn open(dir: &Path) -> Result<RedbStore> {
-        RedbStore::open_with(dir, std::time::Duration::ZERO)
+/// What [`BY_TIME`] keeps of a mention: its creation time and topics.
+struct Entry<'a> {
+    created_ms: i64,
+    topics: Vec<&'a str>,
+}
+
+impl<'a> Entry<'a> {
+    fn pack(created_ms: i64, topics: &[String]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + topics.iter().map(|t| t.len() + 2).sum::<usize>());
+        out.extend_from_slice(&created_ms.to_le_bytes());
+        for t in topics {
+            // Callers pass topics of at most MAX_TOPIC_BYTES.
+            out.extend_from_slice(&(t.len() as u16).to_le_bytes());
+            out.extend_from_slice(t.as_bytes());
+        }
+        out
     }
 
-    /// Opens (or creates) `dir/backchannel.redb` with group commit every `sync_interval`.
-    pub fn open_with(dir: &Path, sync_interval: std::time::Duration) -> Result<RedbStore> {
+    fn unpack(bytes: &'a [u8]) -> Result<Entry<'a>> {
+        let bad = || Error::Store("corrupt retention index entry".into());
+        let (created, mut rest) = bytes.split_first_chunk::<8>().ok_or_else(bad)?;
+        let mut topics = Vec::new();
+        while let Some((len, tail)) = rest.split_first_chunk::<2>() {
+            let len = usize::from(u16::from_le_bytes(*len));
+            let topic = tail.get(..len).ok_or_else(bad)?;
+            topics.push(std::str::from_utf8(topic).map_err(|_| bad())?);
+            rest = &tail[len..];
+        }
+        Ok(Entry {
+            created_ms: i64::from_le_bytes(*created),
+            topics,
+        })
+    }
+}
+
+/// The bytes a mention accounts for in the live-data budget: its row, its time entry and its
+/// topic rows (keys and values; the B-trees' own overhead is in [`LIVE_SHARE`]).
+fn footprint(id: &str, value_len: usize, entry_len: usize, topics: usize) -> u64 {
+    (id.len() + value_len + 16 + id.len() + entry_len + topics * (id.len() + 8)) as u64
+        + entry_len.saturating_sub(8) as u64
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl RedbStore {
+    /// Opens (or creates) `dir/backchannel.redb`, fsyncing every write, without retention.
+    pub fn open(dir: &Path) -> Result<RedbStore> {
+        RedbStore::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (or creates) `dir/backchannel.redb`.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<RedbStore> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::create(dir.join("backchannel.redb")).map_err(err)?;
+        let db = Database::builder()
+            .set_cache_size(usize::try_from(options.cache_bytes).unwrap_or(usize::MAX))
+            .create(dir.join("backchannel.redb"))
+            .map_err(err)?;
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(MENTIONS).map_err(err)?;
         txn.open_table(BY_TOPIC).map_err(err)?;
+        txn.open_table(BY_TIME).map_err(err)?;
         txn.open_table(SIGNALS).map_err(err)?;
         txn.open_table(META).map_err(err)?;
+        txn.open_table(SCHEMAS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(RedbStore {
             db: Arc::new(db),
-            sync_interval,
+            options,
             last_sync: Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
         })
     }
@@ -78,32 +178,201 @@ impl RedbStore {
         txn.open_table(MENTIONS).map_err(err)?.len().map_err(err)
     }
 
-    fn write_blocking(&self, batch: &[Stored]) -> Result<()> {
+    /// Bytes of live keys and values (blocking; what retention's size limit counts).
+    pub fn live_bytes(&self) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let meta = txn.open_table(META).map_err(err)?;
+        Ok(meta
+            .get("live_bytes")
+            .map_err(err)?
+            .map_or(0, |v| v.value()))
+    }
+
+    fn begin_grouped(&self) -> Result<redb::WriteTransaction> {
         let mut txn = self.db.begin_write().map_err(err)?;
         // Group commit: fsync at most once per `sync_interval` (0 = every batch).
         let mut last = self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
-        if !self.sync_interval.is_zero() && last.elapsed() < self.sync_interval {
+        let interval = self.options.sync_interval;
+        if !interval.is_zero() && last.elapsed() < interval {
             txn.set_durability(redb::Durability::None).map_err(err)?;
         } else {
             *last = std::time::Instant::now();
         }
+        Ok(txn)
+    }
+
+    fn write_blocking(&self, batch: &[Stored]) -> Result<()> {
+        let txn = self.begin_grouped()?;
+        let written_ms = now_ms();
         {
             let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
             let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
+            let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
+            let mut meta = txn.open_table(META).map_err(err)?;
+            let mut live = meta
+                .get("live_bytes")
+                .map_err(err)?
+                .map_or(0, |v| v.value());
+            let mut value = Vec::new();
+            let mut topics: Vec<String> = Vec::new();
             for s in batch {
-                mentions
-                    .insert(s.id.as_str(), pack(&s.json).as_slice())
-                    .map_err(err)?;
-                let t = s.created_at.timestamp_millis();
-                for topic in &s.topics {
+                // A topic too long for the retention index is not indexed at all.
+                topics.clear();
+                topics.extend(
+                    s.topics
+                        .iter()
+                        .filter(|t| t.len() <= MAX_TOPIC_BYTES)
+                        .cloned(),
+                );
+                value.clear();
+                value.extend_from_slice(&written_ms.to_le_bytes());
+                pack_into(&s.record, &mut value);
+                let replaced = mentions
+                    .insert(s.id.as_str(), value.as_slice())
+                    .map_err(err)?
+                    .map(|old| (written_at(old.value()), old.value().len()));
+                if let Some((old_ms, old_len)) = replaced {
+                    // A redelivery: drop what the earlier write indexed.
+                    live = live.saturating_sub(unindex(
+                        &mut by_topic,
+                        &mut by_time,
+                        old_ms,
+                        &s.id,
+                        old_len,
+                    )?);
+                }
+                let created_ms = s.created_at.timestamp_millis();
+                for topic in &topics {
                     by_topic
-                        .insert((topic.as_str(), t, s.id.as_str()), ())
+                        .insert((topic.as_str(), created_ms, s.id.as_str()), ())
                         .map_err(err)?;
                 }
+                let entry = Entry::pack(created_ms, &topics);
+                by_time
+                    .insert((written_ms, s.id.as_str()), entry.as_slice())
+                    .map_err(err)?;
+                live += footprint(&s.id, value.len(), entry.len(), topics.len());
             }
+            meta.insert("live_bytes", live).map_err(err)?;
         }
         txn.commit().map_err(err)
     }
+
+    /// Deletes mentions past the retention time, then the oldest while the live data is over
+    /// its share of `max_bytes`, in transactions of a few thousand. Returns how many it
+    /// deleted. Blocking; run it on a blocking thread.
+    pub fn sweep(&self) -> Result<u64> {
+        let cutoff = self
+            .options
+            .retention
+            .map(|r| now_ms().saturating_sub(i64::try_from(r.as_millis()).unwrap_or(i64::MAX)));
+        let budget = self
+            .options
+            .max_bytes
+            .map(|b| (b as f64 * LIVE_SHARE) as u64);
+        let mut deleted = 0;
+        loop {
+            let txn = self.begin_grouped()?;
+            let n = {
+                let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
+                let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
+                let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
+                let mut meta = txn.open_table(META).map_err(err)?;
+                let mut live = meta
+                    .get("live_bytes")
+                    .map_err(err)?
+                    .map_or(0, |v| v.value());
+                let mut estimate = live;
+                let mut victims: Vec<(i64, String)> = Vec::new();
+                for row in by_time.range::<(i64, &str)>(..).map_err(err)? {
+                    let (key, entry) = row.map_err(err)?;
+                    let (ms, id) = key.value();
+                    let expired = cutoff.is_some_and(|c| ms < c);
+                    let over = budget.is_some_and(|b| estimate > b);
+                    if victims.len() >= SWEEP_CHUNK || !(expired || over) {
+                        break;
+                    }
+                    // Estimate the row's share so the size check moves on as we go.
+                    let value_len = mentions
+                        .get(id)
+                        .map_err(err)?
+                        .map_or(0, |v| v.value().len());
+                    estimate =
+                        estimate.saturating_sub(footprint(id, value_len, entry.value().len(), 1));
+                    victims.push((ms, id.to_owned()));
+                }
+                for (ms, id) in &victims {
+                    // Only the write this entry records; a later rewrite has an entry of its
+                    // own (and replacing the row already dropped this one's).
+                    let current = mentions
+                        .get(id.as_str())
+                        .map_err(err)?
+                        .map(|v| (written_at(v.value()), v.value().len()));
+                    let len = match current {
+                        Some((written, len)) if written == *ms => {
+                            mentions.remove(id.as_str()).map_err(err)?;
+                            len
+                        }
+                        _ => 0,
+                    };
+                    live = live.saturating_sub(unindex(&mut by_topic, &mut by_time, *ms, id, len)?);
+                }
+                meta.insert("live_bytes", live).map_err(err)?;
+                victims.len()
+            };
+            txn.commit().map_err(err)?;
+            deleted += n as u64;
+            if n < SWEEP_CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Runs [`RedbStore::sweep`] every `every` until the task is aborted.
+    pub fn spawn_retention(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let store = this.clone();
+                match tokio::task::spawn_blocking(move || store.sweep()).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => crate::telemetry::expired(n),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "retention sweep failed"),
+                    Err(e) => tracing::warn!(error = %e, "retention sweep panicked"),
+                }
+            }
+        })
+    }
+}
+
+/// Removes a mention's time entry and topic rows; returns the bytes they and its row (of
+/// `value_len`, 0 if already gone) accounted for.
+fn unindex(
+    by_topic: &mut redb::Table<'_, (&str, i64, &str), ()>,
+    by_time: &mut redb::Table<'_, (i64, &str), &[u8]>,
+    written_ms: i64,
+    id: &str,
+    value_len: usize,
+) -> Result<u64> {
+    let Some(entry) = by_time.remove((written_ms, id)).map_err(err)? else {
+        return Ok(0);
+    };
+    let bytes = entry.value().to_vec();
+    drop(entry);
+    let e = Entry::unpack(&bytes)?;
+    for topic in &e.topics {
+        by_topic.remove((*topic, e.created_ms, id)).map_err(err)?;
+    }
+    Ok(footprint(id, value_len, bytes.len(), e.topics.len()))
+}
+
+fn written_at(value: &[u8]) -> i64 {
+    value
+        .first_chunk::<8>()
+        .map_or(i64::MIN, |b| i64::from_le_bytes(*b))
 }
 
 impl Store for RedbStore {
@@ -117,10 +386,9 @@ impl Store for RedbStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        let this = self.clone();
         let id = id.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let txn = this.db.begin_read().map_err(err)?;
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
             let table = txn.open_table(MENTIONS).map_err(err)?;
             table
                 .get(id.as_str())
@@ -129,7 +397,6 @@ impl Store for RedbStore {
                 .transpose()
         })
         .await
-        .map_err(|e| Error::Internal(format!("store task: {e}")))?
     }
 
     async fn delete(&self, ids: &[String]) -> Result<()> {
@@ -138,9 +405,22 @@ impl Store for RedbStore {
             let txn = db.begin_write().map_err(err)?;
             {
                 let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
+                let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
+                let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
+                let mut meta = txn.open_table(META).map_err(err)?;
+                let mut live = meta
+                    .get("live_bytes")
+                    .map_err(err)?
+                    .map_or(0, |v| v.value());
                 for id in &ids {
-                    mentions.remove(id.as_str()).map_err(err)?;
+                    let Some(old) = mentions.remove(id.as_str()).map_err(err)? else {
+                        continue;
+                    };
+                    let (ms, len) = (written_at(old.value()), old.value().len());
+                    drop(old);
+                    live = live.saturating_sub(unindex(&mut by_topic, &mut by_time, ms, id, len)?);
                 }
+                meta.insert("live_bytes", live).map_err(err)?;
             }
             txn.commit().map_err(err)
         })
@@ -148,10 +428,9 @@ impl Store for RedbStore {
     }
 
     async fn recent(&self, topic: &str, limit: usize) -> Result<Vec<Vec<u8>>> {
-        let this = self.clone();
         let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let txn = this.db.begin_read().map_err(err)?;
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
             let index = txn.open_table(BY_TOPIC).map_err(err)?;
             let mentions = txn.open_table(MENTIONS).map_err(err)?;
             let range = (topic.as_str(), i64::MIN, "")..=(topic.as_str(), i64::MAX, "\u{10ffff}");
@@ -166,17 +445,45 @@ impl Store for RedbStore {
             Ok(out)
         })
         .await
-        .map_err(|e| Error::Internal(format!("store task: {e}")))?
+    }
+
+    async fn put_schema(&self, fingerprint: u64, avsc: &str) -> Result<()> {
+        let avsc = avsc.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            txn.open_table(SCHEMAS)
+                .map_err(err)?
+                .insert(fingerprint, avsc.as_str())
+                .map_err(err)?;
+            txn.commit().map_err(err)
+        })
+        .await
+    }
+
+    async fn schema(&self, fingerprint: u64) -> Result<Option<String>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let table = txn.open_table(SCHEMAS).map_err(err)?;
+            Ok(table
+                .get(fingerprint)
+                .map_err(err)?
+                .map(|v| v.value().to_owned()))
+        })
+        .await
     }
 }
 
-/// Compresses a stored value: LZ4 block format with the length prepended.
-fn pack(json: &[u8]) -> Vec<u8> {
-    lz4_flex::compress_prepend_size(json)
+/// Appends a compressed record: LZ4 block format with the length prepended.
+fn pack_into(record: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&lz4_flex::compress_prepend_size(record));
 }
 
+/// The compact record of a stored value.
 fn unpack(stored: &[u8]) -> Result<Vec<u8>> {
-    lz4_flex::decompress_size_prepended(stored)
+    let body = stored
+        .get(8..)
+        .ok_or_else(|| Error::Store("corrupt stored mention: too short".into()))?;
+    lz4_flex::decompress_size_prepended(body)
         .map_err(|e| Error::Store(format!("corrupt stored mention: {e}")))
 }
 
@@ -194,130 +501,9 @@ impl RedbStore {
     }
 }
 
-fn bump_revision(txn: &redb::WriteTransaction) -> Result<()> {
-    let mut meta = txn.open_table(META).map_err(err)?;
-    let rev = meta
-        .get("signals_revision")
-        .map_err(err)?
-        .map_or(0, |v| v.value());
-    meta.insert("signals_revision", rev + 1).map_err(err)?;
-    Ok(())
-}
-
-impl crate::signals::SignalStore for RedbStore {
-    async fn signal_revision(&self) -> Result<u64> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(err)?;
-            let meta = txn.open_table(META).map_err(err)?;
-            Ok(meta
-                .get("signals_revision")
-                .map_err(err)?
-                .map_or(0, |v| v.value()))
-        })
-        .await
-    }
-
-    async fn load_signals(&self) -> Result<(u64, Vec<transforms::signals::Signal>)> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(err)?;
-            let meta = txn.open_table(META).map_err(err)?;
-            let rev = meta
-                .get("signals_revision")
-                .map_err(err)?
-                .map_or(0, |v| v.value());
-            let table = txn.open_table(SIGNALS).map_err(err)?;
-            let mut out = Vec::new();
-            for entry in table.iter().map_err(err)? {
-                let (_, v) = entry.map_err(err)?;
-                out.push(
-                    serde_json::from_slice(v.value())
-                        .map_err(|e| Error::Store(format!("stored signal: {e}")))?,
-                );
-            }
-            Ok((rev, out))
-        })
-        .await
-    }
-
-    async fn put_signal(&self, signal: &transforms::signals::Signal) -> Result<()> {
-        let json = serde_json::to_vec(signal).map_err(|e| Error::Internal(e.to_string()))?;
-        let key = (signal.tenant.clone(), signal.id.clone());
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(err)?;
-            txn.open_table(SIGNALS)
-                .map_err(err)?
-                .insert((key.0.as_str(), key.1.as_str()), json.as_slice())
-                .map_err(err)?;
-            bump_revision(&txn)?;
-            txn.commit().map_err(err)
-        })
-        .await
-    }
-
-    async fn delete_signal(&self, tenant: &str, id: &str) -> Result<bool> {
-        let key = (tenant.to_owned(), id.to_owned());
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(err)?;
-            let existed = txn
-                .open_table(SIGNALS)
-                .map_err(err)?
-                .remove((key.0.as_str(), key.1.as_str()))
-                .map_err(err)?
-                .is_some();
-            bump_revision(&txn)?;
-            txn.commit().map_err(err)?;
-            Ok(existed)
-        })
-        .await
-    }
-}
+#[path = "signal_store.rs"]
+mod signal_store;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{TimeZone, Utc};
-
-    fn stored(id: &str, secs: i64, topic: &str) -> Stored {
-        Stored {
-            id: id.into(),
-            source: model::Source::Synthetic,
-            created_at: Utc.timestamp_opt(secs, 0).single().expect("valid time"),
-            collected_at: Utc.timestamp_opt(secs, 0).single().expect("valid time"),
-            sentiment: None,
-            hashtags: Vec::new(),
-            fields_version: "test",
-            topics: vec![topic.into()],
-            json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
-        }
-    }
-
-    #[tokio::test]
-    async fn upserts_are_idempotent_and_recent_is_newest_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = RedbStore::open(dir.path()).expect("open");
-        store
-            .write(&[
-                stored("a", 10, "t"),
-                stored("b", 30, "t"),
-                stored("c", 20, "u"),
-            ])
-            .await
-            .expect("write");
-        store.write(&[stored("a", 10, "t")]).await.expect("rewrite");
-        assert_eq!(store.count().expect("count"), 3);
-        assert_eq!(
-            store.get("b").await.expect("get").as_deref(),
-            Some(&b"{\"id\":\"b\"}"[..])
-        );
-        assert_eq!(store.get("zz").await.expect("get"), None);
-        let recent = store.recent("t", 10).await.expect("recent");
-        assert_eq!(
-            recent,
-            vec![b"{\"id\":\"b\"}".to_vec(), b"{\"id\":\"a\"}".to_vec()]
-        );
-        drop(store);
-        // Durable across reopen.
-        let store = RedbStore::open(dir.path()).expect("reopen");
-        assert_eq!(store.count().expect("count"), 3);
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

@@ -67,7 +67,17 @@ impl Env {
         {
             r.expect("topic created");
         }
-        pipeline::distributed::scylla_store::apply_schema(&env.session, &env.keyspace, 1)
+        let config = pipeline::config::Config::load(
+            None,
+            [(
+                "BACKCHANNEL__SCYLLA__KEYSPACE".to_owned(),
+                env.keyspace.clone(),
+            )],
+        )
+        .expect("config");
+        let params = pipeline::distributed::scylla_store::SchemaParams::from_config(&config.scylla)
+            .expect("schema parameters");
+        pipeline::distributed::scylla_store::apply_schema(&env.session, &params)
             .await
             .expect("schema");
         env
