@@ -80,7 +80,13 @@ impl<S: Store + SignalStore, K: Cache> Backend for StoreBackend<S, K> {
         Box::pin(async move {
             let record = match self.cache.get(&id).await {
                 Ok(Some(hit)) => Some(hit),
-                _ => self.store.get(&id).await?,
+                _ => {
+                    let stored = self.store.get(&id).await?;
+                    if let Some(r) = &stored {
+                        self.cache.fill(&id, r).await;
+                    }
+                    stored
+                }
             };
             match record {
                 Some(r) => Ok(Some(self.codec.to_json(&*self.store, &r).await?)),

@@ -112,6 +112,13 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     }
     result?;
     store.sync()?;
+    let file = std::fs::metadata(dir.join("backchannel.redb")).map_or(0, |m| m.len());
+    eprintln!(
+        "store: {} mentions, {:.1} MB of keys and values in a {:.1} MB file",
+        store.count()?,
+        store.live_bytes()? as f64 / 1e6,
+        file as f64 / 1e6
+    );
     Ok(stats.snapshot())
 }
 

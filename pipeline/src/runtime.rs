@@ -84,7 +84,7 @@ pub struct DeadLetter {
 /// One processed batch.
 #[derive(Debug, Default)]
 pub struct Processed {
-    pub stored: Vec<Stored>,
+    pub stored: Arc<[Stored]>,
     pub dead: Vec<DeadLetter>,
     /// Ids the sources deleted (tombstones), in order.
     pub deletes: Vec<String>,
@@ -120,10 +120,8 @@ pub fn process_batch(
     matcher: Option<&transforms::signals::Matcher>,
     format: EnrichedFormat,
 ) -> Processed {
-    let mut out = Processed {
-        stored: Vec::with_capacity(batch.len()),
-        ..Default::default()
-    };
+    let mut out = Processed::default();
+    let mut stored = Vec::with_capacity(batch.len());
     let ids = &*RUNTIME_FIELDS;
     FIELDS.with_borrow_mut(|fields| {
         for d in batch {
@@ -170,7 +168,7 @@ pub fn process_batch(
                 transforms::Value::Float(x) => Some(*x),
                 _ => None,
             };
-            out.stored.push(Stored {
+            stored.push(Stored {
                 topics: topics(&m, &hashtags, &matches),
                 id: m.id,
                 source: m.source,
@@ -184,6 +182,7 @@ pub fn process_batch(
             })
         }
     });
+    out.stored = stored.into();
     out
 }
 

@@ -9,6 +9,7 @@
 //! doc says otherwise.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -110,7 +111,8 @@ pub struct Stored {
 pub trait Store: Send + Sync + 'static {
     /// Upserts the batch by id, idempotently (writing the same mention twice leaves one row), and
     /// resolves only once it is durable. Errors are `External` (retry) unless the data is bad.
-    fn write(&self, batch: &[Stored]) -> impl Future<Output = Result<()>> + Send;
+    /// The batch is shared, so a store that writes on another thread need not copy it.
+    fn write(&self, batch: &Arc<[Stored]>) -> impl Future<Output = Result<()>> + Send;
 
     /// The stored compact record of `id` (read it with [`crate::codec::Codec`]).
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
@@ -141,9 +143,14 @@ pub trait Store: Send + Sync + 'static {
 /// never fails or stalls a batch (implementations count errors and give up, and may open a
 /// circuit breaker).
 pub trait Cache: Send + Sync + 'static {
-    /// Caches the batch's compact records by id (short TTL). Implementations bound their memory
-    /// by bytes.
+    /// Called with every stored batch: a write-through cache (Redis, shared by API servers on
+    /// other machines) caches the compact records by id with a short TTL; a read-through one (the
+    /// embedded cache, in front of a local store) ignores it and fills on reads instead.
+    /// Implementations bound their memory by bytes.
     fn remember(&self, batch: &[Stored]) -> impl Future<Output = ()> + Send;
+
+    /// Caches one record a reader fetched from the store (best effort).
+    fn fill(&self, id: &str, record: &[u8]) -> impl Future<Output = ()> + Send;
 
     /// Drops deleted mentions from the cache (best effort, bounded in time).
     fn forget(&self, ids: &[String]) -> impl Future<Output = ()> + Send;

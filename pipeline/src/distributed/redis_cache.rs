@@ -234,6 +234,16 @@ impl Cache for RedisCache {
             .await;
     }
 
+    async fn fill(&self, id: &str, record: &[u8]) {
+        let (key, ttl) = (format!("bc:m:{id}"), self.ttl_secs);
+        let record = record.to_vec();
+        let _ = self
+            .call("fill", |mut c| async move {
+                c.set_ex::<_, _, ()>(key, record, ttl).await
+            })
+            .await;
+    }
+
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
         let key = format!("bc:m:{id}");
         let got: Option<Vec<u8>> = self

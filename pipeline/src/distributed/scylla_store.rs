@@ -474,7 +474,7 @@ fn shard_of(topic: &str) -> i32 {
 }
 
 impl Store for ScyllaStore {
-    async fn write(&self, batch: &[Stored]) -> Result<()> {
+    async fn write(&self, batch: &Arc<[Stored]>) -> Result<()> {
         let started = std::time::Instant::now();
         let result = self.write_inner(batch).await;
         telemetry::store_write(started.elapsed().as_secs_f64(), result.is_ok());

@@ -10,8 +10,10 @@ use crate::traits::{Cache, Stored};
 /// are the ones clients ask for; TTL), weighed by their bytes against a fixed budget, so memory
 /// stays bounded whatever the rate.
 ///
-/// Only what a reader asks for is kept: `GET /v1/mentions/{id}` reads it; newest-first topic
-/// reads go to the local store, which answers them from its index.
+/// Read-through: a mention is cached when a reader fetched it from the store
+/// (`GET /v1/mentions/{id}`), not when it is written. The store is in-process and keeps its hot
+/// pages in its own page cache, so caching every written mention would cost the write path a
+/// copy and a hash-table insert per mention for reads that mostly never come.
 #[derive(Clone)]
 pub struct MemoryCache {
     by_id: Moka<Arc<str>, Arc<[u8]>>,
@@ -52,11 +54,10 @@ impl MemoryCache {
 }
 
 impl Cache for MemoryCache {
-    async fn remember(&self, batch: &[Stored]) {
-        for s in batch {
-            self.by_id
-                .insert(Arc::from(s.id.as_str()), Arc::from(s.record.as_slice()));
-        }
+    async fn remember(&self, _batch: &[Stored]) {}
+
+    async fn fill(&self, id: &str, record: &[u8]) {
+        self.by_id.insert(Arc::from(id), Arc::from(record));
     }
 
     async fn forget(&self, ids: &[String]) {
@@ -97,22 +98,25 @@ mod tests {
     async fn memory_is_bounded_by_bytes() {
         let budget = 1 << 20;
         let cache = MemoryCache::new(budget, Duration::from_secs(600));
-        cache.remember(&[stored("first", 100)]).await;
+        cache.fill("first", &[7; 100]).await;
         assert_eq!(cache.get("first").await.expect("get"), Some(vec![7; 100]));
         cache.forget(&["first".into()]).await;
         assert_eq!(cache.get("first").await.expect("get"), None);
         // 20 MiB of records through a 1 MiB cache.
+        let record = vec![7; 1024 - ENTRY_OVERHEAD - 8];
         for chunk in 0..20 {
-            let batch: Vec<Stored> = (0..1024)
-                .map(|i| stored(&format!("{chunk}-{i}"), 1024 - ENTRY_OVERHEAD))
-                .collect();
-            cache.remember(&batch).await;
+            for i in 0..1024 {
+                cache.fill(&format!("{chunk:02}-{i:04}"), &record).await;
+            }
         }
+        // Writes do not fill a read-through cache.
+        cache.remember(&[stored("written", 10)]).await;
+        assert_eq!(cache.get("written").await.expect("get"), None);
         let held = cache.weighted_size();
         assert!(held <= budget, "{held} bytes held, budget {budget}");
         assert!(held > budget / 2, "the budget is used: {held}");
         // Least recently used out first: the newest records are the ones kept.
         assert!(cache.get("19-1023").await.expect("get").is_some());
-        assert!(cache.get("0-0").await.expect("get").is_none());
+        assert!(cache.get("00-0000").await.expect("get").is_none());
     }
 }

@@ -204,15 +204,10 @@ impl RedbStore {
     fn write_blocking(&self, batch: &[Stored]) -> Result<()> {
         let txn = self.begin_grouped()?;
         let written_ms = now_ms();
+        let mut evicted = 0;
         {
-            let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
-            let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
-            let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
-            let mut meta = txn.open_table(META).map_err(err)?;
-            let mut live = meta
-                .get("live_bytes")
-                .map_err(err)?
-                .map_or(0, |v| v.value());
+            let mut t = Tables::open(&txn)?;
+            let mut live = t.live()?;
             let mut value = Vec::new();
             let mut topics: Vec<String> = Vec::new();
             for s in batch {
@@ -227,98 +222,66 @@ impl RedbStore {
                 value.clear();
                 value.extend_from_slice(&written_ms.to_le_bytes());
                 pack_into(&s.record, &mut value);
-                let replaced = mentions
+                let replaced = t
+                    .mentions
                     .insert(s.id.as_str(), value.as_slice())
                     .map_err(err)?
                     .map(|old| (written_at(old.value()), old.value().len()));
                 if let Some((old_ms, old_len)) = replaced {
                     // A redelivery: drop what the earlier write indexed.
-                    live = live.saturating_sub(unindex(
-                        &mut by_topic,
-                        &mut by_time,
-                        old_ms,
-                        &s.id,
-                        old_len,
-                    )?);
+                    live = live.saturating_sub(t.unindex(old_ms, &s.id, old_len)?);
                 }
                 let created_ms = s.created_at.timestamp_millis();
                 for topic in &topics {
-                    by_topic
+                    t.by_topic
                         .insert((topic.as_str(), created_ms, s.id.as_str()), ())
                         .map_err(err)?;
                 }
                 let entry = Entry::pack(created_ms, &topics);
-                by_time
+                t.by_time
                     .insert((written_ms, s.id.as_str()), entry.as_slice())
                     .map_err(err)?;
                 live += footprint(&s.id, value.len(), entry.len(), topics.len());
             }
-            meta.insert("live_bytes", live).map_err(err)?;
+            // Keep the size budget as we go: the oldest make room in the same commit, so the
+            // file never holds more than a batch beyond it, whatever the write rate.
+            if self.budget().is_some_and(|b| live > b) {
+                evicted = t.evict(&mut live, None, self.budget(), usize::MAX)?;
+            }
+            t.meta.insert("live_bytes", live).map_err(err)?;
         }
-        txn.commit().map_err(err)
+        txn.commit().map_err(err)?;
+        if evicted > 0 {
+            crate::telemetry::expired(evicted as u64);
+        }
+        Ok(())
+    }
+
+    /// The live-data budget that `max_bytes` allows.
+    fn budget(&self) -> Option<u64> {
+        self.options
+            .max_bytes
+            .map(|b| (b as f64 * LIVE_SHARE) as u64)
     }
 
     /// Deletes mentions past the retention time, then the oldest while the live data is over
     /// its share of `max_bytes`, in transactions of a few thousand. Returns how many it
-    /// deleted. Blocking; run it on a blocking thread.
+    /// deleted. Blocking; run it on a blocking thread. (The writer also keeps the size budget
+    /// batch by batch; this catches up on age.)
     pub fn sweep(&self) -> Result<u64> {
         let cutoff = self
             .options
             .retention
             .map(|r| now_ms().saturating_sub(i64::try_from(r.as_millis()).unwrap_or(i64::MAX)));
-        let budget = self
-            .options
-            .max_bytes
-            .map(|b| (b as f64 * LIVE_SHARE) as u64);
         let mut deleted = 0;
         loop {
             let txn = self.begin_grouped()?;
             let n = {
-                let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
-                let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
-                let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
-                let mut meta = txn.open_table(META).map_err(err)?;
-                let mut live = meta
-                    .get("live_bytes")
-                    .map_err(err)?
-                    .map_or(0, |v| v.value());
-                let mut estimate = live;
-                let mut victims: Vec<(i64, String)> = Vec::new();
-                for row in by_time.range::<(i64, &str)>(..).map_err(err)? {
-                    let (key, entry) = row.map_err(err)?;
-                    let (ms, id) = key.value();
-                    let expired = cutoff.is_some_and(|c| ms < c);
-                    let over = budget.is_some_and(|b| estimate > b);
-                    if victims.len() >= SWEEP_CHUNK || !(expired || over) {
-                        break;
-                    }
-                    // Estimate the row's share so the size check moves on as we go.
-                    let value_len = mentions
-                        .get(id)
-                        .map_err(err)?
-                        .map_or(0, |v| v.value().len());
-                    estimate =
-                        estimate.saturating_sub(footprint(id, value_len, entry.value().len(), 1));
-                    victims.push((ms, id.to_owned()));
-                }
-                for (ms, id) in &victims {
-                    // Only the write this entry records; a later rewrite has an entry of its
-                    // own (and replacing the row already dropped this one's).
-                    let current = mentions
-                        .get(id.as_str())
-                        .map_err(err)?
-                        .map(|v| (written_at(v.value()), v.value().len()));
-                    let len = match current {
-                        Some((written, len)) if written == *ms => {
-                            mentions.remove(id.as_str()).map_err(err)?;
-                            len
-                        }
-                        _ => 0,
-                    };
-                    live = live.saturating_sub(unindex(&mut by_topic, &mut by_time, *ms, id, len)?);
-                }
-                meta.insert("live_bytes", live).map_err(err)?;
-                victims.len()
+                let mut t = Tables::open(&txn)?;
+                let mut live = t.live()?;
+                let n = t.evict(&mut live, cutoff, self.budget(), SWEEP_CHUNK)?;
+                t.meta.insert("live_bytes", live).map_err(err)?;
+                n
             };
             txn.commit().map_err(err)?;
             deleted += n as u64;
@@ -348,25 +311,96 @@ impl RedbStore {
     }
 }
 
-/// Removes a mention's time entry and topic rows; returns the bytes they and its row (of
-/// `value_len`, 0 if already gone) accounted for.
-fn unindex(
-    by_topic: &mut redb::Table<'_, (&str, i64, &str), ()>,
-    by_time: &mut redb::Table<'_, (i64, &str), &[u8]>,
-    written_ms: i64,
-    id: &str,
-    value_len: usize,
-) -> Result<u64> {
-    let Some(entry) = by_time.remove((written_ms, id)).map_err(err)? else {
-        return Ok(0);
-    };
-    let bytes = entry.value().to_vec();
-    drop(entry);
-    let e = Entry::unpack(&bytes)?;
-    for topic in &e.topics {
-        by_topic.remove((*topic, e.created_ms, id)).map_err(err)?;
+/// The tables a write or a sweep changes, open in one transaction.
+struct Tables<'t> {
+    mentions: redb::Table<'t, &'static str, &'static [u8]>,
+    by_topic: redb::Table<'t, (&'static str, i64, &'static str), ()>,
+    by_time: redb::Table<'t, (i64, &'static str), &'static [u8]>,
+    meta: redb::Table<'t, &'static str, u64>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Tables<'t>> {
+        Ok(Tables {
+            mentions: txn.open_table(MENTIONS).map_err(err)?,
+            by_topic: txn.open_table(BY_TOPIC).map_err(err)?,
+            by_time: txn.open_table(BY_TIME).map_err(err)?,
+            meta: txn.open_table(META).map_err(err)?,
+        })
     }
-    Ok(footprint(id, value_len, bytes.len(), e.topics.len()))
+
+    fn live(&self) -> Result<u64> {
+        Ok(self
+            .meta
+            .get("live_bytes")
+            .map_err(err)?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// Deletes the oldest mentions, at most `max`, while they are older than `cutoff` or the
+    /// live data is over `budget`; keeps `live` up to date. Returns how many it deleted.
+    fn evict(
+        &mut self,
+        live: &mut u64,
+        cutoff: Option<i64>,
+        budget: Option<u64>,
+        max: usize,
+    ) -> Result<usize> {
+        let mut estimate = *live;
+        let mut victims: Vec<(i64, String)> = Vec::new();
+        for row in self.by_time.range::<(i64, &str)>(..).map_err(err)? {
+            let (key, entry) = row.map_err(err)?;
+            let (ms, id) = key.value();
+            let expired = cutoff.is_some_and(|c| ms < c);
+            let over = budget.is_some_and(|b| estimate > b);
+            if victims.len() >= max || !(expired || over) {
+                break;
+            }
+            // Estimate the row's share so the size check moves on as we go.
+            let value_len = self
+                .mentions
+                .get(id)
+                .map_err(err)?
+                .map_or(0, |v| v.value().len());
+            estimate = estimate.saturating_sub(footprint(id, value_len, entry.value().len(), 1));
+            victims.push((ms, id.to_owned()));
+        }
+        for (ms, id) in &victims {
+            // Only the write this entry records; a later rewrite has an entry of its own (and
+            // replacing the row already dropped this one's).
+            let current = self
+                .mentions
+                .get(id.as_str())
+                .map_err(err)?
+                .map(|v| (written_at(v.value()), v.value().len()));
+            let len = match current {
+                Some((written, len)) if written == *ms => {
+                    self.mentions.remove(id.as_str()).map_err(err)?;
+                    len
+                }
+                _ => 0,
+            };
+            *live = live.saturating_sub(self.unindex(*ms, id, len)?);
+        }
+        Ok(victims.len())
+    }
+
+    /// Removes a mention's time entry and topic rows; returns the bytes they and its row (of
+    /// `value_len`, 0 if already gone) accounted for.
+    fn unindex(&mut self, written_ms: i64, id: &str, value_len: usize) -> Result<u64> {
+        let Some(entry) = self.by_time.remove((written_ms, id)).map_err(err)? else {
+            return Ok(0);
+        };
+        let bytes = entry.value().to_vec();
+        drop(entry);
+        let e = Entry::unpack(&bytes)?;
+        for topic in &e.topics {
+            self.by_topic
+                .remove((*topic, e.created_ms, id))
+                .map_err(err)?;
+        }
+        Ok(footprint(id, value_len, bytes.len(), e.topics.len()))
+    }
 }
 
 fn written_at(value: &[u8]) -> i64 {
@@ -376,10 +410,10 @@ fn written_at(value: &[u8]) -> i64 {
 }
 
 impl Store for RedbStore {
-    async fn write(&self, batch: &[Stored]) -> Result<()> {
+    async fn write(&self, batch: &Arc<[Stored]>) -> Result<()> {
         // redb is blocking I/O with an fsync per commit: keep it off the async threads.
         let this = self.clone();
-        let batch = batch.to_vec();
+        let batch = batch.clone();
         tokio::task::spawn_blocking(move || this.write_blocking(&batch))
             .await
             .map_err(|e| Error::Internal(format!("store task: {e}")))?
@@ -404,23 +438,17 @@ impl Store for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(err)?;
             {
-                let mut mentions = txn.open_table(MENTIONS).map_err(err)?;
-                let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
-                let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
-                let mut meta = txn.open_table(META).map_err(err)?;
-                let mut live = meta
-                    .get("live_bytes")
-                    .map_err(err)?
-                    .map_or(0, |v| v.value());
+                let mut t = Tables::open(&txn)?;
+                let mut live = t.live()?;
                 for id in &ids {
-                    let Some(old) = mentions.remove(id.as_str()).map_err(err)? else {
+                    let Some(old) = t.mentions.remove(id.as_str()).map_err(err)? else {
                         continue;
                     };
                     let (ms, len) = (written_at(old.value()), old.value().len());
                     drop(old);
-                    live = live.saturating_sub(unindex(&mut by_topic, &mut by_time, ms, id, len)?);
+                    live = live.saturating_sub(t.unindex(ms, id, len)?);
                 }
-                meta.insert("live_bytes", live).map_err(err)?;
+                t.meta.insert("live_bytes", live).map_err(err)?;
             }
             txn.commit().map_err(err)
         })

@@ -31,15 +31,18 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = RedbStore::open(dir.path()).expect("open");
     store
-        .write(&[
+        .write(&Arc::from([
             stored("a", 10, "t"),
             stored("b", 30, "t"),
             stored("c", 20, "u"),
-        ])
+        ]))
         .await
         .expect("write");
     let live = store.live_bytes().expect("live");
-    store.write(&[stored("a", 10, "t")]).await.expect("rewrite");
+    store
+        .write(&Arc::from([stored("a", 10, "t")]))
+        .await
+        .expect("rewrite");
     assert_eq!(store.count().expect("count"), 3);
     assert_eq!(
         store.live_bytes().expect("live"),
@@ -57,7 +60,10 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
         vec![b"{\"id\":\"b\"}".to_vec(), b"{\"id\":\"a\"}".to_vec()]
     );
     // A rewrite with another creation time moves the mention in its topics' order.
-    store.write(&[stored("a", 40, "t")]).await.expect("rewrite");
+    store
+        .write(&Arc::from([stored("a", 40, "t")]))
+        .await
+        .expect("rewrite");
     let recent = store.recent("t", 10).await.expect("recent");
     assert_eq!(recent[0], b"{\"id\":\"a\"}".to_vec());
     assert_eq!(recent.len(), 2, "no stale index row for the old time");
@@ -96,12 +102,15 @@ async fn retention_deletes_expired_mentions_and_their_index_rows() {
     };
     let store = RedbStore::open_with(dir.path(), options).expect("open");
     store
-        .write(&[stored("old1", 1, "t"), stored("old2", 2, "t")])
+        .write(&Arc::from([stored("old1", 1, "t"), stored("old2", 2, "t")]))
         .await
         .expect("write");
     assert_eq!(store.sweep().expect("sweep"), 0, "nothing expired yet");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    store.write(&[stored("new", 3, "t")]).await.expect("write");
+    store
+        .write(&Arc::from([stored("new", 3, "t")]))
+        .await
+        .expect("write");
     assert_eq!(store.sweep().expect("sweep"), 2);
     assert_eq!(store.count().expect("count"), 1);
     assert_eq!(store.get("old1").await.expect("get"), None);
@@ -136,7 +145,7 @@ async fn retention_keeps_the_file_under_its_size_limit() {
                 stored_sized(&format!("m{n}"), n, &format!("hashtag:{}", n % 50), 1000)
             })
             .collect();
-        store.write(&batch).await.expect("write");
+        store.write(&Arc::from(batch)).await.expect("write");
         store.sweep().expect("sweep");
         sizes.push(std::fs::metadata(&path).expect("file").len());
     }
