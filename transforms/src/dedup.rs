@@ -10,7 +10,8 @@
 use std::ops::Range;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Fingerprints];
 
@@ -56,44 +57,8 @@ const FIELDS: &[FieldSpec] = &[
     ),
 ];
 
-pub const SEED: u64 = 0x243f_6a88_85a3_08d3;
-const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
-
-/// Hash of a word's bytes: eight bytes at a time (little-endian), multiply and rotate. Not
-/// finalised: callers combine word hashes through [`mix`].
-#[inline]
-pub fn hash_word(b: &[u8]) -> u64 {
-    let mut h = SEED ^ (b.len() as u64).wrapping_mul(K2);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
-        h = (h ^ w).wrapping_mul(K1).rotate_left(29);
-    }
-    let r = chunks.remainder();
-    if !r.is_empty() {
-        let w = r
-            .iter()
-            .enumerate()
-            .fold(0u64, |w, (k, &x)| w | (u64::from(x) << (8 * k)));
-        h = (h ^ w).wrapping_mul(K2).rotate_left(29);
-    }
-    h
-}
-
-/// The finalised hash of one word's bytes (what [`Analysis::word_hashes`] holds).
-#[inline]
-pub fn word_hash(b: &[u8]) -> u64 {
-    mix(hash_word(b))
-}
-
-/// SplitMix64's finaliser: spreads every input bit over the output.
-#[inline]
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+use crate::hash::K1;
+pub use crate::hash::{SEED, hash_word, mix, word_hash};
 
 /// Hashes of the normalised words, in order: the shared word hashes, skipping words inside URLs
 /// and mentions.

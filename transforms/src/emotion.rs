@@ -11,7 +11,8 @@
 use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 use crate::sentiment::word_table::{FastMap, WordTable};
 
 #[cfg(test)]

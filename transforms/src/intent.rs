@@ -13,7 +13,8 @@ pub mod pii;
 mod tests;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 use cues::bit;
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Intent];

@@ -19,10 +19,10 @@ mod tests;
 use std::cell::RefCell;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 pub use lexicon::warm_up;
-pub(crate) use lexicon::{FxHasher, hash_bytes};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Readability];
 

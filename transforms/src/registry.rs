@@ -1,12 +1,11 @@
 //! The field registry's building blocks: what a field is, how its value is held, and the writer an
 //! extractor fills.
 //!
-//! Output is a dense [`Record`]: one [`Value`] slot per field, indexed by field id, reused from one
-//! mention to the next so that strings and lists keep their capacity and the hot path does not
-//! allocate per field.
+//! Output is a dense [`Record`](crate::Record): one [`Value`] slot per field, indexed by field id,
+//! reused from one mention to the next so that strings and lists keep their capacity and the hot
+//! path does not allocate per field.
 
-use crate::analysis::Analysis;
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 
 /// The type of a field's value, as it appears in the `fields` JSON object.
@@ -146,23 +145,7 @@ impl Serialize for Value {
     }
 }
 
-/// A group of related fields computed together in one call.
-///
-/// Contract: `extract` is pure and synchronous (no I/O, no locks, no clock: time comes from the
-/// mention), finishes in time bounded by the capped text length, never panics on any input, and
-/// writes every non-nullable field it declares.
-pub trait Extractor: Send + Sync + 'static {
-    /// snake_case group name, e.g. `"sentiment"`.
-    fn name(&self) -> &'static str;
-    /// Bumped whenever the output for some input would change.
-    fn version(&self) -> u32;
-    /// The fields this extractor writes, in the order of its local indices.
-    fn fields(&self) -> &'static [FieldSpec];
-    /// Computes the fields for one mention.
-    fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>);
-}
-
-/// The slice of a [`Record`] that belongs to one extractor; indices are local to its `fields()`.
+/// The slice of a record that belongs to one extractor; indices are local to its `fields()`.
 #[derive(Debug)]
 pub struct FieldWriter<'r> {
     slots: &'r mut [Value],
@@ -388,57 +371,4 @@ const SPARE_CAPACITY: usize = 256;
 thread_local! {
     /// String buffers cut off the end of a list by [`StrsWriter`], for the next list to grow into.
     static SPARE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// One mention's computed fields: a dense vector indexed by field id.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub(crate) values: Vec<Value>,
-}
-
-impl Record {
-    /// The value of field `id` (see [`crate::catalogue::field_id`]).
-    pub fn get(&self, id: usize) -> &Value {
-        &self.values[id]
-    }
-
-    /// The value of the field called `name`, if there is one.
-    pub fn by_name(&self, name: &str) -> Option<&Value> {
-        crate::catalogue::field_id(name).map(|id| &self.values[id])
-    }
-
-    /// All values in field-id order.
-    pub fn values(&self) -> &[Value] {
-        &self.values
-    }
-
-    /// A serialisable view: a JSON object keyed by field name.
-    pub fn as_object(&self) -> FieldsObject<'_> {
-        FieldsObject(self)
-    }
-
-    /// The fields as a `serde_json` map (for callers that need to own it).
-    pub fn to_json_map(&self) -> serde_json::Map<String, serde_json::Value> {
-        let reg = crate::catalogue::registry();
-        reg.fields
-            .iter()
-            .zip(&self.values)
-            .map(|(f, v)| (f.name.to_owned(), v.to_json()))
-            .collect()
-    }
-}
-
-/// Serialises a [`Record`] as a JSON object keyed by field name, in field-id order.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldsObject<'r>(&'r Record);
-
-impl Serialize for FieldsObject<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let reg = crate::catalogue::registry();
-        let mut map = s.serialize_map(Some(reg.fields.len()))?;
-        for (f, v) in reg.fields.iter().zip(&self.0.values) {
-            map.serialize_entry(f.name, v)?;
-        }
-        map.end()
-    }
 }

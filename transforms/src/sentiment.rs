@@ -22,7 +22,8 @@ pub(crate) mod word_table;
 mod tests;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Vader];
 

@@ -7,7 +7,8 @@
 use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Signals];
 
@@ -150,7 +151,7 @@ static PHRASE_HASHES: LazyLock<PhraseHashes> = LazyLock::new(|| {
         .iter()
         .map(|p| {
             p.unicode_words()
-                .map(|w| crate::dedup::word_hash(w.to_lowercase().as_bytes()))
+                .map(|w| crate::hash::word_hash(w.to_lowercase().as_bytes()))
                 .collect()
         })
         .collect();

@@ -10,7 +10,8 @@ mod lang;
 mod tests;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 pub use lang::{Lang, warm_up};
 
@@ -190,7 +191,7 @@ pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> 
         let mask = size - 1;
         for t in tokens {
             // 0 marks an empty slot; a token hashing to 0 is nudged.
-            let h = crate::readability::hash_bytes(t.as_bytes()).max(1);
+            let h = crate::hash::hash_bytes(t.as_bytes()).max(1);
             let mut i = h as usize & mask;
             loop {
                 let slot = &mut table[i];

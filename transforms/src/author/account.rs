@@ -5,7 +5,8 @@ use model::Mention;
 
 use super::{int, ratio};
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 /// Accounts younger than this many days count as new.
 pub const NEW_ACCOUNT_DAYS: f64 = 30.0;

@@ -5,7 +5,8 @@ use model::Engagement as Counts;
 
 use super::{int, ratio};
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 /// Engagement counts and how they compare with each other and with the audience.
 #[derive(Debug)]

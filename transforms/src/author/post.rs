@@ -4,7 +4,8 @@
 use model::{Kind, MediaKind};
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 /// Where the mention came from and what kind of object it is.
 #[derive(Debug)]

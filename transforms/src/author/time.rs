@@ -4,7 +4,8 @@
 use chrono::{Datelike, Timelike};
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 /// Minutes per bucket of `time_minute_bucket`.
 pub const BUCKET_MINUTES: u32 = 15;

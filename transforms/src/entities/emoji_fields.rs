@@ -2,10 +2,11 @@
 
 use std::collections::HashSet;
 
-use super::emoji::Qualification;
-use super::emoticons::Polarity;
+use super::Polarity;
+use super::Qualification;
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 /// Emoji: the sequences, their kinds and Unicode's emoji groups.
 #[derive(Debug)]

@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 /// Hashtags, mentions, cashtags and URLs (twitter-text rules) and facts about them.
 #[derive(Debug)]
@@ -267,7 +268,7 @@ impl Extractor for TwitterEntities {
             e.hashtags.len() + e.mentions.len() + e.cashtags.len() + e.urls.len(),
         );
         let sigil = |r: &std::ops::Range<usize>| {
-            super::chars::char_before(text, r.start).map_or(0, char::len_utf8)
+            crate::analysis::entities::chars::char_before(text, r.start).map_or(0, char::len_utf8)
         };
         spans.extend(e.hashtags.iter().map(|r| r.start - sigil(r)..r.end));
         spans.extend(e.mentions.iter().map(|r| r.start - sigil(r)..r.end));

@@ -2,7 +2,8 @@
 
 use super::{Detection, Script};
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Language, &LanguageHint];
 
@@ -224,7 +225,7 @@ pub fn normalize_hint(tag: &str) -> Option<&'static str> {
 /// sources and must not grow memory).
 fn intern_code(code: &str) -> &'static str {
     const EXTRA: &[&str] = &["ja", "zh", "yi"];
-    let model = &*super::model::MODEL;
+    let model = &*crate::analysis::lang::model::MODEL;
     model
         .groups
         .iter()
@@ -296,7 +297,7 @@ mod tests {
 
     #[test]
     fn every_detectable_language_has_a_family() {
-        let model = &*super::super::model::MODEL;
+        let model = &*crate::analysis::lang::model::MODEL;
         let mut codes: Vec<&str> = model
             .groups
             .iter()

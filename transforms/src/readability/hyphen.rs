@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 
-use super::lexicon::FxHasher;
+use crate::hash::FxHasher;
 
 /// A pattern set compiled into a trie.
 #[derive(Debug)]

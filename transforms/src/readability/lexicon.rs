@@ -251,7 +251,7 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-pub(crate) use crate::fxhash::{FxHasher, hash_bytes};
+use crate::hash::hash_bytes;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::lexicon::{B_INCR, C_INCR, N_SCALAR, kw};
-use super::vader::{Report, Tok};
+use super::score::Report;
+use super::tokens::Tok;
 use super::word_table::FastMap;
 
 /// `scalar_inc_dec`: the boost a preceding booster word gives.

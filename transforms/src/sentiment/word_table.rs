@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-pub(crate) use crate::fxhash::FxHasher as WordHasher;
+pub(crate) use crate::hash::FxHasher as WordHasher;
 
 /// A `HashMap` keyed by short words (or chars) with [`WordHasher`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::readability::{FxHasher, hash_bytes};
+use crate::hash::{FxHasher, hash_bytes};
 
 /// A language we can stem and strip stop words for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

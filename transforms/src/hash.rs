@@ -8,7 +8,7 @@ use std::hash::Hasher;
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
 impl FxHasher {
     /// A hasher that starts from `seed` instead of zero: tables keyed by text that anyone can
@@ -19,7 +19,7 @@ impl FxHasher {
 
     #[inline]
     fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_K);
     }
 }
 
@@ -75,4 +75,47 @@ pub(crate) fn hash_bytes_seeded(seed: u64, b: &[u8]) -> u64 {
     h.write(b);
     let x = h.finish();
     (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
+}
+
+// Stable word hashes: identical on every platform and build, so fingerprints computed from them
+// can be stored and compared across releases.
+
+/// Seed of the stable word hashes.
+pub const SEED: u64 = 0x243f_6a88_85a3_08d3;
+pub(crate) const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+pub(crate) const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+/// Hash of a word's bytes: eight bytes at a time (little-endian), multiply and rotate. Not
+/// finalised: callers combine word hashes through [`mix`].
+#[inline]
+pub fn hash_word(b: &[u8]) -> u64 {
+    let mut h = SEED ^ (b.len() as u64).wrapping_mul(K2);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+        h = (h ^ w).wrapping_mul(K1).rotate_left(29);
+    }
+    let r = chunks.remainder();
+    if !r.is_empty() {
+        let w = r
+            .iter()
+            .enumerate()
+            .fold(0u64, |w, (k, &x)| w | (u64::from(x) << (8 * k)));
+        h = (h ^ w).wrapping_mul(K2).rotate_left(29);
+    }
+    h
+}
+
+/// The finalised hash of one word's bytes (what `Analysis::word_hashes` holds).
+#[inline]
+pub fn word_hash(b: &[u8]) -> u64 {
+    mix(hash_word(b))
+}
+
+/// SplitMix64's finaliser: spreads every input bit over the output.
+#[inline]
+pub const fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

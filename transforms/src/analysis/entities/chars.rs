@@ -160,7 +160,7 @@ static ASCII_DOMAIN: [bool; 128] = {
 
 /// The character just before `i` in `s`, if any.
 #[inline]
-pub(super) fn char_before(s: &str, i: usize) -> Option<char> {
+pub(crate) fn char_before(s: &str, i: usize) -> Option<char> {
     s[..i].chars().next_back()
 }
 

@@ -12,7 +12,8 @@ mod tests;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter};
 use chars::{SCRIPTS, Script};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Stats];
