@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use crate::analysis::Analysis;
 use crate::extractor::Extractor;
-use crate::registry::{FieldSpec, FieldWriter};
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Fingerprints];
 
@@ -26,36 +26,30 @@ pub const PREFIX_WORDS: usize = 5;
 #[derive(Debug)]
 pub struct Fingerprints;
 
-mod f {
-    pub const SIMHASH: usize = 0;
-    pub const MINHASH: usize = 1;
-    pub const NORM_HASH: usize = 2;
-    pub const PREFIX_HASH: usize = 3;
-    pub const SHINGLES: usize = 4;
+fields! {
+    const FIELDS, mod f = [
+        SIMHASH => FieldSpec::str(
+            "simhash64",
+            "64-bit SimHash of the normalised text's word 3-shingles, as 16 lower-case hex digits; near-duplicates differ in few bits.",
+        ),
+        MINHASH => FieldSpec::ints(
+            "minhash_signature",
+            "MinHash signature of the normalised text's word 3-shingles: 16 values below 2^32; the share of equal positions estimates Jaccard similarity.",
+        ),
+        NORM_HASH => FieldSpec::str(
+            "text_norm_hash",
+            "Hash of the normalised text (lower-cased words, URLs and mentions removed, whitespace collapsed) as 16 hex digits; equal for exact duplicates.",
+        ),
+        PREFIX_HASH => FieldSpec::str(
+            "text_prefix_hash",
+            "Hash of the first 5 normalised words as 16 hex digits; equal for posts that open alike (templates).",
+        ),
+        SHINGLES => FieldSpec::int(
+            "shingle_count",
+            "Word 3-shingles in the normalised text (1 for texts of one or two words, 0 for none).",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::str(
-        "simhash64",
-        "64-bit SimHash of the normalised text's word 3-shingles, as 16 lower-case hex digits; near-duplicates differ in few bits.",
-    ),
-    FieldSpec::ints(
-        "minhash_signature",
-        "MinHash signature of the normalised text's word 3-shingles: 16 values below 2^32; the share of equal positions estimates Jaccard similarity.",
-    ),
-    FieldSpec::str(
-        "text_norm_hash",
-        "Hash of the normalised text (lower-cased words, URLs and mentions removed, whitespace collapsed) as 16 hex digits; equal for exact duplicates.",
-    ),
-    FieldSpec::str(
-        "text_prefix_hash",
-        "Hash of the first 5 normalised words as 16 hex digits; equal for posts that open alike (templates).",
-    ),
-    FieldSpec::int(
-        "shingle_count",
-        "Word 3-shingles in the normalised text (1 for texts of one or two words, 0 for none).",
-    ),
-];
 
 use crate::hash::K1;
 pub use crate::hash::{SEED, hash_word, mix, word_hash};

@@ -372,3 +372,58 @@ thread_local! {
     /// String buffers cut off the end of a list by [`StrsWriter`], for the next list to grow into.
     static SPARE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// Declares a group's fields once: the table of [`FieldSpec`]s an extractor returns from
+/// `fields()`, and a module of their local indices for [`FieldWriter`], in the same order, so
+/// adding a field is one entry and an index can never point at the wrong field.
+///
+/// ```ignore
+/// fields! {
+///     const FIELDS, mod f = [
+///         WORDS => FieldSpec::int("text_words", "Words in the text."),
+///         /// First of the per-script counts, in `SCRIPTS` order.
+///         SCRIPTS => [
+///             FieldSpec::int("latin_letters", "Latin letters."),
+///             FieldSpec::int("greek_letters", "Greek letters."),
+///         ],
+///     ]
+/// }
+/// // f::WORDS == 0, f::SCRIPTS == 1; FIELDS has three entries.
+/// ```
+///
+/// `NAME => [a, b, …]` gives a run of fields one index, its first's: for groups written in a
+/// loop.
+macro_rules! fields {
+    ($(#[$meta:meta])* const $table:ident, mod $index:ident = [$($body:tt)*]) => {
+        $crate::registry::fields!(@munch [$(#[$meta])* $table $index] (0usize) [] [] $($body)*);
+    };
+    // A run of fields under one index.
+    (@munch $head:tt ($at:expr) [$($specs:expr,)*] [$($consts:tt)*]
+        $(#[$attr:meta])* $name:ident => [$($spec:expr),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::registry::fields!(@munch $head
+            ($at + <[&str]>::len(&[$(stringify!($spec)),*]))
+            [$($specs,)* $($spec,)*]
+            [$($consts)* $(#[$attr])* pub const $name: usize = $at;]
+            $($($rest)*)?);
+    };
+    // One field.
+    (@munch $head:tt ($at:expr) [$($specs:expr,)*] [$($consts:tt)*]
+        $(#[$attr:meta])* $name:ident => $spec:expr $(, $($rest:tt)*)?) => {
+        $crate::registry::fields!(@munch $head
+            ($at + 1)
+            [$($specs,)* $spec,]
+            [$($consts)* $(#[$attr])* pub const $name: usize = $at;]
+            $($($rest)*)?);
+    };
+    (@munch [$(#[$meta:meta])* $table:ident $index:ident] ($at:expr) [$($specs:expr,)*]
+        [$($consts:tt)*]) => {
+        $(#[$meta])*
+        const $table: &[$crate::registry::FieldSpec] = &[$($specs,)*];
+
+        /// Local indices of the fields, in table order.
+        mod $index {
+            $($consts)*
+        }
+    };
+}
+pub(crate) use fields;

@@ -13,7 +13,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::analysis::Analysis;
 use crate::extractor::Extractor;
-use crate::registry::{FieldSpec, FieldWriter};
+use crate::registry::{FieldSpec, FieldWriter, fields};
 use chars::{SCRIPTS, Script};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Stats];
@@ -22,237 +22,189 @@ pub const EXTRACTORS: &[&dyn Extractor] = &[&Stats];
 #[derive(Debug)]
 pub struct Stats;
 
-mod f {
-    pub const BYTES: usize = 0;
-    pub const CHARS: usize = 1;
-    pub const WORDS: usize = 2;
-    pub const LINES: usize = 3;
-    pub const TRUNCATED: usize = 4;
-    pub const GRAPHEMES: usize = 5;
-    pub const SENTENCES: usize = 6;
-    pub const PARAGRAPHS: usize = 7;
-    pub const LONGEST_WORD: usize = 8;
-    pub const AVG_WORD_LENGTH: usize = 9;
-    pub const UPPERCASE_RATIO: usize = 10;
-    pub const LETTER_RATIO: usize = 11;
-    pub const DIGIT_RATIO: usize = 12;
-    pub const PUNCTUATION_RATIO: usize = 13;
-    pub const WHITESPACE_RATIO: usize = 14;
-    pub const NON_ASCII_RATIO: usize = 15;
-    pub const LINE_BREAK_RATIO: usize = 16;
-    pub const EMOJI_COUNT: usize = 17;
-    pub const EMOJI_RATIO: usize = 18;
-    pub const EMOJI_ONLY: usize = 19;
-    pub const EXCLAMATIONS: usize = 20;
-    pub const QUESTIONS: usize = 21;
-    pub const REPEATED_PUNCTUATION: usize = 22;
-    pub const ELLIPSES: usize = 23;
-    pub const QUOTE_MARKS: usize = 24;
-    pub const CURRENCY_SYMBOLS: usize = 25;
-    pub const CONTROL_CHARS: usize = 26;
-    pub const ZERO_WIDTH_CHARS: usize = 27;
-    pub const BIDI_CONTROLS: usize = 28;
-    pub const COMBINING_MARKS: usize = 29;
-    pub const HAS_RTL: usize = 30;
-    pub const HAS_CJK: usize = 31;
-    pub const SCRIPT_COUNT: usize = 32;
-    pub const DOMINANT_SCRIPT: usize = 33;
-    pub const MIXED_SCRIPTS: usize = 34;
-    pub const MIXED_SCRIPT_WORDS: usize = 35;
-    pub const ALLCAPS_WORDS: usize = 36;
-    pub const ELONGATED_WORDS: usize = 37;
-    pub const NUMBERS: usize = 38;
-    pub const MAX_CHAR_RUN: usize = 39;
-    pub const STARTS_WITH_MENTION: usize = 40;
-    pub const STARTS_WITH_RT: usize = 41;
-    pub const STARTS_WITH_CAPITAL: usize = 42;
-    pub const ENDS_WITH_QUESTION: usize = 43;
-    pub const ENDS_WITH_EXCLAMATION: usize = 44;
-    pub const ENDS_WITH_ELLIPSIS: usize = 45;
-    pub const HTML_ENTITIES: usize = 46;
+fields! {
+    const FIELDS, mod f = [
+        BYTES => FieldSpec::int("text_bytes", "Length of the full text in UTF-8 bytes."),
+        CHARS => FieldSpec::int("text_chars", "Unicode scalar values in the analysed text."),
+        WORDS => FieldSpec::int(
+            "text_words",
+            "Words and numbers by Unicode word segmentation (UAX #29).",
+        ),
+        LINES => FieldSpec::int(
+            "text_lines",
+            "Lines in the analysed text (0 for empty text).",
+        ),
+        TRUNCATED => FieldSpec::bool(
+            "text_truncated",
+            "The text was longer than the analysis cap (16 KiB) and fields describe its prefix.",
+        ),
+        GRAPHEMES => FieldSpec::int(
+            "text_graphemes",
+            "User-perceived characters (extended grapheme clusters, UAX #29): an emoji sequence is one.",
+        ),
+        SENTENCES => FieldSpec::int(
+            "text_sentences",
+            "Sentences with a letter or digit, ended by . ! ? … (or CJK 。！？) before a space or the end.",
+        ),
+        PARAGRAPHS => FieldSpec::int(
+            "text_paragraphs",
+            "Paragraphs: runs of non-blank lines separated by blank lines.",
+        ),
+        LONGEST_WORD => FieldSpec::int(
+            "text_longest_word",
+            "Length in characters of the longest UAX #29 word (0 without words).",
+        ),
+        AVG_WORD_LENGTH => FieldSpec::float(
+            "text_avg_word_length",
+            "Mean length in characters of the UAX #29 words (0 without words).",
+        ),
+        UPPERCASE_RATIO => FieldSpec::float(
+            "text_uppercase_ratio",
+            "Share of letters that are upper-case (0 without letters).",
+        ),
+        LETTER_RATIO => FieldSpec::float(
+            "text_letter_ratio",
+            "Share of characters that are letters (0 for empty text).",
+        ),
+        DIGIT_RATIO => FieldSpec::float(
+            "text_digit_ratio",
+            "Share of characters that are digits or other numerals.",
+        ),
+        PUNCTUATION_RATIO => FieldSpec::float(
+            "text_punctuation_ratio",
+            "Share of characters that are Unicode punctuation (category P).",
+        ),
+        WHITESPACE_RATIO => FieldSpec::float(
+            "text_whitespace_ratio",
+            "Share of characters that are whitespace.",
+        ),
+        NON_ASCII_RATIO => FieldSpec::float("text_non_ascii_ratio", "Share of characters outside ASCII."),
+        LINE_BREAK_RATIO => FieldSpec::float(
+            "text_line_break_ratio",
+            "Line breaks per character (how broken-up the layout is).",
+        ),
+        EMOJI_COUNT => FieldSpec::int(
+            "text_emoji_count",
+            "Emoji: pictographs in emoji presentation, flags and keycaps; a ZWJ sequence counts once.",
+        ),
+        EMOJI_RATIO => FieldSpec::float(
+            "text_emoji_ratio",
+            "Share of non-space characters that belong to emoji (pictographs, modifiers, joiners, flags).",
+        ),
+        EMOJI_ONLY => FieldSpec::bool(
+            "text_emoji_only",
+            "Has emoji and no letters, digits or punctuation (only emoji, symbols and spaces).",
+        ),
+        EXCLAMATIONS => FieldSpec::int(
+            "text_exclamations",
+            "Exclamation marks (!, full-width and inverted forms included).",
+        ),
+        QUESTIONS => FieldSpec::int(
+            "text_questions",
+            "Question marks (?, full-width, inverted and Arabic forms included).",
+        ),
+        REPEATED_PUNCTUATION => FieldSpec::int(
+            "text_repeated_punctuation",
+            "Runs of two or more exclamation/question marks, such as \"!!\" or \"?!?\".",
+        ),
+        ELLIPSES => FieldSpec::int(
+            "text_ellipses",
+            "Ellipses: each \"…\" and each run of three or more dots.",
+        ),
+        QUOTE_MARKS => FieldSpec::int(
+            "text_quote_marks",
+            "Double and guillemet quotation marks (\" “ ” „ « » 「 」 and kin; apostrophes excluded).",
+        ),
+        CURRENCY_SYMBOLS => FieldSpec::int(
+            "text_currency_symbols",
+            "Currency symbols ($ € £ ¥ ₹ ₿ …, category Sc).",
+        ),
+        CONTROL_CHARS => FieldSpec::int(
+            "text_control_chars",
+            "Control characters other than tab, line feed and carriage return.",
+        ),
+        ZERO_WIDTH_CHARS => FieldSpec::int(
+            "text_zero_width_chars",
+            "Zero-width characters (ZWSP, ZWNJ, ZWJ, word joiner, BOM), often used to dodge filters.",
+        ),
+        BIDI_CONTROLS => FieldSpec::int(
+            "text_bidi_controls",
+            "Bidirectional formatting controls (LRM/RLM, embeddings, overrides, isolates).",
+        ),
+        COMBINING_MARKS => FieldSpec::int(
+            "text_combining_marks",
+            "Non-spacing and enclosing combining marks (categories Mn, Me).",
+        ),
+        HAS_RTL => FieldSpec::bool(
+            "text_has_rtl",
+            "Contains right-to-left script (Arabic, Hebrew, Syriac, Thaana, N'Ko, …).",
+        ),
+        HAS_CJK => FieldSpec::bool(
+            "text_has_cjk",
+            "Contains Chinese, Japanese or Korean characters (Han, kana, Hangul).",
+        ),
+        SCRIPT_COUNT => FieldSpec::int(
+            "text_script_count",
+            "Distinct writing systems among the letters (Latin, Cyrillic, Han, …).",
+        ),
+        DOMINANT_SCRIPT => FieldSpec::str(
+            "text_dominant_script",
+            "Writing system of most letters (latin, cyrillic, arabic, han, …; \"none\" without letters).",
+        ),
+        MIXED_SCRIPTS => FieldSpec::bool(
+            "text_mixed_scripts",
+            "Letters mix writing systems beyond the usual CJK combinations (UTS #39 highly restrictive).",
+        ),
+        MIXED_SCRIPT_WORDS => FieldSpec::int(
+            "text_mixed_script_words",
+            "Words whose letters mix writing systems (e.g. Latin with Cyrillic look-alikes).",
+        ),
+        ALLCAPS_WORDS => FieldSpec::int(
+            "text_allcaps_words",
+            "Words of two or more letters written entirely in upper case.",
+        ),
+        ELONGATED_WORDS => FieldSpec::int(
+            "text_elongated_words",
+            "Words with a letter repeated three or more times in a row (\"sooo\", \"yesss\").",
+        ),
+        NUMBERS => FieldSpec::int(
+            "text_numbers",
+            "Words that are numbers (start with a digit: 42, 3.14, 1,000, 2nd).",
+        ),
+        MAX_CHAR_RUN => FieldSpec::int(
+            "text_max_char_run",
+            "Longest run of one repeated non-space character.",
+        ),
+        STARTS_WITH_MENTION => FieldSpec::bool(
+            "text_starts_with_mention",
+            "Starts with an @-mention (a reply or address).",
+        ),
+        STARTS_WITH_RT => FieldSpec::bool(
+            "text_starts_with_rt",
+            "Starts with \"RT @\", the classic retweet prefix.",
+        ),
+        STARTS_WITH_CAPITAL => FieldSpec::bool(
+            "text_starts_with_capital",
+            "The first letter is upper-case.",
+        ),
+        ENDS_WITH_QUESTION => FieldSpec::bool(
+            "text_ends_with_question",
+            "The last non-space character is a question mark.",
+        ),
+        ENDS_WITH_EXCLAMATION => FieldSpec::bool(
+            "text_ends_with_exclamation",
+            "The last non-space character is an exclamation mark.",
+        ),
+        ENDS_WITH_ELLIPSIS => FieldSpec::bool(
+            "text_ends_with_ellipsis",
+            "Ends with \"…\" or \"...\", which often means the source cut the text.",
+        ),
+        HTML_ENTITIES => FieldSpec::int(
+            "text_html_entities",
+            "HTML character references left in the text (&amp;, &#39;, &#x1F600;).",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::int("text_bytes", "Length of the full text in UTF-8 bytes."),
-    FieldSpec::int("text_chars", "Unicode scalar values in the analysed text."),
-    FieldSpec::int(
-        "text_words",
-        "Words and numbers by Unicode word segmentation (UAX #29).",
-    ),
-    FieldSpec::int(
-        "text_lines",
-        "Lines in the analysed text (0 for empty text).",
-    ),
-    FieldSpec::bool(
-        "text_truncated",
-        "The text was longer than the analysis cap (16 KiB) and fields describe its prefix.",
-    ),
-    FieldSpec::int(
-        "text_graphemes",
-        "User-perceived characters (extended grapheme clusters, UAX #29): an emoji sequence is one.",
-    ),
-    FieldSpec::int(
-        "text_sentences",
-        "Sentences with a letter or digit, ended by . ! ? … (or CJK 。！？) before a space or the end.",
-    ),
-    FieldSpec::int(
-        "text_paragraphs",
-        "Paragraphs: runs of non-blank lines separated by blank lines.",
-    ),
-    FieldSpec::int(
-        "text_longest_word",
-        "Length in characters of the longest UAX #29 word (0 without words).",
-    ),
-    FieldSpec::float(
-        "text_avg_word_length",
-        "Mean length in characters of the UAX #29 words (0 without words).",
-    ),
-    FieldSpec::float(
-        "text_uppercase_ratio",
-        "Share of letters that are upper-case (0 without letters).",
-    ),
-    FieldSpec::float(
-        "text_letter_ratio",
-        "Share of characters that are letters (0 for empty text).",
-    ),
-    FieldSpec::float(
-        "text_digit_ratio",
-        "Share of characters that are digits or other numerals.",
-    ),
-    FieldSpec::float(
-        "text_punctuation_ratio",
-        "Share of characters that are Unicode punctuation (category P).",
-    ),
-    FieldSpec::float(
-        "text_whitespace_ratio",
-        "Share of characters that are whitespace.",
-    ),
-    FieldSpec::float("text_non_ascii_ratio", "Share of characters outside ASCII."),
-    FieldSpec::float(
-        "text_line_break_ratio",
-        "Line breaks per character (how broken-up the layout is).",
-    ),
-    FieldSpec::int(
-        "text_emoji_count",
-        "Emoji: pictographs in emoji presentation, flags and keycaps; a ZWJ sequence counts once.",
-    ),
-    FieldSpec::float(
-        "text_emoji_ratio",
-        "Share of non-space characters that belong to emoji (pictographs, modifiers, joiners, flags).",
-    ),
-    FieldSpec::bool(
-        "text_emoji_only",
-        "Has emoji and no letters, digits or punctuation (only emoji, symbols and spaces).",
-    ),
-    FieldSpec::int(
-        "text_exclamations",
-        "Exclamation marks (!, full-width and inverted forms included).",
-    ),
-    FieldSpec::int(
-        "text_questions",
-        "Question marks (?, full-width, inverted and Arabic forms included).",
-    ),
-    FieldSpec::int(
-        "text_repeated_punctuation",
-        "Runs of two or more exclamation/question marks, such as \"!!\" or \"?!?\".",
-    ),
-    FieldSpec::int(
-        "text_ellipses",
-        "Ellipses: each \"…\" and each run of three or more dots.",
-    ),
-    FieldSpec::int(
-        "text_quote_marks",
-        "Double and guillemet quotation marks (\" “ ” „ « » 「 」 and kin; apostrophes excluded).",
-    ),
-    FieldSpec::int(
-        "text_currency_symbols",
-        "Currency symbols ($ € £ ¥ ₹ ₿ …, category Sc).",
-    ),
-    FieldSpec::int(
-        "text_control_chars",
-        "Control characters other than tab, line feed and carriage return.",
-    ),
-    FieldSpec::int(
-        "text_zero_width_chars",
-        "Zero-width characters (ZWSP, ZWNJ, ZWJ, word joiner, BOM), often used to dodge filters.",
-    ),
-    FieldSpec::int(
-        "text_bidi_controls",
-        "Bidirectional formatting controls (LRM/RLM, embeddings, overrides, isolates).",
-    ),
-    FieldSpec::int(
-        "text_combining_marks",
-        "Non-spacing and enclosing combining marks (categories Mn, Me).",
-    ),
-    FieldSpec::bool(
-        "text_has_rtl",
-        "Contains right-to-left script (Arabic, Hebrew, Syriac, Thaana, N'Ko, …).",
-    ),
-    FieldSpec::bool(
-        "text_has_cjk",
-        "Contains Chinese, Japanese or Korean characters (Han, kana, Hangul).",
-    ),
-    FieldSpec::int(
-        "text_script_count",
-        "Distinct writing systems among the letters (Latin, Cyrillic, Han, …).",
-    ),
-    FieldSpec::str(
-        "text_dominant_script",
-        "Writing system of most letters (latin, cyrillic, arabic, han, …; \"none\" without letters).",
-    ),
-    FieldSpec::bool(
-        "text_mixed_scripts",
-        "Letters mix writing systems beyond the usual CJK combinations (UTS #39 highly restrictive).",
-    ),
-    FieldSpec::int(
-        "text_mixed_script_words",
-        "Words whose letters mix writing systems (e.g. Latin with Cyrillic look-alikes).",
-    ),
-    FieldSpec::int(
-        "text_allcaps_words",
-        "Words of two or more letters written entirely in upper case.",
-    ),
-    FieldSpec::int(
-        "text_elongated_words",
-        "Words with a letter repeated three or more times in a row (\"sooo\", \"yesss\").",
-    ),
-    FieldSpec::int(
-        "text_numbers",
-        "Words that are numbers (start with a digit: 42, 3.14, 1,000, 2nd).",
-    ),
-    FieldSpec::int(
-        "text_max_char_run",
-        "Longest run of one repeated non-space character.",
-    ),
-    FieldSpec::bool(
-        "text_starts_with_mention",
-        "Starts with an @-mention (a reply or address).",
-    ),
-    FieldSpec::bool(
-        "text_starts_with_rt",
-        "Starts with \"RT @\", the classic retweet prefix.",
-    ),
-    FieldSpec::bool(
-        "text_starts_with_capital",
-        "The first letter is upper-case.",
-    ),
-    FieldSpec::bool(
-        "text_ends_with_question",
-        "The last non-space character is a question mark.",
-    ),
-    FieldSpec::bool(
-        "text_ends_with_exclamation",
-        "The last non-space character is an exclamation mark.",
-    ),
-    FieldSpec::bool(
-        "text_ends_with_ellipsis",
-        "Ends with \"…\" or \"...\", which often means the source cut the text.",
-    ),
-    FieldSpec::int(
-        "text_html_entities",
-        "HTML character references left in the text (&amp;, &#39;, &#x1F600;).",
-    ),
-];
 
 impl Extractor for Stats {
     fn name(&self) -> &'static str {
