@@ -14,6 +14,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::extractor::Extractor;
+use crate::hash::Fnv32;
 use crate::registry::{FieldSpec, FieldWriter, Value};
 use crate::{
     author, dedup, emotion, entities, intent, lang, readability, sentiment, spam, text, tokens,
@@ -56,7 +57,7 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     ];
     let extractors: Vec<&'static dyn Extractor> = lists.concat();
     let (mut fields, mut owner, mut ranges) = (Vec::new(), Vec::new(), Vec::new());
-    let mut hash = Fnv::default();
+    let mut hash = Fnv32::default();
     for (i, e) in extractors.iter().enumerate() {
         let start = fields.len();
         hash.write(e.name().as_bytes());
@@ -187,21 +188,4 @@ pub fn run_one(index: usize, a: &Analysis<'_>, out: &mut Record) {
     let e = REGISTRY.extractors[index];
     let range = REGISTRY.ranges[index].clone();
     e.extract(a, &mut FieldWriter::new(&mut out.values[range], e.fields()));
-}
-
-/// 32-bit FNV-1a, for the registry version (stable across builds and platforms).
-struct Fnv(u32);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0x811c_9dc5)
-    }
-}
-
-impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-    }
 }

@@ -154,10 +154,7 @@ const MINHASH_MULT: [u64; MINHASH_SIZE] = {
     let mut i = 0;
     while i < MINHASH_SIZE {
         z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut x = z;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        m[i] = (x ^ (x >> 31)) | 1;
+        m[i] = mix(z) | 1;
         i += 1;
     }
     m

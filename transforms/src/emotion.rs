@@ -12,8 +12,9 @@ use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
 use crate::extractor::Extractor;
+use crate::hash::FastMap;
 use crate::registry::{FieldSpec, FieldWriter, fields};
-use crate::sentiment::word_table::{FastMap, WordTable};
+use crate::sentiment::word_table::WordTable;
 
 #[cfg(test)]
 mod tests;

@@ -1,80 +1,75 @@
-//! One small, fast, non-cryptographic hasher for the crate's static word tables (the rustc "Fx"
-//! multiply-rotate scheme). The tables are built from fixed data and only looked up with
-//! mention text, so hash flooding cannot grow them; speed on short keys is what matters.
+//! The crate's hashing, in one place, by what the keys are:
+//!
+//! - Maps and sets keyed by fixed data or tenants' rules and only *looked up* with mention text
+//!   ([`FastMap`], [`FastSet`]) use rustc's Fx hash (the `rustc-hash` crate): fast on short
+//!   keys, and nobody posting a mention can choose what goes into them, so flood resistance
+//!   would buy nothing.
+//! - Open-addressing tables that mention text goes *into* (each thread's word cache in
+//!   `signals`) need a seed that enters every chunk of the key: [`hash_bytes_seeded`]. The Fx
+//!   hash cannot serve there: its seed only offsets a hash of the bytes that is the same for
+//!   every seed, so colliding words stay colliding whatever the seed.
+//! - Fingerprints and the registry version must be the same on every platform, build and run:
+//!   [`word_hash`] and [`Fnv32`].
 
-use std::hash::Hasher;
+use std::collections::{HashMap, HashSet};
 
-/// The Fx hasher: eight bytes at a time, the tail length folded into the last word.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
+use rustc_hash::FxBuildHasher;
 
-const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+/// A hash map with rustc's Fx hash, for keys mention text cannot choose.
+pub(crate) type FastMap<K, V> = HashMap<K, V, FxBuildHasher>;
+/// A hash set with rustc's Fx hash, for keys mention text cannot choose.
+pub(crate) type FastSet<T> = HashSet<T, FxBuildHasher>;
 
-impl FxHasher {
-    /// A hasher that starts from `seed` instead of zero: tables keyed by text that anyone can
-    /// post take a random seed, so that nobody can aim keys at one run of slots.
-    pub(crate) fn with_seed(seed: u64) -> FxHasher {
-        FxHasher(seed)
-    }
+/// Multiplier of the byte hash (the 64-bit constant of the original Fx hash).
+const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_K);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// FxHash of a byte string with a final avalanche, so that both the high bits (a tag) and the
-/// low bits (an index) of the result mix well (for open-addressing tables).
+/// A hash of a byte string, eight bytes at a time (multiply-rotate, the tail length folded into
+/// the last word), finished so that both the high bits (a tag) and the low bits (an index) mix
+/// well, for open-addressing tables.
 #[inline]
 pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
     hash_bytes_seeded(0, b)
 }
 
-/// [`hash_bytes`] from a seeded hasher ([`FxHasher::with_seed`]).
+/// [`hash_bytes`] starting from `seed` instead of zero: tables keyed by text that anyone can
+/// post take a random seed, which enters every step, so nobody can aim keys at one run of
+/// slots.
 #[inline]
 pub(crate) fn hash_bytes_seeded(seed: u64, b: &[u8]) -> u64 {
-    let mut h = FxHasher::with_seed(seed);
-    h.write(b);
-    let x = h.finish();
-    (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
+    let add = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
+    let mut h = seed;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        h = add(
+            h,
+            u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default()),
+        );
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = add(h, u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+    }
+    (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
+}
+
+/// 32-bit FNV-1a, for the registry version: stable across builds and platforms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv32(pub u32);
+
+impl Default for Fnv32 {
+    fn default() -> Self {
+        Fnv32(0x811c_9dc5)
+    }
+}
+
+impl Fnv32 {
+    pub fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    }
 }
 
 // Stable word hashes: identical on every platform and build, so fingerprints computed from them

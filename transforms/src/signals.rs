@@ -25,7 +25,6 @@
 mod casefold_table;
 mod compile;
 pub mod filters;
-mod hash;
 mod lower;
 mod matcher;
 mod node;

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use model::SignalId;
 
 use super::filters::SENTIMENT_FIELD;
-use super::hash::FastMap;
 use super::lower::{CExpr, CText, Flat, Phrase, anchors, fact_cost, flatten, required};
 use super::node::{FACT_BIT, NONE, Node};
 use super::normalise::{Flavor, Normaliser};
@@ -15,6 +14,7 @@ use super::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
 use super::trie::Trie;
 use super::words::WordTable;
 use super::{CompileError, FieldLookup, Limits, Signal, SignalSet, parser, registry_fields};
+use crate::hash::FastMap;
 
 /// All tenants' signals, compiled for matching.
 ///
