@@ -9,7 +9,7 @@
 //! it, so a module can be read, tested and changed knowing only what lies below (checked by
 //! `layers_tests.rs`):
 //!
-//! Layers: primitives (registry, hash, corpus) → shared analysis (analysis) → field groups (extractor, text, tokens, lang, entities, sentiment, emotion, intent, readability, dedup, author, spam) → catalogue (catalogue, docs) → signals (signals)
+//! Layers: primitives (registry, hash, unicode, corpus) → shared analysis (analysis) → field groups (extractor, text, tokens, lang, entities, sentiment, emotion, intent, readability, dedup, author, spam) → catalogue (catalogue, docs) → signals (signals)
 //!
 //! ```
 //! let m: model::Mention = serde_json::from_str(r#"{"id":"x:1","source":"x","kind":"post",
@@ -22,6 +22,7 @@
 pub mod corpus;
 mod hash;
 pub mod registry;
+mod unicode;
 
 pub mod analysis;
 
