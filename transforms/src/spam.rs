@@ -10,11 +10,12 @@ use crate::analysis::Analysis;
 use crate::extractor::Extractor;
 use crate::registry::{FieldSpec, FieldWriter, fields};
 
-pub const EXTRACTORS: &[&dyn Extractor] = &[&Signals];
+pub const EXTRACTORS: &[&dyn Extractor] = &[&Spam];
 
-/// Spam and bot signals of one mention.
+/// Spam and bot signals of one mention (the `spam` group; not to be confused with
+/// [`crate::signals`], tenants' tracked queries).
 #[derive(Debug)]
-pub struct Signals;
+pub struct Spam;
 
 fields! {
     const FIELDS, mod f = [
@@ -297,7 +298,7 @@ fn is_caps_word(w: &str) -> bool {
     letters >= 3
 }
 
-impl Extractor for Signals {
+impl Extractor for Spam {
     fn name(&self) -> &'static str {
         "spam"
     }
