@@ -19,6 +19,7 @@
 //! assert_eq!(fields.by_name("text_words"), Some(&transforms::Value::Int(4)));
 //! ```
 
+#[cfg(any(test, feature = "corpus"))]
 pub mod corpus;
 mod hash;
 pub mod registry;
