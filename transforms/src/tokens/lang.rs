@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::hash::{FastSet, hash_bytes};
+use crate::hash::{WordSet, hash_bytes};
 
 /// A language we can stem and strip stop words for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ const LANGS: [(&str, Algorithm, &str); 18] = [
 
 const GREEK: usize = 7;
 
-type StopSet = FastSet<&'static str>;
+type StopSet = WordSet<&'static str>;
 
 struct Tables {
     stemmers: Vec<Stemmer>,
