@@ -5,13 +5,16 @@
 //! time an extractor asks, so running one extractor alone (as the per-extractor bench does) pays
 //! only for what it uses.
 
+pub mod entities;
+pub mod lang;
+mod words;
+
 use std::cell::OnceCell;
 use std::ops::Range;
 
 use model::Mention;
-use unicode_segmentation::UnicodeSegmentation;
 
-use crate::{entities, lang};
+pub(crate) use words::words_into;
 
 /// Text beyond this many bytes is not analysed; `text_truncated` says when that happened. Social
 /// posts are far shorter; the cap bounds the work a hostile 1 MB payload can cause.
@@ -111,12 +114,12 @@ impl<'m> Analysis<'m> {
 
     /// A 64-bit hash of each of [`Analysis::lower_words`], in order, for groups that compare or
     /// count words without comparing strings. Stable across platforms and builds
-    /// ([`crate::dedup::word_hash`]).
+    /// ([`crate::hash::word_hash`]).
     pub fn word_hashes(&self) -> &[u64] {
         self.word_hashes.get_or_init(|| {
             self.lower_words()
                 .iter()
-                .map(|w| crate::dedup::word_hash(w.as_bytes()))
+                .map(|w| crate::hash::word_hash(w.as_bytes()))
                 .collect()
         })
     }
@@ -132,108 +135,6 @@ impl<'m> Analysis<'m> {
     }
 }
 
-/// `text.unicode_words()`, appended to `out`, with ASCII stretches segmented by [`ascii_words`].
-///
-/// The text is cut before every space (U+0020) that follows a non-space: each cut is a word
-/// boundary (no rule joins a non-space to a following space) and no rule looks across it (the
-/// rules that look back or ahead, WB6/7, WB11/12 and WB15/16, need letters, digits, middle
-/// punctuation or regional indicators on the far side; WB4 only attaches what follows). So the
-/// pieces can be segmented apart, and only the ones holding non-ASCII need the full segmenter.
-pub(crate) fn words_into<'t>(text: &'t str, out: &mut Vec<&'t str>) {
-    if text.is_ascii() {
-        return ascii_words(text, out);
-    }
-    let piece = |p: &'t str, out: &mut Vec<&'t str>| {
-        if p.is_ascii() {
-            ascii_words(p, out);
-        } else {
-            out.extend(p.unicode_words());
-        }
-    };
-    let b = text.as_bytes();
-    let mut start = 0;
-    for i in 1..b.len() {
-        if b[i] == b' ' && b[i - 1] != b' ' {
-            piece(&text[start..i], out);
-            start = i;
-        }
-    }
-    piece(&text[start..], out);
-}
-
-/// UAX #29 word boundaries restricted to ASCII, keeping the segments that hold a letter or digit
-/// (what `unicode_words()` returns for ASCII text). Within ASCII the word-forming categories are
-/// ALetter `A-Za-z`, Numeric `0-9` and ExtendNumLet `_`, which never break among themselves
-/// (WB5, WB8–WB10, WB13a/b); MidLetter `:`, MidNumLet `.` and Single_Quote `'` join two letters
-/// (WB6/7); MidNum `,` `;`, MidNumLet and Single_Quote join two digits (WB11/12). Every other
-/// ASCII character breaks on both sides (WB3a/b, WB999) and WB3d only joins spaces, which are
-/// never words.
-pub(crate) fn ascii_words<'t>(text: &'t str, out: &mut Vec<&'t str>) {
-    let b = text.as_bytes();
-    let class = |i: usize| b.get(i).map_or(0, |&c| WB[usize::from(c & 0x7f)]);
-    let mut i = 0;
-    while i < b.len() {
-        if class(i) & WORD == 0 {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut alnum = 0;
-        loop {
-            let mut c = class(i);
-            while c & WORD != 0 {
-                alnum |= c;
-                i += 1;
-                c = class(i);
-            }
-            // b[i - 1] is a word character; join across one middle character if the rules do.
-            let (prev, next) = (class(i - 1), class(i + 1));
-            if (c & MID_LETTER != 0 && prev & next & ALPHA != 0)
-                || (c & MID_NUM != 0 && prev & next & DIGIT != 0)
-            {
-                i += 1;
-                continue;
-            }
-            break;
-        }
-        if alnum & (ALPHA | DIGIT) != 0 {
-            out.push(&text[start..i]);
-        }
-    }
-}
-
-// Word-break classes of ASCII bytes (see `ascii_words`).
-const WORD: u8 = 1;
-const ALPHA: u8 = 2;
-const DIGIT: u8 = 4;
-/// Joins two letters: MidLetter, MidNumLet, Single_Quote.
-const MID_LETTER: u8 = 8;
-/// Joins two digits: MidNum, MidNumLet, Single_Quote.
-const MID_NUM: u8 = 16;
-
-static WB: [u8; 128] = {
-    let mut t = [0u8; 128];
-    let mut c = 0;
-    while c < 128 {
-        let b = c as u8;
-        t[c] = if b.is_ascii_alphabetic() {
-            WORD | ALPHA
-        } else if b.is_ascii_digit() {
-            WORD | DIGIT
-        } else {
-            match b {
-                b'_' => WORD,
-                b':' => MID_LETTER,
-                b'.' | b'\'' => MID_LETTER | MID_NUM,
-                b',' | b';' => MID_NUM,
-                _ => 0,
-            }
-        };
-        c += 1;
-    }
-    t
-};
-
 /// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
 pub fn cap(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -244,112 +145,4 @@ pub fn cap(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn both(s: &str) -> (Vec<&str>, Vec<&str>) {
-        let mut fast = Vec::new();
-        ascii_words(s, &mut fast);
-        (fast, s.unicode_words().collect())
-    }
-
-    fn pieces(s: &str) -> (Vec<&str>, Vec<&str>) {
-        let mut fast = Vec::new();
-        words_into(s, &mut fast);
-        (fast, s.unicode_words().collect())
-    }
-
-    #[test]
-    fn split_segmentation_follows_uax29() {
-        for s in [
-            " \u{301}a",
-            "a \u{301}b",
-            "a\u{200d} 😀",
-            "🇫🇷 🇩🇪🇫🇷 x",
-            "a. b",
-            "1, 2",
-            "l'été  x",
-            "א\" ב",
-            "カタ カナ",
-            "e\u{301} \u{301}",
-            "\u{200d} \u{200d}😀",
-            "x\u{a0} y",
-        ] {
-            let (fast, slow) = pieces(s);
-            assert_eq!(fast, slow, "{s:?}");
-        }
-        for m in crate::corpus::real_posts() {
-            let (fast, slow) = pieces(&m.text);
-            assert_eq!(fast, slow, "{:?}", m.text);
-        }
-    }
-
-    #[test]
-    fn ascii_words_follow_uax29() {
-        for s in [
-            "",
-            "_",
-            "__ _a a_ a__b",
-            "e.g. a.b.c a..b a.1 1.a 1.2.3 1,2 a,b a:b 1:2 1;2",
-            "don't 'quoted' rock'n'roll 12'34 x'",
-            "3.14, 1,000,000; v1.2_beta #tag @user",
-            "http://example.com/a_b?c=d&e=f",
-            "line\r\nbreak\u{b}tab\there",
-            "a.:b 1.,2 .5 5.",
-        ] {
-            let (fast, slow) = both(s);
-            assert_eq!(fast, slow, "{s:?}");
-        }
-    }
-
-    #[test]
-    fn ascii_words_equal_unicode_words_on_the_real_corpus() {
-        let posts = crate::corpus::real_posts();
-        let mut ascii = 0;
-        for m in posts.iter().filter(|m| m.text.is_ascii()) {
-            let (fast, slow) = both(&m.text);
-            assert_eq!(fast, slow, "{:?}", m.text);
-            ascii += 1;
-        }
-        assert!(ascii > 10_000, "only {ascii} ASCII posts");
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4_000))]
-
-        /// Over ASCII strings dense in the characters the rules treat specially.
-        #[test]
-        fn ascii_words_equal_unicode_words(s in "[a-zA-Z0-9_.,;:'\"\\- \t\r\n\x0b#@$%!?/()]{0,40}") {
-            let (fast, slow) = both(&s);
-            prop_assert_eq!(fast, slow);
-        }
-
-        /// Over text dense in what the rules look at: spaces, marks, joiners, flags, letters
-        /// of several kinds, digits and middle punctuation.
-        #[test]
-        fn split_words_equal_unicode_words(
-            s in "[ a-z0-9.,:;'\"_\u{301}\u{200d}\u{200b}\u{a0}\u{3000}😀👍🏽🇫🇷éאカ中\u{2019}]{0,40}"
-        ) {
-            let (fast, slow) = pieces(&s);
-            prop_assert_eq!(fast, slow);
-        }
-
-        /// Over any text.
-        #[test]
-        fn split_words_equal_unicode_words_any(s in "\\PC{0,60}|[\\s\\S]{0,30}") {
-            let (fast, slow) = pieces(&s);
-            prop_assert_eq!(fast, slow);
-        }
-
-        /// Over any ASCII.
-        #[test]
-        fn ascii_words_equal_unicode_words_any(s in "[\\x00-\\x7f]{0,60}") {
-            let (fast, slow) = both(&s);
-            prop_assert_eq!(fast, slow);
-        }
-    }
 }

@@ -22,7 +22,7 @@ pub use engagement::{Engagement, Reach};
 pub use post::{Attachments, Post};
 pub use time::Timing;
 
-use crate::registry::Extractor;
+use crate::extractor::Extractor;
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[
     &Account,

@@ -10,7 +10,12 @@ use std::sync::LazyLock;
 use model::Mention;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter, Record, Value};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::extractor::Extractor;
+use crate::hash::Fnv32;
+use crate::registry::{FieldSpec, FieldWriter, Value};
 use crate::{
     author, dedup, emotion, entities, intent, lang, readability, sentiment, spam, text, tokens,
 };
@@ -36,12 +41,6 @@ pub struct Registry {
     pub version: String,
 }
 
-impl std::fmt::Debug for dyn Extractor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.name(), self.version())
-    }
-}
-
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let lists: [&[&'static dyn Extractor]; 11] = [
         text::EXTRACTORS,
@@ -58,7 +57,7 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     ];
     let extractors: Vec<&'static dyn Extractor> = lists.concat();
     let (mut fields, mut owner, mut ranges) = (Vec::new(), Vec::new(), Vec::new());
-    let mut hash = Fnv::default();
+    let mut hash = Fnv32::default();
     for (i, e) in extractors.iter().enumerate() {
         let start = fields.len();
         hash.write(e.name().as_bytes());
@@ -96,12 +95,48 @@ pub fn field_id(name: &str) -> Option<usize> {
     REGISTRY.by_name.get(name).copied()
 }
 
+/// One mention's computed fields: a dense vector indexed by field id.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub(crate) values: Vec<Value>,
+}
+
 impl Record {
     /// An empty record sized for the registry.
     pub fn new() -> Record {
         Record {
             values: vec![Value::Null; REGISTRY.fields.len()],
         }
+    }
+
+    /// The value of field `id` (see [`field_id`]).
+    pub fn get(&self, id: usize) -> &Value {
+        &self.values[id]
+    }
+
+    /// The value of the field called `name`, if there is one.
+    pub fn by_name(&self, name: &str) -> Option<&Value> {
+        field_id(name).map(|id| &self.values[id])
+    }
+
+    /// All values in field-id order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// A serialisable view: a JSON object keyed by field name.
+    pub fn as_object(&self) -> FieldsObject<'_> {
+        FieldsObject(self)
+    }
+
+    /// The fields as a `serde_json` map (for callers that need to own it).
+    pub fn to_json_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        let reg = registry();
+        reg.fields
+            .iter()
+            .zip(&self.values)
+            .map(|(f, v)| (f.name.to_owned(), v.to_json()))
+            .collect()
     }
 }
 
@@ -111,28 +146,34 @@ impl Default for Record {
     }
 }
 
-/// Computes every field for `m` into `out`, reusing its buffers.
-pub fn enrich_into(m: &Mention, out: &mut Record) {
-    let a = Analysis::new(m);
-    for (e, range) in REGISTRY.extractors.iter().zip(&REGISTRY.ranges) {
-        let mut w = FieldWriter::new(&mut out.values[range.clone()], e.fields());
-        e.extract(&a, &mut w);
+/// Serialises a [`Record`] as a JSON object keyed by field name, in field-id order.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldsObject<'r>(&'r Record);
+
+impl Serialize for FieldsObject<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let reg = registry();
+        let mut map = s.serialize_map(Some(reg.fields.len()))?;
+        for (f, v) in reg.fields.iter().zip(&self.0.values) {
+            map.serialize_entry(f.name, v)?;
+        }
+        map.end()
     }
 }
 
-/// Computes every field for `m` into `out`, then matches the tenants' signals of `matcher`
-/// against the mention and its fields (one shared analysis for both).
-pub fn enrich_and_match(
-    m: &Mention,
-    out: &mut Record,
-    matcher: Option<&crate::signals::Matcher>,
-) -> Vec<model::SignalMatch> {
-    let a = Analysis::new(m);
+/// Computes every field for `m` into `out`, reusing its buffers.
+pub fn enrich_into(m: &Mention, out: &mut Record) {
+    extract_all(&Analysis::new(m), out);
+}
+
+/// Runs every extractor over `a` into `out` (what [`enrich_into`] does once it has the analysis;
+/// signal matching shares the analysis with it).
+#[inline]
+pub fn extract_all(a: &Analysis<'_>, out: &mut Record) {
     for (e, range) in REGISTRY.extractors.iter().zip(&REGISTRY.ranges) {
         let mut w = FieldWriter::new(&mut out.values[range.clone()], e.fields());
-        e.extract(&a, &mut w);
+        e.extract(a, &mut w);
     }
-    matcher.map(|mt| mt.matches(&a, out)).unwrap_or_default()
 }
 
 /// Computes every field for `m`.
@@ -147,21 +188,4 @@ pub fn run_one(index: usize, a: &Analysis<'_>, out: &mut Record) {
     let e = REGISTRY.extractors[index];
     let range = REGISTRY.ranges[index].clone();
     e.extract(a, &mut FieldWriter::new(&mut out.values[range], e.fields()));
-}
-
-/// 32-bit FNV-1a, for the registry version (stable across builds and platforms).
-struct Fnv(u32);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0x811c_9dc5)
-    }
-}
-
-impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-    }
 }

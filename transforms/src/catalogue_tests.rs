@@ -4,8 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::catalogue::Record;
 use crate::catalogue::{enrich_into, registry};
-use crate::registry::{Record, Value};
+use crate::registry::Value;
 
 fn is_snake_case(s: &str) -> bool {
     !s.is_empty()

@@ -1,5 +1,8 @@
 //! The realistic corpus the tests and benches share: real social posts (Reddit, X, Bluesky; see
 //! `tests/fixtures/LICENSE.md` for each row's licence), turned into Mentions.
+//!
+//! Test and bench support, not part of the pipeline: it reads a file, so it is compiled only for
+//! this crate's tests and with the `corpus` feature (which `benches` turns on).
 
 use chrono::{DateTime, Utc};
 use model::{Author, Kind, Mention, Source};

@@ -10,7 +10,8 @@
 use std::ops::Range;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Fingerprints];
 
@@ -25,75 +26,33 @@ pub const PREFIX_WORDS: usize = 5;
 #[derive(Debug)]
 pub struct Fingerprints;
 
-mod f {
-    pub const SIMHASH: usize = 0;
-    pub const MINHASH: usize = 1;
-    pub const NORM_HASH: usize = 2;
-    pub const PREFIX_HASH: usize = 3;
-    pub const SHINGLES: usize = 4;
+fields! {
+    const FIELDS, mod f = [
+        SIMHASH => FieldSpec::str(
+            "simhash64",
+            "64-bit SimHash of the normalised text's word 3-shingles, as 16 lower-case hex digits; near-duplicates differ in few bits.",
+        ),
+        MINHASH => FieldSpec::ints(
+            "minhash_signature",
+            "MinHash signature of the normalised text's word 3-shingles: 16 values below 2^32; the share of equal positions estimates Jaccard similarity.",
+        ),
+        NORM_HASH => FieldSpec::str(
+            "text_norm_hash",
+            "Hash of the normalised text (lower-cased words, URLs and mentions removed, whitespace collapsed) as 16 hex digits; equal for exact duplicates.",
+        ),
+        PREFIX_HASH => FieldSpec::str(
+            "text_prefix_hash",
+            "Hash of the first 5 normalised words as 16 hex digits; equal for posts that open alike (templates).",
+        ),
+        SHINGLES => FieldSpec::int(
+            "shingle_count",
+            "Word 3-shingles in the normalised text (1 for texts of one or two words, 0 for none).",
+        ),
+    ]
 }
 
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::str(
-        "simhash64",
-        "64-bit SimHash of the normalised text's word 3-shingles, as 16 lower-case hex digits; near-duplicates differ in few bits.",
-    ),
-    FieldSpec::ints(
-        "minhash_signature",
-        "MinHash signature of the normalised text's word 3-shingles: 16 values below 2^32; the share of equal positions estimates Jaccard similarity.",
-    ),
-    FieldSpec::str(
-        "text_norm_hash",
-        "Hash of the normalised text (lower-cased words, URLs and mentions removed, whitespace collapsed) as 16 hex digits; equal for exact duplicates.",
-    ),
-    FieldSpec::str(
-        "text_prefix_hash",
-        "Hash of the first 5 normalised words as 16 hex digits; equal for posts that open alike (templates).",
-    ),
-    FieldSpec::int(
-        "shingle_count",
-        "Word 3-shingles in the normalised text (1 for texts of one or two words, 0 for none).",
-    ),
-];
-
-pub const SEED: u64 = 0x243f_6a88_85a3_08d3;
-const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
-
-/// Hash of a word's bytes: eight bytes at a time (little-endian), multiply and rotate. Not
-/// finalised: callers combine word hashes through [`mix`].
-#[inline]
-pub fn hash_word(b: &[u8]) -> u64 {
-    let mut h = SEED ^ (b.len() as u64).wrapping_mul(K2);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
-        h = (h ^ w).wrapping_mul(K1).rotate_left(29);
-    }
-    let r = chunks.remainder();
-    if !r.is_empty() {
-        let w = r
-            .iter()
-            .enumerate()
-            .fold(0u64, |w, (k, &x)| w | (u64::from(x) << (8 * k)));
-        h = (h ^ w).wrapping_mul(K2).rotate_left(29);
-    }
-    h
-}
-
-/// The finalised hash of one word's bytes (what [`Analysis::word_hashes`] holds).
-#[inline]
-pub fn word_hash(b: &[u8]) -> u64 {
-    mix(hash_word(b))
-}
-
-/// SplitMix64's finaliser: spreads every input bit over the output.
-#[inline]
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+use crate::hash::K1;
+pub use crate::hash::{SEED, hash_word, mix, word_hash};
 
 /// Hashes of the normalised words, in order: the shared word hashes, skipping words inside URLs
 /// and mentions.
@@ -195,10 +154,7 @@ const MINHASH_MULT: [u64; MINHASH_SIZE] = {
     let mut i = 0;
     while i < MINHASH_SIZE {
         z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut x = z;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        m[i] = (x ^ (x >> 31)) | 1;
+        m[i] = mix(z) | 1;
         i += 1;
     }
     m

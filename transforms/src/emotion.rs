@@ -11,8 +11,10 @@
 use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
-use crate::sentiment::word_table::{FastMap, WordTable};
+use crate::extractor::Extractor;
+use crate::hash::FastMap;
+use crate::registry::{FieldSpec, FieldWriter, fields};
+use crate::sentiment::word_table::WordTable;
 
 #[cfg(test)]
 mod tests;
@@ -57,13 +59,6 @@ pub const CATEGORIES: [&str; 26] = [
 const PLUTCHIK: usize = 8;
 const N: usize = CATEGORIES.len();
 
-mod f {
-    pub const DOMINANT: usize = super::N;
-    pub const WORDS: usize = super::N + 1;
-    pub const CATEGORIES: usize = super::N + 2;
-    pub const DENSITY: usize = super::N + 3;
-}
-
 macro_rules! count_field {
     ($name:literal, $what:literal) => {
         FieldSpec::int(
@@ -73,57 +68,65 @@ macro_rules! count_field {
     };
 }
 
-const FIELDS: &[FieldSpec] = &[
-    count_field!("emotion_joy", "joy"),
-    count_field!("emotion_anger", "anger"),
-    count_field!("emotion_fear", "fear"),
-    count_field!("emotion_sadness", "sadness"),
-    count_field!("emotion_surprise", "surprise"),
-    count_field!("emotion_disgust", "disgust"),
-    count_field!("emotion_trust", "trust"),
-    count_field!("emotion_anticipation", "anticipation"),
-    count_field!("emotion_love", "love"),
-    count_field!("emotion_hate", "hate"),
-    count_field!("emotion_rage", "rage"),
-    count_field!("emotion_envy", "envy"),
-    count_field!("emotion_shame", "shame"),
-    count_field!("emotion_pride", "pride"),
-    count_field!("emotion_nervousness", "nervousness"),
-    count_field!("emotion_optimism", "optimism"),
-    count_field!("emotion_affection", "affection"),
-    count_field!("emotion_contentment", "contentment"),
-    count_field!("emotion_cheerfulness", "cheerfulness"),
-    count_field!("emotion_disappointment", "disappointment"),
-    count_field!("emotion_sympathy", "sympathy"),
-    count_field!("emotion_horror", "horror"),
-    count_field!("emotion_confusion", "confusion"),
-    count_field!("emotion_suffering", "suffering"),
-    FieldSpec::int(
-        "emotion_positive",
-        "Words and phrases in Empath's positive_emotion category (MIT lexicon).",
-    ),
-    FieldSpec::int(
-        "emotion_negative",
-        "Words and phrases in Empath's negative_emotion category (MIT lexicon).",
-    ),
-    FieldSpec::str(
-        "emotion_dominant",
-        "The Plutchik emotion (joy, anger, fear, sadness, surprise, disgust, trust, anticipation) with most words; ties go to the first seen; null when none.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "emotion_words",
-        "Words and phrases in at least one of the 26 Empath emotion categories.",
-    ),
-    FieldSpec::int(
-        "emotion_categories",
-        "How many of the 26 Empath emotion categories have at least one word.",
-    ),
-    FieldSpec::float(
-        "emotion_density",
-        "Emotion words and phrases per word of text (0 for text without words).",
-    ),
-];
+fields! {
+    const FIELDS, mod f = [
+        /// One count per category, in [`super::CATEGORIES`] order.
+        COUNTS => [
+            count_field!("emotion_joy", "joy"),
+            count_field!("emotion_anger", "anger"),
+            count_field!("emotion_fear", "fear"),
+            count_field!("emotion_sadness", "sadness"),
+            count_field!("emotion_surprise", "surprise"),
+            count_field!("emotion_disgust", "disgust"),
+            count_field!("emotion_trust", "trust"),
+            count_field!("emotion_anticipation", "anticipation"),
+            count_field!("emotion_love", "love"),
+            count_field!("emotion_hate", "hate"),
+            count_field!("emotion_rage", "rage"),
+            count_field!("emotion_envy", "envy"),
+            count_field!("emotion_shame", "shame"),
+            count_field!("emotion_pride", "pride"),
+            count_field!("emotion_nervousness", "nervousness"),
+            count_field!("emotion_optimism", "optimism"),
+            count_field!("emotion_affection", "affection"),
+            count_field!("emotion_contentment", "contentment"),
+            count_field!("emotion_cheerfulness", "cheerfulness"),
+            count_field!("emotion_disappointment", "disappointment"),
+            count_field!("emotion_sympathy", "sympathy"),
+            count_field!("emotion_horror", "horror"),
+            count_field!("emotion_confusion", "confusion"),
+            count_field!("emotion_suffering", "suffering"),
+            FieldSpec::int(
+                "emotion_positive",
+                "Words and phrases in Empath's positive_emotion category (MIT lexicon).",
+            ),
+            FieldSpec::int(
+                "emotion_negative",
+                "Words and phrases in Empath's negative_emotion category (MIT lexicon).",
+            ),
+        ],
+        DOMINANT => FieldSpec::str(
+            "emotion_dominant",
+            "The Plutchik emotion (joy, anger, fear, sadness, surprise, disgust, trust, anticipation) with most words; ties go to the first seen; null when none.",
+        )
+        .nullable(),
+        WORDS => FieldSpec::int(
+            "emotion_words",
+            "Words and phrases in at least one of the 26 Empath emotion categories.",
+        ),
+        CATEGORIES => FieldSpec::int(
+            "emotion_categories",
+            "How many of the 26 Empath emotion categories have at least one word.",
+        ),
+        DENSITY => FieldSpec::float(
+            "emotion_density",
+            "Emotion words and phrases per word of text (0 for text without words).",
+        ),
+    ]
+}
+
+// One count field per category.
+const _: () = assert!(f::DOMINANT == N);
 
 static DATA: &str = include_str!("../data/emotion/empath_emotions.tsv");
 
@@ -240,7 +243,7 @@ impl Extractor for Emotions {
         let words = a.lower_words();
         let c = count(words.iter());
         for (i, &n) in c.per_category.iter().enumerate() {
-            out.int(i, i64::from(n));
+            out.int(f::COUNTS + i, i64::from(n));
         }
         match c.dominant {
             Some(i) => out.str(f::DOMINANT, CATEGORIES[i]),

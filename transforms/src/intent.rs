@@ -13,7 +13,8 @@ pub mod pii;
 mod tests;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 use cues::bit;
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Intent];
@@ -23,76 +24,62 @@ pub const EXTRACTORS: &[&dyn Extractor] = &[&Intent];
 #[derive(Debug)]
 pub struct Intent;
 
-mod f {
-    pub const QUESTION: usize = 0;
-    pub const COMPLAINT: usize = 1;
-    pub const PURCHASE: usize = 2;
-    pub const SUPPORT: usize = 3;
-    pub const RECOMMEND: usize = 4;
-    pub const GRATITUDE: usize = 5;
-    pub const CHURN: usize = 6;
-    pub const HELP: usize = 7;
-    pub const HAS_PROFANITY: usize = 8;
-    pub const PROFANITY_COUNT: usize = 9;
-    pub const PII_EMAIL: usize = 10;
-    pub const PII_PHONE: usize = 11;
-    pub const PII_KINDS: usize = 12;
+fields! {
+    const FIELDS, mod f = [
+        QUESTION => FieldSpec::bool(
+            "is_question",
+            "Asks something: a question mark (not in a URL), a sentence opening like a question (what is, do you), or an indirect one (anyone know).",
+        ),
+        COMPLAINT => FieldSpec::bool(
+            "intent_complaint",
+            "Complains about a product or service (not working, still waiting, charged twice, waste of money, ...).",
+        ),
+        PURCHASE => FieldSpec::bool(
+            "intent_purchase",
+            "Intends to buy (want to buy, where can I get, how much is it, pre-order, ...).",
+        ),
+        SUPPORT => FieldSpec::bool(
+            "intent_support_request",
+            "Asks a company for support with an account, order or fault (can't log in, my order, error code, dm us, ...).",
+        ),
+        RECOMMEND => FieldSpec::bool(
+            "intent_recommendation_request",
+            "Asks for a recommendation (any suggestions, what's the best, should I get, ...).",
+        ),
+        GRATITUDE => FieldSpec::bool(
+            "intent_gratitude",
+            "Thanks someone (thank you, thanks, much appreciated, ...).",
+        ),
+        CHURN => FieldSpec::bool(
+            "intent_churn",
+            "Says they are leaving or switching (cancel my, unsubscribe, I'm switching to, delete my account, ...).",
+        ),
+        HELP => FieldSpec::bool(
+            "intent_help_request",
+            "Asks for help of any kind (please help, can anyone help, how do I, need help, ...).",
+        ),
+        HAS_PROFANITY => FieldSpec::bool(
+            "has_profanity",
+            "Contains a word or phrase of the better_profanity list (MIT), less ordinary and identity words.",
+        ),
+        PROFANITY_COUNT => FieldSpec::int(
+            "profanity_count",
+            "Profane words and phrases (better_profanity list, MIT, less ordinary and identity words).",
+        ),
+        PII_EMAIL => FieldSpec::bool(
+            "pii_email",
+            "Contains something shaped like an e-mail address (flag only; the address is not kept).",
+        ),
+        PII_PHONE => FieldSpec::bool(
+            "pii_phone",
+            "Contains a phone number: NANP, +international or 0-national format; not dates, prices or ids (flag only).",
+        ),
+        PII_KINDS => FieldSpec::strs(
+            "pii_kinds",
+            "Kinds of personal data found, of email, phone, payment_card (Luhn), iban (mod 97), us_ssn; never the data itself.",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::bool(
-        "is_question",
-        "Asks something: a question mark (not in a URL), a sentence opening like a question (what is, do you), or an indirect one (anyone know).",
-    ),
-    FieldSpec::bool(
-        "intent_complaint",
-        "Complains about a product or service (not working, still waiting, charged twice, waste of money, ...).",
-    ),
-    FieldSpec::bool(
-        "intent_purchase",
-        "Intends to buy (want to buy, where can I get, how much is it, pre-order, ...).",
-    ),
-    FieldSpec::bool(
-        "intent_support_request",
-        "Asks a company for support with an account, order or fault (can't log in, my order, error code, dm us, ...).",
-    ),
-    FieldSpec::bool(
-        "intent_recommendation_request",
-        "Asks for a recommendation (any suggestions, what's the best, should I get, ...).",
-    ),
-    FieldSpec::bool(
-        "intent_gratitude",
-        "Thanks someone (thank you, thanks, much appreciated, ...).",
-    ),
-    FieldSpec::bool(
-        "intent_churn",
-        "Says they are leaving or switching (cancel my, unsubscribe, I'm switching to, delete my account, ...).",
-    ),
-    FieldSpec::bool(
-        "intent_help_request",
-        "Asks for help of any kind (please help, can anyone help, how do I, need help, ...).",
-    ),
-    FieldSpec::bool(
-        "has_profanity",
-        "Contains a word or phrase of the better_profanity list (MIT), less ordinary and identity words.",
-    ),
-    FieldSpec::int(
-        "profanity_count",
-        "Profane words and phrases (better_profanity list, MIT, less ordinary and identity words).",
-    ),
-    FieldSpec::bool(
-        "pii_email",
-        "Contains something shaped like an e-mail address (flag only; the address is not kept).",
-    ),
-    FieldSpec::bool(
-        "pii_phone",
-        "Contains a phone number: NANP, +international or 0-national format; not dates, prices or ids (flag only).",
-    ),
-    FieldSpec::strs(
-        "pii_kinds",
-        "Kinds of personal data found, of email, phone, payment_card (Luhn), iban (mod 97), us_ssn; never the data itself.",
-    ),
-];
 
 impl Extractor for Intent {
     fn name(&self) -> &'static str {

@@ -5,6 +5,12 @@
 //! The fields come from one explicit catalogue ([`catalogue`]) of extractors, each writing a group
 //! of related fields into a dense, reusable [`Record`].
 //!
+//! The modules form layers, lowest first; each imports only from its own layer and those before
+//! it, so a module can be read, tested and changed knowing only what lies below (checked by
+//! `layers_tests.rs`):
+//!
+//! Layers: primitives (registry, hash, unicode, corpus) → shared analysis (analysis) → field groups (extractor, text, tokens, lang, entities, sentiment, emotion, intent, readability, dedup, author, spam) → catalogue (catalogue, docs, avro) → signals (signals)
+//!
 //! ```
 //! let m: model::Mention = serde_json::from_str(r#"{"id":"x:1","source":"x","kind":"post",
 //!     "created_at":"2026-01-01T00:00:00Z","collected_at":"2026-01-01T00:00:01Z",
@@ -13,13 +19,15 @@
 //! assert_eq!(fields.by_name("text_words"), Some(&transforms::Value::Int(4)));
 //! ```
 
-pub mod analysis;
-pub mod avro;
-pub mod catalogue;
+#[cfg(any(test, feature = "corpus"))]
 pub mod corpus;
-pub mod docs;
-mod fxhash;
+mod hash;
 pub mod registry;
+mod unicode;
+
+pub mod analysis;
+
+pub mod extractor;
 
 pub mod author;
 pub mod dedup;
@@ -29,14 +37,21 @@ pub mod intent;
 pub mod lang;
 pub mod readability;
 pub mod sentiment;
-pub mod signals;
 pub mod spam;
 pub mod text;
 pub mod tokens;
 
+pub mod avro;
+pub mod catalogue;
+pub mod docs;
+
+pub mod signals;
+
 pub use analysis::Analysis;
-pub use catalogue::{enrich, enrich_and_match, enrich_into, extractors, field_id, registry};
-pub use registry::{Extractor, FieldSpec, FieldType, FieldWriter, Record, StrsWriter, Value};
+pub use catalogue::{Record, enrich, enrich_into, extractors, field_id, registry};
+pub use extractor::Extractor;
+pub use registry::{FieldSpec, FieldType, FieldWriter, StrsWriter, Value};
+pub use signals::enrich_and_match;
 
 use model::{Mention, SCHEMA_VERSION};
 use serde::Serialize;
@@ -48,7 +63,7 @@ pub struct EnrichedRef<'a> {
     pub schema_version: u32,
     pub fields_version: &'a str,
     pub mention: &'a Mention,
-    pub fields: registry::FieldsObject<'a>,
+    pub fields: catalogue::FieldsObject<'a>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub signals: &'a [model::SignalMatch],
 }
@@ -79,5 +94,7 @@ impl<'a> EnrichedRef<'a> {
 
 #[cfg(test)]
 mod catalogue_tests;
+#[cfg(test)]
+mod layers_tests;
 #[cfg(test)]
 mod oracle;

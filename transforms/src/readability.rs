@@ -19,10 +19,10 @@ mod tests;
 use std::cell::RefCell;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 pub use lexicon::warm_up;
-pub(crate) use lexicon::{FxHasher, hash_bytes};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Readability];
 
@@ -30,147 +30,117 @@ pub const EXTRACTORS: &[&dyn Extractor] = &[&Readability];
 #[derive(Debug)]
 pub struct Readability;
 
-mod f {
-    pub const FLESCH_READING_EASE: usize = 0;
-    pub const FLESCH_KINCAID_GRADE: usize = 1;
-    pub const SMOG_INDEX: usize = 2;
-    pub const COLEMAN_LIAU_INDEX: usize = 3;
-    pub const AUTOMATED_READABILITY_INDEX: usize = 4;
-    pub const GUNNING_FOG: usize = 5;
-    pub const DALE_CHALL: usize = 6;
-    pub const DALE_CHALL_V2: usize = 7;
-    pub const LINSEAR_WRITE: usize = 8;
-    pub const SPACHE: usize = 9;
-    pub const LIX: usize = 10;
-    pub const RIX: usize = 11;
-    pub const MCALPINE_EFLAW: usize = 12;
-    pub const GULPEASE: usize = 13;
-    pub const TEXT_STANDARD: usize = 14;
-    pub const READING_TIME: usize = 15;
-    pub const SYLLABLES: usize = 16;
-    pub const LEXICON: usize = 17;
-    pub const SENTENCES: usize = 18;
-    pub const POLYSYLLABLES: usize = 19;
-    pub const MONOSYLLABLES: usize = 20;
-    pub const DIFFICULT_WORDS: usize = 21;
-    pub const LONG_WORDS: usize = 22;
-    pub const MINIWORDS: usize = 23;
-    pub const LETTERS: usize = 24;
-    pub const SYLLABLES_PER_WORD: usize = 25;
-    pub const LETTERS_PER_WORD: usize = 26;
-    pub const CHARS_PER_WORD: usize = 27;
-    pub const WORDS_PER_SENTENCE: usize = 28;
+fields! {
+    const FIELDS, mod f = [
+        FLESCH_READING_EASE => FieldSpec::float(
+            "flesch_reading_ease",
+            "Flesch reading ease (higher is easier; 60-70 plain English), as textstat 0.7.8 computes it.",
+        ),
+        FLESCH_KINCAID_GRADE => FieldSpec::float(
+            "flesch_kincaid_grade",
+            "Flesch-Kincaid US school grade level, as textstat 0.7.8 computes it.",
+        ),
+        SMOG_INDEX => FieldSpec::float(
+            "smog_index",
+            "SMOG grade from words of 3+ syllables per sentence, as textstat 0.7.8 computes it.",
+        ),
+        COLEMAN_LIAU_INDEX => FieldSpec::float(
+            "coleman_liau_index",
+            "Coleman-Liau grade from letters and sentences per 100 words, as textstat 0.7.8 computes it.",
+        ),
+        AUTOMATED_READABILITY_INDEX => FieldSpec::float(
+            "automated_readability_index",
+            "Automated readability index (grade from characters per word), as textstat 0.7.8 computes it.",
+        ),
+        GUNNING_FOG => FieldSpec::float(
+            "gunning_fog",
+            "Gunning fog grade (sentence length and unfamiliar 3+ syllable words), as textstat 0.7.8 computes it.",
+        ),
+        DALE_CHALL => FieldSpec::float(
+            "dale_chall_score",
+            "New Dale-Chall score from words outside the Dale-Chall familiar list, as textstat 0.7.8 computes it.",
+        ),
+        DALE_CHALL_V2 => FieldSpec::float(
+            "dale_chall_score_v2",
+            "Dale-Chall score counting only unfamiliar words of 2+ syllables (textstat 0.7.8's v2).",
+        ),
+        LINSEAR_WRITE => FieldSpec::float(
+            "linsear_write_formula",
+            "Linsear Write grade over the first 100 words, as textstat 0.7.8 computes it.",
+        ),
+        SPACHE => FieldSpec::float(
+            "spache_readability",
+            "Spache grade for young readers, as textstat 0.7.8 computes it.",
+        ),
+        LIX => FieldSpec::float(
+            "lix",
+            "LIX: words per sentence plus the percentage of words over 6 characters.",
+        ),
+        RIX => FieldSpec::float("rix", "RIX: words over 6 characters per sentence."),
+        MCALPINE_EFLAW => FieldSpec::float(
+            "mcalpine_eflaw",
+            "McAlpine EFLAW for English learners: (words + words of at most 3 characters) per sentence.",
+        ),
+        GULPEASE => FieldSpec::float(
+            "gulpease_index",
+            "Gulpease index (0-100, higher is easier) from characters and sentences per word.",
+        ),
+        TEXT_STANDARD => FieldSpec::float(
+            "text_standard_grade",
+            "Consensus US grade that most of the grade formulas vote for (textstat's text_standard).",
+        ),
+        READING_TIME => FieldSpec::float(
+            "reading_time_seconds",
+            "Estimated reading time in seconds at 14.69 ms per non-space character (textstat's reading_time).",
+        ),
+        SYLLABLES => FieldSpec::int(
+            "syllable_count",
+            "English syllables in the words (CMUdict, else US English hyphenation patterns).",
+        ),
+        LEXICON => FieldSpec::int(
+            "lexicon_count",
+            "Words as textstat counts them: whitespace-separated after punctuation removal.",
+        ),
+        SENTENCES => FieldSpec::int(
+            "sentence_count",
+            "Sentences as textstat counts them (those of 2 words or fewer are not counted; at least 1).",
+        ),
+        POLYSYLLABLES => FieldSpec::int("polysyllable_count", "Words of 3 or more syllables."),
+        MONOSYLLABLES => FieldSpec::int("monosyllable_count", "Words of exactly one syllable."),
+        DIFFICULT_WORDS => FieldSpec::int(
+            "difficult_words",
+            "Distinct words of 2+ syllables that are not on the Dale-Chall familiar-word list.",
+        ),
+        LONG_WORDS => FieldSpec::int(
+            "long_word_count",
+            "Words longer than 6 characters (apostrophes not counted).",
+        ),
+        MINIWORDS => FieldSpec::int(
+            "miniword_count",
+            "Words of at most 3 characters (apostrophes not counted).",
+        ),
+        LETTERS => FieldSpec::int(
+            "letter_count",
+            "Letters and digits (word characters), as textstat's letter_count.",
+        ),
+        SYLLABLES_PER_WORD => FieldSpec::float(
+            "avg_syllables_per_word",
+            "Mean syllables per word (0 without words).",
+        ),
+        LETTERS_PER_WORD => FieldSpec::float(
+            "avg_letters_per_word",
+            "Mean letters and digits per word (0 without words).",
+        ),
+        CHARS_PER_WORD => FieldSpec::float(
+            "avg_chars_per_word",
+            "Mean non-space characters per whitespace token, punctuation included (0 without tokens).",
+        ),
+        WORDS_PER_SENTENCE => FieldSpec::float(
+            "words_per_sentence",
+            "Mean words per sentence as textstat counts both (0 for empty text).",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::float(
-        "flesch_reading_ease",
-        "Flesch reading ease (higher is easier; 60-70 plain English), as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "flesch_kincaid_grade",
-        "Flesch-Kincaid US school grade level, as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "smog_index",
-        "SMOG grade from words of 3+ syllables per sentence, as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "coleman_liau_index",
-        "Coleman-Liau grade from letters and sentences per 100 words, as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "automated_readability_index",
-        "Automated readability index (grade from characters per word), as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "gunning_fog",
-        "Gunning fog grade (sentence length and unfamiliar 3+ syllable words), as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "dale_chall_score",
-        "New Dale-Chall score from words outside the Dale-Chall familiar list, as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "dale_chall_score_v2",
-        "Dale-Chall score counting only unfamiliar words of 2+ syllables (textstat 0.7.8's v2).",
-    ),
-    FieldSpec::float(
-        "linsear_write_formula",
-        "Linsear Write grade over the first 100 words, as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "spache_readability",
-        "Spache grade for young readers, as textstat 0.7.8 computes it.",
-    ),
-    FieldSpec::float(
-        "lix",
-        "LIX: words per sentence plus the percentage of words over 6 characters.",
-    ),
-    FieldSpec::float("rix", "RIX: words over 6 characters per sentence."),
-    FieldSpec::float(
-        "mcalpine_eflaw",
-        "McAlpine EFLAW for English learners: (words + words of at most 3 characters) per sentence.",
-    ),
-    FieldSpec::float(
-        "gulpease_index",
-        "Gulpease index (0-100, higher is easier) from characters and sentences per word.",
-    ),
-    FieldSpec::float(
-        "text_standard_grade",
-        "Consensus US grade that most of the grade formulas vote for (textstat's text_standard).",
-    ),
-    FieldSpec::float(
-        "reading_time_seconds",
-        "Estimated reading time in seconds at 14.69 ms per non-space character (textstat's reading_time).",
-    ),
-    FieldSpec::int(
-        "syllable_count",
-        "English syllables in the words (CMUdict, else US English hyphenation patterns).",
-    ),
-    FieldSpec::int(
-        "lexicon_count",
-        "Words as textstat counts them: whitespace-separated after punctuation removal.",
-    ),
-    FieldSpec::int(
-        "sentence_count",
-        "Sentences as textstat counts them (those of 2 words or fewer are not counted; at least 1).",
-    ),
-    FieldSpec::int("polysyllable_count", "Words of 3 or more syllables."),
-    FieldSpec::int("monosyllable_count", "Words of exactly one syllable."),
-    FieldSpec::int(
-        "difficult_words",
-        "Distinct words of 2+ syllables that are not on the Dale-Chall familiar-word list.",
-    ),
-    FieldSpec::int(
-        "long_word_count",
-        "Words longer than 6 characters (apostrophes not counted).",
-    ),
-    FieldSpec::int(
-        "miniword_count",
-        "Words of at most 3 characters (apostrophes not counted).",
-    ),
-    FieldSpec::int(
-        "letter_count",
-        "Letters and digits (word characters), as textstat's letter_count.",
-    ),
-    FieldSpec::float(
-        "avg_syllables_per_word",
-        "Mean syllables per word (0 without words).",
-    ),
-    FieldSpec::float(
-        "avg_letters_per_word",
-        "Mean letters and digits per word (0 without words).",
-    ),
-    FieldSpec::float(
-        "avg_chars_per_word",
-        "Mean non-space characters per whitespace token, punctuation included (0 without tokens).",
-    ),
-    FieldSpec::float(
-        "words_per_sentence",
-        "Mean words per sentence as textstat counts both (0 for empty text).",
-    ),
-];
 
 thread_local! {
     static BUFFERS: RefCell<scan::Buffers> = RefCell::new(scan::Buffers::default());

@@ -1,12 +1,11 @@
 //! The field registry's building blocks: what a field is, how its value is held, and the writer an
 //! extractor fills.
 //!
-//! Output is a dense [`Record`]: one [`Value`] slot per field, indexed by field id, reused from one
-//! mention to the next so that strings and lists keep their capacity and the hot path does not
-//! allocate per field.
+//! Output is a dense [`Record`](crate::Record): one [`Value`] slot per field, indexed by field id,
+//! reused from one mention to the next so that strings and lists keep their capacity and the hot
+//! path does not allocate per field.
 
-use crate::analysis::Analysis;
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 
 /// The type of a field's value, as it appears in the `fields` JSON object.
@@ -146,23 +145,7 @@ impl Serialize for Value {
     }
 }
 
-/// A group of related fields computed together in one call.
-///
-/// Contract: `extract` is pure and synchronous (no I/O, no locks, no clock: time comes from the
-/// mention), finishes in time bounded by the capped text length, never panics on any input, and
-/// writes every non-nullable field it declares.
-pub trait Extractor: Send + Sync + 'static {
-    /// snake_case group name, e.g. `"sentiment"`.
-    fn name(&self) -> &'static str;
-    /// Bumped whenever the output for some input would change.
-    fn version(&self) -> u32;
-    /// The fields this extractor writes, in the order of its local indices.
-    fn fields(&self) -> &'static [FieldSpec];
-    /// Computes the fields for one mention.
-    fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>);
-}
-
-/// The slice of a [`Record`] that belongs to one extractor; indices are local to its `fields()`.
+/// The slice of a record that belongs to one extractor; indices are local to its `fields()`.
 #[derive(Debug)]
 pub struct FieldWriter<'r> {
     slots: &'r mut [Value],
@@ -390,55 +373,57 @@ thread_local! {
     static SPARE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One mention's computed fields: a dense vector indexed by field id.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub(crate) values: Vec<Value>,
-}
+/// Declares a group's fields once: the table of [`FieldSpec`]s an extractor returns from
+/// `fields()`, and a module of their local indices for [`FieldWriter`], in the same order, so
+/// adding a field is one entry and an index can never point at the wrong field.
+///
+/// ```ignore
+/// fields! {
+///     const FIELDS, mod f = [
+///         WORDS => FieldSpec::int("text_words", "Words in the text."),
+///         /// First of the per-script counts, in `SCRIPTS` order.
+///         SCRIPTS => [
+///             FieldSpec::int("latin_letters", "Latin letters."),
+///             FieldSpec::int("greek_letters", "Greek letters."),
+///         ],
+///     ]
+/// }
+/// // f::WORDS == 0, f::SCRIPTS == 1; FIELDS has three entries.
+/// ```
+///
+/// `NAME => [a, b, …]` gives a run of fields one index, its first's: for groups written in a
+/// loop.
+macro_rules! fields {
+    ($(#[$meta:meta])* const $table:ident, mod $index:ident = [$($body:tt)*]) => {
+        $crate::registry::fields!(@munch [$(#[$meta])* $table $index] (0usize) [] [] $($body)*);
+    };
+    // A run of fields under one index.
+    (@munch $head:tt ($at:expr) [$($specs:expr,)*] [$($consts:tt)*]
+        $(#[$attr:meta])* $name:ident => [$($spec:expr),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::registry::fields!(@munch $head
+            ($at + <[&str]>::len(&[$(stringify!($spec)),*]))
+            [$($specs,)* $($spec,)*]
+            [$($consts)* $(#[$attr])* pub const $name: usize = $at;]
+            $($($rest)*)?);
+    };
+    // One field.
+    (@munch $head:tt ($at:expr) [$($specs:expr,)*] [$($consts:tt)*]
+        $(#[$attr:meta])* $name:ident => $spec:expr $(, $($rest:tt)*)?) => {
+        $crate::registry::fields!(@munch $head
+            ($at + 1)
+            [$($specs,)* $spec,]
+            [$($consts)* $(#[$attr])* pub const $name: usize = $at;]
+            $($($rest)*)?);
+    };
+    (@munch [$(#[$meta:meta])* $table:ident $index:ident] ($at:expr) [$($specs:expr,)*]
+        [$($consts:tt)*]) => {
+        $(#[$meta])*
+        const $table: &[$crate::registry::FieldSpec] = &[$($specs,)*];
 
-impl Record {
-    /// The value of field `id` (see [`crate::catalogue::field_id`]).
-    pub fn get(&self, id: usize) -> &Value {
-        &self.values[id]
-    }
-
-    /// The value of the field called `name`, if there is one.
-    pub fn by_name(&self, name: &str) -> Option<&Value> {
-        crate::catalogue::field_id(name).map(|id| &self.values[id])
-    }
-
-    /// All values in field-id order.
-    pub fn values(&self) -> &[Value] {
-        &self.values
-    }
-
-    /// A serialisable view: a JSON object keyed by field name.
-    pub fn as_object(&self) -> FieldsObject<'_> {
-        FieldsObject(self)
-    }
-
-    /// The fields as a `serde_json` map (for callers that need to own it).
-    pub fn to_json_map(&self) -> serde_json::Map<String, serde_json::Value> {
-        let reg = crate::catalogue::registry();
-        reg.fields
-            .iter()
-            .zip(&self.values)
-            .map(|(f, v)| (f.name.to_owned(), v.to_json()))
-            .collect()
-    }
-}
-
-/// Serialises a [`Record`] as a JSON object keyed by field name, in field-id order.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldsObject<'r>(&'r Record);
-
-impl Serialize for FieldsObject<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let reg = crate::catalogue::registry();
-        let mut map = s.serialize_map(Some(reg.fields.len()))?;
-        for (f, v) in reg.fields.iter().zip(&self.0.values) {
-            map.serialize_entry(f.name, v)?;
+        /// Local indices of the fields, in table order.
+        mod $index {
+            $($consts)*
         }
-        map.end()
-    }
+    };
 }
+pub(crate) use fields;

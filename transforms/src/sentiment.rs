@@ -22,7 +22,8 @@ pub(crate) mod word_table;
 mod tests;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Vader];
 
@@ -30,111 +31,90 @@ pub const EXTRACTORS: &[&dyn Extractor] = &[&Vader];
 #[derive(Debug)]
 pub struct Vader;
 
-mod f {
-    pub const COMPOUND: usize = 0;
-    pub const POS: usize = 1;
-    pub const NEU: usize = 2;
-    pub const NEG: usize = 3;
-    pub const LABEL: usize = 4;
-    pub const SUPPORTED: usize = 5;
-    pub const LEXICON_WORDS: usize = 6;
-    pub const POSITIVE_WORDS: usize = 7;
-    pub const NEGATIVE_WORDS: usize = 8;
-    pub const MAX_POSITIVE: usize = 9;
-    pub const MAX_NEGATIVE: usize = 10;
-    pub const NEGATIONS: usize = 11;
-    pub const NEGATED_WORDS: usize = 12;
-    pub const INTENSIFIERS: usize = 13;
-    pub const DAMPENERS: usize = 14;
-    pub const CAPS_EMPHASIS: usize = 15;
-    pub const EMOJI: usize = 16;
-    pub const EMOTICONS: usize = 17;
-    pub const PUNCT_EMPHASIS: usize = 18;
-    pub const BUT_SHIFT: usize = 19;
+fields! {
+    const FIELDS, mod f = [
+        COMPOUND => FieldSpec::float(
+            "sentiment_compound",
+            "VADER compound score, -1 (most negative) to 1 (most positive), as vaderSentiment 3.3.2 rounds it; for unsupported languages from emoji and emoticons only.",
+        ),
+        POS => FieldSpec::float(
+            "sentiment_pos",
+            "VADER share of the text that is positive (0..1, 3 decimals).",
+        ),
+        NEU => FieldSpec::float(
+            "sentiment_neu",
+            "VADER share of the text that is neutral (0..1, 3 decimals; 0 for empty text).",
+        ),
+        NEG => FieldSpec::float(
+            "sentiment_neg",
+            "VADER share of the text that is negative (0..1, 3 decimals).",
+        ),
+        LABEL => FieldSpec::str(
+            "sentiment_label",
+            "positive (compound >= 0.05), negative (<= -0.05) or neutral, VADER's standard thresholds.",
+        ),
+        SUPPORTED => FieldSpec::bool(
+            "sentiment_supported",
+            "The words were scored: language en, or und with mostly Latin letters or none; else only emoji and emoticons count.",
+        ),
+        LEXICON_WORDS => FieldSpec::int(
+            "sentiment_lexicon_words",
+            "Tokens found in VADER's sentiment lexicon.",
+        ),
+        POSITIVE_WORDS => FieldSpec::int(
+            "sentiment_positive_words",
+            "Tokens with a positive valence after VADER's rules (negation, boosters, but).",
+        ),
+        NEGATIVE_WORDS => FieldSpec::int(
+            "sentiment_negative_words",
+            "Tokens with a negative valence after VADER's rules (negation, boosters, but).",
+        ),
+        MAX_POSITIVE => FieldSpec::float(
+            "sentiment_max_positive",
+            "Largest positive token valence after VADER's rules (0 when none).",
+        ),
+        MAX_NEGATIVE => FieldSpec::float(
+            "sentiment_max_negative",
+            "Most negative token valence after VADER's rules (0 when none).",
+        ),
+        NEGATIONS => FieldSpec::int(
+            "sentiment_negations",
+            "Negation tokens by VADER's list (not, never, without, ...) or containing n't.",
+        ),
+        NEGATED_WORDS => FieldSpec::int(
+            "sentiment_negated_words",
+            "Lexicon words whose valence a negation rule (not, no, least) flipped.",
+        ),
+        INTENSIFIERS => FieldSpec::int(
+            "sentiment_intensifiers",
+            "Booster words that raise intensity (very, really, extremely, ...).",
+        ),
+        DAMPENERS => FieldSpec::int(
+            "sentiment_dampeners",
+            "Words that lower intensity (barely, slightly, kind of, sort of, ...).",
+        ),
+        CAPS_EMPHASIS => FieldSpec::int(
+            "sentiment_caps_emphasis",
+            "Lexicon words in ALL CAPS within mixed-case text, which VADER emphasises.",
+        ),
+        EMOJI => FieldSpec::int(
+            "sentiment_emoji",
+            "Emoji VADER translated to words (its emoji lexicon, single code points).",
+        ),
+        EMOTICONS => FieldSpec::int(
+            "sentiment_emoticons",
+            "Emoticon tokens in VADER's lexicon, such as :) <3 :-(.",
+        ),
+        PUNCT_EMPHASIS => FieldSpec::float(
+            "sentiment_punct_emphasis",
+            "Amplifier VADER adds for ! (up to 4) and repeated ? marks.",
+        ),
+        BUT_SHIFT => FieldSpec::bool(
+            "sentiment_but_shift",
+            "The text has a but, and the valence before it and after it have opposite signs.",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::float(
-        "sentiment_compound",
-        "VADER compound score, -1 (most negative) to 1 (most positive), as vaderSentiment 3.3.2 rounds it; for unsupported languages from emoji and emoticons only.",
-    ),
-    FieldSpec::float(
-        "sentiment_pos",
-        "VADER share of the text that is positive (0..1, 3 decimals).",
-    ),
-    FieldSpec::float(
-        "sentiment_neu",
-        "VADER share of the text that is neutral (0..1, 3 decimals; 0 for empty text).",
-    ),
-    FieldSpec::float(
-        "sentiment_neg",
-        "VADER share of the text that is negative (0..1, 3 decimals).",
-    ),
-    FieldSpec::str(
-        "sentiment_label",
-        "positive (compound >= 0.05), negative (<= -0.05) or neutral, VADER's standard thresholds.",
-    ),
-    FieldSpec::bool(
-        "sentiment_supported",
-        "The words were scored: language en, or und with mostly Latin letters or none; else only emoji and emoticons count.",
-    ),
-    FieldSpec::int(
-        "sentiment_lexicon_words",
-        "Tokens found in VADER's sentiment lexicon.",
-    ),
-    FieldSpec::int(
-        "sentiment_positive_words",
-        "Tokens with a positive valence after VADER's rules (negation, boosters, but).",
-    ),
-    FieldSpec::int(
-        "sentiment_negative_words",
-        "Tokens with a negative valence after VADER's rules (negation, boosters, but).",
-    ),
-    FieldSpec::float(
-        "sentiment_max_positive",
-        "Largest positive token valence after VADER's rules (0 when none).",
-    ),
-    FieldSpec::float(
-        "sentiment_max_negative",
-        "Most negative token valence after VADER's rules (0 when none).",
-    ),
-    FieldSpec::int(
-        "sentiment_negations",
-        "Negation tokens by VADER's list (not, never, without, ...) or containing n't.",
-    ),
-    FieldSpec::int(
-        "sentiment_negated_words",
-        "Lexicon words whose valence a negation rule (not, no, least) flipped.",
-    ),
-    FieldSpec::int(
-        "sentiment_intensifiers",
-        "Booster words that raise intensity (very, really, extremely, ...).",
-    ),
-    FieldSpec::int(
-        "sentiment_dampeners",
-        "Words that lower intensity (barely, slightly, kind of, sort of, ...).",
-    ),
-    FieldSpec::int(
-        "sentiment_caps_emphasis",
-        "Lexicon words in ALL CAPS within mixed-case text, which VADER emphasises.",
-    ),
-    FieldSpec::int(
-        "sentiment_emoji",
-        "Emoji VADER translated to words (its emoji lexicon, single code points).",
-    ),
-    FieldSpec::int(
-        "sentiment_emoticons",
-        "Emoticon tokens in VADER's lexicon, such as :) <3 :-(.",
-    ),
-    FieldSpec::float(
-        "sentiment_punct_emphasis",
-        "Amplifier VADER adds for ! (up to 4) and repeated ? marks.",
-    ),
-    FieldSpec::bool(
-        "sentiment_but_shift",
-        "The text has a but, and the valence before it and after it have opposite signs.",
-    ),
-];
 
 impl Extractor for Vader {
     fn name(&self) -> &'static str {

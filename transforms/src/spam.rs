@@ -7,78 +7,66 @@
 use std::sync::LazyLock;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
-pub const EXTRACTORS: &[&dyn Extractor] = &[&Signals];
+pub const EXTRACTORS: &[&dyn Extractor] = &[&Spam];
 
-/// Spam and bot signals of one mention.
+/// Spam and bot signals of one mention (the `spam` group; not to be confused with
+/// [`crate::signals`], tenants' tracked queries).
 #[derive(Debug)]
-pub struct Signals;
+pub struct Spam;
 
-mod f {
-    pub const LINK_DENSITY: usize = 0;
-    pub const HASHTAG_DENSITY: usize = 1;
-    pub const MENTION_DENSITY: usize = 2;
-    pub const DUP_TOKENS: usize = 3;
-    pub const CAPS_WORDS: usize = 4;
-    pub const PHRASES: usize = 5;
-    pub const CONTACTS: usize = 6;
-    pub const RISKY_LINKS: usize = 7;
-    pub const NEW_ACCOUNT_LINKS: usize = 8;
-    pub const FOLLOW_ANOMALY: usize = 9;
-    pub const RATE_ANOMALY: usize = 10;
-    pub const SCORE: usize = 11;
-    pub const LIKELY: usize = 12;
+fields! {
+    const FIELDS, mod f = [
+        LINK_DENSITY => FieldSpec::float(
+            "spam_link_density",
+            "URLs per word (words by UAX #29; 0 for a text without words).",
+        ),
+        HASHTAG_DENSITY => FieldSpec::float("spam_hashtag_density", "Hashtags per word (0 without words)."),
+        MENTION_DENSITY => FieldSpec::float("spam_mention_density", "Mentions per word (0 without words)."),
+        DUP_TOKENS => FieldSpec::float(
+            "spam_duplicate_token_ratio",
+            "Share of words that repeat an earlier word, ignoring case (0..1; 0 below two words).",
+        ),
+        CAPS_WORDS => FieldSpec::float(
+            "spam_caps_word_share",
+            "Share of words of three or more letters written entirely in capitals (shouting).",
+        ),
+        PHRASES => FieldSpec::int(
+            "spam_phrase_count",
+            "Occurrences of common spam and scam phrases as whole words (\"click here\", \"free followers\", \"link in bio\", …; list in spam.rs).",
+        ),
+        CONTACTS => FieldSpec::int(
+            "spam_contact_count",
+            "E-mail addresses and phone-number-like digit runs (10 or more digits) in the text.",
+        ),
+        RISKY_LINKS => FieldSpec::int(
+            "spam_risky_link_count",
+            "URLs through a link shortener or on a top-level domain often abused for spam (list in spam.rs).",
+        ),
+        NEW_ACCOUNT_LINKS => FieldSpec::bool(
+            "spam_new_account_with_links",
+            "The account was under 30 days old when it posted a text with URLs; null when its creation date is unknown.",
+        )
+        .nullable(),
+        FOLLOW_ANOMALY => FieldSpec::bool(
+            "spam_follow_anomaly",
+            "The account follows at least 500 accounts and ten times more than follow it (follow-back farming); null when counts are unknown.",
+        )
+        .nullable(),
+        RATE_ANOMALY => FieldSpec::bool(
+            "spam_posting_rate_anomaly",
+            "The account averaged more than 50 posts a day since its creation; null when the post count or creation date is unknown.",
+        )
+        .nullable(),
+        SCORE => FieldSpec::float(
+            "spam_score",
+            "Combined spam likelihood in 0..1: 0.15 links (URL count / 2, capped) + 0.15 risky links (any) + 0.15 hashtag stuffing ((hashtags - 2) / 4) + 0.10 mention stuffing ((mentions - 2) / 4) + 0.10 repetition (max of duplicate-word ratio and (char run - 3) / 7) + 0.10 shouting (caps word share) + 0.15 spam phrases (count / 2) + 0.10 account anomaly (any of the three); each term capped to 0..1.",
+        ),
+        LIKELY => FieldSpec::bool("is_spam_likely", "spam_score is at least 0.4."),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::float(
-        "spam_link_density",
-        "URLs per word (words by UAX #29; 0 for a text without words).",
-    ),
-    FieldSpec::float("spam_hashtag_density", "Hashtags per word (0 without words)."),
-    FieldSpec::float("spam_mention_density", "Mentions per word (0 without words)."),
-    FieldSpec::float(
-        "spam_duplicate_token_ratio",
-        "Share of words that repeat an earlier word, ignoring case (0..1; 0 below two words).",
-    ),
-    FieldSpec::float(
-        "spam_caps_word_share",
-        "Share of words of three or more letters written entirely in capitals (shouting).",
-    ),
-    FieldSpec::int(
-        "spam_phrase_count",
-        "Occurrences of common spam and scam phrases as whole words (\"click here\", \"free followers\", \"link in bio\", …; list in spam.rs).",
-    ),
-    FieldSpec::int(
-        "spam_contact_count",
-        "E-mail addresses and phone-number-like digit runs (10 or more digits) in the text.",
-    ),
-    FieldSpec::int(
-        "spam_risky_link_count",
-        "URLs through a link shortener or on a top-level domain often abused for spam (list in spam.rs).",
-    ),
-    FieldSpec::bool(
-        "spam_new_account_with_links",
-        "The account was under 30 days old when it posted a text with URLs; null when its creation date is unknown.",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "spam_follow_anomaly",
-        "The account follows at least 500 accounts and ten times more than follow it (follow-back farming); null when counts are unknown.",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "spam_posting_rate_anomaly",
-        "The account averaged more than 50 posts a day since its creation; null when the post count or creation date is unknown.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "spam_score",
-        "Combined spam likelihood in 0..1: 0.15 links (URL count / 2, capped) + 0.15 risky links (any) + 0.15 hashtag stuffing ((hashtags - 2) / 4) + 0.10 mention stuffing ((mentions - 2) / 4) + 0.10 repetition (max of duplicate-word ratio and (char run - 3) / 7) + 0.10 shouting (caps word share) + 0.15 spam phrases (count / 2) + 0.10 account anomaly (any of the three); each term capped to 0..1.",
-    ),
-    FieldSpec::bool("is_spam_likely", "spam_score is at least 0.4."),
-];
 
 /// Threshold of `is_spam_likely`.
 pub const LIKELY_THRESHOLD: f64 = 0.4;
@@ -150,7 +138,7 @@ static PHRASE_HASHES: LazyLock<PhraseHashes> = LazyLock::new(|| {
         .iter()
         .map(|p| {
             p.unicode_words()
-                .map(|w| crate::dedup::word_hash(w.to_lowercase().as_bytes()))
+                .map(|w| crate::hash::word_hash(w.to_lowercase().as_bytes()))
                 .collect()
         })
         .collect();
@@ -310,7 +298,7 @@ fn is_caps_word(w: &str) -> bool {
     letters >= 3
 }
 
-impl Extractor for Signals {
+impl Extractor for Spam {
     fn name(&self) -> &'static str {
         "spam"
     }

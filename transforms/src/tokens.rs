@@ -10,7 +10,8 @@ mod lang;
 mod tests;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 pub use lang::{Lang, warm_up};
 
@@ -23,76 +24,62 @@ pub const MAX_LISTED: usize = 256;
 #[derive(Debug)]
 pub struct Tokens;
 
-mod f {
-    pub const TOKENS: usize = 0;
-    pub const TOKENS_TRUNCATED: usize = 1;
-    pub const UNIQUE_TOKENS: usize = 2;
-    pub const TYPE_TOKEN_RATIO: usize = 3;
-    pub const HAPAX: usize = 4;
-    pub const MAX_REPEAT: usize = 5;
-    pub const ENTROPY: usize = 6;
-    pub const YULES_K: usize = 7;
-    pub const STEMS_LANG: usize = 8;
-    pub const STOP_WORDS: usize = 9;
-    pub const STOP_WORD_RATIO: usize = 10;
-    pub const STEMS: usize = 11;
-    pub const UNIQUE_STEMS: usize = 12;
+fields! {
+    const FIELDS, mod f = [
+        TOKENS => FieldSpec::strs(
+            "tokens",
+            "Lower-cased UAX #29 words in order, the first 256 only (text_words counts them all).",
+        ),
+        TOKENS_TRUNCATED => FieldSpec::bool(
+            "tokens_truncated",
+            "The text has more than 256 tokens, so tokens and stems list only the first 256.",
+        ),
+        UNIQUE_TOKENS => FieldSpec::int("unique_tokens", "Distinct lower-cased tokens."),
+        TYPE_TOKEN_RATIO => FieldSpec::float(
+            "type_token_ratio",
+            "Lexical diversity: distinct tokens / tokens (0 without tokens).",
+        ),
+        HAPAX => FieldSpec::int(
+            "hapax_count",
+            "Tokens that occur exactly once (hapax legomena).",
+        ),
+        MAX_REPEAT => FieldSpec::int(
+            "max_token_repeat",
+            "Occurrences of the most repeated token (0 without tokens).",
+        ),
+        ENTROPY => FieldSpec::float(
+            "token_entropy",
+            "Shannon entropy of the token distribution in bits (0 for one repeated token or none).",
+        ),
+        YULES_K => FieldSpec::float(
+            "yules_k",
+            "Yule's K vocabulary repetitiveness, 10^4 (sum f^2 - N) / N^2 (0 without tokens).",
+        ),
+        STEMS_LANG => FieldSpec::str(
+            "stems_lang",
+            "Language of the stop-word list and Snowball stemmer used (detected ISO 639-1; \"\" if none).",
+        ),
+        STOP_WORDS => FieldSpec::int(
+            "stop_word_count",
+            "Tokens on the detected language's stop-word list (null when there is no list).",
+        )
+        .nullable(),
+        STOP_WORD_RATIO => FieldSpec::float(
+            "stop_word_ratio",
+            "Share of tokens that are stop words of the detected language (null when no list).",
+        )
+        .nullable(),
+        STEMS => FieldSpec::strs(
+            "stems",
+            "Snowball stems of the listed tokens for the detected language (empty when unsupported).",
+        ),
+        UNIQUE_STEMS => FieldSpec::int(
+            "unique_stems",
+            "Distinct stems among the listed tokens (null when the language has no stemmer).",
+        )
+        .nullable(),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::strs(
-        "tokens",
-        "Lower-cased UAX #29 words in order, the first 256 only (text_words counts them all).",
-    ),
-    FieldSpec::bool(
-        "tokens_truncated",
-        "The text has more than 256 tokens, so tokens and stems list only the first 256.",
-    ),
-    FieldSpec::int("unique_tokens", "Distinct lower-cased tokens."),
-    FieldSpec::float(
-        "type_token_ratio",
-        "Lexical diversity: distinct tokens / tokens (0 without tokens).",
-    ),
-    FieldSpec::int(
-        "hapax_count",
-        "Tokens that occur exactly once (hapax legomena).",
-    ),
-    FieldSpec::int(
-        "max_token_repeat",
-        "Occurrences of the most repeated token (0 without tokens).",
-    ),
-    FieldSpec::float(
-        "token_entropy",
-        "Shannon entropy of the token distribution in bits (0 for one repeated token or none).",
-    ),
-    FieldSpec::float(
-        "yules_k",
-        "Yule's K vocabulary repetitiveness, 10^4 (sum f^2 - N) / N^2 (0 without tokens).",
-    ),
-    FieldSpec::str(
-        "stems_lang",
-        "Language of the stop-word list and Snowball stemmer used (detected ISO 639-1; \"\" if none).",
-    ),
-    FieldSpec::int(
-        "stop_word_count",
-        "Tokens on the detected language's stop-word list (null when there is no list).",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "stop_word_ratio",
-        "Share of tokens that are stop words of the detected language (null when no list).",
-    )
-    .nullable(),
-    FieldSpec::strs(
-        "stems",
-        "Snowball stems of the listed tokens for the detected language (empty when unsupported).",
-    ),
-    FieldSpec::int(
-        "unique_stems",
-        "Distinct stems among the listed tokens (null when the language has no stemmer).",
-    )
-    .nullable(),
-];
 
 impl Extractor for Tokens {
     fn name(&self) -> &'static str {
@@ -190,7 +177,7 @@ pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> 
         let mask = size - 1;
         for t in tokens {
             // 0 marks an empty slot; a token hashing to 0 is nudged.
-            let h = crate::readability::hash_bytes(t.as_bytes()).max(1);
+            let h = crate::hash::hash_bytes(t.as_bytes()).max(1);
             let mut i = h as usize & mask;
             loop {
                 let slot = &mut table[i];

@@ -5,7 +5,8 @@ use model::Mention;
 
 use super::{int, ratio};
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 /// Accounts younger than this many days count as new.
 pub const NEW_ACCOUNT_DAYS: f64 = 30.0;
@@ -14,83 +15,69 @@ pub const NEW_ACCOUNT_DAYS: f64 = 30.0;
 #[derive(Debug)]
 pub struct Account;
 
-mod f {
-    pub const FOLLOWERS: usize = 0;
-    pub const FOLLOWING: usize = 1;
-    pub const POSTS: usize = 2;
-    pub const AGE_DAYS: usize = 3;
-    pub const NEW: usize = 4;
-    pub const FOLLOWER_RATIO: usize = 5;
-    pub const INFLUENCE: usize = 6;
-    pub const REACH_TIER: usize = 7;
-    pub const POSTS_PER_DAY: usize = 8;
-    pub const HANDLE_LEN: usize = 9;
-    pub const HANDLE_DIGITS: usize = 10;
-    pub const HANDLE_AUTO: usize = 11;
-    pub const CREATED_YEAR: usize = 12;
+fields! {
+    const FIELDS, mod f = [
+        FOLLOWERS => FieldSpec::int(
+            "author_followers",
+            "Accounts following the author, if the source says.",
+        )
+        .nullable(),
+        FOLLOWING => FieldSpec::int(
+            "author_following",
+            "Accounts the author follows, if the source says.",
+        )
+        .nullable(),
+        POSTS => FieldSpec::int(
+            "author_posts",
+            "Posts the author has made, if the source says.",
+        )
+        .nullable(),
+        AGE_DAYS => FieldSpec::float(
+            "author_account_age_days",
+            "Age of the account in days when the mention was created (0 if the clocks disagree).",
+        )
+        .nullable(),
+        NEW => FieldSpec::bool(
+            "author_new_account",
+            "The account was under 30 days old when it posted.",
+        )
+        .nullable(),
+        FOLLOWER_RATIO => FieldSpec::float(
+            "author_follower_ratio",
+            "Followers per followed account: followers / max(following, 1).",
+        )
+        .nullable(),
+        INFLUENCE => FieldSpec::float(
+            "author_influence",
+            "log10(1+followers) + 0.5·log10(1+followers/(following+1)) + 0.5 if verified.",
+        )
+        .nullable(),
+        REACH_TIER => FieldSpec::str(
+            "author_reach_tier",
+            "Audience size: tiny (<1k followers), nano (<10k), micro (<100k), macro (<1M) or mega.",
+        )
+        .nullable(),
+        POSTS_PER_DAY => FieldSpec::float(
+            "author_posts_per_day",
+            "Posts per day of account age (age counted as at least one day).",
+        )
+        .nullable(),
+        HANDLE_LEN => FieldSpec::int(
+            "author_handle_len",
+            "Characters in the handle, without a leading @.",
+        ),
+        HANDLE_DIGITS => FieldSpec::int("author_handle_digits", "Decimal digits in the handle."),
+        HANDLE_AUTO => FieldSpec::bool(
+            "author_handle_auto",
+            "The handle looks machine-made: it ends in 4+ digits or is 40%+ digits.",
+        ),
+        CREATED_YEAR => FieldSpec::int(
+            "author_created_year",
+            "Year (UTC) the account was created: the sign-up cohort.",
+        )
+        .nullable(),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::int(
-        "author_followers",
-        "Accounts following the author, if the source says.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "author_following",
-        "Accounts the author follows, if the source says.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "author_posts",
-        "Posts the author has made, if the source says.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "author_account_age_days",
-        "Age of the account in days when the mention was created (0 if the clocks disagree).",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "author_new_account",
-        "The account was under 30 days old when it posted.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "author_follower_ratio",
-        "Followers per followed account: followers / max(following, 1).",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "author_influence",
-        "log10(1+followers) + 0.5·log10(1+followers/(following+1)) + 0.5 if verified.",
-    )
-    .nullable(),
-    FieldSpec::str(
-        "author_reach_tier",
-        "Audience size: tiny (<1k followers), nano (<10k), micro (<100k), macro (<1M) or mega.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "author_posts_per_day",
-        "Posts per day of account age (age counted as at least one day).",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "author_handle_len",
-        "Characters in the handle, without a leading @.",
-    ),
-    FieldSpec::int("author_handle_digits", "Decimal digits in the handle."),
-    FieldSpec::bool(
-        "author_handle_auto",
-        "The handle looks machine-made: it ends in 4+ digits or is 40%+ digits.",
-    ),
-    FieldSpec::int(
-        "author_created_year",
-        "Year (UTC) the account was created: the sign-up cohort.",
-    )
-    .nullable(),
-];
 
 /// Account age in days at the mention's creation, clamped at 0.
 pub fn account_age_days(m: &Mention) -> Option<f64> {
@@ -197,45 +184,38 @@ impl Extractor for Account {
 #[derive(Debug)]
 pub struct Profile;
 
-mod p {
-    pub const VERIFIED: usize = 0;
-    pub const NAME_LEN: usize = 1;
-    pub const NAME_EMOJI: usize = 2;
-    pub const NAME_MATCHES_HANDLE: usize = 3;
-    pub const HANDLE_CUSTOM_DOMAIN: usize = 4;
-    pub const HANDLE_SEPARATORS: usize = 5;
+fields! {
+    const PROFILE_FIELDS, mod p = [
+        VERIFIED => FieldSpec::bool(
+            "author_verified",
+            "The source marks the account as verified.",
+        )
+        .nullable(),
+        NAME_LEN => FieldSpec::int(
+            "author_display_name_len",
+            "Characters in the display name, if set.",
+        )
+        .nullable(),
+        NAME_EMOJI => FieldSpec::bool(
+            "author_display_name_has_emoji",
+            "The display name contains an emoji (if set).",
+        )
+        .nullable(),
+        NAME_MATCHES_HANDLE => FieldSpec::bool(
+            "author_display_name_matches_handle",
+            "Display name and handle agree once case, spaces and punctuation are ignored.",
+        )
+        .nullable(),
+        HANDLE_CUSTOM_DOMAIN => FieldSpec::bool(
+            "author_handle_custom_domain",
+            "The handle is a domain the author controls (e.g. a Bluesky handle not under bsky.social).",
+        ),
+        HANDLE_SEPARATORS => FieldSpec::int(
+            "author_handle_separators",
+            "Underscores, dots and hyphens in the handle.",
+        ),
+    ]
 }
-
-const PROFILE_FIELDS: &[FieldSpec] = &[
-    FieldSpec::bool(
-        "author_verified",
-        "The source marks the account as verified.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "author_display_name_len",
-        "Characters in the display name, if set.",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "author_display_name_has_emoji",
-        "The display name contains an emoji (if set).",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "author_display_name_matches_handle",
-        "Display name and handle agree once case, spaces and punctuation are ignored.",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "author_handle_custom_domain",
-        "The handle is a domain the author controls (e.g. a Bluesky handle not under bsky.social).",
-    ),
-    FieldSpec::int(
-        "author_handle_separators",
-        "Underscores, dots and hyphens in the handle.",
-    ),
-];
 
 /// Whether `c` is an emoji or pictograph (the emoji blocks, not digits or `#`).
 pub fn is_emoji(c: char) -> bool {

@@ -5,71 +5,62 @@ use model::Engagement as Counts;
 
 use super::{int, ratio};
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 /// Engagement counts and how they compare with each other and with the audience.
 #[derive(Debug)]
 pub struct Engagement;
 
-mod f {
-    pub const LIKES: usize = 0;
-    pub const REPOSTS: usize = 1;
-    pub const REPLIES: usize = 2;
-    pub const TOTAL: usize = 3;
-    pub const RATE: usize = 4;
-    pub const AMPLIFICATION: usize = 5;
-    pub const VIRALITY: usize = 6;
-    pub const REPLY_SHARE: usize = 7;
-    pub const VELOCITY: usize = 8;
+fields! {
+    const FIELDS, mod f = [
+        LIKES => FieldSpec::int(
+            "engagement_likes",
+            "Likes (favourites, upvotes), if the source says.",
+        )
+        .nullable(),
+        REPOSTS => FieldSpec::int(
+            "engagement_reposts",
+            "Reposts (retweets, boosts), if the source says.",
+        )
+        .nullable(),
+        REPLIES => FieldSpec::int(
+            "engagement_replies",
+            "Replies or comments, if the source says.",
+        )
+        .nullable(),
+        TOTAL => FieldSpec::int(
+            "engagement_total",
+            "Likes + reposts + replies + quotes, over the counts the source reports (views excluded).",
+        )
+        .nullable(),
+        RATE => FieldSpec::float(
+            "engagement_rate",
+            "engagement_total per follower; null when followers are unknown or zero.",
+        )
+        .nullable(),
+        AMPLIFICATION => FieldSpec::float(
+            "engagement_amplification",
+            "Share of engagement that re-shares: (reposts + quotes) / (likes + reposts + quotes).",
+        )
+        .nullable(),
+        VIRALITY => FieldSpec::float(
+            "engagement_virality",
+            "Re-shares per 1,000 followers: 1000·(reposts + quotes) / followers.",
+        )
+        .nullable(),
+        REPLY_SHARE => FieldSpec::float(
+            "engagement_reply_share",
+            "Share of engagement that is conversation: replies / engagement_total.",
+        )
+        .nullable(),
+        VELOCITY => FieldSpec::float(
+            "engagement_velocity",
+            "engagement_total per hour of the post's age at collection (age counted as at least a minute).",
+        )
+        .nullable(),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::int(
-        "engagement_likes",
-        "Likes (favourites, upvotes), if the source says.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "engagement_reposts",
-        "Reposts (retweets, boosts), if the source says.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "engagement_replies",
-        "Replies or comments, if the source says.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "engagement_total",
-        "Likes + reposts + replies + quotes, over the counts the source reports (views excluded).",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "engagement_rate",
-        "engagement_total per follower; null when followers are unknown or zero.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "engagement_amplification",
-        "Share of engagement that re-shares: (reposts + quotes) / (likes + reposts + quotes).",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "engagement_virality",
-        "Re-shares per 1,000 followers: 1000·(reposts + quotes) / followers.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "engagement_reply_share",
-        "Share of engagement that is conversation: replies / engagement_total.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "engagement_velocity",
-        "engagement_total per hour of the post's age at collection (age counted as at least a minute).",
-    )
-    .nullable(),
-];
 
 /// Hours from creation to collection, at least one minute (clocks may disagree).
 pub fn age_hours(m: &model::Mention) -> f64 {
@@ -140,35 +131,30 @@ impl Extractor for Engagement {
 #[derive(Debug)]
 pub struct Reach;
 
-mod r {
-    pub const QUOTES: usize = 0;
-    pub const VIEWS: usize = 1;
-    pub const VIEW_RATE: usize = 2;
-    pub const VIEWS_PER_FOLLOWER: usize = 3;
+fields! {
+    const REACH_FIELDS, mod r = [
+        QUOTES => FieldSpec::int(
+            "engagement_quotes",
+            "Quotes (re-shares with comment), if the source says.",
+        )
+        .nullable(),
+        VIEWS => FieldSpec::int(
+            "engagement_views",
+            "Views or impressions, if the source says.",
+        )
+        .nullable(),
+        VIEW_RATE => FieldSpec::float(
+            "engagement_view_rate",
+            "engagement_total per view; null when views are unknown or zero.",
+        )
+        .nullable(),
+        VIEWS_PER_FOLLOWER => FieldSpec::float(
+            "engagement_views_per_follower",
+            "Views per follower: how far past its own audience the post travelled.",
+        )
+        .nullable(),
+    ]
 }
-
-const REACH_FIELDS: &[FieldSpec] = &[
-    FieldSpec::int(
-        "engagement_quotes",
-        "Quotes (re-shares with comment), if the source says.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "engagement_views",
-        "Views or impressions, if the source says.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "engagement_view_rate",
-        "engagement_total per view; null when views are unknown or zero.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "engagement_views_per_follower",
-        "Views per follower: how far past its own audience the post travelled.",
-    )
-    .nullable(),
-];
 
 impl Extractor for Reach {
     fn name(&self) -> &'static str {

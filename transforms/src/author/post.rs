@@ -4,32 +4,29 @@
 use model::{Kind, MediaKind};
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 /// Where the mention came from and what kind of object it is.
 #[derive(Debug)]
 pub struct Post;
 
-mod f {
-    pub const SOURCE: usize = 0;
-    pub const KIND: usize = 1;
-    pub const IS_REPLY: usize = 2;
+fields! {
+    const FIELDS, mod f = [
+        SOURCE => FieldSpec::str(
+            "post_source",
+            "Platform the mention came from (`reddit`, `bluesky`, `x`, …).",
+        ),
+        KIND => FieldSpec::str(
+            "post_kind",
+            "Kind of object: `post`, `reply`, `repost`, `quote` or `comment`.",
+        ),
+        IS_REPLY => FieldSpec::bool(
+            "post_is_reply",
+            "The mention answers another: a reply or comment, or it names the mention it replies to.",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::str(
-        "post_source",
-        "Platform the mention came from (`reddit`, `bluesky`, `x`, …).",
-    ),
-    FieldSpec::str(
-        "post_kind",
-        "Kind of object: `post`, `reply`, `repost`, `quote` or `comment`.",
-    ),
-    FieldSpec::bool(
-        "post_is_reply",
-        "The mention answers another: a reply or comment, or it names the mention it replies to.",
-    ),
-];
 
 impl Extractor for Post {
     fn name(&self) -> &'static str {
@@ -56,62 +53,50 @@ impl Extractor for Post {
 #[derive(Debug)]
 pub struct Attachments;
 
-mod p {
-    pub const IS_REPOST: usize = 0;
-    pub const IS_QUOTE: usize = 1;
-    pub const IN_THREAD: usize = 2;
-    pub const HAS_URL: usize = 3;
-    pub const MEDIA_COUNT: usize = 4;
-    pub const MEDIA_KINDS: usize = 5;
-    pub const MEDIA_IMAGES: usize = 6;
-    pub const MEDIA_VIDEOS: usize = 7;
-    pub const MEDIA_ALT_SHARE: usize = 8;
-    pub const HAS_GEO: usize = 9;
-    pub const GEO_COUNTRY: usize = 10;
+fields! {
+    const ATTACHMENT_FIELDS, mod p = [
+        IS_REPOST => FieldSpec::bool(
+            "post_is_repost",
+            "A re-share without added text (by kind or by a repost reference).",
+        ),
+        IS_QUOTE => FieldSpec::bool(
+            "post_is_quote",
+            "A re-share with added text (by kind or by a quote reference).",
+        ),
+        IN_THREAD => FieldSpec::bool(
+            "post_in_thread",
+            "Part of a conversation below its root: it names a conversation other than itself.",
+        ),
+        HAS_URL => FieldSpec::bool(
+            "post_has_url",
+            "The source gives a web address for the mention.",
+        ),
+        MEDIA_COUNT => FieldSpec::int(
+            "media_count",
+            "Attachments: images, videos, GIFs, audio and link cards.",
+        ),
+        MEDIA_KINDS => FieldSpec::strs(
+            "media_kinds",
+            "Distinct attachment kinds, in order of first appearance.",
+        ),
+        MEDIA_IMAGES => FieldSpec::int("media_images", "Image attachments."),
+        MEDIA_VIDEOS => FieldSpec::int("media_videos", "Video and GIF attachments."),
+        MEDIA_ALT_SHARE => FieldSpec::float(
+            "media_alt_text_share",
+            "Share of attachments with alternative text; null without attachments.",
+        )
+        .nullable(),
+        HAS_GEO => FieldSpec::bool(
+            "geo_present",
+            "The source shares a location for the mention.",
+        ),
+        GEO_COUNTRY => FieldSpec::str(
+            "geo_country",
+            "ISO 3166-1 alpha-2 country of the location, upper-cased, if given.",
+        )
+        .nullable(),
+    ]
 }
-
-const ATTACHMENT_FIELDS: &[FieldSpec] = &[
-    FieldSpec::bool(
-        "post_is_repost",
-        "A re-share without added text (by kind or by a repost reference).",
-    ),
-    FieldSpec::bool(
-        "post_is_quote",
-        "A re-share with added text (by kind or by a quote reference).",
-    ),
-    FieldSpec::bool(
-        "post_in_thread",
-        "Part of a conversation below its root: it names a conversation other than itself.",
-    ),
-    FieldSpec::bool(
-        "post_has_url",
-        "The source gives a web address for the mention.",
-    ),
-    FieldSpec::int(
-        "media_count",
-        "Attachments: images, videos, GIFs, audio and link cards.",
-    ),
-    FieldSpec::strs(
-        "media_kinds",
-        "Distinct attachment kinds, in order of first appearance.",
-    ),
-    FieldSpec::int("media_images", "Image attachments."),
-    FieldSpec::int("media_videos", "Video and GIF attachments."),
-    FieldSpec::float(
-        "media_alt_text_share",
-        "Share of attachments with alternative text; null without attachments.",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "geo_present",
-        "The source shares a location for the mention.",
-    ),
-    FieldSpec::str(
-        "geo_country",
-        "ISO 3166-1 alpha-2 country of the location, upper-cased, if given.",
-    )
-    .nullable(),
-];
 
 fn media_kind_str(k: MediaKind) -> &'static str {
     match k {

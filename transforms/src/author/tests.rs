@@ -413,7 +413,7 @@ fn speed_report() {
     let posts = crate::corpus::real_posts();
     let fields: usize = EXTRACTORS.iter().map(|e| e.fields().len()).sum();
     let mut slots = vec![Value::Null; fields];
-    let per = crate::lang::tests::time_per_item(&posts, 10, |m| {
+    let per = crate::analysis::lang::tests::time_per_item(&posts, 10, |m| {
         let a = Analysis::new(m);
         let mut off = 0;
         for e in EXTRACTORS {

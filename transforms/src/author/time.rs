@@ -4,7 +4,8 @@
 use chrono::{Datelike, Timelike};
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 /// Minutes per bucket of `time_minute_bucket`.
 pub const BUCKET_MINUTES: u32 = 15;
@@ -13,45 +14,36 @@ pub const BUCKET_MINUTES: u32 = 15;
 #[derive(Debug)]
 pub struct Timing;
 
-mod f {
-    pub const HOUR: usize = 0;
-    pub const WEEKDAY: usize = 1;
-    pub const WEEKEND: usize = 2;
-    pub const BUCKET: usize = 3;
-    pub const DAY: usize = 4;
-    pub const MONTH: usize = 5;
-    pub const LATENCY: usize = 6;
-    pub const HOUR_OF_WEEK: usize = 7;
+fields! {
+    const FIELDS, mod f = [
+        HOUR => FieldSpec::int(
+            "time_hour_utc",
+            "Hour of day (0–23, UTC) the mention was created.",
+        ),
+        WEEKDAY => FieldSpec::int(
+            "time_day_of_week",
+            "ISO day of week of creation (UTC): 1 = Monday … 7 = Sunday.",
+        ),
+        WEEKEND => FieldSpec::bool("time_weekend", "Created on a Saturday or Sunday (UTC)."),
+        BUCKET => FieldSpec::int(
+            "time_minute_bucket",
+            "Quarter-hour of the day of creation (UTC): minute of day / 15, 0–95.",
+        ),
+        DAY => FieldSpec::int(
+            "time_day_of_month",
+            "Day of the month of creation (UTC), 1–31.",
+        ),
+        MONTH => FieldSpec::int("time_month", "Month of creation (UTC), 1–12."),
+        LATENCY => FieldSpec::float(
+            "time_collection_latency_s",
+            "Seconds from creation to collection (the post's age when collected); negative when the source's clock runs ahead of ours.",
+        ),
+        HOUR_OF_WEEK => FieldSpec::int(
+            "time_hour_of_week",
+            "Hour of the week of creation (UTC): 0 = Monday 00:00 … 167 = Sunday 23:00.",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::int(
-        "time_hour_utc",
-        "Hour of day (0–23, UTC) the mention was created.",
-    ),
-    FieldSpec::int(
-        "time_day_of_week",
-        "ISO day of week of creation (UTC): 1 = Monday … 7 = Sunday.",
-    ),
-    FieldSpec::bool("time_weekend", "Created on a Saturday or Sunday (UTC)."),
-    FieldSpec::int(
-        "time_minute_bucket",
-        "Quarter-hour of the day of creation (UTC): minute of day / 15, 0–95.",
-    ),
-    FieldSpec::int(
-        "time_day_of_month",
-        "Day of the month of creation (UTC), 1–31.",
-    ),
-    FieldSpec::int("time_month", "Month of creation (UTC), 1–12."),
-    FieldSpec::float(
-        "time_collection_latency_s",
-        "Seconds from creation to collection (the post's age when collected); negative when the source's clock runs ahead of ours.",
-    ),
-    FieldSpec::int(
-        "time_hour_of_week",
-        "Hour of the week of creation (UTC): 0 = Monday 00:00 … 167 = Sunday 23:00.",
-    ),
-];
 
 impl Extractor for Timing {
     fn name(&self) -> &'static str {

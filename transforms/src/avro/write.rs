@@ -2,7 +2,8 @@
 
 use model::{Mention, SignalMatch, Timestamp};
 
-use crate::registry::{FieldType, Record, Value};
+use crate::catalogue::Record;
+use crate::registry::{FieldType, Value};
 
 /// Appends `m`, its fields and its signal matches to `out` as one single-object encoded record
 /// under [`super::schema()`]. Never fails: every value has a representation (a slot of the wrong

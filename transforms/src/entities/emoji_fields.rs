@@ -2,97 +2,87 @@
 
 use std::collections::HashSet;
 
-use super::emoji::Qualification;
-use super::emoticons::Polarity;
+use super::Polarity;
+use super::Qualification;
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 /// Emoji: the sequences, their kinds and Unicode's emoji groups.
 #[derive(Debug)]
 pub struct EmojiStats;
 
-mod g {
-    pub const EMOJIS: usize = 0;
-    pub const COUNT: usize = 1;
-    pub const UNIQUE: usize = 2;
-    pub const SKIN_TONE: usize = 3;
-    pub const SKIN_TONES: usize = 4;
-    pub const FLAG: usize = 5;
-    pub const ZWJ: usize = 6;
-    pub const TEXT_STYLE: usize = 7;
-    pub const MAX_RUN: usize = 8;
-    pub const SHARE: usize = 9;
-    pub const ENDS_WITH: usize = 10;
-    /// First of the per-group counts, in [`super::GROUP_FIELDS`] order.
-    pub const GROUPS: usize = 11;
-}
-
 /// Emoji groups that get a count field, as indices into [`super::emoji::GROUPS`].
 const GROUP_FIELDS: [u8; 8] = [0, 1, 3, 4, 5, 6, 7, 8];
 
-const EMOJI_FIELDS: &[FieldSpec] = &[
-    FieldSpec::strs(
-        "emojis",
-        "Emoji in order of appearance, each a whole sequence (ZWJ sequences, skin tones, flags, keycaps) per Unicode's emoji data.",
-    ),
-    FieldSpec::int("emoji_count", "Number of emoji sequences."),
-    FieldSpec::int("emoji_unique_count", "Number of distinct emoji sequences."),
-    FieldSpec::int(
-        "emoji_skin_tone_count",
-        "Emoji carrying a skin-tone modifier (U+1F3FB..U+1F3FF).",
-    ),
-    FieldSpec::strs(
-        "emoji_skin_tones",
-        "Fitzpatrick type of each skin-tone modifier used: light, medium_light, medium, medium_dark, dark.",
-    ),
-    FieldSpec::int(
-        "emoji_flag_count",
-        "National and subdivision flags (regional-indicator pairs and tag sequences).",
-    ),
-    FieldSpec::int(
-        "emoji_zwj_count",
-        "Zero-width-joiner sequences (e.g. family, profession and gendered emoji).",
-    ),
-    FieldSpec::int(
-        "emoji_text_style_count",
-        "Emoji written without their emoji presentation selector (e.g. ❤ or © rather than ❤️), often shown as text.",
-    ),
-    FieldSpec::int(
-        "emoji_max_run",
-        "Longest run of emoji with nothing but spaces between them.",
-    ),
-    FieldSpec::float(
-        "emoji_share",
-        "Share of non-space characters that belong to emoji (0..1; 0 for empty text).",
-    ),
-    FieldSpec::bool(
-        "ends_with_emoji",
-        "The last non-space character belongs to an emoji.",
-    ),
-    FieldSpec::int(
-        "emoji_smileys_count",
-        "Emoji in Unicode's group Smileys & Emotion.",
-    ),
-    FieldSpec::int(
-        "emoji_people_count",
-        "Emoji in Unicode's group People & Body.",
-    ),
-    FieldSpec::int(
-        "emoji_nature_count",
-        "Emoji in Unicode's group Animals & Nature.",
-    ),
-    FieldSpec::int("emoji_food_count", "Emoji in Unicode's group Food & Drink."),
-    FieldSpec::int(
-        "emoji_travel_count",
-        "Emoji in Unicode's group Travel & Places (includes sky and weather).",
-    ),
-    FieldSpec::int(
-        "emoji_activity_count",
-        "Emoji in Unicode's group Activities.",
-    ),
-    FieldSpec::int("emoji_object_count", "Emoji in Unicode's group Objects."),
-    FieldSpec::int("emoji_symbol_count", "Emoji in Unicode's group Symbols."),
-];
+fields! {
+    const EMOJI_FIELDS, mod g = [
+        EMOJIS => FieldSpec::strs(
+            "emojis",
+            "Emoji in order of appearance, each a whole sequence (ZWJ sequences, skin tones, flags, keycaps) per Unicode's emoji data.",
+        ),
+        COUNT => FieldSpec::int("emoji_count", "Number of emoji sequences."),
+        UNIQUE => FieldSpec::int("emoji_unique_count", "Number of distinct emoji sequences."),
+        SKIN_TONE => FieldSpec::int(
+            "emoji_skin_tone_count",
+            "Emoji carrying a skin-tone modifier (U+1F3FB..U+1F3FF).",
+        ),
+        SKIN_TONES => FieldSpec::strs(
+            "emoji_skin_tones",
+            "Fitzpatrick type of each skin-tone modifier used: light, medium_light, medium, medium_dark, dark.",
+        ),
+        FLAG => FieldSpec::int(
+            "emoji_flag_count",
+            "National and subdivision flags (regional-indicator pairs and tag sequences).",
+        ),
+        ZWJ => FieldSpec::int(
+            "emoji_zwj_count",
+            "Zero-width-joiner sequences (e.g. family, profession and gendered emoji).",
+        ),
+        TEXT_STYLE => FieldSpec::int(
+            "emoji_text_style_count",
+            "Emoji written without their emoji presentation selector (e.g. ❤ or © rather than ❤️), often shown as text.",
+        ),
+        MAX_RUN => FieldSpec::int(
+            "emoji_max_run",
+            "Longest run of emoji with nothing but spaces between them.",
+        ),
+        SHARE => FieldSpec::float(
+            "emoji_share",
+            "Share of non-space characters that belong to emoji (0..1; 0 for empty text).",
+        ),
+        ENDS_WITH => FieldSpec::bool(
+            "ends_with_emoji",
+            "The last non-space character belongs to an emoji.",
+        ),
+        /// First of the per-group counts, in [`super::GROUP_FIELDS`] order.
+        GROUPS => [
+            FieldSpec::int(
+                "emoji_smileys_count",
+                "Emoji in Unicode's group Smileys & Emotion.",
+            ),
+            FieldSpec::int(
+                "emoji_people_count",
+                "Emoji in Unicode's group People & Body.",
+            ),
+            FieldSpec::int(
+                "emoji_nature_count",
+                "Emoji in Unicode's group Animals & Nature.",
+            ),
+            FieldSpec::int("emoji_food_count", "Emoji in Unicode's group Food & Drink."),
+            FieldSpec::int(
+                "emoji_travel_count",
+                "Emoji in Unicode's group Travel & Places (includes sky and weather).",
+            ),
+            FieldSpec::int(
+                "emoji_activity_count",
+                "Emoji in Unicode's group Activities.",
+            ),
+            FieldSpec::int("emoji_object_count", "Emoji in Unicode's group Objects."),
+            FieldSpec::int("emoji_symbol_count", "Emoji in Unicode's group Symbols."),
+        ],
+    ]
+}
 
 const SKIN_TONES: [&str; 5] = ["light", "medium_light", "medium", "medium_dark", "dark"];
 
@@ -187,28 +177,23 @@ impl Extractor for EmojiStats {
 #[derive(Debug)]
 pub struct Emoticons;
 
-mod h {
-    pub const LIST: usize = 0;
-    pub const COUNT: usize = 1;
-    pub const POSITIVE: usize = 2;
-    pub const NEGATIVE: usize = 3;
+fields! {
+    const EMOTICON_FIELDS, mod h = [
+        LIST => FieldSpec::strs(
+            "emoticons",
+            "Text emoticons such as :) :-( <3 xD ¯\\_(ツ)_/¯ standing as their own word.",
+        ),
+        COUNT => FieldSpec::int("emoticon_count", "Number of text emoticons."),
+        POSITIVE => FieldSpec::int(
+            "emoticon_positive_count",
+            "Emoticons with positive valence (VADER valence of at least 0.5, or positive by our list).",
+        ),
+        NEGATIVE => FieldSpec::int(
+            "emoticon_negative_count",
+            "Emoticons with negative valence (VADER valence of at most -0.5, or negative by our list).",
+        ),
+    ]
 }
-
-const EMOTICON_FIELDS: &[FieldSpec] = &[
-    FieldSpec::strs(
-        "emoticons",
-        "Text emoticons such as :) :-( <3 xD ¯\\_(ツ)_/¯ standing as their own word.",
-    ),
-    FieldSpec::int("emoticon_count", "Number of text emoticons."),
-    FieldSpec::int(
-        "emoticon_positive_count",
-        "Emoticons with positive valence (VADER valence of at least 0.5, or positive by our list).",
-    ),
-    FieldSpec::int(
-        "emoticon_negative_count",
-        "Emoticons with negative valence (VADER valence of at most -0.5, or negative by our list).",
-    ),
-];
 
 impl Extractor for Emoticons {
     fn name(&self) -> &'static str {

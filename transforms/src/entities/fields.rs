@@ -3,128 +3,103 @@
 use std::collections::HashSet;
 
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 /// Hashtags, mentions, cashtags and URLs (twitter-text rules) and facts about them.
 #[derive(Debug)]
 pub struct TwitterEntities;
 
-mod f {
-    pub const HASHTAGS: usize = 0;
-    pub const HASHTAG_COUNT: usize = 1;
-    pub const HASHTAG_UNIQUE: usize = 2;
-    pub const HASHTAG_TRAILING: usize = 3;
-    pub const HASHTAG_CAMEL: usize = 4;
-    pub const HASHTAG_MAX_CHARS: usize = 5;
-    pub const MENTIONS: usize = 6;
-    pub const MENTION_COUNT: usize = 7;
-    pub const MENTION_LEADING: usize = 8;
-    pub const REPLY_TO: usize = 9;
-    pub const MANUAL_RT: usize = 10;
-    pub const VIA: usize = 11;
-    pub const CASHTAGS: usize = 12;
-    pub const CASHTAG_COUNT: usize = 13;
-    pub const URLS: usize = 14;
-    pub const URL_COUNT: usize = 15;
-    pub const URL_DOMAINS: usize = 16;
-    pub const URL_TLDS: usize = 17;
-    pub const URL_SHORTENERS: usize = 18;
-    pub const URL_NO_PROTOCOL: usize = 19;
-    pub const URL_INSECURE: usize = 20;
-    pub const URL_TRACKING: usize = 21;
-    pub const URL_MAX_CHARS: usize = 22;
-    pub const LINK_ONLY: usize = 23;
-    pub const ENTITY_SHARE: usize = 24;
+fields! {
+    const ENTITY_FIELDS, mod f = [
+        HASHTAGS => FieldSpec::strs(
+            "hashtags",
+            "Hashtags by twitter-text rules, as written, without the leading # or ＃.",
+        ),
+        HASHTAG_COUNT => FieldSpec::int("hashtag_count", "Number of hashtags."),
+        HASHTAG_UNIQUE => FieldSpec::int(
+            "hashtag_unique_count",
+            "Number of distinct hashtags, ignoring case.",
+        ),
+        HASHTAG_TRAILING => FieldSpec::int(
+            "hashtag_trailing_count",
+            "Hashtags in the closing block: at the end of the text with only spaces, punctuation or other entities after them.",
+        ),
+        HASHTAG_CAMEL => FieldSpec::int(
+            "hashtag_camel_case_count",
+            "Hashtags that join words by capitals (a lower-case letter followed by an upper-case one, e.g. #MondayMotivation).",
+        ),
+        HASHTAG_MAX_CHARS => FieldSpec::int(
+            "hashtag_max_chars",
+            "Length in characters of the longest hashtag (0 without hashtags).",
+        ),
+        MENTIONS => FieldSpec::strs(
+            "mentions",
+            "Mentioned screen names by twitter-text rules, without the leading @ or ＠ (list references excluded).",
+        ),
+        MENTION_COUNT => FieldSpec::int("mention_count", "Number of @mentions."),
+        MENTION_LEADING => FieldSpec::int(
+            "mention_leading_count",
+            "Mentions at the start of the text, before any other word (reply-style addressing).",
+        ),
+        REPLY_TO => FieldSpec::str(
+            "reply_to",
+            "The screen name the text opens with, as twitter-text's reply rule finds it; null when it does not open with a mention.",
+        )
+        .nullable(),
+        MANUAL_RT => FieldSpec::bool(
+            "is_manual_retweet",
+            "The text starts with an old-style manual retweet marker: RT followed by an @mention.",
+        ),
+        VIA => FieldSpec::bool(
+            "has_via_attribution",
+            "The text credits a source with \"via @name\".",
+        ),
+        CASHTAGS => FieldSpec::strs(
+            "cashtags",
+            "Cashtags (stock symbols such as $AAPL) by twitter-text rules, without the $.",
+        ),
+        CASHTAG_COUNT => FieldSpec::int("cashtag_count", "Number of cashtags."),
+        URLS => FieldSpec::strs(
+            "urls",
+            "URLs by twitter-text rules (with or without protocol), as written.",
+        ),
+        URL_COUNT => FieldSpec::int("url_count", "Number of URLs."),
+        URL_DOMAINS => FieldSpec::strs(
+            "url_domains",
+            "Host name of each URL, lower-cased, without a leading www.",
+        ),
+        URL_TLDS => FieldSpec::strs("url_tlds", "Top-level domain of each URL, lower-cased."),
+        URL_SHORTENERS => FieldSpec::int(
+            "url_shortener_count",
+            "URLs on a known link-shortener host (bit.ly, t.co, tinyurl.com, …; list in entities/fields.rs).",
+        ),
+        URL_NO_PROTOCOL => FieldSpec::int(
+            "url_without_protocol_count",
+            "URLs written without http:// or https:// (bare host names such as example.com/page).",
+        ),
+        URL_INSECURE => FieldSpec::int(
+            "url_insecure_count",
+            "URLs written with plain http:// rather than https://.",
+        ),
+        URL_TRACKING => FieldSpec::int(
+            "url_tracking_count",
+            "URLs carrying click-tracking parameters (utm_*, fbclid, gclid, igshid, mc_eid, ref_src).",
+        ),
+        URL_MAX_CHARS => FieldSpec::int(
+            "url_max_chars",
+            "Length in characters of the longest URL (0 without URLs).",
+        ),
+        LINK_ONLY => FieldSpec::bool(
+            "is_link_only",
+            "The text is nothing but URLs, spaces and punctuation (at least one URL).",
+        ),
+        ENTITY_SHARE => FieldSpec::float(
+            "entity_char_share",
+            "Share of non-space characters inside hashtags, mentions, cashtags and URLs (0..1; 0 for empty text).",
+        ),
+    ]
 }
-
-const ENTITY_FIELDS: &[FieldSpec] = &[
-    FieldSpec::strs(
-        "hashtags",
-        "Hashtags by twitter-text rules, as written, without the leading # or ＃.",
-    ),
-    FieldSpec::int("hashtag_count", "Number of hashtags."),
-    FieldSpec::int(
-        "hashtag_unique_count",
-        "Number of distinct hashtags, ignoring case.",
-    ),
-    FieldSpec::int(
-        "hashtag_trailing_count",
-        "Hashtags in the closing block: at the end of the text with only spaces, punctuation or other entities after them.",
-    ),
-    FieldSpec::int(
-        "hashtag_camel_case_count",
-        "Hashtags that join words by capitals (a lower-case letter followed by an upper-case one, e.g. #MondayMotivation).",
-    ),
-    FieldSpec::int(
-        "hashtag_max_chars",
-        "Length in characters of the longest hashtag (0 without hashtags).",
-    ),
-    FieldSpec::strs(
-        "mentions",
-        "Mentioned screen names by twitter-text rules, without the leading @ or ＠ (list references excluded).",
-    ),
-    FieldSpec::int("mention_count", "Number of @mentions."),
-    FieldSpec::int(
-        "mention_leading_count",
-        "Mentions at the start of the text, before any other word (reply-style addressing).",
-    ),
-    FieldSpec::str(
-        "reply_to",
-        "The screen name the text opens with, as twitter-text's reply rule finds it; null when it does not open with a mention.",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "is_manual_retweet",
-        "The text starts with an old-style manual retweet marker: RT followed by an @mention.",
-    ),
-    FieldSpec::bool(
-        "has_via_attribution",
-        "The text credits a source with \"via @name\".",
-    ),
-    FieldSpec::strs(
-        "cashtags",
-        "Cashtags (stock symbols such as $AAPL) by twitter-text rules, without the $.",
-    ),
-    FieldSpec::int("cashtag_count", "Number of cashtags."),
-    FieldSpec::strs(
-        "urls",
-        "URLs by twitter-text rules (with or without protocol), as written.",
-    ),
-    FieldSpec::int("url_count", "Number of URLs."),
-    FieldSpec::strs(
-        "url_domains",
-        "Host name of each URL, lower-cased, without a leading www.",
-    ),
-    FieldSpec::strs("url_tlds", "Top-level domain of each URL, lower-cased."),
-    FieldSpec::int(
-        "url_shortener_count",
-        "URLs on a known link-shortener host (bit.ly, t.co, tinyurl.com, …; list in entities/fields.rs).",
-    ),
-    FieldSpec::int(
-        "url_without_protocol_count",
-        "URLs written without http:// or https:// (bare host names such as example.com/page).",
-    ),
-    FieldSpec::int(
-        "url_insecure_count",
-        "URLs written with plain http:// rather than https://.",
-    ),
-    FieldSpec::int(
-        "url_tracking_count",
-        "URLs carrying click-tracking parameters (utm_*, fbclid, gclid, igshid, mc_eid, ref_src).",
-    ),
-    FieldSpec::int(
-        "url_max_chars",
-        "Length in characters of the longest URL (0 without URLs).",
-    ),
-    FieldSpec::bool(
-        "is_link_only",
-        "The text is nothing but URLs, spaces and punctuation (at least one URL).",
-    ),
-    FieldSpec::float(
-        "entity_char_share",
-        "Share of non-space characters inside hashtags, mentions, cashtags and URLs (0..1; 0 for empty text).",
-    ),
-];
 
 /// Hosts of common link shorteners (lower-case, without www.).
 const SHORTENERS: &[&str] = &[
@@ -267,7 +242,7 @@ impl Extractor for TwitterEntities {
             e.hashtags.len() + e.mentions.len() + e.cashtags.len() + e.urls.len(),
         );
         let sigil = |r: &std::ops::Range<usize>| {
-            super::chars::char_before(text, r.start).map_or(0, char::len_utf8)
+            crate::analysis::entities::chars::char_before(text, r.start).map_or(0, char::len_utf8)
         };
         spans.extend(e.hashtags.iter().map(|r| r.start - sigil(r)..r.end));
         spans.extend(e.mentions.iter().map(|r| r.start - sigil(r)..r.end));

@@ -11,7 +11,8 @@
 
 use std::sync::LazyLock;
 
-use crate::sentiment::word_table::{FastMap, WordTable};
+use crate::hash::FastMap;
+use crate::sentiment::word_table::WordTable;
 
 /// Bits of the intents a phrase signals.
 pub mod bit {

@@ -2,7 +2,8 @@
 
 use super::{Detection, Script};
 use crate::analysis::Analysis;
-use crate::registry::{Extractor, FieldSpec, FieldWriter};
+use crate::extractor::Extractor;
+use crate::registry::{FieldSpec, FieldWriter, fields};
 
 pub const EXTRACTORS: &[&dyn Extractor] = &[&Language, &LanguageHint];
 
@@ -10,109 +11,88 @@ pub const EXTRACTORS: &[&dyn Extractor] = &[&Language, &LanguageHint];
 #[derive(Debug)]
 pub struct Language;
 
-mod f {
-    pub const LANG: usize = 0;
-    pub const CONFIDENCE: usize = 1;
-    pub const SCRIPT: usize = 2;
-    pub const RELIABLE: usize = 3;
-    pub const RUNNER_UP: usize = 4;
-    pub const RUNNER_UP_CONFIDENCE: usize = 5;
-    pub const METHOD: usize = 6;
-    pub const FAMILY: usize = 7;
-    pub const LETTERS: usize = 8;
-    pub const NGRAM_HITS: usize = 9;
-    pub const USED_HASHTAGS: usize = 10;
-    pub const SCRIPT_SHARE: usize = 11;
-    pub const SECOND_SCRIPT: usize = 12;
-    pub const SCRIPT_COUNT: usize = 13;
-    pub const SCRIPT_SWITCHES: usize = 14;
-    pub const RTL: usize = 15;
-    pub const LATIN_SHARE: usize = 16;
-    pub const CYRILLIC_SHARE: usize = 17;
-    pub const ARABIC_SHARE: usize = 18;
-    pub const CJK_SHARE: usize = 19;
+fields! {
+    const FIELDS, mod f = [
+        LANG => FieldSpec::str(
+            "lang",
+            "Detected language: ISO 639-1 code (639-3 where none), `und` when too little text.",
+        ),
+        CONFIDENCE => FieldSpec::float(
+            "lang_confidence",
+            "Confidence in `lang`, 0..1 (0 for `und`); scaled down by letters of other scripts.",
+        ),
+        SCRIPT => FieldSpec::str(
+            "lang_script",
+            "ISO 15924 code of the dominant script of the letters (`Zyyy` when there are none).",
+        ),
+        RELIABLE => FieldSpec::bool(
+            "lang_reliable",
+            "The language is trustworthy: enough letters and a clear winner.",
+        ),
+        RUNNER_UP => FieldSpec::str(
+            "lang_runner_up",
+            "Second most likely language, when the n-gram model decided.",
+        )
+        .nullable(),
+        RUNNER_UP_CONFIDENCE => FieldSpec::float(
+            "lang_runner_up_confidence",
+            "Confidence in `lang_runner_up` on the scale of `lang_confidence`.",
+        )
+        .nullable(),
+        METHOD => FieldSpec::str(
+            "lang_method",
+            "How the language was decided: `script` (script alone), `ngram` (model) or `none`.",
+        ),
+        FAMILY => FieldSpec::str(
+            "lang_family",
+            "Language family (or major branch) of `lang`, snake_case; `und` when unknown.",
+        ),
+        LETTERS => FieldSpec::int(
+            "lang_letters",
+            "Letters the detector read, excluding URLs, @mentions and hashtags (unless only hashtags had letters).",
+        ),
+        NGRAM_HITS => FieldSpec::int(
+            "lang_ngram_hits",
+            "Byte n-grams of the language model found in the text: the evidence behind an `ngram` decision.",
+        ),
+        USED_HASHTAGS => FieldSpec::bool(
+            "lang_used_hashtags",
+            "Hashtag words were read because the rest of the text had too few letters.",
+        ),
+        SCRIPT_SHARE => FieldSpec::float(
+            "lang_script_share",
+            "Share of letters in the dominant script (Han, kana and Hangul count double).",
+        )
+        .nullable(),
+        SECOND_SCRIPT => FieldSpec::str(
+            "lang_second_script",
+            "ISO 15924 code of the script with the second most letters, if any.",
+        )
+        .nullable(),
+        SCRIPT_COUNT => FieldSpec::int(
+            "lang_script_count",
+            "Number of distinct scripts among the letters.",
+        ),
+        SCRIPT_SWITCHES => FieldSpec::int(
+            "lang_script_switches",
+            "Changes of script between consecutive letters (Han and kana count as one): code-mixing.",
+        ),
+        RTL => FieldSpec::bool(
+            "lang_rtl",
+            "The dominant script is written right to left (Arabic, Hebrew, Thaana).",
+        ),
+        LATIN_SHARE => FieldSpec::float("lang_latin_share", "Share of letters in Latin script."),
+        CYRILLIC_SHARE => FieldSpec::float(
+            "lang_cyrillic_share",
+            "Share of letters in Cyrillic script.",
+        ),
+        ARABIC_SHARE => FieldSpec::float("lang_arabic_share", "Share of letters in Arabic script."),
+        CJK_SHARE => FieldSpec::float(
+            "lang_cjk_share",
+            "Share of letters that are Han, kana or Hangul.",
+        ),
+    ]
 }
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec::str(
-        "lang",
-        "Detected language: ISO 639-1 code (639-3 where none), `und` when too little text.",
-    ),
-    FieldSpec::float(
-        "lang_confidence",
-        "Confidence in `lang`, 0..1 (0 for `und`); scaled down by letters of other scripts.",
-    ),
-    FieldSpec::str(
-        "lang_script",
-        "ISO 15924 code of the dominant script of the letters (`Zyyy` when there are none).",
-    ),
-    FieldSpec::bool(
-        "lang_reliable",
-        "The language is trustworthy: enough letters and a clear winner.",
-    ),
-    FieldSpec::str(
-        "lang_runner_up",
-        "Second most likely language, when the n-gram model decided.",
-    )
-    .nullable(),
-    FieldSpec::float(
-        "lang_runner_up_confidence",
-        "Confidence in `lang_runner_up` on the scale of `lang_confidence`.",
-    )
-    .nullable(),
-    FieldSpec::str(
-        "lang_method",
-        "How the language was decided: `script` (script alone), `ngram` (model) or `none`.",
-    ),
-    FieldSpec::str(
-        "lang_family",
-        "Language family (or major branch) of `lang`, snake_case; `und` when unknown.",
-    ),
-    FieldSpec::int(
-        "lang_letters",
-        "Letters the detector read, excluding URLs, @mentions and hashtags (unless only hashtags had letters).",
-    ),
-    FieldSpec::int(
-        "lang_ngram_hits",
-        "Byte n-grams of the language model found in the text: the evidence behind an `ngram` decision.",
-    ),
-    FieldSpec::bool(
-        "lang_used_hashtags",
-        "Hashtag words were read because the rest of the text had too few letters.",
-    ),
-    FieldSpec::float(
-        "lang_script_share",
-        "Share of letters in the dominant script (Han, kana and Hangul count double).",
-    )
-    .nullable(),
-    FieldSpec::str(
-        "lang_second_script",
-        "ISO 15924 code of the script with the second most letters, if any.",
-    )
-    .nullable(),
-    FieldSpec::int(
-        "lang_script_count",
-        "Number of distinct scripts among the letters.",
-    ),
-    FieldSpec::int(
-        "lang_script_switches",
-        "Changes of script between consecutive letters (Han and kana count as one): code-mixing.",
-    ),
-    FieldSpec::bool(
-        "lang_rtl",
-        "The dominant script is written right to left (Arabic, Hebrew, Thaana).",
-    ),
-    FieldSpec::float("lang_latin_share", "Share of letters in Latin script."),
-    FieldSpec::float(
-        "lang_cyrillic_share",
-        "Share of letters in Cyrillic script.",
-    ),
-    FieldSpec::float("lang_arabic_share", "Share of letters in Arabic script."),
-    FieldSpec::float(
-        "lang_cjk_share",
-        "Share of letters that are Han, kana or Hangul.",
-    ),
-];
 
 impl Extractor for Language {
     fn name(&self) -> &'static str {
@@ -180,18 +160,20 @@ impl Extractor for Language {
 #[derive(Debug)]
 pub struct LanguageHint;
 
-const HINT_FIELDS: &[FieldSpec] = &[
-    FieldSpec::str(
-        "lang_hint",
-        "The source's language tag reduced to our code scheme (`en-US` → `en`, `iw` → `he`), if any.",
-    )
-    .nullable(),
-    FieldSpec::bool(
-        "lang_hint_agrees",
-        "The source's language tag names the detected language; null without a tag or a detection.",
-    )
-    .nullable(),
-];
+fields! {
+    const HINT_FIELDS, mod h = [
+        HINT => FieldSpec::str(
+            "lang_hint",
+            "The source's language tag reduced to our code scheme (`en-US` → `en`, `iw` → `he`), if any.",
+        )
+        .nullable(),
+        AGREES => FieldSpec::bool(
+            "lang_hint_agrees",
+            "The source's language tag names the detected language; null without a tag or a detection.",
+        )
+        .nullable(),
+    ]
+}
 
 /// The primary language subtag of a BCP 47 tag, lower-cased and mapped to the codes `lang`
 /// uses (deprecated and macro-language aliases folded); `None` for an empty or odd tag.
@@ -224,7 +206,7 @@ pub fn normalize_hint(tag: &str) -> Option<&'static str> {
 /// sources and must not grow memory).
 fn intern_code(code: &str) -> &'static str {
     const EXTRA: &[&str] = &["ja", "zh", "yi"];
-    let model = &*super::model::MODEL;
+    let model = &*crate::analysis::lang::model::MODEL;
     model
         .groups
         .iter()
@@ -248,13 +230,13 @@ impl Extractor for LanguageHint {
     fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
         let hint = a.mention.lang_hint.as_deref().and_then(normalize_hint);
         match hint {
-            Some(h) => out.str(0, h),
-            None => out.null(0),
+            Some(tag) => out.str(h::HINT, tag),
+            None => out.null(h::HINT),
         }
         let detected = a.lang().code;
         match hint {
-            Some(h) if detected != "und" => out.bool(1, h == detected),
-            _ => out.null(1),
+            Some(tag) if detected != "und" => out.bool(h::AGREES, tag == detected),
+            _ => out.null(h::AGREES),
         }
     }
 }
@@ -296,7 +278,7 @@ mod tests {
 
     #[test]
     fn every_detectable_language_has_a_family() {
-        let model = &*super::super::model::MODEL;
+        let model = &*crate::analysis::lang::model::MODEL;
         let mut codes: Vec<&str> = model
             .groups
             .iter()

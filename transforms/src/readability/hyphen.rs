@@ -4,10 +4,9 @@
 //! The patterns are held in a trie so that one word costs one walk per start position, bounded
 //! by the longest pattern, instead of one hash lookup per substring.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 
-use super::lexicon::FxHasher;
+use crate::hash::FastMap;
 
 /// A pattern set compiled into a trie.
 #[derive(Debug)]
@@ -185,7 +184,7 @@ impl Patterns {
 pub(crate) struct Scratch {
     chars: Vec<char>,
     points: Vec<u8>,
-    cache: HashMap<Box<str>, u32, BuildHasherDefault<FxHasher>>,
+    cache: FastMap<Box<str>, u32>,
     /// The lexicon's front cache of recent words' facts (see `lexicon::facts`).
     pub(super) front: Vec<[u64; 2]>,
 }

@@ -8,6 +8,7 @@
 use std::sync::LazyLock;
 
 use super::hyphen::{Patterns, Scratch};
+use crate::hash::{hash_bytes, mix};
 
 const CMUDICT: &str = include_str!("../../data/readability/cmudict_syllables.txt");
 const HYPH_EN_US: &str = include_str!("../../data/readability/hyph_en_US.dic");
@@ -242,16 +243,6 @@ fn lookup(lower: &str, scratch: &mut Scratch) -> WordFacts {
         },
     }
 }
-
-/// A 64-bit finalizer (splitmix64's): every input bit affects every output bit.
-#[inline]
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-pub(crate) use crate::fxhash::{FxHasher, hash_bytes};
 
 #[cfg(test)]
 mod tests {

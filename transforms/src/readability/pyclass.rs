@@ -2,6 +2,8 @@
 //! textstat (which works with Python regular expressions) does. Rust's `char::is_alphanumeric`
 //! differs: it counts combining marks as alphabetic, Python does not.
 
+use crate::unicode::in_ranges;
+
 #[rustfmt::skip]
 mod table {
     include!("pyclass_table.rs");
@@ -23,21 +25,6 @@ pub(crate) fn is_space(c: char) -> bool {
         return matches!(c, '\t'..='\r' | '\x1c'..='\x1f' | ' ');
     }
     in_ranges(table::SPACE, c)
-}
-
-fn in_ranges(ranges: &[(u32, u32)], c: char) -> bool {
-    let c = u32::from(c);
-    ranges
-        .binary_search_by(|&(lo, hi)| {
-            if hi < c {
-                std::cmp::Ordering::Less
-            } else if lo > c {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
 }
 
 #[cfg(test)]

@@ -266,7 +266,7 @@ fn add_word(c: &mut Counts, buf: &mut Buffers, w: &str, letters: u32, classes: u
         c.hard3 += u32::from(s >= 3);
         if s >= 2 {
             c.hard2 += 1;
-            buf.hard.push(lexicon::hash_bytes(w.as_bytes()));
+            buf.hard.push(crate::hash::hash_bytes(w.as_bytes()));
         }
     }
     if c.words <= LINSEAR_WORDS {

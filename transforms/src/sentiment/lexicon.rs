@@ -7,7 +7,8 @@
 
 use std::sync::LazyLock;
 
-use super::word_table::{FastMap, WordTable};
+use super::word_table::WordTable;
+use crate::hash::FastMap;
 
 /// Words VADER's rules compare tokens against, as small ids so rules compare bytes, not strings.
 pub(crate) mod kw {
@@ -411,8 +412,8 @@ pub fn emoji_description(c: char) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::word_table::FastMap;
     use super::TABLES;
+    use crate::hash::FastMap;
 
     #[test]
     fn every_lexicon_word_is_found_with_its_entry() {

@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::lexicon::{B_INCR, C_INCR, N_SCALAR, kw};
-use super::vader::{Report, Tok};
-use super::word_table::FastMap;
+use super::score::Report;
+use super::tokens::Tok;
+use crate::hash::FastMap;
 
 /// `scalar_inc_dec`: the boost a preceding booster word gives.
 fn scalar_inc_dec(t: &Tok, valence: f64, is_cap_diff: bool) -> f64 {

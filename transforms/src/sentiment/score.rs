@@ -1,7 +1,53 @@
 //! VADER's scoring: punctuation emphasis, normalisation, the proportions, and Python's
 //! rounding.
 
-use super::vader::Scores;
+/// VADER's four scores, rounded as the reference rounds them (compound to 4 places, the
+/// proportions to 3).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scores {
+    /// Normalised sum of valences, -1..1.
+    pub compound: f64,
+    /// Proportion of the text that is positive.
+    pub pos: f64,
+    /// Proportion that is neutral.
+    pub neu: f64,
+    /// Proportion that is negative.
+    pub neg: f64,
+}
+
+/// The scores and the facts VADER's rules found on the way.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Report {
+    pub scores: Scores,
+    /// Tokens after whitespace splitting (and emoji translation).
+    pub tokens: usize,
+    /// Tokens found in the lexicon.
+    pub lexicon_words: usize,
+    /// Tokens whose final valence (after all rules) is positive / negative.
+    pub positive_tokens: usize,
+    pub negative_tokens: usize,
+    /// Largest positive and most negative final token valence (0 when there is none).
+    pub max_positive: f64,
+    pub max_negative: f64,
+    /// Negation tokens (VADER's `NEGATE` list or containing "n't").
+    pub negations: usize,
+    /// Lexicon words whose sign a negation rule flipped.
+    pub negated_words: usize,
+    /// Booster tokens that raise / lower intensity (dampeners include "kind of", "sort of",
+    /// "just enough").
+    pub intensifiers: usize,
+    pub dampeners: usize,
+    /// Lexicon words in ALL CAPS that got the caps emphasis (only among mixed-case text).
+    pub caps_emphasis: usize,
+    /// Emoji translated to words.
+    pub emoji: usize,
+    /// Emoticon tokens (lexicon entries such as `:)` or `<3`).
+    pub emoticons: usize,
+    /// The amplifier from `!` and `?` added to the sum of valences.
+    pub punct_emphasis: f64,
+    /// There is a "but", and the valence before it and after it have opposite signs.
+    pub but_shift: bool,
+}
 
 /// `_punctuation_emphasis`: up to four `!` at 0.292 each, plus 0.18 per `?` for two or three
 /// of them and 0.96 for more.

@@ -1,7 +1,31 @@
 //! VADER's text handling, reproduced byte for byte: emoji translation, Python's whitespace
 //! split, punctuation stripping and `str.isupper`.
 
-use super::lexicon::TABLES;
+use super::lexicon::{TABLES, Word};
+
+/// One token: what the lexicon says about its lower-cased form, and its shape.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tok {
+    pub(super) word: Word,
+    pub(super) upper: bool,
+    /// Lower form contains "n't".
+    pub(super) nt: bool,
+}
+
+impl Tok {
+    #[inline]
+    pub(super) fn negated(&self) -> bool {
+        self.word.negation() || self.nt
+    }
+    #[inline]
+    pub(super) fn kw(&self) -> u8 {
+        self.word.kw
+    }
+    #[inline]
+    pub(super) fn in_lexicon(&self) -> bool {
+        self.word.in_lexicon()
+    }
+}
 
 /// Replaces each emoji code point with its description (a space before it unless the previous
 /// char was a space, none after), as VADER does. Returns how many were replaced.

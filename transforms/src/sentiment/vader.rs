@@ -15,60 +15,15 @@
 
 use std::cell::RefCell;
 
-use super::lexicon::{TABLES, Word, kw};
+use super::lexicon::{TABLES, kw};
 use super::rules::{but_check, sentiment_valence};
 use super::score::{punctuation_emphasis, score_valence};
 use super::tokens::{
-    APOS, HIGH, LOWER, Tokens, UPPER, count_marks, py_isupper, strip_punc_if_word, translate_emoji,
+    APOS, HIGH, LOWER, Tok, Tokens, UPPER, count_marks, py_isupper, strip_punc_if_word,
+    translate_emoji,
 };
 
-/// VADER's four scores, rounded as the reference rounds them (compound to 4 places, the
-/// proportions to 3).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Scores {
-    /// Normalised sum of valences, -1..1.
-    pub compound: f64,
-    /// Proportion of the text that is positive.
-    pub pos: f64,
-    /// Proportion that is neutral.
-    pub neu: f64,
-    /// Proportion that is negative.
-    pub neg: f64,
-}
-
-/// The scores and the facts VADER's rules found on the way.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Report {
-    pub scores: Scores,
-    /// Tokens after whitespace splitting (and emoji translation).
-    pub tokens: usize,
-    /// Tokens found in the lexicon.
-    pub lexicon_words: usize,
-    /// Tokens whose final valence (after all rules) is positive / negative.
-    pub positive_tokens: usize,
-    pub negative_tokens: usize,
-    /// Largest positive and most negative final token valence (0 when there is none).
-    pub max_positive: f64,
-    pub max_negative: f64,
-    /// Negation tokens (VADER's `NEGATE` list or containing "n't").
-    pub negations: usize,
-    /// Lexicon words whose sign a negation rule flipped.
-    pub negated_words: usize,
-    /// Booster tokens that raise / lower intensity (dampeners include "kind of", "sort of",
-    /// "just enough").
-    pub intensifiers: usize,
-    pub dampeners: usize,
-    /// Lexicon words in ALL CAPS that got the caps emphasis (only among mixed-case text).
-    pub caps_emphasis: usize,
-    /// Emoji translated to words.
-    pub emoji: usize,
-    /// Emoticon tokens (lexicon entries such as `:)` or `<3`).
-    pub emoticons: usize,
-    /// The amplifier from `!` and `?` added to the sum of valences.
-    pub punct_emphasis: f64,
-    /// There is a "but", and the valence before it and after it have opposite signs.
-    pub but_shift: bool,
-}
+pub use super::score::{Report, Scores};
 
 /// VADER's `polarity_scores(text)`.
 pub fn polarity_scores(text: &str) -> Scores {
@@ -110,30 +65,6 @@ pub fn analyse_symbols(text: &str) -> Report {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-/// One token: what the lexicon says about its lower-cased form, and its shape.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Tok {
-    pub(super) word: Word,
-    pub(super) upper: bool,
-    /// Lower form contains "n't".
-    pub(super) nt: bool,
-}
-
-impl Tok {
-    #[inline]
-    pub(super) fn negated(&self) -> bool {
-        self.word.negation() || self.nt
-    }
-    #[inline]
-    pub(super) fn kw(&self) -> u8 {
-        self.word.kw
-    }
-    #[inline]
-    pub(super) fn in_lexicon(&self) -> bool {
-        self.word.in_lexicon()
-    }
 }
 
 /// Buffers reused from one call to the next on the same thread.

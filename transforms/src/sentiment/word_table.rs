@@ -2,13 +2,7 @@
 //! per-token lookups, and a plain map with a small fast hasher for building and for rare long
 //! words. VADER, Empath and the intent cues all use it.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
-pub(crate) use crate::fxhash::FxHasher as WordHasher;
-
-/// A `HashMap` keyed by short words (or chars) with [`WordHasher`].
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+use crate::hash::FastMap;
 
 /// A read-only map from short words to values, built once, tuned for lookups of text tokens.
 ///
@@ -226,7 +220,8 @@ const MASKS: [(u64, u64); 17] = {
 
 #[cfg(test)]
 mod tests {
-    use super::{FastMap, WordTable, lower_ascii, pack};
+    use super::{WordTable, lower_ascii, pack};
+    use crate::hash::FastMap;
     use crate::sentiment::lexicon::TABLES;
     use proptest::prelude::*;
 

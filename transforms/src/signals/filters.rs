@@ -9,7 +9,8 @@ use model::{Mention, Source};
 use super::FieldLookup;
 use super::normalise::fold_into;
 use super::query::{CmpOp, Facet, Filter, NumField, QueryErrorKind};
-use crate::registry::{FieldType, Record, Value};
+use crate::catalogue::Record;
+use crate::registry::{FieldType, Value};
 
 /// The enriched field the `sentiment:` filter reads, with VADER's thresholds.
 pub const SENTIMENT_FIELD: &str = "sentiment_compound";

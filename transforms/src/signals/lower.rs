@@ -1,7 +1,7 @@
 //! A rule's tree with words replaced by keys, the anchors chosen from it, and its flattening
 //! into the matcher's node arena.
 
-use super::compile::Node;
+use super::node::Node;
 use super::query::{CmpOp, Facet, NumField};
 
 /// A rule's tree with words replaced by keys (compile time only; flattened into [`Node`]s).

@@ -4,12 +4,13 @@ use model::{Highlights, SignalMatch};
 
 use std::cell::RefCell;
 
-use super::compile::{FACT_BIT, Matcher, NONE, Node};
+use super::compile::Matcher;
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
+use super::node::{FACT_BIT, NONE, Node};
 use super::query::{CmpOp, Facet, NumField};
 use super::words::WordCache;
 use crate::Analysis;
-use crate::registry::Record;
+use crate::catalogue::Record;
 
 /// Buffers reused from one mention to the next, and a cache of what each word looks up to (its
 /// normal forms' keys), which spares re-normalising and re-stemming frequent words. Keep one

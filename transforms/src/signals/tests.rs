@@ -6,7 +6,8 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use super::query::Facet;
 use super::*;
-use crate::registry::{Record, Value};
+use crate::catalogue::Record;
+use crate::registry::Value;
 
 mod errors;
 mod proptests;

@@ -1,8 +1,8 @@
 //! Prefixes as a byte trie, walked along a token's bytes: the cost per token is bounded by the
 //! longest prefix, whatever the number of prefixes.
 
-use super::compile::NONE;
-use super::hash::FastMap;
+use super::node::NONE;
+use crate::hash::FastMap;
 
 /// Prefixes as a byte trie, walked along a token's bytes.
 #[derive(Debug, Default)]

@@ -8,14 +8,14 @@
 //! 65,536 words, more than a core's L2 cache) or a pointer to a string elsewhere (the table: one
 //! more cache miss per lookup), and pushed the rules out of the cache.
 //!
-//! Hashes ([`crate::fxhash::hash_bytes_seeded`]) are seeded from the process's random state: the cache is keyed by mention text, which
+//! Hashes ([`crate::hash::hash_bytes_seeded`]) are seeded from the process's random state: the cache is keyed by mention text, which
 //! posters choose, and the table by rules, which tenants write; neither can aim words at one run
 //! of slots.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
-use crate::fxhash::hash_bytes_seeded;
+use crate::hash::hash_bytes_seeded;
 
 /// Most distinct words held before the cache starts afresh.
 pub(super) const CACHE_WORDS: usize = 1 << 16;

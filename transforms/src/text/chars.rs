@@ -1,26 +1,11 @@
 //! Character classes the text statistics need: Unicode general categories (generated tables),
 //! emoji, scripts, and the invisible characters that spam and spoofing use.
 
-use std::cmp::Ordering;
+use crate::unicode::in_ranges;
 
 #[rustfmt::skip]
 mod table {
     include!("unicode_table.rs");
-}
-
-fn in_ranges(ranges: &[(u32, u32)], c: char) -> bool {
-    let c = u32::from(c);
-    ranges
-        .binary_search_by(|&(lo, hi)| {
-            if hi < c {
-                Ordering::Less
-            } else if lo > c {
-                Ordering::Greater
-            } else {
-                Ordering::Equal
-            }
-        })
-        .is_ok()
 }
 
 /// Unicode punctuation (general category P*).

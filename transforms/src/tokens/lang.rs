@@ -1,13 +1,11 @@
 //! The languages with a Snowball stemmer, their stemmers and stop-word lists (built once).
 
 use std::cell::RefCell;
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::readability::{FxHasher, hash_bytes};
+use crate::hash::{WordSet, hash_bytes};
 
 /// A language we can stem and strip stop words for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +41,7 @@ const LANGS: [(&str, Algorithm, &str); 18] = [
 
 const GREEK: usize = 7;
 
-type StopSet = HashSet<&'static str, BuildHasherDefault<FxHasher>>;
+type StopSet = WordSet<&'static str>;
 
 struct Tables {
     stemmers: Vec<Stemmer>,

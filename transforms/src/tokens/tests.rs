@@ -75,7 +75,7 @@ fn the_stem_cache_agrees_with_the_stemmer_as_it_grows_and_clears() {
                 let mut got = None;
                 let stop = c.stem_with(w, |s, h| got = Some((s.to_owned(), h)));
                 let stem = en.stem(w);
-                let h = crate::readability::hash_bytes(stem.as_bytes());
+                let h = crate::hash::hash_bytes(stem.as_bytes());
                 assert_eq!(got, Some((stem, h)), "{w}");
                 assert!(!stop);
             }

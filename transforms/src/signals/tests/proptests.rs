@@ -1,10 +1,12 @@
 //! Property tests: random queries and random mentions, the compiled matcher against the
-//! brute-force reference evaluator; and no panic on arbitrary Unicode.
+//! brute-force reference evaluator; and every query that parses prints back to a query that
+//! parses to the same tree.
 
 use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::*;
+use crate::signals::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
 
 const WORDS: &[&str] = &[
     "climate",
@@ -242,8 +244,136 @@ fn permissive() -> Limits {
     }
 }
 
+/// The query text of a parsed tree: what a tenant could have written to get it. Words are
+/// already normalised, and normalising them again changes nothing (without stemming, which is
+/// not idempotent: a stem need not stem to itself).
+fn unparse(e: &Expr) -> String {
+    let join = |xs: &[Expr], op: &str| {
+        let parts: Vec<String> = xs.iter().map(|x| format!("({})", unparse(x))).collect();
+        parts.join(op)
+    };
+    match e {
+        Expr::And(xs) => join(xs, " AND "),
+        Expr::Or(xs) => join(xs, " OR "),
+        Expr::Not(x) => format!("NOT ({})", unparse(x)),
+        Expr::Text(t) => unparse_leaf(t),
+        Expr::Near {
+            left,
+            right,
+            distance,
+        } => format!(
+            "{} NEAR/{distance} {}",
+            unparse_leaf(left),
+            unparse_leaf(right)
+        ),
+        Expr::Filter(f) => unparse_filter(f),
+    }
+}
+
+fn unparse_leaf(t: &TextLeaf) -> String {
+    match t {
+        TextLeaf::Phrase(words) => format!("\"{}\"", words.join(" ")),
+        TextLeaf::Prefix(p) => format!("{p}*"),
+    }
+}
+
+/// The name [`test_fields`] gives field `id`.
+fn test_field_name(id: usize) -> &'static str {
+    ["sentiment_compound", "score", "flagged", "word_count"][id]
+}
+
+fn unparse_filter(f: &Filter) -> String {
+    match f {
+        Filter::Fact(facet, v) => {
+            let name = match facet {
+                Facet::Source => "source",
+                Facet::Kind | Facet::Verified => "is",
+                Facet::Lang => "lang",
+                Facet::Author => "author",
+                Facet::Hashtag => "hashtag",
+                Facet::Mention => "mention",
+                Facet::Domain => "domain",
+                Facet::Sentiment => "sentiment",
+            };
+            format!("{name}:{v}")
+        }
+        Filter::Cmp { field, op, value } => {
+            let name = match field {
+                NumField::Followers => "followers",
+                NumField::Following => "following",
+                NumField::Posts => "posts",
+                NumField::Likes => "likes",
+                NumField::Reposts => "reposts",
+                NumField::Replies => "replies",
+                NumField::Quotes => "quotes",
+                NumField::Views => "views",
+                NumField::Record(id) => test_field_name(*id),
+            };
+            let op = match op {
+                CmpOp::Lt => "<",
+                CmpOp::Le => "<=",
+                CmpOp::Eq => "=",
+                CmpOp::Ge => ">=",
+                CmpOp::Gt => ">",
+            };
+            format!("{name}:{op}{value}")
+        }
+        Filter::Flag(id) => format!("is:{}", test_field_name(*id)),
+    }
+}
+
+/// Whether every word of `e` can be written in a query: one that segments as itself. Words are
+/// segmented before they are normalised, and NFKC can turn one character into a space and a
+/// mark (U+00AF → U+0020 U+0304) or into two letters a segmenter splits (U+0EDC → U+0EAB
+/// U+0E99): such a normal form matches mention tokens normalised alike, but no query text
+/// spells it.
+fn printable(e: &Expr) -> bool {
+    let word = |w: &str| {
+        let mut out = Vec::new();
+        crate::analysis::words_into(w, &mut out);
+        out == [w] && !w.contains(char::is_whitespace)
+    };
+    let leaf = |t: &TextLeaf| match t {
+        TextLeaf::Phrase(words) => words.iter().all(|w| word(w)),
+        TextLeaf::Prefix(p) => word(p),
+    };
+    match e {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter().all(printable),
+        Expr::Not(x) => printable(x),
+        Expr::Text(t) => leaf(t),
+        Expr::Near { left, right, .. } => leaf(left) && leaf(right),
+        Expr::Filter(_) => true,
+    }
+}
+
+/// If `q` parses, its printed tree parses to the same tree.
+fn round_trips(q: &str, options: SignalOptions) -> Result<(), TestCaseError> {
+    let parse = |q: &str| parse(q, options, &Limits::default(), &test_fields);
+    if let Ok(tree) = parse(q)
+        .map_err(drop)
+        .and_then(|t| if printable(&t.expr) { Ok(t) } else { Err(()) })
+    {
+        let printed = unparse(&tree.expr);
+        prop_assert_eq!(
+            parse(&printed),
+            Ok(tree),
+            "{:?} printed as {:?}",
+            q,
+            printed
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn parsed_queries_print_back_to_the_same_tree(q in query(), keep_accents in any::<bool>()) {
+        let options = SignalOptions { keep_accents, stem: None };
+        prop_assert!(parse(&q, options, &Limits::default(), &test_fields).is_ok(), "{:?}", q);
+        round_trips(&q, options)?;
+    }
 
     #[test]
     fn compiled_matcher_agrees_with_reference(
@@ -264,21 +394,20 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_queries_parse_or_fail_cleanly(q in "\\PC{0,80}") {
-        let _ = parse(&q, SignalOptions::default(), &Limits::default(), &test_fields);
+    fn arbitrary_queries_fail_cleanly_or_round_trip(q in "\\PC{0,80}") {
+        round_trips(&q, SignalOptions::default())?;
     }
 
     #[test]
-    fn arbitrary_query_syntax_parse_or_fail_cleanly(
+    fn arbitrary_query_syntax_fails_cleanly_or_round_trips(
         parts in prop::collection::vec(
             select(vec!["(", ")", "\"", "AND", "OR", "NOT", "-", "NEAR/2", "NEAR/", "a", "b*",
                         "*", "x:", "lang:en", "followers:>", " ", "é", "😀"]),
             0..30,
         ),
     ) {
-        let q = parts.join(" ");
-        let _ = parse(&q, SignalOptions::default(), &Limits::default(), &test_fields);
-        let _ = parse(&parts.concat(), SignalOptions::default(), &Limits::default(), &test_fields);
+        round_trips(&parts.join(" "), SignalOptions::default())?;
+        round_trips(&parts.concat(), SignalOptions::default())?;
     }
 
     #[test]

@@ -20,14 +20,14 @@
 //! bounded by the longest prefix, phrases are checked at the positions of one of their words,
 //! and `NEAR` uses binary search over sorted positions rather than all pairs.
 //!
-//! The query language is documented in `QUERY_LANGUAGE.md` beside this file.
+//! The query language is documented in `signals/QUERY_LANGUAGE.md`.
 
 mod casefold_table;
 mod compile;
 pub mod filters;
-mod hash;
 mod lower;
 mod matcher;
+mod node;
 pub mod normalise;
 mod parser;
 pub mod query;
@@ -50,7 +50,23 @@ pub use matcher::Scratch;
 pub use normalise::{Flavor, StemLanguage};
 pub use query::{Query, QueryError, QueryErrorKind};
 
+use model::Mention;
+
+use crate::analysis::Analysis;
+use crate::catalogue::Record;
 use crate::registry::FieldType;
+
+/// Computes every field for `m` into `out`, then matches the tenants' signals of `matcher`
+/// against the mention and its fields (one shared analysis for both).
+pub fn enrich_and_match(
+    m: &Mention,
+    out: &mut Record,
+    matcher: Option<&Matcher>,
+) -> Vec<model::SignalMatch> {
+    let a = Analysis::new(m);
+    crate::catalogue::extract_all(&a, out);
+    matcher.map(|mt| mt.matches(&a, out)).unwrap_or_default()
+}
 
 /// Resolves a registry field name to its id and type.
 pub type FieldLookup<'a> = &'a dyn Fn(&str) -> Option<(usize, FieldType)>;

@@ -214,18 +214,8 @@ pub fn script_of(c: char) -> Script {
         // ASCII, Latin-1, Latin Extended-A/B; the caller has already kept only letters.
         return Script::Latn;
     }
-    match RANGES.binary_search_by(|&(lo, hi, _)| {
-        if hi < u {
-            std::cmp::Ordering::Less
-        } else if lo > u {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    }) {
-        Ok(i) => RANGES[i].2,
-        Err(_) => Script::Zzzz,
-    }
+    crate::unicode::find_range(RANGES, c, |&(lo, hi, _)| (lo, hi))
+        .map_or(Script::Zzzz, |i| RANGES[i].2)
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-const TESTSET: &str = include_str!("../../data/lang/testset.tsv");
-const HELDOUT: &str = include_str!("../../data/lang/heldout.tsv");
+const TESTSET: &str = include_str!("../../../data/lang/testset.tsv");
+const HELDOUT: &str = include_str!("../../../data/lang/heldout.tsv");
 
 /// The languages the accuracy test holds to a per-language bar: the 20 most used on the web and
 /// ten more. Catalan, Slovak, Croatian and Malay are in the sets too, reported but not held to

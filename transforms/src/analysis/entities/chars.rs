@@ -1,21 +1,7 @@
 //! Character classes used by the twitter-text rules, with ASCII fast paths.
 
 use super::unicode_tables::{DECIMAL_NUMBER, LETTER_OR_MARK};
-
-fn in_ranges(table: &[(u32, u32)], c: char) -> bool {
-    let c = u32::from(c);
-    table
-        .binary_search_by(|&(lo, hi)| {
-            if hi < c {
-                std::cmp::Ordering::Less
-            } else if lo > c {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
-}
+use crate::unicode::in_ranges;
 
 /// General category L* or M*.
 #[inline]
@@ -160,7 +146,7 @@ static ASCII_DOMAIN: [bool; 128] = {
 
 /// The character just before `i` in `s`, if any.
 #[inline]
-pub(super) fn char_before(s: &str, i: usize) -> Option<char> {
+pub(crate) fn char_before(s: &str, i: usize) -> Option<char> {
     s[..i].chars().next_back()
 }
 

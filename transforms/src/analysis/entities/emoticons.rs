@@ -38,7 +38,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
         second: [false; 256],
         max_len: 0,
     };
-    for line in include_str!("../../data/entities/emoticons.tsv").lines() {
+    for line in include_str!("../../../data/entities/emoticons.tsv").lines() {
         if line.starts_with('#') {
             continue;
         }

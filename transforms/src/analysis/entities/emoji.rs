@@ -83,7 +83,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
         seqs: HashMap::new(),
         first: vec![0; (FIRST_LIMIT / 64) as usize],
     };
-    for line in include_str!("../../data/entities/emoji.txt").lines() {
+    for line in include_str!("../../../data/entities/emoji.txt").lines() {
         if line.starts_with('#') {
             continue;
         }

@@ -31,7 +31,7 @@ static TLDS: LazyLock<Tlds> = LazyLock::new(|| {
         prefixes: [0; 21],
         unicode: HashMap::new(),
     };
-    for line in include_str!("../../data/entities/tlds.txt").lines() {
+    for line in include_str!("../../../data/entities/tlds.txt").lines() {
         let Some((kind, tld)) = line.split_once(' ') else {
             continue;
         };

@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-static MODEL_BYTES: &[u8] = include_bytes!("../../data/lang/langid_subset.bin");
+static MODEL_BYTES: &[u8] = include_bytes!("../../../data/lang/langid_subset.bin");
 
 /// Weights are natural-log probabilities times this.
 pub const SCALE: f64 = 256.0;

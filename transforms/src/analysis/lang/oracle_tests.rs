@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use super::tests::testset;
 use super::*;
 
-const GOLDEN: &str = include_str!("../../data/lang/golden_langid.tsv");
+const GOLDEN: &str = include_str!("../../../data/lang/golden_langid.tsv");
 const GEN_GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/lang/gen_golden.py");
 /// Only every 4th real post is in the golden file (see `gen_golden.py`).
 const EVERY: usize = 4;

@@ -10,7 +10,7 @@ use super::{twitter, urls};
 const SKIPPED: &[(&str, &str)] = &[];
 
 fn cases() -> serde_json::Map<String, Value> {
-    serde_json::from_str(include_str!("../../data/entities/extract.json")).expect("valid JSON")
+    serde_json::from_str(include_str!("../../../data/entities/extract.json")).expect("valid JSON")
 }
 
 /// Code point offset of byte offset `b` (the conformance file counts code points).
