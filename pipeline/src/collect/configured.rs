@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use crate::collect::Sink;
+use super::Sink;
 use crate::config::Config;
 use crate::error::{Error, Result};
 

@@ -1,6 +1,5 @@
-//! `backchannel collect`: run a collector and send its mentions to Kafka's raw topic (or stdout).
-//!
-//! Only the synthetic source exists so far; the network sources plug in here as they arrive.
+//! The synthetic source into Kafka's raw topic (or stdout), through a threaded producer with a
+//! counting delivery callback: no future or channel per message, so one core keeps a broker busy.
 
 use std::io::Write;
 use std::time::Duration;
@@ -13,18 +12,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::Sink;
 use crate::config::Config;
 use crate::error::{Error, Result};
-
-/// `backchannel sources`: the source types and their configuration keys.
-pub const SOURCES_HELP: &str = include_str!("sources.txt");
-
-/// Where collected mentions go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink {
-    Kafka,
-    Stdout,
-}
 
 /// What to collect.
 #[derive(Debug, Clone)]
