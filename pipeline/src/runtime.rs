@@ -312,7 +312,7 @@ where
                 let processed: Processed = match done {
                     Ok(p) => p,
                     Err(e) => {
-                        result = Err(Error::Internal(format!("transform task: {e}")));
+                        result = Err(Error::internal("transform task", e));
                         break;
                     }
                 };
@@ -360,9 +360,7 @@ where
     poller.abort();
     drop(batch_rx);
     drop(tx);
-    let sunk = sink
-        .await
-        .map_err(|e| Error::Internal(format!("sink task: {e}")))?;
+    let sunk = sink.await.map_err(|e| Error::internal("sink task", e))?;
     result.and(sunk)
 }
 

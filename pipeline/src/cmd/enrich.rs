@@ -23,7 +23,7 @@ pub fn main(limits: model::DecodeLimits, format: Format) -> Result<()> {
 
 fn json(limits: model::DecodeLimits, mut out: impl Write) -> Result<()> {
     let mut record = transforms::Record::new();
-    let json_err = |e: serde_json::Error| Error::Internal(e.to_string());
+    let json_err = |e: serde_json::Error| Error::internal("writing JSON", e);
     each_mention(limits, |i, mention| {
         match mention {
             Ok(m) => {

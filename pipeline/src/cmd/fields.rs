@@ -19,7 +19,7 @@ pub fn main(format: Format) -> Result<()> {
     match format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&transforms::docs::catalogue_json())
-                .map_err(|e| crate::Error::Internal(e.to_string()))?;
+                .map_err(|e| crate::Error::internal("writing JSON", e))?;
             writeln!(out, "{json}")?;
         }
         Format::Markdown => write!(out, "{}", transforms::docs::fields_markdown())?,

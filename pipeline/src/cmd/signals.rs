@@ -74,9 +74,7 @@ pub async fn manage(config: &Config, action: Action) -> Result<String> {
         }
         Mode::Embedded => match crate::embedded::RedbStore::open(&config.embedded.data_dir) {
             Ok(store) => apply(&store, action).await,
-            Err(e) if e.to_string().contains("already open") => {
-                via_http(&config.metrics.listen, action).await
-            }
+            Err(Error::StoreInUse { .. }) => via_http(&config.metrics.listen, action).await,
             Err(e) => Err(e),
         },
     }
@@ -151,8 +149,8 @@ async fn via_http(listen: &str, action: Action) -> Result<String> {
         Action::Put { tenant, id, .. } => format!("saved {tenant}/{id} ({reply})"),
         Action::Delete { tenant, id } => format!("deleted {tenant}/{id}"),
         Action::List { tenant } => {
-            let mut all: Vec<Signal> =
-                serde_json::from_str(&reply).map_err(|e| Error::Internal(e.to_string()))?;
+            let mut all: Vec<Signal> = serde_json::from_str(&reply)
+                .map_err(|e| Error::internal("reading the API's signal list", e))?;
             all.retain(|s| tenant.as_deref().is_none_or(|t| t == s.tenant));
             all.iter()
                 .map(|s| serde_json::to_string(s).unwrap_or_default())

@@ -18,7 +18,7 @@ use scylla::statement::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::config::ScyllaConfig;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::telemetry;
 use crate::traits::{Store, Stored};
 
@@ -30,8 +30,8 @@ const DIRTY_SHARDS: i32 = 16;
 /// Hashtags kept per aggregate row.
 const TOP_HASHTAGS: usize = 20;
 
-fn err(e: impl std::fmt::Display) -> Error {
-    Error::Store(e.to_string())
+fn err(e: impl Into<BoxError>) -> Error {
+    Error::store("", e)
 }
 
 /// Connects with the configured nodes, credentials and timeout.
@@ -51,7 +51,7 @@ pub async fn connect(cfg: &ScyllaConfig) -> Result<Session> {
     builder
         .build()
         .await
-        .map_err(|e| Error::Store(format!("connecting to {:?}: {e}", cfg.nodes)))
+        .map_err(|e| Error::store(format!("connecting to {:?}", cfg.nodes), e))
 }
 
 /// The password from `password_file` or the environment variable `password_env`.
@@ -122,7 +122,7 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
         session
             .query_unpaged(stmt.as_str(), &[])
             .await
-            .map_err(|e| Error::Store(format!("{stmt}: {e}")))?;
+            .map_err(|e| Error::store(stmt.as_str(), e))?;
     }
     session.await_schema_agreement().await.map_err(err)?;
     Ok(())
@@ -175,7 +175,7 @@ impl ScyllaStore {
                 let mut p = session
                     .prepare(q.as_str())
                     .await
-                    .map_err(|e| Error::Store(format!("prepare {q}: {e}")))?;
+                    .map_err(|e| Error::store(format!("prepare {q}"), e))?;
                 p.set_is_idempotent(true);
                 Ok::<_, Error>(p)
             }
@@ -359,7 +359,7 @@ impl crate::signals::SignalStore for ScyllaStore {
             let (tenant, id, version, query, options) = row.map_err(err)?;
             let options = match options {
                 Some(o) => serde_json::from_str(&o)
-                    .map_err(|e| Error::Store(format!("signal {tenant}/{id} options: {e}")))?,
+                    .map_err(|e| Error::store(format!("signal {tenant}/{id} options"), e))?,
                 None => Default::default(),
             };
             out.push(transforms::signals::Signal {
@@ -374,8 +374,8 @@ impl crate::signals::SignalStore for ScyllaStore {
     }
 
     async fn put_signal(&self, s: &transforms::signals::Signal) -> Result<()> {
-        let options =
-            serde_json::to_string(&s.options).map_err(|e| Error::Internal(e.to_string()))?;
+        let options = serde_json::to_string(&s.options)
+            .map_err(|e| Error::internal("serialising signal options", e))?;
         self.session
             .execute_unpaged(
                 &self.st.put_signal,
