@@ -6,6 +6,7 @@
 //! code path, chosen by configuration ([`config`]). [`services`] builds either set; each command
 //! of the binary is a module of [`cmd`] on top of it.
 
+pub mod aggregate;
 pub mod cmd;
 pub mod codec;
 pub mod collect;

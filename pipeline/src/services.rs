@@ -15,9 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::distributed::{
-    KafkaConsumer, KafkaPublisher, RedisCache, ScyllaStore, scylla_store as scylla,
-};
+use crate::distributed::{KafkaConsumer, KafkaPublisher, RedisCache, ScyllaStore, scylla};
 use crate::embedded::{LocalPublisher, MemoryCache, RedbStore, StoreOptions};
 use crate::error::{Error, Result};
 use crate::http::{Backend, Readiness, StoreBackend};

@@ -2,7 +2,7 @@
 //! replication and TTLs substituted.
 
 use crate::config::Config;
-use crate::distributed::scylla_store as scylla;
+use crate::distributed::scylla;
 use crate::error::Result;
 
 /// Prints the CQL that [`apply`] runs.

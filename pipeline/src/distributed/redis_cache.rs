@@ -217,7 +217,7 @@ impl Cache for RedisCache {
         let mut inv = self.script.prepare_invoke();
         inv.arg(ttl);
         for s in batch {
-            let minute = crate::distributed::scylla_store::minute_of(s.created_at).timestamp();
+            let minute = crate::aggregate::minute_of(s.created_at).timestamp();
             inv.arg(&s.id)
                 .arg(s.sentiment.unwrap_or(0.0))
                 .arg(s.topics.len());
