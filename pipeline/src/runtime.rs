@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use collectors::common::{Backoff, BackoffConfig};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use model::{DecodeLimits, Mention};
@@ -496,8 +497,14 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     Ok(())
 }
 
-/// Retries an external failure with exponential backoff and full jitter (100 ms doubling to
-/// 10 s) until it succeeds or shutdown is requested; other error classes are returned at once.
+/// The pause between retries of an external failure: 100 ms doubling to 10 s, full jitter.
+const RETRY_BACKOFF: BackoffConfig = BackoffConfig {
+    initial: Duration::from_millis(100),
+    max: Duration::from_secs(10),
+};
+
+/// Retries an external failure with [`RETRY_BACKOFF`] until it succeeds or shutdown is
+/// requested; other error classes are returned at once.
 async fn retry<F, Fut>(
     what: &'static str,
     shutdown: &watch::Receiver<bool>,
@@ -508,7 +515,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(RETRY_BACKOFF);
     loop {
         match f().await {
             Ok(()) => return Ok(()),
@@ -518,19 +525,11 @@ where
                 }
                 Stats::add(&stats.store_retries, 1);
                 telemetry::retry(what);
-                let jitter =
-                    Duration::from_nanos(fastrand_u64() % backoff.as_nanos().max(1) as u64);
-                tracing::warn!(error = %e, retry_in = ?jitter, "{what} failed; retrying");
-                tokio::time::sleep(jitter).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?wait, "{what} failed; retrying");
+                tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(e),
         }
     }
-}
-
-/// A little randomness for jitter without a dependency: hash the current time.
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::Instant::now())
 }
