@@ -93,6 +93,8 @@ pub struct Processed {
     pub positions: BTreeMap<i32, i64>,
     /// The batch's share of the in-flight byte budget, given back when the batch is done.
     pub budget: Option<Permit>,
+    /// Counts the batch in the in-flight gauge until it is committed (or dropped).
+    pub in_flight: Option<telemetry::InFlight>,
 }
 
 type Permit = tokio::sync::OwnedSemaphorePermit;
@@ -339,10 +341,12 @@ where
                         let limits = settings.limits;
                         let format = settings.enriched_format;
                         let matcher = settings.signals.current();
+                        let in_flight = telemetry::InFlight::start();
                         pending.push_back(tokio::task::spawn_blocking(move || {
                             let started = std::time::Instant::now();
                             let mut out = process_batch(batch, limits, matcher.as_deref(), format);
                             out.budget = permit;
+                            out.in_flight = Some(in_flight);
                             telemetry::stage(Stage::Transform, started.elapsed().as_secs_f64());
                             telemetry::processed(out.stored.len());
                             out

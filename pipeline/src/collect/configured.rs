@@ -124,7 +124,8 @@ async fn run_one(
     let mut acked: Option<Cursor> = None;
     let mut saved_at = Instant::now();
     let started = Instant::now();
-    let produced = metrics::counter!("backchannel_collector_produced_mentions_total", "source" => collector_source);
+    let metrics = crate::telemetry::CollectorRun::new(collector_source);
+    let produced = &metrics.produced;
     let mut stdout = std::io::stdout();
     let mut fatal = None;
     loop {
@@ -197,8 +198,7 @@ async fn run_one(
                     .map_err(|e| Error::internal("serialising a mention", e))?;
                 if payload.len() > ctx.max_bytes {
                     report.rejected_too_large += 1;
-                    metrics::counter!("backchannel_collector_rejected_mentions_total", "reason" => "too_large")
-                        .increment(1);
+                    metrics.too_large.increment(1);
                     tracing::warn!(collector = %ctx.name, id = %m.id, bytes = payload.len(), "mention over the size limit, not sent");
                     None
                 } else {
