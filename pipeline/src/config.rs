@@ -4,6 +4,12 @@
 //! Loading is raw TOML → overrides → typed `Config` (unknown keys rejected) → [`Config::validate`],
 //! so a bad config fails at start with a message naming the key and what it expected. Secrets
 //! (passwords) are read from the environment or a file named in the config, never from argv.
+//!
+//! The layering is hand-written rather than figment's: an override's type comes from the
+//! default at its key (`GROUP_ID=123` stays the string "123", `SCYLLA__NODES=a,b` becomes a list),
+//! and a variable naming no key fails at start naming the variable. figment's `Env` provider
+//! types each value on its own and takes lists only as `[a, b]`, so keeping those rules would
+//! mean a custom provider that reads the defaults: this code again, behind another crate.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
