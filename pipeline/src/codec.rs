@@ -40,7 +40,7 @@ impl Codec {
 
     /// The JSON form of a stored or cached record.
     pub async fn to_json<S: Store>(&self, store: &S, record: &[u8]) -> Result<Vec<u8>> {
-        let fp = avro::fingerprint_of(record).ok_or_else(|| corrupt(&DecodeError::NoHeader))?;
+        let fp = avro::fingerprint_of(record).ok_or_else(|| corrupt(DecodeError::NoHeader))?;
         let known = self
             .layouts
             .read()
@@ -51,13 +51,13 @@ impl Codec {
             Some(l) => l,
             None => {
                 let avsc = store.schema(fp).await?.ok_or_else(|| {
-                    Error::Store(format!(
+                    Error::corrupt(format!(
                         "a stored record names schema {fp:016x}, which the store does not hold"
                     ))
                 })?;
                 let json: serde_json::Value = serde_json::from_str(&avsc)
-                    .map_err(|e| Error::Store(format!("stored schema {fp:016x}: {e}")))?;
-                let layout = Arc::new(Layout::from_schema(&json).map_err(|e| corrupt(&e))?);
+                    .map_err(|e| Error::store(format!("stored schema {fp:016x}"), e))?;
+                let layout = Arc::new(Layout::from_schema(&json).map_err(corrupt)?);
                 self.layouts
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -66,11 +66,11 @@ impl Codec {
             }
         };
         let mut out = Vec::with_capacity(record.len() * 6);
-        layout.to_json(record, &mut out).map_err(|e| corrupt(&e))?;
+        layout.to_json(record, &mut out).map_err(corrupt)?;
         Ok(out)
     }
 }
 
-fn corrupt(e: &DecodeError) -> Error {
-    Error::Internal(format!("stored record unreadable: {e}"))
+fn corrupt(e: DecodeError) -> Error {
+    Error::internal("stored record unreadable", e)
 }

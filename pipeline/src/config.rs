@@ -4,6 +4,12 @@
 //! Loading is raw TOML → overrides → typed `Config` (unknown keys rejected) → [`Config::validate`],
 //! so a bad config fails at start with a message naming the key and what it expected. Secrets
 //! (passwords) are read from the environment or a file named in the config, never from argv.
+//!
+//! The layering is hand-written rather than figment's: an override's type comes from the
+//! default at its key (`GROUP_ID=123` stays the string "123", `SCYLLA__NODES=a,b` becomes a list),
+//! and a variable naming no key fails at start naming the variable. figment's `Env` provider
+//! types each value on its own and takes lists only as `[a, b]`, so keeping those rules would
+//! mean a custom provider that reads the defaults: this code again, behind another crate.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -310,28 +316,10 @@ pub fn size(key: &str, s: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
-/// Parses a human duration: `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"7d"`, `"1.5s"`.
+/// Parses a human duration (`"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"7d"`, `"1.5s"`; a bare number is
+/// an error) with the parser the collectors use; the error names `key`.
 pub fn duration(key: &str, s: &str) -> Result<Duration> {
-    let bad = || {
-        Error::Config(format!(
-            "{key}: expected a duration like \"100ms\", \"5s\" or \"2m\", got {s:?}"
-        ))
-    };
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86_400.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    collectors::common::duration::parse(s).map_err(|e| Error::Config(format!("{key}: {e}")))
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<()> {
@@ -537,7 +525,9 @@ mod tests {
         );
         assert_eq!(duration("k", "2m").ok(), Some(Duration::from_secs(120)));
         assert_eq!(duration("k", "7d").ok(), Some(Duration::from_secs(604_800)));
-        assert!(duration("k", "5").is_err());
+        assert_eq!(duration("k", "1h").ok(), Some(Duration::from_secs(3600)));
         assert!(duration("k", "-1s").is_err());
+        let e = duration("embedded.retention", "5").expect_err("a bare number");
+        assert!(e.to_string().contains("embedded.retention"), "{e}");
     }
 }

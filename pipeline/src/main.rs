@@ -1,13 +1,13 @@
 //! `backchannel`: the command-line entry point. `anyhow` lives here only.
 
-use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use pipeline::cmd;
+use pipeline::collect::{CollectOptions, Sink};
 use pipeline::config::{self, Config};
-use pipeline::local::{self, RunOptions};
 
 /// Backchannel: collect social mentions, enrich them with hundreds of fields, store and serve them.
 #[derive(Debug, Parser)]
@@ -155,18 +155,8 @@ struct QueryOptions {
 }
 
 impl QueryOptions {
-    fn parse(&self) -> anyhow::Result<transforms::signals::SignalOptions> {
-        let stem = match &self.stem {
-            Some(s) => Some(
-                serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
-                    .with_context(|| format!("--stem {s}: not a Snowball language"))?,
-            ),
-            None => None,
-        };
-        Ok(transforms::signals::SignalOptions {
-            keep_accents: self.keep_accents,
-            stem,
-        })
+    fn parse(&self) -> pipeline::Result<transforms::signals::SignalOptions> {
+        cmd::signals::options(self.stem.as_deref(), self.keep_accents)
     }
 }
 
@@ -174,6 +164,15 @@ impl QueryOptions {
 enum SinkName {
     Kafka,
     Stdout,
+}
+
+impl From<SinkName> for Sink {
+    fn from(s: SinkName) -> Sink {
+        match s {
+            SinkName::Kafka => Sink::Kafka,
+            SinkName::Stdout => Sink::Stdout,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -185,10 +184,30 @@ enum Format {
     Avro,
 }
 
+impl From<Format> for cmd::fields::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => cmd::fields::Format::Table,
+            Format::Json => cmd::fields::Format::Json,
+            Format::Markdown => cmd::fields::Format::Markdown,
+            Format::Avro => cmd::fields::Format::Avro,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum EnrichFormat {
     Json,
     Avro,
+}
+
+impl From<EnrichFormat> for cmd::enrich::Format {
+    fn from(f: EnrichFormat) -> Self {
+        match f {
+            EnrichFormat::Json => cmd::enrich::Format::Json,
+            EnrichFormat::Avro => cmd::enrich::Format::Avro,
+        }
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -215,101 +234,27 @@ fn main() -> anyhow::Result<()> {
             quiet,
         } => {
             let config = load()?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let opts = RunOptions {
+            let opts = cmd::run::RunOptions {
                 rate,
                 limit,
                 duration,
                 seed,
                 status: !quiet,
             };
-            eprintln!(
-                "backchannel run: embedded pipeline (data in {}), synthetic collector at {}; Ctrl-C to stop",
-                config.embedded.data_dir.display(),
-                if rate == 0 {
-                    "full speed".to_owned()
-                } else {
-                    format!("{rate} mentions/s")
-                }
-            );
-            let summary = rt.block_on(local::run(&config, opts))?;
-            println!("{}", summary.summary());
-            Ok(())
+            block_on(cmd::run::main(&config, opts))
         }
-        Command::Enrich { format } => enrich(load()?.decode_limits(), format),
-        Command::Worker { status } => {
-            let config = load()?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let summary = rt.block_on(pipeline::worker::run(&config, status))?;
-            println!("{}", summary.summary());
-            Ok(())
+        Command::Enrich { format } => {
+            Ok(cmd::enrich::main(load()?.decode_limits(), format.into())?)
         }
-        Command::Schema { action } => {
-            let config = load()?;
-            let s = &config.scylla;
-            let params = pipeline::distributed::scylla_store::SchemaParams::from_config(s)?;
-            match action {
-                SchemaAction::Print => {
-                    for stmt in pipeline::distributed::scylla_store::schema_statements(&params) {
-                        println!("{stmt};\n");
-                    }
-                    Ok(())
-                }
-                SchemaAction::Apply => {
-                    let rt = tokio::runtime::Runtime::new()?;
-                    rt.block_on(async {
-                        let session = pipeline::distributed::scylla_store::connect(s).await?;
-                        pipeline::distributed::scylla_store::apply_schema(&session, &params).await
-                    })?;
-                    eprintln!("schema applied to keyspace {}", s.keyspace);
-                    Ok(())
-                }
-            }
-        }
+        Command::Worker { status } => block_on(cmd::worker::main(&load()?, status)),
+        Command::Schema {
+            action: SchemaAction::Print,
+        } => Ok(cmd::schema::print(&load()?)?),
+        Command::Schema {
+            action: SchemaAction::Apply,
+        } => block_on(cmd::schema::apply(&load()?)),
         Command::Collect { sources, sink, .. } if sources.iter().any(|s| s != "synthetic") => {
-            if sources.iter().any(|s| s == "synthetic") {
-                anyhow::bail!(
-                    "run the synthetic source on its own: it takes --limit/--rate, the others their config"
-                );
-            }
-            let config = load()?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let sink = match sink {
-                SinkName::Kafka => pipeline::collect::Sink::Kafka,
-                SinkName::Stdout => pipeline::collect::Sink::Stdout,
-            };
-            let reports = rt.block_on(async {
-                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
-                    pipeline::worker::wait_for_stop_signal().await;
-                    eprintln!(
-                        "stopping collectors: waiting for Kafka to acknowledge what was sent…"
-                    );
-                    let _ = stop_tx.send(true);
-                    std::future::pending::<()>().await;
-                });
-                // Collector metrics on metrics.listen, when that address is free.
-                let handle = pipeline::telemetry::install();
-                if let Ok(addr) = config.metrics.listen.parse() {
-                    let ready = pipeline::http::Readiness::default();
-                    ready.set(true);
-                    if let Err(e) = pipeline::http::serve(addr, handle, ready, None).await {
-                        tracing::warn!(error = %e, "collector metrics not served");
-                    }
-                }
-                pipeline::collect_run::run(&config, &sources, sink, stop_rx).await
-            })?;
-            for (name, r) in sources.iter().zip(reports) {
-                eprintln!(
-                    "{name}: {} mentions, {} deletions, {} over the size limit",
-                    r.mentions, r.deletes, r.rejected_too_large
-                );
-            }
-            Ok(())
-        }
-        Command::Sources => {
-            print!("{}", pipeline::collect::SOURCES_HELP);
-            Ok(())
+            block_on(cmd::collect::configured(&load()?, &sources, sink.into()))
         }
         Command::Collect {
             sources: _,
@@ -320,40 +265,26 @@ fn main() -> anyhow::Result<()> {
             start,
             fixed_times,
         } => {
-            let config = load()?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let sink = match sink {
-                SinkName::Kafka => pipeline::collect::Sink::Kafka,
-                SinkName::Stdout => pipeline::collect::Sink::Stdout,
-            };
-            let opts = pipeline::collect::CollectOptions {
+            let opts = CollectOptions {
                 seed,
                 start,
                 limit,
                 rate,
-                sink,
+                sink: sink.into(),
                 live_times: !fixed_times,
             };
-            let n = rt.block_on(pipeline::collect::synthetic(&config, &opts))?;
-            eprintln!("collected {n} mentions");
+            block_on(cmd::collect::synthetic(&load()?, &opts))
+        }
+        Command::Sources => {
+            cmd::sources::main();
             Ok(())
         }
-        Command::Fields { format } => fields(format),
+        Command::Fields { format } => Ok(cmd::fields::main(format.into())?),
         Command::Signals {
             action: SignalsAction::Test { options, query },
-        } => {
-            let stdin = std::io::stdin().lock();
-            let (matched, total) = pipeline::signals_cli::test(
-                &query,
-                options.parse()?,
-                stdin,
-                std::io::stdout().lock(),
-            )?;
-            eprintln!("{matched} of {total} mentions match");
-            Ok(())
-        }
+        } => Ok(cmd::signals::main_test(&query, options.parse()?)?),
         Command::Signals { action } => {
-            use pipeline::signals_cli::Action;
+            use cmd::signals::Action;
             let action = match action {
                 SignalsAction::Put {
                     tenant,
@@ -370,108 +301,12 @@ fn main() -> anyhow::Result<()> {
                 SignalsAction::List { tenant } => Action::List { tenant },
                 SignalsAction::Test { .. } => unreachable!("handled above"),
             };
-            let config = load()?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let out = rt.block_on(pipeline::signals_cli::manage(&config, action))?;
-            if !out.is_empty() {
-                println!("{out}");
-            }
-            Ok(())
+            block_on(cmd::signals::main(&load()?, action))
         }
     }
 }
 
-fn enrich(limits: model::DecodeLimits, format: EnrichFormat) -> anyhow::Result<()> {
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut record = transforms::Record::new();
-    match format {
-        EnrichFormat::Json => {
-            each_mention(limits, |i, mention| {
-                match mention {
-                    Ok(m) => {
-                        transforms::enrich_into(&m, &mut record);
-                        serde_json::to_writer(
-                            &mut out,
-                            &transforms::EnrichedRef::new(&m, &record),
-                        )?;
-                    }
-                    Err(e) => {
-                        let err = serde_json::json!({"error": {"line": i + 1, "reason": e.reason(), "message": e.to_string()}});
-                        serde_json::to_writer(&mut out, &err)?;
-                    }
-                }
-                Ok(out.write_all(b"\n")?)
-            })?;
-            out.flush()?;
-        }
-        EnrichFormat::Avro => {
-            let random = std::collections::hash_map::RandomState::new();
-            let seed = std::hash::BuildHasher::hash_one(&random, std::time::SystemTime::now());
-            let mut marker = [0u8; 16];
-            marker[..8].copy_from_slice(&seed.to_le_bytes());
-            marker[8..].copy_from_slice(&seed.rotate_left(29).to_le_bytes());
-            let mut w = transforms::avro::ContainerWriter::new(out, marker)?;
-            each_mention(limits, |i, mention| {
-                match mention {
-                    Ok(m) => {
-                        transforms::enrich_into(&m, &mut record);
-                        w.append(&m, &record, &[])?;
-                    }
-                    Err(e) => eprintln!("line {}: {e} ({})", i + 1, e.reason()),
-                }
-                Ok(())
-            })?;
-            w.finish()?;
-        }
-    }
-    Ok(())
-}
-
-/// Calls `f` with each stdin line's number (from 0) and its decoded mention.
-fn each_mention(
-    limits: model::DecodeLimits,
-    mut f: impl FnMut(usize, Result<model::Mention, model::DecodeError>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    for (i, line) in std::io::stdin().lock().split(b'\n').enumerate() {
-        let mut line = line.context("reading stdin")?;
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        f(i, model::Mention::decode(&line, limits))?;
-    }
-    Ok(())
-}
-
-fn fields(format: Format) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&transforms::docs::catalogue_json())?
-        )?,
-        Format::Markdown => write!(out, "{}", transforms::docs::fields_markdown())?,
-        Format::Avro => write!(out, "{}", transforms::avro::schema::avsc())?,
-        Format::Table => {
-            let reg = transforms::registry();
-            writeln!(
-                out,
-                "field registry {} ({} fields)",
-                reg.version,
-                reg.fields.len()
-            )?;
-            for (e, r) in reg.extractors.iter().zip(&reg.ranges) {
-                writeln!(out, "\n[{}] v{}", e.name(), e.version())?;
-                for f in &reg.fields[r.clone()] {
-                    let ty = if f.nullable {
-                        format!("{}?", f.ty.as_str())
-                    } else {
-                        f.ty.as_str().to_owned()
-                    };
-                    writeln!(out, "  {:<32} {:<9} {}", f.name, ty, f.doc)?;
-                }
-            }
-        }
-    }
-    Ok(())
+/// Runs an async command on a multi-threaded runtime.
+fn block_on(command: impl Future<Output = pipeline::Result<()>>) -> anyhow::Result<()> {
+    Ok(tokio::runtime::Runtime::new()?.block_on(command)?)
 }

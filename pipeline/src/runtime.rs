@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use collectors::common::{Backoff, BackoffConfig};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use model::{DecodeLimits, Mention};
@@ -92,6 +93,8 @@ pub struct Processed {
     pub positions: BTreeMap<i32, i64>,
     /// The batch's share of the in-flight byte budget, given back when the batch is done.
     pub budget: Option<Permit>,
+    /// Counts the batch in the in-flight gauge until it is committed (or dropped).
+    pub in_flight: Option<telemetry::InFlight>,
 }
 
 type Permit = tokio::sync::OwnedSemaphorePermit;
@@ -312,7 +315,7 @@ where
                 let processed: Processed = match done {
                     Ok(p) => p,
                     Err(e) => {
-                        result = Err(Error::Internal(format!("transform task: {e}")));
+                        result = Err(Error::internal("transform task", e));
                         break;
                     }
                 };
@@ -338,10 +341,12 @@ where
                         let limits = settings.limits;
                         let format = settings.enriched_format;
                         let matcher = settings.signals.current();
+                        let in_flight = telemetry::InFlight::start();
                         pending.push_back(tokio::task::spawn_blocking(move || {
                             let started = std::time::Instant::now();
                             let mut out = process_batch(batch, limits, matcher.as_deref(), format);
                             out.budget = permit;
+                            out.in_flight = Some(in_flight);
                             telemetry::stage(Stage::Transform, started.elapsed().as_secs_f64());
                             telemetry::processed(out.stored.len());
                             out
@@ -360,9 +365,7 @@ where
     poller.abort();
     drop(batch_rx);
     drop(tx);
-    let sunk = sink
-        .await
-        .map_err(|e| Error::Internal(format!("sink task: {e}")))?;
+    let sunk = sink.await.map_err(|e| Error::internal("sink task", e))?;
     result.and(sunk)
 }
 
@@ -498,8 +501,14 @@ async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     Ok(())
 }
 
-/// Retries an external failure with exponential backoff and full jitter (100 ms doubling to
-/// 10 s) until it succeeds or shutdown is requested; other error classes are returned at once.
+/// The pause between retries of an external failure: 100 ms doubling to 10 s, full jitter.
+const RETRY_BACKOFF: BackoffConfig = BackoffConfig {
+    initial: Duration::from_millis(100),
+    max: Duration::from_secs(10),
+};
+
+/// Retries an external failure with [`RETRY_BACKOFF`] until it succeeds or shutdown is
+/// requested; other error classes are returned at once.
 async fn retry<F, Fut>(
     what: &'static str,
     shutdown: &watch::Receiver<bool>,
@@ -510,7 +519,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(RETRY_BACKOFF);
     loop {
         match f().await {
             Ok(()) => return Ok(()),
@@ -520,19 +529,11 @@ where
                 }
                 Stats::add(&stats.store_retries, 1);
                 telemetry::retry(what);
-                let jitter =
-                    Duration::from_nanos(fastrand_u64() % backoff.as_nanos().max(1) as u64);
-                tracing::warn!(error = %e, retry_in = ?jitter, "{what} failed; retrying");
-                tokio::time::sleep(jitter).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?wait, "{what} failed; retrying");
+                tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(e),
         }
     }
-}
-
-/// A little randomness for jitter without a dependency: hash the current time.
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::Instant::now())
 }

@@ -92,7 +92,7 @@ impl SignalsHandle {
             matcher
         })
         .await
-        .map_err(|e| Error::Internal(format!("compiling signals: {e}")))?;
+        .map_err(|e| Error::internal("compiling signals", e))?;
         tracing::info!(revision = rev, signals = n, "signals reloaded");
         self.swap(Compiled {
             revision: rev,

@@ -2,12 +2,16 @@
 //!
 //! Names follow `backchannel_<component>_<name>_<unit>[_total]`. Labels are low-cardinality by
 //! construction: a stage, a reason code, a source, a Kafka partition number — never an id, an
-//! author, a keyword or anything a tenant typed. Hot paths emit per batch.
+//! author, a keyword or anything a tenant typed. Hot paths emit per batch through handles
+//! registered once ([`Handles`], on first use). Every command installs the recorder
+//! ([`install`]) before its pipeline emits anything; a handle taken before that would stay a
+//! no-op, which is also what a process without `metrics.listen` wants.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -32,6 +36,10 @@ pub const IN_FLIGHT: &str = "backchannel_pipeline_in_flight_batches";
 pub const ROLLUPS: &str = "backchannel_store_rollups_total";
 pub const DELETED: &str = "backchannel_store_deleted_mentions_total";
 pub const EXPIRED: &str = "backchannel_store_expired_mentions_total";
+/// Mentions a collector run had acknowledged by Kafka, by source.
+pub const COLLECTOR_PRODUCED: &str = "backchannel_collector_produced_mentions_total";
+/// Mentions a collector run did not send, by reason.
+pub const COLLECTOR_REJECTED: &str = "backchannel_collector_rejected_mentions_total";
 
 /// The pipeline stages timed by [`STAGE_DURATION`].
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +52,14 @@ pub enum Stage {
 }
 
 impl Stage {
+    const ALL: [Stage; 5] = [
+        Stage::Transform,
+        Stage::DeadLetter,
+        Stage::Store,
+        Stage::Publish,
+        Stage::Cache,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             Stage::Transform => "transform",
@@ -189,78 +205,180 @@ fn describe() {
         Unit::Count,
         "Per-minute aggregates recomputed from stored mentions."
     );
+    describe_counter!(
+        DELETED,
+        Unit::Count,
+        "Mentions deleted because their source deleted them."
+    );
+    describe_counter!(
+        COLLECTOR_PRODUCED,
+        Unit::Count,
+        "Collected mentions and deletions Kafka acknowledged, by source."
+    );
+    describe_counter!(
+        COLLECTOR_REJECTED,
+        Unit::Count,
+        "Collected mentions not sent, by reason."
+    );
 }
 
+/// The handles of every metric without a label (or with a fixed set of labels), registered once.
+struct Handles {
+    received: Counter,
+    batch_size: Histogram,
+    processed: Counter,
+    stored: Counter,
+    published: Counter,
+    stages: [Histogram; Stage::ALL.len()],
+    store_write: Histogram,
+    store_errors: Counter,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    cache_breaker: Gauge,
+    created_to_stored: Histogram,
+    collected_to_stored: Histogram,
+    in_flight: Gauge,
+    expired: Counter,
+    deleted: Counter,
+    rollups: Counter,
+}
+
+static HANDLES: LazyLock<Handles> = LazyLock::new(|| Handles {
+    received: counter!(RECEIVED),
+    batch_size: histogram!(BATCH_SIZE),
+    processed: counter!(PROCESSED),
+    stored: counter!(STORED),
+    published: counter!(PUBLISHED),
+    stages: Stage::ALL.map(|s| histogram!(STAGE_DURATION, "stage" => s.as_str())),
+    store_write: histogram!(STORE_WRITE_DURATION),
+    store_errors: counter!(STORE_ERRORS),
+    cache_hits: counter!(CACHE_HITS),
+    cache_misses: counter!(CACHE_MISSES),
+    cache_breaker: gauge!(CACHE_BREAKER_OPEN),
+    created_to_stored: histogram!(CREATED_TO_STORED),
+    collected_to_stored: histogram!(COLLECTED_TO_STORED),
+    in_flight: gauge!(IN_FLIGHT),
+    expired: counter!(EXPIRED),
+    deleted: counter!(DELETED),
+    rollups: counter!(ROLLUPS),
+});
+
 pub fn received(n: usize) {
-    counter!(RECEIVED).increment(n as u64);
-    histogram!(BATCH_SIZE).record(n as f64);
+    let h = &*HANDLES;
+    h.received.increment(n as u64);
+    h.batch_size.record(n as f64);
 }
 pub fn processed(n: usize) {
-    counter!(PROCESSED).increment(n as u64);
+    HANDLES.processed.increment(n as u64);
 }
 pub fn stored(n: usize) {
-    counter!(STORED).increment(n as u64);
+    HANDLES.stored.increment(n as u64);
 }
 pub fn published(n: usize) {
-    counter!(PUBLISHED).increment(n as u64);
+    HANDLES.published.increment(n as u64);
 }
+/// One dead letter (rare: looked up per call).
 pub fn dead_letter(reason: &'static str) {
     counter!(DEAD_LETTERS, "reason" => reason).increment(1);
 }
 pub fn stage(stage: Stage, secs: f64) {
-    histogram!(STAGE_DURATION, "stage" => stage.as_str()).record(secs);
+    HANDLES.stages[stage as usize].record(secs);
 }
 pub fn store_write(secs: f64, ok: bool) {
-    histogram!(STORE_WRITE_DURATION).record(secs);
+    HANDLES.store_write.record(secs);
     if !ok {
-        counter!(STORE_ERRORS).increment(1);
+        HANDLES.store_errors.increment(1);
     }
 }
+/// One retry (rare: looked up per call).
 pub fn retry(what: &'static str) {
     counter!(RETRIES, "operation" => what).increment(1);
 }
 pub fn cache_hit(hit: bool) {
     if hit {
-        counter!(CACHE_HITS).increment(1);
+        HANDLES.cache_hits.increment(1);
     } else {
-        counter!(CACHE_MISSES).increment(1);
+        HANDLES.cache_misses.increment(1);
     }
 }
+/// One failed cache call (rare once the breaker is open: looked up per call).
 pub fn cache_error(op: &'static str) {
     counter!(CACHE_ERRORS, "operation" => op).increment(1);
 }
 pub fn cache_breaker(open: bool) {
-    gauge!(CACHE_BREAKER_OPEN).set(if open { 1.0 } else { 0.0 });
+    HANDLES.cache_breaker.set(if open { 1.0 } else { 0.0 });
 }
+/// Every few seconds per partition.
 pub fn consumer_lag(partition: i32, lag: i64) {
     gauge!(CONSUMER_LAG, "partition" => partition.to_string()).set(lag as f64);
 }
-/// Records each stored mention's latency from creation and from collection to `now`; the two
-/// histogram handles are looked up once per batch.
+/// Records each stored mention's latency from creation and from collection to `now`.
 pub fn latency_to_stored(
     now: chrono::DateTime<chrono::Utc>,
     times: impl Iterator<Item = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
 ) {
-    let (created, collected) = (
-        histogram!(CREATED_TO_STORED),
-        histogram!(COLLECTED_TO_STORED),
-    );
+    let h = &*HANDLES;
     let secs =
         |t: chrono::DateTime<chrono::Utc>| ((now - t).num_milliseconds() as f64 / 1e3).max(0.0);
     for (c, k) in times {
-        created.record(secs(c));
-        collected.record(secs(k));
+        h.created_to_stored.record(secs(c));
+        h.collected_to_stored.record(secs(k));
     }
 }
-pub fn in_flight(n: usize) {
-    gauge!(IN_FLIGHT).set(n as f64);
+
+/// A batch between being polled and being committed: counted in [`IN_FLIGHT`] while it lives.
+#[derive(Debug)]
+pub struct InFlight(());
+
+impl InFlight {
+    pub fn start() -> InFlight {
+        HANDLES.in_flight.increment(1.0);
+        InFlight(())
+    }
 }
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        HANDLES.in_flight.decrement(1.0);
+    }
+}
+
 pub fn expired(n: u64) {
-    counter!(EXPIRED).increment(n);
+    HANDLES.expired.increment(n);
 }
 pub fn deleted(n: usize) {
-    counter!(DELETED).increment(n as u64);
+    HANDLES.deleted.increment(n as u64);
 }
 pub fn rollups(n: usize) {
-    counter!(ROLLUPS).increment(n as u64);
+    HANDLES.rollups.increment(n as u64);
+}
+
+/// The metrics of one collector run, registered once per collector.
+#[derive(Debug, Clone)]
+pub struct CollectorRun {
+    /// Items Kafka acknowledged.
+    pub produced: Counter,
+    /// Mentions over `pipeline.max_message_bytes`, not sent.
+    pub too_large: Counter,
+}
+
+impl CollectorRun {
+    pub fn new(source: &'static str) -> CollectorRun {
+        CollectorRun {
+            produced: counter!(COLLECTOR_PRODUCED, "source" => source),
+            too_large: counter!(COLLECTOR_REJECTED, "reason" => "too_large"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_handles_are_indexed_by_the_stage() {
+        for (i, s) in Stage::ALL.into_iter().enumerate() {
+            assert_eq!(s as usize, i, "{}", s.as_str());
+        }
+    }
 }

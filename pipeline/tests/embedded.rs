@@ -2,8 +2,8 @@
 //! limited rate (batches linger while transforms finish: the case that once lost messages when a
 //! poll was interrupted) and at full speed.
 
+use pipeline::cmd::run::{self as local, RunOptions};
 use pipeline::config::Config;
-use pipeline::local::{self, RunOptions};
 
 fn config(dir: &std::path::Path) -> Config {
     let vars = vec![

@@ -538,7 +538,7 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
     for i in 0..2_000 {
         let m = source.mention(i);
         let hits = transforms::enrich_and_match(&m, &mut record, Some(&matcher));
-        let minute = pipeline::distributed::scylla_store::minute_of(m.created_at);
+        let minute = pipeline::aggregate::minute_of(m.created_at);
         if i >= 1_000 && !hits.is_empty() {
             *expected.entry(minute).or_default() += 1;
         } else {

@@ -1,5 +1,6 @@
 //! Reconnect pacing: exponential backoff with full jitter, and reading the servers' own
-//! `Retry-After` / rate-limit headers.
+//! `Retry-After` / rate-limit headers. [`Backoff`] is the workspace's one backoff: the pipeline's
+//! retry loop (store, publish) uses it too.
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use super::{CollectorError, backoff::retry_after};
 
 /// A client with rustls (ring provider) and sane timeouts. Streaming reads have no overall
 /// timeout; they use [`next_chunk`]'s idle timeout instead.
-pub(crate) fn client() -> Result<Client, CollectorError> {
+pub fn client() -> Result<Client, CollectorError> {
     // Several collectors may race to install it; losing that race is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()

@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 pub use backoff::{Backoff, BackoffConfig};
 pub use checkpoint::{Checkpoint, Cursor, FileCheckpoint, MemoryCheckpoint};
 pub use error::{CollectorError, ErrorClass};
+/// The HTTP client (rustls with ring, connect timeout) for callers outside the crate too.
+pub use http::client as http_client;
 pub use secret::{Secret, SecretRef};
 
 use crate::telemetry::CollectorMetrics;

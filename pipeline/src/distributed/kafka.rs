@@ -96,10 +96,10 @@ impl KafkaConsumer {
                 (max_buffer_kib.min(50 * 1024) * 1024).to_string(),
             )
             .create_with_context(Ctx { ready })
-            .map_err(|e| Error::Queue(format!("creating consumer: {e}")))?;
+            .map_err(|e| Error::queue("creating consumer", e))?;
         consumer
             .subscribe(&[&cfg.raw_topic])
-            .map_err(|e| Error::Queue(format!("subscribing: {e}")))?;
+            .map_err(|e| Error::queue("subscribing", e))?;
         let inner = Arc::new(consumer);
         let backlog = Arc::new(AtomicU64::new(0));
         let lag_task = tokio::spawn(track_lag(
@@ -162,7 +162,7 @@ impl Consumer for KafkaConsumer {
             .inner
             .recv()
             .await
-            .map_err(|e| Error::Queue(format!("consume: {e}")))?;
+            .map_err(|e| Error::queue("consume", e))?;
         batch.push(owned(&first));
         drop(first);
         let deadline = tokio::time::Instant::now() + linger;
@@ -223,7 +223,7 @@ impl Committer for KafkaCommitter {
             Err(rdkafka::error::KafkaError::ConsumerCommit(
                 rdkafka::types::RDKafkaErrorCode::NoOffset,
             )) => Ok(()),
-            Err(e) => Err(Error::Queue(format!("final commit: {e}"))),
+            Err(e) => Err(Error::queue("final commit", e)),
         }
     }
 }
@@ -264,7 +264,7 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
 pub fn producer(brokers: &str) -> Result<FutureProducer> {
     producer_config(brokers)
         .create()
-        .map_err(|e| Error::Publish(format!("creating producer: {e}")))
+        .map_err(|e| Error::publish("creating producer", e))
 }
 
 impl KafkaPublisher {
@@ -310,7 +310,7 @@ impl Publisher for KafkaPublisher {
                         record = r;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(Error::Publish(e.to_string())),
+                    Err((e, _)) => return Err(Error::publish("", e)),
                 }
             };
             acks.push(ack);
@@ -318,8 +318,13 @@ impl Publisher for KafkaPublisher {
         for ack in acks {
             match ack.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(Error::Publish(e.to_string())),
-                Err(_) => return Err(Error::Publish("producer dropped a delivery".into())),
+                Ok(Err((e, _))) => return Err(Error::publish("", e)),
+                Err(_) => {
+                    return Err(Error::Publish {
+                        what: "producer dropped a delivery".into(),
+                        source: None,
+                    });
+                }
             }
         }
         Ok(())

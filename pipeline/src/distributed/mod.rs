@@ -4,8 +4,8 @@
 
 pub mod kafka;
 pub mod redis_cache;
-pub mod scylla_store;
+pub mod scylla;
 
 pub use kafka::{KafkaConsumer, KafkaPublisher};
 pub use redis_cache::RedisCache;
-pub use scylla_store::ScyllaStore;
+pub use scylla::ScyllaStore;

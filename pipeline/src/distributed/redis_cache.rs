@@ -138,7 +138,10 @@ impl RedisCache {
     {
         if !self.allowed() {
             telemetry::cache_error(op);
-            return Err(Error::Cache("circuit breaker open".into()));
+            return Err(Error::Cache {
+                what: "circuit breaker open".into(),
+                source: None,
+            });
         }
         let conn = {
             let mut slot = self.conn.lock().await;
@@ -154,11 +157,14 @@ impl RedisCache {
                         }
                         Ok(Err(e)) => {
                             self.record(false, op);
-                            return Err(Error::Cache(format!("connect: {e}")));
+                            return Err(Error::cache("connect", e));
                         }
                         Err(_) => {
                             self.record(false, op);
-                            return Err(Error::Cache("connect: timed out".into()));
+                            return Err(Error::Cache {
+                                what: "connect: timed out".into(),
+                                source: None,
+                            });
                         }
                     }
                 }
@@ -166,11 +172,11 @@ impl RedisCache {
         };
         let result = match tokio::time::timeout(self.timeout, f(conn)).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Error::Cache(format!("{op}: {e}"))),
-            Err(_) => Err(Error::Cache(format!(
-                "{op}: timed out after {:?}",
-                self.timeout
-            ))),
+            Ok(Err(e)) => Err(Error::cache(op, e)),
+            Err(_) => Err(Error::Cache {
+                what: format!("{op}: timed out after {:?}", self.timeout),
+                source: None,
+            }),
         };
         self.record(result.is_ok(), op);
         result
@@ -211,7 +217,7 @@ impl Cache for RedisCache {
         let mut inv = self.script.prepare_invoke();
         inv.arg(ttl);
         for s in batch {
-            let minute = crate::distributed::scylla_store::minute_of(s.created_at).timestamp();
+            let minute = crate::aggregate::minute_of(s.created_at).timestamp();
             inv.arg(&s.id)
                 .arg(s.sentiment.unwrap_or(0.0))
                 .arg(s.topics.len());

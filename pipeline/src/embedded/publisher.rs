@@ -108,7 +108,7 @@ impl Publisher for LocalPublisher {
                     };
                     let line = serde_json::json!({"headers": headers, "payload": payload});
                     serde_json::to_writer(&mut lines, &line)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                        .map_err(|e| Error::internal("serialising a dead letter", e))?;
                     lines.push(b'\n');
                 }
             }
@@ -120,7 +120,7 @@ impl Publisher for LocalPublisher {
                 Ok(f.append(&lines)?)
             })
             .await
-            .map_err(|e| Error::Internal(format!("dead-letter task: {e}")))??;
+            .map_err(|e| Error::internal("dead-letter task", e))??;
         }
         Ok(())
     }

@@ -37,11 +37,10 @@ impl LocalProducer {
     /// Enqueues a payload, waiting while the queue is full (backpressure). Errors when the
     /// consumer is gone.
     pub async fn send(&self, key: Option<Vec<u8>>, payload: Vec<u8>) -> Result<()> {
-        let permit = self
-            .tx
-            .reserve()
-            .await
-            .map_err(|_| Error::Queue("local queue closed".into()))?;
+        let permit = self.tx.reserve().await.map_err(|_| Error::Queue {
+            what: "local queue closed".into(),
+            source: None,
+        })?;
         let offset = self.next.fetch_add(1, Ordering::Relaxed);
         permit.send(Delivery {
             partition: 0,
@@ -106,9 +105,10 @@ impl Committer for LocalCommitter {
     fn commit(&self, _partition: i32, offset: i64) -> Result<()> {
         let prev = self.0.swap(offset, Ordering::AcqRel);
         if offset <= prev {
-            return Err(Error::Internal(format!(
-                "commit went backwards: {prev} -> {offset}"
-            )));
+            return Err(Error::Internal {
+                what: format!("commit went backwards: {prev} -> {offset}"),
+                source: None,
+            });
         }
         Ok(())
     }

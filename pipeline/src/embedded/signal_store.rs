@@ -42,7 +42,7 @@ impl crate::signals::SignalStore for RedbStore {
                 let (_, v) = entry.map_err(err)?;
                 out.push(
                     serde_json::from_slice(v.value())
-                        .map_err(|e| Error::Store(format!("stored signal: {e}")))?,
+                        .map_err(|e| Error::store("stored signal", e))?,
                 );
             }
             Ok((rev, out))
@@ -51,7 +51,8 @@ impl crate::signals::SignalStore for RedbStore {
     }
 
     async fn put_signal(&self, signal: &transforms::signals::Signal) -> Result<()> {
-        let json = serde_json::to_vec(signal).map_err(|e| Error::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_vec(signal).map_err(|e| Error::internal("serialising a signal", e))?;
         let key = (signal.tenant.clone(), signal.id.clone());
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(err)?;

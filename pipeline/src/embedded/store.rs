@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::traits::{Store, Stored};
 
 /// id -> stored value: the write time (8 bytes, little-endian milliseconds) then the compact
@@ -86,8 +86,8 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> Error {
-    Error::Store(e.to_string())
+fn err(e: impl Into<BoxError>) -> Error {
+    Error::store("", e)
 }
 
 /// What [`BY_TIME`] keeps of a mention: its creation time and topics.
@@ -109,7 +109,10 @@ impl<'a> Entry<'a> {
     }
 
     fn unpack(bytes: &'a [u8]) -> Result<Entry<'a>> {
-        let bad = || Error::Store("corrupt retention index entry".into());
+        let bad = || Error::Store {
+            what: "corrupt retention index entry".into(),
+            source: None,
+        };
         let (created, mut rest) = bytes.split_first_chunk::<8>().ok_or_else(bad)?;
         let mut topics = Vec::new();
         while let Some((len, tail)) = rest.split_first_chunk::<2>() {
@@ -145,10 +148,17 @@ impl RedbStore {
     /// Opens (or creates) `dir/backchannel.redb`.
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<RedbStore> {
         std::fs::create_dir_all(dir)?;
+        let path = dir.join("backchannel.redb");
         let db = Database::builder()
             .set_cache_size(usize::try_from(options.cache_bytes).unwrap_or(usize::MAX))
-            .create(dir.join("backchannel.redb"))
-            .map_err(err)?;
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::StoreInUse {
+                    path: path.clone(),
+                    source: e.into(),
+                },
+                e => err(e),
+            })?;
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(MENTIONS).map_err(err)?;
         txn.open_table(BY_TOPIC).map_err(err)?;
@@ -416,7 +426,7 @@ impl Store for RedbStore {
         let batch = batch.clone();
         tokio::task::spawn_blocking(move || this.write_blocking(&batch))
             .await
-            .map_err(|e| Error::Internal(format!("store task: {e}")))?
+            .map_err(|e| Error::internal("store task", e))?
     }
 
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
@@ -508,11 +518,11 @@ fn pack_into(record: &[u8], out: &mut Vec<u8>) {
 
 /// The compact record of a stored value.
 fn unpack(stored: &[u8]) -> Result<Vec<u8>> {
-    let body = stored
-        .get(8..)
-        .ok_or_else(|| Error::Store("corrupt stored mention: too short".into()))?;
-    lz4_flex::decompress_size_prepended(body)
-        .map_err(|e| Error::Store(format!("corrupt stored mention: {e}")))
+    let body = stored.get(8..).ok_or_else(|| Error::Store {
+        what: "corrupt stored mention: too short".into(),
+        source: None,
+    })?;
+    lz4_flex::decompress_size_prepended(body).map_err(|e| Error::store("corrupt stored mention", e))
 }
 
 impl RedbStore {
@@ -524,7 +534,7 @@ impl RedbStore {
         async move {
             tokio::task::spawn_blocking(move || f(&db))
                 .await
-                .map_err(|e| Error::Internal(format!("store task: {e}")))?
+                .map_err(|e| Error::internal("store task", e))?
         }
     }
 }

@@ -170,3 +170,19 @@ async fn retention_keeps_the_file_under_its_size_limit() {
     assert!(store.get("m24575").await.expect("get").is_some());
     assert!(store.get("m0").await.expect("get").is_none());
 }
+
+#[test]
+fn a_store_held_elsewhere_is_reported_as_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _held = RedbStore::open(dir.path()).expect("open");
+    match RedbStore::open(dir.path()) {
+        Err(e @ Error::StoreInUse { .. }) => {
+            assert_eq!(e.class(), crate::ErrorClass::External);
+            assert!(
+                std::error::Error::source(&e).is_some(),
+                "keeps redb's error"
+            );
+        }
+        other => panic!("expected StoreInUse, got {other:?}"),
+    }
+}

@@ -75,9 +75,9 @@ impl Env {
             )],
         )
         .expect("config");
-        let params = pipeline::distributed::scylla_store::SchemaParams::from_config(&config.scylla)
+        let params = pipeline::distributed::scylla::SchemaParams::from_config(&config.scylla)
             .expect("schema parameters");
-        pipeline::distributed::scylla_store::apply_schema(&env.session, &params)
+        pipeline::distributed::scylla::apply_schema(&env.session, &params)
             .await
             .expect("schema");
         env
@@ -146,8 +146,7 @@ impl Env {
             seed,
             ..Default::default()
         });
-        let minute =
-            |i: u64| pipeline::distributed::scylla_store::minute_of(source.mention(i).created_at);
+        let minute = |i: u64| pipeline::aggregate::minute_of(source.mention(i).created_at);
         let (first, last) = (minute(start), minute(start + n.max(1) - 1));
         let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
         let mut m = first;

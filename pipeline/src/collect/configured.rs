@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use crate::collect::Sink;
+use super::Sink;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -74,7 +74,7 @@ pub async fn run(
     for t in tasks {
         reports.push(
             t.await
-                .map_err(|e| Error::Internal(format!("collector task: {e}")))??,
+                .map_err(|e| Error::internal("collector task", e))??,
         );
     }
     Ok(reports)
@@ -96,8 +96,8 @@ impl Ctx {
         let (cp, name, cursor) = (self.checkpoints.clone(), self.name.clone(), cursor.clone());
         tokio::task::spawn_blocking(move || cp.save(&name, &cursor))
             .await
-            .map_err(|e| Error::Internal(format!("checkpoint task: {e}")))?
-            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
+            .map_err(|e| Error::internal("checkpoint task", e))?
+            .map_err(|e| Error::collector(&self.name, e))
     }
 }
 
@@ -109,12 +109,12 @@ async fn run_one(
     let (cp, name) = (ctx.checkpoints.clone(), ctx.name.clone());
     let resume = tokio::task::spawn_blocking(move || cp.load(&name))
         .await
-        .map_err(|e| Error::Internal(format!("checkpoint task: {e}")))?
-        .map_err(|e| Error::Config(format!("collector {}: checkpoint: {e}", ctx.name)))?;
+        .map_err(|e| Error::internal("checkpoint task", e))?
+        .map_err(|e| Error::collector(&ctx.name, e))?;
     let collector = source
         .build()
         .await
-        .map_err(|e| Error::Config(format!("collector {}: {e}", ctx.name)))?;
+        .map_err(|e| Error::collector(&ctx.name, e))?;
     tracing::info!(collector = %ctx.name, source = collector.source().as_str(), resume = ?resume, "collector starting");
     let collector_source = collector.source().as_str();
     let mut items = collector.stream(resume);
@@ -124,7 +124,8 @@ async fn run_one(
     let mut acked: Option<Cursor> = None;
     let mut saved_at = Instant::now();
     let started = Instant::now();
-    let produced = metrics::counter!("backchannel_collector_produced_mentions_total", "source" => collector_source);
+    let metrics = crate::telemetry::CollectorRun::new(collector_source);
+    let produced = &metrics.produced;
     let mut stdout = std::io::stdout();
     let mut fatal = None;
     loop {
@@ -187,17 +188,17 @@ async fn run_one(
         let item = match item {
             Ok(i) => i,
             Err(e) => {
-                fatal = Some(Error::Config(format!("collector {}: {e}", ctx.name)));
+                fatal = Some(Error::collector(&ctx.name, e));
                 break;
             }
         };
         let ack = match &item.event {
             Event::Mention(m) => {
-                let payload = serde_json::to_vec(m).map_err(|e| Error::Internal(e.to_string()))?;
+                let payload = serde_json::to_vec(m)
+                    .map_err(|e| Error::internal("serialising a mention", e))?;
                 if payload.len() > ctx.max_bytes {
                     report.rejected_too_large += 1;
-                    metrics::counter!("backchannel_collector_rejected_mentions_total", "reason" => "too_large")
-                        .increment(1);
+                    metrics.too_large.increment(1);
                     tracing::warn!(collector = %ctx.name, id = %m.id, bytes = payload.len(), "mention over the size limit, not sent");
                     None
                 } else {
@@ -261,7 +262,7 @@ async fn send(
             )) => {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            Err((e, _)) => return Err(Error::Publish(e.to_string())),
+            Err((e, _)) => return Err(Error::publish("", e)),
         }
     }
 }
@@ -271,8 +272,11 @@ fn check<E>(
 ) -> Result<()> {
     match r {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(Error::Publish(format!("delivery failed: {e}"))),
-        Err(_) => Err(Error::Publish("producer dropped a delivery".into())),
+        Ok(Err((e, _))) => Err(Error::publish("delivery failed", e)),
+        Err(_) => Err(Error::Publish {
+            what: "producer dropped a delivery".into(),
+            source: None,
+        }),
     }
 }
 

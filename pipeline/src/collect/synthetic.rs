@@ -1,6 +1,5 @@
-//! `backchannel collect`: run a collector and send its mentions to Kafka's raw topic (or stdout).
-//!
-//! Only the synthetic source exists so far; the network sources plug in here as they arrive.
+//! The synthetic source into Kafka's raw topic (or stdout), through a threaded producer with a
+//! counting delivery callback: no future or channel per message, so one core keeps a broker busy.
 
 use std::io::Write;
 use std::time::Duration;
@@ -13,18 +12,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::Sink;
 use crate::config::Config;
 use crate::error::{Error, Result};
-
-/// `backchannel sources`: the source types and their configuration keys.
-pub const SOURCES_HELP: &str = include_str!("sources.txt");
-
-/// Where collected mentions go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink {
-    Kafka,
-    Stdout,
-}
 
 /// What to collect.
 #[derive(Debug, Clone)]
@@ -73,7 +63,8 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             while i < end {
                 let m = stamp(source.mention(i));
-                serde_json::to_writer(&mut out, &m).map_err(|e| Error::Internal(e.to_string()))?;
+                serde_json::to_writer(&mut out, &m)
+                    .map_err(|e| Error::internal("serialising a mention", e))?;
                 out.write_all(b"\n")?;
                 i += 1;
                 sent += 1;
@@ -87,15 +78,15 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
             let producer: ThreadedProducer<CountingContext> =
                 crate::distributed::kafka::producer_config(&config.kafka.brokers)
                     .create_with_context(CountingContext(counts.clone()))
-                    .map_err(|e| Error::Publish(format!("creating producer: {e}")))?;
+                    .map_err(|e| Error::publish("creating producer", e))?;
             let topic = &config.kafka.raw_topic;
             while i < end {
                 tick.tick().await;
                 let tick_end = end.min(i.saturating_add(per_tick));
                 while i < tick_end {
                     let m = stamp(source.mention(i));
-                    let payload =
-                        serde_json::to_vec(&m).map_err(|e| Error::Internal(e.to_string()))?;
+                    let payload = serde_json::to_vec(&m)
+                        .map_err(|e| Error::internal("serialising a mention", e))?;
                     let mut record = BaseRecord::to(topic).key(m.id.as_bytes()).payload(&payload);
                     loop {
                         match producer.send(record) {
@@ -108,11 +99,11 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
                                 record = r;
                                 tokio::time::sleep(Duration::from_millis(1)).await;
                             }
-                            Err((e, _)) => return Err(Error::Publish(e.to_string())),
+                            Err((e, _)) => return Err(Error::publish("", e)),
                         }
                     }
                     if let Some(e) = counts.error() {
-                        return Err(Error::Publish(format!("delivery failed: {e}")));
+                        return Err(Error::publish("delivery failed", e));
                     }
                     i += 1;
                 }
@@ -124,10 +115,10 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
             let p = producer.clone();
             tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(60)))
                 .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-                .map_err(|e| Error::Publish(format!("flush: {e}")))?;
+                .map_err(|e| Error::internal("flush task", e))?
+                .map_err(|e| Error::publish("flush", e))?;
             if let Some(e) = counts.error() {
-                return Err(Error::Publish(format!("delivery failed: {e}")));
+                return Err(Error::publish("delivery failed", e));
             }
             sent = counts.ok.load(Ordering::Relaxed);
         }
@@ -139,11 +130,11 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
 #[derive(Debug, Default)]
 struct Counting {
     ok: AtomicU64,
-    first_error: std::sync::Mutex<Option<String>>,
+    first_error: std::sync::Mutex<Option<KafkaError>>,
 }
 
 impl Counting {
-    fn error(&self) -> Option<String> {
+    fn error(&self) -> Option<KafkaError> {
         self.first_error
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -167,7 +158,7 @@ impl ProducerContext for CountingContext {
                     .first_error
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .get_or_insert_with(|| e.to_string());
+                    .get_or_insert_with(|| e.clone());
             }
         }
     }

@@ -1,5 +1,5 @@
-//! `backchannel signals …`: manage tenants' signals in the configured store, and try a query
-//! against mentions before saving it.
+//! `backchannel signals put|delete|list|test`: manage tenants' signals in the configured store,
+//! and try a query against mentions before saving it.
 //!
 //! In distributed mode the commands talk to ScyllaDB. In embedded mode they open the redb file —
 //! unless a running `backchannel run` holds it, in which case they go through that process's
@@ -14,7 +14,7 @@ use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::signals::{self, SignalStore};
 
-/// One `signals` command.
+/// One `signals` command that changes or lists the stored signals.
 #[derive(Debug, Clone)]
 pub enum Action {
     Put {
@@ -32,18 +32,49 @@ pub enum Action {
     },
 }
 
+/// The matching options from the command line: `--stem LANGUAGE`, `--keep-accents`.
+pub fn options(stem: Option<&str>, keep_accents: bool) -> Result<SignalOptions> {
+    let stem = match stem {
+        Some(s) => Some(
+            serde_json::from_value(serde_json::Value::String(s.to_lowercase()))
+                .map_err(|_| Error::Config(format!("--stem {s}: not a Snowball language")))?,
+        ),
+        None => None,
+    };
+    Ok(SignalOptions { keep_accents, stem })
+}
+
+/// The command: runs `action` and prints what it reports.
+pub async fn main(config: &Config, action: Action) -> Result<()> {
+    let out = manage(config, action).await?;
+    if !out.is_empty() {
+        println!("{out}");
+    }
+    Ok(())
+}
+
+/// `signals test` on stdin and stdout, with the count on stderr.
+pub fn main_test(query: &str, options: SignalOptions) -> Result<()> {
+    let (matched, total) = test(
+        query,
+        options,
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+    )?;
+    eprintln!("{matched} of {total} mentions match");
+    Ok(())
+}
+
 /// Runs a management action and returns what to print.
 pub async fn manage(config: &Config, action: Action) -> Result<String> {
     match config.pipeline.mode {
         Mode::Distributed => {
-            let store = crate::worker::store(config).await?;
+            let store = crate::services::scylla_store(config).await?;
             apply(&store, action).await
         }
         Mode::Embedded => match crate::embedded::RedbStore::open(&config.embedded.data_dir) {
             Ok(store) => apply(&store, action).await,
-            Err(e) if e.to_string().contains("already open") => {
-                via_http(&config.metrics.listen, action)
-            }
+            Err(Error::StoreInUse { .. }) => via_http(&config.metrics.listen, action).await,
             Err(e) => Err(e),
         },
     }
@@ -79,40 +110,47 @@ async fn apply<S: SignalStore>(store: &S, action: Action) -> Result<String> {
 }
 
 /// Sends the action to a running embedded pipeline's API.
-fn via_http(listen: &str, action: Action) -> Result<String> {
-    let unreachable = |e: std::io::Error| {
+async fn via_http(listen: &str, action: Action) -> Result<String> {
+    let unreachable = |e: &dyn std::fmt::Display| {
         Error::Config(format!(
             "the data directory is in use and its API at {listen} does not answer: {e}"
         ))
     };
-    let (method, path, body) = match &action {
+    let client = collectors::common::http_client().map_err(|e| unreachable(&e))?;
+    let base = format!("http://{listen}");
+    let request = match &action {
         Action::Put {
             tenant,
             id,
             query,
             options,
-        } => (
-            "PUT",
-            format!("/v1/signals/{tenant}/{id}"),
-            serde_json::json!({"query": query, "options": options}).to_string(),
-        ),
-        Action::Delete { tenant, id } => (
-            "DELETE",
-            format!("/v1/signals/{tenant}/{id}"),
-            String::new(),
-        ),
-        Action::List { .. } => ("GET", "/v1/signals".to_owned(), String::new()),
+        } => client
+            .put(format!("{base}/v1/signals/{tenant}/{id}"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"query": query, "options": options}).to_string()),
+        Action::Delete { tenant, id } => client.delete(format!("{base}/v1/signals/{tenant}/{id}")),
+        Action::List { .. } => client.get(format!("{base}/v1/signals")),
     };
-    let (status, reply) = http(listen, method, &path, &body).map_err(unreachable)?;
-    if !(200..300).contains(&status) {
-        return Err(Error::Config(format!("{method} {path}: {status} {reply}")));
+    let request = request
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| unreachable(&e))?;
+    let what = format!("{} {}", request.method(), request.url().path());
+    let response = client.execute(request).await.map_err(|e| unreachable(&e))?;
+    let status = response.status();
+    let reply = response.text().await.map_err(|e| unreachable(&e))?;
+    if !status.is_success() {
+        return Err(Error::Config(format!(
+            "{what}: {} {reply}",
+            status.as_u16()
+        )));
     }
     Ok(match action {
         Action::Put { tenant, id, .. } => format!("saved {tenant}/{id} ({reply})"),
         Action::Delete { tenant, id } => format!("deleted {tenant}/{id}"),
         Action::List { tenant } => {
-            let mut all: Vec<Signal> =
-                serde_json::from_str(&reply).map_err(|e| Error::Internal(e.to_string()))?;
+            let mut all: Vec<Signal> = serde_json::from_str(&reply)
+                .map_err(|e| Error::internal("reading the API's signal list", e))?;
             all.retain(|s| tenant.as_deref().is_none_or(|t| t == s.tenant));
             all.iter()
                 .map(|s| serde_json::to_string(s).unwrap_or_default())
@@ -120,30 +158,6 @@ fn via_http(listen: &str, action: Action) -> Result<String> {
                 .join("\n")
         }
     })
-}
-
-/// A minimal HTTP/1.1 request to a loopback address (no client library for one call).
-fn http(addr: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply)?;
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// `signals test`: which of the mentions on `input` (JSON lines) would `query` match? Writes one

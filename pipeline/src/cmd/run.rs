@@ -1,20 +1,17 @@
 //! `backchannel run`: the whole pipeline in one process on the embedded default, fed by the
 //! synthetic collector.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
 use collectors::{Synthetic, SyntheticConfig};
 use tokio::sync::watch;
 
-use crate::codec::Codec;
 use crate::config::Config;
-use crate::embedded::{
-    LocalProducer, LocalPublisher, MemoryCache, RedbStore, StoreOptions, local_queue,
-};
+use crate::embedded::{LocalProducer, local_queue};
 use crate::error::Result;
 use crate::runtime::{self, Settings};
+use crate::services::{self, Background};
 use crate::stats::{Snapshot, Stats};
 
 /// What `run` was asked to do.
@@ -31,88 +28,65 @@ pub struct RunOptions {
     pub status: bool,
 }
 
+/// The command: announces itself, runs, prints the summary.
+pub async fn main(config: &Config, opts: RunOptions) -> Result<()> {
+    eprintln!(
+        "backchannel run: embedded pipeline (data in {}), synthetic collector at {}; Ctrl-C to stop",
+        config.embedded.data_dir.display(),
+        match opts.rate {
+            0 => "full speed".to_owned(),
+            rate => format!("{rate} mentions/s"),
+        }
+    );
+    let summary = run(config, opts).await?;
+    println!("{}", summary.summary());
+    Ok(())
+}
+
 /// Runs the embedded pipeline until the limit, the duration or Ctrl-C; returns the final counts.
 pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
-    let dir = &config.embedded.data_dir;
-    let e = config.embedded.settings()?;
-    let store = Arc::new(RedbStore::open_with(
-        dir,
-        StoreOptions {
-            sync_interval: e.sync_interval,
-            cache_bytes: e.store_cache_bytes,
-            retention: Some(e.retention),
-            max_bytes: Some(e.max_store_bytes),
-        },
-    )?);
-    Codec::register(&*store).await?;
-    let retention = store.spawn_retention(e.retention_interval);
-    let publisher = Arc::new(LocalPublisher::open(dir, e.dead_letter_max_bytes)?);
-    let cache = Arc::new(MemoryCache::new(e.cache_bytes, e.cache_ttl));
+    let mut background = Background::default();
+    let svc = services::embedded(config, &mut background).await?;
+    let ready = crate::http::Readiness::default();
+    ready.set(true);
+    services::serve_http(config, ready, Some(services::api(&svc.store, &svc.cache))).await?;
+    let signals = services::signals(&svc.store, true, &mut background).await?;
+    let settings = Settings::from_config(config, "local", signals)?;
+
     let (producer, consumer) = local_queue(config.embedded.queue_capacity);
     let stats = Arc::new(Stats::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-
-    if !config.metrics.listen.is_empty() {
-        let addr = config
-            .metrics
-            .listen
-            .parse()
-            .map_err(|e| crate::Error::Config(format!("metrics.listen: {e}")))?;
-        let backend: Arc<dyn crate::http::Backend> =
-            Arc::new(crate::http::StoreBackend::new(store.clone(), cache.clone()));
-        let ready = crate::http::Readiness::default();
-        ready.set(true);
-        crate::http::serve(addr, crate::telemetry::install(), ready, Some(backend)).await?;
-    }
-    let signals = crate::signals::SignalsHandle::default();
-    signals.refresh(&*store).await?;
-    let reloader = signals.spawn_reloader(store.clone());
-    let settings = Settings::from_config(config, "local", signals)?;
-    let collector = tokio::spawn(synthetic_collector(
+    let stop = services::stop_flag(
+        "\nstopping: draining in-flight mentions…",
+        opts.duration,
+        &mut background,
+    );
+    background.push(tokio::spawn(synthetic_collector(
         producer,
         opts.clone(),
         stats.clone(),
-        stop_rx.clone(),
-    ));
-    let status = opts
-        .status
-        .then(|| tokio::spawn(status_line(stats.clone())));
-    let stopper = tokio::spawn(async move {
-        let timer = async {
-            match opts.duration {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => eprintln!("\nstopping: draining in-flight mentions…"),
-            _ = timer => {}
-        }
-        let _ = stop_tx.send(true);
-        stop_tx
-    });
-
+        stop.clone(),
+    )));
+    let status = opts.status.then(|| services::status_line(stats.clone()));
     let result = runtime::run(
         consumer,
-        publisher,
-        store.clone(),
-        cache,
+        svc.publisher,
+        svc.store.clone(),
+        svc.cache,
         settings,
         stats.clone(),
-        stop_rx,
+        stop,
     )
     .await;
-    stopper.abort();
-    collector.abort();
-    reloader.abort();
-    retention.abort();
+    drop(background);
     if let Some(s) = status {
         s.abort();
         eprintln!();
     }
     result?;
+    let store = svc.store;
     store.sync()?;
-    let file = std::fs::metadata(dir.join("backchannel.redb")).map_or(0, |m| m.len());
+    let file =
+        std::fs::metadata(config.embedded.data_dir.join("backchannel.redb")).map_or(0, |m| m.len());
     eprintln!(
         "store: {} mentions, {:.1} MB of keys and values in a {:.1} MB file",
         store.count()?,
@@ -166,26 +140,4 @@ async fn synthetic_collector(
         }
     }
     // Dropping the producer closes the queue: the pipeline drains and stops.
-}
-
-/// Prints the live status line every second (every 5 s when stderr is not a terminal).
-pub async fn status_line(stats: Arc<Stats>) {
-    let tty = std::io::stderr().is_terminal();
-    let every = if tty {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(5)
-    };
-    let mut prev = stats.snapshot();
-    loop {
-        tokio::time::sleep(every).await;
-        let now = stats.snapshot();
-        let line = now.status_line(&prev, every);
-        if tty {
-            eprint!("\r{line}");
-        } else {
-            eprintln!("{line}");
-        }
-        prev = now;
-    }
 }

@@ -1,0 +1,69 @@
+//! `backchannel worker`: the distributed pipeline — Kafka consumer group → transforms →
+//! ScyllaDB + Redis → the enriched topic — with metrics, health, rollups and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::distributed::ScyllaStore;
+use crate::error::Result;
+use crate::http::Readiness;
+use crate::runtime::{self, Settings};
+use crate::services::{self, Background};
+use crate::stats::{Snapshot, Stats};
+
+/// How often each worker recomputes dirty minute aggregates, and how long a minute must have
+/// been quiet first.
+const ROLLUP_EVERY: Duration = Duration::from_secs(2);
+const ROLLUP_QUIET: Duration = Duration::from_secs(1);
+
+/// The command: runs the worker and prints the summary.
+pub async fn main(config: &Config, status: bool) -> Result<()> {
+    let summary = run(config, status).await?;
+    println!("{}", summary.summary());
+    Ok(())
+}
+
+/// Runs the worker until SIGTERM or Ctrl-C, then drains in-flight batches, commits and returns.
+pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
+    crate::telemetry::install();
+    let mut background = Background::default();
+    let ready = Readiness::default();
+    let svc = services::distributed(config, &ready).await?;
+    let api = services::api(&svc.store, &svc.cache);
+    services::serve_http(config, ready, Some(api)).await?;
+    let signals = services::signals(&svc.store, false, &mut background).await?;
+    let settings = Settings::from_config(config, &config.kafka.raw_topic, signals)?;
+    background.push(tokio::spawn(rollups(svc.store.clone())));
+
+    let stats = Arc::new(Stats::default());
+    let stop = services::stop_flag(
+        "stopping: draining in-flight batches and committing…",
+        None,
+        &mut background,
+    );
+    if status {
+        background.push(services::status_line(stats.clone()));
+    }
+    runtime::run(
+        svc.consumer,
+        svc.publisher,
+        svc.store,
+        svc.cache,
+        settings,
+        stats.clone(),
+        stop,
+    )
+    .await?;
+    Ok(stats.snapshot())
+}
+
+/// Recomputes the aggregates of quiet dirty minutes, forever.
+async fn rollups(store: Arc<ScyllaStore>) {
+    loop {
+        tokio::time::sleep(ROLLUP_EVERY).await;
+        if let Err(e) = store.rollup(ROLLUP_QUIET).await {
+            tracing::warn!(error = %e, "rollup failed; will retry");
+        }
+    }
+}

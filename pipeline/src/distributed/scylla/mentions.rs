@@ -1,0 +1,188 @@
+//! The [`Store`] seam on ScyllaDB: mentions by id, their per-topic rows, dirty-minute marks, and
+//! the record schemas readers need.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures_util::{StreamExt, stream};
+
+use super::rollup::shard_of;
+use super::{ScyllaStore, err};
+use crate::aggregate::minute_of;
+use crate::error::Result;
+use crate::telemetry;
+use crate::traits::{Store, Stored};
+
+/// `None` binds as *unset* rather than null: writing a null creates a tombstone, and tombstones
+/// make every later read of the partition slower.
+fn unset_if_none(v: Option<f64>) -> scylla::value::MaybeUnset<f64> {
+    v.map_or(
+        scylla::value::MaybeUnset::Unset,
+        scylla::value::MaybeUnset::Set,
+    )
+}
+
+impl Store for ScyllaStore {
+    async fn write(&self, batch: &Arc<[Stored]>) -> Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.write_inner(batch).await;
+        telemetry::store_write(started.elapsed().as_secs_f64(), result.is_ok());
+        result
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.st.get_mention, (id,))
+            .await
+            .map_err(err)?;
+        let rows = rows.into_rows_result().map_err(err)?;
+        Ok(rows
+            .maybe_first_row::<(Vec<u8>,)>()
+            .map_err(err)?
+            .map(|(b,)| b))
+    }
+
+    async fn delete(&self, ids: &[String]) -> Result<()> {
+        let (st, session) = (&*self.st, &*self.session);
+        let pending: Vec<Pending<'_>> = ids
+            .iter()
+            .map(|id| -> Pending<'_> {
+                Box::pin(session.execute_unpaged(&st.delete_mention, (id,)))
+            })
+            .collect();
+        run_all(pending, self.concurrency).await
+    }
+
+    async fn recent(&self, topic: &str, limit: usize) -> Result<Vec<Vec<u8>>> {
+        // Walk minute partitions backwards from now, up to two hours.
+        let mut ids = Vec::new();
+        let mut minute = minute_of(Utc::now());
+        for _ in 0..120 {
+            if ids.len() >= limit {
+                break;
+            }
+            let want = i32::try_from(limit - ids.len()).unwrap_or(i32::MAX);
+            let rows = self
+                .session
+                .execute_unpaged(&self.st.recent, (topic, minute, want))
+                .await
+                .map_err(err)?;
+            for row in rows
+                .into_rows_result()
+                .map_err(err)?
+                .rows::<(String,)>()
+                .map_err(err)?
+            {
+                ids.push(row.map_err(err)?.0);
+            }
+            minute -= chrono::Duration::minutes(1);
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(b) = self.get(&id).await? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_schema(&self, fingerprint: u64, avsc: &str) -> Result<()> {
+        self.put_schema_inner(fingerprint, avsc).await
+    }
+
+    async fn schema(&self, fingerprint: u64) -> Result<Option<String>> {
+        self.schema_inner(fingerprint).await
+    }
+}
+
+impl ScyllaStore {
+    async fn put_schema_inner(&self, fingerprint: u64, avsc: &str) -> Result<()> {
+        self.session
+            .execute_unpaged(&self.st.put_schema, (fingerprint as i64, avsc))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn schema_inner(&self, fingerprint: u64) -> Result<Option<String>> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.st.get_schema, (fingerprint as i64,))
+            .await
+            .map_err(err)?
+            .into_rows_result()
+            .map_err(err)?;
+        Ok(rows
+            .maybe_first_row::<(String,)>()
+            .map_err(err)?
+            .map(|(s,)| s))
+    }
+}
+
+type Pending<'a> = futures_util::future::BoxFuture<
+    'a,
+    Result<scylla::response::query_result::QueryResult, scylla::errors::ExecutionError>,
+>;
+
+/// Runs statements with at most `n` in flight; the first error fails the lot (the batch is
+/// replayed as a whole, which the idempotent upserts make harmless).
+async fn run_all(pending: Vec<Pending<'_>>, n: usize) -> Result<()> {
+    let mut stream = stream::iter(pending).buffer_unordered(n);
+    while let Some(r) = stream.next().await {
+        r.map_err(err)?;
+    }
+    Ok(())
+}
+
+impl ScyllaStore {
+    async fn write_inner(&self, batch: &[Stored]) -> Result<()> {
+        // 1. Mentions and their per-topic rows, concurrently.
+        let (st, session) = (&*self.st, &*self.session);
+        let mut rows: Vec<Pending<'_>> = Vec::with_capacity(batch.len() * 3);
+        for s in batch {
+            rows.push(Box::pin(session.execute_unpaged(
+                &st.insert_mention,
+                (
+                    &s.id,
+                    s.source.as_str(),
+                    s.created_at,
+                    s.fields_version,
+                    &s.record,
+                ),
+            )));
+            let minute = minute_of(s.created_at);
+            for t in &s.topics {
+                rows.push(Box::pin(session.execute_unpaged(
+                    &st.insert_by_topic,
+                    (
+                        t,
+                        minute,
+                        s.created_at,
+                        &s.id,
+                        unset_if_none(s.sentiment),
+                        &s.hashtags,
+                    ),
+                )));
+            }
+        }
+        run_all(rows, self.concurrency).await?;
+        // 2. Only then mark the touched minutes dirty, so a rollup that sees a mark also sees
+        //    every row written before it.
+        let mut touched = BTreeSet::new();
+        for s in batch {
+            for t in &s.topics {
+                touched.insert((t.as_str(), minute_of(s.created_at)));
+            }
+        }
+        let now = Utc::now();
+        let marks: Vec<Pending<'_>> = touched
+            .into_iter()
+            .map(|(t, m)| -> Pending<'_> {
+                Box::pin(session.execute_unpaged(&st.mark_dirty, (shard_of(t), t, m, now)))
+            })
+            .collect();
+        run_all(marks, self.concurrency).await
+    }
+}

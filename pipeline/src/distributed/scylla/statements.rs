@@ -1,0 +1,92 @@
+//! Every CQL statement the store runs, prepared once per process and marked idempotent (upserts
+//! by key), so the driver may retry any of them and the runtime may replay a whole batch.
+
+use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
+
+use crate::error::{Error, Result};
+
+pub(super) struct Statements {
+    pub(super) insert_mention: PreparedStatement,
+    pub(super) insert_by_topic: PreparedStatement,
+    pub(super) mark_dirty: PreparedStatement,
+    pub(super) get_mention: PreparedStatement,
+    pub(super) delete_mention: PreparedStatement,
+    pub(super) recent: PreparedStatement,
+    pub(super) dirty_shard: PreparedStatement,
+    pub(super) minute_rows: PreparedStatement,
+    pub(super) write_stats: PreparedStatement,
+    pub(super) clear_dirty: PreparedStatement,
+    pub(super) revision: PreparedStatement,
+    pub(super) bump_revision: PreparedStatement,
+    pub(super) all_signals: PreparedStatement,
+    pub(super) put_signal: PreparedStatement,
+    pub(super) get_signal: PreparedStatement,
+    pub(super) delete_signal: PreparedStatement,
+    pub(super) put_schema: PreparedStatement,
+    pub(super) get_schema: PreparedStatement,
+}
+
+impl Statements {
+    /// Prepares every statement against an existing schema in `keyspace`.
+    pub(super) async fn prepare(session: &Session, keyspace: &str) -> Result<Statements> {
+        let ks = keyspace;
+        let prep = |q: String| async move {
+            let mut p = session
+                .prepare(q.as_str())
+                .await
+                .map_err(|e| Error::store(format!("prepare {q}"), e))?;
+            p.set_is_idempotent(true);
+            Ok::<_, Error>(p)
+        };
+        Ok(Statements {
+            insert_mention: prep(format!(
+                "INSERT INTO {ks}.mentions (id, source, created_at, fields_version, body) VALUES (?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            insert_by_topic: prep(format!(
+                "INSERT INTO {ks}.mentions_by_topic (topic, minute, created_at, id, sentiment, hashtags) \
+                 VALUES (?, ?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            mark_dirty: prep(format!(
+                "INSERT INTO {ks}.dirty_minutes (shard, topic, minute, marked_at) VALUES (?, ?, ?, ?)"
+            ))
+            .await?,
+            get_mention: prep(format!("SELECT body FROM {ks}.mentions WHERE id = ?")).await?,
+            delete_mention: prep(format!("DELETE FROM {ks}.mentions WHERE id = ?")).await?,
+            recent: prep(format!(
+                "SELECT id FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ? LIMIT ?"
+            ))
+            .await?,
+            dirty_shard: prep(format!(
+                "SELECT topic, minute, marked_at, WRITETIME(marked_at) FROM {ks}.dirty_minutes WHERE shard = ?"
+            ))
+            .await?,
+            minute_rows: prep(format!(
+                "SELECT sentiment, hashtags FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ?"
+            ))
+            .await?,
+            write_stats: prep(format!(
+                "INSERT INTO {ks}.topic_minute_stats (topic, day, minute, mentions, sentiment_sum, positive, \
+                 neutral, negative, hashtags, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            clear_dirty: prep(format!(
+                "DELETE FROM {ks}.dirty_minutes USING TIMESTAMP ? WHERE shard = ? AND topic = ? AND minute = ?"
+            ))
+            .await?,
+            revision: prep(format!("SELECT revision FROM {ks}.signal_revision WHERE scope = 'signals'")).await?,
+            bump_revision: prep(format!("UPDATE {ks}.signal_revision SET revision = ? WHERE scope = 'signals'")).await?,
+            all_signals: prep(format!("SELECT tenant, id, version, query, options FROM {ks}.signals")).await?,
+            put_signal: prep(format!(
+                "INSERT INTO {ks}.signals (tenant, id, version, query, options, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            get_signal: prep(format!("SELECT version FROM {ks}.signals WHERE tenant = ? AND id = ?")).await?,
+            delete_signal: prep(format!("DELETE FROM {ks}.signals WHERE tenant = ? AND id = ?")).await?,
+            put_schema: prep(format!("INSERT INTO {ks}.record_schemas (fingerprint, avsc) VALUES (?, ?)")).await?,
+            get_schema: prep(format!("SELECT avsc FROM {ks}.record_schemas WHERE fingerprint = ?")).await?,
+        })
+    }
+}

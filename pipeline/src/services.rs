@@ -1,0 +1,236 @@
+//! The one place that builds the configured services, so that every command wires itself the same
+//! way: the embedded set (redb store, in-process cache, local queue and publisher) or the
+//! distributed one (ScyllaDB, Redis, Kafka), the HTTP server with metrics and the client API, the
+//! hot-reloaded signals, the live status line and the stop signal.
+//!
+//! Background tasks are returned as [`Background`], which aborts them when dropped: a command
+//! holds it for as long as its pipeline runs.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::distributed::{KafkaConsumer, KafkaPublisher, RedisCache, ScyllaStore, scylla};
+use crate::embedded::{LocalPublisher, MemoryCache, RedbStore, StoreOptions};
+use crate::error::{Error, Result};
+use crate::http::{Backend, Readiness, StoreBackend};
+use crate::signals::{SignalStore, SignalsHandle};
+use crate::stats::Stats;
+use crate::traits::{Cache, Store};
+
+/// Tasks that run beside a pipeline; dropping this aborts them.
+#[derive(Debug, Default)]
+pub struct Background(Vec<JoinHandle<()>>);
+
+impl Background {
+    pub fn push(&mut self, task: JoinHandle<()>) {
+        self.0.push(task);
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// The embedded services over `embedded.data_dir` (the queue is made by the caller, which owns
+/// its producing end).
+#[derive(Debug)]
+pub struct Embedded {
+    pub store: Arc<RedbStore>,
+    pub cache: Arc<MemoryCache>,
+    pub publisher: Arc<LocalPublisher>,
+}
+
+/// Opens the embedded store (its schema registered, retention swept in `background`), the cache
+/// and the publisher.
+pub async fn embedded(config: &Config, background: &mut Background) -> Result<Embedded> {
+    let dir = &config.embedded.data_dir;
+    let e = config.embedded.settings()?;
+    let store = Arc::new(RedbStore::open_with(
+        dir,
+        StoreOptions {
+            sync_interval: e.sync_interval,
+            cache_bytes: e.store_cache_bytes,
+            retention: Some(e.retention),
+            max_bytes: Some(e.max_store_bytes),
+        },
+    )?);
+    crate::codec::Codec::register(&*store).await?;
+    background.push(store.spawn_retention(e.retention_interval));
+    Ok(Embedded {
+        publisher: Arc::new(LocalPublisher::open(dir, e.dead_letter_max_bytes)?),
+        cache: Arc::new(MemoryCache::new(e.cache_bytes, e.cache_ttl)),
+        store,
+    })
+}
+
+/// The distributed services. The consumer reports readiness through `ready` once partitions are
+/// assigned.
+#[derive(Debug)]
+pub struct Distributed {
+    pub store: Arc<ScyllaStore>,
+    pub cache: Arc<RedisCache>,
+    pub publisher: Arc<KafkaPublisher>,
+    pub consumer: KafkaConsumer,
+}
+
+/// Connects to ScyllaDB (the schema must exist), Redis (lazily) and Kafka.
+pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distributed> {
+    let store = Arc::new(scylla_store(config).await?);
+    crate::codec::Codec::register(&*store).await?;
+    let publisher = Arc::new(KafkaPublisher::new(&config.kafka)?);
+    let cache = Arc::new(redis_cache(config)?);
+    // Bound librdkafka's prefetch to about what the pipeline holds in flight.
+    let prefetch_kib = (config.pipeline.batch_size
+        * (config.pipeline.in_flight_batches + config.cpu_workers()))
+    .clamp(1024, 64 * 1024);
+    let consumer = KafkaConsumer::new(&config.kafka, ready.clone(), prefetch_kib)?;
+    Ok(Distributed {
+        store,
+        cache,
+        publisher,
+        consumer,
+    })
+}
+
+/// Connects to ScyllaDB and prepares the store (the schema must exist: `backchannel schema apply`).
+pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
+    let session = scylla::connect(&config.scylla).await?;
+    ScyllaStore::new(
+        session,
+        &config.scylla.keyspace,
+        config.scylla.max_concurrency,
+    )
+    .await
+}
+
+/// The Redis cache; it connects on first use, so a worker starts while Redis is down.
+pub fn redis_cache(config: &Config) -> Result<RedisCache> {
+    let r = &config.redis;
+    RedisCache::new(
+        &r.url,
+        crate::config::duration("redis.timeout", &r.timeout)?,
+        crate::config::duration("redis.ttl", &r.ttl)?,
+        r.recent_per_topic,
+    )
+}
+
+/// The client API over a store and its cache.
+pub fn api<S: Store + SignalStore, K: Cache>(store: &Arc<S>, cache: &Arc<K>) -> Arc<dyn Backend> {
+    Arc::new(StoreBackend::new(store.clone(), cache.clone()))
+}
+
+/// Serves `/metrics`, the health checks and (with a backend) the client API on `metrics.listen`;
+/// `None` when that is empty (disabled).
+pub async fn serve_http(
+    config: &Config,
+    ready: Readiness,
+    backend: Option<Arc<dyn Backend>>,
+) -> Result<Option<SocketAddr>> {
+    let listen = &config.metrics.listen;
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let addr = listen
+        .parse()
+        .map_err(|e| Error::Config(format!("metrics.listen: {e}")))?;
+    let bound = crate::http::serve(addr, crate::telemetry::install(), ready, backend).await?;
+    tracing::info!(%bound, "metrics, health and the client API listening");
+    Ok(Some(bound))
+}
+
+/// Loads the signals and keeps them fresh in `background`. With `must_load`, a first load that
+/// fails is an error; without, it is logged and retried by the reloader.
+pub async fn signals<S: SignalStore>(
+    store: &Arc<S>,
+    must_load: bool,
+    background: &mut Background,
+) -> Result<SignalsHandle> {
+    let signals = SignalsHandle::default();
+    // Load before consuming, so the first batch already matches them.
+    match signals.refresh(&**store).await {
+        Ok(_) => {}
+        Err(e) if must_load => return Err(e),
+        Err(e) => tracing::warn!(error = %e, "signals not loaded yet; will retry"),
+    }
+    background.push(signals.spawn_reloader(store.clone()));
+    Ok(signals)
+}
+
+/// Prints the live status line every second (every 5 s when stderr is not a terminal).
+pub fn status_line(stats: Arc<Stats>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let tty = std::io::stderr().is_terminal();
+        let every = Duration::from_secs(if tty { 1 } else { 5 });
+        let mut prev = stats.snapshot();
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stats.snapshot();
+            let line = now.status_line(&prev, every);
+            if tty {
+                eprint!("\r{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            prev = now;
+        }
+    })
+}
+
+/// A stop flag that turns true on SIGTERM or Ctrl-C (after printing `message`) or, if given,
+/// once `after` has passed. The task lives in `background`.
+pub fn stop_flag(
+    message: &'static str,
+    after: Option<Duration>,
+    background: &mut Background,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    background.push(tokio::spawn(async move {
+        let timer = async {
+            match after {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = wait_for_stop_signal() => eprintln!("{message}"),
+            _ = timer => {}
+        }
+        let _ = tx.send(true);
+        // Keep the sender: a dropped one would read as "nobody can stop us any more".
+        std::future::pending::<()>().await;
+    }));
+    rx
+}
+
+/// Resolves on SIGTERM (how orchestrators stop us) or SIGINT (Ctrl-C).
+pub async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
