@@ -58,9 +58,9 @@ fn promtool_accepts(metrics: &str) {
     );
 }
 
-/// Reads the enriched topic with kcat (Debian's, a client we did not write): key and headers of
-/// every record.
-fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
+/// Every message of `topic` from the beginning, printed by kcat (Debian's, a client we did not
+/// write) in kcat's `-f` format.
+fn kcat(topic: &str, format: &str) -> Vec<u8> {
     let out = Command::new("kcat")
         .args([
             "-C",
@@ -72,9 +72,8 @@ fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
             "beginning",
             "-e",
             "-q",
-            "-f",
-            "%k\t%h\n",
         ])
+        .args(["-f", format])
         .output()
         .expect("kcat runs (installed by deploy/dev/services)");
     assert!(
@@ -82,7 +81,12 @@ fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
         "kcat failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    out.stdout
+}
+
+/// Key and headers of every record of the enriched topic.
+fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
+    String::from_utf8_lossy(&kcat(topic, "%k\t%h\n"))
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .map(|(k, h)| (k.to_owned(), h.to_owned()))
@@ -93,22 +97,7 @@ fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
 /// (length-prefixed, `%R%s`) and `deploy/schema/read_enriched.py` decodes them with fastavro and
 /// the committed `.avsc` alone. Returns the decoded records.
 fn fastavro_enriched(topic: &str) -> Vec<serde_json::Value> {
-    let kcat = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            KAFKA,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-        ])
-        .args(["-f", "%R%s"])
-        .output()
-        .expect("kcat runs");
-    assert!(kcat.status.success(), "kcat failed");
+    let frames = kcat(topic, "%R%s");
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let python = std::env::var("BACKCHANNEL_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut child = Command::new(python)
@@ -120,7 +109,6 @@ fn fastavro_enriched(topic: &str) -> Vec<serde_json::Value> {
         .spawn()
         .expect("python runs (fastavro is installed by deploy/dev/test)");
     let mut stdin = child.stdin.take().expect("stdin");
-    let frames = kcat.stdout;
     let writer = std::thread::spawn(move || {
         use std::io::Write;
         stdin.write_all(&frames).expect("frames written");
