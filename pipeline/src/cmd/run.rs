@@ -14,6 +14,9 @@ use crate::runtime::{self, Settings};
 use crate::services::{self, Background};
 use crate::stats::{Snapshot, Stats};
 
+/// How long a stopped `run` lets the pipeline drain the queue before it stops the pipeline too.
+const DRAIN_FOR: Duration = Duration::from_secs(10);
+
 /// What `run` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -67,6 +70,18 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         stop.clone(),
     )));
     let status = opts.status.then(|| services::status_line(stats.clone()));
+    // On stop, the collector stops first and closes the queue, and the pipeline drains what the
+    // queue held (under a second at full speed) instead of dropping it; only if draining stalls
+    // (the store down, say) does the pipeline itself stop, after DRAIN_FOR.
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut stopped = stop.clone();
+    background.push(tokio::spawn(async move {
+        // If nobody can ask to stop any more, neither can this: the queue's end stops the run.
+        if stopped.wait_for(|s| *s).await.is_ok() {
+            tokio::time::sleep(DRAIN_FOR).await;
+            let _ = drain_tx.send(true);
+        }
+    }));
     let result = runtime::run(
         consumer,
         svc.publisher,
@@ -74,7 +89,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         svc.cache,
         settings,
         stats.clone(),
-        stop,
+        drain_rx,
     )
     .await;
     drop(background);
