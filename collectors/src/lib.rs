@@ -41,6 +41,6 @@ pub use hackernews::{HackerNews, HackerNewsConfig};
 pub use mastodon::{Mastodon, MastodonConfig, MastodonTimeline};
 pub use reddit::{Reddit, RedditConfig};
 pub use rss::{Rss, RssConfig};
-pub use synthetic::{Synthetic, SyntheticConfig};
+pub use synthetic::{Pacer, Synthetic, SyntheticConfig};
 pub use webhook::{Webhook, WebhookConfig};
 pub use x::{X, XConfig, XRule};

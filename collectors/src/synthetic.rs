@@ -466,6 +466,37 @@ const LANGS: [Lang; 12] = [
     },
 ];
 
+/// Paces a generator to a rate: every 10 ms it grants the next `rate / 100` positions, so a rate
+/// is smooth without a timer per mention (rate 0: no pacing). Shared by `backchannel run` and
+/// `backchannel collect`.
+#[derive(Debug)]
+pub struct Pacer {
+    tick: tokio::time::Interval,
+    per_tick: u64,
+}
+
+impl Pacer {
+    pub fn new(rate: u64) -> Pacer {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Pacer {
+            tick,
+            per_tick: if rate == 0 {
+                u64::MAX
+            } else {
+                rate.div_ceil(100)
+            },
+        }
+    }
+
+    /// Waits for the next tick; returns the end (exclusive, at most `limit`) of the positions
+    /// from `next` that may be sent now.
+    pub async fn grant(&mut self, next: u64, limit: u64) -> u64 {
+        self.tick.tick().await;
+        limit.min(next.saturating_add(self.per_tick))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use collectors::{Synthetic, SyntheticConfig};
+use collectors::{Pacer, Synthetic, SyntheticConfig};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -126,18 +126,10 @@ async fn synthetic_collector(
         ..Default::default()
     });
     let limit = opts.limit.unwrap_or(u64::MAX);
-    // Send in ticks of 10 ms so a rate is smooth without a timer per mention.
-    let per_tick = if opts.rate == 0 {
-        u64::MAX
-    } else {
-        opts.rate.div_ceil(100)
-    };
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pacer = Pacer::new(opts.rate);
     let mut i = 0u64;
     while i < limit && !*stop.borrow() {
-        tick.tick().await;
-        let end = limit.min(i.saturating_add(per_tick));
+        let end = pacer.grant(i, limit).await;
         while i < end && !*stop.borrow() {
             let m = source.mention(i);
             let payload = serde_json::to_vec(&m).unwrap_or_default();

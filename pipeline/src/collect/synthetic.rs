@@ -49,13 +49,7 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
     let end = opts
         .limit
         .map_or(u64::MAX, |l| opts.start.saturating_add(l));
-    let per_tick = if opts.rate == 0 {
-        u64::MAX
-    } else {
-        opts.rate.div_ceil(100)
-    };
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pacer = collectors::Pacer::new(opts.rate);
     let mut i = opts.start;
     let mut sent = 0u64;
     match opts.sink {
@@ -81,8 +75,7 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
                     .map_err(|e| Error::publish("creating producer", e))?;
             let topic = &config.kafka.raw_topic;
             while i < end {
-                tick.tick().await;
-                let tick_end = end.min(i.saturating_add(per_tick));
+                let tick_end = pacer.grant(i, end).await;
                 while i < tick_end {
                     let m = stamp(source.mention(i));
                     let payload = serde_json::to_vec(&m)
