@@ -331,7 +331,9 @@ fn printable(e: &Expr) -> bool {
     let word = |w: &str| {
         let mut out = Vec::new();
         crate::analysis::words_into(w, &mut out);
-        out == [w] && !w.contains(char::is_whitespace)
+        // A lowercased term such as `andx:b` (from `ANDx:b`) would read back as a field filter;
+        // the printer cannot spell it as a term, so such trees are not round-tripped.
+        out == [w] && !w.contains(char::is_whitespace) && !looks_like_field(w)
     };
     let leaf = |t: &TextLeaf| match t {
         TextLeaf::Phrase(words) => words.iter().all(|w| word(w)),
@@ -344,6 +346,15 @@ fn printable(e: &Expr) -> bool {
         Expr::Near { left, right, .. } => leaf(left) && leaf(right),
         Expr::Filter(_) => true,
     }
+}
+
+/// Mirrors the parser's `name:value` test: a lowercase identifier before a colon.
+fn looks_like_field(w: &str) -> bool {
+    w.split_once(':').is_some_and(|(name, _)| {
+        let mut b = name.bytes();
+        b.next().is_some_and(|c| c.is_ascii_lowercase() || c == b'_')
+            && b.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    })
 }
 
 /// If `q` parses, its printed tree parses to the same tree.
