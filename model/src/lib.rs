@@ -404,6 +404,8 @@ pub enum DecodeError {
     MalformedJson(String),
     /// JSON, but not a Mention (a missing id, a wrong type, …).
     NotAMention(String),
+    /// A mention whose `id` is longer than the limit.
+    IdTooLong { len: usize, limit: usize },
 }
 
 impl DecodeError {
@@ -415,6 +417,7 @@ impl DecodeError {
             DecodeError::TooDeep { .. } => "too_deep",
             DecodeError::MalformedJson(_) => "malformed_json",
             DecodeError::NotAMention(_) => "not_a_mention",
+            DecodeError::IdTooLong { .. } => "id_too_long",
         }
     }
 }
@@ -432,6 +435,9 @@ impl std::fmt::Display for DecodeError {
             DecodeError::TooDeep { limit } => write!(f, "JSON nests deeper than {limit} levels"),
             DecodeError::MalformedJson(e) => write!(f, "malformed JSON: {e}"),
             DecodeError::NotAMention(e) => write!(f, "not a valid mention: {e}"),
+            DecodeError::IdTooLong { len, limit } => {
+                write!(f, "`id` of {len} bytes exceeds the limit of {limit} bytes")
+            }
         }
     }
 }
@@ -445,6 +451,10 @@ pub struct DecodeLimits {
     pub max_bytes: usize,
     /// Deepest accepted JSON nesting (objects and arrays).
     pub max_depth: usize,
+    /// Longest accepted `id` in bytes. An id is a key everywhere downstream (Kafka, the stores,
+    /// caches), and stores refuse long keys (CQL's limit is 65,535 bytes): a longer id is bad
+    /// data here rather than a write that can never succeed.
+    pub max_id_bytes: usize,
 }
 
 impl Default for DecodeLimits {
@@ -452,6 +462,7 @@ impl Default for DecodeLimits {
         DecodeLimits {
             max_bytes: 1 << 20,
             max_depth: 32,
+            max_id_bytes: 1024,
         }
     }
 }
@@ -478,6 +489,12 @@ impl Mention {
             }
         })?;
         mention.validate().map_err(DecodeError::NotAMention)?;
+        if mention.id.len() > limits.max_id_bytes {
+            return Err(DecodeError::IdTooLong {
+                len: mention.id.len(),
+                limit: limits.max_id_bytes,
+            });
+        }
         Ok(mention)
     }
 

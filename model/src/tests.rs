@@ -30,6 +30,7 @@ fn decode_names_the_first_problem() {
     let limits = DecodeLimits {
         max_bytes: 64 * 1024,
         max_depth: 8,
+        max_id_bytes: 64,
     };
     let reason = |b: &[u8]| {
         Mention::decode(b, limits)
@@ -46,6 +47,9 @@ fn decode_names_the_first_problem() {
     assert_eq!(reason(no_id.as_bytes()), Err("not_a_mention"));
     let empty_id = sample().replace("mastodon:mastodon.social/1\"", "\"");
     assert_eq!(reason(empty_id.as_bytes()), Err("not_a_mention"));
+    let id_of = |n: usize| sample().replace("mastodon:mastodon.social/1", &"x".repeat(n));
+    assert!(reason(id_of(64).as_bytes()).is_ok());
+    assert_eq!(reason(id_of(65).as_bytes()), Err("id_too_long"));
     // Brackets inside strings do not count towards depth.
     let deep_text = sample().replace("Hello #rust", &"[{".repeat(50));
     assert!(Mention::decode(deep_text.as_bytes(), limits).is_ok());
