@@ -14,6 +14,9 @@ pub enum ErrorClass {
     BadData,
     /// A service is slow, down or refused; retry with backoff and jitter.
     External,
+    /// A service refused one record for what it is (a key too long, a message too large):
+    /// retrying cannot help. Dead-letter that record with the reason; the rest go on.
+    Rejected,
     /// A bug or an impossible state; stop.
     Internal,
 }
@@ -64,6 +67,13 @@ pub enum Error {
     },
     #[error("bad data: {0}")]
     BadData(#[from] model::DecodeError),
+    /// The store or the broker refused a record as invalid (see [`ErrorClass::Rejected`]).
+    #[error("rejected: {}", describe(.what, .source))]
+    Rejected {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A collector failed; the class is the collector's own.
     #[error("collector {name}: {source}")]
     Collector {
@@ -95,6 +105,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::BadData(_) => ErrorClass::BadData,
+            Error::Rejected { .. } => ErrorClass::Rejected,
             Error::Queue { .. }
             | Error::Store { .. }
             | Error::StoreInUse { .. }
@@ -148,6 +159,14 @@ impl Error {
     /// A publishing failure caused by `source`.
     pub fn publish(what: impl Into<String>, source: impl Into<BoxError>) -> Error {
         Error::Publish {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A record the store or broker refused for what it is; `what` says which and why.
+    pub fn rejected(what: impl Into<String>, source: impl Into<BoxError>) -> Error {
+        Error::Rejected {
             what: what.into(),
             source: Some(source.into()),
         }

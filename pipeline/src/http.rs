@@ -185,6 +185,7 @@ fn error(e: &Error) -> Response {
     let status = match (e, e.class()) {
         (Error::Config(_), _) => StatusCode::BAD_REQUEST,
         (_, ErrorClass::External) => StatusCode::SERVICE_UNAVAILABLE,
+        (_, ErrorClass::Rejected) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     json(

@@ -30,6 +30,47 @@ fn err(e: impl Into<BoxError>) -> Error {
     Error::store("", e)
 }
 
+/// A failed write, classified. The server answering InvalidRequest (a partition key over 64 KiB,
+/// a value it refuses) or the driver refusing to send it (a key too long to route, a value that
+/// does not serialise) is about this request, not the cluster: retrying cannot help, so it is
+/// [`Error::Rejected`] and the runtime dead-letters the mention. Anything else (timeouts,
+/// unavailable replicas, lost connections, overload) is an outage and is retried.
+fn write_err(e: scylla::errors::ExecutionError) -> Error {
+    use scylla::errors::{BadQuery, DbError, ExecutionError as E, RequestAttemptError as A};
+    match &e {
+        E::BadQuery(BadQuery::ValuesTooLongForKey(..) | BadQuery::SerializationError(_))
+        | E::LastAttemptError(A::DbError(DbError::Invalid, _) | A::SerializationError(_)) => {
+            Error::rejected("the store refused the write", e)
+        }
+        _ => err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+    use scylla::errors::{BadQuery, DbError, ExecutionError, RequestAttemptError};
+
+    #[test]
+    fn refused_writes_are_rejected_and_outages_are_retried() {
+        let invalid = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::Invalid,
+            "Key length of 70000 is longer than maximum of 65535".into(),
+        ));
+        assert_eq!(write_err(invalid).class(), ErrorClass::Rejected);
+        let too_long = ExecutionError::BadQuery(BadQuery::ValuesTooLongForKey(70_000, 65_535));
+        assert_eq!(write_err(too_long).class(), ErrorClass::Rejected);
+        let overloaded = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::Overloaded,
+            "busy".into(),
+        ));
+        assert_eq!(write_err(overloaded).class(), ErrorClass::External);
+        let timeout = ExecutionError::RequestTimeout(std::time::Duration::from_secs(2));
+        assert_eq!(write_err(timeout).class(), ErrorClass::External);
+    }
+}
+
 /// The distributed store.
 #[derive(Clone)]
 pub struct ScyllaStore {

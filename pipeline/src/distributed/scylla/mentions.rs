@@ -8,7 +8,7 @@ use chrono::Utc;
 use futures_util::{StreamExt, stream};
 
 use super::rollup::shard_of;
-use super::{ScyllaStore, err};
+use super::{ScyllaStore, err, write_err};
 use crate::aggregate::minute_of;
 use crate::error::Result;
 use crate::telemetry;
@@ -131,7 +131,7 @@ type Pending<'a> = futures_util::future::BoxFuture<
 async fn run_all(pending: Vec<Pending<'_>>, n: usize) -> Result<()> {
     let mut stream = stream::iter(pending).buffer_unordered(n);
     while let Some(r) = stream.next().await {
-        r.map_err(err)?;
+        r.map_err(write_err)?;
     }
     Ok(())
 }
