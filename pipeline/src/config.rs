@@ -61,6 +61,10 @@ pub struct PipelineConfig {
     pub cpu_workers: usize,
     pub max_message_bytes: usize,
     pub max_json_depth: usize,
+    pub max_id_bytes: usize,
+    pub max_matches: usize,
+    pub max_highlights: usize,
+    pub max_record_bytes: String,
     pub max_in_flight_bytes: String,
     pub enriched_format: EnrichedFormat,
 }
@@ -130,7 +134,15 @@ pub struct KafkaConfig {
     pub raw_topic: String,
     pub enriched_topic: String,
     pub dlq_topic: String,
+    pub message_max_bytes: usize,
+    pub create_topics: bool,
+    pub partitions: i32,
+    pub replication_factor: i32,
 }
+
+/// Room a record needs on top of its payload: key (≤ `pipeline.max_id_bytes`, 1 KiB by default),
+/// headers, Kafka's record overhead.
+pub const RECORD_HEADROOM: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,6 +216,16 @@ impl Config {
         positive("pipeline.in_flight_batches", p.in_flight_batches)?;
         positive("pipeline.max_message_bytes", p.max_message_bytes)?;
         positive("pipeline.max_json_depth", p.max_json_depth)?;
+        positive("pipeline.max_id_bytes", p.max_id_bytes)?;
+        positive("pipeline.max_matches", p.max_matches)?;
+        positive("pipeline.max_highlights", p.max_highlights)?;
+        self.check_record_limits()?;
+        if self.kafka.partitions < 1 || self.kafka.replication_factor < 1 {
+            return Err(Error::Config(format!(
+                "kafka.partitions and kafka.replication_factor: expected at least 1, got {} and {}",
+                self.kafka.partitions, self.kafka.replication_factor
+            )));
+        }
         positive("embedded.queue_capacity", self.embedded.queue_capacity)?;
         positive("scylla.max_concurrency", self.scylla.max_concurrency)?;
         positive("collect.max_in_flight", self.collect.max_in_flight)?;
@@ -262,6 +284,45 @@ impl Config {
         Ok(n)
     }
 
+    /// Largest enriched record accepted (Avro or JSON); larger ones are dead-lettered.
+    pub fn max_record_bytes(&self) -> Result<usize> {
+        let key = "pipeline.max_record_bytes";
+        let n = size(key, &self.pipeline.max_record_bytes)?;
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::Config(format!("{key}: expected a positive size, got {n}")))
+    }
+
+    /// Every record the pipeline produces must fit the producer's `message.max.bytes`: a raw
+    /// mention a collector accepts, an enriched record, and so a dead letter carrying either.
+    /// Checked once at start, so a record is never refused for a size the config allowed.
+    fn check_record_limits(&self) -> Result<()> {
+        let limit = self.kafka.message_max_bytes;
+        for (key, n) in [
+            (
+                "pipeline.max_message_bytes",
+                self.pipeline.max_message_bytes,
+            ),
+            ("pipeline.max_record_bytes", self.max_record_bytes()?),
+        ] {
+            if n + RECORD_HEADROOM > limit {
+                return Err(Error::Config(format!(
+                    "{key} ({n}) plus {RECORD_HEADROOM} bytes for key and headers must fit \
+                     kafka.message_max_bytes ({limit}): lower {key} or raise \
+                     kafka.message_max_bytes (and the broker's and topics' max.message.bytes)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The largest dead-letter payload: what is left of a record after the headroom. A longer
+    /// payload (only an input over `pipeline.max_message_bytes` can be) is cut to this.
+    pub fn max_dead_letter_payload(&self) -> usize {
+        self.kafka.message_max_bytes.saturating_sub(RECORD_HEADROOM)
+    }
+
     pub fn batch_linger(&self) -> Duration {
         duration("pipeline.batch_linger", &self.pipeline.batch_linger)
             .unwrap_or(Duration::from_millis(20))
@@ -271,6 +332,7 @@ impl Config {
         model::DecodeLimits {
             max_bytes: self.pipeline.max_message_bytes,
             max_depth: self.pipeline.max_json_depth,
+            max_id_bytes: self.pipeline.max_id_bytes,
         }
     }
 }

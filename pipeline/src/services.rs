@@ -87,6 +87,9 @@ pub struct Distributed {
 pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distributed> {
     let store = Arc::new(scylla_store(config).await?);
     crate::codec::Codec::register(&*store).await?;
+    let k = &config.kafka;
+    crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic, &k.enriched_topic, &k.dlq_topic])
+        .await?;
     let publisher = Arc::new(KafkaPublisher::new(&config.kafka)?);
     let cache = Arc::new(redis_cache(config)?);
     // Bound librdkafka's prefetch to about what the pipeline holds in flight.

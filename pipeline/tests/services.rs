@@ -14,7 +14,7 @@ use chrono::Utc;
 use collectors::{Synthetic, SyntheticConfig};
 use common::{CQL, KAFKA, REDIS, free_port, service_up, unique};
 use pipeline::aggregate::{MinuteAggregate, minute_of};
-use pipeline::config::{Config, EnrichedFormat};
+use pipeline::config::Config;
 use pipeline::distributed::{KafkaConsumer, KafkaPublisher, RedisCache, ScyllaStore, scylla};
 use pipeline::http::Readiness;
 use pipeline::signals::SignalStore;
@@ -50,8 +50,7 @@ fn stored(n: u64) -> Vec<Stored> {
             tombstone: false,
         })
         .collect();
-    let out =
-        pipeline::runtime::process_batch(batch, Default::default(), None, EnrichedFormat::Avro);
+    let out = pipeline::runtime::process_batch(batch, &Default::default(), None);
     assert!(out.dead.is_empty(), "synthetic mentions are valid");
     out.stored.to_vec()
 }

@@ -221,6 +221,7 @@ async fn e2e_worker_killed_three_times_loses_nothing_and_counts_nothing_twice() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored() {
+    use pipeline::signals::SignalStore;
     use rdkafka::Message;
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::message::Headers;
@@ -230,23 +231,54 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         return;
     }
     let mut env = Env::new("poison").await;
-    env.extra_env.push((
-        "BACKCHANNEL__PIPELINE__MAX_MESSAGE_BYTES".into(),
-        "65536".into(),
-    ));
-    env.extra_env
-        .push(("BACKCHANNEL__PIPELINE__MAX_JSON_DEPTH".into(), "16".into()));
+    // Limits scaled down so each cap can be crossed by a message the broker still carries. The
+    // id limit is raised past CQL's 64 KiB key limit, so the 70,000-character id reaches
+    // Cassandra and is refused *at write time*: the path a refused write takes is proven
+    // against the real store, not just the decoder's check.
+    for (key, value) in [
+        ("PIPELINE__MAX_MESSAGE_BYTES", "98304"),
+        ("PIPELINE__MAX_RECORD_BYTES", "80KiB"),
+        ("PIPELINE__MAX_ID_BYTES", "100000"),
+        ("PIPELINE__MAX_JSON_DEPTH", "16"),
+        ("KAFKA__MESSAGE_MAX_BYTES", "131072"),
+    ] {
+        env.extra_env
+            .push((format!("BACKCHANNEL__{key}"), value.to_owned()));
+    }
+    // 1,000 signals that all match one poison mention (and none of the synthetic ones).
+    let store = pipeline::services::scylla_store(&env.config())
+        .await
+        .expect("store");
+    for i in 0..1_000 {
+        store
+            .put_signal(&transforms::signals::Signal {
+                tenant: "t1".into(),
+                id: format!("s{i}"),
+                version: 1,
+                query: "zebracorn".into(),
+                options: Default::default(),
+            })
+            .await
+            .expect("signal saved");
+    }
     let good = 2_000u64;
     env.produce_synthetic(13, 0, good).await;
-    let valid = serde_json::to_string(&collectors::Synthetic::new(Default::default()).mention(1))
-        .expect("json");
+    let template = collectors::Synthetic::new(Default::default()).mention(1);
+    let valid = serde_json::to_string(&template).expect("json");
+    let mention = |id: String, text: String| {
+        let mut m = template.clone();
+        m.id = id;
+        m.text = text;
+        serde_json::to_vec(&m).expect("json")
+    };
     let poison: Vec<(&str, Vec<u8>)> = vec![
         ("malformed_json", b"{\"id\": \"x\", ".to_vec()),
         ("malformed_json", b"not json at all".to_vec()),
         ("invalid_utf8", b"{\"id\": \"\xff\xfe\"}".to_vec()),
+        // Over 1 MB: its dead letter must be cut to fit the producer's limit.
         (
             "too_large",
-            format!("{{\"id\":\"big\",\"text\":\"{}\"}}", "a".repeat(100_000)).into_bytes(),
+            format!("{{\"id\":\"big\",\"text\":\"{}\"}}", "a".repeat(1_040_000)).into_bytes(),
         ),
         (
             "too_deep",
@@ -265,8 +297,24 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         ),
         ("not_a_mention", b"[]".to_vec()),
         ("malformed_json", b"".to_vec()),
+        // Write-time and output caps.
+        (
+            "store_rejected",
+            mention("i".repeat(70_000), "an ordinary text".into()),
+        ),
+        (
+            "record_too_large",
+            mention(
+                "huge-output".into(),
+                (0..10_500).map(|i| format!("#t{i} ")).collect(),
+            ),
+        ),
+        (
+            "too_many_matches",
+            mention("famous".into(), "a zebracorn sighting".into()),
+        ),
     ];
-    let producer = pipeline::distributed::kafka::producer(KAFKA).expect("producer");
+    let producer = env.producer();
     for (i, (_, payload)) in poison.iter().enumerate() {
         let key = format!("poison-{i}");
         producer
@@ -308,8 +356,20 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
                 && !header("source_offset").is_empty()
                 && !header("source_partition").is_empty()
         );
+        assert!(header("detail").len() <= pipeline::runtime::MAX_DETAIL_BYTES);
+        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+        let payload = m.payload().unwrap_or_default();
+        let original: usize = header("payload_bytes").parse().expect("payload_bytes");
+        if header("reason") == "too_large" {
+            assert_eq!(original, poison[3].1.len(), "the original size is kept");
+            assert_eq!(header("payload_truncated"), "true");
+            assert_eq!(payload.len(), 131_072 - 16 * 1024, "cut to the limit");
+        } else {
+            assert_eq!(header("payload_truncated"), "false", "{key}");
+            assert_eq!(payload.len(), original, "{key}");
+        }
         got.push((
-            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            key,
             header("reason"),
             header("source_topic"),
             header("detail"),
@@ -340,7 +400,17 @@ async fn e2e_poison_messages_are_dead_lettered_with_reasons_and_good_ones_stored
         ),
         4.0
     );
+    // Nothing stalled: every good mention before and after the poison is stored, and the refused
+    // write was given up at once rather than retried as an outage.
     assert_eq!(env.stored().await, 2 * good as i64);
+    assert!(
+        metric(
+            &metrics,
+            "backchannel_pipeline_retries_total",
+            "operation=\"store_write\""
+        ) == 0.0,
+        "a refused write is not an outage"
+    );
     env.finish(worker).await;
 }
 
@@ -613,7 +683,7 @@ async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
     };
     assert_eq!(get("synthetic:17-5").await, 1);
     // A deletion travels as a Kafka tombstone: the mention id as key, a null value.
-    let producer = pipeline::distributed::kafka::producer(KAFKA).expect("producer");
+    let producer = env.producer();
     producer
         .send(
             FutureRecord::<str, [u8]>::to(&env.raw).key("synthetic:17-5"),

@@ -44,7 +44,11 @@ pub async fn run(
 ) -> Result<Vec<Report>> {
     collectors::telemetry::describe();
     let producer = match sink {
-        Sink::Kafka => Some(crate::distributed::kafka::producer(&config.kafka.brokers)?),
+        Sink::Kafka => {
+            let k = &config.kafka;
+            crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic]).await?;
+            Some(crate::distributed::kafka::producer(k)?)
+        }
         Sink::Stdout => None,
     };
     let checkpoints: Arc<dyn Checkpoint> = Arc::new(

@@ -66,11 +66,13 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
             out.flush()?;
         }
         Sink::Kafka => {
+            let k = &config.kafka;
+            crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic]).await?;
             // A threaded producer with a counting delivery callback: no future or channel per
             // message, which is what lets one core keep a broker busy.
             let counts = std::sync::Arc::new(Counting::default());
             let producer: ThreadedProducer<CountingContext> =
-                crate::distributed::kafka::producer_config(&config.kafka.brokers)
+                crate::distributed::kafka::producer_config(&config.kafka)
                     .create_with_context(CountingContext(counts.clone()))
                     .map_err(|e| Error::publish("creating producer", e))?;
             let topic = &config.kafka.raw_topic;

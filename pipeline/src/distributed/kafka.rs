@@ -11,10 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -158,17 +161,30 @@ async fn track_lag(consumer: Arc<StreamConsumer<Ctx>>, topic: String, backlog: A
 impl Consumer for KafkaConsumer {
     async fn poll(&mut self, max: usize, linger: Duration) -> Result<Polled> {
         let mut batch = Vec::with_capacity(max.min(4096));
-        let first = self
-            .inner
-            .recv()
-            .await
-            .map_err(|e| Error::queue("consume", e))?;
+        let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
+        let first = loop {
+            match self.inner.recv().await {
+                Ok(m) => break m,
+                Err(e) if consume_is_fatal(&e) => return Err(Error::queue("consume", e)),
+                Err(e) => {
+                    // Brokers down, a transport error, a topic not created yet, a poll
+                    // interval exceeded: librdkafka recovers by itself; wait it out.
+                    telemetry::retry("consume");
+                    let wait = backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in = ?wait, "consume error; waiting it out");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        };
         batch.push(owned(&first));
         drop(first);
         let deadline = tokio::time::Instant::now() + linger;
         while batch.len() < max {
             match tokio::time::timeout_at(deadline, self.inner.recv()).await {
                 Ok(Ok(m)) => batch.push(owned(&m)),
+                Ok(Err(e)) if consume_is_fatal(&e) => {
+                    return Err(Error::queue("consume", e));
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "consume error");
                     break;
@@ -188,6 +204,45 @@ impl Consumer for KafkaConsumer {
 
     fn backlog(&self) -> Option<u64> {
         Some(self.backlog.load(Ordering::Relaxed))
+    }
+}
+
+/// Pause after a transient consume error: 100 ms doubling to 5 s.
+const CONSUME_BACKOFF: collectors::common::BackoffConfig = collectors::common::BackoffConfig {
+    initial: Duration::from_millis(100),
+    max: Duration::from_secs(5),
+};
+
+/// Whether a consume error ends the worker. Only librdkafka's fatal errors and refused
+/// authorisation do: waiting cannot mend them. Everything else a poll reports (all brokers
+/// down, transport failures, a topic or partition not there yet, max poll interval exceeded) is
+/// a state librdkafka recovers from by itself.
+fn consume_is_fatal(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    match e {
+        KafkaError::MessageConsumptionFatal(_) => true,
+        KafkaError::MessageConsumption(code) => matches!(
+            code,
+            C::Fatal
+                | C::TopicAuthorizationFailed
+                | C::GroupAuthorizationFailed
+                | C::SaslAuthenticationFailed
+                | C::Authentication
+        ),
+        _ => false,
+    }
+}
+
+/// A produce error, classified: the broker (or librdkafka, before sending) refusing this record
+/// for what it is (too large, invalid) is [`Error::Rejected`], and the runtime dead-letters it;
+/// the rest (timeouts, brokers down) is an outage to retry.
+fn produce_err(e: KafkaError) -> Error {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    match e {
+        KafkaError::MessageProduction(
+            C::MessageSizeTooLarge | C::InvalidMessageSize | C::InvalidMessage | C::InvalidRecord,
+        ) => Error::rejected("the broker refused the record", e),
+        e => Error::publish("", e),
     }
 }
 
@@ -245,10 +300,11 @@ impl std::fmt::Debug for KafkaPublisher {
 }
 
 /// The one producer configuration every Backchannel producer uses (collectors included):
-/// idempotent, acks=all, lz4-compressed, batched.
-pub fn producer_config(brokers: &str) -> ClientConfig {
+/// idempotent, acks=all, lz4-compressed, batched, with the configured largest record.
+pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("message.max.bytes", cfg.message_max_bytes.to_string())
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
@@ -261,8 +317,8 @@ pub fn producer_config(brokers: &str) -> ClientConfig {
 
 /// An idempotent, acks=all producer with a future per message (for callers that await
 /// each record's acknowledgement).
-pub fn producer(brokers: &str) -> Result<FutureProducer> {
-    producer_config(brokers)
+pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
+    producer_config(cfg)
         .create()
         .map_err(|e| Error::publish("creating producer", e))
 }
@@ -270,7 +326,7 @@ pub fn producer(brokers: &str) -> Result<FutureProducer> {
 impl KafkaPublisher {
     pub fn new(cfg: &KafkaConfig) -> Result<KafkaPublisher> {
         Ok(KafkaPublisher {
-            producer: producer(&cfg.brokers)?,
+            producer: producer(cfg)?,
             enriched: cfg.enriched_topic.clone(),
             dlq: cfg.dlq_topic.clone(),
         })
@@ -310,7 +366,7 @@ impl Publisher for KafkaPublisher {
                         record = r;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(Error::publish("", e)),
+                    Err((e, _)) => return Err(produce_err(e)),
                 }
             };
             acks.push(ack);
@@ -318,7 +374,7 @@ impl Publisher for KafkaPublisher {
         for ack in acks {
             match ack.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(Error::publish("", e)),
+                Ok(Err((e, _))) => return Err(produce_err(e)),
                 Err(_) => {
                     return Err(Error::Publish {
                         what: "producer dropped a delivery".into(),
@@ -329,4 +385,109 @@ impl Publisher for KafkaPublisher {
         }
         Ok(())
     }
+}
+
+/// Makes sure `topics` exist before anything produces to or consumes from them. With
+/// `kafka.create_topics` a missing topic is created with `kafka.partitions` and
+/// `kafka.replication_factor` (another process creating it first is fine); without, or when the
+/// broker refuses, this waits until someone else has created it. Brokers that are down are
+/// waited for too: a worker started before Kafka comes up starts when Kafka does.
+pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &cfg.brokers)
+            .create()
+            .map_err(|e| Error::queue("creating the admin client", e))?,
+    );
+    let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
+    loop {
+        let missing = match missing_topics(&admin, topics).await {
+            Ok(missing) if missing.is_empty() => return Ok(()),
+            Ok(missing) => missing,
+            Err(e) => {
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?wait, "Kafka unreachable; waiting");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        if cfg.create_topics {
+            create_topics(&admin, cfg, &missing).await;
+        } else {
+            tracing::warn!(
+                ?missing,
+                "waiting for topics to be created (kafka.create_topics = false)"
+            );
+        }
+        // Created or not, look again: creation is asynchronous on the broker.
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+/// Asks the broker to create `missing`; logs what it answered (another process creating a topic
+/// first is fine, a refusal is waited out by the caller).
+async fn create_topics(
+    admin: &AdminClient<DefaultClientContext>,
+    cfg: &KafkaConfig,
+    missing: &[String],
+) {
+    let new: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|t| {
+            NewTopic::new(
+                t,
+                cfg.partitions,
+                TopicReplication::Fixed(cfg.replication_factor),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    match admin.create_topics(&new, &opts).await {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(t) => tracing::info!(
+                        topic = %t,
+                        partitions = cfg.partitions,
+                        replication = cfg.replication_factor,
+                        "created topic"
+                    ),
+                    Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                        tracing::debug!(topic = %t, "topic created by another process")
+                    }
+                    Err((t, code)) => tracing::warn!(
+                        topic = %t, error = %code,
+                        "could not create topic; waiting for it to exist"
+                    ),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "creating topics failed; retrying"),
+    }
+}
+
+/// The names in `topics` the cluster's metadata does not list (with partitions).
+async fn missing_topics(
+    admin: &Arc<AdminClient<DefaultClientContext>>,
+    topics: &[&str],
+) -> std::result::Result<Vec<String>, KafkaError> {
+    let admin = admin.clone();
+    let wanted: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let md = admin.inner().fetch_metadata(None, Duration::from_secs(5))?;
+        Ok(wanted
+            .into_iter()
+            .filter(|w| {
+                !md.topics()
+                    .iter()
+                    .any(|t| t.name() == w && t.error().is_none() && !t.partitions().is_empty())
+            })
+            .collect())
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(KafkaError::MetadataFetch(
+            rdkafka::types::RDKafkaErrorCode::Fail,
+        ))
+    })
 }

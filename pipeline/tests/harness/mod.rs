@@ -83,6 +83,21 @@ impl Env {
         env
     }
 
+    /// A producer for hand-made raw messages, allowed records up to the broker's own limit (so a
+    /// test can send what a worker must refuse).
+    pub fn producer(&self) -> rdkafka::producer::FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .set("message.max.bytes", "1048576")
+            .create()
+            .expect("producer")
+    }
+
+    /// The configuration a `backchannel` process of this test runs with.
+    pub fn config(&self) -> pipeline::config::Config {
+        pipeline::config::Config::load(None, self.vars()).expect("config")
+    }
+
     /// The environment that points a `backchannel` process at this test's topics and keyspace.
     pub fn vars(&self) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = [

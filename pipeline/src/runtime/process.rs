@@ -1,0 +1,380 @@
+//! Decode + enrich, one batch at a time, on a blocking thread: every message becomes either a
+//! [`Stored`] mention (with the delivery it came from, kept for a dead letter should a write
+//! refuse it) or a [`DeadLetter`] naming why not. Nothing here can fail the batch: bad input, a
+//! record over a cap and a panicking transform each cost one message.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use model::{DecodeLimits, Mention, SignalMatch};
+use transforms::{EnrichedRef, Record as Fields};
+
+use crate::config::EnrichedFormat;
+use crate::telemetry;
+use crate::traits::{Delivery, Stored};
+
+/// What one mention may cost downstream; a mention over a cap is dead-lettered with the cap's
+/// name as its reason, so a record a store or broker would refuse is never written.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub limits: DecodeLimits,
+    pub format: EnrichedFormat,
+    /// More matches than this: dead-lettered as `too_many_matches`.
+    pub max_matches: usize,
+    /// Highlights kept per match; the rest are dropped (the match stays).
+    pub max_highlights: usize,
+    /// A larger enriched record (Avro, or JSON when the topic carries JSON): `record_too_large`.
+    pub max_record_bytes: usize,
+}
+
+impl Default for Caps {
+    fn default() -> Caps {
+        Caps {
+            limits: DecodeLimits::default(),
+            format: EnrichedFormat::Avro,
+            max_matches: 256,
+            max_highlights: 32,
+            max_record_bytes: 512 * 1024,
+        }
+    }
+}
+
+/// A message that could not be processed or written.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: &'static str,
+    pub detail: String,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+impl DeadLetter {
+    pub fn new(d: Delivery, reason: &'static str, detail: String) -> DeadLetter {
+        DeadLetter {
+            partition: d.partition,
+            offset: d.offset,
+            reason,
+            detail,
+            key: d.key,
+            payload: d.payload,
+        }
+    }
+}
+
+/// One processed batch.
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub stored: Arc<[Stored]>,
+    /// The delivery each stored mention came from, in the same order: the payload a dead letter
+    /// carries if the store or the broker refuses that mention.
+    pub origins: Vec<Delivery>,
+    pub dead: Vec<DeadLetter>,
+    /// Ids the sources deleted (tombstones), in order.
+    pub deletes: Vec<String>,
+    /// Highest offset per partition in the batch.
+    pub positions: BTreeMap<i32, i64>,
+    /// The batch's share of the in-flight byte budget, given back when the batch is done.
+    pub budget: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Counts the batch in the in-flight gauge until it is committed (or dropped).
+    pub in_flight: Option<telemetry::InFlight>,
+}
+
+thread_local! {
+    static FIELDS: RefCell<Fields> = RefCell::new(Fields::new());
+}
+
+/// Field ids the runtime reads from every record, looked up once.
+struct RuntimeFields {
+    hashtags: usize,
+    sentiment: usize,
+}
+
+static RUNTIME_FIELDS: std::sync::LazyLock<RuntimeFields> =
+    std::sync::LazyLock::new(|| RuntimeFields {
+        hashtags: transforms::field_id("hashtags").expect("the catalogue has hashtags"),
+        sentiment: transforms::field_id("sentiment_compound")
+            .expect("the catalogue has sentiment_compound"),
+    });
+
+/// Decodes and enriches one batch. CPU-bound; call it on a blocking thread.
+pub fn process_batch(
+    batch: Vec<Delivery>,
+    caps: &Caps,
+    matcher: Option<&transforms::signals::Matcher>,
+) -> Processed {
+    process_with(batch, caps, |m, fields| {
+        transforms::enrich_and_match(m, fields, matcher)
+    })
+}
+
+/// [`process_batch`] with the enrichment passed in (tests hand in one that panics).
+fn process_with(
+    batch: Vec<Delivery>,
+    caps: &Caps,
+    enrich: impl Fn(&Mention, &mut Fields) -> Vec<SignalMatch>,
+) -> Processed {
+    let mut out = Processed::default();
+    let mut stored = Vec::with_capacity(batch.len());
+    FIELDS.with_borrow_mut(|fields| {
+        for d in batch {
+            let pos = out.positions.entry(d.partition).or_insert(d.offset);
+            *pos = (*pos).max(d.offset);
+            if d.tombstone {
+                match d.key.as_deref().map(std::str::from_utf8) {
+                    Some(Ok(id)) if !id.trim().is_empty() => out.deletes.push(id.to_owned()),
+                    _ => out.dead.push(DeadLetter::new(
+                        d,
+                        "not_a_mention",
+                        "a tombstone without a mention id key".into(),
+                    )),
+                }
+                continue;
+            }
+            let m = match Mention::decode(&d.payload, caps.limits) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.dead.push(DeadLetter::new(d, e.reason(), e.to_string()));
+                    continue;
+                }
+            };
+            // A panic in a transform costs this mention, not the worker. The record buffer may
+            // be half-written, so it starts afresh.
+            let result =
+                std::panic::catch_unwind(AssertUnwindSafe(|| enrich_one(m, fields, caps, &enrich)));
+            match result {
+                Ok(Ok(s)) => {
+                    stored.push(s);
+                    out.origins.push(d);
+                }
+                Ok(Err((reason, detail))) => out.dead.push(DeadLetter::new(d, reason, detail)),
+                Err(panic) => {
+                    *fields = Fields::new();
+                    let detail = format!("a transform panicked: {}", panic_message(&*panic));
+                    out.dead.push(DeadLetter::new(d, "transform_panic", detail));
+                }
+            }
+        }
+    });
+    out.stored = stored.into();
+    out
+}
+
+/// Enriches one decoded mention into what is stored, or says which cap it passed.
+fn enrich_one(
+    m: Mention,
+    fields: &mut Fields,
+    caps: &Caps,
+    enrich: &impl Fn(&Mention, &mut Fields) -> Vec<SignalMatch>,
+) -> Result<Stored, (&'static str, String)> {
+    let mut matches = enrich(&m, fields);
+    if matches.len() > caps.max_matches {
+        return Err((
+            "too_many_matches",
+            format!(
+                "matched {} signals; the limit is {} (pipeline.max_matches)",
+                matches.len(),
+                caps.max_matches
+            ),
+        ));
+    }
+    for s in &mut matches {
+        s.highlights.truncate(caps.max_highlights);
+    }
+    let json = match caps.format {
+        EnrichedFormat::Avro => None,
+        EnrichedFormat::Json => {
+            match serde_json::to_vec(&EnrichedRef::with_signals(&m, fields, &matches)) {
+                Ok(json) => Some(json),
+                Err(e) => return Err(("unserialisable", e.to_string())),
+            }
+        }
+    };
+    let mut record = Vec::with_capacity(2048);
+    transforms::avro::encode(&m, fields, &matches, &mut record);
+    let size = record.len().max(json.as_ref().map_or(0, Vec::len));
+    if size > caps.max_record_bytes {
+        return Err((
+            "record_too_large",
+            format!(
+                "the enriched record is {size} bytes; the limit is {} (pipeline.max_record_bytes)",
+                caps.max_record_bytes
+            ),
+        ));
+    }
+    let ids = &*RUNTIME_FIELDS;
+    let hashtags = match fields.get(ids.hashtags) {
+        transforms::Value::StrList(tags) => tags.clone(),
+        _ => Vec::new(),
+    };
+    let sentiment = match fields.get(ids.sentiment) {
+        transforms::Value::Float(x) => Some(*x),
+        _ => None,
+    };
+    Ok(Stored {
+        topics: topics(&m, &hashtags, &matches),
+        id: m.id,
+        source: m.source,
+        created_at: m.created_at,
+        collected_at: m.collected_at,
+        sentiment,
+        hashtags,
+        fields_version: &transforms::registry().version,
+        record,
+        json,
+    })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Most topics one mention is filed under (bounds write amplification from hashtag stuffing).
+pub const MAX_TOPICS: usize = 8;
+
+/// Longest hashtag filed as a topic, in bytes; a longer one stays in the record but is not a key.
+pub const MAX_TOPIC_HASHTAG_BYTES: usize = 256;
+
+/// The topics a mention is filed under: its source and its distinct hashtags (lower-cased, at
+/// most [`MAX_TOPIC_HASHTAG_BYTES`] long), at most [`MAX_TOPICS`] of those, plus every signal it
+/// matched (`signal:<tenant>/<id>`).
+pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<String> {
+    let mut t = vec![format!("source:{}", m.source.as_str())];
+    for tag in hashtags {
+        if tag.len() > MAX_TOPIC_HASHTAG_BYTES {
+            continue;
+        }
+        let topic = format!("hashtag:{}", tag.to_lowercase());
+        if t.len() < MAX_TOPICS && !t.contains(&topic) {
+            t.push(topic);
+        }
+    }
+    t.extend(signals.iter().map(|s| format!("signal:{}", s.signal)));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(offset: i64, id: &str, text: &str) -> Delivery {
+        let m = serde_json::json!({
+            "id": id, "source": "mastodon", "kind": "post", "url": "https://example.social/1",
+            "text": text, "lang_hint": "en",
+            "author": {"id": "a1", "handle": "alice"},
+            "created_at": "2026-01-01T00:00:00Z", "collected_at": "2026-01-01T00:00:01Z",
+        });
+        Delivery {
+            partition: 0,
+            offset,
+            key: Some(id.as_bytes().to_vec()),
+            payload: serde_json::to_vec(&m).expect("json"),
+            tombstone: false,
+        }
+    }
+
+    #[test]
+    fn a_panicking_transform_dead_letters_its_mention_and_the_batch_goes_on() {
+        let batch = vec![
+            delivery(1, "m1", "fine"),
+            delivery(2, "boom", "this one panics"),
+            delivery(3, "m3", "fine too"),
+        ];
+        let out = process_with(batch, &Caps::default(), |m, fields| {
+            assert!(m.id != "boom", "a transform bug on {}", m.id);
+            transforms::enrich_and_match(m, fields, None)
+        });
+        let ids: Vec<&str> = out.stored.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["m1", "m3"]);
+        assert_eq!(
+            out.origins.iter().map(|d| d.offset).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        assert_eq!(out.dead.len(), 1);
+        assert_eq!(out.dead[0].reason, "transform_panic");
+        assert_eq!(out.dead[0].offset, 2);
+        assert!(
+            out.dead[0].detail.contains("a transform bug on boom"),
+            "{}",
+            out.dead[0].detail
+        );
+        // The record after the panic is whole: same fields as one enriched on its own.
+        let alone = process_batch(vec![delivery(3, "m3", "fine too")], &Caps::default(), None);
+        assert_eq!(out.stored[1].record, alone.stored[0].record);
+        assert_eq!(out.positions[&0], 3);
+    }
+
+    #[test]
+    fn caps_dead_letter_with_their_reason() {
+        let caps = Caps {
+            max_record_bytes: 4096,
+            max_matches: 2,
+            max_highlights: 1,
+            limits: DecodeLimits {
+                max_id_bytes: 8,
+                ..DecodeLimits::default()
+            },
+            ..Caps::default()
+        };
+        let signal = |n: usize| model::SignalMatch {
+            signal: model::SignalId::new("t", &format!("s{n}")),
+            version: 1,
+            highlights: [[0, 1], [2, 3], [4, 5]].into_iter().collect(),
+        };
+        let batch = vec![
+            delivery(1, "long-id-123", "x"),
+            delivery(2, "big", &"word ".repeat(2000)),
+            delivery(3, "many", "three matches"),
+            delivery(4, "two", "two matches"),
+        ];
+        let out = process_with(batch, &caps, |m, fields| {
+            transforms::enrich_and_match(m, fields, None);
+            let n = if m.id == "many" { 3 } else { 2 };
+            (0..n).map(signal).collect()
+        });
+        let reasons: Vec<(i64, &str)> = out.dead.iter().map(|d| (d.offset, d.reason)).collect();
+        assert_eq!(
+            reasons,
+            [
+                (1, "id_too_long"),
+                (2, "record_too_large"),
+                (3, "too_many_matches")
+            ]
+        );
+        assert_eq!(out.stored.len(), 1);
+        let stored = &out.stored[0];
+        assert_eq!(stored.id, "two");
+        assert_eq!(
+            stored
+                .topics
+                .iter()
+                .filter(|t| t.starts_with("signal:"))
+                .count(),
+            2
+        );
+        // Highlights were cut to one per match: the record decodes with one each.
+        let mut json = Vec::new();
+        transforms::avro::Layout::current()
+            .to_json(&stored.record, &mut json)
+            .expect("decodes");
+        let json: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        for s in json["signals"].as_array().expect("signals") {
+            assert_eq!(s["highlights"].as_array().map(Vec::len), Some(1), "{s}");
+        }
+    }
+
+    #[test]
+    fn giant_hashtags_are_not_keys() {
+        let m: Mention = serde_json::from_slice(&delivery(1, "m", "x").payload).expect("a mention");
+        let long = "a".repeat(MAX_TOPIC_HASHTAG_BYTES + 1);
+        let t = topics(&m, &[long, "Rust".into()], &[]);
+        assert_eq!(t, ["source:mastodon", "hashtag:rust"]);
+    }
+}

@@ -1,0 +1,392 @@
+//! The sink: one processed batch → dead letters, store, enriched topic, cache → commit.
+//!
+//! Failures are handled by class. An outage (`External`) is retried with backoff until it ends
+//! or the worker is asked to stop: nothing is committed past it. A refusal (`Rejected`: the store
+//! or broker will never take that record) is isolated: the batch is retried one mention at a time,
+//! the refused mentions are dead-lettered with the reason, and the rest go on — one bad record can
+//! cost itself, never the partition behind it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use collectors::common::{Backoff, BackoffConfig};
+use tokio::sync::watch;
+
+use super::process::{DeadLetter, Processed};
+use crate::error::{Error, ErrorClass, Result};
+use crate::stats::Stats;
+use crate::telemetry::{self, Stage};
+use crate::traits::{Cache, Committer, Delivery, Publisher, Record, Store, Stored, Topic};
+
+/// `content-type` header of compact enriched records: Avro single-object encoding, schema
+/// `deploy/schema/enriched.avsc` (its fingerprint opens every record).
+pub const CONTENT_TYPE_AVRO: &str = "application/vnd.apache.avro+binary";
+/// `content-type` header of JSON enriched records.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// Longest `detail` header of a dead letter, in bytes.
+pub const MAX_DETAIL_BYTES: usize = 1024;
+
+/// What the sink needs besides the services.
+pub struct SinkContext<'a> {
+    pub source_topic: &'a str,
+    pub stats: &'a Stats,
+    pub shutdown: &'a watch::Receiver<bool>,
+    /// Dead-letter payloads are cut to this (see `Config::max_dead_letter_payload`).
+    pub max_dead_letter_payload: usize,
+}
+
+pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
+    batch: &Processed,
+    publisher: &P,
+    store: &S,
+    cache: &K,
+    committer: &dyn Committer,
+    cx: &SinkContext<'_>,
+) -> Result<()> {
+    dead_letter(publisher, &batch.dead, cx).await?;
+    if !batch.stored.is_empty() {
+        let started = std::time::Instant::now();
+        let refused = write_isolating(store, &batch.stored, cx).await?;
+        let (kept, dead) = split_refused(batch, refused, "store_rejected", "the store refused it");
+        dead_letter(publisher, &dead, cx).await?;
+        telemetry::stage(Stage::Store, started.elapsed().as_secs_f64());
+        Stats::add(&cx.stats.stored, kept.len());
+        telemetry::stored(kept.len());
+        telemetry::latency_to_stored(
+            chrono::Utc::now(),
+            kept.iter().map(|s| (s.created_at, s.collected_at)),
+        );
+
+        let started = std::time::Instant::now();
+        let refused = publish_enriched(publisher, &kept, cx).await?;
+        if !refused.is_empty() {
+            // Stored, but the broker will not carry it: the dead letter says so, and the cache
+            // skips it like the topic did.
+            let dead: Vec<DeadLetter> = refused
+                .iter()
+                .map(|(i, e)| {
+                    let origin = origin_of(batch, &kept[*i].id);
+                    DeadLetter::new(
+                        origin,
+                        "publish_rejected",
+                        format!("stored, but the broker refused the enriched record: {e}"),
+                    )
+                })
+                .collect();
+            dead_letter(publisher, &dead, cx).await?;
+        }
+        let published = kept.len() - refused.len();
+        telemetry::stage(Stage::Publish, started.elapsed().as_secs_f64());
+        Stats::add(&cx.stats.published, published);
+        telemetry::published(published);
+
+        let started = std::time::Instant::now();
+        cache.remember(&kept).await;
+        telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
+    }
+    if !batch.deletes.is_empty() {
+        // Stored mentions of this batch went first, so a post and its deletion in one batch
+        // end deleted.
+        retry("store_delete", cx, || store.delete(&batch.deletes)).await?;
+        let records: Vec<Record<'_>> = batch
+            .deletes
+            .iter()
+            .map(|id| Record {
+                topic: Topic::Enriched,
+                key: id.as_bytes(),
+                payload: None,
+                headers: &[],
+            })
+            .collect();
+        retry("enriched_publish", cx, || publisher.publish(&records)).await?;
+        cache.forget(&batch.deletes).await;
+        telemetry::deleted(batch.deletes.len());
+    }
+    for (&partition, &offset) in &batch.positions {
+        committer.commit(partition, offset)?;
+    }
+    Stats::add(&cx.stats.batches, 1);
+    Ok(())
+}
+
+/// Writes the batch; if the store refuses it, writes it again one mention at a time and returns
+/// the refused ones (index into `stored`, and why). Outages are retried throughout.
+async fn write_isolating<S: Store>(
+    store: &S,
+    stored: &Arc<[Stored]>,
+    cx: &SinkContext<'_>,
+) -> Result<Vec<(usize, Error)>> {
+    match retry("store_write", cx, || store.write(stored)).await {
+        Ok(()) => return Ok(Vec::new()),
+        Err(e) if e.class() == ErrorClass::Rejected => {
+            tracing::warn!(error = %e, mentions = stored.len(),
+                "the store refused a batch; writing it one mention at a time to find which");
+        }
+        Err(e) => return Err(e),
+    }
+    let mut refused = Vec::new();
+    for (i, s) in stored.iter().enumerate() {
+        let one: Arc<[Stored]> = Arc::from(vec![s.clone()]);
+        match retry("store_write", cx, || store.write(&one)).await {
+            Ok(()) => {}
+            Err(e) if e.class() == ErrorClass::Rejected => refused.push((i, e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(refused)
+}
+
+/// The mentions the store kept, and a dead letter for each one it refused.
+fn split_refused(
+    batch: &Processed,
+    refused: Vec<(usize, Error)>,
+    reason: &'static str,
+    what: &str,
+) -> (Arc<[Stored]>, Vec<DeadLetter>) {
+    if refused.is_empty() {
+        return (batch.stored.clone(), Vec::new());
+    }
+    let dead = refused
+        .iter()
+        .map(|(i, e)| DeadLetter::new(batch.origins[*i].clone(), reason, format!("{what}: {e}")))
+        .collect();
+    let kept = batch
+        .stored
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !refused.iter().any(|(r, _)| r == i))
+        .map(|(_, s)| s.clone())
+        .collect();
+    (kept, dead)
+}
+
+/// The delivery a stored mention came from.
+fn origin_of(batch: &Processed, id: &str) -> Delivery {
+    batch
+        .stored
+        .iter()
+        .position(|s| s.id == id)
+        .and_then(|i| batch.origins.get(i))
+        .cloned()
+        .unwrap_or(Delivery {
+            partition: -1,
+            offset: -1,
+            key: Some(id.as_bytes().to_vec()),
+            payload: Vec::new(),
+            tombstone: false,
+        })
+}
+
+/// Publishes the enriched records; if the broker refuses the batch, publishes them one at a time
+/// and returns the refused ones (index into `kept`, and why).
+async fn publish_enriched<P: Publisher>(
+    publisher: &P,
+    kept: &[Stored],
+    cx: &SinkContext<'_>,
+) -> Result<Vec<(usize, Error)>> {
+    let version = model::SCHEMA_VERSION.to_string();
+    let content_type = match kept.first().and_then(|s| s.json.as_ref()) {
+        Some(_) => CONTENT_TYPE_JSON,
+        None => CONTENT_TYPE_AVRO,
+    };
+    let headers = [
+        ("schema_version", version.as_bytes()),
+        ("content-type", content_type.as_bytes()),
+        ("fields_version", transforms::registry().version.as_bytes()),
+    ];
+    let records: Vec<Record<'_>> = kept
+        .iter()
+        .map(|s| Record {
+            topic: Topic::Enriched,
+            key: s.id.as_bytes(),
+            payload: Some(s.json.as_deref().unwrap_or(&s.record)),
+            headers: &headers,
+        })
+        .collect();
+    match retry("enriched_publish", cx, || publisher.publish(&records)).await {
+        Ok(()) => return Ok(Vec::new()),
+        Err(e) if e.class() == ErrorClass::Rejected => {
+            tracing::warn!(error = %e, "the broker refused an enriched batch; publishing it one record at a time");
+        }
+        Err(e) => return Err(e),
+    }
+    let mut refused = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match retry("enriched_publish", cx, || {
+            publisher.publish(std::slice::from_ref(r))
+        })
+        .await
+        {
+            Ok(()) => {}
+            Err(e) if e.class() == ErrorClass::Rejected => refused.push((i, e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(refused)
+}
+
+/// Publishes dead letters, bounded: the payload is cut to `max_dead_letter_payload` and the
+/// detail to [`MAX_DETAIL_BYTES`], with `payload_bytes` (the original size) and
+/// `payload_truncated` headers saying so. A dead letter the broker still refuses is published
+/// once more without its payload, and failing that logged and counted as dropped: the
+/// dead-letter path must never be what stalls a partition.
+async fn dead_letter<P: Publisher>(
+    publisher: &P,
+    dead: &[DeadLetter],
+    cx: &SinkContext<'_>,
+) -> Result<()> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let meta: Vec<Meta> = dead
+        .iter()
+        .map(|d| Meta::of(d, cx.max_dead_letter_payload))
+        .collect();
+    let headers: Vec<[(&str, &[u8]); 7]> = dead
+        .iter()
+        .zip(&meta)
+        .map(|(d, m)| m.headers(d, cx.source_topic))
+        .collect();
+    let records: Vec<Record<'_>> = dead
+        .iter()
+        .zip(&meta)
+        .zip(&headers)
+        .map(|((d, m), h)| record(d, h, m.keep))
+        .collect();
+    match retry("dead_letter_publish", cx, || publisher.publish(&records)).await {
+        Ok(()) => {}
+        Err(e) if e.class() == ErrorClass::Rejected => {
+            for ((d, m), h) in dead.iter().zip(&meta).zip(&headers) {
+                let full = [record(d, h, m.keep)];
+                let Err(e) = retry_rejected_once(publisher, &full, cx).await? else {
+                    continue;
+                };
+                tracing::warn!(error = %e, offset = d.offset, "dead letter refused; sending it without its payload");
+                let bare = [record(d, h, 0)];
+                if let Err(e) = retry_rejected_once(publisher, &bare, cx).await? {
+                    tracing::error!(error = %e, partition = d.partition, offset = d.offset,
+                        reason = d.reason, "dead letter refused even without its payload; dropped");
+                    telemetry::dead_letter("dropped");
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    telemetry::stage(Stage::DeadLetter, started.elapsed().as_secs_f64());
+    Stats::add(&cx.stats.dead_lettered, dead.len());
+    for d in dead {
+        tracing::warn!(partition = d.partition, offset = d.offset, reason = d.reason, detail = %truncate(&d.detail, 200), "dead-lettered");
+        telemetry::dead_letter(d.reason);
+    }
+    Ok(())
+}
+
+/// Publishes `records`, retrying outages; `Ok(Err(_))` is a refusal, for the caller to handle.
+async fn retry_rejected_once<P: Publisher>(
+    publisher: &P,
+    records: &[Record<'_>],
+    cx: &SinkContext<'_>,
+) -> Result<std::result::Result<(), Error>> {
+    match retry("dead_letter_publish", cx, || publisher.publish(records)).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) if e.class() == ErrorClass::Rejected => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A dead letter's headers as strings, owned while its record is published.
+struct Meta {
+    partition: String,
+    offset: String,
+    payload_bytes: String,
+    truncated: &'static str,
+    detail_end: usize,
+    /// Payload bytes kept.
+    keep: usize,
+}
+
+impl Meta {
+    fn of(d: &DeadLetter, max_payload: usize) -> Meta {
+        let keep = d.payload.len().min(max_payload);
+        Meta {
+            partition: d.partition.to_string(),
+            offset: d.offset.to_string(),
+            payload_bytes: d.payload.len().to_string(),
+            truncated: if keep < d.payload.len() {
+                "true"
+            } else {
+                "false"
+            },
+            detail_end: truncate(&d.detail, MAX_DETAIL_BYTES).len(),
+            keep,
+        }
+    }
+
+    fn headers<'a>(&'a self, d: &'a DeadLetter, source_topic: &'a str) -> [(&'a str, &'a [u8]); 7] {
+        [
+            ("reason", d.reason.as_bytes()),
+            ("detail", &d.detail.as_bytes()[..self.detail_end]),
+            ("source_topic", source_topic.as_bytes()),
+            ("source_partition", self.partition.as_bytes()),
+            ("source_offset", self.offset.as_bytes()),
+            ("payload_bytes", self.payload_bytes.as_bytes()),
+            ("payload_truncated", self.truncated.as_bytes()),
+        ]
+    }
+}
+
+/// A dead letter's record with the first `keep` bytes of its payload.
+fn record<'a>(d: &'a DeadLetter, headers: &'a [(&'a str, &'a [u8])], keep: usize) -> Record<'a> {
+    Record {
+        topic: Topic::DeadLetter,
+        key: d.key.as_deref().unwrap_or_default(),
+        payload: Some(&d.payload[..keep.min(d.payload.len())]),
+        headers,
+    }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The pause between retries of an external failure: 100 ms doubling to 10 s, full jitter.
+const RETRY_BACKOFF: BackoffConfig = BackoffConfig {
+    initial: Duration::from_millis(100),
+    max: Duration::from_secs(10),
+};
+
+/// Retries an external failure with [`RETRY_BACKOFF`] until it succeeds or shutdown is
+/// requested; other error classes are returned at once.
+pub async fn retry<F, Fut>(what: &'static str, cx: &SinkContext<'_>, mut f: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut backoff = Backoff::new(RETRY_BACKOFF);
+    loop {
+        match f().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.class() == ErrorClass::External => {
+                if *cx.shutdown.borrow() {
+                    return Err(e);
+                }
+                Stats::add(&cx.stats.store_retries, 1);
+                telemetry::retry(what);
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?wait, "{what} failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
