@@ -186,7 +186,7 @@ mod tests {
         assert!(p.line_too_long(b"x".to_vec()).is_none(), "reported once");
         assert_eq!(p.line("data: lost"), None);
         assert_eq!(p.line(""), None);
-        assert!(matches!(p.line("data: ok"), None));
+        assert_eq!(p.line("data: ok"), None);
         assert!(matches!(p.line(""), Some(Sse::Event(_))));
     }
 }
