@@ -14,10 +14,12 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use model::Source;
 use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::common::{
-    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, backoff::retry_after,
+    BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect,
+    backoff::retry_after,
 };
 
 /// How to subscribe to Jetstream.
@@ -45,6 +47,10 @@ pub struct JetstreamConfig {
     /// Keep each event's JSON in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
+    /// Size caps: `http.max_frame_bytes` bounds a message. The other keys do not apply (the
+    /// handshake must finish within `idle_timeout`; tungstenite follows no redirects).
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 fn default_collections() -> Vec<String> {
@@ -89,6 +95,7 @@ impl Jetstream {
                 "bluesky.wanted_dids: `{d}` is not a DID"
             )));
         }
+        cfg.http.validate("bluesky.http")?;
         Ok(Jetstream { cfg })
     }
 
@@ -139,9 +146,21 @@ impl Jetstream {
         cursor: &mut Option<i64>,
     ) -> Result<(), CollectorError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (mut ws, _) = tokio_tungstenite::connect_async(self.url(*cursor)?)
-            .await
-            .map_err(handshake_error)?;
+        let max = self.cfg.http.max_frame_bytes;
+        let ws_cfg = WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let connect =
+            tokio_tungstenite::connect_async_with_config(self.url(*cursor)?, Some(ws_cfg), false);
+        let (mut ws, _) = match tokio::time::timeout(self.cfg.idle_timeout, connect).await {
+            Err(_) => {
+                return Err(CollectorError::Transport(format!(
+                    "no handshake within {:?} (idle_timeout)",
+                    self.cfg.idle_timeout
+                )));
+            }
+            Ok(r) => r.map_err(handshake_error)?,
+        };
         loop {
             let msg = match tokio::time::timeout(self.cfg.idle_timeout, ws.next()).await {
                 Err(_) => {
@@ -151,6 +170,15 @@ impl Jetstream {
                     )));
                 }
                 Ok(None) => return Ok(()),
+                // tungstenite cannot skip the rest of an oversized message: the connection is
+                // done, and the reconnect resumes from the cursor.
+                Ok(Some(Err(tungstenite::Error::Capacity(_)))) => {
+                    return Err(CollectorError::TooLarge {
+                        what: "a WebSocket message",
+                        limit: max,
+                        key: "http.max_frame_bytes",
+                    });
+                }
                 Ok(Some(Err(e))) => return Err(CollectorError::Transport(e.to_string())),
                 Ok(Some(Ok(m))) => m,
             };

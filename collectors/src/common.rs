@@ -7,6 +7,7 @@ pub mod duration;
 pub mod error;
 pub mod html;
 pub(crate) mod http;
+pub mod limits;
 pub mod lines;
 pub mod secret;
 pub mod sse;
@@ -24,6 +25,7 @@ pub use checkpoint::{Checkpoint, Cursor, FileCheckpoint, MemoryCheckpoint};
 pub use error::{CollectorError, ErrorClass};
 /// The HTTP client (rustls with ring, connect timeout) for callers outside the crate too.
 pub use http::client as http_client;
+pub use limits::HttpLimits;
 pub use secret::{Secret, SecretRef};
 
 use crate::telemetry::CollectorMetrics;
@@ -155,6 +157,25 @@ impl Emitter {
         self.sent
     }
 
+    /// Counts a line, event or message dropped for passing the cap named `key`, and says what
+    /// happens next (`then`: "resyncing at the next event", …) in the log, sampled like
+    /// [`Emitter::malformed`].
+    pub fn oversized(&mut self, what: &str, key: &str, limit: usize, then: &str, prefix: &[u8]) {
+        self.metrics.oversized.increment(1);
+        self.metrics.malformed.increment(1);
+        self.malformed += 1;
+        if self.malformed <= 10 || self.malformed.is_multiple_of(1000) {
+            let sample = String::from_utf8_lossy(&prefix[..prefix.len().min(200)]);
+            tracing::warn!(
+                source = self.source.as_str(),
+                count = self.malformed,
+                limit,
+                %sample,
+                "dropped {what} over {key}; {then}"
+            );
+        }
+    }
+
     /// Malformed frames seen so far.
     pub fn malformed_count(&self) -> u64 {
         self.malformed
@@ -247,6 +268,9 @@ impl Reconnect {
                     }
                     ErrorClass::Internal => return outcome,
                     ErrorClass::External | ErrorClass::BadData => {}
+                }
+                if let CollectorError::TooLarge { .. } = e {
+                    em.metrics.oversized.increment(1);
                 }
                 if let CollectorError::RateLimited { retry_after } = e {
                     em.metrics.rate_limited.increment(1);

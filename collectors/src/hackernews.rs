@@ -14,8 +14,10 @@ use futures_util::StreamExt;
 use model::{Author, Engagement, Kind, Media, MediaKind, Mention, References, Source};
 use serde::{Deserialize, Serialize};
 
-use crate::common::http::{check, client};
-use crate::common::{BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, html};
+use crate::common::http::{client_with, get_body};
+use crate::common::{
+    BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, html,
+};
 
 /// How to poll Hacker News.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +44,9 @@ pub struct HackerNewsConfig {
     /// Keep the item JSON in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
+    /// Timeouts, size caps and redirects for every request.
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 fn default_base() -> String {
@@ -108,8 +113,9 @@ impl HackerNews {
                 "hackernews.concurrency: expected 1..=64".into(),
             ));
         }
+        cfg.http.validate("hackernews.http")?;
         Ok(HackerNews {
-            http: client()?,
+            http: client_with(&cfg.http)?,
             cfg,
         })
     }
@@ -154,12 +160,8 @@ impl HackerNews {
         cursor: &mut Option<u64>,
         nulls: &mut u32,
     ) -> Result<bool, CollectorError> {
-        let resp = check(
-            self.http.get(self.url("maxitem.json")).send().await?,
-            "hackernews",
-        )
-        .await?;
-        let body = resp.bytes().await?;
+        let req = self.http.get(self.url("maxitem.json"));
+        let body = get_body(req, &self.cfg.http, "hackernews").await?;
         let max: u64 = serde_json::from_slice(&body).map_err(|_| CollectorError::Http {
             status: 200,
             detail: format!(
@@ -200,18 +202,11 @@ impl HackerNews {
     }
 
     async fn fetch(&self, id: u64) -> Result<(u64, Fetched), CollectorError> {
-        let resp = check(
-            self.http
-                .get(self.url(&format!("item/{id}.json")))
-                .send()
-                .await?,
-            "hackernews",
-        )
-        .await?;
-        let body = resp.bytes().await?;
+        let req = self.http.get(self.url(&format!("item/{id}.json")));
+        let body = get_body(req, &self.cfg.http, "hackernews").await?;
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(_) => return Ok((id, Fetched::Bad(body.to_vec()))),
+            Err(_) => return Ok((id, Fetched::Bad(body))),
         };
         if value.is_null() {
             return Ok((id, Fetched::Missing));
@@ -219,7 +214,7 @@ impl HackerNews {
         let raw = self.cfg.keep_raw.then(|| value.clone());
         Ok(match serde_json::from_value::<HnItem>(value) {
             Ok(item) if item.id == id => (id, Fetched::Item(Box::new(item), raw)),
-            _ => (id, Fetched::Bad(body.to_vec())),
+            _ => (id, Fetched::Bad(body)),
         })
     }
 }

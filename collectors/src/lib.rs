@@ -32,8 +32,8 @@ pub mod x;
 
 pub use bluesky::{Jetstream, JetstreamConfig};
 pub use common::{
-    BackoffConfig, Checkpoint, CollectorError, Cursor, ErrorClass, Event, FileCheckpoint, Item,
-    ItemStream, MemoryCheckpoint, Secret, SecretRef,
+    BackoffConfig, Checkpoint, CollectorError, Cursor, ErrorClass, Event, FileCheckpoint,
+    HttpLimits, Item, ItemStream, MemoryCheckpoint, Secret, SecretRef,
 };
 pub use config::{Collector, SourceConfig};
 pub use file::{FileConfig, FileFormat, FileReplay};

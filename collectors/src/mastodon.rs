@@ -18,11 +18,12 @@ use chrono::Utc;
 use model::Source;
 use serde::{Deserialize, Serialize};
 
-use crate::common::http::{check, client, next_chunk};
+use crate::common::http::{check, client_with, get_body, next_chunk, send_stream};
 use crate::common::lines::{Line, LineBuffer};
-use crate::common::sse::SseParser;
+use crate::common::sse::{Sse, SseParser};
 use crate::common::{
-    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, Secret, SecretRef,
+    BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, Secret,
+    SecretRef,
 };
 
 /// Which timeline to follow.
@@ -68,7 +69,14 @@ pub struct MastodonConfig {
     /// Keep the status JSON in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
+    /// Timeouts, size caps and redirects (`idle_timeout` is the stream's read timeout; these
+    /// time the REST backfill).
+    #[serde(default)]
+    pub http: HttpLimits,
 }
+
+/// What happens after an oversized line or event: see [`SseParser`] for why not a reconnect.
+const RESYNC: &str = "resyncing at the next event";
 
 fn default_idle() -> Duration {
     Duration::from_secs(90)
@@ -129,10 +137,11 @@ impl Mastodon {
             .as_ref()
             .map(|t| t.resolve("mastodon.token"))
             .transpose()?;
+        cfg.http.validate("mastodon.http")?;
         Ok(Mastodon {
             host,
             token,
-            http: client()?,
+            http: client_with(&cfg.http)?,
             cfg,
         })
     }
@@ -214,8 +223,7 @@ impl Mastodon {
             };
             query.retain(|(k, _)| *k != "min_id");
             query.push(("min_id", min_id));
-            let resp = check(self.get(&url, &query).send().await?, "mastodon").await?;
-            let body = resp.bytes().await?;
+            let body = get_body(self.get(&url, &query), &self.cfg.http, "mastodon").await?;
             let page: Vec<serde_json::Value> = match serde_json::from_slice(&body) {
                 Ok(p) => p,
                 Err(_) => {
@@ -241,17 +249,11 @@ impl Mastodon {
         cursor: &mut Option<String>,
     ) -> Result<(), CollectorError> {
         let (url, query) = self.streaming_url();
-        let resp = check(
-            self.get(&url, &query)
-                .header("accept", "text/event-stream")
-                .send()
-                .await?,
-            "mastodon",
-        )
-        .await?;
+        let req = self.get(&url, &query).header("accept", "text/event-stream");
+        let resp = check(send_stream(req, self.cfg.idle_timeout).await?, "mastodon").await?;
         let mut body = resp.bytes_stream();
-        let mut lines = LineBuffer::new(4 << 20);
-        let mut sse = SseParser::default();
+        let mut lines = LineBuffer::new(self.cfg.http.max_line_bytes);
+        let mut sse = SseParser::new(self.cfg.http.max_event_bytes);
         let mut out = Vec::new();
         while let Some(chunk) = next_chunk(&mut body, self.cfg.idle_timeout).await? {
             lines.push(&chunk, &mut out);
@@ -259,8 +261,16 @@ impl Mastodon {
                 let line = match line {
                     Line::Complete(l) => l,
                     Line::TooLong { prefix } => {
-                        em.malformed("too_large", &prefix);
-                        sse.reset();
+                        if let Some(Sse::TooLarge { prefix }) = sse.line_too_long(prefix) {
+                            let max = self.cfg.http.max_line_bytes;
+                            em.oversized(
+                                "an SSE line",
+                                "http.max_line_bytes",
+                                max,
+                                RESYNC,
+                                &prefix,
+                            );
+                        }
                         continue;
                     }
                 };
@@ -268,8 +278,13 @@ impl Mastodon {
                     em.malformed("invalid_utf8", &line);
                     continue;
                 };
-                if let Some(ev) = sse.line(line) {
-                    self.dispatch(em, cursor, &ev.event, ev.data).await?;
+                match sse.line(line) {
+                    Some(Sse::Event(ev)) => self.dispatch(em, cursor, &ev.event, ev.data).await?,
+                    Some(Sse::TooLarge { prefix }) => {
+                        let max = self.cfg.http.max_event_bytes;
+                        em.oversized("an SSE event", "http.max_event_bytes", max, RESYNC, &prefix);
+                    }
+                    None => {}
                 }
             }
         }

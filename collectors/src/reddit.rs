@@ -40,7 +40,7 @@
 //!
 //! Config keys (`type = "reddit"`): `client_id`, `client_secret` (a secret ref), `user_agent`,
 //! `subreddits`, `submissions`, `comments`, `auth_url`, `api_url`, `poll_interval`,
-//! `backfill`, `max_pages`, `remember`, `min_remaining`, `request_timeout`, `backoff`,
+//! `backfill`, `max_pages`, `remember`, `min_remaining`, `http`, `backoff`,
 //! `keep_raw`.
 
 mod api;
@@ -54,9 +54,9 @@ use model::Source;
 use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use crate::common::http::client;
+use crate::common::http::client_with;
 use crate::common::{
-    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, SecretRef,
+    BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, SecretRef,
 };
 use api::Api;
 use seen::{State, parse_fullname};
@@ -103,15 +103,15 @@ pub struct RedditConfig {
     /// this.
     #[serde(default = "default_min_remaining")]
     pub min_remaining: u32,
-    /// Timeout of one request (`"30s"`).
-    #[serde(default = "default_timeout", with = "crate::common::duration")]
-    pub request_timeout: Duration,
     /// Retry pacing after failures.
     #[serde(default)]
     pub backoff: BackoffConfig,
     /// Keep each thing's JSON (`{"kind", "data"}`) in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
+    /// Timeouts, size caps and redirects for every request (token and listings).
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 fn default_true() -> bool {
@@ -134,9 +134,6 @@ fn default_remember() -> usize {
 }
 fn default_min_remaining() -> u32 {
     2
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// One listing to poll.
@@ -224,15 +221,16 @@ impl Reddit {
                 }
             }
         }
+        cfg.http.validate("reddit.http")?;
         let secret = cfg.client_secret.resolve("reddit.client_secret")?;
         let api = Box::new(Api::new(
-            client()?,
+            client_with(&cfg.http)?,
             &cfg.auth_url,
             &cfg.api_url,
             cfg.client_id.trim().to_owned(),
             secret,
             user_agent,
-            cfg.request_timeout,
+            cfg.http.clone(),
             f64::from(cfg.min_remaining),
         ));
         let pacing = Pacing {

@@ -22,12 +22,13 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt;
 use model::Source;
 use serde::{Deserialize, Serialize};
 
-use crate::common::http::{check, client};
-use crate::common::{BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect};
+use crate::common::http::{check, client_with, read_body, send};
+use crate::common::{
+    BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect,
+};
 
 pub use normalise::{ParsedFeed, parse};
 
@@ -46,15 +47,13 @@ pub struct RssConfig {
     /// Without a cursor, only mark the entries in the feed as seen instead of emitting them.
     #[serde(default)]
     pub skip_existing: bool,
-    /// Largest feed document read, in bytes; a larger one is counted as malformed.
-    #[serde(default = "default_max_bytes")]
-    pub max_bytes: usize,
-    /// Timeout of one fetch (`"30s"`).
-    #[serde(default = "default_timeout", with = "crate::common::duration")]
-    pub request_timeout: Duration,
     /// Retry pacing after failures.
     #[serde(default)]
     pub backoff: BackoffConfig,
+    /// Timeouts, size caps and redirects. A document over `http.max_body_bytes` is counted as
+    /// oversized and the feed polled again after `poll_interval`.
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 fn default_poll() -> Duration {
@@ -62,12 +61,6 @@ fn default_poll() -> Duration {
 }
 fn default_remember() -> usize {
     1000
-}
-fn default_max_bytes() -> usize {
-    8 << 20
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The RSS/Atom collector.
@@ -148,8 +141,9 @@ impl Rss {
                 "rss.remember: expected at least 1".into(),
             ));
         }
+        cfg.http.validate("rss.http")?;
         Ok(Rss {
-            http: client()?,
+            http: client_with(&cfg.http)?,
             cfg,
         })
     }
@@ -195,22 +189,18 @@ impl Rss {
         validators: &mut Validators,
         mark_only: bool,
     ) -> Result<(), CollectorError> {
-        let mut req = self
-            .http
-            .get(&self.cfg.url)
-            .timeout(self.cfg.request_timeout)
-            .header(
-                "accept",
-                "application/atom+xml, application/rss+xml, application/rdf+xml, \
+        let mut req = self.http.get(&self.cfg.url).header(
+            "accept",
+            "application/atom+xml, application/rss+xml, application/rdf+xml, \
                  application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
-            );
+        );
         if let Some(e) = &validators.etag {
             req = req.header("if-none-match", e);
         }
         if let Some(m) = &validators.last_modified {
             req = req.header("if-modified-since", m);
         }
-        let resp = req.send().await?;
+        let resp = send(req, &self.cfg.http).await?;
         if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(());
         }
@@ -225,15 +215,16 @@ impl Rss {
             etag: header("etag"),
             last_modified: header("last-modified"),
         };
-        let mut body = Vec::new();
-        let mut chunks = resp.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            body.extend_from_slice(&chunk?);
-            if body.len() > self.cfg.max_bytes {
-                em.malformed("too_large", &body[..200.min(body.len())]);
+        let body = match read_body(resp, &self.cfg.http).await {
+            Ok(b) => b,
+            Err(CollectorError::TooLarge { what, key, limit }) => {
+                // Polling again soon would fetch the same document: wait for the next poll.
+                let then = "polling again after poll_interval";
+                em.oversized(what, key, limit, then, self.cfg.url.as_bytes());
                 return Ok(());
             }
-        }
+            Err(e) => return Err(e),
+        };
         let feed = match normalise::parse(&body, &self.cfg.url, Utc::now()) {
             Ok(f) => f,
             Err(e) => {

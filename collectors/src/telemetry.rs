@@ -10,6 +10,9 @@ pub const FETCHED: &str = "backchannel_collector_fetched_mentions_total";
 pub const DELETES: &str = "backchannel_collector_deletes_total";
 /// Frames or records that could not be read and were skipped.
 pub const MALFORMED: &str = "backchannel_collector_malformed_frames_total";
+/// Responses, lines, SSE events and WebSocket messages dropped for passing a size cap
+/// (`[collectors.NAME.http]`); the lines and events are also counted as malformed.
+pub const OVERSIZED: &str = "backchannel_collector_oversized_total";
 /// Connection failures, 5xx answers and other retryable errors.
 pub const EXTERNAL_ERRORS: &str = "backchannel_collector_external_errors_total";
 /// Answers that refused our credentials (the collector stops on these).
@@ -28,6 +31,10 @@ pub fn describe() {
     describe_counter!(
         MALFORMED,
         "Frames or records skipped because they could not be read"
+    );
+    describe_counter!(
+        OVERSIZED,
+        "Responses, lines, events and messages dropped for passing a size cap"
     );
     describe_counter!(
         EXTERNAL_ERRORS,
@@ -51,6 +58,7 @@ pub struct CollectorMetrics {
     pub fetched: Counter,
     pub deletes: Counter,
     pub malformed: Counter,
+    pub oversized: Counter,
     pub external_errors: Counter,
     pub auth_errors: Counter,
     pub rate_limited: Counter,
@@ -65,6 +73,7 @@ impl CollectorMetrics {
             fetched: counter!(FETCHED, "source" => s),
             deletes: counter!(DELETES, "source" => s),
             malformed: counter!(MALFORMED, "source" => s),
+            oversized: counter!(OVERSIZED, "source" => s),
             external_errors: counter!(EXTERNAL_ERRORS, "source" => s),
             auth_errors: counter!(AUTH_ERRORS, "source" => s),
             rate_limited: counter!(RATE_LIMITED, "source" => s),

@@ -29,10 +29,11 @@ use model::Source;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::common::http::{check, client, next_chunk};
+use crate::common::http::{check, client_with, get_body, next_chunk, send_stream};
 use crate::common::lines::{Line, LineBuffer};
 use crate::common::{
-    BackoffConfig, CollectorError, Cursor, Emitter, ItemStream, Reconnect, Secret, SecretRef,
+    BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, Secret,
+    SecretRef,
 };
 
 /// One filtered-stream rule.
@@ -88,6 +89,10 @@ pub struct XConfig {
     /// Keep each frame's JSON in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
+    /// Timeouts, size caps and redirects (`idle_timeout` is the stream's read timeout; these
+    /// time the rule requests).
+    #[serde(default)]
+    pub http: HttpLimits,
 }
 
 fn default_base() -> String {
@@ -178,10 +183,11 @@ impl X {
                 "x.expansions: must include \"author_id\" (mentions need their author)".into(),
             ));
         }
+        cfg.http.validate("x.http")?;
         let token = cfg.bearer_token.resolve("x.bearer_token")?;
         Ok(X {
             token,
-            http: client()?,
+            http: client_with(&cfg.http)?,
             cfg,
         })
     }
@@ -225,16 +231,8 @@ impl X {
     /// Deletes the server's rules that are not configured, then adds the missing ones.
     async fn sync_rules(&self) -> Result<(), CollectorError> {
         let url = self.url("/2/tweets/search/stream/rules");
-        let resp = check(
-            self.http
-                .get(&url)
-                .bearer_auth(self.token.expose())
-                .send()
-                .await?,
-            "x",
-        )
-        .await?;
-        let body = resp.bytes().await?;
+        let req = self.http.get(&url).bearer_auth(self.token.expose());
+        let body = get_body(req, &self.cfg.http, "x").await?;
         let listed: Value =
             serde_json::from_slice(&body).map_err(|e| CollectorError::Malformed {
                 reason: "rules_response",
@@ -287,18 +285,14 @@ impl X {
     }
 
     async fn post_rules(&self, url: &str, body: Value) -> Result<(), CollectorError> {
-        let resp = check(
-            self.http
-                .post(url)
-                .bearer_auth(self.token.expose())
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await?,
-            "x",
-        )
-        .await?;
-        let answer: Value = serde_json::from_slice(&resp.bytes().await?).unwrap_or_default();
+        let req = self
+            .http
+            .post(url)
+            .bearer_auth(self.token.expose())
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        let answer = get_body(req, &self.cfg.http, "x").await?;
+        let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
         // A rule X rejects (bad syntax, too long) comes back as a 2xx with `errors`: our config
         // is wrong, and retrying will not fix it.
         let invalid = answer
@@ -337,18 +331,15 @@ impl X {
         if self.cfg.backfill_minutes > 0 && cursor.is_some() {
             query.push(("backfill_minutes", self.cfg.backfill_minutes.to_string()));
         }
-        let resp = check(
-            self.http
-                .get(self.url("/2/tweets/search/stream"))
-                .query(&query)
-                .bearer_auth(self.token.expose())
-                .send()
-                .await?,
-            "x",
-        )
-        .await?;
+        let req = self
+            .http
+            .get(self.url("/2/tweets/search/stream"))
+            .query(&query)
+            .bearer_auth(self.token.expose());
+        let resp = check(send_stream(req, self.cfg.idle_timeout).await?, "x").await?;
         let mut body = resp.bytes_stream();
-        let mut lines = LineBuffer::new(4 << 20);
+        let max = self.cfg.http.max_line_bytes;
+        let mut lines = LineBuffer::new(max);
         let mut out = Vec::new();
         while let Some(chunk) = next_chunk(&mut body, self.cfg.idle_timeout).await? {
             lines.push(&chunk, &mut out);
@@ -356,7 +347,9 @@ impl X {
                 let line = match line {
                     Line::Complete(l) => l,
                     Line::TooLong { prefix } => {
-                        em.malformed("too_large", &prefix);
+                        // Each line is a whole frame: the next newline is the next frame.
+                        let then = "resyncing at the next line";
+                        em.oversized("a stream line", "http.max_line_bytes", max, then, &prefix);
                         continue;
                     }
                 };

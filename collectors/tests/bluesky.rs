@@ -41,6 +41,7 @@ fn config(url: String) -> JetstreamConfig {
         },
         idle_timeout: Duration::from_secs(5),
         keep_raw: false,
+        http: Default::default(),
     }
 }
 

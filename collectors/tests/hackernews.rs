@@ -82,6 +82,7 @@ fn config(server: &Server, backfill: u64) -> HackerNewsConfig {
             max: Duration::from_millis(50),
         },
         keep_raw: false,
+        http: Default::default(),
     }
 }
 

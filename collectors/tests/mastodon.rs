@@ -48,6 +48,7 @@ fn config(server: &Server, token: &tempfile::NamedTempFile) -> MastodonConfig {
         idle_timeout: Duration::from_secs(5),
         backfill_pages: 2,
         keep_raw: false,
+        http: Default::default(),
     }
 }
 

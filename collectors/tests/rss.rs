@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use collectors::common::html;
-use collectors::{BackoffConfig, CollectorError, Cursor, Rss, RssConfig};
+use collectors::{BackoffConfig, CollectorError, Cursor, HttpLimits, Rss, RssConfig};
 use model::{Kind, Source};
 use serde_json::Value;
 use support::http::{Reply, Server};
@@ -148,11 +148,14 @@ fn config(server: &Server) -> RssConfig {
         poll_interval: Duration::from_millis(50),
         remember: 100,
         skip_existing: false,
-        max_bytes: 1 << 20,
-        request_timeout: Duration::from_secs(5),
         backoff: BackoffConfig {
             initial: Duration::from_millis(10),
             max: Duration::from_millis(50),
+        },
+        http: HttpLimits {
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(5),
+            ..HttpLimits::default()
         },
     }
 }

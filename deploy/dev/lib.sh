@@ -15,6 +15,7 @@ BC_DATA="$BC_STATE/data"     # service data (kafka log dirs, cassandra sstables,
 BC_LOGS="$BC_STATE/logs"     # one folder per service
 BC_RUN="$BC_STATE/run"       # pidfiles, rendered configs, lock
 BC_VENV="$BC_STATE/venv"     # python venv for test oracles
+BC_CARGO_TOOLS="$BC_STATE/cargo-tools" # cargo subcommands built from crates.io, per version
 
 bc_log() { printf '[%s] %s\n' "${BC_LOG_TAG:-dev}" "$*"; }
 bc_die() { printf '[%s] ERROR: %s\n' "${BC_LOG_TAG:-dev}" "$*" >&2; exit 1; }
@@ -104,4 +105,18 @@ bc_ensure_venv() {
 bc_pip_install() {
   bc_ensure_venv
   "$BC_VENV/bin/python" -m pip install -q --disable-pip-version-check "$@"
+}
+
+# ---------------------------------------------------------------- cargo tools
+# bc_cargo_tool NAME VERSION — prints the path of NAME (a crates.io binary crate) at VERSION,
+# built once with `cargo install --locked` into the git-ignored .services/cargo-tools/NAME-VERSION;
+# later runs find it there and build nothing.
+bc_cargo_tool() {
+  local name=$1 version=$2 root="$BC_CARGO_TOOLS/$1-$2"
+  if [[ ! -x $root/bin/$name ]]; then
+    bc_log "building $name $version (once; a few minutes) into $root"
+    cargo install --quiet --locked --root "$root" --version "=$version" "$name" >&2 ||
+      bc_die "cargo install $name $version failed"
+  fi
+  echo "$root/bin/$name"
 }

@@ -45,6 +45,17 @@ pub enum CollectorError {
         reason: &'static str,
         detail: String,
     },
+    /// A response, line, event or message was larger than its cap; nothing past the cap was
+    /// buffered.
+    #[error("{what} over the {limit}-byte limit ({key})")]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        key: &'static str,
+    },
+    /// A redirect led somewhere the config does not allow (see `http.allow_redirect_hosts`).
+    #[error("{0}")]
+    Redirect(String),
     /// A local file or socket could not be used.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -60,9 +71,12 @@ impl CollectorError {
     /// The error's class (see [`ErrorClass`]).
     pub fn class(&self) -> ErrorClass {
         match self {
-            CollectorError::Config(_) | CollectorError::Checkpoint(_) | CollectorError::Closed => {
-                ErrorClass::Internal
-            }
+            // A refused redirect is a config decision (the source moved, or someone is sending
+            // us elsewhere): repeating the request cannot change it.
+            CollectorError::Config(_)
+            | CollectorError::Checkpoint(_)
+            | CollectorError::Closed
+            | CollectorError::Redirect(_) => ErrorClass::Internal,
             CollectorError::Auth { .. } => ErrorClass::Auth,
             CollectorError::RateLimited { .. } | CollectorError::Transport(_) => {
                 ErrorClass::External
@@ -76,7 +90,9 @@ impl CollectorError {
                     ErrorClass::Internal
                 }
             }
-            CollectorError::Malformed { .. } => ErrorClass::BadData,
+            CollectorError::Malformed { .. } | CollectorError::TooLarge { .. } => {
+                ErrorClass::BadData
+            }
             CollectorError::Io(_) => ErrorClass::External,
         }
     }
@@ -89,6 +105,13 @@ impl CollectorError {
 
 impl From<reqwest::Error> for CollectorError {
     fn from(e: reqwest::Error) -> Self {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cur {
+            if let Some(r) = c.downcast_ref::<super::http::RedirectRefused>() {
+                return CollectorError::Redirect(r.to_string());
+            }
+            cur = c.source();
+        }
         CollectorError::Transport(error_chain(&e))
     }
 }

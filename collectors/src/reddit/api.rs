@@ -7,8 +7,8 @@ use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::common::http::check;
-use crate::common::{CollectorError, Emitter, Secret};
+use crate::common::http::{check, get_body, read_body, send};
+use crate::common::{CollectorError, Emitter, HttpLimits, Secret};
 
 /// An access token and when to fetch the next one.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub(crate) struct Api {
     client_id: String,
     client_secret: Secret,
     user_agent: HeaderValue,
-    timeout: Duration,
+    limits: HttpLimits,
     min_remaining: f64,
     token: Option<Token>,
     /// No request before this: the rate-limit window is (nearly) spent.
@@ -54,7 +54,7 @@ impl Api {
         client_id: String,
         client_secret: Secret,
         user_agent: HeaderValue,
-        timeout: Duration,
+        limits: HttpLimits,
         min_remaining: f64,
     ) -> Self {
         Api {
@@ -64,7 +64,7 @@ impl Api {
             client_id,
             client_secret,
             user_agent,
-            timeout,
+            limits,
             min_remaining,
             token: None,
             pause_until: None,
@@ -91,15 +91,13 @@ impl Api {
         loop {
             self.wait_for_window().await;
             let bearer = self.bearer().await?;
-            let resp = self
+            let req = self
                 .http
                 .get(&url)
                 .query(&query)
                 .bearer_auth(bearer.expose())
-                .header(USER_AGENT, self.user_agent.clone())
-                .timeout(self.timeout)
-                .send()
-                .await?;
+                .header(USER_AGENT, self.user_agent.clone());
+            let resp = send(req, &self.limits).await?;
             self.note_limits(em, resp.headers());
             if resp.status() == reqwest::StatusCode::UNAUTHORIZED && !refreshed {
                 tracing::info!(source = "reddit", "token refused; fetching a new one");
@@ -108,7 +106,7 @@ impl Api {
                 continue;
             }
             let resp = check(resp, "reddit").await?;
-            return Ok(resp.bytes().await?.to_vec());
+            return read_body(resp, &self.limits).await;
         }
     }
 
@@ -127,16 +125,13 @@ impl Api {
 
     /// POST `{auth_url}/api/v1/access_token` with the client id and secret as basic auth.
     async fn fetch_token(&self) -> Result<Token, CollectorError> {
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/api/v1/access_token", self.auth_url))
             .basic_auth(&self.client_id, Some(self.client_secret.expose()))
             .header(USER_AGENT, self.user_agent.clone())
-            .timeout(self.timeout)
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await?;
-        let body = check(resp, "reddit").await?.bytes().await?;
+            .form(&[("grant_type", "client_credentials")]);
+        let body = get_body(req, &self.limits, "reddit").await?;
         let answer: TokenAnswer =
             serde_json::from_slice(&body).map_err(|e| CollectorError::Malformed {
                 reason: "token_answer",
