@@ -352,7 +352,8 @@ fn printable(e: &Expr) -> bool {
 fn looks_like_field(w: &str) -> bool {
     w.split_once(':').is_some_and(|(name, _)| {
         let mut b = name.bytes();
-        b.next().is_some_and(|c| c.is_ascii_lowercase() || c == b'_')
+        b.next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == b'_')
             && b.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
     })
 }
