@@ -39,8 +39,11 @@ pub struct ScyllaStore {
     st: Arc<Statements>,
     concurrency: usize,
     /// Closed dirty-mark partitions (bucket, shard) this process found empty: never read again.
-    drained: Arc<Mutex<HashSet<(chrono::DateTime<chrono::Utc>, i32)>>>,
+    drained: Arc<Mutex<HashSet<Partition>>>,
 }
+
+/// A dirty-mark partition: (bucket, shard).
+type Partition = (chrono::DateTime<chrono::Utc>, i32);
 
 impl std::fmt::Debug for ScyllaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
