@@ -173,7 +173,9 @@ pub struct RedisConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Address of the Prometheus `/metrics` endpoint; empty disables it.
+    /// Address of the Prometheus `/metrics` endpoint (and health checks, client API); empty
+    /// disables it. Port 0 picks a free port, logged and printed at start: one per worker when
+    /// several run on one host.
     pub listen: String,
 }
 

@@ -154,7 +154,12 @@ pub async fn serve(
         });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Error::Config(format!("metrics.listen: cannot bind {addr}: {e}")))?;
+        .map_err(|e| {
+            Error::Config(format!(
+                "metrics.listen: cannot bind {addr}: {e} (another worker on this host? give each \
+                 its own port, or port 0 to pick a free one: BACKCHANNEL__METRICS__LISTEN=127.0.0.1:0)"
+            ))
+        })?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

@@ -132,8 +132,9 @@ pub fn api<S: Store + SignalStore, K: Cache>(store: &Arc<S>, cache: &Arc<K>) -> 
     Arc::new(StoreBackend::new(store.clone(), cache.clone()))
 }
 
-/// Serves `/metrics`, the health checks and (with a backend) the client API on `metrics.listen`;
-/// `None` when that is empty (disabled).
+/// Serves `/metrics`, the health checks and (with a backend) the client API on `metrics.listen`,
+/// and returns the bound address (port 0 picks a free port; logged at info); `None` when
+/// `metrics.listen` is empty (disabled). A port already taken is a `Config` error naming both.
 pub async fn serve_http(
     config: &Config,
     ready: Readiness,

@@ -31,7 +31,14 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let ready = Readiness::default();
     let svc = services::distributed(config, &ready).await?;
     let api = services::api(&svc.store, &svc.cache);
-    services::serve_http(config, ready, Some(api)).await?;
+    match services::serve_http(config, ready, Some(api)).await? {
+        Some(bound) => {
+            eprintln!("backchannel worker: metrics, health and the client API on http://{bound}")
+        }
+        None => eprintln!(
+            "backchannel worker: metrics.listen is empty: no metrics, health or client API"
+        ),
+    }
     let signals = services::signals(&svc.store, false, &mut background).await?;
     let settings = Settings::from_config(config, &config.kafka.raw_topic, signals)?;
     background.push(tokio::spawn(rollups(svc.store.clone())));

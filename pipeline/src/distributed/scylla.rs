@@ -16,11 +16,13 @@ mod schema;
 mod signals;
 mod statements;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use scylla::client::session::Session;
 
 pub use connect::connect;
+pub use rollup::{DIRTY_BUCKET, DIRTY_TTL, DirtyMinute, Recomputed, bucket_of, buckets_to_scan};
 pub use schema::{SCHEMA, SchemaParams, apply_schema, schema_statements};
 
 use crate::error::{BoxError, Error, Result};
@@ -77,7 +79,12 @@ pub struct ScyllaStore {
     session: Arc<Session>,
     st: Arc<Statements>,
     concurrency: usize,
+    /// Closed dirty-mark partitions (bucket, shard) this process found empty: never read again.
+    drained: Arc<Mutex<HashSet<Partition>>>,
 }
+
+/// A dirty-mark partition: (bucket, shard).
+type Partition = (chrono::DateTime<chrono::Utc>, i32);
 
 impl std::fmt::Debug for ScyllaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,6 +102,7 @@ impl ScyllaStore {
             session: Arc::new(session),
             st: Arc::new(st),
             concurrency: concurrency.max(1),
+            drained: Arc::default(),
         })
     }
 

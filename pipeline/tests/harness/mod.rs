@@ -284,7 +284,7 @@ impl Env {
     /// Waits until no minute is left to roll up (the aggregates are final).
     pub async fn wait_rollups(&self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
-        while self.count("dirty_minutes").await > 0 {
+        while self.count("dirty_marks").await > 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "rollups did not finish within {limit:?}"

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
 
-use super::rollup::shard_of;
+use super::rollup::{bucket_of, shard_of};
 use super::{ScyllaStore, err, write_err};
 use crate::aggregate::minute_of;
 use crate::error::Result;
@@ -177,10 +177,11 @@ impl ScyllaStore {
             }
         }
         let now = Utc::now();
+        let bucket = bucket_of(now);
         let marks: Vec<Pending<'_>> = touched
             .into_iter()
             .map(|(t, m)| -> Pending<'_> {
-                Box::pin(session.execute_unpaged(&st.mark_dirty, (shard_of(t), t, m, now)))
+                Box::pin(session.execute_unpaged(&st.mark_dirty, (bucket, shard_of(t), t, m, now)))
             })
             .collect();
         run_all(marks, self.concurrency).await

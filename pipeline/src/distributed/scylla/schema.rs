@@ -48,6 +48,10 @@ pub fn schema_statements(p: &SchemaParams) -> Vec<String> {
                 .replace("{{replication_factor}}", &p.replication_factor.to_string())
                 .replace("{{mention_ttl}}", &p.mention_ttl.as_secs().to_string())
                 .replace("{{stats_ttl}}", &p.stats_ttl.as_secs().to_string())
+                .replace(
+                    "{{dirty_ttl}}",
+                    &super::rollup::DIRTY_TTL.as_secs().to_string(),
+                )
         })
         .collect()
 }

@@ -50,7 +50,7 @@ impl Statements {
             ))
             .await?,
             mark_dirty: prep(format!(
-                "INSERT INTO {ks}.dirty_minutes (shard, topic, minute, marked_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO {ks}.dirty_marks (bucket, shard, topic, minute, marked_at) VALUES (?, ?, ?, ?, ?)"
             ))
             .await?,
             get_mention: prep(format!("SELECT body FROM {ks}.mentions WHERE id = ?")).await?,
@@ -60,7 +60,8 @@ impl Statements {
             ))
             .await?,
             dirty_shard: prep(format!(
-                "SELECT topic, minute, marked_at, WRITETIME(marked_at) FROM {ks}.dirty_minutes WHERE shard = ?"
+                "SELECT topic, minute, marked_at, WRITETIME(marked_at) FROM {ks}.dirty_marks \
+                 WHERE bucket = ? AND shard = ?"
             ))
             .await?,
             minute_rows: prep(format!(
@@ -69,11 +70,12 @@ impl Statements {
             .await?,
             write_stats: prep(format!(
                 "INSERT INTO {ks}.topic_minute_stats (topic, day, minute, mentions, sentiment_sum, positive, \
-                 neutral, negative, hashtags, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 neutral, negative, hashtags, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
             ))
             .await?,
             clear_dirty: prep(format!(
-                "DELETE FROM {ks}.dirty_minutes USING TIMESTAMP ? WHERE shard = ? AND topic = ? AND minute = ?"
+                "DELETE FROM {ks}.dirty_marks USING TIMESTAMP ? \
+                 WHERE bucket = ? AND shard = ? AND topic = ? AND minute = ?"
             ))
             .await?,
             revision: prep(format!("SELECT revision FROM {ks}.signal_revision WHERE scope = 'signals'")).await?,
