@@ -135,9 +135,18 @@ pub struct KafkaConfig {
     pub enriched_topic: String,
     pub dlq_topic: String,
     pub message_max_bytes: usize,
+    pub max_poll_interval: String,
     pub create_topics: bool,
     pub partitions: i32,
     pub replication_factor: i32,
+}
+
+impl KafkaConfig {
+    /// `kafka.max_poll_interval`, validated at load.
+    pub fn max_poll_interval(&self) -> Duration {
+        duration("kafka.max_poll_interval", &self.max_poll_interval)
+            .unwrap_or(Duration::from_secs(600))
+    }
 }
 
 /// Room a record needs on top of its payload: key (≤ `pipeline.max_id_bytes`, 1 KiB by default),
@@ -250,9 +259,16 @@ impl Config {
             ("scylla.retention", &self.scylla.retention),
             ("scylla.stats_retention", &self.scylla.stats_retention),
             ("redis.timeout", &self.redis.timeout),
+            ("kafka.max_poll_interval", &self.kafka.max_poll_interval),
             ("redis.ttl", &self.redis.ttl),
         ] {
             duration(key, value)?;
+        }
+        if self.kafka.max_poll_interval() < Duration::from_secs(10) {
+            return Err(Error::Config(format!(
+                "kafka.max_poll_interval: must be at least the 10s session timeout, got {:?}",
+                self.kafka.max_poll_interval
+            )));
         }
         if !self.metrics.listen.is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

@@ -29,7 +29,7 @@ use crate::config::EnrichedFormat;
 use crate::error::{Error, Result};
 use crate::stats::Stats;
 use crate::telemetry::{self, Stage};
-use crate::traits::{Cache, Consumer, Polled, Publisher, Store};
+use crate::traits::{Cache, Consumer, IDLE_EVERY, Polled, Publisher, Store};
 
 type Permit = tokio::sync::OwnedSemaphorePermit;
 
@@ -162,12 +162,29 @@ where
                     let kib = u32::try_from(bytes.div_ceil(1024))
                         .unwrap_or(u32::MAX)
                         .min(budget_kib);
-                    budget.clone().acquire_many_owned(kib).await.ok()
+                    // Waiting for the budget (or, below, for the pipeline to take the batch)
+                    // can last as long as an outage; the consumer idles meanwhile.
+                    loop {
+                        tokio::select! {
+                            p = budget.clone().acquire_many_owned(kib) => break p.ok(),
+                            () = tokio::time::sleep(IDLE_EVERY) => consumer.idle().await,
+                        }
+                    }
                 }
                 _ => None,
             };
             let last = !matches!(polled, Ok(Polled::Batch(_)));
-            if batch_tx.send((polled, permit)).await.is_err() || last {
+            let slot = loop {
+                tokio::select! {
+                    slot = batch_tx.reserve() => break slot,
+                    () = tokio::time::sleep(IDLE_EVERY) => consumer.idle().await,
+                }
+            };
+            match slot {
+                Ok(slot) => slot.send((polled, permit)),
+                Err(_) => break,
+            }
+            if last {
                 break;
             }
         }

@@ -25,6 +25,7 @@ pub const STAGE_DURATION: &str = "backchannel_pipeline_stage_duration_seconds";
 pub const STORE_WRITE_DURATION: &str = "backchannel_store_write_duration_seconds";
 pub const STORE_ERRORS: &str = "backchannel_store_errors_total";
 pub const RETRIES: &str = "backchannel_pipeline_retries_total";
+pub const REBALANCES: &str = "backchannel_pipeline_rebalances_total";
 pub const CACHE_HITS: &str = "backchannel_cache_hits_total";
 pub const CACHE_MISSES: &str = "backchannel_cache_misses_total";
 pub const CACHE_ERRORS: &str = "backchannel_cache_errors_total";
@@ -159,6 +160,11 @@ fn describe() {
         Unit::Count,
         "Retries of external operations, by operation."
     );
+    describe_counter!(
+        REBALANCES,
+        Unit::Count,
+        "Consumer-group rebalances this worker took part in, by kind (assign, revoke)."
+    );
     describe_counter!(CACHE_HITS, Unit::Count, "Cache reads that found the key.");
     describe_counter!(
         CACHE_MISSES,
@@ -291,6 +297,9 @@ pub fn store_write(secs: f64, ok: bool) {
     }
 }
 /// One retry (rare: looked up per call).
+pub fn rebalance(kind: &'static str) {
+    counter!(REBALANCES, "kind" => kind).increment(1);
+}
 pub fn retry(what: &'static str) {
     counter!(RETRIES, "operation" => what).increment(1);
 }

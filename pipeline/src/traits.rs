@@ -49,7 +49,19 @@ pub trait Consumer: Send + 'static {
 
     /// Messages waiting to be consumed (queue depth or consumer lag), if known.
     fn backlog(&self) -> Option<u64>;
+
+    /// Called every [`IDLE_EVERY`] while the pipeline is backed up and cannot take another
+    /// batch (a store outage, the byte budget spent). A consumer in a group stops fetching and
+    /// keeps its membership here, so an outage longer than the group's poll interval does not
+    /// cost a rebalance; what it receives meanwhile it keeps for the next [`Consumer::poll`],
+    /// which resumes fetching. The in-process queue needs nothing.
+    fn idle(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
+
+/// How often a backed-up pipeline calls [`Consumer::idle`].
+pub const IDLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Commits consumed positions.
 pub trait Committer: Send + Sync + 'static {

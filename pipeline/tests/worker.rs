@@ -470,7 +470,8 @@ async fn e2e_redis_outage_is_survived_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
+async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap_and_keeps_its_partitions()
+{
     let _serial = SERIAL.lock().await;
     if !services() {
         return;
@@ -485,6 +486,11 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
     ));
     env.extra_env
         .push(("BACKCHANNEL__SCYLLA__REQUEST_TIMEOUT".into(), "2s".into()));
+    // Shorter than the outage: a worker that stopped polling would be put out of its group.
+    env.extra_env.push((
+        "BACKCHANNEL__KAFKA__MAX_POLL_INTERVAL".into(),
+        "15s".into(),
+    ));
     let n = 40_000u64;
     env.produce_synthetic(15, 0, n).await;
     let mut worker = env.spawn_worker();
@@ -534,6 +540,15 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap() {
             "store_write"
         ) > 0.0,
         "store writes were retried"
+    );
+    // Paused, not gone: the one assignment at start, and no revocation through the outage.
+    assert_eq!(
+        (
+            metric(&metrics, "backchannel_pipeline_rebalances_total", "assign"),
+            metric(&metrics, "backchannel_pipeline_rebalances_total", "revoke")
+        ),
+        (1.0, 0.0),
+        "the worker kept its partitions through an outage longer than max.poll.interval"
     );
     env.wait_rollups(Duration::from_secs(120)).await;
     let (ids, truth) = ground_truth(15, n);

@@ -49,10 +49,14 @@ impl ConsumerContext for Ctx {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                telemetry::rebalance("assign");
                 tracing::info!(partitions = tpl.count(), "partitions assigned");
                 self.ready.set(true);
             }
-            Rebalance::Revoke(_) => {}
+            Rebalance::Revoke(tpl) => {
+                telemetry::rebalance("revoke");
+                tracing::info!(partitions = tpl.count(), "partitions revoked");
+            }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
     }
@@ -62,6 +66,10 @@ impl ConsumerContext for Ctx {
 pub struct KafkaConsumer {
     inner: Arc<StreamConsumer<Ctx>>,
     topic: String,
+    /// Whether [`Consumer::idle`] paused the assignment (the next poll resumes it).
+    paused: bool,
+    /// Messages received while idle, handed out first by the next poll.
+    stash: std::collections::VecDeque<Delivery>,
     backlog: Arc<AtomicU64>,
     lag_task: tokio::task::JoinHandle<()>,
 }
@@ -92,7 +100,10 @@ impl KafkaConsumer {
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .set("max.poll.interval.ms", "600000")
+            .set(
+                "max.poll.interval.ms",
+                cfg.max_poll_interval().as_millis().to_string(),
+            )
             .set("queued.max.messages.kbytes", max_buffer_kib.to_string())
             .set(
                 "fetch.max.bytes",
@@ -113,6 +124,8 @@ impl KafkaConsumer {
         Ok(KafkaConsumer {
             inner,
             topic: cfg.raw_topic.clone(),
+            paused: false,
+            stash: Default::default(),
             backlog,
             lag_task,
         })
@@ -160,6 +173,22 @@ async fn track_lag(consumer: Arc<StreamConsumer<Ctx>>, topic: String, backlog: A
 
 impl Consumer for KafkaConsumer {
     async fn poll(&mut self, max: usize, linger: Duration) -> Result<Polled> {
+        if self.paused {
+            self.paused = false;
+            match self.inner.assignment() {
+                Ok(tpl) => {
+                    if let Err(e) = self.inner.resume(&tpl) {
+                        tracing::warn!(error = %e, "resuming partitions");
+                    }
+                    tracing::info!(partitions = tpl.count(), "pipeline caught up: fetching again");
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the assignment to resume it"),
+            }
+        }
+        if !self.stash.is_empty() {
+            let n = self.stash.len().min(max);
+            return Ok(Polled::Batch(self.stash.drain(..n).collect()));
+        }
         let mut batch = Vec::with_capacity(max.min(4096));
         let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
         let first = loop {
@@ -193,6 +222,34 @@ impl Consumer for KafkaConsumer {
             }
         }
         Ok(Polled::Batch(batch))
+    }
+
+    /// Pauses the whole current assignment (again each time: a rebalance may have assigned new
+    /// partitions) and serves the consumer for a moment, which keeps it in the group past
+    /// `max.poll.interval.ms` and runs rebalance callbacks. Messages already fetched before the
+    /// pause are kept in order for the next poll, so nothing is skipped.
+    async fn idle(&mut self) {
+        match self.inner.assignment() {
+            Ok(tpl) => {
+                if let Err(e) = self.inner.pause(&tpl) {
+                    tracing::debug!(error = %e, "pausing partitions");
+                } else if !self.paused {
+                    tracing::info!(
+                        partitions = tpl.count(),
+                        "pipeline backed up: partitions paused, staying in the group"
+                    );
+                }
+                self.paused = true;
+            }
+            Err(e) => tracing::debug!(error = %e, "reading the assignment to pause it"),
+        }
+        let until = tokio::time::Instant::now() + Duration::from_millis(50);
+        while let Ok(r) = tokio::time::timeout_at(until, self.inner.recv()).await {
+            match r {
+                Ok(m) => self.stash.push_back(owned(&m)),
+                Err(e) => tracing::debug!(error = %e, "consume error while idle"),
+            }
+        }
     }
 
     fn committer(&self) -> Box<dyn Committer> {
