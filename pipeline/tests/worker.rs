@@ -470,8 +470,7 @@ async fn e2e_redis_outage_is_survived_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap_and_keeps_its_partitions()
-{
+async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap_and_keeps_its_partitions() {
     let _serial = SERIAL.lock().await;
     if !services() {
         return;
@@ -487,10 +486,8 @@ async fn e2e_cassandra_down_for_30s_worker_recovers_within_memory_cap_and_keeps_
     env.extra_env
         .push(("BACKCHANNEL__SCYLLA__REQUEST_TIMEOUT".into(), "2s".into()));
     // Shorter than the outage: a worker that stopped polling would be put out of its group.
-    env.extra_env.push((
-        "BACKCHANNEL__KAFKA__MAX_POLL_INTERVAL".into(),
-        "15s".into(),
-    ));
+    env.extra_env
+        .push(("BACKCHANNEL__KAFKA__MAX_POLL_INTERVAL".into(), "15s".into()));
     let n = 40_000u64;
     env.produce_synthetic(15, 0, n).await;
     let mut worker = env.spawn_worker();

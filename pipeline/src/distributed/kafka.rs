@@ -180,7 +180,10 @@ impl Consumer for KafkaConsumer {
                     if let Err(e) = self.inner.resume(&tpl) {
                         tracing::warn!(error = %e, "resuming partitions");
                     }
-                    tracing::info!(partitions = tpl.count(), "pipeline caught up: fetching again");
+                    tracing::info!(
+                        partitions = tpl.count(),
+                        "pipeline caught up: fetching again"
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, "reading the assignment to resume it"),
             }

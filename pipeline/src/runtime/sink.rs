@@ -390,3 +390,173 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::embedded::{MemoryCache, RedbStore};
+    use crate::runtime::{Caps, process_batch};
+    use crate::traits::Store as _;
+
+    /// A broker that refuses any record over `limit` bytes, as Kafka does past
+    /// `message.max.bytes`, and remembers what it took.
+    struct Refusing {
+        limit: usize,
+        taken: Mutex<Vec<(Topic, String, usize, Vec<(String, String)>)>>,
+    }
+
+    impl Publisher for Refusing {
+        async fn publish(&self, records: &[Record<'_>]) -> Result<()> {
+            if let Some(r) = records
+                .iter()
+                .find(|r| r.payload.map_or(0, <[u8]>::len) > self.limit)
+            {
+                let len = r.payload.map_or(0, <[u8]>::len);
+                return Err(Error::rejected("too large", format!("{len} bytes")));
+            }
+            let mut taken = self.taken.lock().expect("lock");
+            for r in records {
+                taken.push((
+                    r.topic,
+                    String::from_utf8_lossy(r.key).into_owned(),
+                    r.payload.map_or(0, <[u8]>::len),
+                    r.headers
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).into_owned()))
+                        .collect(),
+                ));
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Commits(Mutex<Vec<(i32, i64)>>);
+
+    impl Committer for Commits {
+        fn commit(&self, partition: i32, offset: i64) -> Result<()> {
+            self.0.lock().expect("lock").push((partition, offset));
+            Ok(())
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn delivery(offset: i64, id: &str, text: &str) -> Delivery {
+        let m = serde_json::json!({
+            "id": id, "source": "mastodon", "kind": "post", "url": "https://example.social/1",
+            "text": text, "author": {"id": "a1", "handle": "alice"},
+            "created_at": "2026-01-01T00:00:00Z", "collected_at": "2026-01-01T00:00:01Z",
+        });
+        Delivery {
+            partition: 0,
+            offset,
+            key: Some(id.as_bytes().to_vec()),
+            payload: serde_json::to_vec(&m).expect("json"),
+            tombstone: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_the_broker_refuses_is_dead_lettered_and_the_batch_is_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbStore::open(dir.path()).expect("store");
+        let publisher = Refusing {
+            limit: 6_000,
+            taken: Mutex::default(),
+        };
+        let commits = Commits::default();
+        let batch = process_batch(
+            vec![
+                delivery(7, "small-1", "hello"),
+                delivery(8, "big", &"long words ".repeat(1_000)),
+                delivery(9, "small-2", "bye"),
+            ],
+            &Caps::default(),
+            None,
+        );
+        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
+        let cx = SinkContext {
+            source_topic: "raw",
+            stats: &stats,
+            shutdown: &shutdown,
+            max_dead_letter_payload: 4_000,
+        };
+        let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
+        sink_batch(&batch, &publisher, &store, &cache, &commits, &cx)
+            .await
+            .expect("the batch goes through");
+
+        let taken = publisher.taken.lock().expect("lock");
+        let enriched: Vec<&str> = taken
+            .iter()
+            .filter(|t| t.0 == Topic::Enriched)
+            .map(|t| t.1.as_str())
+            .collect();
+        assert_eq!(enriched, ["small-1", "small-2"]);
+        // The refused one is stored (the store took it) and dead-lettered with its raw payload,
+        // cut to the dead-letter limit, and the original size in a header.
+        assert!(store.get("big").await.expect("get").is_some());
+        let dead: Vec<_> = taken.iter().filter(|t| t.0 == Topic::DeadLetter).collect();
+        assert_eq!(dead.len(), 1);
+        let (_, key, len, headers) = dead[0];
+        let header = |k: &str| headers.iter().find(|h| h.0 == k).map(|h| h.1.as_str());
+        assert_eq!(key, "big");
+        assert_eq!(header("reason"), Some("publish_rejected"));
+        assert_eq!(header("source_offset"), Some("8"));
+        assert_eq!(*len, 4_000);
+        assert_eq!(header("payload_truncated"), Some("true"));
+        assert_eq!(
+            header("payload_bytes").map(|b| b.parse::<usize>().expect("a size")),
+            Some(batch.origins[1].payload.len())
+        );
+        assert_eq!(*commits.0.lock().expect("lock"), [(0, 9)]);
+        assert_eq!(
+            stats
+                .dead_lettered
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_refused_whole_goes_without_its_payload() {
+        let publisher = Refusing {
+            limit: 10,
+            taken: Mutex::default(),
+        };
+        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
+        let cx = SinkContext {
+            source_topic: "raw",
+            stats: &stats,
+            shutdown: &shutdown,
+            max_dead_letter_payload: 1 << 20,
+        };
+        let dead = [DeadLetter {
+            partition: 1,
+            offset: 2,
+            reason: "malformed_json",
+            detail: "é".repeat(2_000),
+            key: None,
+            payload: b"not json, and longer than ten bytes".to_vec(),
+        }];
+        dead_letter(&publisher, &dead, &cx).await.expect("sent");
+        let taken = publisher.taken.lock().expect("lock");
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].2, 0, "sent bare");
+        let detail = &taken[0]
+            .3
+            .iter()
+            .find(|h| h.0 == "detail")
+            .expect("detail")
+            .1;
+        assert!(detail.len() <= MAX_DETAIL_BYTES && detail.len() > MAX_DETAIL_BYTES - 2);
+        assert!(
+            detail.chars().all(|c| c == 'é'),
+            "cut at a character boundary"
+        );
+    }
+}
