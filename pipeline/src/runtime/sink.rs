@@ -398,13 +398,15 @@ mod tests {
     use super::*;
     use crate::embedded::{MemoryCache, RedbStore};
     use crate::runtime::{Caps, process_batch};
-    use crate::traits::Store as _;
+
+    /// What the broker took: topic, key, payload length, headers.
+    type Taken = (Topic, String, usize, Vec<(String, String)>);
 
     /// A broker that refuses any record over `limit` bytes, as Kafka does past
     /// `message.max.bytes`, and remembers what it took.
     struct Refusing {
         limit: usize,
-        taken: Mutex<Vec<(Topic, String, usize, Vec<(String, String)>)>>,
+        taken: Mutex<Vec<Taken>>,
     }
 
     impl Publisher for Refusing {
@@ -490,6 +492,7 @@ mod tests {
             .await
             .expect("the batch goes through");
 
+        assert!(store.get("big").await.expect("get").is_some());
         let taken = publisher.taken.lock().expect("lock");
         let enriched: Vec<&str> = taken
             .iter()
@@ -499,7 +502,6 @@ mod tests {
         assert_eq!(enriched, ["small-1", "small-2"]);
         // The refused one is stored (the store took it) and dead-lettered with its raw payload,
         // cut to the dead-letter limit, and the original size in a header.
-        assert!(store.get("big").await.expect("get").is_some());
         let dead: Vec<_> = taken.iter().filter(|t| t.0 == Topic::DeadLetter).collect();
         assert_eq!(dead.len(), 1);
         let (_, key, len, headers) = dead[0];
