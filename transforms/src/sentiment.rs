@@ -4,10 +4,14 @@
 //! over the whole real corpus (a committed golden file, plus a live oracle test). VADER is an
 //! English model, so what the scores mean depends on the language:
 //!
-//! - English (`en`), or undetermined (`und`) text whose letters are mostly Latin script (or
-//!   that has no letters: emoji, emoticons, numbers): full VADER over the text, and
-//!   `sentiment_supported` is true.
-//! - Any other language, or undetermined text mostly in another script: the words are not
+//! - A mention whose source says its language (`lang_hint`) is taken at its word: English is
+//!   scored in full, any other language by its signs only (below).
+//! - Without a hint: English (`en`), or text whose language guess is not reliable (short text,
+//!   no clear winner, `und`) and whose letters are mostly Latin script (or that has no letters:
+//!   emoji, emoticons, numbers): full VADER over the text, and `sentiment_supported` is true.
+//!   On a short tweet the guess is often wrong ("LMAO, AMAZING!" looks Italian to n-grams), and
+//!   every listening tool scores such text with the English lexicon rather than not at all.
+//! - A reliably detected other language, or text mostly in another script: the words are not
 //!   scored (a German "die" is not the English verb), only the language-independent signs,
 //!   emoji and emoticons, are; `sentiment_supported` is false. All fields stay well-defined.
 
@@ -127,7 +131,13 @@ impl Extractor for Vader {
         FIELDS
     }
     fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
-        let ok = supported(a.lang().code, a.text);
+        let hint = a
+            .mention
+            .lang_hint
+            .as_deref()
+            .and_then(crate::lang::normalize_hint);
+        let d = a.lang();
+        let ok = supported(hint, d.code, d.reliable, a.text);
         let r = if ok {
             vader::analyse(a.text)
         } else {
@@ -172,12 +182,15 @@ pub fn label(compound: f64) -> &'static str {
     }
 }
 
-/// Whether VADER scores the words of a text in language `code` (ISO 639, `und` when
-/// undetermined): English, or undetermined text that is mostly Latin script or has no letters.
-pub fn supported(code: &str, text: &str) -> bool {
-    match code {
-        "en" => true,
-        "und" | "" => mostly_latin(text),
+/// Whether VADER scores the words of a text: the source's language `hint` decides when there is
+/// one; else the detected language `code` (ISO 639, `und` when undetermined) when the detection
+/// is `reliable` and not English; else whether the text is mostly Latin script or has no letters.
+pub fn supported(hint: Option<&str>, code: &str, reliable: bool, text: &str) -> bool {
+    match (hint, code) {
+        (Some(hint), _) if hint != "und" => hint == "en",
+        (_, "en") => true,
+        (_, "und" | "") => mostly_latin(text),
+        _ if !reliable => mostly_latin(text),
         _ => false,
     }
 }

@@ -225,12 +225,20 @@ fn py_round_matches_pythons_round() {
 
 #[test]
 fn language_policy() {
-    assert!(supported("en", "anything at all"));
-    assert!(!supported("de", "die Katze ist gut"));
-    assert!(supported("und", "lol ok"));
-    assert!(supported("und", "😀😀 12345"));
-    assert!(!supported("und", "東京は今日もいい天気です"));
-    assert!(!supported("und", "مرحبا بالعالم hi"));
+    let guess = |code, text| supported(None, code, true, text);
+    assert!(guess("en", "anything at all"));
+    assert!(!guess("de", "die Katze ist gut"));
+    assert!(guess("und", "lol ok"));
+    assert!(guess("und", "😀😀 12345"));
+    assert!(!guess("und", "東京は今日もいい天気です"));
+    assert!(!guess("und", "مرحبا بالعالم hi"));
+    // An unreliable guess on Latin text is scored as English; on another script it is not.
+    assert!(supported(None, "it", false, "LMAO, AMAZING!"));
+    assert!(!supported(None, "ru", false, "привет мир"));
+    // The source's hint decides.
+    assert!(supported(Some("en"), "de", true, "die Katze ist gut"));
+    assert!(!supported(Some("de"), "en", true, "the cat is good"));
+    assert!(supported(Some("und"), "en", true, "the cat is good"));
     // Unsupported: words are ignored, emoji and emoticons still count.
     let r = vader::analyse_symbols("die Katze ist tot 😀 :)");
     assert!(r.scores.compound > 0.0);
@@ -319,5 +327,54 @@ proptest! {
         let mut got = vals.clone();
         vader::but_check_for_test(&mut got, bi);
         prop_assert_eq!(want, got);
+    }
+}
+
+/// VADER's own human-rated sets (tweets, Amazon review snippets), scored by the whole catalogue
+/// as a mention without a language hint: the compound field must agree with vaderSentiment on
+/// nearly every text. A short English tweet that the language guess gets wrong ("LMAO,
+/// AMAZING!" → it) must still be scored by the English lexicon.
+#[test]
+fn human_rated_sets_score_as_the_reference_through_the_catalogue() {
+    let rows = include_str!("../../data/sentiment/human_rated.tsv");
+    let compound = crate::field_id("sentiment_compound").expect("field");
+    let mut m = crate::corpus::real_posts().swap_remove(0);
+    m.lang_hint = None;
+    let mut record = crate::Record::new();
+    let mut per_set: std::collections::BTreeMap<&str, (usize, usize, Vec<String>)> =
+        Default::default();
+    for line in rows.lines() {
+        let mut cols = line.splitn(4, '\t');
+        let (set, _, want, text) = (
+            cols.next().expect("set"),
+            cols.next().expect("index"),
+            cols.next()
+                .expect("compound")
+                .parse::<f64>()
+                .expect("a number"),
+            cols.next().expect("text"),
+        );
+        m.text = text.to_owned();
+        crate::catalogue::enrich_into(&m, &mut record);
+        let got = match record.get(compound) {
+            crate::Value::Float(x) => *x,
+            other => panic!("compound is {other:?}"),
+        };
+        let e = per_set.entry(set).or_default();
+        e.0 += 1;
+        if (got - want).abs() <= 1e-4 {
+            e.1 += 1;
+        } else if e.2.len() < 10 {
+            e.2.push(format!("{got} vs {want}: {text}"));
+        }
+    }
+    for (set, (n, agree, misses)) in &per_set {
+        let share = *agree as f64 / *n as f64;
+        eprintln!("{set}: {agree}/{n} = {:.2}% within 1e-4", share * 100.0);
+        assert!(
+            share >= 0.995,
+            "{set}: {agree}/{n} within 1e-4 of vaderSentiment; first misses:\n{}",
+            misses.join("\n")
+        );
     }
 }
