@@ -4,6 +4,9 @@
 //! **Normalisation** (shared by every field here): the words of the analysed text by Unicode word
 //! segmentation (UAX #29, so punctuation, symbols and emoji drop out), lower-cased, skipping every
 //! word inside a URL or an @mention (as found by [`crate::entities`]), joined by single spaces.
+//! A text with no words left (a bare link, only emoji) would hash like every other such text, so
+//! its links stand in for its words (a link posted twice is a duplicate; two different links are
+//! not), and with no links either the fingerprints are `null`: absent, never a shared value.
 //! Hashes are our own (words hashed eight bytes at a time by multiply-rotate, combined with the
 //! SplitMix64 finaliser), so values are identical on every platform and build; no `RandomState`.
 
@@ -30,20 +33,24 @@ fields! {
     const FIELDS, mod f = [
         SIMHASH => FieldSpec::str(
             "simhash64",
-            "64-bit SimHash of the normalised text's word 3-shingles, as 16 lower-case hex digits; near-duplicates differ in few bits.",
-        ),
+            "64-bit SimHash of the normalised text's word 3-shingles, as 16 lower-case hex digits; near-duplicates differ in few bits. A text without words is fingerprinted by its links; null with neither.",
+        )
+        .nullable(),
         MINHASH => FieldSpec::ints(
             "minhash_signature",
-            "MinHash signature of the normalised text's word 3-shingles: 16 values below 2^32; the share of equal positions estimates Jaccard similarity.",
-        ),
+            "MinHash signature of the normalised text's word 3-shingles: 16 values below 2^32; the share of equal positions estimates Jaccard similarity. Links stand in for words as in simhash64; null with neither.",
+        )
+        .nullable(),
         NORM_HASH => FieldSpec::str(
             "text_norm_hash",
-            "Hash of the normalised text (lower-cased words, URLs and mentions removed, whitespace collapsed) as 16 hex digits; equal for exact duplicates.",
-        ),
+            "Hash of the normalised text (lower-cased words, URLs and mentions removed, whitespace collapsed) as 16 hex digits; equal for exact duplicates. Links stand in for words as in simhash64; null with neither.",
+        )
+        .nullable(),
         PREFIX_HASH => FieldSpec::str(
             "text_prefix_hash",
-            "Hash of the first 5 normalised words as 16 hex digits; equal for posts that open alike (templates).",
-        ),
+            "Hash of the first 5 normalised words as 16 hex digits; equal for posts that open alike (templates). Links stand in for words as in simhash64; null with neither.",
+        )
+        .nullable(),
         SHINGLES => FieldSpec::int(
             "shingle_count",
             "Word 3-shingles in the normalised text (1 for texts of one or two words, 0 for none).",
@@ -85,6 +92,14 @@ pub fn word_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
             continue;
         }
         out.push(h);
+    }
+}
+
+/// Hashes of the links of a text without words, in order: each URL as written, lower-cased, and
+/// hashed as a word is.
+pub fn link_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
+    for u in &a.entities().urls {
+        out.push(word_hash(a.text[u.range.clone()].to_lowercase().as_bytes()));
     }
 }
 
@@ -194,7 +209,7 @@ impl Extractor for Fingerprints {
         "dedup"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn fields(&self) -> &'static [FieldSpec] {
         FIELDS
@@ -202,6 +217,16 @@ impl Extractor for Fingerprints {
     fn extract(&self, a: &Analysis<'_>, out: &mut FieldWriter<'_>) {
         let mut words = Vec::with_capacity(a.words().len());
         word_hashes(a, &mut words);
+        if words.is_empty() {
+            link_hashes(a, &mut words);
+        }
+        if words.is_empty() {
+            for i in [f::SIMHASH, f::MINHASH, f::NORM_HASH, f::PREFIX_HASH] {
+                out.null(i);
+            }
+            out.count(f::SHINGLES, 0);
+            return;
+        }
         let mut shingles = Vec::with_capacity(words.len());
         shingle_hashes(&words, &mut shingles);
         hex(out, f::SIMHASH, simhash(&shingles));

@@ -60,3 +60,36 @@ fn values_are_pinned_across_platforms() {
     assert_eq!(s0, 0);
     assert!(m0.iter().all(|&v| v == u32::MAX));
 }
+
+#[test]
+fn texts_without_words_never_share_a_fingerprint() {
+    let fields = |text: &str| {
+        let r = crate::catalogue::enrich(&mention(text));
+        let get = |name: &str| r.get(crate::field_id(name).expect("field")).clone();
+        (
+            get("simhash64"),
+            get("minhash_signature"),
+            get("text_norm_hash"),
+        )
+    };
+    let a = fields("https://example.com/a");
+    let b = fields("https://example.org/some/other/page");
+    assert_ne!(a.0, b.0, "different links, different simhash");
+    assert_ne!(a.1, b.1);
+    assert_ne!(a.2, b.2);
+    assert_eq!(
+        a,
+        fields("https://EXAMPLE.com/a"),
+        "the same link posted twice is a duplicate"
+    );
+    assert_ne!(a.0, crate::Value::Null);
+    // Nothing to fingerprint: absent, not a value every such post shares.
+    for text in ["", "😀😀😀", "@alice"] {
+        let (s, m, n) = fields(text);
+        assert_eq!(
+            (s, m, n),
+            (crate::Value::Null, crate::Value::Null, crate::Value::Null),
+            "{text:?}"
+        );
+    }
+}
