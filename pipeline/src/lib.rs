@@ -20,6 +20,7 @@ pub mod services;
 pub mod signals;
 pub mod stats;
 pub mod telemetry;
+pub mod tenants;
 pub mod traits;
 
 pub use error::{Error, ErrorClass, Result};
