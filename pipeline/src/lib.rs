@@ -6,7 +6,9 @@
 //! code path, chosen by configuration ([`config`]). [`services`] builds either set; each command
 //! of the binary is a module of [`cmd`] on top of it.
 
+pub mod admin;
 pub mod aggregate;
+pub mod api;
 pub mod cmd;
 pub mod codec;
 pub mod collect;
