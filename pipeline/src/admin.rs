@@ -98,7 +98,9 @@ pub async fn apply<S: SignalStore + TenantStore>(store: &S, action: Action) -> R
         Action::ListTenants => out(json_lines(&tenants::list(store).await?)),
         Action::RevokeKey { tenant, key_id } => {
             if !tenants::revoke(store, &tenant, &key_id).await? {
-                return Err(Error::Config(format!("tenant {tenant:?} has no key {key_id}")));
+                return Err(Error::Config(format!(
+                    "tenant {tenant:?} has no key {key_id}"
+                )));
             }
             out(format!(
                 "revoked key {key_id} of {tenant} (the API stops accepting it within \

@@ -14,15 +14,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::{Backend, StoreBackend};
 use crate::config::Config;
 use crate::distributed::{KafkaConsumer, KafkaPublisher, RedisCache, ScyllaStore, scylla};
 use crate::embedded::{LocalPublisher, MemoryCache, RedbStore, StoreOptions};
 use crate::error::{Error, Result};
-use crate::api::{Backend, StoreBackend};
 use crate::http::Readiness;
 use crate::signals::{SignalStore, SignalsHandle};
-use crate::tenants::TenantStore;
 use crate::stats::Stats;
+use crate::tenants::TenantStore;
 use crate::traits::{Cache, Store};
 
 /// Tasks that run beside a pipeline; dropping this aborts them.

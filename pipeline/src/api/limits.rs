@@ -109,7 +109,10 @@ mod tests {
         let denied = l.admit("a", t0).expect_err("burst spent");
         assert_eq!(denied.retry_after, Duration::from_millis(500));
         drop(l.admit("b", t0).expect("another tenant has its own bucket"));
-        drop(l.admit("a", t0 + Duration::from_millis(500)).expect("refilled at the rate"));
+        drop(
+            l.admit("a", t0 + Duration::from_millis(500))
+                .expect("refilled at the rate"),
+        );
         assert!(l.admit("a", t0 + Duration::from_millis(500)).is_err());
     }
 

@@ -76,7 +76,11 @@ pub(super) async fn signal_mentions(
         Err(r) => return r,
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    match s.backend.recent(format!("signal:{tenant}/{id}"), limit).await {
+    match s
+        .backend
+        .recent(format!("signal:{tenant}/{id}"), limit)
+        .await
+    {
         Ok(items) => {
             let mut body = b"[".to_vec();
             for item in items.iter().filter_map(|m| own_view(m, &tenant)) {

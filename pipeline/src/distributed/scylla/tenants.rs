@@ -7,13 +7,7 @@ use super::{ScyllaStore, err};
 use crate::error::Result;
 use crate::tenants::{KeyRecord, TenantRecord, TenantStore};
 
-type KeyRow = (
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
+type KeyRow = (String, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
 
 fn key_record((key_id, tenant, hash, created_at, revoked_at): KeyRow) -> KeyRecord {
     KeyRecord {
