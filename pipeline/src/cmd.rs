@@ -9,3 +9,20 @@ pub mod schema;
 pub mod signals;
 pub mod sources;
 pub mod worker;
+
+/// `backchannel signals put|delete|list` and `backchannel tenants …`: runs the operator action
+/// (on the store, or through the running pipeline that holds it; see [`crate::admin`]) and
+/// prints its report: the result on stdout (a new key alone on its line), notes on stderr.
+pub async fn manage(
+    config: &crate::config::Config,
+    action: crate::admin::Action,
+) -> crate::Result<()> {
+    let reply = crate::admin::manage(config, action).await?;
+    if !reply.out.is_empty() {
+        println!("{}", reply.out);
+    }
+    if !reply.note.is_empty() {
+        eprintln!("{}", reply.note);
+    }
+    Ok(())
+}

@@ -30,6 +30,7 @@ pub struct Config {
     pub scylla: ScyllaConfig,
     pub redis: RedisConfig,
     pub metrics: MetricsConfig,
+    pub api: crate::api::ApiConfig,
     pub collect: CollectConfig,
     /// Configured collectors by name (the name keys their checkpoint); see `backchannel sources`.
     #[serde(default)]
@@ -182,8 +183,8 @@ pub struct RedisConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Address of the Prometheus `/metrics` endpoint (and health checks, client API); empty
-    /// disables it. Port 0 picks a free port, logged and printed at start: one per worker when
+    /// Address of the Prometheus `/metrics` endpoint and the health checks (never the client
+    /// API, which has `api.listen`); empty disables it. Port 0 picks a free port, logged and printed at start: one per worker when
     /// several run on one host.
     pub listen: String,
 }
@@ -241,6 +242,7 @@ impl Config {
         positive("scylla.max_concurrency", self.scylla.max_concurrency)?;
         positive("collect.max_in_flight", self.collect.max_in_flight)?;
         self.embedded.settings()?;
+        self.api.settings()?;
         self.max_in_flight_bytes()?;
         for name in self.collectors.keys() {
             if name.is_empty()
@@ -523,6 +525,9 @@ mod tests {
         );
         assert!(err(&[("BACKCHANNEL__PIPELINE__NOPE", "1")]).contains("pipeline.nope"));
         assert!(err(&[("BACKCHANNEL__METRICS__LISTEN", "everywhere")]).contains("metrics.listen"));
+        assert!(err(&[("BACKCHANNEL__API__LISTEN", "everywhere")]).contains("api.listen"));
+        assert!(err(&[("BACKCHANNEL__API__BURST", "0")]).contains("api.burst"));
+        assert!(err(&[("BACKCHANNEL__API__KEY_CACHE_TTL", "5")]).contains("api.key_cache_ttl"));
         assert!(err(&[("BACKCHANNEL__PIPELINE__MODE", "cloud")]).contains("unknown variant"));
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");

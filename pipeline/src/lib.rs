@@ -6,7 +6,9 @@
 //! code path, chosen by configuration ([`config`]). [`services`] builds either set; each command
 //! of the binary is a module of [`cmd`] on top of it.
 
+pub mod admin;
 pub mod aggregate;
+pub mod api;
 pub mod cmd;
 pub mod codec;
 pub mod collect;
@@ -20,6 +22,7 @@ pub mod services;
 pub mod signals;
 pub mod stats;
 pub mod telemetry;
+pub mod tenants;
 pub mod traits;
 
 pub use error::{Error, ErrorClass, Result};

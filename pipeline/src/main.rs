@@ -95,6 +95,12 @@ enum Command {
         #[command(subcommand)]
         action: SignalsAction,
     },
+    /// Manage tenants and their API keys. A new key is printed once, alone on stdout; the store
+    /// keeps only a hash of it.
+    Tenants {
+        #[command(subcommand)]
+        action: TenantsAction,
+    },
     /// List the field registry.
     Fields {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -108,6 +114,24 @@ enum SchemaAction {
     Apply,
     /// Print the CQL that `apply` runs.
     Print,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsAction {
+    /// Create a tenant and print its first API key (shown only this once).
+    Create { name: String },
+    /// List tenants with their key ids and key creation/revocation times, as JSON lines (never
+    /// keys).
+    List,
+    /// Revoke one key now (the API refuses it within api.key_cache_ttl).
+    RevokeKey { name: String, key_id: String },
+    /// Print a new key for the tenant; its other keys stay valid for --grace, then expire.
+    RotateKey {
+        name: String,
+        /// How long the old keys keep working ("0s": revoke them at once).
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        grace: Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,7 +235,7 @@ impl From<EnrichFormat> for cmd::enrich::Format {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    config::duration("--for", s).map_err(|e| e.to_string())
+    config::duration("duration", s).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -283,25 +307,41 @@ fn main() -> anyhow::Result<()> {
         Command::Signals {
             action: SignalsAction::Test { options, query },
         } => Ok(cmd::signals::main_test(&query, options.parse()?)?),
+        Command::Tenants { action } => {
+            use pipeline::admin::Action;
+            let action = match action {
+                TenantsAction::Create { name } => Action::CreateTenant { name },
+                TenantsAction::List => Action::ListTenants,
+                TenantsAction::RevokeKey { name, key_id } => Action::RevokeKey {
+                    tenant: name,
+                    key_id,
+                },
+                TenantsAction::RotateKey { name, grace } => Action::RotateKey {
+                    tenant: name,
+                    grace,
+                },
+            };
+            block_on(cmd::manage(&load()?, action))
+        }
         Command::Signals { action } => {
-            use cmd::signals::Action;
+            use pipeline::admin::Action;
             let action = match action {
                 SignalsAction::Put {
                     tenant,
                     id,
                     options,
                     query,
-                } => Action::Put {
+                } => Action::PutSignal {
                     tenant,
                     id,
                     query,
                     options: options.parse()?,
                 },
-                SignalsAction::Delete { tenant, id } => Action::Delete { tenant, id },
-                SignalsAction::List { tenant } => Action::List { tenant },
+                SignalsAction::Delete { tenant, id } => Action::DeleteSignal { tenant, id },
+                SignalsAction::List { tenant } => Action::ListSignals { tenant },
                 SignalsAction::Test { .. } => unreachable!("handled above"),
             };
-            block_on(cmd::signals::main(&load()?, action))
+            block_on(cmd::manage(&load()?, action))
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The one place that builds the configured services, so that every command wires itself the same
 //! way: the embedded set (redb store, in-process cache, local queue and publisher) or the
-//! distributed one (ScyllaDB, Redis, Kafka), the HTTP server with metrics and the client API, the
+//! distributed one (ScyllaDB, Redis, Kafka), the metrics server and the client API, the
 //! hot-reloaded signals, the live status line and the stop signal.
 //!
 //! Background tasks are returned as [`Background`], which aborts them when dropped: a command
@@ -14,13 +14,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::{Backend, StoreBackend};
 use crate::config::Config;
 use crate::distributed::{KafkaConsumer, KafkaPublisher, RedisCache, ScyllaStore, scylla};
 use crate::embedded::{LocalPublisher, MemoryCache, RedbStore, StoreOptions};
 use crate::error::{Error, Result};
-use crate::http::{Backend, Readiness, StoreBackend};
+use crate::http::Readiness;
 use crate::signals::{SignalStore, SignalsHandle};
 use crate::stats::Stats;
+use crate::tenants::TenantStore;
 use crate::traits::{Cache, Store};
 
 /// Tasks that run beside a pipeline; dropping this aborts them.
@@ -128,18 +130,17 @@ pub fn redis_cache(config: &Config) -> Result<RedisCache> {
 }
 
 /// The client API over a store and its cache.
-pub fn api<S: Store + SignalStore, K: Cache>(store: &Arc<S>, cache: &Arc<K>) -> Arc<dyn Backend> {
+pub fn api<S: Store + SignalStore + TenantStore, K: Cache>(
+    store: &Arc<S>,
+    cache: &Arc<K>,
+) -> Arc<dyn Backend> {
     Arc::new(StoreBackend::new(store.clone(), cache.clone()))
 }
 
-/// Serves `/metrics`, the health checks and (with a backend) the client API on `metrics.listen`,
-/// and returns the bound address (port 0 picks a free port; logged at info); `None` when
-/// `metrics.listen` is empty (disabled). A port already taken is a `Config` error naming both.
-pub async fn serve_http(
-    config: &Config,
-    ready: Readiness,
-    backend: Option<Arc<dyn Backend>>,
-) -> Result<Option<SocketAddr>> {
+/// Serves `/metrics` and the health checks on `metrics.listen`, and returns the bound address
+/// (port 0 picks a free port; logged at info); `None` when `metrics.listen` is empty (disabled).
+/// A port already taken is a `Config` error naming both.
+pub async fn serve_http(config: &Config, ready: Readiness) -> Result<Option<SocketAddr>> {
     let listen = &config.metrics.listen;
     if listen.is_empty() {
         return Ok(None);
@@ -147,8 +148,29 @@ pub async fn serve_http(
     let addr = listen
         .parse()
         .map_err(|e| Error::Config(format!("metrics.listen: {e}")))?;
-    let bound = crate::http::serve(addr, crate::telemetry::install(), ready, backend).await?;
-    tracing::info!(%bound, "metrics, health and the client API listening");
+    let bound = crate::http::serve(addr, crate::telemetry::install(), ready).await?;
+    tracing::info!(%bound, "metrics and health checks listening");
+    Ok(Some(bound))
+}
+
+/// Serves the client API over `backend` on `api.listen` (with the operator endpoint when an
+/// operator key is configured) and returns the bound address; `None` when `api.listen` is empty.
+pub async fn serve_api(config: &Config, backend: Arc<dyn Backend>) -> Result<Option<SocketAddr>> {
+    let listen = &config.api.listen;
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let addr = listen
+        .parse()
+        .map_err(|e| Error::Config(format!("api.listen: {e}")))?;
+    let bound = crate::api::serve(
+        addr,
+        config.api.settings()?,
+        config.api.operator_key()?,
+        backend,
+    )
+    .await?;
+    tracing::info!(%bound, "client API listening");
     Ok(Some(bound))
 }
 

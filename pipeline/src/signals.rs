@@ -118,12 +118,7 @@ impl SignalsHandle {
 
 /// Checks a query as it would be compiled; the error names the position and what was expected.
 pub fn validate(tenant: &str, id: &str, query: &str, options: SignalOptions) -> Result<()> {
-    let ok_name = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 128
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    };
+    let ok_name = crate::tenants::valid_name;
     if !ok_name(tenant) || !ok_name(id) {
         return Err(Error::Config(
             "tenant and signal ids are 1-128 characters of letters, digits, '-', '_' or '.'".into(),

@@ -42,6 +42,9 @@ pub const COLLECTOR_PRODUCED: &str = "backchannel_collector_produced_mentions_to
 /// Mentions a collector run did not send, by reason.
 pub const COLLECTOR_REJECTED: &str = "backchannel_collector_rejected_mentions_total";
 
+/// Client API requests refused before they ran, by reason (`unauthorized`, `rate_limited`).
+pub const API_REJECTED: &str = "backchannel_api_rejected_requests_total";
+
 /// The pipeline stages timed by [`STAGE_DURATION`].
 #[derive(Debug, Clone, Copy)]
 pub enum Stage {
@@ -122,6 +125,11 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        API_REJECTED,
+        Unit::Count,
+        "Client API requests refused before they ran: no valid key (unauthorized) or over the tenant's limits (rate_limited)."
+    );
     describe_counter!(RECEIVED, Unit::Count, "Raw messages taken from the queue.");
     describe_counter!(PROCESSED, Unit::Count, "Mentions decoded and enriched.");
     describe_counter!(
@@ -295,6 +303,11 @@ pub fn store_write(secs: f64, ok: bool) {
     if !ok {
         HANDLES.store_errors.increment(1);
     }
+}
+/// One refused API request; `reason` is `unauthorized` or `rate_limited` (looked up per call:
+/// refusals are the exception).
+pub fn api_rejected(reason: &'static str) {
+    counter!(API_REJECTED, "reason" => reason).increment(1);
 }
 /// One retry (rare: looked up per call).
 pub fn rebalance(kind: &'static str) {

@@ -12,6 +12,7 @@ fn config(dir: &std::path::Path) -> Config {
             dir.display().to_string(),
         ),
         ("BACKCHANNEL__METRICS__LISTEN".to_owned(), String::new()),
+        ("BACKCHANNEL__API__LISTEN".to_owned(), String::new()),
     ];
     Config::load(None, vars).expect("config")
 }

@@ -33,7 +33,7 @@ async fn two_servers_on_port_zero_each_get_a_port_and_answer() {
     for _ in 0..2 {
         let ready = Readiness::default();
         ready.set(true);
-        let addr = serve_http(&cfg, ready, None)
+        let addr = serve_http(&cfg, ready)
             .await
             .expect("serve")
             .expect("metrics.listen is set");
@@ -59,7 +59,7 @@ async fn two_servers_on_port_zero_each_get_a_port_and_answer() {
 async fn a_taken_port_is_an_error_naming_the_address_and_the_key() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let err = serve_http(&config(&addr), Readiness::default(), None)
+    let err = serve_http(&config(&addr), Readiness::default())
         .await
         .expect_err("the port is taken")
         .to_string();
@@ -75,7 +75,7 @@ async fn a_taken_port_is_an_error_naming_the_address_and_the_key() {
 
 #[tokio::test]
 async fn an_empty_listen_serves_nothing() {
-    let none = serve_http(&config(""), Readiness::default(), None)
+    let none = serve_http(&config(""), Readiness::default())
         .await
         .expect("disabled is fine");
     assert_eq!(none, None);

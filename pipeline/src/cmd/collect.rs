@@ -31,7 +31,7 @@ pub async fn configured(config: &Config, names: &[String], sink: Sink) -> Result
     crate::telemetry::install();
     let ready = crate::http::Readiness::default();
     ready.set(true);
-    if let Err(e) = services::serve_http(config, ready, None).await {
+    if let Err(e) = services::serve_http(config, ready).await {
         tracing::warn!(error = %e, "collector metrics not served");
     }
     let reports = collect::configured::run(config, names, sink, stop).await?;

@@ -52,7 +52,10 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let svc = services::embedded(config, &mut background).await?;
     let ready = crate::http::Readiness::default();
     ready.set(true);
-    services::serve_http(config, ready, Some(services::api(&svc.store, &svc.cache))).await?;
+    services::serve_http(config, ready).await?;
+    if let Some(bound) = services::serve_api(config, services::api(&svc.store, &svc.cache)).await? {
+        eprintln!("backchannel run: client API on http://{bound}");
+    }
     let signals = services::signals(&svc.store, true, &mut background).await?;
     let settings = Settings::from_config(config, "local", signals)?;
 

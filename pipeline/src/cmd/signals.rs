@@ -1,36 +1,13 @@
-//! `backchannel signals put|delete|list|test`: manage tenants' signals in the configured store,
-//! and try a query against mentions before saving it.
-//!
-//! In distributed mode the commands talk to ScyllaDB. In embedded mode they open the redb file —
-//! unless a running `backchannel run` holds it, in which case they go through that process's
-//! HTTP API on `metrics.listen` (loopback), so a change reaches the running pipeline at once.
+//! `backchannel signals test`: try a query against mentions before saving it. (`signals
+//! put|delete|list` are operator actions: [`crate::admin`], run by [`super::manage`].)
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use transforms::signals::{Limits, Matcher, Signal, SignalOptions, SignalSet};
 
-use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
-use crate::signals::{self, SignalStore};
-
-/// One `signals` command that changes or lists the stored signals.
-#[derive(Debug, Clone)]
-pub enum Action {
-    Put {
-        tenant: String,
-        id: String,
-        query: String,
-        options: SignalOptions,
-    },
-    Delete {
-        tenant: String,
-        id: String,
-    },
-    List {
-        tenant: Option<String>,
-    },
-}
+use crate::signals;
 
 /// The matching options from the command line: `--stem LANGUAGE`, `--keep-accents`.
 pub fn options(stem: Option<&str>, keep_accents: bool) -> Result<SignalOptions> {
@@ -44,15 +21,6 @@ pub fn options(stem: Option<&str>, keep_accents: bool) -> Result<SignalOptions> 
     Ok(SignalOptions { keep_accents, stem })
 }
 
-/// The command: runs `action` and prints what it reports.
-pub async fn main(config: &Config, action: Action) -> Result<()> {
-    let out = manage(config, action).await?;
-    if !out.is_empty() {
-        println!("{out}");
-    }
-    Ok(())
-}
-
 /// `signals test` on stdin and stdout, with the count on stderr.
 pub fn main_test(query: &str, options: SignalOptions) -> Result<()> {
     let (matched, total) = test(
@@ -63,101 +31,6 @@ pub fn main_test(query: &str, options: SignalOptions) -> Result<()> {
     )?;
     eprintln!("{matched} of {total} mentions match");
     Ok(())
-}
-
-/// Runs a management action and returns what to print.
-pub async fn manage(config: &Config, action: Action) -> Result<String> {
-    match config.pipeline.mode {
-        Mode::Distributed => {
-            let store = crate::services::scylla_store(config).await?;
-            apply(&store, action).await
-        }
-        Mode::Embedded => match crate::embedded::RedbStore::open(&config.embedded.data_dir) {
-            Ok(store) => apply(&store, action).await,
-            Err(Error::StoreInUse { .. }) => via_http(&config.metrics.listen, action).await,
-            Err(e) => Err(e),
-        },
-    }
-}
-
-async fn apply<S: SignalStore>(store: &S, action: Action) -> Result<String> {
-    match action {
-        Action::Put {
-            tenant,
-            id,
-            query,
-            options,
-        } => {
-            let v = signals::put(store, &tenant, &id, &query, options).await?;
-            Ok(format!("saved {tenant}/{id} version {v}"))
-        }
-        Action::Delete { tenant, id } => Ok(if store.delete_signal(&tenant, &id).await? {
-            format!("deleted {tenant}/{id}")
-        } else {
-            format!("no signal {tenant}/{id}")
-        }),
-        Action::List { tenant } => {
-            let (_, mut all) = store.load_signals().await?;
-            all.retain(|s| tenant.as_deref().is_none_or(|t| t == s.tenant));
-            all.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
-            Ok(all
-                .iter()
-                .map(|s| serde_json::to_string(s).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("\n"))
-        }
-    }
-}
-
-/// Sends the action to a running embedded pipeline's API.
-async fn via_http(listen: &str, action: Action) -> Result<String> {
-    let unreachable = |e: &dyn std::fmt::Display| {
-        Error::Config(format!(
-            "the data directory is in use and its API at {listen} does not answer: {e}"
-        ))
-    };
-    let client = collectors::common::http_client().map_err(|e| unreachable(&e))?;
-    let base = format!("http://{listen}");
-    let request = match &action {
-        Action::Put {
-            tenant,
-            id,
-            query,
-            options,
-        } => client
-            .put(format!("{base}/v1/signals/{tenant}/{id}"))
-            .header("content-type", "application/json")
-            .body(serde_json::json!({"query": query, "options": options}).to_string()),
-        Action::Delete { tenant, id } => client.delete(format!("{base}/v1/signals/{tenant}/{id}")),
-        Action::List { .. } => client.get(format!("{base}/v1/signals")),
-    };
-    let request = request
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(|e| unreachable(&e))?;
-    let what = format!("{} {}", request.method(), request.url().path());
-    let response = client.execute(request).await.map_err(|e| unreachable(&e))?;
-    let status = response.status();
-    let reply = response.text().await.map_err(|e| unreachable(&e))?;
-    if !status.is_success() {
-        return Err(Error::Config(format!(
-            "{what}: {} {reply}",
-            status.as_u16()
-        )));
-    }
-    Ok(match action {
-        Action::Put { tenant, id, .. } => format!("saved {tenant}/{id} ({reply})"),
-        Action::Delete { tenant, id } => format!("deleted {tenant}/{id}"),
-        Action::List { tenant } => {
-            let mut all: Vec<Signal> = serde_json::from_str(&reply)
-                .map_err(|e| Error::internal("reading the API's signal list", e))?;
-            all.retain(|s| tenant.as_deref().is_none_or(|t| t == s.tenant));
-            all.iter()
-                .map(|s| serde_json::to_string(s).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    })
 }
 
 /// `signals test`: which of the mentions on `input` (JSON lines) would `query` match? Writes one
@@ -231,6 +104,7 @@ pub fn test(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::Action;
 
     fn mention(text: &str) -> String {
         let mut m = collectors::Synthetic::new(Default::default()).mention(0);
@@ -285,7 +159,10 @@ mod tests {
             "first load swaps"
         );
         assert!(handle.current().is_none(), "no signals, no matcher");
-        let put = |q: &str| Action::Put {
+        async fn apply(store: &crate::embedded::RedbStore, action: Action) -> Result<String> {
+            crate::admin::apply(store, action).await.map(|r| r.out)
+        }
+        let put = |q: &str| Action::PutSignal {
             tenant: "t1".into(),
             id: "brand".into(),
             query: q.into(),
@@ -323,7 +200,7 @@ mod tests {
         assert_eq!(
             apply(
                 &store,
-                Action::Delete {
+                Action::DeleteSignal {
                     tenant: "t1".into(),
                     id: "brand".into()
                 }

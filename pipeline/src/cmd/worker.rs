@@ -31,13 +31,13 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let ready = Readiness::default();
     let svc = services::distributed(config, &ready).await?;
     let api = services::api(&svc.store, &svc.cache);
-    match services::serve_http(config, ready, Some(api)).await? {
-        Some(bound) => {
-            eprintln!("backchannel worker: metrics, health and the client API on http://{bound}")
-        }
-        None => eprintln!(
-            "backchannel worker: metrics.listen is empty: no metrics, health or client API"
-        ),
+    match services::serve_http(config, ready).await? {
+        Some(bound) => eprintln!("backchannel worker: metrics and health on http://{bound}"),
+        None => eprintln!("backchannel worker: metrics.listen is empty: no metrics or health"),
+    }
+    match services::serve_api(config, api).await? {
+        Some(bound) => eprintln!("backchannel worker: client API on http://{bound}"),
+        None => eprintln!("backchannel worker: api.listen is empty: no client API"),
     }
     let signals = services::signals(&svc.store, false, &mut background).await?;
     let settings = Settings::from_config(config, &config.kafka.raw_topic, signals)?;

@@ -7,7 +7,7 @@
 //!
 //! By role: `connect` (session, credentials), `schema` (DDL), `statements` (prepared once),
 //! `mentions` (the `Store` seam), `rollup` (per-minute aggregates, computed with
-//! [`crate::aggregate`]) and `signals` (the `SignalStore`).
+//! [`crate::aggregate`]), `signals` (the `SignalStore`) and `tenants` (the `TenantStore`).
 
 mod connect;
 mod mentions;
@@ -15,6 +15,7 @@ mod rollup;
 mod schema;
 mod signals;
 mod statements;
+mod tenants;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

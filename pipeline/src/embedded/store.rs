@@ -17,6 +17,10 @@ const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> = TableDefinition::ne
 const BY_TIME: TableDefinition<'_, (i64, &str), &[u8]> = TableDefinition::new("by_time");
 /// (tenant, signal id) -> Signal JSON.
 const SIGNALS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("signals");
+/// Tenant name -> [`crate::tenants::TenantRecord`] JSON.
+const TENANTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("tenants");
+/// API key id -> [`crate::tenants::KeyRecord`] JSON (the secret's hash, never the key).
+const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
 /// Small named counters ("signals_revision", "live_bytes").
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Schema fingerprint -> `.avsc` of the compact records written with it.
@@ -166,6 +170,8 @@ impl RedbStore {
         txn.open_table(SIGNALS).map_err(err)?;
         txn.open_table(META).map_err(err)?;
         txn.open_table(SCHEMAS).map_err(err)?;
+        txn.open_table(TENANTS).map_err(err)?;
+        txn.open_table(API_KEYS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(RedbStore {
             db: Arc::new(db),
@@ -541,6 +547,8 @@ impl RedbStore {
 
 #[path = "signal_store.rs"]
 mod signal_store;
+#[path = "tenant_store.rs"]
+mod tenant_store;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

@@ -113,6 +113,8 @@ impl Env {
                 "BACKCHANNEL__METRICS__LISTEN",
                 format!("127.0.0.1:{}", self.metrics_port),
             ),
+            // Several workers per test: each its own free API port.
+            ("BACKCHANNEL__API__LISTEN", "127.0.0.1:0".to_owned()),
             ("BACKCHANNEL_LOG", "warn".to_owned()),
         ]
         .into_iter()

@@ -25,6 +25,11 @@ pub(super) struct Statements {
     pub(super) delete_signal: PreparedStatement,
     pub(super) put_schema: PreparedStatement,
     pub(super) get_schema: PreparedStatement,
+    pub(super) put_tenant: PreparedStatement,
+    pub(super) all_tenants: PreparedStatement,
+    pub(super) put_key: PreparedStatement,
+    pub(super) get_key: PreparedStatement,
+    pub(super) all_keys: PreparedStatement,
 }
 
 impl Statements {
@@ -89,6 +94,17 @@ impl Statements {
             delete_signal: prep(format!("DELETE FROM {ks}.signals WHERE tenant = ? AND id = ?")).await?,
             put_schema: prep(format!("INSERT INTO {ks}.record_schemas (fingerprint, avsc) VALUES (?, ?)")).await?,
             get_schema: prep(format!("SELECT avsc FROM {ks}.record_schemas WHERE fingerprint = ?")).await?,
+            put_tenant: prep(format!("INSERT INTO {ks}.tenants (name, created_at) VALUES (?, ?)")).await?,
+            all_tenants: prep(format!("SELECT name, created_at FROM {ks}.tenants")).await?,
+            put_key: prep(format!(
+                "INSERT INTO {ks}.api_keys (key_id, tenant, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            get_key: prep(format!(
+                "SELECT key_id, tenant, hash, created_at, revoked_at FROM {ks}.api_keys WHERE key_id = ?"
+            ))
+            .await?,
+            all_keys: prep(format!("SELECT key_id, tenant, hash, created_at, revoked_at FROM {ks}.api_keys")).await?,
         })
     }
 }

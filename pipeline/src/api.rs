@@ -1,0 +1,161 @@
+//! The client API, on its own address (`api.listen`, loopback by default) so that exposing
+//! `/metrics` to a Prometheus server never exposes it.
+//!
+//! Every `/v1` request carries `Authorization: Bearer <key>` (a key from `backchannel tenants
+//! create`); without a valid, unrevoked key it answers 401 with a JSON error. The key names the
+//! tenant, so paths carry no tenant: a caller can only name its own signals, and another
+//! tenant's ids answer 404 like missing ones. Each tenant has a request rate and a bound on
+//! requests in progress per process (429 with `Retry-After`), and a number of signals (409).
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/v1/signals` | the tenant's signals |
+//! | GET | `/v1/signals/{id}` | one signal |
+//! | PUT | `/v1/signals/{id}` | body `{"query": "...", "options": {...}}`; returns the version |
+//! | DELETE | `/v1/signals/{id}` | 204, or 404 |
+//! | GET | `/v1/signals/{id}/mentions?limit=N` | newest mentions it matched, N ≤ 1000 (default 50) |
+//! | GET | `/v1/mentions/{id}` | the EnrichedMention, if it matched one of the tenant's signals |
+//! | POST | `/admin/v1/manage` | operator actions ([`crate::admin`]); operator key; absent without one |
+//!
+//! A mention is shown to a tenant only with that tenant's own signal matches: the others'
+//! signal names and highlights are removed. Topics (`source:x`, `hashtag:y`) are not served:
+//! they span every tenant's data.
+
+mod auth;
+mod backend;
+mod config;
+mod limits;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use backend::{Backend, StoreBackend};
+pub use config::{ApiConfig, ApiSettings};
+pub use limits::{Denied, Limiter};
+
+use crate::error::{Error, ErrorClass, Result};
+
+#[derive(Clone)]
+struct ApiState {
+    backend: Arc<dyn Backend>,
+    settings: Arc<ApiSettings>,
+    keys: Arc<auth::Keys>,
+    limiter: Arc<Limiter>,
+    operator_key: Option<Arc<str>>,
+}
+
+/// The router of the client API over `backend`.
+pub fn router(
+    settings: ApiSettings,
+    operator_key: Option<String>,
+    backend: Arc<dyn Backend>,
+) -> Router {
+    let state = ApiState {
+        backend,
+        keys: Arc::new(auth::Keys::new(settings.key_cache_ttl)),
+        limiter: Arc::new(Limiter::new(&settings)),
+        settings: Arc::new(settings),
+        operator_key: operator_key.map(Arc::from),
+    };
+    let v1 = Router::new()
+        .route("/v1/signals", get(routes::list_signals))
+        .route(
+            "/v1/signals/{id}",
+            get(routes::get_signal)
+                .put(routes::put_signal)
+                .delete(routes::delete_signal),
+        )
+        .route("/v1/signals/{id}/mentions", get(routes::signal_mentions))
+        .route("/v1/mentions/{id}", get(routes::mention))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let mut app = v1;
+    if state.operator_key.is_some() {
+        app = app.route("/admin/v1/manage", post(manage));
+    }
+    app.with_state(state)
+}
+
+/// Binds `addr` and serves the API until the process ends. Returns the bound address.
+pub async fn serve(
+    addr: SocketAddr,
+    settings: ApiSettings,
+    operator_key: Option<String>,
+    backend: Arc<dyn Backend>,
+) -> Result<SocketAddr> {
+    let app = router(settings, operator_key, backend);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::Config(format!(
+            "api.listen: cannot bind {addr}: {e} (another process on this host? give each its \
+             own port, or port 0 to pick a free one: BACKCHANNEL__API__LISTEN=127.0.0.1:0)"
+        ))
+    })?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn error(e: &Error) -> Response {
+    let status = match (e, e.class()) {
+        (Error::Config(_), _) => StatusCode::BAD_REQUEST,
+        (_, ErrorClass::External) => StatusCode::SERVICE_UNAVAILABLE,
+        (_, ErrorClass::Rejected) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    json(
+        status,
+        serde_json::json!({"error": e.to_string()})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// Whether `given` is `expected`, in time independent of where they differ.
+fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// `POST /admin/v1/manage`: one operator action, authorised by the operator key.
+async fn manage(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let authorised = match (auth::bearer(&headers), &s.operator_key) {
+        (Some(given), Some(expected)) => same_secret(given, expected),
+        _ => false,
+    };
+    if !authorised {
+        return auth::unauthorized("this endpoint needs the operator key");
+    }
+    let action: crate::admin::Action = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return error(&Error::Config(format!("body: {e}"))),
+    };
+    match s.backend.admin(action).await {
+        Ok(reply) => json(
+            StatusCode::OK,
+            serde_json::to_vec(&reply).unwrap_or_default(),
+        ),
+        Err(e) => error(&e),
+    }
+}

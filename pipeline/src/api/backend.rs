@@ -1,0 +1,111 @@
+//! What the API needs from the pipeline's stores, object-safe so the router is not generic.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use transforms::signals::{Signal, SignalOptions};
+
+use crate::admin::{Action, Reply};
+use crate::error::Result;
+use crate::signals::SignalStore;
+use crate::tenants::{KeyRecord, TenantStore};
+use crate::traits::{Cache, Store};
+
+/// The API's view of the stores. It knows nothing of tenants' rights: the routes decide what a
+/// caller may see ([`super::routes`]).
+pub trait Backend: Send + Sync + 'static {
+    /// The EnrichedMention JSON of `id` (cache first, then the store).
+    fn mention(&self, id: String) -> BoxFuture<'_, Result<Option<Vec<u8>>>>;
+    /// The EnrichedMention JSON of the newest mentions filed under `topic`.
+    fn recent(&self, topic: String, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>>;
+    /// The signals of `tenant`.
+    fn signals(&self, tenant: String) -> BoxFuture<'_, Result<Vec<Signal>>>;
+    fn put_signal(
+        &self,
+        tenant: String,
+        id: String,
+        query: String,
+        options: SignalOptions,
+    ) -> BoxFuture<'_, Result<u64>>;
+    fn delete_signal(&self, tenant: String, id: String) -> BoxFuture<'_, Result<bool>>;
+    /// One API key's record, to verify a request.
+    fn key(&self, key_id: String) -> BoxFuture<'_, Result<Option<KeyRecord>>>;
+    /// An operator action ([`crate::admin`]).
+    fn admin(&self, action: Action) -> BoxFuture<'_, Result<Reply>>;
+}
+
+/// The [`Backend`] over a store and a cache; it answers JSON read from their compact records.
+#[derive(Debug)]
+pub struct StoreBackend<S, K> {
+    pub store: Arc<S>,
+    pub cache: Arc<K>,
+    pub codec: Arc<crate::codec::Codec>,
+}
+
+impl<S, K> StoreBackend<S, K> {
+    pub fn new(store: Arc<S>, cache: Arc<K>) -> StoreBackend<S, K> {
+        StoreBackend {
+            store,
+            cache,
+            codec: Arc::default(),
+        }
+    }
+}
+
+impl<S: Store + SignalStore + TenantStore, K: Cache> Backend for StoreBackend<S, K> {
+    fn mention(&self, id: String) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let record = match self.cache.get(&id).await {
+                Ok(Some(hit)) => Some(hit),
+                _ => {
+                    let stored = self.store.get(&id).await?;
+                    if let Some(r) = &stored {
+                        self.cache.fill(&id, r).await;
+                    }
+                    stored
+                }
+            };
+            match record {
+                Some(r) => Ok(Some(self.codec.to_json(&*self.store, &r).await?)),
+                None => Ok(None),
+            }
+        })
+    }
+    fn recent(&self, topic: String, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for r in self.store.recent(&topic, limit).await? {
+                out.push(self.codec.to_json(&*self.store, &r).await?);
+            }
+            Ok(out)
+        })
+    }
+    fn signals(&self, tenant: String) -> BoxFuture<'_, Result<Vec<Signal>>> {
+        Box::pin(async move {
+            let mut all = self.store.load_signals().await?.1;
+            all.retain(|s| s.tenant == tenant);
+            all.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(all)
+        })
+    }
+    fn put_signal(
+        &self,
+        tenant: String,
+        id: String,
+        query: String,
+        options: SignalOptions,
+    ) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(
+            async move { crate::signals::put(&*self.store, &tenant, &id, &query, options).await },
+        )
+    }
+    fn delete_signal(&self, tenant: String, id: String) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move { self.store.delete_signal(&tenant, &id).await })
+    }
+    fn key(&self, key_id: String) -> BoxFuture<'_, Result<Option<KeyRecord>>> {
+        Box::pin(async move { self.store.key(&key_id).await })
+    }
+    fn admin(&self, action: Action) -> BoxFuture<'_, Result<Reply>> {
+        Box::pin(async move { crate::admin::apply(&*self.store, action).await })
+    }
+}

@@ -1,0 +1,111 @@
+//! The `[api]` section: where the client API listens and the per-tenant limits it enforces.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The operator key must be at least this long: it guards every tenant's data.
+const MIN_OPERATOR_KEY: usize = 32;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the client API (`/v1`, `/admin`); empty disables it. Loopback by default.
+    pub listen: String,
+    /// Requests per second each tenant may make, per process (a token bucket).
+    pub requests_per_second: u32,
+    /// Requests a tenant may make at once above that rate (the bucket's size).
+    pub burst: u32,
+    /// Requests of one tenant in progress at once, per process.
+    pub max_in_flight: u32,
+    /// Signals a tenant may hold; creating one more through the API answers 409.
+    pub max_signals: u32,
+    /// How long a key read from the store is trusted: revocation takes effect within this.
+    pub key_cache_ttl: String,
+    /// Name of the environment variable holding the operator key (never the key itself).
+    pub operator_key_env: String,
+    /// A file whose content is the operator key, if set.
+    pub operator_key_file: String,
+}
+
+/// The API settings, parsed.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub max_in_flight: u32,
+    pub max_signals: u32,
+    pub key_cache_ttl: Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            requests_per_second: 20,
+            burst: 40,
+            max_in_flight: 16,
+            max_signals: 100,
+            key_cache_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Checks and parses every knob; errors name the key.
+    pub fn settings(&self) -> Result<ApiSettings> {
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Error::Config(format!(
+                "api.listen: expected an address like \"127.0.0.1:8787\" or \"\", got {:?}",
+                self.listen
+            )));
+        }
+        for (key, v) in [
+            ("api.requests_per_second", self.requests_per_second),
+            ("api.burst", self.burst),
+            ("api.max_in_flight", self.max_in_flight),
+            ("api.max_signals", self.max_signals),
+        ] {
+            if v == 0 {
+                return Err(Error::Config(format!(
+                    "{key}: expected a positive integer, got 0"
+                )));
+            }
+        }
+        Ok(ApiSettings {
+            requests_per_second: self.requests_per_second,
+            burst: self.burst,
+            max_in_flight: self.max_in_flight,
+            max_signals: self.max_signals,
+            key_cache_ttl: crate::config::duration("api.key_cache_ttl", &self.key_cache_ttl)?,
+        })
+    }
+
+    /// The operator key from `operator_key_file` or the variable `operator_key_env`; `None` when
+    /// neither holds one. A key shorter than 32 characters is refused.
+    pub fn operator_key(&self) -> Result<Option<String>> {
+        let key = if !self.operator_key_file.is_empty() {
+            std::fs::read_to_string(&self.operator_key_file)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "api.operator_key_file: cannot read {}: {e}",
+                        self.operator_key_file
+                    ))
+                })?
+        } else {
+            std::env::var(&self.operator_key_env).unwrap_or_default()
+        };
+        if key.is_empty() {
+            return Ok(None);
+        }
+        if key.len() < MIN_OPERATOR_KEY {
+            return Err(Error::Config(format!(
+                "the operator key (api.operator_key_env / api.operator_key_file) must be at least \
+                 {MIN_OPERATOR_KEY} characters, e.g. `openssl rand -hex 32`"
+            )));
+        }
+        Ok(Some(key))
+    }
+}

@@ -1,0 +1,211 @@
+//! The `/v1` handlers. Each runs after [`super::auth::authenticate`] and sees only the caller's
+//! tenant: ids are looked up within it, so another tenant's signal or mention answers 404 exactly
+//! as a missing one does (a 403 would confirm that it exists).
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use transforms::signals::SignalOptions;
+
+use super::auth::Tenant;
+use super::{ApiState, error, json};
+use crate::error::Error;
+
+fn not_found(what: &str) -> Response {
+    json(
+        StatusCode::NOT_FOUND,
+        serde_json::json!({ "error": format!("no such {what}") })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// The mention as `tenant` may see it: only its own signal matches, or `None` when the mention
+/// matched none of its signals (then it is not the tenant's to read).
+pub(super) fn own_view(mention: &[u8], tenant: &str) -> Option<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(mention).ok()?;
+    let signals = value.get_mut("signals")?.as_array_mut()?;
+    signals.retain(|m| m.get("tenant").and_then(|t| t.as_str()) == Some(tenant));
+    if signals.is_empty() {
+        return None;
+    }
+    serde_json::to_vec(&value).ok()
+}
+
+pub(super) async fn mention(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Response {
+    match s.backend.mention(id).await {
+        Ok(Some(body)) => match own_view(&body, &tenant) {
+            Some(body) => json(StatusCode::OK, body),
+            None => not_found("mention"),
+        },
+        Ok(None) => not_found("mention"),
+        Err(e) => error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RecentQuery {
+    limit: Option<usize>,
+}
+
+/// Whether `tenant` has a signal `id`.
+async fn owns(s: &ApiState, tenant: &str, id: &str) -> Result<bool, Response> {
+    match s.backend.signals(tenant.to_owned()).await {
+        Ok(list) => Ok(list.iter().any(|x| x.id == id)),
+        Err(e) => Err(error(&e)),
+    }
+}
+
+/// The newest mentions that matched one of the tenant's signals, newest first.
+pub(super) async fn signal_mentions(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+    Query(q): Query<RecentQuery>,
+) -> Response {
+    match owns(&s, &tenant, &id).await {
+        Ok(true) => {}
+        Ok(false) => return not_found("signal"),
+        Err(r) => return r,
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    match s
+        .backend
+        .recent(format!("signal:{tenant}/{id}"), limit)
+        .await
+    {
+        Ok(items) => {
+            let mut body = b"[".to_vec();
+            for item in items.iter().filter_map(|m| own_view(m, &tenant)) {
+                if body.len() > 1 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&item);
+            }
+            body.push(b']');
+            json(StatusCode::OK, body)
+        }
+        Err(e) => error(&e),
+    }
+}
+
+pub(super) async fn list_signals(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+) -> Response {
+    match s.backend.signals(tenant.to_string()).await {
+        Ok(list) => json(
+            StatusCode::OK,
+            serde_json::to_vec(&list).unwrap_or_default(),
+        ),
+        Err(e) => error(&e),
+    }
+}
+
+pub(super) async fn get_signal(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Response {
+    match s.backend.signals(tenant.to_string()).await {
+        Ok(list) => match list.iter().find(|x| x.id == id) {
+            Some(signal) => json(
+                StatusCode::OK,
+                serde_json::to_vec(signal).unwrap_or_default(),
+            ),
+            None => not_found("signal"),
+        },
+        Err(e) => error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PutSignal {
+    query: String,
+    #[serde(default)]
+    options: SignalOptions,
+}
+
+/// Creates or replaces one of the tenant's signals. A new signal past `api.max_signals` answers
+/// 409. The count is checked before the write, so two concurrent creations can pass it by one.
+pub(super) async fn put_signal(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let req: PutSignal = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(&Error::Config(format!("body: {e}"))),
+    };
+    let existing = match s.backend.signals(tenant.to_string()).await {
+        Ok(list) => list,
+        Err(e) => return error(&e),
+    };
+    let max = s.settings.max_signals as usize;
+    if !existing.iter().any(|x| x.id == id) && existing.len() >= max {
+        return json(
+            StatusCode::CONFLICT,
+            serde_json::json!({
+                "error": format!("this tenant has {max} signals, its limit; delete one first")
+            })
+            .to_string()
+            .into_bytes(),
+        );
+    }
+    match s
+        .backend
+        .put_signal(tenant.to_string(), id, req.query, req.options)
+        .await
+    {
+        Ok(version) => json(
+            StatusCode::OK,
+            serde_json::json!({ "version": version })
+                .to_string()
+                .into_bytes(),
+        ),
+        Err(e) => error(&e),
+    }
+}
+
+pub(super) async fn delete_signal(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Response {
+    // Look first: deleting a missing signal would still bump the revision everyone polls.
+    match owns(&s, &tenant, &id).await {
+        Ok(true) => {}
+        Ok(false) => return not_found("signal"),
+        Err(r) => return r,
+    }
+    match s.backend.delete_signal(tenant.to_string(), id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => not_found("signal"),
+        Err(e) => error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_view;
+
+    #[test]
+    fn a_tenant_sees_only_its_own_matches_of_a_mention() {
+        let m = br#"{"mention":{"id":"m1"},"signals":[{"tenant":"a","signal":"x","version":1},{"tenant":"b","signal":"y","version":2}]}"#;
+        let a: serde_json::Value =
+            serde_json::from_slice(&own_view(m, "a").expect("a matched")).expect("json");
+        assert_eq!(a["signals"].as_array().map(Vec::len), Some(1));
+        assert_eq!(a["signals"][0]["signal"], "x");
+        assert_eq!(own_view(m, "c"), None, "c matched nothing: not its mention");
+        assert_eq!(own_view(br#"{"mention":{"id":"m2"}}"#, "a"), None);
+    }
+}

@@ -1,0 +1,463 @@
+//! The client API with two tenants over a real store — the embedded redb file, and the CQL store
+//! on the Cassandra that `deploy/dev/services` starts: every `/v1` endpoint refuses a missing,
+//! bad or revoked key with 401, never reads or changes the other tenant's data (its ids answer
+//! 404), and a tenant over its rate gets 429 with `Retry-After`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{CQL, service_up, unique};
+use pipeline::api::{ApiSettings, StoreBackend};
+use pipeline::config::Config;
+use pipeline::distributed::{ScyllaStore, scylla};
+use pipeline::embedded::{MemoryCache, RedbStore};
+use pipeline::signals::{SignalStore, SignalsHandle};
+use pipeline::tenants::{self, TenantStore};
+use pipeline::traits::{Delivery, Store};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// How long the API trusts a key here: revocation tests wait a little longer than this.
+const KEY_TTL: Duration = Duration::from_millis(200);
+
+fn settings() -> ApiSettings {
+    ApiSettings {
+        requests_per_second: 1000,
+        burst: 1000,
+        key_cache_ttl: KEY_TTL,
+        ..Default::default()
+    }
+}
+
+async fn serve<S: Store + SignalStore + TenantStore>(
+    store: &Arc<S>,
+    settings: ApiSettings,
+) -> SocketAddr {
+    let cache = Arc::new(MemoryCache::new(1 << 20, Duration::from_secs(60)));
+    let backend = Arc::new(StoreBackend::new(store.clone(), cache));
+    let any_port = "127.0.0.1:0".parse().expect("addr");
+    pipeline::api::serve(any_port, settings, None, backend)
+        .await
+        .expect("serve")
+}
+
+/// A client of the API at `addr` holding `key` (or none).
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: Option<String>,
+}
+
+impl Client {
+    fn new(addr: SocketAddr, key: Option<&str>) -> Client {
+        Client {
+            http: collectors::common::http_client().expect("client"),
+            base: format!("http://{addr}"),
+            key: key.map(str::to_owned),
+        }
+    }
+
+    fn with_key(&self, key: &str) -> Client {
+        Client {
+            key: Some(key.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// (status, Retry-After, JSON body or Null).
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Option<u64>, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            retry,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn status(&self, method: &str, path: &str) -> StatusCode {
+        self.call(method, path, None).await.0
+    }
+
+    async fn put(&self, id: &str, query: &str) -> (StatusCode, Value) {
+        let (s, _, b) = self
+            .call(
+                "PUT",
+                &format!("/v1/signals/{id}"),
+                Some(serde_json::json!({ "query": query })),
+            )
+            .await;
+        (s, b)
+    }
+}
+
+/// Stores mentions with these texts, matched against the stored signals as the pipeline would.
+async fn store_mentions<S: Store + SignalStore>(store: &S, texts: &[(&str, &str)]) {
+    let handle = SignalsHandle::default();
+    handle.refresh(store).await.expect("signals");
+    let matcher = handle.current().expect("signals exist");
+    let source = collectors::Synthetic::new(Default::default());
+    let batch = texts
+        .iter()
+        .enumerate()
+        .map(|(i, (id, text))| {
+            let mut m = source.mention(i as u64);
+            m.id = (*id).to_owned();
+            m.text = (*text).to_owned();
+            m.created_at = chrono::Utc::now();
+            Delivery {
+                partition: 0,
+                offset: i as i64,
+                key: None,
+                payload: serde_json::to_vec(&m).expect("json"),
+                tombstone: false,
+            }
+        })
+        .collect();
+    let out = pipeline::runtime::process_batch(batch, &Default::default(), Some(&matcher));
+    assert!(out.dead.is_empty());
+    store.write(&out.stored).await.expect("write");
+}
+
+fn ids(v: &Value, key: &str) -> Vec<String> {
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|x| {
+            x.pointer(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The whole proof, over any store.
+async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+    let (acme, globex) = (unique("acme"), unique("globex"));
+    let acme_key = tenants::create(&*store, &acme).await.expect("create");
+    let globex_key = tenants::create(&*store, &globex).await.expect("create");
+    let addr = serve(&store, settings()).await;
+    let anon = Client::new(addr, None);
+    let a = anon.with_key(&acme_key);
+    let g = anon.with_key(&globex_key);
+
+    // Both tenants use the same signal id; each sees and changes only its own.
+    assert_eq!(a.put("brand", "acme").await.0, StatusCode::OK);
+    assert_eq!(g.put("brand", "globex").await.0, StatusCode::OK);
+    assert_eq!(g.put("secret", "initech").await.0, StatusCode::OK);
+    let (s, _, list) = a.call("GET", "/v1/signals", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ids(&list, "/id"), ["brand"]);
+    assert_eq!(ids(&list, "/query"), ["acme"]);
+    assert_eq!(ids(&list, "/tenant"), [acme.as_str()]);
+    assert_eq!(
+        a.status("GET", "/v1/signals/secret").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(g.status("GET", "/v1/signals/secret").await, StatusCode::OK);
+    assert_eq!(
+        a.status("GET", "/v1/signals/secret/mentions").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        a.status("DELETE", "/v1/signals/secret").await,
+        StatusCode::NOT_FOUND
+    );
+    let (_, _, theirs) = g.call("GET", "/v1/signals/secret", None).await;
+    assert_eq!(
+        theirs["query"], "initech",
+        "not deleted by the other tenant"
+    );
+
+    // The old paths that named a tenant reach nothing, with or without a key.
+    for c in [&anon, &a] {
+        for (method, path) in [
+            ("PUT", format!("/v1/signals/{globex}/brand")),
+            ("DELETE", format!("/v1/signals/{globex}/brand")),
+            ("GET", format!("/v1/topics/signal:{globex}%2Fbrand/recent")),
+            ("GET", format!("/v1/signals/{globex}%2Fbrand/mentions")),
+            ("GET", format!("/v1/signals/..%2F{globex}%2Fbrand/mentions")),
+        ] {
+            let s = c.status(method, &path).await;
+            assert!(
+                s == StatusCode::NOT_FOUND
+                    || s == StatusCode::METHOD_NOT_ALLOWED
+                    || s == StatusCode::UNAUTHORIZED,
+                "{method} {path}: {s}"
+            );
+        }
+    }
+
+    // Mentions: each tenant reads those its signals matched, with only its own matches.
+    let mid = unique("m");
+    let (both, only_g, none) = (
+        format!("{mid}_both"),
+        format!("{mid}_globex"),
+        format!("{mid}_none"),
+    );
+    store_mentions(
+        &*store,
+        &[
+            (&both, "acme and globex merge"),
+            (&only_g, "globex alone today"),
+            (&none, "nothing of interest"),
+        ],
+    )
+    .await;
+    let (s, _, recent) = a.call("GET", "/v1/signals/brand/mentions", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ids(&recent, "/mention/id"), [both.as_str()]);
+    assert_eq!(ids(&recent, "/signals/0/tenant"), [acme.as_str()]);
+    assert_eq!(recent[0]["signals"].as_array().map(Vec::len), Some(1));
+    let (_, _, recent) = g
+        .call("GET", "/v1/signals/brand/mentions?limit=10", None)
+        .await;
+    let mut got = ids(&recent, "/mention/id");
+    got.sort();
+    assert_eq!(got, [both.clone(), only_g.clone()]);
+    let (s, _, m) = a.call("GET", &format!("/v1/mentions/{both}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(m["signals"].as_array().map(Vec::len), Some(1), "{m}");
+    assert_eq!(m["signals"][0]["tenant"], acme.as_str());
+    assert_eq!(
+        a.status("GET", &format!("/v1/mentions/{only_g}")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        g.status("GET", &format!("/v1/mentions/{only_g}")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        g.status("GET", &format!("/v1/mentions/{none}")).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // Writes stay in the writer's tenant.
+    assert_eq!(a.put("secret", "acme secret").await.0, StatusCode::OK);
+    assert_eq!(
+        a.status("DELETE", "/v1/signals/secret").await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, _, theirs) = g.call("GET", "/v1/signals/secret", None).await;
+    assert_eq!(theirs["query"], "initech");
+    let (_, all) = store.load_signals().await.expect("load");
+    let mut mine: Vec<_> = all
+        .iter()
+        .filter(|s| s.tenant == acme || s.tenant == globex)
+        .map(|s| format!("{}/{}={}", s.tenant, s.id, s.query))
+        .collect();
+    mine.sort();
+    assert_eq!(
+        mine,
+        [
+            format!("{acme}/brand=acme"),
+            format!("{globex}/brand=globex"),
+            format!("{globex}/secret=initech")
+        ]
+    );
+
+    // Every endpoint: no key, a malformed key, a wrong secret, an unknown key id → 401 + JSON.
+    let (key_id, _) = tenants::parse_key(&acme_key).expect("ours");
+    let wrong_secret = format!("bc_{key_id}_{}", "0".repeat(64));
+    let unknown_id = format!("bc_{}_{}", "0".repeat(16), "1".repeat(64));
+    let endpoints = [
+        ("GET", "/v1/signals".to_owned()),
+        ("GET", "/v1/signals/brand".to_owned()),
+        ("PUT", "/v1/signals/brand".to_owned()),
+        ("DELETE", "/v1/signals/brand".to_owned()),
+        ("GET", "/v1/signals/brand/mentions".to_owned()),
+        ("GET", format!("/v1/mentions/{both}")),
+    ];
+    for c in [
+        anon.clone(),
+        anon.with_key("not-a-key"),
+        anon.with_key(&wrong_secret),
+        anon.with_key(&unknown_id),
+    ] {
+        for (method, path) in &endpoints {
+            let (s, _, body) = c
+                .call(method, path, Some(serde_json::json!({"query": "x"})))
+                .await;
+            assert_eq!(
+                s,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {:?}",
+                c.key
+            );
+            assert!(body["error"].is_string(), "{body}");
+        }
+    }
+
+    // Revocation takes effect within the key cache's TTL, for every endpoint.
+    assert!(
+        tenants::revoke(&*store, &acme, key_id)
+            .await
+            .expect("revoke")
+    );
+    tokio::time::sleep(KEY_TTL * 2).await;
+    for (method, path) in &endpoints {
+        let (s, _, body) = a.call(method, path, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "revoked: {method} {path}");
+        assert_eq!(body["error"], "this API key was revoked");
+    }
+    let (_, all) = store.load_signals().await.expect("load");
+    assert!(
+        all.iter().any(|s| s.tenant == acme && s.id == "brand"),
+        "revoked key deleted nothing"
+    );
+
+    // Rotation with a grace keeps the old key working; with none it ends it.
+    let (new_g, retired) = tenants::rotate(&*store, &globex, Duration::from_secs(3600))
+        .await
+        .expect("rotate");
+    assert_eq!(retired.len(), 1);
+    tokio::time::sleep(KEY_TTL * 2).await;
+    assert_eq!(
+        g.status("GET", "/v1/signals").await,
+        StatusCode::OK,
+        "old key in its grace"
+    );
+    let g2 = anon.with_key(&new_g);
+    assert_eq!(g2.status("GET", "/v1/signals").await, StatusCode::OK);
+    let (newest, _) = tenants::rotate(&*store, &globex, Duration::ZERO)
+        .await
+        .expect("rotate");
+    tokio::time::sleep(KEY_TTL * 2).await;
+    assert_eq!(
+        g.status("GET", "/v1/signals").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        g2.status("GET", "/v1/signals").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _, list) = anon
+        .with_key(&newest)
+        .call("GET", "/v1/signals", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ids(&list, "/id"), ["brand", "secret"]);
+}
+
+/// Limits: a tenant over its rate gets 429 with Retry-After (the other tenant does not), and a
+/// tenant at its signal limit gets 409 for a new signal but may still change its old ones.
+async fn limits<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+    let (busy, calm) = (unique("busy"), unique("calm"));
+    let busy_key = tenants::create(&*store, &busy).await.expect("create");
+    let calm_key = tenants::create(&*store, &calm).await.expect("create");
+    let addr = serve(
+        &store,
+        ApiSettings {
+            requests_per_second: 1,
+            burst: 3,
+            max_signals: 1,
+            ..settings()
+        },
+    )
+    .await;
+    let b = Client::new(addr, Some(&busy_key));
+    assert_eq!(b.put("one", "acme").await.0, StatusCode::OK);
+    let (s, body) = b.put("two", "acme").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        b.put("one", "acme OR globex").await.0,
+        StatusCode::OK,
+        "replacing is fine"
+    );
+    let (s, retry, body) = b.call("GET", "/v1/signals", None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(retry.is_some_and(|r| r >= 1), "Retry-After: {retry:?}");
+    assert!(
+        body["error"].is_string() && body["retry_after_seconds"].is_u64(),
+        "{body}"
+    );
+    let c = Client::new(addr, Some(&calm_key));
+    assert_eq!(
+        c.status("GET", "/v1/signals").await,
+        StatusCode::OK,
+        "another tenant's bucket"
+    );
+    tokio::time::sleep(Duration::from_secs(retry.unwrap_or(1))).await;
+    assert_eq!(
+        b.status("GET", "/v1/signals").await,
+        StatusCode::OK,
+        "after Retry-After"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(RedbStore::open(dir.path()).expect("open"));
+    pipeline::codec::Codec::register(&*store)
+        .await
+        .expect("schema");
+    two_tenants_every_endpoint(store.clone()).await;
+    limits(store).await;
+}
+
+async fn scylla_store() -> Option<(ScyllaStore, String)> {
+    if !service_up("Cassandra", CQL) {
+        return None;
+    }
+    let ks = unique("test_api");
+    let vars = [
+        ("BACKCHANNEL__SCYLLA__NODES".to_owned(), CQL.to_owned()),
+        ("BACKCHANNEL__SCYLLA__KEYSPACE".to_owned(), ks.clone()),
+    ];
+    let cfg = Config::load(None, vars).expect("config");
+    let session = scylla::connect(&cfg.scylla).await.expect("connect");
+    let params = scylla::SchemaParams::from_config(&cfg.scylla).expect("params");
+    scylla::apply_schema(&session, &params)
+        .await
+        .expect("schema");
+    let store = ScyllaStore::new(session, &ks, 16).await.expect("prepare");
+    pipeline::codec::Codec::register(&store)
+        .await
+        .expect("record schema");
+    Some((store, ks))
+}
+
+async fn drop_keyspace(store: &ScyllaStore, ks: &str) {
+    store
+        .session()
+        .query_unpaged(format!("DROP KEYSPACE {ks}"), &[])
+        .await
+        .expect("drop keyspace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
+    let Some((store, ks)) = scylla_store().await else {
+        return;
+    };
+    let store = Arc::new(store);
+    two_tenants_every_endpoint(store.clone()).await;
+    limits(store.clone()).await;
+    drop_keyspace(&store, &ks).await;
+}
