@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use super::compile::Matcher;
 use super::filters::{self, Live, View, norm_domain, norm_handle, url_host};
 use super::node::{FACT_BIT, NONE, Node};
+use super::normalise;
 use super::query::{CmpOp, Facet, NumField};
 use super::words::WordCache;
 use crate::Analysis;
@@ -203,6 +204,17 @@ impl Matcher {
                 arena[start + f] = k;
             }
             form.trie.walk(norm, |k| arena.push(k));
+        }
+        // Terms and prefixes also match the sub-words of a joined token or a possessive, at the
+        // token's position; phrases of several words compare whole tokens (`tok_keys`).
+        for piece in normalise::sub_words(w) {
+            for form in &self.forms {
+                form.norm.normalise_into(piece, norm, scratch);
+                if let Some(k) = form.words.get(norm) {
+                    arena.push(k);
+                }
+                form.trie.walk(norm, |k| arena.push(k));
+            }
         }
     }
 

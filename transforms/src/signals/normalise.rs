@@ -145,10 +145,14 @@ pub fn fold_into(word: &str, keep_accents: bool, out: &mut String) {
     }
 }
 
-/// The full case folding of one char, as an iterator.
+/// The full case folding of one char, as an iterator. Typographic apostrophes (U+2019, U+02BC,
+/// U+2018) fold to `'`, so `can't` matches "Can’t".
 fn fold_char(c: char) -> FoldChar {
     if c.is_ascii() {
         return FoldChar::One(Some(c.to_ascii_lowercase()));
+    }
+    if matches!(c, '\u{2019}' | '\u{02BC}' | '\u{2018}') {
+        return FoldChar::One(Some('\''));
     }
     match FOLD_EXCEPTIONS.binary_search_by_key(&c, |&(k, _)| k) {
         Ok(i) => FoldChar::Table(FOLD_EXCEPTIONS[i].1.chars()),
@@ -171,6 +175,42 @@ impl Iterator for FoldChar {
             FoldChar::Table(it) => it.next(),
         }
     }
+}
+
+/// The sub-words a term may also match inside a token (see QUERY_LANGUAGE.md, "Word
+/// boundaries"): a token joined by `.` or `_` ("reddit.com", "incremental_games", a URL's host)
+/// gives its parts, and a possessive ("Obama's", "players’") gives its base. Empty when the
+/// token is one plain word. Other apostrophes are not split: `can` must not match "can't".
+pub fn sub_words(token: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let joined = token.contains(['.', '_']);
+    let parts = token.split(['.', '_']).filter(|p| !p.is_empty());
+    for part in parts {
+        let base = possessive_base(part);
+        if joined || base.len() < part.len() {
+            out.push(base);
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+/// `word` without a possessive ending: `'s` (any apostrophe, any case) or the apostrophe after
+/// a plural `s`.
+fn possessive_base(word: &str) -> &str {
+    for apostrophe in ['\'', '\u{2019}', '\u{02BC}'] {
+        let a = apostrophe.len_utf8();
+        if let Some(base) = word
+            .strip_suffix(['s', 'S'])
+            .and_then(|w| w.strip_suffix(apostrophe))
+        {
+            return base;
+        }
+        if word.ends_with(apostrophe) && word[..word.len() - a].ends_with(['s', 'S']) {
+            return &word[..word.len() - a];
+        }
+    }
+    word
 }
 
 /// Marks removed for diacritic-insensitive matching: the generic combining diacritics used with
@@ -255,6 +295,28 @@ mod tests {
             stem: Some(StemLanguage::French),
         });
         assert_eq!(fr.normalise("Élections"), fr.normalise("election"));
+    }
+
+    #[test]
+    fn typographic_apostrophes_fold_to_ascii() {
+        assert_eq!(fold("Can\u{2019}t"), "can't");
+        assert_eq!(fold("can\u{02BC}t"), "can't");
+    }
+
+    #[test]
+    fn sub_words_split_joined_tokens_and_possessives_only() {
+        assert_eq!(sub_words("reddit.com"), ["reddit", "com"]);
+        assert_eq!(sub_words("incremental_games"), ["incremental", "games"]);
+        assert_eq!(sub_words("Obama's"), ["Obama"]);
+        assert_eq!(sub_words("python\u{2019}s"), ["python"]);
+        assert_eq!(sub_words("players'"), ["players"]);
+        assert_eq!(
+            sub_words("news.ycombinator.com's"),
+            ["news", "ycombinator", "com"]
+        );
+        assert!(sub_words("can't").is_empty(), "a contraction is not split");
+        assert!(sub_words("plain").is_empty());
+        assert!(sub_words("_").is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::filters::{self, View, norm_domain, norm_handle, url_host};
-use super::normalise::{Flavor, Normaliser};
+use super::normalise::{Flavor, Normaliser, sub_words};
 use super::query::{Expr, Facet, Filter, Query, TextLeaf};
 
 type Spans = Vec<(usize, usize)>;
@@ -40,8 +40,24 @@ impl<V: View + ?Sized> Ref<'_, V> {
         self.words.iter().map(|w| n.normalise(w)).collect()
     }
 
+    /// Per token, the normal forms of its sub-words ([`sub_words`]).
+    fn piece_norms(&self, flavor: Flavor) -> Vec<Vec<String>> {
+        let n = Normaliser::new(flavor);
+        self.words
+            .iter()
+            .map(|w| sub_words(w).into_iter().map(|p| n.normalise(p)).collect())
+            .collect()
+    }
+
     fn occurrences(&self, t: &TextLeaf, flavor: Flavor) -> Spans {
         match t {
+            TextLeaf::Phrase(ws) if ws.len() == 1 => {
+                let (norms, pieces) = (self.norms(flavor), self.piece_norms(flavor));
+                (0..norms.len())
+                    .filter(|&p| norms[p] == ws[0] || pieces[p].contains(&ws[0]))
+                    .map(|p| (p, p + 1))
+                    .collect()
+            }
             TextLeaf::Phrase(ws) => {
                 let norms = self.norms(flavor);
                 (0..norms.len())
@@ -52,13 +68,19 @@ impl<V: View + ?Sized> Ref<'_, V> {
                     .map(|p| (p, p + ws.len()))
                     .collect()
             }
-            TextLeaf::Prefix(pre) => self
-                .norms(flavor.unstemmed())
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.starts_with(pre.as_str()))
-                .map(|(p, _)| (p, p + 1))
-                .collect(),
+            TextLeaf::Prefix(pre) => {
+                let unstemmed = flavor.unstemmed();
+                let pieces = self.piece_norms(unstemmed);
+                self.norms(unstemmed)
+                    .iter()
+                    .enumerate()
+                    .filter(|(p, w)| {
+                        w.starts_with(pre.as_str())
+                            || pieces[*p].iter().any(|x| x.starts_with(pre.as_str()))
+                    })
+                    .map(|(p, _)| (p, p + 1))
+                    .collect()
+            }
         }
     }
 

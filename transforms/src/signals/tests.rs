@@ -429,6 +429,42 @@ fn documented_examples_parse() {
 }
 
 #[test]
+fn documented_word_boundaries_hold() {
+    let doc = include_str!("QUERY_LANGUAGE.md");
+    let table = doc
+        .split("### Word boundaries")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the doc has a word boundaries table");
+    let rows: Vec<(&str, &str, bool)> = table
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.strip_prefix("| `")?.split(" | ").collect();
+            let query = cells.first()?.strip_suffix('`')?;
+            Some((
+                query,
+                *cells.get(1)?,
+                cells.get(2)?.trim_end_matches(" |") == "yes",
+            ))
+        })
+        .collect();
+    assert!(rows.len() >= 10, "{rows:?}");
+    let record = Record::new();
+    for (query, text, want) in rows {
+        let set = SignalSet {
+            signals: vec![signal("t", "s", query, SignalOptions::default())],
+        };
+        let matcher =
+            Matcher::compile_with(&set, &Limits::default(), &test_fields).expect("compiles");
+        let m = mention(text);
+        let got = !matcher
+            .matches(&crate::Analysis::new(&m), &record)
+            .is_empty();
+        assert_eq!(got, want, "`{query}` on {text:?}");
+    }
+}
+
+#[test]
 fn hostile_texts_are_matched_within_the_cap() {
     let set = SignalSet {
         signals: [
