@@ -246,6 +246,12 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: a log file or a collector gets plain text
+        // (and NO_COLOR turns it off everywhere, https://no-color.org).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
     let load =
         || Config::load(cli.config.as_deref(), std::env::vars()).context("loading configuration");
