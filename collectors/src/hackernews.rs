@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::http::{client_with, get_body};
 use crate::common::{
-    BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, html,
+    Backoff, BackoffConfig, CollectorError, Cursor, Emitter, ErrorClass, HttpLimits, ItemStream,
+    Reconnect, html,
 };
 
 /// How to poll Hacker News.
@@ -201,7 +202,32 @@ impl HackerNews {
         Ok(end >= max)
     }
 
+    /// Fetches one item, retrying a failure of that item alone (a 429, a 5xx, a reset) a few
+    /// times with backoff, so one throttled fetch does not throw away the items fetched
+    /// concurrently with it. After the last try the round fails and resumes at this id.
     async fn fetch(&self, id: u64) -> Result<(u64, Fetched), CollectorError> {
+        const TRIES: u32 = 4;
+        let mut backoff = Backoff::new(self.cfg.backoff);
+        let mut tries = 1;
+        loop {
+            match self.fetch_once(id).await {
+                Err(e) if e.class() == ErrorClass::External && tries < TRIES => {
+                    let wait = match &e {
+                        CollectorError::RateLimited {
+                            retry_after: Some(d),
+                        } => *d,
+                        _ => backoff.next_delay(),
+                    };
+                    tracing::debug!(id, error = %e, retry_in = ?wait, "item fetch failed; retrying it");
+                    tokio::time::sleep(wait).await;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn fetch_once(&self, id: u64) -> Result<(u64, Fetched), CollectorError> {
         let req = self.http.get(self.url(&format!("item/{id}.json")));
         let body = get_body(req, &self.cfg.http, "hackernews").await?;
         let value: serde_json::Value = match serde_json::from_slice(&body) {

@@ -117,7 +117,7 @@ async fn polls_in_order_waits_for_null_items_and_retries_429_and_500() {
             "hackernews:1006:post",
             // 1007 malformed: counted and skipped
             "delete hackernews:1008",
-            // 1009 (a job) only after one 500: the round is retried, not skipped past
+            // 1009 (a job) only after one 500: that item is fetched again, not skipped past
             "hackernews:1010:post",
         ]
     );
@@ -152,6 +152,52 @@ async fn polls_in_order_waits_for_null_items_and_retries_429_and_500() {
         .filter(|r| r.path() == "/v0/item/1009.json")
         .count();
     assert_eq!(item_1009, 2, "1009 was fetched again after its 500");
+}
+
+#[tokio::test]
+async fn a_throttled_item_is_retried_alone_and_its_neighbours_are_kept() {
+    let hits: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let server = Server::start(move |_, req| {
+        let mut h = hits.lock().expect("lock");
+        let n = h.entry(req.path().to_owned()).or_default();
+        let seen = *n;
+        *n += 1;
+        match req.path() {
+            "/v0/maxitem.json" => Reply::json(200, "1003"),
+            "/v0/item/1001.json" if seen == 0 => Reply::status(429, &[("retry-after", "0")]),
+            p => {
+                let id: u64 = p
+                    .trim_start_matches("/v0/item/")
+                    .trim_end_matches(".json")
+                    .parse()
+                    .unwrap_or(0);
+                item(id, 1) // 1000..=1003 have no scripted quirks
+            }
+        }
+    })
+    .await;
+    let mut cfg = config(&server, 4);
+    cfg.concurrency = 4;
+    let mut s = HackerNews::new(cfg).expect("cfg").stream(None);
+    let items = take(&mut s, 3, Duration::from_secs(10)).await;
+    // 1003 is a job (passed over).
+    assert_eq!(items.len(), 3, "{items:?}");
+    let count = |path: &str| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path() == path)
+            .count()
+    };
+    assert_eq!(count("/v0/item/1001.json"), 2, "the throttled item, again");
+    for id in [1000, 1002, 1003] {
+        let path = format!("/v0/item/{id}.json");
+        assert_eq!(
+            count(&path),
+            1,
+            "{path}: fetched with the throttled one and kept"
+        );
+    }
 }
 
 #[tokio::test]
