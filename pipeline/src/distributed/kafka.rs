@@ -5,6 +5,8 @@
 //! published; librdkafka then commits stored offsets in the background, on rebalance revoke (see
 //! [`Ctx::pre_rebalance`]) and on shutdown ([`Committer::flush`]). A crash loses at most the
 //! stored-but-uncommitted window, which is redelivered and absorbed by idempotent writes.
+//!
+//! Every client here starts from [`client_config`] (brokers, TLS, SASL, `[kafka.properties]`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +14,6 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
@@ -26,6 +27,9 @@ use crate::error::{Error, Result};
 use crate::http::Readiness;
 use crate::telemetry;
 use crate::traits::{Committer, Consumer, Delivery, Polled, Publisher, Record, Topic};
+
+mod security;
+pub use security::{Refusals, Watch, client_config};
 
 /// Rebalance hooks: commit stored offsets before partitions are taken away, and report
 /// readiness once partitions are assigned.
@@ -82,9 +86,8 @@ impl KafkaConsumer {
         ready: Readiness,
         max_buffer_kib: usize,
     ) -> Result<KafkaConsumer> {
-        let consumer: StreamConsumer<Ctx> = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.brokers)
-            .set("group.id", &cfg.group_id)
+        let mut own = ClientConfig::new();
+        own.set("group.id", &cfg.group_id)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
@@ -97,7 +100,8 @@ impl KafkaConsumer {
             .set(
                 "fetch.max.bytes",
                 (max_buffer_kib.min(50 * 1024) * 1024).to_string(),
-            )
+            );
+        let consumer: StreamConsumer<Ctx> = client_config(cfg, own)?
             .create_with_context(Ctx { ready })
             .map_err(|e| Error::queue("creating consumer", e))?;
         consumer
@@ -301,10 +305,10 @@ impl std::fmt::Debug for KafkaPublisher {
 
 /// The one producer configuration every Backchannel producer uses (collectors included):
 /// idempotent, acks=all, lz4-compressed, batched, with the configured largest record.
-pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
+/// Fails as [`client_config`] does.
+pub fn producer_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers)
-        .set("message.max.bytes", cfg.message_max_bytes.to_string())
+    c.set("message.max.bytes", cfg.message_max_bytes.to_string())
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
@@ -312,13 +316,13 @@ pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("batch.size", "1000000")
         .set("message.timeout.ms", "60000")
         .set("queue.buffering.max.kbytes", "262144");
-    c
+    client_config(cfg, c)
 }
 
 /// An idempotent, acks=all producer with a future per message (for callers that await
 /// each record's acknowledgement).
 pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
-    producer_config(cfg)
+    producer_config(cfg)?
         .create()
         .map_err(|e| Error::publish("creating producer", e))
 }
@@ -391,12 +395,15 @@ impl Publisher for KafkaPublisher {
 /// `kafka.create_topics` a missing topic is created with `kafka.partitions` and
 /// `kafka.replication_factor` (another process creating it first is fine); without, or when the
 /// broker refuses, this waits until someone else has created it. Brokers that are down are
-/// waited for too: a worker started before Kafka comes up starts when Kafka does.
+/// waited for too: a worker started before Kafka comes up starts when Kafka does. Brokers that
+/// refuse our credentials or TLS handshake are not waited for: that is a `Config` error with the
+/// broker's reason.
 pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
-    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", &cfg.brokers)
-            .create()
+    let watch = Watch::default();
+    let refusals = watch.refusals.clone();
+    let admin: Arc<AdminClient<Watch>> = Arc::new(
+        client_config(cfg, ClientConfig::new())?
+            .create_with_context(watch)
             .map_err(|e| Error::queue("creating the admin client", e))?,
     );
     let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
@@ -405,6 +412,14 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
             Ok(missing) if missing.is_empty() => return Ok(()),
             Ok(missing) => missing,
             Err(e) => {
+                if let Some(reason) = refusals.last() {
+                    return Err(Error::Config(format!(
+                        "Kafka at {} refused the connection: {reason} (check \
+                         kafka.security_protocol, kafka.sasl_username and its password, \
+                         kafka.ssl_ca_file)",
+                        cfg.brokers
+                    )));
+                }
                 let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?wait, "Kafka unreachable; waiting");
                 tokio::time::sleep(wait).await;
@@ -426,11 +441,7 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
 
 /// Asks the broker to create `missing`; logs what it answered (another process creating a topic
 /// first is fine, a refusal is waited out by the caller).
-async fn create_topics(
-    admin: &AdminClient<DefaultClientContext>,
-    cfg: &KafkaConfig,
-    missing: &[String],
-) {
+async fn create_topics(admin: &AdminClient<Watch>, cfg: &KafkaConfig, missing: &[String]) {
     let new: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|t| {
@@ -468,7 +479,7 @@ async fn create_topics(
 
 /// The names in `topics` the cluster's metadata does not list (with partitions).
 async fn missing_topics(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
+    admin: &Arc<AdminClient<Watch>>,
     topics: &[&str],
 ) -> std::result::Result<Vec<String>, KafkaError> {
     let admin = admin.clone();
