@@ -20,7 +20,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer as _};
 
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
@@ -399,19 +399,25 @@ impl Publisher for KafkaPublisher {
 /// refuse our credentials or TLS handshake are not waited for: that is a `Config` error with the
 /// broker's reason.
 pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
+    // Metadata goes through a producer handle: polling it serves librdkafka's main queue, where
+    // refused credentials and TLS handshakes are reported (an admin client never polls it).
     let watch = Watch::default();
     let refusals = watch.refusals.clone();
-    let admin: Arc<AdminClient<Watch>> = Arc::new(
+    let probe: Arc<BaseProducer<Watch>> = Arc::new(
         client_config(cfg, ClientConfig::new())?
             .create_with_context(watch)
-            .map_err(|e| Error::queue("creating the admin client", e))?,
+            .map_err(|e| Error::queue("creating the metadata client", e))?,
     );
+    let admin: AdminClient<Watch> = client_config(cfg, ClientConfig::new())?
+        .create_with_context(Watch::default())
+        .map_err(|e| Error::queue("creating the admin client", e))?;
     let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
     loop {
-        let missing = match missing_topics(&admin, topics).await {
+        let missing = match missing_topics(&probe, topics).await {
             Ok(missing) if missing.is_empty() => return Ok(()),
             Ok(missing) => missing,
             Err(e) => {
+                probe.poll(Duration::ZERO);
                 if let Some(reason) = refusals.last() {
                     return Err(Error::Config(format!(
                         "Kafka at {} refused the connection: {reason} (check \
@@ -479,13 +485,15 @@ async fn create_topics(admin: &AdminClient<Watch>, cfg: &KafkaConfig, missing: &
 
 /// The names in `topics` the cluster's metadata does not list (with partitions).
 async fn missing_topics(
-    admin: &Arc<AdminClient<Watch>>,
+    probe: &Arc<BaseProducer<Watch>>,
     topics: &[&str],
 ) -> std::result::Result<Vec<String>, KafkaError> {
-    let admin = admin.clone();
+    let probe = probe.clone();
     let wanted: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
-        let md = admin.inner().fetch_metadata(None, Duration::from_secs(5))?;
+        let md = probe
+            .client()
+            .fetch_metadata(None, Duration::from_secs(5))?;
         Ok(wanted
             .into_iter()
             .filter(|w| {

@@ -101,6 +101,12 @@ impl ClientContext for Watch {
     }
 }
 
+/// Only for the metadata probe of `ensure_topics`, which sends nothing.
+impl rdkafka::producer::ProducerContext for Watch {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
