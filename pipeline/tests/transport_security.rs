@@ -3,9 +3,10 @@
 //!
 //! - a throwaway `redis-server` with only a TLS port and a certificate made here: our
 //!   `RedisCache` works over `rediss://` with `redis.ca_file` and refuses an untrusted server;
-//! - a throwaway single-node Kafka (KRaft, the dev jars) with a SASL_PLAINTEXT listener: our
-//!   producer, consumer and `ensure_topics` work with the right password and fail clearly with a
-//!   wrong one.
+//! - a throwaway single-node Kafka (KRaft, the dev jars) with SASL_PLAINTEXT and SASL_SSL
+//!   listeners: our producer, consumer and `ensure_topics` work with the right password and fail
+//!   clearly with a wrong one; over TLS they trust the broker through `kafka.ssl_ca_file` and
+//!   refuse a broker signed by another CA.
 //!
 //! A missing `redis-server`, Java or Kafka jars skips (loudly) unless services are required.
 
@@ -161,10 +162,17 @@ fn kafka_lib() -> Option<PathBuf> {
 const ADMIN_PASSWORD: &str = "broker-secret";
 const WORKER_PASSWORD: &str = "worker-secret";
 
-/// Formats and starts a one-node KRaft Kafka whose client listener is SASL_PLAINTEXT (PLAIN,
-/// users `admin` and `worker`); returns it with its bootstrap address once it answers.
-fn start_sasl_kafka(lib: &Path, dir: &Path) -> (Server, String) {
-    let (port, controller) = (free_port(), free_port());
+/// A throwaway broker's client addresses.
+struct Listeners {
+    sasl_plaintext: String,
+    sasl_ssl: String,
+}
+
+/// Formats and starts a one-node KRaft Kafka with two client listeners, SASL_PLAINTEXT and
+/// SASL_SSL (PLAIN, users `admin` and `worker`; the TLS one presents `keystore`, a PEM file
+/// with key and certificate); returns it once it answers.
+fn start_sasl_kafka(lib: &Path, dir: &Path, keystore: &Path) -> (Server, Listeners) {
+    let (port, tls_port, controller) = (free_port(), free_port(), free_port());
     let jaas = format!(
         "org.apache.kafka.common.security.plain.PlainLoginModule required \
          username=\"admin\" password=\"{ADMIN_PASSWORD}\" \
@@ -173,19 +181,24 @@ fn start_sasl_kafka(lib: &Path, dir: &Path) -> (Server, String) {
     let props = format!(
         "process.roles=broker,controller\nnode.id=1\n\
          controller.quorum.voters=1@127.0.0.1:{controller}\n\
-         listeners=SASL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-         advertised.listeners=SASL://127.0.0.1:{port}\n\
+         listeners=SASL://127.0.0.1:{port},TLS://127.0.0.1:{tls_port},\
+         CONTROLLER://127.0.0.1:{controller}\n\
+         advertised.listeners=SASL://127.0.0.1:{port},TLS://127.0.0.1:{tls_port}\n\
          controller.listener.names=CONTROLLER\ninter.broker.listener.name=SASL\n\
-         listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL:SASL_PLAINTEXT\n\
+         listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL:SASL_PLAINTEXT,TLS:SASL_SSL\n\
          sasl.enabled.mechanisms=PLAIN\nsasl.mechanism.inter.broker.protocol=PLAIN\n\
          listener.name.sasl.plain.sasl.jaas.config={jaas}\n\
+         listener.name.tls.plain.sasl.jaas.config={jaas}\n\
+         listener.name.tls.ssl.keystore.type=PEM\n\
+         listener.name.tls.ssl.keystore.location={keystore}\n\
          log.dirs={logs}\nnum.partitions=1\ndefault.replication.factor=1\n\
          offsets.topic.replication.factor=1\noffsets.topic.num.partitions=1\n\
          transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
          share.coordinator.state.topic.replication.factor=1\n\
          share.coordinator.state.topic.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n\
          num.network.threads=1\nnum.io.threads=2\nbackground.threads=2\n",
-        logs = dir.join("logs").display()
+        logs = dir.join("logs").display(),
+        keystore = keystore.display(),
     );
     let conf = write(dir, "server.properties", props.as_bytes());
     let classpath = format!("{}/*", lib.display());
@@ -226,23 +239,46 @@ fn start_sasl_kafka(lib: &Path, dir: &Path) -> (Server, String) {
             .expect("start the throwaway Kafka"),
     );
     wait_for_port(port, Duration::from_secs(90), &mut kafka, &out);
-    (kafka, format!("127.0.0.1:{port}"))
+    wait_for_port(tls_port, Duration::from_secs(10), &mut kafka, &out);
+    let listeners = Listeners {
+        sasl_plaintext: format!("127.0.0.1:{port}"),
+        sasl_ssl: format!("127.0.0.1:{tls_port}"),
+    };
+    (kafka, listeners)
 }
 
 fn sasl_config(dir: &Path, brokers: &str, password: &str, group: &str) -> Config {
+    sasl_config_with(dir, brokers, password, group, None)
+}
+
+/// With `ca_file`, SASL_SSL trusting that CA; without, SASL_PLAINTEXT.
+fn sasl_config_with(
+    dir: &Path,
+    brokers: &str,
+    password: &str,
+    group: &str,
+    ca_file: Option<&Path>,
+) -> Config {
     let pw = write(
         dir,
         &format!("pw-{password}"),
         format!("{password}\n").as_bytes(),
     );
+    let security = match ca_file {
+        None => "security_protocol = \"sasl_plaintext\"".to_owned(),
+        Some(ca) => format!(
+            "security_protocol = \"sasl_ssl\"\nssl_ca_file = \"{}\"",
+            ca.display()
+        ),
+    };
     let file = write(
         dir,
-        &format!("backchannel-{password}.toml"),
+        &format!("backchannel-{}.toml", unique("c")),
         format!(
             "[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\n\
              raw_topic = \"sasl.raw\"\nenriched_topic = \"sasl.enriched\"\n\
              dlq_topic = \"sasl.dlq\"\npartitions = 1\n\
-             security_protocol = \"sasl_plaintext\"\nsasl_mechanism = \"PLAIN\"\n\
+             {security}\nsasl_mechanism = \"PLAIN\"\n\
              sasl_username = \"worker\"\nsasl_password_file = \"{}\"\n\
              [kafka.properties]\n\"message.timeout.ms\" = 3000\n",
             pw.display()
@@ -253,7 +289,7 @@ fn sasl_config(dir: &Path, brokers: &str, password: &str, group: &str) -> Config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kafka_clients_authenticate_with_sasl_plain_and_fail_clearly_with_a_wrong_password() {
+async fn kafka_clients_authenticate_with_sasl_and_tls_and_fail_clearly_when_refused() {
     use pipeline::distributed::kafka::{KafkaConsumer, KafkaPublisher, ensure_topics};
     use pipeline::traits::{Consumer as _, Polled, Publisher as _, Record, Topic};
 
@@ -266,8 +302,17 @@ async fn kafka_clients_authenticate_with_sasl_plain_and_fail_clearly_with_a_wron
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new("backchannel test CA");
+    let ca_file = write(dir.path(), "ca.pem", &ca.cert_pem());
+    let broker = ca.issue("kafka", &["localhost"], &["127.0.0.1"]);
+    let keystore = write(
+        dir.path(),
+        "broker.pem",
+        &[&broker.key_pem[..], &broker.cert_pem[..]].concat(),
+    );
     let started = Instant::now();
-    let (_kafka, brokers) = start_sasl_kafka(&lib, dir.path());
+    let (_kafka, listeners) = start_sasl_kafka(&lib, dir.path(), &keystore);
+    let brokers = listeners.sasl_plaintext;
     eprintln!(
         "throwaway SASL Kafka listening after {:?}",
         started.elapsed()
@@ -357,5 +402,50 @@ async fn kafka_clients_authenticate_with_sasl_plain_and_fail_clearly_with_a_wron
     .expect("an error, not a wait");
     let e = polled.expect_err("wrong password refused").to_string();
     eprintln!("poll with a wrong password: {e}");
+    drop(consumer);
+
+    // SASL over TLS with the broker's CA: topics and a round trip through our producer.
+    let brokers = &listeners.sasl_ssl;
+    let good = sasl_config_with(
+        dir.path(),
+        brokers,
+        WORKER_PASSWORD,
+        &unique("ssl"),
+        Some(&ca_file),
+    );
+    let k = &good.kafka;
+    tokio::time::timeout(Duration::from_secs(60), ensure_topics(k, &[&k.dlq_topic]))
+        .await
+        .expect("topics within 60 s")
+        .expect("ensure_topics over SASL_SSL");
+    pipeline::distributed::kafka::producer(k)
+        .expect("producer")
+        .send(
+            rdkafka::producer::FutureRecord::to(&k.dlq_topic)
+                .key("m3")
+                .payload("over TLS"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("record acknowledged over SASL_SSL");
+    eprintln!("sasl_ssl: round trip done after {:?}", started.elapsed());
+
+    // A broker whose CA we do not trust: refused at once, with the TLS reason.
+    let other = write(dir.path(), "other.pem", &Ca::new("another CA").cert_pem());
+    let bad = sasl_config_with(
+        dir.path(),
+        brokers,
+        WORKER_PASSWORD,
+        &unique("ssl"),
+        Some(&other),
+    );
+    let k = &bad.kafka;
+    let e = tokio::time::timeout(Duration::from_secs(30), ensure_topics(k, &[&k.dlq_topic]))
+        .await
+        .expect("a refusal, not a wait")
+        .expect_err("untrusted broker refused")
+        .to_string();
+    eprintln!("ensure_topics with an untrusted broker: {e}");
+    assert!(e.contains("refused") && e.contains("SSL"), "{e}");
     eprintln!("whole test {:?}", started.elapsed());
 }

@@ -5,13 +5,14 @@
 //! The SASL password is read here, when a client is made, from `kafka.sasl_password_file` or
 //! the variable named by `kafka.sasl_password_env`; it is never in the config file or argv.
 //! Refused credentials and failed TLS handshakes are reported by librdkafka through the client
-//! context's error callback, not as a failed call; [`Refusals`] keeps them so a caller that
-//! would otherwise wait for the brokers forever can stop with the broker's reason.
+//! context (its error callback, or only its log for an untrusted certificate), not as a failed
+//! call; [`Refusals`] keeps them so a caller that would otherwise wait for the brokers forever
+//! can stop with the broker's reason.
 
 use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -77,9 +78,13 @@ impl Refusals {
                     | RDKafkaErrorCode::SSL
             )
         ) {
-            let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            *slot = Some(reason.to_owned());
+            self.record(reason);
         }
+    }
+
+    fn record(&self, reason: &str) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(reason.to_owned());
     }
 
     /// The broker's reason for the last refusal, if there was one.
@@ -95,6 +100,22 @@ pub struct Watch {
 }
 
 impl ClientContext for Watch {
+    /// librdkafka's log, to tracing. A broker certificate that fails verification is only
+    /// logged (facility FAIL), never passed to `error`, so it is picked out here.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use RDKafkaLogLevel as L;
+        if fac == "FAIL" && log_message.contains("certificate verify failed") {
+            self.refusals.record(log_message);
+        }
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", fac, "{log_message}")
+            }
+            L::Warning => tracing::warn!(target: "librdkafka", fac, "{log_message}"),
+            L::Notice | L::Info => tracing::info!(target: "librdkafka", fac, "{log_message}"),
+            L::Debug => tracing::debug!(target: "librdkafka", fac, "{log_message}"),
+        }
+    }
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(error = %error, reason, "kafka client error");
         self.refusals.note(&error, reason);
