@@ -159,6 +159,14 @@ fn kafka_lib() -> Option<PathBuf> {
     lib.is_dir().then_some(lib)
 }
 
+/// `$JAVA_HOME/bin/java` when set (as `deploy/dev/services` prefers), else `java` on the PATH.
+fn java() -> PathBuf {
+    std::env::var_os("JAVA_HOME")
+        .map(|home| PathBuf::from(home).join("bin/java"))
+        .filter(|java| java.is_file())
+        .unwrap_or_else(|| PathBuf::from("java"))
+}
+
 const ADMIN_PASSWORD: &str = "broker-secret";
 const WORKER_PASSWORD: &str = "worker-secret";
 
@@ -211,7 +219,7 @@ fn start_sasl_kafka(lib: &Path, dir: &Path, keystore: &Path) -> (Server, Listene
     ];
     let log4j = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/dev/kafka-log4j2.xml");
     let out = dir.join("kafka.out");
-    let format = Command::new("java")
+    let format = Command::new(java())
         .args(jvm)
         .arg(format!("-Dkafka.logs.dir={}", dir.display()))
         .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
@@ -227,7 +235,7 @@ fn start_sasl_kafka(lib: &Path, dir: &Path, keystore: &Path) -> (Server, Listene
         String::from_utf8_lossy(&format.stderr)
     );
     let mut kafka = Server(
-        Command::new("java")
+        Command::new(java())
             .args(jvm)
             .arg(format!("-Dkafka.logs.dir={}", dir.display()))
             .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
@@ -297,7 +305,7 @@ async fn kafka_clients_authenticate_with_sasl_and_tls_and_fail_clearly_when_refu
         skip("no Kafka jars: run `deploy/dev/services install` or set BACKCHANNEL_KAFKA_LIB");
         return;
     };
-    if Command::new("java").arg("-version").output().is_err() {
+    if Command::new(java()).arg("-version").output().is_err() {
         skip("no java on PATH");
         return;
     }

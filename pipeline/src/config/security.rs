@@ -219,3 +219,29 @@ fn pair(cert_key: &str, cert: &str, key_key: &str, key: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, SaslMechanism, SecurityProtocol};
+
+    #[test]
+    fn the_readme_transport_security_example_loads() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## Transport security")
+            .nth(1)
+            .expect("README has a Transport security section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the section has a TOML example");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, example).expect("write");
+        let c = Config::load(Some(&path), Vec::new()).expect("the example is a valid config");
+        assert_eq!(c.kafka.security_protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(c.kafka.sasl_mechanism, SaslMechanism::ScramSha512);
+        assert_eq!(c.kafka.properties.len(), 1);
+    }
+}
