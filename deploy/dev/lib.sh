@@ -86,6 +86,8 @@ bc_ensure_system_packages() {
   bc_apt_ensure python3:python3 redis-server:redis-server redis-cli:redis-tools kcat:kcat \
     promtool:prometheus cmake:cmake make:make cc:gcc c++:g++ pkg-config:pkg-config \
     curl-config:libcurl4-openssl-dev
+  # OpenSSL headers: rdkafka's `ssl` feature and the CQL driver's TLS link the system OpenSSL.
+  dpkg -s libssl-dev >/dev/null 2>&1 || bc_apt_install libssl-dev
   bc_ensure_java
 }
 

@@ -18,6 +18,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+mod security;
+pub use security::{SaslMechanism, SecurityProtocol, kafka_properties, readable, secret};
+
 /// The defaults, also the documented reference of every key.
 pub const DEFAULTS: &str = include_str!("../../deploy/config/defaults.toml");
 
@@ -140,6 +143,23 @@ pub struct KafkaConfig {
     pub create_topics: bool,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// How clients reach the brokers: plaintext, ssl, sasl_plaintext or sasl_ssl.
+    pub security_protocol: SecurityProtocol,
+    /// With the `sasl_*` protocols: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub sasl_mechanism: SaslMechanism,
+    pub sasl_username: String,
+    /// Name of the environment variable holding the SASL password (never the password itself).
+    pub sasl_password_env: String,
+    /// A file whose content is the SASL password, if set (wins over the variable).
+    pub sasl_password_file: String,
+    /// PEM file of the CA(s) that signed the brokers' certificates; empty: the system's roots.
+    pub ssl_ca_file: String,
+    /// PEM client certificate and key for brokers that require mutual TLS.
+    pub ssl_cert_file: String,
+    pub ssl_key_file: String,
+    /// Expert: further librdkafka properties, passed through as given (after ours).
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl KafkaConfig {
@@ -169,12 +189,22 @@ pub struct ScyllaConfig {
     pub request_timeout: String,
     pub retention: String,
     pub stats_retention: String,
+    /// PEM CA file to check the nodes' certificates against; set, CQL goes over TLS.
+    pub tls_ca_file: String,
+    /// PEM client certificate and key, for nodes that require client certificates.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// The name every node's certificate must carry; empty: the chain is checked, not the name.
+    pub tls_server_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
+    /// `redis://` or, for TLS, `rediss://`.
     pub url: String,
+    /// With a `rediss://` URL: PEM CA file to trust instead of the system's roots.
+    pub ca_file: String,
     pub timeout: String,
     pub recent_per_topic: usize,
     pub ttl: String,
@@ -238,6 +268,7 @@ impl Config {
                 self.kafka.partitions, self.kafka.replication_factor
             )));
         }
+        security::validate(&self.kafka, &self.scylla, &self.redis)?;
         positive("embedded.queue_capacity", self.embedded.queue_capacity)?;
         positive("scylla.max_concurrency", self.scylla.max_concurrency)?;
         positive("collect.max_in_flight", self.collect.max_in_flight)?;
@@ -417,8 +448,9 @@ fn merge(base: &mut toml::Table, over: toml::Table, prefix: &str) -> Result<()> 
                 return Err(Error::Config(format!("{key}: expected a table")));
             }
             (Some(slot), v) => *slot = v,
-            // Collectors are named by the user: any key is a new collector's table.
-            (None, v) if prefix == "collectors" => {
+            // Collectors are named by the user: any key is a new collector's table; librdkafka
+            // properties are passed through (checked by `validate`).
+            (None, v) if prefix == "collectors" || prefix == "kafka.properties" => {
                 base.insert(k, v);
             }
             (None, _) => return Err(Error::Config(format!("{key}: unknown key"))),

@@ -123,6 +123,7 @@ pub fn redis_cache(config: &Config) -> Result<RedisCache> {
     let r = &config.redis;
     RedisCache::new(
         &r.url,
+        Some(std::path::Path::new(&r.ca_file)).filter(|p| !p.as_os_str().is_empty()),
         crate::config::duration("redis.timeout", &r.timeout)?,
         crate::config::duration("redis.ttl", &r.ttl)?,
         r.recent_per_topic,

@@ -327,7 +327,7 @@ async fn redis_cache_remembers_counts_once_forgets_and_breaks_the_circuit() {
         return;
     }
     let ttl = Duration::from_secs(60);
-    let cache = RedisCache::new(REDIS, Duration::from_millis(500), ttl, 10).expect("cache");
+    let cache = RedisCache::new(REDIS, None, Duration::from_millis(500), ttl, 10).expect("cache");
     let topic = unique("test_topic");
     let mut batch = stored(3);
     for s in &mut batch {
@@ -381,6 +381,7 @@ async fn redis_cache_remembers_counts_once_forgets_and_breaks_the_circuit() {
     // A Redis that is not there: calls fail fast, then the breaker skips it.
     let down = RedisCache::new(
         &format!("redis://127.0.0.1:{}", free_port()),
+        None,
         Duration::from_millis(200),
         ttl,
         10,

@@ -72,7 +72,7 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
             // message, which is what lets one core keep a broker busy.
             let counts = std::sync::Arc::new(Counting::default());
             let producer: ThreadedProducer<CountingContext> =
-                crate::distributed::kafka::producer_config(&config.kafka)
+                crate::distributed::kafka::producer_config(&config.kafka)?
                     .create_with_context(CountingContext(counts.clone()))
                     .map_err(|e| Error::publish("creating producer", e))?;
             let topic = &config.kafka.raw_topic;

@@ -5,6 +5,8 @@
 //! published; librdkafka then commits stored offsets in the background, on rebalance revoke (see
 //! [`Ctx::pre_rebalance`]) and on shutdown ([`Committer::flush`]). A crash loses at most the
 //! stored-but-uncommitted window, which is redelivered and absorbed by idempotent writes.
+//!
+//! Every client here starts from [`client_config`] (brokers, TLS, SASL, `[kafka.properties]`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,20 +14,22 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer as _};
 
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
 use crate::http::Readiness;
 use crate::telemetry;
 use crate::traits::{Committer, Consumer, Delivery, Polled, Publisher, Record, Topic};
+
+mod security;
+pub use security::{Refusals, Watch, client_config};
 
 /// Rebalance hooks: commit stored offsets before partitions are taken away, and report
 /// readiness once partitions are assigned.
@@ -90,9 +94,8 @@ impl KafkaConsumer {
         ready: Readiness,
         max_buffer_kib: usize,
     ) -> Result<KafkaConsumer> {
-        let consumer: StreamConsumer<Ctx> = ClientConfig::new()
-            .set("bootstrap.servers", &cfg.brokers)
-            .set("group.id", &cfg.group_id)
+        let mut own = ClientConfig::new();
+        own.set("group.id", &cfg.group_id)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
@@ -108,7 +111,8 @@ impl KafkaConsumer {
             .set(
                 "fetch.max.bytes",
                 (max_buffer_kib.min(50 * 1024) * 1024).to_string(),
-            )
+            );
+        let consumer: StreamConsumer<Ctx> = client_config(cfg, own)?
             .create_with_context(Ctx { ready })
             .map_err(|e| Error::queue("creating consumer", e))?;
         consumer
@@ -361,10 +365,10 @@ impl std::fmt::Debug for KafkaPublisher {
 
 /// The one producer configuration every Backchannel producer uses (collectors included):
 /// idempotent, acks=all, lz4-compressed, batched, with the configured largest record.
-pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
+/// Fails as [`client_config`] does.
+pub fn producer_config(cfg: &KafkaConfig) -> Result<ClientConfig> {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers)
-        .set("message.max.bytes", cfg.message_max_bytes.to_string())
+    c.set("message.max.bytes", cfg.message_max_bytes.to_string())
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
@@ -372,13 +376,13 @@ pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("batch.size", "1000000")
         .set("message.timeout.ms", "60000")
         .set("queue.buffering.max.kbytes", "262144");
-    c
+    client_config(cfg, c)
 }
 
 /// An idempotent, acks=all producer with a future per message (for callers that await
 /// each record's acknowledgement).
 pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
-    producer_config(cfg)
+    producer_config(cfg)?
         .create()
         .map_err(|e| Error::publish("creating producer", e))
 }
@@ -451,20 +455,37 @@ impl Publisher for KafkaPublisher {
 /// `kafka.create_topics` a missing topic is created with `kafka.partitions` and
 /// `kafka.replication_factor` (another process creating it first is fine); without, or when the
 /// broker refuses, this waits until someone else has created it. Brokers that are down are
-/// waited for too: a worker started before Kafka comes up starts when Kafka does.
+/// waited for too: a worker started before Kafka comes up starts when Kafka does. Brokers that
+/// refuse our credentials or TLS handshake are not waited for: that is a `Config` error with the
+/// broker's reason.
 pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
-    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", &cfg.brokers)
-            .create()
-            .map_err(|e| Error::queue("creating the admin client", e))?,
+    // Metadata goes through a producer handle: polling it serves librdkafka's main queue, where
+    // refused credentials and TLS handshakes are reported (an admin client never polls it).
+    let watch = Watch::default();
+    let refusals = watch.refusals.clone();
+    let probe: Arc<BaseProducer<Watch>> = Arc::new(
+        client_config(cfg, ClientConfig::new())?
+            .create_with_context(watch)
+            .map_err(|e| Error::queue("creating the metadata client", e))?,
     );
+    let admin: AdminClient<Watch> = client_config(cfg, ClientConfig::new())?
+        .create_with_context(Watch::default())
+        .map_err(|e| Error::queue("creating the admin client", e))?;
     let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
     loop {
-        let missing = match missing_topics(&admin, topics).await {
+        let missing = match missing_topics(&probe, topics).await {
             Ok(missing) if missing.is_empty() => return Ok(()),
             Ok(missing) => missing,
             Err(e) => {
+                probe.poll(Duration::ZERO);
+                if let Some(reason) = refusals.last() {
+                    return Err(Error::Config(format!(
+                        "Kafka at {} refused the connection: {reason} (check \
+                         kafka.security_protocol, kafka.sasl_username and its password, \
+                         kafka.ssl_ca_file)",
+                        cfg.brokers
+                    )));
+                }
                 let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?wait, "Kafka unreachable; waiting");
                 tokio::time::sleep(wait).await;
@@ -486,11 +507,7 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
 
 /// Asks the broker to create `missing`; logs what it answered (another process creating a topic
 /// first is fine, a refusal is waited out by the caller).
-async fn create_topics(
-    admin: &AdminClient<DefaultClientContext>,
-    cfg: &KafkaConfig,
-    missing: &[String],
-) {
+async fn create_topics(admin: &AdminClient<Watch>, cfg: &KafkaConfig, missing: &[String]) {
     let new: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|t| {
@@ -528,13 +545,15 @@ async fn create_topics(
 
 /// The names in `topics` the cluster's metadata does not list (with partitions).
 async fn missing_topics(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
+    probe: &Arc<BaseProducer<Watch>>,
     topics: &[&str],
 ) -> std::result::Result<Vec<String>, KafkaError> {
-    let admin = admin.clone();
+    let probe = probe.clone();
     let wanted: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
-        let md = admin.inner().fetch_metadata(None, Duration::from_secs(5))?;
+        let md = probe
+            .client()
+            .fetch_metadata(None, Duration::from_secs(5))?;
         Ok(wanted
             .into_iter()
             .filter(|w| {

@@ -6,10 +6,14 @@
 //! [`OPEN_FOR`], then lets one call probe it. The connection is a `ConnectionManager`, which
 //! reconnects by itself, created lazily so a worker starts even while Redis is down.
 //!
+//! TLS: a `rediss://` URL connects over rustls (the `ring` provider), checking the server's
+//! certificate and host name against the system's roots or, with `redis.ca_file`, that CA only.
+//!
 //! The live counters (`bc:agg:<topic>:<minute>`) are deduplicated through the seen-set inside one
 //! Lua script, so a redelivered mention does not count twice while its seen-key lives; the exact,
 //! durable aggregates are the store's (`topic_minute_stats`).
 
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -77,14 +81,35 @@ impl std::fmt::Debug for RedisCache {
 }
 
 impl RedisCache {
+    /// `ca_file`: with a `rediss://` URL, the PEM CA(s) to trust instead of the system's roots.
     pub fn new(
         url: &str,
+        ca_file: Option<&Path>,
         timeout: Duration,
         ttl: Duration,
         recent_cap: usize,
     ) -> Result<RedisCache> {
-        let client =
-            redis::Client::open(url).map_err(|e| Error::Config(format!("redis.url: {e}")))?;
+        // The redis crate builds its rustls config with the process-wide provider; name ours so
+        // a second provider compiled in by some dependency can never leave it ambiguous. An
+        // error only says one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = match ca_file {
+            None => redis::Client::open(url),
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|e| {
+                    Error::Config(format!(
+                        "redis.ca_file: cannot read {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url, certs)
+            }
+        }
+        .map_err(|e| Error::Config(format!("redis.url / redis.ca_file: {e}")))?;
         Ok(RedisCache {
             client,
             conn: AsyncMutex::new(None),

@@ -1,6 +1,8 @@
 //! Shared by the integration tests that talk to the real services `deploy/dev/services` starts.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::time::Duration;
 
 pub const KAFKA: &str = "127.0.0.1:9092";
