@@ -83,9 +83,11 @@ pub struct Distributed {
     pub consumer: KafkaConsumer,
 }
 
-/// Connects to ScyllaDB (the schema must exist), Redis (lazily) and Kafka.
+/// Connects to ScyllaDB (the schema must exist), Redis (lazily) and Kafka. A store or broker
+/// that cannot be reached yet is waited for, so a worker (re)started during an outage starts
+/// when the service is back rather than exiting.
 pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distributed> {
-    let store = Arc::new(scylla_store(config).await?);
+    let store = Arc::new(wait_for_store(config).await?);
     crate::codec::Codec::register(&*store).await?;
     let k = &config.kafka;
     crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic, &k.enriched_topic, &k.dlq_topic])
@@ -108,6 +110,33 @@ pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distribut
 /// Connects to ScyllaDB and prepares the store (the schema must exist: `backchannel schema apply`).
 pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
     let session = scylla::connect(&config.scylla).await?;
+    ScyllaStore::new(
+        session,
+        &config.scylla.keyspace,
+        config.scylla.max_concurrency,
+    )
+    .await
+}
+
+/// [`scylla_store`], waiting out a store that cannot be reached (down, restarting) with backoff,
+/// as `ensure_topics` waits for Kafka. Only connecting is retried: once connected, an error
+/// preparing the statements (no schema) still fails at once.
+async fn wait_for_store(config: &Config) -> Result<ScyllaStore> {
+    let mut backoff = collectors::common::Backoff::new(collectors::common::BackoffConfig {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(5),
+    });
+    let session = loop {
+        match scylla::connect(&config.scylla).await {
+            Ok(session) => break session,
+            Err(e) if e.class() == crate::error::ErrorClass::External => {
+                let wait = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?wait, "store unreachable; waiting");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     ScyllaStore::new(
         session,
         &config.scylla.keyspace,
