@@ -52,7 +52,11 @@ impl Stopped {
     }
 
     fn restart(mut self) {
-        assert!(services_cmd("up", self.name), "deploy/dev/services up {}", self.name);
+        assert!(
+            services_cmd("up", self.name),
+            "deploy/dev/services up {}",
+            self.name
+        );
         self.down = false;
     }
 }
@@ -222,12 +226,19 @@ async fn e2e_redis_hung_by_sigstop_for_30s_throughput_holds_nothing_lost() {
     }
     // A steady rate the worker keeps up with on a loaded 2-core machine, so a stall shows as a
     // drop in what is stored per second; two equal 30 s windows, before and during the hang.
+    // (`rate` is asked for; producing takes time of its own, so the figures give what was sent.)
     let rate = env_u64("BACKCHANNEL_OUTAGE_RATE", 300);
     const WINDOW: Duration = Duration::from_secs(30);
     const TICK: Duration = Duration::from_millis(500);
     let env = Env::new("redishang").await;
     let mut worker = env.spawn_worker();
-    let written = || metric(&env.metrics(), "backchannel_store_written_mentions_total", "");
+    let written = || {
+        metric(
+            &env.metrics(),
+            "backchannel_store_written_mentions_total",
+            "",
+        )
+    };
     let mut produced = 0u64;
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -244,13 +255,13 @@ async fn e2e_redis_hung_by_sigstop_for_30s_throughput_holds_nothing_lost() {
     }
     let start = Instant::now();
     flow_until!(start + Duration::from_secs(10)); // warm-up: connections, first batches
-    let (t0, s0) = (Instant::now(), written());
+    let (t0, s0, p0) = (Instant::now(), written(), produced);
     flow_until!(t0 + WINDOW);
-    let (t1, s1) = (Instant::now(), written());
+    let (t1, s1, p1) = (Instant::now(), written(), produced);
     let errors_before = metric(&env.metrics(), "backchannel_cache_errors_total", "");
     let hung = Hung::stop(redis_pid());
     flow_until!(t1 + WINDOW);
-    let (t2, s2) = (Instant::now(), written());
+    let (t2, s2, p2) = (Instant::now(), written(), produced);
     assert_alive(&mut worker, "while Redis was hung");
     hung.resume();
     let errors = metric(&env.metrics(), "backchannel_cache_errors_total", "") - errors_before;
@@ -260,9 +271,12 @@ async fn e2e_redis_hung_by_sigstop_for_30s_throughput_holds_nothing_lost() {
 
     let before = (s1 - s0) / (t1 - t0).as_secs_f64();
     let during = (s2 - s1) / (t2 - t1).as_secs_f64();
+    let offered = |p: u64, q: u64, t: Duration| (q - p) as f64 / t.as_secs_f64();
     let figures = format!(
-        "produced {rate}/s; stored {before:.0}/s in the 30 s before the hang, {during:.0}/s \
-         during it; {errors} cache errors during the hang"
+        "30 s before the hang: produced {:.0}/s, stored {before:.0}/s; 30 s hung: produced \
+         {:.0}/s, stored {during:.0}/s; {errors} cache errors during the hang",
+        offered(p0, p1, t1 - t0),
+        offered(p1, p2, t2 - t1),
     );
     eprintln!("{figures}");
     assert!(
@@ -300,13 +314,13 @@ async fn e2e_three_workers_killed_at_random_and_cassandra_stopped_once_lose_noth
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     );
-    eprintln!("chaos seed {seed} (BACKCHANNEL_CHAOS_SEED={seed} replays the schedule), {n} mentions");
+    eprintln!(
+        "chaos seed {seed} (BACKCHANNEL_CHAOS_SEED={seed} replays the schedule), {n} mentions"
+    );
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut env = Env::new("chaos").await;
     env.produce_synthetic(23, 0, n).await;
-    let mut workers: Vec<Guard> = (0..3)
-        .map(|i| env.spawn_member(&format!("w{i}")))
-        .collect();
+    let mut workers: Vec<Guard> = (0..3).map(|i| env.spawn_member(&format!("w{i}"))).collect();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(600);
     let mut kills = 0;
@@ -350,7 +364,10 @@ async fn e2e_three_workers_killed_at_random_and_cassandra_stopped_once_lose_noth
         "{n} stored in {:.1?} with {kills} kills (seed {seed})",
         started.elapsed()
     );
-    assert!(cassandra_stopped, "the run ended before Cassandra was stopped");
+    assert!(
+        cassandra_stopped,
+        "the run ended before Cassandra was stopped"
+    );
     for (i, w) in workers.iter_mut().enumerate() {
         assert_alive(w, &format!("by itself (worker {i}, seed {seed})"));
     }

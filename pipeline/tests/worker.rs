@@ -12,9 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{CQL, KAFKA, REDIS, service_up};
-use harness::{
-    Env, assert_aggregates, ground_truth, kcat, kcat_enriched, metric, rss_kib, signal,
-};
+use harness::{Env, assert_aggregates, ground_truth, kcat, kcat_enriched, metric, rss_kib, signal};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
