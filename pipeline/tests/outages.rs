@@ -326,7 +326,7 @@ async fn e2e_three_workers_killed_at_random_and_cassandra_stopped_once_lose_noth
     let mut kills = 0;
     let mut cassandra_stopped = false;
     loop {
-        tokio::time::sleep(Duration::from_millis(rng.random_range(4_000..10_000))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(6_000..12_000))).await;
         let stored = env.stored().await;
         if stored >= n as i64 {
             break;
@@ -344,7 +344,7 @@ async fn e2e_three_workers_killed_at_random_and_cassandra_stopped_once_lose_noth
             let down = Instant::now();
             // The killing goes on: workers respawned now start during the outage.
             loop {
-                let pause = Duration::from_millis(rng.random_range(4_000..10_000));
+                let pause = Duration::from_millis(rng.random_range(6_000..12_000));
                 let left = Duration::from_secs(30).saturating_sub(down.elapsed());
                 if pause >= left {
                     tokio::time::sleep(left).await;

@@ -156,6 +156,10 @@ async fn run(n: u64, seed: u64, keep: bool) -> Result<(), Error> {
         max_rss_kib = max_rss_kib.max(peak_rss_kib(w.id()).unwrap_or(0));
     }
     println!("drained in {drained:.1?} with {kills} kills; checking…");
+    if !faults.is_empty() {
+        let left: Vec<Fault> = faults.iter().map(|f| f.1).collect();
+        println!("not reached (drained first; use a larger N): {left:?}");
+    }
 
     let session = scylla::client::session_builder::SessionBuilder::new()
         .known_node(CQL)
