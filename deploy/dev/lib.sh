@@ -10,6 +10,9 @@ source "$BC_ROOT/deploy/versions.env"
 
 # All mutable state lives in one git-ignored folder.
 BC_STATE="$BC_ROOT/.services"
+# A worktree may share another checkout's running services through a symlinked .services; the
+# pid checks compare a process's working directory with BC_DATA, so use the physical path.
+if [[ -L $BC_STATE ]]; then BC_STATE=$(readlink -f "$BC_STATE"); fi
 BC_CACHE="$BC_STATE/cache"   # jars fetched by Maven, per version
 BC_DATA="$BC_STATE/data"     # service data (kafka log dirs, cassandra sstables, redis dir)
 BC_LOGS="$BC_STATE/logs"     # one folder per service

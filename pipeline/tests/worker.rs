@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{CQL, KAFKA, REDIS, service_up};
-use harness::{Env, assert_aggregates, ground_truth, metric, rss_kib, signal};
+use harness::{Env, assert_aggregates, ground_truth, kcat, kcat_enriched, metric, rss_kib, signal};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -56,41 +56,6 @@ fn promtool_accepts(metrics: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Every message of `topic` from the beginning, printed by kcat (Debian's, a client we did not
-/// write) in kcat's `-f` format.
-fn kcat(topic: &str, format: &str) -> Vec<u8> {
-    let out = Command::new("kcat")
-        .args([
-            "-C",
-            "-b",
-            KAFKA,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-        ])
-        .args(["-f", format])
-        .output()
-        .expect("kcat runs (installed by deploy/dev/services)");
-    assert!(
-        out.status.success(),
-        "kcat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Key and headers of every record of the enriched topic.
-fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
-    String::from_utf8_lossy(&kcat(topic, "%k\t%h\n"))
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(k, h)| (k.to_owned(), h.to_owned()))
-        .collect()
 }
 
 /// Decodes the enriched topic as a consumer in another language would: kcat reads the messages

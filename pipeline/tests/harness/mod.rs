@@ -144,6 +144,28 @@ impl Env {
             .expect("spawn worker")
     }
 
+    /// Starts another `backchannel worker` of this test's consumer group: metrics on a port of
+    /// its own choosing (so several can run at once), its stderr appended to a log per `tag` (a
+    /// respawned worker's log follows its predecessor's). Killed when the guard drops.
+    pub fn spawn_member(&self, tag: &str) -> Guard {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(std::env::temp_dir().join(format!("{}.{tag}.worker.log", self.name)))
+            .expect("log");
+        Guard(
+            Command::new(env!("CARGO_BIN_EXE_backchannel"))
+                .arg("worker")
+                .envs(self.vars())
+                .env("BACKCHANNEL__METRICS__LISTEN", "127.0.0.1:0")
+                .env_remove("BACKCHANNEL_CONFIG")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn worker"),
+        )
+    }
+
     /// Produces synthetic mentions `start..start+n` of `seed` with the project's producer.
     pub async fn produce_synthetic(&self, seed: u64, start: u64, n: u64) {
         let config = pipeline::config::Config::load(None, self.vars()).expect("config");
@@ -574,4 +596,39 @@ pub fn signal(pid: u32, sig: &str) {
         .expect("kill")
         .success();
     assert!(ok, "kill -{sig} {pid}");
+}
+
+/// Every message of `topic` from the beginning, printed by kcat (Debian's, a client we did not
+/// write) in kcat's `-f` format.
+pub fn kcat(topic: &str, format: &str) -> Vec<u8> {
+    let out = Command::new("kcat")
+        .args([
+            "-C",
+            "-b",
+            crate::common::KAFKA,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
+        .args(["-f", format])
+        .output()
+        .expect("kcat runs (installed by deploy/dev/services)");
+    assert!(
+        out.status.success(),
+        "kcat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Key and headers of every record of the enriched topic.
+pub fn kcat_enriched(topic: &str) -> Vec<(String, String)> {
+    String::from_utf8_lossy(&kcat(topic, "%k\t%h\n"))
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, h)| (k.to_owned(), h.to_owned()))
+        .collect()
 }
