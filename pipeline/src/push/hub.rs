@@ -510,3 +510,74 @@ impl Subscription {
         &self.cursor
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u32, tenant: &str) -> Vec<u8> {
+        serde_json::json!({
+            "mention": {"id": format!("m{id}"), "text": "x", "author": {"handle": "h"}},
+            "signals": [{"tenant": tenant, "signal": "s", "version": 1}],
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn filter(tenant: &str) -> Filter {
+        Filter {
+            tenant: tenant.into(),
+            signals: None,
+            fields: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cursor_older_than_the_buffer_gets_lagged_then_the_whole_buffer() {
+        let hub = Arc::new(Hub::new(HubSettings {
+            replay_bytes: 4_000,
+            ..Default::default()
+        }));
+        hub.begin(0, 0);
+        let mut old = Cursor::default();
+        old.advance(0, 0);
+        for i in 0..100 {
+            hub.ingest(
+                0,
+                i64::from(i),
+                &record(i, if i % 2 == 0 { "a" } else { "b" }),
+            );
+        }
+        let mut sub = hub.subscribe(filter("a"), Some(old.clone()));
+        let Step::Lagged {
+            reason,
+            cursor,
+            buffer_starts: Some(starts),
+        } = sub.next().await
+        else {
+            panic!("expected lagged");
+        };
+        assert_eq!((reason, cursor), ("cursor_expired", old));
+        let first = starts.get(0) + 1;
+        assert!(
+            first > 10 && first < 99,
+            "bytes evicted the oldest: {starts}"
+        );
+        let mut got = Vec::new();
+        while let Ok(Step::Match(e, c)) =
+            tokio::time::timeout(Duration::from_millis(50), sub.next()).await
+        {
+            assert_eq!(c.get(0), e.offset);
+            got.push(e.offset);
+        }
+        let want: Vec<i64> = (first..100).filter(|o| o % 2 == 0).collect();
+        assert_eq!(got, want, "only a's, each once, from the buffer's start");
+        // Live from there on, and an ingest at an old position is ignored.
+        hub.ingest(0, 50, &record(50, "a"));
+        hub.ingest(0, 100, &record(100, "a"));
+        let Step::Match(e, _) = sub.next().await else {
+            panic!("expected a match");
+        };
+        assert_eq!(e.offset, 100);
+    }
+}
