@@ -15,6 +15,8 @@
 //! | DELETE | `/v1/signals/{id}` | 204, or 404 |
 //! | GET | `/v1/signals/{id}/mentions?limit=N` | newest mentions it matched, N ≤ 1000 (default 50) |
 //! | GET | `/v1/mentions/{id}` | the EnrichedMention, if it matched one of the tenant's signals |
+//! | GET | `/v1/stream?signals=&fields=&cursor=` | live matches as Server-Sent Events ([`stream`]) |
+//! | GET | `/v1/ws?signals=&fields=&cursor=` | the same events over a WebSocket |
 //! | POST | `/admin/v1/manage` | operator actions ([`crate::admin`]); operator key; absent without one |
 //!
 //! A mention is shown to a tenant only with that tenant's own signal matches: the others'
@@ -26,6 +28,7 @@ mod backend;
 mod config;
 mod limits;
 mod routes;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,16 +53,20 @@ struct ApiState {
     keys: Arc<auth::Keys>,
     limiter: Arc<Limiter>,
     operator_key: Option<Arc<str>>,
+    /// The live push hub; without one the stream endpoints answer 404.
+    hub: Option<Arc<crate::push::Hub>>,
 }
 
-/// The router of the client API over `backend`.
+/// The router of the client API over `backend`, with the stream endpoints fed by `hub`.
 pub fn router(
     settings: ApiSettings,
     operator_key: Option<String>,
     backend: Arc<dyn Backend>,
+    hub: Option<Arc<crate::push::Hub>>,
 ) -> Router {
     let state = ApiState {
         backend,
+        hub,
         keys: Arc::new(auth::Keys::new(settings.key_cache_ttl)),
         limiter: Arc::new(Limiter::new(&settings)),
         settings: Arc::new(settings),
@@ -75,6 +82,8 @@ pub fn router(
         )
         .route("/v1/signals/{id}/mentions", get(routes::signal_mentions))
         .route("/v1/mentions/{id}", get(routes::mention))
+        .route("/v1/stream", get(stream::sse))
+        .route("/v1/ws", get(stream::ws))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -92,8 +101,9 @@ pub async fn serve(
     settings: ApiSettings,
     operator_key: Option<String>,
     backend: Arc<dyn Backend>,
+    hub: Option<Arc<crate::push::Hub>>,
 ) -> Result<SocketAddr> {
-    let app = router(settings, operator_key, backend);
+    let app = router(settings, operator_key, backend, hub);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         Error::Config(format!(
             "api.listen: cannot bind {addr}: {e} (another process on this host? give each its \

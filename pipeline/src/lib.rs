@@ -17,6 +17,7 @@ pub mod distributed;
 pub mod embedded;
 pub mod error;
 pub mod http;
+pub mod push;
 pub mod runtime;
 pub mod services;
 pub mod signals;

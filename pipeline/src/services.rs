@@ -50,6 +50,8 @@ pub struct Embedded {
     pub store: Arc<RedbStore>,
     pub cache: Arc<MemoryCache>,
     pub publisher: Arc<LocalPublisher>,
+    /// The live push hub the publisher feeds; serve it with [`serve_api`].
+    pub hub: Arc<crate::push::Hub>,
 }
 
 /// Opens the embedded store (its schema registered, retention swept in `background`), the cache
@@ -68,8 +70,12 @@ pub async fn embedded(config: &Config, background: &mut Background) -> Result<Em
     )?);
     crate::codec::Codec::register(&*store).await?;
     background.push(store.spawn_retention(e.retention_interval));
+    let hub = Arc::new(crate::push::Hub::new(config.api.settings()?.push));
     Ok(Embedded {
-        publisher: Arc::new(LocalPublisher::open(dir, e.dead_letter_max_bytes)?),
+        publisher: Arc::new(
+            LocalPublisher::open(dir, e.dead_letter_max_bytes)?.with_hub(hub.clone()),
+        ),
+        hub,
         cache: Arc::new(MemoryCache::new(e.cache_bytes, e.cache_ttl)),
         store,
     })
@@ -193,7 +199,11 @@ pub async fn serve_http(config: &Config, ready: Readiness) -> Result<Option<Sock
 
 /// Serves the client API over `backend` on `api.listen` (with the operator endpoint when an
 /// operator key is configured) and returns the bound address; `None` when `api.listen` is empty.
-pub async fn serve_api(config: &Config, backend: Arc<dyn Backend>) -> Result<Option<SocketAddr>> {
+pub async fn serve_api(
+    config: &Config,
+    backend: Arc<dyn Backend>,
+    hub: Option<Arc<crate::push::Hub>>,
+) -> Result<Option<SocketAddr>> {
     let listen = &config.api.listen;
     if listen.is_empty() {
         return Ok(None);
@@ -206,6 +216,7 @@ pub async fn serve_api(config: &Config, backend: Arc<dyn Backend>) -> Result<Opt
         config.api.settings()?,
         config.api.operator_key()?,
         backend,
+        hub,
     )
     .await?;
     tracing::info!(%bound, "client API listening");

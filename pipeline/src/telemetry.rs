@@ -44,6 +44,14 @@ pub const COLLECTOR_REJECTED: &str = "backchannel_collector_rejected_mentions_to
 
 /// Client API requests refused before they ran, by reason (`unauthorized`, `rate_limited`).
 pub const API_REJECTED: &str = "backchannel_api_rejected_requests_total";
+/// Live push: connections that fell behind, by reason (`slow_client`, `cursor_expired`).
+pub const PUSH_LAGGED: &str = "backchannel_push_lagged_connections_total";
+/// Live push: enriched records the hub could not read (skipped).
+pub const PUSH_UNDECODABLE: &str = "backchannel_push_undecodable_records_total";
+/// Live push: bytes held by the replay buffer.
+pub const PUSH_BUFFER_BYTES: &str = "backchannel_push_replay_buffer_bytes";
+/// Live push: stream connections open (SSE and WebSocket).
+pub const PUSH_CONNECTIONS: &str = "backchannel_push_connections";
 
 /// The pipeline stages timed by [`STAGE_DURATION`].
 #[derive(Debug, Clone, Copy)]
@@ -125,6 +133,22 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        PUSH_LAGGED,
+        Unit::Count,
+        "Stream connections sent `lagged`: too slow to keep up live (slow_client) or resuming from a cursor older than the replay buffer (cursor_expired)."
+    );
+    describe_counter!(
+        PUSH_UNDECODABLE,
+        Unit::Count,
+        "Enriched records the push hub could not read and skipped."
+    );
+    describe_gauge!(
+        PUSH_BUFFER_BYTES,
+        Unit::Bytes,
+        "Bytes held by the push hub's replay buffer."
+    );
+    describe_gauge!(PUSH_CONNECTIONS, Unit::Count, "Stream connections open.");
     describe_counter!(
         API_REJECTED,
         Unit::Count,
@@ -306,6 +330,18 @@ pub fn store_write(secs: f64, ok: bool) {
 }
 /// One refused API request; `reason` is `unauthorized` or `rate_limited` (looked up per call:
 /// refusals are the exception).
+pub fn push_lagged(reason: &'static str) {
+    counter!(PUSH_LAGGED, "reason" => reason).increment(1);
+}
+pub fn push_undecodable() {
+    counter!(PUSH_UNDECODABLE).increment(1);
+}
+pub fn push_buffer_bytes(bytes: usize) {
+    gauge!(PUSH_BUFFER_BYTES).set(bytes as f64);
+}
+pub fn push_connections(delta: f64) {
+    gauge!(PUSH_CONNECTIONS).increment(delta);
+}
 pub fn api_rejected(reason: &'static str) {
     counter!(API_REJECTED, "reason" => reason).increment(1);
 }

@@ -39,7 +39,7 @@ async fn serve<S: Store + SignalStore + TenantStore>(
     let cache = Arc::new(MemoryCache::new(1 << 20, Duration::from_secs(60)));
     let backend = Arc::new(StoreBackend::new(store.clone(), cache));
     let any_port = "127.0.0.1:0".parse().expect("addr");
-    pipeline::api::serve(any_port, settings, None, backend)
+    pipeline::api::serve(any_port, settings, None, backend, None)
         .await
         .expect("serve")
 }

@@ -132,6 +132,7 @@ async fn tenants_cli_goes_through_the_running_pipeline_with_the_operator_key() {
         ApiSettings::default(),
         Some(operator.clone()),
         backend,
+        None,
     )
     .await
     .expect("serve");

@@ -83,7 +83,8 @@ pub(super) async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(key) = bearer(req.headers()) else {
+    let from_query = super::stream::access_token(&req);
+    let Some(key) = bearer(req.headers()).or(from_query.as_deref()) else {
         return unauthorized("missing API key: send Authorization: Bearer <key>");
     };
     let Some((key_id, secret)) = parse_key(key) else {

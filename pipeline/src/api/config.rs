@@ -28,6 +28,17 @@ pub struct ApiConfig {
     pub operator_key_env: String,
     /// A file whose content is the operator key, if set.
     pub operator_key_file: String,
+    /// Stream connections (`/v1/stream`, `/v1/ws`) a tenant may hold open at once, per process.
+    pub max_streams: u32,
+    /// Bytes of matched mentions the live push keeps for clients that reconnect (`"64MiB"`).
+    pub replay_bytes: String,
+    /// How far back a reconnecting client can resume (`"1h"`); older cursors get `lagged`.
+    pub replay_window: String,
+    /// Events queued to one stream connection; a client that falls this far behind is sent
+    /// `lagged` and catches up from the replay buffer.
+    pub stream_buffer: u32,
+    /// How often an idle stream gets a `heartbeat` event (`"15s"`).
+    pub heartbeat: String,
 }
 
 /// The API settings, parsed.
@@ -38,6 +49,9 @@ pub struct ApiSettings {
     pub max_in_flight: u32,
     pub max_signals: u32,
     pub key_cache_ttl: Duration,
+    pub max_streams: u32,
+    pub heartbeat: Duration,
+    pub push: crate::push::HubSettings,
 }
 
 impl Default for ApiSettings {
@@ -48,6 +62,9 @@ impl Default for ApiSettings {
             max_in_flight: 16,
             max_signals: 100,
             key_cache_ttl: Duration::from_secs(5),
+            max_streams: 16,
+            heartbeat: Duration::from_secs(15),
+            push: crate::push::HubSettings::default(),
         }
     }
 }
@@ -66,6 +83,8 @@ impl ApiConfig {
             ("api.burst", self.burst),
             ("api.max_in_flight", self.max_in_flight),
             ("api.max_signals", self.max_signals),
+            ("api.max_streams", self.max_streams),
+            ("api.stream_buffer", self.stream_buffer),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!(
@@ -79,6 +98,17 @@ impl ApiConfig {
             max_in_flight: self.max_in_flight,
             max_signals: self.max_signals,
             key_cache_ttl: crate::config::duration("api.key_cache_ttl", &self.key_cache_ttl)?,
+            max_streams: self.max_streams,
+            heartbeat: crate::config::duration("api.heartbeat", &self.heartbeat)?,
+            push: crate::push::HubSettings {
+                replay_bytes: usize::try_from(crate::config::size(
+                    "api.replay_bytes",
+                    &self.replay_bytes,
+                )?)
+                .unwrap_or(usize::MAX),
+                replay_window: crate::config::duration("api.replay_window", &self.replay_window)?,
+                client_buffer: self.stream_buffer as usize,
+            },
         })
     }
 

@@ -41,6 +41,10 @@ pub struct Limiter {
     burst: f64,
     max_in_flight: u32,
     buckets: Mutex<HashMap<String, Bucket>>,
+    max_streams: u32,
+    /// Open stream connections per tenant: they outlive the request that opened them, so they
+    /// are counted apart from requests in progress.
+    streams: Mutex<HashMap<String, Arc<AtomicU32>>>,
 }
 
 impl Limiter {
@@ -50,7 +54,24 @@ impl Limiter {
             burst: f64::from(s.burst),
             max_in_flight: s.max_in_flight,
             buckets: Mutex::default(),
+            max_streams: s.max_streams,
+            streams: Mutex::default(),
         }
+    }
+
+    /// Admits one more open stream of `tenant`, or refuses it past `api.max_streams`; the guard
+    /// is held for as long as the stream is open.
+    pub fn admit_stream(&self, tenant: &str) -> Result<InFlight, Denied> {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let open = streams.entry(tenant.to_owned()).or_default();
+        if open.load(Ordering::Acquire) >= self.max_streams {
+            return Err(Denied {
+                retry_after: Duration::from_secs(5),
+                reason: "too many open streams for this tenant",
+            });
+        }
+        open.fetch_add(1, Ordering::AcqRel);
+        Ok(InFlight(open.clone()))
     }
 
     /// Admits one request of `tenant` now, or says how long to wait. Never blocks on I/O; the

@@ -53,7 +53,8 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let ready = crate::http::Readiness::default();
     ready.set(true);
     services::serve_http(config, ready).await?;
-    if let Some(bound) = services::serve_api(config, services::api(&svc.store, &svc.cache)).await? {
+    let api = services::api(&svc.store, &svc.cache);
+    if let Some(bound) = services::serve_api(config, api, Some(svc.hub.clone())).await? {
         eprintln!("backchannel run: client API on http://{bound}");
     }
     let signals = services::signals(&svc.store, true, &mut background).await?;

@@ -35,7 +35,8 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
         Some(bound) => eprintln!("backchannel worker: metrics and health on http://{bound}"),
         None => eprintln!("backchannel worker: metrics.listen is empty: no metrics or health"),
     }
-    match services::serve_api(config, api).await? {
+    // The worker is not in the client path of live push: `backchannel serve` is.
+    match services::serve_api(config, api, None).await? {
         Some(bound) => eprintln!("backchannel worker: client API on http://{bound}"),
         None => eprintln!("backchannel worker: api.listen is empty: no client API"),
     }

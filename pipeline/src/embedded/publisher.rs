@@ -13,9 +13,15 @@ use crate::traits::{Publisher, Record, Topic};
 /// payload (as a string when it is UTF-8, else hex). The file is rotated when it reaches its size
 /// limit: the full one becomes `dead-letters.1.jsonl` (replacing the one before), so dead letters
 /// take at most twice the limit on disk.
+///
+/// With a live push hub ([`LocalPublisher::with_hub`]) every enriched record also goes to the
+/// hub at the next offset of partition 0. Offsets start at the microseconds since the Unix epoch
+/// when the publisher opened, so they keep growing across restarts: a client's cursor from
+/// before a restart reads as older than the (new, empty) replay buffer, and it is told so.
 #[derive(Debug, Clone)]
 pub struct LocalPublisher {
     enriched: broadcast::Sender<Arc<[u8]>>,
+    hub: Option<(Arc<crate::push::Hub>, Arc<Mutex<i64>>)>,
     dlq: Arc<Mutex<DeadLetterFile>>,
     dlq_path: PathBuf,
 }
@@ -59,6 +65,7 @@ impl LocalPublisher {
         let (enriched, _) = broadcast::channel(4096);
         Ok(LocalPublisher {
             enriched,
+            hub: None,
             dlq: Arc::new(Mutex::new(DeadLetterFile {
                 file,
                 path: dlq_path.clone(),
@@ -67,6 +74,14 @@ impl LocalPublisher {
             })),
             dlq_path,
         })
+    }
+
+    /// Feeds `hub` with every enriched record published from now on.
+    pub fn with_hub(mut self, hub: Arc<crate::push::Hub>) -> LocalPublisher {
+        let start = chrono::Utc::now().timestamp_micros();
+        hub.begin(0, start);
+        self.hub = Some((hub, Arc::new(Mutex::new(start))));
+        self
     }
 
     /// Subscribes to enriched mentions published from now on.
@@ -81,6 +96,16 @@ impl LocalPublisher {
 
 impl Publisher for LocalPublisher {
     async fn publish(&self, records: &[Record<'_>]) -> Result<()> {
+        if let Some((hub, next)) = &self.hub {
+            // Offsets are taken and ingested under one lock, so the hub sees them in order.
+            let mut next = next.lock().unwrap_or_else(|p| p.into_inner());
+            for r in records.iter().filter(|r| r.topic == Topic::Enriched) {
+                if let Some(payload) = r.payload {
+                    hub.ingest(0, *next, payload);
+                    *next += 1;
+                }
+            }
+        }
         let mut lines = Vec::new();
         for r in records {
             match r.topic {

@@ -125,6 +125,21 @@ impl Layout {
         serde_json::to_writer(out, &doc).map_err(|_| DecodeError::Malformed("unserialisable"))
     }
 
+    /// The signal matches of a record alone, without building its JSON: what a reader that only
+    /// wants matched mentions (the live push hub) checks first.
+    pub fn signals_of(&self, record: &[u8]) -> Result<Vec<SignalMatch>, DecodeError> {
+        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
+        if fp != self.fingerprint {
+            return Err(DecodeError::UnknownSchema(fp));
+        }
+        let mut r = Reader(&record[super::HEADER_LEN..]);
+        r.long()?;
+        r.str()?;
+        r.mention()?;
+        self.read_fields(&mut r)?;
+        r.signals()
+    }
+
     fn read_fields<'a>(&'a self, r: &mut Reader<'a>) -> Result<Fields<'a>, DecodeError> {
         let mut cells = Vec::with_capacity(self.fields.len());
         for (name, ty, nullable) in &self.fields {

@@ -1,0 +1,280 @@
+//! `GET /v1/stream` (Server-Sent Events) and `GET /v1/ws` (WebSocket): the live push of
+//! [`crate::push`], the same JSON events on both.
+//!
+//! Query: `signals=a,b` (default: all of the tenant's), `fields=a,b` (catalogue fields to add to
+//! each match), `cursor=…` (resume; SSE clients may send `Last-Event-ID` instead, which wins).
+//! Browsers' `EventSource` and `WebSocket` cannot set headers, so these two endpoints, and only
+//! they, also take the key as `access_token=` in the query.
+//!
+//! Events (`type` in the JSON; the SSE event name too):
+//! - `match`: `{"type":"match","cursor":…,"mention":{id,source,url,text,author:{handle,name},
+//!   created_at},"signals":[{"signal","version","highlights"}],"fields":{…}}` — only the
+//!   caller's own signals. The SSE `id:` is the cursor.
+//! - `heartbeat`: `{"type":"heartbeat","cursor":…}`, first at connection, then every
+//!   `api.heartbeat`; its cursor (also the SSE `id:`) is where a reconnect resumes.
+//! - `lagged`: `{"type":"lagged","reason":…,"cursor":…,"buffer_starts":…}`. `slow_client`: the
+//!   client read too slowly; it keeps its connection and gets what it missed from the replay
+//!   buffer, from `cursor` on. `cursor_expired`: the resume cursor is older than the buffer (or
+//!   from before this process started); matches between `cursor` and `buffer_starts` are lost,
+//!   and the whole buffer follows.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use serde::Deserialize;
+
+use super::auth::Tenant;
+use super::limits::InFlight;
+use super::{ApiState, error, json};
+use crate::error::Error;
+use crate::push::{Cursor, Filter, Hub, Step, Subscription};
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct StreamQuery {
+    signals: Option<String>,
+    fields: Option<String>,
+    cursor: Option<String>,
+    access_token: Option<String>,
+}
+
+/// The `access_token` query parameter of a stream request (no other path takes one).
+pub(super) fn access_token(req: &Request) -> Option<String> {
+    let path = req.uri().path();
+    if path != "/v1/stream" && path != "/v1/ws" {
+        return None;
+    }
+    Query::<StreamQuery>::try_from_uri(req.uri())
+        .ok()?
+        .0
+        .access_token
+}
+
+fn list(s: Option<&str>) -> Vec<String> {
+    s.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn bad_request(why: String) -> Response {
+    error(&Error::Config(why))
+}
+
+/// One open stream: its subscription, its heartbeat and its slot in the tenant's stream limit.
+struct Conn {
+    sub: Subscription,
+    hub: Arc<Hub>,
+    tick: tokio::time::Interval,
+    /// Whether the first heartbeat (the one that opens every stream) has gone out.
+    greeted: bool,
+    _slot: InFlight,
+    _open: Open,
+}
+
+/// Counts the connection in the gauge while it lives.
+struct Open;
+
+impl Open {
+    fn new() -> Open {
+        crate::telemetry::push_connections(1.0);
+        Open
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        crate::telemetry::push_connections(-1.0);
+    }
+}
+
+/// An event: its type, the cursor to resume from after it (when it moves it), its JSON.
+struct Out {
+    kind: &'static str,
+    id: Option<String>,
+    json: String,
+}
+
+impl Conn {
+    /// Checks the query and opens the subscription: from here on nothing is missed.
+    async fn open(
+        s: &ApiState,
+        tenant: Arc<str>,
+        q: StreamQuery,
+        last_event_id: Option<&str>,
+    ) -> Result<Conn, Response> {
+        let Some(hub) = s.hub.clone() else {
+            return Err(json(
+                StatusCode::NOT_FOUND,
+                br#"{"error":"live push is not served by this process"}"#.to_vec(),
+            ));
+        };
+        let cursor =
+            match last_event_id.or(q.cursor.as_deref()) {
+                Some(c) => Some(Cursor::parse(c).ok_or_else(|| {
+                    bad_request(format!("cursor: not a cursor of this API: {c:?}"))
+                })?),
+                None => None,
+            };
+        let fields = list(q.fields.as_deref());
+        if let Some(f) = fields.iter().find(|f| transforms::field_id(f).is_none()) {
+            return Err(bad_request(format!(
+                "fields: no field {f:?} (`backchannel fields` lists them)"
+            )));
+        }
+        let signals = match list(q.signals.as_deref()) {
+            ids if ids.is_empty() => None,
+            ids => {
+                let own = s
+                    .backend
+                    .signals(tenant.to_string())
+                    .await
+                    .map_err(|e| error(&e))?;
+                if let Some(id) = ids.iter().find(|id| !own.iter().any(|o| o.id == **id)) {
+                    return Err(json(
+                        StatusCode::NOT_FOUND,
+                        serde_json::json!({ "error": format!("no such signal: {id}") })
+                            .to_string()
+                            .into_bytes(),
+                    ));
+                }
+                Some(ids)
+            }
+        };
+        let slot = s.limiter.admit_stream(&tenant).map_err(|d| {
+            crate::telemetry::api_rejected("rate_limited");
+            let mut r = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                serde_json::json!({ "error": d.reason })
+                    .to_string()
+                    .into_bytes(),
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(d.retry_after.as_secs()),
+            );
+            r
+        })?;
+        let filter = Filter {
+            tenant,
+            signals,
+            fields,
+        };
+        let every = s.settings.heartbeat.max(Duration::from_millis(10));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Conn {
+            sub: hub.subscribe(filter, cursor),
+            hub,
+            tick,
+            greeted: false,
+            _slot: slot,
+            _open: Open::new(),
+        })
+    }
+
+    /// The next event: a match or `lagged` as soon as there is one, else a heartbeat when due
+    /// (the first one at once, before anything else).
+    async fn next(&mut self) -> Out {
+        if !self.greeted {
+            self.greeted = true;
+            return self.heartbeat();
+        }
+        tokio::select! {
+            step = self.sub.next() => match step {
+                Step::Match(e, cursor) => Out {
+                    kind: "match",
+                    json: e.event(&self.sub.filter, &cursor, self.hub.layout()),
+                    id: Some(cursor.to_string()),
+                },
+                Step::Lagged { reason, cursor, buffer_starts } => Out {
+                    kind: "lagged",
+                    id: None,
+                    json: serde_json::json!({
+                        "type": "lagged",
+                        "reason": reason,
+                        "cursor": cursor.to_string(),
+                        "buffer_starts": buffer_starts.map(|b| b.to_string()),
+                    })
+                    .to_string(),
+                },
+            },
+            _ = self.tick.tick() => self.heartbeat(),
+        }
+    }
+
+    fn heartbeat(&mut self) -> Out {
+        let cursor = self.sub.heartbeat().to_string();
+        Out {
+            kind: "heartbeat",
+            json: serde_json::json!({ "type": "heartbeat", "cursor": cursor }).to_string(),
+            id: Some(cursor),
+        }
+    }
+}
+
+/// `GET /v1/stream`: Server-Sent Events.
+pub(super) async fn sse(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let conn = match Conn::open(&s, tenant, q, last).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let events = stream::unfold(conn, |mut conn| async move {
+        let out = conn.next().await;
+        let mut event = Event::default().event(out.kind).data(out.json);
+        if let Some(id) = out.id {
+            event = event.id(id);
+        }
+        Some((Ok::<Event, Infallible>(event), conn))
+    });
+    Sse::new(events).into_response()
+}
+
+/// `GET /v1/ws`: a WebSocket carrying the same events as text messages. The client sends
+/// nothing (anything it sends is ignored); closing either side ends the stream.
+pub(super) async fn ws(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Query(q): Query<StreamQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let conn = match Conn::open(&s, tenant, q, None).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    upgrade.on_upgrade(move |socket| pump(conn, socket))
+}
+
+async fn pump(mut conn: Conn, mut socket: WebSocket) {
+    loop {
+        tokio::select! {
+            out = conn.next() => {
+                if socket.send(Message::Text(out.json.into())).await.is_err() {
+                    return;
+                }
+            }
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! The hub: the replay buffer, the live subscribers, and each connection's position.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use transforms::avro::Layout;
+
+use super::Cursor;
+
+/// Entries a catch-up step takes from the buffer at once (the lock is held while it scans).
+const PULL_MAX: usize = 256;
+/// What an entry costs besides its bytes (the `Arc`, the deque slot, the small vectors).
+const ENTRY_OVERHEAD: usize = 160;
+
+/// How much the hub keeps and how far a connection may fall behind.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Bytes of matched entries kept for replay, at most.
+    pub replay_bytes: usize,
+    /// Age of the oldest entry kept for replay.
+    pub replay_window: Duration,
+    /// Entries queued to one live connection; one more detaches it (it then catches up).
+    pub client_buffer: usize,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            replay_bytes: 64 << 20,
+            replay_window: Duration::from_secs(3600),
+            client_buffer: 1024,
+        }
+    }
+}
+
+/// One matched mention at its position in the enriched topic.
+#[derive(Debug)]
+pub struct Entry {
+    /// This hub's own order (not shared between instances: cursors carry positions instead).
+    seq: u64,
+    pub partition: i32,
+    pub offset: i64,
+    at: Instant,
+    /// The mention as events show it: a JSON object.
+    mention: Box<str>,
+    matches: Vec<Match>,
+    /// The record as ingested, read again only for the fields a client asks for.
+    record: Box<[u8]>,
+    size: usize,
+}
+
+#[derive(Debug)]
+struct Match {
+    tenant: Box<str>,
+    signal: Box<str>,
+    /// `{"signal":…,"version":…,"highlights":…}`: no tenant, it is the reader's own.
+    json: Box<str>,
+}
+
+/// What one connection wants: its tenant's matches, of some signals or all, with some fields.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub tenant: Arc<str>,
+    /// `None`: every signal of the tenant.
+    pub signals: Option<Vec<String>>,
+    /// Catalogue fields to include in each event.
+    pub fields: Vec<String>,
+}
+
+impl Filter {
+    fn wants(&self, e: &Entry) -> bool {
+        e.matches.iter().any(|m| self.owns(m))
+    }
+
+    fn owns(&self, m: &Match) -> bool {
+        *m.tenant == *self.tenant
+            && self
+                .signals
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|x| **x == *m.signal))
+    }
+}
+
+impl Entry {
+    /// The `match` event of this entry for `filter`'s reader at `cursor`, as JSON. Only the
+    /// reader's own signals appear.
+    pub fn event(&self, filter: &Filter, cursor: &Cursor, layout: &Layout) -> String {
+        let mut out = String::with_capacity(self.mention.len() + 256);
+        out.push_str(r#"{"type":"match","cursor":""#);
+        out.push_str(&cursor.to_string());
+        out.push_str(r#"","mention":"#);
+        out.push_str(&self.mention);
+        out.push_str(r#","signals":["#);
+        for (i, m) in self.matches.iter().filter(|m| filter.owns(m)).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&m.json);
+        }
+        out.push(']');
+        if !filter.fields.is_empty() {
+            let all = decode(&self.record, layout)
+                .ok()
+                .and_then(|mut v| v.get_mut("fields").map(Value::take));
+            let picked: serde_json::Map<String, Value> = filter
+                .fields
+                .iter()
+                .map(|f| {
+                    let v = all.as_ref().and_then(|a| a.get(f)).cloned();
+                    (f.clone(), v.unwrap_or(Value::Null))
+                })
+                .collect();
+            out.push_str(r#","fields":"#);
+            out.push_str(&Value::Object(picked).to_string());
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The EnrichedMention JSON of a record, compact Avro or JSON.
+fn decode(record: &[u8], layout: &Layout) -> Result<Value, String> {
+    if record.first() == Some(&b'{') {
+        return serde_json::from_slice(record).map_err(|e| e.to_string());
+    }
+    let mut json = Vec::with_capacity(record.len() * 6);
+    layout
+        .to_json(record, &mut json)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&json).map_err(|e| e.to_string())
+}
+
+/// The mention's JSON and its signal matches: what the hub keeps of a matched record.
+type Parsed = (Box<str>, Vec<Match>);
+
+/// The parts of a matched record the hub keeps; `None` when it matched no signal.
+fn parse(record: &[u8], layout: &Layout) -> Result<Option<Parsed>, String> {
+    if record.first() != Some(&b'{')
+        && layout
+            .signals_of(record)
+            .map_err(|e| e.to_string())?
+            .is_empty()
+    {
+        return Ok(None);
+    }
+    let doc = decode(record, layout)?;
+    let signals = doc.get("signals").and_then(Value::as_array);
+    let Some(signals) = signals.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let mut matches = Vec::with_capacity(signals.len());
+    for s in signals {
+        let text = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or_default();
+        let mut own = serde_json::Map::new();
+        own.insert("signal".into(), text("signal").into());
+        own.insert(
+            "version".into(),
+            s.get("version").cloned().unwrap_or_default(),
+        );
+        own.insert(
+            "highlights".into(),
+            s.get("highlights")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new())),
+        );
+        matches.push(Match {
+            tenant: text("tenant").into(),
+            signal: text("signal").into(),
+            json: Value::Object(own).to_string().into(),
+        });
+    }
+    let m = doc.get("mention").ok_or("no mention")?;
+    let author = m.get("author");
+    let mention = serde_json::json!({
+        "id": m.get("id"),
+        "source": m.get("source"),
+        "url": m.get("url"),
+        "text": m.get("text"),
+        "author": {
+            "handle": author.and_then(|a| a.get("handle")),
+            "name": author.and_then(|a| a.get("display_name")),
+        },
+        "created_at": m.get("created_at"),
+    });
+    Ok(Some((mention.to_string().into(), matches)))
+}
+
+struct Live {
+    id: u64,
+    filter: Arc<Filter>,
+    tx: mpsc::Sender<Arc<Entry>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    buffer: VecDeque<Arc<Entry>>,
+    bytes: usize,
+    next_seq: u64,
+    /// The last offset ingested, per partition.
+    frontier: Cursor,
+    /// Per partition: entries at or below this offset may be missing from the buffer (evicted,
+    /// or before this hub started).
+    floor: Cursor,
+    live: Vec<Live>,
+    next_id: u64,
+}
+
+impl Inner {
+    fn front_seq(&self) -> u64 {
+        self.buffer.front().map_or(self.next_seq, |e| e.seq)
+    }
+
+    fn evict(&mut self, s: &HubSettings, now: Instant) {
+        while let Some(e) = self.buffer.front() {
+            let old = now.saturating_duration_since(e.at) > s.replay_window;
+            if !old && self.bytes <= s.replay_bytes {
+                break;
+            }
+            self.floor.advance(e.partition, e.offset);
+            self.bytes -= e.size;
+            self.buffer.pop_front();
+        }
+    }
+}
+
+/// The fan-out point: one per serving process.
+pub struct Hub {
+    settings: HubSettings,
+    layout: Layout,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// What a catch-up step found.
+enum Pulled {
+    /// Entries from the buffer; more may follow. The `u64` is the next seq to scan.
+    More(Vec<Arc<Entry>>, u64),
+    /// The last entries from the buffer, and the live feed from there on.
+    Live(Vec<Arc<Entry>>, u64, u64, mpsc::Receiver<Arc<Entry>>),
+    /// The buffer no longer holds everything after the position; it starts after this.
+    Expired(Cursor),
+}
+
+impl Hub {
+    pub fn new(settings: HubSettings) -> Hub {
+        Hub {
+            settings,
+            layout: Layout::current(),
+            inner: Mutex::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &HubSettings {
+        &self.settings
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Declares that `partition` is followed from `next_offset` on: a cursor below it names
+    /// records this hub never saw (`lagged`), one at it is current. Ignored for a partition
+    /// already ingested.
+    pub fn begin(&self, partition: i32, next_offset: i64) {
+        let mut inner = self.lock();
+        if !inner.frontier.contains(partition) {
+            inner.frontier.advance(partition, next_offset - 1);
+            inner.floor.advance(partition, next_offset - 1);
+        }
+    }
+
+    /// Takes one enriched record at its position; fans a matched one out to the interested
+    /// live connections. Never waits for a client; never blocks on I/O. A position at or below
+    /// one already ingested in its partition is ignored (a consumer that re-reads).
+    pub fn ingest(&self, partition: i32, offset: i64, record: &[u8]) {
+        let parsed = match parse(record, &self.layout) {
+            Ok(p) => p,
+            Err(e) => {
+                crate::telemetry::push_undecodable();
+                tracing::debug!(error = %e, partition, offset, "an enriched record the hub cannot read");
+                None
+            }
+        };
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if inner.frontier.contains(partition) && offset <= inner.frontier.get(partition) {
+            return;
+        }
+        if !inner.frontier.contains(partition) {
+            inner.floor.advance(partition, offset - 1);
+        }
+        inner.frontier.advance(partition, offset);
+        let Some((mention, matches)) = parsed else {
+            inner.evict(&self.settings, now);
+            return;
+        };
+        let size = ENTRY_OVERHEAD
+            + record.len()
+            + mention.len()
+            + matches
+                .iter()
+                .map(|m| m.tenant.len() + m.signal.len() + m.json.len() + 64)
+                .sum::<usize>();
+        let entry = Arc::new(Entry {
+            seq: inner.next_seq,
+            partition,
+            offset,
+            at: now,
+            mention,
+            matches,
+            record: record.into(),
+            size,
+        });
+        inner.next_seq += 1;
+        inner.bytes += size;
+        inner.buffer.push_back(entry.clone());
+        inner.evict(&self.settings, now);
+        crate::telemetry::push_buffer_bytes(inner.bytes);
+        inner.live.retain(|l| {
+            if !l.filter.wants(&entry) {
+                return true;
+            }
+            match l.tx.try_send(entry.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    crate::telemetry::push_lagged("slow_client");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// A subscription for `filter` from `cursor`, or from now when `None` (positioned here,
+    /// under the lock: every record ingested after this call is delivered).
+    pub fn subscribe(self: &Arc<Self>, filter: Filter, cursor: Option<Cursor>) -> Subscription {
+        let (cursor, seq) = match cursor {
+            Some(c) => (c, None),
+            None => {
+                let inner = self.lock();
+                (inner.frontier.clone(), Some(inner.next_seq))
+            }
+        };
+        Subscription {
+            hub: self.clone(),
+            filter: Arc::new(filter),
+            cursor,
+            seq,
+            pending: VecDeque::new(),
+            live: None,
+        }
+    }
+
+    fn pull(&self, filter: &Arc<Filter>, cursor: &Cursor, seq: Option<u64>) -> Pulled {
+        let mut inner = self.lock();
+        inner.evict(&self.settings, Instant::now());
+        let front = inner.front_seq();
+        let expired = match seq {
+            Some(s) => s < front,
+            None => inner.floor.iter().any(|(p, f)| cursor.get(p) < f),
+        };
+        if expired {
+            return Pulled::Expired(inner.floor.clone());
+        }
+        let start = seq.map_or(0, |s| (s - front) as usize);
+        let mut out = Vec::new();
+        for e in inner.buffer.iter().skip(start) {
+            if e.offset > cursor.get(e.partition) && filter.wants(e) {
+                out.push(e.clone());
+                if out.len() == PULL_MAX {
+                    return Pulled::More(out, e.seq + 1);
+                }
+            }
+        }
+        let (tx, rx) = mpsc::channel(self.settings.client_buffer);
+        let id = inner.next_id;
+        inner.next_id += 1;
+        inner.live.push(Live {
+            id,
+            filter: filter.clone(),
+            tx,
+        });
+        Pulled::Live(out, inner.next_seq, id, rx)
+    }
+
+    fn detach(&self, id: u64) {
+        self.lock().live.retain(|l| l.id != id);
+    }
+}
+
+/// What a subscription yields next.
+#[derive(Debug)]
+pub enum Step {
+    /// A match, and the cursor after it.
+    Match(Arc<Entry>, Cursor),
+    /// The connection fell behind: `cursor` is its last delivered position. With
+    /// `buffer_starts`, the buffer no longer reached back to it (`cursor_expired`) and delivery
+    /// goes on from there; without, it was too slow (`slow_client`) and catches up from the
+    /// buffer.
+    Lagged {
+        reason: &'static str,
+        cursor: Cursor,
+        buffer_starts: Option<Cursor>,
+    },
+}
+
+/// One connection's position and feed.
+#[derive(Debug)]
+pub struct Subscription {
+    hub: Arc<Hub>,
+    pub filter: Arc<Filter>,
+    cursor: Cursor,
+    /// The next hub seq to look at; `None` until the first scan of the buffer.
+    seq: Option<u64>,
+    pending: VecDeque<Arc<Entry>>,
+    live: Option<(u64, mpsc::Receiver<Arc<Entry>>)>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some((id, _)) = &self.live {
+            self.hub.detach(*id);
+        }
+    }
+}
+
+impl Subscription {
+    pub fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    /// The next event. Cancel-safe: it awaits only the live channel.
+    pub async fn next(&mut self) -> Step {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                if e.offset <= self.cursor.get(e.partition) {
+                    continue;
+                }
+                self.cursor.advance(e.partition, e.offset);
+                self.seq = Some(self.seq.map_or(e.seq + 1, |s| s.max(e.seq + 1)));
+                return Step::Match(e, self.cursor.clone());
+            }
+            if let Some((_, rx)) = &mut self.live {
+                match rx.recv().await {
+                    Some(e) => self.pending.push_back(e),
+                    None => {
+                        self.live = None;
+                        return Step::Lagged {
+                            reason: "slow_client",
+                            cursor: self.cursor.clone(),
+                            buffer_starts: None,
+                        };
+                    }
+                }
+                continue;
+            }
+            match self.hub.pull(&self.filter, &self.cursor, self.seq) {
+                Pulled::More(entries, seq) => {
+                    self.pending.extend(entries);
+                    self.seq = Some(seq);
+                }
+                Pulled::Live(entries, seq, id, rx) => {
+                    self.pending.extend(entries);
+                    self.seq = Some(seq);
+                    self.live = Some((id, rx));
+                }
+                Pulled::Expired(floor) => {
+                    crate::telemetry::push_lagged("cursor_expired");
+                    let cursor = self.cursor.clone();
+                    self.cursor.merge(&floor);
+                    self.seq = None;
+                    return Step::Lagged {
+                        reason: "cursor_expired",
+                        cursor,
+                        buffer_starts: Some(floor),
+                    };
+                }
+            }
+        }
+    }
+
+    /// The cursor to send with a heartbeat. While live with nothing queued, every record the
+    /// hub has ingested has been delivered or was not wanted, so it moves to the hub's
+    /// frontier: an idle client's cursor stays inside the buffer.
+    pub fn heartbeat(&mut self) -> &Cursor {
+        if let Some((id, rx)) = &self.live
+            && self.pending.is_empty()
+        {
+            let inner = self.hub.lock();
+            // Under the lock no ingest can queue more; still registered means not detached.
+            if rx.is_empty() && inner.live.iter().any(|l| l.id == *id) {
+                self.cursor.merge(&inner.frontier);
+                self.seq = Some(inner.next_seq);
+            }
+        }
+        &self.cursor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u32, tenant: &str) -> Vec<u8> {
+        serde_json::json!({
+            "mention": {"id": format!("m{id}"), "text": "x", "author": {"handle": "h"}},
+            "signals": [{"tenant": tenant, "signal": "s", "version": 1}],
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn filter(tenant: &str) -> Filter {
+        Filter {
+            tenant: tenant.into(),
+            signals: None,
+            fields: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cursor_older_than_the_buffer_gets_lagged_then_the_whole_buffer() {
+        let hub = Arc::new(Hub::new(HubSettings {
+            replay_bytes: 4_000,
+            ..Default::default()
+        }));
+        hub.begin(0, 0);
+        let mut old = Cursor::default();
+        old.advance(0, 0);
+        for i in 0..100 {
+            hub.ingest(
+                0,
+                i64::from(i),
+                &record(i, if i % 2 == 0 { "a" } else { "b" }),
+            );
+        }
+        let mut sub = hub.subscribe(filter("a"), Some(old.clone()));
+        let Step::Lagged {
+            reason,
+            cursor,
+            buffer_starts: Some(starts),
+        } = sub.next().await
+        else {
+            panic!("expected lagged");
+        };
+        assert_eq!((reason, cursor), ("cursor_expired", old));
+        let first = starts.get(0) + 1;
+        assert!(
+            first > 10 && first < 99,
+            "bytes evicted the oldest: {starts}"
+        );
+        let mut got = Vec::new();
+        while let Ok(Step::Match(e, c)) =
+            tokio::time::timeout(Duration::from_millis(50), sub.next()).await
+        {
+            assert_eq!(c.get(0), e.offset);
+            got.push(e.offset);
+        }
+        let want: Vec<i64> = (first..100).filter(|o| o % 2 == 0).collect();
+        assert_eq!(got, want, "only a's, each once, from the buffer's start");
+        // Live from there on, and an ingest at an old position is ignored.
+        hub.ingest(0, 50, &record(50, "a"));
+        hub.ingest(0, 100, &record(100, "a"));
+        let Step::Match(e, _) = sub.next().await else {
+            panic!("expected a match");
+        };
+        assert_eq!(e.offset, 100);
+    }
+}

@@ -1,0 +1,516 @@
+//! Live push over the embedded pipeline, wired as `backchannel run` wires it (sink →
+//! LocalPublisher → hub → `/v1/stream` and `/v1/ws`), with ground truth from
+//! `transforms::enrich_and_match` over the same signals: a client that disconnects and resumes
+//! with its cursor gets exactly the matched set; a tenant never sees another's signals; a client
+//! that stops reading neither stalls the pipeline nor loses a match.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use model::Mention;
+use pipeline::config::Config;
+use pipeline::embedded::{LocalProducer, local_queue};
+use pipeline::services::{self, Background};
+use pipeline::signals::SignalsHandle;
+use pipeline::stats::Stats;
+use serde_json::Value;
+use tokio::sync::watch;
+
+const SEED: u64 = 41;
+const WAIT: Duration = Duration::from_secs(60);
+
+/// An embedded pipeline with its client API and two tenants.
+struct Rig {
+    addr: SocketAddr,
+    producer: LocalProducer,
+    stats: Arc<Stats>,
+    signals: SignalsHandle,
+    source: collectors::Synthetic,
+    next: u64,
+    /// Tenant name and key.
+    acme: (String, String),
+    globex: (String, String),
+    _stop: watch::Sender<bool>,
+    _background: Background,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn start(extra: &[(&str, &str)]) -> Rig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut vars: Vec<(String, String)> = vec![
+            (
+                "BACKCHANNEL__EMBEDDED__DATA_DIR".into(),
+                dir.path().display().to_string(),
+            ),
+            ("BACKCHANNEL__METRICS__LISTEN".into(), String::new()),
+            ("BACKCHANNEL__API__LISTEN".into(), "127.0.0.1:0".into()),
+            ("BACKCHANNEL__API__HEARTBEAT".into(), "300ms".into()),
+        ];
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let config = Config::load(None, vars).expect("config");
+        let mut background = Background::default();
+        let svc = services::embedded(&config, &mut background)
+            .await
+            .expect("services");
+        let (acme, globex) = (common::unique("acme"), common::unique("globex"));
+        let acme_key = pipeline::tenants::create(&*svc.store, &acme)
+            .await
+            .expect("tenant");
+        let globex_key = pipeline::tenants::create(&*svc.store, &globex)
+            .await
+            .expect("tenant");
+        // The same signal id in both tenants, with different queries, and one of each alone.
+        for (tenant, id, query) in [
+            (&acme, "brand", "acme OR nimbus"),
+            (&acme, "secret_a", "orbita"),
+            (&globex, "brand", "nimbus OR kettle"),
+            (&globex, "other", "lumen"),
+        ] {
+            pipeline::signals::put(&*svc.store, tenant, id, query, Default::default())
+                .await
+                .expect("signal");
+        }
+        let api = services::api(&svc.store, &svc.cache);
+        let addr = services::serve_api(&config, api, Some(svc.hub.clone()))
+            .await
+            .expect("api")
+            .expect("api.listen is set");
+        let signals = services::signals(&svc.store, true, &mut background)
+            .await
+            .expect("signals");
+        let settings = pipeline::runtime::Settings::from_config(&config, "local", signals.clone())
+            .expect("settings");
+        let (producer, consumer) = local_queue(config.embedded.queue_capacity);
+        let stats = Arc::new(Stats::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (publisher, store, cache, st) = (svc.publisher, svc.store, svc.cache, stats.clone());
+        background.push(tokio::spawn(async move {
+            let r: pipeline::Result<()> =
+                pipeline::runtime::run(consumer, publisher, store, cache, settings, st, stop_rx)
+                    .await;
+            r.expect("pipeline");
+        }));
+        Rig {
+            addr,
+            producer,
+            stats,
+            signals,
+            source: collectors::Synthetic::new(collectors::SyntheticConfig {
+                seed: SEED,
+                start: chrono::Utc::now(),
+                ..Default::default()
+            }),
+            next: 0,
+            acme: (acme, acme_key),
+            globex: (globex, globex_key),
+            _stop: stop_tx,
+            _background: background,
+            _dir: dir,
+        }
+    }
+
+    /// Produces `n` more synthetic mentions and waits until the pipeline has published them.
+    /// Returns them.
+    async fn produce(&mut self, n: u64) -> Vec<Mention> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let m = self.source.mention(self.next);
+            self.next += 1;
+            let payload = serde_json::to_vec(&m).expect("json");
+            self.producer
+                .send(Some(m.id.clone().into_bytes()), payload)
+                .await
+                .expect("send");
+            out.push(m);
+        }
+        let target = self.next;
+        tokio::time::timeout(WAIT, async {
+            while self.stats.published.load(Ordering::Relaxed) < target {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the pipeline published every mention");
+        out
+    }
+
+    /// Ground truth: mention id → the ids of `tenant`'s signals it matches.
+    fn truth(&self, mentions: &[Mention], tenant: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let matcher = self.signals.current().expect("signals loaded");
+        let mut out = BTreeMap::new();
+        for m in mentions {
+            let mut fields = transforms::Record::new();
+            let ids: BTreeSet<String> =
+                transforms::enrich_and_match(m, &mut fields, Some(&matcher))
+                    .iter()
+                    .filter(|s| s.signal.tenant() == tenant)
+                    .map(|s| s.signal.id().to_owned())
+                    .collect();
+            if !ids.is_empty() {
+                out.insert(m.id.clone(), ids);
+            }
+        }
+        out
+    }
+}
+
+/// One parsed event: its JSON and, for SSE, its `id:`.
+#[derive(Debug, Clone)]
+struct Ev {
+    json: Value,
+    id: Option<String>,
+}
+
+impl Ev {
+    fn kind(&self) -> &str {
+        self.json["type"].as_str().unwrap_or_default()
+    }
+}
+
+/// A minimal SSE client over reqwest.
+struct SseClient {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
+    buf: String,
+}
+
+impl SseClient {
+    async fn connect(addr: SocketAddr, key: &str, query: &str, last: Option<&str>) -> SseClient {
+        let http = collectors::common::http_client().expect("client");
+        let mut req = http.get(format!("http://{addr}/v1/stream?{query}"));
+        if !key.is_empty() {
+            req = req.bearer_auth(key);
+        }
+        if let Some(l) = last {
+            req = req.header("Last-Event-ID", l);
+        }
+        let resp = req.send().await.expect("connect");
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        let mut c = SseClient {
+            body: resp.bytes_stream().boxed(),
+            buf: String::new(),
+        };
+        // The first event is a heartbeat: from here on the client is subscribed.
+        let first = c.next().await;
+        assert_eq!(first.kind(), "heartbeat", "{first:?}");
+        c
+    }
+
+    async fn next(&mut self) -> Ev {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let (mut data, mut id) = (String::new(), None);
+                for line in frame.lines() {
+                    if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    } else if let Some(i) = line.strip_prefix("id:") {
+                        id = Some(i.trim_start().to_owned());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                let json = serde_json::from_str(&data).expect("event JSON");
+                return Ev { json, id };
+            }
+            let chunk = tokio::time::timeout(WAIT, self.body.next())
+                .await
+                .expect("an event in time")
+                .expect("stream open")
+                .expect("chunk");
+            self.buf
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        }
+    }
+}
+
+/// Reads until `want` distinct matches have arrived and then one heartbeat more (so a duplicate
+/// or an extra match would have shown). Returns the matches and every lagged event.
+async fn read_until(mut next: impl AsyncFnMut() -> Ev, seen: &mut Vec<Ev>, want: usize) -> Vec<Ev> {
+    let mut lagged = Vec::new();
+    let distinct = |s: &Vec<Ev>| {
+        s.iter()
+            .map(|e| {
+                e.json["mention"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    while distinct(seen) < want {
+        let ev = next().await;
+        match ev.kind() {
+            "match" => seen.push(ev),
+            "lagged" => lagged.push(ev),
+            _ => {}
+        }
+    }
+    loop {
+        let ev = next().await;
+        match ev.kind() {
+            "match" => seen.push(ev),
+            "lagged" => lagged.push(ev),
+            _ => break,
+        }
+    }
+    lagged
+}
+
+/// The events as mention id → signal ids, asserting each mention came once and carried only
+/// `tenant`'s own signal ids.
+fn as_truth(events: &[Ev]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        let id = e.json["mention"]["id"]
+            .as_str()
+            .expect("mention id")
+            .to_owned();
+        assert!(e.json["mention"]["text"].is_string() && e.json["cursor"].is_string());
+        let sigs = e.json["signals"]
+            .as_array()
+            .expect("signals")
+            .iter()
+            .map(|s| {
+                assert!(s.get("tenant").is_none(), "no tenant names in events: {s}");
+                s["signal"].as_str().expect("signal id").to_owned()
+            })
+            .collect();
+        assert!(
+            out.insert(id.clone(), sigs).is_none(),
+            "{id} delivered twice"
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_resumes_from_last_event_id_with_exactly_the_matched_set() {
+    let mut rig = Rig::start(&[]).await;
+    let (_, key) = rig.acme.clone();
+    let mut client = SseClient::connect(rig.addr, &key, "", None).await;
+    let first = rig.produce(400).await;
+    let truth_first = rig.truth(&first, &rig.acme.0);
+    assert!(
+        truth_first.len() > 20,
+        "signals match enough: {}",
+        truth_first.len()
+    );
+    // Read part of the stream, then hang up mid-stream.
+    let mut seen = Vec::new();
+    while seen.len() < truth_first.len() / 2 {
+        let ev = client.next().await;
+        if ev.kind() == "match" {
+            assert_eq!(
+                ev.id.as_deref(),
+                ev.json["cursor"].as_str(),
+                "SSE id is the cursor"
+            );
+            seen.push(ev);
+        }
+    }
+    let last = seen.last().and_then(|e| e.id.clone()).expect("a cursor");
+    drop(client);
+    let second = rig.produce(400).await;
+    let all: Vec<Mention> = first.into_iter().chain(second).collect();
+    let truth = rig.truth(&all, &rig.acme.0);
+    // Reconnect with the key in the query, as a browser's EventSource would.
+    let query = format!("access_token={key}");
+    let mut client = SseClient::connect(rig.addr, "", &query, Some(&last)).await;
+    let lagged = read_until(async || client.next().await, &mut seen, truth.len()).await;
+    assert!(lagged.is_empty(), "{lagged:?}");
+    assert_eq!(as_truth(&seen), truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_resumes_from_its_cursor_with_exactly_the_matched_set() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut rig = Rig::start(&[]).await;
+    let (_, key) = rig.acme.clone();
+    let addr = rig.addr;
+    let connect = async |cursor: Option<&str>| {
+        let url = match cursor {
+            Some(c) => format!("ws://{addr}/v1/ws?cursor={c}"),
+            None => format!("ws://{addr}/v1/ws"),
+        };
+        let mut req = url.into_client_request().expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {key}").parse().expect("header"),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+        let first = ws_next(&mut ws).await;
+        assert_eq!(first.kind(), "heartbeat");
+        ws
+    };
+    let mut ws = connect(None).await;
+    let first = rig.produce(400).await;
+    let truth_first = rig.truth(&first, &rig.acme.0);
+    let mut seen = Vec::new();
+    while seen.len() < truth_first.len() / 2 {
+        let ev = ws_next(&mut ws).await;
+        if ev.kind() == "match" {
+            seen.push(ev);
+        }
+    }
+    let last = seen
+        .last()
+        .and_then(|e| e.json["cursor"].as_str())
+        .expect("cursor")
+        .to_owned();
+    drop(ws);
+    let second = rig.produce(400).await;
+    let all: Vec<Mention> = first.into_iter().chain(second).collect();
+    let truth = rig.truth(&all, &rig.acme.0);
+    let mut ws = connect(Some(&last)).await;
+    let lagged = read_until(async || ws_next(&mut ws).await, &mut seen, truth.len()).await;
+    assert!(lagged.is_empty(), "{lagged:?}");
+    assert_eq!(as_truth(&seen), truth);
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_next(ws: &mut Ws) -> Ev {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("open")
+            .expect("message");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let json = serde_json::from_str(t.as_str()).expect("event JSON");
+            return Ev { json, id: None };
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_never_sees_another_tenants_signals_or_matches_on_the_stream() {
+    let mut rig = Rig::start(&[]).await;
+    let mut a = SseClient::connect(rig.addr, &rig.acme.1, "", None).await;
+    let mut g = SseClient::connect(
+        rig.addr,
+        &rig.globex.1,
+        "signals=brand&fields=sentiment_compound",
+        None,
+    )
+    .await;
+    let mentions = rig.produce(400).await;
+    let truth_a = rig.truth(&mentions, &rig.acme.0);
+    let mut truth_g = rig.truth(&mentions, &rig.globex.0);
+    for ids in truth_g.values_mut() {
+        ids.retain(|i| i == "brand");
+    }
+    truth_g.retain(|_, ids| !ids.is_empty());
+    let (mut seen_a, mut seen_g) = (Vec::new(), Vec::new());
+    read_until(async || a.next().await, &mut seen_a, truth_a.len()).await;
+    read_until(async || g.next().await, &mut seen_g, truth_g.len()).await;
+    assert_eq!(as_truth(&seen_a), truth_a);
+    assert_eq!(as_truth(&seen_g), truth_g);
+    for e in &seen_g {
+        let text = e.json.to_string();
+        assert!(
+            !text.contains(&rig.acme.0) && !text.contains("secret_a"),
+            "{text}"
+        );
+        assert!(
+            e.json["fields"].get("sentiment_compound").is_some(),
+            "asked-for field: {text}"
+        );
+    }
+    // A signal id of the other tenant is unknown here, as everywhere in /v1.
+    let resp = collectors::common::http_client()
+        .expect("client")
+        .get(format!("http://{}/v1/stream?signals=secret_a", rig.addr))
+        .bearer_auth(&rig.globex.1)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 404);
+    let resp = collectors::common::http_client()
+        .expect("client")
+        .get(format!("http://{}/v1/stream", rig.addr))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_slow_the_pipeline_and_catches_up_after_lagged() {
+    // Room for a batch's burst of events, not for thousands.
+    let mut rig = Rig::start(&[("BACKCHANNEL__API__STREAM_BUFFER", "256")]).await;
+    // Large events (every field), so the socket buffers fill and the hub's channel overflows.
+    let every_field: Vec<&str> = transforms::registry()
+        .fields
+        .iter()
+        .map(|f| f.name)
+        .collect();
+    let query = format!("fields={}", every_field.join(","));
+    let mut slow = SseClient::connect(rig.addr, &rig.acme.1, &query, None).await;
+    // Another tenant's client reads all along, on its own task.
+    let mut fast = SseClient::connect(rig.addr, &rig.globex.1, "", None).await;
+    let fast_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = fast_seen.clone();
+    let fast_reader = tokio::spawn(async move {
+        loop {
+            let ev = fast.next().await;
+            if ev.kind() != "heartbeat" {
+                sink.lock().expect("lock").push(ev);
+            }
+        }
+    });
+    // The slow client reads nothing while the pipeline publishes, round after round.
+    let mut mentions = Vec::new();
+    for round in 1..=6u64 {
+        mentions.extend(rig.produce(500).await);
+        assert_eq!(
+            rig.stats.published.load(Ordering::Relaxed),
+            round * 500,
+            "the pipeline kept publishing with a stalled client"
+        );
+    }
+    let truth_fast = rig.truth(&mentions, &rig.globex.0);
+    tokio::time::timeout(WAIT, async {
+        while fast_seen.lock().expect("lock").len() < truth_fast.len() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the fast client got its matches");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fast_reader.abort();
+    let fast_seen = fast_seen.lock().expect("lock").clone();
+    assert!(
+        fast_seen.iter().all(|e| e.kind() == "match"),
+        "the fast client was not held back: {:?}",
+        fast_seen.iter().find(|e| e.kind() != "match")
+    );
+    assert_eq!(as_truth(&fast_seen), truth_fast);
+
+    let truth = rig.truth(&mentions, &rig.acme.0);
+    let mut seen = Vec::new();
+    let lagged = read_until(async || slow.next().await, &mut seen, truth.len()).await;
+    assert!(
+        lagged.iter().any(|l| l.json["reason"] == "slow_client"),
+        "the stalled client was told it lagged: {lagged:?}"
+    );
+    assert_eq!(
+        as_truth(&seen),
+        truth,
+        "then caught up completely, once each"
+    );
+}
