@@ -441,7 +441,10 @@ mod tests {
             "backchannel_store_live_bytes 1000",
             "backchannel_store_budget_bytes 3000",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
         }
     }
 

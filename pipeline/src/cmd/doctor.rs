@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use ::scylla::client::session::Session;
 use rdkafka::ClientConfig;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use ::scylla::client::session::Session;
 
 use crate::config::{Config, Mode};
 use crate::distributed::scylla;
@@ -152,7 +152,10 @@ async fn kafka(config: &Config) -> Vec<Finding> {
             return vec![finding(
                 Level::Fail,
                 "kafka",
-                format!("cannot create a client for kafka.brokers = {:?}: {e}", k.brokers),
+                format!(
+                    "cannot create a client for kafka.brokers = {:?}: {e}",
+                    k.brokers
+                ),
             )];
         }
     };
@@ -189,7 +192,9 @@ async fn kafka(config: &Config) -> Vec<Finding> {
             let (level, what) = if k.create_topics {
                 (
                     Level::Warn,
-                    format!("a starting worker creates it with {shape} (kafka.create_topics = true)"),
+                    format!(
+                        "a starting worker creates it with {shape} (kafka.create_topics = true)"
+                    ),
                 )
             } else {
                 (
@@ -294,7 +299,9 @@ async fn schema(session: &Session, config: &Config) -> Finding {
         return finding(
             Level::Fail,
             "schema",
-            format!("keyspace {ks} does not exist (or has no tables); run `backchannel schema apply`"),
+            format!(
+                "keyspace {ks} does not exist (or has no tables); run `backchannel schema apply`"
+            ),
         );
     }
     let missing: Vec<&String> = expected.iter().filter(|t| !tables.contains(t)).collect();
@@ -323,14 +330,17 @@ async fn clock_skew(session: &Session) -> Finding {
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r.into_rows_result().map_err(|e| e.to_string()))
-        .and_then(|r| {
-            r.single_row::<(i64,)>()
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|r| r.single_row::<(i64,)>().map_err(|e| e.to_string()));
     let after = chrono::Utc::now();
     let theirs = match answer {
         Ok((t,)) => t,
-        Err(e) => return finding(Level::Warn, "clock", format!("could not read the time: {e}")),
+        Err(e) => {
+            return finding(
+                Level::Warn,
+                "clock",
+                format!("could not read the time: {e}"),
+            );
+        }
     };
     let ours = before.timestamp_millis() + (after - before).num_milliseconds() / 2;
     let skew = Duration::from_millis((theirs - ours).unsigned_abs());
@@ -387,7 +397,12 @@ mod tests {
     fn expected_tables_come_from_the_schema() {
         let config = Config::load(None, Vec::new()).expect("defaults");
         let tables = expected_tables(&config).expect("tables");
-        for t in ["mentions", "mentions_by_topic", "topic_minute_stats", "tenants"] {
+        for t in [
+            "mentions",
+            "mentions_by_topic",
+            "topic_minute_stats",
+            "tenants",
+        ] {
             assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
         }
     }
@@ -404,6 +419,10 @@ mod tests {
         let out = rt.block_on(main(bad));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].level, Level::Fail);
-        assert!(out[0].to_string().starts_with("FAIL config: "), "{}", out[0]);
+        assert!(
+            out[0].to_string().starts_with("FAIL config: "),
+            "{}",
+            out[0]
+        );
     }
 }
