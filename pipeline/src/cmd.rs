@@ -2,6 +2,7 @@
 //! and reads top to bottom; `main.rs` only parses the command line and dispatches here.
 
 pub mod collect;
+pub mod doctor;
 pub mod enrich;
 pub mod fields;
 pub mod run;

@@ -90,6 +90,10 @@ enum Command {
     },
     /// List the source types a collector can be configured with, and their keys.
     Sources,
+    /// Check the configuration, the services it names (Kafka, ScyllaDB, Redis; or the embedded
+    /// data directory), the schema, the topics and the clock; one line per check (OK, WARN,
+    /// FAIL with what to do). Exits with status 1 on any FAIL. Reads only.
+    Doctor,
     /// Manage tenants' signals (tracked queries) and try queries before saving them.
     Signals {
         #[command(subcommand)]
@@ -304,6 +308,19 @@ fn main() -> anyhow::Result<()> {
                 live_times: !fixed_times,
             };
             block_on(cmd::collect::synthetic(&load()?, &opts))
+        }
+        Command::Doctor => {
+            let config = Config::load(cli.config.as_deref(), std::env::vars());
+            let findings = tokio::runtime::Runtime::new()?.block_on(cmd::doctor::main(config));
+            let failed = findings
+                .iter()
+                .filter(|f| f.level == cmd::doctor::Level::Fail)
+                .count();
+            if failed > 0 {
+                eprintln!("doctor: {failed} check(s) failed");
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Sources => {
             cmd::sources::main();

@@ -37,6 +37,12 @@ pub const IN_FLIGHT: &str = "backchannel_pipeline_in_flight_batches";
 pub const ROLLUPS: &str = "backchannel_store_rollups_total";
 pub const DELETED: &str = "backchannel_store_deleted_mentions_total";
 pub const EXPIRED: &str = "backchannel_store_expired_mentions_total";
+/// Dirty minutes the last rollup pass found due (distributed): the rollup backlog.
+pub const ROLLUP_DUE: &str = "backchannel_store_rollup_due_minutes";
+/// Live data in the embedded store, as its retention accounts it.
+pub const STORE_LIVE_BYTES: &str = "backchannel_store_live_bytes";
+/// The live-data budget the embedded store keeps (its share of `embedded.max_store_bytes`).
+pub const STORE_BUDGET_BYTES: &str = "backchannel_store_budget_bytes";
 /// Mentions a collector run had acknowledged by Kafka, by source.
 pub const COLLECTOR_PRODUCED: &str = "backchannel_collector_produced_mentions_total";
 /// Mentions a collector run did not send, by reason.
@@ -238,6 +244,21 @@ fn describe() {
         Unit::Count,
         "Mentions the embedded store deleted for retention (age or size)."
     );
+    describe_gauge!(
+        ROLLUP_DUE,
+        Unit::Count,
+        "Dirty minutes the last rollup pass found due: the rollup backlog."
+    );
+    describe_gauge!(
+        STORE_LIVE_BYTES,
+        Unit::Bytes,
+        "Live data in the embedded store, as retention accounts it."
+    );
+    describe_gauge!(
+        STORE_BUDGET_BYTES,
+        Unit::Bytes,
+        "Live-data budget of the embedded store (its share of embedded.max_store_bytes)."
+    );
     describe_counter!(
         ROLLUPS,
         Unit::Count,
@@ -410,6 +431,17 @@ pub fn deleted(n: usize) {
 pub fn rollups(n: usize) {
     HANDLES.rollups.increment(n as u64);
 }
+/// Once per rollup pass: how many dirty minutes it found due.
+pub fn rollup_due(n: usize) {
+    gauge!(ROLLUP_DUE).set(n as f64);
+}
+/// After each retention sweep: the embedded store's live bytes and its budget (none: no gauge).
+pub fn store_size(live: u64, budget: Option<u64>) {
+    gauge!(STORE_LIVE_BYTES).set(live as f64);
+    if let Some(b) = budget {
+        gauge!(STORE_BUDGET_BYTES).set(b as f64);
+    }
+}
 
 /// The metrics of one collector run, registered once per collector.
 #[derive(Debug, Clone)]
@@ -432,6 +464,25 @@ impl CollectorRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gauges the alert rules in deploy/prometheus read are rendered under those names.
+    #[test]
+    fn backlog_and_store_size_gauges_are_exported() {
+        let handle = install();
+        rollup_due(3);
+        store_size(1000, Some(3000));
+        let text = handle.render();
+        for line in [
+            "backchannel_store_rollup_due_minutes 3",
+            "backchannel_store_live_bytes 1000",
+            "backchannel_store_budget_bytes 3000",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn stage_handles_are_indexed_by_the_stage() {

@@ -316,7 +316,15 @@ impl RedbStore {
             loop {
                 tick.tick().await;
                 let store = this.clone();
-                match tokio::task::spawn_blocking(move || store.sweep()).await {
+                // The sweep and the size read both block: one blocking task for the two.
+                let swept = tokio::task::spawn_blocking(move || {
+                    let swept = store.sweep();
+                    if let Ok(live) = store.live_bytes() {
+                        crate::telemetry::store_size(live, store.budget());
+                    }
+                    swept
+                });
+                match swept.await {
                     Ok(Ok(0)) => {}
                     Ok(Ok(n)) => crate::telemetry::expired(n),
                     Ok(Err(e)) => tracing::warn!(error = %e, "retention sweep failed"),

@@ -110,6 +110,7 @@ impl ScyllaStore {
     pub async fn rollup(&self, quiet: Duration) -> Result<usize> {
         let due = self.dirty_minutes(quiet).await?;
         let n = due.len();
+        telemetry::rollup_due(n);
         stream::iter(due)
             .map(|d| async move { self.publish(self.recompute(d).await?).await })
             .buffer_unordered(IN_FLIGHT)

@@ -1,0 +1,117 @@
+//! `backchannel doctor` against the real services: all OK with a keyspace `schema apply` made and
+//! topics that exist; a plain FAIL (and exit status 1) for a keyspace or a topic that does not.
+
+mod common;
+mod harness;
+
+use std::process::Command;
+
+use common::{CQL, KAFKA, REDIS, service_up};
+use harness::Env;
+
+/// Runs `backchannel doctor` with `vars`: exit status and stdout.
+fn doctor(vars: &[(String, String)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_backchannel"))
+        .arg("doctor")
+        .env_remove("BACKCHANNEL_CONFIG")
+        .envs(vars.iter().cloned())
+        .output()
+        .expect("run doctor");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn services() -> bool {
+    service_up("Kafka", KAFKA) && service_up("Cassandra", CQL) && service_up("Redis", REDIS)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_on_a_good_setup_and_names_what_is_missing() {
+    if !services() {
+        return;
+    }
+    let env = Env::new("doctor").await;
+    let mut vars = env.vars();
+    vars.push(("BACKCHANNEL__KAFKA__CREATE_TOPICS".into(), "false".into()));
+
+    let (code, out) = doctor(&vars);
+    assert_eq!(code, 0, "{out}");
+    for check in [
+        "config",
+        "kafka",
+        "topic",
+        "cassandra",
+        "schema",
+        "clock",
+        "redis",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("OK") && l.contains(&format!(" {check}: "))),
+            "no OK {check} line in:\n{out}"
+        );
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(
+        out.contains(&format!("{}: 4 partitions, replication 1", env.raw)),
+        "{out}"
+    );
+
+    // A keyspace nobody created and a raw topic that does not exist.
+    let mut bad = vars.clone();
+    bad.push((
+        "BACKCHANNEL__SCYLLA__KEYSPACE".into(),
+        format!("{}_missing", env.keyspace),
+    ));
+    bad.push((
+        "BACKCHANNEL__KAFKA__RAW_TOPIC".into(),
+        format!("{}.missing", env.raw),
+    ));
+    let (code, out) = doctor(&bad);
+    assert_eq!(code, 1, "{out}");
+    let fail = |what: &str| {
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains(what))
+    };
+    assert!(
+        fail(&format!("keyspace {}_missing does not exist", env.keyspace)) && fail("schema apply"),
+        "{out}"
+    );
+    assert!(
+        fail(&format!(
+            "{}.missing does not exist; create it with",
+            env.raw
+        )),
+        "{out}"
+    );
+    // The rest still checked, and still fine.
+    assert!(out.lines().any(|l| l.starts_with("OK   redis")), "{out}");
+}
+
+#[test]
+fn doctor_fails_plainly_on_a_bad_config_and_unreachable_services() {
+    let (code, out) = doctor(&[("BACKCHANNEL__PIPELINE__BATCH_SIZE".into(), "0".into())]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("FAIL config: "), "{out}");
+
+    // Nothing listens on port 1.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("unreachable.toml");
+    std::fs::write(
+        &file,
+        "[pipeline]\nmode = \"distributed\"\n[kafka]\nbrokers = \"127.0.0.1:1\"\n\
+         [scylla]\nnodes = [\"127.0.0.1:1\"]\n[redis]\nurl = \"redis://127.0.0.1:1\"\n",
+    )
+    .expect("config file");
+    let (code, out) = doctor(&[("BACKCHANNEL_CONFIG".into(), file.display().to_string())]);
+    assert_eq!(code, 1, "{out}");
+    for check in ["kafka", "cassandra", "redis"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("FAIL {check}: "))),
+            "no FAIL {check} in:\n{out}"
+        );
+    }
+}
