@@ -261,10 +261,11 @@ pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn delivery(offset: i64, id: &str, text: &str) -> Delivery {
+    /// A raw delivery of a minimal valid mention (also used by the sink's tests).
+    pub(in crate::runtime) fn delivery(offset: i64, id: &str, text: &str) -> Delivery {
         let m = serde_json::json!({
             "id": id, "source": "mastodon", "kind": "post", "url": "https://example.social/1",
             "text": text, "lang_hint": "en",

@@ -17,6 +17,7 @@ use crate::error::{Error, ErrorClass, Result};
 use crate::stats::Stats;
 use crate::telemetry::{self, Stage};
 use crate::traits::{Cache, Committer, Delivery, Publisher, Record, Store, Stored, Topic};
+use transforms::analysis::cap as truncate;
 
 /// `content-type` header of compact enriched records: Avro single-object encoding, schema
 /// `deploy/schema/enriched.avsc` (its fingerprint opens every record).
@@ -347,18 +348,6 @@ fn record<'a>(d: &'a DeadLetter, headers: &'a [(&'a str, &'a [u8])], keep: usize
     }
 }
 
-/// `s` cut to at most `max` bytes, at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// The pause between retries of an external failure: 100 ms doubling to 10 s, full jitter.
 const RETRY_BACKOFF: BackoffConfig = BackoffConfig {
     initial: Duration::from_millis(100),
@@ -397,6 +386,7 @@ mod tests {
 
     use super::*;
     use crate::embedded::{MemoryCache, RedbStore};
+    use crate::runtime::process::tests::delivery;
     use crate::runtime::{Caps, process_batch};
 
     /// What the broker took: topic, key, payload length, headers.
@@ -444,21 +434,6 @@ mod tests {
         }
         fn flush(&self) -> Result<()> {
             Ok(())
-        }
-    }
-
-    fn delivery(offset: i64, id: &str, text: &str) -> Delivery {
-        let m = serde_json::json!({
-            "id": id, "source": "mastodon", "kind": "post", "url": "https://example.social/1",
-            "text": text, "author": {"id": "a1", "handle": "alice"},
-            "created_at": "2026-01-01T00:00:00Z", "collected_at": "2026-01-01T00:00:01Z",
-        });
-        Delivery {
-            partition: 0,
-            offset,
-            key: Some(id.as_bytes().to_vec()),
-            payload: serde_json::to_vec(&m).expect("json"),
-            tombstone: false,
         }
     }
 
