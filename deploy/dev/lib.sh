@@ -119,7 +119,7 @@ bc_pip_install() {
 bc_cargo_tool() {
   local name=$1 version=$2 root="$BC_CARGO_TOOLS/$1-$2"
   if [[ ! -x $root/bin/$name ]]; then
-    bc_log "building $name $version (once; a few minutes) into $root"
+    bc_log "building $name $version (once; a few minutes) into $root" >&2
     cargo install --quiet --locked --root "$root" --version "=$version" "$name" >&2 ||
       bc_die "cargo install $name $version failed"
   fi
