@@ -60,8 +60,10 @@ pub trait Consumer: Send + 'static {
     }
 }
 
-/// How often a backed-up pipeline calls [`Consumer::idle`].
-pub const IDLE_EVERY: Duration = Duration::from_secs(1);
+/// How often a backed-up pipeline calls [`Consumer::idle`]: well above the waits of ordinary
+/// backpressure (so a busy worker does not pause and refetch all the time), well below the
+/// shortest poll interval a group allows (`kafka.max_poll_interval` ≥ 10 s).
+pub const IDLE_EVERY: Duration = Duration::from_secs(4);
 
 /// Commits consumed positions.
 pub trait Committer: Send + Sync + 'static {

@@ -319,16 +319,26 @@ async fn e2e_three_workers_killed_at_random_and_cassandra_stopped_once_lose_noth
     );
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut env = Env::new("chaos").await;
-    env.produce_synthetic(23, 0, n).await;
+    // The mentions arrive in ten waves, one per round of faults, so the faults always meet a
+    // pipeline with work to do however fast this machine drains it.
+    let waves = 10;
+    let wave = n.div_ceil(waves);
+    let mut produced = wave.min(n);
+    env.produce_synthetic(23, 0, produced).await;
     let mut workers: Vec<Guard> = (0..3).map(|i| env.spawn_member(&format!("w{i}"))).collect();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(600);
     let mut kills = 0;
     let mut cassandra_stopped = false;
     loop {
-        tokio::time::sleep(Duration::from_millis(rng.random_range(6_000..12_000))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(4_000..8_000))).await;
+        if produced < n {
+            let k = wave.min(n - produced);
+            env.produce_synthetic(23, produced, k).await;
+            produced += k;
+        }
         let stored = env.stored().await;
-        if stored >= n as i64 {
+        if produced >= n && stored >= n as i64 && cassandra_stopped {
             break;
         }
         assert!(
@@ -338,7 +348,7 @@ async fn e2e_three_workers_killed_at_random_and_cassandra_stopped_once_lose_noth
         );
         kill_one(&env, &mut workers, &mut rng, seed);
         kills += 1;
-        if !cassandra_stopped && stored >= n as i64 / 3 {
+        if !cassandra_stopped && produced >= n / 3 {
             cassandra_stopped = true;
             let cassandra = Stopped::stop("cassandra");
             let down = Instant::now();

@@ -50,9 +50,14 @@ impl ConsumerContext for Ctx {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                // A partition paused by `idle` before a rebalance may come back paused; a
+                // backed-up pipeline pauses it again, so every assignment starts fetching.
+                if let Err(e) = consumer.resume(tpl) {
+                    tracing::debug!(error = %e, "resuming assigned partitions");
+                }
                 telemetry::rebalance("assign");
                 tracing::info!(partitions = tpl.count(), "partitions assigned");
                 self.ready.set(true);
@@ -74,6 +79,8 @@ pub struct KafkaConsumer {
     paused: bool,
     /// Messages received while idle, handed out first by the next poll.
     stash: std::collections::VecDeque<Delivery>,
+    /// Transient consume errors are not logged again before this.
+    quiet_until: Option<std::time::Instant>,
     backlog: Arc<AtomicU64>,
     lag_task: tokio::task::JoinHandle<()>,
 }
@@ -130,6 +137,7 @@ impl KafkaConsumer {
             topic: cfg.raw_topic.clone(),
             paused: false,
             stash: Default::default(),
+            quiet_until: None,
             backlog,
             lag_task,
         })
@@ -197,18 +205,24 @@ impl Consumer for KafkaConsumer {
             return Ok(Polled::Batch(self.stash.drain(..n).collect()));
         }
         let mut batch = Vec::with_capacity(max.min(4096));
-        let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
         let first = loop {
             match self.inner.recv().await {
                 Ok(m) => break m,
                 Err(e) if consume_is_fatal(&e) => return Err(Error::queue("consume", e)),
                 Err(e) => {
                     // Brokers down, a transport error, a topic not created yet, a poll
-                    // interval exceeded: librdkafka recovers by itself; wait it out.
+                    // interval exceeded: librdkafka recovers by itself. Its errors are events,
+                    // one per state change, so the next `recv` waits by itself: sleeping here
+                    // would only let a backlog of stale errors build up (an outage of 20 s
+                    // left minutes of them behind, and a worker that had not yet resumed).
                     telemetry::retry("consume");
-                    let wait = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in = ?wait, "consume error; waiting it out");
-                    tokio::time::sleep(wait).await;
+                    if self
+                        .quiet_until
+                        .is_none_or(|t| t <= std::time::Instant::now())
+                    {
+                        self.quiet_until = Some(std::time::Instant::now() + LOG_EVERY);
+                        tracing::warn!(error = %e, "consume error; librdkafka is recovering");
+                    }
                 }
             }
         };
@@ -271,8 +285,11 @@ impl Consumer for KafkaConsumer {
     }
 }
 
-/// Pause after a transient consume error: 100 ms doubling to 5 s.
-const CONSUME_BACKOFF: collectors::common::BackoffConfig = collectors::common::BackoffConfig {
+/// At most one log line per this long for repeated transient consume errors.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Pause between looks for missing topics: 100 ms doubling to 5 s.
+const TOPICS_BACKOFF: collectors::common::BackoffConfig = collectors::common::BackoffConfig {
     initial: Duration::from_millis(100),
     max: Duration::from_secs(5),
 };
@@ -471,7 +488,7 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
     let admin: AdminClient<Watch> = client_config(cfg, ClientConfig::new())?
         .create_with_context(Watch::default())
         .map_err(|e| Error::queue("creating the admin client", e))?;
-    let mut backoff = collectors::common::Backoff::new(CONSUME_BACKOFF);
+    let mut backoff = collectors::common::Backoff::new(TOPICS_BACKOFF);
     loop {
         let missing = match missing_topics(&probe, topics).await {
             Ok(missing) if missing.is_empty() => return Ok(()),
