@@ -6,13 +6,16 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, DurationRound, Utc};
 
+/// Per-minute aggregates of one topic, oldest first.
+pub type Series = Vec<(DateTime<Utc>, MinuteAggregate)>;
+
 /// The minute a timestamp falls in.
 pub fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t)
 }
 
 /// The aggregate of one topic-minute, as computed from its mentions.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MinuteAggregate {
     pub mentions: i64,
     pub sentiment_sum: f64,
@@ -45,13 +48,79 @@ impl MinuteAggregate {
 
     /// The `n` most frequent hashtags (ties broken by name, so the result is deterministic).
     pub fn top_hashtags(&self, n: usize) -> HashMap<String, i64> {
-        let mut v: Vec<(&String, &i64)> = self.hashtags.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        v.into_iter()
-            .take(n)
-            .map(|(k, c)| (k.clone(), *c))
+        self.ranked_hashtags(n)
+            .into_iter()
+            .map(|(k, c)| (k.to_owned(), c))
             .collect()
     }
+
+    /// The `n` most frequent hashtags, most frequent first (ties by name).
+    pub fn ranked_hashtags(&self, n: usize) -> Vec<(&str, i64)> {
+        let mut v: Vec<(&str, i64)> = self
+            .hashtags
+            .iter()
+            .map(|(k, c)| (k.as_str(), *c))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
+
+    /// Adds another aggregate's counts to this one (two minutes into one step, or a batch's
+    /// counts into a stored minute).
+    pub fn merge(&mut self, other: &MinuteAggregate) {
+        self.mentions += other.mentions;
+        self.sentiment_sum += other.sentiment_sum;
+        self.positive += other.positive;
+        self.neutral += other.neutral;
+        self.negative += other.negative;
+        for (h, c) in &other.hashtags {
+            *self.hashtags.entry(h.clone()).or_default() += c;
+        }
+    }
+
+    /// Keeps only the `n` most frequent hashtags, so a stored minute stays small.
+    pub fn keep_top_hashtags(&mut self, n: usize) {
+        if self.hashtags.len() > n {
+            self.hashtags = self.top_hashtags(n);
+        }
+    }
+
+    /// Mean compound sentiment, or `None` without mentions.
+    pub fn mean_sentiment(&self) -> Option<f64> {
+        (self.mentions > 0).then(|| self.sentiment_sum / self.mentions as f64)
+    }
+}
+
+/// Folds per-minute aggregates into consecutive steps of `step` from `from` (cut to the step)
+/// up to `to`, every step present (zero where nothing was posted), oldest first. Minutes outside
+/// the range are ignored.
+pub fn steps(
+    minutes: &[(DateTime<Utc>, MinuteAggregate)],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step: chrono::Duration,
+) -> Vec<(DateTime<Utc>, MinuteAggregate)> {
+    let start = from.duration_trunc(step).unwrap_or(from);
+    let mut out = Vec::new();
+    let mut t = start;
+    while t < to {
+        out.push((t, MinuteAggregate::default()));
+        t += step;
+    }
+    let (Ok(step_ms), false) = (usize::try_from(step.num_milliseconds()), out.is_empty()) else {
+        return out;
+    };
+    for (minute, agg) in minutes {
+        if *minute < start || *minute >= to {
+            continue;
+        }
+        let i = usize::try_from((*minute - start).num_milliseconds()).unwrap_or(0) / step_ms.max(1);
+        if let Some((_, slot)) = out.get_mut(i) {
+            slot.merge(agg);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -90,6 +159,65 @@ mod tests {
             "ties broken by name: axum before serde"
         );
         assert!(!top.contains_key("serde"));
+    }
+
+    #[test]
+    fn steps_fold_minutes_and_fill_gaps() {
+        let at = |h, m| {
+            Utc.with_ymd_and_hms(2026, 12, 3, h, m, 0)
+                .single()
+                .expect("time")
+        };
+        let one = |s: f64, tag: &str| {
+            let mut a = MinuteAggregate::default();
+            a.add(Some(s), &[tag.to_owned()]);
+            a
+        };
+        let minutes = [
+            (at(9, 59), one(0.9, "early")),
+            (at(10, 0), one(0.5, "rust")),
+            (at(10, 1), one(-0.5, "rust")),
+            (at(10, 5), one(0.0, "go")),
+            (at(11, 0), one(0.9, "late")),
+        ];
+        let hourly = steps(&minutes, at(10, 0), at(11, 0), chrono::Duration::hours(1));
+        assert_eq!(hourly.len(), 1);
+        let (t, agg) = &hourly[0];
+        assert_eq!(*t, at(10, 0));
+        assert_eq!(agg.mentions, 3, "9:59 and 11:00 are outside [10:00, 11:00)");
+        assert_eq!((agg.positive, agg.neutral, agg.negative), (1, 1, 1));
+        assert_eq!(agg.hashtags.get("rust"), Some(&2));
+        assert_eq!(agg.ranked_hashtags(1), [("rust", 2)]);
+        assert_eq!(agg.mean_sentiment(), Some(0.0));
+
+        let by_minute = steps(
+            &minutes,
+            at(10, 0),
+            at(10, 10),
+            chrono::Duration::minutes(1),
+        );
+        assert_eq!(by_minute.len(), 10, "every minute present");
+        let counts: Vec<i64> = by_minute.iter().map(|(_, a)| a.mentions).collect();
+        assert_eq!(counts, [1, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(by_minute[2].1.mean_sentiment(), None);
+        // A `from` inside a step starts at the step's beginning.
+        let cut = steps(&minutes, at(10, 30), at(11, 0), chrono::Duration::hours(1));
+        assert_eq!((cut[0].0, cut[0].1.mentions), (at(10, 0), 3));
+    }
+
+    #[test]
+    fn merged_minutes_keep_their_top_hashtags() {
+        let mut a = MinuteAggregate::default();
+        for i in 0..50 {
+            a.add(None, &[format!("t{}", i % 10), "common".to_owned()]);
+        }
+        let mut b = a.clone();
+        b.merge(&a);
+        assert_eq!(b.mentions, 100);
+        assert_eq!(b.hashtags.get("common"), Some(&100));
+        b.keep_top_hashtags(3);
+        assert_eq!(b.hashtags.len(), 3);
+        assert_eq!(b.ranked_hashtags(1), [("common", 100)]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! | PUT | `/v1/signals/{id}` | body `{"query": "...", "options": {...}}`; returns the version |
 //! | DELETE | `/v1/signals/{id}` | 204, or 404 |
 //! | GET | `/v1/signals/{id}/mentions?limit=N` | newest mentions it matched, N ≤ 1000 (default 50) |
+//! | GET | `/v1/signals/{id}/series?from=&to=&step=1m\|1h&top=N` | volume, sentiment labels, mean compound and top hashtags per step ([`routes::signal_series`]) |
 //! | GET | `/v1/mentions/{id}` | the EnrichedMention, if it matched one of the tenant's signals |
 //! | GET | `/v1/stream?signals=&fields=&cursor=` | live matches as Server-Sent Events ([`stream`]) |
 //! | GET | `/v1/ws?signals=&fields=&cursor=` | the same events over a WebSocket |
@@ -81,6 +82,7 @@ pub fn router(
                 .delete(routes::delete_signal),
         )
         .route("/v1/signals/{id}/mentions", get(routes::signal_mentions))
+        .route("/v1/signals/{id}/series", get(routes::signal_series))
         .route("/v1/mentions/{id}", get(routes::mention))
         .route("/v1/stream", get(stream::sse))
         .route("/v1/ws", get(stream::ws))

@@ -143,6 +143,17 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
 
+    /// The per-minute aggregates of `topic` for the minutes in `[from, to)`, oldest first; minutes
+    /// without mentions are absent. Embedded, only `signal:` topics are aggregated (counted as
+    /// they are written); distributed, every topic (by the rollup, so the last few seconds are
+    /// not in yet).
+    fn series(
+        &self,
+        topic: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<crate::aggregate::Series>> + Send;
+
     /// Keeps the schema (`.avsc` JSON) of records written with `fingerprint`, so that readers of
     /// other versions can decode them. Idempotent.
     fn put_schema(&self, fingerprint: u64, avsc: &str) -> impl Future<Output = Result<()>> + Send;

@@ -117,6 +117,15 @@ impl Client {
 
 /// Stores mentions with these texts, matched against the stored signals as the pipeline would.
 async fn store_mentions<S: Store + SignalStore>(store: &S, texts: &[(&str, &str)]) {
+    store_mentions_at(store, texts, chrono::Utc::now()).await;
+}
+
+/// [`store_mentions`], created at `at`.
+async fn store_mentions_at<S: Store + SignalStore>(
+    store: &S,
+    texts: &[(&str, &str)],
+    at: chrono::DateTime<chrono::Utc>,
+) {
     let handle = SignalsHandle::default();
     handle.refresh(store).await.expect("signals");
     let matcher = handle.current().expect("signals exist");
@@ -128,7 +137,7 @@ async fn store_mentions<S: Store + SignalStore>(store: &S, texts: &[(&str, &str)
             let mut m = source.mention(i as u64);
             m.id = (*id).to_owned();
             m.text = (*text).to_owned();
-            m.created_at = chrono::Utc::now();
+            m.created_at = at;
             Delivery {
                 partition: 0,
                 offset: i as i64,
@@ -291,6 +300,7 @@ async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore>(store:
         ("PUT", "/v1/signals/brand".to_owned()),
         ("DELETE", "/v1/signals/brand".to_owned()),
         ("GET", "/v1/signals/brand/mentions".to_owned()),
+        ("GET", "/v1/signals/brand/series".to_owned()),
         ("GET", format!("/v1/mentions/{both}")),
     ];
     for c in [
@@ -418,7 +428,147 @@ async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
         .await
         .expect("schema");
     two_tenants_every_endpoint(store.clone()).await;
+    series_of_a_signal(store.clone(), || async {}).await;
     limits(store).await;
+}
+
+/// A signal's series over the API: exact counts per minute, every step present, the tenant's
+/// own signals only, and clear 400s for bad ranges. `settle` makes written mentions visible to
+/// the series (the distributed store's rollup).
+async fn series_of_a_signal<S, F, Fut>(store: Arc<S>, settle: F)
+where
+    S: Store + SignalStore + TenantStore,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use chrono::{DurationRound, SecondsFormat};
+    let (acme, globex) = (unique("acme"), unique("globex"));
+    let acme_key = tenants::create(&*store, &acme).await.expect("create");
+    let globex_key = tenants::create(&*store, &globex).await.expect("create");
+    let addr = serve(&store, settings()).await;
+    let a = Client::new(addr, None).with_key(&acme_key);
+    let g = Client::new(addr, None).with_key(&globex_key);
+    assert_eq!(a.put("brand", "acme").await.0, StatusCode::OK);
+    assert_eq!(g.put("other", "acme").await.0, StatusCode::OK);
+
+    let minute = (chrono::Utc::now() - chrono::Duration::minutes(10))
+        .duration_trunc(chrono::Duration::minutes(1))
+        .expect("minute");
+    let at = |m: i64, s: i64| minute + chrono::Duration::minutes(m) + chrono::Duration::seconds(s);
+    let mid = unique("s");
+    let id = |i: usize| format!("{mid}_{i}");
+    let (i0, i1, i2, i3, i4) = (id(0), id(1), id(2), id(3), id(4));
+    store_mentions_at(
+        &*store,
+        &[
+            (&i0, "I love acme, it is great #launch"),
+            (&i1, "acme is terrible and awful #launch"),
+        ],
+        at(0, 5),
+    )
+    .await;
+    store_mentions_at(&*store, &[(&i2, "acme ships a box today")], at(0, 40)).await;
+    store_mentions_at(&*store, &[(&i3, "acme again #Launch #box")], at(2, 1)).await;
+    store_mentions_at(&*store, &[(&i4, "nothing of interest")], at(2, 2)).await;
+    settle().await;
+
+    let (from, to) = (at(0, 0), at(4, 0));
+    let q = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>, step: &str| {
+        format!(
+            "/v1/signals/brand/series?from={}&to={}&step={step}",
+            from.to_rfc3339_opts(SecondsFormat::Secs, true)
+                .replace('+', "%2B"),
+            to.to_rfc3339_opts(SecondsFormat::Secs, true)
+                .replace('+', "%2B"),
+        )
+    };
+    let (s, _, body) = a.call("GET", &q(from, to, "1m"), None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let points = body["points"].as_array().expect("points");
+    let column = |key: &str| {
+        points
+            .iter()
+            .map(|p| p[key].as_i64().unwrap_or(-1))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        column("mentions"),
+        [3, 0, 1, 0],
+        "every minute present: {body}"
+    );
+    assert_eq!(column("positive"), [1, 0, 0, 0], "{body}");
+    assert_eq!(column("negative"), [1, 0, 0, 0], "{body}");
+    assert_eq!(column("neutral"), [1, 0, 1, 0], "{body}");
+    assert_eq!(
+        points[0]["t"],
+        at(0, 0).to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+    assert_eq!(
+        points[0]["top_hashtags"][0],
+        serde_json::json!({"hashtag": "launch", "count": 2})
+    );
+    assert!(
+        points[1]["mean_compound"].is_null(),
+        "no mentions, no mean: {body}"
+    );
+
+    let (s, _, hourly) = a.call("GET", &q(from, to, "1h"), None).await;
+    assert_eq!(s, StatusCode::OK, "{hourly}");
+    let total: i64 = hourly["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["mentions"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(total, 4, "{hourly}");
+    // The four minutes may straddle an hour: count #launch over the hours.
+    let launch: i64 = hourly["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .flat_map(|p| p["top_hashtags"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["hashtag"] == "launch")
+        .map(|t| t["count"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(launch, 3, "{hourly}");
+
+    // The other tenant's signal of the same query is its own; acme's is not visible to it.
+    assert_eq!(
+        g.status("GET", &q(from, to, "1m")).await,
+        StatusCode::NOT_FOUND
+    );
+    let (s, _, theirs) = g
+        .call(
+            "GET",
+            &q(from, to, "1m").replace("/brand/", "/other/"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let theirs: i64 = theirs["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["mentions"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(theirs, 4, "the same mentions matched globex's own signal");
+
+    for (bad, why) in [
+        (q(to, from, "1m"), "before"),
+        (q(from, to, "5m"), "step"),
+        (q(from, from + chrono::Duration::days(3), "1m"), "at most"),
+        (
+            "/v1/signals/brand/series?from=yesterday".to_owned(),
+            "RFC 3339",
+        ),
+    ] {
+        let (s, _, e) = a.call("GET", &bad, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {e}");
+        assert!(
+            e["error"].as_str().unwrap_or_default().contains(why),
+            "{bad}: {e}"
+        );
+    }
 }
 
 async fn scylla_store() -> Option<(ScyllaStore, String)> {
@@ -458,6 +608,11 @@ async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
     };
     let store = Arc::new(store);
     two_tenants_every_endpoint(store.clone()).await;
+    let rollup = store.clone();
+    series_of_a_signal(store.clone(), || async {
+        rollup.rollup(Duration::ZERO).await.expect("rollup");
+    })
+    .await;
     limits(store.clone()).await;
     drop_keyspace(&store, &ks).await;
 }

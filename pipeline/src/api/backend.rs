@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use transforms::signals::{Signal, SignalOptions};
 
 use crate::admin::{Action, Reply};
+use crate::aggregate::Series;
 use crate::error::Result;
 use crate::signals::SignalStore;
 use crate::tenants::{KeyRecord, TenantStore};
@@ -18,6 +20,13 @@ pub trait Backend: Send + Sync + 'static {
     fn mention(&self, id: String) -> BoxFuture<'_, Result<Option<Vec<u8>>>>;
     /// The EnrichedMention JSON of the newest mentions filed under `topic`.
     fn recent(&self, topic: String, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>>;
+    /// The per-minute aggregates of `topic` in `[from, to)`, oldest first ([`Store::series`]).
+    fn series(
+        &self,
+        topic: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Series>>;
     /// The signals of `tenant`.
     fn signals(&self, tenant: String) -> BoxFuture<'_, Result<Vec<Signal>>>;
     fn put_signal(
@@ -79,6 +88,14 @@ impl<S: Store + SignalStore + TenantStore, K: Cache> Backend for StoreBackend<S,
             }
             Ok(out)
         })
+    }
+    fn series(
+        &self,
+        topic: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Series>> {
+        Box::pin(async move { self.store.series(&topic, from, to).await })
     }
     fn signals(&self, tenant: String) -> BoxFuture<'_, Result<Vec<Signal>>> {
         Box::pin(async move {

@@ -96,6 +96,111 @@ pub(super) async fn signal_mentions(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub(super) struct SeriesQuery {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    top: Option<usize>,
+}
+
+/// Most points one series request may ask for (a day by the minute, two months by the hour).
+const MAX_POINTS: i64 = 1440;
+
+/// A signal's volume and sentiment per step, from the per-minute aggregates:
+/// `?from=&to=` (RFC 3339; default the last hour for `step=1m`, the last day for `step=1h`),
+/// `step=1m|1h` (default `1m`), `top=N` hashtags per step (default 5, at most 20). Every step of
+/// the range is present, zero where nothing matched, oldest first.
+pub(super) async fn signal_series(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+    Query(q): Query<SeriesQuery>,
+) -> Response {
+    let bad = |why: String| error(&Error::Config(why));
+    let step = match q.step.as_deref().unwrap_or("1m") {
+        "1m" => chrono::Duration::minutes(1),
+        "1h" => chrono::Duration::hours(1),
+        other => return bad(format!("step: {other:?} is not one of 1m, 1h")),
+    };
+    let time =
+        |key: &str, v: &Option<String>| -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+            v.as_deref()
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|e| format!("{key}: {t:?} is not an RFC 3339 time ({e})"))
+                })
+                .transpose()
+        };
+    let to = match time("to", &q.to) {
+        Ok(t) => t.unwrap_or_else(chrono::Utc::now),
+        Err(why) => return bad(why),
+    };
+    let default_span = if step == chrono::Duration::minutes(1) {
+        60
+    } else {
+        24
+    };
+    let from = match time("from", &q.from) {
+        Ok(t) => t.unwrap_or(to - step * default_span),
+        Err(why) => return bad(why),
+    };
+    if from >= to {
+        return bad("from must be before to".into());
+    }
+    let points = (to - from).num_seconds() / step.num_seconds() + 1;
+    if points > MAX_POINTS {
+        return bad(format!(
+            "{points} steps asked for, at most {MAX_POINTS}: narrow the range or use step=1h"
+        ));
+    }
+    let top = q.top.unwrap_or(5).min(20);
+    match owns(&s, &tenant, &id).await {
+        Ok(true) => {}
+        Ok(false) => return not_found("signal"),
+        Err(r) => return r,
+    }
+    let minutes = match s
+        .backend
+        .series(format!("signal:{tenant}/{id}"), from, to)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return error(&e),
+    };
+    let points: Vec<serde_json::Value> = crate::aggregate::steps(&minutes, from, to, step)
+        .iter()
+        .map(|(t, agg)| {
+            serde_json::json!({
+                "t": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "mentions": agg.mentions,
+                "positive": agg.positive,
+                "neutral": agg.neutral,
+                "negative": agg.negative,
+                "mean_compound": agg.mean_sentiment(),
+                "top_hashtags": agg
+                    .ranked_hashtags(top)
+                    .into_iter()
+                    .map(|(h, c)| serde_json::json!({ "hashtag": h, "count": c }))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "signal": id,
+            "step": if step == chrono::Duration::hours(1) { "1h" } else { "1m" },
+            "from": from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "to": to.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "points": points,
+        })
+        .to_string()
+        .into_bytes(),
+    )
+}
+
 pub(super) async fn list_signals(
     State(s): State<ApiState>,
     Extension(Tenant(tenant)): Extension<Tenant>,

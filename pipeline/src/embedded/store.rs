@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+use chrono::{DateTime, Utc};
+
+use crate::aggregate::MinuteAggregate;
 use crate::error::{BoxError, Error, Result};
 use crate::traits::{Store, Stored};
 
@@ -25,6 +28,17 @@ const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_key
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Schema fingerprint -> `.avsc` of the compact records written with it.
 const SCHEMAS: TableDefinition<'_, u64, &str> = TableDefinition::new("schemas");
+/// (signal topic, minute millis) -> [`MinuteAggregate`] JSON: the series a client charts,
+/// counted as mentions are first written (a redelivery is not counted again).
+const TOPIC_STATS: TableDefinition<'_, (&str, i64), &[u8]> = TableDefinition::new("topic_stats");
+/// (minute millis, signal topic) -> () : the order in which retention deletes stats.
+const STATS_BY_MINUTE: TableDefinition<'_, (i64, &str), ()> =
+    TableDefinition::new("stats_by_minute");
+
+/// Hashtags kept per stored minute, the most frequent first (the distributed rollup keeps 20 per
+/// minute; more here since a minute's counts are merged batch by batch, and a hashtag dropped
+/// from a minute restarts from zero if it comes back in a later batch of that minute).
+const STATS_HASHTAGS: usize = 100;
 
 /// How the embedded store behaves.
 #[derive(Debug, Clone)]
@@ -172,6 +186,8 @@ impl RedbStore {
         txn.open_table(SCHEMAS).map_err(err)?;
         txn.open_table(TENANTS).map_err(err)?;
         txn.open_table(API_KEYS).map_err(err)?;
+        txn.open_table(TOPIC_STATS).map_err(err)?;
+        txn.open_table(STATS_BY_MINUTE).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(RedbStore {
             db: Arc::new(db),
@@ -226,6 +242,8 @@ impl RedbStore {
             let mut live = t.live()?;
             let mut value = Vec::new();
             let mut topics: Vec<String> = Vec::new();
+            let mut stats: std::collections::HashMap<(&str, i64), MinuteAggregate> =
+                Default::default();
             for s in batch {
                 // A topic too long for the retention index is not indexed at all.
                 topics.clear();
@@ -253,12 +271,22 @@ impl RedbStore {
                         .insert((topic.as_str(), created_ms, s.id.as_str()), ())
                         .map_err(err)?;
                 }
+                if replaced.is_none() {
+                    let minute = created_ms - created_ms.rem_euclid(60_000);
+                    for topic in s.topics.iter().filter(|t| is_charted(t)) {
+                        stats
+                            .entry((topic.as_str(), minute))
+                            .or_default()
+                            .add(s.sentiment, &s.hashtags);
+                    }
+                }
                 let entry = Entry::pack(created_ms, &topics);
                 t.by_time
                     .insert((written_ms, s.id.as_str()), entry.as_slice())
                     .map_err(err)?;
                 live += footprint(&s.id, value.len(), entry.len(), topics.len());
             }
+            t.add_stats(stats)?;
             // Keep the size budget as we go: the oldest make room in the same commit, so the
             // file never holds more than a batch beyond it, whatever the write rate.
             if self.budget().is_some_and(|b| live > b) {
@@ -281,9 +309,10 @@ impl RedbStore {
     }
 
     /// Deletes mentions past the retention time, then the oldest while the live data is over
-    /// its share of `max_bytes`, in transactions of a few thousand. Returns how many it
-    /// deleted. Blocking; run it on a blocking thread. (The writer also keeps the size budget
-    /// batch by batch; this catches up on age.)
+    /// its share of `max_bytes`, in transactions of a few thousand; also the signals' stored
+    /// minutes past the retention time. Returns how many mentions it deleted. Blocking; run it on
+    /// a blocking thread. (The writer also keeps the size budget batch by batch; this catches up
+    /// on age.)
     pub fn sweep(&self) -> Result<u64> {
         let cutoff = self
             .options
@@ -292,16 +321,22 @@ impl RedbStore {
         let mut deleted = 0;
         loop {
             let txn = self.begin_grouped()?;
-            let n = {
+            let (n, stale) = {
                 let mut t = Tables::open(&txn)?;
                 let mut live = t.live()?;
                 let n = t.evict(&mut live, cutoff, self.budget(), SWEEP_CHUNK)?;
                 t.meta.insert("live_bytes", live).map_err(err)?;
-                n
+                // Stored minutes follow the time limit only: they are small and outlive the
+                // mentions a size limit drops, as the distributed store's stats do.
+                let stale = match cutoff {
+                    Some(c) => t.expire_stats(c, SWEEP_CHUNK)?,
+                    None => 0,
+                };
+                (n, stale)
             };
             txn.commit().map_err(err)?;
             deleted += n as u64;
-            if n < SWEEP_CHUNK {
+            if n < SWEEP_CHUNK && stale < SWEEP_CHUNK {
                 return Ok(deleted);
             }
         }
@@ -341,6 +376,8 @@ struct Tables<'t> {
     by_topic: redb::Table<'t, (&'static str, i64, &'static str), ()>,
     by_time: redb::Table<'t, (i64, &'static str), &'static [u8]>,
     meta: redb::Table<'t, &'static str, u64>,
+    stats: redb::Table<'t, (&'static str, i64), &'static [u8]>,
+    stats_by_minute: redb::Table<'t, (i64, &'static str), ()>,
 }
 
 impl<'t> Tables<'t> {
@@ -350,7 +387,65 @@ impl<'t> Tables<'t> {
             by_topic: txn.open_table(BY_TOPIC).map_err(err)?,
             by_time: txn.open_table(BY_TIME).map_err(err)?,
             meta: txn.open_table(META).map_err(err)?,
+            stats: txn.open_table(TOPIC_STATS).map_err(err)?,
+            stats_by_minute: txn.open_table(STATS_BY_MINUTE).map_err(err)?,
         })
+    }
+
+    /// Merges a batch's per-minute counts into the stored minutes.
+    fn add_stats(
+        &mut self,
+        batch: std::collections::HashMap<(&str, i64), MinuteAggregate>,
+    ) -> Result<()> {
+        for ((topic, minute), add) in batch {
+            let stored = self
+                .stats
+                .get((topic, minute))
+                .map_err(err)?
+                .map(|v| serde_json::from_slice::<MinuteAggregate>(v.value()));
+            let mut agg = match stored {
+                Some(Ok(agg)) => agg,
+                Some(Err(e)) => return Err(Error::store("corrupt stored minute", e)),
+                None => {
+                    self.stats_by_minute
+                        .insert((minute, topic), ())
+                        .map_err(err)?;
+                    MinuteAggregate::default()
+                }
+            };
+            agg.merge(&add);
+            agg.keep_top_hashtags(STATS_HASHTAGS);
+            let bytes =
+                serde_json::to_vec(&agg).map_err(|e| Error::internal("encoding a minute", e))?;
+            self.stats
+                .insert((topic, minute), bytes.as_slice())
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes up to `max` stored minutes before `cutoff` (millis); returns how many.
+    fn expire_stats(&mut self, cutoff: i64, max: usize) -> Result<usize> {
+        let mut stale: Vec<(i64, String)> = Vec::new();
+        for row in self
+            .stats_by_minute
+            .range::<(i64, &str)>(..(cutoff, ""))
+            .map_err(err)?
+        {
+            let (key, _) = row.map_err(err)?;
+            let (minute, topic) = key.value();
+            stale.push((minute, topic.to_owned()));
+            if stale.len() >= max {
+                break;
+            }
+        }
+        for (minute, topic) in &stale {
+            self.stats_by_minute
+                .remove((*minute, topic.as_str()))
+                .map_err(err)?;
+            self.stats.remove((topic.as_str(), *minute)).map_err(err)?;
+        }
+        Ok(stale.len())
     }
 
     fn live(&self) -> Result<u64> {
@@ -499,6 +594,33 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn series(
+        &self,
+        topic: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<crate::aggregate::Series> {
+        let topic = topic.to_owned();
+        let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let table = txn.open_table(TOPIC_STATS).map_err(err)?;
+            let mut out = Vec::new();
+            for row in table
+                .range((topic.as_str(), from_ms)..(topic.as_str(), to_ms))
+                .map_err(err)?
+            {
+                let (key, value) = row.map_err(err)?;
+                let minute = DateTime::from_timestamp_millis(key.value().1).unwrap_or_default();
+                let agg = serde_json::from_slice(value.value())
+                    .map_err(|e| Error::store("corrupt stored minute", e))?;
+                out.push((minute, agg));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn put_schema(&self, fingerprint: u64, avsc: &str) -> Result<()> {
         let avsc = avsc.to_owned();
         self.blocking(move |db| {
@@ -523,6 +645,13 @@ impl Store for RedbStore {
         })
         .await
     }
+}
+
+/// Whether the embedded store keeps a topic's per-minute series: the signals' (what the client
+/// API charts), not every source and hashtag, which would cost each write a read-modify-write
+/// per topic.
+fn is_charted(topic: &str) -> bool {
+    topic.starts_with("signal:") && topic.len() <= MAX_TOPIC_BYTES
 }
 
 /// Appends a compressed record: LZ4 block format with the length prepended.

@@ -230,6 +230,7 @@ impl Run {
             ("KAFKA__GROUP_ID", format!("{name}.workers")),
             ("SCYLLA__KEYSPACE", name.clone()),
             ("METRICS__LISTEN", "127.0.0.1:0".to_owned()),
+            ("API__LISTEN", "127.0.0.1:0".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (format!("BACKCHANNEL__{k}"), v))

@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::{StreamExt, stream};
 
 use super::rollup::{bucket_of, shard_of};
 use super::{ScyllaStore, err, write_err};
-use crate::aggregate::minute_of;
+use crate::aggregate::{MinuteAggregate, minute_of};
 use crate::error::Result;
 use crate::telemetry;
 use crate::traits::{Store, Stored};
@@ -85,6 +85,58 @@ impl Store for ScyllaStore {
                 out.push(b);
             }
         }
+        Ok(out)
+    }
+
+    async fn series(
+        &self,
+        topic: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<crate::aggregate::Series> {
+        // Stats are partitioned by (topic, day): one paged read per day of the range.
+        type Row = (
+            DateTime<Utc>,
+            Option<i64>,
+            Option<f64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<std::collections::HashMap<String, i64>>,
+        );
+        let mut out = Vec::new();
+        if from >= to {
+            return Ok(out);
+        }
+        let last: NaiveDate = (to - chrono::Duration::milliseconds(1)).date_naive();
+        let mut day: NaiveDate = from.date_naive();
+        while day <= last {
+            let mut rows = self
+                .session
+                .execute_iter(self.st.read_stats.clone(), (topic, day, from, to))
+                .await
+                .map_err(err)?
+                .rows_stream::<Row>()
+                .map_err(err)?;
+            while let Some(row) = rows.next().await {
+                let (minute, mentions, sum, positive, neutral, negative, hashtags) =
+                    row.map_err(err)?;
+                out.push((
+                    minute,
+                    MinuteAggregate {
+                        mentions: mentions.unwrap_or(0),
+                        sentiment_sum: sum.unwrap_or(0.0),
+                        positive: positive.unwrap_or(0),
+                        neutral: neutral.unwrap_or(0),
+                        negative: negative.unwrap_or(0),
+                        hashtags: hashtags.unwrap_or_default(),
+                    },
+                ));
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        out.sort_by_key(|(minute, _)| *minute);
         Ok(out)
     }
 

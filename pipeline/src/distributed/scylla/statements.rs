@@ -16,6 +16,7 @@ pub(super) struct Statements {
     pub(super) dirty_shard: PreparedStatement,
     pub(super) minute_rows: PreparedStatement,
     pub(super) write_stats: PreparedStatement,
+    pub(super) read_stats: PreparedStatement,
     pub(super) clear_dirty: PreparedStatement,
     pub(super) revision: PreparedStatement,
     pub(super) bump_revision: PreparedStatement,
@@ -76,6 +77,11 @@ impl Statements {
             write_stats: prep(format!(
                 "INSERT INTO {ks}.topic_minute_stats (topic, day, minute, mentions, sentiment_sum, positive, \
                  neutral, negative, hashtags, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+            ))
+            .await?,
+            read_stats: prep(format!(
+                "SELECT minute, mentions, sentiment_sum, positive, neutral, negative, hashtags \
+                 FROM {ks}.topic_minute_stats WHERE topic = ? AND day = ? AND minute >= ? AND minute < ?"
             ))
             .await?,
             clear_dirty: prep(format!(
