@@ -1,7 +1,8 @@
 //! The deployment files no other test runs. `deploy/compose/check_compose.py` parses the compose
 //! file (CI has no Docker): it must pass on the committed file, and fail naming the image on a copy
 //! with an unpinned one, so the check is known to bite. `promtool` checks the compose Prometheus
-//! config as `monitoring.rs` checks the example one.
+//! config as `monitoring.rs` checks the example one. The config file the compose containers read
+//! must load with the compose file's own `BACKCHANNEL__` values, as the binary would load it.
 //!
 //! The script runs under `BACKCHANNEL_PYTHON` (else `python3`), which needs Python 3.11+ and
 //! PyYAML: `deploy/dev/test` installs both (PY_ORACLES in `deploy/versions.env`). Without them
@@ -140,5 +141,49 @@ fn the_compose_prometheus_config_passes_promtool() {
         out.status.success(),
         "promtool check config deploy/compose/prometheus.yml:\n{}",
         printed(&out)
+    );
+}
+
+/// `value` with compose's `${VAR:-default}` replaced by the default and any other `${…}` by "test".
+fn interpolate(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').expect("a closed ${...} in compose.yaml");
+        out.push_str(after[..end].split_once(":-").map_or("test", |(_, d)| d));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_compose_config_loads_with_the_compose_settings() {
+    let compose =
+        std::fs::read_to_string(compose_dir().join("compose.yaml")).expect("read compose.yaml");
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for line in compose.lines() {
+        if let Some((key, value)) = line.trim().split_once(": ")
+            && key.starts_with("BACKCHANNEL__")
+        {
+            vars.push((key.to_owned(), interpolate(value.trim().trim_matches('"'))));
+        }
+    }
+    assert!(
+        vars.len() >= 8,
+        "the BACKCHANNEL__ settings of compose.yaml: {vars:?}"
+    );
+    let config =
+        pipeline::config::Config::load(Some(&compose_dir().join("backchannel.toml")), vars.clone())
+            .unwrap_or_else(|e| panic!("deploy/compose/backchannel.toml with {vars:?}: {e}"));
+    assert!(
+        config.collectors.contains_key("hackernews"),
+        "the collector `collect` runs"
+    );
+    assert_eq!(
+        config.metrics.listen, "0.0.0.0:9898",
+        "what Prometheus scrapes"
     );
 }
