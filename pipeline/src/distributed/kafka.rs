@@ -525,14 +525,23 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
 /// Asks the broker to create `missing`; logs what it answered (another process creating a topic
 /// first is fine, a refusal is waited out by the caller).
 async fn create_topics(admin: &AdminClient<Watch>, cfg: &KafkaConfig, missing: &[String]) {
+    // With three or more replicas, a write acknowledged with acks=all (our producers' setting)
+    // must be on all but one of them: one broker may be lost without losing an acknowledged
+    // write, and a second one stops writes rather than silently keeping a single copy.
+    let min_insync = (cfg.replication_factor - 1).to_string();
     let new: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|t| {
-            NewTopic::new(
+            let topic = NewTopic::new(
                 t,
                 cfg.partitions,
                 TopicReplication::Fixed(cfg.replication_factor),
-            )
+            );
+            if cfg.replication_factor >= 3 {
+                topic.set("min.insync.replicas", &min_insync)
+            } else {
+                topic
+            }
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
