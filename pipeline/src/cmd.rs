@@ -7,6 +7,7 @@ pub mod enrich;
 pub mod fields;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod signals;
 pub mod sources;
 pub mod worker;

@@ -56,6 +56,10 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// Serve the client API with live push (SSE, WebSocket) in distributed mode: follow every
+    /// partition of the enriched topic and fan matches out to this instance's clients. Run as
+    /// many as clients need. Stops on SIGTERM or Ctrl-C.
+    Serve,
     /// Manage the ScyllaDB schema.
     Schema {
         #[command(subcommand)]
@@ -281,6 +285,7 @@ fn main() -> anyhow::Result<()> {
             Ok(cmd::enrich::main(load()?.decode_limits(), format.into())?)
         }
         Command::Worker { status } => block_on(cmd::worker::main(&load()?, status)),
+        Command::Serve => block_on(cmd::serve::main(&load()?)),
         Command::Schema {
             action: SchemaAction::Print,
         } => Ok(cmd::schema::print(&load()?)?),

@@ -129,7 +129,7 @@ pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
 /// [`scylla_store`], waiting out a store that cannot be reached (down, starting, shutting down)
 /// with backoff, as `ensure_topics` waits for Kafka. An error while no node is connected is an
 /// outage and is waited out; one the store answered while connected (no schema) fails at once.
-async fn wait_for_store(config: &Config) -> Result<ScyllaStore> {
+pub async fn wait_for_store(config: &Config) -> Result<ScyllaStore> {
     let mut backoff = collectors::common::Backoff::new(collectors::common::BackoffConfig {
         initial: Duration::from_millis(200),
         max: Duration::from_secs(5),

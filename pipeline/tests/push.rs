@@ -5,6 +5,7 @@
 //! that stops reading neither stalls the pipeline nor loses a match.
 
 mod common;
+mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -513,4 +514,139 @@ async fn a_client_that_stops_reading_does_not_slow_the_pipeline_and_catches_up_a
         truth,
         "then caught up completely, once each"
     );
+}
+
+/// A `backchannel serve` process of `env` on `api_port`, killed when the guard drops.
+fn spawn_serve(env: &harness::Env, tag: &str, api_port: u16, metrics_port: u16) -> harness::Guard {
+    let log =
+        std::fs::File::create(std::env::temp_dir().join(format!("{}.{tag}.serve.log", env.name)))
+            .expect("log");
+    harness::Guard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_backchannel"))
+            .arg("serve")
+            .envs(env.vars())
+            .env("BACKCHANNEL__API__LISTEN", format!("127.0.0.1:{api_port}"))
+            .env(
+                "BACKCHANNEL__METRICS__LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            )
+            .env("BACKCHANNEL__API__HEARTBEAT", "300ms")
+            .env_remove("BACKCHANNEL_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn serve"),
+    )
+}
+
+/// Waits until a serve instance follows the enriched topic (`/readyz`).
+async fn wait_ready(metrics_port: u16) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while harness::http_get(metrics_port, "/readyz").is_none_or(|b| !b.starts_with("ready")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve on :{metrics_port} never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_two_serve_instances_push_the_same_matches_and_a_client_resumes_on_the_other() {
+    if !common::service_up("Kafka", common::KAFKA) || !common::service_up("Cassandra", common::CQL)
+    {
+        return;
+    }
+    let env = harness::Env::new("serve").await;
+    let config = env.config();
+    let store = Arc::new(services::scylla_store(&config).await.expect("store"));
+    let tenant = common::unique("acme");
+    let key = pipeline::tenants::create(&*store, &tenant)
+        .await
+        .expect("tenant");
+    pipeline::signals::put(
+        &*store,
+        &tenant,
+        "brand",
+        "acme OR nimbus",
+        Default::default(),
+    )
+    .await
+    .expect("signal");
+    let ports: Vec<(u16, u16)> = (0..2)
+        .map(|_| (common::free_port(), common::free_port()))
+        .collect();
+    let _serves: Vec<harness::Guard> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &(api, metrics))| spawn_serve(&env, &format!("s{i}"), api, metrics))
+        .collect();
+    for &(_, metrics) in &ports {
+        wait_ready(metrics).await;
+    }
+    let addr = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i].0));
+    let mut first = SseClient::connect(addr(0), &key, "signals=brand", None).await;
+    let mut second = SseClient::connect(addr(1), &key, "", None).await;
+
+    // Ground truth: the same synthetic mentions through the transforms and this tenant's signal.
+    let n = 1_500;
+    let handle = SignalsHandle::default();
+    handle.refresh(&*store).await.expect("signals");
+    let matcher = handle.current().expect("signals exist");
+    let source = collectors::Synthetic::new(collectors::SyntheticConfig {
+        seed: SEED,
+        ..Default::default()
+    });
+    let mut truth = BTreeMap::new();
+    for i in 0..n {
+        let m = source.mention(i);
+        let mut fields = transforms::Record::new();
+        let ids: BTreeSet<String> = transforms::enrich_and_match(&m, &mut fields, Some(&matcher))
+            .iter()
+            .map(|s| s.signal.id().to_owned())
+            .collect();
+        if !ids.is_empty() {
+            truth.insert(m.id.clone(), ids);
+        }
+    }
+    assert!(
+        truth.len() > 50,
+        "the signal matches enough: {}",
+        truth.len()
+    );
+
+    let _worker = env.spawn_worker();
+    env.produce_synthetic(SEED, 0, n).await;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let lagged = read_until(async || first.next().await, &mut a, truth.len()).await;
+    assert!(lagged.is_empty(), "{lagged:?}");
+    let lagged = read_until(async || second.next().await, &mut b, truth.len()).await;
+    assert!(lagged.is_empty(), "{lagged:?}");
+    assert_eq!(as_truth(&a), truth, "instance 1 pushed exactly the matches");
+    assert_eq!(as_truth(&b), truth, "instance 2 pushed exactly the matches");
+    let positions = |evs: &[Ev]| {
+        evs.iter()
+            .map(|e| e.id.clone().expect("SSE id"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        positions(&a),
+        positions(&b),
+        "the same events with the same cursors on both"
+    );
+
+    // A client that read half on instance 1 resumes on instance 2 with its cursor: exactly the rest.
+    let half = a.len() / 2;
+    let cursor = a[half - 1].id.clone().expect("cursor");
+    drop(first);
+    let mut resumed = SseClient::connect(addr(1), &key, "signals=brand", Some(&cursor)).await;
+    let mut rest = a[..half].to_vec();
+    let lagged = read_until(async || resumed.next().await, &mut rest, truth.len()).await;
+    assert!(lagged.is_empty(), "{lagged:?}");
+    assert_eq!(
+        as_truth(&rest),
+        truth,
+        "no gap, no duplicate across instances"
+    );
+    env.drop_all().await;
 }

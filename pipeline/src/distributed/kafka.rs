@@ -28,7 +28,9 @@ use crate::http::Readiness;
 use crate::telemetry;
 use crate::traits::{Committer, Consumer, Delivery, Polled, Publisher, Record, Topic};
 
+mod follow;
 mod security;
+pub use follow::follow;
 pub use security::{Refusals, Watch, client_config};
 
 /// Rebalance hooks: commit stored offsets before partitions are taken away, and report
