@@ -13,7 +13,7 @@
 //! | GET | `/v1/signals/{id}` | one signal |
 //! | PUT | `/v1/signals/{id}` | body `{"query": "...", "options": {...}}`; returns the version |
 //! | DELETE | `/v1/signals/{id}` | 204, or 404 |
-//! | GET | `/v1/signals/{id}/mentions?limit=N` | newest mentions it matched, N ≤ 1000 (default 50) |
+//! | GET | `/v1/signals/{id}/mentions?limit=N&before=C` | newest mentions it matched, N ≤ 1000 (default 50); a full page links the next (`Link: <…>; rel="next"`) |
 //! | GET | `/v1/signals/{id}/series?from=&to=&step=1m\|1h&top=N` | volume, sentiment labels, mean compound and top hashtags per step ([`routes::signal_series`]) |
 //! | GET | `/v1/mentions/{id}` | the EnrichedMention, if it matched one of the tenant's signals |
 //! | GET | `/v1/stream?signals=&fields=&cursor=` | live matches as Server-Sent Events ([`stream`]) |

@@ -121,6 +121,32 @@ pub struct Stored {
     pub json: Option<Vec<u8>>,
 }
 
+/// A position in a topic's newest-first order, to page from: the next page holds the mentions
+/// after it (older, or as old and after it by id in the store's order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Before {
+    /// The creation time of the last mention of the previous page, in milliseconds.
+    pub created_ms: i64,
+    /// Its id.
+    pub id: String,
+}
+
+impl Before {
+    /// The opaque form clients pass back: `<millis>.<id>`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_ms, self.id)
+    }
+
+    /// Reads [`Before::encode`]'s form.
+    pub fn parse(s: &str) -> Option<Before> {
+        let (ms, id) = s.split_once('.')?;
+        Some(Before {
+            created_ms: ms.parse().ok()?,
+            id: id.to_owned(),
+        })
+    }
+}
+
 /// Durable storage of enriched mentions.
 pub trait Store: Send + Sync + 'static {
     /// Upserts the batch by id, idempotently (writing the same mention twice leaves one row), and
@@ -136,11 +162,12 @@ pub trait Store: Send + Sync + 'static {
     fn delete(&self, ids: &[String]) -> impl Future<Output = Result<()>> + Send;
 
     /// The compact records of the newest mentions filed under `topic`, newest first, at most
-    /// `limit`.
+    /// `limit`; with `before`, those that come after it in that order (a page after a page).
     fn recent(
         &self,
         topic: &str,
         limit: usize,
+        before: Option<&Before>,
     ) -> impl Future<Output = Result<Vec<Vec<u8>>>> + Send;
 
     /// The per-minute aggregates of `topic` for the minutes in `[from, to)`, oldest first; minutes

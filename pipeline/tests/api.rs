@@ -68,6 +68,28 @@ impl Client {
         }
     }
 
+    /// GET `path`: (status, JSON body, the `rel="next"` target of its Link header).
+    async fn page(&self, path: &str) -> (StatusCode, Value, Option<String>) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| {
+                l.strip_suffix(">; rel=\"next\"")?
+                    .strip_prefix('<')
+                    .map(str::to_owned)
+            });
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, body, next)
+    }
+
     /// (status, Retry-After, JSON body or Null).
     async fn call(
         &self,
@@ -429,6 +451,7 @@ async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
         .expect("schema");
     two_tenants_every_endpoint(store.clone()).await;
     series_of_a_signal(store.clone(), || async {}).await;
+    pages_of_a_signal(store.clone()).await;
     limits(store).await;
 }
 
@@ -571,6 +594,60 @@ where
     }
 }
 
+/// A signal's mentions page by page through the Link header: every mention once, newest first,
+/// also where several share a creation time across a page boundary; a bad cursor is a 400.
+async fn pages_of_a_signal<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+    let acme = unique("acme");
+    let key = tenants::create(&*store, &acme).await.expect("create");
+    let addr = serve(&store, settings()).await;
+    let a = Client::new(addr, None).with_key(&key);
+    assert_eq!(a.put("brand", "acme").await.0, StatusCode::OK);
+    let t0 = chrono::Utc::now() - chrono::Duration::minutes(3);
+    let mid = unique("p");
+    let ids: Vec<String> = (0..25).map(|i| format!("{mid}_{i:02}")).collect();
+    let texts: Vec<String> = (0..25).map(|i| format!("acme news number {i}")).collect();
+    // Newest first the first page is 16..25 and one of 10..16, which share a millisecond: the
+    // page ends inside that tie. Then the other five and 9..5; then 4..0.
+    let at = |i: usize| match i {
+        10..16 => t0 + chrono::Duration::seconds(10),
+        16.. => t0 + chrono::Duration::seconds(i as i64 + 60),
+        _ => t0 + chrono::Duration::seconds(i as i64),
+    };
+    for i in 0..25 {
+        store_mentions_at(&*store, &[(&ids[i], &texts[i])], at(i)).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = Some("/v1/signals/brand/mentions?limit=10".to_owned());
+    let mut pages = 0;
+    while let Some(p) = path.take() {
+        let (s, body, next) = a.page(&p).await;
+        assert_eq!(s, StatusCode::OK, "{p}: {body}");
+        seen.extend(ids_of(&body));
+        pages += 1;
+        assert!(pages <= 4, "paging ends");
+        path = next;
+    }
+    assert_eq!(pages, 3, "10 + 10 + 5, and no Link after a short page");
+    let mut unique_ids = seen.clone();
+    unique_ids.sort();
+    unique_ids.dedup();
+    assert_eq!(unique_ids.len(), seen.len(), "no mention twice: {seen:?}");
+    assert_eq!(unique_ids, ids, "every mention once");
+    let index = |id: &String| ids.iter().position(|x| x == id).expect("ours");
+    let times: Vec<_> = seen.iter().map(|id| at(index(id))).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {seen:?}"
+    );
+
+    let (s, e, _) = a.page("/v1/signals/brand/mentions?before=nonsense").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+}
+
+fn ids_of(body: &Value) -> Vec<String> {
+    ids(body, "/mention/id")
+}
+
 async fn scylla_store() -> Option<(ScyllaStore, String)> {
     if !service_up("Cassandra", CQL) {
         return None;
@@ -613,6 +690,7 @@ async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
         rollup.rollup(Duration::ZERO).await.expect("rollup");
     })
     .await;
+    pages_of_a_signal(store.clone()).await;
     limits(store.clone()).await;
     drop_keyspace(&store, &ks).await;
 }

@@ -243,7 +243,10 @@ async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
         assert_eq!(back.as_deref(), Some(&s.record[..]), "{} reads back", s.id);
     }
     assert_eq!(store.get("no-such-id").await.expect("get"), None);
-    let recent = store.recent("source:synthetic", 10).await.expect("recent");
+    let recent = store
+        .recent("source:synthetic", 10, None)
+        .await
+        .expect("recent");
     assert_eq!(recent.len(), 10, "the newest ten of the topic");
     for r in &recent {
         assert!(batch.iter().any(|s| &s.record == r), "a written record");

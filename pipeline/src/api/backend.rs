@@ -11,7 +11,7 @@ use crate::aggregate::Series;
 use crate::error::Result;
 use crate::signals::SignalStore;
 use crate::tenants::{KeyRecord, TenantStore};
-use crate::traits::{Cache, Store};
+use crate::traits::{Before, Cache, Store};
 
 /// The API's view of the stores. It knows nothing of tenants' rights: the routes decide what a
 /// caller may see ([`super::routes`]).
@@ -19,7 +19,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The EnrichedMention JSON of `id` (cache first, then the store).
     fn mention(&self, id: String) -> BoxFuture<'_, Result<Option<Vec<u8>>>>;
     /// The EnrichedMention JSON of the newest mentions filed under `topic`.
-    fn recent(&self, topic: String, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>>;
+    fn recent(
+        &self,
+        topic: String,
+        limit: usize,
+        before: Option<Before>,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>>>;
     /// The per-minute aggregates of `topic` in `[from, to)`, oldest first ([`Store::series`]).
     fn series(
         &self,
@@ -80,10 +85,15 @@ impl<S: Store + SignalStore + TenantStore, K: Cache> Backend for StoreBackend<S,
             }
         })
     }
-    fn recent(&self, topic: String, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>> {
+    fn recent(
+        &self,
+        topic: String,
+        limit: usize,
+        before: Option<Before>,
+    ) -> BoxFuture<'_, Result<Vec<Vec<u8>>>> {
         Box::pin(async move {
             let mut out = Vec::new();
-            for r in self.store.recent(&topic, limit).await? {
+            for r in self.store.recent(&topic, limit, before.as_ref()).await? {
                 out.push(self.codec.to_json(&*self.store, &r).await?);
             }
             Ok(out)

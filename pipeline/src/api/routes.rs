@@ -13,6 +13,7 @@ use transforms::signals::SignalOptions;
 use super::auth::Tenant;
 use super::{ApiState, error, json};
 use crate::error::Error;
+use crate::traits::Before;
 
 fn not_found(what: &str) -> Response {
     json(
@@ -53,6 +54,32 @@ pub(super) async fn mention(
 #[derive(Debug, Deserialize)]
 pub(super) struct RecentQuery {
     limit: Option<usize>,
+    before: Option<String>,
+}
+
+/// Where the page that ends with `mention` (EnrichedMention JSON) leaves off.
+fn page_end(mention: &[u8]) -> Option<Before> {
+    let v: serde_json::Value = serde_json::from_slice(mention).ok()?;
+    let created = v.pointer("/mention/created_at")?.as_str()?;
+    Some(Before {
+        created_ms: chrono::DateTime::parse_from_rfc3339(created)
+            .ok()?
+            .timestamp_millis(),
+        id: v.pointer("/mention/id")?.as_str()?.to_owned(),
+    })
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn query_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Whether `tenant` has a signal `id`.
@@ -76,12 +103,32 @@ pub(super) async fn signal_mentions(
         Err(r) => return r,
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let before = match q.before.as_deref().map(|b| Before::parse(b).ok_or(b)) {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(b)) => {
+            return error(&Error::Config(format!(
+                "before: {b:?} is not a cursor from this endpoint's Link header"
+            )));
+        }
+    };
     match s
         .backend
-        .recent(format!("signal:{tenant}/{id}"), limit)
+        .recent(format!("signal:{tenant}/{id}"), limit, before)
         .await
     {
         Ok(items) => {
+            // A full page may have more after it: say where it left off (RFC 8288 `Link`).
+            let next = (items.len() == limit)
+                .then(|| items.last().and_then(|m| page_end(m)))
+                .flatten()
+                .map(|b| {
+                    format!(
+                        "</v1/signals/{}/mentions?limit={limit}&before={}>; rel=\"next\"",
+                        query_value(&id),
+                        query_value(&b.encode())
+                    )
+                });
             let mut body = b"[".to_vec();
             for item in items.iter().filter_map(|m| own_view(m, &tenant)) {
                 if body.len() > 1 {
@@ -90,7 +137,13 @@ pub(super) async fn signal_mentions(
                 body.extend_from_slice(&item);
             }
             body.push(b']');
-            json(StatusCode::OK, body)
+            let mut response = json(StatusCode::OK, body);
+            if let Some(link) = next.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::LINK, link);
+            }
+            response
         }
         Err(e) => error(&e),
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::aggregate::MinuteAggregate;
 use crate::error::{BoxError, Error, Result};
-use crate::traits::{Store, Stored};
+use crate::traits::{Before, Store, Stored};
 
 /// id -> stored value: the write time (8 bytes, little-endian milliseconds) then the compact
 /// record, LZ4-compressed ([`pack`]).
@@ -574,15 +574,27 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn recent(&self, topic: &str, limit: usize) -> Result<Vec<Vec<u8>>> {
+    async fn recent(
+        &self,
+        topic: &str,
+        limit: usize,
+        before: Option<&Before>,
+    ) -> Result<Vec<Vec<u8>>> {
         let topic = topic.to_owned();
+        let before = before.cloned();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(err)?;
             let index = txn.open_table(BY_TOPIC).map_err(err)?;
             let mentions = txn.open_table(MENTIONS).map_err(err)?;
-            let range = (topic.as_str(), i64::MIN, "")..=(topic.as_str(), i64::MAX, "\u{10ffff}");
+            let start = (topic.as_str(), i64::MIN, "");
+            let range = match &before {
+                // Newest first is the index read backwards: the page after `b` is what sorts
+                // before it, ties on time by id descending.
+                Some(b) => index.range(start..(topic.as_str(), b.created_ms, b.id.as_str())),
+                None => index.range(start..=(topic.as_str(), i64::MAX, "\u{10ffff}")),
+            };
             let mut out = Vec::new();
-            for entry in index.range(range).map_err(err)?.rev().take(limit) {
+            for entry in range.map_err(err)?.rev().take(limit) {
                 let (key, _) = entry.map_err(err)?;
                 let (_, _, id) = key.value();
                 if let Some(v) = mentions.get(id).map_err(err)? {

@@ -56,7 +56,7 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
         Some(&b"{\"id\":\"b\"}"[..])
     );
     assert_eq!(store.get("zz").await.expect("get"), None);
-    let recent = store.recent("t", 10).await.expect("recent");
+    let recent = store.recent("t", 10, None).await.expect("recent");
     assert_eq!(
         recent,
         vec![b"{\"id\":\"b\"}".to_vec(), b"{\"id\":\"a\"}".to_vec()]
@@ -66,7 +66,7 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
         .write(&Arc::from([stored("a", 40, "t")]))
         .await
         .expect("rewrite");
-    let recent = store.recent("t", 10).await.expect("recent");
+    let recent = store.recent("t", 10, None).await.expect("recent");
     assert_eq!(recent[0], b"{\"id\":\"a\"}".to_vec());
     assert_eq!(recent.len(), 2, "no stale index row for the old time");
 
@@ -75,7 +75,7 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
         .await
         .expect("delete");
     assert_eq!(store.count().expect("count"), 2);
-    assert_eq!(store.recent("t", 10).await.expect("recent").len(), 1);
+    assert_eq!(store.recent("t", 10, None).await.expect("recent").len(), 1);
     drop(store);
     // Durable across reopen.
     let store = RedbStore::open(dir.path()).expect("reopen");
@@ -116,7 +116,7 @@ async fn retention_deletes_expired_mentions_and_their_index_rows() {
     assert_eq!(store.sweep().expect("sweep"), 2);
     assert_eq!(store.count().expect("count"), 1);
     assert_eq!(store.get("old1").await.expect("get"), None);
-    let recent = store.recent("t", 10).await.expect("recent");
+    let recent = store.recent("t", 10, None).await.expect("recent");
     assert_eq!(recent, vec![b"{\"id\":\"new\"}".to_vec()]);
     let only_new = store.live_bytes().expect("live");
     store.delete(&["new".into()]).await.expect("delete");

@@ -12,7 +12,11 @@ use super::{ScyllaStore, err, write_err};
 use crate::aggregate::{MinuteAggregate, minute_of};
 use crate::error::Result;
 use crate::telemetry;
-use crate::traits::{Store, Stored};
+use crate::traits::{Before, Store, Stored};
+
+/// Rows of the cursor's own time read beyond a page, for mentions created in the same
+/// millisecond as the cursor's.
+const TIE_SLACK: usize = 64;
 
 /// `None` binds as *unset* rather than null: writing a null creates a tombstone, and tombstones
 /// make every later read of the partition slower.
@@ -55,10 +59,41 @@ impl Store for ScyllaStore {
         run_all(pending, self.concurrency).await
     }
 
-    async fn recent(&self, topic: &str, limit: usize) -> Result<Vec<Vec<u8>>> {
-        // Walk minute partitions backwards from now, up to two hours.
+    async fn recent(
+        &self,
+        topic: &str,
+        limit: usize,
+        before: Option<&Before>,
+    ) -> Result<Vec<Vec<u8>>> {
+        // Walk minute partitions backwards from now (or from the cursor's minute), up to two
+        // hours.
         let mut ids = Vec::new();
         let mut minute = minute_of(Utc::now());
+        if let Some(b) = before {
+            let at = DateTime::from_timestamp_millis(b.created_ms).unwrap_or_default();
+            minute = minute_of(at);
+            // Rows of the cursor's minute up to its time; as old as it, only those after its id
+            // (rows of one time are in id order). A few extra cover such ties.
+            let want = i32::try_from(limit.saturating_add(TIE_SLACK)).unwrap_or(i32::MAX);
+            let rows = self
+                .session
+                .execute_unpaged(&self.st.recent_before, (topic, minute, at, want))
+                .await
+                .map_err(err)?;
+            for row in rows
+                .into_rows_result()
+                .map_err(err)?
+                .rows::<(String, DateTime<Utc>)>()
+                .map_err(err)?
+            {
+                let (id, created) = row.map_err(err)?;
+                let ms = created.timestamp_millis();
+                if (ms < b.created_ms || id > b.id) && ids.len() < limit {
+                    ids.push(id);
+                }
+            }
+            minute -= chrono::Duration::minutes(1);
+        }
         for _ in 0..120 {
             if ids.len() >= limit {
                 break;

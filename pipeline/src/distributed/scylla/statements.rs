@@ -13,6 +13,7 @@ pub(super) struct Statements {
     pub(super) get_mention: PreparedStatement,
     pub(super) delete_mention: PreparedStatement,
     pub(super) recent: PreparedStatement,
+    pub(super) recent_before: PreparedStatement,
     pub(super) dirty_shard: PreparedStatement,
     pub(super) minute_rows: PreparedStatement,
     pub(super) write_stats: PreparedStatement,
@@ -63,6 +64,11 @@ impl Statements {
             delete_mention: prep(format!("DELETE FROM {ks}.mentions WHERE id = ?")).await?,
             recent: prep(format!(
                 "SELECT id FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ? LIMIT ?"
+            ))
+            .await?,
+            recent_before: prep(format!(
+                "SELECT id, created_at FROM {ks}.mentions_by_topic \
+                 WHERE topic = ? AND minute = ? AND created_at <= ? LIMIT ?"
             ))
             .await?,
             dirty_shard: prep(format!(
