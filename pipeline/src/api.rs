@@ -13,6 +13,7 @@
 //! | GET | `/v1/signals/{id}` | one signal |
 //! | PUT | `/v1/signals/{id}` | body `{"query": "...", "options": {...}}`; returns the version |
 //! | DELETE | `/v1/signals/{id}` | 204, or 404 |
+//! | POST | `/v1/signals/test` | body `{"query", "options"?, "limit"?, "scan"?}`: the query tried on the newest stored mentions, unsaved ([`routes::test_signal`]) |
 //! | GET | `/v1/signals/{id}/mentions?limit=N&before=C` | newest mentions it matched, N ≤ 1000 (default 50); a full page links the next (`Link: <…>; rel="next"`) |
 //! | GET | `/v1/signals/{id}/series?from=&to=&step=1m\|1h&top=N` | volume, sentiment labels, mean compound and top hashtags per step ([`routes::signal_series`]) |
 //! | GET | `/v1/mentions/{id}` | the EnrichedMention, if it matched one of the tenant's signals |
@@ -80,6 +81,13 @@ pub fn router(
             get(routes::get_signal)
                 .put(routes::put_signal)
                 .delete(routes::delete_signal),
+        )
+        .route(
+            "/v1/signals/test",
+            post(routes::test_signal)
+                .put(routes::reserved_signal)
+                .get(routes::reserved_signal)
+                .delete(routes::reserved_signal),
         )
         .route("/v1/signals/{id}/mentions", get(routes::signal_mentions))
         .route("/v1/signals/{id}/series", get(routes::signal_series))

@@ -124,6 +124,12 @@ pub fn validate(tenant: &str, id: &str, query: &str, options: SignalOptions) -> 
             "tenant and signal ids are 1-128 characters of letters, digits, '-', '_' or '.'".into(),
         ));
     }
+    if id == "test" {
+        // The API's `/v1/signals/test` tries a query; a signal of that id could not be read.
+        return Err(Error::Config(
+            "\"test\" is not a signal id: POST /v1/signals/test tries a query".into(),
+        ));
+    }
     transforms::signals::parse(
         query,
         options,

@@ -323,6 +323,7 @@ async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore>(store:
         ("DELETE", "/v1/signals/brand".to_owned()),
         ("GET", "/v1/signals/brand/mentions".to_owned()),
         ("GET", "/v1/signals/brand/series".to_owned()),
+        ("POST", "/v1/signals/test".to_owned()),
         ("GET", format!("/v1/mentions/{both}")),
     ];
     for c in [
@@ -452,6 +453,7 @@ async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
     two_tenants_every_endpoint(store.clone()).await;
     series_of_a_signal(store.clone(), || async {}).await;
     pages_of_a_signal(store.clone()).await;
+    trying_a_query(store.clone()).await;
     limits(store).await;
 }
 
@@ -644,6 +646,80 @@ async fn pages_of_a_signal<S: Store + SignalStore + TenantStore>(store: Arc<S>) 
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
 }
 
+/// `POST /v1/signals/test`: the query tried on the newest stored mentions, exactly those it
+/// matches, with highlights, unsaved; a bad query is a 400, and `test` is not a signal id.
+async fn trying_a_query<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+    let acme = unique("acme");
+    let key = tenants::create(&*store, &acme).await.expect("create");
+    let addr = serve(&store, settings()).await;
+    let a = Client::new(addr, None).with_key(&key);
+    // A word no other mention of the store has.
+    let word = format!("kw{}", unique("w").replace('_', ""));
+    let mid = unique("t");
+    let (older, newer, other) = (format!("{mid}_a"), format!("{mid}_b"), format!("{mid}_c"));
+    let now = chrono::Utc::now();
+    store_mentions_at(
+        &*store,
+        &[(&older, &format!("the {word} is boiling"))],
+        now - chrono::Duration::seconds(30),
+    )
+    .await;
+    store_mentions_at(
+        &*store,
+        &[(&newer, &format!("a new {word} launch"))],
+        now - chrono::Duration::seconds(10),
+    )
+    .await;
+    store_mentions_at(&*store, &[(&other, "nothing to see")], now).await;
+    let (s, _, body) = a
+        .call(
+            "POST",
+            "/v1/signals/test",
+            Some(serde_json::json!({ "query": word })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["matched"], 2, "{body}");
+    assert!(body["scanned"].as_u64() >= Some(3), "{body}");
+    assert_eq!(
+        ids(&body["matches"], "/mention/id"),
+        [newer.as_str(), older.as_str()],
+        "newest first"
+    );
+    assert_eq!(
+        body["matches"][0]["highlights"],
+        serde_json::json!([[6, 6 + word.chars().count()]]),
+        "{body}"
+    );
+    let (_, _, none) = a
+        .call(
+            "POST",
+            "/v1/signals/test",
+            Some(serde_json::json!({ "query": format!("{word} AND boiling AND launch") })),
+        )
+        .await;
+    assert_eq!(none["matched"], 0, "{none}");
+    let (s, _, e) = a
+        .call(
+            "POST",
+            "/v1/signals/test",
+            Some(serde_json::json!({ "query": "(unclosed" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["error"].as_str().unwrap_or_default().contains("query"),
+        "{e}"
+    );
+    assert_eq!(
+        a.put("test", "acme").await.0,
+        StatusCode::BAD_REQUEST,
+        "a reserved id"
+    );
+    let (_, all) = store.load_signals().await.expect("load");
+    assert!(all.iter().all(|s| s.tenant != acme), "trying saves nothing");
+}
+
 fn ids_of(body: &Value) -> Vec<String> {
     ids(body, "/mention/id")
 }
@@ -691,6 +767,7 @@ async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
     })
     .await;
     pages_of_a_signal(store.clone()).await;
+    trying_a_query(store.clone()).await;
     limits(store.clone()).await;
     drop_keyspace(&store, &ks).await;
 }

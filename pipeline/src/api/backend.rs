@@ -32,6 +32,9 @@ pub trait Backend: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<Series>>;
+    /// The EnrichedMention JSON of the newest stored mentions of every source, at most `limit` of
+    /// each, for trying a query on.
+    fn latest(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>>;
     /// The signals of `tenant`.
     fn signals(&self, tenant: String) -> BoxFuture<'_, Result<Vec<Signal>>>;
     fn put_signal(
@@ -106,6 +109,18 @@ impl<S: Store + SignalStore + TenantStore, K: Cache> Backend for StoreBackend<S,
         to: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<Series>> {
         Box::pin(async move { self.store.series(&topic, from, to).await })
+    }
+    fn latest(&self, limit: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for source in model::Source::ALL {
+                let topic = format!("source:{}", source.as_str());
+                for r in self.store.recent(&topic, limit, None).await? {
+                    out.push(self.codec.to_json(&*self.store, &r).await?);
+                }
+            }
+            Ok(out)
+        })
     }
     fn signals(&self, tenant: String) -> BoxFuture<'_, Result<Vec<Signal>>> {
         Box::pin(async move {

@@ -304,6 +304,7 @@ pub(super) async fn put_signal(
         Ok(r) => r,
         Err(e) => return error(&Error::Config(format!("body: {e}"))),
     };
+
     let existing = match s.backend.signals(tenant.to_string()).await {
         Ok(list) => list,
         Err(e) => return error(&e),
@@ -331,6 +332,99 @@ pub(super) async fn put_signal(
                 .into_bytes(),
         ),
         Err(e) => error(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TestSignal {
+    query: String,
+    #[serde(default)]
+    options: SignalOptions,
+    /// Matches returned, at most.
+    limit: Option<usize>,
+    /// Newest mentions of each source tried, at most.
+    scan: Option<usize>,
+}
+
+/// `POST /v1/signals/test`: tries a query on the newest stored mentions of every source, as the
+/// pipeline would match it, without saving it. Answers how many were tried and matched, and the
+/// newest matches with their highlights; a query that would not compile is a 400 naming where.
+pub(super) async fn test_signal(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    body: Bytes,
+) -> Response {
+    let req: TestSignal = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(&Error::Config(format!("body: {e}"))),
+    };
+    if let Err(e) = crate::signals::validate(&tenant, "preview", &req.query, req.options) {
+        return error(&e);
+    }
+    let signal = transforms::signals::Signal {
+        tenant: tenant.to_string(),
+        id: "test".into(),
+        version: 0,
+        query: req.query,
+        options: req.options,
+    };
+    let set = transforms::signals::SignalSet {
+        signals: vec![signal],
+    };
+    let matcher = match transforms::signals::Matcher::compile(&set) {
+        Ok(m) => m,
+        Err(e) => return error(&Error::Config(format!("query: {e}"))),
+    };
+    let (limit, scan) = (
+        req.limit.unwrap_or(20).clamp(1, 100),
+        req.scan.unwrap_or(200).clamp(1, 1000),
+    );
+    let latest = match s.backend.latest(scan).await {
+        Ok(l) => l,
+        Err(e) => return error(&e),
+    };
+    let mut mentions: Vec<model::Mention> = latest
+        .iter()
+        .filter_map(|j| {
+            let mut v: serde_json::Value = serde_json::from_slice(j).ok()?;
+            serde_json::from_value(v.get_mut("mention")?.take()).ok()
+        })
+        .collect();
+    mentions.sort_by_key(|m| std::cmp::Reverse(m.created_at));
+    let mut record = transforms::Record::new();
+    let mut matched = 0;
+    let mut shown = Vec::new();
+    for m in &mentions {
+        let hits = transforms::enrich_and_match(m, &mut record, Some(&matcher));
+        let Some(hit) = hits.first() else { continue };
+        matched += 1;
+        if shown.len() < limit {
+            shown.push(serde_json::json!({
+                "mention": {
+                    "id": m.id, "source": m.source, "url": m.url, "text": m.text,
+                    "author": m.author, "created_at": m.created_at,
+                },
+                "highlights": hit.highlights,
+            }));
+        }
+    }
+    json(
+        StatusCode::OK,
+        serde_json::json!({ "scanned": mentions.len(), "matched": matched, "matches": shown })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// `PUT /v1/signals/test` (400: the id is reserved) and `GET`/`DELETE` of it (404: no signal can
+/// have it). The path belongs to [`test_signal`].
+pub(super) async fn reserved_signal(method: axum::http::Method) -> Response {
+    match method {
+        axum::http::Method::PUT => error(&Error::Config(
+            "\"test\" is not a signal id: POST /v1/signals/test tries a query".into(),
+        )),
+        _ => not_found("signal"),
     }
 }
 
