@@ -457,3 +457,63 @@ async fn kafka_clients_authenticate_with_sasl_and_tls_and_fail_clearly_when_refu
     assert!(e.contains("refused") && e.contains("SSL"), "{e}");
     eprintln!("whole test {:?}", started.elapsed());
 }
+
+/// The dev Cassandra (deploy/dev/services) takes TLS on its CQL port, optionally, with a
+/// certificate its own throwaway CA signed (`.services/tls/cassandra/ca.pem`). Plain clients keep
+/// working, so only a refusal proves the driver really used TLS: the same connection trusting
+/// another CA must fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_speaks_tls_to_cassandra_and_refuses_a_node_another_ca_signed() {
+    if !common::service_up("Cassandra", common::CQL) {
+        return;
+    }
+    let ca_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.services/tls/cassandra/ca.pem");
+    if !ca_file.exists() {
+        skip(&format!(
+            "{} is missing: the dev Cassandra was not started by deploy/dev/services",
+            ca_file.display()
+        ));
+        return;
+    }
+    let config = |ca: &Path, name: &str| {
+        Config::load(
+            None,
+            [
+                ("BACKCHANNEL__SCYLLA__NODES", common::CQL.to_owned()),
+                ("BACKCHANNEL__SCYLLA__TLS_CA_FILE", ca.display().to_string()),
+                ("BACKCHANNEL__SCYLLA__TLS_SERVER_NAME", name.to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        )
+        .expect("config")
+    };
+    let trusted = config(&ca_file, "localhost");
+    let session = pipeline::distributed::scylla::connect(&trusted.scylla)
+        .await
+        .expect("CQL over TLS with the dev CA");
+    let rows = session
+        .query_unpaged("SELECT release_version FROM system.local", &[])
+        .await
+        .expect("a query over TLS")
+        .into_rows_result()
+        .expect("rows");
+    assert_eq!(rows.rows_num(), 1);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = write(
+        dir.path(),
+        "other-ca.pem",
+        &Ca::new("some other CA").cert_pem(),
+    );
+    let refused = pipeline::distributed::scylla::connect(&config(&other, "localhost").scylla).await;
+    let e = refused
+        .err()
+        .expect("a node signed by another CA is refused");
+    eprintln!("refused as expected: {e}");
+    let wrong_name =
+        pipeline::distributed::scylla::connect(&config(&ca_file, "cassandra.example").scylla).await;
+    assert!(
+        wrong_name.is_err(),
+        "a certificate without the configured name is refused"
+    );
+}
