@@ -143,22 +143,24 @@ fn data_dir(config: &Config) -> Finding {
 /// configuration asks for.
 async fn kafka(config: &Config) -> Vec<Finding> {
     let k = &config.kafka;
-    let admin: AdminClient<DefaultClientContext> = match ClientConfig::new()
-        .set("bootstrap.servers", &k.brokers)
-        .create()
-    {
-        Ok(a) => a,
-        Err(e) => {
-            return vec![finding(
-                Level::Fail,
-                "kafka",
-                format!(
-                    "cannot create a client for kafka.brokers = {:?}: {e}",
-                    k.brokers
-                ),
-            )];
-        }
-    };
+    // The workers' own client settings: brokers, TLS, SASL and `[kafka.properties]`.
+    let admin: AdminClient<DefaultClientContext> =
+        match crate::distributed::kafka::client_config(k, ClientConfig::new()).and_then(|c| {
+            c.create()
+                .map_err(|e| crate::error::Error::queue("creating the client", e))
+        }) {
+            Ok(a) => a,
+            Err(e) => {
+                return vec![finding(
+                    Level::Fail,
+                    "kafka",
+                    format!(
+                        "cannot create a client for kafka.brokers = {:?}: {e}",
+                        k.brokers
+                    ),
+                )];
+            }
+        };
     let md = tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(None, TIMEOUT)).await;
     let md = match md {
         Ok(Ok(md)) => md,
@@ -369,8 +371,13 @@ async fn clock_skew(session: &Session) -> Finding {
 /// Redis answers PING within the timeout.
 async fn redis(config: &Config) -> Finding {
     let url = &config.redis.url;
+    let ca = &config.redis.ca_file;
+    let ca = Some(std::path::Path::new(ca)).filter(|p| !p.as_os_str().is_empty());
+    let client = match crate::distributed::redis_cache::client(url, ca) {
+        Ok(c) => c,
+        Err(e) => return finding(Level::Fail, "redis", e.to_string()),
+    };
     let ping = async {
-        let client = redis::Client::open(url.as_str())?;
         let mut conn = client.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };

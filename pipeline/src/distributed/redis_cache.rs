@@ -80,6 +80,32 @@ impl std::fmt::Debug for RedisCache {
     }
 }
 
+/// A client for `url`; with a `rediss://` URL and `ca_file`, trusting the PEM CA(s) in it instead
+/// of the system's roots. Connects lazily.
+pub fn client(url: &str, ca_file: Option<&Path>) -> Result<redis::Client> {
+    // The redis crate builds its rustls config with the process-wide provider; name ours so a
+    // second provider compiled in by some dependency can never leave it ambiguous. An error only
+    // says one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match ca_file {
+        None => redis::Client::open(url),
+        Some(path) => {
+            let root_cert = std::fs::read(path).map_err(|e| {
+                Error::Config(format!(
+                    "redis.ca_file: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            };
+            redis::Client::build_with_tls(url, certs)
+        }
+    }
+    .map_err(|e| Error::Config(format!("redis.url / redis.ca_file: {e}")))
+}
+
 impl RedisCache {
     /// `ca_file`: with a `rediss://` URL, the PEM CA(s) to trust instead of the system's roots.
     pub fn new(
@@ -89,27 +115,7 @@ impl RedisCache {
         ttl: Duration,
         recent_cap: usize,
     ) -> Result<RedisCache> {
-        // The redis crate builds its rustls config with the process-wide provider; name ours so
-        // a second provider compiled in by some dependency can never leave it ambiguous. An
-        // error only says one is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = match ca_file {
-            None => redis::Client::open(url),
-            Some(path) => {
-                let root_cert = std::fs::read(path).map_err(|e| {
-                    Error::Config(format!(
-                        "redis.ca_file: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                let certs = redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                };
-                redis::Client::build_with_tls(url, certs)
-            }
-        }
-        .map_err(|e| Error::Config(format!("redis.url / redis.ca_file: {e}")))?;
+        let client = client(url, ca_file)?;
         Ok(RedisCache {
             client,
             conn: AsyncMutex::new(None),
