@@ -19,6 +19,7 @@
 //! | GET | `/v1/mentions/{id}` | the EnrichedMention, if it matched one of the tenant's signals |
 //! | GET | `/v1/stream?signals=&fields=&cursor=` | live matches as Server-Sent Events ([`stream`]) |
 //! | GET | `/v1/ws?signals=&fields=&cursor=` | the same events over a WebSocket |
+//! | GET | `/v1/openapi.json` | the OpenAPI 3.1 document of these routes ([`openapi`]); no key needed |
 //! | POST | `/admin/v1/manage` | operator actions ([`crate::admin`]); operator key; absent without one |
 //!
 //! A mention is shown to a tenant only with that tenant's own signal matches: the others'
@@ -29,6 +30,7 @@ mod auth;
 mod backend;
 mod config;
 mod limits;
+mod openapi;
 mod routes;
 mod stream;
 
@@ -98,7 +100,8 @@ pub fn router(
             state.clone(),
             auth::authenticate,
         ));
-    let mut app = v1;
+    // The document is public: a client reads it before it has a key.
+    let mut app = v1.route("/v1/openapi.json", get(openapi));
     if state.operator_key.is_some() {
         app = app.route("/admin/v1/manage", post(manage));
     }
@@ -127,6 +130,10 @@ pub async fn serve(
         }
     });
     Ok(bound)
+}
+
+async fn openapi() -> Response {
+    json(StatusCode::OK, openapi::document().to_string().into_bytes())
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response {

@@ -312,6 +312,26 @@ async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore>(store:
         ]
     );
 
+    // The OpenAPI document needs no key, and every operation it names exists and wants one.
+    let (s, _, doc) = anon.call("GET", "/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 8, "{doc}");
+    for (path, ops) in paths {
+        if path.starts_with("/admin") || path == "/v1/openapi.json" {
+            continue; // the operator endpoint is absent without an operator key
+        }
+        for method in ops.as_object().expect("operations").keys() {
+            let concrete = path.replace("{id}", "brand");
+            assert_eq!(
+                anon.status(&method.to_uppercase(), &concrete).await,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} is routed and needs a key"
+            );
+        }
+    }
+
     // Every endpoint: no key, a malformed key, a wrong secret, an unknown key id → 401 + JSON.
     let (key_id, _) = tenants::parse_key(&acme_key).expect("ours");
     let wrong_secret = format!("bc_{key_id}_{}", "0".repeat(64));
