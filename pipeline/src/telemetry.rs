@@ -38,7 +38,7 @@ pub const ROLLUPS: &str = "backchannel_store_rollups_total";
 pub const DELETED: &str = "backchannel_store_deleted_mentions_total";
 pub const EXPIRED: &str = "backchannel_store_expired_mentions_total";
 /// Dirty minutes the last rollup pass found due (distributed): the rollup backlog.
-pub const ROLLUP_DUE: &str = "backchannel_store_rollup_due_minutes";
+pub const ROLLUP_DUE: &str = "backchannel_store_rollup_backlog";
 /// Live data in the embedded store, as its retention accounts it.
 pub const STORE_LIVE_BYTES: &str = "backchannel_store_live_bytes";
 /// The live-data budget the embedded store keeps (its share of `embedded.max_store_bytes`).
@@ -473,7 +473,7 @@ mod tests {
         store_size(1000, Some(3000));
         let text = handle.render();
         for line in [
-            "backchannel_store_rollup_due_minutes 3",
+            "backchannel_store_rollup_backlog 3",
             "backchannel_store_live_bytes 1000",
             "backchannel_store_budget_bytes 3000",
         ] {

@@ -134,7 +134,7 @@ const ABSENT: &[(&str, &str)] = &[
         "collector processes only, not scraped here",
     ),
     (
-        "backchannel_store_rollup_due_minutes",
+        "backchannel_store_rollup_backlog",
         "the first rollup pass may come after the last scrape",
     ),
     (
