@@ -6,6 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, DurationRound, Utc};
 
+/// Hashtags kept per minute by the distributed rollup and shown per step by a series.
+pub const TOP_HASHTAGS: usize = 20;
+
 /// Per-minute aggregates of one topic, oldest first.
 pub type Series = Vec<(DateTime<Utc>, MinuteAggregate)>;
 

@@ -35,10 +35,15 @@ const TOPIC_STATS: TableDefinition<'_, (&str, i64), &[u8]> = TableDefinition::ne
 const STATS_BY_MINUTE: TableDefinition<'_, (i64, &str), ()> =
     TableDefinition::new("stats_by_minute");
 
-/// Hashtags kept per stored minute, the most frequent first (the distributed rollup keeps 20 per
-/// minute; more here since a minute's counts are merged batch by batch, and a hashtag dropped
-/// from a minute restarts from zero if it comes back in a later batch of that minute).
-const STATS_HASHTAGS: usize = 100;
+/// Hashtags kept per stored minute, the most frequent first: twice what a series shows
+/// ([`crate::aggregate::TOP_HASHTAGS`]), since a minute's counts are merged batch by batch and a
+/// hashtag dropped from a minute restarts from zero if it comes back in a later batch of it.
+const STATS_HASHTAGS: usize = 2 * crate::aggregate::TOP_HASHTAGS;
+
+/// What a stored minute costs besides its value: its key in both tables.
+fn stat_footprint(topic: &str, value_len: usize) -> u64 {
+    (2 * (topic.len() + 8) + value_len) as u64
+}
 
 /// How the embedded store behaves.
 #[derive(Debug, Clone)]
@@ -286,7 +291,7 @@ impl RedbStore {
                     .map_err(err)?;
                 live += footprint(&s.id, value.len(), entry.len(), topics.len());
             }
-            t.add_stats(stats)?;
+            t.add_stats(stats, &mut live)?;
             // Keep the size budget as we go: the oldest make room in the same commit, so the
             // file never holds more than a batch beyond it, whatever the write rate.
             if self.budget().is_some_and(|b| live > b) {
@@ -325,13 +330,14 @@ impl RedbStore {
                 let mut t = Tables::open(&txn)?;
                 let mut live = t.live()?;
                 let n = t.evict(&mut live, cutoff, self.budget(), SWEEP_CHUNK)?;
-                t.meta.insert("live_bytes", live).map_err(err)?;
                 // Stored minutes follow the time limit only: they are small and outlive the
-                // mentions a size limit drops, as the distributed store's stats do.
+                // mentions a size limit drops, as the distributed store's stats do. Their bytes
+                // count against the size limit, so mentions make room for them.
                 let stale = match cutoff {
-                    Some(c) => t.expire_stats(c, SWEEP_CHUNK)?,
+                    Some(c) => t.expire_stats(c, SWEEP_CHUNK, &mut live)?,
                     None => 0,
                 };
+                t.meta.insert("live_bytes", live).map_err(err)?;
                 (n, stale)
             };
             txn.commit().map_err(err)?;
@@ -393,19 +399,25 @@ impl<'t> Tables<'t> {
     }
 
     /// Merges a batch's per-minute counts into the stored minutes.
+    /// Merges a batch's per-minute counts into the stored minutes; keeps `live` up to date.
     fn add_stats(
         &mut self,
         batch: std::collections::HashMap<(&str, i64), MinuteAggregate>,
+        live: &mut u64,
     ) -> Result<()> {
         for ((topic, minute), add) in batch {
-            let stored = self
-                .stats
-                .get((topic, minute))
-                .map_err(err)?
-                .map(|v| serde_json::from_slice::<MinuteAggregate>(v.value()));
+            let stored = self.stats.get((topic, minute)).map_err(err)?.map(|v| {
+                (
+                    v.value().len(),
+                    serde_json::from_slice::<MinuteAggregate>(v.value()),
+                )
+            });
             let mut agg = match stored {
-                Some(Ok(agg)) => agg,
-                Some(Err(e)) => return Err(Error::store("corrupt stored minute", e)),
+                Some((len, Ok(agg))) => {
+                    *live = live.saturating_sub(stat_footprint(topic, len));
+                    agg
+                }
+                Some((_, Err(e))) => return Err(Error::store("corrupt stored minute", e)),
                 None => {
                     self.stats_by_minute
                         .insert((minute, topic), ())
@@ -420,12 +432,13 @@ impl<'t> Tables<'t> {
             self.stats
                 .insert((topic, minute), bytes.as_slice())
                 .map_err(err)?;
+            *live += stat_footprint(topic, bytes.len());
         }
         Ok(())
     }
 
     /// Deletes up to `max` stored minutes before `cutoff` (millis); returns how many.
-    fn expire_stats(&mut self, cutoff: i64, max: usize) -> Result<usize> {
+    fn expire_stats(&mut self, cutoff: i64, max: usize, live: &mut u64) -> Result<usize> {
         let mut stale: Vec<(i64, String)> = Vec::new();
         for row in self
             .stats_by_minute
@@ -443,7 +456,9 @@ impl<'t> Tables<'t> {
             self.stats_by_minute
                 .remove((*minute, topic.as_str()))
                 .map_err(err)?;
-            self.stats.remove((topic.as_str(), *minute)).map_err(err)?;
+            if let Some(v) = self.stats.remove((topic.as_str(), *minute)).map_err(err)? {
+                *live = live.saturating_sub(stat_footprint(topic, v.value().len()));
+            }
         }
         Ok(stale.len())
     }

@@ -308,4 +308,14 @@ async fn retention_drops_old_signal_minutes_and_keeps_recent_ones() {
         1,
         "the minute 3 h ago is past retention"
     );
+    // Stored minutes count against the size limit: with every mention deleted, the remaining
+    // minute is what the live bytes hold.
+    store
+        .delete(&["old".into(), "new".into()])
+        .await
+        .expect("delete");
+    assert!(
+        store.live_bytes().expect("live") > 0,
+        "the stored minute is accounted"
+    );
 }

@@ -53,8 +53,6 @@ pub const DIRTY_BUCKET: Duration = Duration::from_secs(600);
 /// Marks expire after this (the table's default TTL) and scans look this far back: a minute
 /// marked while no worker rolls up for longer keeps its last aggregate.
 pub const DIRTY_TTL: Duration = Duration::from_secs(86_400);
-/// Hashtags kept per aggregate row.
-const TOP_HASHTAGS: usize = 20;
 /// Rollups and shard scans in flight per worker.
 const IN_FLIGHT: usize = 16;
 
@@ -216,7 +214,7 @@ impl ScyllaStore {
             aggregate: agg,
         } = r;
         let day: NaiveDate = d.minute.date_naive();
-        let top = agg.top_hashtags(TOP_HASHTAGS);
+        let top = agg.top_hashtags(crate::aggregate::TOP_HASHTAGS);
         self.session
             .execute_unpaged(
                 &self.st.write_stats,
