@@ -208,7 +208,7 @@ pub(super) async fn signal_series(
             "{points} steps asked for, at most {MAX_POINTS}: narrow the range or use step=1h"
         ));
     }
-    let top = q.top.unwrap_or(5).min(20);
+    let top = q.top.unwrap_or(5).min(crate::aggregate::TOP_HASHTAGS);
     match owns(&s, &tenant, &id).await {
         Ok(true) => {}
         Ok(false) => return not_found("signal"),
@@ -359,12 +359,9 @@ pub(super) async fn test_signal(
         Ok(r) => r,
         Err(e) => return error(&Error::Config(format!("body: {e}"))),
     };
-    if let Err(e) = crate::signals::validate(&tenant, "preview", &req.query, req.options) {
-        return error(&e);
-    }
     let signal = transforms::signals::Signal {
         tenant: tenant.to_string(),
-        id: "test".into(),
+        id: "preview".into(),
         version: 0,
         query: req.query,
         options: req.options,
