@@ -82,7 +82,7 @@ pub struct KafkaConsumer {
     /// Messages received while idle, handed out first by the next poll.
     stash: std::collections::VecDeque<Delivery>,
     /// Transient consume errors are not logged again before this.
-    quiet_until: Option<std::time::Instant>,
+    quiet: Quiet,
     backlog: Arc<AtomicU64>,
     lag_task: tokio::task::JoinHandle<()>,
 }
@@ -139,7 +139,7 @@ impl KafkaConsumer {
             topic: cfg.raw_topic.clone(),
             paused: false,
             stash: Default::default(),
-            quiet_until: None,
+            quiet: Quiet::default(),
             backlog,
             lag_task,
         })
@@ -218,11 +218,7 @@ impl Consumer for KafkaConsumer {
                     // would only let a backlog of stale errors build up (an outage of 20 s
                     // left minutes of them behind, and a worker that had not yet resumed).
                     telemetry::retry("consume");
-                    if self
-                        .quiet_until
-                        .is_none_or(|t| t <= std::time::Instant::now())
-                    {
-                        self.quiet_until = Some(std::time::Instant::now() + LOG_EVERY);
+                    if self.quiet.due() {
                         tracing::warn!(error = %e, "consume error; librdkafka is recovering");
                     }
                 }
@@ -287,8 +283,20 @@ impl Consumer for KafkaConsumer {
     }
 }
 
-/// At most one log line per this long for repeated transient consume errors.
-const LOG_EVERY: Duration = Duration::from_secs(5);
+/// Lets one log line through per 5 s for an error that repeats while librdkafka recovers.
+#[derive(Debug, Default)]
+struct Quiet(Option<std::time::Instant>);
+
+impl Quiet {
+    fn due(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let due = self.0.is_none_or(|t| t <= now);
+        if due {
+            self.0 = Some(now + Duration::from_secs(5));
+        }
+        due
+    }
+}
 
 /// Pause between looks for missing topics: 100 ms doubling to 5 s.
 const TOPICS_BACKOFF: collectors::common::BackoffConfig = collectors::common::BackoffConfig {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer as _, DefaultConsumerContext, StreamConsumer};
@@ -26,8 +26,6 @@ use crate::push::Hub;
 const RESCAN_EVERY: Duration = Duration::from_secs(30);
 /// Broker calls (metadata, offsets by time, watermarks) give up after this.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// At most one log line per this long for repeated transient errors.
-const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Feeds `hub` with every record of `cfg.enriched_topic`, from `window` ago, until the task is
 /// dropped. Sets `ready` once every partition is assigned. Returns only on a fatal error.
@@ -68,7 +66,7 @@ pub async fn follow(
     tracing::info!(%topic, partitions = followed.len(), ?window, "following the enriched topic");
     let mut rescan = tokio::time::interval(RESCAN_EVERY);
     rescan.tick().await;
-    let mut quiet_until: Option<Instant> = None;
+    let mut quiet = super::Quiet::default();
     loop {
         tokio::select! {
             m = consumer.recv() => match m {
@@ -80,8 +78,7 @@ pub async fn follow(
                 Err(e) if super::consume_is_fatal(&e) => return Err(Error::queue("following the enriched topic", e)),
                 Err(e) => {
                     // librdkafka recovers by itself; one line per few seconds says so.
-                    if quiet_until.is_none_or(|t| t <= Instant::now()) {
-                        quiet_until = Some(Instant::now() + LOG_EVERY);
+                    if quiet.due() {
                         tracing::warn!(error = %e, "enriched topic: consume error; librdkafka is recovering");
                     }
                 }
