@@ -96,7 +96,6 @@ pub struct Distributed {
 /// when the service is back rather than exiting.
 pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distributed> {
     let store = Arc::new(wait_for_store(config).await?);
-    crate::codec::Codec::register(&*store).await?;
     let k = &config.kafka;
     crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic, &k.enriched_topic, &k.dlq_topic])
         .await?;
@@ -126,32 +125,24 @@ pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
     .await
 }
 
-/// [`scylla_store`], waiting out a store that cannot be reached (down, starting, shutting down)
-/// with backoff, as `ensure_topics` waits for Kafka. An error while no node is connected is an
-/// outage and is waited out; one the store answered while connected (no schema) fails at once.
+/// [`scylla_store`] with the record schema registered, waiting out a store that cannot be
+/// reached or stops answering meanwhile (down, starting, shutting down) with backoff, as
+/// `ensure_topics` waits for Kafka. Only an error waiting cannot fix (no schema, bad
+/// credentials, a bad TLS file) fails at once: a worker restarted during an outage must start
+/// when the store is back, never exit.
 pub async fn wait_for_store(config: &Config) -> Result<ScyllaStore> {
     let mut backoff = collectors::common::Backoff::new(collectors::common::BackoffConfig {
         initial: Duration::from_millis(200),
         max: Duration::from_secs(5),
     });
     loop {
-        let e = match scylla::connect(&config.scylla).await {
-            Ok(session) => {
-                // Connecting can succeed just before the store goes away (it was shutting
-                // down), and then preparing fails: the nodes' pools tell which it was.
-                let nodes = session.get_cluster_state().get_nodes_info().to_vec();
-                let store = ScyllaStore::new(
-                    session,
-                    &config.scylla.keyspace,
-                    config.scylla.max_concurrency,
-                )
-                .await;
-                match store {
-                    Ok(store) => return Ok(store),
-                    Err(e) if nodes.iter().any(|n| n.is_connected()) => return Err(e),
-                    Err(e) => e,
-                }
-            }
+        let attempt = async {
+            let store = scylla_store(config).await?;
+            crate::codec::Codec::register(&store).await?;
+            Ok::<_, crate::error::Error>(store)
+        };
+        let e = match attempt.await {
+            Ok(store) => return Ok(store),
             Err(e) if e.class() == crate::error::ErrorClass::External => e,
             Err(e) => return Err(e),
         };

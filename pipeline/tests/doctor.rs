@@ -88,6 +88,33 @@ async fn doctor_passes_on_a_good_setup_and_names_what_is_missing() {
     );
     // The rest still checked, and still fine.
     assert!(out.lines().any(|l| l.starts_with("OK   redis")), "{out}");
+
+    // A worker on the missing keyspace exits at once with the same advice: waiting is for
+    // outages, and no outage explains a keyspace that was never made.
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_backchannel"))
+        .arg("worker")
+        .env_remove("BACKCHANNEL_CONFIG")
+        .envs(bad.iter().cloned())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run worker");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("status") {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = worker.kill();
+            panic!("a worker without a schema was still waiting after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut worker.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("schema apply"), "{err}");
 }
 
 #[test]

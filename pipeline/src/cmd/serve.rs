@@ -23,7 +23,6 @@ pub async fn main(config: &Config) -> Result<()> {
     let mut background = Background::default();
     let ready = Readiness::default();
     let store = Arc::new(services::wait_for_store(config).await?);
-    crate::codec::Codec::register(&*store).await?;
     let cache = Arc::new(services::redis_cache(config)?);
     let hub = Arc::new(crate::push::Hub::new(settings.push.clone()));
     match services::serve_http(config, ready.clone()).await? {

@@ -34,6 +34,30 @@ pub(super) struct Statements {
     pub(super) all_keys: PreparedStatement,
 }
 
+/// A failed prepare, classified. The server refusing the statement itself (no such keyspace or
+/// table, a column it lacks, no permission) is a schema or setup problem that waiting cannot
+/// fix: [`Error::Config`], naming `backchannel schema apply`. Anything else (no connected node,
+/// a node shutting down, a timeout) is an outage, [`Error::Store`], which startup waits out.
+fn prepare_err(q: &str, e: scylla::errors::PrepareError) -> Error {
+    use scylla::errors::{DbError, PrepareError, RequestAttemptError as A};
+    match &e {
+        PrepareError::AllAttemptsFailed {
+            first_attempt:
+                A::DbError(
+                    DbError::Invalid
+                    | DbError::SyntaxError
+                    | DbError::Unauthorized
+                    | DbError::ConfigError
+                    | DbError::AuthenticationError,
+                    msg,
+                ),
+        } => Error::Config(format!(
+            "the store refused `{q}`: {msg} (is the schema applied? `backchannel schema apply`)"
+        )),
+        _ => Error::store(format!("prepare {q}"), e),
+    }
+}
+
 impl Statements {
     /// Prepares every statement against an existing schema in `keyspace`.
     pub(super) async fn prepare(session: &Session, keyspace: &str) -> Result<Statements> {
@@ -42,7 +66,7 @@ impl Statements {
             let mut p = session
                 .prepare(q.as_str())
                 .await
-                .map_err(|e| Error::store(format!("prepare {q}"), e))?;
+                .map_err(|e| prepare_err(&q, e))?;
             p.set_is_idempotent(true);
             Ok::<_, Error>(p)
         };
@@ -118,5 +142,37 @@ impl Statements {
             .await?,
             all_keys: prep(format!("SELECT key_id, tenant, hash, created_at, revoked_at FROM {ks}.api_keys")).await?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+    use scylla::errors::{ConnectionPoolError, DbError, PrepareError, RequestAttemptError};
+
+    #[test]
+    fn a_missing_schema_is_fatal_and_an_outage_is_waited_out() {
+        let unconfigured = PrepareError::AllAttemptsFailed {
+            first_attempt: RequestAttemptError::DbError(
+                DbError::Invalid,
+                "unconfigured table mentions".into(),
+            ),
+        };
+        let e = prepare_err("SELECT 1", unconfigured);
+        assert_eq!(e.class(), ErrorClass::Internal);
+        assert!(e.to_string().contains("schema apply"), "{e}");
+        let shutting_down = PrepareError::AllAttemptsFailed {
+            first_attempt: RequestAttemptError::DbError(DbError::ServerError, "shutdown".into()),
+        };
+        assert_eq!(
+            prepare_err("SELECT 1", shutting_down).class(),
+            ErrorClass::External
+        );
+        let no_pool = PrepareError::ConnectionPoolError(ConnectionPoolError::Initializing);
+        assert_eq!(
+            prepare_err("SELECT 1", no_pool).class(),
+            ErrorClass::External
+        );
     }
 }
