@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod aggregate;
+pub mod alerts;
 pub mod api;
 pub mod cmd;
 pub mod codec;
