@@ -57,6 +57,8 @@ pub const PUSH_UNDECODABLE: &str = "backchannel_push_undecodable_records_total";
 /// Live push: bytes held by the replay buffer.
 pub const PUSH_BUFFER_BYTES: &str = "backchannel_push_replay_buffer_bytes";
 /// Live push: stream connections open (SSE and WebSocket).
+/// Alert webhook deliveries by outcome (`delivered`, `undeliverable`).
+pub const ALERT_WEBHOOKS: &str = "backchannel_alerts_webhook_deliveries_total";
 pub const PUSH_CONNECTIONS: &str = "backchannel_push_connections";
 
 /// The pipeline stages timed by [`STAGE_DURATION`].
@@ -155,6 +157,11 @@ fn describe() {
         "Bytes held by the push hub's replay buffer."
     );
     describe_gauge!(PUSH_CONNECTIONS, Unit::Count, "Stream connections open.");
+    describe_counter!(
+        ALERT_WEBHOOKS,
+        Unit::Count,
+        "Alert webhook deliveries finished, by outcome."
+    );
     describe_counter!(
         API_REJECTED,
         Unit::Count,
@@ -353,6 +360,10 @@ pub fn store_write(secs: f64, ok: bool) {
 /// refusals are the exception).
 pub fn push_lagged(reason: &'static str) {
     counter!(PUSH_LAGGED, "reason" => reason).increment(1);
+}
+/// One finished webhook delivery (rare: looked up per call).
+pub fn webhook(outcome: &'static str) {
+    counter!(ALERT_WEBHOOKS, "outcome" => outcome).increment(1);
 }
 pub fn push_undecodable() {
     counter!(PUSH_UNDECODABLE).increment(1);

@@ -1,0 +1,544 @@
+//! Delivering alerts to a tenant's webhook: an HMAC-SHA256-signed JSON body, POSTed with
+//! retries and backoff, and a dead letter when it cannot be delivered.
+//!
+//! Each alert event is one *delivery* with a stable id ([`delivery_id`]: the incident, its state
+//! and its minute), sent in `Backchannel-Delivery` on every attempt, with the attempt number in
+//! `Backchannel-Attempt`. A receiver that stores the ids it acknowledged sees every event exactly
+//! once, however often we retry (an attempt can reach it and its answer be lost). The signature,
+//! `Backchannel-Signature: t=<unix seconds>,v1=<hex>`, is HMAC-SHA256 of `"<t>.<body>"` under the
+//! webhook's secret, so a receiver can check both who sent it and when (refuse old timestamps to
+//! stop replays); [`verify`] is that check.
+//!
+//! What is retried: connection failures, timeouts, 408, 429 (after its `Retry-After`) and 5xx.
+//! Any other answer (a 4xx: the receiver refuses the request itself) is final at once. A delivery
+//! that is final without a 2xx, or that used up its attempts, goes to the dead-letter topic with
+//! reason `webhook_undeliverable`: the event itself is data, and nothing else waits on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use collectors::common::{Backoff, BackoffConfig};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Alert;
+use crate::tenants::hex;
+use crate::traits::{Publisher, Record, Topic};
+
+/// The header carrying the signature.
+pub const SIGNATURE_HEADER: &str = "backchannel-signature";
+/// The header carrying the delivery id (the same on every attempt of one event).
+pub const DELIVERY_HEADER: &str = "backchannel-delivery";
+/// The header carrying the attempt number, from 1.
+pub const ATTEMPT_HEADER: &str = "backchannel-attempt";
+
+/// Where a tenant's alerts go.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Webhook {
+    pub url: String,
+    /// The HMAC key; never logged, never part of a dead letter.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &origin(&self.url))
+            .field("secret", &"…")
+            .finish()
+    }
+}
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    /// One attempt's limit, connecting and answering together.
+    pub timeout: Duration,
+    /// Attempts per delivery before it is dead-lettered.
+    pub max_attempts: u32,
+    pub backoff: BackoffConfig,
+    /// Deliveries waiting to be sent; beyond it, new ones are dead-lettered at once rather
+    /// than held in memory without bound.
+    pub queue: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            timeout: Duration::from_secs(10),
+            max_attempts: 8,
+            backoff: BackoffConfig {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(60),
+            },
+            queue: 10_000,
+        }
+    }
+}
+
+/// The id of one alert event: the incident, the state and the minute it is about.
+pub fn delivery_id(alert: &Alert) -> String {
+    let state = match alert.state {
+        super::AlertState::Opened => "opened",
+        super::AlertState::Updated => "updated",
+        super::AlertState::Resolved => "resolved",
+    };
+    format!("{}.{state}.{}", alert.id, alert.at.timestamp())
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256 of "<unix>.<body>">`.
+pub fn sign(secret: &[u8], unix: i64, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let mut ctx = ring::hmac::Context::with_key(&key);
+    ctx.update(unix.to_string().as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    format!("t={unix},v1={}", hex(ctx.sign().as_ref()))
+}
+
+/// A receiver's check of [`sign`]'s header: the MAC matches (compared in constant time) and the
+/// timestamp is within `tolerance` of `now_unix`.
+pub fn verify(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now_unix: i64,
+    tolerance: Duration,
+) -> bool {
+    let mut t = None;
+    let mut macs = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => macs.push(v),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    if t.abs_diff(now_unix) > tolerance.as_secs() {
+        return false;
+    }
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let mut signed = t.to_string().into_bytes();
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    macs.iter()
+        .any(|mac| unhex(mac).is_some_and(|tag| ring::hmac::verify(&key, &signed, &tag).is_ok()))
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver answered 2xx on attempt `attempts`.
+    Delivered { attempts: u32 },
+    /// Given up after `attempts`: the last answer or error in `reason`.
+    Undeliverable { attempts: u32, reason: String },
+}
+
+/// One event to deliver.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub hook: Webhook,
+    pub body: Vec<u8>,
+}
+
+/// Delivers `d`, retrying what may succeed later, until a 2xx, a final refusal or
+/// `settings.max_attempts`.
+pub async fn deliver(
+    client: &reqwest::Client,
+    d: &Delivery,
+    settings: &WebhookSettings,
+) -> Outcome {
+    let mut backoff = Backoff::new(settings.backoff);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let unix = Utc::now().timestamp();
+        let sent = client
+            .post(&d.hook.url)
+            .timeout(settings.timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(DELIVERY_HEADER, &d.id)
+            .header(ATTEMPT_HEADER, attempt.to_string())
+            .header(
+                SIGNATURE_HEADER,
+                sign(d.hook.secret.as_bytes(), unix, &d.body),
+            )
+            .body(d.body.clone())
+            .send()
+            .await;
+        let (retry, reason, wait) = match sent {
+            Ok(r) if r.status().is_success() => return Outcome::Delivered { attempts: attempt },
+            Ok(r) => {
+                let status = r.status();
+                let retry = status.is_server_error()
+                    || status == reqwest::StatusCode::REQUEST_TIMEOUT
+                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                let wait = collectors::common::backoff::retry_after(r.headers(), Utc::now());
+                (retry, format!("answered {status}"), wait)
+            }
+            Err(e) => (true, format!("{e}"), None),
+        };
+        if !retry || attempt >= settings.max_attempts {
+            return Outcome::Undeliverable {
+                attempts: attempt,
+                reason,
+            };
+        }
+        let wait = wait
+            .map(|w| w.min(settings.backoff.max))
+            .unwrap_or_else(|| backoff.next_delay());
+        tracing::debug!(delivery = %d.id, attempt, %reason, retry_in = ?wait, "webhook attempt failed");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The scheme and host of a URL, for logs and dead letters (a path or query may hold a token).
+fn origin(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "an unparseable URL".to_owned())
+}
+
+/// Sends deliveries in the background, several at once, so a slow receiver holds up neither
+/// detection nor the other tenants' hooks; an undeliverable one is published as a dead letter.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    tx: mpsc::Sender<Delivery>,
+}
+
+impl Sender {
+    /// Starts the sending task: at most `concurrency` deliveries in flight.
+    pub fn spawn<P: Publisher>(
+        publisher: Arc<P>,
+        settings: WebhookSettings,
+        concurrency: usize,
+    ) -> crate::Result<(Sender, JoinHandle<()>)> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("backchannel-alerts/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.timeout)
+            // A webhook answers where it was asked; following a redirect would resend a signed
+            // body to a host the tenant never named.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| crate::Error::internal("webhook HTTP client", e))?;
+        let (tx, mut rx) = mpsc::channel::<Delivery>(settings.queue.max(1));
+        let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let task = tokio::spawn(async move {
+            while let Some(d) = rx.recv().await {
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    break;
+                };
+                let (client, publisher) = (client.clone(), publisher.clone());
+                tokio::spawn(async move {
+                    let outcome = deliver(&client, &d, &settings).await;
+                    finish(&*publisher, &d, outcome).await;
+                    drop(permit);
+                });
+            }
+        });
+        Ok((Sender { tx }, task))
+    }
+
+    /// Queues `d`; a full queue dead-letters it at once (returns false).
+    pub async fn send<P: Publisher>(&self, publisher: &P, d: Delivery) -> bool {
+        match self.tx.try_send(d) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) => {
+                let reason = "the webhook queue is full".to_owned();
+                finish(
+                    publisher,
+                    &d,
+                    Outcome::Undeliverable {
+                        attempts: 0,
+                        reason,
+                    },
+                )
+                .await;
+                false
+            }
+        }
+    }
+}
+
+/// Counts the outcome and dead-letters an undeliverable delivery.
+async fn finish<P: Publisher + ?Sized>(publisher: &P, d: &Delivery, outcome: Outcome) {
+    let (attempts, reason) = match outcome {
+        Outcome::Delivered { attempts } => {
+            crate::telemetry::webhook("delivered");
+            tracing::debug!(delivery = %d.id, attempts, "webhook delivered");
+            return;
+        }
+        Outcome::Undeliverable { attempts, reason } => (attempts, reason),
+    };
+    crate::telemetry::webhook("undeliverable");
+    crate::telemetry::dead_letter("webhook_undeliverable");
+    let to = origin(&d.hook.url);
+    tracing::warn!(delivery = %d.id, %to, attempts, %reason, "webhook undeliverable; dead-lettered");
+    let detail = format!("{to}: {reason} after {attempts} attempt(s)");
+    let headers: [(&str, &[u8]); 3] = [
+        ("reason", b"webhook_undeliverable"),
+        ("detail", detail.as_bytes()),
+        ("delivery", d.id.as_bytes()),
+    ];
+    let record = Record {
+        topic: Topic::DeadLetter,
+        key: d.id.as_bytes(),
+        payload: Some(&d.body),
+        headers: &headers,
+    };
+    if let Err(e) = publisher.publish(&[record]).await {
+        tracing::error!(delivery = %d.id, error = %e, "could not dead-letter an undeliverable webhook");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_with_its_secret_body_and_time() {
+        let body = br#"{"id":"a1"}"#;
+        let header = sign(b"s3cret", 1_800_000_000, body);
+        let ok = Duration::from_secs(300);
+        assert!(verify(b"s3cret", &header, body, 1_800_000_010, ok));
+        assert!(
+            !verify(b"other", &header, body, 1_800_000_010, ok),
+            "wrong secret"
+        );
+        assert!(
+            !verify(b"s3cret", &header, br#"{"id":"a2"}"#, 1_800_000_010, ok),
+            "body changed"
+        );
+        assert!(
+            !verify(b"s3cret", &header, body, 1_800_001_000, ok),
+            "too old: a replay"
+        );
+        let forged = header.replace("t=1800000000", "t=1800000900");
+        assert!(
+            !verify(b"s3cret", &forged, body, 1_800_000_900, ok),
+            "timestamp changed"
+        );
+        assert!(
+            !verify(b"s3cret", "v1=00", body, 1_800_000_000, ok),
+            "no timestamp"
+        );
+        // A vector from another implementation (Python's hmac module), for receivers in
+        // other languages to test against: HMAC-SHA256(key "key", "1.{}").
+        assert_eq!(
+            sign(b"key", 1, b"{}"),
+            "t=1,v1=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224"
+        );
+    }
+
+    #[test]
+    fn the_origin_hides_paths_and_queries() {
+        assert_eq!(
+            origin("https://hooks.example.com/t/abc?token=x"),
+            "https://hooks.example.com"
+        );
+        assert_eq!(origin("not a url"), "an unparseable URL");
+    }
+
+    /// What the receiver saw of one attempt.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        delivery: String,
+        attempt: u32,
+        signed: bool,
+        status: u16,
+    }
+
+    #[derive(Default)]
+    struct Receiver {
+        seen: std::sync::Mutex<Vec<Seen>>,
+    }
+
+    const SECRET: &str = "whsec-test-0123456789";
+
+    /// A receiver that fails on purpose, by the delivery id's prefix: `flaky` answers 503 twice,
+    /// `slow` outlasts the client's timeout once, `busy` answers 429 with `Retry-After` once,
+    /// `gone` answers 410 always; then (but for `gone`) 200.
+    async fn receive(
+        axum::extract::State(rx): axum::extract::State<Arc<Receiver>>,
+        headers: axum::http::HeaderMap,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+        let get = |h: &str| {
+            headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let delivery = get(DELIVERY_HEADER);
+        let attempt: u32 = get(ATTEMPT_HEADER).parse().unwrap_or(0);
+        let signed = verify(
+            SECRET.as_bytes(),
+            &get(SIGNATURE_HEADER),
+            &body,
+            Utc::now().timestamp(),
+            Duration::from_secs(300),
+        );
+        let (status, retry_after) = match delivery.split('-').next().unwrap_or_default() {
+            "flaky" if attempt <= 2 => (StatusCode::SERVICE_UNAVAILABLE, None),
+            "slow" if attempt == 1 => {
+                // Seen, never answered in time: the client gives up and the connection (and
+                // this handler) is dropped while it sleeps.
+                rx.seen.lock().expect("lock").push(Seen {
+                    delivery,
+                    attempt,
+                    signed,
+                    status: 0,
+                });
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                return StatusCode::OK.into_response();
+            }
+            "busy" if attempt == 1 => (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+            "gone" => (StatusCode::GONE, None),
+            _ => (StatusCode::OK, None),
+        };
+        rx.seen.lock().expect("lock").push(Seen {
+            delivery,
+            attempt,
+            signed,
+            status: status.as_u16(),
+        });
+        match retry_after {
+            Some(s) => (status, [("retry-after", s)]).into_response(),
+            None => status.into_response(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_receiver_still_gets_each_event_once_signed_and_refusals_are_dead_lettered() {
+        let rx = Arc::new(Receiver::default());
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(rx.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/hook?token=t0ps3cret",
+            listener.local_addr().expect("addr")
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let publisher = Arc::new(
+            crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+        );
+        let settings = WebhookSettings {
+            timeout: Duration::from_millis(500),
+            max_attempts: 4,
+            backoff: BackoffConfig {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(100),
+            },
+            queue: 100,
+        };
+        let (sender, _task) = Sender::spawn(publisher.clone(), settings, 4).expect("sender");
+        let hook = Webhook {
+            url,
+            secret: SECRET.to_owned(),
+        };
+        let kinds = ["ok", "flaky", "slow", "busy", "gone"];
+        let ids: Vec<String> = (0..20)
+            .map(|i| format!("{}-{i}", kinds[i % kinds.len()]))
+            .collect();
+        for id in &ids {
+            let body = serde_json::json!({ "id": id, "summary": "mentions ×8" }).to_string();
+            let d = Delivery {
+                id: id.clone(),
+                hook: hook.clone(),
+                body: body.into_bytes(),
+            };
+            assert!(sender.send(&*publisher, d).await, "queued");
+        }
+
+        let dead_letters =
+            || std::fs::read_to_string(publisher.dead_letter_path()).unwrap_or_default();
+        let acked = |seen: &[Seen], id: &str| {
+            seen.iter()
+                .filter(|s| s.delivery == id && s.status == 200)
+                .count()
+        };
+        let gone: Vec<&String> = ids.iter().filter(|i| i.starts_with("gone")).collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = rx.seen.lock().expect("lock").clone();
+            let delivered = ids
+                .iter()
+                .filter(|i| !i.starts_with("gone"))
+                .all(|i| acked(&seen, i) >= 1);
+            let dead = dead_letters();
+            if delivered && gone.iter().all(|g| dead.contains(g.as_str())) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not all delivered or dead-lettered in 30 s: {seen:?}\n{dead}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Give late retries a moment to show up, if there were any.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let seen = rx.seen.lock().expect("lock").clone();
+        assert!(
+            seen.iter().all(|s| s.signed),
+            "every attempt signed: {seen:?}"
+        );
+        for id in ids.iter().filter(|i| !i.starts_with("gone")) {
+            assert_eq!(
+                acked(&seen, id),
+                1,
+                "{id} acknowledged exactly once: {seen:?}"
+            );
+            let attempts: Vec<u32> = seen
+                .iter()
+                .filter(|s| &s.delivery == id)
+                .map(|s| s.attempt)
+                .collect();
+            let expected: &[u32] = match id.split('-').next().unwrap_or_default() {
+                "flaky" => &[1, 2, 3],
+                "slow" => &[1, 2],
+                "busy" => &[1, 2],
+                _ => &[1],
+            };
+            assert_eq!(attempts, expected, "{id}'s attempts");
+        }
+        // A refusal is final at once: one attempt, then the dead-letter file.
+        for g in &gone {
+            let tries = seen.iter().filter(|s| &s.delivery == *g).count();
+            assert_eq!(tries, 1, "{g} is not retried after a 410");
+        }
+        let dead = dead_letters();
+        assert_eq!(dead.lines().count(), gone.len(), "{dead}");
+        for line in dead.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let text = v.to_string();
+            assert!(text.contains("webhook_undeliverable"), "{text}");
+            assert!(text.contains("410"), "the answer is named: {text}");
+            assert!(
+                !text.contains("t0ps3cret") && !text.contains(SECRET),
+                "no secret: {text}"
+            );
+        }
+    }
+}
