@@ -8,6 +8,9 @@
 //! The detector is pure and its state serialisable, so whoever owns a signal can save it and a
 //! restart resumes an open incident instead of alerting it again.
 
+pub mod detect;
+pub mod explain;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
