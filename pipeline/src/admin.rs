@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use transforms::signals::SignalOptions;
 
+use crate::alerts::{self, AlertStore};
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
 use crate::signals::{self, SignalStore};
@@ -48,6 +49,21 @@ pub enum Action {
         /// How long the tenant's other keys stay valid.
         grace: Duration,
     },
+    ListAlerts {
+        tenant: String,
+        signal: String,
+        limit: usize,
+    },
+    SetWebhook {
+        tenant: String,
+        url: String,
+    },
+    RemoveWebhook {
+        tenant: String,
+    },
+    TestWebhook {
+        tenant: String,
+    },
 }
 
 /// What an action reports: `out` for stdout (a new key alone on its line, so scripts can take
@@ -66,7 +82,10 @@ fn out(s: String) -> Reply {
 }
 
 /// Runs `action` against `store`.
-pub async fn apply<S: SignalStore + TenantStore>(store: &S, action: Action) -> Result<Reply> {
+pub async fn apply<S: SignalStore + TenantStore + AlertStore>(
+    store: &S,
+    action: Action,
+) -> Result<Reply> {
     Ok(match action {
         Action::PutSignal {
             tenant,
@@ -119,6 +138,32 @@ pub async fn apply<S: SignalStore + TenantStore>(store: &S, action: Action) -> R
                 ),
             };
             Reply { out: key, note }
+        }
+        Action::ListAlerts {
+            tenant,
+            signal,
+            limit,
+        } => out(json_lines(&store.alerts(&tenant, &signal, limit).await?)),
+        Action::SetWebhook { tenant, url } => {
+            let hook = alerts::webhook::create(&tenant, &url)?;
+            store.put_webhook(&tenant, Some(&hook)).await?;
+            Reply {
+                out: hook.secret,
+                note: format!(
+                    "alerts of {tenant} go to {url}, signed with the secret above (shown only \
+                     this once; setting the webhook again makes a new one)"
+                ),
+            }
+        }
+        Action::RemoveWebhook { tenant } => {
+            store.put_webhook(&tenant, None).await?;
+            out(format!("{tenant} has no webhook"))
+        }
+        Action::TestWebhook { tenant } => {
+            let Some(hook) = store.webhook(&tenant).await? else {
+                return Err(Error::Config(format!("tenant {tenant:?} has no webhook")));
+            };
+            out(alerts::webhook::test(&tenant, hook).await?)
         }
     })
 }

@@ -9,12 +9,16 @@
 //! restart resumes an open incident instead of alerting it again.
 
 pub mod detect;
+pub mod engine;
 pub mod explain;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod store;
 pub mod webhook;
+
+pub use store::AlertStore;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -26,6 +26,7 @@
 //! signal names and highlights are removed. Topics (`source:x`, `hashtag:y`) are not served:
 //! they span every tenant's data.
 
+mod alerts;
 mod auth;
 mod backend;
 mod config;
@@ -93,6 +94,14 @@ pub fn router(
         )
         .route("/v1/signals/{id}/mentions", get(routes::signal_mentions))
         .route("/v1/signals/{id}/series", get(routes::signal_series))
+        .route("/v1/signals/{id}/alerts", get(alerts::list))
+        .route(
+            "/v1/webhook",
+            get(alerts::get_webhook)
+                .put(alerts::put_webhook)
+                .delete(alerts::delete_webhook),
+        )
+        .route("/v1/webhook/test", post(alerts::test_webhook))
         .route("/v1/mentions/{id}", get(routes::mention))
         .route("/v1/stream", get(stream::sse))
         .route("/v1/ws", get(stream::ws))

@@ -34,10 +34,29 @@ pub struct Config {
     pub redis: RedisConfig,
     pub metrics: MetricsConfig,
     pub api: crate::api::ApiConfig,
+    pub alerts: AlertsConfig,
     pub collect: CollectConfig,
     /// Configured collectors by name (the name keys their checkpoint); see `backchannel sources`.
     #[serde(default)]
     pub collectors: std::collections::BTreeMap<String, collectors::SourceConfig>,
+}
+
+/// The `[alerts]` section (see `deploy/config/defaults.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub enabled: bool,
+    pub every: String,
+    pub settle: String,
+    pub history: String,
+    pub stale: String,
+    pub shards: i32,
+    pub lease_ttl: String,
+    pub webhook_timeout: String,
+    pub webhook_attempts: u32,
+    pub webhook_concurrency: usize,
+    #[serde(default)]
+    pub detector: crate::alerts::detect::DetectorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +157,7 @@ pub struct KafkaConfig {
     pub raw_topic: String,
     pub enriched_topic: String,
     pub dlq_topic: String,
+    pub alerts_topic: String,
     pub message_max_bytes: usize,
     pub max_poll_interval: String,
     pub create_topics: bool,

@@ -109,6 +109,12 @@ enum Command {
         #[command(subcommand)]
         action: TenantsAction,
     },
+    /// Tenants' alerts (volume spikes and negative shifts of their signals) and the webhooks
+    /// they are delivered to.
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+    },
     /// List the field registry.
     Fields {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -140,6 +146,23 @@ enum TenantsAction {
         #[arg(long, default_value = "1h", value_parser = parse_duration)]
         grace: Duration,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsAction {
+    /// A signal's alerts, newest incident first, as JSON lines.
+    List {
+        tenant: String,
+        signal: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Set a tenant's webhook and print its new signing secret (shown only this once).
+    SetWebhook { tenant: String, url: String },
+    /// Remove a tenant's webhook.
+    RemoveWebhook { tenant: String },
+    /// Send one signed test event to the tenant's webhook now; fails if it is not taken.
+    Test { tenant: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +371,24 @@ fn main() -> anyhow::Result<()> {
                     tenant: name,
                     grace,
                 },
+            };
+            block_on(cmd::manage(&load()?, action))
+        }
+        Command::Alerts { action } => {
+            use pipeline::admin::Action;
+            let action = match action {
+                AlertsAction::List {
+                    tenant,
+                    signal,
+                    limit,
+                } => Action::ListAlerts {
+                    tenant,
+                    signal,
+                    limit,
+                },
+                AlertsAction::SetWebhook { tenant, url } => Action::SetWebhook { tenant, url },
+                AlertsAction::RemoveWebhook { tenant } => Action::RemoveWebhook { tenant },
+                AlertsAction::Test { tenant } => Action::TestWebhook { tenant },
             };
             block_on(cmd::manage(&load()?, action))
         }

@@ -26,4 +26,4 @@ mod cursor;
 mod hub;
 
 pub use cursor::Cursor;
-pub use hub::{Entry, Filter, Hub, HubSettings, Step, Subscription};
+pub use hub::{AlertEvent, Entry, Filter, Hub, HubSettings, Step, Subscription};

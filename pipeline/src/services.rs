@@ -97,8 +97,11 @@ pub struct Distributed {
 pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distributed> {
     let store = Arc::new(wait_for_store(config).await?);
     let k = &config.kafka;
-    crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic, &k.enriched_topic, &k.dlq_topic])
-        .await?;
+    crate::distributed::kafka::ensure_topics(
+        k,
+        &[&k.raw_topic, &k.enriched_topic, &k.dlq_topic, &k.alerts_topic],
+    )
+    .await?;
     let publisher = Arc::new(KafkaPublisher::new(&config.kafka)?);
     let cache = Arc::new(redis_cache(config)?);
     // Bound librdkafka's prefetch to about what the pipeline holds in flight.
@@ -165,7 +168,7 @@ pub fn redis_cache(config: &Config) -> Result<RedisCache> {
 }
 
 /// The client API over a store and its cache.
-pub fn api<S: Store + SignalStore + TenantStore, K: Cache>(
+pub fn api<S: Store + SignalStore + TenantStore + crate::alerts::AlertStore, K: Cache>(
     store: &Arc<S>,
     cache: &Arc<K>,
 ) -> Arc<dyn Backend> {
@@ -230,6 +233,26 @@ pub async fn signals<S: SignalStore>(
     }
     background.push(signals.spawn_reloader(store.clone()));
     Ok(signals)
+}
+
+/// Starts alerting (`[alerts]`) in `background`, unless `alerts.enabled` is false.
+pub fn alerts<S, P>(
+    config: &Config,
+    store: &Arc<S>,
+    publisher: &Arc<P>,
+    background: &mut Background,
+) -> Result<()>
+where
+    S: crate::traits::Store + SignalStore + crate::alerts::AlertStore,
+    P: crate::traits::Publisher,
+{
+    if !config.alerts.enabled {
+        return Ok(());
+    }
+    let settings = config.alerts.settings()?;
+    let engine = crate::alerts::engine::Engine::new(store.clone(), publisher.clone(), settings)?;
+    background.push(tokio::spawn(engine.run()));
+    Ok(())
 }
 
 /// Prints the live status line every second (every 5 s when stderr is not a terminal).

@@ -57,6 +57,8 @@ pub const PUSH_UNDECODABLE: &str = "backchannel_push_undecodable_records_total";
 /// Live push: bytes held by the replay buffer.
 pub const PUSH_BUFFER_BYTES: &str = "backchannel_push_replay_buffer_bytes";
 /// Live push: stream connections open (SSE and WebSocket).
+/// Alert events by kind and state.
+pub const ALERTS: &str = "backchannel_alerts_events_total";
 /// Alert webhook deliveries by outcome (`delivered`, `undeliverable`).
 pub const ALERT_WEBHOOKS: &str = "backchannel_alerts_webhook_deliveries_total";
 pub const PUSH_CONNECTIONS: &str = "backchannel_push_connections";
@@ -157,6 +159,11 @@ fn describe() {
         "Bytes held by the push hub's replay buffer."
     );
     describe_gauge!(PUSH_CONNECTIONS, Unit::Count, "Stream connections open.");
+    describe_counter!(
+        ALERTS,
+        Unit::Count,
+        "Alert events (opened, updated, resolved) by kind."
+    );
     describe_counter!(
         ALERT_WEBHOOKS,
         Unit::Count,
@@ -360,6 +367,19 @@ pub fn store_write(secs: f64, ok: bool) {
 /// refusals are the exception).
 pub fn push_lagged(reason: &'static str) {
     counter!(PUSH_LAGGED, "reason" => reason).increment(1);
+}
+/// One alert event (rare: looked up per call).
+pub fn alert(kind: crate::alerts::AlertKind, state: crate::alerts::AlertState) {
+    let kind = match kind {
+        crate::alerts::AlertKind::VolumeSpike => "volume_spike",
+        crate::alerts::AlertKind::NegativeShift => "negative_shift",
+    };
+    let state = match state {
+        crate::alerts::AlertState::Opened => "opened",
+        crate::alerts::AlertState::Updated => "updated",
+        crate::alerts::AlertState::Resolved => "resolved",
+    };
+    counter!(ALERTS, "kind" => kind, "state" => state).increment(1);
 }
 /// One finished webhook delivery (rare: looked up per call).
 pub fn webhook(outcome: &'static str) {

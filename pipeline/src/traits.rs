@@ -82,6 +82,8 @@ pub enum Topic {
     Enriched,
     /// Messages that could not be processed, with the reason in headers.
     DeadLetter,
+    /// Alert events (JSON of [`crate::alerts::Alert`]), keyed by alert id.
+    Alerts,
 }
 
 /// A record to publish.

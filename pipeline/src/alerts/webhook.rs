@@ -205,6 +205,66 @@ pub async fn deliver(
     }
 }
 
+/// A new webhook for `tenant` at `url` with a fresh random secret (256 bits, hex). The URL
+/// must be absolute `http` or `https` with a host, at most 2,000 characters.
+pub fn create(tenant: &str, url: &str) -> crate::Result<Webhook> {
+    let bad = |why: &str| crate::Error::Config(format!("webhook URL {url:?}: {why}"));
+    if url.len() > 2_000 {
+        return Err(bad("longer than 2000 characters"));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(bad("expected an http or https URL with a host"));
+    }
+    if !crate::tenants::valid_name(tenant) {
+        return Err(crate::Error::Config(format!("no such tenant name: {tenant:?}")));
+    }
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| crate::Error::internal("the OS random generator", "failed"))?;
+    Ok(Webhook {
+        url: url.to_owned(),
+        secret: format!("whsec_{}", hex(&secret)),
+    })
+}
+
+/// Sends one test event (`{"type":"test",…}`) to `hook` now, once, and says how it went.
+pub async fn test(tenant: &str, hook: Webhook) -> crate::Result<String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| crate::Error::internal("webhook HTTP client", e))?;
+    let now = Utc::now();
+    let body = serde_json::json!({
+        "type": "test",
+        "tenant": tenant,
+        "at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+    .to_string()
+    .into_bytes();
+    let d = Delivery {
+        id: format!("test.{}", now.timestamp_micros()),
+        hook,
+        body,
+    };
+    let settings = WebhookSettings {
+        max_attempts: 1,
+        ..WebhookSettings::default()
+    };
+    match deliver(&client, &d, &settings).await {
+        Outcome::Delivered { .. } => Ok(format!(
+            "delivered test event {} to {}",
+            d.id,
+            origin(&d.hook.url)
+        )),
+        Outcome::Undeliverable { reason, .. } => Err(crate::Error::Config(format!(
+            "the webhook at {} did not take the test event: {reason}",
+            origin(&d.hook.url)
+        ))),
+    }
+}
+
 /// The scheme and host of a URL, for logs and dead letters (a path or query may hold a token).
 fn origin(url: &str) -> String {
     reqwest::Url::parse(url)

@@ -7,6 +7,7 @@ use futures_util::future::BoxFuture;
 use transforms::signals::{Signal, SignalOptions};
 
 use crate::admin::{Action, Reply};
+use crate::alerts::AlertStore;
 use crate::aggregate::Series;
 use crate::error::Result;
 use crate::signals::SignalStore;
@@ -49,6 +50,16 @@ pub trait Backend: Send + Sync + 'static {
     fn key(&self, key_id: String) -> BoxFuture<'_, Result<Option<KeyRecord>>>;
     /// An operator action ([`crate::admin`]).
     fn admin(&self, action: Action) -> BoxFuture<'_, Result<Reply>>;
+    /// A signal's alerts, newest incident first.
+    fn alerts(
+        &self,
+        tenant: String,
+        signal: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<crate::alerts::Alert>>>;
+    /// A tenant's webhook.
+    fn webhook(&self, tenant: String)
+    -> BoxFuture<'_, Result<Option<crate::alerts::webhook::Webhook>>>;
 }
 
 /// The [`Backend`] over a store and a cache; it answers JSON read from their compact records.
@@ -69,7 +80,7 @@ impl<S, K> StoreBackend<S, K> {
     }
 }
 
-impl<S: Store + SignalStore + TenantStore, K: Cache> Backend for StoreBackend<S, K> {
+impl<S: Store + SignalStore + TenantStore + AlertStore, K: Cache> Backend for StoreBackend<S, K> {
     fn mention(&self, id: String) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
         Box::pin(async move {
             let record = match self.cache.get(&id).await {
@@ -149,5 +160,19 @@ impl<S: Store + SignalStore + TenantStore, K: Cache> Backend for StoreBackend<S,
     }
     fn admin(&self, action: Action) -> BoxFuture<'_, Result<Reply>> {
         Box::pin(async move { crate::admin::apply(&*self.store, action).await })
+    }
+    fn alerts(
+        &self,
+        tenant: String,
+        signal: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<crate::alerts::Alert>>> {
+        Box::pin(async move { self.store.alerts(&tenant, &signal, limit).await })
+    }
+    fn webhook(
+        &self,
+        tenant: String,
+    ) -> BoxFuture<'_, Result<Option<crate::alerts::webhook::Webhook>>> {
+        Box::pin(async move { self.store.webhook(&tenant).await })
     }
 }

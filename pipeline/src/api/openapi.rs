@@ -237,6 +237,85 @@ pub(super) const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/v1/signals/{id}/alerts",
+        summary: "The signal's alerts (volume spikes, negative shifts), newest incident first, \
+                  each at its latest state.",
+        params: &[
+            ID,
+            Param {
+                name: "limit",
+                at: In::Query,
+                kind: "integer",
+                about: "Alerts, 1-500 (default 50).",
+            },
+        ],
+        body: None,
+        responses: &[
+            (
+                200,
+                "A list of alerts: id, tenant, signal, kind, state, started_at, at, observed, \
+                 expected, score, mentions, summary, drivers [{kind, value, count, baseline, \
+                 lift}], examples (mention ids).",
+            ),
+            (400, "A bad limit."),
+            (404, "No such signal of this tenant."),
+        ],
+        stream: None,
+        public: false,
+    },
+    Operation {
+        method: "get",
+        path: "/v1/webhook",
+        summary: "Where the tenant's alerts are delivered (never the secret).",
+        params: &[],
+        body: None,
+        responses: &[(200, "`{\"url\"}`."), (404, "No webhook.")],
+        stream: None,
+        public: false,
+    },
+    Operation {
+        method: "put",
+        path: "/v1/webhook",
+        summary: "Sets the tenant's alert webhook; answers its new signing secret, once.",
+        params: &[],
+        body: Some("`{\"url\": \"https://...\"}`."),
+        responses: &[
+            (
+                200,
+                "`{\"url\", \"secret\"}`: deliveries carry `Backchannel-Signature: \
+                 t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`.",
+            ),
+            (400, "Not an http(s) URL."),
+        ],
+        stream: None,
+        public: false,
+    },
+    Operation {
+        method: "delete",
+        path: "/v1/webhook",
+        summary: "Removes the tenant's webhook.",
+        params: &[],
+        body: None,
+        responses: &[(204, "Removed (or there was none).")],
+        stream: None,
+        public: false,
+    },
+    Operation {
+        method: "post",
+        path: "/v1/webhook/test",
+        summary: "Sends one signed test event to the webhook now.",
+        params: &[],
+        body: None,
+        responses: &[
+            (200, "`{\"result\"}`: the receiver answered 2xx."),
+            (404, "No webhook."),
+            (502, "The receiver did not take it; the error says what it answered."),
+        ],
+        stream: None,
+        public: false,
+    },
+    Operation {
+        method: "get",
         path: "/v1/mentions/{id}",
         summary: "One EnrichedMention, if one of the tenant's signals matched it.",
         params: &[Param {
@@ -262,7 +341,8 @@ pub(super) const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/v1/stream",
-        summary: "Live matches as Server-Sent Events (`match`, `heartbeat`, `lagged`), resumable.",
+        summary: "Live matches as Server-Sent Events (`match`, `heartbeat`, `lagged`; `alert` \
+                  live only), resumable.",
         params: STREAM_PARAMS,
         body: None,
         responses: &[(
@@ -415,6 +495,7 @@ mod tests {
                 if body.contains(&format!("{m}(routes::"))
                     || body.contains(&format!(".{m}(routes::"))
                     || body.contains(&format!("{m}(stream::"))
+                    || body.contains(&format!("{m}(alerts::"))
                     || body.contains(&format!("{m}(manage"))
                     || body.contains(&format!("{m}(openapi"))
                 {

@@ -15,7 +15,7 @@ use super::{ApiState, error, json};
 use crate::error::Error;
 use crate::traits::Before;
 
-fn not_found(what: &str) -> Response {
+pub(super) fn not_found(what: &str) -> Response {
     json(
         StatusCode::NOT_FOUND,
         serde_json::json!({ "error": format!("no such {what}") })
@@ -83,7 +83,7 @@ fn query_value(s: &str) -> String {
 }
 
 /// Whether `tenant` has a signal `id`.
-async fn owns(s: &ApiState, tenant: &str, id: &str) -> Result<bool, Response> {
+pub(super) async fn owns(s: &ApiState, tenant: &str, id: &str) -> Result<bool, Response> {
     match s.backend.signals(tenant.to_owned()).await {
         Ok(list) => Ok(list.iter().any(|x| x.id == id)),
         Err(e) => Err(error(&e)),

@@ -17,6 +17,9 @@
 //!   buffer, from `cursor` on. `cursor_expired`: the resume cursor is older than the buffer (or
 //!   from before this process started); matches between `cursor` and `buffer_starts` are lost,
 //!   and the whole buffer follows.
+//! - `alert`: `{"type":"alert","alert":{…}}` — an alert of one of the caller's signals as it is
+//!   opened, updated or resolved (the object `GET /v1/signals/{id}/alerts` lists). Live only:
+//!   no cursor, no replay; a client that was away lists what it missed.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -35,7 +38,7 @@ use super::auth::Tenant;
 use super::limits::InFlight;
 use super::{ApiState, error, json};
 use crate::error::Error;
-use crate::push::{Cursor, Filter, Hub, Step, Subscription};
+use crate::push::{AlertEvent, Cursor, Filter, Hub, Step, Subscription};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct StreamQuery {
@@ -73,6 +76,8 @@ fn bad_request(why: String) -> Response {
 /// One open stream: its subscription, its heartbeat and its slot in the tenant's stream limit.
 struct Conn {
     sub: Subscription,
+    /// Alert events (live only); `None` once the hub is gone.
+    alerts: Option<tokio::sync::broadcast::Receiver<Arc<AlertEvent>>>,
     hub: Arc<Hub>,
     tick: tokio::time::Interval,
     /// Whether the first heartbeat (the one that opens every stream) has gone out.
@@ -173,6 +178,7 @@ impl Conn {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(Conn {
+            alerts: Some(hub.alerts()),
             sub: hub.subscribe(filter, cursor),
             hub,
             tick,
@@ -189,7 +195,39 @@ impl Conn {
             self.greeted = true;
             return self.heartbeat();
         }
-        tokio::select! {
+        loop {
+            if let Some(out) = self.next_once().await {
+                return out;
+            }
+        }
+    }
+
+    /// One wait: a match, `lagged`, an alert or a heartbeat; `None` after an alert that is
+    /// not this reader's (or a gap in the alert feed), to wait again.
+    async fn next_once(&mut self) -> Option<Out> {
+        let alert = async {
+            match &mut self.alerts {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        Some(tokio::select! {
+            alert = alert => match alert {
+                Ok(a) if self.sub.filter.wants_alert(&a) => Out {
+                    kind: "alert",
+                    id: None,
+                    json: a.json.to_string(),
+                },
+                Ok(_) => return None,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(skipped = n, "a stream fell behind the alert feed");
+                    return None;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    self.alerts = None;
+                    return None;
+                }
+            },
             step = self.sub.next() => match step {
                 Step::Match(e, cursor) => Out {
                     kind: "match",
@@ -209,7 +247,7 @@ impl Conn {
                 },
             },
             _ = self.tick.tick() => self.heartbeat(),
-        }
+        })
     }
 
     fn heartbeat(&mut self) -> Out {

@@ -58,6 +58,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         eprintln!("backchannel run: client API on http://{bound}");
     }
     let signals = services::signals(&svc.store, true, &mut background).await?;
+    services::alerts(config, &svc.store, &svc.publisher, &mut background)?;
     let settings = Settings::from_config(config, "local", signals)?;
 
     let (producer, consumer) = local_queue(config.embedded.queue_capacity);

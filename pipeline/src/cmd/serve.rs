@@ -34,6 +34,13 @@ pub async fn main(config: &Config) -> Result<()> {
         eprintln!("backchannel serve: client API on http://{bound}");
     }
     let kafka = config.kafka.clone();
+    let alerts_hub = hub.clone();
+    background.push(tokio::spawn(async move {
+        if let Err(e) = crate::distributed::kafka::follow_alerts(&kafka, alerts_hub).await {
+            tracing::error!(error = %e, "the alerts-topic follower stopped: no alert events on streams");
+        }
+    }));
+    let kafka = config.kafka.clone();
     let window = settings.push.replay_window;
     let follower =
         tokio::spawn(

@@ -43,6 +43,7 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let signals = services::signals(&svc.store, false, &mut background).await?;
     let settings = Settings::from_config(config, &config.kafka.raw_topic, signals)?;
     background.push(tokio::spawn(rollups(svc.store.clone())));
+    services::alerts(config, &svc.store, &svc.publisher, &mut background)?;
 
     let stats = Arc::new(Stats::default());
     let stop = services::stop_flag(

@@ -30,7 +30,7 @@ use crate::traits::{Committer, Consumer, Delivery, Polled, Publisher, Record, To
 
 mod follow;
 mod security;
-pub use follow::follow;
+pub use follow::{follow, follow_alerts};
 pub use security::{Refusals, Watch, client_config};
 
 /// Rebalance hooks: commit stored offsets before partitions are taken away, and report
@@ -380,6 +380,7 @@ pub struct KafkaPublisher {
     producer: FutureProducer,
     enriched: String,
     dlq: String,
+    alerts: String,
 }
 
 impl std::fmt::Debug for KafkaPublisher {
@@ -420,6 +421,7 @@ impl KafkaPublisher {
             producer: producer(cfg)?,
             enriched: cfg.enriched_topic.clone(),
             dlq: cfg.dlq_topic.clone(),
+            alerts: cfg.alerts_topic.clone(),
         })
     }
 }
@@ -431,6 +433,7 @@ impl Publisher for KafkaPublisher {
             let topic = match r.topic {
                 Topic::Enriched => &self.enriched,
                 Topic::DeadLetter => &self.dlq,
+                Topic::Alerts => &self.alerts,
             };
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
             for (k, v) in r.headers {

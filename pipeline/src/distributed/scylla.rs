@@ -9,6 +9,7 @@
 //! `mentions` (the `Store` seam), `rollup` (per-minute aggregates, computed with
 //! [`crate::aggregate`]), `signals` (the `SignalStore`) and `tenants` (the `TenantStore`).
 
+mod alerts;
 mod connect;
 mod mentions;
 mod rollup;

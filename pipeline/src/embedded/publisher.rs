@@ -109,6 +109,13 @@ impl Publisher for LocalPublisher {
         let mut lines = Vec::new();
         for r in records {
             match r.topic {
+                Topic::Alerts => {
+                    // Embedded, alerts reach clients through the hub's live streams (and the
+                    // store, where the API lists them); there is no topic to keep them in.
+                    if let (Some((hub, _)), Some(payload)) = (&self.hub, r.payload) {
+                        hub.alert(payload);
+                    }
+                }
                 Topic::Enriched => {
                     // No subscribers is fine.
                     let _ = self.enriched.send(Arc::from(r.payload.unwrap_or_default()));

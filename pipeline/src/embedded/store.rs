@@ -25,6 +25,11 @@ const TENANTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("tenants"
 /// API key id -> [`crate::tenants::KeyRecord`] JSON (the secret's hash, never the key).
 const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
 /// Small named counters ("signals_revision", "live_bytes").
+/// Alerts by (tenant, signal, incident start in ms, incident id): the JSON of its latest event.
+const ALERTS: TableDefinition<'_, (&str, &str, i64, &str), &[u8]> = TableDefinition::new("alerts");
+/// Saved alert detectors by (tenant, signal), and tenants' webhooks by tenant: JSON.
+const DETECTORS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("alert_detectors");
+const WEBHOOKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("webhooks");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Schema fingerprint -> `.avsc` of the compact records written with it.
 const SCHEMAS: TableDefinition<'_, u64, &str> = TableDefinition::new("schemas");
@@ -193,6 +198,9 @@ impl RedbStore {
         txn.open_table(API_KEYS).map_err(err)?;
         txn.open_table(TOPIC_STATS).map_err(err)?;
         txn.open_table(STATS_BY_MINUTE).map_err(err)?;
+        txn.open_table(ALERTS).map_err(err)?;
+        txn.open_table(DETECTORS).map_err(err)?;
+        txn.open_table(WEBHOOKS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(RedbStore {
             db: Arc::new(db),
@@ -711,6 +719,8 @@ impl RedbStore {
 
 #[path = "signal_store.rs"]
 mod signal_store;
+#[path = "alert_store.rs"]
+mod alert_store;
 #[path = "tenant_store.rs"]
 mod tenant_store;
 

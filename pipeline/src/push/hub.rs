@@ -226,11 +226,37 @@ impl Inner {
     }
 }
 
+/// An alert event for live streams: the tenant and signal it belongs to and its JSON
+/// (`{"type":"alert","alert":{…}}`).
+#[derive(Debug)]
+pub struct AlertEvent {
+    pub tenant: Box<str>,
+    pub signal: Box<str>,
+    pub json: Box<str>,
+}
+
+impl Filter {
+    /// Whether this reader wants `alert` (its tenant, one of its signals).
+    pub fn wants_alert(&self, alert: &AlertEvent) -> bool {
+        *alert.tenant == *self.tenant
+            && self
+                .signals
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|x| **x == *alert.signal))
+    }
+}
+
+/// Alert events a slow stream may fall behind by before it skips some (they stay listable).
+const ALERT_BUFFER: usize = 256;
+
 /// The fan-out point: one per serving process.
 pub struct Hub {
     settings: HubSettings,
     layout: Layout,
     inner: Mutex<Inner>,
+    /// Alerts are pushed live only: rare, small, and stored for listing, so a client that was
+    /// away reads them from `GET /v1/signals/{id}/alerts` rather than from a replay buffer.
+    alerts: tokio::sync::broadcast::Sender<Arc<AlertEvent>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -257,7 +283,29 @@ impl Hub {
             settings,
             layout: Layout::current(),
             inner: Mutex::default(),
+            alerts: tokio::sync::broadcast::channel(ALERT_BUFFER).0,
         }
+    }
+
+    /// Sends an alert (the JSON of [`crate::alerts::Alert`]) to the live streams that want it.
+    /// Unreadable JSON is counted and dropped.
+    pub fn alert(&self, payload: &[u8]) {
+        let Ok(alert) = serde_json::from_slice::<crate::alerts::Alert>(payload) else {
+            crate::telemetry::push_undecodable();
+            return;
+        };
+        let json = serde_json::json!({ "type": "alert", "alert": alert }).to_string();
+        // No live stream is fine.
+        let _ = self.alerts.send(Arc::new(AlertEvent {
+            tenant: alert.tenant.into(),
+            signal: alert.signal.into(),
+            json: json.into(),
+        }));
+    }
+
+    /// The live feed of alerts, from now on.
+    pub fn alerts(&self) -> tokio::sync::broadcast::Receiver<Arc<AlertEvent>> {
+        self.alerts.subscribe()
     }
 
     pub fn settings(&self) -> &HubSettings {

@@ -198,3 +198,47 @@ fn starts(
     }
     Ok(out)
 }
+
+/// Feeds `hub` with the alert events published from now on to `cfg.alerts_topic`, until the
+/// task is dropped. Every serving instance needs every alert (each has its own clients), so each
+/// reads the topic in a consumer group of its own that commits nothing; alerts are live only
+/// (a client that was away lists them), so it starts at the end.
+pub async fn follow_alerts(cfg: &KafkaConfig, hub: Arc<Hub>) -> Result<()> {
+    let mut own = ClientConfig::new();
+    own.set(
+        "group.id",
+        format!(
+            "{}.serve.alerts.{}.{:x}",
+            cfg.group_id,
+            std::process::id(),
+            chrono::Utc::now().timestamp_micros()
+        ),
+    )
+    .set("enable.auto.commit", "false")
+    .set("enable.auto.offset.store", "false")
+    .set("auto.offset.reset", "latest");
+    let consumer: StreamConsumer<DefaultConsumerContext> = client_config(cfg, own)?
+        .create()
+        .map_err(|e| Error::queue("creating the alerts-topic follower", e))?;
+    consumer
+        .subscribe(&[cfg.alerts_topic.as_str()])
+        .map_err(|e| Error::queue("subscribing to the alerts topic", e))?;
+    let mut quiet = super::Quiet::default();
+    loop {
+        match consumer.recv().await {
+            Ok(m) => {
+                if let Some(payload) = m.payload() {
+                    hub.alert(payload);
+                }
+            }
+            Err(e) if super::consume_is_fatal(&e) => {
+                return Err(Error::queue("following the alerts topic", e));
+            }
+            Err(e) => {
+                if quiet.due() {
+                    tracing::warn!(error = %e, "alerts topic: consume error; librdkafka is recovering");
+                }
+            }
+        }
+    }
+}

@@ -32,6 +32,16 @@ pub(super) struct Statements {
     pub(super) put_key: PreparedStatement,
     pub(super) get_key: PreparedStatement,
     pub(super) all_keys: PreparedStatement,
+    pub(super) get_detector: PreparedStatement,
+    pub(super) put_detector: PreparedStatement,
+    pub(super) put_alert: PreparedStatement,
+    pub(super) get_alerts: PreparedStatement,
+    pub(super) get_webhook: PreparedStatement,
+    pub(super) put_webhook: PreparedStatement,
+    pub(super) delete_webhook: PreparedStatement,
+    /// Lightweight transactions: not idempotent (a retried one may see its own first write).
+    pub(super) take_lease: PreparedStatement,
+    pub(super) renew_lease: PreparedStatement,
 }
 
 /// A failed prepare, classified. The server refusing the statement itself (no such keyspace or
@@ -69,6 +79,12 @@ impl Statements {
                 .map_err(|e| prepare_err(&q, e))?;
             p.set_is_idempotent(true);
             Ok::<_, Error>(p)
+        };
+        let lwt = |q: String| async move {
+            session
+                .prepare(q.as_str())
+                .await
+                .map_err(|e| prepare_err(&q, e))
         };
         Ok(Statements {
             insert_mention: prep(format!(
@@ -141,6 +157,20 @@ impl Statements {
             ))
             .await?,
             all_keys: prep(format!("SELECT key_id, tenant, hash, created_at, revoked_at FROM {ks}.api_keys")).await?,
+            get_detector: prep(format!("SELECT state FROM {ks}.alert_detectors WHERE tenant = ? AND signal = ?")).await?,
+            put_detector: prep(format!("INSERT INTO {ks}.alert_detectors (tenant, signal, state) VALUES (?, ?, ?)")).await?,
+            put_alert: prep(format!(
+                "INSERT INTO {ks}.alerts (tenant, signal, started_at, id, body) VALUES (?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            get_alerts: prep(format!("SELECT body FROM {ks}.alerts WHERE tenant = ? AND signal = ? LIMIT ?")).await?,
+            get_webhook: prep(format!("SELECT url, secret FROM {ks}.webhooks WHERE tenant = ?")).await?,
+            put_webhook: prep(format!("INSERT INTO {ks}.webhooks (tenant, url, secret) VALUES (?, ?, ?)")).await?,
+            delete_webhook: prep(format!("DELETE FROM {ks}.webhooks WHERE tenant = ?")).await?,
+            take_lease: lwt(format!("INSERT INTO {ks}.alert_leases (shard, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?"))
+                .await?,
+            renew_lease: lwt(format!("UPDATE {ks}.alert_leases USING TTL ? SET owner = ? WHERE shard = ? IF owner = ?"))
+                .await?,
         })
     }
 }

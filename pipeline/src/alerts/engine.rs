@@ -1,0 +1,742 @@
+//! The alerting loop: every few seconds, each signal's detector is fed the minutes that closed
+//! since it last looked (from the store's per-minute aggregates), and what it opens, updates or
+//! resolves is explained, stored, published (the alerts topic; embedded, the live streams) and
+//! sent to the tenant's webhook.
+//!
+//! One code path for both modes. Distributed, signals are split into shards and a worker runs a
+//! shard's detectors only while it holds that shard's lease ([`AlertStore::lease`]), so one
+//! incident is one alert however many workers run. A detector is saved after every pass, and an
+//! alert's id is derived from its signal, kind and start, so a worker that dies between sending
+//! and saving sends the same event again under the same id (receivers deduplicate by it), never a
+//! second incident.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::detect::{DetectorConfig, Incident, SignalDetector, Transition};
+use super::explain::{self, Period, Sample};
+use super::webhook::{self, Delivery, Sender, WebhookSettings};
+use super::{Alert, AlertStore};
+use crate::aggregate::minute_of;
+use crate::codec::Codec;
+use crate::config::AlertsConfig;
+use crate::error::{Error, Result};
+use crate::signals::SignalStore;
+use crate::traits::{Before, Publisher, Record, Store, Topic};
+
+/// Mentions read from the store to explain an incident: from its window, and from before it.
+const WINDOW_SAMPLES: usize = 400;
+const BASELINE_SAMPLES: usize = 400;
+/// Near-duplicates: simhashes this close (in differing bits) fold into one example.
+const NEAR_DUPLICATE_BITS: u32 = 6;
+
+/// The `[alerts]` settings, parsed.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub every: Duration,
+    pub settle: Duration,
+    pub history: Duration,
+    pub stale: Duration,
+    pub shards: i32,
+    pub lease_ttl: Duration,
+    pub webhook: WebhookSettings,
+    pub webhook_concurrency: usize,
+    pub detector: DetectorConfig,
+}
+
+impl AlertsConfig {
+    /// Parses and checks the section; every error names its key.
+    pub fn settings(&self) -> Result<AlertSettings> {
+        let d = |key: &str, v: &str| crate::config::duration(&format!("alerts.{key}"), v);
+        if self.shards < 1 {
+            return Err(Error::Config(format!(
+                "alerts.shards: expected at least 1, got {}",
+                self.shards
+            )));
+        }
+        if self.webhook_attempts < 1 || self.webhook_concurrency < 1 {
+            return Err(Error::Config(
+                "alerts.webhook_attempts and alerts.webhook_concurrency: expected at least 1"
+                    .into(),
+            ));
+        }
+        let every = d("every", &self.every)?;
+        let lease_ttl = d("lease_ttl", &self.lease_ttl)?;
+        if lease_ttl < every * 2 {
+            return Err(Error::Config(format!(
+                "alerts.lease_ttl: must be at least twice alerts.every ({every:?}), or a lease \
+                 lapses between renewals; got {lease_ttl:?}"
+            )));
+        }
+        self.detector.validate()?;
+        Ok(AlertSettings {
+            every,
+            settle: d("settle", &self.settle)?,
+            history: d("history", &self.history)?,
+            stale: d("stale", &self.stale)?,
+            shards: self.shards,
+            lease_ttl,
+            webhook: WebhookSettings {
+                timeout: d("webhook_timeout", &self.webhook_timeout)?,
+                max_attempts: self.webhook_attempts,
+                ..WebhookSettings::default()
+            },
+            webhook_concurrency: self.webhook_concurrency,
+            detector: self.detector.clone(),
+        })
+    }
+}
+
+/// What is saved per signal: its detector and the last minute it was fed.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Saved {
+    pub detector: SignalDetector,
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// The shard of a signal: FNV-1a of `tenant/signal`, so every process agrees.
+pub fn shard_of(tenant: &str, signal: &str, shards: i32) -> i32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in tenant.bytes().chain([b'/']).chain(signal.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % shards.max(1) as u64) as i32
+}
+
+/// An incident's id: the same for every event of it, and for the same incident seen again.
+pub fn alert_id(tenant: &str, signal: &str, i: &Incident) -> String {
+    let kind = serde_json::to_string(&i.kind).unwrap_or_default();
+    let key = format!("{tenant}/{signal}/{kind}/{}", i.started_at.timestamp());
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    crate::tenants::hex(&digest.as_ref()[..12])
+}
+
+impl<S, P> std::fmt::Debug for Engine<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.owner)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// The loop, for one process.
+pub struct Engine<S, P> {
+    store: Arc<S>,
+    publisher: Arc<P>,
+    settings: AlertSettings,
+    webhooks: Sender,
+    codec: Codec,
+    /// This process's name in the leases.
+    owner: String,
+}
+
+impl<S, P> Engine<S, P>
+where
+    S: Store + SignalStore + AlertStore,
+    P: Publisher,
+{
+    /// Starts the webhook sender; [`Engine::run`] then runs the loop.
+    pub fn new(store: Arc<S>, publisher: Arc<P>, settings: AlertSettings) -> Result<Engine<S, P>> {
+        let (webhooks, _task) = Sender::spawn(
+            publisher.clone(),
+            settings.webhook,
+            settings.webhook_concurrency,
+        )?;
+        let owner = format!(
+            "{}-{}-{:x}",
+            hostname(),
+            std::process::id(),
+            Utc::now().timestamp_micros()
+        );
+        Ok(Engine {
+            store,
+            publisher,
+            settings,
+            webhooks,
+            codec: Codec::default(),
+            owner,
+        })
+    }
+
+    /// Runs passes every `every`, forever; a failed pass is logged and the next one retries.
+    pub async fn run(self) {
+        let mut tick = tokio::time::interval(self.settings.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.pass(Utc::now()).await {
+                tracing::warn!(error = %e, "alert pass failed; will retry");
+            }
+        }
+    }
+
+    /// One pass at `now`: every signal of a shard this process holds, brought up to the last
+    /// settled minute. Returns the alert events it produced.
+    pub async fn pass(&self, now: DateTime<Utc>) -> Result<Vec<Alert>> {
+        let mut held = HashSet::new();
+        for shard in 0..self.settings.shards {
+            match self
+                .store
+                .lease(shard, &self.owner, self.settings.lease_ttl)
+                .await
+            {
+                Ok(true) => {
+                    held.insert(shard);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(shard, error = %e, "alert lease not taken"),
+            }
+        }
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, signals) = self.store.load_signals().await?;
+        let mut events = Vec::new();
+        for s in signals {
+            if held.contains(&shard_of(&s.tenant, &s.id, self.settings.shards)) {
+                match self.signal(&s.tenant, &s.id, now).await {
+                    Ok(mut e) => events.append(&mut e),
+                    Err(e) => tracing::warn!(tenant = %s.tenant, signal = %s.id, error = %e, "alerting a signal failed"),
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// Feeds one signal's detector the minutes that settled since it last looked.
+    async fn signal(&self, tenant: &str, signal: &str, now: DateTime<Utc>) -> Result<Vec<Alert>> {
+        let settle = chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
+        let history = chrono::Duration::from_std(self.settings.history).unwrap_or_default();
+        let stale = chrono::Duration::from_std(self.settings.stale).unwrap_or_default();
+        // Minutes before `upto` are closed and settled.
+        let upto = minute_of(now - settle);
+        let mut saved: Saved = match self.store.detector(tenant, signal).await? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+                tracing::warn!(%tenant, %signal, error = %e, "a saved detector is unreadable; learning again");
+                Saved::default()
+            }),
+            None => Saved::default(),
+        };
+        let from = match saved.last {
+            Some(last) => last + chrono::Duration::minutes(1),
+            None => upto - history,
+        }
+        .max(upto - history);
+        if from >= upto {
+            return Ok(Vec::new());
+        }
+        let topic = format!("signal:{tenant}/{signal}");
+        let series = self.store.series(&topic, from, upto).await?;
+        let mut by_minute: std::collections::HashMap<_, _> = series.into_iter().collect();
+        let mut events = Vec::new();
+        let mut minute = from;
+        while minute < upto {
+            let agg = by_minute.remove(&minute).unwrap_or_default();
+            for t in saved.detector.observe(&self.settings.detector, minute, &agg) {
+                if t.incident().at < now - stale {
+                    tracing::debug!(%tenant, %signal, at = %t.incident().at, "a past incident learned, not alerted");
+                    continue;
+                }
+                let alert = self.alert(tenant, signal, &topic, &t).await?;
+                self.deliver(&alert).await?;
+                events.push(alert);
+            }
+            minute += chrono::Duration::minutes(1);
+        }
+        saved.last = Some(upto - chrono::Duration::minutes(1));
+        let json = serde_json::to_string(&saved)
+            .map_err(|e| Error::internal("serialising a detector", e))?;
+        self.store.put_detector(tenant, signal, &json).await?;
+        Ok(events)
+    }
+
+    /// The alert of a transition, explained from the store's mentions.
+    async fn alert(
+        &self,
+        tenant: &str,
+        signal: &str,
+        topic: &str,
+        t: &Transition,
+    ) -> Result<Alert> {
+        let i = t.incident();
+        let end = i.at + chrono::Duration::minutes(1);
+        let window = self
+            .samples(topic, end, WINDOW_SAMPLES, |at| at >= i.started_at)
+            .await?;
+        let baseline = self
+            .samples(topic, i.started_at, BASELINE_SAMPLES, |_| true)
+            .await?;
+        let window_minutes = (end - i.started_at).num_seconds() as f64 / 60.0;
+        // The baseline sample spans from its oldest mention to the incident's start.
+        let baseline_minutes = baseline
+            .iter()
+            .map(|(at, _)| *at)
+            .min()
+            .map_or(0.0, |oldest| {
+                ((i.started_at - oldest).num_seconds() as f64 / 60.0).max(1.0)
+            });
+        let window: Vec<Sample> = fold_duplicates(window);
+        let baseline: Vec<Sample> = fold_duplicates(baseline);
+        let (drivers, examples) = explain::explain(
+            Period {
+                samples: &window,
+                minutes: window_minutes,
+            },
+            Period {
+                samples: &baseline,
+                minutes: baseline_minutes,
+            },
+            Some((&i.hashtags, &i.baseline_hashtags)),
+        );
+        Ok(Alert {
+            id: alert_id(tenant, signal, i),
+            tenant: tenant.to_owned(),
+            signal: signal.to_owned(),
+            kind: i.kind,
+            state: t.state(),
+            started_at: i.started_at,
+            at: i.at,
+            observed: i.observed,
+            expected: i.expected,
+            score: i.score,
+            mentions: i.mentions,
+            summary: explain::summary(i.kind, i.observed, i.expected, &drivers),
+            drivers,
+            examples,
+        })
+    }
+
+    /// Up to `limit` mentions of `topic` created before `before` (newest first) that `keep`
+    /// accepts by creation time, as samples with their creation time.
+    async fn samples(
+        &self,
+        topic: &str,
+        before: DateTime<Utc>,
+        limit: usize,
+        keep: impl Fn(DateTime<Utc>) -> bool,
+    ) -> Result<Vec<(DateTime<Utc>, Sample)>> {
+        let page = Before {
+            created_ms: before.timestamp_millis(),
+            id: String::new(),
+        };
+        let records = self.store.recent(topic, limit, Some(&page)).await?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let json = self.codec.to_json(&*self.store, &r).await?;
+            let Ok(v) = serde_json::from_slice::<Value>(&json) else {
+                continue;
+            };
+            if let Some((at, s)) = sample(&v)
+                && at < before
+                && keep(at)
+            {
+                out.push((at, s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores the alert, publishes it and queues its webhook.
+    async fn deliver(&self, alert: &Alert) -> Result<()> {
+        self.store.put_alert(alert).await?;
+        let body =
+            serde_json::to_vec(alert).map_err(|e| Error::internal("serialising an alert", e))?;
+        let headers: [(&str, &[u8]); 2] = [
+            ("tenant", alert.tenant.as_bytes()),
+            ("signal", alert.signal.as_bytes()),
+        ];
+        self.publisher
+            .publish(&[Record {
+                topic: Topic::Alerts,
+                key: alert.id.as_bytes(),
+                payload: Some(&body),
+                headers: &headers,
+            }])
+            .await?;
+        crate::telemetry::alert(alert.kind, alert.state);
+        tracing::info!(tenant = %alert.tenant, signal = %alert.signal, id = %alert.id, state = ?alert.state, summary = %alert.summary, "alert");
+        if let Some(hook) = self.store.webhook(&alert.tenant).await? {
+            let d = Delivery {
+                id: webhook::delivery_id(alert),
+                hook,
+                body,
+            };
+            self.webhooks.send(&*self.publisher, d).await;
+        }
+        Ok(())
+    }
+}
+
+/// This host's name, for lease owners (the kernel's, else "host").
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "host".to_owned())
+}
+
+/// Tokens that come from links, not from what was said.
+const URL_WORDS: [&str; 4] = ["http", "https", "www", "com"];
+
+/// A sample of an enriched mention's JSON: its creation time, author, hashtags, link domains,
+/// content words (letters only, 3+ characters, not stop words of its language) and simhash.
+fn sample(v: &Value) -> Option<(DateTime<Utc>, Sample)> {
+    let m = v.get("mention")?;
+    let f = v.get("fields");
+    let strs = |key: &str| -> Vec<String> {
+        f.and_then(|f| f.get(key))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let at = m
+        .get("created_at")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())?
+        .with_timezone(&Utc);
+    let lang = f
+        .and_then(|f| f.get("stems_lang"))
+        .and_then(Value::as_str)
+        .and_then(transforms::tokens::Lang::from_code);
+    let hashtags = strs("hashtags");
+    let mut seen = HashSet::new();
+    let terms = strs("tokens")
+        .into_iter()
+        .filter(|t| t.chars().count() >= 3 && t.chars().all(char::is_alphabetic))
+        .filter(|t| !lang.is_some_and(|l| l.is_stop_word(t)))
+        .filter(|t| !hashtags.contains(t) && !URL_WORDS.contains(&t.as_str()))
+        .filter(|t| seen.insert(t.clone()))
+        .collect();
+    let id = m.get("id").and_then(Value::as_str)?.to_owned();
+    let simhash = f
+        .and_then(|f| f.get("simhash64"))
+        .and_then(Value::as_str)
+        .and_then(|h| u64::from_str_radix(h, 16).ok());
+    Some((
+        at,
+        Sample {
+            dup_key: simhash.unwrap_or_else(|| {
+                let d = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
+                u64::from_le_bytes(d.as_ref()[..8].try_into().unwrap_or_default())
+            }),
+            id,
+            author: m
+                .get("author")
+                .and_then(|a| a.get("handle"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_lowercase(),
+            hashtags,
+            domains: strs("url_domains"),
+            terms,
+        },
+    ))
+}
+
+/// Gives near-duplicates (simhashes a few bits apart) one `dup_key`: the first one's, in order.
+fn fold_duplicates(samples: Vec<(DateTime<Utc>, Sample)>) -> Vec<Sample> {
+    let mut keys: Vec<u64> = Vec::new();
+    samples
+        .into_iter()
+        .map(|(_, mut s)| {
+            match keys
+                .iter()
+                .find(|k| (**k ^ s.dup_key).count_ones() <= NEAR_DUPLICATE_BITS)
+            {
+                Some(k) => s.dup_key = *k,
+                None => keys.push(s.dup_key),
+            }
+            s
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(shard_of("acme", "brand", 16), shard_of("acme", "brand", 16));
+        let used: HashSet<i32> = (0..200)
+            .map(|i| shard_of("acme", &format!("s{i}"), 16))
+            .collect();
+        assert_eq!(used.len(), 16, "200 signals reach every shard");
+        assert!(used.iter().all(|s| (0..16).contains(s)));
+    }
+
+    #[test]
+    fn near_duplicates_fold_and_others_do_not() {
+        let s = |id: &str, key: u64| {
+            (
+                Utc::now(),
+                Sample {
+                    id: id.into(),
+                    author: String::new(),
+                    hashtags: vec![],
+                    domains: vec![],
+                    terms: vec![],
+                    dup_key: key,
+                },
+            )
+        };
+        let folded = fold_duplicates(vec![
+            s("a", 0xffff_0000_ffff_0000),
+            s("b", 0xffff_0000_ffff_0003), // 2 bits from a
+            s("c", 0x0000_ffff_0000_ffff), // far from both
+        ]);
+        assert_eq!(folded[1].dup_key, folded[0].dup_key);
+        assert_ne!(folded[2].dup_key, folded[0].dup_key);
+    }
+
+    #[test]
+    fn a_sample_reads_the_fields_explanations_need() {
+        let v = serde_json::json!({
+            "mention": {"id": "x:1", "created_at": "2026-12-03T10:00:00Z",
+                        "author": {"handle": "Alice"}},
+            "fields": {"hashtags": ["Outage"], "url_domains": ["status.example.com"],
+                       "tokens": ["the", "big", "outage", "at", "https", "x", "servers", "big"],
+                       "stems_lang": "en", "simhash64": "00000000000000ff"}
+        });
+        let (at, s) = sample(&v).expect("a sample");
+        assert_eq!(at.to_rfc3339(), "2026-12-03T10:00:00+00:00");
+        assert_eq!(s.author, "alice");
+        assert_eq!(s.hashtags, ["outage"]);
+        assert_eq!(s.domains, ["status.example.com"]);
+        // Stop words, the hashtag's word, link words, short tokens and repeats are dropped.
+        assert_eq!(s.terms, ["big", "servers"]);
+        assert_eq!(s.dup_key, 0xff);
+    }
+
+    #[test]
+    fn settings_refuse_a_lease_shorter_than_two_passes() {
+        let mut c = crate::config::Config::load(None, std::iter::empty::<(String, String)>())
+            .expect("defaults")
+            .alerts;
+        assert!(c.settings().is_ok());
+        c.lease_ttl = "15s".into();
+        let e = c.settings().expect_err("15s < 2 × 10s").to_string();
+        assert!(e.contains("alerts.lease_ttl"), "{e}");
+    }
+
+    /// Mentions of the signal `acme/brand` in the embedded store: `per_minute(minute index)`
+    /// ordinary ones for each minute of `minutes`, as the worker would have stored them.
+    async fn store_minutes(
+        store: &crate::embedded::RedbStore,
+        matcher: &transforms::signals::Matcher,
+        minutes: impl Iterator<Item = (DateTime<Utc>, usize, &'static str)>,
+    ) {
+        let mut batch = Vec::new();
+        let mut offset = 0;
+        for (minute, n, text) in minutes {
+            for k in 0..n {
+                let at = minute + chrono::Duration::seconds((k * 59 / n.max(1)) as i64);
+                let m = serde_json::json!({
+                    "id": format!("mastodon:{}-{k}", minute.timestamp()),
+                    "source": "mastodon",
+                    "kind": "post",
+                    "text": text.replace("{k}", &k.to_string()),
+                    "author": {"id": format!("u{}", k % 40), "handle": format!("user{}", k % 40)},
+                    "created_at": at.to_rfc3339(),
+                    "collected_at": at.to_rfc3339(),
+                });
+                offset += 1;
+                batch.push(crate::traits::Delivery {
+                    partition: 0,
+                    offset,
+                    key: None,
+                    payload: m.to_string().into_bytes(),
+                    tombstone: false,
+                });
+            }
+        }
+        let processed =
+            crate::runtime::process_batch(batch, &crate::runtime::Caps::default(), Some(matcher));
+        assert!(processed.dead.is_empty(), "{:?}", processed.dead.first());
+        store.write(&processed.stored).await.expect("write");
+    }
+
+    /// A receiver that records every delivery: id, whether its signature verifies, the body.
+    async fn receiver(secret: &str) -> (String, Arc<std::sync::Mutex<Vec<(String, bool, Value)>>>) {
+        let seen: Arc<std::sync::Mutex<Vec<(String, bool, Value)>>> = Arc::default();
+        let (secret, got) = (secret.to_owned(), seen.clone());
+        let app = axum::Router::new().route(
+            "/alerts",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let (secret, got) = (secret.clone(), got.clone());
+                    async move {
+                        let h = |k: &str| {
+                            headers
+                                .get(k)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        let signed = webhook::verify(
+                            secret.as_bytes(),
+                            &h(webhook::SIGNATURE_HEADER),
+                            &body,
+                            Utc::now().timestamp(),
+                            Duration::from_secs(300),
+                        );
+                        let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        got.lock()
+                            .expect("lock")
+                            .push((h(webhook::DELIVERY_HEADER), signed, v));
+                        axum::http::StatusCode::OK
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/alerts", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spike_in_the_store_is_alerted_once_explained_stored_pushed_and_sent() {
+        use crate::embedded::{LocalPublisher, RedbStore};
+        use transforms::signals::{Signal, SignalSet};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(RedbStore::open(dir.path()).expect("store"));
+        Codec::register(&*store).await.expect("schema");
+        let signal = Signal {
+            tenant: "acme".into(),
+            id: "brand".into(),
+            version: 1,
+            query: "acme".into(),
+            options: Default::default(),
+        };
+        store.put_signal(&signal).await.expect("signal");
+        let matcher = transforms::signals::Matcher::compile(&SignalSet {
+            signals: vec![signal],
+        })
+        .expect("matcher");
+
+        let mut settings = crate::config::Config::load(None, std::iter::empty::<(String, String)>())
+            .expect("defaults")
+            .alerts
+            .settings()
+            .expect("settings");
+        settings.history = Duration::from_secs(8 * 3600);
+        let now = Utc::now();
+        let upto = minute_of(now - chrono::Duration::from_std(settings.settle).expect("settle"));
+        // Seven and a half hours of 4-6 ordinary mentions a minute, then three minutes of 40
+        // carrying #acmelaunch, from many authors, in different words.
+        let start = upto - chrono::Duration::minutes(450);
+        let ordinary = (0..447).map(|i| {
+            (
+                start + chrono::Duration::minutes(i),
+                4 + (i as usize * 7) % 3,
+                "acme store visit {k} with friends",
+            )
+        });
+        let spike = (447..450).map(|i| {
+            (
+                start + chrono::Duration::minutes(i),
+                40,
+                "acme launch number {k} is live #acmelaunch",
+            )
+        });
+        store_minutes(&store, &matcher, ordinary.chain(spike)).await;
+
+        let (url, received) = receiver("whsec_test").await;
+        let hook = webhook::Webhook {
+            url,
+            secret: "whsec_test".into(),
+        };
+        store.put_webhook("acme", Some(&hook)).await.expect("webhook");
+        let hub = Arc::new(crate::push::Hub::new(Default::default()));
+        let mut live = hub.alerts();
+        let publisher = Arc::new(
+            LocalPublisher::open(dir.path(), 1 << 20)
+                .expect("publisher")
+                .with_hub(hub.clone()),
+        );
+
+        let engine = Engine::new(store.clone(), publisher.clone(), settings.clone())
+            .expect("engine");
+        let events = engine.pass(now).await.expect("pass");
+        // One incident: opened once (and updated as it grew within the same pass).
+        let spikes: Vec<&Alert> = events
+            .iter()
+            .filter(|a| a.kind == super::super::AlertKind::VolumeSpike)
+            .collect();
+        let opened: Vec<&&Alert> = spikes
+            .iter()
+            .filter(|a| a.state == super::super::AlertState::Opened)
+            .collect();
+        assert_eq!(opened.len(), 1, "one incident opened once: {events:#?}");
+        assert!(spikes.iter().all(|a| a.id == opened[0].id), "{events:#?}");
+        let alert = *opened[0];
+        assert!(
+            alert.started_at >= upto - chrono::Duration::minutes(3),
+            "it started with the spike: {alert:#?}"
+        );
+        assert!(
+            alert
+                .drivers
+                .iter()
+                .any(|d| d.kind == "hashtag" && d.value == "acmelaunch"),
+            "the injected hashtag drives it: {alert:#?}"
+        );
+        assert!(!alert.examples.is_empty(), "with examples: {alert:#?}");
+        assert!(alert.summary.contains("acmelaunch"), "{}", alert.summary);
+
+        // Stored, and listed newest first.
+        let listed = store.alerts("acme", "brand", 10).await.expect("alerts");
+        assert!(listed.iter().any(|a| a.id == alert.id), "{listed:#?}");
+        // Pushed to live streams.
+        let pushed = tokio::time::timeout(Duration::from_secs(5), live.recv())
+            .await
+            .expect("an alert event in time")
+            .expect("the hub is open");
+        assert_eq!(&*pushed.tenant, "acme");
+        assert!(pushed.json.contains(&alert.id), "{}", pushed.json);
+        // Sent to the webhook, signed, under its delivery id.
+        let id = webhook::delivery_id(alert);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = received.lock().expect("lock").clone();
+            if let Some((_, signed, body)) = got.iter().find(|(d, _, _)| *d == id) {
+                assert!(signed, "the signature verifies");
+                assert_eq!(body["id"], alert.id.as_str());
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no delivery: {got:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // The same minutes again, and a restarted engine: nothing new opens.
+        assert!(engine.pass(now).await.expect("pass").is_empty());
+        let restarted = Engine::new(store.clone(), publisher, settings).expect("engine");
+        let later = restarted
+            .pass(now + chrono::Duration::minutes(1))
+            .await
+            .expect("pass");
+        assert!(
+            later
+                .iter()
+                .all(|a| a.state != super::super::AlertState::Opened),
+            "a restart resumes the open incident: {later:#?}"
+        );
+    }
+}
