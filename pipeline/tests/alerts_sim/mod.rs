@@ -19,6 +19,11 @@ pub const MIN_EXTRA_PER_MINUTE: f64 = 5.0;
 /// Negative swings are injected where the signal has at least this many mentions per minute:
 /// a share cannot be told from noise over a handful of mentions.
 pub const MIN_SWING_RATE: f64 = 15.0;
+/// Real traffic wanders more than Poisson: each minute's rate is multiplied by a log-normal
+/// factor with this spread, and now and then a single minute bursts to up to twice the rate
+/// (a thread, a repost wave): noise the detector must not alert on.
+pub const OVERDISPERSION: f64 = 0.2;
+pub const BURST_CHANCE: f64 = 1.0 / 240.0;
 /// Minutes of raw mentions kept per signal, for explanations.
 pub const KEEP_MINUTES: usize = 200;
 
@@ -245,9 +250,17 @@ impl Sim {
     /// Generates one minute of one signal, keeps its mentions, and returns its aggregate.
     pub fn minute(&mut self, signal: usize, minute: i64) -> MinuteAggregate {
         let rate = self.signals[signal].rate(minute);
+        let (u, v): (f64, f64) = (self.rng.random::<f64>().max(1e-12), self.rng.random());
+        let wander = (OVERDISPERSION * (-2.0 * u.ln()).sqrt() * (TAU * v).cos()).exp();
+        let burst = if self.rng.random::<f64>() < BURST_CHANCE {
+            self.rng.random_range(1.5..2.0)
+        } else {
+            1.0
+        };
+        let noisy = rate * wander * burst;
         let incident = self.incident_at(signal, minute);
         let mut draws: Vec<Draw> = Vec::new();
-        for _ in 0..draw_poisson(&mut self.rng, rate) {
+        for _ in 0..draw_poisson(&mut self.rng, noisy) {
             let mut d = self.ordinary(signal);
             if let Some(id) =
                 incident.filter(|id| self.incidents[*id].kind == AlertKind::NegativeShift)
