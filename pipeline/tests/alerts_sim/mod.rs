@@ -262,12 +262,10 @@ impl Sim {
         let mut draws: Vec<Draw> = Vec::new();
         for _ in 0..draw_poisson(&mut self.rng, noisy) {
             let mut d = self.ordinary(signal);
-            if let Some(id) =
-                incident.filter(|id| self.incidents[*id].kind == AlertKind::NegativeShift)
+            let swing = incident.filter(|id| self.incidents[*id].kind == AlertKind::NegativeShift);
+            if let Some(id) = swing.filter(|id| self.rng.random::<f64>() < self.incidents[*id].size)
             {
-                if self.rng.random::<f64>() < self.incidents[id].size {
-                    d = self.driver(id, true);
-                }
+                d = self.driver(id, true);
             }
             draws.push(d);
         }
