@@ -9,7 +9,8 @@
 //!   minute is not enough and detection still lags at most two minutes): a Poisson tail that
 //!   small counts cannot fake, a ratio to the expectation that large counts cannot fake by being
 //!   merely significant, and a floor of mentions, so a quiet signal going from 0 to 3 stays quiet.
-//!   A robust z-score against the signal's own spread guards signals noisier than Poisson.
+//!   A robust z-score against the signal's own spread guards signals noisier than Poisson, and
+//!   every minute of the window must be above the calm bar (a one-minute burst is not a spike).
 //! - A negative shift compares the negative share of a short window with the baseline share,
 //!   by a binomial tail plus a minimum shift and a floor of mentions.
 //! - Hysteresis: an incident opens on strong evidence and resolves only after `resolve_after`
@@ -85,7 +86,7 @@ impl Default for DetectorConfig {
         Self {
             min_mentions: 8,
             spike_ratio: 2.5,
-            spike_score: 6.0,
+            spike_score: 7.0,
             spike_z: 5.0,
             window: 3,
             min_window: 2,
@@ -215,6 +216,9 @@ struct Evidence {
     excess: f64,
     z: f64,
     mentions: u64,
+    /// Volume: the lowest ratio of one minute to its expectation in the window. A spike must
+    /// hold every minute of it, so one bursting minute between ordinary ones opens nothing.
+    weakest: f64,
 }
 
 /// The whole state of one signal's detector; serialise it to resume after a restart.

@@ -48,8 +48,11 @@ pub struct Period<'a> {
 /// given, they replace the samples' hashtags, which may be a subset.
 pub type HashtagCounts<'a> = (&'a HashMap<String, i64>, &'a HashMap<String, f64>);
 
+/// How to read one kind of item off a sample.
+type Items = fn(&Sample) -> &[String];
+
 /// The kinds of item a driver can be, with how to read them off a sample.
-const KINDS: [(&str, fn(&Sample) -> &[String]); 4] = [
+const KINDS: [(&str, Items); 4] = [
     ("hashtag", |s| &s.hashtags),
     ("term", |s| &s.terms),
     ("domain", |s| &s.domains),
@@ -90,7 +93,7 @@ pub fn explain(
 }
 
 /// Mentions carrying each item (an item counts once per mention).
-fn count(samples: &[Sample], items: fn(&Sample) -> &[String]) -> HashMap<String, i64> {
+fn count(samples: &[Sample], items: Items) -> HashMap<String, i64> {
     let mut counts = HashMap::new();
     for s in samples {
         let distinct: HashSet<&String> = items(s).iter().filter(|i| !i.is_empty()).collect();

@@ -20,14 +20,19 @@ impl SignalDetector {
         }
         let window = self.recent.iter().skip(self.recent.len() - minutes);
         let (mut n, mut neg, mut expected) = (0_i64, 0_i64, 0.0_f64);
+        let mut weakest = f64::INFINITY;
         for m in window {
             n += m.mentions.max(0);
             neg += m.negative.max(0);
             expected += m.expected;
+            weakest = weakest.min(m.mentions as f64 / m.expected.max(MIN_EXPECTED_PER_MINUTE));
         }
         let (n, neg) = (n as u64, neg as u64);
         Some(match kind {
-            AlertKind::VolumeSpike => self.volume_evidence(minutes, n, expected),
+            AlertKind::VolumeSpike => Evidence {
+                weakest,
+                ..self.volume_evidence(minutes, n, expected)
+            },
             AlertKind::NegativeShift => self.shift_evidence(minutes, n, neg),
         })
     }
@@ -47,6 +52,7 @@ impl SignalDetector {
             excess: observed / expected,
             z: (observed - expected) / sigma,
             mentions: n,
+            weakest: 0.0,
         }
     }
 
@@ -62,6 +68,7 @@ impl SignalDetector {
             excess: share - p0,
             z: (share - p0) / sigma,
             mentions: n,
+            weakest: 0.0,
         }
     }
 
@@ -73,6 +80,7 @@ impl SignalDetector {
                     && e.excess >= cfg.spike_ratio
                     && e.score >= cfg.spike_score
                     && e.z >= cfg.spike_z
+                    && e.weakest >= cfg.calm_ratio
             }
             AlertKind::NegativeShift => {
                 e.mentions >= cfg.negative_min_mentions
