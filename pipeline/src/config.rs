@@ -294,6 +294,7 @@ impl Config {
         positive("collect.max_in_flight", self.collect.max_in_flight)?;
         self.embedded.settings()?;
         self.api.settings()?;
+        self.alerts.settings()?;
         self.max_in_flight_bytes()?;
         for name in self.collectors.keys() {
             if name.is_empty()

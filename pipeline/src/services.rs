@@ -99,7 +99,12 @@ pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distribut
     let k = &config.kafka;
     crate::distributed::kafka::ensure_topics(
         k,
-        &[&k.raw_topic, &k.enriched_topic, &k.dlq_topic, &k.alerts_topic],
+        &[
+            &k.raw_topic,
+            &k.enriched_topic,
+            &k.dlq_topic,
+            &k.alerts_topic,
+        ],
     )
     .await?;
     let publisher = Arc::new(KafkaPublisher::new(&config.kafka)?);

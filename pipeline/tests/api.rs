@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{CQL, service_up, unique};
+use pipeline::alerts::AlertStore;
 use pipeline::api::{ApiSettings, StoreBackend};
 use pipeline::config::Config;
 use pipeline::distributed::{ScyllaStore, scylla};
@@ -32,7 +33,7 @@ fn settings() -> ApiSettings {
     }
 }
 
-async fn serve<S: Store + SignalStore + TenantStore>(
+async fn serve<S: Store + SignalStore + TenantStore + AlertStore>(
     store: &Arc<S>,
     settings: ApiSettings,
 ) -> SocketAddr {
@@ -188,7 +189,9 @@ fn ids(v: &Value, key: &str) -> Vec<String> {
 }
 
 /// The whole proof, over any store.
-async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore + AlertStore>(
+    store: Arc<S>,
+) {
     let (acme, globex) = (unique("acme"), unique("globex"));
     let acme_key = tenants::create(&*store, &acme).await.expect("create");
     let globex_key = tenants::create(&*store, &globex).await.expect("create");
@@ -312,6 +315,67 @@ async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore>(store:
         ]
     );
 
+    // Alerts and webhooks: each tenant reads and sets only its own.
+    let now = chrono::Utc::now();
+    let alert = pipeline::alerts::Alert {
+        id: unique("alert"),
+        tenant: globex.clone(),
+        signal: "brand".into(),
+        kind: pipeline::alerts::AlertKind::VolumeSpike,
+        state: pipeline::alerts::AlertState::Opened,
+        started_at: now - chrono::Duration::minutes(5),
+        at: now - chrono::Duration::minutes(1),
+        observed: 40.0,
+        expected: 5.0,
+        score: 12.0,
+        mentions: 80,
+        summary: "mentions per minute 40 vs 5 expected (8.0×)".into(),
+        drivers: Vec::new(),
+        examples: Vec::new(),
+    };
+    store.put_alert(&alert).await.expect("put alert");
+    let (s, _, listed) = g.call("GET", "/v1/signals/brand/alerts", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ids(&listed, "/id"), [alert.id.as_str()]);
+    assert_eq!(listed[0]["kind"], "volume_spike");
+    let (s, _, listed) = a.call("GET", "/v1/signals/brand/alerts", None).await;
+    assert_eq!((s, listed), (StatusCode::OK, serde_json::json!([])));
+    assert_eq!(
+        a.status("GET", "/v1/signals/secret/alerts").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        g.status("GET", "/v1/signals/brand/alerts?limit=0").await,
+        StatusCode::BAD_REQUEST
+    );
+    let hook = serde_json::json!({ "url": "https://hooks.example.com/backchannel?t=1" });
+    let (s, _, set) = g.call("PUT", "/v1/webhook", Some(hook)).await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    let secret = set["secret"].as_str().unwrap_or_default();
+    assert!(secret.starts_with("whsec_") && secret.len() >= 70, "{set}");
+    let (s, _, got) = g.call("GET", "/v1/webhook", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["url"], "https://hooks.example.com/backchannel?t=1");
+    assert!(
+        got.get("secret").is_none(),
+        "the secret is shown once: {got}"
+    );
+    assert_eq!(a.status("GET", "/v1/webhook").await, StatusCode::NOT_FOUND);
+    let bad = serde_json::json!({ "url": "file:///etc/passwd" });
+    assert_eq!(
+        a.call("PUT", "/v1/webhook", Some(bad)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        a.status("POST", "/v1/webhook/test").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        g.status("DELETE", "/v1/webhook").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(g.status("GET", "/v1/webhook").await, StatusCode::NOT_FOUND);
+
     // The OpenAPI document needs no key, and every operation it names exists and wants one.
     let (s, _, doc) = anon.call("GET", "/v1/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
@@ -419,7 +483,7 @@ async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore>(store:
 
 /// Limits: a tenant over its rate gets 429 with Retry-After (the other tenant does not), and a
 /// tenant at its signal limit gets 409 for a new signal but may still change its old ones.
-async fn limits<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+async fn limits<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>) {
     let (busy, calm) = (unique("busy"), unique("calm"));
     let busy_key = tenants::create(&*store, &busy).await.expect("create");
     let calm_key = tenants::create(&*store, &calm).await.expect("create");
@@ -482,7 +546,7 @@ async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
 /// the series (the distributed store's rollup).
 async fn series_of_a_signal<S, F, Fut>(store: Arc<S>, settle: F)
 where
-    S: Store + SignalStore + TenantStore,
+    S: Store + SignalStore + TenantStore + AlertStore,
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
@@ -618,7 +682,7 @@ where
 
 /// A signal's mentions page by page through the Link header: every mention once, newest first,
 /// also where several share a creation time across a page boundary; a bad cursor is a 400.
-async fn pages_of_a_signal<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+async fn pages_of_a_signal<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>) {
     let acme = unique("acme");
     let key = tenants::create(&*store, &acme).await.expect("create");
     let addr = serve(&store, settings()).await;
@@ -668,7 +732,7 @@ async fn pages_of_a_signal<S: Store + SignalStore + TenantStore>(store: Arc<S>) 
 
 /// `POST /v1/signals/test`: the query tried on the newest stored mentions, exactly those it
 /// matches, with highlights, unsaved; a bad query is a 400, and `test` is not a signal id.
-async fn trying_a_query<S: Store + SignalStore + TenantStore>(store: Arc<S>) {
+async fn trying_a_query<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>) {
     let acme = unique("acme");
     let key = tenants::create(&*store, &acme).await.expect("create");
     let addr = serve(&store, settings()).await;

@@ -203,7 +203,9 @@ where
             if held.contains(&shard_of(&s.tenant, &s.id, self.settings.shards)) {
                 match self.signal(&s.tenant, &s.id, now).await {
                     Ok(mut e) => events.append(&mut e),
-                    Err(e) => tracing::warn!(tenant = %s.tenant, signal = %s.id, error = %e, "alerting a signal failed"),
+                    Err(e) => {
+                        tracing::warn!(tenant = %s.tenant, signal = %s.id, error = %e, "alerting a signal failed")
+                    }
                 }
             }
         }
@@ -239,7 +241,10 @@ where
         let mut minute = from;
         while minute < upto {
             let agg = by_minute.remove(&minute).unwrap_or_default();
-            for t in saved.detector.observe(&self.settings.detector, minute, &agg) {
+            for t in saved
+                .detector
+                .observe(&self.settings.detector, minute, &agg)
+            {
                 if t.incident().at < now - stale {
                     tracing::debug!(%tenant, %signal, at = %t.incident().at, "a past incident learned, not alerted");
                     continue;
@@ -522,6 +527,19 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_detector_defaults_are_the_built_in_ones() {
+        let c = crate::config::Config::load(None, std::iter::empty::<(String, String)>())
+            .expect("defaults");
+        assert_eq!(c.alerts.detector, DetectorConfig::default());
+        let env = [(
+            "BACKCHANNEL__ALERTS__DETECTOR__WARMUP_MINUTES".to_owned(),
+            "60".to_owned(),
+        )];
+        let c = crate::config::Config::load(None, env).expect("an override");
+        assert_eq!(c.alerts.detector.warmup_minutes, 60);
+    }
+
+    #[test]
     fn settings_refuse_a_lease_shorter_than_two_passes() {
         let mut c = crate::config::Config::load(None, std::iter::empty::<(String, String)>())
             .expect("defaults")
@@ -631,11 +649,12 @@ mod tests {
         })
         .expect("matcher");
 
-        let mut settings = crate::config::Config::load(None, std::iter::empty::<(String, String)>())
-            .expect("defaults")
-            .alerts
-            .settings()
-            .expect("settings");
+        let mut settings =
+            crate::config::Config::load(None, std::iter::empty::<(String, String)>())
+                .expect("defaults")
+                .alerts
+                .settings()
+                .expect("settings");
         settings.history = Duration::from_secs(8 * 3600);
         let now = Utc::now();
         let upto = minute_of(now - chrono::Duration::from_std(settings.settle).expect("settle"));
@@ -663,7 +682,10 @@ mod tests {
             url,
             secret: "whsec_test".into(),
         };
-        store.put_webhook("acme", Some(&hook)).await.expect("webhook");
+        store
+            .put_webhook("acme", Some(&hook))
+            .await
+            .expect("webhook");
         let hub = Arc::new(crate::push::Hub::new(Default::default()));
         let mut live = hub.alerts();
         let publisher = Arc::new(
@@ -672,8 +694,8 @@ mod tests {
                 .with_hub(hub.clone()),
         );
 
-        let engine = Engine::new(store.clone(), publisher.clone(), settings.clone())
-            .expect("engine");
+        let engine =
+            Engine::new(store.clone(), publisher.clone(), settings.clone()).expect("engine");
         let events = engine.pass(now).await.expect("pass");
         // One incident: opened once (and updated as it grew within the same pass).
         let spikes: Vec<&Alert> = events
@@ -699,7 +721,7 @@ mod tests {
             "the injected hashtag drives it: {alert:#?}"
         );
         assert!(!alert.examples.is_empty(), "with examples: {alert:#?}");
-        assert!(alert.summary.contains("acmelaunch"), "{}", alert.summary);
+        assert!(alert.summary.contains("acmelaunch"), "{alert:#?}");
 
         // Stored, and listed newest first.
         let listed = store.alerts("acme", "brand", 10).await.expect("alerts");

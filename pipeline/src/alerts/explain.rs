@@ -82,9 +82,18 @@ pub fn explain(
         };
         drivers.extend(drivers_of(kind, &counts, &expected));
     }
+    // On equal scores a hashtag, a domain or an author says more than a word does (the words
+    // of one copied post all tie with its hashtag).
+    let precedence = |d: &Driver| match d.kind.as_str() {
+        "hashtag" => 0,
+        "domain" => 1,
+        "author" => 2,
+        _ => 3,
+    };
     drivers.sort_by(|a, b| {
         score(b)
             .total_cmp(&score(a))
+            .then_with(|| precedence(a).cmp(&precedence(b)))
             .then_with(|| a.value.cmp(&b.value))
     });
     drivers.truncate(MAX_DRIVERS);
@@ -185,7 +194,7 @@ fn number(x: f64) -> String {
 }
 
 /// Plain words for an alert, e.g. "mentions per minute 48 vs 6 expected (8.0×), driven by
-/// #outage (120 mentions, 40× baseline)". Names at most three drivers.
+/// #outage (120 mentions, 40× baseline)". Names at most three drivers, one of each kind.
 pub fn summary(kind: AlertKind, observed: f64, expected: f64, drivers: &[Driver]) -> String {
     let ratio = if expected > 0.0 {
         format!(" ({:.1}×)", observed / expected)
@@ -206,8 +215,12 @@ pub fn summary(kind: AlertKind, observed: f64, expected: f64, drivers: &[Driver]
             expected * 100.0
         ),
     };
+    // The best driver of each kind, best first: the words of one copied post would otherwise
+    // crowd out its hashtag, domain or author.
+    let mut kinds = HashSet::new();
     let named: Vec<String> = drivers
         .iter()
+        .filter(|d| kinds.insert(d.kind.as_str()))
         .take(3)
         .map(|d| {
             format!(
@@ -263,14 +276,15 @@ mod tests {
             },
             None,
         );
-        // #outage and author b tie on score (both 20 mentions, lift 21) and lead.
-        let top = &drivers[1];
+        // #outage and author b tie on score (both 20 mentions, lift 21) and lead, the hashtag
+        // first.
+        let top = &drivers[0];
         assert_eq!(
             (top.kind.as_str(), top.value.as_str(), top.count),
             ("hashtag", "outage", 20)
         );
         assert_eq!(
-            (drivers[0].kind.as_str(), drivers[0].value.as_str()),
+            (drivers[1].kind.as_str(), drivers[1].value.as_str()),
             ("author", "b")
         );
         assert!((top.lift - 21.0).abs() < 1e-9, "{top:?}");

@@ -217,7 +217,9 @@ pub fn create(tenant: &str, url: &str) -> crate::Result<Webhook> {
         return Err(bad("expected an http or https URL with a host"));
     }
     if !crate::tenants::valid_name(tenant) {
-        return Err(crate::Error::Config(format!("no such tenant name: {tenant:?}")));
+        return Err(crate::Error::Config(format!(
+            "no such tenant name: {tenant:?}"
+        )));
     }
     let mut secret = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)

@@ -56,7 +56,9 @@ pub(super) async fn get_webhook(
     match s.backend.webhook(tenant.to_string()).await {
         Ok(Some(hook)) => json(
             StatusCode::OK,
-            serde_json::json!({ "url": hook.url }).to_string().into_bytes(),
+            serde_json::json!({ "url": hook.url })
+                .to_string()
+                .into_bytes(),
         ),
         Ok(None) => not_found("webhook"),
         Err(e) => error(&e),
@@ -127,7 +129,9 @@ pub(super) async fn test_webhook(
     match s.backend.admin(action).await {
         Ok(reply) => json(
             StatusCode::OK,
-            serde_json::json!({ "result": reply.out }).to_string().into_bytes(),
+            serde_json::json!({ "result": reply.out })
+                .to_string()
+                .into_bytes(),
         ),
         Err(Error::Config(why)) => json(
             StatusCode::BAD_GATEWAY,

@@ -7,8 +7,8 @@ use futures_util::future::BoxFuture;
 use transforms::signals::{Signal, SignalOptions};
 
 use crate::admin::{Action, Reply};
-use crate::alerts::AlertStore;
 use crate::aggregate::Series;
+use crate::alerts::AlertStore;
 use crate::error::Result;
 use crate::signals::SignalStore;
 use crate::tenants::{KeyRecord, TenantStore};
@@ -58,8 +58,10 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<crate::alerts::Alert>>>;
     /// A tenant's webhook.
-    fn webhook(&self, tenant: String)
-    -> BoxFuture<'_, Result<Option<crate::alerts::webhook::Webhook>>>;
+    fn webhook(
+        &self,
+        tenant: String,
+    ) -> BoxFuture<'_, Result<Option<crate::alerts::webhook::Webhook>>>;
 }
 
 /// The [`Backend`] over a store and a cache; it answers JSON read from their compact records.

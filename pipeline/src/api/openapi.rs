@@ -309,7 +309,10 @@ pub(super) const OPERATIONS: &[Operation] = &[
         responses: &[
             (200, "`{\"result\"}`: the receiver answered 2xx."),
             (404, "No webhook."),
-            (502, "The receiver did not take it; the error says what it answered."),
+            (
+                502,
+                "The receiver did not take it; the error says what it answered.",
+            ),
         ],
         stream: None,
         public: false,

@@ -717,10 +717,10 @@ impl RedbStore {
     }
 }
 
-#[path = "signal_store.rs"]
-mod signal_store;
 #[path = "alert_store.rs"]
 mod alert_store;
+#[path = "signal_store.rs"]
+mod signal_store;
 #[path = "tenant_store.rs"]
 mod tenant_store;
 

@@ -127,12 +127,12 @@ fn applied(result: scylla::response::query_result::QueryResult) -> Result<bool> 
         Some((applied,)) => Ok(applied),
         // A failed conditional answers `[applied]` plus the current values: read column 0 only.
         None => {
-            let row = rows
-                .first_row::<scylla::value::Row>()
-                .map_err(err)?;
+            let row = rows.first_row::<scylla::value::Row>().map_err(err)?;
             match row.columns.first() {
                 Some(Some(scylla::value::CqlValue::Boolean(b))) => Ok(*b),
-                _ => Err(Error::corrupt("a lightweight transaction answered without [applied]")),
+                _ => Err(Error::corrupt(
+                    "a lightweight transaction answered without [applied]",
+                )),
             }
         }
     }
