@@ -710,3 +710,228 @@ async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
     );
     env.finish(worker).await;
 }
+
+/// What an alert webhook receiver saw: delivery id, whether the signature verified, the body.
+type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, bool, serde_json::Value)>>>;
+
+/// A webhook receiver on a free local port that answers 200 and records every delivery.
+async fn webhook_receiver(secret: &'static str) -> (String, Deliveries) {
+    use pipeline::alerts::webhook;
+    let seen: Deliveries = Default::default();
+    let got = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let got = got.clone();
+                async move {
+                    let h = |k: &str| {
+                        headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let signed = webhook::verify(
+                        secret.as_bytes(),
+                        &h(webhook::SIGNATURE_HEADER),
+                        &body,
+                        chrono::Utc::now().timestamp(),
+                        Duration::from_secs(300),
+                    );
+                    let v = serde_json::from_slice(&body).unwrap_or_default();
+                    got.lock()
+                        .expect("lock")
+                        .push((h(webhook::DELIVERY_HEADER), signed, v));
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// Alerts on the real stack. Two hours of a signal's ordinary traffic and then a three-minute
+/// spike are stored by a worker with alerting off; then two workers start with it on. They
+/// learn the signal from its stored history and find the spike (the catching-up path every
+/// restarted worker takes). One incident is one alert: one row, one `opened` record on the alerts
+/// topic, one signed delivery under its delivery id, however many workers run, and none again
+/// after both are killed and a third one takes their lease over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_a_spike_is_alerted_once_by_two_workers_stored_published_and_delivered() {
+    use pipeline::alerts::AlertStore;
+    use pipeline::signals::SignalStore;
+    use rdkafka::producer::FutureRecord;
+    let _serial = SERIAL.lock().await;
+    if !services() {
+        return;
+    }
+    let mut env = Env::new("alerts").await;
+    for (key, value) in [
+        ("ALERTS__EVERY", "1s"),
+        ("ALERTS__LEASE_TTL", "4s"),
+        ("ALERTS__SETTLE", "5s"),
+        ("ALERTS__DETECTOR__WARMUP_MINUTES", "60"),
+        // The signal's life starts with the history below: before it, nothing to learn.
+        ("ALERTS__HISTORY", "124m"),
+    ] {
+        env.extra_env
+            .push((format!("BACKCHANNEL__{key}"), value.to_owned()));
+    }
+    let store = pipeline::services::scylla_store(&env.config())
+        .await
+        .expect("store");
+    store
+        .put_signal(&transforms::signals::Signal {
+            tenant: "acme".into(),
+            id: "brand".into(),
+            version: 1,
+            query: "acme".into(),
+            options: Default::default(),
+        })
+        .await
+        .expect("signal");
+    let (url, deliveries) = webhook_receiver("whsec_e2e").await;
+    let hook = pipeline::alerts::webhook::Webhook {
+        url,
+        secret: "whsec_e2e".into(),
+    };
+    store.put_webhook("acme", Some(&hook)).await.expect("hook");
+
+    // 120 minutes of 4-6 mentions, then 3 minutes of 40 carrying #acmelaunch, ending 2 minutes
+    // ago.
+    let now = pipeline::aggregate::minute_of(chrono::Utc::now());
+    let producer = env.producer();
+    let mut produced = 0i64;
+    for i in 0..123i64 {
+        let minute = now - chrono::Duration::minutes(125 - i);
+        let (n, text) = if i < 120 {
+            (4 + (i * 7) % 3, "acme store visit {k} with friends")
+        } else {
+            (40, "acme launch number {k} is live #acmelaunch")
+        };
+        for k in 0..n {
+            let at = minute + chrono::Duration::seconds(k * 59 / n);
+            let id = format!("mastodon:{}-{k}", minute.timestamp());
+            let m = serde_json::json!({
+                "id": id, "source": "mastodon", "kind": "post",
+                "text": text.replace("{k}", &k.to_string()),
+                "author": {"id": format!("u{}", k % 40), "handle": format!("user{}", k % 40)},
+                "created_at": at.to_rfc3339(), "collected_at": at.to_rfc3339(),
+            })
+            .to_string();
+            producer
+                .send(
+                    FutureRecord::to(&env.raw).key(&id).payload(&m),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("produced");
+            produced += 1;
+        }
+    }
+    // Stored and rolled up with alerting off.
+    let mut quiet = env.extra_env.clone();
+    quiet.push(("BACKCHANNEL__ALERTS__ENABLED".into(), "false".into()));
+    let learner = std::mem::replace(&mut env.extra_env, quiet);
+    let first = env.spawn_member("store");
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while env.count("mentions").await < produced {
+        assert!(std::time::Instant::now() < deadline, "history not stored");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    env.wait_rollups(Duration::from_secs(120)).await;
+    signal(first.id(), "TERM");
+    env.extra_env = learner;
+
+    // Two workers with alerting on.
+    let mut workers = vec![env.spawn_member("a"), env.spawn_member("b")];
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let alerts = loop {
+        let alerts = store.alerts("acme", "brand", 10).await.expect("alerts");
+        if !alerts.is_empty() {
+            break alerts;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert within 120 s; worker logs under {}",
+            std::env::temp_dir().display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // A few more passes of both workers: nothing new may open.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let alerts = {
+        let later = store.alerts("acme", "brand", 10).await.expect("alerts");
+        assert_eq!(later.len(), alerts.len(), "{later:#?}");
+        later
+    };
+    assert_eq!(alerts.len(), 1, "one incident: {alerts:#?}");
+    let alert = &alerts[0];
+    assert_eq!(alert.kind, pipeline::alerts::AlertKind::VolumeSpike);
+    assert!(
+        alert
+            .drivers
+            .iter()
+            .any(|d| d.kind == "hashtag" && d.value == "acmelaunch"),
+        "{alert:#?}"
+    );
+    let opened = |records: &[u8]| {
+        String::from_utf8_lossy(records)
+            .lines()
+            .filter(|l| l.contains(&alert.id) && l.contains(r#""state":"opened""#))
+            .count()
+    };
+    assert_eq!(
+        opened(&kcat(&env.alerts, "%s\n")),
+        1,
+        "one opened record on the alerts topic"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let opened_id = format!("{}.opened.", alert.id);
+    loop {
+        let got = deliveries.lock().expect("lock").clone();
+        let mine: Vec<_> = got
+            .iter()
+            .filter(|(d, _, _)| d.starts_with(&opened_id))
+            .collect();
+        if !mine.is_empty() {
+            assert_eq!(mine.len(), 1, "one delivery of the opened event: {got:?}");
+            assert!(mine[0].1, "signed with the tenant's secret");
+            assert_eq!(mine[0].2["id"], alert.id.as_str());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery: {got:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Both killed without warning; a third takes the lease over once it lapses and resumes the
+    // open incident from the saved detector instead of opening it again.
+    for w in &mut workers {
+        signal(w.id(), "KILL");
+        let _ = w.wait();
+    }
+    let third = env.spawn_member("c");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let leases = env.count("alert_leases").await;
+    assert!(leases >= 1, "the third worker holds the shard's lease");
+    assert_eq!(
+        opened(&kcat(&env.alerts, "%s\n")),
+        1,
+        "no second opened record after the takeover"
+    );
+    assert_eq!(
+        store
+            .alerts("acme", "brand", 10)
+            .await
+            .expect("alerts")
+            .len(),
+        1
+    );
+    env.finish(third).await;
+}

@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::detect::{DetectorConfig, Incident, SignalDetector, Transition};
 use super::explain::{self, Period, Sample};
 use super::webhook::{self, Delivery, Sender, WebhookSettings};
-use super::{Alert, AlertStore};
+use super::{Alert, AlertState, AlertStore};
 use crate::aggregate::minute_of;
 use crate::codec::Codec;
 use crate::config::AlertsConfig;
@@ -97,6 +97,9 @@ impl AlertsConfig {
 pub struct Saved {
     pub detector: SignalDetector,
     pub last: Option<DateTime<Utc>>,
+    /// Incidents whose `opened` went out and whose `resolved` has not: what clients hold open.
+    #[serde(default)]
+    pub announced: std::collections::BTreeSet<String>,
 }
 
 /// The shard of a signal: FNV-1a of `tenant/signal`, so every process agrees.
@@ -245,12 +248,20 @@ where
                 .detector
                 .observe(&self.settings.detector, minute, &agg)
             {
-                if t.incident().at < now - stale {
+                let id = alert_id(tenant, signal, t.incident());
+                let stale = t.incident().at < now - stale;
+                let Some(state) = announce(t.state(), saved.announced.contains(&id), stale) else {
                     tracing::debug!(%tenant, %signal, at = %t.incident().at, "a past incident learned, not alerted");
                     continue;
-                }
-                let alert = self.alert(tenant, signal, &topic, &t).await?;
+                };
+                let mut alert = self.alert(tenant, signal, &topic, &t).await?;
+                alert.state = state;
                 self.deliver(&alert).await?;
+                match state {
+                    AlertState::Opened => saved.announced.insert(id),
+                    AlertState::Resolved => saved.announced.remove(&id),
+                    AlertState::Updated => false,
+                };
                 events.push(alert);
             }
             minute += chrono::Duration::minutes(1);
@@ -376,6 +387,22 @@ where
             self.webhooks.send(&*self.publisher, d).await;
         }
         Ok(())
+    }
+}
+
+/// What to tell clients of a transition, given whether its incident was announced to them and
+/// whether it is stale (in a minute older than `alerts.stale`, met while catching up): `None`
+/// for nothing. An incident is news once: its first event in time goes out as `opened` (an
+/// incident learned from history and still growing is first told as opened), a stale one is
+/// not news, and an incident never announced needs no `resolved`. An announced incident's end is
+/// always told, however late, so no client keeps an alert open for ever.
+fn announce(state: AlertState, announced: bool, stale: bool) -> Option<AlertState> {
+    match (state, announced) {
+        (AlertState::Resolved, true) => Some(AlertState::Resolved),
+        (AlertState::Resolved, false) => None,
+        _ if stale => None,
+        (AlertState::Updated, true) => Some(AlertState::Updated),
+        (AlertState::Opened | AlertState::Updated, _) => Some(AlertState::Opened),
     }
 }
 
@@ -524,6 +551,23 @@ mod tests {
         // Stop words, the hashtag's word, link words, short tokens and repeats are dropped.
         assert_eq!(s.terms, ["big", "servers"]);
         assert_eq!(s.dup_key, 0xff);
+    }
+
+    #[test]
+    fn an_incident_is_news_once_and_its_end_is_always_told() {
+        use AlertState::{Opened, Resolved, Updated};
+        // Live: as the detector says.
+        assert_eq!(announce(Opened, false, false), Some(Opened));
+        assert_eq!(announce(Updated, true, false), Some(Updated));
+        assert_eq!(announce(Resolved, true, false), Some(Resolved));
+        // Caught up from history: nothing stale, and the first live event of an incident
+        // that opened in the past is its opening.
+        assert_eq!(announce(Opened, false, true), None);
+        assert_eq!(announce(Updated, false, true), None);
+        assert_eq!(announce(Updated, false, false), Some(Opened));
+        assert_eq!(announce(Resolved, false, false), None);
+        // An announced incident's end goes out even when it is old news.
+        assert_eq!(announce(Resolved, true, true), Some(Resolved));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct Env {
     pub raw: String,
     pub enriched: String,
     pub dlq: String,
+    pub alerts: String,
     pub keyspace: String,
     pub group: String,
     pub redis_url: String,
@@ -39,6 +40,7 @@ impl Env {
             raw: format!("{name}.raw"),
             enriched: format!("{name}.enriched"),
             dlq: format!("{name}.dlq"),
+            alerts: format!("{name}.alerts"),
             keyspace: name.replace('.', "_"),
             group: format!("{name}.workers"),
             redis_url: crate::common::REDIS.into(),
@@ -56,7 +58,7 @@ impl Env {
             .set("bootstrap.servers", KAFKA)
             .create()
             .expect("admin");
-        let topics: Vec<NewTopic<'_>> = [&env.raw, &env.enriched, &env.dlq]
+        let topics: Vec<NewTopic<'_>> = [&env.raw, &env.enriched, &env.dlq, &env.alerts]
             .iter()
             .map(|t| NewTopic::new(t, 4, TopicReplication::Fixed(1)))
             .collect();
@@ -106,6 +108,7 @@ impl Env {
             ("BACKCHANNEL__KAFKA__RAW_TOPIC", self.raw.clone()),
             ("BACKCHANNEL__KAFKA__ENRICHED_TOPIC", self.enriched.clone()),
             ("BACKCHANNEL__KAFKA__DLQ_TOPIC", self.dlq.clone()),
+            ("BACKCHANNEL__KAFKA__ALERTS_TOPIC", self.alerts.clone()),
             ("BACKCHANNEL__KAFKA__GROUP_ID", self.group.clone()),
             ("BACKCHANNEL__SCYLLA__KEYSPACE", self.keyspace.clone()),
             ("BACKCHANNEL__REDIS__URL", self.redis_url.clone()),
@@ -385,7 +388,7 @@ impl Env {
             .expect("admin");
         let _ = admin
             .delete_topics(
-                &[&self.raw, &self.enriched, &self.dlq],
+                &[&self.raw, &self.enriched, &self.dlq, &self.alerts],
                 &AdminOptions::new(),
             )
             .await;
