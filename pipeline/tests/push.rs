@@ -37,6 +37,7 @@ struct Rig {
     /// Tenant name and key.
     acme: (String, String),
     globex: (String, String),
+    hub: Arc<pipeline::push::Hub>,
     _stop: watch::Sender<bool>,
     _background: Background,
     _dir: tempfile::TempDir,
@@ -83,6 +84,7 @@ impl Rig {
                 .expect("signal");
         }
         let api = services::api(&svc.store, &svc.cache);
+        let hub = svc.hub.clone();
         let addr = services::serve_api(&config, api, Some(svc.hub.clone()))
             .await
             .expect("api")
@@ -115,6 +117,7 @@ impl Rig {
             next: 0,
             acme: (acme, acme_key),
             globex: (globex, globex_key),
+            hub,
             _stop: stop_tx,
             _background: background,
             _dir: dir,
@@ -422,6 +425,57 @@ async fn a_tenant_never_sees_another_tenants_signals_or_matches_on_the_stream() 
     read_until(async || g.next().await, &mut seen_g, truth_g.len()).await;
     assert_eq!(as_truth(&seen_a), truth_a);
     assert_eq!(as_truth(&seen_g), truth_g);
+
+    // Alert events: only the reader's tenant, and only the signals it asked for. The unwanted
+    // ones go out first, so a leak would arrive before the wanted one.
+    let alert = |tenant: &str, signal: &str| {
+        let now = chrono::Utc::now();
+        serde_json::to_vec(&pipeline::alerts::Alert {
+            id: format!("{tenant}-{signal}"),
+            tenant: tenant.into(),
+            signal: signal.into(),
+            kind: pipeline::alerts::AlertKind::VolumeSpike,
+            state: pipeline::alerts::AlertState::Opened,
+            started_at: now,
+            at: now,
+            observed: 30.0,
+            expected: 3.0,
+            score: 9.0,
+            mentions: 60,
+            summary: "mentions per minute 30 vs 3 expected (10.0×)".into(),
+            drivers: Vec::new(),
+            examples: Vec::new(),
+        })
+        .expect("alert JSON")
+    };
+    rig.hub.alert(&alert(&rig.acme.0, "secret_a"));
+    rig.hub.alert(&alert(&rig.globex.0, "other"));
+    rig.hub.alert(&alert(&rig.globex.0, "brand"));
+    let next_alert = async |c: &mut SseClient| loop {
+        let e = c.next().await;
+        if e.kind() == "alert" {
+            return e;
+        }
+    };
+    let got_a = next_alert(&mut a).await;
+    assert_eq!(
+        got_a.json["alert"]["id"],
+        format!("{}-secret_a", rig.acme.0)
+    );
+    assert_eq!(got_a.id, None, "alert events carry no cursor");
+    let got_g = next_alert(&mut g).await;
+    assert_eq!(
+        got_g.json["alert"]["id"],
+        format!("{}-brand", rig.globex.0),
+        "globex asked for brand only"
+    );
+    rig.hub.alert(&alert(&rig.acme.0, "brand"));
+    let got_a = next_alert(&mut a).await;
+    assert_eq!(
+        got_a.json["alert"]["id"],
+        format!("{}-brand", rig.acme.0),
+        "acme never sees globex's alerts"
+    );
     for e in &seen_g {
         let text = e.json.to_string();
         assert!(
