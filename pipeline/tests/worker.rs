@@ -711,51 +711,6 @@ async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
     env.finish(worker).await;
 }
 
-/// What an alert webhook receiver saw: delivery id, whether the signature verified, the body.
-type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, bool, serde_json::Value)>>>;
-
-/// A webhook receiver on a free local port that answers 200 and records every delivery.
-async fn webhook_receiver(secret: &'static str) -> (String, Deliveries) {
-    use pipeline::alerts::webhook;
-    let seen: Deliveries = Default::default();
-    let got = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let got = got.clone();
-                async move {
-                    let h = |k: &str| {
-                        headers
-                            .get(k)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    let signed = webhook::verify(
-                        secret.as_bytes(),
-                        &h(webhook::SIGNATURE_HEADER),
-                        &body,
-                        chrono::Utc::now().timestamp(),
-                        Duration::from_secs(300),
-                    );
-                    let v = serde_json::from_slice(&body).unwrap_or_default();
-                    got.lock()
-                        .expect("lock")
-                        .push((h(webhook::DELIVERY_HEADER), signed, v));
-                    axum::http::StatusCode::OK
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
 /// Alerts on the real stack. Two hours of a signal's ordinary traffic and then a three-minute
 /// spike are stored by a worker with alerting off; then two workers start with it on. They
 /// learn the signal from its stored history and find the spike (the catching-up path every
@@ -796,7 +751,7 @@ async fn e2e_a_spike_is_alerted_once_by_two_workers_stored_published_and_deliver
         })
         .await
         .expect("signal");
-    let (url, deliveries) = webhook_receiver("whsec_e2e").await;
+    let (url, deliveries) = common::receiver::start("whsec_e2e").await;
     let hook = pipeline::alerts::webhook::Webhook {
         url,
         secret: "whsec_e2e".into(),

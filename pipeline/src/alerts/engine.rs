@@ -496,6 +496,11 @@ fn fold_duplicates(samples: Vec<(DateTime<Utc>, Sample)>) -> Vec<Sample> {
         .collect()
 }
 
+/// The integration tests' webhook receiver, shared rather than copied.
+#[cfg(test)]
+#[path = "../../tests/common/receiver.rs"]
+mod receiver;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,47 +636,6 @@ mod tests {
         store.write(&processed.stored).await.expect("write");
     }
 
-    /// A receiver that records every delivery: id, whether its signature verifies, the body.
-    async fn receiver(secret: &str) -> (String, Arc<std::sync::Mutex<Vec<(String, bool, Value)>>>) {
-        let seen: Arc<std::sync::Mutex<Vec<(String, bool, Value)>>> = Arc::default();
-        let (secret, got) = (secret.to_owned(), seen.clone());
-        let app = axum::Router::new().route(
-            "/alerts",
-            axum::routing::post(
-                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                    let (secret, got) = (secret.clone(), got.clone());
-                    async move {
-                        let h = |k: &str| {
-                            headers
-                                .get(k)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_owned()
-                        };
-                        let signed = webhook::verify(
-                            secret.as_bytes(),
-                            &h(webhook::SIGNATURE_HEADER),
-                            &body,
-                            Utc::now().timestamp(),
-                            Duration::from_secs(300),
-                        );
-                        let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        got.lock()
-                            .expect("lock")
-                            .push((h(webhook::DELIVERY_HEADER), signed, v));
-                        axum::http::StatusCode::OK
-                    }
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/alerts", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (url, seen)
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_spike_in_the_store_is_alerted_once_explained_stored_pushed_and_sent() {
         use crate::embedded::{LocalPublisher, RedbStore};
@@ -721,7 +685,7 @@ mod tests {
         });
         store_minutes(&store, &matcher, ordinary.chain(spike)).await;
 
-        let (url, received) = receiver("whsec_test").await;
+        let (url, received) = receiver::start("whsec_test").await;
         let hook = webhook::Webhook {
             url,
             secret: "whsec_test".into(),

@@ -181,7 +181,12 @@ async fn kafka(config: &Config) -> Vec<Finding> {
         "kafka",
         format!("{} broker(s) answered at {}", md.brokers().len(), k.brokers),
     )];
-    for name in [&k.raw_topic, &k.enriched_topic, &k.dlq_topic, &k.alerts_topic] {
+    for name in [
+        &k.raw_topic,
+        &k.enriched_topic,
+        &k.dlq_topic,
+        &k.alerts_topic,
+    ] {
         let topic = md
             .topics()
             .iter()

@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod receiver;
+
+use pipeline::alerts::webhook;
 
 use std::time::Duration;
 
