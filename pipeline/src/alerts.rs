@@ -15,9 +15,11 @@ pub mod explain;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod settings;
 pub mod store;
 pub mod webhook;
 
+pub use settings::SignalAlertSettings;
 pub use store::AlertStore;
 
 /// What an alert is about.

@@ -96,6 +96,10 @@ pub fn router(
         .route("/v1/signals/{id}/series", get(routes::signal_series))
         .route("/v1/signals/{id}/alerts", get(alerts::list))
         .route(
+            "/v1/signals/{id}/alerts/settings",
+            get(alerts::get_settings).put(alerts::put_settings),
+        )
+        .route(
             "/v1/webhook",
             get(alerts::get_webhook)
                 .put(alerts::put_webhook)

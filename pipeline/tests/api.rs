@@ -348,6 +348,44 @@ async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore + Alert
         g.status("GET", "/v1/signals/brand/alerts?limit=0").await,
         StatusCode::BAD_REQUEST
     );
+    // A signal's own thresholds: set, read back, refused out of range, and only its tenant's.
+    let own = serde_json::json!({ "spike_ratio": 4.0, "min_mentions": 20 });
+    let (s, _, set) = g
+        .call("PUT", "/v1/signals/brand/alerts/settings", Some(own))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    assert_eq!(set["effective"]["spike_ratio"], 4.0);
+    let (s, _, got) = g
+        .call("GET", "/v1/signals/brand/alerts/settings", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["own"]["min_mentions"], 20);
+    assert_eq!(got["enabled"], true);
+    let (_, _, theirs) = a
+        .call("GET", "/v1/signals/brand/alerts/settings", None)
+        .await;
+    assert_eq!(
+        theirs["own"],
+        serde_json::json!({}),
+        "acme's brand keeps the defaults"
+    );
+    for bad in [
+        serde_json::json!({ "spike_ratio": 1.0 }),
+        serde_json::json!({ "window": 9 }),
+    ] {
+        let (s, _, e) = g
+            .call("PUT", "/v1/signals/brand/alerts/settings", Some(bad))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    }
+    let off = serde_json::json!({ "enabled": false });
+    assert_eq!(
+        a.call("PUT", "/v1/signals/secret/alerts/settings", Some(off))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
     let hook = serde_json::json!({ "url": "https://hooks.example.com/backchannel?t=1" });
     let (s, _, set) = g.call("PUT", "/v1/webhook", Some(hook)).await;
     assert_eq!(s, StatusCode::OK, "{set}");

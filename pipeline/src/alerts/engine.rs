@@ -220,6 +220,20 @@ where
         let settle = chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
         let history = chrono::Duration::from_std(self.settings.history).unwrap_or_default();
         let stale = chrono::Duration::from_std(self.settings.stale).unwrap_or_default();
+        // The signal's own thresholds; unreadable or out of range for this process's defaults
+        // (the API checked them against the built-in ones): the defaults, with a warning.
+        let own = self.store.alert_settings(tenant, signal).await?;
+        if own.as_ref().is_some_and(|s| !s.enabled()) {
+            return Ok(Vec::new());
+        }
+        let cfg = match own.map(|s| s.apply(&self.settings.detector)) {
+            Some(Ok(cfg)) => cfg,
+            Some(Err(e)) => {
+                tracing::warn!(%tenant, %signal, error = %e, "a signal's alert settings do not fit this process's [alerts.detector]; using the defaults");
+                self.settings.detector.clone()
+            }
+            None => self.settings.detector.clone(),
+        };
         // Minutes before `upto` are closed and settled.
         let upto = minute_of(now - settle);
         let mut saved: Saved = match self.store.detector(tenant, signal).await? {
@@ -244,10 +258,7 @@ where
         let mut minute = from;
         while minute < upto {
             let agg = by_minute.remove(&minute).unwrap_or_default();
-            for t in saved
-                .detector
-                .observe(&self.settings.detector, minute, &agg)
-            {
+            for t in saved.detector.observe(&cfg, minute, &agg) {
                 let id = alert_id(tenant, signal, t.incident());
                 let stale = t.incident().at < now - stale;
                 let Some(state) = announce(t.state(), saved.announced.contains(&id), stale) else {
@@ -636,13 +647,20 @@ mod tests {
         store.write(&processed.stored).await.expect("write");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_spike_in_the_store_is_alerted_once_explained_stored_pushed_and_sent() {
-        use crate::embedded::{LocalPublisher, RedbStore};
+    /// An embedded store holding the signal `acme/brand` with seven and a half hours of 4-6
+    /// ordinary mentions a minute and then three minutes of 40 carrying #acmelaunch (many
+    /// authors, different words), ending at the last settled minute; and the alert settings.
+    async fn spiky_store(
+        dir: &std::path::Path,
+    ) -> (
+        Arc<crate::embedded::RedbStore>,
+        AlertSettings,
+        DateTime<Utc>,
+    ) {
+        use crate::embedded::RedbStore;
         use transforms::signals::{Signal, SignalSet};
 
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(RedbStore::open(dir.path()).expect("store"));
+        let store = Arc::new(RedbStore::open(dir).expect("store"));
         Codec::register(&*store).await.expect("schema");
         let signal = Signal {
             tenant: "acme".into(),
@@ -684,6 +702,16 @@ mod tests {
             )
         });
         store_minutes(&store, &matcher, ordinary.chain(spike)).await;
+        (store, settings, now)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spike_in_the_store_is_alerted_once_explained_stored_pushed_and_sent() {
+        use crate::embedded::LocalPublisher;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, settings, now) = spiky_store(dir.path()).await;
+        let upto = minute_of(now - chrono::Duration::from_std(settings.settle).expect("settle"));
 
         let (url, received) = receiver::start("whsec_test").await;
         let hook = webhook::Webhook {
@@ -768,5 +796,39 @@ mod tests {
                 .all(|a| a.state != super::super::AlertState::Opened),
             "a restart resumes the open incident: {later:#?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_signals_own_settings_raise_its_bar_or_turn_it_off() {
+        let publisher = |dir: &std::path::Path| {
+            Arc::new(crate::embedded::LocalPublisher::open(dir, 1 << 20).expect("publisher"))
+        };
+        for (own, alerts) in [
+            // The spike is 8× its expectation: a bar of 20× is not reached.
+            (r#"{"spike_ratio": 20.0}"#, false),
+            (r#"{"min_mentions": 500}"#, false),
+            (r#"{"enabled": false}"#, false),
+            // Settings that leave the spike over the bar change nothing.
+            (r#"{"spike_ratio": 4.0, "resolve_after": 10}"#, true),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (store, settings, now) = spiky_store(dir.path()).await;
+            let own: super::super::SignalAlertSettings =
+                serde_json::from_str(own).expect("settings");
+            store
+                .put_alert_settings("acme", "brand", &own)
+                .await
+                .expect("put settings");
+            assert_eq!(
+                store.alert_settings("acme", "brand").await.expect("read"),
+                Some(own.clone())
+            );
+            let engine = Engine::new(store, publisher(dir.path()), settings).expect("engine");
+            let events = engine.pass(now).await.expect("pass");
+            let spiked = events
+                .iter()
+                .any(|a| a.kind == super::super::AlertKind::VolumeSpike);
+            assert_eq!(spiked, alerts, "{own:?}: {events:#?}");
+        }
     }
 }

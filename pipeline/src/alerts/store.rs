@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::error::Result;
 
-use super::Alert;
 use super::webhook::Webhook;
+use super::{Alert, SignalAlertSettings};
 
 /// Alerts kept per signal (the newest; older ones are dropped as new ones come).
 pub const ALERTS_PER_SIGNAL: usize = 500;
@@ -36,6 +36,19 @@ pub trait AlertStore: Send + Sync + 'static {
         signal: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+    /// A signal's own alert settings.
+    fn alert_settings(
+        &self,
+        tenant: &str,
+        signal: &str,
+    ) -> impl Future<Output = Result<Option<SignalAlertSettings>>> + Send;
+    /// Sets a signal's own alert settings (all-default settings remove them).
+    fn put_alert_settings(
+        &self,
+        tenant: &str,
+        signal: &str,
+        settings: &SignalAlertSettings,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A tenant's webhook.
     fn webhook(&self, tenant: &str) -> impl Future<Output = Result<Option<Webhook>>> + Send;
     /// Sets (`Some`) or removes (`None`) a tenant's webhook.

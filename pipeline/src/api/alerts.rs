@@ -11,6 +11,8 @@ use super::auth::Tenant;
 use super::routes::{not_found, owns};
 use super::{ApiState, error, json};
 use crate::admin::Action;
+use crate::alerts::SignalAlertSettings;
+use crate::alerts::detect::DetectorConfig;
 use crate::error::Error;
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +46,68 @@ pub(super) async fn list(
             StatusCode::OK,
             serde_json::to_vec(&alerts).unwrap_or_default(),
         ),
+        Err(e) => error(&e),
+    }
+}
+
+/// The JSON of a signal's settings: its own, and what the detector runs with (over the
+/// built-in defaults; a process configured otherwise applies its own).
+fn settings_json(own: &SignalAlertSettings) -> Response {
+    let effective = own
+        .apply(&DetectorConfig::default())
+        .map(|c| serde_json::to_value(c).unwrap_or_default())
+        .unwrap_or_default();
+    json(
+        StatusCode::OK,
+        serde_json::json!({ "enabled": own.enabled(), "own": own, "effective": effective })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// `GET /v1/signals/{id}/alerts/settings`.
+pub(super) async fn get_settings(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Response {
+    match owns(&s, &tenant, &id).await {
+        Ok(true) => {}
+        Ok(false) => return not_found("signal"),
+        Err(r) => return r,
+    }
+    match s.backend.alert_settings(tenant.to_string(), id).await {
+        Ok(own) => settings_json(&own.unwrap_or_default()),
+        Err(e) => error(&e),
+    }
+}
+
+/// `PUT /v1/signals/{id}/alerts/settings`: the signal's own thresholds (every key optional;
+/// `{}` returns to the defaults). Out-of-range values answer 400 naming the key.
+pub(super) async fn put_settings(
+    State(s): State<ApiState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let own: SignalAlertSettings = match serde_json::from_slice(&body) {
+        Ok(o) => o,
+        Err(e) => return error(&Error::Config(format!("body: {e}"))),
+    };
+    if let Err(e) = own.apply(&DetectorConfig::default()) {
+        return error(&e);
+    }
+    match owns(&s, &tenant, &id).await {
+        Ok(true) => {}
+        Ok(false) => return not_found("signal"),
+        Err(r) => return r,
+    }
+    match s
+        .backend
+        .put_alert_settings(tenant.to_string(), id, own.clone())
+        .await
+    {
+        Ok(()) => settings_json(&own),
         Err(e) => error(&e),
     }
 }

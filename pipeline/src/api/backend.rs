@@ -62,6 +62,18 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         tenant: String,
     ) -> BoxFuture<'_, Result<Option<crate::alerts::webhook::Webhook>>>;
+    /// A signal's own alert settings.
+    fn alert_settings(
+        &self,
+        tenant: String,
+        signal: String,
+    ) -> BoxFuture<'_, Result<Option<crate::alerts::SignalAlertSettings>>>;
+    fn put_alert_settings(
+        &self,
+        tenant: String,
+        signal: String,
+        settings: crate::alerts::SignalAlertSettings,
+    ) -> BoxFuture<'_, Result<()>>;
 }
 
 /// The [`Backend`] over a store and a cache; it answers JSON read from their compact records.
@@ -176,5 +188,24 @@ impl<S: Store + SignalStore + TenantStore + AlertStore, K: Cache> Backend for St
         tenant: String,
     ) -> BoxFuture<'_, Result<Option<crate::alerts::webhook::Webhook>>> {
         Box::pin(async move { self.store.webhook(&tenant).await })
+    }
+    fn alert_settings(
+        &self,
+        tenant: String,
+        signal: String,
+    ) -> BoxFuture<'_, Result<Option<crate::alerts::SignalAlertSettings>>> {
+        Box::pin(async move { self.store.alert_settings(&tenant, &signal).await })
+    }
+    fn put_alert_settings(
+        &self,
+        tenant: String,
+        signal: String,
+        settings: crate::alerts::SignalAlertSettings,
+    ) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.store
+                .put_alert_settings(&tenant, &signal, &settings)
+                .await
+        })
     }
 }

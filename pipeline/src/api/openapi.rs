@@ -265,6 +265,42 @@ pub(super) const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/v1/signals/{id}/alerts/settings",
+        summary: "The signal's own alert thresholds and what the detector runs with.",
+        params: &[ID],
+        body: None,
+        responses: &[
+            (
+                200,
+                "`{\"enabled\", \"own\": {…}, \"effective\": {…every detector threshold}}`.",
+            ),
+            (404, "No such signal of this tenant."),
+        ],
+        stream: None,
+        public: false,
+    },
+    Operation {
+        method: "put",
+        path: "/v1/signals/{id}/alerts/settings",
+        summary: "Sets the signal's own alert thresholds over the defaults; `{}` returns to them.",
+        params: &[ID],
+        body: Some(
+            "`{\"enabled\"?: bool, \"min_mentions\"?, \"spike_ratio\"?, \"spike_score\"?, \
+             \"negative_min_mentions\"?, \"negative_shift\"?, \"resolve_after\"?}`.",
+        ),
+        responses: &[
+            (200, "The settings, as GET answers them."),
+            (
+                400,
+                "A value out of range or an unknown key; the error names it.",
+            ),
+            (404, "No such signal of this tenant."),
+        ],
+        stream: None,
+        public: false,
+    },
+    Operation {
+        method: "get",
         path: "/v1/webhook",
         summary: "Where the tenant's alerts are delivered (never the secret).",
         params: &[],

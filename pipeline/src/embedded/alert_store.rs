@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{ALERTS, DETECTORS, RedbStore, WEBHOOKS, err};
+use super::{ALERT_SETTINGS, ALERTS, DETECTORS, RedbStore, WEBHOOKS, err};
 use crate::alerts::store::ALERTS_PER_SIGNAL;
 use crate::alerts::webhook::Webhook;
-use crate::alerts::{Alert, AlertStore};
+use crate::alerts::{Alert, AlertStore, SignalAlertSettings};
 use crate::error::{Error, Result};
 
 fn json<T: serde::Serialize>(what: &str, value: &T) -> Result<Vec<u8>> {
@@ -98,6 +98,54 @@ impl AlertStore for RedbStore {
                 );
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn alert_settings(
+        &self,
+        tenant: &str,
+        signal: &str,
+    ) -> Result<Option<SignalAlertSettings>> {
+        let (tenant, signal) = (tenant.to_owned(), signal.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let table = txn.open_table(ALERT_SETTINGS).map_err(err)?;
+            match table.get((tenant.as_str(), signal.as_str())).map_err(err)? {
+                Some(v) => serde_json::from_slice(v.value())
+                    .map(Some)
+                    .map_err(|e| Error::store("stored alert settings", e)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn put_alert_settings(
+        &self,
+        tenant: &str,
+        signal: &str,
+        settings: &SignalAlertSettings,
+    ) -> Result<()> {
+        let (tenant, signal) = (tenant.to_owned(), signal.to_owned());
+        let body = (*settings != SignalAlertSettings::default())
+            .then(|| json("alert settings", settings))
+            .transpose()?;
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            {
+                let mut table = txn.open_table(ALERT_SETTINGS).map_err(err)?;
+                let key = (tenant.as_str(), signal.as_str());
+                match &body {
+                    Some(b) => {
+                        table.insert(key, b.as_slice()).map_err(err)?;
+                    }
+                    None => {
+                        table.remove(key).map_err(err)?;
+                    }
+                }
+            }
+            txn.commit().map_err(err)
         })
         .await
     }

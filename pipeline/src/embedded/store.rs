@@ -30,6 +30,9 @@ const ALERTS: TableDefinition<'_, (&str, &str, i64, &str), &[u8]> = TableDefinit
 /// Saved alert detectors by (tenant, signal), and tenants' webhooks by tenant: JSON.
 const DETECTORS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("alert_detectors");
 const WEBHOOKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("webhooks");
+/// Signals' own alert settings by (tenant, signal): JSON.
+const ALERT_SETTINGS: TableDefinition<'_, (&str, &str), &[u8]> =
+    TableDefinition::new("alert_settings");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Schema fingerprint -> `.avsc` of the compact records written with it.
 const SCHEMAS: TableDefinition<'_, u64, &str> = TableDefinition::new("schemas");
@@ -201,6 +204,7 @@ impl RedbStore {
         txn.open_table(ALERTS).map_err(err)?;
         txn.open_table(DETECTORS).map_err(err)?;
         txn.open_table(WEBHOOKS).map_err(err)?;
+        txn.open_table(ALERT_SETTINGS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(RedbStore {
             db: Arc::new(db),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{ScyllaStore, err};
 use crate::alerts::store::ALERTS_PER_SIGNAL;
 use crate::alerts::webhook::Webhook;
-use crate::alerts::{Alert, AlertStore};
+use crate::alerts::{Alert, AlertStore, SignalAlertSettings};
 use crate::error::{Error, Result};
 
 impl AlertStore for ScyllaStore {
@@ -61,6 +61,48 @@ impl AlertStore for ScyllaStore {
                 serde_json::from_str(&body).map_err(|e| Error::store("stored alert", e))
             })
             .collect()
+    }
+
+    async fn alert_settings(
+        &self,
+        tenant: &str,
+        signal: &str,
+    ) -> Result<Option<SignalAlertSettings>> {
+        let rows = self
+            .session
+            .execute_unpaged(&self.st.get_alert_settings, (tenant, signal))
+            .await
+            .map_err(err)?;
+        rows.into_rows_result()
+            .map_err(err)?
+            .maybe_first_row::<(String,)>()
+            .map_err(err)?
+            .map(|(s,)| {
+                serde_json::from_str(&s).map_err(|e| Error::store("stored alert settings", e))
+            })
+            .transpose()
+    }
+
+    async fn put_alert_settings(
+        &self,
+        tenant: &str,
+        signal: &str,
+        settings: &SignalAlertSettings,
+    ) -> Result<()> {
+        if *settings == SignalAlertSettings::default() {
+            self.session
+                .execute_unpaged(&self.st.delete_alert_settings, (tenant, signal))
+                .await
+                .map_err(err)?;
+            return Ok(());
+        }
+        let json = serde_json::to_string(settings)
+            .map_err(|e| Error::internal("serialising alert settings", e))?;
+        self.session
+            .execute_unpaged(&self.st.put_alert_settings, (tenant, signal, json))
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn webhook(&self, tenant: &str) -> Result<Option<Webhook>> {

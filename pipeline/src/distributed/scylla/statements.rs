@@ -36,6 +36,9 @@ pub(super) struct Statements {
     pub(super) put_detector: PreparedStatement,
     pub(super) put_alert: PreparedStatement,
     pub(super) get_alerts: PreparedStatement,
+    pub(super) get_alert_settings: PreparedStatement,
+    pub(super) put_alert_settings: PreparedStatement,
+    pub(super) delete_alert_settings: PreparedStatement,
     pub(super) get_webhook: PreparedStatement,
     pub(super) put_webhook: PreparedStatement,
     pub(super) delete_webhook: PreparedStatement,
@@ -164,6 +167,14 @@ impl Statements {
             ))
             .await?,
             get_alerts: prep(format!("SELECT body FROM {ks}.alerts WHERE tenant = ? AND signal = ? LIMIT ?")).await?,
+            get_alert_settings: prep(format!("SELECT settings FROM {ks}.alert_settings WHERE tenant = ? AND signal = ?"))
+                .await?,
+            put_alert_settings: prep(format!(
+                "INSERT INTO {ks}.alert_settings (tenant, signal, settings) VALUES (?, ?, ?)"
+            ))
+            .await?,
+            delete_alert_settings: prep(format!("DELETE FROM {ks}.alert_settings WHERE tenant = ? AND signal = ?"))
+                .await?,
             get_webhook: prep(format!("SELECT url, secret FROM {ks}.webhooks WHERE tenant = ?")).await?,
             put_webhook: prep(format!("INSERT INTO {ks}.webhooks (tenant, url, secret) VALUES (?, ?, ?)")).await?,
             delete_webhook: prep(format!("DELETE FROM {ks}.webhooks WHERE tenant = ?")).await?,
