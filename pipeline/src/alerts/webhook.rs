@@ -205,6 +205,19 @@ pub async fn deliver(
     }
 }
 
+/// The HTTP client of deliveries: rustls (ring), `settings.timeout` to connect, no redirects (a
+/// webhook answers where it was asked; following one would resend a signed body to a host the
+/// tenant never named).
+fn client(settings: &WebhookSettings) -> crate::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("backchannel-alerts/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| crate::Error::internal("webhook HTTP client", e))
+}
+
 /// A new webhook for `tenant` at `url` with a fresh random secret (256 bits, hex). The URL
 /// must be absolute `http` or `https` with a host, at most 2,000 characters.
 pub fn create(tenant: &str, url: &str) -> crate::Result<Webhook> {
@@ -232,11 +245,11 @@ pub fn create(tenant: &str, url: &str) -> crate::Result<Webhook> {
 
 /// Sends one test event (`{"type":"test",…}`) to `hook` now, once, and says how it went.
 pub async fn test(tenant: &str, hook: Webhook) -> crate::Result<String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| crate::Error::internal("webhook HTTP client", e))?;
+    let settings = WebhookSettings {
+        max_attempts: 1,
+        ..WebhookSettings::default()
+    };
+    let client = client(&settings)?;
     let now = Utc::now();
     let body = serde_json::json!({
         "type": "test",
@@ -249,10 +262,6 @@ pub async fn test(tenant: &str, hook: Webhook) -> crate::Result<String> {
         id: format!("test.{}", now.timestamp_micros()),
         hook,
         body,
-    };
-    let settings = WebhookSettings {
-        max_attempts: 1,
-        ..WebhookSettings::default()
     };
     match deliver(&client, &d, &settings).await {
         Outcome::Delivered { .. } => Ok(format!(
@@ -288,15 +297,7 @@ impl Sender {
         settings: WebhookSettings,
         concurrency: usize,
     ) -> crate::Result<(Sender, JoinHandle<()>)> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("backchannel-alerts/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(settings.timeout)
-            // A webhook answers where it was asked; following a redirect would resend a signed
-            // body to a host the tenant never named.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| crate::Error::internal("webhook HTTP client", e))?;
+        let client = client(&settings)?;
         let (tx, mut rx) = mpsc::channel::<Delivery>(settings.queue.max(1));
         let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let task = tokio::spawn(async move {
