@@ -102,13 +102,15 @@ pub struct Saved {
     pub announced: std::collections::BTreeSet<String>,
 }
 
-/// The shard of a signal: FNV-1a of `tenant/signal`, so every process agrees.
+/// SHA-256 of `key`: stable across processes and releases, which ids and shards must be.
+fn digest(key: &str) -> ring::digest::Digest {
+    ring::digest::digest(&ring::digest::SHA256, key.as_bytes())
+}
+
+/// The shard of a signal, so every process agrees.
 pub fn shard_of(tenant: &str, signal: &str, shards: i32) -> i32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in tenant.bytes().chain([b'/']).chain(signal.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let d = digest(&format!("{tenant}/{signal}"));
+    let h = u64::from_le_bytes(d.as_ref()[..8].try_into().unwrap_or_default());
     (h % shards.max(1) as u64) as i32
 }
 
@@ -116,8 +118,7 @@ pub fn shard_of(tenant: &str, signal: &str, shards: i32) -> i32 {
 pub fn alert_id(tenant: &str, signal: &str, i: &Incident) -> String {
     let kind = serde_json::to_string(&i.kind).unwrap_or_default();
     let key = format!("{tenant}/{signal}/{kind}/{}", i.started_at.timestamp());
-    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    crate::tenants::hex(&digest.as_ref()[..12])
+    crate::tenants::hex(&digest(&key).as_ref()[..12])
 }
 
 impl<S, P> std::fmt::Debug for Engine<S, P> {
@@ -138,6 +139,9 @@ pub struct Engine<S, P> {
     codec: Codec,
     /// This process's name in the leases.
     owner: String,
+    /// Per signal, the settled minute this process last brought it up to: a pass before the
+    /// next minute settles has nothing to do and reads nothing (5 passes in 6 at the defaults).
+    done: std::sync::Mutex<std::collections::HashMap<(String, String), DateTime<Utc>>>,
 }
 
 impl<S, P> Engine<S, P>
@@ -165,6 +169,7 @@ where
             webhooks,
             codec: Codec::default(),
             owner,
+            done: Default::default(),
         })
     }
 
@@ -201,6 +206,13 @@ where
             return Ok(Vec::new());
         }
         let (_, signals) = self.store.load_signals().await?;
+        // Forget deleted signals, so the map stays the size of the signal table.
+        let live: HashSet<(&str, &str)> = signals
+            .iter()
+            .map(|s| (s.tenant.as_str(), s.id.as_str()))
+            .collect();
+        self.done_map()
+            .retain(|(t, s), _| live.contains(&(t.as_str(), s.as_str())));
         let mut events = Vec::new();
         for s in signals {
             if held.contains(&shard_of(&s.tenant, &s.id, self.settings.shards)) {
@@ -220,22 +232,12 @@ where
         let settle = chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
         let history = chrono::Duration::from_std(self.settings.history).unwrap_or_default();
         let stale = chrono::Duration::from_std(self.settings.stale).unwrap_or_default();
-        // The signal's own thresholds; unreadable or out of range for this process's defaults
-        // (the API checked them against the built-in ones): the defaults, with a warning.
-        let own = self.store.alert_settings(tenant, signal).await?;
-        if own.as_ref().is_some_and(|s| !s.enabled()) {
-            return Ok(Vec::new());
-        }
-        let cfg = match own.map(|s| s.apply(&self.settings.detector)) {
-            Some(Ok(cfg)) => cfg,
-            Some(Err(e)) => {
-                tracing::warn!(%tenant, %signal, error = %e, "a signal's alert settings do not fit this process's [alerts.detector]; using the defaults");
-                self.settings.detector.clone()
-            }
-            None => self.settings.detector.clone(),
-        };
         // Minutes before `upto` are closed and settled.
         let upto = minute_of(now - settle);
+        let key = (tenant.to_owned(), signal.to_owned());
+        if self.done_map().get(&key) == Some(&upto) {
+            return Ok(Vec::new());
+        }
         let mut saved: Saved = match self.store.detector(tenant, signal).await? {
             Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
                 tracing::warn!(%tenant, %signal, error = %e, "a saved detector is unreadable; learning again");
@@ -248,9 +250,25 @@ where
             None => upto - history,
         }
         .max(upto - history);
-        if from >= upto {
+        // The signal's own thresholds; unreadable or out of range for this process's defaults
+        // (the API checked them against the built-in ones): the defaults, with a warning.
+        let own = if from < upto {
+            self.store.alert_settings(tenant, signal).await?
+        } else {
+            None
+        };
+        if from >= upto || own.as_ref().is_some_and(|s| !s.enabled()) {
+            self.done_map().insert(key, upto);
             return Ok(Vec::new());
         }
+        let cfg = match own.map(|s| s.apply(&self.settings.detector)) {
+            Some(Ok(cfg)) => cfg,
+            Some(Err(e)) => {
+                tracing::warn!(%tenant, %signal, error = %e, "a signal's alert settings do not fit this process's [alerts.detector]; using the defaults");
+                self.settings.detector.clone()
+            }
+            None => self.settings.detector.clone(),
+        };
         let topic = format!("signal:{tenant}/{signal}");
         let series = self.store.series(&topic, from, upto).await?;
         let mut by_minute: std::collections::HashMap<_, _> = series.into_iter().collect();
@@ -281,7 +299,14 @@ where
         let json = serde_json::to_string(&saved)
             .map_err(|e| Error::internal("serialising a detector", e))?;
         self.store.put_detector(tenant, signal, &json).await?;
+        self.done_map().insert(key, upto);
         Ok(events)
+    }
+
+    fn done_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), DateTime<Utc>>> {
+        self.done.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The alert of a transition, explained from the store's mentions.
@@ -472,8 +497,7 @@ fn sample(v: &Value) -> Option<(DateTime<Utc>, Sample)> {
         at,
         Sample {
             dup_key: simhash.unwrap_or_else(|| {
-                let d = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-                u64::from_le_bytes(d.as_ref()[..8].try_into().unwrap_or_default())
+                u64::from_le_bytes(digest(&id).as_ref()[..8].try_into().unwrap_or_default())
             }),
             id,
             author: m
