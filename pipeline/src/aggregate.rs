@@ -32,19 +32,30 @@ impl MinuteAggregate {
     /// Adds one mention. Labels follow VADER's convention: compound ≥ 0.05 positive, ≤ −0.05
     /// negative, else neutral; a mention without a score counts as neutral.
     pub fn add(&mut self, sentiment: Option<f64>, hashtags: &[String]) {
-        self.mentions += 1;
+        self.count(1, sentiment, hashtags);
+    }
+
+    /// Takes one mention back out, the inverse of [`MinuteAggregate::add`]: the earlier version
+    /// of a rewritten mention. In a batch's delta the counts may go below zero until it is
+    /// merged into the stored minute; [`MinuteAggregate::merge`] drops hashtags that reach zero.
+    pub fn remove(&mut self, sentiment: Option<f64>, hashtags: &[String]) {
+        self.count(-1, sentiment, hashtags);
+    }
+
+    fn count(&mut self, sign: i64, sentiment: Option<f64>, hashtags: &[String]) {
+        self.mentions += sign;
         let s = sentiment.unwrap_or(0.0);
-        self.sentiment_sum += s;
+        self.sentiment_sum += sign as f64 * s;
         match s {
-            s if s >= 0.05 => self.positive += 1,
-            s if s <= -0.05 => self.negative += 1,
-            _ => self.neutral += 1,
+            s if s >= 0.05 => self.positive += sign,
+            s if s <= -0.05 => self.negative += sign,
+            _ => self.neutral += sign,
         }
         let mut seen = BTreeSet::new();
         for h in hashtags {
             let h = h.to_lowercase();
             if seen.insert(h.clone()) {
-                *self.hashtags.entry(h).or_default() += 1;
+                *self.hashtags.entry(h).or_default() += sign;
             }
         }
     }
@@ -80,6 +91,8 @@ impl MinuteAggregate {
         for (h, c) in &other.hashtags {
             *self.hashtags.entry(h.clone()).or_default() += c;
         }
+        // A delta that takes mentions back out can bring a hashtag to zero.
+        self.hashtags.retain(|_, c| *c > 0);
     }
 
     /// Keeps only the `n` most frequent hashtags, so a stored minute stays small.

@@ -5,6 +5,7 @@ pub mod collect;
 pub mod doctor;
 pub mod enrich;
 pub mod fields;
+pub mod reprocess;
 pub mod run;
 pub mod schema;
 pub mod serve;

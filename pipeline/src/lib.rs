@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod error;
 pub mod http;
 pub mod push;
+pub mod reprocess;
 pub mod runtime;
 pub mod services;
 pub mod signals;

@@ -41,6 +41,11 @@ enum Command {
         /// Don't print the live status line.
         #[arg(long)]
         quiet: bool,
+        /// Also bring the stored mentions of other catalogue versions up to this one while live
+        /// traffic flows, as `backchannel reprocess` does with its defaults (the store's file
+        /// is this process's, so a separate `reprocess` cannot run beside it).
+        #[arg(long)]
+        reprocess: bool,
     },
     /// Read Mention JSON lines on stdin, write enriched mentions on stdout in order: JSON lines
     /// (one per input line; a bad line yields {"error": {...}} naming the line and the reason),
@@ -91,6 +96,37 @@ enum Command {
         /// (reproducible runs whose aggregates can be recomputed).
         #[arg(long)]
         fixed_times: bool,
+    },
+    /// Re-enrich stored mentions that another version of the field catalogue wrote (or all
+    /// of them with --all) and rewrite them in place: topics re-filed, aggregates corrected,
+    /// republished to the enriched topic with a `reprocess` header. Paced by --rate, resumable
+    /// from its checkpoint (Ctrl-C pauses; the same command carries on), in either mode.
+    Reprocess {
+        /// Mentions created at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Mentions created before this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Mentions of this source only (mastodon, bluesky, reddit, …).
+        #[arg(long, value_parser = parse_source)]
+        source: Option<model::Source>,
+        /// Mentions rewritten per second at most (0 = as fast as the store takes them).
+        #[arg(long, default_value_t = pipeline::reprocess::DEFAULT_RATE)]
+        rate: u64,
+        /// Every mention in the range, not only those of other catalogue versions.
+        #[arg(long)]
+        all: bool,
+        /// Mentions read per page (and checkpointed after).
+        #[arg(long, default_value_t = pipeline::reprocess::DEFAULT_PAGE)]
+        page: usize,
+        /// The checkpoint file (default: reprocess.json in the embedded data directory, or
+        /// ./backchannel-reprocess.json in distributed mode).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Forget a saved checkpoint and start over.
+        #[arg(long)]
+        restart: bool,
     },
     /// List the source types a collector can be configured with, and their keys.
     Sources,
@@ -269,6 +305,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     config::duration("duration", s).map_err(|e| e.to_string())
 }
 
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("{e}: give a time like 2026-12-01T00:00:00Z"))
+}
+
+fn parse_source(s: &str) -> Result<model::Source, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("{s:?} is not a source (mastodon, bluesky, reddit, hackernews, rss, x, webhook, file, synthetic)"))
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -293,6 +340,7 @@ fn main() -> anyhow::Result<()> {
             duration,
             seed,
             quiet,
+            reprocess,
         } => {
             let config = load()?;
             let opts = cmd::run::RunOptions {
@@ -301,6 +349,7 @@ fn main() -> anyhow::Result<()> {
                 duration,
                 seed,
                 status: !quiet,
+                reprocess,
             };
             block_on(cmd::run::main(&config, opts))
         }
@@ -349,6 +398,30 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::Reprocess {
+            since,
+            until,
+            source,
+            rate,
+            all,
+            page,
+            checkpoint,
+            restart,
+        } => {
+            let args = cmd::reprocess::Args {
+                options: pipeline::reprocess::Options {
+                    since,
+                    until,
+                    source,
+                    all,
+                    rate,
+                    page,
+                },
+                checkpoint,
+                restart,
+            };
+            block_on(cmd::reprocess::main(&load()?, args))
         }
         Command::Sources => {
             cmd::sources::main();

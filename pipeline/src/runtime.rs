@@ -15,7 +15,7 @@
 //! input, whichever is reached first.
 
 mod process;
-mod sink;
+pub(crate) mod sink;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -45,7 +45,7 @@ impl Drop for Background {
 
 /// The embedded services over `embedded.data_dir` (the queue is made by the caller, which owns
 /// its producing end).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Embedded {
     pub store: Arc<RedbStore>,
     pub cache: Arc<MemoryCache>,

@@ -123,6 +123,31 @@ pub struct Stored {
     pub json: Option<Vec<u8>>,
 }
 
+/// What an earlier write filed a mention under, read back from its stored record: what a rewrite
+/// of it ([`Store::refile`]) must take back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filed {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub topics: Vec<String>,
+    pub sentiment: Option<f64>,
+    pub hashtags: Vec<String>,
+}
+
+/// One page of a scan over every stored mention ([`Store::scan`]).
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    /// Ids and compact records, in the store's scan order.
+    pub rows: Vec<(String, Vec<u8>)>,
+    /// Where the next page starts (opaque); `None` once the scan has passed the last mention.
+    pub next: Option<String>,
+    /// How much of the store this page's end has passed, from 0 to 1, where the store can say
+    /// (a token ring can; a key-ordered file cannot cheaply).
+    pub passed: Option<f64>,
+    /// How many mentions the store holds, where that is cheap to know.
+    pub total: Option<u64>,
+}
+
 /// A position in a topic's newest-first order, to page from: the next page holds the mentions
 /// after it (older, or as old and after it by id in the store's order).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +180,26 @@ pub trait Store: Send + Sync + 'static {
     /// resolves only once it is durable. Errors are `External` (retry) unless the data is bad.
     /// The batch is shared, so a store that writes on another thread need not copy it.
     fn write(&self, batch: &Arc<[Stored]>) -> impl Future<Output = Result<()>> + Send;
+
+    /// Rewrites mentions that are stored already (re-enriched by `backchannel reprocess`):
+    /// as [`Store::write`], and also takes `old[i]` — what the stored version of `batch[i]`
+    /// was filed under — off the topics the new version no longer has and out of the
+    /// aggregates, so both end as if only the new version had ever been written. A mention no
+    /// longer stored (deleted or expired since it was read) is skipped; a rewrite keeps the
+    /// row's remaining time to live rather than starting a new one.
+    fn refile(
+        &self,
+        batch: &Arc<[Stored]>,
+        old: &[Filed],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A page of at most `limit` stored mentions after `after` (a [`ScanPage::next`]; `None`
+    /// starts at the beginning), in an order that mentions written meanwhile do not disturb.
+    fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<ScanPage>> + Send;
 
     /// The stored compact record of `id` (read it with [`crate::codec::Codec`]).
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Print the live status line.
     pub status: bool,
+    /// Reprocess the stored mentions of other catalogue versions beside the live traffic.
+    pub reprocess: bool,
 }
 
 /// The command: announces itself, runs, prints the summary.
@@ -74,6 +76,14 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         stats.clone(),
         stop.clone(),
     )));
+    if opts.reprocess {
+        background.push(tokio::spawn(reprocess_beside(
+            config.clone(),
+            svc.clone(),
+            settings.clone(),
+            stop.clone(),
+        )));
+    }
     let status = opts.status.then(|| services::status_line(stats.clone()));
     // On stop, the collector stops first and closes the queue, and the pipeline drains what the
     // queue held (under a second at full speed) instead of dropping it; only if draining stalls
@@ -152,4 +162,39 @@ async fn synthetic_collector(
         }
     }
     // Dropping the producer closes the queue: the pipeline drains and stops.
+}
+
+/// `run --reprocess`: the stored mentions of other catalogue versions brought up to this one,
+/// paced at the default rate, on this process's store; progress and the result are logged.
+async fn reprocess_beside(
+    config: Config,
+    svc: services::Embedded,
+    settings: Settings,
+    stop: watch::Receiver<bool>,
+) {
+    let options = crate::reprocess::Options {
+        rate: crate::reprocess::DEFAULT_RATE,
+        page: crate::reprocess::DEFAULT_PAGE,
+        ..Default::default()
+    };
+    let path = crate::cmd::reprocess::default_checkpoint(&config);
+    let mut last = std::time::Instant::now();
+    let report = |p: &crate::reprocess::Progress| {
+        if p.checkpoint.done || last.elapsed() >= Duration::from_secs(10) {
+            tracing::info!("reprocess: {}", p.line());
+            last = std::time::Instant::now();
+        }
+    };
+    let job = crate::reprocess::Services {
+        store: &*svc.store,
+        cache: &*svc.cache,
+        publisher: &*svc.publisher,
+        settings: &settings,
+    };
+    match crate::reprocess::run(&job, &options, &path, stop, report).await {
+        Ok(cp) => eprintln!("\n{}", crate::cmd::reprocess::summary(&cp)),
+        Err(e) => {
+            tracing::error!(error = %e, "reprocess stopped; run again to carry on from {}", path.display())
+        }
+    }
 }

@@ -99,7 +99,16 @@ impl Publisher for LocalPublisher {
         if let Some((hub, next)) = &self.hub {
             // Offsets are taken and ingested under one lock, so the hub sees them in order.
             let mut next = next.lock().unwrap_or_else(|p| p.into_inner());
-            for r in records.iter().filter(|r| r.topic == Topic::Enriched) {
+            // A reprocessed mention's rewrite is not news: its clients saw it when it was new.
+            let reprocessed = |r: &&Record<'_>| {
+                r.headers
+                    .iter()
+                    .any(|(k, _)| *k == crate::runtime::sink::HEADER_REPROCESS)
+            };
+            for r in records
+                .iter()
+                .filter(|r| r.topic == Topic::Enriched && !reprocessed(r))
+            {
                 if let Some(payload) = r.payload {
                     hub.ingest(0, *next, payload);
                     *next += 1;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::aggregate::MinuteAggregate;
 use crate::error::{BoxError, Error, Result};
-use crate::traits::{Before, Store, Stored};
+use crate::traits::{Before, Filed, ScanPage, Store, Stored};
 
 /// id -> stored value: the write time (8 bytes, little-endian milliseconds) then the compact
 /// record, LZ4-compressed ([`pack`]).
@@ -250,7 +250,10 @@ impl RedbStore {
         Ok(txn)
     }
 
-    fn write_blocking(&self, batch: &[Stored]) -> Result<()> {
+    /// Writes `batch`; with `old` (a [`Store::refile`]), rewrites mentions already stored: each
+    /// keeps its row's write time (so retention counts from the first write), one no longer
+    /// stored is skipped, and the aggregates lose what `old` counted and gain the new version.
+    fn write_blocking(&self, batch: &[Stored], old: Option<&[Filed]>) -> Result<()> {
         let txn = self.begin_grouped()?;
         let written_ms = now_ms();
         let mut evicted = 0;
@@ -261,7 +264,16 @@ impl RedbStore {
             let mut topics: Vec<String> = Vec::new();
             let mut stats: std::collections::HashMap<(&str, i64), MinuteAggregate> =
                 Default::default();
-            for s in batch {
+            for (i, s) in batch.iter().enumerate() {
+                let earlier = old.and_then(|o| o.get(i));
+                let mut row_ms = written_ms;
+                if earlier.is_some() {
+                    match t.mentions.get(s.id.as_str()).map_err(err)? {
+                        Some(v) => row_ms = written_at(v.value()),
+                        // Deleted or expired since it was read: not brought back.
+                        None => continue,
+                    }
+                }
                 // A topic too long for the retention index is not indexed at all.
                 topics.clear();
                 topics.extend(
@@ -271,7 +283,7 @@ impl RedbStore {
                         .cloned(),
                 );
                 value.clear();
-                value.extend_from_slice(&written_ms.to_le_bytes());
+                value.extend_from_slice(&row_ms.to_le_bytes());
                 pack_into(&s.record, &mut value);
                 let replaced = t
                     .mentions
@@ -288,7 +300,17 @@ impl RedbStore {
                         .insert((topic.as_str(), created_ms, s.id.as_str()), ())
                         .map_err(err)?;
                 }
-                if replaced.is_none() {
+                if let Some(f) = earlier {
+                    let ms = f.created_at.timestamp_millis();
+                    let minute = ms - ms.rem_euclid(60_000);
+                    for topic in f.topics.iter().filter(|t| is_charted(t)) {
+                        stats
+                            .entry((topic.as_str(), minute))
+                            .or_default()
+                            .remove(f.sentiment, &f.hashtags);
+                    }
+                }
+                if replaced.is_none() || earlier.is_some() {
                     let minute = created_ms - created_ms.rem_euclid(60_000);
                     for topic in s.topics.iter().filter(|t| is_charted(t)) {
                         stats
@@ -299,7 +321,7 @@ impl RedbStore {
                 }
                 let entry = Entry::pack(created_ms, &topics);
                 t.by_time
-                    .insert((written_ms, s.id.as_str()), entry.as_slice())
+                    .insert((row_ms, s.id.as_str()), entry.as_slice())
                     .map_err(err)?;
                 live += footprint(&s.id, value.len(), entry.len(), topics.len());
             }
@@ -560,9 +582,47 @@ impl Store for RedbStore {
         // redb is blocking I/O with an fsync per commit: keep it off the async threads.
         let this = self.clone();
         let batch = batch.clone();
-        tokio::task::spawn_blocking(move || this.write_blocking(&batch))
+        tokio::task::spawn_blocking(move || this.write_blocking(&batch, None))
             .await
             .map_err(|e| Error::internal("store task", e))?
+    }
+
+    async fn refile(&self, batch: &Arc<[Stored]>, old: &[Filed]) -> Result<()> {
+        let this = self.clone();
+        let batch = batch.clone();
+        let old = old.to_vec();
+        tokio::task::spawn_blocking(move || this.write_blocking(&batch, Some(&old)))
+            .await
+            .map_err(|e| Error::internal("store task", e))?
+    }
+
+    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage> {
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let table = txn.open_table(MENTIONS).map_err(err)?;
+            let range = match &after {
+                Some(a) => table.range::<&str>((
+                    std::ops::Bound::Excluded(a.as_str()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => table.range::<&str>(..),
+            };
+            let mut page = ScanPage {
+                total: Some(table.len().map_err(err)?),
+                ..ScanPage::default()
+            };
+            for row in range.map_err(err)?.take(limit) {
+                let (id, value) = row.map_err(err)?;
+                page.rows
+                    .push((id.value().to_owned(), unpack(value.value())?));
+            }
+            page.next = (page.rows.len() == limit)
+                .then(|| page.rows.last().map(|(id, _)| id.clone()))
+                .flatten();
+            Ok(page)
+        })
+        .await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {

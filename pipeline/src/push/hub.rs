@@ -331,6 +331,19 @@ impl Hub {
         }
     }
 
+    /// Moves past a record that is not for clients (a reprocessed mention's rewrite: its
+    /// clients saw it when it was new), so the hub's position still covers its offset.
+    pub fn pass(&self, partition: i32, offset: i64) {
+        let mut inner = self.lock();
+        if inner.frontier.contains(partition) && offset <= inner.frontier.get(partition) {
+            return;
+        }
+        if !inner.frontier.contains(partition) {
+            inner.floor.advance(partition, offset - 1);
+        }
+        inner.frontier.advance(partition, offset);
+    }
+
     /// Takes one enriched record at its position; fans a matched one out to the interested
     /// live connections. Never waits for a client; never blocks on I/O. A position at or below
     /// one already ingested in its partition is ignored (a consumer that re-reads).

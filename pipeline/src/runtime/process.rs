@@ -73,6 +73,9 @@ pub struct Processed {
     /// carries if the store or the broker refuses that mention.
     pub origins: Vec<Delivery>,
     pub dead: Vec<DeadLetter>,
+    /// When the batch rewrites stored mentions (`backchannel reprocess`): what each mention of
+    /// `stored` was filed under before, in the same order. Empty for new mentions.
+    pub refiled: Vec<crate::traits::Filed>,
     /// Ids the sources deleted (tombstones), in order.
     pub deletes: Vec<String>,
     /// Highest offset per partition in the batch.

@@ -16,7 +16,7 @@ use super::process::{DeadLetter, Processed};
 use crate::error::{Error, ErrorClass, Result};
 use crate::stats::Stats;
 use crate::telemetry::{self, Stage};
-use crate::traits::{Cache, Committer, Delivery, Publisher, Record, Store, Stored, Topic};
+use crate::traits::{Cache, Committer, Delivery, Filed, Publisher, Record, Store, Stored, Topic};
 use transforms::analysis::cap as truncate;
 
 /// `content-type` header of compact enriched records: Avro single-object encoding, schema
@@ -24,6 +24,11 @@ use transforms::analysis::cap as truncate;
 pub const CONTENT_TYPE_AVRO: &str = "application/vnd.apache.avro+binary";
 /// `content-type` header of JSON enriched records.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// Header of an enriched record that rewrites a mention published before (`backchannel
+/// reprocess`, value `true`): a consumer that keeps records by id replaces the earlier one; the
+/// live push does not show it to clients again.
+pub const HEADER_REPROCESS: &str = "reprocess";
 
 /// Longest `detail` header of a dead letter, in bytes.
 pub const MAX_DETAIL_BYTES: usize = 1024;
@@ -48,7 +53,7 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     dead_letter(publisher, &batch.dead, cx).await?;
     if !batch.stored.is_empty() {
         let started = std::time::Instant::now();
-        let refused = write_isolating(store, &batch.stored, cx).await?;
+        let refused = write_isolating(store, &batch.stored, &batch.refiled, cx).await?;
         let (kept, dead) = split_refused(batch, refused, "store_rejected", "the store refused it");
         dead_letter(publisher, &dead, cx).await?;
         telemetry::stage(Stage::Store, started.elapsed().as_secs_f64());
@@ -60,7 +65,7 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
         );
 
         let started = std::time::Instant::now();
-        let refused = publish_enriched(publisher, &kept, cx).await?;
+        let refused = publish_enriched(publisher, &kept, !batch.refiled.is_empty(), cx).await?;
         if !refused.is_empty() {
             // Stored, but the broker will not carry it: the dead letter says so, and the cache
             // skips it like the topic did.
@@ -83,6 +88,11 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
         telemetry::published(published);
 
         let started = std::time::Instant::now();
+        if !batch.refiled.is_empty() {
+            // A read-through cache would keep serving the earlier version.
+            let ids: Vec<String> = kept.iter().map(|s| s.id.clone()).collect();
+            cache.forget(&ids).await;
+        }
         cache.remember(&kept).await;
         telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
     }
@@ -111,14 +121,26 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     Ok(())
 }
 
-/// Writes the batch; if the store refuses it, writes it again one mention at a time and returns
-/// the refused ones (index into `stored`, and why). Outages are retried throughout.
+/// Writes the batch (rewrites it over `refiled`, when given); if the store refuses it, writes it
+/// again one mention at a time and returns the refused ones (index into `stored`, and why).
+/// Outages are retried throughout.
 async fn write_isolating<S: Store>(
     store: &S,
     stored: &Arc<[Stored]>,
+    refiled: &[Filed],
     cx: &SinkContext<'_>,
 ) -> Result<Vec<(usize, Error)>> {
-    match retry("store_write", cx, || store.write(stored)).await {
+    let write = |batch: &Arc<[Stored]>, old: &[Filed]| {
+        let (batch, old) = (batch.clone(), old.to_vec());
+        async move {
+            if old.is_empty() {
+                store.write(&batch).await
+            } else {
+                store.refile(&batch, &old).await
+            }
+        }
+    };
+    match retry("store_write", cx, || write(stored, refiled)).await {
         Ok(()) => return Ok(Vec::new()),
         Err(e) if e.class() == ErrorClass::Rejected => {
             tracing::warn!(error = %e, mentions = stored.len(),
@@ -129,7 +151,8 @@ async fn write_isolating<S: Store>(
     let mut refused = Vec::new();
     for (i, s) in stored.iter().enumerate() {
         let one: Arc<[Stored]> = Arc::from(vec![s.clone()]);
-        match retry("store_write", cx, || store.write(&one)).await {
+        let old = refiled.get(i..=i).unwrap_or_default();
+        match retry("store_write", cx, || write(&one, old)).await {
             Ok(()) => {}
             Err(e) if e.class() == ErrorClass::Rejected => refused.push((i, e)),
             Err(e) => return Err(e),
@@ -184,6 +207,7 @@ fn origin_of(batch: &Processed, id: &str) -> Delivery {
 async fn publish_enriched<P: Publisher>(
     publisher: &P,
     kept: &[Stored],
+    reprocessed: bool,
     cx: &SinkContext<'_>,
 ) -> Result<Vec<(usize, Error)>> {
     let version = model::SCHEMA_VERSION.to_string();
@@ -195,14 +219,17 @@ async fn publish_enriched<P: Publisher>(
         ("schema_version", version.as_bytes()),
         ("content-type", content_type.as_bytes()),
         ("fields_version", transforms::registry().version.as_bytes()),
+        (HEADER_REPROCESS, b"true"),
     ];
+    // The reprocess header only on rewrites: consumers (and the live push) tell them apart.
+    let headers = &headers[..if reprocessed { 4 } else { 3 }];
     let records: Vec<Record<'_>> = kept
         .iter()
         .map(|s| Record {
             topic: Topic::Enriched,
             key: s.id.as_bytes(),
             payload: Some(s.json.as_deref().unwrap_or(&s.record)),
-            headers: &headers,
+            headers,
         })
         .collect();
     match retry("enriched_publish", cx, || publisher.publish(&records)).await {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer as _, DefaultConsumerContext, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers as _, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::client_config;
@@ -71,8 +71,14 @@ pub async fn follow(
         tokio::select! {
             m = consumer.recv() => match m {
                 Ok(m) => {
-                    if let Some(payload) = m.payload() {
-                        hub.ingest(m.partition(), m.offset(), payload);
+                    let reprocessed = m.headers().is_some_and(|h| {
+                        h.iter().any(|h| h.key == crate::runtime::sink::HEADER_REPROCESS)
+                    });
+                    match m.payload() {
+                        // A reprocessed mention's rewrite: its clients saw it when it was new.
+                        Some(_) if reprocessed => hub.pass(m.partition(), m.offset()),
+                        Some(payload) => hub.ingest(m.partition(), m.offset(), payload),
+                        None => {}
                     }
                 }
                 Err(e) if super::consume_is_fatal(&e) => return Err(Error::queue("following the enriched topic", e)),

@@ -12,7 +12,7 @@ use super::{ScyllaStore, err, write_err};
 use crate::aggregate::{MinuteAggregate, minute_of};
 use crate::error::Result;
 use crate::telemetry;
-use crate::traits::{Before, Store, Stored};
+use crate::traits::{Before, Filed, ScanPage, Store, Stored};
 
 /// Rows of the cursor's own time read beyond a page, for mentions created in the same
 /// millisecond as the cursor's.
@@ -33,6 +33,41 @@ impl Store for ScyllaStore {
         let result = self.write_inner(batch).await;
         telemetry::store_write(started.elapsed().as_secs_f64(), result.is_ok());
         result
+    }
+
+    async fn refile(&self, batch: &Arc<[Stored]>, old: &[Filed]) -> Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.refile_inner(batch, old).await;
+        telemetry::store_write(started.elapsed().as_secs_f64(), result.is_ok());
+        result
+    }
+
+    async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage> {
+        // Token order: the ring, from its start. Murmur3 tokens are above i64::MIN.
+        let from: i64 = match after {
+            Some(a) => a
+                .parse()
+                .map_err(|_| crate::error::Error::Config(format!("not a scan position: {a}")))?,
+            None => i64::MIN,
+        };
+        let want = i32::try_from(limit).unwrap_or(i32::MAX);
+        let rows = self
+            .session
+            .execute_unpaged(&self.st.scan, (from, want))
+            .await
+            .map_err(err)?
+            .into_rows_result()
+            .map_err(err)?;
+        let mut page = ScanPage::default();
+        let mut last = from;
+        for row in rows.rows::<(String, Vec<u8>, i64)>().map_err(err)? {
+            let (id, body, token) = row.map_err(err)?;
+            last = token;
+            page.rows.push((id, body));
+        }
+        page.passed = Some((last as f64 - i64::MIN as f64) / 2f64.powi(64));
+        page.next = (page.rows.len() == limit).then(|| last.to_string());
+        Ok(page)
     }
 
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
@@ -225,40 +260,127 @@ async fn run_all(pending: Vec<Pending<'_>>, n: usize) -> Result<()> {
 
 impl ScyllaStore {
     async fn write_inner(&self, batch: &[Stored]) -> Result<()> {
+        self.write_rows(batch.iter().map(|s| (s, None)), BTreeSet::new())
+            .await
+    }
+
+    /// Rewrites: each mention keeps its remaining time to live, one no longer stored is
+    /// skipped, and the topics its earlier version had and this one lacks lose its row; their
+    /// minutes are marked dirty with the rest, so the rollup recounts them from the rows.
+    async fn refile_inner(&self, batch: &[Stored], old: &[Filed]) -> Result<()> {
+        let (st, session) = (&*self.st, &*self.session);
+        type Lookup<'a> = futures_util::future::BoxFuture<'a, Result<Option<i32>>>;
+        let lookups: Vec<Lookup<'_>> = batch
+            .iter()
+            .map(|s| -> Lookup<'_> {
+                Box::pin(async move {
+                    let rows = session
+                        .execute_unpaged(&st.ttl_of_mention, (&s.id,))
+                        .await
+                        .map_err(err)?
+                        .into_rows_result()
+                        .map_err(err)?;
+                    // No row: deleted or expired since it was read. A null TTL: it never expires.
+                    Ok(rows
+                        .maybe_first_row::<(Option<i32>,)>()
+                        .map_err(err)?
+                        .map(|(ttl,)| ttl.unwrap_or(0)))
+                })
+            })
+            .collect();
+        let ttls: Vec<Result<Option<i32>>> = stream::iter(lookups)
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let mut live = Vec::with_capacity(batch.len());
+        let mut unfiled: Vec<Pending<'_>> = Vec::new();
+        let mut touched = BTreeSet::new();
+        for ((s, ttl), f) in batch.iter().zip(ttls).zip(old) {
+            let Some(ttl) = ttl? else { continue };
+            let minute = minute_of(f.created_at);
+            for t in f.topics.iter().filter(|t| !s.topics.contains(t)) {
+                unfiled.push(Box::pin(
+                    session.execute_unpaged(&st.unfile, (t, minute, f.created_at, &f.id)),
+                ));
+                touched.insert((t.as_str(), minute));
+            }
+            live.push((s, Some(ttl)));
+        }
+        run_all(unfiled, self.concurrency).await?;
+        self.write_rows(live.into_iter(), touched).await
+    }
+
+    /// Writes mentions and their per-topic rows (with a TTL where given), then marks their
+    /// minutes and `touched` dirty.
+    async fn write_rows<'a>(
+        &'a self,
+        batch: impl Iterator<Item = (&'a Stored, Option<i32>)> + Clone,
+        mut touched: BTreeSet<(&'a str, DateTime<Utc>)>,
+    ) -> Result<()> {
         // 1. Mentions and their per-topic rows, concurrently.
         let (st, session) = (&*self.st, &*self.session);
-        let mut rows: Vec<Pending<'_>> = Vec::with_capacity(batch.len() * 3);
-        for s in batch {
-            rows.push(Box::pin(session.execute_unpaged(
-                &st.insert_mention,
-                (
-                    &s.id,
-                    s.source.as_str(),
-                    s.created_at,
-                    s.fields_version,
-                    &s.record,
-                ),
-            )));
+        let mut rows: Vec<Pending<'_>> = Vec::with_capacity(batch.size_hint().0 * 3);
+        for (s, ttl) in batch.clone() {
             let minute = minute_of(s.created_at);
-            for t in &s.topics {
-                rows.push(Box::pin(session.execute_unpaged(
-                    &st.insert_by_topic,
-                    (
-                        t,
-                        minute,
-                        s.created_at,
-                        &s.id,
-                        unset_if_none(s.sentiment),
-                        &s.hashtags,
-                    ),
-                )));
+            match ttl {
+                None => {
+                    rows.push(Box::pin(session.execute_unpaged(
+                        &st.insert_mention,
+                        (
+                            &s.id,
+                            s.source.as_str(),
+                            s.created_at,
+                            s.fields_version,
+                            &s.record,
+                        ),
+                    )));
+                    for t in &s.topics {
+                        rows.push(Box::pin(session.execute_unpaged(
+                            &st.insert_by_topic,
+                            (
+                                t,
+                                minute,
+                                s.created_at,
+                                &s.id,
+                                unset_if_none(s.sentiment),
+                                &s.hashtags,
+                            ),
+                        )));
+                    }
+                }
+                Some(ttl) => {
+                    rows.push(Box::pin(session.execute_unpaged(
+                        &st.refile_mention,
+                        (
+                            &s.id,
+                            s.source.as_str(),
+                            s.created_at,
+                            s.fields_version,
+                            &s.record,
+                            ttl,
+                        ),
+                    )));
+                    for t in &s.topics {
+                        rows.push(Box::pin(session.execute_unpaged(
+                            &st.refile_by_topic,
+                            (
+                                t,
+                                minute,
+                                s.created_at,
+                                &s.id,
+                                unset_if_none(s.sentiment),
+                                &s.hashtags,
+                                ttl,
+                            ),
+                        )));
+                    }
+                }
             }
         }
         run_all(rows, self.concurrency).await?;
         // 2. Only then mark the touched minutes dirty, so a rollup that sees a mark also sees
         //    every row written before it.
-        let mut touched = BTreeSet::new();
-        for s in batch {
+        for (s, _) in batch {
             for t in &s.topics {
                 touched.insert((t.as_str(), minute_of(s.created_at)));
             }

@@ -12,6 +12,11 @@ pub(super) struct Statements {
     pub(super) mark_dirty: PreparedStatement,
     pub(super) get_mention: PreparedStatement,
     pub(super) delete_mention: PreparedStatement,
+    pub(super) ttl_of_mention: PreparedStatement,
+    pub(super) refile_mention: PreparedStatement,
+    pub(super) refile_by_topic: PreparedStatement,
+    pub(super) unfile: PreparedStatement,
+    pub(super) scan: PreparedStatement,
     pub(super) recent: PreparedStatement,
     pub(super) recent_before: PreparedStatement,
     pub(super) dirty_shard: PreparedStatement,
@@ -105,6 +110,25 @@ impl Statements {
             .await?,
             get_mention: prep(format!("SELECT body FROM {ks}.mentions WHERE id = ?")).await?,
             delete_mention: prep(format!("DELETE FROM {ks}.mentions WHERE id = ?")).await?,
+            ttl_of_mention: prep(format!("SELECT TTL(body) FROM {ks}.mentions WHERE id = ?")).await?,
+            refile_mention: prep(format!(
+                "INSERT INTO {ks}.mentions (id, source, created_at, fields_version, body) VALUES (?, ?, ?, ?, ?) \
+                 USING TTL ?"
+            ))
+            .await?,
+            refile_by_topic: prep(format!(
+                "INSERT INTO {ks}.mentions_by_topic (topic, minute, created_at, id, sentiment, hashtags) \
+                 VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
+            ))
+            .await?,
+            unfile: prep(format!(
+                "DELETE FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ? AND created_at = ? AND id = ?"
+            ))
+            .await?,
+            scan: prep(format!(
+                "SELECT id, body, token(id) FROM {ks}.mentions WHERE token(id) > ? LIMIT ?"
+            ))
+            .await?,
             recent: prep(format!(
                 "SELECT id FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ? LIMIT ?"
             ))
