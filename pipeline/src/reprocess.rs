@@ -432,34 +432,6 @@ mod tests {
         }
     }
 
-    /// `record` as an older catalogue would have stamped it: the same layout, another
-    /// `fields_version` (the string after the schema version in the body).
-    fn stamped_older(record: &[u8]) -> Vec<u8> {
-        let header = transforms::avro::HEADER_LEN;
-        let mut at = header;
-        while record[at] & 0x80 != 0 {
-            at += 1;
-        }
-        at += 1; // past the schema version (a varint)
-        let (mut len, mut shift, mut end) = (0usize, 0, at);
-        loop {
-            let b = record[end];
-            len |= usize::from(b & 0x7f) << shift;
-            shift += 7;
-            end += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        let len = len >> 1; // zig-zag
-        let older = b"293.0ld0ld00";
-        let mut out = record[..at].to_vec();
-        out.push((older.len() as u8) << 1);
-        out.extend_from_slice(older);
-        out.extend_from_slice(&record[end + len..]);
-        out
-    }
-
     async fn settings(store: &RedbStore, query: &str) -> Settings {
         crate::signals::put(store, "acme", "brand", query, Default::default())
             .await
@@ -529,7 +501,7 @@ mod tests {
         let old: Vec<Stored> = enriched(0..2_000, &before)
             .iter()
             .map(|s| Stored {
-                record: stamped_older(&s.record),
+                record: transforms::avro::restamp(&s.record, "293.0ld0ld00").expect("a record"),
                 ..s.clone()
             })
             .collect();

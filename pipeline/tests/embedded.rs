@@ -27,6 +27,7 @@ async fn every_mention_is_stored_at_a_limited_rate_and_at_full_speed() {
             duration: None,
             seed: 3,
             status: false,
+            reprocess: false,
         };
         let snap = local::run(&config(dir.path()), opts).await.expect("run");
         assert_eq!(
@@ -47,4 +48,89 @@ async fn every_mention_is_stored_at_a_limited_rate_and_at_full_speed() {
         assert!(enriched.fields.len() > 200);
         assert_eq!(enriched.mention.id, format!("synthetic:3-{}", limit - 1));
     }
+}
+
+/// `run --reprocess`: mentions an older catalogue stored in the data directory are brought up
+/// to the running one by the same process that takes live traffic (which holds the store's
+/// file, so a separate `backchannel reprocess` could not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_reprocess_brings_stored_mentions_up_to_date_beside_live_traffic() {
+    use pipeline::traits::Store;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = 1_000;
+    {
+        let store = pipeline::embedded::RedbStore::open(dir.path()).expect("open");
+        pipeline::codec::Codec::register(&store)
+            .await
+            .expect("schema");
+        let source = collectors::Synthetic::new(collectors::SyntheticConfig {
+            seed: 9,
+            ..Default::default()
+        });
+        let deliveries = (0..old)
+            .map(|i| {
+                let m = source.mention(i);
+                pipeline::traits::Delivery {
+                    partition: 0,
+                    offset: i as i64,
+                    key: Some(m.id.clone().into_bytes()),
+                    payload: serde_json::to_vec(&m).expect("json"),
+                    tombstone: false,
+                }
+            })
+            .collect();
+        let stored: Vec<pipeline::traits::Stored> =
+            pipeline::runtime::process_batch(deliveries, &Default::default(), None)
+                .stored
+                .iter()
+                .map(|s| pipeline::traits::Stored {
+                    record: transforms::avro::restamp(&s.record, "293.0ld").expect("record"),
+                    ..s.clone()
+                })
+                .collect();
+        store
+            .write(&std::sync::Arc::from(stored))
+            .await
+            .expect("write");
+    }
+    let opts = RunOptions {
+        rate: 4_000,
+        limit: Some(12_000),
+        duration: None,
+        seed: 3,
+        status: false,
+        reprocess: true,
+    };
+    let config = config(dir.path());
+    let snap = local::run(&config, opts).await.expect("run");
+    assert_eq!(snap.stored, 12_000);
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("reprocess.json")).expect("checkpoint"),
+    )
+    .expect("json");
+    assert_eq!(saved["done"], true, "{saved}");
+    assert_eq!(saved["rewritten"], old, "{saved}");
+
+    let store = pipeline::embedded::RedbStore::open(dir.path()).expect("reopen");
+    let codec = pipeline::codec::Codec::default();
+    let (mut after, mut seen) = (None, 0);
+    loop {
+        let page = store.scan(after.as_deref(), 1_000).await.expect("scan");
+        for (id, record) in &page.rows {
+            let json: serde_json::Value =
+                serde_json::from_slice(&codec.to_json(&store, record).await.expect("decodes"))
+                    .expect("json");
+            assert_eq!(
+                json["fields_version"].as_str(),
+                Some(transforms::registry().version.as_str()),
+                "{id}"
+            );
+            seen += 1;
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 12_000 + old);
 }

@@ -322,3 +322,27 @@ fn fastavro_decodes_records_with_the_committed_schema() {
         }
     }
 }
+
+#[test]
+fn a_restamped_record_differs_in_its_fields_version_only() {
+    let layout = Layout::current();
+    for m in mentions().iter().take(20) {
+        let fields = crate::enrich(m);
+        let mut record = Vec::new();
+        encode(m, &fields, &signals(), &mut record);
+        // Longer and shorter than the real version, so the length prefix changes size too.
+        for version in ["7.old", &"9".repeat(200)] {
+            let older = restamp(&record, version).expect("a record");
+            let read = |r: &[u8]| -> Json {
+                let mut out = Vec::new();
+                layout.to_json(r, &mut out).expect("reads back");
+                serde_json::from_slice(&out).expect("json")
+            };
+            let (mut now, then) = (read(&record), read(&older));
+            assert_eq!(then["fields_version"], version);
+            now["fields_version"] = Json::String(version.to_owned());
+            assert_eq!(now, then);
+        }
+    }
+    assert_eq!(restamp(b"not a record", "x"), None);
+}

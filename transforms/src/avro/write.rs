@@ -39,6 +39,31 @@ pub fn encode_body(m: &Mention, fields: &Record, signals: &[SignalMatch], out: &
     w.end_blocks(signals.len());
 }
 
+/// `record` (single-object encoded) with its `fields_version` replaced and all else as it was:
+/// the record an older catalogue of the same layout would have written. For reprocessing drills
+/// and their tests. `None` if `record` is not a record.
+pub fn restamp(record: &[u8], fields_version: &str) -> Option<Vec<u8>> {
+    super::fingerprint_of(record)?;
+    let body = &record[super::HEADER_LEN..];
+    // Varints end at the first byte without the high bit.
+    let varint_end = |b: &[u8]| b.iter().position(|x| x & 0x80 == 0).map(|i| i + 1);
+    let after_schema = varint_end(body)?;
+    let len_bytes = varint_end(&body[after_schema..])?;
+    let mut len = 0u64;
+    for (i, b) in body[after_schema..after_schema + len_bytes]
+        .iter()
+        .enumerate()
+    {
+        len |= u64::from(b & 0x7f) << (7 * i);
+    }
+    let len = usize::try_from(len >> 1).ok()?; // zig-zag: lengths are never negative
+    let rest = body.get(after_schema + len_bytes + len..)?;
+    let mut out = record[..super::HEADER_LEN + after_schema].to_vec();
+    Writer(&mut out).str(fields_version);
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
 struct Writer<'a>(&'a mut Vec<u8>);
 
 impl Writer<'_> {
