@@ -125,3 +125,35 @@ bc_cargo_tool() {
   fi
   echo "$root/bin/$name"
 }
+
+# ---------------------------------------------------------------- go tools
+# Tools built from the Go module proxy live outside the clone, in the user's cache: CI runs in a
+# fresh clone each time, and rebuilding Helm costs minutes. BACKCHANNEL_TOOL_CACHE moves it.
+BC_TOOL_CACHE="${BACKCHANNEL_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/backchannel}"
+
+# Prints a `go` to build with: on PATH, Go's own /usr/local/go, or Debian's golang-go. An older
+# Go fetches the toolchain a module asks for from the module proxy (GOTOOLCHAIN=auto).
+bc_find_go() {
+  local c
+  for c in "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
+    if [[ -n $c && -x $c ]]; then echo "$c"; return 0; fi
+  done
+  return 1
+}
+
+# bc_go_tool NAME PACKAGE VERSION — prints the path of NAME, built once with
+# `go install PACKAGE@VERSION` into $BC_TOOL_CACHE/NAME-VERSION/bin; later runs build nothing.
+bc_go_tool() {
+  local name=$1 package=$2 version=$3 bin="$BC_TOOL_CACHE/$1-$3/bin" go t0
+  if [[ ! -x $bin/$name ]]; then
+    go=$(bc_find_go) || { bc_apt_install golang-go >&2 && go=$(bc_find_go); } ||
+      bc_die "no Go to build $name with (apt package golang-go)"
+    t0=$(bc_now)
+    bc_log "building $name $version with $("$go" version | cut -d' ' -f3) (once; a few minutes) into $bin" >&2
+    mkdir -p "$bin"
+    GOBIN="$bin" GOTOOLCHAIN=auto "$go" install "$package@$version" >&2 ||
+      bc_die "go install $package@$version failed"
+    bc_log "built $name $version in $(bc_since "$t0")s" >&2
+  fi
+  echo "$bin/$name"
+}
