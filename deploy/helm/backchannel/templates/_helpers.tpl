@@ -30,10 +30,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The image, pinned: a tag (the appVersion by default), never latest. */}}
 {{- define "backchannel.image" -}}
 {{- $tag := .Values.image.tag | default .Chart.AppVersion | toString -}}
+{{- include "backchannel.pinned" (dict "repository" .Values.image.repository "tag" $tag) -}}
+{{- end -}}
+
+{{/* The collectors' image: collector.imageTag when set (to hold them back in an upgrade). */}}
+{{- define "backchannel.collectorImage" -}}
+{{- $tag := .Values.collector.imageTag | default .Values.image.tag | default .Chart.AppVersion | toString -}}
+{{- include "backchannel.pinned" (dict "repository" .Values.image.repository "tag" $tag) -}}
+{{- end -}}
+
+{{- define "backchannel.pinned" -}}
+{{- $tag := .tag -}}
 {{- if or (eq $tag "latest") (eq $tag "") -}}
 {{- fail "image.tag: name a version (the chart's appVersion by default), not latest" -}}
 {{- end -}}
-{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- printf "%s:%s" .repository $tag -}}
 {{- end -}}
 
 {{- define "backchannel.secretName" -}}
