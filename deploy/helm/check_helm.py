@@ -12,7 +12,7 @@ and checks what they render:
   `schema apply` Job as a pre-install and pre-upgrade hook, one collector Deployment per
   [collectors.NAME] of the config (one replica, Recreate, its checkpoint directory mounted);
 - the HPA (autoscaling/v2) scales the worker Deployment on the External metric LAG_METRIC with an
-  AverageValue target, and maxReplicas is at most kafka.partitions;
+  AverageValue target, and maxReplicas is below kafka.partitions;
 - backchannel.toml in the ConfigMap parses, every key is a key of deploy/config/defaults.toml
   with a value of the same type (kafka.properties and collectors.* are free-form), mode is
   distributed and metrics.listen / api.listen are the container ports the probes and Service use;
@@ -209,9 +209,10 @@ def check_render(docs, defaults, where, problems):
             if (e.get("target") or {}).get("type") != "AverageValue":
                 problems.append(f"{where}: the HPA's lag target must be an AverageValue (lag per worker)")
         lo, hi = spec.get("minReplicas", 1), spec.get("maxReplicas", 0)
-        if not 1 <= lo <= hi <= partitions:
+        if not 1 <= lo <= hi < partitions:
             problems.append(
-                f"{where}: HPA replicas {lo}..{hi} must be within 1..kafka.partitions ({partitions})"
+                f"{where}: HPA replicas {lo}..{hi} must be within 1..kafka.partitions-1 ({partitions - 1}): "
+                "a rolling update adds a worker, and one without a partition never turns ready"
             )
         if "replicas" in (worker.get("spec") or {}):
             problems.append(f"{where}: the worker Deployment sets replicas although the HPA owns them")
