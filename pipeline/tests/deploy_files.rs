@@ -9,6 +9,8 @@
 //! the tests are skipped loudly, unless `BACKCHANNEL_TEST_SERVICES=required` or `CI` is set.
 
 mod common;
+// The Helm chart's checks, in this binary rather than one more test target to link.
+mod deploy_helm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
