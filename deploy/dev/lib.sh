@@ -131,12 +131,15 @@ bc_cargo_tool() {
 # fresh clone each time, and rebuilding Helm costs minutes. BACKCHANNEL_TOOL_CACHE moves it.
 BC_TOOL_CACHE="${BACKCHANNEL_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/backchannel}"
 
-# Prints a `go` to build with: on PATH, Go's own /usr/local/go, or Debian's golang-go. An older
-# Go fetches the toolchain a module asks for from the module proxy (GOTOOLCHAIN=auto).
+# Prints a `go` to build with: on PATH or Go's own /usr/local/go (this machine kind has Go 1.26).
+# Go 1.21 or later, which fetches the toolchain a module asks for from the module proxy
+# (GOTOOLCHAIN=auto); Debian 12's golang-go is 1.19, too old for that, so it is not a fallback.
 bc_find_go() {
-  local c
-  for c in "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
-    if [[ -n $c && -x $c ]]; then echo "$c"; return 0; fi
+  local c minor
+  for c in "$(command -v go || true)" /usr/local/go/bin/go; do
+    [[ -n $c && -x $c ]] || continue
+    minor=$("$c" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+    if [[ -n $minor ]] && ((minor >= 21)); then echo "$c"; return 0; fi
   done
   return 1
 }
@@ -146,8 +149,7 @@ bc_find_go() {
 bc_go_tool() {
   local name=$1 package=$2 version=$3 bin="$BC_TOOL_CACHE/$1-$3/bin" go t0
   if [[ ! -x $bin/$name ]]; then
-    go=$(bc_find_go) || { bc_apt_install golang-go >&2 && go=$(bc_find_go); } ||
-      bc_die "no Go to build $name with (apt package golang-go)"
+    go=$(bc_find_go) || bc_die "no Go 1.21+ to build $name with (on PATH or /usr/local/go)"
     t0=$(bc_now)
     bc_log "building $name $version with $("$go" version | cut -d' ' -f3) (once; a few minutes) into $bin" >&2
     mkdir -p "$bin"
