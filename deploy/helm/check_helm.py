@@ -4,8 +4,8 @@
     python3 deploy/helm/check_helm.py [--helm HELM] [--chart DIR] [--write-config DIR]
 
 Runs `helm lint --strict` and `helm template` on the chart (deploy/helm/backchannel unless --chart
-names a copy), once with its default values and once with ci/full-values.yaml (every option on),
-and checks what they render:
+names a copy), with its default values, with ci/full-values.yaml (every option on) and with that
+and secrets.existingSecret, and checks what they render:
 
 - the objects exist: the worker Deployment, its HorizontalPodAutoscaler and PodDisruptionBudget,
   the serve Deployment, Service and PodDisruptionBudget, the ConfigMap, the Secret, the
@@ -19,13 +19,14 @@ and checks what they render:
   the schema Job's hook copy is the same file;
 - every container has a pinned image (a tag, not latest) and cpu and memory requests and a memory
   limit; every BACKCHANNEL__SECTION__KEY variable names a key of defaults.toml; every
-  secretKeyRef names a Secret the chart makes or the existingSecret;
+  secretKeyRef names a Secret the chart makes or the existingSecret, and with existingSecret the
+  chart makes no Secret of its own;
 - worker and serve probe /healthz (startup, liveness) and /readyz (readiness) on the metrics port;
   every pod is scraped (prometheus.io annotations on that port, or the ServiceMonitor with
   job=backchannel-<component>, which the rules and the dashboard select on);
 - selectors match their pods' labels (Deployments, Services, PodDisruptionBudgets).
 
---write-config DIR writes each render's backchannel.toml there (default.toml, full-values.toml)
+--write-config DIR writes each render's backchannel.toml there (default.toml, full-values.toml, ...)
 for pipeline/tests/deploy_files.rs to load with the binary's own loader.
 
 Exits 0 with a one-line summary, 1 listing every problem, 2 when it cannot run at all.
@@ -58,6 +59,8 @@ DEFAULTS = ROOT / "deploy" / "config" / "defaults.toml"
 LAG_METRIC = "backchannel_consumer_lag_messages"
 CONFIG_PATH = "/etc/backchannel/backchannel.toml"
 RELEASE = "bc"
+# The Secret named by secrets.existingSecret in the third render.
+EXISTING = "backchannel-credentials"
 # Where a key's value is free-form (librdkafka properties, collectors' own tables).
 FREE_FORM = (("kafka", "properties"), ("collectors",))
 
@@ -140,7 +143,7 @@ def hook_of(obj):
     return ((obj.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
 
 
-def check_render(docs, defaults, where, problems):
+def check_render(docs, defaults, where, problems, existing_secret=None):
     """Checks one `helm template` output; returns its backchannel.toml text."""
     objs = [d for d in docs if isinstance(d, dict) and d.get("kind")]
     by_kind = {}
@@ -173,6 +176,10 @@ def check_render(docs, defaults, where, problems):
     serve = one("Deployment", "serve")
     job = one("Job", "schema", hook=True)
     secret_names = {o["metadata"]["name"] for o in by_kind.get("Secret", [])}
+    if existing_secret:
+        secret_names.add(existing_secret)
+        if [o for o in by_kind.get("Secret", []) if not hook_of(o)]:
+            problems.append(f"{where}: the chart makes a Secret although secrets.existingSecret names one")
     release_secret = [o for o in by_kind.get("Secret", []) if not hook_of(o)]
 
     # The schema Job: a pre-install and pre-upgrade hook running `schema apply` on the same file.
@@ -288,7 +295,7 @@ def check_render(docs, defaults, where, problems):
                 if n.startswith("BACKCHANNEL__") and not env_key_known(n, defaults):
                     problems.append(f"{where}: {cname}: {n} names no key of {DEFAULTS.name}")
                 ref = (e.get("valueFrom") or {}).get("secretKeyRef")
-                if ref and ref.get("name") not in secret_names | {os.environ.get("CHECK_HELM_EXISTING_SECRET")}:
+                if ref and ref.get("name") not in secret_names:
                     problems.append(f"{where}: {cname}: {n} reads Secret {ref.get('name')}, which the chart does not make")
                 if ref and not ref.get("optional") and release_secret and ref.get("name") == release_secret[0]["metadata"]["name"]:
                     if ref.get("key") not in (release_secret[0].get("data") or {}):
@@ -329,8 +336,13 @@ def main():
     defaults = tomllib.loads(DEFAULTS.read_text())
     chart = args.chart.resolve()
     problems = []
-    renders = [("default", []), ("full-values", ["-f", str(chart / "ci" / "full-values.yaml")])]
-    for where, extra in renders:
+    full = ["-f", str(chart / "ci" / "full-values.yaml")]
+    renders = [
+        ("default", [], None),
+        ("full-values", full, None),
+        ("existing-secret", full + ["--set", f"secrets.existingSecret={EXISTING}"], EXISTING),
+    ]
+    for where, extra, existing in renders:
         lint = run([args.helm, "lint", "--strict", str(chart), *extra])
         if lint.returncode != 0:
             problems.append(f"{where}: helm lint --strict failed:\n{lint.stdout}{lint.stderr}".rstrip())
@@ -343,7 +355,7 @@ def main():
         except yaml.YAMLError as e:
             problems.append(f"{where}: helm template's output is not YAML: {e}")
             continue
-        text = check_render(docs, defaults, where, problems)
+        text = check_render(docs, defaults, where, problems, existing)
         if text is not None and args.write_config:
             args.write_config.mkdir(parents=True, exist_ok=True)
             (args.write_config / f"{where}.toml").write_text(text)
@@ -352,7 +364,7 @@ def main():
             print(f"check_helm: {p}", file=sys.stderr)
         print(f"check_helm: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"check_helm: OK: {chart.name} lints and renders ({', '.join(w for w, _ in renders)}) as expected")
+    print(f"check_helm: OK: {chart.name} lints and renders ({', '.join(r[0] for r in renders)}) as expected")
     return 0
 
 
