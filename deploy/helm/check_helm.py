@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the Helm chart without a cluster, so a broken chart fails CI rather than a deploy.
 
-    python3 deploy/helm/check_helm.py [--helm HELM] [--chart DIR] [--write-config DIR]
+    python3 deploy/helm/check_helm.py [--helm HELM] [--chart DIR] [--write-config DIR] [--render NAME]
 
 Runs `helm lint --strict` and `helm template` on the chart (deploy/helm/backchannel unless --chart
 names a copy), with its default values, with ci/full-values.yaml (every option on) and with that
@@ -329,6 +329,7 @@ def main():
     ap.add_argument("--helm", default=os.environ.get("BACKCHANNEL_HELM") or shutil.which("helm"))
     ap.add_argument("--chart", type=Path, default=CHART)
     ap.add_argument("--write-config", type=Path)
+    ap.add_argument("--render", action="append", help="only this render (default, full-values, existing-secret)")
     args = ap.parse_args()
     if not args.helm or not Path(args.helm).exists() and not shutil.which(args.helm):
         print("check_helm: no helm (set BACKCHANNEL_HELM or --helm; deploy/dev/test builds it)", file=sys.stderr)
@@ -342,6 +343,8 @@ def main():
         ("full-values", full, None),
         ("existing-secret", full + ["--set", f"secrets.existingSecret={EXISTING}"], EXISTING),
     ]
+    if args.render:
+        renders = [r for r in renders if r[0] in args.render]
     for where, extra, existing in renders:
         lint = run([args.helm, "lint", "--strict", str(chart), *extra])
         if lint.returncode != 0:

@@ -61,13 +61,23 @@ fn helm() -> Option<String> {
     None
 }
 
-fn check_helm(helm: &str, chart: &Path, write_config: Option<&Path>) -> Output {
+/// Runs the script on `chart`; `render` limits it to one of its renders (the broken copies need
+/// only the default one, and each render is a `helm lint` and a `helm template`).
+fn check_helm(
+    helm: &str,
+    chart: &Path,
+    write_config: Option<&Path>,
+    render: Option<&str>,
+) -> Output {
     let mut cmd = Command::new(python());
     cmd.arg(script())
         .args(["--helm", helm, "--chart"])
         .arg(chart);
     if let Some(dir) = write_config {
         cmd.arg("--write-config").arg(dir);
+    }
+    if let Some(render) = render {
+        cmd.args(["--render", render]);
     }
     cmd.output().expect("run deploy/helm/check_helm.py")
 }
@@ -89,7 +99,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn the_helm_chart_passes_check_helm_and_its_config_loads() {
     let Some(helm) = helm() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = check_helm(&helm, &chart_dir(), Some(dir.path()));
+    let out = check_helm(&helm, &chart_dir(), Some(dir.path()), None);
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("check_helm: OK"),
         "check_helm.py refused deploy/helm/backchannel:\n{}",
@@ -161,7 +171,7 @@ fn a_broken_chart_fails_check_helm_naming_what_is_wrong() {
         );
         std::fs::write(&path, text.replacen(from, to, 1)).expect("write the broken copy");
 
-        let out = check_helm(&helm, &copy, None);
+        let out = check_helm(&helm, &copy, None, Some("default"));
         assert_eq!(
             out.status.code(),
             Some(1),
