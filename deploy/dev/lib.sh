@@ -125,3 +125,37 @@ bc_cargo_tool() {
   fi
   echo "$root/bin/$name"
 }
+
+# ---------------------------------------------------------------- go tools
+# Tools built from the Go module proxy live outside the clone, in the user's cache: CI runs in a
+# fresh clone each time, and rebuilding Helm costs minutes. BACKCHANNEL_TOOL_CACHE moves it.
+BC_TOOL_CACHE="${BACKCHANNEL_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/backchannel}"
+
+# Prints a `go` to build with: on PATH or Go's own /usr/local/go (this machine kind has Go 1.26).
+# Go 1.21 or later, which fetches the toolchain a module asks for from the module proxy
+# (GOTOOLCHAIN=auto); Debian 12's golang-go is 1.19, too old for that, so it is not a fallback.
+bc_find_go() {
+  local c minor
+  for c in "$(command -v go || true)" /usr/local/go/bin/go; do
+    [[ -n $c && -x $c ]] || continue
+    minor=$("$c" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+    if [[ -n $minor ]] && ((minor >= 21)); then echo "$c"; return 0; fi
+  done
+  return 1
+}
+
+# bc_go_tool NAME PACKAGE VERSION — prints the path of NAME, built once with
+# `go install PACKAGE@VERSION` into $BC_TOOL_CACHE/NAME-VERSION/bin; later runs build nothing.
+bc_go_tool() {
+  local name=$1 package=$2 version=$3 bin="$BC_TOOL_CACHE/$1-$3/bin" go t0
+  if [[ ! -x $bin/$name ]]; then
+    go=$(bc_find_go) || bc_die "no Go 1.21+ to build $name with (on PATH or /usr/local/go)"
+    t0=$(bc_now)
+    bc_log "building $name $version with $("$go" version | cut -d' ' -f3) (once; a few minutes) into $bin" >&2
+    mkdir -p "$bin"
+    GOBIN="$bin" GOTOOLCHAIN=auto "$go" install "$package@$version" >&2 ||
+      bc_die "go install $package@$version failed"
+    bc_log "built $name $version in $(bc_since "$t0")s" >&2
+  fi
+  echo "$bin/$name"
+}

@@ -3,12 +3,15 @@
 //! with an unpinned one, so the check is known to bite. `promtool` checks the compose Prometheus
 //! config as `monitoring.rs` checks the example one. The config file the compose containers read
 //! must load with the compose file's own `BACKCHANNEL__` values, as the binary would load it.
+//! The Helm chart's checks are the module `deploy_helm` (`tests/deploy_helm/mod.rs`).
 //!
 //! The script runs under `BACKCHANNEL_PYTHON` (else `python3`), which needs Python 3.11+ and
 //! PyYAML: `deploy/dev/test` installs both (PY_ORACLES in `deploy/versions.env`). Without them
 //! the tests are skipped loudly, unless `BACKCHANNEL_TEST_SERVICES=required` or `CI` is set.
 
 mod common;
+// The Helm chart's checks, in this binary rather than one more test target to link.
+mod deploy_helm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
