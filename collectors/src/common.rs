@@ -9,6 +9,7 @@ pub mod html;
 pub(crate) mod http;
 pub mod limits;
 pub mod lines;
+pub(crate) mod recent;
 pub mod secret;
 pub mod sse;
 

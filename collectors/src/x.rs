@@ -21,7 +21,6 @@
 
 mod normalise;
 
-use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -31,6 +30,7 @@ use serde_json::{Value, json};
 
 use crate::common::http::{check, client_with, get_body, next_chunk, send_stream};
 use crate::common::lines::{Line, LineBuffer};
+use crate::common::recent::Recent;
 use crate::common::{
     BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, Secret,
     SecretRef,
@@ -320,7 +320,7 @@ impl X {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<u64>,
-        seen: &mut Recent,
+        seen: &mut Recent<u64>,
     ) -> Result<(), CollectorError> {
         let mut query = vec![
             ("tweet.fields", self.cfg.tweet_fields.join(",")),
@@ -369,7 +369,7 @@ impl X {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<u64>,
-        seen: &mut Recent,
+        seen: &mut Recent<u64>,
         line: &[u8],
     ) -> Result<bool, CollectorError> {
         let value: Value = match serde_json::from_slice(line) {
@@ -411,56 +411,5 @@ impl X {
             Err(reason) => em.malformed(reason, line),
         }
         Ok(true)
-    }
-}
-
-/// The last `cap` ids, for dropping a reconnect's duplicates.
-#[derive(Debug)]
-struct Recent {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-    cap: usize,
-}
-
-impl Recent {
-    fn new(cap: usize) -> Self {
-        Recent {
-            set: HashSet::with_capacity(cap.min(1 << 16)),
-            order: VecDeque::with_capacity(cap.min(1 << 16)),
-            cap,
-        }
-    }
-
-    /// False when `id` was seen within the window.
-    fn insert(&mut self, id: u64) -> bool {
-        if self.cap == 0 {
-            return true;
-        }
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > self.cap
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recent_forgets_the_oldest() {
-        let mut r = Recent::new(2);
-        assert!(r.insert(1));
-        assert!(!r.insert(1));
-        assert!(r.insert(2));
-        assert!(r.insert(3));
-        assert!(r.insert(1), "1 fell out of the window");
-        assert!(!r.insert(3));
     }
 }
