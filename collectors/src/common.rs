@@ -249,7 +249,20 @@ impl Reconnect {
         sent_before: u64,
         outcome: Result<(), CollectorError>,
     ) -> Result<(), CollectorError> {
-        if em.sent() > sent_before {
+        self.after_progress(em, em.sent() > sent_before, outcome)
+            .await
+    }
+
+    /// [`Reconnect::after`] for a collector that judges progress itself: `progressed` is true
+    /// only when the session delivered something new, so a server that re-sends what we already
+    /// had and then drops us is paced by the backoff instead of being reconnected to at once.
+    pub(crate) async fn after_progress(
+        &mut self,
+        em: &Emitter,
+        progressed: bool,
+        outcome: Result<(), CollectorError>,
+    ) -> Result<(), CollectorError> {
+        if progressed {
             self.backoff.reset();
         }
         let mut delay = self.backoff.next_delay();

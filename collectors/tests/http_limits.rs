@@ -290,6 +290,7 @@ async fn a_10_mb_sse_line_is_dropped_and_the_next_event_arrives_on_the_same_conn
         backoff: backoff(),
         idle_timeout: Duration::from_secs(5),
         backfill_pages: 0,
+        dedup_window: 10_000,
         keep_raw: false,
         http: HttpLimits::default(), // 4 MiB lines and events
     };
