@@ -408,3 +408,47 @@ impl Mastodon {
 fn newer(a: &str, b: &str) -> bool {
     (a.len(), a) > (b.len(), b)
 }
+
+/// Decodes one pushed Mastodon payload (for the webhook's native endpoint): a status as the REST
+/// and streaming APIs send it, or a Mastodon webhook event (`{"event": "status.created" |
+/// "status.updated", "object": <status>}`; other events carry no status and yield nothing).
+///
+/// Mention ids need the host of the server that assigned the status id: `server` when the
+/// pusher says (`?server=`), else the host of the status's `uri` — right for a server's own
+/// webhooks, whose statuses are local.
+pub(crate) fn decode_status(
+    payload: &[u8],
+    server: Option<&str>,
+    collected_at: chrono::DateTime<Utc>,
+) -> Result<Vec<model::Mention>, &'static str> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|_| "malformed_json")?;
+    if let Some(event) = value.get("event").and_then(serde_json::Value::as_str) {
+        if !matches!(event, "status.created" | "status.updated") {
+            return Ok(vec![]);
+        }
+        value = value
+            .get_mut("object")
+            .map(serde_json::Value::take)
+            .ok_or("not_a_status")?;
+    }
+    let host = match server {
+        Some(h) => h.to_owned(),
+        None => value
+            .get("uri")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .and_then(|u| {
+                let h = u.host_str()?.to_owned();
+                Some(u.port().map_or(h.clone(), |p| format!("{h}:{p}")))
+            })
+            .ok_or("no_server_host")?,
+    };
+    let status: normalise::Status = serde_json::from_value(value).map_err(|_| "not_a_status")?;
+    Ok(vec![normalise::to_mention(
+        &host,
+        status,
+        collected_at,
+        None,
+    )])
+}

@@ -413,3 +413,33 @@ impl X {
         Ok(true)
     }
 }
+
+/// Decodes one pushed X v2 payload (for the webhook's native endpoint): a filtered-stream frame
+/// (`{"data": <post>, "includes", "matching_rules"}`) or a v2 response whose `data` is a list of
+/// posts (search, timelines, lookups), each post with the response's `includes`. A post without
+/// its author is kept as the stream keeps it.
+pub(crate) fn decode_payload(
+    payload: &[u8],
+    collected_at: chrono::DateTime<Utc>,
+) -> Result<Vec<model::Mention>, &'static str> {
+    let mut value: Value = serde_json::from_slice(payload).map_err(|_| "malformed_json")?;
+    let posts = match value.get_mut("data").map(Value::take) {
+        Some(Value::Array(posts)) => posts,
+        Some(post @ Value::Object(_)) => vec![post],
+        _ => return Err("not_a_post"),
+    };
+    let includes = value.get("includes").cloned().unwrap_or_else(|| json!({}));
+    let rules = value
+        .get("matching_rules")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    posts
+        .into_iter()
+        .map(|post| {
+            let frame = json!({"data": post, "includes": includes, "matching_rules": rules});
+            let frame: normalise::Frame =
+                serde_json::from_value(frame).map_err(|_| "not_a_post")?;
+            normalise::to_mention(frame, collected_at, None)
+        })
+        .collect()
+}
