@@ -5,7 +5,13 @@
 //! (re)connect with a cursor passes `cursor=<time_us - rewind>` and Jetstream replays from there,
 //! so nothing between a disconnect and the reconnect is lost (a few events may come twice; ids
 //! make that harmless). Post deletions become tombstones.
+//!
+//! Commits name their author by DID (`did:plc:…`), the stable id kept as `author.id`. The handle
+//! people write (`author:alice.bsky.social`) comes from Jetstream's `identity` events, which the
+//! server always sends: a bounded map (`handle_cache_entries`, least recently used forgotten
+//! first) fills `author.handle`; an author not in it yet shows the DID there.
 
+mod handles;
 mod normalise;
 
 use std::time::Duration;
@@ -21,6 +27,7 @@ use crate::common::{
     BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect,
     backoff::retry_after,
 };
+use handles::Handles;
 
 /// How to subscribe to Jetstream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +51,10 @@ pub struct JetstreamConfig {
     /// A connection silent this long is dropped and reopened.
     #[serde(default = "default_idle", with = "crate::common::duration")]
     pub idle_timeout: Duration,
+    /// DIDs whose handles (from `identity` events) are remembered; the least recently used is
+    /// forgotten first. About 100 bytes each; 0 turns the map off (handles stay DIDs).
+    #[serde(default = "default_handle_cache_entries")]
+    pub handle_cache_entries: usize,
     /// Keep each event's JSON in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
@@ -58,6 +69,9 @@ fn default_collections() -> Vec<String> {
 }
 fn default_idle() -> Duration {
     Duration::from_secs(60)
+}
+fn default_handle_cache_entries() -> usize {
+    100_000
 }
 
 /// The Jetstream collector.
@@ -133,9 +147,10 @@ impl Jetstream {
 
     async fn run(self, mut em: Emitter, mut cursor: Option<i64>) -> Result<(), CollectorError> {
         let mut retry = Reconnect::new(Source::Bluesky, self.cfg.backoff);
+        let mut handles = Handles::new(self.cfg.handle_cache_entries);
         loop {
             let before = em.sent();
-            let outcome = self.session(&mut em, &mut cursor).await;
+            let outcome = self.session(&mut em, &mut cursor, &mut handles).await;
             retry.after(&em, before, outcome).await?;
         }
     }
@@ -144,6 +159,7 @@ impl Jetstream {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<i64>,
+        handles: &mut Handles,
     ) -> Result<(), CollectorError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let max = self.cfg.http.max_frame_bytes;
@@ -191,7 +207,7 @@ impl Jetstream {
                 Message::Close(_) => return Ok(()),
                 _ => continue, // pings are answered by tungstenite
             };
-            self.handle(em, cursor, bytes).await?;
+            self.handle(em, cursor, handles, bytes).await?;
         }
     }
 
@@ -199,6 +215,7 @@ impl Jetstream {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<i64>,
+        handles: &mut Handles,
         bytes: &[u8],
     ) -> Result<(), CollectorError> {
         let value: serde_json::Value = match serde_json::from_slice(bytes) {
@@ -217,8 +234,15 @@ impl Jetstream {
             }
         };
         let time_us = ev.time_us;
+        if ev.kind == "identity" {
+            let handle = ev.identity.as_ref().and_then(|i| i.handle.as_deref());
+            handles.learn(&ev.did, handle);
+        }
         match normalise::normalise(ev, &self.cfg.wanted_collections, Utc::now(), raw) {
-            normalise::Outcome::Mention(m) => {
+            normalise::Outcome::Mention(mut m) => {
+                if let Some(h) = handles.get(&m.author.id) {
+                    h.clone_into(&mut m.author.handle);
+                }
                 *cursor = Some(time_us);
                 em.mention(*m, Some(Cursor(time_us.to_string()))).await
             }

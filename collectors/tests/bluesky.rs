@@ -1,6 +1,7 @@
 //! Jetstream against a local WebSocket server replaying production Jetstream v1 events: skips
 //! what is not a post, maps facets, survives an abrupt disconnect, a malformed frame and a 429
-//! on the upgrade, resumes from the time_us cursor, and stops on 401.
+//! on the upgrade, resumes from the time_us cursor, and stops on 401; fills author handles from
+//! identity events.
 
 mod support;
 
@@ -40,6 +41,7 @@ fn config(url: String) -> JetstreamConfig {
             max: Duration::from_millis(50),
         },
         idle_timeout: Duration::from_secs(5),
+        handle_cache_entries: 100_000,
         keep_raw: false,
         http: Default::default(),
     }
@@ -166,4 +168,68 @@ async fn refused_credentials_stop_at_once() {
         "{items:?}"
     );
     assert_eq!(server.targets().len(), 1);
+}
+
+#[tokio::test]
+async fn identity_events_give_authors_their_handles() {
+    let all = lines();
+    let author = all
+        .iter()
+        .find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["kind"] == "commit" && v["commit"]["collection"] == "app.bsky.feed.post")
+                .then(|| v["did"].as_str().map(str::to_owned))?
+        })
+        .expect("a post");
+    let first_post = all
+        .iter()
+        .find(|l| l.contains(&author) && l.contains("app.bsky.feed.post"))
+        .expect("post")
+        .clone();
+    // The recorded identity events carry no handle (the account has none verified). An identity
+    // event with one has the same shape plus `handle` (Jetstream's documented form); the last
+    // one here is a recorded handle-less event moved to the author, which must unset it.
+    let recorded = all
+        .iter()
+        .find(|l| l.contains("\"kind\":\"identity\""))
+        .expect("identity event")
+        .clone();
+    let mut with_handle: Value = serde_json::from_str(&recorded).expect("json");
+    with_handle["did"] = json!(author);
+    with_handle["identity"]["did"] = json!(author);
+    with_handle["identity"]["handle"] = json!("Alice.Example.com");
+    let mut without: Value = with_handle.clone();
+    without["identity"]
+        .as_object_mut()
+        .expect("identity")
+        .remove("handle");
+    let mut frames = vec![with_handle.to_string()];
+    frames.extend(all.iter().cloned());
+    frames.push(without.to_string());
+    frames.push(first_post);
+    let expected = post_events(&frames);
+    let server = WsServer::start(move |_, _| WsReply::SendThenHold(frames.clone())).await;
+    let mut s = Jetstream::new(config(server.url()))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, expected, Duration::from_secs(10)).await;
+    assert_eq!(items.len(), expected, "posts created and deleted");
+    let ms = mentions(&items);
+    let (last, rest) = ms.split_last().expect("mentions");
+    let mut named = 0;
+    for m in rest {
+        assert!(m.author.id.starts_with("did:"), "{}", m.author.id);
+        if m.author.id == author {
+            assert_eq!(m.author.handle, "alice.example.com");
+            named += 1;
+        } else {
+            assert_eq!(m.author.handle, m.author.id, "no identity event: the DID");
+        }
+    }
+    assert!(named >= 1);
+    assert_eq!(last.author.id, author);
+    assert_eq!(
+        last.author.handle, author,
+        "a handle-less identity event unsets it"
+    );
 }
