@@ -5,8 +5,25 @@
 //! without a handle means the old one no longer holds, so it is forgotten and the DID is shown
 //! again until a new one arrives. The map is bounded: past `cap` entries the least recently used
 //! DID is forgotten first, so accounts that post keep their handles.
+//!
+//! Identity events are rare (most accounts never change handle), so a collector may also look
+//! authors up: with `handle_resolver` set, a `did:plc` DID the map lacks is queued for a
+//! [`resolve`] task that asks the PLC directory (`GET <resolver>/<did>`, the DID document) and
+//! takes the first `at://` name of its `alsoKnownAs`. That happens beside the stream, never in its
+//! way: the post that made us ask goes out with the DID, later ones get the handle. The handle is
+//! the one the account claims; the directory does not verify it (identity events' handles are).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::common::HttpLimits;
+use crate::common::http::get_body;
+
+/// DIDs waiting for the resolver at most; past that new ones are not queued (they are asked for
+/// again on their next post).
+const MAX_PENDING: usize = 1024;
 
 #[derive(Debug)]
 pub(crate) struct Handles {
@@ -16,6 +33,8 @@ pub(crate) struct Handles {
     /// tick → DID, oldest first.
     order: BTreeMap<u64, String>,
     tick: u64,
+    /// DIDs queued for the resolver.
+    pending: HashSet<String>,
 }
 
 impl Handles {
@@ -26,6 +45,7 @@ impl Handles {
             map: HashMap::new(),
             order: BTreeMap::new(),
             tick: 0,
+            pending: HashSet::new(),
         }
     }
 
@@ -62,6 +82,88 @@ impl Handles {
         self.order.insert(tick, did.to_owned());
         Some(handle.as_str())
     }
+
+    /// Marks `did` as queued for the resolver; false when it already is, or too many are.
+    fn want(&mut self, did: &str) -> bool {
+        self.pending.len() < MAX_PENDING && self.pending.insert(did.to_owned())
+    }
+}
+
+/// The map, shared with the resolver task.
+pub(crate) type Shared = Arc<Mutex<Handles>>;
+
+/// The collector's end of the resolver: queues DIDs without waiting.
+#[derive(Debug, Clone)]
+pub(crate) struct Lookups {
+    tx: mpsc::Sender<String>,
+}
+
+impl Lookups {
+    /// Starts the resolver task for `base` (e.g. `https://plc.directory`); it ends once every
+    /// clone of the returned value is dropped.
+    pub(crate) fn start(
+        base: String,
+        http: reqwest::Client,
+        limits: HttpLimits,
+        handles: Shared,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(MAX_PENDING);
+        tokio::spawn(resolve(base, http, limits, handles, rx));
+        Lookups { tx }
+    }
+
+    /// Asks for `did`'s handle unless it is already asked for; only `did:plc` DIDs are looked up.
+    pub(crate) fn ask(&self, handles: &mut Handles, did: &str) {
+        if did.starts_with("did:plc:")
+            && handles.want(did)
+            && self.tx.try_send(did.to_owned()).is_err()
+        {
+            handles.pending.remove(did);
+        }
+    }
+}
+
+/// The resolver task: one lookup at a time, so a slow directory costs only the handles' delay.
+async fn resolve(
+    base: String,
+    http: reqwest::Client,
+    limits: HttpLimits,
+    handles: Shared,
+    mut rx: mpsc::Receiver<String>,
+) {
+    let mut failures = 0u64;
+    while let Some(did) = rx.recv().await {
+        let url = format!("{}/{did}", base.trim_end_matches('/'));
+        let found = match get_body(http.get(&url), &limits, "bluesky").await {
+            Ok(body) => Ok(claimed_handle(&body)),
+            Err(e) => Err(e),
+        };
+        let mut h = handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        h.pending.remove(&did);
+        match found {
+            Ok(Some(handle)) => h.learn(&did, Some(&handle)),
+            Ok(None) => {}
+            Err(e) => {
+                failures += 1;
+                if failures <= 10 || failures.is_multiple_of(1000) {
+                    tracing::warn!(source = "bluesky", error = %e, count = failures, "handle lookup failed; the DID stays the handle");
+                }
+            }
+        }
+    }
+}
+
+/// The first `at://` name in a DID document's `alsoKnownAs`.
+fn claimed_handle(doc: &[u8]) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_slice(doc).ok()?;
+    doc.get("alsoKnownAs")?
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .find_map(|a| a.strip_prefix("at://"))
+        .map(str::to_owned)
 }
 
 /// A plausible handle (a DNS name, as atproto requires; `handle.invalid` is the placeholder the
