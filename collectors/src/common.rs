@@ -230,6 +230,8 @@ where
 pub(crate) struct Reconnect {
     backoff: Backoff,
     source: Source,
+    /// Something was delivered since the start: the configuration has been shown to work.
+    worked: bool,
 }
 
 impl Reconnect {
@@ -237,6 +239,7 @@ impl Reconnect {
         Reconnect {
             backoff: Backoff::new(cfg),
             source,
+            worked: false,
         }
     }
 
@@ -264,6 +267,7 @@ impl Reconnect {
     ) -> Result<(), CollectorError> {
         if progressed {
             self.backoff.reset();
+            self.worked = true;
         }
         let mut delay = self.backoff.next_delay();
         match &outcome {
@@ -275,13 +279,17 @@ impl Reconnect {
                 );
             }
             Err(e) => {
+                // A 404 (or another 4xx) for a request that has worked before is the server's
+                // passing trouble (a restart, a node behind the balancer without the route), not
+                // a wrong configuration: retry it with backoff. At start it stops the collector.
+                let passing = self.worked && matches!(e, CollectorError::Http { .. });
                 match e.class() {
                     ErrorClass::Auth => {
                         em.metrics.auth_errors.increment(1);
                         return outcome;
                     }
-                    ErrorClass::Internal => return outcome,
-                    ErrorClass::External | ErrorClass::BadData => {}
+                    ErrorClass::Internal if !passing => return outcome,
+                    ErrorClass::Internal | ErrorClass::External | ErrorClass::BadData => {}
                 }
                 if let CollectorError::TooLarge { .. } = e {
                     em.metrics.oversized.increment(1);

@@ -291,6 +291,47 @@ async fn re_delivered_events_do_not_reset_the_backoff() {
 }
 
 #[tokio::test]
+async fn a_404_at_start_stops_with_the_url_but_one_after_the_stream_worked_is_retried() {
+    // At start: the route does not exist (a server without streaming): stop, saying so.
+    let server = Server::start(|_, _| Reply::status(404, &[])).await;
+    let token = token_file();
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, 5, Duration::from_secs(5)).await;
+    match items.as_slice() {
+        [Err(e @ CollectorError::Http { status: 404, .. })] => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!(
+                    "the server answered HTTP 404 Not Found for {}",
+                    server.url("/api/v1/streaming/public")
+                )),
+                "{msg}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Mid-run: the stream worked, then one connection is answered 404 (a node restarting):
+    // the collector retries and the stream goes on.
+    let news = news_events();
+    let server = Server::start(move |n, req| match (n, req.path()) {
+        (0, _) => sse(news[..3].to_vec()),
+        (_, "/api/v1/timelines/public") => Reply::json(200, "[]"),
+        (2, _) => Reply::status(404, &[]),
+        _ => sse(news[3..6].to_vec()),
+    })
+    .await;
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, 6, Duration::from_secs(5)).await;
+    assert_eq!(items.len(), 6, "{items:?}");
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
+}
+
+#[tokio::test]
 async fn bad_credentials_stop_the_collector_without_retrying() {
     let server = Server::start(|_, _| Reply::status(401, &[])).await;
     let token = token_file();
