@@ -5,9 +5,18 @@
 //! (re)connect with a cursor passes `cursor=<time_us - rewind>` and Jetstream replays from there,
 //! so nothing between a disconnect and the reconnect is lost (a few events may come twice; ids
 //! make that harmless). Post deletions become tombstones.
+//!
+//! Commits name their author by DID (`did:plc:…`), the stable id kept as `author.id`. The handle
+//! people write (`author:alice.bsky.social`) comes from Jetstream's `identity` events, which the
+//! server always sends: a bounded map (`handle_cache_entries`, least recently used forgotten
+//! first) fills `author.handle`; an author not in it yet shows the DID there. With
+//! `handle_resolver` set (off by default) unknown `did:plc` authors are also looked up in the PLC
+//! directory, beside the stream (see [`handles`]).
 
+mod handles;
 mod normalise;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,10 +26,28 @@ use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use crate::common::http::client_with;
 use crate::common::{
     BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect,
     backoff::retry_after,
 };
+use handles::{Handles, Lookups, Shared};
+
+/// Authors' handles: the map, and the resolver that feeds it when one is configured.
+#[derive(Debug)]
+struct Names {
+    handles: Shared,
+    lookups: Option<Lookups>,
+}
+
+impl Names {
+    /// The map, locked for a moment (never across an await).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Handles> {
+        self.handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// How to subscribe to Jetstream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,11 +71,21 @@ pub struct JetstreamConfig {
     /// A connection silent this long is dropped and reopened.
     #[serde(default = "default_idle", with = "crate::common::duration")]
     pub idle_timeout: Duration,
+    /// DIDs whose handles (from `identity` events) are remembered; the least recently used is
+    /// forgotten first. About 100 bytes each; 0 turns the map off (handles stay DIDs).
+    #[serde(default = "default_handle_cache_entries")]
+    pub handle_cache_entries: usize,
+    /// A PLC directory to look up the handles of authors the map lacks, e.g.
+    /// `"https://plc.directory"` (`GET <url>/<did>`); off when absent. Lookups never hold up the
+    /// stream: the first post of an unknown author keeps the DID as its handle.
+    #[serde(default)]
+    pub handle_resolver: Option<String>,
     /// Keep each event's JSON in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
-    /// Size caps: `http.max_frame_bytes` bounds a message. The other keys do not apply (the
-    /// handshake must finish within `idle_timeout`; tungstenite follows no redirects).
+    /// Size caps: `http.max_frame_bytes` bounds a message. The stream takes no other key (the
+    /// handshake must finish within `idle_timeout`; tungstenite follows no redirects); the
+    /// timeouts, body cap and redirect rules time the `handle_resolver` lookups.
     #[serde(default)]
     pub http: HttpLimits,
 }
@@ -58,6 +95,9 @@ fn default_collections() -> Vec<String> {
 }
 fn default_idle() -> Duration {
     Duration::from_secs(60)
+}
+fn default_handle_cache_entries() -> usize {
+    100_000
 }
 
 /// The Jetstream collector.
@@ -96,6 +136,16 @@ impl Jetstream {
             )));
         }
         cfg.http.validate("bluesky.http")?;
+        if let Some(r) = &cfg.handle_resolver {
+            match reqwest::Url::parse(r) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(CollectorError::Config(format!(
+                        "bluesky.handle_resolver: expected an http(s) URL like https://plc.directory, got {r:?}"
+                    )));
+                }
+            }
+        }
         Ok(Jetstream { cfg })
     }
 
@@ -133,9 +183,20 @@ impl Jetstream {
 
     async fn run(self, mut em: Emitter, mut cursor: Option<i64>) -> Result<(), CollectorError> {
         let mut retry = Reconnect::new(Source::Bluesky, self.cfg.backoff);
+        let handles: Shared = Arc::new(Mutex::new(Handles::new(self.cfg.handle_cache_entries)));
+        let lookups = match &self.cfg.handle_resolver {
+            Some(base) => Some(Lookups::start(
+                base.clone(),
+                client_with(&self.cfg.http)?,
+                self.cfg.http.clone(),
+                handles.clone(),
+            )),
+            None => None,
+        };
+        let names = Names { handles, lookups };
         loop {
             let before = em.sent();
-            let outcome = self.session(&mut em, &mut cursor).await;
+            let outcome = self.session(&mut em, &mut cursor, &names).await;
             retry.after(&em, before, outcome).await?;
         }
     }
@@ -144,6 +205,7 @@ impl Jetstream {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<i64>,
+        names: &Names,
     ) -> Result<(), CollectorError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let max = self.cfg.http.max_frame_bytes;
@@ -191,7 +253,7 @@ impl Jetstream {
                 Message::Close(_) => return Ok(()),
                 _ => continue, // pings are answered by tungstenite
             };
-            self.handle(em, cursor, bytes).await?;
+            self.handle(em, cursor, names, bytes).await?;
         }
     }
 
@@ -199,6 +261,7 @@ impl Jetstream {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<i64>,
+        names: &Names,
         bytes: &[u8],
     ) -> Result<(), CollectorError> {
         let value: serde_json::Value = match serde_json::from_slice(bytes) {
@@ -217,8 +280,23 @@ impl Jetstream {
             }
         };
         let time_us = ev.time_us;
+        if ev.kind == "identity" {
+            let handle = ev.identity.as_ref().and_then(|i| i.handle.as_deref());
+            names.lock().learn(&ev.did, handle);
+        }
         match normalise::normalise(ev, &self.cfg.wanted_collections, Utc::now(), raw) {
-            normalise::Outcome::Mention(m) => {
+            normalise::Outcome::Mention(mut m) => {
+                {
+                    let mut h = names.lock();
+                    match h.get(&m.author.id) {
+                        Some(handle) => handle.clone_into(&mut m.author.handle),
+                        None => {
+                            if let Some(l) = &names.lookups {
+                                l.ask(&mut h, &m.author.id);
+                            }
+                        }
+                    }
+                }
                 *cursor = Some(time_us);
                 em.mention(*m, Some(Cursor(time_us.to_string()))).await
             }

@@ -9,6 +9,7 @@ pub mod html;
 pub(crate) mod http;
 pub mod limits;
 pub mod lines;
+pub(crate) mod recent;
 pub mod secret;
 pub mod sse;
 
@@ -229,6 +230,8 @@ where
 pub(crate) struct Reconnect {
     backoff: Backoff,
     source: Source,
+    /// Something was delivered since the start: the configuration has been shown to work.
+    worked: bool,
 }
 
 impl Reconnect {
@@ -236,6 +239,7 @@ impl Reconnect {
         Reconnect {
             backoff: Backoff::new(cfg),
             source,
+            worked: false,
         }
     }
 
@@ -248,8 +252,22 @@ impl Reconnect {
         sent_before: u64,
         outcome: Result<(), CollectorError>,
     ) -> Result<(), CollectorError> {
-        if em.sent() > sent_before {
+        self.after_progress(em, em.sent() > sent_before, outcome)
+            .await
+    }
+
+    /// [`Reconnect::after`] for a collector that judges progress itself: `progressed` is true
+    /// only when the session delivered something new, so a server that re-sends what we already
+    /// had and then drops us is paced by the backoff instead of being reconnected to at once.
+    pub(crate) async fn after_progress(
+        &mut self,
+        em: &Emitter,
+        progressed: bool,
+        outcome: Result<(), CollectorError>,
+    ) -> Result<(), CollectorError> {
+        if progressed {
             self.backoff.reset();
+            self.worked = true;
         }
         let mut delay = self.backoff.next_delay();
         match &outcome {
@@ -261,13 +279,17 @@ impl Reconnect {
                 );
             }
             Err(e) => {
+                // A 404 (or another 4xx) for a request that has worked before is the server's
+                // passing trouble (a restart, a node behind the balancer without the route), not
+                // a wrong configuration: retry it with backoff. At start it stops the collector.
+                let passing = self.worked && matches!(e, CollectorError::Http { .. });
                 match e.class() {
                     ErrorClass::Auth => {
                         em.metrics.auth_errors.increment(1);
                         return outcome;
                     }
-                    ErrorClass::Internal => return outcome,
-                    ErrorClass::External | ErrorClass::BadData => {}
+                    ErrorClass::Internal if !passing => return outcome,
+                    ErrorClass::Internal | ErrorClass::External | ErrorClass::BadData => {}
                 }
                 if let CollectorError::TooLarge { .. } = e {
                     em.metrics.oversized.increment(1);

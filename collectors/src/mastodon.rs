@@ -7,8 +7,18 @@
 //!
 //! The streaming API cannot resume, so the cursor is the highest status id seen and a (re)connect
 //! with a cursor first pages the matching REST timeline with `min_id=<cursor>` (oldest first,
-//! up to `backfill_pages` pages of 40) to cover the gap, then streams. Statuses seen twice are
-//! delivered twice with the same id: downstream upserts.
+//! up to `backfill_pages` pages of 40) to cover the gap, then streams. The backfill only narrows
+//! a gap: when it fails (a 404 from a server that hides its timelines, a 5xx, a timeout) the
+//! failure is logged with what the server answered, counted in
+//! `backchannel_collector_backfill_failures_total`, and the live stream is opened all the same.
+//! Where the server labels its events with SSE ids, a reconnect sends the last one as
+//! `Last-Event-ID` so a server that can resume does.
+//!
+//! Statuses seen twice are delivered twice with the same id: downstream upserts. But only new
+//! ones count as progress for the reconnect backoff: a server that re-sends the same events on
+//! every connection and then drops it would otherwise be reconnected to at once, forever. "New"
+//! is judged by a window of the last `dedup_window` (status id, `edited_at`) pairs and deleted
+//! ids, so an edit is news and a repeat is not.
 
 mod normalise;
 
@@ -20,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::http::{check, client_with, get_body, next_chunk, send_stream};
 use crate::common::lines::{Line, LineBuffer};
+use crate::common::recent::Recent;
 use crate::common::sse::{Sse, SseParser};
 use crate::common::{
     BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, Secret,
@@ -66,6 +77,10 @@ pub struct MastodonConfig {
     /// REST pages (40 statuses each) fetched to cover the gap after a reconnect; 0 disables it.
     #[serde(default = "default_backfill_pages")]
     pub backfill_pages: u32,
+    /// Statuses and deletions remembered to tell a re-delivery from news; only news resets the
+    /// reconnect backoff.
+    #[serde(default = "default_dedup_window")]
+    pub dedup_window: usize,
     /// Keep the status JSON in `Mention::raw`.
     #[serde(default)]
     pub keep_raw: bool,
@@ -83,6 +98,31 @@ fn default_idle() -> Duration {
 }
 fn default_backfill_pages() -> u32 {
     5
+}
+fn default_dedup_window() -> usize {
+    10_000
+}
+
+/// What a collector carries from one connection to the next.
+#[derive(Debug)]
+struct Position {
+    /// The highest status id seen (the checkpointed cursor).
+    cursor: Option<String>,
+    /// The last SSE id the server gave, sent back as `Last-Event-ID`.
+    last_event_id: Option<String>,
+    /// Recent (status id, edited_at) pairs and deletions.
+    seen: Recent<String>,
+    /// Statuses and deletions not in `seen` when they came: the progress that resets the backoff.
+    news: u64,
+}
+
+impl Position {
+    /// Remembers `key`; true when it is news.
+    fn note(&mut self, key: String) -> bool {
+        let new = self.seen.insert(key);
+        self.news += u64::from(new);
+        new
+    }
 }
 
 /// The Mastodon streaming collector.
@@ -195,30 +235,43 @@ impl Mastodon {
         }
     }
 
-    async fn run(self, mut em: Emitter, mut cursor: Option<String>) -> Result<(), CollectorError> {
+    async fn run(self, mut em: Emitter, cursor: Option<String>) -> Result<(), CollectorError> {
         let mut retry = Reconnect::new(Source::Mastodon, self.cfg.backoff);
+        let mut pos = Position {
+            cursor,
+            last_event_id: None,
+            seen: Recent::new(self.cfg.dedup_window),
+            news: 0,
+        };
         loop {
-            let before = em.sent();
-            let mut outcome = Ok(());
-            if cursor.is_some() && self.cfg.backfill_pages > 0 {
-                outcome = self.backfill(&mut em, &mut cursor).await;
+            let before = pos.news;
+            if pos.cursor.is_some() && self.cfg.backfill_pages > 0 {
+                match self.backfill(&mut em, &mut pos).await {
+                    Ok(()) => {}
+                    Err(CollectorError::Closed) => return Err(CollectorError::Closed),
+                    // A gap we could not fill must not cost the live stream: go on to it.
+                    Err(e) => {
+                        em.metrics.backfill_failures.increment(1);
+                        tracing::warn!(
+                            source = "mastodon",
+                            error = %e,
+                            "backfill after reconnect failed; skipping it and streaming"
+                        );
+                    }
+                }
             }
-            if outcome.is_ok() {
-                outcome = self.session(&mut em, &mut cursor).await;
-            }
-            retry.after(&em, before, outcome).await?;
+            let outcome = self.session(&mut em, &mut pos).await;
+            retry
+                .after_progress(&em, pos.news > before, outcome)
+                .await?;
         }
     }
 
     /// Pages the REST timeline from the cursor forwards.
-    async fn backfill(
-        &self,
-        em: &mut Emitter,
-        cursor: &mut Option<String>,
-    ) -> Result<(), CollectorError> {
+    async fn backfill(&self, em: &mut Emitter, pos: &mut Position) -> Result<(), CollectorError> {
         let (url, mut query) = self.timeline_url();
         for _ in 0..self.cfg.backfill_pages {
-            let Some(min_id) = cursor.clone() else {
+            let Some(min_id) = pos.cursor.clone() else {
                 return Ok(());
             };
             query.retain(|(k, _)| *k != "min_id");
@@ -234,7 +287,7 @@ impl Mastodon {
             let n = page.len();
             // Timelines come newest first.
             for value in page.into_iter().rev() {
-                self.emit_status(em, cursor, value).await?;
+                self.emit_status(em, pos, value).await?;
             }
             if n < 40 {
                 break;
@@ -243,13 +296,12 @@ impl Mastodon {
         Ok(())
     }
 
-    async fn session(
-        &self,
-        em: &mut Emitter,
-        cursor: &mut Option<String>,
-    ) -> Result<(), CollectorError> {
+    async fn session(&self, em: &mut Emitter, pos: &mut Position) -> Result<(), CollectorError> {
         let (url, query) = self.streaming_url();
-        let req = self.get(&url, &query).header("accept", "text/event-stream");
+        let mut req = self.get(&url, &query).header("accept", "text/event-stream");
+        if let Some(id) = &pos.last_event_id {
+            req = req.header("last-event-id", id);
+        }
         let resp = check(send_stream(req, self.cfg.idle_timeout).await?, "mastodon").await?;
         let mut body = resp.bytes_stream();
         let mut lines = LineBuffer::new(self.cfg.http.max_line_bytes);
@@ -279,7 +331,12 @@ impl Mastodon {
                     continue;
                 };
                 match sse.line(line) {
-                    Some(Sse::Event(ev)) => self.dispatch(em, cursor, &ev.event, ev.data).await?,
+                    Some(Sse::Event(ev)) => {
+                        self.dispatch(em, pos, &ev.event, ev.data).await?;
+                        if ev.id.is_some() {
+                            pos.last_event_id = ev.id;
+                        }
+                    }
                     Some(Sse::TooLarge { prefix }) => {
                         let max = self.cfg.http.max_event_bytes;
                         em.oversized("an SSE event", "http.max_event_bytes", max, RESYNC, &prefix);
@@ -294,13 +351,13 @@ impl Mastodon {
     async fn dispatch(
         &self,
         em: &mut Emitter,
-        cursor: &mut Option<String>,
+        pos: &mut Position,
         event: &str,
         data: String,
     ) -> Result<(), CollectorError> {
         match event {
             "update" | "status.update" => match serde_json::from_str::<serde_json::Value>(&data) {
-                Ok(v) => self.emit_status(em, cursor, v).await,
+                Ok(v) => self.emit_status(em, pos, v).await,
                 Err(_) => {
                     em.malformed("malformed_json", data.as_bytes());
                     Ok(())
@@ -312,9 +369,10 @@ impl Mastodon {
                     em.malformed("bad_delete", data.as_bytes());
                     return Ok(());
                 }
+                pos.note(format!("delete/{id}"));
                 em.delete(
                     normalise::mention_id(&self.host, id),
-                    cursor.clone().map(Cursor),
+                    pos.cursor.clone().map(Cursor),
                 )
                 .await
             }
@@ -325,7 +383,7 @@ impl Mastodon {
     async fn emit_status(
         &self,
         em: &mut Emitter,
-        cursor: &mut Option<String>,
+        pos: &mut Position,
         value: serde_json::Value,
     ) -> Result<(), CollectorError> {
         let raw = self.cfg.keep_raw.then(|| value.clone());
@@ -337,15 +395,60 @@ impl Mastodon {
             }
         };
         let id = normalise::status_id(&status).to_owned();
-        if cursor.as_deref().is_none_or(|c| newer(&id, c)) {
-            *cursor = Some(id);
+        pos.note(format!("{id}/{}", normalise::edited_micros(&status)));
+        if pos.cursor.as_deref().is_none_or(|c| newer(&id, c)) {
+            pos.cursor = Some(id);
         }
         let m = normalise::to_mention(&self.host, status, Utc::now(), raw);
-        em.mention(m, cursor.clone().map(Cursor)).await
+        em.mention(m, pos.cursor.clone().map(Cursor)).await
     }
 }
 
 /// Status ids are decimal snowflakes: longer is newer, then lexical order.
 fn newer(a: &str, b: &str) -> bool {
     (a.len(), a) > (b.len(), b)
+}
+
+/// Decodes one pushed Mastodon payload (for the webhook's native endpoint): a status as the REST
+/// and streaming APIs send it, or a Mastodon webhook event (`{"event": "status.created" |
+/// "status.updated", "object": <status>}`; other events carry no status and yield nothing).
+///
+/// Mention ids need the host of the server that assigned the status id: `server` when the
+/// pusher says (`?server=`), else the host of the status's `uri` — right for a server's own
+/// webhooks, whose statuses are local.
+pub(crate) fn decode_status(
+    payload: &[u8],
+    server: Option<&str>,
+    collected_at: chrono::DateTime<Utc>,
+) -> Result<Vec<model::Mention>, &'static str> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|_| "malformed_json")?;
+    if let Some(event) = value.get("event").and_then(serde_json::Value::as_str) {
+        if !matches!(event, "status.created" | "status.updated") {
+            return Ok(vec![]);
+        }
+        value = value
+            .get_mut("object")
+            .map(serde_json::Value::take)
+            .ok_or("not_a_status")?;
+    }
+    let host = match server {
+        Some(h) => h.to_owned(),
+        None => value
+            .get("uri")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .and_then(|u| {
+                let h = u.host_str()?.to_owned();
+                Some(u.port().map_or(h.clone(), |p| format!("{h}:{p}")))
+            })
+            .ok_or("no_server_host")?,
+    };
+    let status: normalise::Status = serde_json::from_value(value).map_err(|_| "not_a_status")?;
+    Ok(vec![normalise::to_mention(
+        &host,
+        status,
+        collected_at,
+        None,
+    )])
 }

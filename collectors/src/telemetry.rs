@@ -19,6 +19,9 @@ pub const EXTERNAL_ERRORS: &str = "backchannel_collector_external_errors_total";
 pub const AUTH_ERRORS: &str = "backchannel_collector_auth_errors_total";
 /// 429 answers and rate-limit waits.
 pub const RATE_LIMITED: &str = "backchannel_collector_rate_limited_total";
+/// Gap-filling requests after a reconnect (Mastodon's REST backfill) that failed and were
+/// skipped: the live stream goes on without that gap.
+pub const BACKFILL_FAILURES: &str = "backchannel_collector_backfill_failures_total";
 /// Reconnects and re-polls after a failure or a closed stream.
 pub const RECONNECTS: &str = "backchannel_collector_reconnects_total";
 /// Age of the newest mention when it was collected (`collected_at - created_at`).
@@ -43,6 +46,10 @@ pub fn describe() {
     describe_counter!(AUTH_ERRORS, "Answers that refused the credentials");
     describe_counter!(RATE_LIMITED, "429 answers and rate-limit waits");
     describe_counter!(
+        BACKFILL_FAILURES,
+        "Backfill requests after a reconnect that failed and were skipped"
+    );
+    describe_counter!(
         RECONNECTS,
         "Reconnects and re-polls after a failure or a closed stream"
     );
@@ -63,6 +70,7 @@ pub struct CollectorMetrics {
     pub auth_errors: Counter,
     pub rate_limited: Counter,
     pub reconnects: Counter,
+    pub backfill_failures: Counter,
     pub freshness: Gauge,
 }
 
@@ -78,6 +86,7 @@ impl CollectorMetrics {
             auth_errors: counter!(AUTH_ERRORS, "source" => s),
             rate_limited: counter!(RATE_LIMITED, "source" => s),
             reconnects: counter!(RECONNECTS, "source" => s),
+            backfill_failures: counter!(BACKFILL_FAILURES, "source" => s),
             freshness: gauge!(FRESHNESS, "source" => s),
         }
     }

@@ -2,23 +2,32 @@
 //!
 //! `POST <path>` takes canonical `Mention`s: one JSON object, a JSON array of them, or NDJSON
 //! (`Content-Type: application/x-ndjson`). `POST <path>/<format>` takes a source's native payload
-//! instead (see [`native`](crate::native)): a Mastodon status, a Jetstream event, a Hacker News
-//! item, an X v2 stream frame. Every request needs `Authorization: Bearer <token>`.
+//! instead (see [`native`](crate::native)) in the same three shapes: `mastodon` (a status, or a
+//! Mastodon webhook `status.created`/`status.updated` event; `?server=<host>` names the server
+//! whose status ids they are, else the status `uri`'s host), `bluesky` (a Jetstream event),
+//! `hackernews` (an item), `x` (a v2 stream frame or a v2 response with a list of posts). Every
+//! request needs `Authorization: Bearer <token>`.
 //!
-//! Answers: `202` with `{"accepted":n,"rejected":m,"errors":[…]}` (bad records are rejected one by
-//! one, the rest of a batch still goes in); `401` without the right token; `413` over the body
-//! limit; `415` for another content type; `503` with `Retry-After` when the consumer is behind —
+//! A record is one NDJSON line, one element of a top-level JSON array, or the whole body. Each is
+//! judged alone: a bad one is counted as malformed (`backchannel_collector_malformed_frames_total`,
+//! a sampled log line) and reported by its index, the others go in.
+//!
+//! Answers: `202` with `{"accepted":n,"rejected":m,"errors":[{"record":i,"reason":…}]}` (the
+//! first 20 rejected records; `record` is the line or array index); `401` without the right
+//! token; `404` for an unknown `<format>`; `413` over the body limit; `415` for another content
+//! type; `503` with `Retry-After` when the consumer is behind —
 //! backpressure is an answer, not a hung request. A 202 means "queued for the pipeline", not
 //! "durable": a pusher that needs more should resend, since ids make that harmless.
 //!
 //! Pushes have no cursor: items carry `None`, and nothing is checkpointed.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -130,23 +139,31 @@ struct AppState {
     queue_wait: Duration,
 }
 
+/// The native endpoint's query: `server`, the Mastodon host whose status ids these are.
+#[derive(Debug, Default, Deserialize)]
+struct NativeQuery {
+    server: Option<String>,
+}
+
 async fn ingest_canonical(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    ingest(st, &headers, None, body).await
+    ingest(st, &headers, None, None, body).await
 }
 
 async fn ingest_native(
     State(st): State<AppState>,
     Path(format): Path<String>,
+    Query(q): Query<NativeQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    ingest(st, &headers, Some(format), body).await
+    ingest(st, &headers, Some(format), q.server, body).await
 }
 
 async fn ingest(
     mut st: AppState,
     headers: &HeaderMap,
     format: Option<String>,
+    server: Option<String>,
     body: Bytes,
 ) -> Response {
     let authorized = headers
@@ -182,13 +199,26 @@ async fn ingest(
                 .into_response();
         }
     };
-    let records: Vec<&[u8]> = if ndjson {
+    if let Some(f) = &format
+        && !crate::native::FORMATS.contains(&f.as_str())
+    {
+        return (
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown payload format {f:?}: one of {}\n",
+                crate::native::FORMATS.join(", ")
+            ),
+        )
+            .into_response();
+    }
+    let records: Vec<Cow<'_, [u8]>> = if ndjson {
         body.split(|&b| b == b'\n')
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .map(Cow::Borrowed)
             .collect()
     } else {
-        vec![&body[..]]
+        split_array(&body)
     };
     let collected_at = chrono::Utc::now();
     let limits = DecodeLimits {
@@ -203,20 +233,15 @@ async fn ingest(
             errors.push(json!({"record": index, "reason": reason}));
         }
     };
-    for (index, rec) in records.into_iter().enumerate() {
+    for (index, rec) in records.iter().enumerate() {
         let decoded = match &format {
-            None => decode_canonical(rec, limits),
-            Some(f) => crate::native::decode(f, rec, collected_at),
+            None => Mention::decode(rec, limits)
+                .map(|m| vec![m])
+                .map_err(|e| e.reason()),
+            Some(f) => crate::native::decode(f, rec, server.as_deref(), collected_at),
         };
         let mentions = match decoded {
             Ok(ms) => ms,
-            Err("unknown_format") => {
-                return (
-                    StatusCode::NOT_FOUND,
-                    format!("unknown payload format {format:?}\n"),
-                )
-                    .into_response();
-            }
             Err(reason) => {
                 reject(&mut st.em, index, reason, rec);
                 continue;
@@ -245,23 +270,18 @@ async fn ingest(
         .into_response()
 }
 
-/// A canonical payload: one `Mention` or a JSON array of them.
-fn decode_canonical(rec: &[u8], limits: DecodeLimits) -> Result<Vec<Mention>, &'static str> {
-    let first = rec.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_slice(rec).map_err(|_| "malformed_json")?;
-        values
-            .into_iter()
-            .map(|v| {
-                let m: Mention = serde_json::from_value(v).map_err(|_| "not_a_mention")?;
-                m.validate().map_err(|_| "not_a_mention")?;
-                Ok(m)
-            })
-            .collect()
-    } else {
-        Mention::decode(rec, limits)
-            .map(|m| vec![m])
-            .map_err(|e| e.reason())
+/// The records of a JSON body: the elements of a top-level array (each re-serialised, so it is
+/// decoded and size-checked exactly like a record sent alone), else the body itself. A body that
+/// starts like an array but does not parse is one record, which then fails as malformed.
+fn split_array(body: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        return vec![Cow::Borrowed(body)];
+    }
+    match serde_json::from_slice::<Vec<serde_json::Value>>(body) {
+        Ok(values) => values
+            .iter()
+            .map(|v| Cow::Owned(serde_json::to_vec(v).unwrap_or_default()))
+            .collect(),
+        Err(_) => vec![Cow::Borrowed(body)],
     }
 }

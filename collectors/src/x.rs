@@ -21,7 +21,6 @@
 
 mod normalise;
 
-use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -31,6 +30,7 @@ use serde_json::{Value, json};
 
 use crate::common::http::{check, client_with, get_body, next_chunk, send_stream};
 use crate::common::lines::{Line, LineBuffer};
+use crate::common::recent::Recent;
 use crate::common::{
     BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect, Secret,
     SecretRef,
@@ -320,7 +320,7 @@ impl X {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<u64>,
-        seen: &mut Recent,
+        seen: &mut Recent<u64>,
     ) -> Result<(), CollectorError> {
         let mut query = vec![
             ("tweet.fields", self.cfg.tweet_fields.join(",")),
@@ -369,7 +369,7 @@ impl X {
         &self,
         em: &mut Emitter,
         cursor: &mut Option<u64>,
-        seen: &mut Recent,
+        seen: &mut Recent<u64>,
         line: &[u8],
     ) -> Result<bool, CollectorError> {
         let value: Value = match serde_json::from_slice(line) {
@@ -414,53 +414,32 @@ impl X {
     }
 }
 
-/// The last `cap` ids, for dropping a reconnect's duplicates.
-#[derive(Debug)]
-struct Recent {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-    cap: usize,
-}
-
-impl Recent {
-    fn new(cap: usize) -> Self {
-        Recent {
-            set: HashSet::with_capacity(cap.min(1 << 16)),
-            order: VecDeque::with_capacity(cap.min(1 << 16)),
-            cap,
-        }
-    }
-
-    /// False when `id` was seen within the window.
-    fn insert(&mut self, id: u64) -> bool {
-        if self.cap == 0 {
-            return true;
-        }
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > self.cap
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recent_forgets_the_oldest() {
-        let mut r = Recent::new(2);
-        assert!(r.insert(1));
-        assert!(!r.insert(1));
-        assert!(r.insert(2));
-        assert!(r.insert(3));
-        assert!(r.insert(1), "1 fell out of the window");
-        assert!(!r.insert(3));
-    }
+/// Decodes one pushed X v2 payload (for the webhook's native endpoint): a filtered-stream frame
+/// (`{"data": <post>, "includes", "matching_rules"}`) or a v2 response whose `data` is a list of
+/// posts (search, timelines, lookups), each post with the response's `includes`. A post without
+/// its author is kept as the stream keeps it.
+pub(crate) fn decode_payload(
+    payload: &[u8],
+    collected_at: chrono::DateTime<Utc>,
+) -> Result<Vec<model::Mention>, &'static str> {
+    let mut value: Value = serde_json::from_slice(payload).map_err(|_| "malformed_json")?;
+    let posts = match value.get_mut("data").map(Value::take) {
+        Some(Value::Array(posts)) => posts,
+        Some(post @ Value::Object(_)) => vec![post],
+        _ => return Err("not_a_post"),
+    };
+    let includes = value.get("includes").cloned().unwrap_or_else(|| json!({}));
+    let rules = value
+        .get("matching_rules")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    posts
+        .into_iter()
+        .map(|post| {
+            let frame = json!({"data": post, "includes": includes, "matching_rules": rules});
+            let frame: normalise::Frame =
+                serde_json::from_value(frame).map_err(|_| "not_a_post")?;
+            normalise::to_mention(frame, collected_at, None)
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! Jetstream against a local WebSocket server replaying production Jetstream v1 events: skips
 //! what is not a post, maps facets, survives an abrupt disconnect, a malformed frame and a 429
-//! on the upgrade, resumes from the time_us cursor, and stops on 401.
+//! on the upgrade, resumes from the time_us cursor, and stops on 401; fills author handles from
+//! identity events, and from a (local) PLC directory when one is configured.
 
 mod support;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use collectors::{BackoffConfig, CollectorError, Cursor, Event, Jetstream, JetstreamConfig};
 use model::Kind;
 use serde_json::{Value, json};
+use support::http::{Reply, Server};
 use support::ws::{WsReply, WsServer};
 use support::{last_cursor, mentions, take};
 
@@ -40,6 +42,8 @@ fn config(url: String) -> JetstreamConfig {
             max: Duration::from_millis(50),
         },
         idle_timeout: Duration::from_secs(5),
+        handle_cache_entries: 100_000,
+        handle_resolver: None,
         keep_raw: false,
         http: Default::default(),
     }
@@ -166,4 +170,138 @@ async fn refused_credentials_stop_at_once() {
         "{items:?}"
     );
     assert_eq!(server.targets().len(), 1);
+}
+
+#[tokio::test]
+async fn identity_events_give_authors_their_handles() {
+    let all = lines();
+    let author = all
+        .iter()
+        .find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["kind"] == "commit" && v["commit"]["collection"] == "app.bsky.feed.post")
+                .then(|| v["did"].as_str().map(str::to_owned))?
+        })
+        .expect("a post");
+    let first_post = all
+        .iter()
+        .find(|l| l.contains(&author) && l.contains("app.bsky.feed.post"))
+        .expect("post")
+        .clone();
+    // The recorded identity events carry no handle (the account has none verified). An identity
+    // event with one has the same shape plus `handle` (Jetstream's documented form); the last
+    // one here is a recorded handle-less event moved to the author, which must unset it.
+    let recorded = all
+        .iter()
+        .find(|l| l.contains("\"kind\":\"identity\""))
+        .expect("identity event")
+        .clone();
+    let mut with_handle: Value = serde_json::from_str(&recorded).expect("json");
+    with_handle["did"] = json!(author);
+    with_handle["identity"]["did"] = json!(author);
+    with_handle["identity"]["handle"] = json!("Alice.Example.com");
+    let mut without: Value = with_handle.clone();
+    without["identity"]
+        .as_object_mut()
+        .expect("identity")
+        .remove("handle");
+    let mut frames = vec![with_handle.to_string()];
+    frames.extend(all.iter().cloned());
+    frames.push(without.to_string());
+    frames.push(first_post);
+    let expected = post_events(&frames);
+    let server = WsServer::start(move |_, _| WsReply::SendThenHold(frames.clone())).await;
+    let mut s = Jetstream::new(config(server.url()))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, expected, Duration::from_secs(10)).await;
+    assert_eq!(items.len(), expected, "posts created and deleted");
+    let ms = mentions(&items);
+    let (last, rest) = ms.split_last().expect("mentions");
+    let mut named = 0;
+    for m in rest {
+        assert!(m.author.id.starts_with("did:"), "{}", m.author.id);
+        if m.author.id == author {
+            assert_eq!(m.author.handle, "alice.example.com");
+            named += 1;
+        } else {
+            assert_eq!(m.author.handle, m.author.id, "no identity event: the DID");
+        }
+    }
+    assert!(named >= 1);
+    assert_eq!(last.author.id, author);
+    assert_eq!(
+        last.author.handle, author,
+        "a handle-less identity event unsets it"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_directory_names_authors_without_holding_up_the_stream() {
+    let posts: Vec<String> = lines()
+        .into_iter()
+        .filter(|l| l.contains("\"operation\":\"create\",\"collection\":\"app.bsky.feed.post\""))
+        .collect();
+    let did = |l: &str| -> String {
+        let v: Value = serde_json::from_str(l).expect("json");
+        v["did"].as_str().expect("did").to_owned()
+    };
+    let a = posts[0].clone();
+    let b = posts
+        .iter()
+        .find(|p| did(p) != did(&a))
+        .expect("another author")
+        .clone();
+    let (did_a, did_b) = (did(&a), did(&b));
+    // The PLC directory's answer for A (a DID document); B is unknown to it.
+    let doc = json!({"id": did_a, "alsoKnownAs": ["at://bob.example.org"],
+        "verificationMethod": [], "service": []})
+    .to_string();
+    let path_a = format!("/{did_a}");
+    let directory = Server::start(move |_, req| {
+        if req.path() == path_a {
+            Reply::json(200, doc.clone())
+        } else {
+            Reply::status(404, &[])
+        }
+    })
+    .await;
+    let (a2, b2) = (a.clone(), b.clone());
+    let server = WsServer::start(move |n, _| match n {
+        0 => WsReply::SendThenDrop(vec![a2.clone(), b2.clone()]),
+        1 => WsReply::Reject(429, vec![("retry-after", "1")]),
+        _ => WsReply::SendThenHold(vec![a2.clone(), b2.clone()]),
+    })
+    .await;
+    let mut cfg = config(server.url());
+    cfg.handle_resolver = Some(directory.url(""));
+    let mut s = Jetstream::new(cfg).expect("cfg").stream(None);
+    let ms = mentions(&take(&mut s, 4, Duration::from_secs(10)).await);
+    let handles: Vec<&str> = ms.iter().map(|m| m.author.handle.as_str()).collect();
+    assert_eq!(
+        handles,
+        [
+            did_a.as_str(),
+            did_b.as_str(),
+            "bob.example.org",
+            did_b.as_str()
+        ],
+        "the first post goes out at once with the DID; a DID the directory lacks stays"
+    );
+    assert_eq!(ms[2].author.id, did_a, "the id stays the DID");
+    let asked: Vec<String> = directory
+        .requests()
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert_eq!(asked[0], format!("/{did_a}"));
+    assert!(asked.contains(&format!("/{did_b}")), "{asked:?}");
+
+    let bad = JetstreamConfig {
+        handle_resolver: Some("plc.directory".into()),
+        ..config(server.url())
+    };
+    assert!(
+        matches!(Jetstream::new(bad), Err(CollectorError::Config(m)) if m.contains("bluesky.handle_resolver"))
+    );
 }

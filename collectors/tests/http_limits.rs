@@ -290,6 +290,7 @@ async fn a_10_mb_sse_line_is_dropped_and_the_next_event_arrives_on_the_same_conn
         backoff: backoff(),
         idle_timeout: Duration::from_secs(5),
         backfill_pages: 0,
+        dedup_window: 10_000,
         keep_raw: false,
         http: HttpLimits::default(), // 4 MiB lines and events
     };
@@ -329,6 +330,8 @@ async fn a_websocket_message_over_the_cap_reconnects_from_the_cursor() {
         rewind: Duration::ZERO,
         backoff: backoff(),
         idle_timeout: Duration::from_secs(5),
+        handle_cache_entries: 100_000,
+        handle_resolver: None,
         keep_raw: false,
         http: HttpLimits {
             max_frame_bytes: 64 << 10,

@@ -1,6 +1,8 @@
 //! Mastodon streaming against a scripted local server replaying the documentation's real SSE
 //! events: a disconnect mid-event, a malformed frame, a 429 with Retry-After, the REST backfill
-//! from the cursor after reconnecting, resume after a restart, and a 401 that stops at once.
+//! from the cursor after reconnecting, resume after a restart, and a 401 that stops at once;
+//! a failed backfill (404, 5xx) skipped for the live stream, `Last-Event-ID` sent back, and
+//! re-delivered events that do not reset the reconnect backoff.
 
 mod support;
 
@@ -47,6 +49,7 @@ fn config(server: &Server, token: &tempfile::NamedTempFile) -> MastodonConfig {
         },
         idle_timeout: Duration::from_secs(5),
         backfill_pages: 2,
+        dedup_window: 10_000,
         keep_raw: false,
         http: Default::default(),
     }
@@ -81,16 +84,18 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
         .collect();
     let part_b: Vec<String> = ev[14..].to_vec();
     let backfilled = format!("[{}]", status_json(14));
+    // 0: the stream, cut; 1: a backfill refused with 429 (skipped: the stream comes next);
+    // 2: the stream refused with 429 (retried after Retry-After); 3: the backfill; 4: the stream.
     let server = Server::start(move |n, req| match (n, req.path()) {
         (0, "/api/v1/streaming/public") => sse(part_a.clone()),
-        (1, _) => Reply::status(429, &[("retry-after", "1")]),
+        (1 | 2, _) => Reply::status(429, &[("retry-after", "1")]),
         (_, "/api/v1/timelines/public")
             if req.query("min_id").as_deref() == Some("109348684737626801") =>
         {
             Reply::json(200, backfilled.clone())
         }
         (_, "/api/v1/timelines/public") => Reply::json(200, "[]"),
-        (3, "/api/v1/streaming/public") => sse(part_b.clone()),
+        (4, "/api/v1/streaming/public") => sse(part_b.clone()),
         _ => sse(vec![":thump\n".into()]),
     })
     .await;
@@ -129,12 +134,14 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
 
     let reqs = server.requests();
     assert_eq!(reqs[0].header("authorization"), Some("Bearer tok-123"));
-    assert_eq!(reqs[2].path(), "/api/v1/timelines/public");
+    assert_eq!(reqs[1].path(), "/api/v1/timelines/public");
+    assert_eq!(reqs[2].path(), "/api/v1/streaming/public");
+    assert_eq!(reqs[3].path(), "/api/v1/timelines/public");
     assert_eq!(
-        reqs[2].query("min_id").as_deref(),
+        reqs[3].query("min_id").as_deref(),
         Some("109348684737626801")
     );
-    assert_eq!(reqs[3].path(), "/api/v1/streaming/public");
+    assert_eq!(reqs[4].path(), "/api/v1/streaming/public");
     assert_eq!(
         last_cursor(&items).map(|c| c.0),
         Some("109348699525106378".into())
@@ -169,6 +176,159 @@ async fn resumes_after_a_restart_by_backfilling_from_the_saved_cursor() {
     );
     assert_eq!(got[1].id, format!("mastodon:{host}/109348699525106378"));
     assert_eq!(server.requests()[0].path(), "/api/v1/timelines/public");
+}
+
+/// The events that are statuses or deletions (what counts as news), by index into `events()`.
+fn news_events() -> Vec<String> {
+    events()
+        .into_iter()
+        .filter(|e| {
+            ["event: update", "event: status.update", "event: delete"]
+                .iter()
+                .any(|k| e.contains(&format!("{k}\n")))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failed_backfill_is_skipped_and_the_live_stream_goes_on() {
+    // A restart with a saved cursor against a server whose timeline API answers 404 (servers
+    // that hide their timelines), then 503: each backfill fails, the stream still runs.
+    let news = news_events();
+    let server = Server::start(move |n, req| match req.path() {
+        "/api/v1/timelines/public" if n == 0 => Reply::status(404, &[]),
+        "/api/v1/timelines/public" => Reply::status(503, &[]),
+        _ if n == 1 => sse(news[..4].to_vec()),
+        _ => sse(news[4..8].to_vec()),
+    })
+    .await;
+    let token = token_file();
+    let resume = Some(collectors::Cursor("109348677773283527".into()));
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(resume);
+    let items = take(&mut s, 8, Duration::from_secs(5)).await;
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
+    assert_eq!(items.len(), 8, "both streams delivered: {items:?}");
+    let paths: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert_eq!(
+        paths[..4],
+        [
+            "/api/v1/timelines/public",
+            "/api/v1/streaming/public",
+            "/api/v1/timelines/public",
+            "/api/v1/streaming/public"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_reconnect_sends_the_last_sse_id_as_last_event_id() {
+    // The documented events, each given an SSE id as a server that can resume would send.
+    let with_ids: Vec<String> = news_events()
+        .into_iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, e)| format!("id: 7-{i}\n{e}"))
+        .collect();
+    let server = Server::start(move |n, _| match n {
+        0 => sse(with_ids.clone()),
+        _ => sse(vec![":thump\n\n".into()]),
+    })
+    .await;
+    let token = token_file();
+    let mut cfg = config(&server, &token);
+    cfg.backfill_pages = 0;
+    let mut s = Mastodon::new(cfg).expect("cfg").stream(None);
+    let items = take(&mut s, 3, Duration::from_secs(5)).await;
+    assert_eq!(items.len(), 3);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.requests().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reqs = server.requests();
+    assert_eq!(reqs[0].header("last-event-id"), None);
+    assert_eq!(reqs[1].header("last-event-id"), Some("7-2"));
+}
+
+#[tokio::test]
+async fn re_delivered_events_do_not_reset_the_backoff() {
+    // A server that answers every connection with the same events and hangs up at once (seen in
+    // the field: ~10 reconnects/s). Only the first connection brings news; afterwards the backoff
+    // grows (10 ms doubling to 1 s) instead of restarting at 10 ms each time.
+    let same = news_events()[..3].to_vec();
+    let server = Server::start(move |_, _| {
+        Reply::stream(
+            "text/event-stream",
+            same.iter().map(|e| e.clone().into_bytes()).collect(),
+            Duration::ZERO,
+        )
+    })
+    .await;
+    let token = token_file();
+    let mut cfg = config(&server, &token);
+    cfg.backfill_pages = 0;
+    cfg.backoff = BackoffConfig {
+        initial: Duration::from_millis(10),
+        max: Duration::from_secs(1),
+    };
+    let mut s = Mastodon::new(cfg).expect("cfg").stream(None);
+    let items = take(&mut s, 10_000, Duration::from_secs(3)).await;
+    assert!(
+        items.iter().all(Result::is_ok),
+        "re-deliveries are still delivered"
+    );
+    let connections = server.requests().len();
+    eprintln!("connections in 3 s: {connections}");
+    assert!(
+        connections < 25,
+        "{connections} connections in 3 s: the backoff was reset by re-deliveries"
+    );
+}
+
+#[tokio::test]
+async fn a_404_at_start_stops_with_the_url_but_one_after_the_stream_worked_is_retried() {
+    // At start: the route does not exist (a server without streaming): stop, saying so.
+    let server = Server::start(|_, _| Reply::status(404, &[])).await;
+    let token = token_file();
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, 5, Duration::from_secs(5)).await;
+    match items.as_slice() {
+        [Err(e @ CollectorError::Http { status: 404, .. })] => {
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!(
+                    "the server answered HTTP 404 Not Found for {}",
+                    server.url("/api/v1/streaming/public")
+                )),
+                "{msg}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Mid-run: the stream worked, then one connection is answered 404 (a node restarting):
+    // the collector retries and the stream goes on.
+    let news = news_events();
+    let server = Server::start(move |n, req| match (n, req.path()) {
+        (0, _) => sse(news[..3].to_vec()),
+        (_, "/api/v1/timelines/public") => Reply::json(200, "[]"),
+        (2, _) => Reply::status(404, &[]),
+        _ => sse(news[3..6].to_vec()),
+    })
+    .await;
+    let mut s = Mastodon::new(config(&server, &token))
+        .expect("cfg")
+        .stream(None);
+    let items = take(&mut s, 6, Duration::from_secs(5)).await;
+    assert_eq!(items.len(), 6, "{items:?}");
+    assert!(items.iter().all(Result::is_ok), "{items:?}");
 }
 
 #[tokio::test]

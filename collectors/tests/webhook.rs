@@ -1,5 +1,6 @@
 //! Webhook ingest over real HTTP on 127.0.0.1: JSON, arrays, NDJSON, bearer token, body limit,
-//! bad records rejected one by one, and 503 + Retry-After when the consumer is behind.
+//! bad records rejected one by one (array elements too), native Mastodon, X, Bluesky and Hacker
+//! News payloads, and 503 + Retry-After when the consumer is behind.
 
 mod support;
 
@@ -203,4 +204,139 @@ async fn native_payloads_are_normalised_by_their_source() {
     let got = mentions(&take(&mut fx.stream, 2, Duration::from_secs(5)).await);
     assert_eq!(got[0].id, "hackernews:8863");
     assert!(got[1].id.starts_with("bluesky:at://did:plc:"));
+}
+
+/// The statuses (`update` events' data) of the recorded Mastodon stream.
+fn mastodon_statuses() -> Vec<serde_json::Value> {
+    include_str!("fixtures/mastodon/streaming_doc_events.sse")
+        .split("\n\n")
+        .filter(|e| e.starts_with("event: update\n"))
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).expect("status json"))
+        .collect()
+}
+
+async fn push(url: &str, body: String) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(url)
+        .bearer_auth("s3cret")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn one_bad_element_of_an_array_rejects_only_itself() {
+    let mut fx = start(1 << 20, Duration::from_secs(1)).await;
+    let body = format!(
+        "[{}, {{\"id\":\"\"}}, \"not a mention\", {}, {}]",
+        mention_json(0),
+        mention_json(1),
+        mention_json(2)
+    );
+    let (status, v) = push(&fx.url, body).await;
+    assert_eq!(status, 202);
+    assert_eq!(v["accepted"], 3, "{v}");
+    assert_eq!(v["rejected"], 2, "{v}");
+    let indexes: Vec<u64> = v["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["record"].as_u64())
+        .collect();
+    assert_eq!(indexes, [1, 2]);
+    let got = mentions(&take(&mut fx.stream, 3, Duration::from_secs(5)).await);
+    let ids: Vec<_> = got.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["synthetic:1-0", "synthetic:1-1", "synthetic:1-2"]);
+
+    // A recorded Mastodon timeline page (an array of statuses) with one broken element.
+    let mut page = mastodon_statuses();
+    page.insert(
+        1,
+        serde_json::json!({"id": "1", "content": "no account, no date"}),
+    );
+    let (status, v) = push(
+        &format!("{}/mastodon?server=mastodon.social", fx.url),
+        serde_json::Value::Array(page.clone()).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(v["accepted"], page.len() - 1, "{v}");
+    assert_eq!(
+        v["errors"],
+        serde_json::json!([{"record": 1, "reason": "not_a_status"}])
+    );
+    let got = mentions(&take(&mut fx.stream, page.len() - 1, Duration::from_secs(5)).await);
+    assert_eq!(got.len(), page.len() - 1);
+    assert_eq!(
+        got[0].id,
+        format!(
+            "mastodon:mastodon.social/{}",
+            page[0]["id"].as_str().expect("id")
+        )
+    );
+}
+
+#[tokio::test]
+async fn native_mastodon_and_x_payloads_are_accepted_as_documented() {
+    let mut fx = start(1 << 20, Duration::from_secs(1)).await;
+    let statuses = mastodon_statuses();
+    let status = statuses[0].clone();
+    let sid = status["id"].as_str().expect("id").to_owned();
+    let uri_host = reqwest::Url::parse(status["uri"].as_str().expect("uri"))
+        .expect("uri")
+        .host_str()
+        .expect("host")
+        .to_owned();
+    // A bare status: ids under the host of its `uri`.
+    let (code, v) = push(&format!("{}/mastodon", fx.url), status.to_string()).await;
+    assert_eq!((code, &v["accepted"]), (202, &serde_json::json!(1)), "{v}");
+    // A Mastodon webhook event around it, and one that carries no status.
+    let created = serde_json::json!({"event": "status.created",
+        "created_at": "2022-08-30T23:05:47Z", "object": status});
+    let (code, v) = push(&format!("{}/mastodon", fx.url), created.to_string()).await;
+    assert_eq!((code, &v["accepted"]), (202, &serde_json::json!(1)), "{v}");
+    let other = serde_json::json!({"event": "account.approved", "object": {"id": "1"}});
+    let (code, v) = push(&format!("{}/mastodon", fx.url), other.to_string()).await;
+    assert_eq!(
+        (code, &v["accepted"], &v["rejected"]),
+        (202, &serde_json::json!(0), &serde_json::json!(0))
+    );
+
+    // An X filtered-stream frame exactly as recorded (no author expansion), and a v2 response
+    // with a list of posts.
+    let frame = include_str!("fixtures/x/v2_filtered_stream_replay.CONSTRUCTED.ndjson")
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .expect("frame")
+        .to_owned();
+    let (code, v) = push(&format!("{}/x", fx.url), frame.clone()).await;
+    assert_eq!((code, &v["accepted"]), (202, &serde_json::json!(1)), "{v}");
+    let response = include_str!("fixtures/x/v2_get_tweets.response.json").to_owned();
+    let (code, v) = push(&format!("{}/x", fx.url), response).await;
+    assert_eq!((code, &v["accepted"]), (202, &serde_json::json!(2)), "{v}");
+
+    let got = mentions(&take(&mut fx.stream, 5, Duration::from_secs(5)).await);
+    let ids: Vec<_> = got.iter().map(|m| m.id.clone()).collect();
+    let frame_id: serde_json::Value = serde_json::from_str(&frame).expect("frame");
+    assert_eq!(
+        ids,
+        [
+            format!("mastodon:{uri_host}/{sid}"),
+            format!("mastodon:{uri_host}/{sid}"),
+            format!("x:{}", frame_id["data"]["id"].as_str().expect("id")),
+            "x:1293593516040269825".to_owned(),
+            "x:1293595870563381249".to_owned(),
+        ]
+    );
+    let (code, _) = push(&format!("{}/myspace", fx.url), "{}".into()).await;
+    assert_eq!(code, 404);
 }

@@ -1,6 +1,7 @@
 //! X filtered stream against a local server: rule sync (stale rule deleted, missing one added),
 //! the fixture's NDJSON frames with CRLF keep-alives, a disconnect mid-line, a 429 with
-//! Retry-After, the reconnect overlap dropped, malformed frames skipped, references, entities
+//! Retry-After, the reconnect overlap dropped, malformed frames skipped, frames without the author
+//! expansion kept, references, entities
 //! and media from constructed v2-shaped frames, backfill on resume, 401/403 fatal.
 
 mod support;
@@ -161,9 +162,13 @@ async fn syncs_rules_then_streams_through_a_cut_a_429_and_bad_frames() {
     let token = token_file();
     let started = Instant::now();
     let mut s = X::new(config(&server, &token)).expect("cfg").stream(None);
-    let items = take(&mut s, 63, Duration::from_secs(10)).await;
+    let items = take(&mut s, 64, Duration::from_secs(10)).await;
     let ms = mentions(&items);
-    assert_eq!(ms.len(), 63, "60 fixture posts + 3 constructed");
+    assert_eq!(
+        ms.len(),
+        64,
+        "60 fixture posts, one without an author, 3 constructed"
+    );
     let more = take(&mut s, 1, Duration::from_millis(300)).await;
     assert!(more.is_empty(), "no duplicates or extras: {more:?}");
     assert!(
@@ -176,10 +181,12 @@ async fn syncs_rules_then_streams_through_a_cut_a_429_and_bad_frames() {
             let v: Value = serde_json::from_str(f).expect("frame");
             format!("x:{}", v["data"]["id"].as_str().expect("id"))
         })
+        .chain(["x:1578000000000000000".to_owned()])
         .chain((1..=3).map(|k| format!("x:160000000000000000{k}")))
         .collect();
     let got: Vec<String> = ms.iter().map(|m| m.id.clone()).collect();
     assert_eq!(got, want);
+    assert_eq!(ms[60].author.id, "unknown", "a frame without author_id");
 
     // The rules: the stale one deleted first, then the missing one added.
     let reqs = server.requests();
@@ -247,7 +254,7 @@ async fn syncs_rules_then_streams_through_a_cut_a_429_and_bad_frames() {
         escaped.text
     );
 
-    let (reply, quote, repost) = (&ms[60], &ms[61], &ms[62]);
+    let (reply, quote, repost) = (&ms[61], &ms[62], &ms[63]);
     assert_eq!(reply.kind, Kind::Reply);
     assert_eq!(
         reply.refs.reply_to.as_deref(),
@@ -410,4 +417,52 @@ fn config_rejects_unknown_keys_and_an_empty_rule_set() {
     };
     let err = X::new(c).expect_err("no secret");
     assert!(err.to_string().contains("x.bearer_token"), "{err}");
+}
+
+#[tokio::test]
+async fn frames_without_author_expansions_become_mentions_with_what_they_have() {
+    // The recorded posts exactly as recorded: no `author_id`, no `includes.users` (an app
+    // that did not ask for the expansion, or a user object withheld), and one frame whose
+    // `author_id` has no user object beside it.
+    let mut lines: Vec<String> = FIXTURE.split_inclusive("\r\n").map(str::to_owned).collect();
+    let first = lines
+        .iter()
+        .position(|l| !l.trim().is_empty())
+        .expect("a frame");
+    let mut v: Value = serde_json::from_str(&lines[first]).expect("frame");
+    v["data"]["author_id"] = json!("2244994945");
+    lines[first] = format!("{v}\r\n");
+    let server = Server::start(move |_, req| match req.path() {
+        "/2/tweets/search/stream" => {
+            let mut r = stream_reply(&lines);
+            if let Reply::Stream { hold, .. } = &mut r {
+                *hold = Duration::from_secs(30);
+            }
+            r
+        }
+        _ => Reply::status(404, &[]),
+    })
+    .await;
+    let token = token_file();
+    let mut cfg = config(&server, &token);
+    cfg.sync_rules = false;
+    let mut s = X::new(cfg).expect("cfg").stream(None);
+    let items = take(&mut s, 60, Duration::from_secs(10)).await;
+    let ms = mentions(&items);
+    assert_eq!(ms.len(), 60, "every recorded frame is a mention");
+    assert_eq!(ms[0].author.id, "2244994945");
+    assert_eq!(ms[0].author.handle, "");
+    assert_eq!(ms[0].author.display_name, None);
+    for m in &ms[1..] {
+        assert_eq!(m.author.id, "unknown");
+        assert_eq!(m.author.handle, "");
+        assert!(m.validate().is_ok(), "{m:?}");
+        assert!(
+            m.url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://x.com/i/web/status/")),
+            "{:?}",
+            m.url
+        );
+    }
 }

@@ -21,6 +21,15 @@ pub(crate) struct JetEvent {
     pub kind: String,
     #[serde(default)]
     pub commit: Option<Commit>,
+    /// On `identity` events: the account's current handle, when it has a verified one.
+    #[serde(default)]
+    pub identity: Option<Identity>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Identity {
+    #[serde(default)]
+    pub handle: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,7 +135,8 @@ pub(crate) fn normalise(
         lang_hint: str_at(&rec, "/langs/0"),
         author: Author {
             id: ev.did.clone(),
-            // Jetstream commits carry no handle; the DID is the stable id and what we can show.
+            // Commits carry no handle: the collector puts in the one its identity events taught
+            // it; until then the DID is what there is to show.
             handle: ev.did,
             ..Author::default()
         },

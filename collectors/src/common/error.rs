@@ -24,7 +24,11 @@ pub enum CollectorError {
     #[error("invalid collector config: {0}")]
     Config(String),
     /// The source refused our credentials.
-    #[error("{source_name}: credentials refused (HTTP {status}): {detail}")]
+    #[error(
+        "{source_name}: the server answered HTTP {status} {}: {}{detail}",
+        reason(*status),
+        if *status == 403 { "the credentials lack access to this; " } else { "check the token or credentials; " }
+    )]
     Auth {
         source_name: &'static str,
         status: u16,
@@ -33,8 +37,9 @@ pub enum CollectorError {
     /// The source asked us to slow down.
     #[error("rate limited; retry after {retry_after:?}")]
     RateLimited { retry_after: Option<Duration> },
-    /// The source answered with an unexpected HTTP status.
-    #[error("HTTP {status}: {detail}")]
+    /// The source answered with an unexpected HTTP status. `detail` names the URL (without its
+    /// query, which may hold keys) and the start of the answer's body.
+    #[error("the server answered HTTP {status} {}{}{detail}", reason(*status), if detail.is_empty() { "" } else { " " })]
     Http { status: u16, detail: String },
     /// Connecting, reading or writing failed.
     #[error("transport: {0}")]
@@ -67,6 +72,14 @@ pub enum CollectorError {
     Closed,
 }
 
+/// The status's reason phrase ("Not Found"), or "" for a code without one.
+fn reason(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
 impl CollectorError {
     /// The error's class (see [`ErrorClass`]).
     pub fn class(&self) -> ErrorClass {
@@ -82,7 +95,9 @@ impl CollectorError {
                 ErrorClass::External
             }
             // 5xx and timeouts are the server's trouble; any other 4xx means our request is
-            // wrong (an unknown hashtag, a bad rule) and will not get better by repeating it.
+            // wrong (an unknown hashtag, a bad rule) and will not get better by repeating it —
+            // when it comes at start. [`Reconnect`](super::Reconnect) retries one that comes
+            // after the same requests have worked.
             CollectorError::Http { status, .. } => {
                 if *status >= 500 || *status == 408 {
                     ErrorClass::External
@@ -126,4 +141,42 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_errors_say_what_the_server_answered() {
+        let e = CollectorError::Http {
+            status: 404,
+            detail: "for https://m.example/api/v1/timelines/public".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the server answered HTTP 404 Not Found for https://m.example/api/v1/timelines/public"
+        );
+        assert!(e.is_fatal(), "at start a 404 means the request is wrong");
+        let e = CollectorError::Auth {
+            source_name: "mastodon",
+            status: 401,
+            detail: "for https://m.example/api/v1/streaming/public".into(),
+        };
+        let s = e.to_string();
+        assert!(
+            s.starts_with("mastodon: the server answered HTTP 401 Unauthorized: check the token"),
+            "{s}"
+        );
+        assert!(!s.contains("config"), "{s}");
+        let e = CollectorError::Auth {
+            source_name: "x",
+            status: 403,
+            detail: String::new(),
+        };
+        assert!(
+            e.to_string()
+                .contains("HTTP 403 Forbidden: the credentials lack access")
+        );
+    }
 }

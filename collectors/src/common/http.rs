@@ -100,6 +100,11 @@ pub(crate) async fn check(
     if status.is_success() {
         return Ok(resp);
     }
+    let mut url = resp.url().clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
     let wait = retry_after(resp.headers(), Utc::now());
     let mut body = resp.bytes_stream();
     let mut raw = Vec::new();
@@ -115,6 +120,12 @@ pub(crate) async fn check(
         .find(|&i| detail.is_char_boundary(i))
         .unwrap_or(0);
     detail.truncate(cut);
+    let body = detail.trim();
+    let detail = if body.is_empty() {
+        format!("for {url}")
+    } else {
+        format!("for {url}: {body}")
+    };
     Err(match status.as_u16() {
         401 | 403 => CollectorError::Auth {
             source_name: source,

@@ -7,6 +7,10 @@ pub struct SseEvent {
     pub event: String,
     /// The `data:` lines joined by `\n`.
     pub data: String,
+    /// The last event id the stream set (`id:`), as the spec keeps it: it carries over to later
+    /// events until another `id:` changes it; an empty `id:` clears it. A client reconnects with
+    /// it as `Last-Event-ID` so a server that supports it resumes after this event.
+    pub id: Option<String>,
 }
 
 /// What a line completed: an event, or the news that one was dropped for its size.
@@ -34,6 +38,7 @@ pub struct SseParser {
     data: Option<String>,
     max: usize,
     skipping: bool,
+    last_id: Option<String>,
 }
 
 impl Default for SseParser {
@@ -50,6 +55,7 @@ impl SseParser {
             data: None,
             max,
             skipping: false,
+            last_id: None,
         }
     }
 
@@ -66,6 +72,7 @@ impl SseParser {
                 Sse::Event(SseEvent {
                     event: event.unwrap_or_else(|| "message".into()),
                     data,
+                    id: self.last_id.clone(),
                 })
             });
         }
@@ -92,7 +99,11 @@ impl SseParser {
                     None => self.data = Some(value.to_owned()),
                 }
             }
-            _ => {} // `id`, `retry` and unknown fields
+            // The spec ignores an id with a NUL in it.
+            "id" if !value.contains('\0') => {
+                self.last_id = (!value.is_empty()).then(|| value.to_owned());
+            }
+            _ => {} // `retry` and unknown fields
         }
         None
     }
@@ -111,14 +122,33 @@ impl SseParser {
     }
 
     /// Drops a half-received event (after a disconnect: it must not be glued to the next one).
+    /// The last event id survives, as the spec says.
     pub fn reset(&mut self) {
+        let last_id = self.last_id.take();
         *self = SseParser::new(self.max);
+        self.last_id = last_id;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_ids_carry_over_until_changed_or_cleared() {
+        let mut p = SseParser::default();
+        let mut ids = Vec::new();
+        for l in [
+            "data: a", "", "id: 7", "data: b", "", "data: c", "", "id", "data: d", "", "id: 8",
+            "data: e", "",
+        ] {
+            if let Some(Sse::Event(e)) = p.line(l) {
+                ids.push(e.id);
+            }
+        }
+        let s = |x: &str| Some(x.to_owned());
+        assert_eq!(ids, vec![None, s("7"), s("7"), None, s("8")]);
+    }
 
     #[test]
     fn dispatches_on_blank_lines_and_ignores_comments() {
@@ -144,11 +174,13 @@ mod tests {
             vec![
                 SseEvent {
                     event: "delete".into(),
-                    data: "123".into()
+                    data: "123".into(),
+                    id: None,
                 },
                 SseEvent {
                     event: "message".into(),
-                    data: "a\nb".into()
+                    data: "a\nb".into(),
+                    id: None,
                 },
             ]
         );
@@ -178,7 +210,8 @@ mod tests {
                 },
                 Sse::Event(SseEvent {
                     event: "delete".into(),
-                    data: "42".into()
+                    data: "42".into(),
+                    id: None,
                 }),
             ]
         );

@@ -48,6 +48,9 @@ pub(crate) struct Status {
     card: Option<Card>,
     #[serde(default)]
     visibility: Option<String>,
+    /// When the status was last edited (null until then): an edit re-sent is news.
+    #[serde(default)]
+    edited_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +100,12 @@ struct Card {
 /// The status id (for cursors).
 pub(crate) fn status_id(s: &Status) -> &str {
     &s.id
+}
+
+/// The last edit's time in microseconds, 0 for a status never edited (for telling news from
+/// re-deliveries).
+pub(crate) fn edited_micros(s: &Status) -> i64 {
+    s.edited_at.map_or(0, |t| t.timestamp_micros())
 }
 
 /// `mastodon:<host>/<id>`.

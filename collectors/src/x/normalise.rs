@@ -2,8 +2,12 @@
 //!
 //! A mention's id is `x:<post id>`. The kind comes from `referenced_tweets`: `retweeted` makes a
 //! repost, `replied_to` a reply, `quoted` a quote (a reply that quotes is a reply with both refs
-//! set). The author is looked up in `includes.users` by `author_id`. A long post's full text is
-//! in `note_tweet.text`; `text` is then a truncated copy.
+//! set). The author is looked up in `includes.users` by `author_id`. A frame without that
+//! expansion (an app whose rules or tier leave it out, a user object withheld) still becomes a
+//! mention with what it has: no user object leaves the handle empty and the profile fields
+//! absent; no `author_id` at all gives the author id [`UNKNOWN_AUTHOR`], because a mention must
+//! name an author id and X's own are numeric, so it cannot be mistaken for an account. A long
+//! post's full text is in `note_tweet.text`; `text` is then a truncated copy.
 //!
 //! X escapes `&`, `<` and `>` in `text` as `&amp;`, `&lt;`, `&gt;` and counts entity offsets
 //! (`start`/`end`, code points) in that escaped text. We unescape the text and move the offsets
@@ -76,8 +80,11 @@ pub(crate) fn snowflake_time(id: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
 }
 
-/// Normalises a frame. Fails (with a reason code) when the post has no `author_id`: the
-/// collector always asks for it, so a frame without one is not what we asked for.
+/// The author id of a post that came without `author_id`.
+pub(crate) const UNKNOWN_AUTHOR: &str = "unknown";
+
+/// Normalises a frame. Fails (with a reason code) only when the post's time cannot be known
+/// (no `created_at` and an id that is not a snowflake).
 pub(crate) fn to_mention(
     frame: Frame,
     collected_at: DateTime<Utc>,
@@ -88,7 +95,11 @@ pub(crate) fn to_mention(
         includes,
         matching_rules,
     } = frame;
-    let author_id = post.author_id.clone().ok_or("no_author_id")?;
+    let author_id = post
+        .author_id
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| UNKNOWN_AUTHOR.to_owned());
     let user = includes
         .users
         .iter()
