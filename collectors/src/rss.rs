@@ -30,7 +30,7 @@ use crate::common::{
     BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect,
 };
 
-pub use normalise::{ParsedFeed, parse};
+pub use normalise::{ParsedEntry, ParsedFeed, parse};
 
 /// How to poll one feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,7 +238,7 @@ impl Rss {
             .entries
             .into_iter()
             .enumerate()
-            .map(|(i, (id, m))| (i, hash(&id), m))
+            .map(|(i, e)| (i, hash(&e.id), e.mention))
             .filter(|(_, h, _)| !seen.contains(*h))
             .collect();
         // Oldest first; undated entries (created_at = now) after dated ones, reverse document order.

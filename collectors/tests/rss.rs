@@ -56,7 +56,8 @@ fn feedparser_test_feeds_agree_with_feedparser() {
             .filter(|e| !rdf || !e["link"].is_null())
             .collect();
         assert_eq!(p.entries.len(), want.len(), "{file}: entry count");
-        for ((id, m), ge) in p.entries.iter().zip(want) {
+        for (e, ge) in p.entries.iter().zip(want) {
+            let (id, m) = (&e.id, &e.mention);
             assert_eq!(m.source, Source::Rss);
             assert_eq!(m.kind, Kind::Post);
             if let Some(t) = ge["title"].as_str() {
