@@ -3,9 +3,12 @@
 //! One collector follows one feed (the runner's collector name is the checkpoint key, so each
 //! feed has its own cursor). Every `poll_interval` it sends `If-None-Match` / `If-Modified-Since`
 //! with the validators of the last 200 answer; a `304 Not Modified` costs the server nothing.
-//! A changed feed is parsed by `feed-rs` (RSS 0.9x/2.0, RDF/RSS 1.0, Atom 0.3/1.0) and its
-//! entries not seen before are emitted oldest first (by published/updated date; undated ones
-//! in reverse document order, since feeds list the newest first).
+//! A changed feed is parsed by `feed-rs` (RSS 0.9x/2.0, RDF/RSS 1.0, Atom 0.3/1.0), or where
+//! feed-rs rejects or misreads it by our lenient reader (`rss/lenient.rs`: the dialects and
+//! broken documents real readers accept, one entry at a time), and its entries not seen before
+//! are emitted oldest first (by published/updated date; undated ones in reverse document order,
+//! since feeds list the newest first). A document neither reads, or one cut short, is counted
+//! as malformed and not remembered.
 //!
 //! The cursor is the list of seen entries — a 64-bit FNV-1a hash of each entry id, newest
 //! last, bounded by `remember` (keep it above the feed's length, or entries that drop out of
@@ -16,6 +19,7 @@
 //! sent the validators of a poll whose later items were never acknowledged would get a 304 and
 //! lose them; after a restart the first poll is unconditional and the seen list filters it.
 
+mod lenient;
 mod normalise;
 
 use std::collections::VecDeque;

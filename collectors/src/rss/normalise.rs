@@ -1,7 +1,9 @@
 //! Feed documents (RSS 0.9x/2.0, RDF/RSS 1.0, Atom 0.3/1.0) as mentions.
 //!
-//! feed-rs reads the document into a [`Channel`] of [`Item`]s, the fields the collector uses,
-//! and one function turns those into mentions.
+//! feed-rs reads the document; where it fails or is known to misread it, the lenient pass of
+//! [`super::lenient`] is used instead (see [`parse`]). Either reading becomes a [`Channel`] of
+//! [`Item`]s, the fields the collector uses, and one function turns those into mentions, so
+//! both readings give the same ids for the same entries.
 //!
 //! An entry's id is its `guid`/`id`. A mention id is `rss:<entry id>` when that id is a URI
 //! (`https://…`, `tag:…`, `urn:…`), which the publisher promises is globally unique, and
@@ -23,6 +25,7 @@ use feed_rs::model::{Entry, Feed, Link, LinkTarget, Text};
 use model::{Author, Kind, Mention, Source};
 use serde_json::{Value, json};
 
+use super::lenient;
 use crate::common::html;
 
 /// A parsed feed: its entries as mentions, in document order.
@@ -72,12 +75,22 @@ pub(crate) struct Item {
 }
 
 /// Parses a feed document fetched from `feed_url`; the error is feed-rs's message.
+///
+/// feed-rs's reading is used unless it failed, found fewer entries than the lenient pass (it
+/// drops RDF items without a `<link>`), or the lenient pass saw a construct feed-rs misreads
+/// ([`lenient::Reading::misread`]). A document that neither reads is an error.
 pub fn parse(
     bytes: &[u8],
     feed_url: &str,
     collected_at: DateTime<Utc>,
 ) -> Result<ParsedFeed, String> {
-    Ok(to_parsed(strict(bytes, feed_url)?, feed_url, collected_at))
+    let channel = match (strict(bytes, feed_url), lenient::read(bytes, feed_url)) {
+        (Ok(s), Some(l)) if l.misread || l.channel.items.len() > s.items.len() => l.channel,
+        (Ok(s), _) => s,
+        (Err(_), Some(l)) => l.channel,
+        (Err(e), None) => return Err(e),
+    };
+    Ok(to_parsed(channel, feed_url, collected_at))
 }
 
 /// The document as feed-rs reads it.
