@@ -3,9 +3,12 @@
 //! One collector follows one feed (the runner's collector name is the checkpoint key, so each
 //! feed has its own cursor). Every `poll_interval` it sends `If-None-Match` / `If-Modified-Since`
 //! with the validators of the last 200 answer; a `304 Not Modified` costs the server nothing.
-//! A changed feed is parsed by `feed-rs` (RSS 0.9x/2.0, RDF/RSS 1.0, Atom 0.3/1.0) and its
-//! entries not seen before are emitted oldest first (by published/updated date; undated ones
-//! in reverse document order, since feeds list the newest first).
+//! A changed feed is parsed by `feed-rs` (RSS 0.9x/2.0, RDF/RSS 1.0, Atom 0.3/1.0), or where
+//! feed-rs rejects or misreads it by our lenient reader (`rss/lenient.rs`: the dialects and
+//! broken documents real readers accept, one entry at a time), and its entries not seen before
+//! are emitted oldest first (by published/updated date; undated ones in reverse document order,
+//! since feeds list the newest first). A document neither reads, or one cut short, is counted
+//! as malformed and not remembered.
 //!
 //! The cursor is the list of seen entries — a 64-bit FNV-1a hash of each entry id, newest
 //! last, bounded by `remember` (keep it above the feed's length, or entries that drop out of
@@ -16,6 +19,7 @@
 //! sent the validators of a poll whose later items were never acknowledged would get a 304 and
 //! lose them; after a restart the first poll is unconditional and the seen list filters it.
 
+mod lenient;
 mod normalise;
 
 use std::collections::VecDeque;
@@ -30,7 +34,7 @@ use crate::common::{
     BackoffConfig, CollectorError, Cursor, Emitter, HttpLimits, ItemStream, Reconnect,
 };
 
-pub use normalise::{ParsedFeed, parse};
+pub use normalise::{ParsedEntry, ParsedFeed, parse};
 
 /// How to poll one feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,7 +242,7 @@ impl Rss {
             .entries
             .into_iter()
             .enumerate()
-            .map(|(i, (id, m))| (i, hash(&id), m))
+            .map(|(i, e)| (i, hash(&e.id), e.mention))
             .filter(|(_, h, _)| !seen.contains(*h))
             .collect();
         // Oldest first; undated entries (created_at = now) after dated ones, reverse document order.

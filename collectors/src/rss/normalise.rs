@@ -1,89 +1,180 @@
-//! Feed documents (RSS 0.9x/2.0, RDF/RSS 1.0, Atom 0.3/1.0) as mentions, through `feed-rs`.
+//! Feed documents (RSS 0.9x/2.0, RDF/RSS 1.0, Atom 0.3/1.0) as mentions.
 //!
-//! An entry's id is its `guid`/`id`; an entry without one gets a stable id from its link and
-//! title, or failing those from its body and dates (feed-rs's own fallback is a random UUID,
-//! which would make every poll look new). A mention id is `rss:<entry id>` when the entry id is
-//! a URI (`https://…`, `tag:…`, `urn:…`), which is globally unique by design, and
-//! `rss:<feed url>#<entry id>` otherwise (a bare `42` is unique only within its feed).
+//! feed-rs reads the document; where it fails or is known to misread it, the lenient pass of
+//! [`super::lenient`] is used instead (see [`parse`]). Either reading becomes a [`Channel`] of
+//! [`Item`]s, the fields the collector uses, and one function turns those into mentions, so
+//! both readings give the same ids for the same entries.
+//!
+//! An entry's id is its `guid`/`id`. A mention id is `rss:<entry id>` when that id is a URI
+//! (`https://…`, `tag:…`, `urn:…`), which the publisher promises is globally unique, and
+//! `rss:<feed url>#<entry id>` otherwise (a bare `42` is unique only within its feed). An entry
+//! without one gets a derived id, always scoped to its feed: a hash of its link and title, or,
+//! with no link, of everything it has (title, bodies, dates, author, other links), so entries
+//! differ unless their content does. Not a position or a random UUID (feed-rs's own fallback),
+//! which would make every poll look new.
 //!
 //! feed-rs does not know Atom 0.3 (namespace `http://purl.org/atom/ns#`) or RSS 0.90
 //! (`http://my.netscape.com/rdf/simple/0.9/`): it finds the root but none of its children. Such
 //! a document is rewritten before parsing: the namespace to Atom 1.0's or RSS 1.0's, Atom 0.3's
 //! `issued`/`modified` to `published`/`updated` and its MIME-typed `type="text/plain"` etc. to
 //! 1.0's `text`/`html`/`xhtml` (a `link`'s `type="text/html"` becomes `html` too; we do not read
-//! it). Byte-level, so a document in a legacy encoding is not mangled. Gaps found against
-//! feedparser's test suite and not worked around: `dc:title`, `dcterms:issued`/`modified`,
-//! base64 text constructs, the Userland RSS namespace, and RSS 1.0/0.90 items without a
-//! `<link>` (feed-rs drops them; the format requires one).
+//! it). Byte-level, so a document in a legacy encoding is not mangled.
 
 use chrono::{DateTime, Utc};
-use feed_rs::model::{Entry, Feed, Link, Text};
+use feed_rs::model::{Entry, Feed, Link, LinkTarget, Text};
 use model::{Author, Kind, Mention, Source};
 use serde_json::{Value, json};
 
+use super::lenient;
 use crate::common::html;
 
-/// A parsed feed: its entries as mentions (in document order) with their entry ids.
+/// A parsed feed: its entries as mentions, in document order.
 #[derive(Debug)]
 pub struct ParsedFeed {
     pub title: Option<String>,
-    /// `(entry id, mention)` in document order.
-    pub entries: Vec<(String, Mention)>,
+    pub entries: Vec<ParsedEntry>,
 }
 
-/// Marks an id that feed-rs could not derive from link or title; replaced in [`normalise`].
-const NO_ID: &str = "";
+/// One entry of a feed.
+#[derive(Debug)]
+pub struct ParsedEntry {
+    /// The entry's id within its feed (the cursor remembers it): the publisher's, or derived.
+    pub id: String,
+    /// The title as text (also the start of `mention.text`); `None` when absent or empty.
+    pub title: Option<String>,
+    pub mention: Mention,
+}
 
-/// Parses a feed document fetched from `feed_url`. The error is feed-rs's message.
+/// A feed as the collector reads it, whichever parser read it. Texts are plain text.
+#[derive(Debug, Default)]
+pub(crate) struct Channel {
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub lang: Option<String>,
+    pub items: Vec<Item>,
+}
+
+/// One entry as the collector reads it. Texts are plain text, never empty.
+#[derive(Debug, Default)]
+pub(crate) struct Item {
+    /// The publisher's `guid`/`id`, trimmed.
+    pub id: Option<String>,
+    /// The id may stand in for a missing link (not an RSS guid with `isPermaLink="false"`).
+    pub id_is_link: bool,
+    pub title: Option<String>,
+    /// The entry's web page (its `alternate` link).
+    pub link: Option<String>,
+    /// Its other links (enclosures, related pages), for derived ids.
+    pub links: Vec<String>,
+    pub content: Option<String>,
+    pub summary: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub author: Option<String>,
+    pub lang: Option<String>,
+}
+
+/// Parses a feed document fetched from `feed_url`; the error is feed-rs's message.
+///
+/// feed-rs's reading is used unless it failed, found fewer entries than the lenient pass (it
+/// drops RDF items without a `<link>`), or the lenient pass saw a construct feed-rs misreads
+/// ([`lenient::Reading::misread`]). A document that neither reads is an error.
 pub fn parse(
     bytes: &[u8],
     feed_url: &str,
     collected_at: DateTime<Utc>,
 ) -> Result<ParsedFeed, String> {
+    let channel = match (strict(bytes, feed_url), lenient::read(bytes, feed_url)) {
+        (Ok(s), Some(l)) if l.misread || l.channel.items.len() > s.items.len() => l.channel,
+        (Ok(s), _) => s,
+        (Err(_), Some(l)) => l.channel,
+        (Err(e), None) => return Err(e),
+    };
+    Ok(to_parsed(channel, feed_url, collected_at))
+}
+
+/// The document as feed-rs reads it.
+fn strict(bytes: &[u8], feed_url: &str) -> Result<Channel, String> {
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(feed_url))
-        .id_generator(|links, title, _| match (links.first(), title) {
-            (None, None) => NO_ID.to_owned(),
-            (link, title) => {
-                let mut h = Fnv::default();
-                h.write(link.map_or("", |l| l.href.as_str()));
-                h.write("\u{0}");
-                h.write(title.as_ref().map_or("", |t| t.content.as_str()));
-                format!("urn:x-backchannel:{:016x}", h.0)
-            }
-        })
+        // Ours are derived later from the whole entry; an empty id marks "none given".
+        .id_generator(|_, _, _| String::new())
         .build();
     let feed = match legacy_as_current(bytes) {
         Some(doc) => parser.parse(doc.as_slice()),
         None => parser.parse(bytes),
     }
     .map_err(|e| e.to_string())?;
-    Ok(normalise(feed, feed_url, collected_at))
+    Ok(from_feed_rs(feed))
 }
 
-fn normalise(feed: Feed, feed_url: &str, collected_at: DateTime<Utc>) -> ParsedFeed {
-    let feed_title = feed.title.as_ref().map(text);
-    let feed_lang = feed.language.clone();
-    let feed_author = feed.authors.first().and_then(person);
-    let entries = feed
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn from_feed_rs(feed: Feed) -> Channel {
+    let items = feed
         .entries
         .into_iter()
-        .map(|e| {
-            let id = entry_id(&e);
-            let m = to_mention(
-                e,
-                &id,
-                feed_url,
-                feed_title.as_deref(),
-                feed_author.as_deref(),
-                feed_lang.as_deref(),
-                collected_at,
-            );
-            (id, m)
+        .map(|e: Entry| {
+            let link = entry_link(&e.links);
+            Item {
+                id: non_empty(e.id.trim().to_owned()),
+                id_is_link: true,
+                title: e.title.as_ref().map(text).and_then(non_empty),
+                links: e
+                    .links
+                    .iter()
+                    .map(|l| l.href.clone())
+                    .filter(|h| Some(h) != link.as_ref())
+                    .collect(),
+                link,
+                content: e
+                    .content
+                    .as_ref()
+                    .and_then(|c| c.body.as_deref())
+                    .map(html::to_text)
+                    .and_then(non_empty),
+                summary: e.summary.as_ref().map(text).and_then(non_empty),
+                published: e.published,
+                updated: e.updated,
+                author: e.authors.first().and_then(person),
+                lang: e.language,
+            }
         })
         .collect();
+    Channel {
+        title: feed.title.as_ref().map(text).and_then(non_empty),
+        author: feed.authors.first().and_then(person),
+        lang: feed.language,
+        items,
+    }
+}
+
+/// What a mention takes from its feed.
+struct FeedInfo<'a> {
+    url: &'a str,
+    title: Option<&'a str>,
+    author: Option<&'a str>,
+    lang: Option<&'a str>,
+}
+
+fn to_parsed(channel: Channel, feed_url: &str, collected_at: DateTime<Utc>) -> ParsedFeed {
+    let feed = FeedInfo {
+        url: feed_url,
+        title: channel.title.as_deref(),
+        author: channel.author.as_deref(),
+        lang: channel.lang.as_deref(),
+    };
+    let mut entries = Vec::with_capacity(channel.items.len());
+    for it in channel.items {
+        let id = entry_id(&it);
+        let title = it.title.clone();
+        let mention = to_mention(it, &id, &feed, collected_at);
+        entries.push(ParsedEntry { id, title, mention });
+    }
     ParsedFeed {
-        title: feed_title,
+        title: channel.title,
         entries,
     }
 }
@@ -134,22 +225,37 @@ fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-fn entry_id(e: &Entry) -> String {
-    if e.id != NO_ID {
-        return e.id.clone();
+/// Prefix of the ids we derive.
+const DERIVED: &str = "urn:x-backchannel:";
+
+/// The publisher's id, or one derived from the entry's content (see the module docs).
+fn entry_id(it: &Item) -> String {
+    if let Some(id) = &it.id {
+        return id.clone();
     }
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    let date = |d: Option<DateTime<Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();
+    let parts = match &it.link {
+        Some(link) => vec![link.clone(), opt(&it.title)],
+        None => {
+            let mut p = vec![
+                opt(&it.title),
+                opt(&it.content),
+                opt(&it.summary),
+                date(it.published),
+                date(it.updated),
+                opt(&it.author),
+            ];
+            p.extend(it.links.iter().cloned());
+            p
+        }
+    };
     let mut h = Fnv::default();
-    for part in [
-        e.content.as_ref().and_then(|c| c.body.as_deref()),
-        e.summary.as_ref().map(|s| s.content.as_str()),
-    ] {
-        h.write(part.unwrap_or(""));
+    for p in parts {
+        h.write(&p);
         h.write("\u{0}");
     }
-    for d in [e.published, e.updated] {
-        h.write(&d.map(|d| d.to_rfc3339()).unwrap_or_default());
-    }
-    format!("urn:x-backchannel:{:016x}", h.0)
+    format!("{DERIVED}{:016x}", h.0)
 }
 
 /// Title or body text: HTML (and XHTML) to text, plain text as given.
@@ -171,70 +277,63 @@ fn person(p: &feed_rs::model::Person) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The entry's web page: the `alternate` link (or one without a rel), else the first.
+/// The entry's web page: its `alternate` link (or one without a rel), not a comments page.
 pub(crate) fn entry_link(links: &[Link]) -> Option<String> {
     links
         .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .or_else(|| links.first())
+        .find(|l| {
+            l.rel.as_deref().is_none_or(|r| r == "alternate")
+                && !matches!(
+                    l.target,
+                    Some(LinkTarget::Comments | LinkTarget::CommentsFeed)
+                )
+        })
         .map(|l| l.href.clone())
 }
 
-fn to_mention(
-    e: Entry,
-    id: &str,
-    feed_url: &str,
-    feed_title: Option<&str>,
-    feed_author: Option<&str>,
-    feed_lang: Option<&str>,
-    collected_at: DateTime<Utc>,
-) -> Mention {
-    let title = e.title.as_ref().map(text).filter(|t| !t.is_empty());
-    let body = match (&e.content, &e.summary) {
-        (Some(c), _) if c.body.as_deref().is_some_and(|b| !b.trim().is_empty()) => {
-            html::to_text(c.body.as_deref().unwrap_or_default())
-        }
-        (_, Some(s)) => text(s),
-        _ => String::new(),
-    };
-    let text = match (title, body.is_empty()) {
+fn to_mention(it: Item, id: &str, feed: &FeedInfo<'_>, collected_at: DateTime<Utc>) -> Mention {
+    let body = it.content.or(it.summary).unwrap_or_default();
+    let text = match (it.title, body.is_empty()) {
         (Some(t), true) => t,
         (Some(t), false) if body.starts_with(&t) => body, // RSS items that repeat the title
         (Some(t), false) => format!("{t}\n\n{body}"),
         (None, _) => body,
     };
-    let author = e
-        .authors
-        .first()
-        .and_then(person)
-        .or_else(|| feed_author.map(str::to_owned))
-        .or_else(|| feed_title.map(str::to_owned))
-        .unwrap_or_else(|| host(feed_url));
-    let unique = ["http:", "https:", "tag:", "urn:"]
-        .iter()
-        .any(|p| id.starts_with(p));
+    let author = it
+        .author
+        .or_else(|| feed.author.map(str::to_owned))
+        .or_else(|| feed.title.map(str::to_owned))
+        .unwrap_or_else(|| host(feed.url));
+    let publisher_id = it.id.is_some();
+    let global = publisher_id
+        && ["http:", "https:", "tag:", "urn:"]
+            .iter()
+            .any(|p| id.starts_with(p));
     let mut extra = serde_json::Map::new();
-    extra.insert("feed".into(), json!({"url": feed_url, "title": feed_title}));
-    if let Some(u) = e.updated {
+    extra.insert("feed".into(), json!({"url": feed.url, "title": feed.title}));
+    if let Some(u) = it.updated {
         extra.insert("updated_at".into(), Value::String(u.to_rfc3339()));
     }
+    // No link: a permalink id that is an http(s) URL (an RSS guid, many Atom ids) is one.
+    let url = it.link.or_else(|| {
+        let lower = id.get(..8).unwrap_or(id).to_ascii_lowercase();
+        let http = lower.starts_with("http://") || lower.starts_with("https://");
+        (publisher_id && it.id_is_link && http && reqwest::Url::parse(id).is_ok())
+            .then(|| id.to_owned())
+    });
     Mention {
-        id: if unique {
+        id: if global {
             format!("rss:{id}")
         } else {
-            format!("rss:{feed_url}#{id}")
+            format!("rss:{}#{id}", feed.url)
         },
         source: Source::Rss,
         kind: Kind::Post,
-        // No link: an id that is an http(s) URL (an RSS permalink guid, many Atom ids) is one.
-        url: entry_link(&e.links).or_else(|| {
-            let lower = id.get(..8).unwrap_or(id).to_ascii_lowercase();
-            (lower.starts_with("http://") || lower.starts_with("https://")).then(|| id.to_owned())
-        }),
-        created_at: e.published.or(e.updated).unwrap_or(collected_at),
+        url,
+        created_at: it.published.or(it.updated).unwrap_or(collected_at),
         collected_at,
         text,
-        lang_hint: e.language.or_else(|| feed_lang.map(str::to_owned)),
+        lang_hint: it.lang.or_else(|| feed.lang.map(str::to_owned)),
         author: Author {
             id: author.clone(),
             handle: author,
@@ -288,10 +387,39 @@ mod tests {
         let now = Utc::now();
         let a = parse(doc, "https://example.org/feed", now).expect("parse");
         let b = parse(doc, "https://example.org/feed", now).expect("parse");
-        let ids = |p: &ParsedFeed| p.entries.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>();
+        let ids = |p: &ParsedFeed| p.entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         assert_ne!(ids(&a)[0], ids(&a)[1]);
-        assert!(a.entries[0].1.id.starts_with("rss:urn:x-backchannel:"));
-        assert_eq!(a.entries[0].1.author.id, "T");
+        assert!(
+            a.entries[0]
+                .mention
+                .id
+                .starts_with("rss:https://example.org/feed#urn:x-backchannel:")
+        );
+        assert_eq!(a.entries[0].mention.author.id, "T");
+    }
+
+    #[test]
+    fn derived_ids_are_scoped_to_the_feed_and_its_content() {
+        let doc = br#"<rss version="2.0"><channel>
+            <item><title>Daily update</title><description>Monday</description></item>
+            <item><title>Daily update</title><description>Tuesday</description></item>
+            <item><guid>https://example.org/p/1</guid></item></channel></rss>"#;
+        let now = Utc::now();
+        let a = parse(doc, "https://a.example/feed", now).expect("parse");
+        let b = parse(doc, "https://b.example/feed", now).expect("parse");
+        let ids = |p: &ParsedFeed| {
+            p.entries
+                .iter()
+                .map(|e| e.mention.id.clone())
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (ids(&a), ids(&b));
+        assert_ne!(a[0], a[1], "same title, other content");
+        assert_ne!(a[0], b[0], "same entry in another feed");
+        assert!(a[0].starts_with("rss:https://a.example/feed#urn:x-backchannel:"));
+        // The publisher's URI id names the entry wherever it appears.
+        assert_eq!(a[2], "rss:https://example.org/p/1");
+        assert_eq!(a[2], b[2]);
     }
 }
