@@ -629,7 +629,7 @@ mod tests {
         assert!(filed_before > 0 && filed_under > 0);
 
         // Every rewrite was republished once per run that wrote it, marked as a reprocess.
-        let published = publisher.0.lock().expect("lock");
+        let published = publisher.0.lock().expect("lock").clone();
         let enriched: Vec<_> = published
             .iter()
             .filter(|(t, _, _)| *t == Topic::Enriched)
