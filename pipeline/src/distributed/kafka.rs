@@ -65,6 +65,11 @@ impl ConsumerContext for Ctx {
                 self.ready.set(true);
             }
             Rebalance::Revoke(tpl) => {
+                // Their lag is the new owner's to report now: a stale value here would add to
+                // the sum over workers (what an autoscaler on lag reads) for good.
+                for e in tpl.elements() {
+                    telemetry::consumer_lag(e.partition(), 0);
+                }
                 telemetry::rebalance("revoke");
                 tracing::info!(partitions = tpl.count(), "partitions revoked");
             }
