@@ -1,0 +1,359 @@
+//! Live push under load (issue 10's benchmark): `backchannel run` (embedded, the release
+//! binary) at a fixed rate, with N concurrent SSE clients (`GET /v1/stream`) spread over T
+//! tenants, each tenant tracking one brand of the synthetic collector's. Reports the events
+//! delivered, the latency from a mention's creation (the synthetic collector stamps it as it
+//! sends it, so this bounds storage→client from above) to its arrival at a client, `lagged`
+//! events, and the serving process's CPU and memory.
+//!
+//! `cargo build --release -p pipeline -p benches && target/release/clients [--clients 1000]
+//! [--tenants 10] [--rate 5000] [--seconds 30]`
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+/// The synthetic collector's brands (each in about an eighth of its mentions); tenant `i`
+/// tracks `BRANDS[i % 8]`.
+const BRANDS: [&str; 8] = [
+    "acme",
+    "nimbus",
+    "orbita",
+    "kettle",
+    "lumen",
+    "vela",
+    "\"quanta air\"",
+    "fjord",
+];
+/// Latency buckets: 1 ms wide up to 10 s.
+const BUCKETS: usize = 10_000;
+
+struct Args {
+    clients: usize,
+    tenants: usize,
+    rate: u64,
+    seconds: u64,
+    bin: String,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        clients: 1_000,
+        tenants: 10,
+        rate: 5_000,
+        seconds: 30,
+        bin: "target/release/backchannel".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+        match k.as_str() {
+            "--clients" => a.clients = v.parse().expect("--clients N"),
+            "--tenants" => a.tenants = v.parse().expect("--tenants N"),
+            "--rate" => a.rate = v.parse().expect("--rate N"),
+            "--seconds" => a.seconds = v.parse().expect("--seconds N"),
+            "--bin" => a.bin = v,
+            _ => panic!("unknown argument {k}"),
+        }
+    }
+    a
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The server's CPU seconds (user + system) and resident memory, from /proc.
+fn proc_usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the command name.
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse::<u64>().ok())
+        .unwrap_or(0);
+    (cpu, rss * 1024)
+}
+
+struct Server {
+    child: Child,
+    env: Vec<(String, String)>,
+    bin: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// A `backchannel` operator command against the running server; its stdout.
+    fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("backchannel runs");
+        assert!(
+            out.status.success(),
+            "backchannel {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    events: AtomicU64,
+    lagged: AtomicU64,
+    connected: AtomicU64,
+    failed: AtomicU64,
+    latency: Vec<AtomicU64>,
+}
+
+/// One SSE client: counts `match` events and their latency while `measuring`.
+async fn client(
+    http: reqwest::Client,
+    url: String,
+    tally: Arc<Tally>,
+    measuring: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let resp = match http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            eprintln!("stream refused: {}", r.status());
+            tally.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        Err(e) => {
+            eprintln!("stream failed: {e}");
+            tally.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    tally.connected.fetch_add(1, Ordering::Relaxed);
+    let mut body = resp.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut event = String::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        buf.extend_from_slice(&chunk);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end();
+            if let Some(e) = line.strip_prefix("event:") {
+                event = e.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                if !measuring.load(Ordering::Relaxed) {
+                    continue;
+                }
+                match event.as_str() {
+                    "match" => {
+                        tally.events.fetch_add(1, Ordering::Relaxed);
+                        if let Some(ms) = latency_ms(data) {
+                            let b = (ms as usize).min(BUCKETS - 1);
+                            tally.latency[b].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    "lagged" => {
+                        tally.lagged.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Milliseconds from the mention's `created_at` to now (a substring read: parsing every event's
+/// JSON would cost the clients, which share the machine with the server, far more).
+fn latency_ms(data: &str) -> Option<i64> {
+    let at = data.find("\"created_at\":\"")? + "\"created_at\":\"".len();
+    let end = at + data[at..].find('"')?;
+    let created = chrono::DateTime::parse_from_rfc3339(&data[at..end]).ok()?;
+    Some(
+        (chrono::Utc::now() - created.to_utc())
+            .num_milliseconds()
+            .max(0),
+    )
+}
+
+fn quantile(counts: &[u64], q: f64) -> usize {
+    let total: u64 = counts.iter().sum();
+    let want = (q * total as f64).ceil() as u64;
+    let mut seen = 0;
+    for (ms, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= want.max(1) {
+            return ms;
+        }
+    }
+    counts.len()
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let dir = std::env::temp_dir().join(format!("bc-clients-{}", std::process::id()));
+    let (api, metrics) = (free_port(), free_port());
+    let operator = format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
+    let env: Vec<(String, String)> = vec![
+        (
+            "BACKCHANNEL__EMBEDDED__DATA_DIR".into(),
+            dir.display().to_string(),
+        ),
+        (
+            "BACKCHANNEL__API__LISTEN".into(),
+            format!("127.0.0.1:{api}"),
+        ),
+        (
+            "BACKCHANNEL__METRICS__LISTEN".into(),
+            format!("127.0.0.1:{metrics}"),
+        ),
+        (
+            "BACKCHANNEL__API__MAX_STREAMS".into(),
+            a.clients.to_string(),
+        ),
+        ("BACKCHANNEL_OPERATOR_KEY".into(), operator),
+        ("BACKCHANNEL_LOG".into(), "error".into()),
+    ];
+    let child = Command::new(&a.bin)
+        .args(["run", "--quiet", "--rate", &a.rate.to_string()])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("BACKCHANNEL_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("backchannel run starts (build it: cargo build --release -p pipeline)");
+    let server = Server {
+        child,
+        env,
+        bin: a.bin.clone(),
+    };
+    let pid = server.child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
+        assert!(Instant::now() < deadline, "the API did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let keys: Vec<String> = (0..a.tenants)
+        .map(|t| {
+            let tenant = format!("bench{t}");
+            let key = server.admin(&["tenants", "create", &tenant]);
+            let brand = BRANDS[t % BRANDS.len()];
+            server.admin(&[
+                "signals", "put", "--tenant", &tenant, "--id", "brand", brand,
+            ]);
+            key
+        })
+        .collect();
+
+    let tally = Arc::new(Tally {
+        latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        ..Tally::default()
+    });
+    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let http = collectors::common::http_client().expect("client");
+    for i in 0..a.clients {
+        let url = format!(
+            "http://127.0.0.1:{api}/v1/stream?access_token={}",
+            keys[i % keys.len()]
+        );
+        tokio::spawn(client(http.clone(), url, tally.clone(), measuring.clone()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tally.connected.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed)
+        < a.clients as u64
+    {
+        assert!(Instant::now() < deadline, "clients did not connect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Warm up, then measure.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stored = || {
+        let body = std::process::Command::new("curl")
+            .args(["-s", &format!("127.0.0.1:{metrics}/metrics")])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        body.lines()
+            .find(|l| l.starts_with("backchannel_store_written_mentions_total"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (cpu0, _) = proc_usage(pid);
+    let (own0, _) = proc_usage(std::process::id());
+    let (stored0, t0) = (stored(), Instant::now());
+    measuring.store(true, Ordering::Relaxed);
+    let mut peak_rss = 0;
+    while t0.elapsed() < Duration::from_secs(a.seconds) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        peak_rss = peak_rss.max(proc_usage(pid).1);
+    }
+    measuring.store(false, Ordering::Relaxed);
+    let wall = t0.elapsed().as_secs_f64();
+    let (cpu1, rss) = proc_usage(pid);
+    let (own1, _) = proc_usage(std::process::id());
+    let stored1 = stored();
+    let counts: Vec<u64> = tally
+        .latency
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect();
+    let events = tally.events.load(Ordering::Relaxed);
+    println!(
+        "{} SSE clients over {} tenants ({} connected, {} refused), backchannel run at {} mentions/s, {:.0} s measured ({} cores)",
+        a.clients,
+        a.tenants,
+        tally.connected.load(Ordering::Relaxed),
+        tally.failed.load(Ordering::Relaxed),
+        a.rate,
+        wall,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "pipeline stored {:.0} mentions/s; clients received {:.0} match events/s ({:.1} per client per second), {} lagged",
+        (stored1 - stored0) / wall,
+        events as f64 / wall,
+        events as f64 / wall / a.clients.max(1) as f64,
+        tally.lagged.load(Ordering::Relaxed)
+    );
+    println!(
+        "created->client latency p50 {} ms, p99 {} ms, max bucket {} ms",
+        quantile(&counts, 0.5),
+        quantile(&counts, 0.99),
+        counts.iter().rposition(|c| *c > 0).unwrap_or(0)
+    );
+    println!(
+        "serving process (pipeline + API + push): {:.0}% of one core, RSS {:.0} MiB (peak {:.0} MiB)",
+        (cpu1 - cpu0) / wall * 100.0,
+        rss as f64 / (1 << 20) as f64,
+        peak_rss as f64 / (1 << 20) as f64
+    );
+    println!(
+        "the {} clients (this process): {:.0}% of one core",
+        a.clients,
+        (own1 - own0) / wall * 100.0
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
