@@ -56,6 +56,19 @@ pub async fn main(config: &Config, args: Args) -> Result<()> {
         },
         path.display()
     );
+    if let Ok(saved) = std::fs::read(&path)
+        && let Ok(saved) = serde_json::from_slice::<Checkpoint>(&saved)
+    {
+        eprintln!(
+            "backchannel reprocess: {} ({} read so far); --restart runs it from the start",
+            if saved.done {
+                "this job finished before"
+            } else {
+                "carrying on from the checkpoint"
+            },
+            saved.scanned
+        );
+    }
     let cp = run(config, &args.options, &path).await?;
     println!("{}", summary(&cp));
     Ok(())
