@@ -221,14 +221,7 @@ pub async fn run<S: Store, K: Cache, P: Publisher>(
                 continue;
             }
             old.push(filed(&r));
-            deliveries.push(Delivery {
-                partition: -1,
-                offset: -1,
-                key: Some(id.as_bytes().to_vec()),
-                payload: serde_json::to_vec(&r.mention)
-                    .map_err(|e| Error::internal("re-encoding a stored mention", e))?,
-                tombstone: false,
-            });
+            deliveries.push(Delivery::of_mention(&r.mention, -1, -1));
         }
         if !deliveries.is_empty() {
             let n = deliveries.len() as u64;
@@ -463,16 +456,7 @@ mod tests {
             ..SyntheticConfig::default()
         });
         let deliveries = range
-            .map(|i| {
-                let m = source.mention(i);
-                Delivery {
-                    partition: 0,
-                    offset: i as i64,
-                    key: Some(m.id.clone().into_bytes()),
-                    payload: serde_json::to_vec(&m).expect("json"),
-                    tombstone: false,
-                }
-            })
+            .map(|i| Delivery::of_mention(&source.mention(i), 0, i as i64))
             .collect();
         let matcher = settings.signals.current();
         process_batch(deliveries, &settings.caps(), matcher.as_deref()).stored

@@ -28,6 +28,20 @@ pub struct Delivery {
     pub tombstone: bool,
 }
 
+impl Delivery {
+    /// A mention as the raw queue would carry it, keyed by its id.
+    pub fn of_mention(m: &model::Mention, partition: i32, offset: i64) -> Delivery {
+        Delivery {
+            partition,
+            offset,
+            key: Some(m.id.as_bytes().to_vec()),
+            // A Mention always serialises: plain strings, numbers and maps.
+            payload: serde_json::to_vec(m).unwrap_or_default(),
+            tombstone: false,
+        }
+    }
+}
+
 /// What a poll returned.
 #[derive(Debug)]
 pub enum Polled {

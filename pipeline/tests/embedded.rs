@@ -68,16 +68,7 @@ async fn run_with_reprocess_brings_stored_mentions_up_to_date_beside_live_traffi
             ..Default::default()
         });
         let deliveries = (0..old)
-            .map(|i| {
-                let m = source.mention(i);
-                pipeline::traits::Delivery {
-                    partition: 0,
-                    offset: i as i64,
-                    key: Some(m.id.clone().into_bytes()),
-                    payload: serde_json::to_vec(&m).expect("json"),
-                    tombstone: false,
-                }
-            })
+            .map(|i| pipeline::traits::Delivery::of_mention(&source.mention(i), 0, i as i64))
             .collect();
         let stored: Vec<pipeline::traits::Stored> =
             pipeline::runtime::process_batch(deliveries, &Default::default(), None)

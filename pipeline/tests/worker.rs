@@ -938,13 +938,7 @@ async fn e2e_reprocess_killed_half_way_resumes_refiles_and_recounts_beside_live_
                 .lock()
                 .expect("minutes")
                 .insert(pipeline::aggregate::minute_of(m.created_at));
-            pipeline::traits::Delivery {
-                partition: 0,
-                offset: i as i64,
-                key: Some(m.id.clone().into_bytes()),
-                payload: serde_json::to_vec(&m).expect("json"),
-                tombstone: false,
-            }
+            pipeline::traits::Delivery::of_mention(&m, 0, i as i64)
         })
         .collect();
     let old = pipeline::runtime::process_batch(

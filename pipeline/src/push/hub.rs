@@ -209,6 +209,20 @@ struct Inner {
 }
 
 impl Inner {
+    /// Moves the frontier to `offset` of `partition`; false if the hub is already past it (a
+    /// consumer that re-reads). A partition's first position also sets its floor below it.
+    fn take_position(&mut self, partition: i32, offset: i64) -> bool {
+        if self.frontier.contains(partition) {
+            if offset <= self.frontier.get(partition) {
+                return false;
+            }
+        } else {
+            self.floor.advance(partition, offset - 1);
+        }
+        self.frontier.advance(partition, offset);
+        true
+    }
+
     fn front_seq(&self) -> u64 {
         self.buffer.front().map_or(self.next_seq, |e| e.seq)
     }
@@ -334,14 +348,7 @@ impl Hub {
     /// Moves past a record that is not for clients (a reprocessed mention's rewrite: its
     /// clients saw it when it was new), so the hub's position still covers its offset.
     pub fn pass(&self, partition: i32, offset: i64) {
-        let mut inner = self.lock();
-        if inner.frontier.contains(partition) && offset <= inner.frontier.get(partition) {
-            return;
-        }
-        if !inner.frontier.contains(partition) {
-            inner.floor.advance(partition, offset - 1);
-        }
-        inner.frontier.advance(partition, offset);
+        self.lock().take_position(partition, offset);
     }
 
     /// Takes one enriched record at its position; fans a matched one out to the interested
@@ -358,13 +365,9 @@ impl Hub {
         };
         let now = Instant::now();
         let mut inner = self.lock();
-        if inner.frontier.contains(partition) && offset <= inner.frontier.get(partition) {
+        if !inner.take_position(partition, offset) {
             return;
         }
-        if !inner.frontier.contains(partition) {
-            inner.floor.advance(partition, offset - 1);
-        }
-        inner.frontier.advance(partition, offset);
         let Some((mention, matches)) = parsed else {
             inner.evict(&self.settings, now);
             return;
