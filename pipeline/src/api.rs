@@ -21,6 +21,7 @@
 //! | GET | `/v1/ws?signals=&fields=&cursor=` | the same events over a WebSocket |
 //! | GET | `/v1/openapi.json` | the OpenAPI 3.1 document of these routes ([`openapi`]); no key needed |
 //! | POST | `/admin/v1/manage` | operator actions ([`crate::admin`]); operator key; absent without one |
+//! | GET | `/` | the dashboard page, a client of the routes above ([`dashboard`]); no key needed |
 //!
 //! A mention is shown to a tenant only with that tenant's own signal matches: the others'
 //! signal names and highlights are removed. Topics (`source:x`, `hashtag:y`) are not served:
@@ -30,6 +31,7 @@ mod alerts;
 mod auth;
 mod backend;
 mod config;
+mod dashboard;
 mod limits;
 mod openapi;
 mod routes;
@@ -118,7 +120,7 @@ pub fn router(
     if state.operator_key.is_some() {
         app = app.route("/admin/v1/manage", post(manage));
     }
-    app.with_state(state)
+    app.merge(dashboard::router()).with_state(state)
 }
 
 /// Binds `addr` and serves the API until the process ends. Returns the bound address.
