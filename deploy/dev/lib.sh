@@ -89,6 +89,8 @@ bc_ensure_system_packages() {
   bc_apt_ensure python3:python3 redis-server:redis-server redis-cli:redis-tools kcat:kcat \
     promtool:prometheus cmake:cmake make:make cc:gcc c++:g++ pkg-config:pkg-config \
     curl-config:libcurl4-openssl-dev
+  # Headless Chromium and its WebDriver: the dashboard's browser test (pipeline/tests/dashboard/).
+  bc_apt_ensure chromium:chromium chromedriver:chromium-driver
   # OpenSSL headers: rdkafka's `ssl` feature and the CQL driver's TLS link the system OpenSSL.
   dpkg -s libssl-dev >/dev/null 2>&1 || bc_apt_install libssl-dev
   bc_ensure_java

@@ -5,6 +5,9 @@
 //! that stops reading neither stalls the pipeline nor loses a match.
 
 mod common;
+// The dashboard in a real browser: a client of this push, on this rig, in this binary rather
+// than one more test target to link.
+mod dashboard;
 mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
