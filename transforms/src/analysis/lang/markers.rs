@@ -1,4 +1,4 @@
-//! Tie-breaking between close relatives (Danish/Norwegian/Swedish, Indonesian/Malay,
+//! Tie-breaking between close relatives (Danish/Norwegian/Swedish, Dutch/Afrikaans, Indonesian/Malay,
 //! Croatian/Slovenian, Czech/Slovak, the Iberian languages, Hindi/Marathi/Nepali,
 //! Russian/Bulgarian/Ukrainian) by common words that only one of them uses.
 //!
@@ -17,10 +17,15 @@ use super::model::SCALE;
 pub const BONUS: i32 = (4.0 * SCALE) as i32;
 /// Marker words counted per language at most.
 pub const MAX_HITS: i32 = 3;
+/// Score per marker word between Dutch and Afrikaans: 6 nats. langid.py's prior puts Dutch 3.6
+/// nats ahead of Afrikaans (more training text), so two Afrikaans-only words at 4 nats could not
+/// outweigh it on a formal sentence.
+const NL_AF_BONUS: i32 = (6.0 * SCALE) as i32;
 
 /// Groups of languages that the markers arbitrate between.
 const CLUSTERS: &[&[&str]] = &[
     &["da", "no", "sv"],
+    &["nl", "af"],
     &["id", "ms"],
     &["hr", "sl", "sr", "bs"],
     &["cs", "sk"],
@@ -68,18 +73,154 @@ const MARKERS: &[(&str, &[&str])] = &[
     (
         "id",
         &[
-            "nggak", "gak", "enggak", "banget", "udah", "aja", "sih", "dong", "kok", "deh",
-            "kayak", "gimana", "bisa", "karena", "uang", "senin", "kamis", "jumat", "ngerti",
-            "bikin", "gue", "lu", "cewek", "cowok", "besok", "toko", "mobil", "bilang", "pengen",
-            "kalo", "gitu", "emang", "temen",
+            "nggak",
+            "gak",
+            "enggak",
+            "banget",
+            "udah",
+            "aja",
+            "sih",
+            "dong",
+            "kok",
+            "deh",
+            "kayak",
+            "gimana",
+            "bisa",
+            "karena",
+            "uang",
+            "senin",
+            "kamis",
+            "jumat",
+            "ngerti",
+            "bikin",
+            "gue",
+            "lu",
+            "cewek",
+            "cowok",
+            "besok",
+            "toko",
+            "mobil",
+            "bilang",
+            "pengen",
+            "kalo",
+            "gitu",
+            "emang",
+            "temen",
+            "bahwa",
+            "harus",
+            "pria",
+            "apapun",
+            "saja",
+            "internasional",
+            "perkawinan",
+            "pemerintah",
+            "bagian",
+            "kantor",
+            "pengadilan",
+            "kelompok",
+            "anggota",
+            "kawin",
+            "paham",
+            "kabar",
+            "gratis",
+            "polisi",
+            "sepeda",
+            "hendaknya",
+            "manusiawi",
+            "karunia",
         ],
     ),
     (
         "ms",
         &[
-            "nak", "tak", "ni", "dah", "sahaja", "boleh", "kerana", "wang", "khamis", "mahu",
-            "awak", "korang", "percuma", "polis", "bas", "teksi", "tengok", "faham", "betul",
-            "sikit", "ramai", "kat",
+            "nak",
+            "ni",
+            "dah",
+            "sahaja",
+            "kerana",
+            "wang",
+            "khamis",
+            "mahu",
+            "awak",
+            "korang",
+            "percuma",
+            "polis",
+            "bas",
+            "teksi",
+            "tengok",
+            "faham",
+            "betul",
+            "sikit",
+            "ramai",
+            "kat",
+            "bahawa",
+            "bahawasanya",
+            "sebarang",
+            "sesiapa",
+            "hendaklah",
+            "tiada",
+            "antarabangsa",
+            "kerajaan",
+            "lelaki",
+            "perkahwinan",
+            "berkahwin",
+            "kahwin",
+            "samada",
+            "bahagian",
+            "jua",
+            "ianya",
+            "ugama",
+            "samarata",
+            "pengiktirafan",
+            "perisytiharan",
+            "sempadan",
+            "pejabat",
+            "mahkamah",
+            "khabar",
+            "basikal",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "de", "een", "niet", "zijn", "voor", "door", "zal", "zullen", "worden", "wordt", "hij",
+            "zij", "wij", "naar", "bij", "zich", "deze", "zonder", "heeft", "hebben", "tegen",
+            "ieder", "iedere", "recht", "rechten", "mensen", "welke", "vrijheid", "als", "ik",
+            "jij", "je", "mijn",
+        ],
+    ),
+    (
+        "af",
+        &[
+            "nie",
+            "vir",
+            "deur",
+            "hierdie",
+            "daardie",
+            "sodat",
+            "teen",
+            "sonder",
+            "ek",
+            "jy",
+            "hy",
+            "sy",
+            "julle",
+            "hulle",
+            "hul",
+            "baie",
+            "mense",
+            "wees",
+            "reg",
+            "regte",
+            "elkeen",
+            "sal",
+            "word",
+            "vryheid",
+            "aangesien",
+            "gelyk",
+            "gelyke",
+            "dankie",
+            "asseblief",
         ],
     ),
     (
@@ -333,7 +474,24 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
         return;
     }
     let mut hits = [0i32; super::model::MAX_LANGS];
+    // Dutch writes the digraph "ij" where Afrikaans writes "y" (zijn/is, vrij/vry, bij/by).
+    let spelling = cluster.is_some_and(|c| c.contains(&"af")).then(|| {
+        let at = |code: &str| langs.iter().position(|l| *l == code);
+        (at("nl"), at("af"))
+    });
     for word in buf.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+        if let Some((nl, af)) = spelling {
+            let i = if word.windows(2).any(|p| p.eq_ignore_ascii_case(b"ij")) {
+                nl
+            } else if word.iter().any(|b| b.eq_ignore_ascii_case(&b'y')) {
+                af
+            } else {
+                None
+            };
+            if let Some(i) = i {
+                hits[i] = (hits[i] + 1).min(MAX_HITS);
+            }
+        }
         let Ok(word) = std::str::from_utf8(word) else {
             continue;
         };
@@ -361,8 +519,14 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
             }
         }
     }
-    for (s, h) in score.iter_mut().zip(hits) {
-        *s += h * BONUS;
+    let bonus = if spelling.is_some() {
+        NL_AF_BONUS
+    } else {
+        BONUS
+    };
+    for (i, (s, h)) in score.iter_mut().zip(hits).enumerate() {
+        // English words arbitrate at the common rate whatever the cluster.
+        *s += h * if Some(i) == english { BONUS } else { bonus };
     }
 }
 
