@@ -474,23 +474,17 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
         return;
     }
     let mut hits = [0i32; super::model::MAX_LANGS];
-    // Dutch writes the digraph "ij" where Afrikaans writes "y" (zijn/is, vrij/vry, bij/by).
-    let spelling = cluster.is_some_and(|c| c.contains(&"af")).then(|| {
-        let at = |code: &str| langs.iter().position(|l| *l == code);
-        (at("nl"), at("af"))
-    });
+    // Dutch writes the digraph "ij" where Afrikaans writes "y" (vrij/vry, bij/by), and English
+    // never does. (A "y" is no sign of Afrikaans: English words have it too.)
+    let dutch = cluster
+        .is_some_and(|c| c.contains(&"af"))
+        .then(|| langs.iter().position(|l| *l == "nl"))
+        .flatten();
     for word in buf.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
-        if let Some((nl, af)) = spelling {
-            let i = if word.windows(2).any(|p| p.eq_ignore_ascii_case(b"ij")) {
-                nl
-            } else if word.iter().any(|b| b.eq_ignore_ascii_case(&b'y')) {
-                af
-            } else {
-                None
-            };
-            if let Some(i) = i {
-                hits[i] = (hits[i] + 1).min(MAX_HITS);
-            }
+        if let Some(nl) = dutch
+            && word.windows(2).any(|p| p.eq_ignore_ascii_case(b"ij"))
+        {
+            hits[nl] = (hits[nl] + 1).min(MAX_HITS);
         }
         let Ok(word) = std::str::from_utf8(word) else {
             continue;
@@ -519,7 +513,7 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
             }
         }
     }
-    let bonus = if spelling.is_some() {
+    let bonus = if cluster.is_some_and(|c| c.contains(&"af")) {
         NL_AF_BONUS
     } else {
         BONUS
