@@ -553,6 +553,26 @@ mod tests {
     }
 
     #[test]
+    fn dutch_and_afrikaans_markers_weigh_more_and_ij_is_dutch() {
+        let langs = ["nl", "af", "en"];
+        let mut score = [0; 3];
+        boost(
+            "nl",
+            &langs,
+            &mut score,
+            " ek het nie tyd vir hierdie ".as_bytes(),
+        );
+        assert_eq!(score, [0, MAX_HITS * NL_AF_BONUS, 0]);
+        let mut score = [0; 3];
+        boost("af", &langs, &mut score, " ik ben vrij blij ".as_bytes());
+        assert_eq!(score, [MAX_HITS * NL_AF_BONUS, 0, 0]);
+        // English words in a Dutch-looking post still count at the common rate.
+        let mut score = [0; 3];
+        boost("nl", &langs, &mut score, " very funny you're ".as_bytes());
+        assert_eq!(score, [0, 0, 2 * BONUS]);
+    }
+
+    #[test]
     fn markers_count_whole_words_up_to_the_cap() {
         let langs = ["da", "no", "sv", "en"];
         let mut score = [0; 4];
