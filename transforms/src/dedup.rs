@@ -12,6 +12,8 @@
 
 use std::ops::Range;
 
+pub mod cluster;
+
 use crate::analysis::Analysis;
 use crate::extractor::Extractor;
 use crate::registry::{FieldSpec, FieldWriter, fields};

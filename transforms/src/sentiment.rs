@@ -125,7 +125,7 @@ impl Extractor for Vader {
         "sentiment"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn fields(&self) -> &'static [FieldSpec] {
         FIELDS

@@ -86,7 +86,7 @@ impl Extractor for Tokens {
         "tokens"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn fields(&self) -> &'static [FieldSpec] {
         FIELDS

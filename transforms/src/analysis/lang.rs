@@ -7,10 +7,13 @@
 //! Devanagari, which many languages share, go to a byte n-gram naive Bayes model (`model`)
 //! holding only that script's languages, so a Latin text is never scored against Russian.
 //! Close relatives the n-grams confuse on a dozen words (Danish/Norwegian, Indonesian/Malay,
-//! English against anything on a short tweet) are arbitrated by marker words (`markers`).
+//! Dutch/Afrikaans, English against anything on a short tweet) are arbitrated by marker words
+//! (`markers`); Azerbaijani in Cyrillic, which the model lacks, by the letters only it writes
+//! (`letters`).
 //! Below a few letters we say `und` rather than guess. The whole detection is one linear pass
 //! over at most `scan::SCAN_LIMIT` bytes plus table look-ups, and is deterministic.
 
+mod letters;
 mod markers;
 pub(crate) mod model;
 mod scan;
@@ -20,6 +23,8 @@ mod script;
 mod oracle_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod udhr_tests;
 
 pub use script::{SCRIPT_COUNT, Script};
 
@@ -254,6 +259,15 @@ pub fn detect_text(text: &str) -> Detection {
     if let Some(j) = second {
         d.runner_up = Some(group.langs[j]);
         d.runner_up_confidence = share * rel(j).exp() / z;
+    }
+    if best == Script::Cyrl {
+        let evidence = letters::azerbaijani_cyrillic(&s.buf);
+        if evidence > 0 {
+            // Each letter of evidence halves the doubt; the model's pick becomes the runner-up.
+            (d.runner_up, d.runner_up_confidence) = (Some(d.code), d.confidence * 0.5);
+            d.code = "az";
+            d.confidence = share * (1.0 - 0.5f64.powi(evidence.min(30)));
+        }
     }
     d.reliable = d.confidence >= 0.75 && letters >= 12;
     d

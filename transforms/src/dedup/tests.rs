@@ -93,3 +93,67 @@ fn texts_without_words_never_share_a_fingerprint() {
         );
     }
 }
+
+/// Pairs of real posts that share a MinHash signature although one of them has no words and the
+/// other differs from it (other links, or words), under the fingerprint before links stood in for
+/// words (every wordless post got the signature of the empty text) and now. Two posts with words
+/// that share a signature are near-duplicates by design (MinHash estimates their Jaccard), so
+/// they are not counted. Run with `--nocapture` for the figures.
+#[test]
+fn wordless_posts_do_not_collide_on_real_posts() {
+    use std::collections::HashMap;
+    type Groups = HashMap<[u32; MINHASH_SIZE], (HashMap<Vec<u64>, usize>, usize)>;
+    let posts = crate::corpus::real_posts();
+    // signature -> (links of the wordless posts -> count, posts with words).
+    let (mut before, mut after) = (Groups::new(), Groups::new());
+    let mut wordless = 0;
+    for m in &posts {
+        let a = Analysis::new(m);
+        let (mut words, mut links) = (Vec::new(), Vec::new());
+        word_hashes(&a, &mut words);
+        link_hashes(&a, &mut links);
+        // Fingerprints `features`, filing the post as wordless (by its links) or not.
+        let add = |by: &mut Groups, features: &[u64]| {
+            let mut sh = Vec::new();
+            shingle_hashes(features, &mut sh);
+            let g = by.entry(minhash(&sh)).or_default();
+            if words.is_empty() {
+                *g.0.entry(links.clone()).or_default() += 1;
+            } else {
+                g.1 += 1;
+            }
+        };
+        add(&mut before, &words);
+        if words.is_empty() {
+            wordless += 1;
+            // With neither words nor links the fingerprint is null: it pairs with nothing.
+            if !links.is_empty() {
+                add(&mut after, &links);
+            }
+        } else {
+            add(&mut after, &words);
+        }
+    }
+    let false_pairs = |by: &Groups| -> usize {
+        let pairs = |n: usize| n * n.saturating_sub(1) / 2;
+        by.values()
+            .map(|(wordless, worded)| {
+                let w: usize = wordless.values().sum();
+                pairs(w) - wordless.values().map(|&n| pairs(n)).sum::<usize>() + w * worded
+            })
+            .sum()
+    };
+    let (b, a) = (false_pairs(&before), false_pairs(&after));
+    println!(
+        "real posts {}: {wordless} without words; false MinHash pairs {b} before, {a} after",
+        posts.len()
+    );
+    assert!(
+        b > 1000,
+        "the old fingerprint collided on wordless posts: {b}"
+    );
+    assert_eq!(
+        a, 0,
+        "a wordless post shares a signature with a different post"
+    );
+}

@@ -99,7 +99,7 @@ impl Extractor for Language {
         "language"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn fields(&self) -> &'static [FieldSpec] {
         FIELDS
@@ -222,7 +222,7 @@ impl Extractor for LanguageHint {
         "language_hint"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn fields(&self) -> &'static [FieldSpec] {
         HINT_FIELDS

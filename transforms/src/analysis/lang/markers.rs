@@ -1,318 +1,40 @@
-//! Tie-breaking between close relatives (Danish/Norwegian/Swedish, Indonesian/Malay,
-//! Croatian/Slovenian, Czech/Slovak, the Iberian languages, Hindi/Marathi/Nepali,
-//! Russian/Bulgarian/Ukrainian) by common words that only one of them uses.
+//! Tie-breaking between close relatives (Danish/Norwegian/Swedish, Dutch/Afrikaans,
+//! Indonesian/Malay, Croatian/Slovenian, Czech/Slovak, the Iberian languages,
+//! Hindi/Marathi/Nepali, Russian/Bulgarian/Ukrainian) by common words that only one of them uses.
 //!
 //! Character n-grams separate these pairs poorly on a dozen words, and langid.py's priors lean
 //! towards whichever had more training text. When the model's best language has such relatives,
 //! each marker word of one of them found in the text adds [`BONUS`] to its score
-//! (at most [`MAX_HITS`] times). The lists are our own, from the languages' grammar and
-//! everyday vocabulary: function words, pronouns, weekdays, spelling variants.
+//! (at most [`MAX_HITS`] times). The lists (`words`) are our own, from the languages' grammar
+//! and everyday vocabulary: function words, pronouns, weekdays, spelling variants.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::model::SCALE;
 
+mod words;
+use words::{ENGLISH, MARKERS};
+
 /// Score added per marker word: 4 nats, about the gap of a close call on a short post.
 pub const BONUS: i32 = (4.0 * SCALE) as i32;
 /// Marker words counted per language at most.
 pub const MAX_HITS: i32 = 3;
+/// Score per marker word between Dutch and Afrikaans: 6 nats. langid.py's prior puts Dutch 3.6
+/// nats ahead of Afrikaans (more training text), so two Afrikaans-only words at 4 nats could not
+/// outweigh it on a formal sentence.
+const NL_AF_BONUS: i32 = (6.0 * SCALE) as i32;
 
 /// Groups of languages that the markers arbitrate between.
 const CLUSTERS: &[&[&str]] = &[
     &["da", "no", "sv"],
+    &["nl", "af"],
     &["id", "ms"],
     &["hr", "sl", "sr", "bs"],
     &["cs", "sk"],
     &["es", "gl", "ca", "pt", "fr", "it"],
     &["hi", "mr", "ne"],
     &["ru", "bg", "uk", "mk", "be", "sr"],
-];
-
-/// English function words no other Latin-script language we detect uses. English is most of
-/// social media, and a short English post (few n-grams) is easily taken for Danish, Dutch or
-/// Welsh; these arbitrate whenever the model's best Latin-script guess is not English.
-const ENGLISH: &[&str] = &[
-    "the", "and", "you", "your", "you're", "that", "this", "with", "have", "has", "was", "were",
-    "what", "when", "where", "which", "who", "would", "could", "should", "just", "about", "from",
-    "not", "but", "are", "they", "them", "there", "their", "been", "will", "out", "get", "got",
-    "like", "love", "really", "today", "don't", "i'm", "it's", "can't", "didn't", "doesn't",
-    "isn't", "won't", "i've", "i'll", "she", "her", "him", "his", "our", "how", "why", "my", "it",
-    "of", "lol", "omg", "some", "more", "much", "very", "good", "great", "thanks",
-];
-
-/// Marker words per language, lower-case (words of the text are compared lower-cased).
-const MARKERS: &[(&str, &[&str])] = &[
-    (
-        "da",
-        &[
-            "af", "efter", "nogen", "noget", "meget", "hvad", "mig", "dig", "sig", "lige", "sige",
-            "tak", "rigtig", "dejlig", "igen", "ud", "nu", "jeres", "vores",
-        ],
-    ),
-    (
-        "no",
-        &[
-            "av", "etter", "noen", "noe", "mye", "veldig", "hva", "meg", "deg", "seg", "takk",
-            "jente", "gutt", "deilig", "igjen", "ut", "nå", "ikkje", "sånn", "dere", "våre",
-        ],
-    ),
-    (
-        "sv",
-        &[
-            "inte", "och", "jag", "är", "att", "vad", "någon", "något", "mycket", "också", "hem",
-            "för", "bara", "idag", "igår", "varför", "hur", "tack", "efter", "mig", "dig", "sig",
-            "nu", "ni", "vi", "här", "där", "igen",
-        ],
-    ),
-    (
-        "id",
-        &[
-            "nggak", "gak", "enggak", "banget", "udah", "aja", "sih", "dong", "kok", "deh",
-            "kayak", "gimana", "bisa", "karena", "uang", "senin", "kamis", "jumat", "ngerti",
-            "bikin", "gue", "lu", "cewek", "cowok", "besok", "toko", "mobil", "bilang", "pengen",
-            "kalo", "gitu", "emang", "temen",
-        ],
-    ),
-    (
-        "ms",
-        &[
-            "nak", "tak", "ni", "dah", "sahaja", "boleh", "kerana", "wang", "khamis", "mahu",
-            "awak", "korang", "percuma", "polis", "bas", "teksi", "tengok", "faham", "betul",
-            "sikit", "ramai", "kat",
-        ],
-    ),
-    (
-        "hr",
-        &[
-            "što", "tko", "ću", "vrijeme", "mogu", "sutra", "danas", "ova", "ovaj", "ovo", "gdje",
-            "zašto", "sam", "bio", "bila", "jako", "vrlo", "li",
-        ],
-    ),
-    (
-        "sl",
-        &[
-            "sem", "kje", "zakaj", "danes", "jutri", "spet", "tudi", "zelo", "kaj", "ker", "bil",
-            "bila", "že", "lahko", "vse", "ta", "delo",
-        ],
-    ),
-    (
-        "cs",
-        &[
-            "jsem", "jsi", "jsou", "se", "co", "jak", "který", "která", "velmi", "pro", "byl",
-            "byla", "někdo", "ví", "jít", "děkuju", "děkuji", "taky", "protože",
-        ],
-    ),
-    (
-        "sk",
-        &[
-            "som", "sa", "nie", "ďakujem", "čo", "ako", "aj", "môj", "moja", "ktorý", "ktorá",
-            "veľmi", "pre", "bol", "bola", "tú", "sú", "či", "chce",
-        ],
-    ),
-    (
-        "es",
-        &[
-            "qué", "pero", "muy", "también", "cuando", "hoy", "nada", "tengo", "estoy", "están",
-            "los", "las", "y", "yo", "ya", "gracias", "ahora", "todo", "puede", "cómo", "dónde",
-        ],
-    ),
-    (
-        "gl",
-        &[
-            "moito", "moita", "grazas", "xa", "hoxe", "mañá", "unha", "ningunha", "tamén", "cando",
-            "vostede",
-        ],
-    ),
-    (
-        "ca",
-        &[
-            "al", "avui", "demà", "gràcies", "molt", "què", "amb", "els", "perquè", "també",
-            "però", "sóc", "és", "això", "aquesta", "aquest", "més", "fa", "em",
-        ],
-    ),
-    (
-        "pt",
-        &[
-            "não", "muito", "obrigado", "obrigada", "hoje", "amanhã", "você", "vocês", "também",
-            "então", "isso", "essa", "esse", "uma", "com", "meu", "minha", "estou", "já", "ainda",
-            "agora", "aqui",
-        ],
-    ),
-    (
-        "fr",
-        &[
-            "est",
-            "les",
-            "pas",
-            "très",
-            "avec",
-            "mais",
-            "pour",
-            "je",
-            "suis",
-            "c'est",
-            "j'ai",
-            "une",
-            "des",
-            "sur",
-            "dans",
-            "nous",
-            "vous",
-            "ils",
-            "elle",
-            "aujourd'hui",
-            "demain",
-            "merci",
-            "qu'on",
-            "ça",
-        ],
-    ),
-    (
-        "it",
-        &[
-            "che", "sono", "molto", "anche", "perché", "oggi", "domani", "grazie", "questo",
-            "questa", "ancora", "gli", "più",
-        ],
-    ),
-    (
-        "hi",
-        &[
-            "है",
-            "हैं",
-            "हूँ",
-            "हूं",
-            "था",
-            "थी",
-            "थे",
-            "गया",
-            "गई",
-            "रहा",
-            "रही",
-            "नहीं",
-            "क्या",
-            "में",
-            "से",
-            "और",
-            "यह",
-            "वह",
-            "मेरा",
-            "मेरी",
-            "बहुत",
-            "भी",
-        ],
-    ),
-    (
-        "mr",
-        &[
-            "आहे",
-            "आहेत",
-            "आणि",
-            "नाही",
-            "मी",
-            "तू",
-            "काय",
-            "झाले",
-            "झाला",
-            "होते",
-            "होता",
-            "मध्ये",
-            "खूप",
-            "पण",
-        ],
-    ),
-    (
-        "ne",
-        &[
-            "छ",
-            "छन्",
-            "र",
-            "मा",
-            "भयो",
-            "गर्न",
-            "हुन्छ",
-            "छैन",
-            "पनि",
-            "तर",
-            "म",
-            "हामी",
-            "थियो",
-        ],
-    ),
-    (
-        "ru",
-        &[
-            "что",
-            "это",
-            "как",
-            "когда",
-            "почему",
-            "сегодня",
-            "спасибо",
-            "очень",
-            "уже",
-            "где",
-            "мы",
-            "вы",
-            "он",
-            "она",
-            "был",
-            "было",
-            "есть",
-            "ещё",
-            "еще",
-            "нет",
-            "только",
-            "всё",
-        ],
-    ),
-    (
-        "bg",
-        &[
-            "ще",
-            "някой",
-            "дали",
-            "е",
-            "са",
-            "съм",
-            "това",
-            "тази",
-            "този",
-            "какво",
-            "днес",
-            "благодаря",
-            "защо",
-            "къде",
-            "кога",
-            "беше",
-            "няма",
-            "ми",
-        ],
-    ),
-    (
-        "uk",
-        &[
-            "і",
-            "що",
-            "це",
-            "як",
-            "дуже",
-            "сьогодні",
-            "дякую",
-            "чи",
-            "мій",
-            "моя",
-            "вже",
-            "також",
-            "який",
-            "яка",
-            "він",
-            "вона",
-            "був",
-            "було",
-            "немає",
-        ],
-    ),
 ];
 
 /// Whether `a` and `b` are relatives the markers arbitrate between.
@@ -333,7 +55,18 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
         return;
     }
     let mut hits = [0i32; super::model::MAX_LANGS];
+    // Dutch writes the digraph "ij" where Afrikaans writes "y" (vrij/vry, bij/by), and English
+    // never does. (A "y" is no sign of Afrikaans: English words have it too.)
+    let dutch = cluster
+        .is_some_and(|c| c.contains(&"af"))
+        .then(|| langs.iter().position(|l| *l == "nl"))
+        .flatten();
     for word in buf.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+        if let Some(nl) = dutch
+            && word.windows(2).any(|p| p.eq_ignore_ascii_case(b"ij"))
+        {
+            hits[nl] = (hits[nl] + 1).min(MAX_HITS);
+        }
         let Ok(word) = std::str::from_utf8(word) else {
             continue;
         };
@@ -361,8 +94,14 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
             }
         }
     }
-    for (s, h) in score.iter_mut().zip(hits) {
-        *s += h * BONUS;
+    let bonus = if cluster.is_some_and(|c| c.contains(&"af")) {
+        NL_AF_BONUS
+    } else {
+        BONUS
+    };
+    for (i, (s, h)) in score.iter_mut().zip(hits).enumerate() {
+        // English words arbitrate at the common rate whatever the cluster.
+        *s += h * if Some(i) == english { BONUS } else { bonus };
     }
 }
 
@@ -392,6 +131,26 @@ mod tests {
             assert!(words.iter().all(|w| w.chars().all(|c| !c.is_uppercase())));
         }
         assert!(close("da", "no") && close("no", "sv") && !close("en", "da"));
+    }
+
+    #[test]
+    fn dutch_and_afrikaans_markers_weigh_more_and_ij_is_dutch() {
+        let langs = ["nl", "af", "en"];
+        let mut score = [0; 3];
+        boost(
+            "nl",
+            &langs,
+            &mut score,
+            " ek het nie tyd vir hierdie ".as_bytes(),
+        );
+        assert_eq!(score, [0, MAX_HITS * NL_AF_BONUS, 0]);
+        let mut score = [0; 3];
+        boost("af", &langs, &mut score, " ik ben vrij blij ".as_bytes());
+        assert_eq!(score, [MAX_HITS * NL_AF_BONUS, 0, 0]);
+        // English words in a Dutch-looking post still count at the common rate.
+        let mut score = [0; 3];
+        boost("nl", &langs, &mut score, " very funny you're ".as_bytes());
+        assert_eq!(score, [0, 0, 2 * BONUS]);
     }
 
     #[test]
