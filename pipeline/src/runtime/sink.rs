@@ -59,10 +59,13 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
         telemetry::stage(Stage::Store, started.elapsed().as_secs_f64());
         Stats::add(&cx.stats.stored, kept.len());
         telemetry::stored(kept.len());
-        telemetry::latency_to_stored(
-            chrono::Utc::now(),
-            kept.iter().map(|s| (s.created_at, s.collected_at)),
-        );
+        if batch.refiled.is_empty() {
+            // A rewrite of an old mention says nothing about how fresh the pipeline is.
+            telemetry::latency_to_stored(
+                chrono::Utc::now(),
+                kept.iter().map(|s| (s.created_at, s.collected_at)),
+            );
+        }
 
         let started = std::time::Instant::now();
         let refused = publish_enriched(publisher, &kept, !batch.refiled.is_empty(), cx).await?;
