@@ -33,6 +33,8 @@ const state = {
   timer: null,
   pending: new Set(), // signals whose chart should refresh soon
   soon: null,
+  paused: false,
+  held: [], // matches that arrived while paused, oldest first
 };
 
 // ---------------------------------------------------------------- connection state
@@ -91,6 +93,9 @@ function logout(message) {
   Object.assign(state, { api: null, live: null, signals: [], tested: null, editing: null });
   state.seen.clear();
   state.shown.clear();
+  state.held = [];
+  if (state.paused) togglePause();
+  $('live-note').textContent = 'Matches of every signal appear here as they are stored, newest first.';
   $('matches').replaceChildren();
   $('chart-list').replaceChildren();
   $('app').hidden = true;
@@ -305,13 +310,12 @@ function onEvent(type, data) {
   if (!state.shown.has(m.id)) {
     state.shown.add(m.id);
     const highlights = (data.signals || []).flatMap((s) => s.highlights || []);
-    const item = matchItem(m, highlights, signals);
-    item.dataset.signals = signals.join(' ');
-    const list = $('matches');
-    list.prepend(item);
-    while (list.children.length > MAX_MATCHES) {
-      state.shown.delete(list.lastElementChild.dataset.mention);
-      list.lastElementChild.remove();
+    if (state.paused) {
+      state.held.push([m, highlights, signals]);
+      if (state.held.length > MAX_MATCHES) state.shown.delete(state.held.shift()[0].id);
+      $('live-note').textContent = `Paused: ${state.held.length} new matches held.`;
+    } else {
+      show(m, highlights, signals);
     }
   }
   // The charts of these signals follow shortly, not on every event.
@@ -323,6 +327,36 @@ function onEvent(type, data) {
       ids.forEach(refreshChart);
     }, 1000);
   }
+}
+
+function show(m, highlights, signals) {
+  const item = matchItem(m, highlights, signals);
+  item.dataset.signals = signals.join(' ');
+  const list = $('matches');
+  list.prepend(item);
+  while (list.children.length > MAX_MATCHES) {
+    state.shown.delete(list.lastElementChild.dataset.mention);
+    list.lastElementChild.remove();
+  }
+}
+
+// Pausing holds new matches back (and silences the live region, which a busy signal would
+// flood); resuming shows them at once.
+function togglePause() {
+  const list = $('matches');
+  state.paused = !state.paused;
+  $('pause').textContent = state.paused ? 'Resume' : 'Pause';
+  $('pause').setAttribute('aria-pressed', String(state.paused));
+  if (state.paused) {
+    list.setAttribute('aria-live', 'off');
+    $('live-note').textContent = 'Paused: new matches are held.';
+    return;
+  }
+  const held = state.held;
+  state.held = [];
+  for (const [m, highlights, signals] of held) show(m, highlights, signals);
+  $('live-note').textContent = `${held.length} held matches shown; live again.`;
+  setTimeout(() => list.setAttribute('aria-live', 'polite'), 0);
 }
 
 // ---------------------------------------------------------------- charts
@@ -398,6 +432,7 @@ function start() {
   $('signal-form').addEventListener('submit', saveSignal);
   $('test-btn').addEventListener('click', testQuery);
   $('new-btn').addEventListener('click', newSignal);
+  $('pause').addEventListener('click', togglePause);
   for (const id of ['sig-query', 'sig-accents', 'sig-stem']) {
     $(id).addEventListener('input', formChanged);
     $(id).addEventListener('change', formChanged);
