@@ -1,12 +1,12 @@
 //! The dashboard (`/` on `api.listen`) in a real browser: headless Chromium driven over
 //! WebDriver ([`webdriver`]) against the embedded pipeline of `push.rs`'s [`Rig`]. It refuses a
-//! wrong key; with a tenant's key it lists that tenant's signals only, tests a new signal's
-//! query (the result shown, Save enabled only then) and saves it; a mention produced next
-//! appears in the live list within 2 s with its terms in `<mark>`s (after emoji, so code-point
-//! offsets must be converted right), another tenant's match never does, the signal's charts
-//! draw, and the connection reads connected. A screenshot is left in the target directory.
-//! The headers (types, CSP, caching) and the page's absence from `metrics.listen` are checked
-//! without a browser.
+//! wrong key; with a tenant's key (entered from the keyboard) it lists that tenant's signals
+//! only, tests a new signal's query (the result shown, Save enabled only then) and saves it; a
+//! mention produced next appears in the live list within 2 s with its terms in `<mark>`s (after
+//! emoji, so code-point offsets must be converted right), another tenant's match never does,
+//! the signal's charts draw, the connection reads connected, and Pause holds matches back until
+//! Resume. A screenshot is left in the target directory. The headers (types, CSP, caching) and
+//! the page's absence from `metrics.listen` are checked without a browser.
 
 mod webdriver;
 
@@ -87,9 +87,9 @@ async fn the_dashboard_in_a_real_browser() {
         true
     );
 
-    // The right key: this tenant's signals, not the other tenant's (`other` is globex's).
-    browser.type_into("#key", &key).await;
-    browser.click("#key-form button[type=submit]").await;
+    // The right key, submitted from the keyboard (Enter): this tenant's signals, not the other
+    // tenant's (`other` is globex's).
+    browser.type_into("#key", &format!("{key}\u{E007}")).await;
     let ids = browser
         .wait_for(
             "the signal list",
@@ -224,6 +224,23 @@ async fn the_dashboard_in_a_real_browser() {
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     browser.screenshot(&shot).await;
     eprintln!("screenshot: {}", shot.display());
+
+    // Paused, a match is held back (and counted); resumed, it is shown.
+    browser.click("#pause").await;
+    let held = post(&mut rig, "kumquat season is here").await;
+    browser
+        .wait_for(
+            "the held match to be counted",
+            "return document.getElementById('live-note').textContent.includes('1 new matches held')",
+        )
+        .await;
+    let script = format!(
+        "return document.querySelector('#matches li[data-mention=\"{}\"]') !== null",
+        held.id
+    );
+    assert_eq!(browser.eval(&script).await, false, "held while paused");
+    browser.click("#pause").await;
+    assert_eq!(browser.eval(&script).await, true, "shown on resume");
 
     // Forgetting the key returns to the key form and drops the key.
     browser.click("#forget").await;
