@@ -4,9 +4,10 @@
 //! only, tests a new signal's query (the result shown, Save enabled only then) and saves it; a
 //! mention produced next appears in the live list within 2 s with its terms in `<mark>`s (after
 //! emoji, so code-point offsets must be converted right), another tenant's match never does,
-//! the signal's charts draw, the connection reads connected, and Pause holds matches back until
-//! Resume. A screenshot is left in the target directory. The headers (types, CSP, caching) and
-//! the page's absence from `metrics.listen` are checked without a browser.
+//! the signal's charts draw, the connection reads connected, Pause holds matches back until
+//! Resume, an edit needs a new test before it saves, and a delete asks first. A screenshot is
+//! left in the target directory. The headers (types, CSP, caching) and the page's absence from
+//! `metrics.listen` are checked without a browser.
 
 mod webdriver;
 
@@ -241,6 +242,52 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(browser.eval(&script).await, false, "held while paused");
     browser.click("#pause").await;
     assert_eq!(browser.eval(&script).await, true, "shown on resume");
+
+    // Editing: the loaded query is the signal's; a change needs a new test before Save.
+    browser.click("button[aria-label='Edit brand']").await;
+    let form = browser
+        .eval(
+            "return [document.getElementById('form-h').textContent, \
+             document.getElementById('sig-id').readOnly, \
+             document.getElementById('sig-query').value]",
+        )
+        .await;
+    assert_eq!(
+        form,
+        serde_json::json!(["Edit signal brand", true, "acme OR nimbus"])
+    );
+    browser
+        .type_into("#sig-query", "acme OR nimbus OR kettle")
+        .await;
+    let disabled = "return document.getElementById('save-btn').disabled";
+    assert_eq!(browser.eval(disabled).await, true, "changed, not tested");
+    browser.click("#test-btn").await;
+    browser
+        .wait_for(
+            "the edited query's test",
+            "return !document.getElementById('save-btn').disabled",
+        )
+        .await;
+    browser.click("#save-btn").await;
+    browser
+        .wait_for(
+            "version 2 in the list",
+            "const c = document.querySelector('#signal-table tr[data-signal=brand] td:nth-of-type(2)');\
+             return c && c.textContent === '2'",
+        )
+        .await;
+
+    // Deleting asks first; then the row and the chart go.
+    browser.click("button[aria-label='Delete launch']").await;
+    let asked = browser.accept_dialog().await;
+    assert!(asked.contains("Delete the signal launch"), "{asked}");
+    browser
+        .wait_for(
+            "the deleted signal gone",
+            "return !document.querySelector('#signal-table tr[data-signal=launch]') \
+               && !document.querySelector('#chart-list [data-signal=launch]')",
+        )
+        .await;
 
     // Forgetting the key returns to the key form and drops the key.
     browser.click("#forget").await;

@@ -198,6 +198,13 @@ impl Browser {
         }
     }
 
+    /// Accepts the open `confirm()` dialog; returns its text.
+    pub async fn accept_dialog(&self) -> String {
+        let text = self.session("GET", "/alert/text", Value::Null).await;
+        self.session("POST", "/alert/accept", json!({})).await;
+        text.as_str().unwrap_or_default().to_owned()
+    }
+
     /// Saves a PNG screenshot of the page to `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
         let v = self.session("GET", "/screenshot", Value::Null).await;
