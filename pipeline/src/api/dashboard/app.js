@@ -110,8 +110,10 @@ function logout(message) {
 
 // ---------------------------------------------------------------- signals
 
+const byId = (list) => [...list].sort((a, b) => a.id.localeCompare(b.id));
+
 function showSignals(list) {
-  state.signals = [...list].sort((a, b) => a.id.localeCompare(b.id));
+  state.signals = byId(list);
   const rows = state.signals.map((s) => {
     const edit = h('button', { type: 'button', 'aria-label': `Edit ${s.id}` }, 'Edit');
     edit.addEventListener('click', () => editSignal(s));
@@ -408,12 +410,16 @@ async function refreshChart(id) {
   }
 }
 
-// One signal after another, so that many signals stay within the tenant's request rate.
+// One signal after another, so that many signals stay within the tenant's request rate. The
+// list is read again first, so signals changed elsewhere (the CLI, another tab) show up; the
+// table is rebuilt only when it changed, so keyboard focus stays where it is.
 let refreshing = false;
 async function refreshCharts() {
-  if (refreshing || document.hidden) return;
+  if (refreshing || document.hidden || !state.api) return;
   refreshing = true;
   try {
+    const list = await state.api.signals().catch(() => null);
+    if (list && JSON.stringify(byId(list)) !== JSON.stringify(state.signals)) showSignals(list);
     for (const s of state.signals) await refreshChart(s.id);
   } finally {
     refreshing = false;
