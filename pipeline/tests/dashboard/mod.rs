@@ -1,13 +1,14 @@
 //! The dashboard (`/` on `api.listen`) in a real browser: headless Chromium driven over
 //! WebDriver ([`webdriver`]) against the embedded pipeline of `push.rs`'s [`Rig`]. It refuses a
 //! wrong key; with a tenant's key (entered from the keyboard) it lists that tenant's signals
-//! only, tests a new signal's query (the result shown, Save enabled only then) and saves it; a
-//! mention produced next appears in the live list within 2 s with its terms in `<mark>`s (after
-//! emoji, so code-point offsets must be converted right), another tenant's match never does,
-//! the signal's charts draw, the connection reads connected, Pause holds matches back until
-//! Resume, an edit needs a new test before it saves, and a delete asks first. A screenshot is
-//! left in the target directory. The headers (types, CSP, caching) and the page's absence from
-//! `metrics.listen` are checked without a browser.
+//! only, tests a new signal's query (the result shown, Save enabled only then) and saves it, and
+//! shows one saved by another client within its 5 s refresh; a mention produced next appears in
+//! the live list within 2 s with its terms in `<mark>`s (after emoji, so code-point offsets must
+//! be converted right), another tenant's match never does, the signal's charts draw, the
+//! connection reads connected, Pause holds matches back until Resume, an edit needs a new test
+//! before it saves, and a delete asks first. A screenshot is left in the target directory. The
+//! headers (types, CSP, caching) and the page's absence from `metrics.listen` are checked
+//! without a browser.
 
 mod webdriver;
 
@@ -145,6 +146,17 @@ async fn the_dashboard_in_a_real_browser() {
         .await;
     let saved = browser.text("#form-status").await;
     assert!(saved.contains("Saved launch, version"), "{saved}");
+    // A signal saved elsewhere (another client of the API) shows up by the periodic refresh.
+    let http = collectors::common::http_client().expect("client");
+    let put = http
+        .put(format!("http://{}/v1/signals/elsewhere", rig.addr))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(r#"{"query": "quokka"}"#)
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(put.status(), 200);
     browser
         .wait_for(
             "the stream to connect",
@@ -221,6 +233,13 @@ async fn the_dashboard_in_a_real_browser() {
         .text("#signal-table tr[data-signal=launch] .seen")
         .await;
     assert_eq!(seen, "1");
+
+    browser
+        .wait_for(
+            "the signal saved elsewhere",
+            "return document.querySelector('#signal-table tr[data-signal=elsewhere]') !== null",
+        )
+        .await;
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     browser.screenshot(&shot).await;
