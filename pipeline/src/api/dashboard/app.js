@@ -33,6 +33,7 @@ const state = {
   timer: null,
   pending: new Set(), // signals whose chart should refresh soon
   soon: null,
+  drawn: new Map(), // signal id -> when its chart was last requested
   paused: false,
   held: [], // matches that arrived while paused, oldest first
 };
@@ -93,6 +94,10 @@ function logout(message) {
   Object.assign(state, { api: null, live: null, signals: [], tested: null, editing: null });
   state.seen.clear();
   state.shown.clear();
+  state.drawn.clear();
+  state.pending.clear();
+  clearTimeout(state.soon);
+  state.soon = null;
   state.held = [];
   if (state.paused) togglePause();
   $('live-note').textContent = 'Matches of every signal appear here as they are stored, newest first.';
@@ -326,7 +331,13 @@ function onEvent(type, data) {
       state.soon = null;
       const ids = [...state.pending];
       state.pending.clear();
-      ids.forEach(refreshChart);
+      // Only charts not drawn in the last few seconds, a few at a time: the request rate is
+      // the tenant's, shared with its other clients.
+      const now = Date.now();
+      ids
+        .filter((id) => now - (state.drawn.get(id) || 0) > REFRESH_MS - 1000)
+        .slice(0, 4)
+        .forEach(refreshChart);
     }, 1000);
   }
 }
@@ -393,6 +404,7 @@ async function refreshChart(id) {
   if (!state.api) return;
   const card = $('chart-list').querySelector(`[data-signal="${CSS.escape(id)}"]`);
   if (!card) return;
+  state.drawn.set(id, Date.now());
   try {
     const series = await state.api.series(id);
     const points = series.points || [];
@@ -420,7 +432,11 @@ async function refreshCharts() {
   try {
     const list = await state.api.signals().catch(() => null);
     if (list && JSON.stringify(byId(list)) !== JSON.stringify(state.signals)) showSignals(list);
-    for (const s of state.signals) await refreshChart(s.id);
+    for (const s of state.signals) {
+      await refreshChart(s.id);
+      // Many signals: spread their requests out (at most 5 a second).
+      if (state.signals.length > 10) await new Promise((done) => setTimeout(done, 200));
+    }
   } finally {
     refreshing = false;
   }
