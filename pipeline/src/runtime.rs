@@ -116,22 +116,58 @@ where
 {
     let (tx, mut rx) = mpsc::channel::<Processed>(settings.in_flight_batches);
     let committer = consumer.committer();
-    let sink_shutdown = shutdown.clone();
-    let sink_stats = stats.clone();
-    let source_topic = settings.source_topic.clone();
-    let max_dead_letter_payload = settings.max_dead_letter_payload;
-    let sink = tokio::spawn(async move {
-        let cx = sink::SinkContext {
-            source_topic: &source_topic,
-            stats: &sink_stats,
-            shutdown: &sink_shutdown,
-            max_dead_letter_payload,
-        };
-        while let Some(batch) = rx.recv().await {
-            sink::sink_batch(&batch, &*publisher, &*store, &*cache, &*committer, &cx).await?;
+    // The sink in two stages, one batch apart: while one batch is published (and its positions
+    // committed), the next is written to the store.
+    let (stored_tx, mut stored_rx) = mpsc::channel::<(Processed, Arc<[crate::traits::Stored]>)>(1);
+    let context = {
+        let (shutdown, stats) = (shutdown.clone(), stats.clone());
+        let (source_topic, max_dead_letter_payload) = (
+            settings.source_topic.clone(),
+            settings.max_dead_letter_payload,
+        );
+        move || {
+            (
+                shutdown.clone(),
+                stats.clone(),
+                source_topic.clone(),
+                max_dead_letter_payload,
+            )
         }
-        committer.flush()
-    });
+    };
+    let storing = {
+        let (shutdown, stats, source_topic, max_dead_letter_payload) = context();
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            let cx = sink::SinkContext {
+                source_topic: &source_topic,
+                stats: &stats,
+                shutdown: &shutdown,
+                max_dead_letter_payload,
+            };
+            while let Some(batch) = rx.recv().await {
+                let kept = sink::store_stage(&batch, &*publisher, &*store, &cx).await?;
+                if stored_tx.send((batch, kept)).await.is_err() {
+                    break; // the publishing stage failed; its error is returned below
+                }
+            }
+            Ok::<(), Error>(())
+        })
+    };
+    let sink = {
+        let (shutdown, stats, source_topic, max_dead_letter_payload) = context();
+        tokio::spawn(async move {
+            let cx = sink::SinkContext {
+                source_topic: &source_topic,
+                stats: &stats,
+                shutdown: &shutdown,
+                max_dead_letter_payload,
+            };
+            while let Some((batch, kept)) = stored_rx.recv().await {
+                sink::publish_stage(&batch, &kept, &*publisher, &*cache, &*committer, &cx).await?;
+            }
+            committer.flush()
+        })
+    };
 
     // The consumer is polled in a task of its own and hands over whole batches through a
     // one-slot channel. `Consumer::poll` gathers messages over its linger time and is not
@@ -252,6 +288,7 @@ where
     poller.abort();
     drop(batch_rx);
     drop(tx);
+    let stored = storing.await.map_err(|e| Error::internal("sink task", e))?;
     let sunk = sink.await.map_err(|e| Error::internal("sink task", e))?;
-    result.and(sunk)
+    result.and(stored).and(sunk)
 }

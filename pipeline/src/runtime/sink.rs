@@ -42,6 +42,7 @@ pub struct SinkContext<'a> {
     pub max_dead_letter_payload: usize,
 }
 
+/// Sinks one batch: [`store_stage`], then [`publish_stage`].
 pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     batch: &Processed,
     publisher: &P,
@@ -50,25 +51,63 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     committer: &dyn Committer,
     cx: &SinkContext<'_>,
 ) -> Result<()> {
+    let kept = store_stage(batch, publisher, store, cx).await?;
+    publish_stage(batch, &kept, publisher, cache, committer, cx).await
+}
+
+/// The store's half of a batch: processing's dead letters, the mentions written (or rewritten
+/// over `refiled`; those the store refuses dead-lettered) and the sources' deletions applied.
+/// Returns the mentions stored. The runtime runs it for the next batch while [`publish_stage`]
+/// publishes this one, so the store never waits for the broker; batches pass both stages in
+/// order, so the store sees writes and deletions in order too.
+pub async fn store_stage<P: Publisher, S: Store>(
+    batch: &Processed,
+    publisher: &P,
+    store: &S,
+    cx: &SinkContext<'_>,
+) -> Result<Arc<[Stored]>> {
     dead_letter(publisher, &batch.dead, cx).await?;
+    let mut kept: Arc<[Stored]> = Arc::from([]);
     if !batch.stored.is_empty() {
         let started = std::time::Instant::now();
         let refused = write_isolating(store, &batch.stored, &batch.refiled, cx).await?;
-        let (kept, dead) = split_refused(batch, refused, "store_rejected", "the store refused it");
+        let (stored, dead) =
+            split_refused(batch, refused, "store_rejected", "the store refused it");
         dead_letter(publisher, &dead, cx).await?;
         telemetry::stage(Stage::Store, started.elapsed().as_secs_f64());
-        Stats::add(&cx.stats.stored, kept.len());
-        telemetry::stored(kept.len());
+        Stats::add(&cx.stats.stored, stored.len());
+        telemetry::stored(stored.len());
         if batch.refiled.is_empty() {
             // A rewrite of an old mention says nothing about how fresh the pipeline is.
             telemetry::latency_to_stored(
                 chrono::Utc::now(),
-                kept.iter().map(|s| (s.created_at, s.collected_at)),
+                stored.iter().map(|s| (s.created_at, s.collected_at)),
             );
         }
+        kept = stored;
+    }
+    if !batch.deletes.is_empty() {
+        // Stored mentions of this batch went first, so a post and its deletion in one batch
+        // end deleted.
+        retry("store_delete", cx, || store.delete(&batch.deletes)).await?;
+    }
+    Ok(kept)
+}
 
+/// The rest of a batch once [`store_stage`] has stored `kept`: the enriched records published
+/// (those the broker refuses dead-lettered), the cache told, the deletions' tombstones
+/// published, and only then the batch's positions committed.
+pub async fn publish_stage<P: Publisher, K: Cache>(
+    batch: &Processed,
+    kept: &Arc<[Stored]>,
+    publisher: &P,
+    cache: &K,
+    committer: &dyn Committer,
+    cx: &SinkContext<'_>,
+) -> Result<()> {
+    if !kept.is_empty() {
         let started = std::time::Instant::now();
-        let refused = publish_enriched(publisher, &kept, !batch.refiled.is_empty(), cx).await?;
+        let refused = publish_enriched(publisher, kept, !batch.refiled.is_empty(), cx).await?;
         if !refused.is_empty() {
             // Stored, but the broker will not carry it: the dead letter says so, and the cache
             // skips it like the topic did.
@@ -96,13 +135,10 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
             let ids: Vec<String> = kept.iter().map(|s| s.id.clone()).collect();
             cache.forget(&ids).await;
         }
-        cache.remember(&kept).await;
+        cache.remember(kept).await;
         telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
     }
     if !batch.deletes.is_empty() {
-        // Stored mentions of this batch went first, so a post and its deletion in one batch
-        // end deleted.
-        retry("store_delete", cx, || store.delete(&batch.deletes)).await?;
         let records: Vec<Record<'_>> = batch
             .deletes
             .iter()
