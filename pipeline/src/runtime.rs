@@ -119,31 +119,16 @@ where
     // The sink in two stages, one batch apart: while one batch is published (and its positions
     // committed), the next is written to the store.
     let (stored_tx, mut stored_rx) = mpsc::channel::<(Processed, Arc<[crate::traits::Stored]>)>(1);
-    let context = {
-        let (shutdown, stats) = (shutdown.clone(), stats.clone());
-        let (source_topic, max_dead_letter_payload) = (
-            settings.source_topic.clone(),
-            settings.max_dead_letter_payload,
-        );
-        move || {
-            (
-                shutdown.clone(),
-                stats.clone(),
-                source_topic.clone(),
-                max_dead_letter_payload,
-            )
-        }
+    let state = sink::SinkState {
+        source_topic: settings.source_topic.clone(),
+        stats: stats.clone(),
+        shutdown: shutdown.clone(),
+        max_dead_letter_payload: settings.max_dead_letter_payload,
     };
     let storing = {
-        let (shutdown, stats, source_topic, max_dead_letter_payload) = context();
-        let publisher = publisher.clone();
+        let (state, publisher) = (state.clone(), publisher.clone());
         tokio::spawn(async move {
-            let cx = sink::SinkContext {
-                source_topic: &source_topic,
-                stats: &stats,
-                shutdown: &shutdown,
-                max_dead_letter_payload,
-            };
+            let cx = state.cx();
             while let Some(batch) = rx.recv().await {
                 let kept = sink::store_stage(&batch, &*publisher, &*store, &cx).await?;
                 if stored_tx.send((batch, kept)).await.is_err() {
@@ -153,21 +138,13 @@ where
             Ok::<(), Error>(())
         })
     };
-    let sink = {
-        let (shutdown, stats, source_topic, max_dead_letter_payload) = context();
-        tokio::spawn(async move {
-            let cx = sink::SinkContext {
-                source_topic: &source_topic,
-                stats: &stats,
-                shutdown: &shutdown,
-                max_dead_letter_payload,
-            };
-            while let Some((batch, kept)) = stored_rx.recv().await {
-                sink::publish_stage(&batch, &kept, &*publisher, &*cache, &*committer, &cx).await?;
-            }
-            committer.flush()
-        })
-    };
+    let sink = tokio::spawn(async move {
+        let cx = state.cx();
+        while let Some((batch, kept)) = stored_rx.recv().await {
+            sink::publish_stage(&batch, &kept, &*publisher, &*cache, &*committer, &cx).await?;
+        }
+        committer.flush()
+    });
 
     // The consumer is polled in a task of its own and hands over whole batches through a
     // one-slot channel. `Consumer::poll` gathers messages over its linger time and is not

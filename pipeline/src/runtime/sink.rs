@@ -42,6 +42,26 @@ pub struct SinkContext<'a> {
     pub max_dead_letter_payload: usize,
 }
 
+/// What a sink task owns, lent to each batch as a [`SinkContext`].
+#[derive(Debug, Clone)]
+pub struct SinkState {
+    pub source_topic: String,
+    pub stats: Arc<Stats>,
+    pub shutdown: watch::Receiver<bool>,
+    pub max_dead_letter_payload: usize,
+}
+
+impl SinkState {
+    pub fn cx(&self) -> SinkContext<'_> {
+        SinkContext {
+            source_topic: &self.source_topic,
+            stats: &self.stats,
+            shutdown: &self.shutdown,
+            max_dead_letter_payload: self.max_dead_letter_payload,
+        }
+    }
+}
+
 /// Sinks one batch: [`store_stage`], then [`publish_stage`].
 pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     batch: &Processed,
