@@ -261,6 +261,11 @@ pub struct EnrichedMention {
     /// Tenants' signals (tracked queries) this mention matched, when matching ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<SignalMatch>,
+    /// Near-duplicate cluster: the id of the first mention seen within the pipeline's window
+    /// that shares a MinHash band with this one (its own id when it was the first). Absent when
+    /// the text has nothing to hash or the pipeline could not assign one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
 }
 
 /// One tenant's signal that matched a mention.

@@ -90,6 +90,7 @@ pub struct PipelineConfig {
     pub max_record_bytes: String,
     pub max_in_flight_bytes: String,
     pub enriched_format: EnrichedFormat,
+    pub cluster_window: String,
 }
 
 /// How enriched mentions are written to the enriched topic.
@@ -115,6 +116,7 @@ pub struct EmbeddedConfig {
     pub max_store_bytes: String,
     pub retention_interval: String,
     pub dead_letter_max_bytes: String,
+    pub cluster_bytes: String,
 }
 
 /// The embedded settings with durations and sizes parsed.
@@ -128,6 +130,7 @@ pub struct EmbeddedSettings {
     pub max_store_bytes: u64,
     pub retention_interval: Duration,
     pub dead_letter_max_bytes: u64,
+    pub cluster_bytes: u64,
 }
 
 impl EmbeddedConfig {
@@ -145,6 +148,7 @@ impl EmbeddedConfig {
                 "embedded.dead_letter_max_bytes",
                 &self.dead_letter_max_bytes,
             )?,
+            cluster_bytes: size("embedded.cluster_bytes", &self.cluster_bytes)?,
         })
     }
 }
@@ -209,6 +213,8 @@ pub struct ScyllaConfig {
     pub request_timeout: String,
     pub retention: String,
     pub stats_retention: String,
+    /// Size a `topic_mentions` partition is kept near: hot topics are spread over more buckets.
+    pub partition_target_bytes: String,
     /// PEM CA file to check the nodes' certificates against; set, CQL goes over TLS.
     pub tls_ca_file: String,
     /// PEM client certificate and key, for nodes that require client certificates.
@@ -296,6 +302,8 @@ impl Config {
         self.api.settings()?;
         self.alerts.settings()?;
         self.max_in_flight_bytes()?;
+        self.cluster_window()?;
+        self.partition_target_bytes()?;
         for name in self.collectors.keys() {
             if name.is_empty()
                 || !name
@@ -333,6 +341,31 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// How long a near-duplicate cluster keeps its band keys (at least a second).
+    pub fn cluster_window(&self) -> Result<Duration> {
+        let d = duration("pipeline.cluster_window", &self.pipeline.cluster_window)?;
+        if d < Duration::from_secs(1) {
+            return Err(Error::Config(format!(
+                "pipeline.cluster_window: must be at least 1s, got {:?}",
+                self.pipeline.cluster_window
+            )));
+        }
+        Ok(d)
+    }
+
+    /// The size `topic_mentions` partitions are bucketed to stay near (at least 64 KiB).
+    pub fn partition_target_bytes(&self) -> Result<u64> {
+        let key = "scylla.partition_target_bytes";
+        let n = size(key, &self.scylla.partition_target_bytes)?;
+        if n < 64 << 10 {
+            return Err(Error::Config(format!(
+                "{key}: must be at least 64KiB, got {:?}",
+                self.scylla.partition_target_bytes
+            )));
+        }
+        Ok(n)
     }
 
     /// The number of CPU workers to use (0 in the config means one per core).

@@ -135,6 +135,8 @@ struct StoredRecord {
     fields: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     signals: Vec<SignalMatch>,
+    #[serde(default)]
+    cluster_id: Option<String>,
 }
 
 /// The services a job runs on, and the pipeline settings it enriches with (signals, caps).
@@ -194,6 +196,8 @@ pub async fn run<S: Store, K: Cache, P: Publisher>(
         backoff.reset();
         let mut deliveries = Vec::new();
         let mut old = Vec::new();
+        // A cluster was assigned on arrival, against what had arrived before: a rewrite keeps it.
+        let mut clusters = std::collections::HashMap::new();
         for (id, record) in &scanned.rows {
             cp.scanned += 1;
             let read = match codec.to_json(svc.store, record).await {
@@ -221,6 +225,9 @@ pub async fn run<S: Store, K: Cache, P: Publisher>(
                 continue;
             }
             old.push(filed(&r));
+            if let Some(c) = r.cluster_id {
+                clusters.insert(r.mention.id.clone(), c);
+            }
             deliveries.push(Delivery::of_mention(&r.mention, -1, -1));
         }
         if !deliveries.is_empty() {
@@ -232,6 +239,13 @@ pub async fn run<S: Store, K: Cache, P: Publisher>(
             })
             .await
             .map_err(|e| Error::internal("reprocess task", e))?;
+            if let Some(stored) = std::sync::Arc::get_mut(&mut batch.stored) {
+                for s in stored.iter_mut() {
+                    if let Some(c) = clusters.get(&s.id) {
+                        crate::runtime::set_cluster(s, c);
+                    }
+                }
+            }
             // What each rewritten mention was filed under, in the order the batch keeps.
             batch.refiled = batch
                 .stored

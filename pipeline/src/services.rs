@@ -76,7 +76,10 @@ pub async fn embedded(config: &Config, background: &mut Background) -> Result<Em
             LocalPublisher::open(dir, e.dead_letter_max_bytes)?.with_hub(hub.clone()),
         ),
         hub,
-        cache: Arc::new(MemoryCache::new(e.cache_bytes, e.cache_ttl)),
+        cache: Arc::new(
+            MemoryCache::new(e.cache_bytes, e.cache_ttl)
+                .with_clusters(config.cluster_window()?, e.cluster_bytes),
+        ),
         store,
     })
 }
@@ -125,12 +128,14 @@ pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distribut
 /// Connects to ScyllaDB and prepares the store (the schema must exist: `backchannel schema apply`).
 pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
     let session = scylla::connect(&config.scylla).await?;
-    ScyllaStore::new(
+    let target = config.partition_target_bytes()?;
+    Ok(ScyllaStore::new(
         session,
         &config.scylla.keyspace,
         config.scylla.max_concurrency,
     )
-    .await
+    .await?
+    .with_partition_target(target))
 }
 
 /// [`scylla_store`] with the record schema registered, waiting out a store that cannot be
@@ -163,6 +168,7 @@ pub async fn wait_for_store(config: &Config) -> Result<ScyllaStore> {
 /// The Redis cache; it connects on first use, so a worker starts while Redis is down.
 pub fn redis_cache(config: &Config) -> Result<RedisCache> {
     let r = &config.redis;
+    let window = config.cluster_window()?;
     RedisCache::new(
         &r.url,
         Some(std::path::Path::new(&r.ca_file)).filter(|p| !p.as_os_str().is_empty()),
@@ -170,6 +176,7 @@ pub fn redis_cache(config: &Config) -> Result<RedisCache> {
         crate::config::duration("redis.ttl", &r.ttl)?,
         r.recent_per_topic,
     )
+    .map(|c| c.with_cluster_window(window))
 }
 
 /// The client API over a store and its cache.

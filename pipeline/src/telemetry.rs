@@ -24,6 +24,8 @@ pub const BATCH_SIZE: &str = "backchannel_pipeline_batch_size_mentions";
 pub const STAGE_DURATION: &str = "backchannel_pipeline_stage_duration_seconds";
 pub const STORE_WRITE_DURATION: &str = "backchannel_store_write_duration_seconds";
 pub const STORE_ERRORS: &str = "backchannel_store_errors_total";
+pub const STORE_STATEMENTS: &str = "backchannel_store_statements_total";
+pub const STORE_BYTES: &str = "backchannel_store_written_bytes_total";
 pub const RETRIES: &str = "backchannel_pipeline_retries_total";
 pub const REBALANCES: &str = "backchannel_pipeline_rebalances_total";
 pub const CACHE_HITS: &str = "backchannel_cache_hits_total";
@@ -62,6 +64,9 @@ pub const ALERTS: &str = "backchannel_alerts_events_total";
 /// Alert webhook deliveries by outcome (`delivered`, `undeliverable`).
 pub const ALERT_WEBHOOKS: &str = "backchannel_alerts_webhook_deliveries_total";
 pub const PUSH_CONNECTIONS: &str = "backchannel_push_connections";
+/// Mentions given a near-duplicate cluster, by outcome: `first` (a cluster of their own),
+/// `earlier` (folded into an earlier mention's), `unplaced` (the index did not answer).
+pub const CLUSTERED: &str = "backchannel_pipeline_clustered_mentions_total";
 
 /// The pipeline stages timed by [`STAGE_DURATION`].
 #[derive(Debug, Clone, Copy)]
@@ -175,11 +180,26 @@ fn describe() {
         "Client API requests refused before they ran: no valid key (unauthorized) or over the tenant's limits (rate_limited)."
     );
     describe_counter!(RECEIVED, Unit::Count, "Raw messages taken from the queue.");
+    describe_counter!(
+        CLUSTERED,
+        Unit::Count,
+        "Mentions placed in a near-duplicate cluster, by outcome (first, earlier, unplaced)."
+    );
     describe_counter!(PROCESSED, Unit::Count, "Mentions decoded and enriched.");
     describe_counter!(
         STORED,
         Unit::Count,
         "Enriched mentions durably written to the store."
+    );
+    describe_counter!(
+        STORE_STATEMENTS,
+        Unit::Count,
+        "Write requests sent to ScyllaDB for mentions, per-topic rows and dirty marks (an unlogged batch of one partition's rows counts once)."
+    );
+    describe_counter!(
+        STORE_BYTES,
+        Unit::Bytes,
+        "Bytes of values bound to those write requests (records, ids, topics, hashtags; approximate)."
     );
     describe_counter!(
         PUBLISHED,
@@ -305,6 +325,8 @@ struct Handles {
     stages: [Histogram; Stage::ALL.len()],
     store_write: Histogram,
     store_errors: Counter,
+    store_statements: Counter,
+    store_bytes: Counter,
     cache_hits: Counter,
     cache_misses: Counter,
     cache_breaker: Gauge,
@@ -325,6 +347,8 @@ static HANDLES: LazyLock<Handles> = LazyLock::new(|| Handles {
     stages: Stage::ALL.map(|s| histogram!(STAGE_DURATION, "stage" => s.as_str())),
     store_write: histogram!(STORE_WRITE_DURATION),
     store_errors: counter!(STORE_ERRORS),
+    store_statements: counter!(STORE_STATEMENTS),
+    store_bytes: counter!(STORE_BYTES),
     cache_hits: counter!(CACHE_HITS),
     cache_misses: counter!(CACHE_MISSES),
     cache_breaker: gauge!(CACHE_BREAKER_OPEN),
@@ -350,6 +374,18 @@ pub fn stored(n: usize) {
 pub fn published(n: usize) {
     HANDLES.published.increment(n as u64);
 }
+/// One batch's near-duplicate clustering (looked up per batch).
+pub fn clustered(first: u64, earlier: u64, unplaced: u64) {
+    for (outcome, n) in [
+        ("first", first),
+        ("earlier", earlier),
+        ("unplaced", unplaced),
+    ] {
+        if n > 0 {
+            counter!(CLUSTERED, "outcome" => outcome).increment(n);
+        }
+    }
+}
 /// One dead letter (rare: looked up per call).
 pub fn dead_letter(reason: &'static str) {
     counter!(DEAD_LETTERS, "reason" => reason).increment(1);
@@ -362,6 +398,11 @@ pub fn store_write(secs: f64, ok: bool) {
     if !ok {
         HANDLES.store_errors.increment(1);
     }
+}
+/// Write requests sent to the distributed store and the bytes bound to them.
+pub fn store_statements(statements: usize, bytes: u64) {
+    HANDLES.store_statements.increment(statements as u64);
+    HANDLES.store_bytes.increment(bytes);
 }
 /// One refused API request; `reason` is `unauthorized` or `rate_limited` (looked up per call:
 /// refusals are the exception).

@@ -250,6 +250,17 @@ pub trait Store: Send + Sync + 'static {
     fn schema(&self, fingerprint: u64) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
+/// How long a near-duplicate cluster's band keys stay claimed unless configured
+/// (`pipeline.cluster_window`).
+pub const DEFAULT_CLUSTER_WINDOW: Duration = Duration::from_secs(600);
+
+/// A mention to place in its near-duplicate cluster ([`Cache::clusters`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterProbe<'a> {
+    pub id: &'a str,
+    pub keys: [u64; transforms::dedup::cluster::BANDS],
+}
+
 /// A best-effort cache in front of the store for client reads.
 ///
 /// Contract: a cache is an optimisation. Every call is bounded in time; a slow or failed cache
@@ -273,4 +284,18 @@ pub trait Cache: Send + Sync + 'static {
 
     /// Whether `id` was seen recently (within the seen-set TTL).
     fn seen(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The near-duplicate cluster of each mention of a batch, in order: `probes[i]` is a
+    /// mention's id and the LSH band keys of its text (`transforms::dedup::cluster::band_keys`).
+    /// A mention's cluster is the id of the first mention, within the cluster window, that
+    /// claimed any of its band keys, or its own id when none did; it then claims the keys it
+    /// found free, so later mentions of the batch and of other workers sharing this index see it.
+    /// Replaying a mention gives the same answer while its claims live.
+    ///
+    /// Best effort like every call: an entry is `None` when the index could not answer in time;
+    /// never fails or stalls the batch. The answer has one entry per probe.
+    fn clusters(
+        &self,
+        probes: &[ClusterProbe<'_>],
+    ) -> impl Future<Output = Vec<Option<Arc<str>>>> + Send;
 }

@@ -47,6 +47,10 @@ async fn every_mention_is_stored_at_a_limited_rate_and_at_full_speed() {
         let enriched: model::EnrichedMention = serde_json::from_slice(&json).expect("json");
         assert!(enriched.fields.len() > 200);
         assert_eq!(enriched.mention.id, format!("synthetic:3-{}", limit - 1));
+        assert!(
+            enriched.cluster_id.is_some(),
+            "placed in a near-duplicate cluster"
+        );
     }
 }
 
@@ -74,9 +78,14 @@ async fn run_with_reprocess_brings_stored_mentions_up_to_date_beside_live_traffi
             pipeline::runtime::process_batch(deliveries, &Default::default(), None)
                 .stored
                 .iter()
-                .map(|s| pipeline::traits::Stored {
-                    record: transforms::avro::restamp(&s.record, "293.0ld").expect("record"),
-                    ..s.clone()
+                .map(|s| {
+                    // Clustered on arrival; a rewrite keeps that cluster.
+                    let mut record = s.record.clone();
+                    assert!(transforms::avro::set_cluster(&mut record, "cluster-of-old"));
+                    pipeline::traits::Stored {
+                        record: transforms::avro::restamp(&record, "293.0ld").expect("record"),
+                        ..s.clone()
+                    }
                 })
                 .collect();
         store
@@ -116,6 +125,15 @@ async fn run_with_reprocess_brings_stored_mentions_up_to_date_beside_live_traffi
                 Some(transforms::registry().version.as_str()),
                 "{id}"
             );
+            let cluster = json["cluster_id"].as_str();
+            if id.starts_with("synthetic:9-") {
+                assert_eq!(cluster, Some("cluster-of-old"), "{id}");
+            } else {
+                assert!(
+                    cluster.is_some_and(|c| c.starts_with("synthetic:3-")),
+                    "{id}"
+                );
+            }
             seen += 1;
         }
         match page.next {

@@ -75,22 +75,29 @@ fn mentions(first: u64, n: u64, minutes: &[DateTime<Utc>]) -> Arc<[Stored]> {
         .collect()
 }
 
-/// The aggregate recounted from the minute's rows in `mentions_by_topic`.
+/// The aggregate recounted from the minute's rows in `topic_mentions`, over all its buckets.
 async fn recount(store: &ScyllaStore, ks: &str, topic: &str, minute: DateTime<Utc>) -> Agg {
-    let mut rows = store
-        .session()
-        .query_iter(
-            format!("SELECT sentiment, hashtags FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ?"),
-            (topic, minute),
-        )
+    let width = common::topic_buckets(store.session(), ks, topic, minute)
         .await
-        .expect("read rows")
-        .rows_stream::<(Option<f64>, Option<Vec<String>>)>()
-        .expect("typed rows");
+        .expect("widths");
     let mut agg = MinuteAggregate::default();
-    while let Some(row) = rows.next().await {
-        let (sentiment, hashtags) = row.expect("row");
-        agg.add(sentiment, hashtags.as_deref().unwrap_or_default());
+    for bucket in 0..width {
+        let mut rows = store
+            .session()
+            .query_iter(
+                format!(
+                    "SELECT id, sentiment, hashtags FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"
+                ),
+                (topic, minute, bucket),
+            )
+            .await
+            .expect("read rows")
+            .rows_stream::<(String, Option<f64>, Option<Vec<String>>)>()
+            .expect("typed rows");
+        while let Some(row) = rows.next().await {
+            let (_, sentiment, hashtags) = row.expect("row");
+            agg.add(sentiment, hashtags.as_deref().unwrap_or_default());
+        }
     }
     Agg::of(&agg)
 }
@@ -216,6 +223,12 @@ async fn three_rollups_racing_writers_end_exact() {
         now - chrono::Duration::minutes(3),
         now - chrono::Duration::minutes(2),
     ];
+    // race:a's minutes are hot: planned at 8 buckets, so rollups must read every bucket.
+    for minute in minutes {
+        s[0].propose_width(TOPICS[0], minute.timestamp(), 8)
+            .await
+            .expect("plan");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     // Warm up, as running workers are: a process's first scan reads the whole look-back window.
     for store in s.iter() {
@@ -284,6 +297,10 @@ async fn three_rollups_racing_writers_end_exact() {
                 want.mentions, 120,
                 "every mention of {topic} {minute} was written"
             );
+            let width = common::topic_buckets(s[0].session(), &ks, topic, minute)
+                .await
+                .expect("widths");
+            assert_eq!(width, if topic == TOPICS[0] { 8 } else { 1 }, "{topic}");
             assert_eq!(
                 stored_stats(&s[0], &ks, topic, minute).await,
                 want,
@@ -381,5 +398,233 @@ async fn dirty_marks_are_bucketed_expire_and_closed_buckets_are_not_read_again()
         seen(s[1].dirty_minutes(Duration::ZERO).await.expect("scan")),
         ["late:closed"],
         "a new process reads it once; nothing older than the TTL is read"
+    );
+}
+
+/// A hot topic's minute spread over buckets reads back as if it were one partition: recent
+/// mentions newest first (ties by id) page after page with cursors, and a rewrite that drops a
+/// topic takes the row back out of whichever bucket it was written to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
+    use pipeline::traits::{Before, Filed};
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_buckets");
+    let s = stores(&ks, 2).await;
+    let store = &s[0];
+    let minute = minute_of(Utc::now()) - chrono::Duration::minutes(2);
+    // race:a is hot that minute: 16 buckets (as a worker would have planned it ahead).
+    assert_eq!(
+        store
+            .propose_width(TOPICS[0], minute.timestamp(), 16)
+            .await
+            .expect("plan"),
+        16
+    );
+    assert_eq!(
+        s[1].propose_width(TOPICS[0], minute.timestamp(), 4)
+            .await
+            .expect("plan"),
+        16,
+        "the first proposal holds"
+    );
+    // 300 mentions, three to a millisecond (ties are ordered by id), in batches as a worker
+    // writes them.
+    let all: Vec<Stored> = mentions(0, 300, &[minute])
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut m = m.clone();
+            m.created_at = minute + chrono::Duration::milliseconds((i / 3) as i64 * 7);
+            m
+        })
+        .collect();
+    for chunk in all.chunks(25) {
+        store.write(&Arc::from(chunk)).await.expect("write");
+    }
+    // Redelivered, through another worker's store: the same keys, so nothing doubles.
+    for chunk in all.chunks(40) {
+        s[1].write(&Arc::from(chunk)).await.expect("rewrite");
+    }
+    let topic = TOPICS[0];
+    let width = common::topic_buckets(store.session(), &ks, topic, minute)
+        .await
+        .expect("widths");
+    assert_eq!(width, 16);
+    let mut filled = 0;
+    for bucket in 0..width {
+        let n: i64 = store
+            .session()
+            .query_unpaged(
+                format!("SELECT COUNT(*) FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"),
+                (topic, minute, bucket),
+            )
+            .await
+            .expect("count")
+            .into_rows_result()
+            .expect("rows")
+            .single_row::<(i64,)>()
+            .expect("row")
+            .0;
+        filled += i32::from(n > 0);
+    }
+    assert_eq!(filled, 16, "every bucket holds some of the minute");
+    assert_eq!(
+        common::count_topic_rows(store.session(), &ks, topic, minute)
+            .await
+            .expect("count"),
+        300,
+        "each row once, redelivery included"
+    );
+
+    let mut want: Vec<(DateTime<Utc>, String)> =
+        all.iter().map(|m| (m.created_at, m.id.clone())).collect();
+    want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    // The rows' times and ids by record (the records keep the synthetic source's own; a
+    // worker's agree).
+    let row_of: HashMap<&[u8], (DateTime<Utc>, String)> = all
+        .iter()
+        .map(|m| (m.record.as_slice(), (m.created_at, m.id.clone())))
+        .collect();
+    let mut got = Vec::new();
+    let mut before: Option<Before> = None;
+    loop {
+        let page = store
+            .recent(topic, 40, before.as_ref())
+            .await
+            .expect("recent");
+        if page.is_empty() {
+            break;
+        }
+        for record in &page {
+            got.push(row_of[record.as_slice()].clone());
+        }
+        let (at, id) = got.last().cloned().expect("a page");
+        before = Some(Before {
+            created_ms: at.timestamp_millis(),
+            id,
+        });
+    }
+    assert_eq!(got.len(), want.len(), "every mention once");
+    assert_eq!(
+        got, want,
+        "newest first, ties by id, across buckets and pages"
+    );
+
+    // Rewrites of 30 mentions that are no longer filed under race:b.
+    let old: Vec<Filed> = all[..30]
+        .iter()
+        .map(|m| Filed {
+            id: m.id.clone(),
+            created_at: m.created_at,
+            topics: m.topics.clone(),
+            sentiment: m.sentiment,
+            hashtags: m.hashtags.clone(),
+        })
+        .collect();
+    let new: Vec<Stored> = all[..30]
+        .iter()
+        .map(|m| Stored {
+            topics: vec![TOPICS[0].to_owned()],
+            ..m.clone()
+        })
+        .collect();
+    store.refile(&Arc::from(new), &old).await.expect("refile");
+    while store.rollup(Duration::ZERO).await.expect("rollup") > 0 {}
+    let b = recount(store, &ks, TOPICS[1], minute).await;
+    assert_eq!(b.mentions, 270, "the 30 rows left race:b's buckets");
+    assert_eq!(stored_stats(store, &ks, TOPICS[1], minute).await, b);
+    assert_eq!(recount(store, &ks, TOPICS[0], minute).await.mentions, 300);
+}
+
+/// Writers plan: a topic seen above the target is proposed for a minute ahead, at the
+/// width that brings a minute of it under the target; a row dated in a minute whose plan is not
+/// final yet fixes its topics' widths first, so a later proposal cannot move rows written before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_plans");
+    let mut s = stores(&ks, 1).await;
+    // Buckets of 8 KiB: 600 rows (~60 KB) of race:a in a few seconds project to more than that
+    // a minute.
+    let store = s.pop().expect("store").with_partition_target(8 << 10);
+    let now = Utc::now();
+    let batch = mentions(0, 600, &[minute_of(now)]);
+    store.write(&batch).await.expect("write");
+    let ahead = minute_of(Utc::now()) + chrono::Duration::minutes(2);
+    let planned = |topic: &'static str, minute| {
+        let store = &store;
+        let ks = &ks;
+        async move {
+            common::topic_buckets(store.session(), ks, topic, minute)
+                .await
+                .expect("plan")
+        }
+    };
+    // The next minute or the one after (tolerating a minute boundary after the write).
+    let mut width = 1;
+    for back in 0..3 {
+        width = width.max(planned(TOPICS[0], ahead - chrono::Duration::minutes(back)).await);
+    }
+    assert!(width >= 8, "race:a planned at {width} buckets ahead");
+
+    // Until a minute's plan is final, proposals only widen it.
+    let open = (minute_of(Utc::now()) + chrono::Duration::minutes(20)).timestamp();
+    let grow = "hashtag:growing";
+    for (proposed, holds) in [(4, 4), (16, 16), (8, 16)] {
+        assert_eq!(
+            store
+                .propose_width(grow, open, proposed)
+                .await
+                .expect("propose"),
+            holds,
+            "proposed {proposed}"
+        );
+    }
+    // A mention dated ten minutes ahead: its minute's plan is not final, so writing fixes it.
+    let later = minute_of(Utc::now()) + chrono::Duration::minutes(10);
+    let early = mentions(1_000, 1, &[later]);
+    let cold = "hashtag:rare-cold-topic";
+    let early: Vec<Stored> = early
+        .iter()
+        .map(|m| Stored {
+            topics: vec![cold.to_owned()],
+            ..m.clone()
+        })
+        .collect();
+    store.write(&Arc::from(early)).await.expect("write");
+    assert_eq!(
+        store
+            .propose_width(cold, later.timestamp(), 64)
+            .await
+            .expect("propose"),
+        1,
+        "fixed at 1 when its first row was written"
+    );
+    // A second row for that minute takes the frozen width (kept by the process, no second
+    // transaction), whatever was proposed since.
+    let again: Vec<Stored> = mentions(1_001, 1, &[later])
+        .iter()
+        .map(|m| Stored {
+            topics: vec![cold.to_owned()],
+            ..m.clone()
+        })
+        .collect();
+    store.write(&Arc::from(again)).await.expect("write");
+    assert_eq!(
+        common::count_topic_rows(store.session(), &ks, cold, later)
+            .await
+            .expect("count"),
+        2
+    );
+    assert_eq!(
+        common::topic_buckets(store.session(), &ks, cold, later)
+            .await
+            .expect("buckets"),
+        1,
+        "the minute still has one bucket"
     );
 }

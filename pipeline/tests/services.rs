@@ -402,3 +402,140 @@ async fn redis_cache_remembers_counts_once_forgets_and_breaks_the_circuit() {
     assert_eq!(skipped.class(), pipeline::ErrorClass::External);
     down.remember(&batch).await; // best effort: returns without Redis
 }
+
+/// Two workers (two `RedisCache` clients) place copies of one post in one near-duplicate cluster,
+/// whichever of them sees a copy first, while they assign concurrently: the Redis script claims
+/// band keys atomically. A replay gets the same answer, and the claims expire with the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_clusters_near_duplicates_across_two_workers() {
+    use redis::AsyncCommands;
+    if !service_up("Redis", REDIS) {
+        return;
+    }
+    let window = Duration::from_secs(30);
+    let worker = || {
+        RedisCache::new(REDIS, None, Duration::from_secs(2), window, 10)
+            .expect("cache")
+            .with_cluster_window(window)
+    };
+    let (a, b) = (worker(), worker());
+    // Every run posts its own template (Redis keeps the claims of earlier runs for the window).
+    let nonce = unique("drop");
+    let template = format!(
+        "Limited {nonce} sneaker release this Friday at noon, only two hundred pairs, \
+         set your alarms and bring a friend because the line starts at dawn"
+    );
+    let deliveries = |items: &[(&str, String)]| -> Vec<Delivery> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (id, text))| {
+                let m = serde_json::json!({
+                    "id": id, "source": "mastodon", "kind": "post", "text": text,
+                    "lang_hint": "en", "author": {"id": "a", "handle": "a"},
+                    "created_at": Utc::now(), "collected_at": Utc::now(),
+                });
+                Delivery {
+                    partition: 0,
+                    offset: i as i64,
+                    key: None,
+                    payload: serde_json::to_vec(&m).expect("json"),
+                    tombstone: false,
+                }
+            })
+            .collect()
+    };
+    let id = |s: &str| unique(s);
+    let (c0, c1, c2, c3) = (id("copy0"), id("copy1"), id("copy2"), id("copy3"));
+    let (o1, o2) = (id("other1"), id("other2"));
+    let first = deliveries(&[
+        (&c0, format!("{template} https://shop.example/1")),
+        (
+            &o1,
+            format!("{nonce} quarterly results are out, revenue up on cloud"),
+        ),
+        (&c1, format!("@pal {template}")),
+    ]);
+    let second = deliveries(&[
+        (&c2, format!("{template} https://t.co/2")),
+        (&c3, format!("RT {template}")),
+        (
+            &o2,
+            format!("{nonce} the weather is lovely by the lake this afternoon"),
+        ),
+    ]);
+    let process =
+        |batch: Vec<Delivery>| pipeline::runtime::process_batch(batch, &Default::default(), None);
+    let (mut pa, mut pb) = (process(first.clone()), process(second.clone()));
+    tokio::join!(
+        pipeline::runtime::assign_clusters(&mut pa, &a),
+        pipeline::runtime::assign_clusters(&mut pb, &b),
+    );
+    let layout = transforms::avro::Layout::current();
+    let cluster_of = |s: &Stored| -> Option<String> {
+        let mut json = Vec::new();
+        layout.to_json(&s.record, &mut json).expect("decodes");
+        let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        v.get("cluster_id")
+            .and_then(|c| c.as_str())
+            .map(str::to_owned)
+    };
+    let got: HashMap<String, Option<String>> = pa
+        .stored
+        .iter()
+        .chain(pb.stored.iter())
+        .map(|s| (s.id.clone(), cluster_of(s)))
+        .collect();
+    let winner = got[&c0].clone().expect("a cluster");
+    assert!(
+        winner == c0 || winner == c2,
+        "the cluster is the first copy either worker saw: {got:?}"
+    );
+    for c in [&c1, &c2, &c3] {
+        assert_eq!(got[c].as_ref(), Some(&winner), "{c}: {got:?}");
+    }
+    assert_eq!(
+        got[&o1].as_ref(),
+        Some(&o1),
+        "an unrelated post is its own cluster"
+    );
+    assert_eq!(got[&o2].as_ref(), Some(&o2));
+
+    // A redelivered batch, on the other worker: the same clusters.
+    let mut again = process(second);
+    pipeline::runtime::assign_clusters(&mut again, &a).await;
+    for s in again.stored.iter() {
+        assert_eq!(cluster_of(s), got[&s.id], "{} replayed", s.id);
+    }
+
+    // The claims live in Redis for the window, no longer.
+    let client = redis::Client::open(REDIS).expect("redis url");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
+    let keys = pa.bands[0].expect("band keys");
+    for k in keys {
+        let key = format!("bc:nd:{k:016x}");
+        let held: Option<String> = con.get(&key).await.expect("GET");
+        assert_eq!(held.as_ref(), Some(&winner), "{key}");
+        let ttl: i64 = con.pttl(&key).await.expect("PTTL");
+        assert!(
+            (1..=30_000).contains(&ttl),
+            "{key} expires with the window: {ttl} ms"
+        );
+    }
+
+    // Redis down: the batch goes on, its mentions unclustered.
+    let down = RedisCache::new(
+        &format!("redis://127.0.0.1:{}", free_port()),
+        None,
+        Duration::from_millis(200),
+        window,
+        10,
+    )
+    .expect("cache");
+    let mut lost = process(first);
+    pipeline::runtime::assign_clusters(&mut lost, &down).await;
+    assert!(lost.stored.iter().all(|s| cluster_of(s).is_none()));
+}

@@ -586,21 +586,11 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
         "the query matches a fair share of the later mentions: {total}"
     );
     for (minute, want) in &expected {
-        let rows = env
-            .session
-            .query_unpaged(
-                format!("SELECT COUNT(*) FROM {}.mentions_by_topic WHERE topic = 'signal:t1/brands' AND minute = ?", env.keyspace),
-                (minute,),
-            )
-            .await
-            .expect("count")
-            .into_rows_result()
-            .expect("rows");
-        assert_eq!(
-            rows.single_row::<(i64,)>().expect("row").0,
-            *want,
-            "signal matches in minute {minute}"
-        );
+        let rows =
+            common::count_topic_rows(&env.session, &env.keyspace, "signal:t1/brands", *minute)
+                .await
+                .expect("count");
+        assert_eq!(rows, *want, "signal matches in minute {minute}");
     }
     let body = env
         .session

@@ -25,7 +25,7 @@ pub mod write;
 
 pub use read::{DecodeError, Layout};
 pub use schema::{CompactSchema, schema};
-pub use write::{ContainerWriter, encode, encode_body, restamp};
+pub use write::{ContainerWriter, encode, encode_body, restamp, set_cluster};
 
 /// The two bytes that open every single-object encoded Avro record.
 pub const MARKER: [u8; 2] = [0xC3, 0x01];

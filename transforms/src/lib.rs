@@ -66,6 +66,9 @@ pub struct EnrichedRef<'a> {
     pub fields: catalogue::FieldsObject<'a>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub signals: &'a [model::SignalMatch],
+    /// Assigned after enrichment (see [`model::EnrichedMention::cluster_id`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<&'a str>,
 }
 
 impl<'a> EnrichedRef<'a> {
@@ -88,6 +91,7 @@ impl<'a> EnrichedRef<'a> {
             mention,
             fields: record.as_object(),
             signals: &[],
+            cluster_id: None,
         }
     }
 }

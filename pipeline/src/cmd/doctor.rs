@@ -411,7 +411,7 @@ mod tests {
         let tables = expected_tables(&config).expect("tables");
         for t in [
             "mentions",
-            "mentions_by_topic",
+            "topic_mentions",
             "topic_minute_stats",
             "tenants",
         ] {

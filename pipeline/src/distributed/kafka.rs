@@ -9,7 +9,7 @@
 //! Every client here starts from [`client_config`] (brokers, TLS, SASL, `[kafka.properties]`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
@@ -38,6 +38,35 @@ pub use security::{Refusals, Watch, client_config};
 #[derive(Debug)]
 pub struct Ctx {
     ready: Readiness,
+    topic: String,
+}
+
+/// This process's share of the raw topic's partitions, in millionths (a process runs one
+/// consumer). Mentions are spread over partitions by id, so a worker sees this share of every
+/// topic's mentions: the store scales what it sees by it to size hot topics' buckets.
+static PARTITION_SHARE: AtomicU32 = AtomicU32::new(1_000_000);
+
+/// This process's share of the raw topic's partitions, from 0 to 1 (1 until a consumer in it
+/// has been assigned partitions).
+pub fn partition_share() -> f64 {
+    f64::from(PARTITION_SHARE.load(Ordering::Relaxed)) / 1e6
+}
+
+impl Ctx {
+    /// Updates [`partition_share`] from the current assignment and the topic's partition count.
+    fn update_share(&self, consumer: &BaseConsumer<Self>) {
+        let assigned = consumer.assignment().map_or(0, |a| a.count());
+        let total = consumer
+            .fetch_metadata(Some(&self.topic), std::time::Duration::from_secs(1))
+            .ok()
+            .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
+            .unwrap_or(0);
+        if assigned > 0 && total >= assigned {
+            let share = (assigned as u64 * 1_000_000 / total as u64) as u32;
+            PARTITION_SHARE.store(share.max(1), Ordering::Relaxed);
+            tracing::debug!(assigned, total, "partition share");
+        }
+    }
 }
 
 impl ClientContext for Ctx {}
@@ -62,6 +91,7 @@ impl ConsumerContext for Ctx {
                 }
                 telemetry::rebalance("assign");
                 tracing::info!(partitions = tpl.count(), "partitions assigned");
+                self.update_share(consumer);
                 self.ready.set(true);
             }
             Rebalance::Revoke(tpl) => {
@@ -72,6 +102,7 @@ impl ConsumerContext for Ctx {
                 }
                 telemetry::rebalance("revoke");
                 tracing::info!(partitions = tpl.count(), "partitions revoked");
+                self.update_share(consumer);
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
@@ -127,7 +158,10 @@ impl KafkaConsumer {
                 (max_buffer_kib.min(50 * 1024) * 1024).to_string(),
             );
         let consumer: StreamConsumer<Ctx> = client_config(cfg, own)?
-            .create_with_context(Ctx { ready })
+            .create_with_context(Ctx {
+                ready,
+                topic: cfg.raw_topic.clone(),
+            })
             .map_err(|e| Error::queue("creating consumer", e))?;
         consumer
             .subscribe(&[&cfg.raw_topic])

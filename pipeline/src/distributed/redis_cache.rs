@@ -14,7 +14,7 @@
 //! durable aggregates are the store's (`topic_minute_stats`).
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
@@ -23,7 +23,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::error::{Error, Result};
 use crate::telemetry;
-use crate::traits::{Cache, Stored};
+use crate::traits::{Cache, ClusterProbe, Stored};
 
 /// Consecutive failures that open the breaker.
 pub const FAILURES_TO_OPEN: u32 = 3;
@@ -55,6 +55,42 @@ end
 return counted
 ";
 
+/// Near-duplicate clusters shared by every worker: each band key is a Redis key holding the id of
+/// the cluster that claimed it, expiring after the cluster window. One call per batch, atomic, so
+/// two workers never both claim a key, and mentions later in the batch see earlier ones' claims.
+const CLUSTER_SCRIPT: &str = r"
+-- KEYS: none. ARGV: window in ms, keys per mention, then per mention its id and its band keys.
+local px = tonumber(ARGV[1])
+local bands = tonumber(ARGV[2])
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local cluster = nil
+  local free = {}
+  for b = 1, bands do
+    local key = ARGV[i + b]
+    local held = redis.call('GET', key)
+    if not held then
+      free[#free + 1] = key
+    elseif not cluster then
+      cluster = held
+    end
+  end
+  cluster = cluster or ARGV[i]
+  for _, key in ipairs(free) do
+    redis.call('SET', key, cluster, 'PX', px)
+  end
+  out[#out + 1] = cluster
+  i = i + 1 + bands
+end
+return out
+";
+
+/// The Redis key of a band key.
+fn band_key(key: u64) -> String {
+    format!("bc:nd:{key:016x}")
+}
+
 #[derive(Debug, Default)]
 struct Breaker {
     failures: u32,
@@ -70,6 +106,8 @@ pub struct RedisCache {
     ttl_secs: u64,
     recent_cap: usize,
     script: redis::Script,
+    cluster_script: redis::Script,
+    cluster_window_ms: u64,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -124,7 +162,16 @@ impl RedisCache {
             ttl_secs: ttl.as_secs().max(1),
             recent_cap: recent_cap.max(1),
             script: redis::Script::new(COUNT_SCRIPT),
+            cluster_script: redis::Script::new(CLUSTER_SCRIPT),
+            cluster_window_ms: crate::traits::DEFAULT_CLUSTER_WINDOW.as_millis() as u64,
         })
+    }
+
+    /// The same cache with near-duplicate claims kept for `window` (Redis holds about 4 keys of
+    /// ~130 bytes per mention of the window).
+    pub fn with_cluster_window(mut self, window: Duration) -> RedisCache {
+        self.cluster_window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        self
     }
 
     /// Whether calls are currently skipped.
@@ -294,5 +341,31 @@ impl Cache for RedisCache {
         let key = format!("bc:seen:{id}");
         self.call("seen", |mut c| async move { c.exists(key).await })
             .await
+    }
+
+    async fn clusters(&self, probes: &[ClusterProbe<'_>]) -> Vec<Option<Arc<str>>> {
+        if probes.is_empty() {
+            return Vec::new();
+        }
+        let mut inv = self.cluster_script.prepare_invoke();
+        inv.arg(self.cluster_window_ms)
+            .arg(transforms::dedup::cluster::BANDS);
+        for p in probes {
+            inv.arg(p.id);
+            for &k in &p.keys {
+                inv.arg(band_key(k));
+            }
+        }
+        let got = self
+            .call("clusters", |mut c| async move {
+                inv.invoke_async::<Vec<String>>(&mut c).await
+            })
+            .await;
+        match got {
+            Ok(ids) if ids.len() == probes.len() => {
+                ids.into_iter().map(|id| Some(Arc::from(id))).collect()
+            }
+            _ => vec![None; probes.len()],
+        }
     }
 }

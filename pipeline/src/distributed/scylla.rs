@@ -10,8 +10,10 @@
 //! [`crate::aggregate`]), `signals` (the `SignalStore`) and `tenants` (the `TenantStore`).
 
 mod alerts;
+pub mod buckets;
 mod connect;
 mod mentions;
+mod plans;
 mod rollup;
 mod schema;
 mod signals;
@@ -24,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use scylla::client::session::Session;
 
 pub use connect::connect;
+pub use mentions::ROWS_PER_BATCH;
 pub use rollup::{DIRTY_BUCKET, DIRTY_TTL, DirtyMinute, Recomputed, bucket_of, buckets_to_scan};
 pub use schema::{SCHEMA, SchemaParams, apply_schema, schema_statements};
 
@@ -83,7 +86,15 @@ pub struct ScyllaStore {
     concurrency: usize,
     /// Closed dirty-mark partitions (bucket, shard) this process found empty: never read again.
     drained: Arc<Mutex<HashSet<Partition>>>,
+    /// How hot each topic is, for the width of its `topic_mentions` partitions.
+    heat: Arc<Mutex<buckets::Heat>>,
+    /// Final plans of minutes (`topic_widths`).
+    plans: Arc<Mutex<plans::PlanCache>>,
 }
+
+/// The size `topic_mentions` partitions are bucketed to stay under unless configured
+/// (`scylla.partition_target_bytes`).
+pub const DEFAULT_PARTITION_TARGET: u64 = 32 << 20;
 
 /// A dirty-mark partition: (bucket, shard).
 type Partition = (chrono::DateTime<chrono::Utc>, i32);
@@ -105,11 +116,52 @@ impl ScyllaStore {
             st: Arc::new(st),
             concurrency: concurrency.max(1),
             drained: Arc::default(),
+            heat: Arc::new(Mutex::new(buckets::Heat::new(DEFAULT_PARTITION_TARGET))),
+            plans: Arc::default(),
         })
+    }
+
+    /// The same store with `topic_mentions` partitions bucketed to about `bytes` each.
+    pub fn with_partition_target(self, bytes: u64) -> ScyllaStore {
+        ScyllaStore {
+            heat: Arc::new(Mutex::new(buckets::Heat::new(bytes))),
+            ..self
+        }
     }
 
     /// The session, for tests and tools.
     pub fn session(&self) -> &Session {
         &self.session
     }
+
+    /// The first row `statement` answers with `values`, if any: every single-row read.
+    async fn first_row<R>(
+        &self,
+        statement: &scylla::statement::prepared::PreparedStatement,
+        values: impl scylla::serialize::row::SerializeRow,
+    ) -> Result<Option<R>>
+    where
+        R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
+    {
+        first_row(&self.session, statement, values).await
+    }
+}
+
+/// [`ScyllaStore::first_row`] on a session.
+async fn first_row<R>(
+    session: &Session,
+    statement: &scylla::statement::prepared::PreparedStatement,
+    values: impl scylla::serialize::row::SerializeRow,
+) -> Result<Option<R>>
+where
+    R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
+{
+    session
+        .execute_unpaged(statement, values)
+        .await
+        .map_err(err)?
+        .into_rows_result()
+        .map_err(err)?
+        .maybe_first_row::<R>()
+        .map_err(err)
 }

@@ -1,10 +1,14 @@
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moka::sync::Cache as Moka;
+use transforms::dedup::cluster::ClusterIndex;
 
 use crate::error::Result;
-use crate::traits::{Cache, Stored};
+use crate::traits::{Cache, ClusterProbe, DEFAULT_CLUSTER_WINDOW, Stored};
+
+/// The in-process cluster index's byte budget unless configured (`embedded.cluster_bytes`).
+pub const DEFAULT_CLUSTER_BYTES: u64 = 64 << 20;
 
 /// The embedded cache: recent mentions' compact records by id in moka (LRU: the newest mentions
 /// are the ones clients ask for; TTL), weighed by their bytes against a fixed budget, so memory
@@ -14,9 +18,15 @@ use crate::traits::{Cache, Stored};
 /// (`GET /v1/mentions/{id}`), not when it is written. The store is in-process and keeps its hot
 /// pages in its own page cache, so caching every written mention would cost the write path a
 /// copy and a hash-table insert per mention for reads that mostly never come.
+///
+/// It also holds the near-duplicate cluster index ([`Cache::clusters`]): band key → first
+/// mention id, bounded by its own byte budget and the cluster window. At a rate where the window's
+/// claims would pass the budget, the oldest claims go first, so the window shortens rather than
+/// memory growing (about 400 bytes a mention: `ClusterIndex::bytes`).
 #[derive(Clone)]
 pub struct MemoryCache {
     by_id: Moka<Arc<str>, Arc<[u8]>>,
+    clusters: Arc<Mutex<ClusterIndex>>,
 }
 
 impl std::fmt::Debug for MemoryCache {
@@ -43,7 +53,28 @@ impl MemoryCache {
                 .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_live(ttl)
                 .build(),
+            clusters: Arc::new(Mutex::new(ClusterIndex::new(
+                millis(DEFAULT_CLUSTER_WINDOW),
+                DEFAULT_CLUSTER_BYTES as usize,
+            ))),
         }
+    }
+
+    /// The same cache with a cluster index that keeps claims for `window`, in at most `bytes`.
+    pub fn with_clusters(mut self, window: Duration, bytes: u64) -> MemoryCache {
+        self.clusters = Arc::new(Mutex::new(ClusterIndex::new(
+            millis(window),
+            usize::try_from(bytes).unwrap_or(usize::MAX),
+        )));
+        self
+    }
+
+    /// Bytes the cluster index is charged for now (never above its budget).
+    pub fn cluster_bytes(&self) -> usize {
+        self.clusters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .bytes()
     }
 
     /// Bytes the cache holds now (after pending evictions run).
@@ -73,6 +104,19 @@ impl Cache for MemoryCache {
     async fn seen(&self, id: &str) -> Result<bool> {
         Ok(self.by_id.contains_key(id))
     }
+
+    async fn clusters(&self, probes: &[ClusterProbe<'_>]) -> Vec<Option<Arc<str>>> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut index = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
+        probes
+            .iter()
+            .map(|p| Some(index.assign(&p.keys, p.id, now)))
+            .collect()
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

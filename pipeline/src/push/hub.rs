@@ -184,6 +184,10 @@ fn parse(record: &[u8], layout: &Layout) -> Result<Option<Parsed>, String> {
             "name": author.and_then(|a| a.get("display_name")),
         },
         "created_at": m.get("created_at"),
+        // When the collector took it: what freshness is measured from.
+        "collected_at": m.get("collected_at"),
+        // Clients fold a reposted template's copies on it.
+        "cluster_id": doc.get("cluster_id"),
     });
     Ok(Some((mention.to_string().into(), matches)))
 }

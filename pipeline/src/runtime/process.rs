@@ -9,11 +9,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use model::{DecodeLimits, Mention, SignalMatch};
+use transforms::dedup::cluster::{BANDS, band_keys_of_field};
 use transforms::{EnrichedRef, Record as Fields};
 
 use crate::config::EnrichedFormat;
 use crate::telemetry;
-use crate::traits::{Delivery, Stored};
+use crate::traits::{Cache, ClusterProbe, Delivery, Stored};
 
 /// What one mention may cost downstream; a mention over a cap is dead-lettered with the cap's
 /// name as its reason, so a record a store or broker would refuse is never written.
@@ -73,6 +74,9 @@ pub struct Processed {
     /// carries if the store or the broker refuses that mention.
     pub origins: Vec<Delivery>,
     pub dead: Vec<DeadLetter>,
+    /// The near-duplicate band keys of each mention of `stored`, in the same order (`None`: its
+    /// text has nothing to hash); [`assign_clusters`] turns them into `cluster_id`s.
+    pub bands: Vec<Option<[u64; BANDS]>>,
     /// When the batch rewrites stored mentions (`backchannel reprocess`): what each mention of
     /// `stored` was filed under before, in the same order. Empty for new mentions.
     pub refiled: Vec<crate::traits::Filed>,
@@ -94,6 +98,7 @@ thread_local! {
 struct RuntimeFields {
     hashtags: usize,
     sentiment: usize,
+    minhash: usize,
 }
 
 static RUNTIME_FIELDS: std::sync::LazyLock<RuntimeFields> =
@@ -101,6 +106,8 @@ static RUNTIME_FIELDS: std::sync::LazyLock<RuntimeFields> =
         hashtags: transforms::field_id("hashtags").expect("the catalogue has hashtags"),
         sentiment: transforms::field_id("sentiment_compound")
             .expect("the catalogue has sentiment_compound"),
+        minhash: transforms::field_id("minhash_signature")
+            .expect("the catalogue has minhash_signature"),
     });
 
 /// Decodes and enriches one batch. CPU-bound; call it on a blocking thread.
@@ -150,7 +157,12 @@ fn process_with(
                 std::panic::catch_unwind(AssertUnwindSafe(|| enrich_one(m, fields, caps, &enrich)));
             match result {
                 Ok(Ok(s)) => {
+                    let bands = match fields.get(RUNTIME_FIELDS.minhash) {
+                        transforms::Value::IntList(sig) => band_keys_of_field(sig),
+                        _ => None,
+                    };
                     stored.push(s);
+                    out.bands.push(bands);
                     out.origins.push(d);
                 }
                 Ok(Err((reason, detail))) => out.dead.push(DeadLetter::new(d, reason, detail)),
@@ -229,6 +241,65 @@ fn enrich_one(
         record,
         json,
     })
+}
+
+/// Gives each mention of a processed batch its near-duplicate cluster ([`Cache::clusters`]) and
+/// writes it into the mention's record (and JSON form). A mention without band keys, or one the
+/// index could not place, keeps a null `cluster_id`. Called in poll order, so clusters follow
+/// the order mentions arrived in.
+pub async fn assign_clusters<K: Cache>(out: &mut Processed, cache: &K) {
+    if out.bands.len() != out.stored.len() || out.bands.iter().all(Option::is_none) {
+        return;
+    }
+    let probes: Vec<(usize, ClusterProbe<'_>)> = out
+        .stored
+        .iter()
+        .zip(&out.bands)
+        .enumerate()
+        .filter_map(|(i, (s, b))| b.map(|keys| (i, ClusterProbe { id: &s.id, keys })))
+        .collect();
+    let (at, probes): (Vec<usize>, Vec<ClusterProbe<'_>>) = probes.into_iter().unzip();
+    let clusters = cache.clusters(&probes).await;
+    drop(probes);
+    let Some(stored) = Arc::get_mut(&mut out.stored) else {
+        return; // shared already: nothing hands a batch on before this step
+    };
+    let (mut first, mut earlier, mut unplaced) = (0, 0, 0);
+    for (i, cluster) in at.into_iter().zip(clusters) {
+        let Some(cluster) = cluster else {
+            unplaced += 1;
+            continue;
+        };
+        let s = &mut stored[i];
+        if *cluster == *s.id {
+            first += 1;
+        } else {
+            earlier += 1;
+        }
+        set_cluster(s, &cluster);
+    }
+    telemetry::clustered(first, earlier, unplaced);
+}
+
+/// Writes `cluster` as the `cluster_id` of a mention just processed (its record, and its JSON
+/// form if it has one).
+pub fn set_cluster(s: &mut Stored, cluster: &str) {
+    transforms::avro::set_cluster(&mut s.record, cluster);
+    if let Some(json) = &mut s.json {
+        set_json_cluster(json, cluster);
+    }
+}
+
+/// Adds `"cluster_id"` to an EnrichedMention JSON object written without one.
+fn set_json_cluster(json: &mut Vec<u8>, cluster: &str) {
+    if json.last() != Some(&b'}') {
+        return;
+    }
+    json.pop();
+    json.extend_from_slice(br#","cluster_id":"#);
+    // A string always serialises.
+    let _ = serde_json::to_writer(&mut *json, cluster);
+    json.push(b'}');
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
@@ -372,6 +443,78 @@ pub(super) mod tests {
         for s in json["signals"].as_array().expect("signals") {
             assert_eq!(s["highlights"].as_array().map(Vec::len), Some(1), "{s}");
         }
+    }
+
+    /// The `cluster_id` a stored record reads back with.
+    fn cluster_of(s: &Stored) -> Option<String> {
+        let mut json = Vec::new();
+        transforms::avro::Layout::current()
+            .to_json(&s.record, &mut json)
+            .expect("decodes");
+        let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        v.get("cluster_id")
+            .and_then(|c| c.as_str())
+            .map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn near_duplicates_share_the_first_ones_cluster_in_record_and_json() {
+        let template = "Flash sale this weekend only: fifty percent off every pair of running \
+                        shoes at our downtown store, come early before the sizes run out";
+        let batch = vec![
+            delivery(1, "first", &format!("{template} https://shop.example/a")),
+            delivery(
+                2,
+                "other",
+                "Quarterly earnings beat expectations on cloud revenue",
+            ),
+            delivery(3, "copy", &format!("@friend {template} https://t.co/xyz")),
+            delivery(4, "empty", "🙂🙂 !!!"),
+            // One word changed in 24: still the same template.
+            delivery(5, "edited", &template.replace("downtown", "uptown")),
+        ];
+        let caps = Caps {
+            format: EnrichedFormat::Json,
+            ..Caps::default()
+        };
+        let cache = crate::embedded::MemoryCache::new(1 << 20, std::time::Duration::from_secs(60));
+        let mut out = process_batch(batch, &caps, None);
+        assert_eq!(out.bands.len(), out.stored.len());
+        assert_eq!(out.bands[3], None, "nothing to hash: no bands");
+        assign_clusters(&mut out, &cache).await;
+        let got: Vec<Option<String>> = out.stored.iter().map(cluster_of).collect();
+        let first = Some("first".to_owned());
+        assert_eq!(
+            got,
+            [
+                first.clone(),
+                Some("other".into()),
+                first.clone(),
+                None,
+                first.clone()
+            ]
+        );
+        // The JSON form says the same (and stays one valid object).
+        for (s, want) in out.stored.iter().zip(&got) {
+            let v: serde_json::Value =
+                serde_json::from_slice(s.json.as_deref().expect("json form")).expect("json");
+            assert_eq!(
+                v.get("cluster_id").and_then(|c| c.as_str()),
+                want.as_deref()
+            );
+        }
+        // A later batch, and a replay, find the same cluster.
+        let mut later = process_batch(
+            vec![
+                delivery(6, "late", &format!("{template} #sale")),
+                delivery(3, "copy", &format!("@friend {template} https://t.co/xyz")),
+            ],
+            &Caps::default(),
+            None,
+        );
+        assign_clusters(&mut later, &cache).await;
+        let got: Vec<Option<String>> = later.stored.iter().map(cluster_of).collect();
+        assert_eq!(got, [first.clone(), first]);
     }
 
     #[test]

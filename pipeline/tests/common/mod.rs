@@ -55,3 +55,59 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// The buckets `(topic, minute)` of `topic_mentions` is spread over, read with the driver alone
+/// (not the store's code): the width its plan in `topic_widths` names, 1 without a plan.
+pub async fn topic_buckets(
+    session: &scylla::client::session::Session,
+    ks: &str,
+    topic: &str,
+    minute: chrono::DateTime<chrono::Utc>,
+) -> Result<i32, String> {
+    let secs = minute.timestamp();
+    let hour =
+        chrono::DateTime::from_timestamp(secs.div_euclid(3600) * 3600, 0).unwrap_or_default();
+    let rows = session
+        .query_unpaged(
+            format!(
+                "SELECT width FROM {ks}.topic_widths WHERE hour = ? AND minute = ? AND topic = ?"
+            ),
+            (hour, minute, topic),
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .into_rows_result()
+        .map_err(|e| e.to_string())?;
+    let width = rows
+        .maybe_first_row::<(Option<i32>,)>()
+        .map_err(|e| e.to_string())?
+        .and_then(|(w,)| w)
+        .unwrap_or(1);
+    Ok(width.max(1))
+}
+
+/// Rows of `(topic, minute)` in `topic_mentions`, over all its buckets.
+pub async fn count_topic_rows(
+    session: &scylla::client::session::Session,
+    ks: &str,
+    topic: &str,
+    minute: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, String> {
+    let width = topic_buckets(session, ks, topic, minute).await?;
+    let q = format!(
+        "SELECT COUNT(*) FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"
+    );
+    let mut total = 0;
+    for bucket in 0..width {
+        total += session
+            .query_unpaged(q.as_str(), (topic, minute, bucket))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_rows_result()
+            .map_err(|e| e.to_string())?
+            .single_row::<(i64,)>()
+            .map_err(|e| e.to_string())?
+            .0;
+    }
+    Ok(total)
+}

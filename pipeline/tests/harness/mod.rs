@@ -249,22 +249,20 @@ impl Env {
             .iter()
             .copied()
             .collect();
-        let q = format!(
-            "SELECT COUNT(*) FROM {}.mentions_by_topic WHERE topic = 'source:synthetic' AND minute = ?",
-            self.keyspace
-        );
         let mut total = 0;
         for m in minutes {
             let mut tries = 0;
             loop {
-                match self.session.query_unpaged(q.as_str(), (m,)).await {
-                    Ok(r) => {
-                        total += r
-                            .into_rows_result()
-                            .expect("rows")
-                            .single_row::<(i64,)>()
-                            .expect("count")
-                            .0;
+                let counted = crate::common::count_topic_rows(
+                    &self.session,
+                    &self.keyspace,
+                    "source:synthetic",
+                    m,
+                )
+                .await;
+                match counted {
+                    Ok(n) => {
+                        total += n;
                         break;
                     }
                     Err(e) if tries < 4 => {

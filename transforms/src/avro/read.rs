@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use model::{Author, Engagement, Geo, Media, Mention, References, SignalId, SignalMatch};
 
-use super::schema::{canonical_form, crc64_avro, field_type, generate};
+use super::schema::{canonical_form, crc64_avro, field_type, generate, generate_without_cluster};
 use crate::registry::{FieldSpec, FieldType};
 
 /// Why a compact record could not be read.
@@ -31,6 +31,8 @@ pub enum DecodeError {
 pub struct Layout {
     pub fingerprint: u64,
     fields: Vec<(String, FieldType, bool)>,
+    /// Whether records end with `cluster_id` (every schema since 294.edf56814's).
+    cluster: bool,
 }
 
 impl Layout {
@@ -44,6 +46,7 @@ impl Layout {
                 .iter()
                 .map(|f| (f.name.to_owned(), f.ty, f.nullable))
                 .collect(),
+            cluster: true,
         }
     }
 
@@ -72,12 +75,20 @@ impl Layout {
                 }
             }
         }
-        let ours = canonical_form(&generate(&[], "")).map_err(DecodeError::Schema)?;
-        if canonical_form(&envelope).map_err(DecodeError::Schema)? != ours {
+        let envelope = canonical_form(&envelope).map_err(DecodeError::Schema)?;
+        let cluster = if envelope
+            == canonical_form(&generate(&[], "")).map_err(DecodeError::Schema)?
+        {
+            true
+        } else if envelope
+            == canonical_form(&generate_without_cluster(&[], "")).map_err(DecodeError::Schema)?
+        {
+            false
+        } else {
             return Err(bad(
                 "its mention or signal layout differs from this build's",
             ));
-        }
+        };
         let mut fields = Vec::with_capacity(catalogue.len());
         for f in catalogue {
             let name = f
@@ -101,6 +112,7 @@ impl Layout {
         Ok(Layout {
             fingerprint: crc64_avro(canonical.as_bytes()),
             fields,
+            cluster,
         })
     }
 
@@ -118,6 +130,11 @@ impl Layout {
             mention: r.mention()?,
             fields: self.read_fields(&mut r)?,
             signals: r.signals()?,
+            cluster_id: if self.cluster {
+                r.opt(|r| r.str())?
+            } else {
+                None
+            },
         };
         if !r.0.is_empty() {
             return Err(DecodeError::Malformed("bytes after the record"));
@@ -132,12 +149,38 @@ impl Layout {
         if fp != self.fingerprint {
             return Err(DecodeError::UnknownSchema(fp));
         }
+        // Everything before the matches is stepped over, not decoded: most records match
+        // nothing, and this is asked of every record.
         let mut r = Reader(&record[super::HEADER_LEN..]);
         r.long()?;
-        r.str()?;
-        r.mention()?;
-        self.read_fields(&mut r)?;
+        r.skip_bytes()?;
+        r.skip_mention()?;
+        self.skip_fields(&mut r)?;
         r.signals()
+    }
+
+    /// Steps over the catalogue's fields without reading them.
+    fn skip_fields(&self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        for (_, ty, nullable) in &self.fields {
+            if *nullable && !r.present()? {
+                continue;
+            }
+            match ty {
+                FieldType::Bool => {
+                    r.byte()?;
+                }
+                FieldType::Int => {
+                    r.long()?;
+                }
+                FieldType::Float => {
+                    r.take(4)?;
+                }
+                FieldType::Str => r.skip_bytes()?,
+                FieldType::StrList => r.skip_array(Reader::skip_bytes)?,
+                FieldType::IntList => r.skip_array(|r| r.long().map(drop))?,
+            }
+        }
+        Ok(())
     }
 
     fn read_fields<'a>(&'a self, r: &mut Reader<'a>) -> Result<Fields<'a>, DecodeError> {
@@ -178,6 +221,8 @@ struct Decoded<'a> {
     fields: Fields<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     signals: Vec<SignalMatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_id: Option<&'a str>,
 }
 
 struct Fields<'a>(Vec<(&'a str, Cell<'a>)>);
@@ -426,6 +471,83 @@ impl<'a> Reader<'a> {
             raw,
             extra,
         })
+    }
+
+    /// Steps over a string or bytes.
+    fn skip_bytes(&mut self) -> Result<(), DecodeError> {
+        let n = self.len()?;
+        self.take(n).map(drop)
+    }
+
+    fn skip_opt(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        if self.present()? { f(self) } else { Ok(()) }
+    }
+
+    /// Steps over an array, a block at a time where the writer gave the block's size.
+    fn skip_array(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        loop {
+            let n = self.long()?;
+            if n == 0 {
+                return Ok(());
+            }
+            if n < 0 {
+                let size = self.len()?;
+                self.take(size)?;
+                continue;
+            }
+            if n as u64 > self.0.len() as u64 {
+                return Err(DecodeError::Truncated);
+            }
+            for _ in 0..n {
+                item(self)?;
+            }
+        }
+    }
+
+    /// Steps over a mention (the layout [`Reader::mention`] reads).
+    fn skip_mention(&mut self) -> Result<(), DecodeError> {
+        let long = |r: &mut Self| r.long().map(drop);
+        for _ in 0..3 {
+            self.skip_bytes()?; // id, source, kind
+        }
+        self.skip_opt(Reader::skip_bytes)?; // url
+        long(self)?; // created_at
+        long(self)?; // collected_at
+        self.skip_bytes()?; // text
+        self.skip_opt(Reader::skip_bytes)?; // lang_hint
+        self.skip_bytes()?; // author: id
+        self.skip_bytes()?; // handle
+        self.skip_opt(Reader::skip_bytes)?; // display_name
+        for _ in 0..3 {
+            self.skip_opt(long)?; // followers, following, posts
+        }
+        self.skip_opt(|r| r.bool().map(drop))?; // verified
+        self.skip_opt(long)?; // created_at
+        for _ in 0..5 {
+            self.skip_opt(long)?; // engagement
+        }
+        for _ in 0..4 {
+            self.skip_opt(Reader::skip_bytes)?; // refs
+        }
+        self.skip_array(|r| {
+            r.skip_bytes()?; // kind
+            r.skip_bytes()?; // url
+            r.skip_opt(Reader::skip_bytes) // alt_text
+        })?;
+        self.skip_opt(|r| {
+            r.skip_opt(|r| r.take(8).map(drop))?; // lat
+            r.skip_opt(|r| r.take(8).map(drop))?; // lon
+            r.skip_opt(Reader::skip_bytes)?; // place
+            r.skip_opt(Reader::skip_bytes) // country
+        })?;
+        self.skip_opt(Reader::skip_bytes)?; // raw
+        self.skip_opt(Reader::skip_bytes) // extra
     }
 
     fn signals(&mut self) -> Result<Vec<SignalMatch>, DecodeError> {

@@ -168,8 +168,25 @@ pub fn generate(fields: &[FieldSpec], fields_version: &str) -> Json {
             field("mention", mention),
             field("fields", json!({"type": "record", "name": "Fields", "fields": catalogue})),
             field("signals", json!({"type": "array", "items": signal})),
+            json!({
+                "name": "cluster_id", "type": nullable(json!("string")), "default": null,
+                "doc": CLUSTER_DOC,
+            }),
         ]
     })
+}
+
+/// What `cluster_id` means, as the schema documents it.
+const CLUSTER_DOC: &str = "Near-duplicate cluster: the id of the first mention seen (within the pipeline's cluster window) that shares a MinHash LSH band with this one; this mention's own id when it is the first. Null when the text has no words to hash or the cluster index could not be reached. Assigned on arrival, so not part of the catalogue.";
+
+/// The envelope of records written before `cluster_id` was added (fields_version 294.edf56814
+/// and earlier): [`generate`]'s without its last field. Readers still accept it.
+pub fn generate_without_cluster(fields: &[FieldSpec], fields_version: &str) -> Json {
+    let mut s = generate(fields, fields_version);
+    if let Some(Json::Array(top)) = s.get_mut("fields") {
+        top.retain(|f| f.get("name").and_then(Json::as_str) != Some("cluster_id"));
+    }
+    s
 }
 
 /// The Parsing Canonical Form of a schema (Avro specification, "Parsing Canonical Form for

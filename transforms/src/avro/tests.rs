@@ -243,9 +243,13 @@ fn fastavro_decodes_records_with_the_committed_schema() {
         let matches = if i % 5 == 0 { &all_signals[..] } else { &[] };
         let mut bytes = Vec::new();
         encode(m, &record, matches, &mut bytes);
+        let cluster = (i % 3 == 0).then(|| format!("cluster-of-{i}"));
+        if let Some(c) = &cluster {
+            assert!(set_cluster(&mut bytes, c));
+        }
         frames.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
         frames.extend_from_slice(&bytes);
-        expected.push((m, record, matches));
+        expected.push((m, record, matches, cluster));
     }
     let mut child = std::process::Command::new(&python)
         .arg(format!("{root}/deploy/schema/read_enriched.py"))
@@ -273,7 +277,8 @@ fn fastavro_decodes_records_with_the_committed_schema() {
         .collect();
     assert_eq!(lines.len(), expected.len());
     let reg = crate::registry();
-    for (py, (m, record, matches)) in lines.iter().zip(&expected) {
+    for (py, (m, record, matches, cluster)) in lines.iter().zip(&expected) {
+        assert_eq!(py["cluster_id"].as_str(), cluster.as_deref(), "{}", m.id);
         let pm = &py["mention"];
         assert_eq!(pm["id"], m.id.as_str());
         assert_eq!(pm["text"], m.text.as_str());
@@ -345,4 +350,102 @@ fn a_restamped_record_differs_in_its_fields_version_only() {
         }
     }
     assert_eq!(restamp(b"not a record", "x"), None);
+}
+
+#[test]
+fn a_cluster_id_set_after_encoding_reads_back_and_only_once() {
+    let layout = Layout::current();
+    let m = &collectors_like_mentions()[0];
+    let fields = crate::enrich(m);
+    let mut record = Vec::new();
+    encode(m, &fields, &signals(), &mut record);
+    let read = |r: &[u8]| -> Json {
+        let mut out = Vec::new();
+        layout.to_json(r, &mut out).expect("reads back");
+        serde_json::from_slice(&out).expect("json")
+    };
+    let before = read(&record);
+    assert_eq!(before.get("cluster_id"), None, "null is left out");
+    let mut clustered = record.clone();
+    // Long enough that its length prefix takes two bytes.
+    let cluster = format!("bluesky:{}", "é".repeat(80));
+    assert!(set_cluster(&mut clustered, &cluster));
+    let mut after = read(&clustered);
+    assert_eq!(after["cluster_id"], cluster.as_str());
+    after.as_object_mut().expect("object").remove("cluster_id");
+    assert_eq!(after, before, "nothing else changed");
+    // The JSON form carries the same.
+    let json = serde_json::to_value(EnrichedRef {
+        cluster_id: Some(&cluster),
+        ..EnrichedRef::with_signals(m, &fields, &signals())
+    })
+    .expect("json");
+    assert_same(&m.id, &json, &read(&clustered));
+    // A record whose cluster is set, or that is no record of this schema, is left alone.
+    let again = clustered.clone();
+    assert!(!set_cluster(&mut clustered, "other"));
+    assert_eq!(clustered, again);
+    let mut junk = b"junk\0".to_vec();
+    assert!(!set_cluster(&mut junk, "x"));
+    assert_eq!(junk, b"junk\0");
+}
+
+/// Records written before `cluster_id` existed (their schema ends at `signals`) stay readable: a
+/// store keeps them beside new ones until they expire or are reprocessed.
+#[test]
+fn records_of_the_schema_without_cluster_id_still_read() {
+    let legacy = schema::generate_without_cluster(&crate::registry().fields, "294.edf56814");
+    let layout = Layout::from_schema(&legacy).expect("the older envelope is accepted");
+    assert_ne!(layout.fingerprint, schema().fingerprint);
+    let m = &collectors_like_mentions()[0];
+    let fields = crate::enrich(m);
+    let mut record = Vec::new();
+    encode(m, &fields, &signals(), &mut record);
+    // What the older build wrote: its fingerprint, and no trailing cluster_id.
+    assert_eq!(record.pop(), Some(0));
+    record[2..HEADER_LEN].copy_from_slice(&layout.fingerprint.to_le_bytes());
+    let mut out = Vec::new();
+    layout.to_json(&record, &mut out).expect("reads back");
+    let old: Json = serde_json::from_slice(&out).expect("json");
+    assert_eq!(old["mention"]["id"], m.id.as_str());
+    assert_eq!(old.get("cluster_id"), None);
+    assert_eq!(
+        old["signals"].as_array().map(Vec::len),
+        Some(signals().len())
+    );
+}
+
+/// `signals_of` steps over the mention and the fields without decoding them; it must land on the
+/// matches exactly as a full read does, for mentions with every optional part (media, geo, raw,
+/// extra, profile counts) and none, and refuse a cut record rather than misread it.
+#[test]
+fn signals_of_steps_to_the_same_matches_a_full_read_finds() {
+    let layout = Layout::current();
+    let all_signals = signals();
+    let mut posts = crate::corpus::real_posts();
+    posts.truncate(200);
+    posts.extend(collectors_like_mentions());
+    posts.extend(mentions());
+    for (i, m) in posts.iter().enumerate() {
+        let fields = crate::enrich(m);
+        let matches = if i % 3 == 0 { &all_signals[..] } else { &[] };
+        let mut record = Vec::new();
+        encode(m, &fields, matches, &mut record);
+        if i % 2 == 0 {
+            assert!(set_cluster(&mut record, "c"));
+        }
+        assert_eq!(
+            layout.signals_of(&record).expect("steps over"),
+            matches,
+            "{}",
+            m.id
+        );
+        for cut in [record.len() / 2, HEADER_LEN + 3] {
+            assert!(
+                layout.signals_of(&record[..cut]).is_err(),
+                "{} cut at {cut}",
+                m.id
+            );
+        }
+    }
 }

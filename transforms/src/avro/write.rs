@@ -37,6 +37,24 @@ pub fn encode_body(m: &Mention, fields: &Record, signals: &[SignalMatch], out: &
         w.end_blocks(s.highlights.len());
     }
     w.end_blocks(signals.len());
+    // `cluster_id`: assigned after enrichment by [`set_cluster`].
+    w.present(false);
+}
+
+/// Sets the `cluster_id` of a record [`encode`] just wrote (whose `cluster_id` is still null):
+/// the null branch, its last byte, becomes the string. Returns false, leaving `record` as it was,
+/// if `record` is not such a record.
+pub fn set_cluster(record: &mut Vec<u8>, cluster: &str) -> bool {
+    if super::fingerprint_of(record) != Some(super::schema().fingerprint)
+        || record.last() != Some(&0)
+    {
+        return false;
+    }
+    record.pop();
+    let mut w = Writer(record);
+    w.present(true);
+    w.str(cluster);
+    true
 }
 
 /// `record` (single-object encoded) with its `fields_version` replaced and all else as it was:

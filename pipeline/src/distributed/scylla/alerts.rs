@@ -11,17 +11,8 @@ use crate::error::{Error, Result};
 
 impl AlertStore for ScyllaStore {
     async fn detector(&self, tenant: &str, signal: &str) -> Result<Option<String>> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.st.get_detector, (tenant, signal))
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .into_rows_result()
-            .map_err(err)?
-            .maybe_first_row::<(String,)>()
-            .map_err(err)?
-            .map(|(s,)| s))
+        let row = self.first_row::<(String,)>(&self.st.get_detector, (tenant, signal));
+        Ok(row.await?.map(|(s,)| s))
     }
 
     async fn put_detector(&self, tenant: &str, signal: &str, state: &str) -> Result<()> {
@@ -68,15 +59,8 @@ impl AlertStore for ScyllaStore {
         tenant: &str,
         signal: &str,
     ) -> Result<Option<SignalAlertSettings>> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.st.get_alert_settings, (tenant, signal))
-            .await
-            .map_err(err)?;
-        rows.into_rows_result()
-            .map_err(err)?
-            .maybe_first_row::<(String,)>()
-            .map_err(err)?
+        let row = self.first_row::<(String,)>(&self.st.get_alert_settings, (tenant, signal));
+        row.await?
             .map(|(s,)| {
                 serde_json::from_str(&s).map_err(|e| Error::store("stored alert settings", e))
             })
@@ -106,17 +90,8 @@ impl AlertStore for ScyllaStore {
     }
 
     async fn webhook(&self, tenant: &str) -> Result<Option<Webhook>> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.st.get_webhook, (tenant,))
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .into_rows_result()
-            .map_err(err)?
-            .maybe_first_row::<(String, String)>()
-            .map_err(err)?
-            .map(|(url, secret)| Webhook { url, secret }))
+        let row = self.first_row::<(String, String)>(&self.st.get_webhook, (tenant,));
+        Ok(row.await?.map(|(url, secret)| Webhook { url, secret }))
     }
 
     async fn put_webhook(&self, tenant: &str, hook: Option<&Webhook>) -> Result<()> {

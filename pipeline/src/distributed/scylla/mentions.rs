@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::{StreamExt, stream};
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::rollup::{bucket_of, shard_of};
-use super::{ScyllaStore, err, write_err};
+use super::{ScyllaStore, buckets, err, first_row, write_err};
 use crate::aggregate::{MinuteAggregate, minute_of};
 use crate::error::Result;
 use crate::telemetry;
@@ -71,16 +71,8 @@ impl Store for ScyllaStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.st.get_mention, (id,))
-            .await
-            .map_err(err)?;
-        let rows = rows.into_rows_result().map_err(err)?;
-        Ok(rows
-            .maybe_first_row::<(Vec<u8>,)>()
-            .map_err(err)?
-            .map(|(b,)| b))
+        let row = self.first_row::<(Vec<u8>,)>(&self.st.get_mention, (id,));
+        Ok(row.await?.map(|(b,)| b))
     }
 
     async fn delete(&self, ids: &[String]) -> Result<()> {
@@ -109,19 +101,10 @@ impl Store for ScyllaStore {
             minute = minute_of(at);
             // Rows of the cursor's minute up to its time; as old as it, only those after its id
             // (rows of one time are in id order). A few extra cover such ties.
-            let want = i32::try_from(limit.saturating_add(TIE_SLACK)).unwrap_or(i32::MAX);
             let rows = self
-                .session
-                .execute_unpaged(&self.st.recent_before, (topic, minute, at, want))
-                .await
-                .map_err(err)?;
-            for row in rows
-                .into_rows_result()
-                .map_err(err)?
-                .rows::<(String, DateTime<Utc>)>()
-                .map_err(err)?
-            {
-                let (id, created) = row.map_err(err)?;
+                .minute_newest(topic, minute, Some(at), limit.saturating_add(TIE_SLACK))
+                .await?;
+            for (id, created) in rows {
                 let ms = created.timestamp_millis();
                 if (ms < b.created_ms || id > b.id) && ids.len() < limit {
                     ids.push(id);
@@ -133,20 +116,10 @@ impl Store for ScyllaStore {
             if ids.len() >= limit {
                 break;
             }
-            let want = i32::try_from(limit - ids.len()).unwrap_or(i32::MAX);
             let rows = self
-                .session
-                .execute_unpaged(&self.st.recent, (topic, minute, want))
-                .await
-                .map_err(err)?;
-            for row in rows
-                .into_rows_result()
-                .map_err(err)?
-                .rows::<(String,)>()
-                .map_err(err)?
-            {
-                ids.push(row.map_err(err)?.0);
-            }
+                .minute_newest(topic, minute, None, limit - ids.len())
+                .await?;
+            ids.extend(rows.into_iter().map(|(id, _)| id));
             minute -= chrono::Duration::minutes(1);
         }
         let mut out = Vec::with_capacity(ids.len());
@@ -229,17 +202,91 @@ impl ScyllaStore {
     }
 
     async fn schema_inner(&self, fingerprint: u64) -> Result<Option<String>> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.st.get_schema, (fingerprint as i64,))
-            .await
-            .map_err(err)?
-            .into_rows_result()
-            .map_err(err)?;
-        Ok(rows
-            .maybe_first_row::<(String,)>()
-            .map_err(err)?
-            .map(|(s,)| s))
+        let row = self.first_row::<(String,)>(&self.st.get_schema, (fingerprint as i64,));
+        Ok(row.await?.map(|(s,)| s))
+    }
+}
+
+/// Rows of several buckets in the table's order (newest first, then by id), the first `want`.
+fn newest_first(
+    mut rows: Vec<(String, DateTime<Utc>)>,
+    want: usize,
+) -> Vec<(String, DateTime<Utc>)> {
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rows.truncate(want);
+    rows
+}
+
+/// A partition of `topic_mentions` (topic, minute, bucket), and whether its rows carry their own
+/// time to live (a refile) or the table's default.
+type TopicPartition<'a> = (&'a str, DateTime<Utc>, i32, bool);
+
+/// The rows of one batch bound for one partition, each with its time to live in a refile.
+type PartitionRows<'a> = (TopicPartition<'a>, Vec<(&'a Stored, Option<i32>)>);
+
+/// At most this many per-topic rows of one partition go in one unlogged batch. A batch within
+/// one partition is a single mutation on its replicas: one request and one commit-log entry
+/// instead of one per row, which is where a store bound by its CPU per statement gains. At
+/// ~150 B a row a full batch stays far below ScyllaDB's batch-size warning (128 KiB);
+/// Cassandra does not apply its batch limits to single-partition batches.
+pub const ROWS_PER_BATCH: usize = 64;
+
+/// A mention row's bound bytes besides its id and record: source, time and catalogue version.
+const MENTION_ROW_OVERHEAD: u64 = 24;
+
+/// The statement that upserts `chunk`'s rows into partition `key`: a plain insert for one row,
+/// an unlogged batch for more. Each row keeps its own time to live in a refile.
+fn topic_rows<'a>(
+    st: &'a super::statements::Statements,
+    session: &'a scylla::client::session::Session,
+    key: TopicPartition<'a>,
+    chunk: &[(&'a Stored, Option<i32>)],
+) -> Pending<'a> {
+    let (topic, minute, bucket, with_ttl) = key;
+    let statement = if with_ttl {
+        &st.refile_by_topic
+    } else {
+        &st.insert_by_topic
+    };
+    let values: Vec<_> = chunk
+        .iter()
+        .map(|(s, ttl)| {
+            let row = (
+                topic,
+                minute,
+                bucket,
+                s.created_at,
+                &s.id,
+                unset_if_none(s.sentiment),
+                &s.hashtags,
+            );
+            (row, *ttl)
+        })
+        .collect();
+    if let [(row, ttl)] = values[..] {
+        return match ttl {
+            None => Box::pin(session.execute_unpaged(statement, row)),
+            Some(ttl) => Box::pin(session.execute_unpaged(
+                statement,
+                (row.0, row.1, row.2, row.3, row.4, row.5, row.6, ttl),
+            )),
+        };
+    }
+    let mut batch =
+        scylla::statement::batch::Batch::new(scylla::statement::batch::BatchType::Unlogged);
+    batch.set_is_idempotent(true);
+    for _ in &values {
+        batch.append_statement(statement.clone());
+    }
+    if with_ttl {
+        let values: Vec<_> = values
+            .into_iter()
+            .map(|(r, ttl)| (r.0, r.1, r.2, r.3, r.4, r.5, r.6, ttl.unwrap_or(0)))
+            .collect();
+        Box::pin(async move { session.batch(&batch, values).await })
+    } else {
+        let values: Vec<_> = values.into_iter().map(|(r, _)| r).collect();
+        Box::pin(async move { session.batch(&batch, values).await })
     }
 }
 
@@ -259,6 +306,97 @@ async fn run_all(pending: Vec<Pending<'_>>, n: usize) -> Result<()> {
 }
 
 impl ScyllaStore {
+    /// The bucket of every (mention, topic) row of a batch, in the batch's order: each row's
+    /// topic and minute give its width (the minute's plan), its id the bucket. Also counts the
+    /// rows into the topics' heat and proposes widths for hot topics for the next minutes (best effort: a proposal that fails leaves that minute at width 1).
+    async fn place<'a>(
+        &self,
+        batch: impl Iterator<Item = (&'a Stored, Option<i32>)> + Clone,
+    ) -> Result<Vec<i32>> {
+        let share = crate::distributed::kafka::partition_share();
+        let now = Utc::now();
+        // Each hot topic's widest projection over the batch: one proposal per topic and batch.
+        let mut proposals: std::collections::HashMap<&str, (i64, u32)> = Default::default();
+        {
+            let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
+            for (s, _) in batch.clone() {
+                for t in &s.topics {
+                    let bytes = buckets::row_bytes(t, &s.id, &s.hashtags);
+                    let width = heat.observe(t, bytes, share, now);
+                    if let Some((m, w)) = heat.proposal(t, width, now) {
+                        let p = proposals.entry(t.as_str()).or_insert((m, w));
+                        p.1 = p.1.max(w);
+                    }
+                }
+            }
+        }
+        for (t, (m, w)) in proposals {
+            match self.propose_width(t, m, w).await {
+                Ok(held) => {
+                    tracing::debug!(topic = t, minute = m, proposed = w, held, "width proposed");
+                    let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
+                    heat.proposed(m, t, w.max(held)); // a frozen plan is not retried
+                }
+                Err(e) => tracing::warn!(error = %e, topic = t, "proposing a width failed"),
+            }
+        }
+        let mut widths: std::collections::HashMap<(&str, i64), u32> = Default::default();
+        let mut out = Vec::new();
+        for (s, _) in batch {
+            let minute = minute_of(s.created_at).timestamp();
+            for t in &s.topics {
+                let width = match widths.get(&(t.as_str(), minute)) {
+                    Some(w) => *w,
+                    None => {
+                        let w = self.write_width(t, minute).await?;
+                        widths.insert((t.as_str(), minute), w);
+                        w
+                    }
+                };
+                out.push(buckets::bucket_of(&s.id, width));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest `want` rows of `(topic, minute)` (with `at`, those at or before it) across its
+    /// buckets, read in parallel and merged in the table's order.
+    async fn minute_newest(
+        &self,
+        topic: &str,
+        minute: DateTime<Utc>,
+        at: Option<DateTime<Utc>>,
+        want: usize,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let width = self.width_of(topic, minute).await?;
+        let limit = i32::try_from(want).unwrap_or(i32::MAX);
+        let found: Vec<Vec<(String, DateTime<Utc>)>> = stream::iter(0..width as i32)
+            .map(|b| async move {
+                let read = match at {
+                    None => {
+                        self.session
+                            .execute_unpaged(&self.st.recent, (topic, minute, b, limit))
+                            .await
+                    }
+                    Some(at) => {
+                        self.session
+                            .execute_unpaged(&self.st.recent_before, (topic, minute, b, at, limit))
+                            .await
+                    }
+                };
+                let rows = read.map_err(err)?.into_rows_result().map_err(err)?;
+                let mut out = Vec::new();
+                for row in rows.rows::<(String, DateTime<Utc>)>().map_err(err)? {
+                    out.push(row.map_err(err)?);
+                }
+                Ok::<_, crate::error::Error>(out)
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(newest_first(found.into_iter().flatten().collect(), want))
+    }
+
     async fn write_inner(&self, batch: &[Stored]) -> Result<()> {
         self.write_rows(batch.iter().map(|s| (s, None)), BTreeSet::new())
             .await
@@ -274,17 +412,9 @@ impl ScyllaStore {
             .iter()
             .map(|s| -> Lookup<'_> {
                 Box::pin(async move {
-                    let rows = session
-                        .execute_unpaged(&st.ttl_of_mention, (&s.id,))
-                        .await
-                        .map_err(err)?
-                        .into_rows_result()
-                        .map_err(err)?;
+                    let row = first_row::<(Option<i32>,)>(session, &st.ttl_of_mention, (&s.id,));
                     // No row: deleted or expired since it was read. A null TTL: it never expires.
-                    Ok(rows
-                        .maybe_first_row::<(Option<i32>,)>()
-                        .map_err(err)?
-                        .map(|(ttl,)| ttl.unwrap_or(0)))
+                    Ok(row.await?.map(|(ttl,)| ttl.unwrap_or(0)))
                 })
             })
             .collect();
@@ -293,18 +423,27 @@ impl ScyllaStore {
             .collect()
             .await;
         let mut live = Vec::with_capacity(batch.len());
-        let mut unfiled: Vec<Pending<'_>> = Vec::new();
-        let mut touched = BTreeSet::new();
+        let mut gone = Vec::new();
         for ((s, ttl), f) in batch.iter().zip(ttls).zip(old) {
             let Some(ttl) = ttl? else { continue };
             let minute = minute_of(f.created_at);
             for t in f.topics.iter().filter(|t| !s.topics.contains(t)) {
-                unfiled.push(Box::pin(
-                    session.execute_unpaged(&st.unfile, (t, minute, f.created_at, &f.id)),
-                ));
-                touched.insert((t.as_str(), minute));
+                gone.push((t.as_str(), minute, f));
             }
             live.push((s, Some(ttl)));
+        }
+        // A row to take back is in its id's bucket at its minute's width (fixed before the
+        // minute began, so the same as when it was written).
+        let mut unfiled: Vec<Pending<'_>> = Vec::new();
+        let mut touched = BTreeSet::new();
+        for (t, minute, f) in gone {
+            let width = self.width_of(t, minute).await?;
+            let bucket = buckets::bucket_of(&f.id, width);
+            unfiled.push(Box::pin(session.execute_unpaged(
+                &st.unfile,
+                (t, minute, bucket, f.created_at, &f.id),
+            )));
+            touched.insert((t, minute));
         }
         run_all(unfiled, self.concurrency).await?;
         self.write_rows(live.into_iter(), touched).await
@@ -317,66 +456,55 @@ impl ScyllaStore {
         batch: impl Iterator<Item = (&'a Stored, Option<i32>)> + Clone,
         mut touched: BTreeSet<(&'a str, DateTime<Utc>)>,
     ) -> Result<()> {
-        // 1. Mentions and their per-topic rows, concurrently.
+        // 1. Mentions and their per-topic rows, concurrently; hot topics' rows spread over the
+        //    buckets their minute's plan names.
         let (st, session) = (&*self.st, &*self.session);
-        let mut rows: Vec<Pending<'_>> = Vec::with_capacity(batch.size_hint().0 * 3);
+        let placed = self.place(batch.clone()).await?;
+        let mut rows: Vec<Pending<'_>> = Vec::with_capacity(batch.size_hint().0 * 2);
+        // A batch's per-topic rows grouped by partition, in the batch's order.
+        let mut partitions: Vec<PartitionRows<'_>> = Vec::new();
+        let mut index: std::collections::HashMap<TopicPartition<'_>, usize> = Default::default();
+        let mut buckets = placed.iter();
         for (s, ttl) in batch.clone() {
             let minute = minute_of(s.created_at);
-            match ttl {
-                None => {
-                    rows.push(Box::pin(session.execute_unpaged(
-                        &st.insert_mention,
-                        (
-                            &s.id,
-                            s.source.as_str(),
-                            s.created_at,
-                            s.fields_version,
-                            &s.record,
-                        ),
-                    )));
-                    for t in &s.topics {
-                        rows.push(Box::pin(session.execute_unpaged(
-                            &st.insert_by_topic,
-                            (
-                                t,
-                                minute,
-                                s.created_at,
-                                &s.id,
-                                unset_if_none(s.sentiment),
-                                &s.hashtags,
-                            ),
-                        )));
-                    }
-                }
+            let row = (
+                &s.id,
+                s.source.as_str(),
+                s.created_at,
+                s.fields_version,
+                &s.record,
+            );
+            rows.push(match ttl {
+                None => Box::pin(session.execute_unpaged(&st.insert_mention, row)),
                 Some(ttl) => {
-                    rows.push(Box::pin(session.execute_unpaged(
+                    Box::pin(session.execute_unpaged(
                         &st.refile_mention,
-                        (
-                            &s.id,
-                            s.source.as_str(),
-                            s.created_at,
-                            s.fields_version,
-                            &s.record,
-                            ttl,
-                        ),
-                    )));
-                    for t in &s.topics {
-                        rows.push(Box::pin(session.execute_unpaged(
-                            &st.refile_by_topic,
-                            (
-                                t,
-                                minute,
-                                s.created_at,
-                                &s.id,
-                                unset_if_none(s.sentiment),
-                                &s.hashtags,
-                                ttl,
-                            ),
-                        )));
-                    }
+                        (row.0, row.1, row.2, row.3, row.4, ttl),
+                    ))
                 }
+            });
+            for (t, bucket) in s.topics.iter().zip(buckets.by_ref()) {
+                let key = (t.as_str(), minute, *bucket, ttl.is_some());
+                let at = *index.entry(key).or_insert_with(|| {
+                    partitions.push((key, Vec::new()));
+                    partitions.len() - 1
+                });
+                partitions[at].1.push((s, ttl));
             }
         }
+        let mut bytes: u64 = batch
+            .clone()
+            .map(|(s, _)| (s.id.len() + s.record.len()) as u64 + MENTION_ROW_OVERHEAD)
+            .sum();
+        for (key, members) in &partitions {
+            for (s, _) in members {
+                bytes += buckets::row_bytes(key.0, &s.id, &s.hashtags);
+            }
+            for chunk in members.chunks(ROWS_PER_BATCH) {
+                rows.push(topic_rows(st, session, *key, chunk));
+            }
+        }
+        let statements = rows.len();
         run_all(rows, self.concurrency).await?;
         // 2. Only then mark the touched minutes dirty, so a rollup that sees a mark also sees
         //    every row written before it.
@@ -385,6 +513,12 @@ impl ScyllaStore {
                 touched.insert((t.as_str(), minute_of(s.created_at)));
             }
         }
+        // A mark binds its topic, two times and two small ints.
+        let bytes = bytes
+            + touched
+                .iter()
+                .map(|(t, _)| t.len() as u64 + 28)
+                .sum::<u64>();
         let now = Utc::now();
         let bucket = bucket_of(now);
         let marks: Vec<Pending<'_>> = touched
@@ -393,6 +527,7 @@ impl ScyllaStore {
                 Box::pin(session.execute_unpaged(&st.mark_dirty, (bucket, shard_of(t), t, m, now)))
             })
             .collect();
+        telemetry::store_statements(statements + marks.len(), bytes);
         run_all(marks, self.concurrency).await
     }
 }

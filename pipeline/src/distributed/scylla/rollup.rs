@@ -188,19 +188,35 @@ impl ScyllaStore {
         Ok(marks)
     }
 
-    /// Reads the minute's rows (paged) and aggregates them. Writes nothing.
+    /// Reads the minute's rows (paged; a hot topic's buckets in parallel) and aggregates them.
+    /// Writes nothing.
     pub async fn recompute(&self, dirty: DirtyMinute) -> Result<Recomputed> {
-        let mut rows = self
-            .session
-            .execute_iter(self.st.minute_rows.clone(), (&dirty.topic, dirty.minute))
-            .await
-            .map_err(err)?
-            .rows_stream::<(Option<f64>, Option<Vec<String>>)>()
-            .map_err(err)?;
+        let width = self.width_of(&dirty.topic, dirty.minute).await?;
+        let (topic, minute) = (dirty.topic.as_str(), dirty.minute);
+        let parts: Vec<MinuteAggregate> = stream::iter(0..width as i32)
+            .map(|bucket| async move {
+                let mut rows = self
+                    .session
+                    .execute_iter(self.st.minute_rows.clone(), (topic, minute, bucket))
+                    .await
+                    .map_err(err)?
+                    .rows_stream::<(Option<String>, Option<f64>, Option<Vec<String>>)>()
+                    .map_err(err)?;
+                let mut aggregate = MinuteAggregate::default();
+                while let Some(row) = rows.next().await {
+                    // Bucket 0 of a hot topic holding only `widths` reads as a row without an id.
+                    if let (Some(_), sentiment, hashtags) = row.map_err(err)? {
+                        aggregate.add(sentiment, hashtags.as_deref().unwrap_or_default());
+                    }
+                }
+                Ok::<_, Error>(aggregate)
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect()
+            .await?;
         let mut aggregate = MinuteAggregate::default();
-        while let Some(row) = rows.next().await {
-            let (sentiment, hashtags) = row.map_err(err)?;
-            aggregate.add(sentiment, hashtags.as_deref().unwrap_or_default());
+        for p in &parts {
+            aggregate.merge(p);
         }
         Ok(Recomputed { dirty, aggregate })
     }

@@ -21,17 +21,8 @@ impl ScyllaStore {
 
 impl SignalStore for ScyllaStore {
     async fn signal_revision(&self) -> Result<u64> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.st.revision, &[])
-            .await
-            .map_err(err)?;
-        let rows = rows.into_rows_result().map_err(err)?;
-        Ok(rows
-            .maybe_first_row::<(Option<i64>,)>()
-            .map_err(err)?
-            .and_then(|(r,)| r)
-            .unwrap_or(0) as u64)
+        let row = self.first_row::<(Option<i64>,)>(&self.st.revision, &[]);
+        Ok(row.await?.and_then(|(r,)| r).unwrap_or(0) as u64)
     }
 
     async fn load_signals(&self) -> Result<(u64, Vec<transforms::signals::Signal>)> {

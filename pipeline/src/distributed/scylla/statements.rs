@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 pub(super) struct Statements {
     pub(super) insert_mention: PreparedStatement,
     pub(super) insert_by_topic: PreparedStatement,
+    /// Every plan of an hour's minutes.
+    pub(super) plans: PreparedStatement,
+    pub(super) plan: PreparedStatement,
     pub(super) mark_dirty: PreparedStatement,
     pub(super) get_mention: PreparedStatement,
     pub(super) delete_mention: PreparedStatement,
@@ -50,6 +53,12 @@ pub(super) struct Statements {
     /// Lightweight transactions: not idempotent (a retried one may see its own first write).
     pub(super) take_lease: PreparedStatement,
     pub(super) renew_lease: PreparedStatement,
+    /// A topic's plan for a minute, if it has none: `(hour, minute, topic, width, fixed)`.
+    pub(super) new_plan: PreparedStatement,
+    /// Widens a plan nobody froze: `(width, hour, minute, topic, held width)`.
+    pub(super) widen_plan: PreparedStatement,
+    /// Freezes a plan at the width it holds: `(hour, minute, topic, held width)`.
+    pub(super) freeze_plan: PreparedStatement,
 }
 
 /// A failed prepare, classified. The server refusing the statement itself (no such keyspace or
@@ -100,8 +109,16 @@ impl Statements {
             ))
             .await?,
             insert_by_topic: prep(format!(
-                "INSERT INTO {ks}.mentions_by_topic (topic, minute, created_at, id, sentiment, hashtags) \
-                 VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO {ks}.topic_mentions (topic, minute, bucket, created_at, id, sentiment, hashtags) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            plans: prep(format!(
+                "SELECT minute, topic, width FROM {ks}.topic_widths WHERE hour = ?"
+            ))
+            .await?,
+            plan: prep(format!(
+                "SELECT width FROM {ks}.topic_widths WHERE hour = ? AND minute = ? AND topic = ?"
             ))
             .await?,
             mark_dirty: prep(format!(
@@ -117,12 +134,12 @@ impl Statements {
             ))
             .await?,
             refile_by_topic: prep(format!(
-                "INSERT INTO {ks}.mentions_by_topic (topic, minute, created_at, id, sentiment, hashtags) \
-                 VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
+                "INSERT INTO {ks}.topic_mentions (topic, minute, bucket, created_at, id, sentiment, hashtags) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?"
             ))
             .await?,
             unfile: prep(format!(
-                "DELETE FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ? AND created_at = ? AND id = ?"
+                "DELETE FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ? AND created_at = ? AND id = ?"
             ))
             .await?,
             scan: prep(format!(
@@ -130,12 +147,13 @@ impl Statements {
             ))
             .await?,
             recent: prep(format!(
-                "SELECT id FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ? LIMIT ?"
+                "SELECT id, created_at FROM {ks}.topic_mentions \
+                 WHERE topic = ? AND minute = ? AND bucket = ? LIMIT ?"
             ))
             .await?,
             recent_before: prep(format!(
-                "SELECT id, created_at FROM {ks}.mentions_by_topic \
-                 WHERE topic = ? AND minute = ? AND created_at <= ? LIMIT ?"
+                "SELECT id, created_at FROM {ks}.topic_mentions \
+                 WHERE topic = ? AND minute = ? AND bucket = ? AND created_at <= ? LIMIT ?"
             ))
             .await?,
             dirty_shard: prep(format!(
@@ -144,7 +162,7 @@ impl Statements {
             ))
             .await?,
             minute_rows: prep(format!(
-                "SELECT sentiment, hashtags FROM {ks}.mentions_by_topic WHERE topic = ? AND minute = ?"
+                "SELECT id, sentiment, hashtags FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"
             ))
             .await?,
             write_stats: prep(format!(
@@ -206,6 +224,20 @@ impl Statements {
                 .await?,
             renew_lease: lwt(format!("UPDATE {ks}.alert_leases USING TTL ? SET owner = ? WHERE shard = ? IF owner = ?"))
                 .await?,
+            new_plan: lwt(format!(
+                "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"
+            ))
+            .await?,
+            widen_plan: lwt(format!(
+                "UPDATE {ks}.topic_widths SET width = ? WHERE hour = ? AND minute = ? AND topic = ? \
+                 IF width = ? AND fixed = false"
+            ))
+            .await?,
+            freeze_plan: lwt(format!(
+                "UPDATE {ks}.topic_widths SET fixed = true WHERE hour = ? AND minute = ? AND topic = ? \
+                 IF width = ? AND fixed = false"
+            ))
+            .await?,
         })
     }
 }

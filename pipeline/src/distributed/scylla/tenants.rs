@@ -56,17 +56,8 @@ impl TenantStore for ScyllaStore {
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>> {
-        let rows = self
-            .session
-            .execute_unpaged(&self.st.get_key, (key_id,))
-            .await
-            .map_err(err)?;
-        Ok(rows
-            .into_rows_result()
-            .map_err(err)?
-            .maybe_first_row::<KeyRow>()
-            .map_err(err)?
-            .map(key_record))
+        let row = self.first_row::<KeyRow>(&self.st.get_key, (key_id,));
+        Ok(row.await?.map(key_record))
     }
 
     async fn keys(&self) -> Result<Vec<KeyRecord>> {

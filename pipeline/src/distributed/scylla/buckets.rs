@@ -1,0 +1,341 @@
+//! Hot topics spread over buckets, so no `(topic, minute)` partition of `topic_mentions` grows
+//! past a size ScyllaDB handles well.
+//!
+//! At internet scale a topic such as `source:x`, a trending hashtag or a broad signal takes
+//! hundreds of thousands of rows a minute: one partition per `(topic, minute)` would hold
+//! gigabytes. So the partition key is `(topic, minute, bucket)`, and a row goes to bucket
+//! `hash(id) mod width`, where the *width* of `(topic, minute)` (a power of two) is 1 unless the
+//! minute's *plan* in `topic_widths` names another.
+//!
+//! # Placement is a function of the row, so every write of it lands on the same key
+//!
+//! Upserts by key are what make redelivery, retries and `reprocess` harmless: a row must go to
+//! the same bucket whoever writes it and whenever. So a minute's widths are decided *before*
+//! anyone writes into it and never change after:
+//!
+//! - Each worker counts the row bytes it writes per topic in a count-min sketch (fixed size,
+//!   [`Heat::BYTES`], whatever the number of topics), per wall-clock minute, and projects the
+//!   topic's volume per minute across all workers: scaled to the whole minute, divided by the
+//!   worker's share of the raw topic's partitions (mentions are spread over partitions by id, so
+//!   every worker sees the same share of every topic), the previous minute's as the floor.
+//! - A topic projected above the target (`scylla.partition_target_bytes`) is *proposed* at the
+//!   width that brings it under, for the next minute while the current one is less than
+//!   [`PROPOSE_UNTIL`] seconds old, else for the one after ([`Heat::proposal`]): lightweight
+//!   transactions that only ever widen a plan, so every worker reads the same one. No proposal
+//!   for a minute is made later than 20 s before it starts, so from [`FINAL_BEFORE`] seconds
+//!   before it (10 s of margin for clocks that differ between hosts) its plan is final: read once
+//!   per process and hour, and cached.
+//! - A row for a minute whose plan is not final yet (a mention dated ahead of the clock) first
+//!   fixes its topic's width for that minute by the same transaction, at 1 unless planned.
+//!
+//! A steady hot topic keeps its width from minute to minute and its partitions stay under the
+//! target. One that turns hot within a minute is planned from the next minute or the one after:
+//! until then its partitions grow with it (at 1,000,000 mentions/s, a hashtag going from
+//! nothing to 5% of the firehose puts a few hundred MB into the minutes before its plan takes
+//! over; a fresh deployment's first minute is unplanned too; `benches/partitions` simulates
+//! both). Readers read buckets `0..width` in parallel; a cold topic has no plan, one bucket, and
+//! costs one query as before.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+/// Proposals made in a minute's first this many seconds are for the next minute; later ones are
+/// for the minute after. So every proposal for a minute is made at least 20 s before it starts.
+pub const PROPOSE_UNTIL: i64 = 40;
+/// A minute's plan is final from this many seconds before it starts: 10 s after the last
+/// proposal for it can have been made, the margin for clocks that differ between hosts.
+pub const FINAL_BEFORE: i64 = 10;
+
+/// Whether the plan of `minute` (seconds since the epoch) is final at `now`.
+pub fn is_final(minute: i64, now: DateTime<Utc>) -> bool {
+    now.timestamp() >= minute - FINAL_BEFORE
+}
+
+/// The hour whose `topic_widths` partition holds `minute`'s plan.
+pub fn hour_of(minute: i64) -> i64 {
+    minute.div_euclid(3600) * 3600
+}
+
+/// Most buckets one `(topic, minute)` is spread over.
+pub const MAX_WIDTH: u32 = 1024;
+
+/// Bytes a `topic_mentions` row costs besides its topic, id and hashtags: the minute, bucket,
+/// creation time and sentiment (8 bytes each at most) and the storage engine's per-row and
+/// per-cell overhead, rounded up.
+pub const ROW_OVERHEAD: u64 = 64;
+
+/// The bytes one row of `topic_mentions` is counted as.
+pub fn row_bytes(topic: &str, id: &str, hashtags: &[String]) -> u64 {
+    let tags: usize = hashtags.iter().map(|h| h.len() + 4).sum();
+    (topic.len() + id.len() + tags) as u64 + ROW_OVERHEAD
+}
+
+/// The bucket of mention `id` at `width` (a power of two): stable across processes and builds.
+pub fn bucket_of(id: &str, width: u32) -> i32 {
+    let h = fnv1a(id.as_bytes());
+    (h % u64::from(width.max(1))) as i32
+}
+
+/// The smallest power of two `w` with `bytes / w ≤ target`, within `1..=MAX_WIDTH`.
+pub fn width_for(bytes: f64, target: u64) -> u32 {
+    let need = (bytes / target.max(1) as f64).ceil();
+    if need <= 1.0 {
+        return 1;
+    }
+    if need >= f64::from(MAX_WIDTH) {
+        return MAX_WIDTH;
+    }
+    (need as u32).next_power_of_two().min(MAX_WIDTH)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+const DEPTH: usize = 4;
+const SLOTS: usize = 1 << 15;
+
+/// A count-min sketch of bytes per `(topic, minute)`: never below the true count, above it by at
+/// most ~e/SLOTS of the bytes counted (with probability 1 − e^-DEPTH).
+struct Sketch {
+    cells: Vec<u64>,
+}
+
+impl Sketch {
+    fn new() -> Sketch {
+        Sketch {
+            cells: vec![0; DEPTH * SLOTS],
+        }
+    }
+
+    fn slots(key: u64) -> [usize; DEPTH] {
+        // Double hashing (Kirsch–Mitzenmacher) from one 64-bit hash.
+        let (h1, h2) = (key as u32 as usize, ((key >> 32) as usize) | 1);
+        std::array::from_fn(|i| i * SLOTS + h1.wrapping_add(i.wrapping_mul(h2)) % SLOTS)
+    }
+
+    fn add(&mut self, key: u64, n: u64) {
+        for s in Self::slots(key) {
+            self.cells[s] = self.cells[s].saturating_add(n);
+        }
+    }
+
+    fn get(&self, key: u64) -> u64 {
+        Self::slots(key)
+            .iter()
+            .map(|&s| self.cells[s])
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn clear(&mut self) {
+        self.cells.fill(0);
+    }
+}
+
+fn key(topic: &str) -> u64 {
+    let h = fnv1a(topic.as_bytes());
+    // Finalise, so the two halves used as hashes are independent.
+    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// How long into a minute its projection starts trusting the rate: before this, the count so
+/// far is scaled as if this much of the minute had passed (a burst in the first instant does not
+/// make a topic look a thousand times hotter than it is).
+const MIN_ELAPSED_SECS: f64 = 5.0;
+
+/// One worker's view of how hot each topic is; bounded by [`Heat::BYTES`] plus the proposals of
+/// the last few minutes.
+pub struct Heat {
+    target: u64,
+    /// Bytes per topic written in the current wall-clock minute, and in the one before.
+    now: Sketch,
+    before: Sketch,
+    /// The wall-clock minute `now` counts (seconds since the epoch).
+    wall_minute: i64,
+    /// (minute, topic) → the width this process last proposed (a plan only widens).
+    proposed: HashMap<(i64, String), u32>,
+}
+
+impl std::fmt::Debug for Heat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Heat")
+            .field("target", &self.target)
+            .field("proposed", &self.proposed.len())
+            .finish()
+    }
+}
+
+impl Heat {
+    /// Memory the two sketches take.
+    pub const BYTES: usize = 2 * DEPTH * SLOTS * std::mem::size_of::<u64>();
+
+    /// Widths sized to hold about `target` bytes a bucket.
+    pub fn new(target: u64) -> Heat {
+        Heat {
+            target: target.max(1),
+            now: Sketch::new(),
+            before: Sketch::new(),
+            wall_minute: i64::MIN,
+            proposed: HashMap::new(),
+        }
+    }
+
+    /// The target size of a bucket.
+    pub fn target(&self) -> u64 {
+        self.target
+    }
+
+    /// Counts a row of `bytes` for `topic` written at `now` by a worker holding `share` (0..=1)
+    /// of the raw partitions. Returns the topic's projected width: how many buckets a minute of
+    /// it at the present rate needs.
+    pub fn observe(&mut self, topic: &str, bytes: u64, share: f64, now: DateTime<Utc>) -> u32 {
+        let wall = now.timestamp().div_euclid(60) * 60;
+        if wall != self.wall_minute {
+            std::mem::swap(&mut self.now, &mut self.before);
+            self.now.clear();
+            if wall != self.wall_minute.saturating_add(60) {
+                self.before.clear(); // more than a minute idle: nothing recent to carry
+            }
+            self.wall_minute = wall;
+            self.proposed.retain(|(m, _), _| *m > wall);
+        }
+        let k = key(topic);
+        self.now.add(k, bytes);
+        let into = (now.timestamp_millis() as f64 / 1000.0 - wall as f64).max(MIN_ELAPSED_SECS);
+        let projected = (self.now.get(k) as f64 * 60.0 / into).max(self.before.get(k) as f64);
+        let share = if share > 0.0 && share <= 1.0 {
+            share
+        } else {
+            1.0
+        };
+        width_for(projected / share, self.target)
+    }
+
+    /// The proposal to make for `topic` after [`Heat::observe`] answered `width` at `now`: the
+    /// next minute (the one after, past [`PROPOSE_UNTIL`]) and the width, unless it is 1 or not
+    /// wider than what this process proposed for that minute already.
+    pub fn proposal(&self, topic: &str, width: u32, now: DateTime<Utc>) -> Option<(i64, u32)> {
+        let current = now.timestamp().div_euclid(60) * 60;
+        let ahead = if now.timestamp() - current < PROPOSE_UNTIL {
+            1
+        } else {
+            2
+        };
+        let minute = current + ahead * 60;
+        let before = self
+            .proposed
+            .get(&(minute, topic.to_owned()))
+            .copied()
+            .unwrap_or(1);
+        (width > before).then_some((minute, width))
+    }
+
+    /// Records that `(minute, topic)`'s plan holds `width` or wider now.
+    pub fn proposed(&mut self, minute: i64, topic: &str, width: u32) {
+        let w = self.proposed.entry((minute, topic.to_owned())).or_insert(1);
+        *w = (*w).max(width);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn widths_are_the_smallest_power_of_two_under_the_target() {
+        let mb = 1 << 20;
+        assert_eq!(width_for(0.0, mb), 1);
+        assert_eq!(width_for(mb as f64, mb), 1);
+        assert_eq!(width_for(mb as f64 + 1.0, mb), 2);
+        assert_eq!(width_for(5.0 * mb as f64, mb), 8);
+        assert_eq!(width_for(1e18, mb), MAX_WIDTH);
+    }
+
+    #[test]
+    fn a_smaller_width_never_points_past_a_larger_one() {
+        for i in 0..1000 {
+            let id = format!("x:{i}");
+            let b = bucket_of(&id, 64);
+            assert!((0..64).contains(&b));
+            // Powers of two nest: the bucket at 8 is the bucket at 64 modulo 8.
+            assert_eq!(bucket_of(&id, 8), b % 8);
+            assert_eq!(bucket_of(&id, 1), 0);
+        }
+    }
+
+    #[test]
+    fn buckets_spread_evenly() {
+        let mut counts = [0u32; 16];
+        for i in 0..160_000 {
+            counts[bucket_of(&format!("bluesky:at://did:plc:{i}"), 16) as usize] += 1;
+        }
+        for c in counts {
+            assert!((9_000..11_000).contains(&c), "{counts:?}");
+        }
+    }
+
+    /// A topic at a steady rate is projected at its width from the first seconds of each
+    /// minute once a minute has been seen; a cold topic beside it stays at 1; a worker holding a
+    /// quarter of the partitions sizes for four times what it sees.
+    #[test]
+    fn steady_hot_topics_are_wide_and_cold_ones_are_not() {
+        let target = 1 << 20; // 1 MiB
+        let mut heat = Heat::new(target);
+        let start = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
+        // 100 KiB/s seen by this worker, a quarter of the traffic: 24 MiB a minute in all.
+        let mut last = 0;
+        for second in 0..120 {
+            let now = start + chrono::Duration::seconds(second);
+            for _ in 0..100 {
+                last = heat.observe("source:x", 1024, 0.25, now);
+            }
+            assert_eq!(heat.observe("hashtag:quiet", 100, 0.25, now), 1);
+            if second >= 60 {
+                assert_eq!(last, 32, "24 MiB at 1 MiB a bucket, at second {second}");
+            }
+        }
+        assert_eq!(last, 32);
+    }
+
+    /// Proposals name the next minute early in a minute and the one after late in it, once per
+    /// topic, minute and width, never width 1, and only ever wider.
+    #[test]
+    fn proposals_are_made_ahead_once_and_only_widen() {
+        let mut heat = Heat::new(1 << 20);
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 30).unwrap();
+        let next = Utc
+            .with_ymd_and_hms(2026, 12, 4, 10, 1, 0)
+            .unwrap()
+            .timestamp();
+        heat.observe("t", 1, 1.0, now);
+        assert_eq!(heat.proposal("t", 1, now), None);
+        assert_eq!(heat.proposal("t", 8, now), Some((next, 8)));
+        heat.proposed(next, "t", 8);
+        assert_eq!(heat.proposal("t", 8, now), None, "made once");
+        assert_eq!(heat.proposal("t", 4, now), None, "a plan only widens");
+        assert_eq!(heat.proposal("t", 16, now), Some((next, 16)));
+        let late = now + chrono::Duration::seconds(10);
+        assert_eq!(
+            heat.proposal("t", 8, late),
+            Some((next + 60, 8)),
+            "40 s in: the one after"
+        );
+        // The latest proposal for `next` is made 20 s before it starts; its plan is final 10 s
+        // later (a clock up to 10 s behind has made its last proposal by then).
+        assert!(!is_final(next, now));
+        assert!(!is_final(next, now + chrono::Duration::seconds(19)));
+        assert!(is_final(next, now + chrono::Duration::seconds(20)));
+        assert_eq!(
+            hour_of(next + 59),
+            Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0)
+                .unwrap()
+                .timestamp()
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! The widths of hot topics' minutes (`topic_widths`): proposed ahead, fixed by a lightweight
+//! transaction, cached once final. See [`super::buckets`] for why placement works this way.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::buckets::{self, MAX_WIDTH};
+use super::{ScyllaStore, err};
+use crate::error::{Error, Result};
+
+/// Minutes whose final plan a process keeps (about three days' worth; an entry is a map of the
+/// minute's hot topics, empty for most minutes).
+const CACHED_MINUTES: usize = 4096;
+
+/// Frozen (topic, minute) widths a process keeps for minutes not final yet.
+const CACHED_FROZEN: usize = 16_384;
+
+/// Final plans by minute (seconds since the epoch): topic → width, for the hot topics only.
+#[derive(Debug, Default)]
+pub(super) struct PlanCache {
+    minutes: BTreeMap<i64, Arc<HashMap<String, u32>>>,
+    /// Widths this process froze for minutes not final yet (rows dated ahead of the clocks):
+    /// frozen is final, so a later batch need not run the transaction again.
+    frozen: HashMap<(String, i64), u32>,
+}
+
+/// A width as stored: what a writer could have planned, else 1.
+fn valid(width: i32) -> u32 {
+    u32::try_from(width)
+        .ok()
+        .filter(|w| w.is_power_of_two() && *w <= MAX_WIDTH)
+        .unwrap_or(1)
+}
+
+/// What a lightweight transaction on `topic_widths` answered: whether it applied and, if not,
+/// the plan's current width and frozen flag (by column name: the columns a refusal returns
+/// depend on the statement).
+struct Answer {
+    applied: bool,
+    width: Option<i32>,
+    fixed: Option<bool>,
+}
+
+fn lwt(result: scylla::response::query_result::QueryResult) -> Result<Answer> {
+    use scylla::value::CqlValue;
+    let rows = result.into_rows_result().map_err(err)?;
+    let names: Vec<String> = rows
+        .column_specs()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let row = rows.first_row::<scylla::value::Row>().map_err(err)?;
+    let mut answer = Answer {
+        applied: false,
+        width: None,
+        fixed: None,
+    };
+    for (name, value) in names.iter().zip(&row.columns) {
+        match (name.as_str(), value) {
+            ("[applied]", Some(CqlValue::Boolean(b))) => answer.applied = *b,
+            ("width", Some(CqlValue::Int(w))) => answer.width = Some(*w),
+            ("fixed", Some(CqlValue::Boolean(f))) => answer.fixed = Some(*f),
+            _ => {}
+        }
+    }
+    Ok(answer)
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+impl ScyllaStore {
+    /// The width `topic`'s rows of `minute` are written at, for readers: the final plan (cached),
+    /// or for a minute not final yet, what is fixed so far (1 if nothing).
+    pub(super) async fn width_of(&self, topic: &str, minute: DateTime<Utc>) -> Result<u32> {
+        let m = minute.timestamp();
+        if buckets::is_final(m, Utc::now()) {
+            return Ok(self.final_plan(m).await?.get(topic).copied().unwrap_or(1));
+        }
+        self.fixed_width(topic, m).await.map(|w| w.unwrap_or(1))
+    }
+
+    /// The width to write `topic`'s rows of `minute` at: as [`Self::width_of`], except that a
+    /// minute not final yet has its plan frozen first (at 1 unless proposed), so nothing can
+    /// change it after this row is written.
+    pub(super) async fn write_width(&self, topic: &str, minute: i64) -> Result<u32> {
+        if buckets::is_final(minute, Utc::now()) {
+            return Ok(self
+                .final_plan(minute)
+                .await?
+                .get(topic)
+                .copied()
+                .unwrap_or(1));
+        }
+        self.freeze_width(topic, minute).await
+    }
+
+    /// Proposes `width` for `topic`'s `minute`: the plan becomes this width unless it is wider
+    /// already or frozen. Returns the width that holds. Workers propose for the next minute or
+    /// the one after, so plans only ever widen before they are final; tests and operators may
+    /// plan any minute no row has been written to yet.
+    pub async fn propose_width(&self, topic: &str, minute: i64, width: u32) -> Result<u32> {
+        self.settle_plan(topic, minute, width.clamp(1, MAX_WIDTH), false)
+            .await
+    }
+
+    /// Freezes `topic`'s plan for `minute` (at 1 if it has none) before a row is written to a
+    /// minute not final yet, so no later proposal moves that row. Returns the frozen width.
+    async fn freeze_width(&self, topic: &str, minute: i64) -> Result<u32> {
+        let key = (topic.to_owned(), minute);
+        if let Some(w) = self.plan_cache().frozen.get(&key) {
+            return Ok(*w);
+        }
+        let width = self.settle_plan(topic, minute, 1, true).await?;
+        let mut cache = self.plan_cache();
+        if cache.frozen.len() >= CACHED_FROZEN {
+            // Minutes that have become final are answered by their final plan from now on.
+            let now = Utc::now();
+            cache.frozen.retain(|(_, m), _| !buckets::is_final(*m, now));
+            if cache.frozen.len() >= CACHED_FROZEN {
+                cache.frozen.clear();
+            }
+        }
+        cache.frozen.insert(key, width);
+        Ok(width)
+    }
+
+    /// One lightweight transaction after another until the plan holds `width` or wider (a
+    /// proposal), or is frozen (`freeze`). Each step either applies or answers what the plan
+    /// holds now, which the next step is conditioned on.
+    async fn settle_plan(&self, topic: &str, minute: i64, width: u32, freeze: bool) -> Result<u32> {
+        let (hour, m) = (at(buckets::hour_of(minute)), at(minute));
+        let wanted = i32::try_from(width).unwrap_or(1);
+        let mut held = lwt(self
+            .session
+            .execute_unpaged(&self.st.new_plan, (hour, m, topic, wanted, freeze))
+            .await
+            .map_err(err)?)?;
+        if held.applied {
+            return Ok(width);
+        }
+        for _ in 0..8 {
+            let (w, fixed) = (held.width.unwrap_or(1), held.fixed.unwrap_or(false));
+            if fixed || (!freeze && valid(w) >= width) {
+                return Ok(valid(w));
+            }
+            held = if freeze {
+                lwt(self
+                    .session
+                    .execute_unpaged(&self.st.freeze_plan, (hour, m, topic, w))
+                    .await
+                    .map_err(err)?)?
+            } else {
+                lwt(self
+                    .session
+                    .execute_unpaged(&self.st.widen_plan, (wanted, hour, m, topic, w))
+                    .await
+                    .map_err(err)?)?
+            };
+            if held.applied {
+                return Ok(if freeze { valid(w) } else { width });
+            }
+        }
+        Err(Error::store(
+            "planning a topic's width",
+            format!("{topic} at {m}: the plan kept changing"),
+        ))
+    }
+
+    /// The width fixed for `(topic, minute)` so far, read afresh.
+    async fn fixed_width(&self, topic: &str, minute: i64) -> Result<Option<u32>> {
+        let key = (at(buckets::hour_of(minute)), at(minute), topic);
+        let row = self.first_row::<(Option<i32>,)>(&self.st.plan, key);
+        Ok(row.await?.map(|(w,)| w.map_or(1, valid)))
+    }
+
+    /// The final plan of `minute`: from the cache, or read with the rest of its hour (every
+    /// minute of the hour that was final when the read began is cached, planned or not).
+    async fn final_plan(&self, minute: i64) -> Result<Arc<HashMap<String, u32>>> {
+        if let Some(p) = self.plan_cache().minutes.get(&minute) {
+            return Ok(p.clone());
+        }
+        let hour = buckets::hour_of(minute);
+        let now = Utc::now();
+        let mut rows = self
+            .session
+            .execute_iter(self.st.plans.clone(), (at(hour),))
+            .await
+            .map_err(err)?
+            .rows_stream::<(DateTime<Utc>, String, Option<i32>)>()
+            .map_err(err)?;
+        let mut by_minute: HashMap<i64, HashMap<String, u32>> = HashMap::new();
+        use futures_util::StreamExt;
+        while let Some(row) = rows.next().await {
+            let (m, topic, width) = row.map_err(err)?;
+            let width = width.map_or(1, valid);
+            if width > 1 {
+                by_minute
+                    .entry(m.timestamp())
+                    .or_default()
+                    .insert(topic, width);
+            }
+        }
+        let mut cache = self.plan_cache();
+        let mut wanted = Arc::default();
+        for m in (hour..hour + 3600).step_by(60) {
+            if !buckets::is_final(m, now) {
+                break;
+            }
+            let plan = Arc::new(by_minute.remove(&m).unwrap_or_default());
+            if m == minute {
+                wanted = plan.clone();
+            }
+            cache.minutes.insert(m, plan);
+        }
+        while cache.minutes.len() > CACHED_MINUTES {
+            cache.minutes.pop_first();
+        }
+        Ok(wanted)
+    }
+
+    fn plan_cache(&self) -> std::sync::MutexGuard<'_, PlanCache> {
+        self.plans.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
