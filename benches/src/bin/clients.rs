@@ -1,12 +1,19 @@
 //! Live push under load (issue 10's benchmark): `backchannel run` (embedded, the release
 //! binary) at a fixed rate, with N concurrent SSE clients (`GET /v1/stream`) spread over T
 //! tenants, each tenant tracking one brand of the synthetic collector's. Reports the events
-//! delivered, the latency from a mention's creation (the synthetic collector stamps it as it
+//! delivered, the latency from a mention's collection (the synthetic collector stamps it as it
 //! sends it, so this bounds storage→client from above) to its arrival at a client, `lagged`
 //! events, and the serving process's CPU and memory.
 //!
 //! `cargo build --release -p pipeline -p benches && target/release/clients [--clients 1000]
-//! [--tenants 10] [--rate 5000] [--seconds 30]`
+//! [--tenants 10] [--rate 5000] [--seconds 30] [--distributed]`
+//!
+//! With `--distributed` (the services up: `deploy/dev/services up`), the same on the distributed
+//! mode: `backchannel collect` at the rate into a fresh raw topic, one `backchannel worker`, and
+//! the clients on one `backchannel serve`, which follows the enriched topic; the worker is not
+//! in the client path. The latency then spans collect → Kafka → worker → ScyllaDB → Kafka →
+//! serve → client, an upper bound of storage → client; the worker's own collected → stored p99
+//! is printed beside it.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -30,6 +37,7 @@ struct Args {
     rate: u64,
     seconds: u64,
     bin: String,
+    distributed: bool,
 }
 
 fn args() -> Args {
@@ -39,9 +47,14 @@ fn args() -> Args {
         rate: 5_000,
         seconds: 30,
         bin: "target/release/backchannel".into(),
+        distributed: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
+        if k == "--distributed" {
+            a.distributed = true;
+            continue;
+        }
         let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
         match k.as_str() {
             "--clients" => a.clients = v.parse().expect("--clients N"),
@@ -81,15 +94,34 @@ fn proc_usage(pid: u32) -> (f64, u64) {
 }
 
 struct Server {
+    /// The serving process (`run`, or `serve`), then the others (`worker`, `collect`).
     child: Child,
+    others: Vec<Child>,
     env: Vec<(String, String)>,
     bin: String,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for c in std::iter::once(&mut self.child).chain(self.others.iter_mut()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Server {
+    /// Starts `backchannel <args>` with the bench's environment plus `extra`.
+    fn spawn(&self, args: &[&str], extra: &[(&str, String)]) -> Child {
+        Command::new(&self.bin)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .env_remove("BACKCHANNEL_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("backchannel starts (build it: cargo build --release -p pipeline)")
     }
 }
 
@@ -173,14 +205,15 @@ async fn client(
     }
 }
 
-/// Milliseconds from the mention's `created_at` to now (a substring read: parsing every event's
-/// JSON would cost the clients, which share the machine with the server, far more).
+/// Milliseconds from the mention's `collected_at` to now (a substring read: parsing every
+/// event's JSON would cost the clients, which share the machine with the server, far more).
+/// The synthetic collectors stamp it as they send the mention.
 fn latency_ms(data: &str) -> Option<i64> {
-    let at = data.find("\"created_at\":\"")? + "\"created_at\":\"".len();
+    let at = data.find("\"collected_at\":\"")? + "\"collected_at\":\"".len();
     let end = at + data[at..].find('"')?;
-    let created = chrono::DateTime::parse_from_rfc3339(&data[at..end]).ok()?;
+    let collected = chrono::DateTime::parse_from_rfc3339(&data[at..end]).ok()?;
     Some(
-        (chrono::Utc::now() - created.to_utc())
+        (chrono::Utc::now() - collected.to_utc())
             .num_milliseconds()
             .max(0),
     )
@@ -203,7 +236,7 @@ fn quantile(counts: &[u64], q: f64) -> usize {
 async fn main() {
     let a = args();
     let dir = std::env::temp_dir().join(format!("bc-clients-{}", std::process::id()));
-    let (api, metrics) = (free_port(), free_port());
+    let (api, metrics, serve_metrics) = (free_port(), free_port(), free_port());
     let operator = format!(
         "{:032x}{:032x}",
         rand::random::<u128>(),
@@ -236,21 +269,54 @@ async fn main() {
         ("BACKCHANNEL_OPERATOR_KEY".into(), operator),
         ("BACKCHANNEL_LOG".into(), "error".into()),
     ];
-    let child = Command::new(&a.bin)
-        .args(["run", "--quiet", "--rate", &a.rate.to_string()])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("BACKCHANNEL_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("backchannel run starts (build it: cargo build --release -p pipeline)");
-    let server = Server {
-        child,
+    let mut env = env;
+    if a.distributed {
+        let p = format!("bench_clients_{}", std::process::id());
+        for (k, v) in [
+            ("PIPELINE__MODE", "distributed".to_owned()),
+            ("KAFKA__RAW_TOPIC", format!("{p}.raw")),
+            ("KAFKA__ENRICHED_TOPIC", format!("{p}.enriched")),
+            ("KAFKA__DLQ_TOPIC", format!("{p}.dlq")),
+            ("KAFKA__ALERTS_TOPIC", format!("{p}.alerts")),
+            ("KAFKA__GROUP_ID", format!("{p}.workers")),
+            ("SCYLLA__KEYSPACE", p.clone()),
+        ] {
+            env.push((format!("BACKCHANNEL__{k}"), v));
+        }
+    }
+    let mut server = Server {
+        // Replaced below; `true` only holds the slot.
+        child: Command::new("true").spawn().expect("true runs"),
+        others: Vec::new(),
         env,
         bin: a.bin.clone(),
     };
+    if a.distributed {
+        server.admin(&["schema", "apply"]);
+        // The worker stores (its metrics are the pipeline's); `serve` is the client API.
+        let worker = server.spawn(
+            &["worker"],
+            &[
+                ("BACKCHANNEL__API__LISTEN", String::new()),
+                (
+                    "BACKCHANNEL__METRICS__LISTEN",
+                    format!("127.0.0.1:{metrics}"),
+                ),
+            ],
+        );
+        server.others.push(worker);
+        server.child = server.spawn(
+            &["serve"],
+            &[(
+                "BACKCHANNEL__METRICS__LISTEN",
+                format!("127.0.0.1:{serve_metrics}"),
+            )],
+        );
+    } else {
+        server.child = server.spawn(&["run", "--quiet", "--rate", &a.rate.to_string()], &[]);
+    }
     let pid = server.child.id();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
         assert!(Instant::now() < deadline, "the API did not come up");
         std::thread::sleep(Duration::from_millis(100));
@@ -290,8 +356,23 @@ async fn main() {
         assert!(Instant::now() < deadline, "clients did not connect");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    if a.distributed {
+        // The collector, for the whole run (warm-up included), into the raw topic.
+        let limit = a.rate * (a.seconds + 60);
+        let collect = server.spawn(
+            &[
+                "collect",
+                "--rate",
+                &a.rate.to_string(),
+                "--limit",
+                &limit.to_string(),
+            ],
+            &[("BACKCHANNEL__METRICS__LISTEN", String::new())],
+        );
+        server.others.push(collect);
+    }
     // Warm up, then measure.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(if a.distributed { 15 } else { 5 })).await;
     let stored = || {
         let body = std::process::Command::new("curl")
             .args(["-s", &format!("127.0.0.1:{metrics}/metrics")])
@@ -304,6 +385,33 @@ async fn main() {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
+    let histogram = |name: &str| {
+        let prefix = format!("{name}_bucket");
+        std::process::Command::new("curl")
+            .args(["-s", &format!("127.0.0.1:{metrics}/metrics")])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| {
+                let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, l.split_whitespace().last()?.parse::<f64>().ok()?))
+            })
+            .collect::<Vec<(f64, f64)>>()
+    };
+    let worker_pid = server.others.first().map(Child::id);
+    let (wcpu0, _) = worker_pid.map_or((0.0, 0), proc_usage);
+    let (collected, created) = (
+        "backchannel_pipeline_collected_to_stored_seconds",
+        "backchannel_pipeline_created_to_stored_seconds",
+    );
+    let (h0, c0) = (histogram(collected), histogram(created));
     let (cpu0, _) = proc_usage(pid);
     let (own0, _) = proc_usage(std::process::id());
     let (stored0, t0) = (stored(), Instant::now());
@@ -316,6 +424,8 @@ async fn main() {
     measuring.store(false, Ordering::Relaxed);
     let wall = t0.elapsed().as_secs_f64();
     let (cpu1, rss) = proc_usage(pid);
+    let (wcpu1, _) = worker_pid.map_or((0.0, 0), proc_usage);
+    let (h1, c1) = (histogram(collected), histogram(created));
     let (own1, _) = proc_usage(std::process::id());
     let stored1 = stored();
     let counts: Vec<u64> = tally
@@ -325,11 +435,16 @@ async fn main() {
         .collect();
     let events = tally.events.load(Ordering::Relaxed);
     println!(
-        "{} SSE clients over {} tenants ({} connected, {} refused), backchannel run at {} mentions/s, {:.0} s measured ({} cores)",
+        "{} SSE clients over {} tenants ({} connected, {} refused), backchannel {} at {} mentions/s, {:.0} s measured ({} cores)",
         a.clients,
         a.tenants,
         tally.connected.load(Ordering::Relaxed),
         tally.failed.load(Ordering::Relaxed),
+        if a.distributed {
+            "collect + worker + serve"
+        } else {
+            "run"
+        },
         a.rate,
         wall,
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -342,13 +457,47 @@ async fn main() {
         tally.lagged.load(Ordering::Relaxed)
     );
     println!(
-        "created->client latency p50 {} ms, p99 {} ms, max bucket {} ms",
+        "collected->client latency p50 {} ms, p99 {} ms, max bucket {} ms",
         quantile(&counts, 0.5),
         quantile(&counts, 0.99),
         counts.iter().rposition(|c| *c > 0).unwrap_or(0)
     );
+    if a.distributed {
+        // The worker's p99s over the measured window (bucket bounds).
+        let p = |h0: &[(f64, f64)], h1: &[(f64, f64)], q: f64| {
+            let d: Vec<(f64, f64)> = h1
+                .iter()
+                .map(|(le, c)| {
+                    let before = h0.iter().find(|(l, _)| l == le).map_or(0.0, |(_, c)| *c);
+                    (*le, c - before)
+                })
+                .collect();
+            let total = d.last().map_or(0.0, |(_, c)| *c);
+            d.iter()
+                .find(|(_, c)| *c >= q * total)
+                .map_or(f64::NAN, |(le, _)| *le * 1000.0)
+        };
+        println!(
+            "worker: collected->stored p50 <= {:.0} ms, p99 <= {:.0} ms; created->stored p50 <= {:.0} ms, p99 <= {:.0} ms (histogram bucket bounds); {:.0}% of one core",
+            p(&h0, &h1, 0.5),
+            p(&h0, &h1, 0.99),
+            p(&c0, &c1, 0.5),
+            p(&c0, &c1, 0.99),
+            (wcpu1 - wcpu0) / wall * 100.0
+        );
+    }
     println!(
-        "serving process (pipeline + API + push): {:.0}% of one core, RSS {:.0} MiB (peak {:.0} MiB)",
+        "{} (API + push{}): {:.0}% of one core, RSS {:.0} MiB (peak {:.0} MiB)",
+        if a.distributed {
+            "serve"
+        } else {
+            "serving process"
+        },
+        if a.distributed {
+            ", following the enriched topic"
+        } else {
+            " + the pipeline"
+        },
         (cpu1 - cpu0) / wall * 100.0,
         rss as f64 / (1 << 20) as f64,
         peak_rss as f64 / (1 << 20) as f64

@@ -1,8 +1,9 @@
 //! The store as the limit (issue 11): the rows `benches/e2e`'s worker writes for N synthetic
 //! mentions — each mention's compact record and its per-topic rows, of the same sizes, made by
 //! the pipeline's own processing before the clock starts — upserted straight through the
-//! `scylla` driver with the worker's session settings and concurrency (`scylla.max_concurrency`),
-//! and nothing else: no queue, no transforms, no dirty marks, no rollups, no publishing. What
+//! `scylla` driver with the worker's session settings, concurrency (`scylla.max_concurrency`) and
+//! request shape (a mention row alone, one partition's topic rows of a batch together), and
+//! nothing else: no queue, no transforms, no dirty marks, no rollups, no publishing. What
 //! the pipeline achieves is read against this rate.
 //!
 //! Reads the configuration the way `backchannel` does (BACKCHANNEL__… variables); the keyspace
@@ -14,7 +15,9 @@ use std::time::Instant;
 
 use futures_util::{StreamExt, stream};
 use pipeline::aggregate::minute_of;
+use pipeline::distributed::scylla::ROWS_PER_BATCH;
 use pipeline::traits::{Delivery, Stored};
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::value::MaybeUnset;
 
 #[tokio::main]
@@ -64,25 +67,51 @@ async fn main() {
     ))
     .await;
     let insert_by_topic = prepare(format!(
-        "INSERT INTO {ks}.mentions_by_topic (topic, minute, created_at, id, sentiment, hashtags) \
-         VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO {ks}.topic_mentions (topic, minute, bucket, created_at, id, sentiment, hashtags) \
+         VALUES (?, ?, 0, ?, ?, ?, ?)"
     ))
     .await;
 
+    // The worker's request shape: each mention's row alone, and within each of its batches
+    // (`pipeline.batch_size` mentions) one partition's topic rows as unlogged batches of at most
+    // `ROWS_PER_BATCH`.
+    enum Write<'a> {
+        Mention(&'a Stored),
+        Topic(&'a str, Vec<&'a Stored>),
+    }
+    let mut writes_list: Vec<Write<'_>> = Vec::with_capacity(rows.len() * 2);
+    for chunk in rows.chunks(config.pipeline.batch_size.max(1)) {
+        let mut partitions: Vec<((&str, i64), Vec<&Stored>)> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for s in chunk {
+            writes_list.push(Write::Mention(s));
+            for t in &s.topics {
+                let key = (t.as_str(), minute_of(s.created_at).timestamp());
+                let at = *index.entry(key).or_insert_with(|| {
+                    partitions.push((key, Vec::new()));
+                    partitions.len() - 1
+                });
+                partitions[at].1.push(s);
+            }
+        }
+        for ((t, _), members) in partitions {
+            for group in members.chunks(ROWS_PER_BATCH) {
+                writes_list.push(Write::Topic(t, group.to_vec()));
+            }
+        }
+    }
+    let requests = writes_list.len();
+
     let started = Instant::now();
     let (by_mention, by_topic) = (&insert_mention, &insert_by_topic);
-    let statements = rows.iter().flat_map(|s| {
-        std::iter::once((by_mention, s, None))
-            .chain(s.topics.iter().map(move |t| (by_topic, s, Some(t))))
-    });
-    let mut writes = stream::iter(statements)
-        .map(|(st, s, topic)| {
+    let mut writes = stream::iter(writes_list)
+        .map(|w| {
             let session = &session;
             async move {
-                match topic {
-                    None => session
+                match w {
+                    Write::Mention(s) => session
                         .execute_unpaged(
-                            st,
+                            by_mention,
                             (
                                 &s.id,
                                 s.source.as_str(),
@@ -93,21 +122,28 @@ async fn main() {
                         )
                         .await
                         .map(|_| ()),
-                    Some(t) => session
-                        .execute_unpaged(
-                            st,
-                            (
-                                t,
-                                minute_of(s.created_at),
-                                s.created_at,
-                                &s.id,
-                                // Unset, not null, as the worker binds it: no tombstone.
-                                s.sentiment.map_or(MaybeUnset::Unset, MaybeUnset::Set),
-                                &s.hashtags,
-                            ),
-                        )
-                        .await
-                        .map(|_| ()),
+                    Write::Topic(t, group) => {
+                        let values: Vec<_> = group
+                            .iter()
+                            .map(|s| {
+                                (
+                                    t,
+                                    minute_of(s.created_at),
+                                    s.created_at,
+                                    &s.id,
+                                    // Unset, not null, as the worker binds it: no tombstone.
+                                    s.sentiment.map_or(MaybeUnset::Unset, MaybeUnset::Set),
+                                    &s.hashtags,
+                                )
+                            })
+                            .collect();
+                        let mut batch = Batch::new(BatchType::Unlogged);
+                        batch.set_is_idempotent(true);
+                        for _ in &values {
+                            batch.append_statement(by_topic.clone());
+                        }
+                        session.batch(&batch, values).await.map(|_| ())
+                    }
                 }
             }
         })
@@ -118,7 +154,7 @@ async fn main() {
     let wall = started.elapsed().as_secs_f64();
     println!(
         "raw store: {n} mentions ({} rows: {} mention rows of {:.0} B on average, {topic_rows} topic rows) \
-         upserted at concurrency {concurrency} in {wall:.1} s: {:.0} mentions/s, {:.0} rows/s",
+         upserted in {requests} requests at concurrency {concurrency} in {wall:.1} s: {:.0} mentions/s, {:.0} rows/s",
         n as usize + topic_rows,
         n,
         bytes as f64 / n.max(1) as f64,

@@ -1,0 +1,200 @@
+//! How big `topic_mentions` partitions get at internet scale, with and without hot-topic buckets:
+//! a simulation that runs the store's own placement code (`buckets::Heat`, the plans it proposes,
+//! `bucket_of`, `row_bytes`) over a synthetic firehose.
+//!
+//! ```text
+//! cargo run --release -p benches --bin partitions [RATE] [WORKERS] [MINUTES]
+//! ```
+//!
+//! Defaults: 1,000,000 mentions/s over 64 workers for 8 minutes. Workers see equal shares of
+//! every topic (mentions are spread over partitions by id), so one worker's stream is simulated
+//! mention by mention and the others' rows are its rows times WORKERS (each bucket's share
+//! comes from hashing the simulated ids). The firehose: sources by share (x 40%, bluesky 25%,
+//! mastodon 15%, reddit 10%, hackernews 5%, rss 5%); 0–3 hashtags a mention from a Zipf(1.1)
+//! over 200,000 tags; ten signals matching 0.5–8% of mentions; and from minute 3 a breaking
+//! hashtag that jumps from nothing to 5% of all mentions. Plans are proposed for the next minute
+//! (or, late in a minute, the one after) and only widen, as in the store; the target is the default 32 MiB.
+
+use std::collections::HashMap;
+
+use pipeline::distributed::scylla::buckets::{self, Heat};
+use rand::{Rng, SeedableRng};
+
+const TARGET: u64 = 32 << 20;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rate: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let workers: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
+    let minutes: i64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
+    let per_worker = rate / workers.max(1);
+    let share = 1.0 / workers.max(1) as f64;
+    let sources = [
+        ("source:x", 0.40),
+        ("source:bluesky", 0.25),
+        ("source:mastodon", 0.15),
+        ("source:reddit", 0.10),
+        ("source:hackernews", 0.05),
+        ("source:rss", 0.05),
+    ];
+    let signals: Vec<(String, f64)> = (0..10)
+        .map(|i| {
+            (
+                format!("signal:tenant{i}/brand"),
+                0.005 + 0.075 * f64::from(i) / 9.0,
+            )
+        })
+        .collect();
+    // Zipf(1.1) over 200,000 hashtags, sampled by inverse CDF.
+    let tags = 200_000usize;
+    let mut cdf = Vec::with_capacity(tags);
+    let mut sum = 0.0;
+    for k in 1..=tags {
+        sum += 1.0 / (k as f64).powf(1.1);
+        cdf.push(sum);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut heat = Heat::new(TARGET);
+    // (minute, topic) -> planned width; (topic, minute, bucket) -> bytes (all workers).
+    let mut plans: HashMap<(i64, String), u32> = HashMap::new();
+    let mut bucketed: HashMap<(String, i64, i32), u64> = HashMap::new();
+    let mut whole: HashMap<(String, i64), u64> = HashMap::new();
+    let start = chrono::DateTime::from_timestamp(1_796_000_400, 0).expect("time");
+    let mut n = 0u64;
+    let mut topics: Vec<String> = Vec::with_capacity(16);
+    let mut hashtags: Vec<String> = Vec::with_capacity(4);
+    for second in 0..minutes * 60 {
+        let now = start + chrono::Duration::seconds(second);
+        let minute = now.timestamp().div_euclid(60) * 60;
+        for _ in 0..per_worker {
+            n += 1;
+            let id = format!("x:{:019}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            topics.clear();
+            hashtags.clear();
+            let r: f64 = rng.random();
+            let mut acc = 0.0;
+            for (s, p) in sources {
+                acc += p;
+                if r < acc {
+                    topics.push(s.to_owned());
+                    break;
+                }
+            }
+            for _ in 0..rng.random_range(0..=3) {
+                let u: f64 = rng.random::<f64>() * sum;
+                let k = cdf.partition_point(|c| *c < u);
+                hashtags.push(format!("tag{k}"));
+            }
+            if second >= 180 && rng.random::<f64>() < 0.05 {
+                hashtags.push("breaking".to_owned());
+            }
+            for h in &hashtags {
+                let t = format!("hashtag:{h}");
+                if !topics.contains(&t) {
+                    topics.push(t);
+                }
+            }
+            for (s, p) in &signals {
+                if rng.random::<f64>() < *p {
+                    topics.push(s.clone());
+                }
+            }
+            for t in &topics {
+                let bytes = buckets::row_bytes(t, &id, &hashtags);
+                let w = heat.observe(t, bytes, share, now);
+                if let Some((m, w)) = heat.proposal(t, w, now) {
+                    let plan = plans.entry((m, t.clone())).or_insert(1);
+                    *plan = (*plan).max(w);
+                    heat.proposed(m, t, *plan);
+                }
+                let width = plans.get(&(minute, t.clone())).copied().unwrap_or(1);
+                let b = buckets::bucket_of(&id, width);
+                *bucketed.entry((t.clone(), minute, b)).or_default() += bytes * workers;
+                *whole.entry((t.clone(), minute)).or_default() += bytes * workers;
+            }
+        }
+    }
+    let mb = |b: u64| b as f64 / 1e6;
+    let largest = |m: &HashMap<(String, i64), u64>| {
+        m.iter()
+            .max_by_key(|(_, b)| **b)
+            .map(|((t, mi), b)| (t.clone(), (mi - start.timestamp()) / 60, *b))
+            .unwrap_or_default()
+    };
+    let (wt, wm, wb) = largest(&whole);
+    let (bt, bm, bb) = bucketed
+        .iter()
+        .max_by_key(|(_, b)| **b)
+        .map(|((t, mi, _), b)| (t.clone(), (mi - start.timestamp()) / 60, *b))
+        .unwrap_or_default();
+    // Steady state: minutes after the plans have caught up (from minute 1), breaking excluded
+    // until its plan took over (minute 4).
+    let steady = bucketed
+        .iter()
+        .filter(|((t, mi, _), _)| {
+            let m = (mi - start.timestamp()) / 60;
+            m >= 1 && (t != "hashtag:breaking" || m >= 4)
+        })
+        .map(|(_, b)| *b)
+        .max()
+        .unwrap_or(0);
+    let over = bucketed.values().filter(|b| **b > 100_000_000).count();
+    let burst = |from: i64, to: i64| {
+        bucketed
+            .iter()
+            .filter(|((t, mi, _), _)| {
+                let m = (mi - start.timestamp()) / 60;
+                t == "hashtag:breaking" && (from..to).contains(&m)
+            })
+            .map(|(_, b)| *b)
+            .max()
+            .unwrap_or(0)
+    };
+    println!(
+        "{rate} mentions/s over {workers} workers for {minutes} min ({} simulated mentions, \
+         target {} MiB a bucket)",
+        n,
+        TARGET >> 20
+    );
+    println!(
+        "one partition per (topic, minute):   largest {:.0} MB ({wt}, minute {wm})",
+        mb(wb)
+    );
+    println!(
+        "bucketed, every minute:              largest {:.0} MB ({bt}, minute {bm}; {} partitions, {over} over 100 MB)",
+        mb(bb),
+        bucketed.len()
+    );
+    println!(
+        "bucketed, once plans have caught up: largest {:.1} MB (minute 1 on; the breaking tag from minute 4)",
+        mb(steady)
+    );
+    println!(
+        "cold start (minute 0, nothing planned yet): largest {:.0} MB",
+        mb(bucketed
+            .iter()
+            .filter(|((_, mi, _), _)| (mi - start.timestamp()) / 60 < 1)
+            .map(|(_, b)| *b)
+            .max()
+            .unwrap_or(0))
+    );
+    println!(
+        "the breaking hashtag: largest {:.0} MB in minute 3 (before its plan), {:.1} MB from minute 4",
+        mb(burst(3, 4)),
+        mb(burst(4, i64::MAX))
+    );
+    let mut widest: Vec<(&(i64, String), &u32)> = plans
+        .iter()
+        .filter(|((m, _), _)| *m == start.timestamp() + 4 * 60)
+        .collect();
+    widest.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let shown: Vec<String> = widest
+        .iter()
+        .take(8)
+        .map(|((_, t), w)| format!("{t} {w}"))
+        .collect();
+    println!("widths planned for minute 4: {}", shown.join(", "));
+}
