@@ -146,7 +146,10 @@ async fn synthetic_collector(
     while i < limit && !*stop.borrow() {
         let end = pacer.grant(i, limit).await;
         while i < end && !*stop.borrow() {
-            let m = source.mention(i);
+            let mut m = source.mention(i);
+            // Collected now, so freshness (collected → stored, → client) is measured from a
+            // time that has passed; the generator alone puts it up to 3 s ahead.
+            crate::collect::synthetic::stamp_live(&mut m);
             let payload = serde_json::to_vec(&m).unwrap_or_default();
             if producer
                 .send(Some(m.id.into_bytes()), payload)

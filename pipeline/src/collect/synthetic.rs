@@ -32,6 +32,14 @@ pub struct CollectOptions {
     pub live_times: bool,
 }
 
+/// Stamps a synthetic mention as a live collector would: collected now, created as long before
+/// as the generator's simulated collection delay.
+pub fn stamp_live(m: &mut model::Mention) {
+    let now = chrono::Utc::now();
+    m.created_at = now - (m.collected_at - m.created_at);
+    m.collected_at = now;
+}
+
 /// Produces synthetic mentions; returns how many were acknowledged.
 pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
     let source = Synthetic::new(SyntheticConfig {
@@ -40,9 +48,7 @@ pub async fn synthetic(config: &Config, opts: &CollectOptions) -> Result<u64> {
     });
     let stamp = |mut m: model::Mention| {
         if opts.live_times {
-            let now = chrono::Utc::now();
-            m.created_at = now - (m.collected_at - m.created_at);
-            m.collected_at = now;
+            stamp_live(&mut m);
         }
         m
     };
