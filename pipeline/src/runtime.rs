@@ -125,7 +125,7 @@ where
     let committer = consumer.committer();
     // The sink in two stages, one batch apart: while one batch is published (and its positions
     // committed), the next is written to the store.
-    let (stored_tx, mut stored_rx) = mpsc::channel::<(Processed, Arc<[crate::traits::Stored]>)>(1);
+    let (stored_tx, mut stored_rx) = mpsc::channel::<(Processed, sink::Kept)>(1);
     let state = sink::SinkState {
         source_topic: settings.source_topic.clone(),
         stats: stats.clone(),
@@ -139,8 +139,7 @@ where
     let storing = {
         let (state, publisher) = (state.clone(), publisher.clone());
         tokio::spawn(async move {
-            type Writing =
-                tokio::task::JoinHandle<Result<(Processed, Arc<[crate::traits::Stored]>)>>;
+            type Writing = tokio::task::JoinHandle<Result<(Processed, sink::Kept)>>;
             let mut ahead: std::collections::VecDeque<Writing> = Default::default();
             let mut open = true;
             let result = loop {

@@ -287,6 +287,16 @@ fn as_truth(events: &[Ev]) -> BTreeMap<String, BTreeSet<String>> {
             .expect("mention id")
             .to_owned();
         assert!(e.json["mention"]["text"].is_string() && e.json["cursor"].is_string());
+        // Every event says when its mention was stored: during this test, before it arrived.
+        let stored_at = e.json["mention"]["stored_at"].as_str().unwrap_or_default();
+        let stored_at = chrono::DateTime::parse_from_rfc3339(stored_at)
+            .unwrap_or_else(|err| panic!("stored_at {stored_at:?} is RFC 3339: {err}"));
+        let age = chrono::Utc::now().signed_duration_since(stored_at);
+        assert!(
+            age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::minutes(10),
+            "stored {age} before it was read: {}",
+            e.json
+        );
         let sigs = e.json["signals"]
             .as_array()
             .expect("signals")

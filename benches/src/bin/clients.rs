@@ -1,9 +1,10 @@
 //! Live push under load (issue 10's benchmark): `backchannel run` (embedded, the release
 //! binary) at a fixed rate, with N concurrent SSE clients (`GET /v1/stream`) spread over T
 //! tenants, each tenant tracking one brand of the synthetic collector's. Reports the events
-//! delivered, the latency from a mention's collection (the synthetic collector stamps it as it
-//! sends it, so this bounds storage→client from above) to its arrival at a client, `lagged`
-//! events, and the serving process's CPU and memory.
+//! delivered, two latencies to a match event's arrival at a client: from the mention's
+//! collection (the synthetic collector stamps `collected_at` as it sends it) and from its
+//! storage (the sink stamps `stored_at` once the store has acknowledged the batch: the
+//! storage→client latency itself), `lagged` events, and the serving process's CPU and memory.
 //!
 //! `cargo build --release -p pipeline -p benches && target/release/clients [--clients 1000]
 //! [--tenants 10] [--rate 5000] [--seconds 30] [--distributed]`
@@ -11,9 +12,9 @@
 //! With `--distributed` (the services up: `deploy/dev/services up`), the same on the distributed
 //! mode: `backchannel collect` at the rate into a fresh raw topic, one `backchannel worker`, and
 //! the clients on one `backchannel serve`, which follows the enriched topic; the worker is not
-//! in the client path. The latency then spans collect → Kafka → worker → ScyllaDB → Kafka →
-//! serve → client, an upper bound of storage → client; the worker's own collected → stored p99
-//! is printed beside it.
+//! in the client path. The collected→client latency then spans collect → Kafka → worker →
+//! ScyllaDB → Kafka → serve → client, the stored→client one ScyllaDB → Kafka → serve → client;
+//! the worker's own collected → stored p99 is printed beside them.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 /// Tenant `i` tracks `hashtag:<brand>fail AND hashtag:blackfriday` for `BRANDS[i % 7]`: a
-/// brand's complaints on one campaign, about 1% of the synthetic collector's mentions, as
+/// brand's complaints on one campaign, about 0.1% of the synthetic collector's mentions, as
 /// selective as a tracked query is on a real stream.
 const BRANDS: [&str; 7] = [
     "acme", "nimbus", "orbita", "kettle", "lumen", "vela", "fjord",
@@ -148,7 +149,9 @@ struct Tally {
     lagged: AtomicU64,
     connected: AtomicU64,
     failed: AtomicU64,
+    /// From `collected_at` (the whole path) and from `stored_at` (storage→client), by ms.
     latency: Vec<AtomicU64>,
+    from_store: Vec<AtomicU64>,
 }
 
 /// One SSE client: counts `match` events and their latency while `measuring`.
@@ -190,9 +193,14 @@ async fn client(
                 match event.as_str() {
                     "match" => {
                         tally.events.fetch_add(1, Ordering::Relaxed);
-                        if let Some(ms) = latency_ms(data) {
-                            let b = (ms as usize).min(BUCKETS - 1);
-                            tally.latency[b].fetch_add(1, Ordering::Relaxed);
+                        for (key, counts) in [
+                            ("collected_at", &tally.latency),
+                            ("stored_at", &tally.from_store),
+                        ] {
+                            if let Some(ms) = latency_ms(data, key) {
+                                let b = (ms as usize).min(BUCKETS - 1);
+                                counts[b].fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                     "lagged" => {
@@ -205,15 +213,17 @@ async fn client(
     }
 }
 
-/// Milliseconds from the mention's `collected_at` to now (a substring read: parsing every
+/// Milliseconds from the mention's timestamp `key` to now (a substring read: parsing every
 /// event's JSON would cost the clients, which share the machine with the server, far more).
-/// The synthetic collectors stamp it as they send the mention.
-fn latency_ms(data: &str) -> Option<i64> {
-    let at = data.find("\"collected_at\":\"")? + "\"collected_at\":\"".len();
+/// The synthetic collectors stamp `collected_at` as they send the mention; the sink stamps
+/// `stored_at` when the store has acknowledged it.
+fn latency_ms(data: &str, key: &str) -> Option<i64> {
+    let key = format!("\"{key}\":\"");
+    let at = data.find(&key)? + key.len();
     let end = at + data[at..].find('"')?;
-    let collected = chrono::DateTime::parse_from_rfc3339(&data[at..end]).ok()?;
+    let stamp = chrono::DateTime::parse_from_rfc3339(&data[at..end]).ok()?;
     Some(
-        (chrono::Utc::now() - collected.to_utc())
+        (chrono::Utc::now() - stamp.to_utc())
             .num_milliseconds()
             .max(0),
     )
@@ -338,6 +348,7 @@ async fn main() {
 
     let tally = Arc::new(Tally {
         latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        from_store: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         ..Tally::default()
     });
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -428,11 +439,9 @@ async fn main() {
     let (h1, c1) = (histogram(collected), histogram(created));
     let (own1, _) = proc_usage(std::process::id());
     let stored1 = stored();
-    let counts: Vec<u64> = tally
-        .latency
-        .iter()
-        .map(|c| c.load(Ordering::Relaxed))
-        .collect();
+    let load =
+        |h: &[AtomicU64]| -> Vec<u64> { h.iter().map(|c| c.load(Ordering::Relaxed)).collect() };
+    let (counts, from_store) = (load(&tally.latency), load(&tally.from_store));
     let events = tally.events.load(Ordering::Relaxed);
     println!(
         "{} SSE clients over {} tenants ({} connected, {} refused), backchannel {} at {} mentions/s, {:.0} s measured ({} cores)",
@@ -461,6 +470,13 @@ async fn main() {
         quantile(&counts, 0.5),
         quantile(&counts, 0.99),
         counts.iter().rposition(|c| *c > 0).unwrap_or(0)
+    );
+    println!(
+        "stored->client latency p50 {} ms, p99 {} ms, max bucket {} ms ({} events carried stored_at)",
+        quantile(&from_store, 0.5),
+        quantile(&from_store, 0.99),
+        from_store.iter().rposition(|c| *c > 0).unwrap_or(0),
+        from_store.iter().sum::<u64>()
     );
     if a.distributed {
         // The worker's p99s over the measured window (bucket bounds).

@@ -99,18 +99,17 @@ impl Publisher for LocalPublisher {
         if let Some((hub, next)) = &self.hub {
             // Offsets are taken and ingested under one lock, so the hub sees them in order.
             let mut next = next.lock().unwrap_or_else(|p| p.into_inner());
+            use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT};
+            fn header<'a>(r: &Record<'a>, key: &str) -> Option<&'a [u8]> {
+                r.headers.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+            }
             // A reprocessed mention's rewrite is not news: its clients saw it when it was new.
-            let reprocessed = |r: &&Record<'_>| {
-                r.headers
-                    .iter()
-                    .any(|(k, _)| *k == crate::runtime::sink::HEADER_REPROCESS)
-            };
             for r in records
                 .iter()
-                .filter(|r| r.topic == Topic::Enriched && !reprocessed(r))
+                .filter(|r| r.topic == Topic::Enriched && header(r, HEADER_REPROCESS).is_none())
             {
                 if let Some(payload) = r.payload {
-                    hub.ingest(0, *next, payload);
+                    hub.ingest(0, *next, payload, header(r, HEADER_STORED_AT));
                     *next += 1;
                 }
             }

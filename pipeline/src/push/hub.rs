@@ -137,7 +137,11 @@ fn decode(record: &[u8], layout: &Layout) -> Result<Value, String> {
 type Parsed = (Box<str>, Vec<Match>);
 
 /// The parts of a matched record the hub keeps; `None` when it matched no signal.
-fn parse(record: &[u8], layout: &Layout) -> Result<Option<Parsed>, String> {
+fn parse(
+    record: &[u8],
+    layout: &Layout,
+    stored_at: Option<&[u8]>,
+) -> Result<Option<Parsed>, String> {
     if record.first() != Some(&b'{')
         && layout
             .signals_of(record)
@@ -186,6 +190,9 @@ fn parse(record: &[u8], layout: &Layout) -> Result<Option<Parsed>, String> {
         "created_at": m.get("created_at"),
         // When the collector took it: what freshness is measured from.
         "collected_at": m.get("collected_at"),
+        // When the store acknowledged it (the worker's clock; the record's `stored_at`
+        // header): storage→client latency is measured from it.
+        "stored_at": stored_at.and_then(|s| std::str::from_utf8(s).ok()),
         // Clients fold a reposted template's copies on it.
         "cluster_id": doc.get("cluster_id"),
     });
@@ -358,8 +365,9 @@ impl Hub {
     /// Takes one enriched record at its position; fans a matched one out to the interested
     /// live connections. Never waits for a client; never blocks on I/O. A position at or below
     /// one already ingested in its partition is ignored (a consumer that re-reads).
-    pub fn ingest(&self, partition: i32, offset: i64, record: &[u8]) {
-        let parsed = match parse(record, &self.layout) {
+    /// `stored_at` is the record's `stored_at` header (when the store took it), if it has one.
+    pub fn ingest(&self, partition: i32, offset: i64, record: &[u8], stored_at: Option<&[u8]>) {
+        let parsed = match parse(record, &self.layout, stored_at) {
             Ok(p) => p,
             Err(e) => {
                 crate::telemetry::push_undecodable();
@@ -614,6 +622,7 @@ mod tests {
                 0,
                 i64::from(i),
                 &record(i, if i % 2 == 0 { "a" } else { "b" }),
+                None,
             );
         }
         let mut sub = hub.subscribe(filter("a"), Some(old.clone()));
@@ -641,11 +650,15 @@ mod tests {
         let want: Vec<i64> = (first..100).filter(|o| o % 2 == 0).collect();
         assert_eq!(got, want, "only a's, each once, from the buffer's start");
         // Live from there on, and an ingest at an old position is ignored.
-        hub.ingest(0, 50, &record(50, "a"));
-        hub.ingest(0, 100, &record(100, "a"));
+        hub.ingest(0, 50, &record(50, "a"), None);
+        let stored_at = b"2026-12-04T15:00:00.123Z";
+        hub.ingest(0, 100, &record(100, "a"), Some(stored_at));
         let Step::Match(e, _) = sub.next().await else {
             panic!("expected a match");
         };
         assert_eq!(e.offset, 100);
+        // The record's stored_at header is the event's.
+        let mention: Value = serde_json::from_str(&e.mention).expect("a JSON object");
+        assert_eq!(mention["stored_at"], "2026-12-04T15:00:00.123Z");
     }
 }

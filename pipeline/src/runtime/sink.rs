@@ -30,6 +30,11 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// live push does not show it to clients again.
 pub const HEADER_REPROCESS: &str = "reprocess";
 
+/// Header of an enriched record: when the store acknowledged its batch (RFC 3339, milliseconds,
+/// UTC, the worker's clock). The live push passes it on as the event's `stored_at`, so a client
+/// measures storage→client latency itself.
+pub const HEADER_STORED_AT: &str = "stored_at";
+
 /// Longest `detail` header of a dead letter, in bytes.
 pub const MAX_DETAIL_BYTES: usize = 1024;
 
@@ -75,9 +80,17 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
     publish_stage(batch, &kept, publisher, cache, committer, cx).await
 }
 
+/// What [`store_stage`] hands to [`publish_stage`].
+pub struct Kept {
+    /// The mentions of the batch the store took.
+    pub mentions: Arc<[Stored]>,
+    /// When the store acknowledged them.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The store's half of a batch: processing's dead letters, the mentions written (or rewritten
 /// over `refiled`; those the store refuses dead-lettered) and the sources' deletions applied.
-/// Returns the mentions stored. The runtime runs it for the next batch while [`publish_stage`]
+/// Returns the mentions stored, and when. The runtime runs it for the next batch while [`publish_stage`]
 /// publishes this one, so the store never waits for the broker; batches pass both stages in
 /// order, so the store sees writes and deletions in order too.
 pub async fn store_stage<P: Publisher, S: Store>(
@@ -85,7 +98,7 @@ pub async fn store_stage<P: Publisher, S: Store>(
     publisher: &P,
     store: &S,
     cx: &SinkContext<'_>,
-) -> Result<Arc<[Stored]>> {
+) -> Result<Kept> {
     dead_letter(publisher, &batch.dead, cx).await?;
     let mut kept: Arc<[Stored]> = Arc::from([]);
     if !batch.stored.is_empty() {
@@ -111,7 +124,10 @@ pub async fn store_stage<P: Publisher, S: Store>(
         // end deleted.
         retry("store_delete", cx, || store.delete(&batch.deletes)).await?;
     }
-    Ok(kept)
+    Ok(Kept {
+        mentions: kept,
+        at: chrono::Utc::now(),
+    })
 }
 
 /// The rest of a batch once [`store_stage`] has stored `kept`: the enriched records published
@@ -119,15 +135,17 @@ pub async fn store_stage<P: Publisher, S: Store>(
 /// published, and only then the batch's positions committed.
 pub async fn publish_stage<P: Publisher, K: Cache>(
     batch: &Processed,
-    kept: &Arc<[Stored]>,
+    kept: &Kept,
     publisher: &P,
     cache: &K,
     committer: &dyn Committer,
     cx: &SinkContext<'_>,
 ) -> Result<()> {
+    let (stored_at, kept) = (kept.at, &kept.mentions);
     if !kept.is_empty() {
         let started = std::time::Instant::now();
-        let refused = publish_enriched(publisher, kept, !batch.refiled.is_empty(), cx).await?;
+        let reprocessed = !batch.refiled.is_empty();
+        let refused = publish_enriched(publisher, kept, reprocessed, stored_at, cx).await?;
         if !refused.is_empty() {
             // Stored, but the broker will not carry it: the dead letter says so, and the cache
             // skips it like the topic did.
@@ -267,9 +285,11 @@ async fn publish_enriched<P: Publisher>(
     publisher: &P,
     kept: &[Stored],
     reprocessed: bool,
+    stored_at: chrono::DateTime<chrono::Utc>,
     cx: &SinkContext<'_>,
 ) -> Result<Vec<(usize, Error)>> {
     let version = model::SCHEMA_VERSION.to_string();
+    let stored_at = stored_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let content_type = match kept.first().and_then(|s| s.json.as_ref()) {
         Some(_) => CONTENT_TYPE_JSON,
         None => CONTENT_TYPE_AVRO,
@@ -278,10 +298,11 @@ async fn publish_enriched<P: Publisher>(
         ("schema_version", version.as_bytes()),
         ("content-type", content_type.as_bytes()),
         ("fields_version", transforms::registry().version.as_bytes()),
+        (HEADER_STORED_AT, stored_at.as_bytes()),
         (HEADER_REPROCESS, b"true"),
     ];
     // The reprocess header only on rewrites: consumers (and the live push) tell them apart.
-    let headers = &headers[..if reprocessed { 4 } else { 3 }];
+    let headers = &headers[..if reprocessed { 5 } else { 4 }];
     let records: Vec<Record<'_>> = kept
         .iter()
         .map(|s| Record {

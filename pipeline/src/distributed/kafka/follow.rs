@@ -71,13 +71,14 @@ pub async fn follow(
         tokio::select! {
             m = consumer.recv() => match m {
                 Ok(m) => {
-                    let reprocessed = m.headers().is_some_and(|h| {
-                        h.iter().any(|h| h.key == crate::runtime::sink::HEADER_REPROCESS)
-                    });
+                    use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT};
+                    let header = |key: &str| m.headers().and_then(|h| h.iter().find(|h| h.key == key));
+                    let reprocessed = header(HEADER_REPROCESS).is_some();
+                    let stored_at = header(HEADER_STORED_AT).and_then(|h| h.value);
                     match m.payload() {
                         // A reprocessed mention's rewrite: its clients saw it when it was new.
                         Some(_) if reprocessed => hub.pass(m.partition(), m.offset()),
-                        Some(payload) => hub.ingest(m.partition(), m.offset(), payload),
+                        Some(payload) => hub.ingest(m.partition(), m.offset(), payload, stored_at),
                         None => {}
                     }
                 }
