@@ -84,7 +84,7 @@ pub async fn sink_batch<P: Publisher, S: Store, K: Cache>(
 pub struct Kept {
     /// The mentions of the batch the store took.
     pub mentions: Arc<[Stored]>,
-    /// When the store acknowledged them.
+    /// When the store acknowledged them (the `stored_at` header of their enriched records).
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -100,10 +100,14 @@ pub async fn store_stage<P: Publisher, S: Store>(
     cx: &SinkContext<'_>,
 ) -> Result<Kept> {
     dead_letter(publisher, &batch.dead, cx).await?;
-    let mut kept: Arc<[Stored]> = Arc::from([]);
+    let mut kept = Kept {
+        mentions: Arc::from([]),
+        at: chrono::Utc::now(),
+    };
     if !batch.stored.is_empty() {
         let started = std::time::Instant::now();
         let refused = write_isolating(store, &batch.stored, &batch.refiled, cx).await?;
+        kept.at = chrono::Utc::now();
         let (stored, dead) =
             split_refused(batch, refused, "store_rejected", "the store refused it");
         dead_letter(publisher, &dead, cx).await?;
@@ -113,21 +117,18 @@ pub async fn store_stage<P: Publisher, S: Store>(
         if batch.refiled.is_empty() {
             // A rewrite of an old mention says nothing about how fresh the pipeline is.
             telemetry::latency_to_stored(
-                chrono::Utc::now(),
+                kept.at,
                 stored.iter().map(|s| (s.created_at, s.collected_at)),
             );
         }
-        kept = stored;
+        kept.mentions = stored;
     }
     if !batch.deletes.is_empty() {
         // Stored mentions of this batch went first, so a post and its deletion in one batch
         // end deleted.
         retry("store_delete", cx, || store.delete(&batch.deletes)).await?;
     }
-    Ok(Kept {
-        mentions: kept,
-        at: chrono::Utc::now(),
-    })
+    Ok(kept)
 }
 
 /// The rest of a batch once [`store_stage`] has stored `kept`: the enriched records published
