@@ -33,6 +33,18 @@ impl Background {
     pub fn push(&mut self, task: JoinHandle<()>) {
         self.0.push(task);
     }
+
+    /// Stops every task and waits until each has ended, so what they held (the embedded store's
+    /// file, say) is released when this returns. Dropping a `Background` only asks them to stop.
+    pub async fn shutdown(mut self) {
+        let tasks = std::mem::take(&mut self.0);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await; // cancelled, or ended on its own: either way it is gone
+        }
+    }
 }
 
 impl Drop for Background {

@@ -56,7 +56,8 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     ready.set(true);
     services::serve_http(config, ready).await?;
     let api = services::api(&svc.store, &svc.cache);
-    if let Some(bound) = services::serve_api(config, api, Some(svc.hub.clone())).await? {
+    let api_bound = services::serve_api(config, api, Some(svc.hub.clone())).await?;
+    if let Some(bound) = api_bound {
         eprintln!("backchannel run: client API on http://{bound}");
     }
     let signals = services::signals(&svc.store, true, &mut background).await?;
@@ -107,13 +108,23 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         drain_rx,
     )
     .await;
-    drop(background);
+    background.shutdown().await;
     if let Some(s) = status {
         s.abort();
         eprintln!();
     }
     result?;
     let store = svc.store;
+    // Without a client API (which serves from the store for as long as the process lives),
+    // the store's file is closed when `run` returns: a caller in this process (a test, a
+    // library user) may open it again. A cancelled task's blocking store call ends on its own.
+    if api_bound.is_none()
+        && !store
+            .until_sole_handle(std::time::Duration::from_secs(30))
+            .await
+    {
+        tracing::warn!("a task still holds the embedded store 30 s after the run ended");
+    }
     store.sync()?;
     let file =
         std::fs::metadata(config.embedded.data_dir.join("backchannel.redb")).map_or(0, |m| m.len());

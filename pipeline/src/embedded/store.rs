@@ -214,6 +214,20 @@ impl RedbStore {
     }
 
     /// Makes every committed write durable (an empty fsynced commit).
+    /// Waits (up to `limit`) until no other handle to this store's database is alive: no
+    /// clone of it, and no blocking operation a cancelled task left running. Once the caller
+    /// then drops its handle, the file is closed and may be opened again. False on timeout.
+    pub async fn until_sole_handle(self: &Arc<Self>, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while Arc::strong_count(self) > 1 || Arc::strong_count(&self.db) > 1 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     pub fn sync(&self) -> Result<()> {
         let txn = self.db.begin_write().map_err(err)?;
         txn.commit().map_err(err)?;
