@@ -112,9 +112,9 @@ impl FileReplay {
             FileFormat::Jsonl => read_jsonl(input, max, &tx),
             FileFormat::Csv => read_csv(input, max, &tx),
         });
-        let interval = (self.cfg.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.cfg.rate));
-        let start = tokio::time::Instant::now();
-        let (mut n, mut emitted) = (0u64, 0u32);
+        let mut pace = (self.cfg.rate > 0.0)
+            .then(|| Spacing::new(Duration::from_secs_f64(1.0 / self.cfg.rate)));
+        let mut n = 0u64;
         while let Some(rec) = rx.recv().await {
             n += 1;
             if n <= skip {
@@ -123,9 +123,8 @@ impl FileReplay {
             let cursor = Some(Cursor(n.to_string()));
             match rec {
                 Record::Mention(m) => {
-                    if let Some(iv) = interval {
-                        tokio::time::sleep_until(start + iv * emitted).await;
-                        emitted = emitted.saturating_add(1);
+                    if let Some(pace) = &mut pace {
+                        pace.wait().await;
                     }
                     em.mention(*m, cursor).await?;
                 }
@@ -139,6 +138,39 @@ impl FileReplay {
                 "file reader thread: {e}"
             ))),
         }
+    }
+}
+
+/// How far behind its schedule a replay may fall and still catch up. Timer granularity and
+/// scheduling make a fast replay fall behind by a few milliseconds all the time, and it catches
+/// up to keep its average rate; a stall downstream (a broker away for a minute) is not made up
+/// for, or the replay would send a minute's records at full speed when the broker came back.
+const CATCH_UP: Duration = Duration::from_millis(100);
+
+/// Spaces records `interval` apart on average, one timer wait per record (a wait for an instant
+/// already past returns at once, so rates above the timer's 1 ms resolution still hold).
+#[derive(Debug)]
+struct Spacing {
+    interval: Duration,
+    next: tokio::time::Instant,
+}
+
+impl Spacing {
+    fn new(interval: Duration) -> Spacing {
+        Spacing {
+            interval,
+            next: tokio::time::Instant::now(),
+        }
+    }
+
+    async fn wait(&mut self) {
+        let now = tokio::time::Instant::now();
+        if self.next + CATCH_UP < now {
+            // Stalled: resume the pace from now instead of bursting to make up the gap.
+            self.next = now;
+        }
+        tokio::time::sleep_until(self.next).await;
+        self.next += self.interval;
     }
 }
 
@@ -328,4 +360,33 @@ fn csv_mention(headers: &[String], rec: &csv::StringRecord) -> Result<Mention, &
     };
     m.validate().map_err(|_| "not_a_mention")?;
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    /// Time for `n` waits.
+    async fn waits(pace: &mut Spacing, n: u32) -> Duration {
+        let t = Instant::now();
+        for _ in 0..n {
+            pace.wait().await;
+        }
+        t.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keeps_the_rate_and_does_not_burst_after_a_stall() {
+        let mut pace = Spacing::new(Duration::from_millis(10));
+        // The first record goes at once, then one every 10 ms.
+        assert_eq!(waits(&mut pace, 11).await, Duration::from_millis(100));
+        // A little behind (jitter): caught up at once, so the average rate holds.
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert_eq!(waits(&mut pace, 5).await, Duration::ZERO);
+        // Far behind (the consumer stalled for a minute): the next records keep the pace
+        // instead of 6,000 of them going out at once.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(waits(&mut pace, 11).await, Duration::from_millis(100));
+    }
 }
