@@ -278,7 +278,14 @@ impl RedbStore {
             let mut topics: Vec<String> = Vec::new();
             let mut stats: std::collections::HashMap<(&str, i64), MinuteAggregate> =
                 Default::default();
-            for (i, s) in batch.iter().enumerate() {
+            // Rows go in in key order: neighbours share B-tree pages, so a batch copies and
+            // writes fewer of them. The sort is stable, so a mention repeated within the batch
+            // is still written in arrival order, the last one kept.
+            let mut order: Vec<usize> = (0..batch.len()).collect();
+            order.sort_by(|&a, &b| batch[a].id.cmp(&batch[b].id));
+            let mut by_topic: Vec<(&str, i64, &str)> = Vec::new();
+            for i in order {
+                let s = &batch[i];
                 let earlier = old.and_then(|o| o.get(i));
                 let mut row_ms = written_ms;
                 if earlier.is_some() {
@@ -305,15 +312,18 @@ impl RedbStore {
                     .map_err(err)?
                     .map(|old| (written_at(old.value()), old.value().len()));
                 if let Some((old_ms, old_len)) = replaced {
-                    // A redelivery: drop what the earlier write indexed.
+                    // A redelivery: drop what the earlier write indexed (which may be waiting
+                    // below, when the mention came twice in this batch).
+                    t.index_topics(&mut by_topic)?;
                     live = live.saturating_sub(t.unindex(old_ms, &s.id, old_len)?);
                 }
                 let created_ms = s.created_at.timestamp_millis();
-                for topic in &topics {
-                    t.by_topic
-                        .insert((topic.as_str(), created_ms, s.id.as_str()), ())
-                        .map_err(err)?;
-                }
+                by_topic.extend(
+                    s.topics
+                        .iter()
+                        .filter(|t| t.len() <= MAX_TOPIC_BYTES)
+                        .map(|topic| (topic.as_str(), created_ms, s.id.as_str())),
+                );
                 if let Some(f) = earlier {
                     let ms = f.created_at.timestamp_millis();
                     let minute = ms - ms.rem_euclid(60_000);
@@ -339,6 +349,7 @@ impl RedbStore {
                     .map_err(err)?;
                 live += footprint(&s.id, value.len(), entry.len(), topics.len());
             }
+            t.index_topics(&mut by_topic)?;
             t.add_stats(stats, &mut live)?;
             // Keep the size budget as we go: the oldest make room in the same commit, so the
             // file never holds more than a batch beyond it, whatever the write rate.
@@ -569,6 +580,16 @@ impl<'t> Tables<'t> {
 
     /// Removes a mention's time entry and topic rows; returns the bytes they and its row (of
     /// `value_len`, 0 if already gone) accounted for.
+    /// Inserts the topic index rows gathered so far, in key order, and empties `rows`.
+    fn index_topics(&mut self, rows: &mut Vec<(&str, i64, &str)>) -> Result<()> {
+        rows.sort_unstable();
+        for &row in rows.iter() {
+            self.by_topic.insert(row, ()).map_err(err)?;
+        }
+        rows.clear();
+        Ok(())
+    }
+
     fn unindex(&mut self, written_ms: i64, id: &str, value_len: usize) -> Result<u64> {
         let Some(entry) = self.by_time.remove((written_ms, id)).map_err(err)? else {
             return Ok(0);
