@@ -182,6 +182,30 @@ async fn kafka_publisher_and_consumer_round_trip_and_commit() {
     drop(committed);
     drop(probe);
     assert_eq!(total, (n + 1) as i64, "commits cover every record");
+
+    // A second worker joins the group: each now holds half of the 4 partitions, and the share
+    // the store sizes hot topics by follows (worked out off the rebalance callback, after it).
+    let mut second = KafkaConsumer::new(&cfg.kafka, Readiness::default(), 4096).expect("second");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while pipeline::distributed::kafka::partition_share() != 0.5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the partition share never became 1/2 (it is {})",
+            pipeline::distributed::kafka::partition_share()
+        );
+        // Polling serves the rebalance; a poll waits for a first message, and none come.
+        let both = async {
+            tokio::join!(
+                consumer.poll(100, Duration::from_millis(50)),
+                second.poll(100, Duration::from_millis(50))
+            )
+        };
+        if let Ok((a, b)) = tokio::time::timeout(Duration::from_millis(500), both).await {
+            a.expect("poll");
+            b.expect("poll");
+        }
+    }
+    drop(second);
     drop(consumer);
 
     // The dead letter went to the dead-letter topic, not the enriched one.

@@ -33,12 +33,12 @@ mod security;
 pub use follow::{follow, follow_alerts};
 pub use security::{Refusals, Watch, client_config};
 
-/// Rebalance hooks: commit stored offsets before partitions are taken away, and report
-/// readiness once partitions are assigned.
+/// Rebalance hooks: commit stored offsets before partitions are taken away, report readiness
+/// once partitions are assigned, and wake the task that works out [`partition_share`].
 #[derive(Debug)]
 pub struct Ctx {
     ready: Readiness,
-    topic: String,
+    rebalanced: Arc<tokio::sync::Notify>,
 }
 
 /// This process's share of the raw topic's partitions, in millionths (a process runs one
@@ -52,20 +52,22 @@ pub fn partition_share() -> f64 {
     f64::from(PARTITION_SHARE.load(Ordering::Relaxed)) / 1e6
 }
 
-impl Ctx {
-    /// Updates [`partition_share`] from the current assignment and the topic's partition count.
-    fn update_share(&self, consumer: &BaseConsumer<Self>) {
-        let assigned = consumer.assignment().map_or(0, |a| a.count());
-        let total = consumer
-            .fetch_metadata(Some(&self.topic), std::time::Duration::from_secs(1))
-            .ok()
-            .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
-            .unwrap_or(0);
-        if assigned > 0 && total >= assigned {
-            let share = (assigned as u64 * 1_000_000 / total as u64) as u32;
-            PARTITION_SHARE.store(share.max(1), Ordering::Relaxed);
-            tracing::debug!(assigned, total, "partition share");
-        }
+/// Updates [`partition_share`] from the current assignment and the topic's partition count.
+/// Blocking (a metadata request): called from [`track_lag`]'s blocking task, never from a
+/// rebalance callback, which runs on the thread that polls the consumer and would hold it up.
+fn update_share(consumer: &StreamConsumer<Ctx>, topic: &str) {
+    let assigned = consumer
+        .assignment()
+        .map_or(0, |a| a.elements_for_topic(topic).len());
+    let total = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(2))
+        .ok()
+        .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
+        .unwrap_or(0);
+    if assigned > 0 && total >= assigned {
+        let share = (assigned as u64 * 1_000_000 / total as u64) as u32;
+        PARTITION_SHARE.store(share.max(1), Ordering::Relaxed);
+        tracing::debug!(assigned, total, "partition share");
     }
 }
 
@@ -91,7 +93,7 @@ impl ConsumerContext for Ctx {
                 }
                 telemetry::rebalance("assign");
                 tracing::info!(partitions = tpl.count(), "partitions assigned");
-                self.update_share(consumer);
+                self.rebalanced.notify_one();
                 self.ready.set(true);
             }
             Rebalance::Revoke(tpl) => {
@@ -102,7 +104,7 @@ impl ConsumerContext for Ctx {
                 }
                 telemetry::rebalance("revoke");
                 tracing::info!(partitions = tpl.count(), "partitions revoked");
-                self.update_share(consumer);
+                self.rebalanced.notify_one();
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
@@ -157,10 +159,11 @@ impl KafkaConsumer {
                 "fetch.max.bytes",
                 (max_buffer_kib.min(50 * 1024) * 1024).to_string(),
             );
+        let rebalanced = Arc::new(tokio::sync::Notify::new());
         let consumer: StreamConsumer<Ctx> = client_config(cfg, own)?
             .create_with_context(Ctx {
                 ready,
-                topic: cfg.raw_topic.clone(),
+                rebalanced: rebalanced.clone(),
             })
             .map_err(|e| Error::queue("creating consumer", e))?;
         consumer
@@ -172,6 +175,7 @@ impl KafkaConsumer {
             inner.clone(),
             cfg.raw_topic.clone(),
             backlog.clone(),
+            rebalanced,
         ));
         Ok(KafkaConsumer {
             inner,
@@ -191,13 +195,25 @@ impl Drop for KafkaConsumer {
     }
 }
 
-/// Every few seconds: lag per assigned partition = high watermark − position.
-async fn track_lag(consumer: Arc<StreamConsumer<Ctx>>, topic: String, backlog: Arc<AtomicU64>) {
+/// Every few seconds: lag per assigned partition = high watermark − position. After a
+/// rebalance (woken by it): the partition share first.
+async fn track_lag(
+    consumer: Arc<StreamConsumer<Ctx>>,
+    topic: String,
+    backlog: Arc<AtomicU64>,
+    rebalanced: Arc<tokio::sync::Notify>,
+) {
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let share_due = tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => false,
+            () = rebalanced.notified() => true,
+        };
         let c = consumer.clone();
         let t = topic.clone();
         let lags = tokio::task::spawn_blocking(move || -> Vec<(i32, i64)> {
+            if share_due {
+                update_share(&c, &t);
+            }
             let Ok(position) = c.position() else {
                 return Vec::new();
             };
