@@ -28,7 +28,8 @@ pub struct FileConfig {
     /// mention a row (see [`FileFormat::Csv`] for the columns).
     #[serde(default)]
     pub format: FileFormat,
-    /// Mentions per second; `0` replays as fast as the consumer takes them.
+    /// Mentions per second; `0` replays as fast as the consumer takes them. A replay held up
+    /// downstream resumes at this rate, without a burst to make up the time lost.
     #[serde(default)]
     pub rate: f64,
     /// Largest accepted record in bytes; longer ones are counted as malformed and skipped.
