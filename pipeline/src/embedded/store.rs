@@ -578,8 +578,6 @@ impl<'t> Tables<'t> {
         Ok(victims.len())
     }
 
-    /// Removes a mention's time entry and topic rows; returns the bytes they and its row (of
-    /// `value_len`, 0 if already gone) accounted for.
     /// Inserts the topic index rows gathered so far, in key order, and empties `rows`.
     fn index_topics(&mut self, rows: &mut Vec<(&str, i64, &str)>) -> Result<()> {
         rows.sort_unstable();
@@ -590,6 +588,8 @@ impl<'t> Tables<'t> {
         Ok(())
     }
 
+    /// Removes a mention's time entry and topic rows; returns the bytes they and its row (of
+    /// `value_len`, 0 if already gone) accounted for.
     fn unindex(&mut self, written_ms: i64, id: &str, value_len: usize) -> Result<u64> {
         let Some(entry) = self.by_time.remove((written_ms, id)).map_err(err)? else {
             return Ok(0);
