@@ -128,7 +128,7 @@ struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    fn pack(created_ms: i64, topics: &[String]) -> Vec<u8> {
+    fn pack(created_ms: i64, topics: &[&str]) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + topics.iter().map(|t| t.len() + 2).sum::<usize>());
         out.extend_from_slice(&created_ms.to_le_bytes());
         for t in topics {
@@ -213,7 +213,6 @@ impl RedbStore {
         })
     }
 
-    /// Makes every committed write durable (an empty fsynced commit).
     /// Waits (up to `limit`) until no other handle to this store's database is alive: no
     /// clone of it, and no blocking operation a cancelled task left running. Once the caller
     /// then drops its handle, the file is closed and may be opened again. False on timeout.
@@ -228,6 +227,7 @@ impl RedbStore {
         true
     }
 
+    /// Makes every committed write durable (an empty fsynced commit).
     pub fn sync(&self) -> Result<()> {
         let txn = self.db.begin_write().map_err(err)?;
         txn.commit().map_err(err)?;
@@ -275,7 +275,7 @@ impl RedbStore {
             let mut t = Tables::open(&txn)?;
             let mut live = t.live()?;
             let mut value = Vec::new();
-            let mut topics: Vec<String> = Vec::new();
+            let mut topics: Vec<&str> = Vec::new();
             let mut stats: std::collections::HashMap<(&str, i64), MinuteAggregate> =
                 Default::default();
             // Rows go in in key order: neighbours share B-tree pages, so a batch copies and
@@ -300,8 +300,8 @@ impl RedbStore {
                 topics.extend(
                     s.topics
                         .iter()
-                        .filter(|t| t.len() <= MAX_TOPIC_BYTES)
-                        .cloned(),
+                        .map(String::as_str)
+                        .filter(|t| t.len() <= MAX_TOPIC_BYTES),
                 );
                 value.clear();
                 value.extend_from_slice(&row_ms.to_le_bytes());
@@ -319,10 +319,9 @@ impl RedbStore {
                 }
                 let created_ms = s.created_at.timestamp_millis();
                 by_topic.extend(
-                    s.topics
+                    topics
                         .iter()
-                        .filter(|t| t.len() <= MAX_TOPIC_BYTES)
-                        .map(|topic| (topic.as_str(), created_ms, s.id.as_str())),
+                        .map(|&topic| (topic, created_ms, s.id.as_str())),
                 );
                 if let Some(f) = earlier {
                     let ms = f.created_at.timestamp_millis();
