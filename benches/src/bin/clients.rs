@@ -194,8 +194,8 @@ async fn client(
                     "match" => {
                         tally.events.fetch_add(1, Ordering::Relaxed);
                         for (key, counts) in [
-                            ("collected_at", &tally.latency),
-                            ("stored_at", &tally.from_store),
+                            ("\"collected_at\":\"", &tally.latency),
+                            ("\"stored_at\":\"", &tally.from_store),
                         ] {
                             if let Some(ms) = latency_ms(data, key) {
                                 let b = (ms as usize).min(BUCKETS - 1);
@@ -213,13 +213,12 @@ async fn client(
     }
 }
 
-/// Milliseconds from the mention's timestamp `key` to now (a substring read: parsing every
-/// event's JSON would cost the clients, which share the machine with the server, far more).
-/// The synthetic collectors stamp `collected_at` as they send the mention; the sink stamps
-/// `stored_at` when the store has acknowledged it.
-fn latency_ms(data: &str, key: &str) -> Option<i64> {
-    let key = format!("\"{key}\":\"");
-    let at = data.find(&key)? + key.len();
+/// Milliseconds from the mention's timestamp after `needle` (`"key":"`) to now (a substring
+/// read: parsing every event's JSON would cost the clients, which share the machine with the
+/// server, far more). The synthetic collectors stamp `collected_at` as they send the mention;
+/// the sink stamps `stored_at` when the store has acknowledged it.
+fn latency_ms(data: &str, needle: &str) -> Option<i64> {
+    let at = data.find(needle)? + needle.len();
     let end = at + data[at..].find('"')?;
     let stamp = chrono::DateTime::parse_from_rfc3339(&data[at..end]).ok()?;
     Some(
