@@ -518,6 +518,14 @@ impl Mention {
 /// Rejects JSON nested deeper than `limit` without parsing it: one pass over the bytes that
 /// tracks strings so brackets inside them do not count.
 fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DecodeError> {
+    // Nesting cannot pass the number of opening brackets, and a mention has far fewer than the
+    // limit: counting them is a branch-free pass the compiler vectorises, many times cheaper
+    // than the byte-at-a-time walk below, which only a payload with more runs. (`[` is `{`
+    // without bit 5: the one test matches both.)
+    let opening = bytes.iter().filter(|&&b| b | 0x20 == b'{').count();
+    if opening <= limit {
+        return Ok(());
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in bytes {
         if in_string {

@@ -40,6 +40,9 @@ fn decode_names_the_first_problem() {
     assert_eq!(reason(&vec![b' '; 70 * 1024]), Err("too_large"));
     assert_eq!(reason(b"{\"id\":\"\xff\"}"), Err("invalid_utf8"));
     assert_eq!(reason("[".repeat(9).as_bytes()), Err("too_deep"));
+    // At the limit the nesting passes (and the unclosed JSON is what is wrong with it).
+    assert_eq!(reason("{".repeat(8).as_bytes()), Err("malformed_json"));
+    assert_eq!(reason("{".repeat(9).as_bytes()), Err("too_deep"));
     assert_eq!(reason(b"{\"id\": "), Err("malformed_json"));
     assert_eq!(reason(b"not json"), Err("malformed_json"));
     assert_eq!(reason(b"{\"id\": 5}"), Err("not_a_mention"));
