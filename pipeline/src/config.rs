@@ -74,6 +74,17 @@ pub enum Mode {
     Distributed,
 }
 
+/// The embedded mode's batch: each batch is one transaction of the store, and its commit (the
+/// pages written, the fsync) is paid per batch. `benches/overhead`-style runs (`run --limit 200000
+/// --rate 0`, four interleaved rounds) cost 67.5 µs of CPU per mention at 512, 62.8 at 1,024 and
+/// 58.3 at 2,048; 4,096 and 8,192 gained little more.
+pub const EMBEDDED_BATCH: usize = 2048;
+
+/// The distributed worker's batch: larger ones did not lower its CPU per mention in
+/// `benches/e2e` (75.8 and 77.1 µs at 512, 79.1 and 95.9 at 2,048), and they lengthen a
+/// redelivery.
+pub const DISTRIBUTED_BATCH: usize = 512;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
@@ -280,7 +291,6 @@ impl Config {
     /// Checks values serde cannot: ranges, durations, addresses.
     pub fn validate(&self) -> Result<()> {
         let p = &self.pipeline;
-        positive("pipeline.batch_size", p.batch_size)?;
         positive("pipeline.in_flight_batches", p.in_flight_batches)?;
         positive("pipeline.max_message_bytes", p.max_message_bytes)?;
         positive("pipeline.max_json_depth", p.max_json_depth)?;
@@ -369,6 +379,16 @@ impl Config {
     }
 
     /// The number of CPU workers to use (0 in the config means one per core).
+    /// Mentions per batch: `pipeline.batch_size`, or the mode's own for 0
+    /// ([`EMBEDDED_BATCH`] or [`DISTRIBUTED_BATCH`]).
+    pub fn batch_size(&self) -> usize {
+        match (self.pipeline.batch_size, self.pipeline.mode) {
+            (0, Mode::Embedded) => EMBEDDED_BATCH,
+            (0, Mode::Distributed) => DISTRIBUTED_BATCH,
+            (n, _) => n,
+        }
+    }
+
     pub fn cpu_workers(&self) -> usize {
         match self.pipeline.cpu_workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -580,6 +600,11 @@ mod tests {
     fn defaults_load_and_env_overrides_apply() {
         let c = Config::load(None, env(&[])).expect("defaults are valid");
         assert_eq!(c.pipeline.mode, Mode::Embedded);
+        // The default batch is the mode's own.
+        assert_eq!(c.batch_size(), EMBEDDED_BATCH);
+        let c = Config::load(None, env(&[("BACKCHANNEL__PIPELINE__MODE", "distributed")]))
+            .expect("valid");
+        assert_eq!(c.batch_size(), DISTRIBUTED_BATCH);
         let c = Config::load(
             None,
             env(&[
@@ -592,6 +617,7 @@ mod tests {
         )
         .expect("overrides are valid");
         assert_eq!(c.pipeline.batch_size, 7);
+        assert_eq!(c.batch_size(), 7);
         assert_eq!(c.pipeline.mode, Mode::Distributed);
         assert_eq!(c.kafka.group_id, "123");
         assert_eq!(c.scylla.nodes, vec!["a:9042", "b:9042"]);
@@ -604,7 +630,10 @@ mod tests {
                 .expect_err("must fail")
                 .to_string()
         };
-        assert!(err(&[("BACKCHANNEL__PIPELINE__BATCH_SIZE", "0")]).contains("pipeline.batch_size"));
+        assert!(
+            err(&[("BACKCHANNEL__PIPELINE__IN_FLIGHT_BATCHES", "0")])
+                .contains("pipeline.in_flight_batches")
+        );
         assert!(
             err(&[("BACKCHANNEL__PIPELINE__BATCH_LINGER", "soon")])
                 .contains("pipeline.batch_linger")

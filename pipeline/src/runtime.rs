@@ -76,7 +76,7 @@ impl Settings {
         signals: crate::signals::SignalsHandle,
     ) -> Result<Settings> {
         Ok(Settings {
-            batch_size: config.pipeline.batch_size,
+            batch_size: config.batch_size(),
             linger: config.batch_linger(),
             in_flight_batches: config.pipeline.in_flight_batches,
             cpu_workers: config.cpu_workers(),

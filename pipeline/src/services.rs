@@ -125,7 +125,7 @@ pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distribut
     let publisher = Arc::new(KafkaPublisher::new(&config.kafka)?);
     let cache = Arc::new(redis_cache(config)?);
     // Bound librdkafka's prefetch to about what the pipeline holds in flight.
-    let prefetch_kib = (config.pipeline.batch_size
+    let prefetch_kib = (config.batch_size()
         * (config.pipeline.in_flight_batches + config.cpu_workers()))
     .clamp(1024, 64 * 1024);
     let consumer = KafkaConsumer::new(&config.kafka, ready.clone(), prefetch_kib)?;

@@ -80,7 +80,7 @@ async fn main() {
         Topic(&'a str, Vec<&'a Stored>),
     }
     let mut writes_list: Vec<Write<'_>> = Vec::with_capacity(rows.len() * 2);
-    for chunk in rows.chunks(config.pipeline.batch_size.max(1)) {
+    for chunk in rows.chunks(config.batch_size()) {
         let mut partitions: Vec<((&str, i64), Vec<&Stored>)> = Vec::new();
         let mut index = std::collections::HashMap::new();
         for s in chunk {

@@ -423,7 +423,10 @@ mod tests {
     fn a_bad_config_is_one_plain_fail() {
         let bad = Config::load(
             None,
-            [("BACKCHANNEL__PIPELINE__BATCH_SIZE".into(), "0".into())],
+            [(
+                "BACKCHANNEL__PIPELINE__IN_FLIGHT_BATCHES".into(),
+                "0".into(),
+            )],
         );
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
