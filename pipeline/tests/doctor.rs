@@ -119,9 +119,10 @@ async fn doctor_passes_on_a_good_setup_and_names_what_is_missing() {
 
 #[test]
 fn doctor_fails_plainly_on_a_bad_config_and_unreachable_services() {
-    let (code, out) = doctor(&[("BACKCHANNEL__PIPELINE__BATCH_SIZE".into(), "0".into())]);
+    let (code, out) = doctor(&[("BACKCHANNEL__PIPELINE__BATCH_SIZE".into(), "-1".into())]);
     assert_eq!(code, 1, "{out}");
     assert!(out.starts_with("FAIL config: "), "{out}");
+    assert!(out.contains("pipeline.batch_size: invalid value"), "{out}");
 
     // Nothing listens on port 1.
     let dir = tempfile::tempdir().expect("tempdir");
