@@ -379,7 +379,6 @@ impl Config {
         Ok(n)
     }
 
-    /// The number of CPU workers to use (0 in the config means one per core).
     /// Mentions per batch: `pipeline.batch_size`, or the mode's own for 0
     /// ([`EMBEDDED_BATCH`] or [`DISTRIBUTED_BATCH`]).
     pub fn batch_size(&self) -> usize {
@@ -390,6 +389,7 @@ impl Config {
         }
     }
 
+    /// The number of CPU workers to use (0 in the config means one per core).
     pub fn cpu_workers(&self) -> usize {
         match self.pipeline.cpu_workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
