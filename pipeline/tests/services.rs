@@ -347,6 +347,111 @@ async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
         .expect("drop keyspace");
 }
 
+/// Mention rows travel in unlogged batches of rows that one replica and shard own, within the
+/// row and byte limits (a row larger than the byte limit goes alone), every row exactly once;
+/// records of every size, batched so, are accepted by the server and read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mention_rows_are_batched_by_owner_within_limits_and_read_back() {
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_mention_batches");
+    let cfg = config(&[
+        ("BACKCHANNEL__SCYLLA__NODES", CQL),
+        ("BACKCHANNEL__SCYLLA__KEYSPACE", &ks),
+    ]);
+    let session = scylla::connect(&cfg.scylla).await.expect("connect");
+    let params = scylla::SchemaParams::from_config(&cfg.scylla).expect("schema parameters");
+    scylla::apply_schema(&session, &params)
+        .await
+        .expect("schema");
+    let store = ScyllaStore::new(session, &ks, 16).await.expect("prepare");
+    // 300 mentions with records of 100 B to 8 KiB, and two of 40 KiB (over the byte limit).
+    let mut batch = stored(300);
+    for (i, s) in batch.iter_mut().enumerate() {
+        let size = match i {
+            7 | 150 => 40 << 10,
+            _ => 100 + (i * 997) % (8 << 10),
+        };
+        s.record = (0..size).map(|b| (b * 31 + i) as u8).collect();
+    }
+    let insert = store
+        .session()
+        .prepare(format!(
+            "INSERT INTO {ks}.mentions (id, source, created_at, fields_version, body) VALUES (?, ?, ?, ?, ?)"
+        ))
+        .await
+        .expect("prepare");
+    let bytes = |s: &&Stored| s.id.len() + s.record.len() + scylla::MENTION_ROW_OVERHEAD as usize;
+    let chunks = scylla::replica_batches(
+        store.session(),
+        &insert,
+        batch.iter().collect(),
+        |s| s.id.as_str(),
+        bytes,
+    );
+    let cluster = store.session().get_cluster_state();
+    let owner = |id: &str| {
+        let replicas = cluster
+            .get_endpoints(&ks, "mentions", &(id,))
+            .expect("endpoints");
+        let (node, shard) = replicas.first().expect("a replica");
+        (node.host_id, *shard)
+    };
+    let mut seen = std::collections::HashSet::new();
+    for chunk in &chunks {
+        assert!(!chunk.is_empty());
+        if chunk.len() > 1 {
+            assert!(
+                chunk.len() <= scylla::MENTIONS_PER_BATCH,
+                "{} rows",
+                chunk.len()
+            );
+            let size: usize = chunk.iter().map(bytes).sum();
+            assert!(
+                size <= scylla::MENTION_BATCH_BYTES,
+                "{size} bytes in a batch"
+            );
+        }
+        let first = owner(&chunk[0].id);
+        for s in chunk {
+            assert_eq!(
+                owner(&s.id),
+                first,
+                "{} is owned by the batch's replica",
+                s.id
+            );
+            assert!(seen.insert(s.id.clone()), "{} in one batch only", s.id);
+        }
+    }
+    assert_eq!(seen.len(), batch.len(), "every row in a batch");
+    assert!(
+        chunks.len() < batch.len() / 4,
+        "rows go together: {} batches for {} rows",
+        chunks.len(),
+        batch.len()
+    );
+    for big in [7, 150] {
+        let alone = chunks.iter().find(|c| c[0].id == batch[big].id);
+        assert!(
+            alone.is_some_and(|c| c.len() == 1),
+            "a 40 KiB row goes alone"
+        );
+    }
+
+    let batch: Arc<[Stored]> = batch.into();
+    store.write(&batch).await.expect("write");
+    for s in batch.iter() {
+        let back = store.get(&s.id).await.expect("get");
+        assert_eq!(back.as_deref(), Some(&s.record[..]), "{} reads back", s.id);
+    }
+    store
+        .session()
+        .query_unpaged(format!("DROP KEYSPACE {ks}"), &[])
+        .await
+        .expect("drop keyspace");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cache_remembers_counts_once_forgets_and_breaks_the_circuit() {
     use redis::AsyncCommands;

@@ -2,7 +2,8 @@
 //! mentions — each mention's compact record and its per-topic rows, of the same sizes, made by
 //! the pipeline's own processing before the clock starts — upserted straight through the
 //! `scylla` driver with the worker's session settings, concurrency (`scylla.max_concurrency`) and
-//! request shape (a mention row alone, one partition's topic rows of a batch together), and
+//! request shape (mention rows that one replica owns together, one partition's topic rows of a
+//! batch together), and
 //! nothing else: no queue, no transforms, no dirty marks, no rollups, no publishing. What
 //! the pipeline achieves is read against this rate.
 //!
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 use futures_util::{StreamExt, stream};
 use pipeline::aggregate::minute_of;
-use pipeline::distributed::scylla::ROWS_PER_BATCH;
+use pipeline::distributed::scylla::{MENTION_ROW_OVERHEAD, ROWS_PER_BATCH, replica_batches};
 use pipeline::traits::{Delivery, Stored};
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::value::MaybeUnset;
@@ -72,19 +73,26 @@ async fn main() {
     ))
     .await;
 
-    // The worker's request shape: each mention's row alone, and within each of its batches
-    // (`pipeline.batch_size` mentions) one partition's topic rows as unlogged batches of at most
-    // `ROWS_PER_BATCH`.
+    // The worker's request shape: within each of its batches (`pipeline.batch_size` mentions),
+    // mention rows grouped by the replica that owns them (`replica_batches`), and one partition's
+    // topic rows as unlogged batches of at most `ROWS_PER_BATCH`.
     enum Write<'a> {
-        Mention(&'a Stored),
+        Mentions(Vec<&'a Stored>),
         Topic(&'a str, Vec<&'a Stored>),
     }
     let mut writes_list: Vec<Write<'_>> = Vec::with_capacity(rows.len() * 2);
     for chunk in rows.chunks(config.batch_size()) {
         let mut partitions: Vec<((&str, i64), Vec<&Stored>)> = Vec::new();
         let mut index = std::collections::HashMap::new();
+        let mentions = replica_batches(
+            &session,
+            &insert_mention,
+            chunk.iter().collect(),
+            |s| s.id.as_str(),
+            |s| s.id.len() + s.record.len() + MENTION_ROW_OVERHEAD as usize,
+        );
+        writes_list.extend(mentions.into_iter().map(Write::Mentions));
         for s in chunk {
-            writes_list.push(Write::Mention(s));
             for t in &s.topics {
                 let key = (t.as_str(), minute_of(s.created_at).timestamp());
                 let at = *index.entry(key).or_insert_with(|| {
@@ -109,19 +117,29 @@ async fn main() {
             let session = &session;
             async move {
                 match w {
-                    Write::Mention(s) => session
-                        .execute_unpaged(
-                            by_mention,
-                            (
-                                &s.id,
-                                s.source.as_str(),
-                                s.created_at,
-                                s.fields_version,
-                                &s.record,
-                            ),
-                        )
-                        .await
-                        .map(|_| ()),
+                    Write::Mentions(group) => {
+                        let values: Vec<_> = group
+                            .iter()
+                            .map(|s| {
+                                (
+                                    &s.id,
+                                    s.source.as_str(),
+                                    s.created_at,
+                                    s.fields_version,
+                                    &s.record,
+                                )
+                            })
+                            .collect();
+                        if let [one] = values[..] {
+                            return session.execute_unpaged(by_mention, one).await.map(|_| ());
+                        }
+                        let mut batch = Batch::new(BatchType::Unlogged);
+                        batch.set_is_idempotent(true);
+                        for _ in &values {
+                            batch.append_statement(by_mention.clone());
+                        }
+                        session.batch(&batch, values).await.map(|_| ())
+                    }
                     Write::Topic(t, group) => {
                         let values: Vec<_> = group
                             .iter()
