@@ -236,25 +236,34 @@ async fn kafka_publisher_and_consumer_round_trip_and_commit() {
         .expect("delete topics");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
-    if !service_up("Cassandra", CQL) {
-        return;
-    }
-    let ks = unique("test_store");
+/// A store on keyspace `ks`, with the schema applied.
+async fn scylla_store(ks: &str) -> ScyllaStore {
     let cfg = config(&[
         ("BACKCHANNEL__SCYLLA__NODES", CQL),
-        ("BACKCHANNEL__SCYLLA__KEYSPACE", &ks),
+        ("BACKCHANNEL__SCYLLA__KEYSPACE", ks),
     ]);
     let session = scylla::connect(&cfg.scylla).await.expect("connect");
     let params = scylla::SchemaParams::from_config(&cfg.scylla).expect("schema parameters");
     scylla::apply_schema(&session, &params)
         .await
         .expect("schema");
-    scylla::apply_schema(&session, &params)
+    ScyllaStore::new(session, ks, 16).await.expect("prepare")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_store");
+    let store = scylla_store(&ks).await;
+    let params = scylla::SchemaParams::from_config(
+        &config(&[("BACKCHANNEL__SCYLLA__KEYSPACE", &ks)]).scylla,
+    )
+    .expect("schema parameters");
+    scylla::apply_schema(store.session(), &params)
         .await
         .expect("applying the schema again is harmless");
-    let store = ScyllaStore::new(session, &ks, 16).await.expect("prepare");
 
     let batch: Arc<[Stored]> = stored(50).into();
     store.write(&batch).await.expect("write");
@@ -356,16 +365,7 @@ async fn mention_rows_are_batched_by_owner_within_limits_and_read_back() {
         return;
     }
     let ks = unique("test_mention_batches");
-    let cfg = config(&[
-        ("BACKCHANNEL__SCYLLA__NODES", CQL),
-        ("BACKCHANNEL__SCYLLA__KEYSPACE", &ks),
-    ]);
-    let session = scylla::connect(&cfg.scylla).await.expect("connect");
-    let params = scylla::SchemaParams::from_config(&cfg.scylla).expect("schema parameters");
-    scylla::apply_schema(&session, &params)
-        .await
-        .expect("schema");
-    let store = ScyllaStore::new(session, &ks, 16).await.expect("prepare");
+    let store = scylla_store(&ks).await;
     // 300 mentions with records of 100 B to 8 KiB, and two of 40 KiB (over the byte limit).
     let mut batch = stored(300);
     for (i, s) in batch.iter_mut().enumerate() {
