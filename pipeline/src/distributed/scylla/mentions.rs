@@ -248,29 +248,46 @@ fn topic_rows<'a>(
     } else {
         &st.insert_by_topic
     };
-    let values: Vec<_> = chunk
-        .iter()
-        .map(|(s, ttl)| {
-            let row = (
-                topic,
-                minute,
-                bucket,
-                s.created_at,
-                &s.id,
-                unset_if_none(s.sentiment),
-                &s.hashtags,
-            );
-            (row, *ttl)
-        })
-        .collect();
-    if let [(row, ttl)] = values[..] {
-        return match ttl {
-            None => Box::pin(session.execute_unpaged(statement, row)),
-            Some(ttl) => Box::pin(session.execute_unpaged(
-                statement,
-                (row.0, row.1, row.2, row.3, row.4, row.5, row.6, ttl),
-            )),
-        };
+    let row = |s: &&'a Stored| {
+        (
+            topic,
+            minute,
+            bucket,
+            s.created_at,
+            &s.id,
+            unset_if_none(s.sentiment),
+            &s.hashtags,
+        )
+    };
+    if with_ttl {
+        let rows = chunk.iter().map(|(s, ttl)| {
+            let r = row(s);
+            (r.0, r.1, r.2, r.3, r.4, r.5, r.6, ttl.unwrap_or(0))
+        });
+        upsert(session, statement, rows.collect())
+    } else {
+        upsert(
+            session,
+            statement,
+            chunk.iter().map(|(s, _)| row(s)).collect(),
+        )
+    }
+}
+
+/// The statement that upserts `values`, rows of `statement`: a plain execute for one row, an
+/// unlogged batch for more.
+fn upsert<'a, V>(
+    session: &'a scylla::client::session::Session,
+    statement: &'a scylla::statement::prepared::PreparedStatement,
+    mut values: Vec<V>,
+) -> Pending<'a>
+where
+    V: scylla::serialize::row::SerializeRow + Send + Sync + 'a,
+{
+    if values.len() == 1
+        && let Some(row) = values.pop()
+    {
+        return Box::pin(session.execute_unpaged(statement, row));
     }
     let mut batch =
         scylla::statement::batch::Batch::new(scylla::statement::batch::BatchType::Unlogged);
@@ -278,16 +295,7 @@ fn topic_rows<'a>(
     for _ in &values {
         batch.append_statement(statement.clone());
     }
-    if with_ttl {
-        let values: Vec<_> = values
-            .into_iter()
-            .map(|(r, ttl)| (r.0, r.1, r.2, r.3, r.4, r.5, r.6, ttl.unwrap_or(0)))
-            .collect();
-        Box::pin(async move { session.batch(&batch, values).await })
-    } else {
-        let values: Vec<_> = values.into_iter().map(|(r, _)| r).collect();
-        Box::pin(async move { session.batch(&batch, values).await })
-    }
+    Box::pin(async move { session.batch(&batch, values).await })
 }
 
 /// A `mentions` row as bound: id, source, creation time, catalogue version, record.
@@ -369,29 +377,13 @@ fn mention_rows<'a>(
     } else {
         &st.insert_mention
     };
-    if let [(row, ttl)] = chunk {
-        return match ttl {
-            None => Box::pin(session.execute_unpaged(statement, *row)),
-            Some(ttl) => Box::pin(
-                session.execute_unpaged(statement, (row.0, row.1, row.2, row.3, row.4, *ttl)),
-            ),
-        };
-    }
-    let mut batch =
-        scylla::statement::batch::Batch::new(scylla::statement::batch::BatchType::Unlogged);
-    batch.set_is_idempotent(true);
-    for _ in chunk {
-        batch.append_statement(statement.clone());
-    }
     if with_ttl {
-        let values: Vec<_> = chunk
+        let rows = chunk
             .iter()
-            .map(|(r, ttl)| (r.0, r.1, r.2, r.3, r.4, ttl.unwrap_or(0)))
-            .collect();
-        Box::pin(async move { session.batch(&batch, values).await })
+            .map(|(r, ttl)| (r.0, r.1, r.2, r.3, r.4, ttl.unwrap_or(0)));
+        upsert(session, statement, rows.collect())
     } else {
-        let values: Vec<_> = chunk.iter().map(|(r, _)| *r).collect();
-        Box::pin(async move { session.batch(&batch, values).await })
+        upsert(session, statement, chunk.iter().map(|(r, _)| *r).collect())
     }
 }
 
