@@ -16,9 +16,10 @@ use std::time::Instant;
 
 use futures_util::{StreamExt, stream};
 use pipeline::aggregate::minute_of;
-use pipeline::distributed::scylla::{MENTION_ROW_OVERHEAD, ROWS_PER_BATCH, replica_batches};
+use pipeline::distributed::scylla::{
+    MENTION_ROW_OVERHEAD, Pending, ROWS_PER_BATCH, replica_batches, upsert,
+};
 use pipeline::traits::{Delivery, Stored};
-use scylla::statement::batch::{Batch, BatchType};
 use scylla::value::MaybeUnset;
 
 #[tokio::main]
@@ -113,55 +114,33 @@ async fn main() {
     let started = Instant::now();
     let (by_mention, by_topic) = (&insert_mention, &insert_by_topic);
     let mut writes = stream::iter(writes_list)
-        .map(|w| {
-            let session = &session;
-            async move {
-                match w {
-                    Write::Mentions(group) => {
-                        let values: Vec<_> = group
-                            .iter()
-                            .map(|s| {
-                                (
-                                    &s.id,
-                                    s.source.as_str(),
-                                    s.created_at,
-                                    s.fields_version,
-                                    &s.record,
-                                )
-                            })
-                            .collect();
-                        if let [one] = values[..] {
-                            return session.execute_unpaged(by_mention, one).await.map(|_| ());
-                        }
-                        let mut batch = Batch::new(BatchType::Unlogged);
-                        batch.set_is_idempotent(true);
-                        for _ in &values {
-                            batch.append_statement(by_mention.clone());
-                        }
-                        session.batch(&batch, values).await.map(|_| ())
-                    }
-                    Write::Topic(t, group) => {
-                        let values: Vec<_> = group
-                            .iter()
-                            .map(|s| {
-                                (
-                                    t,
-                                    minute_of(s.created_at),
-                                    s.created_at,
-                                    &s.id,
-                                    // Unset, not null, as the worker binds it: no tombstone.
-                                    s.sentiment.map_or(MaybeUnset::Unset, MaybeUnset::Set),
-                                    &s.hashtags,
-                                )
-                            })
-                            .collect();
-                        let mut batch = Batch::new(BatchType::Unlogged);
-                        batch.set_is_idempotent(true);
-                        for _ in &values {
-                            batch.append_statement(by_topic.clone());
-                        }
-                        session.batch(&batch, values).await.map(|_| ())
-                    }
+        .map(|w| -> Pending<'_> {
+            match w {
+                Write::Mentions(group) => {
+                    let values = group.iter().map(|s| {
+                        (
+                            &s.id,
+                            s.source.as_str(),
+                            s.created_at,
+                            s.fields_version,
+                            &s.record,
+                        )
+                    });
+                    upsert(&session, by_mention, values.collect())
+                }
+                Write::Topic(t, group) => {
+                    let values = group.iter().map(|s| {
+                        (
+                            t,
+                            minute_of(s.created_at),
+                            s.created_at,
+                            &s.id,
+                            // Unset, not null, as the worker binds it: no tombstone.
+                            s.sentiment.map_or(MaybeUnset::Unset, MaybeUnset::Set),
+                            &s.hashtags,
+                        )
+                    });
+                    upsert(&session, by_topic, values.collect())
                 }
             }
         })

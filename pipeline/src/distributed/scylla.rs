@@ -27,7 +27,8 @@ use scylla::client::session::Session;
 
 pub use connect::connect;
 pub use mentions::{
-    MENTION_BATCH_BYTES, MENTION_ROW_OVERHEAD, MENTIONS_PER_BATCH, ROWS_PER_BATCH, replica_batches,
+    MENTION_BATCH_BYTES, MENTION_ROW_OVERHEAD, MENTIONS_PER_BATCH, Pending, ROWS_PER_BATCH,
+    replica_batches, upsert,
 };
 pub use rollup::{DIRTY_BUCKET, DIRTY_TTL, DirtyMinute, Recomputed, bucket_of, buckets_to_scan};
 pub use schema::{SCHEMA, SchemaParams, apply_schema, schema_statements};

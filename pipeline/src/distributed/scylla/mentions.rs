@@ -275,8 +275,8 @@ fn topic_rows<'a>(
 }
 
 /// The statement that upserts `values`, rows of `statement`: a plain execute for one row, an
-/// unlogged batch for more.
-fn upsert<'a, V>(
+/// unlogged batch for more. Idempotent upserts, so a failed one is safe to replay whole.
+pub fn upsert<'a, V>(
     session: &'a scylla::client::session::Session,
     statement: &'a scylla::statement::prepared::PreparedStatement,
     mut values: Vec<V>,
@@ -312,9 +312,10 @@ type MentionRow<'a> = (
 /// rows of one batch are owned by the same replica (and shard), which coordinates it as it would
 /// each row, while the client sends, routes and awaits one request instead of dozens (the
 /// worker's CPU per mention fell 15% in `benches/e2e`). The bytes stay well under Cassandra's
-/// default batch failure limit (50 KiB, which it measures about 10% above the bound bytes) and
+/// default batch failure limit (50 KiB, which it measured about 7% above the bound bytes) and
 /// ScyllaDB's warning (128 KiB); a single larger row is written alone.
 pub const MENTIONS_PER_BATCH: usize = 32;
+/// See [`MENTIONS_PER_BATCH`].
 pub const MENTION_BATCH_BYTES: usize = 24 << 10;
 
 /// Splits rows of a table keyed by id (as `statement` writes it) into the unlogged batches they
@@ -387,7 +388,8 @@ fn mention_rows<'a>(
     }
 }
 
-type Pending<'a> = futures_util::future::BoxFuture<
+/// A statement under way.
+pub type Pending<'a> = futures_util::future::BoxFuture<
     'a,
     Result<scylla::response::query_result::QueryResult, scylla::errors::ExecutionError>,
 >;
@@ -582,7 +584,7 @@ impl ScyllaStore {
         let mut partitions: Vec<PartitionRows<'_>> = Vec::new();
         let mut index: std::collections::HashMap<TopicPartition<'_>, usize> = Default::default();
         let mut buckets = placed.iter();
-        let mut mention_rows = Vec::with_capacity(batch.size_hint().0);
+        let mut mentions = Vec::with_capacity(batch.size_hint().0);
         for (s, ttl) in batch.clone() {
             let minute = minute_of(s.created_at);
             let row = (
@@ -592,7 +594,7 @@ impl ScyllaStore {
                 s.fields_version,
                 &s.record,
             );
-            mention_rows.push((row, ttl));
+            mentions.push((row, ttl));
             for (t, bucket) in s.topics.iter().zip(buckets.by_ref()) {
                 let key = (t.as_str(), minute, *bucket, ttl.is_some());
                 let at = *index.entry(key).or_insert_with(|| {
@@ -602,7 +604,7 @@ impl ScyllaStore {
                 partitions[at].1.push((s, ttl));
             }
         }
-        rows.extend(self.mention_batches(mention_rows));
+        rows.extend(self.mention_batches(mentions));
         let mut bytes: u64 = batch
             .clone()
             .map(|(s, _)| (s.id.len() + s.record.len()) as u64 + MENTION_ROW_OVERHEAD)
