@@ -540,7 +540,8 @@ async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
 
 /// Writers plan: a topic seen above the target is proposed for a minute ahead, at the
 /// width that brings a minute of it under the target; a row dated in a minute whose plan is not
-/// final yet fixes its topics' widths first, so a later proposal cannot move rows written before.
+/// final yet fixes its topics' widths first (a cold topic's at 1, a hot one's at no less than it
+/// needs now), so a later proposal cannot move rows written before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
     if !service_up("Cassandra", CQL) {
@@ -627,4 +628,42 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
         1,
         "the minute still has one bucket"
     );
+
+    // A hot topic's row dated ahead freezes its minute no narrower than the topic needs now.
+    // Frozen at 1, one early post would put a whole minute of race:a into one partition.
+    let hot_later = minute_of(Utc::now()) + chrono::Duration::minutes(12);
+    let early_hot: Vec<Stored> = mentions(2_000, 1, &[hot_later])
+        .iter()
+        .map(|m| Stored {
+            topics: vec![TOPICS[0].to_owned()],
+            ..m.clone()
+        })
+        .collect();
+    store.write(&Arc::from(early_hot)).await.expect("write");
+    let frozen = planned(TOPICS[0], hot_later).await;
+    assert!(frozen >= 8, "race:a frozen at {frozen} buckets, not 1");
+    assert_eq!(
+        store
+            .propose_width(TOPICS[0], hot_later.timestamp(), 1024)
+            .await
+            .expect("propose") as i32,
+        frozen,
+        "frozen: a later proposal changes nothing"
+    );
+    // A narrower plan proposed before is widened as it is frozen.
+    let proposed_narrow = hot_later + chrono::Duration::minutes(2);
+    store
+        .propose_width(TOPICS[0], proposed_narrow.timestamp(), 2)
+        .await
+        .expect("propose");
+    let early_hot: Vec<Stored> = mentions(2_001, 1, &[proposed_narrow])
+        .iter()
+        .map(|m| Stored {
+            topics: vec![TOPICS[0].to_owned()],
+            ..m.clone()
+        })
+        .collect();
+    store.write(&Arc::from(early_hot)).await.expect("write");
+    let widened = planned(TOPICS[0], proposed_narrow).await;
+    assert!(widened >= 8, "race:a frozen at {widened} buckets, not 2");
 }

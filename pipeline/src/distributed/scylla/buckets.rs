@@ -26,7 +26,9 @@
 //!   before it (10 s of margin for clocks that differ between hosts) its plan is final: read once
 //!   per process and hour, and cached.
 //! - A row for a minute whose plan is not final yet (a mention dated ahead of the clock) first
-//!   fixes its topic's width for that minute by the same transaction, at 1 unless planned.
+//!   fixes its topic's width for that minute by the same transaction: at what was proposed, and
+//!   no narrower than the topic needs now (the writer's projection, the running minute's
+//!   width), so a hot topic's early row cannot pin a minute of it to one partition.
 //!
 //! A steady hot topic keeps its width from minute to minute and its partitions stay under the
 //! target. One that turns hot within a minute is planned from the next minute or the one after:

@@ -84,10 +84,15 @@ impl ScyllaStore {
     }
 
     /// The width to write `topic`'s rows of `minute` at: as [`Self::width_of`], except that a
-    /// minute not final yet has its plan frozen first (at 1 unless proposed), so nothing can
-    /// change it after this row is written.
-    pub(super) async fn write_width(&self, topic: &str, minute: i64) -> Result<u32> {
-        if buckets::is_final(minute, Utc::now()) {
+    /// minute not final yet (a row dated ahead of the clock) has its plan frozen first, so
+    /// nothing can change it after this row is written. It is frozen at what was proposed, and
+    /// no narrower than what the topic needs now: `needed` (the writer's projection of it) or
+    /// the width of the minute running now. Frozen at 1, one early row of a hot topic (a post
+    /// whose clock runs ahead, or a sender who dates posts ahead on purpose) would pin a whole
+    /// minute of it to one partition, since no later proposal can widen a frozen plan.
+    pub(super) async fn write_width(&self, topic: &str, minute: i64, needed: u32) -> Result<u32> {
+        let now = Utc::now();
+        if buckets::is_final(minute, now) {
             return Ok(self
                 .final_plan(minute)
                 .await?
@@ -95,7 +100,14 @@ impl ScyllaStore {
                 .copied()
                 .unwrap_or(1));
         }
-        self.freeze_width(topic, minute).await
+        let running = now.timestamp().div_euclid(60) * 60;
+        let running = self
+            .final_plan(running)
+            .await?
+            .get(topic)
+            .copied()
+            .unwrap_or(1);
+        self.freeze_width(topic, minute, needed.max(running)).await
     }
 
     /// Proposes `width` for `topic`'s `minute`: the plan becomes this width unless it is wider
@@ -107,14 +119,17 @@ impl ScyllaStore {
             .await
     }
 
-    /// Freezes `topic`'s plan for `minute` (at 1 if it has none) before a row is written to a
-    /// minute not final yet, so no later proposal moves that row. Returns the frozen width.
-    async fn freeze_width(&self, topic: &str, minute: i64) -> Result<u32> {
+    /// Freezes `topic`'s plan for `minute`, widened to `floor` if narrower (at `floor` if it has
+    /// none), before a row is written to a minute not final yet, so no later proposal moves that
+    /// row. Returns the frozen width.
+    async fn freeze_width(&self, topic: &str, minute: i64, floor: u32) -> Result<u32> {
         let key = (topic.to_owned(), minute);
         if let Some(w) = self.plan_cache().frozen.get(&key) {
             return Ok(*w);
         }
-        let width = self.settle_plan(topic, minute, 1, true).await?;
+        let width = self
+            .settle_plan(topic, minute, floor.clamp(1, MAX_WIDTH), true)
+            .await?;
         let mut cache = self.plan_cache();
         if cache.frozen.len() >= CACHED_FROZEN {
             // Minutes that have become final are answered by their final plan from now on.
@@ -129,8 +144,9 @@ impl ScyllaStore {
     }
 
     /// One lightweight transaction after another until the plan holds `width` or wider (a
-    /// proposal), or is frozen (`freeze`). Each step either applies or answers what the plan
-    /// holds now, which the next step is conditioned on.
+    /// proposal), or is frozen at `width` or wider (`freeze`; a plan someone froze already stays
+    /// as it is). Each step either applies or answers what the plan holds now, which the next
+    /// step is conditioned on.
     async fn settle_plan(&self, topic: &str, minute: i64, width: u32, freeze: bool) -> Result<u32> {
         let (hour, m) = (at(buckets::hour_of(minute)), at(minute));
         let wanted = i32::try_from(width).unwrap_or(1);
@@ -147,10 +163,11 @@ impl ScyllaStore {
             if fixed || (!freeze && valid(w) >= width) {
                 return Ok(valid(w));
             }
+            let frozen = i32::try_from(valid(w).max(width)).unwrap_or(wanted);
             held = if freeze {
                 lwt(self
                     .session
-                    .execute_unpaged(&self.st.freeze_plan, (hour, m, topic, w))
+                    .execute_unpaged(&self.st.freeze_plan, (frozen, hour, m, topic, w))
                     .await
                     .map_err(err)?)?
             } else {
@@ -161,7 +178,7 @@ impl ScyllaStore {
                     .map_err(err)?)?
             };
             if held.applied {
-                return Ok(if freeze { valid(w) } else { width });
+                return Ok(if freeze { valid(frozen) } else { width });
             }
         }
         Err(Error::store(

@@ -57,7 +57,8 @@ pub(super) struct Statements {
     pub(super) new_plan: PreparedStatement,
     /// Widens a plan nobody froze: `(width, hour, minute, topic, held width)`.
     pub(super) widen_plan: PreparedStatement,
-    /// Freezes a plan at the width it holds: `(hour, minute, topic, held width)`.
+    /// Freezes a plan nobody froze, at the width it holds or wider:
+    /// `(width, hour, minute, topic, held width)`.
     pub(super) freeze_plan: PreparedStatement,
 }
 
@@ -234,8 +235,8 @@ impl Statements {
             ))
             .await?,
             freeze_plan: lwt(format!(
-                "UPDATE {ks}.topic_widths SET fixed = true WHERE hour = ? AND minute = ? AND topic = ? \
-                 IF width = ? AND fixed = false"
+                "UPDATE {ks}.topic_widths SET width = ?, fixed = true \
+                 WHERE hour = ? AND minute = ? AND topic = ? IF width = ? AND fixed = false"
             ))
             .await?,
         })
