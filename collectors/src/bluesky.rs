@@ -72,9 +72,13 @@ pub struct JetstreamConfig {
     #[serde(default = "default_idle", with = "crate::common::duration")]
     pub idle_timeout: Duration,
     /// DIDs whose handles (from `identity` events) are remembered; the least recently used is
-    /// forgotten first. About 100 bytes each; 0 turns the map off (handles stay DIDs).
+    /// forgotten first. About 200 bytes each; 0 turns the map off (handles stay DIDs).
     #[serde(default = "default_handle_cache_entries")]
     pub handle_cache_entries: usize,
+    /// Most bytes the remembered handles weigh (DIDs, handles and their bookkeeping), whatever
+    /// the DIDs' lengths; the least recently used go first past it.
+    #[serde(default = "default_handle_cache_bytes")]
+    pub handle_cache_bytes: usize,
     /// A PLC directory to look up the handles of authors the map lacks, e.g.
     /// `"https://plc.directory"` (`GET <url>/<did>`); off when absent. Lookups never hold up the
     /// stream: the first post of an unknown author keeps the DID as its handle.
@@ -98,6 +102,9 @@ fn default_idle() -> Duration {
 }
 fn default_handle_cache_entries() -> usize {
     100_000
+}
+fn default_handle_cache_bytes() -> usize {
+    32 << 20
 }
 
 /// The Jetstream collector.
@@ -183,7 +190,10 @@ impl Jetstream {
 
     async fn run(self, mut em: Emitter, mut cursor: Option<i64>) -> Result<(), CollectorError> {
         let mut retry = Reconnect::new(Source::Bluesky, self.cfg.backoff);
-        let handles: Shared = Arc::new(Mutex::new(Handles::new(self.cfg.handle_cache_entries)));
+        let handles: Shared = Arc::new(Mutex::new(Handles::new(
+            self.cfg.handle_cache_entries,
+            self.cfg.handle_cache_bytes,
+        )));
         let lookups = match &self.cfg.handle_resolver {
             Some(base) => Some(Lookups::start(
                 base.clone(),

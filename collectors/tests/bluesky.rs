@@ -43,6 +43,7 @@ fn config(url: String) -> JetstreamConfig {
         },
         idle_timeout: Duration::from_secs(5),
         handle_cache_entries: 100_000,
+        handle_cache_bytes: 32 << 20,
         handle_resolver: None,
         keep_raw: false,
         http: Default::default(),

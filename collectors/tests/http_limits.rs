@@ -331,6 +331,7 @@ async fn a_websocket_message_over_the_cap_reconnects_from_the_cursor() {
         backoff: backoff(),
         idle_timeout: Duration::from_secs(5),
         handle_cache_entries: 100_000,
+        handle_cache_bytes: 32 << 20,
         handle_resolver: None,
         keep_raw: false,
         http: HttpLimits {

@@ -3,8 +3,9 @@
 //! Commits name their author by DID only. Jetstream sends an `identity` event when an account's
 //! identity changes (a new handle, a migration) with the handle the relay verified; an event
 //! without a handle means the old one no longer holds, so it is forgotten and the DID is shown
-//! again until a new one arrives. The map is bounded: past `cap` entries the least recently used
-//! DID is forgotten first, so accounts that post keep their handles.
+//! again until a new one arrives. The map is bounded by entries and by bytes: past either limit
+//! the least recently used DID is forgotten first, so accounts that post keep their handles. A
+//! DID longer than atproto allows (2 KB) is neither remembered nor looked up.
 //!
 //! Identity events are rare (most accounts never change handle), so a collector may also look
 //! authors up: with `handle_resolver` set, a `did:plc` DID the map lacks is queued for a
@@ -25,9 +26,29 @@ use crate::common::http::get_body;
 /// again on their next post).
 const MAX_PENDING: usize = 1024;
 
+/// The longest DID atproto allows; a longer one is not a DID, whatever it claims.
+const MAX_DID_BYTES: usize = 2048;
+
+/// Bytes an entry costs besides its strings: the two maps' slots, the tick, two `String` headers
+/// and the allocator's rounding, rounded up.
+const ENTRY_OVERHEAD: usize = 128;
+
+/// What an entry weighs: the DID is kept twice (the map's key and the order's value).
+fn weight(did: &str, handle: &str) -> usize {
+    2 * did.len() + handle.len() + ENTRY_OVERHEAD
+}
+
+/// A DID worth remembering or looking up.
+fn valid_did(did: &str) -> bool {
+    did.len() <= MAX_DID_BYTES && did.starts_with("did:")
+}
+
 #[derive(Debug)]
 pub(crate) struct Handles {
     cap: usize,
+    /// Most bytes the entries may weigh ([`weight`]).
+    max_bytes: usize,
+    bytes: usize,
     /// DID → (handle, the tick it was last used at).
     map: HashMap<String, (String, u64)>,
     /// tick → DID, oldest first.
@@ -38,10 +59,12 @@ pub(crate) struct Handles {
 }
 
 impl Handles {
-    /// A map of at most `cap` DIDs; 0 keeps none.
-    pub(crate) fn new(cap: usize) -> Self {
+    /// A map of at most `cap` DIDs weighing at most `max_bytes`; 0 keeps none.
+    pub(crate) fn new(cap: usize, max_bytes: usize) -> Self {
         Handles {
             cap,
+            max_bytes,
+            bytes: 0,
             map: HashMap::new(),
             order: BTreeMap::new(),
             tick: 0,
@@ -51,21 +74,26 @@ impl Handles {
 
     /// What an `identity` event says: `did` now has `handle`, or (None) no verified handle.
     pub(crate) fn learn(&mut self, did: &str, handle: Option<&str>) {
-        if let Some((_, t)) = self.map.remove(did) {
+        if let Some((old, t)) = self.map.remove(did) {
             self.order.remove(&t);
+            self.bytes -= weight(did, &old);
         }
-        let Some(handle) = handle.filter(|h| valid_handle(h)) else {
+        let Some(handle) = handle.filter(|h| valid_handle(h) && valid_did(did)) else {
             return;
         };
-        if self.cap == 0 {
+        let w = weight(did, handle);
+        if self.cap == 0 || w > self.max_bytes {
             return;
         }
-        while self.map.len() >= self.cap {
+        while self.map.len() >= self.cap || self.bytes + w > self.max_bytes {
             let Some((_, old)) = self.order.pop_first() else {
                 break;
             };
-            self.map.remove(&old);
+            if let Some((h, _)) = self.map.remove(&old) {
+                self.bytes -= weight(&old, &h);
+            }
         }
+        self.bytes += w;
         self.tick += 1;
         self.map
             .insert(did.to_owned(), (handle.to_ascii_lowercase(), self.tick));
@@ -115,6 +143,7 @@ impl Lookups {
     /// Asks for `did`'s handle unless it is already asked for; only `did:plc` DIDs are looked up.
     pub(crate) fn ask(&self, handles: &mut Handles, did: &str) {
         if did.starts_with("did:plc:")
+            && valid_did(did)
             && handles.want(did)
             && self.tx.try_send(did.to_owned()).is_err()
         {
@@ -187,7 +216,7 @@ mod tests {
 
     #[test]
     fn learns_forgets_and_evicts_the_least_recently_used() {
-        let mut h = Handles::new(2);
+        let mut h = Handles::new(2, 1 << 20);
         h.learn("did:plc:a", Some("Alice.example.com"));
         h.learn("did:plc:b", Some("bob.bsky.social"));
         assert_eq!(h.get("did:plc:a"), Some("alice.example.com"));
@@ -205,8 +234,38 @@ mod tests {
         assert_eq!(h.get("did:plc:c"), None);
         h.learn("did:plc:d", Some("not a handle"));
         assert_eq!(h.get("did:plc:d"), None);
-        let mut none = Handles::new(0);
+        let mut none = Handles::new(0, 1 << 20);
         none.learn("did:plc:a", Some("alice.example.com"));
         assert_eq!(none.get("did:plc:a"), None);
+    }
+
+    /// However long the DIDs a stream sends, the map weighs no more than its budget: the least
+    /// recently used go first, and what is no DID at all is not kept.
+    #[test]
+    fn the_map_is_bounded_by_bytes() {
+        let budget = 64 << 10;
+        let mut h = Handles::new(100_000, budget);
+        for i in 0..1_000 {
+            let did = format!("did:web:{}{i}.example", "a".repeat(1_000));
+            h.learn(&did, Some("someone.example.com"));
+            assert!(h.bytes <= budget, "{} bytes after {i}", h.bytes);
+            let counted: usize = h.map.iter().map(|(d, (hd, _))| weight(d, hd)).sum();
+            assert_eq!(h.bytes, counted);
+        }
+        // ~2 KB an entry: about 30 fit, the most recent.
+        assert!((20..=32).contains(&h.map.len()), "{}", h.map.len());
+        assert_eq!(h.map.len(), h.order.len());
+        let last = format!("did:web:{}999.example", "a".repeat(1_000));
+        assert_eq!(h.get(&last), Some("someone.example.com"));
+        // Forgetting gives the bytes back.
+        h.learn(&last, None);
+        let counted: usize = h.map.iter().map(|(d, (hd, _))| weight(d, hd)).sum();
+        assert_eq!(h.bytes, counted);
+        // Past atproto's 2 KB, or without the scheme, it is not a DID: not kept.
+        let huge = format!("did:web:{}", "b".repeat(4_000));
+        h.learn(&huge, Some("huge.example.com"));
+        assert_eq!(h.get(&huge), None);
+        h.learn("plc:abc", Some("nodid.example.com"));
+        assert_eq!(h.get("plc:abc"), None);
     }
 }
