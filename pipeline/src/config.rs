@@ -243,7 +243,7 @@ pub struct RedisConfig {
     /// With a `rediss://` URL: PEM CA file to trust instead of the system's roots.
     pub ca_file: String,
     pub timeout: String,
-    pub recent_per_topic: usize,
+    /// How long a record a client fetched stays cached.
     pub ttl: String,
 }
 

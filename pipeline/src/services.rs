@@ -186,7 +186,6 @@ pub fn redis_cache(config: &Config) -> Result<RedisCache> {
         Some(std::path::Path::new(&r.ca_file)).filter(|p| !p.as_os_str().is_empty()),
         crate::config::duration("redis.timeout", &r.timeout)?,
         crate::config::duration("redis.ttl", &r.ttl)?,
-        r.recent_per_topic,
     )
     .map(|c| c.with_cluster_window(window))
 }

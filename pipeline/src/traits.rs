@@ -261,18 +261,18 @@ pub struct ClusterProbe<'a> {
     pub keys: [u64; transforms::dedup::cluster::BANDS],
 }
 
-/// A best-effort cache in front of the store for client reads.
+/// A best-effort, read-through cache in front of the store for client reads, and the index of
+/// near-duplicate clusters the workers share.
+///
+/// Records are cached when a reader fetches them ([`Cache::fill`]), never as they are written:
+/// of the hundreds of thousands of mentions stored a second, clients fetch few by id (the live
+/// push and the pages carry the records), so caching every write would cost each mention a cache
+/// write and the cache its memory for records nobody reads.
 ///
 /// Contract: a cache is an optimisation. Every call is bounded in time; a slow or failed cache
 /// never fails or stalls a batch (implementations count errors and give up, and may open a
-/// circuit breaker).
+/// circuit breaker). Implementations bound their memory by bytes (Redis: its `maxmemory`).
 pub trait Cache: Send + Sync + 'static {
-    /// Called with every stored batch: a write-through cache (Redis, shared by API servers on
-    /// other machines) caches the compact records by id with a short TTL; a read-through one (the
-    /// embedded cache, in front of a local store) ignores it and fills on reads instead.
-    /// Implementations bound their memory by bytes.
-    fn remember(&self, batch: &[Stored]) -> impl Future<Output = ()> + Send;
-
     /// Caches one record a reader fetched from the store (best effort).
     fn fill(&self, id: &str, record: &[u8]) -> impl Future<Output = ()> + Send;
 
@@ -281,9 +281,6 @@ pub trait Cache: Send + Sync + 'static {
 
     /// The cached compact record of `id`, if present. `Err` only reports that the cache could not answer.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
-
-    /// Whether `id` was seen recently (within the seen-set TTL).
-    fn seen(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
 
     /// The near-duplicate cluster of each mention of a batch, in order: `probes[i]` is a
     /// mention's id and the LSH band keys of its text (`transforms::dedup::cluster::band_keys`).

@@ -95,7 +95,7 @@ async fn redis_cache_speaks_tls_and_refuses_an_untrusted_server() {
     let (timeout, ttl) = (Duration::from_secs(2), Duration::from_secs(60));
 
     // Trusted through redis.ca_file: the cache works.
-    let cache = RedisCache::new(&url, Some(&ca_file), timeout, ttl, 10).expect("TLS cache");
+    let cache = RedisCache::new(&url, Some(&ca_file), timeout, ttl).expect("TLS cache");
     let id = unique("tls");
     cache.fill(&id, b"over tls").await;
     assert_eq!(
@@ -105,11 +105,11 @@ async fn redis_cache_speaks_tls_and_refuses_an_untrusted_server() {
 
     // A server whose CA we do not trust: every call fails, nothing is sent in the clear.
     let other = write(dir.path(), "other.pem", &Ca::new("another CA").cert_pem());
-    let stranger = RedisCache::new(&url, Some(&other), timeout, ttl, 10).expect("cache");
+    let stranger = RedisCache::new(&url, Some(&other), timeout, ttl).expect("cache");
     let e = stranger.get(&id).await.expect_err("untrusted certificate");
     eprintln!("untrusted server refused: {e}");
     // The system's roots do not know our test CA either.
-    let system = RedisCache::new(&url, None, timeout, ttl, 10).expect("cache");
+    let system = RedisCache::new(&url, None, timeout, ttl).expect("cache");
     assert!(
         system.get(&id).await.is_err(),
         "not trusted by the system roots"
@@ -129,15 +129,9 @@ async fn redis_cache_speaks_tls_and_refuses_an_untrusted_server() {
         e.contains("redis.ca_file") && e.contains("rediss://"),
         "{e}"
     );
-    let e = RedisCache::new(
-        &url,
-        Some(Path::new("/nonexistent/ca.pem")),
-        timeout,
-        ttl,
-        1,
-    )
-    .expect_err("missing CA file")
-    .to_string();
+    let e = RedisCache::new(&url, Some(Path::new("/nonexistent/ca.pem")), timeout, ttl)
+        .expect_err("missing CA file")
+        .to_string();
     assert!(e.contains("redis.ca_file"), "{e}");
 }
 

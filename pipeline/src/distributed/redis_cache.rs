@@ -1,5 +1,5 @@
-//! The Redis cache: mentions by id, capped recent lists per topic, a seen-set, and live per-minute
-//! counters — all best effort.
+//! The Redis cache: the compact records clients fetch by id (read-through, with a TTL) and the
+//! near-duplicate cluster index the workers share — both best effort.
 //!
 //! A cache must never hold the pipeline back. Every call is bounded by `redis.timeout`; failures
 //! are counted; after [`FAILURES_TO_OPEN`] consecutive failures a circuit breaker skips Redis for
@@ -8,10 +8,6 @@
 //!
 //! TLS: a `rediss://` URL connects over rustls (the `ring` provider), checking the server's
 //! certificate and host name against the system's roots or, with `redis.ca_file`, that CA only.
-//!
-//! The live counters (`bc:agg:<topic>:<minute>`) are deduplicated through the seen-set inside one
-//! Lua script, so a redelivered mention does not count twice while its seen-key lives; the exact,
-//! durable aggregates are the store's (`topic_minute_stats`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,7 +19,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::error::{Error, Result};
 use crate::telemetry;
-use crate::traits::{Cache, ClusterProbe, Stored};
+use crate::traits::{Cache, ClusterProbe};
 
 /// Consecutive failures that open the breaker.
 pub const FAILURES_TO_OPEN: u32 = 3;
@@ -31,29 +27,6 @@ pub const FAILURES_TO_OPEN: u32 = 3;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the breaker stays open before a probe.
 pub const OPEN_FOR: Duration = Duration::from_secs(5);
-
-const COUNT_SCRIPT: &str = r"
--- KEYS: none. ARGV: ttl, then triples (id, sentiment, agg-key...) encoded as
--- id, sentiment, n, key1..keyn repeated.
-local ttl = tonumber(ARGV[1])
-local i = 2
-local counted = 0
-while i <= #ARGV do
-  local id, s, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local fresh = redis.call('SET', 'bc:seen:' .. id, '1', 'NX', 'EX', ttl)
-  for k = 1, n do
-    local key = ARGV[i + 2 + k]
-    if fresh then
-      redis.call('HINCRBY', key, 'mentions', 1)
-      redis.call('HINCRBYFLOAT', key, 'sentiment_sum', s)
-      redis.call('EXPIRE', key, ttl)
-    end
-  end
-  if fresh then counted = counted + 1 end
-  i = i + 3 + n
-end
-return counted
-";
 
 /// Near-duplicate clusters shared by every worker: each band key is a Redis key holding the id of
 /// the cluster that claimed it, expiring after the cluster window. One call per batch, atomic, so
@@ -104,8 +77,6 @@ pub struct RedisCache {
     breaker: Mutex<Breaker>,
     timeout: Duration,
     ttl_secs: u64,
-    recent_cap: usize,
-    script: redis::Script,
     cluster_script: redis::Script,
     cluster_window_ms: u64,
 }
@@ -151,7 +122,6 @@ impl RedisCache {
         ca_file: Option<&Path>,
         timeout: Duration,
         ttl: Duration,
-        recent_cap: usize,
     ) -> Result<RedisCache> {
         let client = client(url, ca_file)?;
         Ok(RedisCache {
@@ -160,8 +130,6 @@ impl RedisCache {
             breaker: Mutex::default(),
             timeout,
             ttl_secs: ttl.as_secs().max(1),
-            recent_cap: recent_cap.max(1),
-            script: redis::Script::new(COUNT_SCRIPT),
             cluster_script: redis::Script::new(CLUSTER_SCRIPT),
             cluster_window_ms: crate::traits::DEFAULT_CLUSTER_WINDOW.as_millis() as u64,
         })
@@ -262,57 +230,8 @@ impl RedisCache {
 }
 
 impl Cache for RedisCache {
-    async fn remember(&self, batch: &[Stored]) {
-        if batch.is_empty() {
-            return;
-        }
-        let ttl = self.ttl_secs;
-        let cap = self.recent_cap as isize;
-        let mut pipe = redis::pipe();
-        let mut by_topic: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for s in batch {
-            pipe.set_ex(format!("bc:m:{}", s.id), s.record.as_slice(), ttl)
-                .ignore();
-            for t in &s.topics {
-                by_topic.entry(t).or_default().push(&s.id);
-            }
-        }
-        for (topic, ids) in &by_topic {
-            let key = format!("bc:recent:{topic}");
-            pipe.lpush(&key, ids)
-                .ignore()
-                .ltrim(&key, 0, cap - 1)
-                .ignore()
-                .expire(&key, ttl as i64)
-                .ignore();
-        }
-        let _ = self
-            .call("remember", |mut c| async move {
-                pipe.query_async::<()>(&mut c).await
-            })
-            .await;
-
-        let mut inv = self.script.prepare_invoke();
-        inv.arg(ttl);
-        for s in batch {
-            let minute = crate::aggregate::minute_of(s.created_at).timestamp();
-            inv.arg(&s.id)
-                .arg(s.sentiment.unwrap_or(0.0))
-                .arg(s.topics.len());
-            for t in &s.topics {
-                inv.arg(format!("bc:agg:{t}:{minute}"));
-            }
-        }
-        let _ = self
-            .call("count", |mut c| async move {
-                inv.invoke_async::<i64>(&mut c).await
-            })
-            .await;
-    }
-
     async fn forget(&self, ids: &[String]) {
         let keys: Vec<String> = ids.iter().map(|id| format!("bc:m:{id}")).collect();
-        // The recent lists hold ids; readers skip ids whose mention is gone.
         let _ = self
             .call("forget", |mut c| async move { c.del::<_, ()>(keys).await })
             .await;
@@ -335,12 +254,6 @@ impl Cache for RedisCache {
             .await?;
         telemetry::cache_hit(got.is_some());
         Ok(got)
-    }
-
-    async fn seen(&self, id: &str) -> Result<bool> {
-        let key = format!("bc:seen:{id}");
-        self.call("seen", |mut c| async move { c.exists(key).await })
-            .await
     }
 
     async fn clusters(&self, probes: &[ClusterProbe<'_>]) -> Vec<Option<Arc<str>>> {

@@ -5,7 +5,7 @@ use moka::sync::Cache as Moka;
 use transforms::dedup::cluster::ClusterIndex;
 
 use crate::error::Result;
-use crate::traits::{Cache, ClusterProbe, DEFAULT_CLUSTER_WINDOW, Stored};
+use crate::traits::{Cache, ClusterProbe, DEFAULT_CLUSTER_WINDOW};
 
 /// The in-process cluster index's byte budget unless configured (`embedded.cluster_bytes`).
 pub const DEFAULT_CLUSTER_BYTES: u64 = 64 << 20;
@@ -85,8 +85,6 @@ impl MemoryCache {
 }
 
 impl Cache for MemoryCache {
-    async fn remember(&self, _batch: &[Stored]) {}
-
     async fn fill(&self, id: &str, record: &[u8]) {
         self.by_id.insert(Arc::from(id), Arc::from(record));
     }
@@ -99,10 +97,6 @@ impl Cache for MemoryCache {
 
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.by_id.get(id).map(|v| v.to_vec()))
-    }
-
-    async fn seen(&self, id: &str) -> Result<bool> {
-        Ok(self.by_id.contains_key(id))
     }
 
     async fn clusters(&self, probes: &[ClusterProbe<'_>]) -> Vec<Option<Arc<str>>> {
@@ -123,21 +117,6 @@ fn millis(d: Duration) -> i64 {
 mod tests {
     use super::*;
 
-    fn stored(id: &str, bytes: usize) -> Stored {
-        Stored {
-            id: id.into(),
-            source: model::Source::Synthetic,
-            created_at: chrono::Utc::now(),
-            collected_at: chrono::Utc::now(),
-            sentiment: None,
-            hashtags: Vec::new(),
-            fields_version: "test",
-            topics: Vec::new(),
-            record: vec![7; bytes],
-            json: None,
-        }
-    }
-
     #[tokio::test]
     async fn memory_is_bounded_by_bytes() {
         let budget = 1 << 20;
@@ -153,9 +132,6 @@ mod tests {
                 cache.fill(&format!("{chunk:02}-{i:04}"), &record).await;
             }
         }
-        // Writes do not fill a read-through cache.
-        cache.remember(&[stored("written", 10)]).await;
-        assert_eq!(cache.get("written").await.expect("get"), None);
         let held = cache.weighted_size();
         assert!(held <= budget, "{held} bytes held, budget {budget}");
         assert!(held > budget / 2, "the budget is used: {held}");

@@ -132,7 +132,8 @@ pub async fn store_stage<P: Publisher, S: Store>(
 }
 
 /// The rest of a batch once [`store_stage`] has stored `kept`: the enriched records published
-/// (those the broker refuses dead-lettered), the cache told, the deletions' tombstones
+/// (those the broker refuses dead-lettered), rewritten and deleted mentions dropped from the
+/// cache, the deletions' tombstones
 /// published, and only then the batch's positions committed.
 pub async fn publish_stage<P: Publisher, K: Cache>(
     batch: &Processed,
@@ -148,8 +149,7 @@ pub async fn publish_stage<P: Publisher, K: Cache>(
         let reprocessed = !batch.refiled.is_empty();
         let refused = publish_enriched(publisher, kept, reprocessed, stored_at, cx).await?;
         if !refused.is_empty() {
-            // Stored, but the broker will not carry it: the dead letter says so, and the cache
-            // skips it like the topic did.
+            // Stored, but the broker will not carry it: the dead letter says so.
             let dead: Vec<DeadLetter> = refused
                 .iter()
                 .map(|(i, e)| {
@@ -168,14 +168,13 @@ pub async fn publish_stage<P: Publisher, K: Cache>(
         Stats::add(&cx.stats.published, published);
         telemetry::published(published);
 
-        let started = std::time::Instant::now();
         if !batch.refiled.is_empty() {
-            // A read-through cache would keep serving the earlier version.
+            // The cache would keep serving the earlier version.
+            let started = std::time::Instant::now();
             let ids: Vec<String> = kept.iter().map(|s| s.id.clone()).collect();
             cache.forget(&ids).await;
+            telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
         }
-        cache.remember(kept).await;
-        telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
     }
     if !batch.deletes.is_empty() {
         let records: Vec<Record<'_>> = batch
