@@ -585,18 +585,20 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
             "proposed {proposed}"
         );
     }
+    // Mention `n` dated `at`, filed under `topic` only.
+    let one = |n, topic: &str, at| -> Arc<[Stored]> {
+        mentions(n, 1, &[at])
+            .iter()
+            .map(|m| Stored {
+                topics: vec![topic.to_owned()],
+                ..m.clone()
+            })
+            .collect()
+    };
     // A mention dated ten minutes ahead: its minute's plan is not final, so writing fixes it.
     let later = minute_of(Utc::now()) + chrono::Duration::minutes(10);
-    let early = mentions(1_000, 1, &[later]);
     let cold = "hashtag:rare-cold-topic";
-    let early: Vec<Stored> = early
-        .iter()
-        .map(|m| Stored {
-            topics: vec![cold.to_owned()],
-            ..m.clone()
-        })
-        .collect();
-    store.write(&Arc::from(early)).await.expect("write");
+    store.write(&one(1_000, cold, later)).await.expect("write");
     assert_eq!(
         store
             .propose_width(cold, later.timestamp(), 64)
@@ -607,14 +609,7 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
     );
     // A second row for that minute takes the frozen width (kept by the process, no second
     // transaction), whatever was proposed since.
-    let again: Vec<Stored> = mentions(1_001, 1, &[later])
-        .iter()
-        .map(|m| Stored {
-            topics: vec![cold.to_owned()],
-            ..m.clone()
-        })
-        .collect();
-    store.write(&Arc::from(again)).await.expect("write");
+    store.write(&one(1_001, cold, later)).await.expect("write");
     assert_eq!(
         common::count_topic_rows(store.session(), &ks, cold, later)
             .await
@@ -632,14 +627,10 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
     // A hot topic's row dated ahead freezes its minute no narrower than the topic needs now.
     // Frozen at 1, one early post would put a whole minute of race:a into one partition.
     let hot_later = minute_of(Utc::now()) + chrono::Duration::minutes(12);
-    let early_hot: Vec<Stored> = mentions(2_000, 1, &[hot_later])
-        .iter()
-        .map(|m| Stored {
-            topics: vec![TOPICS[0].to_owned()],
-            ..m.clone()
-        })
-        .collect();
-    store.write(&Arc::from(early_hot)).await.expect("write");
+    store
+        .write(&one(2_000, TOPICS[0], hot_later))
+        .await
+        .expect("write");
     let frozen = planned(TOPICS[0], hot_later).await;
     assert!(frozen >= 8, "race:a frozen at {frozen} buckets, not 1");
     assert_eq!(
@@ -656,14 +647,10 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
         .propose_width(TOPICS[0], proposed_narrow.timestamp(), 2)
         .await
         .expect("propose");
-    let early_hot: Vec<Stored> = mentions(2_001, 1, &[proposed_narrow])
-        .iter()
-        .map(|m| Stored {
-            topics: vec![TOPICS[0].to_owned()],
-            ..m.clone()
-        })
-        .collect();
-    store.write(&Arc::from(early_hot)).await.expect("write");
+    store
+        .write(&one(2_001, TOPICS[0], proposed_narrow))
+        .await
+        .expect("write");
     let widened = planned(TOPICS[0], proposed_narrow).await;
     assert!(widened >= 8, "race:a frozen at {widened} buckets, not 2");
 }
