@@ -11,6 +11,9 @@
 //! a gap: when it fails (a 404 from a server that hides its timelines, a 5xx, a timeout) the
 //! failure is logged with what the server answered, counted in
 //! `backchannel_collector_backfill_failures_total`, and the live stream is opened all the same.
+//! A refusal that will not change by asking again (401, 403, 404, 410) pauses the backfill for
+//! [`BACKFILL_PAUSE`]: a stream that reconnects often would otherwise spend a request of the
+//! server's rate limit on the same refusal at every reconnect.
 //! Where the server labels its events with SSE ids, a reconnect sends the last one as
 //! `Last-Event-ID` so a server that can resume does.
 //!
@@ -92,6 +95,25 @@ pub struct MastodonConfig {
 
 /// What happens after an oversized line or event: see [`SseParser`] for why not a reconnect.
 const RESYNC: &str = "resyncing at the next event";
+
+/// How long the backfill rests after the server refused the timeline for good (401, 403, 404,
+/// 410): settings a server changes rarely, so an hour of gaps not backfilled costs less than a
+/// refused request at every reconnect.
+pub const BACKFILL_PAUSE: Duration = Duration::from_secs(3600);
+
+/// Whether a failed backfill is a refusal that asking again will not change.
+fn refused_for_good(e: &CollectorError) -> bool {
+    matches!(
+        e,
+        CollectorError::Http {
+            status: 404 | 410,
+            ..
+        } | CollectorError::Auth {
+            status: 401 | 403,
+            ..
+        }
+    )
+}
 
 fn default_idle() -> Duration {
     Duration::from_secs(90)
@@ -243,20 +265,32 @@ impl Mastodon {
             seen: Recent::new(self.cfg.dedup_window),
             news: 0,
         };
+        let mut paused_until: Option<std::time::Instant> = None;
         loop {
             let before = pos.news;
-            if pos.cursor.is_some() && self.cfg.backfill_pages > 0 {
+            let paused = paused_until.is_some_and(|t| std::time::Instant::now() < t);
+            if pos.cursor.is_some() && self.cfg.backfill_pages > 0 && !paused {
                 match self.backfill(&mut em, &mut pos).await {
                     Ok(()) => {}
                     Err(CollectorError::Closed) => return Err(CollectorError::Closed),
                     // A gap we could not fill must not cost the live stream: go on to it.
                     Err(e) => {
                         em.metrics.backfill_failures.increment(1);
-                        tracing::warn!(
-                            source = "mastodon",
-                            error = %e,
-                            "backfill after reconnect failed; skipping it and streaming"
-                        );
+                        if refused_for_good(&e) {
+                            paused_until = Some(std::time::Instant::now() + BACKFILL_PAUSE);
+                            tracing::warn!(
+                                source = "mastodon",
+                                error = %e,
+                                pause = ?BACKFILL_PAUSE,
+                                "the server refuses its timeline; streaming without backfills for a while"
+                            );
+                        } else {
+                            tracing::warn!(
+                                source = "mastodon",
+                                error = %e,
+                                "backfill after reconnect failed; skipping it and streaming"
+                            );
+                        }
                     }
                 }
             }

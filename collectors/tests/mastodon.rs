@@ -192,14 +192,16 @@ fn news_events() -> Vec<String> {
 
 #[tokio::test]
 async fn a_failed_backfill_is_skipped_and_the_live_stream_goes_on() {
-    // A restart with a saved cursor against a server whose timeline API answers 404 (servers
-    // that hide their timelines), then 503: each backfill fails, the stream still runs.
+    // A restart with a saved cursor against a server whose timeline API answers 503, then 404
+    // (servers that hide their timelines): each backfill fails, the stream still runs. A 503 may
+    // pass, so the next reconnect asks again; a 404 will not, so later reconnects do not.
     let news = news_events();
     let server = Server::start(move |n, req| match req.path() {
-        "/api/v1/timelines/public" if n == 0 => Reply::status(404, &[]),
-        "/api/v1/timelines/public" => Reply::status(503, &[]),
+        "/api/v1/timelines/public" if n == 0 => Reply::status(503, &[]),
+        "/api/v1/timelines/public" => Reply::status(404, &[]),
         _ if n == 1 => sse(news[..4].to_vec()),
-        _ => sse(news[4..8].to_vec()),
+        _ if n == 3 => sse(news[4..8].to_vec()),
+        _ => sse(vec![":thump\n\n".into()]),
     })
     .await;
     let token = token_file();
@@ -223,6 +225,21 @@ async fn a_failed_backfill_is_skipped_and_the_live_stream_goes_on() {
             "/api/v1/timelines/public",
             "/api/v1/streaming/public"
         ]
+    );
+    // The next reconnect goes straight to the stream: the 404 paused the backfill.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.requests().len() < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let paths: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    assert!(paths.len() >= 5, "a third connection: {paths:?}");
+    assert!(
+        paths[4..].iter().all(|p| p == "/api/v1/streaming/public"),
+        "no backfill after the 404: {paths:?}"
     );
 }
 
