@@ -208,8 +208,26 @@ impl Heat {
         }
         let k = key(topic);
         self.now.add(k, bytes);
+        self.projected(k, share, now)
+    }
+
+    /// The width [`Heat::observe`] would answer for `topic` at `now`, without counting a row:
+    /// what a plan frozen early needs at least.
+    pub fn width(&self, topic: &str, share: f64, now: DateTime<Utc>) -> u32 {
+        self.projected(key(topic), share, now)
+    }
+
+    fn projected(&self, k: u64, share: f64, now: DateTime<Utc>) -> u32 {
+        let wall = now.timestamp().div_euclid(60) * 60;
+        let (current, before) = if wall == self.wall_minute {
+            (self.now.get(k), self.before.get(k))
+        } else if wall == self.wall_minute.saturating_add(60) {
+            (0, self.now.get(k)) // the minute counted last has just ended
+        } else {
+            (0, 0)
+        };
         let into = (now.timestamp_millis() as f64 / 1000.0 - wall as f64).max(MIN_ELAPSED_SECS);
-        let projected = (self.now.get(k) as f64 * 60.0 / into).max(self.before.get(k) as f64);
+        let projected = (current as f64 * 60.0 / into).max(before as f64);
         let share = if share > 0.0 && share <= 1.0 {
             share
         } else {
@@ -303,6 +321,13 @@ mod tests {
             }
         }
         assert_eq!(last, 32);
+        // Read without counting: the same projection, carried into the next minute by the one
+        // that ended, and gone once a whole minute passed without a row.
+        let at = |s| start + chrono::Duration::seconds(s);
+        assert_eq!(heat.width("source:x", 0.25, at(119)), 32);
+        assert_eq!(heat.width("source:x", 0.25, at(130)), 32);
+        assert_eq!(heat.width("source:x", 0.25, at(185)), 1);
+        assert_eq!(heat.width("hashtag:quiet", 0.25, at(119)), 1);
     }
 
     /// Proposals name the next minute early in a minute and the one after late in it, once per

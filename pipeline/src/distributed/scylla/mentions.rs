@@ -416,16 +416,12 @@ impl ScyllaStore {
         let now = Utc::now();
         // Each hot topic's widest projection over the batch: one proposal per topic and batch.
         let mut proposals: std::collections::HashMap<&str, (i64, u32)> = Default::default();
-        // Each topic's widest projection, the least a plan frozen by this batch is frozen at.
-        let mut needed: std::collections::HashMap<&str, u32> = Default::default();
         {
             let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
             for (s, _) in batch.clone() {
                 for t in &s.topics {
                     let bytes = buckets::row_bytes(t, &s.id, &s.hashtags);
                     let width = heat.observe(t, bytes, share, now);
-                    let n = needed.entry(t.as_str()).or_insert(1);
-                    *n = (*n).max(width);
                     if let Some((m, w)) = heat.proposal(t, width, now) {
                         let p = proposals.entry(t.as_str()).or_insert((m, w));
                         p.1 = p.1.max(w);
@@ -451,8 +447,7 @@ impl ScyllaStore {
                 let width = match widths.get(&(t.as_str(), minute)) {
                     Some(w) => *w,
                     None => {
-                        let floor = needed.get(t.as_str()).copied().unwrap_or(1);
-                        let w = self.write_width(t, minute, floor).await?;
+                        let w = self.write_width(t, minute).await?;
                         widths.insert((t.as_str(), minute), w);
                         w
                     }

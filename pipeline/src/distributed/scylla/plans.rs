@@ -86,11 +86,12 @@ impl ScyllaStore {
     /// The width to write `topic`'s rows of `minute` at: as [`Self::width_of`], except that a
     /// minute not final yet (a row dated ahead of the clock) has its plan frozen first, so
     /// nothing can change it after this row is written. It is frozen at what was proposed, and
-    /// no narrower than what the topic needs now: `needed` (the writer's projection of it) or
-    /// the width of the minute running now. Frozen at 1, one early row of a hot topic (a post
-    /// whose clock runs ahead, or a sender who dates posts ahead on purpose) would pin a whole
-    /// minute of it to one partition, since no later proposal can widen a frozen plan.
-    pub(super) async fn write_width(&self, topic: &str, minute: i64, needed: u32) -> Result<u32> {
+    /// no narrower than what the topic needs now: this writer's projection of it
+    /// ([`buckets::Heat::width`]) or the width of the minute running now. Frozen at 1, one early
+    /// row of a hot topic (a post whose clock runs ahead, or a sender who dates posts ahead on
+    /// purpose) would pin a whole minute of it to one partition, since no later proposal can
+    /// widen a frozen plan.
+    pub(super) async fn write_width(&self, topic: &str, minute: i64) -> Result<u32> {
         let now = Utc::now();
         if buckets::is_final(minute, now) {
             return Ok(self
@@ -100,6 +101,11 @@ impl ScyllaStore {
                 .copied()
                 .unwrap_or(1));
         }
+        let needed = {
+            let share = crate::distributed::kafka::partition_share();
+            let heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
+            heat.width(topic, share, now)
+        };
         let running = now.timestamp().div_euclid(60) * 60;
         let running = self
             .final_plan(running)
