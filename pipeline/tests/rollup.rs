@@ -654,3 +654,143 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
     let widened = planned(TOPICS[0], proposed_narrow).await;
     assert!(widened >= 8, "race:a frozen at {widened} buckets, not 2");
 }
+
+/// Minutes no worker was running to plan (an outage of every worker or of the store) carry the
+/// plan of the last minute a worker marked, so the backlog written into them afterwards is
+/// spread like the traffic before; a marked minute keeps its own plan. The history is written
+/// into `topic_widths` directly, hours back, where every plan is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minutes_nobody_planned_carry_the_last_marked_plan() {
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_carry");
+    let store = stores(&ks, 1).await.pop().expect("store");
+    let session = store.session();
+    let hour = minute_of(Utc::now() - chrono::Duration::hours(3));
+    let hour = hour - chrono::Duration::seconds(hour.timestamp().rem_euclid(3600));
+    let at = |minutes: i64| hour + chrono::Duration::minutes(minutes);
+    let insert = format!(
+        "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, ?, ?)"
+    );
+    let (a, b) = (TOPICS[0], TOPICS[1]);
+    // (minute, topic, width, frozen); topic "" marks the minute planned.
+    let history: [(i64, &str, i32, bool); 8] = [
+        (10, "", 1, false),
+        (10, a, 8, false),
+        (12, a, 2, false), // a young worker's narrower proposal: the carried 8 holds
+        (12, b, 2, true),  // frozen by a row dated ahead: holds as it is
+        (13, "", 1, false),
+        (59, "", 1, false),
+        (59, a, 16, false),
+        (59, b, 4, false),
+    ];
+    for (m, topic, width, frozen) in history {
+        session
+            .query_unpaged(insert.as_str(), (hour, at(m), topic, width, frozen))
+            .await
+            .expect("history");
+    }
+    // Minute → (race:a's width, race:b's width) the rows must be spread over.
+    let expected: [(i64, (i32, i32)); 6] = [
+        (10, (8, 1)),  // marked: its own plan
+        (11, (8, 1)),  // nobody planned it: carried from 10
+        (12, (8, 2)),  // carried, frozen race:b as frozen
+        (13, (1, 1)),  // marked, race:a not hot any more
+        (14, (1, 1)),  // carried from 13
+        (65, (16, 4)), // the next hour: carried from 59
+    ];
+    let minutes: Vec<DateTime<Utc>> = expected.iter().map(|(m, _)| at(*m)).collect();
+    let per_minute = 240u64;
+    let batch = mentions(50_000, per_minute * minutes.len() as u64, &minutes);
+    store.write(&batch).await.expect("write");
+    for (m, (wa, wb)) in expected {
+        for (topic, want) in [(a, wa), (b, wb)] {
+            // Where the rows are, bucket by bucket, read with the driver alone.
+            let q = format!(
+                "SELECT COUNT(*) FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"
+            );
+            let mut used = Vec::new();
+            let mut total = 0;
+            for bucket in 0..32 {
+                let n = session
+                    .query_unpaged(q.as_str(), (topic, at(m), bucket))
+                    .await
+                    .expect("count")
+                    .into_rows_result()
+                    .expect("rows")
+                    .single_row::<(i64,)>()
+                    .expect("count")
+                    .0;
+                if n > 0 {
+                    used.push(bucket);
+                }
+                total += n;
+            }
+            assert_eq!(total, per_minute as i64, "{topic} at minute {m}");
+            assert_eq!(
+                used,
+                (0..want).collect::<Vec<_>>(),
+                "{topic} at minute {m} spread over {want} buckets"
+            );
+            // The independent reading of the plan agrees, and so does the store's reader.
+            assert_eq!(
+                common::topic_buckets(session, &ks, topic, at(m))
+                    .await
+                    .expect("buckets"),
+                want,
+                "{topic} at minute {m}"
+            );
+            assert_eq!(
+                common::count_topic_rows(session, &ks, topic, at(m))
+                    .await
+                    .expect("count"),
+                per_minute as i64
+            );
+        }
+    }
+    let store_read = store
+        .recompute(scylla::DirtyMinute {
+            topic: a.to_owned(),
+            minute: at(65),
+            bucket: at(65),
+            shard: 0,
+            writetime: 0,
+        })
+        .await
+        .expect("recompute");
+    assert_eq!(
+        store_read.aggregate.mentions, per_minute as i64,
+        "the rollup reads them all"
+    );
+
+    // A worker marks the minute it plans once it has watched for a minute, and once.
+    let now = Utc::now();
+    let young = store
+        .mark_planned(now - chrono::Duration::seconds(30), now)
+        .await
+        .expect("mark");
+    assert_eq!(young, None, "watched for 30 s: no mark");
+    let watched = now - chrono::Duration::seconds(90);
+    let marked = store.mark_planned(watched, now).await.expect("mark");
+    let minute = scylla::buckets::proposal_minute(now);
+    assert_eq!(marked, Some(minute));
+    assert_eq!(store.mark_planned(watched, now).await.expect("mark"), None);
+    let row = session
+        .query_unpaged(
+            format!(
+                "SELECT width FROM {ks}.topic_widths WHERE hour = ? AND minute = ? AND topic = ''"
+            ),
+            (
+                DateTime::from_timestamp(scylla::buckets::hour_of(minute), 0).expect("hour"),
+                DateTime::from_timestamp(minute, 0).expect("minute"),
+            ),
+        )
+        .await
+        .expect("read the mark")
+        .into_rows_result()
+        .expect("rows")
+        .maybe_first_row::<(Option<i32>,)>()
+        .expect("row");
+    assert!(row.is_some(), "the mark is stored");
+}

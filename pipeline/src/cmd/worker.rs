@@ -15,6 +15,9 @@ use crate::stats::{Snapshot, Stats};
 /// How often each worker recomputes dirty minute aggregates, and how long a minute must have
 /// been quiet first.
 const ROLLUP_EVERY: Duration = Duration::from_secs(2);
+/// How often the worker marks the minute it plans (each is planned for a minute, from 80 to 20 s
+/// before it starts).
+const MARK_EVERY: Duration = Duration::from_secs(5);
 const ROLLUP_QUIET: Duration = Duration::from_secs(1);
 
 /// The command: runs the worker and prints the summary.
@@ -43,6 +46,7 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let signals = services::signals(&svc.store, false, &mut background).await?;
     let settings = Settings::from_config(config, &config.kafka.raw_topic, signals)?;
     background.push(tokio::spawn(rollups(svc.store.clone())));
+    background.push(tokio::spawn(marking(svc.store.clone())));
     services::alerts(config, &svc.store, &svc.publisher, &mut background)?;
 
     let stats = Arc::new(Stats::default());
@@ -73,6 +77,18 @@ async fn rollups(store: Arc<ScyllaStore>) {
         tokio::time::sleep(ROLLUP_EVERY).await;
         if let Err(e) = store.rollup(ROLLUP_QUIET).await {
             tracing::warn!(error = %e, "rollup failed; will retry");
+        }
+    }
+}
+
+/// Marks the minutes this worker plans, once it has watched the traffic for a minute (see
+/// `ScyllaStore::mark_planned`): a minute nobody marked carries the plan of the last one marked.
+async fn marking(store: Arc<ScyllaStore>) {
+    let watching = chrono::Utc::now();
+    loop {
+        tokio::time::sleep(MARK_EVERY).await;
+        if let Err(e) = store.mark_planned(watching, chrono::Utc::now()).await {
+            tracing::warn!(error = %e, "marking a planned minute failed; will retry");
         }
     }
 }

@@ -59,6 +59,78 @@ pub fn hour_of(minute: i64) -> i64 {
     minute.div_euclid(3600) * 3600
 }
 
+/// The minute proposals made at `now` are for: the next one while the current one is less than
+/// [`PROPOSE_UNTIL`] seconds old, else the one after. Always at least 20 s ahead of `now`.
+pub fn proposal_minute(now: DateTime<Utc>) -> i64 {
+    let current = now.timestamp().div_euclid(60) * 60;
+    let ahead = if now.timestamp() - current < PROPOSE_UNTIL {
+        1
+    } else {
+        2
+    };
+    current + ahead * 60
+}
+
+/// The `topic_widths` topic of a minute's *mark*: a worker that had been watching the traffic
+/// for a whole minute was running while that minute's plan was made, so every topic hot then
+/// was proposed for it. (No topic is empty.)
+pub const MARK: &str = "";
+
+/// How long a worker watches the traffic before it marks the minutes it plans.
+pub const WATCH_BEFORE_MARKING: i64 = 60;
+
+/// How far back an unmarked minute looks for a marked one to carry the plan of: the hours
+/// before its own, this many.
+pub const CARRY_HOURS: i64 = 24;
+
+/// A final plan: topic → width, for the topics wider than 1.
+pub type Plan = HashMap<String, u32>;
+
+/// What `topic_widths` holds for one minute.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Held {
+    /// Whether the minute is marked ([`MARK`]).
+    pub marked: bool,
+    /// Topic → (width, frozen): what was proposed for it, or fixed by a row dated ahead.
+    pub widths: HashMap<String, (u32, bool)>,
+}
+
+/// The final plan of a minute, from what the table holds for it and `carried`: the plan of the
+/// latest marked minute before it, within [`CARRY_HOURS`] hours before its own hour.
+///
+/// A marked minute's plan is what was proposed for it. An unmarked minute is one no worker was
+/// running to plan (every worker or the store down, a full restart): the backlog Kafka kept
+/// meanwhile is written into it afterwards, at the rate the topics had, so each topic keeps the
+/// width the carried plan gives it (widened by a proposal a young worker made for it). A width
+/// frozen by a row dated ahead holds as it is: that row was written at it. Every input is
+/// final once the minute is (its mark and proposals are made at least 20 s before it, and the
+/// minutes carried from are earlier), so every process reads the same plan.
+pub fn settle(held: &Held, carried: Option<&std::sync::Arc<Plan>>) -> std::sync::Arc<Plan> {
+    let own = |(t, (w, _)): (&String, &(u32, bool))| (*w > 1).then(|| (t.clone(), *w));
+    match carried {
+        Some(carried) if !held.marked => {
+            if held.widths.is_empty() {
+                return carried.clone();
+            }
+            let mut plan = Plan::clone(carried);
+            for (t, (w, frozen)) in &held.widths {
+                let w = if *frozen {
+                    *w
+                } else {
+                    (*w).max(plan.get(t).copied().unwrap_or(1))
+                };
+                if w > 1 {
+                    plan.insert(t.clone(), w);
+                } else {
+                    plan.remove(t);
+                }
+            }
+            std::sync::Arc::new(plan)
+        }
+        _ => std::sync::Arc::new(held.widths.iter().filter_map(own).collect()),
+    }
+}
+
 /// Most buckets one `(topic, minute)` is spread over.
 pub const MAX_WIDTH: u32 = 1024;
 
@@ -240,13 +312,7 @@ impl Heat {
     /// next minute (the one after, past [`PROPOSE_UNTIL`]) and the width, unless it is 1 or not
     /// wider than what this process proposed for that minute already.
     pub fn proposal(&self, topic: &str, width: u32, now: DateTime<Utc>) -> Option<(i64, u32)> {
-        let current = now.timestamp().div_euclid(60) * 60;
-        let ahead = if now.timestamp() - current < PROPOSE_UNTIL {
-            1
-        } else {
-            2
-        };
-        let minute = current + ahead * 60;
+        let minute = proposal_minute(now);
         let before = self
             .proposed
             .get(&(minute, topic.to_owned()))
@@ -328,6 +394,62 @@ mod tests {
         assert_eq!(heat.width("source:x", 0.25, at(130)), 32);
         assert_eq!(heat.width("source:x", 0.25, at(185)), 1);
         assert_eq!(heat.width("hashtag:quiet", 0.25, at(119)), 1);
+    }
+
+    /// A marked minute's plan is its own; an unmarked one keeps the carried widths, widened by
+    /// proposals, and takes frozen widths as they are; with nothing carried it is its own too.
+    #[test]
+    fn unmarked_minutes_carry_the_last_marked_plan() {
+        let held = |marked, widths: &[(&str, u32, bool)]| Held {
+            marked,
+            widths: widths
+                .iter()
+                .map(|(t, w, f)| ((*t).to_owned(), (*w, *f)))
+                .collect(),
+        };
+        let carried = std::sync::Arc::new(Plan::from([
+            ("source:x".to_owned(), 64),
+            ("hashtag:hot".to_owned(), 8),
+            ("signal:a".to_owned(), 4),
+        ]));
+        let marked = held(true, &[("source:x", 32, false), ("hashtag:cold", 1, true)]);
+        assert_eq!(
+            *settle(&marked, Some(&carried)),
+            Plan::from([("source:x".to_owned(), 32)]),
+            "a marked minute: only what was planned for it"
+        );
+        let outage = held(false, &[]);
+        let plan = settle(&outage, Some(&carried));
+        assert!(
+            std::sync::Arc::ptr_eq(&plan, &carried),
+            "shared, not copied"
+        );
+        let overlaid = held(
+            false,
+            &[
+                ("source:x", 16, false),    // a young worker's narrower proposal
+                ("hashtag:hot", 32, false), // a wider one
+                ("signal:a", 1, true),      // frozen at 1 by a row dated ahead
+                ("signal:b", 2, true),
+            ],
+        );
+        assert_eq!(
+            *settle(&overlaid, Some(&carried)),
+            Plan::from([
+                ("source:x".to_owned(), 64),
+                ("hashtag:hot".to_owned(), 32),
+                ("signal:b".to_owned(), 2),
+            ])
+        );
+        assert_eq!(
+            *settle(&overlaid, None),
+            Plan::from([
+                ("source:x".to_owned(), 16),
+                ("hashtag:hot".to_owned(), 32),
+                ("signal:b".to_owned(), 2),
+            ]),
+            "nothing to carry: its own plan"
+        );
     }
 
     /// Proposals name the next minute early in a minute and the one after late in it, once per

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::buckets::{self, MAX_WIDTH};
+use super::buckets::{self, Held, MAX_WIDTH, Plan};
 use super::{ScyllaStore, err};
 use crate::error::{Error, Result};
 
@@ -14,16 +14,33 @@ use crate::error::{Error, Result};
 /// minute's hot topics, empty for most minutes).
 const CACHED_MINUTES: usize = 4096;
 
+/// Hours whose latest marked plan a process keeps (the look-back of a day, twice).
+const CACHED_HOURS: usize = 2 * buckets::CARRY_HOURS as usize;
+
 /// Frozen (topic, minute) widths a process keeps for minutes not final yet.
 const CACHED_FROZEN: usize = 16_384;
 
 /// Final plans by minute (seconds since the epoch): topic → width, for the hot topics only.
 #[derive(Debug, Default)]
 pub(super) struct PlanCache {
-    minutes: BTreeMap<i64, Arc<HashMap<String, u32>>>,
+    minutes: BTreeMap<i64, Arc<Plan>>,
     /// Widths this process froze for minutes not final yet (rows dated ahead of the clocks):
     /// frozen is final, so a later batch need not run the transaction again.
     frozen: HashMap<(String, i64), u32>,
+    /// Per hour (all final), the plan of its latest marked minute, if any: what the unmarked
+    /// minutes of later hours carry.
+    hours: BTreeMap<i64, Option<Arc<Plan>>>,
+    /// The latest minute this process marked.
+    marked: i64,
+}
+
+impl PlanCache {
+    fn remember_hour(&mut self, hour: i64, last_marked: Option<Arc<Plan>>) {
+        self.hours.insert(hour, last_marked);
+        while self.hours.len() > CACHED_HOURS {
+            self.hours.pop_first();
+        }
+    }
 }
 
 /// A width as stored: what a writer could have planned, else 1.
@@ -200,49 +217,126 @@ impl ScyllaStore {
         Ok(row.await?.map(|(w,)| w.map_or(1, valid)))
     }
 
-    /// The final plan of `minute`: from the cache, or read with the rest of its hour (every
-    /// minute of the hour that was final when the read began is cached, planned or not).
-    async fn final_plan(&self, minute: i64) -> Result<Arc<HashMap<String, u32>>> {
+    /// The final plan of `minute`: from the cache, or settled with the rest of its hour (every
+    /// minute of the hour that was final when the read began is cached).
+    async fn final_plan(&self, minute: i64) -> Result<Arc<Plan>> {
         if let Some(p) = self.plan_cache().minutes.get(&minute) {
             return Ok(p.clone());
         }
         let hour = buckets::hour_of(minute);
         let now = Utc::now();
-        let mut rows = self
-            .session
-            .execute_iter(self.st.plans.clone(), (at(hour),))
-            .await
-            .map_err(err)?
-            .rows_stream::<(DateTime<Utc>, String, Option<i32>)>()
-            .map_err(err)?;
-        let mut by_minute: HashMap<i64, HashMap<String, u32>> = HashMap::new();
-        use futures_util::StreamExt;
-        while let Some(row) = rows.next().await {
-            let (m, topic, width) = row.map_err(err)?;
-            let width = width.map_or(1, valid);
-            if width > 1 {
-                by_minute
-                    .entry(m.timestamp())
-                    .or_default()
-                    .insert(topic, width);
-            }
-        }
-        let mut cache = self.plan_cache();
+        let held = self.read_hour(hour).await?;
+        let finals: Vec<i64> = (hour..hour + 3600)
+            .step_by(60)
+            .take_while(|m| buckets::is_final(*m, now))
+            .collect();
+        let marked = |m: &i64| held.get(m).is_some_and(|h| h.marked);
+        // Only unmarked minutes before the hour's first marked one take a plan from earlier hours.
+        let mut carried = match finals.first() {
+            Some(first) if !marked(first) => self.carried_into(hour).await?,
+            _ => None,
+        };
+        let empty = Held::default();
+        let mut last_marked = None;
         let mut wanted = Arc::default();
-        for m in (hour..hour + 3600).step_by(60) {
-            if !buckets::is_final(m, now) {
-                break;
+        let mut cache = self.plan_cache();
+        for m in finals {
+            let h = held.get(&m).unwrap_or(&empty);
+            let plan = buckets::settle(h, carried.as_ref());
+            if h.marked {
+                carried = Some(plan.clone());
+                last_marked = Some(plan.clone());
             }
-            let plan = Arc::new(by_minute.remove(&m).unwrap_or_default());
             if m == minute {
                 wanted = plan.clone();
             }
             cache.minutes.insert(m, plan);
         }
+        if buckets::is_final(hour + 3540, now) {
+            cache.remember_hour(hour, last_marked);
+        }
         while cache.minutes.len() > CACHED_MINUTES {
             cache.minutes.pop_first();
         }
         Ok(wanted)
+    }
+
+    /// The plan of the latest marked minute in the [`buckets::CARRY_HOURS`] hours before `hour`
+    /// (all final), if any: what its unmarked minutes carry.
+    async fn carried_into(&self, hour: i64) -> Result<Option<Arc<Plan>>> {
+        for back in 1..=buckets::CARRY_HOURS {
+            let h = hour - back * 3600;
+            let cached = self.plan_cache().hours.get(&h).cloned();
+            let last = match cached {
+                Some(last) => last,
+                None => {
+                    let held = self.read_hour(h).await?;
+                    let last = held
+                        .values()
+                        .rev()
+                        .find(|m| m.marked)
+                        .map(|m| buckets::settle(m, None));
+                    self.plan_cache().remember_hour(h, last.clone());
+                    last
+                }
+            };
+            if last.is_some() {
+                return Ok(last);
+            }
+        }
+        Ok(None)
+    }
+
+    /// What `topic_widths` holds for each minute of `hour`.
+    async fn read_hour(&self, hour: i64) -> Result<BTreeMap<i64, Held>> {
+        use futures_util::StreamExt;
+        let mut rows = self
+            .session
+            .execute_iter(self.st.plans.clone(), (at(hour),))
+            .await
+            .map_err(err)?
+            .rows_stream::<(DateTime<Utc>, String, Option<i32>, Option<bool>)>()
+            .map_err(err)?;
+        let mut held: BTreeMap<i64, Held> = BTreeMap::new();
+        while let Some(row) = rows.next().await {
+            let (m, topic, width, fixed) = row.map_err(err)?;
+            let minute = held.entry(m.timestamp()).or_default();
+            if topic == buckets::MARK {
+                minute.marked = true;
+            } else {
+                let width = width.map_or(1, valid);
+                minute.widths.insert(topic, (width, fixed.unwrap_or(false)));
+            }
+        }
+        Ok(held)
+    }
+
+    /// Marks the minute proposals are made for at `now` ([`buckets::MARK`]) once this worker
+    /// has watched the traffic since `watching` for [`buckets::WATCH_BEFORE_MARKING`] seconds:
+    /// it proposes every topic it sees hot, so that minute's plan is complete. A minute no
+    /// worker marked carries the plan of the last one marked ([`buckets::settle`]). A plain
+    /// write, not a transaction: every worker writes the same row, and it only ever says yes.
+    /// Returns the minute marked, if this call marked one.
+    pub async fn mark_planned(
+        &self,
+        watching: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        if (now - watching).num_seconds() < buckets::WATCH_BEFORE_MARKING {
+            return Ok(None);
+        }
+        let minute = buckets::proposal_minute(now);
+        if self.plan_cache().marked >= minute {
+            return Ok(None);
+        }
+        let key = (at(buckets::hour_of(minute)), at(minute), buckets::MARK);
+        self.session
+            .execute_unpaged(&self.st.mark_plan, key)
+            .await
+            .map_err(err)?;
+        let mut cache = self.plan_cache();
+        cache.marked = cache.marked.max(minute);
+        Ok(Some(minute))
     }
 
     fn plan_cache(&self) -> std::sync::MutexGuard<'_, PlanCache> {

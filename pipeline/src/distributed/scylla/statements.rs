@@ -53,6 +53,8 @@ pub(super) struct Statements {
     /// Lightweight transactions: not idempotent (a retried one may see its own first write).
     pub(super) take_lease: PreparedStatement,
     pub(super) renew_lease: PreparedStatement,
+    /// Marks a minute as planned by a running worker: `(hour, minute, buckets::MARK)`.
+    pub(super) mark_plan: PreparedStatement,
     /// A topic's plan for a minute, if it has none: `(hour, minute, topic, width, fixed)`.
     pub(super) new_plan: PreparedStatement,
     /// Widens a plan nobody froze: `(width, hour, minute, topic, held width)`.
@@ -115,11 +117,15 @@ impl Statements {
             ))
             .await?,
             plans: prep(format!(
-                "SELECT minute, topic, width FROM {ks}.topic_widths WHERE hour = ?"
+                "SELECT minute, topic, width, fixed FROM {ks}.topic_widths WHERE hour = ?"
             ))
             .await?,
             plan: prep(format!(
                 "SELECT width FROM {ks}.topic_widths WHERE hour = ? AND minute = ? AND topic = ?"
+            ))
+            .await?,
+            mark_plan: prep(format!(
+                "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, 1, false)"
             ))
             .await?,
             mark_dirty: prep(format!(
