@@ -14,10 +14,16 @@
 //! over 200,000 tags; ten signals matching 0.5–8% of mentions; and from minute 3 a breaking
 //! hashtag that jumps from nothing to 5% of all mentions. Plans are proposed for the next minute
 //! (or, late in a minute, the one after) and only widen, as in the store; the target is the default 32 MiB.
+//! Every worker is down from 4:30 to 7:00 (its backlog, kept by Kafka, is written afterwards into
+//! the minutes it was dated in) and restarts with nothing counted: workers mark the minutes they
+//! plan once they have watched for a minute, and a final plan is settled by the store's own
+//! `buckets::settle`, so the minutes nobody planned carry the last marked plan.
 
 use std::collections::HashMap;
 
-use pipeline::distributed::scylla::buckets::{self, Heat};
+use std::sync::Arc;
+
+use pipeline::distributed::scylla::buckets::{self, Heat, Held, Plan};
 use rand::{Rng, SeedableRng};
 
 const TARGET: u64 = 32 << 20;
@@ -29,7 +35,9 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let workers: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
-    let minutes: i64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
+    let minutes: i64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    // Seconds no worker runs; they restart at its end with nothing counted.
+    let outage = 270..420;
     let per_worker = rate / workers.max(1);
     let share = 1.0 / workers.max(1) as f64;
     let sources = [
@@ -58,9 +66,15 @@ fn main() {
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut heat = Heat::new(TARGET);
-    // (minute, topic) -> planned width; (topic, minute, bucket) -> bytes (all workers).
-    let mut plans: HashMap<(i64, String), u32> = HashMap::new();
+    // minute -> what `topic_widths` holds for it; minute -> its final plan;
+    // (topic, minute, bucket) -> bytes (all workers).
+    let mut held: HashMap<i64, Held> = HashMap::new();
+    let mut finals: HashMap<i64, Arc<Plan>> = HashMap::new();
+    let mut carried: Option<Arc<Plan>> = None;
+    let mut watching = 0;
     let mut bucketed: HashMap<(String, i64, i32), u64> = HashMap::new();
+    // The outage's minutes placed as if nobody's plan were carried.
+    let mut uncarried: HashMap<(String, i64, i32), u64> = HashMap::new();
     let mut whole: HashMap<(String, i64), u64> = HashMap::new();
     let start = chrono::DateTime::from_timestamp(1_796_000_400, 0).expect("time");
     let mut n = 0u64;
@@ -69,6 +83,31 @@ fn main() {
     for second in 0..minutes * 60 {
         let now = start + chrono::Duration::seconds(second);
         let minute = now.timestamp().div_euclid(60) * 60;
+        let up = !outage.contains(&second);
+        if second == outage.end {
+            heat = Heat::new(TARGET);
+            watching = second;
+        }
+        if up && second - watching >= buckets::WATCH_BEFORE_MARKING {
+            let m = buckets::proposal_minute(now);
+            held.entry(m).or_default().marked = true;
+        }
+        // A minute's plan is final from before it starts; the minutes carry in order.
+        let plan = finals
+            .entry(minute)
+            .or_insert_with(|| {
+                let h = held.get(&minute).cloned().unwrap_or_default();
+                let plan = buckets::settle(&h, carried.as_ref());
+                if h.marked {
+                    carried = Some(plan.clone());
+                }
+                plan
+            })
+            .clone();
+        let own = held
+            .get(&minute)
+            .map(|h| buckets::settle(h, None))
+            .unwrap_or_default();
         for _ in 0..per_worker {
             n += 1;
             let id = format!("x:{:019}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -104,15 +143,22 @@ fn main() {
             }
             for t in &topics {
                 let bytes = buckets::row_bytes(t, &id, &hashtags);
-                let w = heat.observe(t, bytes, share, now);
-                if let Some((m, w)) = heat.proposal(t, w, now) {
-                    let plan = plans.entry((m, t.clone())).or_insert(1);
-                    *plan = (*plan).max(w);
-                    heat.proposed(m, t, *plan);
+                if up {
+                    let w = heat.observe(t, bytes, share, now);
+                    if let Some((m, w)) = heat.proposal(t, w, now) {
+                        let widths = &mut held.entry(m).or_default().widths;
+                        let plan = widths.entry(t.clone()).or_insert((1, false));
+                        plan.0 = plan.0.max(w);
+                        heat.proposed(m, t, plan.0);
+                    }
                 }
-                let width = plans.get(&(minute, t.clone())).copied().unwrap_or(1);
+                let width = plan.get(t).copied().unwrap_or(1);
                 let b = buckets::bucket_of(&id, width);
                 *bucketed.entry((t.clone(), minute, b)).or_default() += bytes * workers;
+                if (6..9).contains(&((minute - start.timestamp()) / 60)) {
+                    let b = buckets::bucket_of(&id, own.get(t).copied().unwrap_or(1));
+                    *uncarried.entry((t.clone(), minute, b)).or_default() += bytes * workers;
+                }
                 *whole.entry((t.clone(), minute)).or_default() += bytes * workers;
             }
         }
@@ -186,15 +232,29 @@ fn main() {
         mb(burst(3, 4)),
         mb(burst(4, i64::MAX))
     );
-    let mut widest: Vec<(&(i64, String), &u32)> = plans
-        .iter()
-        .filter(|((m, _), _)| *m == start.timestamp() + 4 * 60)
-        .collect();
-    widest.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let in_outage = |m: &HashMap<(String, i64, i32), u64>| {
+        m.iter()
+            .filter(|((_, mi, _), _)| (6..9).contains(&((mi - start.timestamp()) / 60)))
+            .max_by_key(|(_, b)| **b)
+            .map(|((t, _, _), b)| (t.clone(), *b))
+            .unwrap_or_default()
+    };
+    let ((ct, cb), (ut, ub)) = (in_outage(&bucketed), in_outage(&uncarried));
+    println!(
+        "every worker down 4:30-7:00 (minutes 6-8 nobody marked, written from the backlog): \
+         largest {:.1} MB ({ct}) carrying minute 5's plan; unplanned it would be {:.0} MB ({ut})",
+        mb(cb),
+        mb(ub)
+    );
+    let mut widest: Vec<(&String, u32)> = held
+        .get(&(start.timestamp() + 4 * 60))
+        .map(|h| h.widths.iter().map(|(t, (w, _))| (t, *w)).collect())
+        .unwrap_or_default();
+    widest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let shown: Vec<String> = widest
         .iter()
         .take(8)
-        .map(|((_, t), w)| format!("{t} {w}"))
+        .map(|(t, w)| format!("{t} {w}"))
         .collect();
     println!("widths planned for minute 4: {}", shown.join(", "));
 }
