@@ -30,12 +30,17 @@
 //!   no narrower than the topic needs now (the writer's projection, the running minute's
 //!   width), so a hot topic's early row cannot pin a minute of it to one partition.
 //!
+//! - A worker that has watched the traffic for a minute *marks* each minute it plans ([`MARK`]).
+//!   A final minute nobody marked is one no worker was running to plan (all of them down, or the
+//!   store, or restarted at once): the backlog Kafka kept is written into it afterwards, so it
+//!   carries the plan of the last marked minute ([`settle`]).
+//!
 //! A steady hot topic keeps its width from minute to minute and its partitions stay under the
 //! target. One that turns hot within a minute is planned from the next minute or the one after:
 //! until then its partitions grow with it (at 1,000,000 mentions/s, a hashtag going from
 //! nothing to 5% of the firehose puts a few hundred MB into the minutes before its plan takes
 //! over; a fresh deployment's first minute is unplanned too; `benches/partitions` simulates
-//! both). Readers read buckets `0..width` in parallel; a cold topic has no plan, one bucket, and
+//! both, and an outage of every worker). Readers read buckets `0..width` in parallel; a cold topic has no plan, one bucket, and
 //! costs one query as before.
 
 use std::collections::HashMap;
