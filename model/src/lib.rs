@@ -35,7 +35,8 @@ pub struct Mention {
     /// Canonical web address of the mention, when the source has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// When the author published it (RFC 3339, UTC).
+    /// When the author published it (RFC 3339, UTC). Workers store a time later than
+    /// `collected_at` as `collected_at`: the source's clock ran ahead.
     pub created_at: Timestamp,
     /// When our collector received it (RFC 3339, UTC).
     pub collected_at: Timestamp,

@@ -20,6 +20,8 @@ pub const PROCESSED: &str = "backchannel_pipeline_processed_mentions_total";
 pub const STORED: &str = "backchannel_store_written_mentions_total";
 pub const PUBLISHED: &str = "backchannel_publish_enriched_mentions_total";
 pub const DEAD_LETTERS: &str = "backchannel_pipeline_dead_letters_total";
+/// Mentions dated after they were collected, dated as collected instead.
+pub const DATED_AHEAD: &str = "backchannel_pipeline_dated_ahead_mentions_total";
 pub const BATCH_SIZE: &str = "backchannel_pipeline_batch_size_mentions";
 pub const STAGE_DURATION: &str = "backchannel_pipeline_stage_duration_seconds";
 pub const STORE_WRITE_DURATION: &str = "backchannel_store_write_duration_seconds";
@@ -211,6 +213,11 @@ fn describe() {
         Unit::Count,
         "Messages sent to the dead-letter topic, by reason."
     );
+    describe_counter!(
+        DATED_AHEAD,
+        Unit::Count,
+        "Mentions whose created_at was later than their collected_at (a clock running ahead), stored as created when collected."
+    );
     describe_histogram!(BATCH_SIZE, Unit::Count, "Messages per processed batch.");
     describe_histogram!(
         STAGE_DURATION,
@@ -387,6 +394,9 @@ pub fn clustered(first: u64, earlier: u64, unplaced: u64) {
     }
 }
 /// One dead letter (rare: looked up per call).
+pub fn dated_ahead(n: u64) {
+    counter!(DATED_AHEAD).increment(n);
+}
 pub fn dead_letter(reason: &'static str) {
     counter!(DEAD_LETTERS, "reason" => reason).increment(1);
 }

@@ -160,7 +160,7 @@ async fn store_mentions_at<S: Store + SignalStore>(
             let mut m = source.mention(i as u64);
             m.id = (*id).to_owned();
             m.text = (*text).to_owned();
-            m.created_at = at;
+            (m.created_at, m.collected_at) = (at, at);
             Delivery {
                 partition: 0,
                 offset: i as i64,

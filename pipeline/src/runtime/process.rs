@@ -129,6 +129,7 @@ fn process_with(
 ) -> Processed {
     let mut out = Processed::default();
     let mut stored = Vec::with_capacity(batch.len());
+    let mut dated_ahead = 0;
     FIELDS.with_borrow_mut(|fields| {
         for d in batch {
             let pos = out.positions.entry(d.partition).or_insert(d.offset);
@@ -144,13 +145,21 @@ fn process_with(
                 }
                 continue;
             }
-            let m = match Mention::decode(&d.payload, caps.limits) {
+            let mut m = match Mention::decode(&d.payload, caps.limits) {
                 Ok(m) => m,
                 Err(e) => {
                     out.dead.push(DeadLetter::new(d, e.reason(), e.to_string()));
                     continue;
                 }
             };
+            // Nothing is created after it was collected: a later `created_at` is a clock
+            // running ahead (the source's, or a sender dating posts ahead on purpose). Taken as
+            // it is, it would file the mention under a minute not begun, whose partition plans
+            // are not final yet, and each such (topic, minute) costs a lightweight transaction.
+            if m.created_at > m.collected_at {
+                m.created_at = m.collected_at;
+                dated_ahead += 1;
+            }
             // A panic in a transform costs this mention, not the worker. The record buffer may
             // be half-written, so it starts afresh.
             let result =
@@ -174,6 +183,9 @@ fn process_with(
             }
         }
     });
+    if dated_ahead > 0 {
+        telemetry::dated_ahead(dated_ahead);
+    }
     out.stored = stored.into();
     out
 }
@@ -353,6 +365,37 @@ pub(super) mod tests {
             payload: serde_json::to_vec(&m).expect("json"),
             tombstone: false,
         }
+    }
+
+    /// A mention dated after it was collected is stored as created when collected; one dated
+    /// before keeps its time. (The record carries the same time as the row.)
+    #[test]
+    fn a_mention_dated_after_its_collection_is_dated_as_collected() {
+        let dated = |id: &str, created: &str| {
+            let mut d = delivery(0, id, "text");
+            let mut m: serde_json::Value = serde_json::from_slice(&d.payload).expect("json");
+            m["created_at"] = created.into();
+            d.payload = serde_json::to_vec(&m).expect("json");
+            d
+        };
+        let batch = vec![
+            dated("ahead", "2031-06-01T12:00:00Z"),
+            dated("behind", "2025-12-31T23:59:00Z"),
+        ];
+        let out = process_batch(batch, &Caps::default(), None);
+        assert!(out.dead.is_empty());
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().expect("time");
+        assert_eq!(out.stored[0].created_at, at("2026-01-01T00:00:01Z"));
+        assert_eq!(out.stored[1].created_at, at("2025-12-31T23:59:00Z"));
+        let mut json = Vec::new();
+        transforms::avro::Layout::current()
+            .to_json(&out.stored[0].record, &mut json)
+            .expect("decodes");
+        let json: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(
+            json["mention"]["created_at"].as_str().map(at),
+            Some(at("2026-01-01T00:00:01Z"))
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ async fn post(rig: &mut Rig, text: &str) -> Mention {
     rig.next += 1;
     m.id = format!("dash-{}", rig.next);
     m.text = text.to_owned();
-    m.created_at = chrono::Utc::now();
+    (m.created_at, m.collected_at) = (chrono::Utc::now(), chrono::Utc::now());
     let payload = serde_json::to_vec(&m).expect("json");
     rig.producer
         .send(Some(m.id.clone().into_bytes()), payload)
