@@ -1,6 +1,6 @@
 //! Counters the runtime keeps for its status line and summary. Cheap atomics, updated per batch.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -14,7 +14,14 @@ pub struct Stats {
     pub batches: AtomicU64,
     pub store_retries: AtomicU64,
     pub backlog: AtomicU64,
+    /// The latest time (seconds since the epoch) the pipeline showed it keeps up with live
+    /// traffic: it stored a mention collected within [`LIVE_WITHIN`] of storing it, or found
+    /// nothing waiting to be consumed. 0 if never.
+    pub live_at: AtomicI64,
 }
+
+/// A stored mention collected at most this long before shows the pipeline keeps up.
+pub const LIVE_WITHIN: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 impl Default for Stats {
     fn default() -> Self {
@@ -28,6 +35,7 @@ impl Default for Stats {
             batches: AtomicU64::new(0),
             store_retries: AtomicU64::new(0),
             backlog: AtomicU64::new(0),
+            live_at: AtomicI64::new(0),
         }
     }
 }
@@ -49,6 +57,17 @@ pub struct Snapshot {
 impl Stats {
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Records that the pipeline kept up with live traffic at `at`.
+    pub fn live(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.live_at.fetch_max(at.timestamp(), Ordering::Relaxed);
+    }
+
+    /// Whether the pipeline kept up with live traffic at some time within `within` of `now`.
+    pub fn live_within(&self, within: Duration, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let last = self.live_at.load(Ordering::Relaxed);
+        last > 0 && now.timestamp() - last <= within.as_secs() as i64
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -35,6 +35,8 @@ pub const CACHE_MISSES: &str = "backchannel_cache_misses_total";
 pub const CACHE_ERRORS: &str = "backchannel_cache_errors_total";
 pub const CACHE_BREAKER_OPEN: &str = "backchannel_cache_breaker_open";
 pub const CONSUMER_LAG: &str = "backchannel_kafka_consumer_lag_messages";
+/// When the brokers last answered for the lag of every assigned partition.
+pub const LAG_MEASURED: &str = "backchannel_kafka_consumer_lag_measured_timestamp_seconds";
 pub const CREATED_TO_STORED: &str = "backchannel_pipeline_created_to_stored_seconds";
 pub const COLLECTED_TO_STORED: &str = "backchannel_pipeline_collected_to_stored_seconds";
 pub const IN_FLIGHT: &str = "backchannel_pipeline_in_flight_batches";
@@ -265,6 +267,11 @@ fn describe() {
         Unit::Count,
         "Messages behind the partition's high watermark."
     );
+    describe_gauge!(
+        LAG_MEASURED,
+        Unit::Seconds,
+        "When (seconds since the epoch) the brokers last answered for the lag of every assigned partition: the lag gauges are stale once this falls behind, and while it is over 15 s old the worker marks no minute planned."
+    );
     describe_histogram!(
         CREATED_TO_STORED,
         Unit::Seconds,
@@ -472,6 +479,9 @@ pub fn cache_breaker(open: bool) {
 /// Every few seconds per partition.
 pub fn consumer_lag(partition: i32, lag: i64) {
     gauge!(CONSUMER_LAG, "partition" => partition.to_string()).set(lag as f64);
+}
+pub fn lag_measured(at: i64) {
+    gauge!(LAG_MEASURED).set(at as f64);
 }
 /// Records each stored mention's latency from creation and from collection to `now`.
 pub fn latency_to_stored(

@@ -19,6 +19,8 @@ use common::{CQL, KAFKA, REDIS, service_up};
 use harness::{Env, Guard, assert_aggregates, ground_truth, kcat_enriched, metric, signal};
 use rand::{Rng, SeedableRng};
 
+const LAG_MEASURED: &str = "backchannel_kafka_consumer_lag_measured_timestamp_seconds";
+
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn services() -> bool {
@@ -173,15 +175,33 @@ async fn e2e_kafka_stopped_20s_while_idle_and_while_busy_worker_resumes_nothing_
     env.wait_stored(warm as i64, Duration::from_secs(300)).await;
 
     // Idle: nothing left to consume when Kafka goes.
+    let lag_age = || {
+        let at = metric(&env.metrics(), LAG_MEASURED, "");
+        chrono::Utc::now().timestamp() as f64 - at
+    };
+    let measured = || async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while lag_age() >= 12.0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        lag_age() < 12.0
+    };
+    assert!(measured().await, "the lag is measured every 5 s");
     let kafka = Stopped::stop("kafka");
     tokio::time::sleep(OUTAGE).await;
     assert_alive(&mut worker, "while Kafka was down (idle)");
+    let stale = lag_age();
+    assert!(
+        stale >= 15.0,
+        "the brokers did not answer, so the lag was not measured for the outage ({stale} s)"
+    );
     kafka.restart();
     let second = 1_000u64;
     env.produce_synthetic(21, warm, second).await;
     env.wait_stored((warm + second) as i64, Duration::from_secs(300))
         .await;
     assert_alive(&mut worker, "after the idle outage");
+    assert!(measured().await, "measured again once Kafka is back");
 
     // Busy: a backlog being worked through when Kafka goes.
     let busy = env_u64("BACKCHANNEL_OUTAGE_MENTIONS", 30_000);

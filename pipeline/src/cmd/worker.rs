@@ -18,6 +18,8 @@ const ROLLUP_EVERY: Duration = Duration::from_secs(2);
 /// How often the worker marks the minute it plans (each is planned for a minute, from 80 to 20 s
 /// before it starts).
 const MARK_EVERY: Duration = Duration::from_secs(5);
+/// A worker marks only if it kept up with live traffic this recently (`Stats::live_within`).
+const LIVE_FOR_MARKING: Duration = Duration::from_secs(20);
 const ROLLUP_QUIET: Duration = Duration::from_secs(1);
 
 /// The command: runs the worker and prints the summary.
@@ -46,10 +48,10 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let signals = services::signals(&svc.store, false, &mut background).await?;
     let settings = Settings::from_config(config, &config.kafka.raw_topic, signals)?;
     background.push(tokio::spawn(rollups(svc.store.clone())));
-    background.push(tokio::spawn(marking(svc.store.clone())));
     services::alerts(config, &svc.store, &svc.publisher, &mut background)?;
 
     let stats = Arc::new(Stats::default());
+    background.push(tokio::spawn(marking(svc.store.clone(), stats.clone())));
     let stop = services::stop_flag(
         "stopping: draining in-flight batches and committing…",
         None,
@@ -81,13 +83,19 @@ async fn rollups(store: Arc<ScyllaStore>) {
     }
 }
 
-/// Marks the minutes this worker plans, once it has watched the traffic for a minute (see
-/// `ScyllaStore::mark_planned`): a minute nobody marked carries the plan of the last one marked.
-async fn marking(store: Arc<ScyllaStore>) {
+/// Marks the minutes this worker plans (see `ScyllaStore::mark_planned`) while it keeps up with
+/// live traffic, once it has watched it for a minute. A minute nobody marked carries the plan of
+/// the last one marked: so do the minutes while Kafka is out of reach (its lag unknown, nothing
+/// stored) or the workers catch up on a backlog, which are written later at the rate before.
+async fn marking(store: Arc<ScyllaStore>, stats: Arc<Stats>) {
     let watching = chrono::Utc::now();
     loop {
         tokio::time::sleep(MARK_EVERY).await;
-        if let Err(e) = store.mark_planned(watching, chrono::Utc::now()).await {
+        let now = chrono::Utc::now();
+        if !stats.live_within(LIVE_FOR_MARKING, now) {
+            continue;
+        }
+        if let Err(e) = store.mark_planned(watching, now).await {
             tracing::warn!(error = %e, "marking a planned minute failed; will retry");
         }
     }

@@ -121,9 +121,21 @@ pub struct KafkaConsumer {
     stash: std::collections::VecDeque<Delivery>,
     /// Transient consume errors are not logged again before this.
     quiet: Quiet,
-    backlog: Arc<AtomicU64>,
+    backlog: Arc<Backlog>,
     lag_task: tokio::task::JoinHandle<()>,
 }
+
+/// The consumer lag over the assigned partitions, as last measured in full.
+#[derive(Debug, Default)]
+struct Backlog {
+    messages: AtomicU64,
+    /// When (seconds since the epoch) the brokers last answered for every assigned partition;
+    /// 0 if never, or if nothing was assigned.
+    measured: std::sync::atomic::AtomicI64,
+}
+
+/// A lag measured longer ago than this is not known any more (the brokers are not answering).
+const LAG_STALE: i64 = 15;
 
 impl std::fmt::Debug for KafkaConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,7 +182,7 @@ impl KafkaConsumer {
             .subscribe(&[&cfg.raw_topic])
             .map_err(|e| Error::queue("subscribing", e))?;
         let inner = Arc::new(consumer);
-        let backlog = Arc::new(AtomicU64::new(0));
+        let backlog = Arc::new(Backlog::default());
         let lag_task = tokio::spawn(track_lag(
             inner.clone(),
             cfg.raw_topic.clone(),
@@ -200,7 +212,7 @@ impl Drop for KafkaConsumer {
 async fn track_lag(
     consumer: Arc<StreamConsumer<Ctx>>,
     topic: String,
-    backlog: Arc<AtomicU64>,
+    backlog: Arc<Backlog>,
     rebalanced: Arc<tokio::sync::Notify>,
 ) {
     loop {
@@ -210,33 +222,42 @@ async fn track_lag(
         };
         let c = consumer.clone();
         let t = topic.clone();
-        let lags = tokio::task::spawn_blocking(move || -> Vec<(i32, i64)> {
+        // Each assigned partition's lag, and whether the brokers answered for all of them.
+        let (lags, whole) = tokio::task::spawn_blocking(move || -> (Vec<(i32, i64)>, bool) {
             if share_due {
                 update_share(&c, &t);
             }
             let Ok(position) = c.position() else {
-                return Vec::new();
+                return (Vec::new(), false);
             };
             let mut out = Vec::new();
+            let mut whole = true;
             for e in position.elements_for_topic(&t) {
                 let Ok((_, high)) = c.fetch_watermarks(&t, e.partition(), Duration::from_secs(2))
                 else {
+                    whole = false;
                     continue;
                 };
                 let pos = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
                 out.push((e.partition(), (high - pos).max(0)));
             }
             drop(position);
-            out
+            (out, whole)
         })
         .await
         .unwrap_or_default();
         let mut total = 0;
+        let measured = whole && !lags.is_empty();
         for (p, lag) in lags {
             telemetry::consumer_lag(p, lag);
             total += lag as u64;
         }
-        backlog.store(total, Ordering::Relaxed);
+        if measured {
+            backlog.messages.store(total, Ordering::Relaxed);
+            let now = chrono::Utc::now().timestamp();
+            backlog.measured.store(now, Ordering::Relaxed);
+            telemetry::lag_measured(now);
+        }
     }
 }
 
@@ -333,8 +354,12 @@ impl Consumer for KafkaConsumer {
         })
     }
 
+    /// None while the brokers have not answered for every assigned partition for
+    /// [`LAG_STALE`] seconds, or nothing is assigned.
     fn backlog(&self) -> Option<u64> {
-        Some(self.backlog.load(Ordering::Relaxed))
+        let measured = self.backlog.measured.load(Ordering::Relaxed);
+        let fresh = chrono::Utc::now().timestamp() - measured <= LAG_STALE;
+        fresh.then(|| self.backlog.messages.load(Ordering::Relaxed))
     }
 }
 

@@ -116,6 +116,10 @@ pub async fn store_stage<P: Publisher, S: Store>(
         telemetry::stored(stored.len());
         if batch.refiled.is_empty() {
             // A rewrite of an old mention says nothing about how fresh the pipeline is.
+            let fresh = kept.at - crate::stats::LIVE_WITHIN;
+            if stored.iter().any(|s| s.collected_at >= fresh) {
+                cx.stats.live(kept.at);
+            }
             telemetry::latency_to_stored(
                 kept.at,
                 stored.iter().map(|s| (s.created_at, s.collected_at)),
@@ -603,6 +607,53 @@ mod tests {
                 .dead_lettered
                 .load(std::sync::atomic::Ordering::Relaxed),
             1
+        );
+    }
+
+    /// Storing mentions collected long ago (a backlog) says nothing about keeping up with live
+    /// traffic; storing one collected just now does.
+    #[tokio::test]
+    async fn storing_fresh_mentions_shows_the_pipeline_keeps_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbStore::open(dir.path()).expect("store");
+        let publisher = Refusing {
+            limit: usize::MAX,
+            taken: Mutex::default(),
+        };
+        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
+        let cx = SinkContext {
+            source_topic: "raw",
+            stats: &stats,
+            shutdown: &shutdown,
+            max_dead_letter_payload: 4_000,
+        };
+        let now = chrono::Utc::now();
+        let old = process_batch(
+            vec![delivery(1, "old", "from the backlog")],
+            &Caps::default(),
+            None,
+        );
+        store_stage(&old, &publisher, &store, &cx)
+            .await
+            .expect("stored");
+        assert!(
+            !stats.live_within(Duration::from_secs(20), now),
+            "collected in 2026-01"
+        );
+        let mut fresh = delivery(2, "fresh", "just collected");
+        let mut m: serde_json::Value = serde_json::from_slice(&fresh.payload).expect("json");
+        m["created_at"] = (now - chrono::TimeDelta::seconds(3)).to_rfc3339().into();
+        m["collected_at"] = now.to_rfc3339().into();
+        fresh.payload = serde_json::to_vec(&m).expect("json");
+        let fresh = process_batch(vec![fresh], &Caps::default(), None);
+        store_stage(&fresh, &publisher, &store, &cx)
+            .await
+            .expect("stored");
+        assert!(stats.live_within(Duration::from_secs(20), chrono::Utc::now()));
+        let later = chrono::Utc::now() + chrono::TimeDelta::seconds(30);
+        assert!(
+            !stats.live_within(Duration::from_secs(20), later),
+            "only so long"
         );
     }
 

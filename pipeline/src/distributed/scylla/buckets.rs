@@ -30,10 +30,11 @@
 //!   no narrower than the topic needs now (the writer's projection, the running minute's
 //!   width), so a hot topic's early row cannot pin a minute of it to one partition.
 //!
-//! - A worker that has watched the traffic for a minute *marks* each minute it plans ([`MARK`]).
-//!   A final minute nobody marked is one no worker was running to plan (all of them down, or the
-//!   store, or restarted at once): the backlog Kafka kept is written into it afterwards, so it
-//!   carries the plan of the last marked minute ([`settle`]).
+//! - A worker that has watched the traffic for a minute, and keeps up with it, *marks* each
+//!   minute it plans ([`MARK`]). A final minute nobody marked is one no worker was there to plan
+//!   (all of them down, or the store or Kafka, or catching up on a backlog): what was kept
+//!   meanwhile is written into it afterwards, so it carries the plan of the last marked minute
+//!   ([`settle`]).
 //!
 //! A steady hot topic keeps its width from minute to minute and its partitions stay under the
 //! target. One that turns hot within a minute is planned from the next minute or the one after:
