@@ -208,9 +208,6 @@ where
                 poll_stats
                     .backlog
                     .store(b, std::sync::atomic::Ordering::Relaxed);
-                if b == 0 {
-                    poll_stats.live(chrono::Utc::now()); // nothing waiting: caught up
-                }
             }
             let permit = match &polled {
                 Ok(Polled::Batch(batch)) if !batch.is_empty() => {

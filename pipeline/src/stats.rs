@@ -14,9 +14,8 @@ pub struct Stats {
     pub batches: AtomicU64,
     pub store_retries: AtomicU64,
     pub backlog: AtomicU64,
-    /// The latest time (seconds since the epoch) the pipeline showed it keeps up with live
-    /// traffic: it stored a mention collected within [`LIVE_WITHIN`] of storing it, or found
-    /// nothing waiting to be consumed. 0 if never.
+    /// The latest time (seconds since the epoch) the pipeline stored a mention collected
+    /// within [`LIVE_WITHIN`] of storing it: it keeps up with live traffic. 0 if never.
     pub live_at: AtomicI64,
 }
 

@@ -170,6 +170,7 @@ async fn e2e_kafka_stopped_20s_while_idle_and_while_busy_worker_resumes_nothing_
     const OUTAGE: Duration = Duration::from_secs(20);
     let env = Env::new("kafkadown").await;
     let mut worker = env.spawn_worker();
+    let spawned = Instant::now();
     let warm = 1_000u64;
     env.produce_synthetic(21, 0, warm).await;
     env.wait_stored(warm as i64, Duration::from_secs(300)).await;
@@ -235,6 +236,30 @@ async fn e2e_kafka_stopped_20s_while_idle_and_while_busy_worker_resumes_nothing_
         metric(&env.metrics(), "backchannel_pipeline_retries_total", "") > 0.0,
         "the outage was seen and waited out"
     );
+    // Caught up, with Kafka answering that nothing waits, and watching for over a minute: the
+    // worker marks the minutes it plans.
+    let watched = Duration::from_secs(65);
+    if spawned.elapsed() < watched {
+        tokio::time::sleep(watched - spawned.elapsed()).await;
+    }
+    let marks = format!(
+        "SELECT minute FROM {}.topic_widths WHERE topic = '' ALLOW FILTERING",
+        env.keyspace
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut marked = 0;
+    while marked == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        marked = env
+            .session
+            .query_unpaged(marks.as_str(), ())
+            .await
+            .expect("read marks")
+            .into_rows_result()
+            .expect("rows")
+            .rows_num();
+    }
+    assert!(marked > 0, "a live worker marks the minutes it plans");
     env.finish(worker).await;
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::distributed::ScyllaStore;
+use crate::distributed::kafka::Backlog;
 use crate::error::Result;
 use crate::http::Readiness;
 use crate::runtime::{self, Settings};
@@ -51,7 +52,11 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     services::alerts(config, &svc.store, &svc.publisher, &mut background)?;
 
     let stats = Arc::new(Stats::default());
-    background.push(tokio::spawn(marking(svc.store.clone(), stats.clone())));
+    background.push(tokio::spawn(marking(
+        svc.store.clone(),
+        stats.clone(),
+        svc.consumer.lag(),
+    )));
     let stop = services::stop_flag(
         "stopping: draining in-flight batches and committing…",
         None,
@@ -87,12 +92,13 @@ async fn rollups(store: Arc<ScyllaStore>) {
 /// live traffic, once it has watched it for a minute. A minute nobody marked carries the plan of
 /// the last one marked: so do the minutes while Kafka is out of reach (its lag unknown, nothing
 /// stored) or the workers catch up on a backlog, which are written later at the rate before.
-async fn marking(store: Arc<ScyllaStore>, stats: Arc<Stats>) {
+async fn marking(store: Arc<ScyllaStore>, stats: Arc<Stats>, lag: Arc<Backlog>) {
     let watching = chrono::Utc::now();
     loop {
         tokio::time::sleep(MARK_EVERY).await;
         let now = chrono::Utc::now();
-        if !stats.live_within(LIVE_FOR_MARKING, now) {
+        // Live: it stored fresh mentions lately, or the brokers say nothing waits.
+        if !stats.live_within(LIVE_FOR_MARKING, now) && lag.known() != Some(0) {
             continue;
         }
         if let Err(e) = store.mark_planned(watching, now).await {

@@ -127,7 +127,7 @@ pub struct KafkaConsumer {
 
 /// The consumer lag over the assigned partitions, as last measured in full.
 #[derive(Debug, Default)]
-struct Backlog {
+pub struct Backlog {
     messages: AtomicU64,
     /// When (seconds since the epoch) the brokers last answered for every assigned partition;
     /// 0 if never, or if nothing was assigned.
@@ -136,6 +136,16 @@ struct Backlog {
 
 /// A lag measured longer ago than this is not known any more (the brokers are not answering).
 const LAG_STALE: i64 = 15;
+
+impl Backlog {
+    /// Messages waiting over the assigned partitions; None while the brokers have not answered
+    /// for every assigned partition for [`LAG_STALE`] seconds, or nothing is assigned.
+    pub fn known(&self) -> Option<u64> {
+        let measured = self.measured.load(Ordering::Relaxed);
+        let fresh = chrono::Utc::now().timestamp() - measured <= LAG_STALE;
+        fresh.then(|| self.messages.load(Ordering::Relaxed))
+    }
+}
 
 impl std::fmt::Debug for KafkaConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +208,14 @@ impl KafkaConsumer {
             backlog,
             lag_task,
         })
+    }
+}
+
+impl KafkaConsumer {
+    /// The lag this consumer measures, for a task that outlives its polls (a poll waits for the
+    /// first message, so an idle poll loop does not look).
+    pub fn lag(&self) -> Arc<Backlog> {
+        self.backlog.clone()
     }
 }
 
@@ -354,12 +372,9 @@ impl Consumer for KafkaConsumer {
         })
     }
 
-    /// None while the brokers have not answered for every assigned partition for
-    /// [`LAG_STALE`] seconds, or nothing is assigned.
+    /// See [`Backlog::known`].
     fn backlog(&self) -> Option<u64> {
-        let measured = self.backlog.measured.load(Ordering::Relaxed);
-        let fresh = chrono::Utc::now().timestamp() - measured <= LAG_STALE;
-        fresh.then(|| self.backlog.messages.load(Ordering::Relaxed))
+        self.backlog.known()
     }
 }
 
