@@ -764,14 +764,22 @@ async fn minutes_nobody_planned_carry_the_last_marked_plan() {
         "the rollup reads them all"
     );
 
-    // A worker marks the minute it plans once it has watched for a minute, and once.
-    let now = Utc::now();
+    // A worker marks the minute it plans once it has watched for a minute, and once, while
+    // 30 s or more remain before that minute. (Five seconds into the next minute: the mark is
+    // for the one after, 55 s ahead.)
+    let now = minute_of(Utc::now()) + chrono::Duration::seconds(65);
+    let late = now + chrono::Duration::seconds(30);
+    let watched = now - chrono::Duration::seconds(90);
+    assert_eq!(
+        store.mark_planned(watched, late).await.expect("mark"),
+        None,
+        "25 s before the minute after: too late to mark it"
+    );
     let young = store
         .mark_planned(now - chrono::Duration::seconds(30), now)
         .await
         .expect("mark");
     assert_eq!(young, None, "watched for 30 s: no mark");
-    let watched = now - chrono::Duration::seconds(90);
     let marked = store.mark_planned(watched, now).await.expect("mark");
     let minute = scylla::buckets::proposal_minute(now);
     assert_eq!(marked, Some(minute));

@@ -85,6 +85,10 @@ pub const MARK: &str = "";
 /// How long a worker watches the traffic before it marks the minutes it plans.
 pub const WATCH_BEFORE_MARKING: i64 = 60;
 
+/// A mark is written at least this many seconds before its minute starts: 20 s before the
+/// minute's plan is final, for the write to land before any process reads it as final.
+pub const MARK_LEAD: i64 = 30;
+
 /// How far back an unmarked minute looks for a marked one to carry the plan of: the hours
 /// before its own, this many.
 pub const CARRY_HOURS: i64 = 24;

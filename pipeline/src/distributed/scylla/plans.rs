@@ -312,8 +312,9 @@ impl ScyllaStore {
     }
 
     /// Marks the minute proposals are made for at `now` ([`buckets::MARK`]) once this worker
-    /// has watched the traffic since `watching` for [`buckets::WATCH_BEFORE_MARKING`] seconds:
-    /// it proposes every topic it sees hot, so that minute's plan is complete. A minute no
+    /// has watched the traffic since `watching` for [`buckets::WATCH_BEFORE_MARKING`] seconds,
+    /// and while [`buckets::MARK_LEAD`] seconds or more remain before that minute: the worker
+    /// proposes every topic it sees hot, so that minute's plan is complete. A minute no
     /// worker marked carries the plan of the last one marked ([`buckets::settle`]). A plain
     /// write, not a transaction: every worker writes the same row, and it only ever says yes.
     /// Returns the minute marked, if this call marked one.
@@ -326,7 +327,7 @@ impl ScyllaStore {
             return Ok(None);
         }
         let minute = buckets::proposal_minute(now);
-        if self.plan_cache().marked >= minute {
+        if minute - now.timestamp() < buckets::MARK_LEAD || self.plan_cache().marked >= minute {
             return Ok(None);
         }
         let key = (at(buckets::hour_of(minute)), at(minute), buckets::MARK);
