@@ -16,12 +16,12 @@ use crate::stats::{Snapshot, Stats};
 /// How often each worker recomputes dirty minute aggregates, and how long a minute must have
 /// been quiet first.
 const ROLLUP_EVERY: Duration = Duration::from_secs(2);
+const ROLLUP_QUIET: Duration = Duration::from_secs(1);
 /// How often the worker marks the minute it plans (each is planned for a minute, from 80 to 20 s
 /// before it starts).
 const MARK_EVERY: Duration = Duration::from_secs(5);
 /// A worker marks only if it kept up with live traffic this recently (`Stats::live_within`).
 const LIVE_FOR_MARKING: Duration = Duration::from_secs(20);
-const ROLLUP_QUIET: Duration = Duration::from_secs(1);
 
 /// The command: runs the worker and prints the summary.
 pub async fn main(config: &Config, status: bool) -> Result<()> {

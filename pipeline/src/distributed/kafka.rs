@@ -209,9 +209,7 @@ impl KafkaConsumer {
             lag_task,
         })
     }
-}
 
-impl KafkaConsumer {
     /// The lag this consumer measures, for a task that outlives its polls (a poll waits for the
     /// first message, so an idle poll loop does not look).
     pub fn lag(&self) -> Arc<Backlog> {
