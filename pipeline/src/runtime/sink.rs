@@ -535,6 +535,20 @@ mod tests {
         }
     }
 
+    /// A sink context reading the raw topic `raw`.
+    fn context<'a>(
+        stats: &'a Stats,
+        shutdown: &'a watch::Receiver<bool>,
+        max_dead_letter_payload: usize,
+    ) -> SinkContext<'a> {
+        SinkContext {
+            source_topic: "raw",
+            stats,
+            shutdown,
+            max_dead_letter_payload,
+        }
+    }
+
     #[derive(Default)]
     struct Commits(Mutex<Vec<(i32, i64)>>);
 
@@ -567,12 +581,7 @@ mod tests {
             None,
         );
         let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
-        let cx = SinkContext {
-            source_topic: "raw",
-            stats: &stats,
-            shutdown: &shutdown,
-            max_dead_letter_payload: 4_000,
-        };
+        let cx = context(&stats, &shutdown, 4_000);
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
         sink_batch(&batch, &publisher, &store, &cache, &commits, &cx)
             .await
@@ -621,12 +630,7 @@ mod tests {
             taken: Mutex::default(),
         };
         let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
-        let cx = SinkContext {
-            source_topic: "raw",
-            stats: &stats,
-            shutdown: &shutdown,
-            max_dead_letter_payload: 4_000,
-        };
+        let cx = context(&stats, &shutdown, 4_000);
         let now = chrono::Utc::now();
         let old = process_batch(
             vec![delivery(1, "old", "from the backlog")],
@@ -664,12 +668,7 @@ mod tests {
             taken: Mutex::default(),
         };
         let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
-        let cx = SinkContext {
-            source_topic: "raw",
-            stats: &stats,
-            shutdown: &shutdown,
-            max_dead_letter_payload: 1 << 20,
-        };
+        let cx = context(&stats, &shutdown, 1 << 20);
         let dead = [DeadLetter {
             partition: 1,
             offset: 2,
