@@ -546,7 +546,10 @@ impl ScyllaStore {
         for ((s, ttl), f) in batch.iter().zip(ttls).zip(old) {
             let Some(ttl) = ttl? else { continue };
             let minute = minute_of(f.created_at);
-            for t in f.topics.iter().filter(|t| !s.topics.contains(t)) {
+            // Rows are keyed by the mention's time too: one whose time changed (stored, before
+            // times after collection were taken as collected, dated ahead) loses every old row.
+            let moved = f.created_at != s.created_at;
+            for t in f.topics.iter().filter(|t| moved || !s.topics.contains(t)) {
                 gone.push((t.as_str(), minute, f));
             }
             live.push((s, Some(ttl)));
