@@ -546,9 +546,11 @@ impl ScyllaStore {
         for ((s, ttl), f) in batch.iter().zip(ttls).zip(old) {
             let Some(ttl) = ttl? else { continue };
             let minute = minute_of(f.created_at);
-            // Rows are keyed by the mention's time too: one whose time changed (stored, before
-            // times after collection were taken as collected, dated ahead) loses every old row.
-            let moved = f.created_at != s.created_at;
+            // Rows are keyed by the mention's time too (to the millisecond, as CQL stores it):
+            // one whose time changed (stored, before times after collection were taken as
+            // collected, dated ahead) loses every old row. One whose key stays is not deleted
+            // and written again, which coordinators' clocks could order either way.
+            let moved = f.created_at.timestamp_millis() != s.created_at.timestamp_millis();
             for t in f.topics.iter().filter(|t| moved || !s.topics.contains(t)) {
                 gone.push((t.as_str(), minute, f));
             }
