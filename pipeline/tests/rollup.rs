@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use pipeline::aggregate::{MinuteAggregate, minute_of};
 use pipeline::config::Config;
 use pipeline::distributed::{ScyllaStore, scylla};
-use pipeline::traits::{Delivery, Store, Stored};
+use pipeline::traits::{Delivery, Filed, Store, Stored};
 
 const TOPICS: [&str; 2] = ["race:a", "race:b"];
 
@@ -73,6 +73,17 @@ fn mentions(first: u64, n: u64, minutes: &[DateTime<Utc>]) -> Arc<[Stored]> {
             s
         })
         .collect()
+}
+
+/// How `m` was filed, as a rewrite of it is told.
+fn filed(m: &Stored) -> Filed {
+    Filed {
+        id: m.id.clone(),
+        created_at: m.created_at,
+        topics: m.topics.clone(),
+        sentiment: m.sentiment,
+        hashtags: m.hashtags.clone(),
+    }
 }
 
 /// The aggregate recounted from the minute's rows in `topic_mentions`, over all its buckets.
@@ -406,7 +417,7 @@ async fn dirty_marks_are_bucketed_expire_and_closed_buckets_are_not_read_again()
 /// topic takes the row back out of whichever bucket it was written to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
-    use pipeline::traits::{Before, Filed};
+    use pipeline::traits::Before;
     if !service_up("Cassandra", CQL) {
         return;
     }
@@ -513,16 +524,7 @@ async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
     );
 
     // Rewrites of 30 mentions that are no longer filed under race:b.
-    let old: Vec<Filed> = all[..30]
-        .iter()
-        .map(|m| Filed {
-            id: m.id.clone(),
-            created_at: m.created_at,
-            topics: m.topics.clone(),
-            sentiment: m.sentiment,
-            hashtags: m.hashtags.clone(),
-        })
-        .collect();
+    let old: Vec<Filed> = all[..30].iter().map(filed).collect();
     let new: Vec<Stored> = all[..30]
         .iter()
         .map(|m| Stored {
@@ -540,16 +542,7 @@ async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
     // A rewrite that moves 10 mentions to the next minute (a time stored ahead of collection,
     // taken as collected when reprocessed): their old rows go, under every topic.
     let next = minute + chrono::Duration::minutes(1);
-    let old: Vec<Filed> = all[30..40]
-        .iter()
-        .map(|m| Filed {
-            id: m.id.clone(),
-            created_at: m.created_at,
-            topics: m.topics.clone(),
-            sentiment: m.sentiment,
-            hashtags: m.hashtags.clone(),
-        })
-        .collect();
+    let old: Vec<Filed> = all[30..40].iter().map(filed).collect();
     let moved: Vec<Stored> = all[30..40]
         .iter()
         .map(|m| Stored {
