@@ -66,11 +66,13 @@ fn main() {
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut heat = Heat::new(TARGET);
-    // minute -> what `topic_widths` holds for it; minute -> its final plan;
-    // (topic, minute, bucket) -> bytes (all workers).
+    // minute -> what `topic_widths` holds for it; (topic, minute, bucket) -> bytes (all workers).
     let mut held: HashMap<i64, Held> = HashMap::new();
-    let mut finals: HashMap<i64, Arc<Plan>> = HashMap::new();
+    // The running minute, its final plan, and its own plan (nothing carried).
+    let mut settled: (i64, Arc<Plan>, Arc<Plan>) = (i64::MIN, Arc::default(), Arc::default());
     let mut carried: Option<Arc<Plan>> = None;
+    // The minutes no worker marked, counted from the start.
+    let unmarked = 6..9;
     let mut watching = 0;
     let mut bucketed: HashMap<(String, i64, i32), u64> = HashMap::new();
     // The outage's minutes placed as if nobody's plan were carried.
@@ -93,21 +95,15 @@ fn main() {
             held.entry(m).or_default().marked = true;
         }
         // A minute's plan is final from before it starts; the minutes carry in order.
-        let plan = finals
-            .entry(minute)
-            .or_insert_with(|| {
-                let h = held.get(&minute).cloned().unwrap_or_default();
-                let plan = buckets::settle(&h, carried.as_ref());
-                if h.marked {
-                    carried = Some(plan.clone());
-                }
-                plan
-            })
-            .clone();
-        let own = held
-            .get(&minute)
-            .map(|h| buckets::settle(h, None))
-            .unwrap_or_default();
+        if settled.0 != minute {
+            let h = held.get(&minute).cloned().unwrap_or_default();
+            let plan = buckets::settle(&h, carried.as_ref());
+            if h.marked {
+                carried = Some(plan.clone());
+            }
+            settled = (minute, plan, buckets::settle(&h, None));
+        }
+        let (_, plan, own) = &settled;
         for _ in 0..per_worker {
             n += 1;
             let id = format!("x:{:019}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -155,7 +151,7 @@ fn main() {
                 let width = plan.get(t).copied().unwrap_or(1);
                 let b = buckets::bucket_of(&id, width);
                 *bucketed.entry((t.clone(), minute, b)).or_default() += bytes * workers;
-                if (6..9).contains(&((minute - start.timestamp()) / 60)) {
+                if unmarked.contains(&((minute - start.timestamp()) / 60)) {
                     let b = buckets::bucket_of(&id, own.get(t).copied().unwrap_or(1));
                     *uncarried.entry((t.clone(), minute, b)).or_default() += bytes * workers;
                 }
@@ -234,7 +230,7 @@ fn main() {
     );
     let in_outage = |m: &HashMap<(String, i64, i32), u64>| {
         m.iter()
-            .filter(|((_, mi, _), _)| (6..9).contains(&((mi - start.timestamp()) / 60)))
+            .filter(|((_, mi, _), _)| unmarked.contains(&((mi - start.timestamp()) / 60)))
             .max_by_key(|(_, b)| **b)
             .map(|((t, _, _), b)| (t.clone(), *b))
             .unwrap_or_default()

@@ -41,8 +41,8 @@
 //! until then its partitions grow with it (at 1,000,000 mentions/s, a hashtag going from
 //! nothing to 5% of the firehose puts a few hundred MB into the minutes before its plan takes
 //! over; a fresh deployment's first minute is unplanned too; `benches/partitions` simulates
-//! both, and an outage of every worker). Readers read buckets `0..width` in parallel; a cold topic has no plan, one bucket, and
-//! costs one query as before.
+//! both, and an outage of every worker). Readers read buckets `0..width` in parallel; a cold
+//! topic has no plan, one bucket, and costs one query as before.
 
 use std::collections::HashMap;
 
@@ -109,10 +109,10 @@ pub struct Held {
 /// latest marked minute before it, within [`CARRY_HOURS`] hours before its own hour.
 ///
 /// A marked minute's plan is what was proposed for it. An unmarked minute is one no worker was
-/// running to plan (every worker or the store down, a full restart): the backlog Kafka kept
-/// meanwhile is written into it afterwards, at the rate the topics had, so each topic keeps the
-/// width the carried plan gives it (widened by a proposal a young worker made for it). A width
-/// frozen by a row dated ahead holds as it is: that row was written at it. Every input is
+/// there to plan (every worker, the store or Kafka down, a full restart, a catch-up): what was
+/// kept meanwhile is written into it afterwards, at the rate the topics had, so each topic keeps
+/// the width the carried plan gives it (widened by a proposal a young worker made for it). A
+/// width frozen by a row dated ahead holds as it is: that row was written at it. Every input is
 /// final once the minute is (its mark and proposals are made at least 20 s before it, and the
 /// minutes carried from are earlier), so every process reads the same plan.
 pub fn settle(held: &Held, carried: Option<&std::sync::Arc<Plan>>) -> std::sync::Arc<Plan> {
