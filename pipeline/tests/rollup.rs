@@ -682,6 +682,28 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
         .expect("write");
     let widened = planned(TOPICS[0], proposed_narrow).await;
     assert!(widened >= 8, "race:a frozen at {widened} buckets, not 2");
+
+    // A topic gone quiet (its own collector down while the workers keep up with the rest)
+    // keeps its width for what that collector replays into its minutes later: a worker marking
+    // a minute half an hour on, race:a silent since, first proposes it at the width it had.
+    let quiet =
+        minute_of(Utc::now()) + chrono::Duration::minutes(30) + chrono::Duration::seconds(5);
+    let marked = store
+        .mark_planned(quiet - chrono::Duration::minutes(5), quiet)
+        .await
+        .expect("mark")
+        .expect("a minute marked");
+    let marked = DateTime::from_timestamp(marked, 0).expect("minute");
+    let held = planned(TOPICS[0], marked).await;
+    assert!(
+        held >= width,
+        "race:a held at {held} buckets, planned at {width} before"
+    );
+    assert_eq!(
+        planned(cold, marked).await,
+        1,
+        "a topic never hot holds nothing"
+    );
 }
 
 /// Minutes no worker was running to plan (an outage of every worker or of the store) carry the

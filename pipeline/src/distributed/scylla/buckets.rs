@@ -34,7 +34,9 @@
 //!   minute it plans ([`MARK`]). A final minute nobody marked is one no worker was there to plan
 //!   (all of them down, or the store or Kafka, or catching up on a backlog): what was kept
 //!   meanwhile is written into it afterwards, so it carries the plan of the last marked minute
-//!   ([`settle`]).
+//!   ([`settle`]). Before it marks a minute, it proposes every topic it planned in the last
+//!   [`HOLD_MINUTES`] at the widest width it had ([`Heat::held`]): a topic gone quiet because
+//!   its own collector is down keeps its width for what that collector replays into it later.
 //!
 //! A steady hot topic keeps its width from minute to minute and its partitions stay under the
 //! target. One that turns hot within a minute is planned from the next minute or the one after:
@@ -92,6 +94,13 @@ pub const MARK_LEAD: i64 = 30;
 /// How far back an unmarked minute looks for a marked one to carry the plan of: the hours
 /// before its own, this many.
 pub const CARRY_HOURS: i64 = 24;
+
+/// How long a worker keeps proposing a topic at its width after it last proposed it, in
+/// minutes: a topic whose own collector is down goes quiet while the workers keep up with the
+/// rest, and what that collector replays when it is back is written into the quiet minutes, at
+/// the rate the topic had. Readers pay for it: a topic that stops is read over its last width's
+/// buckets for this long.
+pub const HOLD_MINUTES: i64 = 60;
 
 /// A final plan: topic → width, for the topics wider than 1.
 pub type Plan = HashMap<String, u32>;
@@ -233,7 +242,8 @@ fn key(topic: &str) -> u64 {
 const MIN_ELAPSED_SECS: f64 = 5.0;
 
 /// One worker's view of how hot each topic is; bounded by [`Heat::BYTES`] plus the proposals of
-/// the last few minutes.
+/// the last [`HOLD_MINUTES`] (an entry per hot topic and minute: a topic is proposed only when
+/// it needs more than one bucket, so at most the minute's bytes over the target are hot).
 pub struct Heat {
     target: u64,
     /// Bytes per topic written in the current wall-clock minute, and in the one before.
@@ -241,8 +251,12 @@ pub struct Heat {
     before: Sketch,
     /// The wall-clock minute `now` counts (seconds since the epoch).
     wall_minute: i64,
-    /// (minute, topic) → the width this process last proposed (a plan only widens).
+    /// (minute, topic) → the widest width this process knows the plan holds (it proposed it,
+    /// or the table answered it): a plan only widens, so narrower proposals are not made.
     proposed: HashMap<(i64, String), u32>,
+    /// (minute, topic) → the widest width this process proposed from its own view of the
+    /// traffic, for the minutes ahead and the last [`HOLD_MINUTES`]: what quiet topics hold.
+    seen: HashMap<(i64, String), u32>,
 }
 
 impl std::fmt::Debug for Heat {
@@ -250,6 +264,7 @@ impl std::fmt::Debug for Heat {
         f.debug_struct("Heat")
             .field("target", &self.target)
             .field("proposed", &self.proposed.len())
+            .field("seen", &self.seen.len())
             .finish()
     }
 }
@@ -266,6 +281,7 @@ impl Heat {
             before: Sketch::new(),
             wall_minute: i64::MIN,
             proposed: HashMap::new(),
+            seen: HashMap::new(),
         }
     }
 
@@ -287,6 +303,7 @@ impl Heat {
             }
             self.wall_minute = wall;
             self.proposed.retain(|(m, _), _| *m > wall);
+            self.seen.retain(|(m, _), _| *m > wall - HOLD_MINUTES * 60);
         }
         let k = key(topic);
         self.now.add(k, bytes);
@@ -331,10 +348,48 @@ impl Heat {
         (width > before).then_some((minute, width))
     }
 
-    /// Records that `(minute, topic)`'s plan holds `width` or wider now.
+    /// Records that this process proposed `width` for `(minute, topic)` from its own view of
+    /// the traffic (what [`Heat::proposal`] returned).
     pub fn proposed(&mut self, minute: i64, topic: &str, width: u32) {
+        let w = self.seen.entry((minute, topic.to_owned())).or_insert(1);
+        *w = (*w).max(width);
+        self.holds(minute, topic, width);
+    }
+
+    /// Records that `(minute, topic)`'s plan holds `width` or wider now: the table's answer to
+    /// a proposal, or a width held for a quiet topic (which holds nothing itself).
+    pub fn holds(&mut self, minute: i64, topic: &str, width: u32) {
         let w = self.proposed.entry((minute, topic.to_owned())).or_insert(1);
         *w = (*w).max(width);
+    }
+
+    /// The proposals that hold each topic this process proposed from its own view in the last
+    /// [`HOLD_MINUTES`] before `minute` at the widest width it proposed then, where `minute` is
+    /// not known to be planned that wide already: made before a worker marks `minute`, so a
+    /// topic gone quiet (its collector down) keeps its width for what is replayed into it
+    /// later. Widths held this way, or answered by the table, hold nothing themselves, so a
+    /// hold ends an hour after the traffic last needed it.
+    pub fn held(&self, minute: i64) -> Vec<(String, u32)> {
+        let mut widest: HashMap<&str, u32> = HashMap::new();
+        for ((m, topic), w) in &self.seen {
+            if *m > minute - HOLD_MINUTES * 60 && *m < minute {
+                let e = widest.entry(topic.as_str()).or_insert(1);
+                *e = (*e).max(*w);
+            }
+        }
+        let mut out: Vec<(String, u32)> = widest
+            .into_iter()
+            .filter(|(t, w)| {
+                *w > 1
+                    && self
+                        .proposed
+                        .get(&(minute, (*t).to_owned()))
+                        .is_none_or(|p| p < w)
+            })
+            .map(|(t, w)| (t.to_owned(), w))
+            .collect();
+        out.sort();
+        out
     }
 }
 
@@ -460,6 +515,53 @@ mod tests {
             ]),
             "nothing to carry: its own plan"
         );
+    }
+
+    /// A topic planned within the last hour is held at the widest width it had, for a minute
+    /// this process has not planned it that wide for; older plans, width 1 and later minutes'
+    /// plans hold nothing.
+    #[test]
+    fn quiet_topics_hold_their_recent_width() {
+        let mut heat = Heat::new(1 << 20);
+        let at = |m: i64| {
+            Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0)
+                .unwrap()
+                .timestamp()
+                + m * 60
+        };
+        heat.proposed(at(1), "x", 64);
+        heat.proposed(at(2), "x", 128);
+        heat.proposed(at(3), "x", 32);
+        heat.proposed(at(2), "tag", 16);
+        heat.proposed(at(3), "cold", 1);
+        heat.proposed(at(20), "later", 8);
+        let held = heat.held(at(10));
+        assert_eq!(held, vec![("tag".to_owned(), 16), ("x".to_owned(), 128)]);
+        heat.holds(at(10), "x", 128);
+        heat.holds(at(10), "tag", 8);
+        assert_eq!(
+            heat.held(at(10)),
+            vec![("tag".to_owned(), 16)],
+            "x planned already"
+        );
+        let mut two = Heat::new(1 << 20);
+        two.proposed(at(2), "x", 128);
+        two.proposed(at(3), "x", 32);
+        assert_eq!(
+            two.held(at(2) + HOLD_MINUTES * 60),
+            vec![("x".to_owned(), 32)],
+            "an hour after minute 2, only minute 3's plan holds"
+        );
+        assert_eq!(two.held(at(3) + HOLD_MINUTES * 60), vec![]);
+        // What is held, or answered by the table, does not renew the hold.
+        two.holds(at(30), "x", 128);
+        two.holds(at(40), "x", 256);
+        assert_eq!(two.held(at(3) + HOLD_MINUTES * 60 + 60), vec![]);
+        // Observing in a later minute forgets what is older than the hold.
+        let now = chrono::DateTime::from_timestamp(at(10) + HOLD_MINUTES * 60 + 5, 0).unwrap();
+        heat.observe("y", 1, 1.0, now);
+        assert_eq!(heat.seen.keys().filter(|(_, t)| t == "x").count(), 0);
+        assert!(heat.seen.contains_key(&(at(20), "later".to_owned())));
     }
 
     /// Proposals name the next minute early in a minute and the one after late in it, once per

@@ -434,7 +434,8 @@ impl ScyllaStore {
                 Ok(held) => {
                     tracing::debug!(topic = t, minute = m, proposed = w, held, "width proposed");
                     let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
-                    heat.proposed(m, t, w.max(held)); // a frozen plan is not retried
+                    heat.proposed(m, t, w);
+                    heat.holds(m, t, held); // a frozen plan is not retried
                 }
                 Err(e) => tracing::warn!(error = %e, topic = t, "proposing a width failed"),
             }

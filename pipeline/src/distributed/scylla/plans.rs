@@ -314,10 +314,11 @@ impl ScyllaStore {
     /// Marks the minute proposals are made for at `now` ([`buckets::MARK`]) once this worker
     /// has watched the traffic since `watching` for [`buckets::WATCH_BEFORE_MARKING`] seconds,
     /// and while [`buckets::MARK_LEAD`] seconds or more remain before that minute: the worker
-    /// proposes every topic it sees hot, so that minute's plan is complete. A minute no
-    /// worker marked carries the plan of the last one marked ([`buckets::settle`]). A plain
-    /// write, not a transaction: every worker writes the same row, and it only ever says yes.
-    /// Returns the minute marked, if this call marked one.
+    /// proposes every topic it sees hot, and first proposes the topics it planned in the last
+    /// [`buckets::HOLD_MINUTES`] at their width (`Heat::held`), so that minute's plan is
+    /// complete. A minute no worker marked carries the plan of the last one marked
+    /// ([`buckets::settle`]). A plain write, not a transaction: every worker writes the same
+    /// row, and it only ever says yes. Returns the minute marked, if this call marked one.
     pub async fn mark_planned(
         &self,
         watching: DateTime<Utc>,
@@ -329,6 +330,28 @@ impl ScyllaStore {
         let minute = buckets::proposal_minute(now);
         if minute - now.timestamp() < buckets::MARK_LEAD || self.plan_cache().marked >= minute {
             return Ok(None);
+        }
+        // Topics planned lately and quiet now keep their width, before the mark says the
+        // minute's plan is complete. A failed proposal leaves the minute unmarked: it carries.
+        // They and the mark must land while [`buckets::MARK_LEAD`] remains before the minute.
+        let started = std::time::Instant::now();
+        let spare = (minute - now.timestamp() - buckets::MARK_LEAD).max(0) as u64;
+        let held = self
+            .heat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .held(minute);
+        for (topic, width) in held {
+            if started.elapsed().as_secs() >= spare {
+                tracing::warn!(
+                    minute,
+                    "holding quiet topics' widths took too long; not marked"
+                );
+                return Ok(None);
+            }
+            let holds = self.propose_width(&topic, minute, width).await?;
+            let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
+            heat.holds(minute, &topic, width.max(holds));
         }
         let key = (at(buckets::hour_of(minute)), at(minute), buckets::MARK);
         self.session
