@@ -6,7 +6,7 @@
 //! cargo run --release -p benches --bin partitions [RATE] [WORKERS] [MINUTES]
 //! ```
 //!
-//! Defaults: 1,000,000 mentions/s over 64 workers for 8 minutes. Workers see equal shares of
+//! Defaults: 1,000,000 mentions/s over 64 workers for 12 minutes. Workers see equal shares of
 //! every topic (mentions are spread over partitions by id), so one worker's stream is simulated
 //! mention by mention and the others' rows are its rows times WORKERS (each bucket's share
 //! comes from hashing the simulated ids). The firehose: sources by share (x 40%, bluesky 25%,
@@ -17,7 +17,10 @@
 //! Every worker is down from 4:30 to 7:00 (its backlog, kept by Kafka, is written afterwards into
 //! the minutes it was dated in) and restarts with nothing counted: workers mark the minutes they
 //! plan once they have watched for a minute, and a final plan is settled by the store's own
-//! `buckets::settle`, so the minutes nobody planned carry the last marked plan.
+//! `buckets::settle`, so the minutes nobody planned carry the last marked plan. Bluesky's
+//! collector alone is down from 8:30 to 10:30 while the workers keep up with the rest: what it
+//! replays afterwards is written into minutes 9 and 10, which the workers marked without seeing
+//! Bluesky, so they hold it at its width from before (`Heat::held`).
 
 use std::collections::HashMap;
 
@@ -35,9 +38,12 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let workers: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
-    let minutes: i64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let minutes: i64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(12);
     // Seconds no worker runs; they restart at its end with nothing counted.
     let outage = 270..420;
+    // Seconds Bluesky's collector is down; it replays them when it is back.
+    let (quiet, quiet_topic) = (510..630, "source:bluesky");
+    let replayed = 9..11;
     let per_worker = rate / workers.max(1);
     let share = 1.0 / workers.max(1) as f64;
     let sources = [
@@ -68,8 +74,11 @@ fn main() {
     let mut heat = Heat::new(TARGET);
     // minute -> what `topic_widths` holds for it; (topic, minute, bucket) -> bytes (all workers).
     let mut held: HashMap<i64, Held> = HashMap::new();
-    // The running minute, its final plan, and its own plan (nothing carried).
-    let mut settled: (i64, Arc<Plan>, Arc<Plan>) = (i64::MIN, Arc::default(), Arc::default());
+    // The same without the widths held for quiet topics.
+    let mut unheld: HashMap<i64, Held> = HashMap::new();
+    // The running minute, its final plan, its own plan (nothing carried), and its own plan
+    // without the held widths.
+    let mut settled: (i64, Arc<Plan>, Arc<Plan>, Arc<Plan>) = Default::default();
     let mut carried: Option<Arc<Plan>> = None;
     // The minutes no worker marked, counted from the start.
     let unmarked = 6..9;
@@ -77,6 +86,8 @@ fn main() {
     let mut bucketed: HashMap<(String, i64, i32), u64> = HashMap::new();
     // The outage's minutes placed as if nobody's plan were carried.
     let mut uncarried: HashMap<(String, i64, i32), u64> = HashMap::new();
+    // Bluesky's replay placed as if quiet topics held nothing.
+    let mut not_held: HashMap<(String, i64, i32), u64> = HashMap::new();
     let mut whole: HashMap<(String, i64), u64> = HashMap::new();
     let start = chrono::DateTime::from_timestamp(1_796_000_400, 0).expect("time");
     let mut n = 0u64;
@@ -92,7 +103,17 @@ fn main() {
         }
         if up && second - watching >= buckets::WATCH_BEFORE_MARKING {
             let m = buckets::proposal_minute(now);
-            held.entry(m).or_default().marked = true;
+            let h = held.entry(m).or_default();
+            if !h.marked {
+                // Before marking, the topics planned in the last hour keep their width.
+                for (t, w) in heat.held(m) {
+                    let plan = h.widths.entry(t.clone()).or_insert((1, false));
+                    plan.0 = plan.0.max(w);
+                    heat.holds(m, &t, plan.0);
+                }
+                h.marked = true;
+                unheld.entry(m).or_default().marked = true;
+            }
         }
         // A minute's plan is final from before it starts; the minutes carry in order.
         if settled.0 != minute {
@@ -101,9 +122,15 @@ fn main() {
             if h.marked {
                 carried = Some(plan.clone());
             }
-            settled = (minute, plan, buckets::settle(&h, None));
+            let u = unheld.get(&minute).cloned().unwrap_or_default();
+            settled = (
+                minute,
+                plan,
+                buckets::settle(&h, None),
+                buckets::settle(&u, None),
+            );
         }
-        let (_, plan, own) = &settled;
+        let (_, plan, own, own_unheld) = &settled;
         for _ in 0..per_worker {
             n += 1;
             let id = format!("x:{:019}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -137,16 +164,26 @@ fn main() {
                     topics.push(s.clone());
                 }
             }
+            // Written live, or replayed by its collector into the minute it is dated in.
+            let live = !(quiet.contains(&second) && topics[0] == quiet_topic);
             for t in &topics {
                 let bytes = buckets::row_bytes(t, &id, &hashtags);
-                if up {
+                if up && live {
                     let w = heat.observe(t, bytes, share, now);
                     if let Some((m, w)) = heat.proposal(t, w, now) {
                         let widths = &mut held.entry(m).or_default().widths;
                         let plan = widths.entry(t.clone()).or_insert((1, false));
                         plan.0 = plan.0.max(w);
-                        heat.proposed(m, t, plan.0);
+                        heat.proposed(m, t, w);
+                        heat.holds(m, t, plan.0);
+                        let widths = &mut unheld.entry(m).or_default().widths;
+                        let plan = widths.entry(t.clone()).or_insert((1, false));
+                        plan.0 = plan.0.max(w);
                     }
+                }
+                if !live && replayed.contains(&((minute - start.timestamp()) / 60)) {
+                    let b = buckets::bucket_of(&id, own_unheld.get(t).copied().unwrap_or(1));
+                    *not_held.entry((t.clone(), minute, b)).or_default() += bytes * workers;
                 }
                 let width = plan.get(t).copied().unwrap_or(1);
                 let b = buckets::bucket_of(&id, width);
@@ -241,6 +278,21 @@ fn main() {
          largest {:.1} MB ({ct}) carrying minute 5's plan; unplanned it would be {:.0} MB ({ut})",
         mb(cb),
         mb(ub)
+    );
+    let largest_of = |m: &HashMap<(String, i64, i32), u64>| {
+        m.iter()
+            .filter(|((t, mi, _), _)| {
+                t == quiet_topic && replayed.contains(&((mi - start.timestamp()) / 60))
+            })
+            .map(|(_, b)| *b)
+            .max()
+            .unwrap_or(0)
+    };
+    println!(
+        "{quiet_topic}'s collector down 8:30-10:30 (replayed into minutes 9-10, which the workers \
+         marked without seeing it): largest {:.1} MB held at its width; without the hold {:.0} MB",
+        mb(largest_of(&bucketed)),
+        mb(largest_of(&not_held))
     );
     let mut widest: Vec<(&String, u32)> = held
         .get(&(start.timestamp() + 4 * 60))
