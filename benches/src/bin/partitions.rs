@@ -19,8 +19,8 @@
 //! plan once they have watched for a minute, and a final plan is settled by the store's own
 //! `buckets::settle`, so the minutes nobody planned carry the last marked plan. Bluesky's
 //! collector alone is down from 8:30 to 10:30 while the workers keep up with the rest: what it
-//! replays afterwards is written into minutes 9 and 10, which the workers marked without seeing
-//! Bluesky, so they hold it at its width from before (`Heat::held`).
+//! replays afterwards is written into minutes 8 to 10, and minute 10 was planned and marked
+//! while Bluesky was quiet, so the workers hold it at its width from before (`Heat::held`).
 
 use std::collections::HashMap;
 
@@ -43,7 +43,7 @@ fn main() {
     let outage = 270..420;
     // Seconds Bluesky's collector is down; it replays them when it is back.
     let (quiet, quiet_topic) = (510..630, "source:bluesky");
-    let replayed = 9..11;
+    let replayed = 8..11;
     let per_worker = rate / workers.max(1);
     let share = 1.0 / workers.max(1) as f64;
     let sources = [
@@ -289,8 +289,8 @@ fn main() {
             .unwrap_or(0)
     };
     println!(
-        "{quiet_topic}'s collector down 8:30-10:30 (replayed into minutes 9-10, which the workers \
-         marked without seeing it): largest {:.1} MB held at its width; without the hold {:.0} MB",
+        "{quiet_topic}'s collector down 8:30-10:30 (replayed into minutes 8-10; minute 10 planned \
+         while it was quiet): largest {:.1} MB, held at its width; without the hold {:.0} MB",
         mb(largest_of(&bucketed)),
         mb(largest_of(&not_held))
     );
