@@ -400,10 +400,11 @@ pub fn clustered(first: u64, earlier: u64, unplaced: u64) {
         }
     }
 }
-/// One dead letter (rare: looked up per call).
+/// Mentions of a batch stored as created when collected (rare: looked up per call).
 pub fn dated_ahead(n: u64) {
     counter!(DATED_AHEAD).increment(n);
 }
+/// One dead letter (rare: looked up per call).
 pub fn dead_letter(reason: &'static str) {
     counter!(DEAD_LETTERS, "reason" => reason).increment(1);
 }

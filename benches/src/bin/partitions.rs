@@ -31,6 +31,14 @@ use rand::{Rng, SeedableRng};
 
 const TARGET: u64 = 32 << 20;
 
+/// A proposal of `width` for `topic` in a minute's `topic_widths` rows: a plan only widens.
+/// Returns the width the plan holds.
+fn widen(held: &mut Held, topic: &str, width: u32) -> u32 {
+    let plan = held.widths.entry(topic.to_owned()).or_insert((1, false));
+    plan.0 = plan.0.max(width);
+    plan.0
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let rate: u64 = args
@@ -107,9 +115,8 @@ fn main() {
             if !h.marked {
                 // Before marking, the topics planned in the last hour keep their width.
                 for (t, w) in heat.held(m) {
-                    let plan = h.widths.entry(t.clone()).or_insert((1, false));
-                    plan.0 = plan.0.max(w);
-                    heat.holds(m, &t, plan.0);
+                    let holds = widen(h, &t, w);
+                    heat.holds(m, &t, holds);
                 }
                 h.marked = true;
                 unheld.entry(m).or_default().marked = true;
@@ -171,14 +178,10 @@ fn main() {
                 if up && live {
                     let w = heat.observe(t, bytes, share, now);
                     if let Some((m, w)) = heat.proposal(t, w, now) {
-                        let widths = &mut held.entry(m).or_default().widths;
-                        let plan = widths.entry(t.clone()).or_insert((1, false));
-                        plan.0 = plan.0.max(w);
+                        let holds = widen(held.entry(m).or_default(), t, w);
                         heat.proposed(m, t, w);
-                        heat.holds(m, t, plan.0);
-                        let widths = &mut unheld.entry(m).or_default().widths;
-                        let plan = widths.entry(t.clone()).or_insert((1, false));
-                        plan.0 = plan.0.max(w);
+                        heat.holds(m, t, holds);
+                        widen(unheld.entry(m).or_default(), t, w);
                     }
                 }
                 if !live && replayed.contains(&((minute - start.timestamp()) / 60)) {

@@ -417,7 +417,7 @@ impl ScyllaStore {
         // Each hot topic's widest projection over the batch: one proposal per topic and batch.
         let mut proposals: std::collections::HashMap<&str, (i64, u32)> = Default::default();
         {
-            let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
+            let mut heat = self.heat();
             for (s, _) in batch.clone() {
                 for t in &s.topics {
                     let bytes = buckets::row_bytes(t, &s.id, &s.hashtags);
@@ -433,7 +433,7 @@ impl ScyllaStore {
             match self.propose_width(t, m, w).await {
                 Ok(held) => {
                     tracing::debug!(topic = t, minute = m, proposed = w, held, "width proposed");
-                    let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut heat = self.heat();
                     heat.proposed(m, t, w);
                     heat.holds(m, t, held); // a frozen plan is not retried
                 }

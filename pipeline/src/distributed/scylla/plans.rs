@@ -118,11 +118,8 @@ impl ScyllaStore {
                 .copied()
                 .unwrap_or(1));
         }
-        let needed = {
-            let share = crate::distributed::kafka::partition_share();
-            let heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
-            heat.width(topic, share, now)
-        };
+        let share = crate::distributed::kafka::partition_share();
+        let needed = self.heat().width(topic, share, now);
         let running = now.timestamp().div_euclid(60) * 60;
         let running = self
             .final_plan(running)
@@ -336,11 +333,7 @@ impl ScyllaStore {
         // They and the mark must land while [`buckets::MARK_LEAD`] remains before the minute.
         let started = std::time::Instant::now();
         let spare = (minute - now.timestamp() - buckets::MARK_LEAD).max(0) as u64;
-        let held = self
-            .heat
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .held(minute);
+        let held = self.heat().held(minute);
         for (topic, width) in held {
             if started.elapsed().as_secs() >= spare {
                 tracing::warn!(
@@ -350,8 +343,7 @@ impl ScyllaStore {
                 return Ok(None);
             }
             let holds = self.propose_width(&topic, minute, width).await?;
-            let mut heat = self.heat.lock().unwrap_or_else(|p| p.into_inner());
-            heat.holds(minute, &topic, width.max(holds));
+            self.heat().holds(minute, &topic, width.max(holds));
         }
         let key = (at(buckets::hour_of(minute)), at(minute), buckets::MARK);
         self.session
@@ -365,5 +357,10 @@ impl ScyllaStore {
 
     fn plan_cache(&self) -> std::sync::MutexGuard<'_, PlanCache> {
         self.plans.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This process's view of how hot each topic is.
+    pub(super) fn heat(&self) -> std::sync::MutexGuard<'_, buckets::Heat> {
+        self.heat.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
