@@ -226,6 +226,9 @@ pub struct ScyllaConfig {
     pub stats_retention: String,
     /// Size a `topic_mentions` partition is kept near: hot topics are spread over more buckets.
     pub partition_target_bytes: String,
+    /// Mentions per second the deployment is built for: `schema apply` plans a new keyspace's
+    /// first minutes for it (0: no plan).
+    pub expected_rate: u64,
     /// PEM CA file to check the nodes' certificates against; set, CQL goes over TLS.
     pub tls_ca_file: String,
     /// PEM client certificate and key, for nodes that require client certificates.
@@ -234,6 +237,35 @@ pub struct ScyllaConfig {
     /// The name every node's certificate must carry; empty: the chain is checked, not the name.
     pub tls_server_name: String,
 }
+
+impl ScyllaConfig {
+    /// The size `topic_mentions` partitions are bucketed to stay near (at least 64 KiB).
+    pub fn partition_target_bytes(&self) -> Result<u64> {
+        let key = "scylla.partition_target_bytes";
+        let n = size(key, &self.partition_target_bytes)?;
+        if n < 64 << 10 {
+            return Err(Error::Config(format!(
+                "{key}: must be at least 64KiB, got {:?}",
+                self.partition_target_bytes
+            )));
+        }
+        Ok(n)
+    }
+
+    /// `expected_rate`, checked: a mentions-per-second figure a deployment could be built for.
+    pub fn expected_rate(&self) -> Result<u64> {
+        if self.expected_rate > MAX_EXPECTED_RATE {
+            return Err(Error::Config(format!(
+                "scylla.expected_rate: at most {MAX_EXPECTED_RATE} mentions/s, got {}",
+                self.expected_rate
+            )));
+        }
+        Ok(self.expected_rate)
+    }
+}
+
+/// The largest `scylla.expected_rate` taken: a hundred times justSignal's firehose.
+const MAX_EXPECTED_RATE: u64 = 100_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,6 +347,7 @@ impl Config {
         self.max_in_flight_bytes()?;
         self.cluster_window()?;
         self.partition_target_bytes()?;
+        self.scylla.expected_rate()?;
         for name in self.collectors.keys() {
             if name.is_empty()
                 || !name
@@ -368,15 +401,7 @@ impl Config {
 
     /// The size `topic_mentions` partitions are bucketed to stay near (at least 64 KiB).
     pub fn partition_target_bytes(&self) -> Result<u64> {
-        let key = "scylla.partition_target_bytes";
-        let n = size(key, &self.scylla.partition_target_bytes)?;
-        if n < 64 << 10 {
-            return Err(Error::Config(format!(
-                "{key}: must be at least 64KiB, got {:?}",
-                self.scylla.partition_target_bytes
-            )));
-        }
-        Ok(n)
+        self.scylla.partition_target_bytes()
     }
 
     /// Mentions per batch: `pipeline.batch_size`, or the mode's own for 0
@@ -644,6 +669,8 @@ mod tests {
         assert!(err(&[("BACKCHANNEL__API__LISTEN", "everywhere")]).contains("api.listen"));
         assert!(err(&[("BACKCHANNEL__API__BURST", "0")]).contains("api.burst"));
         assert!(err(&[("BACKCHANNEL__API__KEY_CACHE_TTL", "5")]).contains("api.key_cache_ttl"));
+        let rate = err(&[("BACKCHANNEL__SCYLLA__EXPECTED_RATE", "1000000000")]);
+        assert!(rate.contains("scylla.expected_rate: at most"), "{rate}");
         let mode = err(&[("BACKCHANNEL__PIPELINE__MODE", "cloud")]);
         assert!(mode.contains("pipeline.mode: unknown variant"), "{mode}");
         let negative = err(&[("BACKCHANNEL__PIPELINE__BATCH_SIZE", "-1")]);

@@ -24,12 +24,25 @@ const TOPICS: [&str; 2] = ["race:a", "race:b"];
 
 /// Applies the schema to a fresh keyspace and opens `n` stores on it, one session each.
 async fn stores(ks: &str, n: usize) -> Vec<ScyllaStore> {
-    let vars = [
+    stores_with(ks, n, &[]).await
+}
+
+/// The configuration of keyspace `ks` on the local Cassandra, with more variables.
+fn config(ks: &str, more: &[(&str, &str)]) -> Config {
+    let base = [
         ("BACKCHANNEL__SCYLLA__NODES", CQL),
         ("BACKCHANNEL__SCYLLA__KEYSPACE", ks),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let cfg = Config::load(None, vars).expect("config");
+    ];
+    let vars = base
+        .iter()
+        .chain(more)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+    Config::load(None, vars).expect("config")
+}
+
+/// [`stores`] with more configuration variables.
+async fn stores_with(ks: &str, n: usize, more: &[(&str, &str)]) -> Vec<ScyllaStore> {
+    let cfg = config(ks, more);
     let params = scylla::SchemaParams::from_config(&cfg.scylla).expect("schema parameters");
     let mut out = Vec::new();
     for _ in 0..n {
@@ -852,4 +865,116 @@ async fn minutes_nobody_planned_carry_the_last_marked_plan() {
         .maybe_first_row::<(Option<i32>,)>()
         .expect("row");
     assert!(row.is_some(), "the mark is stored");
+}
+
+/// A new keyspace's first minutes, which no worker was there to plan, carry the plan `schema
+/// apply` marks for the expected rate: every source topic spread from the first row on. Applied
+/// again to a keyspace that has plans, it marks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_keyspace_plans_its_first_minutes_for_the_expected_rate() {
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_first");
+    let rate = [("BACKCHANNEL__SCYLLA__EXPECTED_RATE", "1000000")];
+    let store = stores_with(&ks, 1, &rate).await.pop().expect("store");
+    let session = store.session();
+    let applied = minute_of(Utc::now());
+    // 1,000,000 mentions/s of 128-byte rows is 7.7 GB a minute: 256 buckets of 32 MiB.
+    let wide = 256;
+    let plan = |minute: DateTime<Utc>| {
+        let q = format!("SELECT topic, width FROM {ks}.topic_widths WHERE hour = ? AND minute = ?");
+        let hour = minute - chrono::Duration::seconds(minute.timestamp().rem_euclid(3600));
+        async move {
+            session
+                .query_unpaged(q, (hour, minute))
+                .await
+                .expect("plan")
+                .into_rows_result()
+                .expect("rows")
+                .rows::<(String, Option<i32>)>()
+                .expect("typed")
+                .map(|r| r.expect("row"))
+                .collect::<BTreeSet<_>>()
+        }
+    };
+    let first = plan(applied - chrono::Duration::minutes(1)).await;
+    let expected: BTreeSet<(String, Option<i32>)> = model::Source::ALL
+        .iter()
+        .map(|s| (format!("source:{}", s.as_str()), Some(wide)))
+        .chain([(String::new(), Some(1))])
+        .collect();
+    assert_eq!(
+        first, expected,
+        "the minute before the schema's: marked, sources wide"
+    );
+
+    // Rows dated now land in an unmarked minute: spread over the carried width.
+    let now = minute_of(Utc::now());
+    let n = 3_000u64;
+    let batch: Arc<[Stored]> = mentions(70_000, n, &[now])
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.topics = vec!["source:synthetic".to_owned(), TOPICS[0].to_owned()];
+            s
+        })
+        .collect();
+    store.write(&batch).await.expect("write");
+    let width = |topic| common::topic_buckets(session, &ks, topic, now);
+    assert_eq!(width("source:synthetic").await.expect("buckets"), wide);
+    assert_eq!(width(TOPICS[0]).await.expect("buckets"), 1, "not a source");
+    // Every bucket any width could name, read with the driver alone.
+    let q = format!(
+        "SELECT bucket FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket IN ?"
+    );
+    let all: Vec<i32> = (0..scylla::buckets::MAX_WIDTH as i32).collect();
+    let mut used: HashMap<i32, i64> = HashMap::new();
+    for row in session
+        .query_unpaged(q, ("source:synthetic", now, all))
+        .await
+        .expect("count")
+        .into_rows_result()
+        .expect("rows")
+        .rows::<(i32,)>()
+        .expect("typed")
+    {
+        *used.entry(row.expect("row").0).or_default() += 1;
+    }
+    assert_eq!(used.values().sum::<i64>(), n as i64);
+    assert!(used.keys().all(|b| *b < wide), "{used:?}");
+    // 3,000 rows over 256 buckets leave about none empty; one partition would hold them all.
+    assert!(used.len() > 240, "spread over {} buckets", used.len());
+    let read = store
+        .recompute(scylla::DirtyMinute {
+            topic: "source:synthetic".to_owned(),
+            minute: now,
+            bucket: now,
+            shard: 0,
+            writetime: 0,
+        })
+        .await
+        .expect("recompute");
+    assert_eq!(
+        read.aggregate.mentions, n as i64,
+        "the rollup reads them all"
+    );
+
+    // A keyspace with plans is not new: applying the schema again marks no minute.
+    let gone = format!("DELETE FROM {ks}.topic_widths WHERE hour = ? AND minute = ?");
+    let before = applied - chrono::Duration::minutes(1);
+    let hour = before - chrono::Duration::seconds(before.timestamp().rem_euclid(3600));
+    session
+        .query_unpaged(gone, (hour, before))
+        .await
+        .expect("delete");
+    let params = scylla::SchemaParams::from_config(&config(&ks, &rate).scylla).expect("params");
+    scylla::apply_schema(session, &params)
+        .await
+        .expect("schema");
+    assert_eq!(plan(before).await, BTreeSet::new(), "nothing marked again");
+    assert_eq!(
+        plan(minute_of(Utc::now()) - chrono::Duration::minutes(1)).await,
+        BTreeSet::new()
+    );
 }

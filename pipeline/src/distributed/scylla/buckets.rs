@@ -42,9 +42,11 @@
 //! target. One that turns hot within a minute is planned from the next minute or the one after:
 //! until then its partitions grow with it (at 1,000,000 mentions/s, a hashtag going from
 //! nothing to 5% of the firehose puts a few hundred MB into the minutes before its plan takes
-//! over; a fresh deployment's first minute is unplanned too; `benches/partitions` simulates
-//! both, and an outage of every worker). Readers read buckets `0..width` in parallel; a cold
-//! topic has no plan, one bucket, and costs one query as before.
+//! over). A new deployment's first minutes carry the plan `schema apply` marks for its expected
+//! rate ([`first_plan`]), which knows its sources only: a topic hot from the start is unplanned
+//! until the workers plan it. `benches/partitions` simulates both, and the outages above.
+//! Readers read buckets `0..width` in parallel; a cold topic has no plan, one bucket, and costs
+//! one query as before.
 
 use std::collections::HashMap;
 
@@ -104,6 +106,30 @@ pub const HOLD_MINUTES: i64 = 60;
 
 /// A final plan: topic → width, for the topics wider than 1.
 pub type Plan = HashMap<String, u32>;
+
+/// The bytes a row is counted at when sizing a plan for traffic nobody has watched yet: about
+/// what [`row_bytes`] counts for a source topic's row (~100 for an X post's numeric id and a
+/// hashtag, ~150 for a Bluesky post's URI).
+pub const PLANNED_ROW_BYTES: u64 = 128;
+
+/// The plan `schema apply` marks for a new keyspace's first minute, for a deployment built for
+/// `rate` mentions a second (`scylla.expected_rate`; 0: none): every source topic at the width a
+/// minute of all of that traffic needs. No worker has watched any traffic when a deployment
+/// starts, so its first minutes would otherwise hold each source in one partition; marked, they
+/// carry this plan ([`settle`]) until the workers mark minutes of their own, a minute or two
+/// later. Sized as if one source took everything: the price is reading a source's first minutes
+/// over more buckets than it fills.
+pub fn first_plan(rate: u64, target: u64) -> Plan {
+    let bytes = rate as f64 * 60.0 * PLANNED_ROW_BYTES as f64;
+    let width = width_for(bytes, target);
+    if width <= 1 {
+        return Plan::new();
+    }
+    model::Source::ALL
+        .iter()
+        .map(|s| (format!("source:{}", s.as_str()), width))
+        .collect()
+}
 
 /// What `topic_widths` holds for one minute.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -406,6 +432,24 @@ mod tests {
         assert_eq!(width_for(mb as f64 + 1.0, mb), 2);
         assert_eq!(width_for(5.0 * mb as f64, mb), 8);
         assert_eq!(width_for(1e18, mb), MAX_WIDTH);
+    }
+
+    #[test]
+    fn first_plans_size_every_source_for_the_whole_rate() {
+        let target = 32 << 20;
+        assert_eq!(first_plan(0, target), Plan::new());
+        // 1,000 mentions/s of 128-byte rows is 7.7 MB a minute: one partition holds it.
+        assert_eq!(first_plan(1_000, target), Plan::new());
+        let big = first_plan(1_000_000, target); // 7.7 GB a minute
+        assert_eq!(big.len(), model::Source::ALL.len());
+        assert_eq!(big.get("source:x"), Some(&256));
+        assert!(big.values().all(|w| *w == 256));
+        assert_eq!(first_plan(10_000, target).get("source:bluesky"), Some(&4));
+        assert!(
+            first_plan(100_000_000, target)
+                .values()
+                .all(|w| *w == MAX_WIDTH)
+        );
     }
 
     #[test]

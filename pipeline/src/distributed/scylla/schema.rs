@@ -20,6 +20,8 @@ pub struct SchemaParams {
     pub mention_ttl: Duration,
     /// Default TTL of per-minute aggregates.
     pub stats_ttl: Duration,
+    /// The plan a new keyspace's first minute is marked with ([`super::buckets::first_plan`]).
+    pub first_plan: super::buckets::Plan,
 }
 
 impl SchemaParams {
@@ -29,6 +31,10 @@ impl SchemaParams {
             replication_factor: cfg.replication_factor,
             mention_ttl: crate::config::duration("scylla.retention", &cfg.retention)?,
             stats_ttl: crate::config::duration("scylla.stats_retention", &cfg.stats_retention)?,
+            first_plan: super::buckets::first_plan(
+                cfg.expected_rate()?,
+                cfg.partition_target_bytes()?,
+            ),
         })
     }
 }
@@ -57,8 +63,19 @@ pub fn schema_statements(p: &SchemaParams) -> Vec<String> {
 }
 
 /// Applies the schema (idempotent: `IF NOT EXISTS` creates, TTL-setting alters) and waits for
-/// agreement.
+/// agreement. Creating the keyspace's plans (`topic_widths`), it marks the minute before the
+/// current one with [`SchemaParams::first_plan`]: nothing has been written or read yet, so the
+/// deployment's first minutes, which no worker was there to plan, carry it.
 pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
+    let found = session
+        .query_unpaged(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'topic_widths'",
+            (p.keyspace.as_str(),),
+        )
+        .await
+        .map_err(|e| Error::store("looking for the keyspace's plans", e))?
+        .into_rows_result()
+        .map_or(0, |rows| rows.rows_num());
     for stmt in schema_statements(p) {
         session
             .query_unpaged(stmt.as_str(), &[])
@@ -69,5 +86,36 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
         .await_schema_agreement()
         .await
         .map_err(|e| Error::store("awaiting schema agreement", e))?;
+    if found == 0 && !p.first_plan.is_empty() {
+        mark_first_plan(session, p, chrono::Utc::now()).await?;
+    }
+    Ok(())
+}
+
+/// Writes `p.first_plan` as the plan of the minute before `now`'s, and marks that minute.
+async fn mark_first_plan(
+    session: &Session,
+    p: &SchemaParams,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    use super::buckets;
+    let minute = now.timestamp().div_euclid(60) * 60 - 60;
+    let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap_or_default();
+    let (hour, m) = (at(buckets::hour_of(minute)), at(minute));
+    let stmt = format!(
+        "INSERT INTO {}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, ?, false)",
+        p.keyspace
+    );
+    let mut plan: Vec<(&String, &u32)> = p.first_plan.iter().collect();
+    plan.sort();
+    let mark = buckets::MARK.to_owned();
+    // The widths first: a mark says the minute's plan is complete.
+    for (topic, width) in plan.into_iter().chain([(&mark, &1)]) {
+        let width = i32::try_from(*width).unwrap_or(1);
+        session
+            .query_unpaged(stmt.as_str(), (hour, m, topic.as_str(), width))
+            .await
+            .map_err(|e| Error::store("marking the first minute's plan", e))?;
+    }
     Ok(())
 }
