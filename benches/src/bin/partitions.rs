@@ -6,21 +6,24 @@
 //! cargo run --release -p benches --bin partitions [RATE] [WORKERS] [MINUTES]
 //! ```
 //!
-//! Defaults: 1,000,000 mentions/s over 64 workers for 12 minutes. Workers see equal shares of
-//! every topic (mentions are spread over partitions by id), so one worker's stream is simulated
-//! mention by mention and the others' rows are its rows times WORKERS (each bucket's share
-//! comes from hashing the simulated ids). The firehose: sources by share (x 40%, bluesky 25%,
-//! mastodon 15%, reddit 10%, hackernews 5%, rss 5%); 0–3 hashtags a mention from a Zipf(1.1)
-//! over 200,000 tags; ten signals matching 0.5–8% of mentions; and from minute 3 a breaking
-//! hashtag that jumps from nothing to 5% of all mentions. Plans are proposed for the next minute
-//! (or, late in a minute, the one after) and only widen, as in the store; the target is the default 32 MiB.
-//! Every worker is down from 4:30 to 7:00 (its backlog, kept by Kafka, is written afterwards into
-//! the minutes it was dated in) and restarts with nothing counted: workers mark the minutes they
-//! plan once they have watched for a minute, and a final plan is settled by the store's own
-//! `buckets::settle`, so the minutes nobody planned carry the last marked plan. Bluesky's
-//! collector alone is down from 8:30 to 10:30 while the workers keep up with the rest: what it
-//! replays afterwards is written into minutes 8 to 10, and minute 10 was planned and marked
-//! while Bluesky was quiet, so the workers hold it at its width from before (`Heat::held`).
+//! Defaults: 1,000,000 mentions/s over 64 workers for 12 minutes. Workers see equal shares of every
+//! topic (mentions are spread over partitions by id), so one worker's stream is simulated mention
+//! by mention and the others' rows are its rows times WORKERS (each bucket's share comes from
+//! hashing the simulated ids). The firehose: sources by share (x 40%, bluesky 25%, mastodon 15%,
+//! reddit 10%, hackernews 5%, rss 5%); 0–3 hashtags a mention from a Zipf(1.1) over 200,000 tags;
+//! ten signals matching 0.5–8% of mentions; and from minute 3 a breaking hashtag that jumps from
+//! nothing to 5% of all mentions. Plans are proposed for the next minute (or, late in a minute, the
+//! one after) and only widen, as in the store; the target is the default 32 MiB. The deployment is
+//! new: `schema apply` marked the minute before the first with every source at the width the rate
+//! needs (`buckets::first_plan`, for `scylla.expected_rate` = RATE), so the minutes before the
+//! workers' first mark carry it. Every worker is down from 4:30 to 7:00 (its backlog, kept by
+//! Kafka, is written afterwards into the minutes it was dated in) and restarts with nothing
+//! counted: workers mark the minutes they plan once they have watched for a minute, and a final
+//! plan is settled by the store's own `buckets::settle`, so the minutes nobody planned carry the
+//! last marked plan. Bluesky's collector alone is down from 8:30 to 10:30 while the workers keep up
+//! with the rest: what it replays afterwards is written into minutes 8 to 10, and minute 10 was
+//! planned and marked while Bluesky was quiet, so the workers hold it at its width from before
+//! (`Heat::held`).
 
 use std::collections::HashMap;
 
@@ -87,12 +90,16 @@ fn main() {
     // The running minute, its final plan, its own plan (nothing carried), and its own plan
     // without the held widths.
     let mut settled: (i64, Arc<Plan>, Arc<Plan>, Arc<Plan>) = Default::default();
-    let mut carried: Option<Arc<Plan>> = None;
-    // The minutes no worker marked, counted from the start.
-    let unmarked = 6..9;
+    // `schema apply` marked the minute before the first with the plan for the expected rate
+    // (`scylla.expected_rate`, the simulated rate here): the minutes before the workers' first
+    // mark carry it.
+    let mut carried: Option<Arc<Plan>> = Some(Arc::new(buckets::first_plan(rate, TARGET)));
+    // The minutes no worker marked, counted from the start: before the first mark, and the
+    // outage's.
+    let (cold, unmarked) = (0..2, 6..9);
     let mut watching = 0;
     let mut bucketed: HashMap<(String, i64, i32), u64> = HashMap::new();
-    // The outage's minutes placed as if nobody's plan were carried.
+    // The minutes nobody marked placed as if no plan were carried.
     let mut uncarried: HashMap<(String, i64, i32), u64> = HashMap::new();
     // Bluesky's replay placed as if quiet topics held nothing.
     let mut not_held: HashMap<(String, i64, i32), u64> = HashMap::new();
@@ -191,7 +198,8 @@ fn main() {
                 let width = plan.get(t).copied().unwrap_or(1);
                 let b = buckets::bucket_of(&id, width);
                 *bucketed.entry((t.clone(), minute, b)).or_default() += bytes * workers;
-                if unmarked.contains(&((minute - start.timestamp()) / 60)) {
+                let m = (minute - start.timestamp()) / 60;
+                if unmarked.contains(&m) || cold.contains(&m) {
                     let b = buckets::bucket_of(&id, own.get(t).copied().unwrap_or(1));
                     *uncarried.entry((t.clone(), minute, b)).or_default() += bytes * workers;
                 }
@@ -254,28 +262,41 @@ fn main() {
         "bucketed, once plans have caught up: largest {:.1} MB (minute 1 on; the breaking tag from minute 4)",
         mb(steady)
     );
-    println!(
-        "cold start (minute 0, nothing planned yet): largest {:.0} MB",
-        mb(bucketed
-            .iter()
-            .filter(|((_, mi, _), _)| (mi - start.timestamp()) / 60 < 1)
+    let in_minutes = |m: &HashMap<(String, i64, i32), u64>, minutes: &std::ops::Range<i64>| {
+        m.iter()
+            .filter(|((_, mi, _), _)| minutes.contains(&((mi - start.timestamp()) / 60)))
+            .max_by_key(|(_, b)| **b)
+            .map(|((t, _, _), b)| (t.clone(), *b))
+            .unwrap_or_default()
+    };
+    let sources_in = |m: &HashMap<(String, i64, i32), u64>| {
+        m.iter()
+            .filter(|((t, mi, _), _)| {
+                t.starts_with("source:") && cold.contains(&((mi - start.timestamp()) / 60))
+            })
             .map(|(_, b)| *b)
             .max()
-            .unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let ((ct, cb), (ut, ub)) = (in_minutes(&bucketed, &cold), in_minutes(&uncarried, &cold));
+    println!(
+        "a fresh deployment (minutes 0-1, before the workers' first mark): largest {:.0} MB ({ct}); \
+         sources {:.1} MB carrying the plan schema apply marked for {rate}/s, unplanned {:.0} MB; \
+         unplanned the largest would be {:.0} MB ({ut})",
+        mb(cb),
+        mb(sources_in(&bucketed)),
+        mb(sources_in(&uncarried)),
+        mb(ub)
     );
     println!(
         "the breaking hashtag: largest {:.0} MB in minute 3 (before its plan), {:.1} MB from minute 4",
         mb(burst(3, 4)),
         mb(burst(4, i64::MAX))
     );
-    let in_outage = |m: &HashMap<(String, i64, i32), u64>| {
-        m.iter()
-            .filter(|((_, mi, _), _)| unmarked.contains(&((mi - start.timestamp()) / 60)))
-            .max_by_key(|(_, b)| **b)
-            .map(|((t, _, _), b)| (t.clone(), *b))
-            .unwrap_or_default()
-    };
-    let ((ct, cb), (ut, ub)) = (in_outage(&bucketed), in_outage(&uncarried));
+    let ((ct, cb), (ut, ub)) = (
+        in_minutes(&bucketed, &unmarked),
+        in_minutes(&uncarried, &unmarked),
+    );
     println!(
         "every worker down 4:30-7:00 (minutes 6-8 nobody marked, written from the backlog): \
          largest {:.1} MB ({ct}) carrying minute 5's plan; unplanned it would be {:.0} MB ({ut})",
