@@ -287,7 +287,8 @@ async fn schema(session: &Session, config: &Config) -> Finding {
     let rows = session
         .query_unpaged(
             "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
-            (ks.as_str(),),
+            // Unquoted in the schema, the name is folded to lower case.
+            (ks.to_ascii_lowercase(),),
         )
         .await
         .map_err(|e| e.to_string())

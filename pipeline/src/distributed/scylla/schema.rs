@@ -67,15 +67,15 @@ pub fn schema_statements(p: &SchemaParams) -> Vec<String> {
 /// current one with [`SchemaParams::first_plan`]: nothing has been written or read yet, so the
 /// deployment's first minutes, which no worker was there to plan, carry it.
 pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
-    let found = session
-        .query_unpaged(
-            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'topic_widths'",
-            (p.keyspace.as_str(),),
-        )
-        .await
-        .map_err(|e| Error::store("looking for the keyspace's plans", e))?
-        .into_rows_result()
-        .map_or(0, |rows| rows.rows_num());
+    // Unquoted, as the schema names it, the keyspace's name is folded to lower case.
+    let ks = p.keyspace.to_ascii_lowercase();
+    let existed = rows(
+        session,
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'topic_widths'",
+        (ks.as_str(),),
+    )
+    .await?
+        > 0;
     for stmt in schema_statements(p) {
         session
             .query_unpaged(stmt.as_str(), &[])
@@ -86,10 +86,27 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
         .await_schema_agreement()
         .await
         .map_err(|e| Error::store("awaiting schema agreement", e))?;
-    if found == 0 && !p.first_plan.is_empty() {
-        mark_first_plan(session, p, chrono::Utc::now()).await?;
+    // New, and empty: a plan marked into a minute someone has read or written would move rows.
+    if !existed && !p.first_plan.is_empty() {
+        let any = format!("SELECT hour FROM {ks}.topic_widths LIMIT 1");
+        if rows(session, &any, ()).await? == 0 {
+            mark_first_plan(session, p, chrono::Utc::now()).await?;
+        }
     }
     Ok(())
+}
+
+/// How many rows `query` answers.
+async fn rows(
+    session: &Session,
+    query: &str,
+    values: impl scylla::serialize::row::SerializeRow,
+) -> Result<usize> {
+    let answer = session
+        .query_unpaged(query, values)
+        .await
+        .map_err(|e| Error::store(query, e))?;
+    Ok(answer.into_rows_result().map_or(0, |r| r.rows_num()))
 }
 
 /// Writes `p.first_plan` as the plan of the minute before `now`'s, and marks that minute.
