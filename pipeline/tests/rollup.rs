@@ -738,8 +738,12 @@ async fn minutes_nobody_planned_carry_the_last_marked_plan() {
         "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, ?, ?)"
     );
     let (a, b) = (TOPICS[0], TOPICS[1]);
+    // Two days before, the last mark before an outage of more than a day.
+    let before = -48 * 60 + 5;
     // (minute, topic, width, frozen); topic "" marks the minute planned.
-    let history: [(i64, &str, i32, bool); 8] = [
+    let history: [(i64, &str, i32, bool); 10] = [
+        (before, "", 1, false),
+        (before, a, 32, false),
         (10, "", 1, false),
         (10, a, 8, false),
         (12, a, 2, false), // a young worker's narrower proposal: the carried 8 holds
@@ -750,19 +754,21 @@ async fn minutes_nobody_planned_carry_the_last_marked_plan() {
         (59, b, 4, false),
     ];
     for (m, topic, width, frozen) in history {
+        let part = at(m) - chrono::Duration::seconds(at(m).timestamp().rem_euclid(3600));
         session
-            .query_unpaged(insert.as_str(), (hour, at(m), topic, width, frozen))
+            .query_unpaged(insert.as_str(), (part, at(m), topic, width, frozen))
             .await
             .expect("history");
     }
     // Minute → (race:a's width, race:b's width) the rows must be spread over.
-    let expected: [(i64, (i32, i32)); 6] = [
-        (10, (8, 1)),  // marked: its own plan
-        (11, (8, 1)),  // nobody planned it: carried from 10
-        (12, (8, 2)),  // carried, frozen race:b as frozen
-        (13, (1, 1)),  // marked, race:a not hot any more
-        (14, (1, 1)),  // carried from 13
-        (65, (16, 4)), // the next hour: carried from 59
+    let expected: [(i64, (i32, i32)); 7] = [
+        (-20 * 60, (32, 1)), // 28 hours after the last mark: carried from it
+        (10, (8, 1)),        // marked: its own plan
+        (11, (8, 1)),        // nobody planned it: carried from 10
+        (12, (8, 2)),        // carried, frozen race:b as frozen
+        (13, (1, 1)),        // marked, race:a not hot any more
+        (14, (1, 1)),        // carried from 13
+        (65, (16, 4)),       // the next hour: carried from 59
     ];
     let minutes: Vec<DateTime<Utc>> = expected.iter().map(|(m, _)| at(*m)).collect();
     let per_minute = 240u64;

@@ -59,61 +59,53 @@ pub fn free_port() -> u16 {
 /// The buckets `(topic, minute)` of `topic_mentions` is spread over, read with the driver alone
 /// (not the store's code): the width its plan in `topic_widths` names, 1 without a plan; for a
 /// minute not marked planned (topic ""), the width of the latest marked minute before it in its
-/// hour or the 24 before, unless its own plan was frozen or names a wider one.
+/// hour or the `CARRY_HOURS` before, unless its own plan was frozen or names a wider one.
 pub async fn topic_buckets(
     session: &scylla::client::session::Session,
     ks: &str,
     topic: &str,
     minute: chrono::DateTime<chrono::Utc>,
 ) -> Result<i32, String> {
+    use pipeline::distributed::scylla::buckets::CARRY_HOURS;
     type Row = (
         chrono::DateTime<chrono::Utc>,
         String,
         Option<i32>,
         Option<bool>,
     );
-    let hour_rows = |hour: i64| async move {
-        let hour = chrono::DateTime::from_timestamp(hour, 0).unwrap_or_default();
-        let rows = session
-            .query_unpaged(
-                format!("SELECT minute, topic, width, fixed FROM {ks}.topic_widths WHERE hour = ?"),
-                (hour,),
-            )
-            .await
-            .map_err(|e| e.to_string())?
-            .into_rows_result()
-            .map_err(|e| e.to_string())?;
-        let rows: Result<Vec<Row>, _> = rows.rows::<Row>().map_err(|e| e.to_string())?.collect();
-        rows.map_err(|e| e.to_string())
-    };
     let hour = minute.timestamp().div_euclid(3600) * 3600;
-    let rows = hour_rows(hour).await?;
-    let width_in = |rows: &[Row], m| {
+    let hours: Vec<chrono::DateTime<chrono::Utc>> = (0..=CARRY_HOURS)
+        .filter_map(|back| chrono::DateTime::from_timestamp(hour - back * 3600, 0))
+        .collect();
+    let rows = session
+        .query_unpaged(
+            format!("SELECT minute, topic, width, fixed FROM {ks}.topic_widths WHERE hour IN ?"),
+            (hours,),
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .into_rows_result()
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<Row> = rows
+        .rows::<Row>()
+        .map_err(|e| e.to_string())?
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let width_in = |m| {
         rows.iter()
             .find(|r| r.0 == m && r.1 == topic)
             .map(|r| (r.2.unwrap_or(1).max(1), r.3.unwrap_or(false)))
     };
-    let own = width_in(&rows, minute);
+    let own = width_in(minute);
     if rows.iter().any(|r| r.0 == minute && r.1.is_empty()) {
         return Ok(own.map_or(1, |(w, _)| w));
     }
-    let mut carried = None;
-    for back in 0..=24 {
-        let earlier = if back == 0 {
-            rows.clone()
-        } else {
-            hour_rows(hour - back * 3600).await?
-        };
-        let last_mark = earlier
-            .iter()
-            .filter(|r| r.1.is_empty() && r.0 < minute)
-            .map(|r| r.0)
-            .max();
-        if let Some(m) = last_mark {
-            carried = Some(width_in(&earlier, m).map_or(1, |(w, _)| w));
-            break;
-        }
-    }
+    let last_mark = rows
+        .iter()
+        .filter(|r| r.1.is_empty() && r.0 < minute)
+        .map(|r| r.0)
+        .max();
+    let carried = last_mark.map(|m| width_in(m).map_or(1, |(w, _)| w));
     Ok(match (own, carried) {
         (Some((w, true)), _) => w,
         (own, Some(c)) => own.map_or(1, |(w, _)| w).max(c),

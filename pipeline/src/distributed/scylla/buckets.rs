@@ -94,8 +94,10 @@ pub const WATCH_BEFORE_MARKING: i64 = 60;
 pub const MARK_LEAD: i64 = 30;
 
 /// How far back an unmarked minute looks for a marked one to carry the plan of: the hours
-/// before its own, this many.
-pub const CARRY_HOURS: i64 = 24;
+/// before its own, this many. A week: as long as Kafka keeps the raw topic by default
+/// (`log.retention.hours`), so a backlog as old as any Kafka still holds is written at the
+/// widths its topics had, however long the outage.
+pub const CARRY_HOURS: i64 = 7 * 24;
 
 /// How long a worker keeps proposing a topic at its width after it last proposed it, in
 /// minutes: a topic whose own collector is down goes quiet while the workers keep up with the

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// minute's hot topics, empty for most minutes).
 const CACHED_MINUTES: usize = 4096;
 
-/// Hours whose latest marked plan a process keeps (the look-back of a day, twice).
+/// Hours whose latest marked plan a process keeps (the look-back of a week, twice).
 const CACHED_HOURS: usize = 2 * buckets::CARRY_HOURS as usize;
 
 /// Frozen (topic, minute) widths a process keeps for minutes not final yet.
