@@ -126,6 +126,19 @@ async fn recount(store: &ScyllaStore, ks: &str, topic: &str, minute: DateTime<Ut
     Agg::of(&agg)
 }
 
+/// How many mentions the store's own rollup counts in `(topic, minute)`, over its buckets.
+async fn rolled_up(store: &ScyllaStore, topic: &str, minute: DateTime<Utc>) -> i64 {
+    let dirty = scylla::DirtyMinute {
+        topic: topic.to_owned(),
+        minute,
+        bucket: minute,
+        shard: 0,
+        writetime: 0,
+    };
+    let read = store.recompute(dirty).await.expect("recompute");
+    read.aggregate.mentions
+}
+
 /// The stored aggregate of one topic-minute, comparable with a recount.
 #[derive(Debug, PartialEq)]
 struct Agg {
@@ -819,18 +832,9 @@ async fn minutes_nobody_planned_carry_the_last_marked_plan() {
             );
         }
     }
-    let store_read = store
-        .recompute(scylla::DirtyMinute {
-            topic: a.to_owned(),
-            minute: at(65),
-            bucket: at(65),
-            shard: 0,
-            writetime: 0,
-        })
-        .await
-        .expect("recompute");
     assert_eq!(
-        store_read.aggregate.mentions, per_minute as i64,
+        rolled_up(&store, a, at(65)).await,
+        per_minute as i64,
         "the rollup reads them all"
     );
 
@@ -952,18 +956,9 @@ async fn a_new_keyspace_plans_its_first_minutes_for_the_expected_rate() {
     assert!(used.keys().all(|b| *b < wide), "{used:?}");
     // 3,000 rows over 256 buckets leave about none empty; one partition would hold them all.
     assert!(used.len() > 240, "spread over {} buckets", used.len());
-    let read = store
-        .recompute(scylla::DirtyMinute {
-            topic: "source:synthetic".to_owned(),
-            minute: now,
-            bucket: now,
-            shard: 0,
-            writetime: 0,
-        })
-        .await
-        .expect("recompute");
     assert_eq!(
-        read.aggregate.mentions, n as i64,
+        rolled_up(&store, "source:synthetic", now).await,
+        n as i64,
         "the rollup reads them all"
     );
 
