@@ -730,6 +730,23 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
         1,
         "a topic never hot holds nothing"
     );
+
+    // A worker that starts now (a restart, a roll of every worker) has seen none of race:a's
+    // traffic, and holds it all the same: the table records what the workers before it saw.
+    let restarted = stores(&ks, 1).await.pop().expect("store");
+    let later = quiet + chrono::Duration::minutes(3);
+    let marked = restarted
+        .mark_planned(later - chrono::Duration::minutes(5), later)
+        .await
+        .expect("mark")
+        .expect("a minute marked");
+    let marked = DateTime::from_timestamp(marked, 0).expect("minute");
+    let held = planned(TOPICS[0], marked).await;
+    assert!(
+        held >= width,
+        "race:a held at {held} buckets by a worker started since, planned at {width}"
+    );
+    assert_eq!(planned(cold, marked).await, 1);
 }
 
 /// Minutes no worker was running to plan (an outage of every worker or of the store) carry the

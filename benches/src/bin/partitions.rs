@@ -17,13 +17,16 @@
 //! new: `schema apply` marked the minute before the first with every source at the width the rate
 //! needs (`buckets::first_plan`, for `scylla.expected_rate` = RATE), so the minutes before the
 //! workers' first mark carry it. Every worker is down from 4:30 to 7:00 (its backlog, kept by
-//! Kafka, is written afterwards into the minutes it was dated in) and restarts with nothing
-//! counted: workers mark the minutes they plan once they have watched for a minute, and a final
-//! plan is settled by the store's own `buckets::settle`, so the minutes nobody planned carry the
-//! last marked plan. Bluesky's collector alone is down from 8:30 to 10:30 while the workers keep up
-//! with the rest: what it replays afterwards is written into minutes 8 to 10, and minute 10 was
-//! planned and marked while Bluesky was quiet, so the workers hold it at its width from before
-//! (`Heat::held`).
+//! Kafka, is written afterwards into the minutes it was dated in) and restarts with nothing counted
+//! but what the table records it proposed (below): workers mark the minutes they plan once they
+//! have watched for a minute, and a final plan is settled by the store's own `buckets::settle`, so
+//! the minutes nobody planned carry the last marked plan. Bluesky's collector alone is down from
+//! 8:30 to 11:30 while the workers keep up with the rest: what it replays afterwards is written
+//! into minutes 8 to 11, and minutes 10 and 11 were planned and marked while Bluesky was quiet, so
+//! the workers hold it at its width from before (`Heat::held`). Every worker restarts again at 9:00
+//! (a roll) and, as at every start, before it marks a minute is seeded with what the table records
+//! the workers before it proposed from their own view (`buckets::SEEN`, `Heat::seed`); the bench
+//! also runs the roll without that record.
 
 use std::collections::HashMap;
 
@@ -42,6 +45,37 @@ fn widen(held: &mut Held, topic: &str, width: u32) -> u32 {
     plan.0
 }
 
+/// Workers marking minute `m` in `held`: first the topics their heat holds (`Heat::held`).
+fn mark(heat: &mut Heat, held: &mut HashMap<i64, Held>, m: i64) {
+    let h = held.entry(m).or_default();
+    if !h.marked {
+        for (t, w) in heat.held(m) {
+            let holds = widen(h, &t, w);
+            heat.holds(m, &t, holds);
+        }
+        h.marked = true;
+    }
+}
+
+/// The final plan of `minute`, carrying the last marked one's (`buckets::settle`).
+fn settle(held: &HashMap<i64, Held>, minute: i64, carried: &mut Option<Arc<Plan>>) -> Arc<Plan> {
+    let h = held.get(&minute).cloned().unwrap_or_default();
+    let plan = buckets::settle(&h, carried.as_ref());
+    if h.marked {
+        *carried = Some(plan.clone());
+    }
+    plan
+}
+
+/// The workers after a roll that ended their heat without the table's record of what they saw
+/// (`buckets::SEEN`): their own view, plans and the running minute's plan.
+struct Unseeded {
+    heat: Heat,
+    held: HashMap<i64, Held>,
+    carried: Option<Arc<Plan>>,
+    settled: (i64, Arc<Plan>),
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let rate: u64 = args
@@ -53,8 +87,10 @@ fn main() {
     // Seconds no worker runs; they restart at its end with nothing counted.
     let outage = 270..420;
     // Seconds Bluesky's collector is down; it replays them when it is back.
-    let (quiet, quiet_topic) = (510..630, "source:bluesky");
-    let replayed = 8..11;
+    let (quiet, quiet_topic) = (510..690, "source:bluesky");
+    let replayed = 8..12;
+    // Every worker restarts at 9:00 (a roll), in Bluesky's outage.
+    let roll = 540;
     let per_worker = rate / workers.max(1);
     let share = 1.0 / workers.max(1) as f64;
     let sources = [
@@ -98,6 +134,13 @@ fn main() {
     // outage's.
     let (cold, unmarked) = (0..2, 6..9);
     let mut watching = 0;
+    // What the workers recorded as proposed from their own view (`SEEN` rows), and whether the
+    // running workers were seeded with it.
+    let mut seen: HashMap<(i64, String), u32> = HashMap::new();
+    let mut seeded = true;
+    let mut unseeded: Option<Unseeded> = None;
+    // Bluesky's replay placed by workers rolled without the record.
+    let mut rolled_bare: HashMap<(String, i64, i32), u64> = HashMap::new();
     let mut bucketed: HashMap<(String, i64, i32), u64> = HashMap::new();
     // The minutes nobody marked placed as if no plan were carried.
     let mut uncarried: HashMap<(String, i64, i32), u64> = HashMap::new();
@@ -115,27 +158,41 @@ fn main() {
         if second == outage.end {
             heat = Heat::new(TARGET);
             watching = second;
+            seeded = false;
+        }
+        if second == roll {
+            heat = Heat::new(TARGET);
+            watching = second;
+            seeded = false;
+            unseeded = Some(Unseeded {
+                heat: Heat::new(TARGET),
+                held: held.clone(),
+                carried: carried.clone(),
+                settled: Default::default(),
+            });
         }
         if up && second - watching >= buckets::WATCH_BEFORE_MARKING {
             let m = buckets::proposal_minute(now);
-            let h = held.entry(m).or_default();
-            if !h.marked {
-                // Before marking, the topics planned in the last hour keep their width.
-                for (t, w) in heat.held(m) {
-                    let holds = widen(h, &t, w);
-                    heat.holds(m, &t, holds);
+            if !seeded {
+                // A worker that starts holds what the table records the others saw.
+                for ((sm, t), w) in &seen {
+                    if *sm > m - buckets::HOLD_MINUTES * 60 && *sm < m {
+                        heat.seed(*sm, t, *w);
+                    }
                 }
-                h.marked = true;
-                unheld.entry(m).or_default().marked = true;
+                seeded = true;
+            }
+            // Before marking, the topics planned in the last hour keep their width.
+            mark(&mut heat, &mut held, m);
+            unheld.entry(m).or_default().marked = true;
+            if let Some(u) = unseeded.as_mut() {
+                mark(&mut u.heat, &mut u.held, m);
             }
         }
         // A minute's plan is final from before it starts; the minutes carry in order.
         if settled.0 != minute {
+            let plan = settle(&held, minute, &mut carried);
             let h = held.get(&minute).cloned().unwrap_or_default();
-            let plan = buckets::settle(&h, carried.as_ref());
-            if h.marked {
-                carried = Some(plan.clone());
-            }
             let u = unheld.get(&minute).cloned().unwrap_or_default();
             settled = (
                 minute,
@@ -143,6 +200,9 @@ fn main() {
                 buckets::settle(&h, None),
                 buckets::settle(&u, None),
             );
+            if let Some(u) = unseeded.as_mut() {
+                u.settled = (minute, settle(&u.held, minute, &mut u.carried));
+            }
         }
         let (_, plan, own, own_unheld) = &settled;
         for _ in 0..per_worker {
@@ -189,11 +249,25 @@ fn main() {
                         heat.proposed(m, t, w);
                         heat.holds(m, t, holds);
                         widen(unheld.entry(m).or_default(), t, w);
+                        let s = seen.entry((m, t.clone())).or_default();
+                        *s = (*s).max(w);
+                    }
+                    if let Some(u) = unseeded.as_mut() {
+                        let w = u.heat.observe(t, bytes, share, now);
+                        if let Some((m, w)) = u.heat.proposal(t, w, now) {
+                            let holds = widen(u.held.entry(m).or_default(), t, w);
+                            u.heat.proposed(m, t, w);
+                            u.heat.holds(m, t, holds);
+                        }
                     }
                 }
                 if !live && replayed.contains(&((minute - start.timestamp()) / 60)) {
                     let b = buckets::bucket_of(&id, own_unheld.get(t).copied().unwrap_or(1));
                     *not_held.entry((t.clone(), minute, b)).or_default() += bytes * workers;
+                    if let Some(u) = &unseeded {
+                        let b = buckets::bucket_of(&id, u.settled.1.get(t).copied().unwrap_or(1));
+                        *rolled_bare.entry((t.clone(), minute, b)).or_default() += bytes * workers;
+                    }
                 }
                 let width = plan.get(t).copied().unwrap_or(1);
                 let b = buckets::bucket_of(&id, width);
@@ -313,10 +387,13 @@ fn main() {
             .unwrap_or(0)
     };
     println!(
-        "{quiet_topic}'s collector down 8:30-10:30 (replayed into minutes 8-10; minute 10 planned \
-         while it was quiet): largest {:.1} MB, held at its width; without the hold {:.0} MB",
+        "{quiet_topic}'s collector down 8:30-11:30 (replayed into minutes 8-11; minutes 10 and 11 \
+         planned while it was quiet; every worker restarted at 9:00): largest {:.1} MB, held at \
+         its width; without the hold {:.0} MB; restarted without the table's record of what the \
+         workers saw {:.0} MB",
         mb(largest_of(&bucketed)),
-        mb(largest_of(&not_held))
+        mb(largest_of(&not_held)),
+        mb(largest_of(&rolled_bare))
     );
     let mut widest: Vec<(&String, u32)> = held
         .get(&(start.timestamp() + 4 * 60))

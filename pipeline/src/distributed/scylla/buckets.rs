@@ -37,6 +37,8 @@
 //!   ([`settle`]). Before it marks a minute, it proposes every topic it planned in the last
 //!   [`HOLD_MINUTES`] at the widest width it had ([`Heat::held`]): a topic gone quiet because
 //!   its own collector is down keeps its width for what that collector replays into it later.
+//!   Workers record those proposals in the table ([`SEEN`]), and one that starts holds what
+//!   the others recorded, so a restart or a roll of every worker keeps the holds.
 //!
 //! A steady hot topic keeps its width from minute to minute and its partitions stay under the
 //! target. One that turns hot within a minute is planned from the next minute or the one after:
@@ -85,6 +87,13 @@ pub fn proposal_minute(now: DateTime<Utc>) -> i64 {
 /// for a whole minute was running while that minute's plan was made, so every topic hot then
 /// was proposed for it. (No topic is empty.)
 pub const MARK: &str = "";
+
+/// The prefix of a `topic_widths` row that records a worker's proposal of the topic after it
+/// from its own view of the traffic (its width: what was proposed). Not part of any plan:
+/// readers skip it (older ones read it as the plan of a topic no row is filed under). A worker
+/// that starts holds what these rows of the last [`HOLD_MINUTES`] record ([`Heat::seed`]), so a
+/// restart, or a roll of every worker, does not end the holds of quiet topics.
+pub const SEEN: &str = "~seen:";
 
 /// How long a worker watches the traffic before it marks the minutes it plans.
 pub const WATCH_BEFORE_MARKING: i64 = 60;
@@ -140,6 +149,8 @@ pub struct Held {
     pub marked: bool,
     /// Topic → (width, frozen): what was proposed for it, or fixed by a row dated ahead.
     pub widths: HashMap<String, (u32, bool)>,
+    /// Topic → width: the proposals workers recorded as made from their own view ([`SEEN`]).
+    pub seen: HashMap<String, u32>,
 }
 
 /// The final plan of a minute, from what the table holds for it and `carried`: the plan of the
@@ -384,6 +395,13 @@ impl Heat {
         self.holds(minute, topic, width);
     }
 
+    /// Records that a worker proposed `width` for `(minute, topic)` from its own view, as the
+    /// table's [`SEEN`] rows say: what a worker that starts holds, as if it had proposed it.
+    pub fn seed(&mut self, minute: i64, topic: &str, width: u32) {
+        let w = self.seen.entry((minute, topic.to_owned())).or_insert(1);
+        *w = (*w).max(width);
+    }
+
     /// Records that `(minute, topic)`'s plan holds `width` or wider now: the table's answer to
     /// a proposal, or a width held for a quiet topic (which holds nothing itself).
     pub fn holds(&mut self, minute: i64, topic: &str, width: u32) {
@@ -517,6 +535,7 @@ mod tests {
                 .iter()
                 .map(|(t, w, f)| ((*t).to_owned(), (*w, *f)))
                 .collect(),
+            ..Held::default()
         };
         let carried = std::sync::Arc::new(Plan::from([
             ("source:x".to_owned(), 64),
@@ -608,6 +627,17 @@ mod tests {
         heat.observe("y", 1, 1.0, now);
         assert_eq!(heat.seen.keys().filter(|(_, t)| t == "x").count(), 0);
         assert!(heat.seen.contains_key(&(at(20), "later".to_owned())));
+        // A worker that starts is seeded with what the table records the others proposed, and
+        // holds it as its own, for as long.
+        let mut fresh = Heat::new(1 << 20);
+        fresh.seed(at(2), "x", 16);
+        fresh.seed(at(3), "x", 8);
+        assert_eq!(fresh.held(at(5)), vec![("x".to_owned(), 16)]);
+        assert_eq!(
+            fresh.held(at(2) + HOLD_MINUTES * 60),
+            vec![("x".to_owned(), 8)]
+        );
+        assert_eq!(fresh.held(at(3) + HOLD_MINUTES * 60), vec![]);
     }
 
     /// Proposals name the next minute early in a minute and the one after late in it, once per

@@ -433,9 +433,14 @@ impl ScyllaStore {
             match self.propose_width(t, m, w).await {
                 Ok(held) => {
                     tracing::debug!(topic = t, minute = m, proposed = w, held, "width proposed");
-                    let mut heat = self.heat();
-                    heat.proposed(m, t, w);
-                    heat.holds(m, t, held); // a frozen plan is not retried
+                    {
+                        let mut heat = self.heat();
+                        heat.proposed(m, t, w);
+                        heat.holds(m, t, held); // a frozen plan is not retried
+                    }
+                    if let Err(e) = self.note_seen(t, m, w).await {
+                        tracing::warn!(error = %e, topic = t, "recording a proposal failed");
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, topic = t, "proposing a width failed"),
             }

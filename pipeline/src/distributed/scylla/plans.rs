@@ -32,6 +32,9 @@ pub(super) struct PlanCache {
     hours: BTreeMap<i64, Option<Arc<Plan>>>,
     /// The latest minute this process marked.
     marked: i64,
+    /// Whether this process's heat holds what the table records workers saw
+    /// ([`buckets::SEEN`]) before it started.
+    seeded: bool,
 }
 
 impl PlanCache {
@@ -300,6 +303,8 @@ impl ScyllaStore {
             let minute = held.entry(m.timestamp()).or_default();
             if topic == buckets::MARK {
                 minute.marked = true;
+            } else if let Some(seen) = topic.strip_prefix(buckets::SEEN) {
+                minute.seen.insert(seen.to_owned(), width.map_or(1, valid));
             } else {
                 let width = width.map_or(1, valid);
                 minute.widths.insert(topic, (width, fixed.unwrap_or(false)));
@@ -328,6 +333,9 @@ impl ScyllaStore {
         if minute - now.timestamp() < buckets::MARK_LEAD || self.plan_cache().marked >= minute {
             return Ok(None);
         }
+        if !self.plan_cache().seeded {
+            self.seed_heat(minute).await?;
+        }
         // Topics planned lately and quiet now keep their width, before the mark says the
         // minute's plan is complete. A failed proposal leaves the minute unmarked: it carries.
         // They and the mark must land while [`buckets::MARK_LEAD`] remains before the minute.
@@ -353,6 +361,45 @@ impl ScyllaStore {
         let mut cache = self.plan_cache();
         cache.marked = cache.marked.max(minute);
         Ok(Some(minute))
+    }
+
+    /// Seeds this process's heat with the proposals workers recorded as made from their own
+    /// view ([`buckets::SEEN`]) in the [`buckets::HOLD_MINUTES`] before `minute`, once: a
+    /// worker that starts holds the quiet topics the workers before it held.
+    async fn seed_heat(&self, minute: i64) -> Result<()> {
+        let from = minute - buckets::HOLD_MINUTES * 60;
+        let mut seen = Vec::new();
+        for hour in (buckets::hour_of(from)..=buckets::hour_of(minute)).step_by(3600) {
+            for (m, held) in self.read_hour(hour).await? {
+                if m > from && m < minute {
+                    seen.extend(held.seen.into_iter().map(|(t, w)| (m, t, w)));
+                }
+            }
+        }
+        let mut heat = self.heat();
+        for (m, topic, width) in &seen {
+            heat.seed(*m, topic, *width);
+        }
+        drop(heat);
+        self.plan_cache().seeded = true;
+        tracing::debug!(minute, seeded = seen.len(), "holds seeded from the table");
+        Ok(())
+    }
+
+    /// Records that this worker proposed `width` for `(topic, minute)` from its own view of the
+    /// traffic ([`buckets::SEEN`]), for the workers that start after it.
+    pub(super) async fn note_seen(&self, topic: &str, minute: i64, width: u32) -> Result<()> {
+        let row = (
+            at(buckets::hour_of(minute)),
+            at(minute),
+            format!("{}{topic}", buckets::SEEN),
+            i32::try_from(width).unwrap_or(1),
+        );
+        self.session
+            .execute_unpaged(&self.st.note_seen, row)
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     fn plan_cache(&self) -> std::sync::MutexGuard<'_, PlanCache> {

@@ -55,6 +55,8 @@ pub(super) struct Statements {
     pub(super) renew_lease: PreparedStatement,
     /// Marks a minute as planned by a running worker: `(hour, minute, buckets::MARK)`.
     pub(super) mark_plan: PreparedStatement,
+    /// Records a worker's own-view proposal (`buckets::SEEN`): `(hour, minute, topic, width)`.
+    pub(super) note_seen: PreparedStatement,
     /// A topic's plan for a minute, if it has none: `(hour, minute, topic, width, fixed)`.
     pub(super) new_plan: PreparedStatement,
     /// Widens a plan nobody froze: `(width, hour, minute, topic, held width)`.
@@ -126,6 +128,10 @@ impl Statements {
             .await?,
             mark_plan: prep(format!(
                 "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, 1, false)"
+            ))
+            .await?,
+            note_seen: prep(format!(
+                "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, ?, false)"
             ))
             .await?,
             mark_dirty: prep(format!(
