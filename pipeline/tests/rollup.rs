@@ -714,39 +714,42 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
     // a minute half an hour on, race:a silent since, first proposes it at the width it had.
     let quiet =
         minute_of(Utc::now()) + chrono::Duration::minutes(30) + chrono::Duration::seconds(5);
-    let marked = store
-        .mark_planned(quiet - chrono::Duration::minutes(5), quiet)
-        .await
-        .expect("mark")
-        .expect("a minute marked");
-    let marked = DateTime::from_timestamp(marked, 0).expect("minute");
-    let held = planned(TOPICS[0], marked).await;
+    let (held, never) = widths_when_marked(&store, &ks, quiet, [TOPICS[0], cold]).await;
     assert!(
         held >= width,
         "race:a held at {held} buckets, planned at {width} before"
     );
-    assert_eq!(
-        planned(cold, marked).await,
-        1,
-        "a topic never hot holds nothing"
-    );
+    assert_eq!(never, 1, "a topic never hot holds nothing");
 
     // A worker that starts now (a restart, a roll of every worker) has seen none of race:a's
     // traffic, and holds it all the same: the table records what the workers before it saw.
     let restarted = stores(&ks, 1).await.pop().expect("store");
     let later = quiet + chrono::Duration::minutes(3);
-    let marked = restarted
-        .mark_planned(later - chrono::Duration::minutes(5), later)
-        .await
-        .expect("mark")
-        .expect("a minute marked");
-    let marked = DateTime::from_timestamp(marked, 0).expect("minute");
-    let held = planned(TOPICS[0], marked).await;
+    let (held, never) = widths_when_marked(&restarted, &ks, later, [TOPICS[0], cold]).await;
     assert!(
         held >= width,
         "race:a held at {held} buckets by a worker started since, planned at {width}"
     );
-    assert_eq!(planned(cold, marked).await, 1);
+    assert_eq!(never, 1);
+}
+
+/// Has `store`, watching for five minutes at `now`, mark the minute it plans, and answers the
+/// widths `topics` are planned at in it.
+async fn widths_when_marked(
+    store: &ScyllaStore,
+    ks: &str,
+    now: DateTime<Utc>,
+    topics: [&str; 2],
+) -> (i32, i32) {
+    let marked = store
+        .mark_planned(now - chrono::Duration::minutes(5), now)
+        .await
+        .expect("mark")
+        .expect("a minute marked");
+    let marked = DateTime::from_timestamp(marked, 0).expect("minute");
+    let width = |topic| common::topic_buckets(store.session(), ks, topic, marked);
+    let widths = (width(topics[0]).await, width(topics[1]).await);
+    (widths.0.expect("plan"), widths.1.expect("plan"))
 }
 
 /// Minutes no worker was running to plan (an outage of every worker or of the store) carry the
