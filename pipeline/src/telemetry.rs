@@ -37,6 +37,8 @@ pub const CACHE_BREAKER_OPEN: &str = "backchannel_cache_breaker_open";
 pub const CONSUMER_LAG: &str = "backchannel_kafka_consumer_lag_messages";
 /// When the brokers last answered for the lag of every assigned partition.
 pub const LAG_MEASURED: &str = "backchannel_kafka_consumer_lag_measured_timestamp_seconds";
+/// The latest minute a worker marked planned.
+pub const PLAN_MARKED: &str = "backchannel_scylla_plan_marked_timestamp_seconds";
 pub const CREATED_TO_STORED: &str = "backchannel_pipeline_created_to_stored_seconds";
 pub const COLLECTED_TO_STORED: &str = "backchannel_pipeline_collected_to_stored_seconds";
 pub const IN_FLIGHT: &str = "backchannel_pipeline_in_flight_batches";
@@ -272,6 +274,11 @@ fn describe() {
         Unit::Seconds,
         "When (seconds since the epoch) the brokers last answered for the lag of every assigned partition: the lag gauges are stale once this falls behind, and while it is over 15 s old the worker marks no minute planned."
     );
+    describe_gauge!(
+        PLAN_MARKED,
+        Unit::Seconds,
+        "The latest minute (seconds since the epoch) this worker marked planned for its hot topics, or when it started if it has marked none. Behind the clock, the minutes meanwhile carry the last marked plan: the worker is not keeping up with live traffic, or cannot reach Kafka or the store."
+    );
     describe_histogram!(
         CREATED_TO_STORED,
         Unit::Seconds,
@@ -483,6 +490,10 @@ pub fn consumer_lag(partition: i32, lag: i64) {
 }
 pub fn lag_measured(at: i64) {
     gauge!(LAG_MEASURED).set(at as f64);
+}
+/// At a worker's start, then for every minute it marks planned.
+pub fn plan_marked(minute: i64) {
+    gauge!(PLAN_MARKED).set(minute as f64);
 }
 /// Records each stored mention's latency from creation and from collection to `now`.
 pub fn latency_to_stored(

@@ -20,6 +20,7 @@ use harness::{Env, Guard, assert_aggregates, ground_truth, kcat_enriched, metric
 use rand::{Rng, SeedableRng};
 
 const LAG_MEASURED: &str = "backchannel_kafka_consumer_lag_measured_timestamp_seconds";
+const PLAN_MARKED: &str = "backchannel_scylla_plan_marked_timestamp_seconds";
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -260,6 +261,18 @@ async fn e2e_kafka_stopped_20s_while_idle_and_while_busy_worker_resumes_nothing_
             .rows_num();
     }
     assert!(marked > 0, "a live worker marks the minutes it plans");
+    // And says so: the gauge names a minute ahead (a mark is made 30 s or more before its
+    // minute), not the time the worker started, over a minute ago.
+    let ahead = || metric(&env.metrics(), PLAN_MARKED, "") - chrono::Utc::now().timestamp() as f64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ahead() <= 0.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        ahead() > 0.0,
+        "the latest marked minute is {} s from now",
+        ahead()
+    );
     env.finish(worker).await;
 }
 

@@ -12,6 +12,7 @@ use crate::http::Readiness;
 use crate::runtime::{self, Settings};
 use crate::services::{self, Background};
 use crate::stats::{Snapshot, Stats};
+use crate::telemetry;
 
 /// How often each worker recomputes dirty minute aggregates, and how long a minute must have
 /// been quiet first.
@@ -94,6 +95,7 @@ async fn rollups(store: Arc<ScyllaStore>) {
 /// stored) or the workers catch up on a backlog, which are written later at the rate before.
 async fn marking(store: Arc<ScyllaStore>, stats: Arc<Stats>, lag: Arc<Backlog>) {
     let watching = chrono::Utc::now();
+    telemetry::plan_marked(watching.timestamp());
     loop {
         tokio::time::sleep(MARK_EVERY).await;
         let now = chrono::Utc::now();
@@ -101,8 +103,10 @@ async fn marking(store: Arc<ScyllaStore>, stats: Arc<Stats>, lag: Arc<Backlog>) 
         if !stats.live_within(LIVE_FOR_MARKING, now) && lag.known() != Some(0) {
             continue;
         }
-        if let Err(e) = store.mark_planned(watching, now).await {
-            tracing::warn!(error = %e, "marking a planned minute failed; will retry");
+        match store.mark_planned(watching, now).await {
+            Ok(Some(minute)) => telemetry::plan_marked(minute),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "marking a planned minute failed; will retry"),
         }
     }
 }
