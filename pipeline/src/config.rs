@@ -346,7 +346,7 @@ impl Config {
         self.alerts.settings()?;
         self.max_in_flight_bytes()?;
         self.cluster_window()?;
-        self.partition_target_bytes()?;
+        self.scylla.partition_target_bytes()?;
         self.scylla.expected_rate()?;
         for name in self.collectors.keys() {
             if name.is_empty()
@@ -397,11 +397,6 @@ impl Config {
             )));
         }
         Ok(d)
-    }
-
-    /// The size `topic_mentions` partitions are bucketed to stay near (at least 64 KiB).
-    pub fn partition_target_bytes(&self) -> Result<u64> {
-        self.scylla.partition_target_bytes()
     }
 
     /// Mentions per batch: `pipeline.batch_size`, or the mode's own for 0

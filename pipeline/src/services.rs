@@ -140,7 +140,7 @@ pub async fn distributed(config: &Config, ready: &Readiness) -> Result<Distribut
 /// Connects to ScyllaDB and prepares the store (the schema must exist: `backchannel schema apply`).
 pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
     let session = scylla::connect(&config.scylla).await?;
-    let target = config.partition_target_bytes()?;
+    let target = config.scylla.partition_target_bytes()?;
     Ok(ScyllaStore::new(
         session,
         &config.scylla.keyspace,

@@ -390,8 +390,7 @@ impl Heat {
     /// Records that this process proposed `width` for `(minute, topic)` from its own view of
     /// the traffic (what [`Heat::proposal`] returned).
     pub fn proposed(&mut self, minute: i64, topic: &str, width: u32) {
-        let w = self.seen.entry((minute, topic.to_owned())).or_insert(1);
-        *w = (*w).max(width);
+        self.seed(minute, topic, width);
         self.holds(minute, topic, width);
     }
 

@@ -353,11 +353,7 @@ impl ScyllaStore {
             let holds = self.propose_width(&topic, minute, width).await?;
             self.heat().holds(minute, &topic, width.max(holds));
         }
-        let key = (at(buckets::hour_of(minute)), at(minute), buckets::MARK);
-        self.session
-            .execute_unpaged(&self.st.mark_plan, key)
-            .await
-            .map_err(err)?;
+        self.plan_note(minute, buckets::MARK, 1).await?;
         let mut cache = self.plan_cache();
         cache.marked = cache.marked.max(minute);
         Ok(Some(minute))
@@ -389,14 +385,17 @@ impl ScyllaStore {
     /// Records that this worker proposed `width` for `(topic, minute)` from its own view of the
     /// traffic ([`buckets::SEEN`]), for the workers that start after it.
     pub(super) async fn note_seen(&self, topic: &str, minute: i64, width: u32) -> Result<()> {
-        let row = (
-            at(buckets::hour_of(minute)),
-            at(minute),
-            format!("{}{topic}", buckets::SEEN),
-            i32::try_from(width).unwrap_or(1),
-        );
+        let key = format!("{}{topic}", buckets::SEEN);
+        self.plan_note(minute, &key, width).await
+    }
+
+    /// Writes a row of `minute`'s plans that is not a topic's plan (a mark, a record of what a
+    /// worker saw): a plain insert, which every worker may repeat.
+    async fn plan_note(&self, minute: i64, key: &str, width: u32) -> Result<()> {
+        let width = i32::try_from(width).unwrap_or(1);
+        let row = (at(buckets::hour_of(minute)), at(minute), key, width);
         self.session
-            .execute_unpaged(&self.st.note_seen, row)
+            .execute_unpaged(&self.st.plan_note, row)
             .await
             .map_err(err)?;
         Ok(())

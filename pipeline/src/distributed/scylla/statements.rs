@@ -53,10 +53,10 @@ pub(super) struct Statements {
     /// Lightweight transactions: not idempotent (a retried one may see its own first write).
     pub(super) take_lease: PreparedStatement,
     pub(super) renew_lease: PreparedStatement,
-    /// Marks a minute as planned by a running worker: `(hour, minute, buckets::MARK)`.
-    pub(super) mark_plan: PreparedStatement,
-    /// Records a worker's own-view proposal (`buckets::SEEN`): `(hour, minute, topic, width)`.
-    pub(super) note_seen: PreparedStatement,
+    /// A plain (not conditional) row of `topic_widths`, for the rows that are not a topic's
+    /// plan: a minute's mark (`buckets::MARK`, width 1) and a worker's record of an own-view
+    /// proposal (`buckets::SEEN`): `(hour, minute, topic, width)`.
+    pub(super) plan_note: PreparedStatement,
     /// A topic's plan for a minute, if it has none: `(hour, minute, topic, width, fixed)`.
     pub(super) new_plan: PreparedStatement,
     /// Widens a plan nobody froze: `(width, hour, minute, topic, held width)`.
@@ -126,11 +126,7 @@ impl Statements {
                 "SELECT width FROM {ks}.topic_widths WHERE hour = ? AND minute = ? AND topic = ?"
             ))
             .await?,
-            mark_plan: prep(format!(
-                "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, 1, false)"
-            ))
-            .await?,
-            note_seen: prep(format!(
+            plan_note: prep(format!(
                 "INSERT INTO {ks}.topic_widths (hour, minute, topic, width, fixed) VALUES (?, ?, ?, ?, false)"
             ))
             .await?,
