@@ -45,6 +45,22 @@ fn widen(held: &mut Held, topic: &str, width: u32) -> u32 {
     plan.0
 }
 
+/// Workers writing a row of `bytes` for topic `t` at `now`: counted into their heat, and
+/// proposed into `held` when the topic needs a wider plan. Returns the proposal made.
+fn propose(
+    heat: &mut Heat,
+    held: &mut HashMap<i64, Held>,
+    (t, bytes, share): (&str, u64, f64),
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(i64, u32)> {
+    let w = heat.observe(t, bytes, share, now);
+    let (m, w) = heat.proposal(t, w, now)?;
+    let holds = widen(held.entry(m).or_default(), t, w);
+    heat.proposed(m, t, w);
+    heat.holds(m, t, holds);
+    Some((m, w))
+}
+
 /// Workers marking minute `m` in `held`: first the topics their heat holds (`Heat::held`).
 fn mark(heat: &mut Heat, held: &mut HashMap<i64, Held>, m: i64) {
     let h = held.entry(m).or_default();
@@ -184,7 +200,6 @@ fn main() {
             }
             // Before marking, the topics planned in the last hour keep their width.
             mark(&mut heat, &mut held, m);
-            unheld.entry(m).or_default().marked = true;
             if let Some(u) = unseeded.as_mut() {
                 mark(&mut u.heat, &mut u.held, m);
             }
@@ -243,22 +258,14 @@ fn main() {
             for t in &topics {
                 let bytes = buckets::row_bytes(t, &id, &hashtags);
                 if up && live {
-                    let w = heat.observe(t, bytes, share, now);
-                    if let Some((m, w)) = heat.proposal(t, w, now) {
-                        let holds = widen(held.entry(m).or_default(), t, w);
-                        heat.proposed(m, t, w);
-                        heat.holds(m, t, holds);
+                    let row = (t.as_str(), bytes, share);
+                    if let Some((m, w)) = propose(&mut heat, &mut held, row, now) {
                         widen(unheld.entry(m).or_default(), t, w);
                         let s = seen.entry((m, t.clone())).or_default();
                         *s = (*s).max(w);
                     }
                     if let Some(u) = unseeded.as_mut() {
-                        let w = u.heat.observe(t, bytes, share, now);
-                        if let Some((m, w)) = u.heat.proposal(t, w, now) {
-                            let holds = widen(u.held.entry(m).or_default(), t, w);
-                            u.heat.proposed(m, t, w);
-                            u.heat.holds(m, t, holds);
-                        }
+                        propose(&mut u.heat, &mut u.held, row, now);
                     }
                 }
                 if !live && replayed.contains(&((minute - start.timestamp()) / 60)) {
