@@ -104,7 +104,7 @@ impl<'m> Analysis<'m> {
                     out.buf.push_str(w);
                     out.buf[start..].make_ascii_lowercase();
                 } else {
-                    out.buf.extend(w.chars().flat_map(char::to_lowercase));
+                    crate::unicode::extend_lowercase_chars(&mut out.buf, w);
                 }
                 out.spans.push(start..out.buf.len());
             }

@@ -101,7 +101,9 @@ pub fn word_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
 /// hashed as a word is.
 pub fn link_hashes(a: &Analysis<'_>, out: &mut Vec<u64>) {
     for u in &a.entities().urls {
-        out.push(word_hash(a.text[u.range.clone()].to_lowercase().as_bytes()));
+        out.push(word_hash(
+            crate::unicode::to_lowercase(&a.text[u.range.clone()]).as_bytes(),
+        ));
     }
 }
 

@@ -207,7 +207,7 @@ fn mostly_latin(text: &str) -> bool {
         } else if !c.is_ascii()
             // General punctuation and the emoji blocks hold no letters; skip the table lookup.
             && !matches!(c, '\u{2000}'..='\u{206f}' | '\u{1f300}'..='\u{1faff}')
-            && c.is_alphabetic()
+            && crate::unicode::is_alphabetic(c)
         {
             if matches!(c, '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}' | '\u{ff21}'..='\u{ff5a}')
             {

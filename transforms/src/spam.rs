@@ -138,7 +138,7 @@ static PHRASE_HASHES: LazyLock<PhraseHashes> = LazyLock::new(|| {
         .iter()
         .map(|p| {
             p.unicode_words()
-                .map(|w| crate::hash::word_hash(w.to_lowercase().as_bytes()))
+                .map(|w| crate::hash::word_hash(crate::unicode::to_lowercase(w).as_bytes()))
                 .collect()
         })
         .collect();
@@ -290,10 +290,10 @@ fn emails(text: &str) -> usize {
 fn is_caps_word(w: &str) -> bool {
     let mut letters = 0;
     for c in w.chars() {
-        if c.is_lowercase() {
+        if crate::unicode::is_lowercase(c) {
             return false;
         }
-        letters += usize::from(c.is_uppercase());
+        letters += usize::from(crate::unicode::is_uppercase(c));
     }
     letters >= 3
 }
@@ -330,7 +330,7 @@ impl Extractor for Spam {
         let mut domain = String::new();
         for u in &e.urls {
             domain.clear();
-            domain.extend(text[u.host.clone()].chars().flat_map(char::to_lowercase));
+            crate::unicode::extend_lowercase_chars(&mut domain, &text[u.host.clone()]);
             let host = domain.strip_prefix("www.").unwrap_or(&domain);
             let tld = host.rsplit('.').next().unwrap_or(host);
             if crate::entities::is_shortener(host) || RISKY_TLDS.contains(&tld) {

@@ -153,7 +153,7 @@ fn domain_into(text: &str, host: &std::ops::Range<usize>, buf: &mut String) {
     if h.is_ascii() {
         buf.extend(h.bytes().map(|b| char::from(b.to_ascii_lowercase())));
     } else {
-        buf.extend(h.chars().flat_map(char::to_lowercase));
+        crate::unicode::extend_lowercase_chars(buf, h);
     }
     if buf.starts_with("www.") {
         buf.drain(..4);
@@ -167,10 +167,10 @@ pub fn is_shortener(domain: &str) -> bool {
 fn is_camel_case(tag: &str) -> bool {
     let mut prev_lower = false;
     for c in tag.chars() {
-        if prev_lower && c.is_uppercase() {
+        if prev_lower && crate::unicode::is_uppercase(c) {
             return true;
         }
-        prev_lower = c.is_lowercase();
+        prev_lower = crate::unicode::is_lowercase(c);
     }
     false
 }

@@ -250,7 +250,7 @@ fn add_word(c: &mut Counts, buf: &mut Buffers, w: &str, letters: u32, classes: u
             buf.lower
                 .extend(w.bytes().map(|b| char::from(b.to_ascii_lowercase())));
         } else {
-            buf.lower.push_str(&w.to_lowercase());
+            crate::unicode::push_lowercase(&mut buf.lower, w);
         }
         &buf.lower
     };

@@ -196,10 +196,10 @@ pub(super) fn strip_punc_if_word(token: &str) -> &str {
 pub(super) fn py_isupper(s: &str) -> bool {
     let mut cased = false;
     for c in s.chars() {
-        if c.is_lowercase() || is_titlecase(c) {
+        if crate::unicode::is_lowercase(c) || is_titlecase(c) {
             return false;
         }
-        if c.is_uppercase() {
+        if crate::unicode::is_uppercase(c) {
             cased = true;
         }
     }

@@ -153,7 +153,7 @@ impl Scratch {
             let mut lower: &str = tok;
             let word = if !ascii {
                 self.lower.clear();
-                self.lower.push_str(&tok.to_lowercase());
+                crate::unicode::push_lowercase(&mut self.lower, tok);
                 upper = py_isupper(tok);
                 lower = &self.lower;
                 t.words.get(lower)

@@ -317,12 +317,12 @@ fn sentence_step(
 fn non_ascii(s: &mut Scan, r: &mut Run, c: char, space: bool) {
     s.non_ascii += 1;
     let mut alnum = false;
-    if c.is_alphabetic() {
+    if crate::unicode::is_alphabetic(c) {
         alnum = true;
         s.letters += 1;
-        s.upper += usize::from(c.is_uppercase());
+        s.upper += usize::from(crate::unicode::is_uppercase(c));
         s.script_letters[chars::script_of(c) as usize] += 1;
-    } else if c.is_numeric() {
+    } else if crate::unicode::is_numeric(c) {
         alnum = true;
         s.digits += 1;
     } else if space {
@@ -465,15 +465,11 @@ fn unicode_word(word: &str) -> WordShape {
     let (mut prev, mut run, mut elongated) = ('\0', 0usize, false);
     for c in word.chars() {
         n += 1;
-        if c.is_alphabetic() {
+        if crate::unicode::is_alphabetic(c) {
             letters += 1;
-            upper += usize::from(c.is_uppercase());
+            upper += usize::from(crate::unicode::is_uppercase(c));
             scripts |= chars::script_of(c).bit();
-            let mut lower = c.to_lowercase();
-            let lc = match (lower.next(), lower.next()) {
-                (Some(l), None) => l,
-                _ => c,
-            };
+            let lc = crate::unicode::lower_char(c);
             run = if lc == prev { run + 1 } else { 1 };
             elongated |= run >= 3;
             prev = lc;

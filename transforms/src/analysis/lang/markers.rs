@@ -72,8 +72,8 @@ pub fn boost(anchor: &str, langs: &[&str], score: &mut [i32], buf: &[u8]) {
         };
         // The scanner keeps case; markers are lower-case.
         let lower;
-        let word = if word.chars().any(char::is_uppercase) {
-            lower = word.to_lowercase();
+        let word = if word.chars().any(crate::unicode::is_uppercase) {
+            lower = crate::unicode::to_lowercase(word);
             lower.as_str()
         } else {
             word

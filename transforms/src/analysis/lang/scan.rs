@@ -55,13 +55,15 @@ fn furniture_len(rest: &str, at_token_start: bool, keep_hashtags: bool) -> Optio
         }
         b'@' if at_token_start => {
             let n = rest[1..]
-                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-')))
+                .find(|c: char| {
+                    !(crate::unicode::is_alphanumeric(c) || matches!(c, '_' | '.' | '-'))
+                })
                 .unwrap_or(rest.len() - 1);
             (n > 0).then_some(1 + n)
         }
         b'#' if at_token_start && !keep_hashtags => {
             let n = rest[1..]
-                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .find(|c: char| !(crate::unicode::is_alphanumeric(c) || c == '_'))
                 .unwrap_or(rest.len() - 1);
             (n > 0).then_some(1 + n)
         }
@@ -151,13 +153,13 @@ pub fn scan(text: &str, keep_hashtags: bool) -> Scan {
         } else if u == 0x2010 || u == 0x2011 {
             out.joiner(b'-');
             in_word = false;
-        } else if c.is_alphabetic() {
+        } else if crate::unicode::is_alphabetic(c) {
             let mut tmp = [0u8; 4];
             out.buf
                 .extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
             out.letter(script_of(c), &mut prev_script);
             out.word_letters += 1;
-            out.word_upper += u32::from(c.is_uppercase());
+            out.word_upper += u32::from(crate::unicode::is_uppercase(c));
             in_word = true;
         } else if is_word_mark(u) {
             if out.buf.last().is_some_and(|&b| b != b' ') {
@@ -167,7 +169,7 @@ pub fn scan(text: &str, keep_hashtags: bool) -> Scan {
             }
         } else {
             out.separate();
-            in_word = c.is_numeric();
+            in_word = crate::unicode::is_numeric(c);
         }
     }
     out.separate();
@@ -212,7 +214,7 @@ impl Scan {
             if word.is_ascii() {
                 word.make_ascii_lowercase();
             } else if let Ok(w) = std::str::from_utf8(word) {
-                let lower = w.to_lowercase();
+                let lower = crate::unicode::to_lowercase(w);
                 self.buf.truncate(self.word_start);
                 self.buf.extend_from_slice(lower.as_bytes());
             }
