@@ -1,8 +1,8 @@
 //! The pipeline: consume → decode → transform → store → publish → cache → commit.
 //!
 //! Two stages connected by a bounded channel:
-//! 1. *ingest* polls batches and runs decode + transforms on the blocking pool (up to
-//!    `cpu_workers` batches at once), places each result's mentions in their near-duplicate
+//! 1. *ingest* polls batches and runs decode + transforms on `cpu_workers` threads of its own
+//!    (one batch each at a time), places each result's mentions in their near-duplicate
 //!    clusters (one cache call per batch) and forwards results **in poll order**;
 //! 2. *sink* takes each processed batch in order, dead-letters bad messages, writes the good ones
 //!    to the store (retrying external failures with backoff and jitter), publishes them, caches
@@ -15,6 +15,7 @@
 //! `(in_flight_batches + cpu_workers) × batch_size` messages and by `max_in_flight_bytes` of raw
 //! input, whichever is reached first.
 
+mod cpu;
 mod process;
 pub(crate) mod sink;
 
@@ -244,7 +245,8 @@ where
         consumer
     });
 
-    let mut pending: FuturesOrdered<tokio::task::JoinHandle<Processed>> = FuturesOrdered::new();
+    let cpu = cpu::CpuPool::new(settings.cpu_workers)?;
+    let mut pending = FuturesOrdered::new();
     let mut closed = false;
     let mut shutdown_live = true;
     let mut result = Ok(());
@@ -256,7 +258,7 @@ where
                 let mut processed: Processed = match done {
                     Ok(p) => p,
                     Err(e) => {
-                        result = Err(Error::internal("transform task", e));
+                        result = Err(e);
                         break;
                     }
                 };
@@ -284,7 +286,7 @@ where
                         let caps = settings.caps();
                         let matcher = settings.signals.current();
                         let in_flight = telemetry::InFlight::start();
-                        pending.push_back(tokio::task::spawn_blocking(move || {
+                        pending.push_back(cpu.spawn(move || {
                             let started = std::time::Instant::now();
                             let mut out = process_batch(batch, &caps, matcher.as_deref());
                             out.budget = permit;

@@ -1,4 +1,4 @@
-//! Decode + enrich, one batch at a time, on a blocking thread: every message becomes either a
+//! Decode + enrich, one batch at a time, off the async threads: every message becomes either a
 //! [`Stored`] mention (with the delivery it came from, kept for a dead letter should a write
 //! refuse it) or a [`DeadLetter`] naming why not. Nothing here can fail the batch: bad input, a
 //! record over a cap and a panicking transform each cost one message.
@@ -110,7 +110,8 @@ static RUNTIME_FIELDS: std::sync::LazyLock<RuntimeFields> =
             .expect("the catalogue has minhash_signature"),
     });
 
-/// Decodes and enriches one batch. CPU-bound; call it on a blocking thread.
+/// Decodes and enriches one batch. CPU-bound: the pipeline runs it on its CPU threads
+/// (`cpu.rs`), `reprocess` on the blocking pool.
 pub fn process_batch(
     batch: Vec<Delivery>,
     caps: &Caps,
@@ -314,7 +315,7 @@ fn set_json_cluster(json: &mut Vec<u8>, cluster: &str) {
     json.push(b'}');
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()
