@@ -73,54 +73,44 @@ fn props(c: char) -> u8 {
     }
 }
 
+/// Whether `c` has one of `bits`: ASCII answered by `ascii`, the rest from the table.
+#[inline]
+fn has(c: char, ascii: impl Fn(&char) -> bool, bits: u8) -> bool {
+    if c.is_ascii() {
+        ascii(&c)
+    } else {
+        props(c) & bits != 0
+    }
+}
+
 /// `char::is_alphabetic`, from the table.
 #[inline]
 pub(crate) fn is_alphabetic(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_alphabetic()
-    } else {
-        props(c) & ALPHABETIC != 0
-    }
+    has(c, char::is_ascii_alphabetic, ALPHABETIC)
 }
 
 /// `char::is_alphanumeric`, from the table.
 #[inline]
 pub(crate) fn is_alphanumeric(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_alphanumeric()
-    } else {
-        props(c) & (ALPHABETIC | NUMERIC) != 0
-    }
+    has(c, char::is_ascii_alphanumeric, ALPHABETIC | NUMERIC)
 }
 
 /// `char::is_numeric`, from the table.
 #[inline]
 pub(crate) fn is_numeric(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_digit()
-    } else {
-        props(c) & NUMERIC != 0
-    }
+    has(c, char::is_ascii_digit, NUMERIC)
 }
 
 /// `char::is_uppercase`, from the table.
 #[inline]
 pub(crate) fn is_uppercase(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_uppercase()
-    } else {
-        props(c) & UPPERCASE != 0
-    }
+    has(c, char::is_ascii_uppercase, UPPERCASE)
 }
 
 /// `char::is_lowercase`, from the table.
 #[inline]
 pub(crate) fn is_lowercase(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_lowercase()
-    } else {
-        props(c) & LOWERCASE != 0
-    }
+    has(c, char::is_ascii_lowercase, LOWERCASE)
 }
 
 /// `c`'s lowercase when it is one character (`c` itself when lowercasing leaves it alone or
