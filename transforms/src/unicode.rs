@@ -130,22 +130,18 @@ pub(crate) fn lower_char(c: char) -> char {
     }
 }
 
-/// Appends `str::to_lowercase(s)` to `out`. Text with nothing to lower but ASCII capitals (most
-/// words, in any script) is copied through the table; the rest goes to the standard library,
-/// which also knows the context rules (a final capital sigma).
+/// Appends `str::to_lowercase(s)` to `out`. That is each character lowercased on its own
+/// ([`extend_lowercase_chars`]) except a capital sigma, whose lowercase depends on whether it ends
+/// a word: the one contextual mapping `str::to_lowercase` applies, so text holding one goes to it.
 pub(crate) fn push_lowercase(out: &mut String, s: &str) {
     if s.is_ascii() {
         let start = out.len();
         out.push_str(s);
         out[start..].make_ascii_lowercase();
-        return;
-    }
-    if s.chars()
-        .all(|c| c.is_ascii() || props(c) & LOWER_ITSELF != 0)
-    {
-        out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
-    } else {
+    } else if s.contains('Σ') {
         out.push_str(&s.to_lowercase());
+    } else {
+        extend_lowercase_chars(out, s);
     }
 }
 
@@ -254,6 +250,12 @@ mod tests {
             "straße STRASSE",
             "𐐀𐐨 deseret",
         ];
+        // Every character alone, inside a word and ending one.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            for s in [format!("{c}"), format!("a{c}b"), format!("Ab{c}")] {
+                assert_eq!(to_lowercase(&s), s.to_lowercase(), "{s:?}");
+            }
+        }
         for s in cases {
             assert_eq!(to_lowercase(s), s.to_lowercase(), "{s:?}");
             let mut out = String::from("kept ");
