@@ -156,7 +156,7 @@ pub struct ScanPage {
     /// Where the next page starts (opaque); `None` once the scan has passed the last mention.
     pub next: Option<String>,
     /// How much of the store this page's end has passed, from 0 to 1, where the store can say
-    /// (a token ring can; a key-ordered file cannot cheaply).
+    /// (a token ring can, and numbered segments can).
     pub passed: Option<f64>,
     /// How many mentions the store holds, where that is cheap to know.
     pub total: Option<u64>,

@@ -10,14 +10,13 @@ use crate::aggregate::MinuteAggregate;
 use crate::error::{BoxError, Error, Result};
 use crate::traits::{Before, Filed, ScanPage, Store, Stored};
 
-/// id -> stored value: the write time (8 bytes, little-endian milliseconds) then the compact
-/// record, LZ4-compressed ([`pack`]).
-const MENTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
+/// (write time millis, segment number, chunk) -> a chunk of a segment: the mentions of one write,
+/// compressed together ([`segment`]). Retention deletes whole segments, oldest first.
+const SEGMENTS: TableDefinition<'_, (i64, u64, u32), &[u8]> = TableDefinition::new("segments");
+/// id -> (write time millis, segment number): where a mention is.
+const IDS: TableDefinition<'_, &str, (i64, u64)> = TableDefinition::new("ids");
 /// (topic, created_at millis, id) -> () : a time index per topic for "newest first" reads.
 const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> = TableDefinition::new("by_topic");
-/// (write time millis, id) -> created_at millis and the mention's topics ([`Entry`]): the order
-/// in which retention deletes, and what it must delete besides the mention.
-const BY_TIME: TableDefinition<'_, (i64, &str), &[u8]> = TableDefinition::new("by_time");
 /// (tenant, signal id) -> Signal JSON.
 const SIGNALS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("signals");
 /// Tenant name -> [`crate::tenants::TenantRecord`] JSON.
@@ -80,11 +79,12 @@ impl Default for StoreOptions {
 
 /// The share of `max_bytes` that live data may fill. redb's B-tree pages are partly filled and
 /// its copy-on-write commits need free pages beside the live ones, so a file holding N bytes of
-/// keys and values is larger than N (2.7× measured on 1 KB records); at this share the file
-/// settles near the limit (`retention_keeps_the_file_under_its_size_limit` checks it). redb grows
-/// its file in steps, doubling below 4 GiB and then a 4 GiB region at a time, so the file can
-/// pass the limit by part of a step.
-pub const LIVE_SHARE: f64 = 0.3;
+/// keys and values takes more than N on disk (1.25–1.3× measured with segments, where rows
+/// keyed by id took 2.7×), and redb grows its file in steps, doubling below 4 GiB and then a
+/// 4 GiB region at a time. At this share the file settles under the limit
+/// (`retention_keeps_the_file_under_its_size_limit` checks it); the file can pass it by part
+/// of a step.
+pub const LIVE_SHARE: f64 = 0.4;
 
 /// Longest topic indexed (a source, a hashtag or a signal id is far shorter).
 const MAX_TOPIC_BYTES: usize = 1024;
@@ -101,7 +101,11 @@ const SWEEP_CHUNK: usize = 2_000;
 /// queued; `sync_interval = "0s"` restores a durable commit per batch. [`RedbStore::sync`] makes
 /// everything durable (at shutdown).
 ///
-/// Disk stays bounded: [`RedbStore::sweep`] deletes mentions past the retention time, and the
+/// Mentions are kept in segments ([`segment`]): those of one write, compressed together and
+/// stored in time order, with an id index and a per-topic time index beside them. ~1 KB a
+/// mention on disk, all tables counted (`cargo run --release -p benches --bin sizes`).
+///
+/// Disk stays bounded: [`RedbStore::sweep`] deletes the segments past the retention time, and the
 /// oldest ones while the live data is over its share of `max_bytes`; freed pages are reused by
 /// later writes, so the file stops growing.
 #[derive(Clone)]
@@ -121,49 +125,82 @@ fn err(e: impl Into<BoxError>) -> Error {
     Error::store("", e)
 }
 
-/// What [`BY_TIME`] keeps of a mention: its creation time and topics.
-struct Entry<'a> {
-    created_ms: i64,
-    topics: Vec<&'a str>,
+/// Where a mention is: its segment's (write time millis, segment number).
+type At = (i64, u64);
+
+/// The bytes a mention's index rows account for in the live-data budget: its id row and its
+/// topic rows, keys and values (its record is in its segment's bytes; the B-trees' own overhead
+/// is in [`LIVE_SHARE`]).
+fn indexed(id: &str, topics: &[&str]) -> u64 {
+    (id.len() + 16 + topics.iter().map(|t| t.len() + 8 + id.len()).sum::<usize>()) as u64
 }
 
-impl<'a> Entry<'a> {
-    fn pack(created_ms: i64, topics: &[&str]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + topics.iter().map(|t| t.len() + 2).sum::<usize>());
-        out.extend_from_slice(&created_ms.to_le_bytes());
-        for t in topics {
-            // Callers pass topics of at most MAX_TOPIC_BYTES.
-            out.extend_from_slice(&(t.len() as u16).to_le_bytes());
-            out.extend_from_slice(t.as_bytes());
-        }
-        out
-    }
+/// The topics a mention is indexed under: a topic too long for a segment is not indexed at all.
+fn indexable(s: &Stored) -> Vec<&str> {
+    s.topics
+        .iter()
+        .map(String::as_str)
+        .filter(|t| t.len() <= MAX_TOPIC_BYTES)
+        .take(usize::from(u16::MAX))
+        .collect()
+}
 
-    fn unpack(bytes: &'a [u8]) -> Result<Entry<'a>> {
-        let bad = || Error::Store {
-            what: "corrupt retention index entry".into(),
+fn slot_of(s: &Stored) -> segment::Slot<'_> {
+    segment::Slot {
+        id: &s.id,
+        created_ms: s.created_at.timestamp_millis(),
+        topics: indexable(s),
+        record: &s.record,
+    }
+}
+
+/// The segment body and its stored bytes (chunks and their keys), if it exists.
+fn load_segment(
+    table: &impl ReadableTable<(i64, u64, u32), &'static [u8]>,
+    (ms, seq): At,
+) -> Result<Option<(Vec<u8>, u64)>> {
+    let mut packed = Vec::new();
+    let mut chunks = 0u64;
+    for row in table
+        .range((ms, seq, 0)..=(ms, seq, u32::MAX))
+        .map_err(err)?
+    {
+        let (_, chunk) = row.map_err(err)?;
+        packed.extend_from_slice(chunk.value());
+        chunks += 1;
+    }
+    if chunks == 0 {
+        return Ok(None);
+    }
+    let bytes = packed.len() as u64 + 20 * chunks;
+    Ok(Some((segment::decompress(&packed)?, bytes)))
+}
+
+/// A mention's record in the segment at `at` (read through a per-call cache of bodies).
+fn record_in(
+    table: &impl ReadableTable<(i64, u64, u32), &'static [u8]>,
+    bodies: &mut std::collections::HashMap<At, Vec<u8>>,
+    at: At,
+    id: &str,
+) -> Result<Vec<u8>> {
+    let body = match bodies.entry(at) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let (body, _) = load_segment(table, at)?.ok_or_else(|| Error::Store {
+                what: format!("stored mention {id}: its segment is missing"),
+                source: None,
+            })?;
+            e.insert(body)
+        }
+    };
+    segment::slots(body)?
+        .into_iter()
+        .find(|s| s.id == id)
+        .map(|s| s.record.to_vec())
+        .ok_or_else(|| Error::Store {
+            what: format!("stored mention {id}: not in its segment"),
             source: None,
-        };
-        let (created, mut rest) = bytes.split_first_chunk::<8>().ok_or_else(bad)?;
-        let mut topics = Vec::new();
-        while let Some((len, tail)) = rest.split_first_chunk::<2>() {
-            let len = usize::from(u16::from_le_bytes(*len));
-            let topic = tail.get(..len).ok_or_else(bad)?;
-            topics.push(std::str::from_utf8(topic).map_err(|_| bad())?);
-            rest = &tail[len..];
-        }
-        Ok(Entry {
-            created_ms: i64::from_le_bytes(*created),
-            topics,
         })
-    }
-}
-
-/// The bytes a mention accounts for in the live-data budget: its row, its time entry and its
-/// topic rows (keys and values; the B-trees' own overhead is in [`LIVE_SHARE`]).
-fn footprint(id: &str, value_len: usize, entry_len: usize, topics: usize) -> u64 {
-    (id.len() + value_len + 16 + id.len() + entry_len + topics * (id.len() + 8)) as u64
-        + entry_len.saturating_sub(8) as u64
 }
 
 fn now_ms() -> i64 {
@@ -191,9 +228,9 @@ impl RedbStore {
                 e => err(e),
             })?;
         let txn = db.begin_write().map_err(err)?;
-        txn.open_table(MENTIONS).map_err(err)?;
+        txn.open_table(SEGMENTS).map_err(err)?;
+        txn.open_table(IDS).map_err(err)?;
         txn.open_table(BY_TOPIC).map_err(err)?;
-        txn.open_table(BY_TIME).map_err(err)?;
         txn.open_table(SIGNALS).map_err(err)?;
         txn.open_table(META).map_err(err)?;
         txn.open_table(SCHEMAS).map_err(err)?;
@@ -206,6 +243,13 @@ impl RedbStore {
         txn.open_table(WEBHOOKS).map_err(err)?;
         txn.open_table(ALERT_SETTINGS).map_err(err)?;
         txn.commit().map_err(err)?;
+        let moved = migrate::from_rows(&db)?;
+        if moved > 0 {
+            tracing::info!(
+                mentions = moved,
+                "moved the mentions of an earlier store layout into segments"
+            );
+        }
         Ok(RedbStore {
             db: Arc::new(db),
             options,
@@ -238,7 +282,7 @@ impl RedbStore {
     /// Number of stored mentions (blocking; for summaries and tests).
     pub fn count(&self) -> Result<u64> {
         let txn = self.db.begin_read().map_err(err)?;
-        txn.open_table(MENTIONS).map_err(err)?.len().map_err(err)
+        txn.open_table(IDS).map_err(err)?.len().map_err(err)
     }
 
     /// Bytes of live keys and values (blocking; what retention's size limit counts).
@@ -265,8 +309,11 @@ impl RedbStore {
     }
 
     /// Writes `batch`; with `old` (a [`Store::refile`]), rewrites mentions already stored: each
-    /// keeps its row's write time (so retention counts from the first write), one no longer
-    /// stored is skipped, and the aggregates lose what `old` counted and gain the new version.
+    /// stays in its segment (so retention counts from the first write), one no longer stored is
+    /// skipped, and the aggregates lose what `old` counted and gain the new version.
+    ///
+    /// New mentions go into new segments, in id order. A mention stored before (a redelivery)
+    /// leaves its old segment, which is rewritten without it.
     fn write_blocking(&self, batch: &[Stored], old: Option<&[Filed]>) -> Result<()> {
         let txn = self.begin_grouped()?;
         let written_ms = now_ms();
@@ -274,55 +321,38 @@ impl RedbStore {
         {
             let mut t = Tables::open(&txn)?;
             let mut live = t.live()?;
-            let mut value = Vec::new();
-            let mut topics: Vec<&str> = Vec::new();
             let mut stats: std::collections::HashMap<(&str, i64), MinuteAggregate> =
                 Default::default();
-            // Rows go in in key order: neighbours share B-tree pages, so a batch copies and
-            // writes fewer of them. The sort is stable, so a mention repeated within the batch
-            // is still written in arrival order, the last one kept.
+            // In id order, the last of a mention repeated within the batch kept.
             let mut order: Vec<usize> = (0..batch.len()).collect();
             order.sort_by(|&a, &b| batch[a].id.cmp(&batch[b].id));
-            let mut by_topic: Vec<(&str, i64, &str)> = Vec::new();
+            order.dedup_by(|later, earlier| {
+                let same = batch[*later].id == batch[*earlier].id;
+                if same {
+                    *earlier = *later;
+                }
+                same
+            });
+            // What changes in segments already stored: per segment, the mentions leaving it
+            // (None) or rewritten in it.
+            let mut edits: std::collections::BTreeMap<At, Changes<'_>> = Default::default();
+            let mut fresh = Vec::new();
             for i in order {
                 let s = &batch[i];
                 let earlier = old.and_then(|o| o.get(i));
-                let mut row_ms = written_ms;
-                if earlier.is_some() {
-                    match t.mentions.get(s.id.as_str()).map_err(err)? {
-                        Some(v) => row_ms = written_at(v.value()),
-                        // Deleted or expired since it was read: not brought back.
-                        None => continue,
+                let at = t.ids.get(s.id.as_str()).map_err(err)?.map(|v| v.value());
+                match (earlier, at) {
+                    // Deleted or expired since it was read: not brought back.
+                    (Some(_), None) => continue,
+                    (Some(_), Some(at)) => {
+                        edits.entry(at).or_default().insert(&s.id, Some(s));
                     }
+                    (None, Some(at)) => {
+                        edits.entry(at).or_default().insert(&s.id, None);
+                        fresh.push(s);
+                    }
+                    (None, None) => fresh.push(s),
                 }
-                // A topic too long for the retention index is not indexed at all.
-                topics.clear();
-                topics.extend(
-                    s.topics
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|t| t.len() <= MAX_TOPIC_BYTES),
-                );
-                value.clear();
-                value.extend_from_slice(&row_ms.to_le_bytes());
-                pack_into(&s.record, &mut value);
-                let replaced = t
-                    .mentions
-                    .insert(s.id.as_str(), value.as_slice())
-                    .map_err(err)?
-                    .map(|old| (written_at(old.value()), old.value().len()));
-                if let Some((old_ms, old_len)) = replaced {
-                    // A redelivery: drop what the earlier write indexed (which may be waiting
-                    // below, when the mention came twice in this batch).
-                    t.index_topics(&mut by_topic)?;
-                    live = live.saturating_sub(t.unindex(old_ms, &s.id, old_len)?);
-                }
-                let created_ms = s.created_at.timestamp_millis();
-                by_topic.extend(
-                    topics
-                        .iter()
-                        .map(|&topic| (topic, created_ms, s.id.as_str())),
-                );
                 if let Some(f) = earlier {
                     let ms = f.created_at.timestamp_millis();
                     let minute = ms - ms.rem_euclid(60_000);
@@ -333,8 +363,10 @@ impl RedbStore {
                             .remove(f.sentiment, &f.hashtags);
                     }
                 }
-                if replaced.is_none() || earlier.is_some() {
-                    let minute = created_ms - created_ms.rem_euclid(60_000);
+                // A redelivery is not counted again.
+                if at.is_none() || earlier.is_some() {
+                    let ms = s.created_at.timestamp_millis();
+                    let minute = ms - ms.rem_euclid(60_000);
                     for topic in s.topics.iter().filter(|t| is_charted(t)) {
                         stats
                             .entry((topic.as_str(), minute))
@@ -342,13 +374,36 @@ impl RedbStore {
                             .add(s.sentiment, &s.hashtags);
                     }
                 }
-                let entry = Entry::pack(created_ms, &topics);
-                t.by_time
-                    .insert((row_ms, s.id.as_str()), entry.as_slice())
-                    .map_err(err)?;
-                live += footprint(&s.id, value.len(), entry.len(), topics.len());
             }
-            t.index_topics(&mut by_topic)?;
+            for (at, changes) in &edits {
+                t.edit_segment(*at, changes, &mut live)?;
+            }
+            let mut by_topic: Vec<(&str, i64, &str)> = Vec::new();
+            let mut body = Vec::new();
+            let mut members: Vec<&Stored> = Vec::new();
+            for (k, s) in fresh.iter().enumerate() {
+                let slot = slot_of(s);
+                segment::push(&mut body, &slot);
+                live += indexed(&s.id, &slot.topics);
+                by_topic.extend(
+                    slot.topics
+                        .iter()
+                        .map(|&t| (t, slot.created_ms, s.id.as_str())),
+                );
+                members.push(s);
+                if body.len() >= segment::RAW_TARGET || k + 1 == fresh.len() {
+                    let at = (written_ms, t.next_segment()?);
+                    live += t.put_segment(at, &body)?;
+                    for m in members.drain(..) {
+                        t.ids.insert(m.id.as_str(), at).map_err(err)?;
+                    }
+                    body.clear();
+                }
+            }
+            by_topic.sort_unstable();
+            for row in by_topic {
+                t.by_topic.insert(row, ()).map_err(err)?;
+            }
             t.add_stats(stats, &mut live)?;
             // Keep the size budget as we go: the oldest make room in the same commit, so the
             // file never holds more than a batch beyond it, whatever the write rate.
@@ -434,11 +489,14 @@ impl RedbStore {
     }
 }
 
+/// Changes to one stored segment, by mention id: leaving it (None) or rewritten in it.
+type Changes<'a> = std::collections::HashMap<&'a str, Option<&'a Stored>>;
+
 /// The tables a write or a sweep changes, open in one transaction.
 struct Tables<'t> {
-    mentions: redb::Table<'t, &'static str, &'static [u8]>,
+    segments: redb::Table<'t, (i64, u64, u32), &'static [u8]>,
+    ids: redb::Table<'t, &'static str, At>,
     by_topic: redb::Table<'t, (&'static str, i64, &'static str), ()>,
-    by_time: redb::Table<'t, (i64, &'static str), &'static [u8]>,
     meta: redb::Table<'t, &'static str, u64>,
     stats: redb::Table<'t, (&'static str, i64), &'static [u8]>,
     stats_by_minute: redb::Table<'t, (i64, &'static str), ()>,
@@ -447,16 +505,92 @@ struct Tables<'t> {
 impl<'t> Tables<'t> {
     fn open(txn: &'t redb::WriteTransaction) -> Result<Tables<'t>> {
         Ok(Tables {
-            mentions: txn.open_table(MENTIONS).map_err(err)?,
+            segments: txn.open_table(SEGMENTS).map_err(err)?,
+            ids: txn.open_table(IDS).map_err(err)?,
             by_topic: txn.open_table(BY_TOPIC).map_err(err)?,
-            by_time: txn.open_table(BY_TIME).map_err(err)?,
             meta: txn.open_table(META).map_err(err)?,
             stats: txn.open_table(TOPIC_STATS).map_err(err)?,
             stats_by_minute: txn.open_table(STATS_BY_MINUTE).map_err(err)?,
         })
     }
 
-    /// Merges a batch's per-minute counts into the stored minutes.
+    /// The next segment number (counted in `meta`, so numbers are never reused).
+    fn next_segment(&mut self) -> Result<u64> {
+        let n = self
+            .meta
+            .get("segments")
+            .map_err(err)?
+            .map_or(0, |v| v.value());
+        self.meta.insert("segments", n + 1).map_err(err)?;
+        Ok(n)
+    }
+
+    /// Stores a segment's body at `at` in chunks of a page each; returns the bytes stored.
+    fn put_segment(&mut self, (ms, seq): At, body: &[u8]) -> Result<u64> {
+        let packed = segment::compress(body);
+        let mut chunks = 0u32;
+        for chunk in packed.chunks(segment::CHUNK) {
+            self.segments
+                .insert((ms, seq, chunks), chunk)
+                .map_err(err)?;
+            chunks += 1;
+        }
+        Ok(packed.len() as u64 + 20 * u64::from(chunks))
+    }
+
+    /// Deletes a segment's chunks; returns the bytes they held.
+    fn remove_segment(&mut self, (ms, seq): At) -> Result<u64> {
+        let mut bytes = 0;
+        for chunk in 0.. {
+            match self.segments.remove((ms, seq, chunk)).map_err(err)? {
+                Some(v) => bytes += v.value().len() as u64 + 20,
+                None => break,
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Rewrites the segment at `at` with `changes`: a mention leaving it loses its topic rows
+    /// (its id row is the caller's), one rewritten in it is refiled under its new topics, the
+    /// rest stay as they were. A segment left empty is deleted. Keeps `live` up to date.
+    fn edit_segment(&mut self, at: At, changes: &Changes<'_>, live: &mut u64) -> Result<()> {
+        let Some((body, bytes)) = load_segment(&self.segments, at)? else {
+            return Ok(());
+        };
+        let mut rewritten = Vec::with_capacity(body.len());
+        for slot in segment::slots(&body)? {
+            let change = changes.get(slot.id);
+            if change.is_some() {
+                for topic in &slot.topics {
+                    self.by_topic
+                        .remove((*topic, slot.created_ms, slot.id))
+                        .map_err(err)?;
+                }
+                *live = live.saturating_sub(indexed(slot.id, &slot.topics));
+            }
+            match change {
+                None => segment::push(&mut rewritten, &slot),
+                Some(None) => {}
+                Some(Some(s)) => {
+                    let new = slot_of(s);
+                    for topic in &new.topics {
+                        self.by_topic
+                            .insert((*topic, new.created_ms, new.id), ())
+                            .map_err(err)?;
+                    }
+                    *live += indexed(new.id, &new.topics);
+                    segment::push(&mut rewritten, &new);
+                }
+            }
+        }
+        *live = live.saturating_sub(bytes);
+        self.remove_segment(at)?;
+        if !rewritten.is_empty() {
+            *live += self.put_segment(at, &rewritten)?;
+        }
+        Ok(())
+    }
+
     /// Merges a batch's per-minute counts into the stored minutes; keeps `live` up to date.
     fn add_stats(
         &mut self,
@@ -529,8 +663,9 @@ impl<'t> Tables<'t> {
             .map_or(0, |v| v.value()))
     }
 
-    /// Deletes the oldest mentions, at most `max`, while they are older than `cutoff` or the
-    /// live data is over `budget`; keeps `live` up to date. Returns how many it deleted.
+    /// Deletes the oldest segments, whole, while they were written before `cutoff` or the live
+    /// data is over `budget`, until at least `max` mentions went; keeps `live` up to date.
+    /// Returns how many mentions it deleted.
     fn evict(
         &mut self,
         live: &mut u64,
@@ -538,77 +673,37 @@ impl<'t> Tables<'t> {
         budget: Option<u64>,
         max: usize,
     ) -> Result<usize> {
-        let mut estimate = *live;
-        let mut victims: Vec<(i64, String)> = Vec::new();
-        for row in self.by_time.range::<(i64, &str)>(..).map_err(err)? {
-            let (key, entry) = row.map_err(err)?;
-            let (ms, id) = key.value();
+        let mut deleted = 0;
+        while deleted < max {
+            let Some((ms, seq, _)) = self.segments.first().map_err(err)?.map(|(k, _)| k.value())
+            else {
+                break;
+            };
             let expired = cutoff.is_some_and(|c| ms < c);
-            let over = budget.is_some_and(|b| estimate > b);
-            if victims.len() >= max || !(expired || over) {
+            let over = budget.is_some_and(|b| *live > b);
+            if !(expired || over) {
                 break;
             }
-            // Estimate the row's share so the size check moves on as we go.
-            let value_len = self
-                .mentions
-                .get(id)
-                .map_err(err)?
-                .map_or(0, |v| v.value().len());
-            estimate = estimate.saturating_sub(footprint(id, value_len, entry.value().len(), 1));
-            victims.push((ms, id.to_owned()));
-        }
-        for (ms, id) in &victims {
-            // Only the write this entry records; a later rewrite has an entry of its own (and
-            // replacing the row already dropped this one's).
-            let current = self
-                .mentions
-                .get(id.as_str())
-                .map_err(err)?
-                .map(|v| (written_at(v.value()), v.value().len()));
-            let len = match current {
-                Some((written, len)) if written == *ms => {
-                    self.mentions.remove(id.as_str()).map_err(err)?;
-                    len
+            if let Some((body, _)) = load_segment(&self.segments, (ms, seq))? {
+                for slot in segment::slots(&body)? {
+                    // Only a mention still filed here (a rewrite elsewhere has its own rows).
+                    let here = self.ids.get(slot.id).map_err(err)?.map(|v| v.value());
+                    if here == Some((ms, seq)) {
+                        self.ids.remove(slot.id).map_err(err)?;
+                        for topic in &slot.topics {
+                            self.by_topic
+                                .remove((*topic, slot.created_ms, slot.id))
+                                .map_err(err)?;
+                        }
+                        *live = live.saturating_sub(indexed(slot.id, &slot.topics));
+                        deleted += 1;
+                    }
                 }
-                _ => 0,
-            };
-            *live = live.saturating_sub(self.unindex(*ms, id, len)?);
+            }
+            *live = live.saturating_sub(self.remove_segment((ms, seq))?);
         }
-        Ok(victims.len())
+        Ok(deleted)
     }
-
-    /// Inserts the topic index rows gathered so far, in key order, and empties `rows`.
-    fn index_topics(&mut self, rows: &mut Vec<(&str, i64, &str)>) -> Result<()> {
-        rows.sort_unstable();
-        for &row in rows.iter() {
-            self.by_topic.insert(row, ()).map_err(err)?;
-        }
-        rows.clear();
-        Ok(())
-    }
-
-    /// Removes a mention's time entry and topic rows; returns the bytes they and its row (of
-    /// `value_len`, 0 if already gone) accounted for.
-    fn unindex(&mut self, written_ms: i64, id: &str, value_len: usize) -> Result<u64> {
-        let Some(entry) = self.by_time.remove((written_ms, id)).map_err(err)? else {
-            return Ok(0);
-        };
-        let bytes = entry.value().to_vec();
-        drop(entry);
-        let e = Entry::unpack(&bytes)?;
-        for topic in &e.topics {
-            self.by_topic
-                .remove((*topic, e.created_ms, id))
-                .map_err(err)?;
-        }
-        Ok(footprint(id, value_len, bytes.len(), e.topics.len()))
-    }
-}
-
-fn written_at(value: &[u8]) -> i64 {
-    value
-        .first_chunk::<8>()
-        .map_or(i64::MIN, |b| i64::from_le_bytes(*b))
 }
 
 impl Store for RedbStore {
@@ -630,31 +725,76 @@ impl Store for RedbStore {
             .map_err(|e| Error::internal("store task", e))?
     }
 
+    /// Segment by segment, oldest first, each in id order; only the segments there were when the
+    /// scan began, so a rewrite (which stays in its segment) is not met again and a scan under
+    /// live traffic ends.
     async fn scan(&self, after: Option<&str>, limit: usize) -> Result<ScanPage> {
-        let after = after.map(str::to_owned);
+        let after = after.map(Cursor::parse).transpose()?;
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(err)?;
-            let table = txn.open_table(MENTIONS).map_err(err)?;
-            let range = match &after {
-                Some(a) => table.range::<&str>((
-                    std::ops::Bound::Excluded(a.as_str()),
-                    std::ops::Bound::Unbounded,
-                )),
-                None => table.range::<&str>(..),
-            };
+            let segments = txn.open_table(SEGMENTS).map_err(err)?;
+            let ids = txn.open_table(IDS).map_err(err)?;
             let mut page = ScanPage {
-                total: Some(table.len().map_err(err)?),
+                total: Some(ids.len().map_err(err)?),
                 ..ScanPage::default()
             };
-            for row in range.map_err(err)?.take(limit) {
-                let (id, value) = row.map_err(err)?;
-                page.rows
-                    .push((id.value().to_owned(), unpack(value.value())?));
+            let mut cursor = match after {
+                Some(c) => c,
+                None => {
+                    let Some((ms, seq, _)) = segments.first().map_err(err)?.map(|(k, _)| k.value())
+                    else {
+                        page.passed = Some(1.0);
+                        return Ok(page);
+                    };
+                    let meta = txn.open_table(META).map_err(err)?;
+                    let end = meta.get("segments").map_err(err)?.map_or(0, |v| v.value());
+                    Cursor {
+                        at: (ms, seq),
+                        first: seq,
+                        end,
+                        id: None,
+                    }
+                }
+            };
+            loop {
+                let at = cursor.at;
+                if at.1 < cursor.end
+                    && let Some((body, _)) = load_segment(&segments, at)?
+                {
+                    for slot in segment::slots(&body)? {
+                        if cursor.id.as_deref().is_some_and(|id| slot.id <= id) {
+                            continue;
+                        }
+                        page.rows.push((slot.id.to_owned(), slot.record.to_vec()));
+                        cursor.id = Some(slot.id.to_owned());
+                        if page.rows.len() >= limit {
+                            page.passed = Some(cursor.passed());
+                            page.next = Some(cursor.to_string());
+                            return Ok(page);
+                        }
+                    }
+                }
+                let next = segments
+                    .range((
+                        std::ops::Bound::Excluded((at.0, at.1, u32::MAX)),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .map_err(err)?
+                    .next()
+                    .transpose()
+                    .map_err(err)?
+                    .map(|(k, _)| k.value());
+                match next {
+                    Some((ms, seq, _)) => {
+                        cursor.at = (ms, seq);
+                        cursor.id = None;
+                    }
+                    None => {
+                        page.passed = Some(1.0);
+                        return Ok(page);
+                    }
+                }
             }
-            page.next = (page.rows.len() == limit)
-                .then(|| page.rows.last().map(|(id, _)| id.clone()))
-                .flatten();
-            Ok(page)
         })
         .await
     }
@@ -663,12 +803,12 @@ impl Store for RedbStore {
         let id = id.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(err)?;
-            let table = txn.open_table(MENTIONS).map_err(err)?;
-            table
-                .get(id.as_str())
-                .map_err(err)?
-                .map(|v| unpack(v.value()))
-                .transpose()
+            let ids = txn.open_table(IDS).map_err(err)?;
+            let Some(at) = ids.get(id.as_str()).map_err(err)?.map(|v| v.value()) else {
+                return Ok(None);
+            };
+            let segments = txn.open_table(SEGMENTS).map_err(err)?;
+            record_in(&segments, &mut Default::default(), at, &id).map(Some)
         })
         .await
     }
@@ -680,13 +820,15 @@ impl Store for RedbStore {
             {
                 let mut t = Tables::open(&txn)?;
                 let mut live = t.live()?;
+                let mut edits: std::collections::BTreeMap<At, Changes<'_>> = Default::default();
                 for id in &ids {
-                    let Some(old) = t.mentions.remove(id.as_str()).map_err(err)? else {
-                        continue;
-                    };
-                    let (ms, len) = (written_at(old.value()), old.value().len());
-                    drop(old);
-                    live = live.saturating_sub(t.unindex(ms, id, len)?);
+                    if let Some(at) = t.ids.remove(id.as_str()).map_err(err)?.map(|v| v.value()) {
+                        edits.entry(at).or_default().insert(id, None);
+                    }
+                }
+                // The segments are rewritten without them: their content leaves the file.
+                for (at, changes) in &edits {
+                    t.edit_segment(*at, changes, &mut live)?;
                 }
                 t.meta.insert("live_bytes", live).map_err(err)?;
             }
@@ -706,7 +848,8 @@ impl Store for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(err)?;
             let index = txn.open_table(BY_TOPIC).map_err(err)?;
-            let mentions = txn.open_table(MENTIONS).map_err(err)?;
+            let ids = txn.open_table(IDS).map_err(err)?;
+            let segments = txn.open_table(SEGMENTS).map_err(err)?;
             let start = (topic.as_str(), i64::MIN, "");
             let range = match &before {
                 // Newest first is the index read backwards: the page after `b` is what sorts
@@ -715,11 +858,13 @@ impl Store for RedbStore {
                 None => index.range(start..=(topic.as_str(), i64::MAX, "\u{10ffff}")),
             };
             let mut out = Vec::new();
+            // Mentions written together share a segment: each is decompressed once.
+            let mut bodies = std::collections::HashMap::new();
             for entry in range.map_err(err)?.rev().take(limit) {
                 let (key, _) = entry.map_err(err)?;
                 let (_, _, id) = key.value();
-                if let Some(v) = mentions.get(id).map_err(err)? {
-                    out.push(unpack(v.value())?);
+                if let Some(at) = ids.get(id).map_err(err)?.map(|v| v.value()) {
+                    out.push(record_in(&segments, &mut bodies, at, id)?);
                 }
             }
             Ok(out)
@@ -787,18 +932,51 @@ fn is_charted(topic: &str) -> bool {
     topic.starts_with("signal:") && topic.len() <= MAX_TOPIC_BYTES
 }
 
-/// Appends a compressed record: LZ4 block format with the length prepended.
-fn pack_into(record: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&lz4_flex::compress_prepend_size(record));
+/// Where a scan is: the segment it is in, the last id it gave from it, and the segment numbers
+/// it began with (for its progress) and ends before. Written `ms:seq:first:end:id`.
+struct Cursor {
+    at: At,
+    first: u64,
+    end: u64,
+    id: Option<String>,
 }
 
-/// The compact record of a stored value.
-fn unpack(stored: &[u8]) -> Result<Vec<u8>> {
-    let body = stored.get(8..).ok_or_else(|| Error::Store {
-        what: "corrupt stored mention: too short".into(),
-        source: None,
-    })?;
-    lz4_flex::decompress_size_prepended(body).map_err(|e| Error::store("corrupt stored mention", e))
+impl Cursor {
+    fn parse(text: &str) -> Result<Cursor> {
+        let bad = || {
+            Error::Config(format!(
+                "scan position {text:?} is not one this store wrote (a checkpoint from an \
+                 older version? start the job again)"
+            ))
+        };
+        let mut parts = text.splitn(5, ':');
+        let mut number = || parts.next().ok_or_else(bad);
+        let ms = number()?.parse().map_err(|_| bad())?;
+        let seq = number()?.parse().map_err(|_| bad())?;
+        let first = number()?.parse().map_err(|_| bad())?;
+        let end = number()?.parse().map_err(|_| bad())?;
+        let id = number()?.to_owned();
+        Ok(Cursor {
+            at: (ms, seq),
+            first,
+            end,
+            id: (!id.is_empty()).then_some(id),
+        })
+    }
+
+    /// How far through the segments there were the scan is, from 0 to 1.
+    fn passed(&self) -> f64 {
+        let span = self.end.saturating_sub(self.first).max(1);
+        (self.at.1.saturating_sub(self.first) as f64 / span as f64).clamp(0.0, 1.0)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ms, seq) = self.at;
+        let id = self.id.as_deref().unwrap_or("");
+        write!(f, "{ms}:{seq}:{}:{}:{id}", self.first, self.end)
+    }
 }
 
 impl RedbStore {
@@ -817,6 +995,10 @@ impl RedbStore {
 
 #[path = "alert_store.rs"]
 mod alert_store;
+#[path = "migrate.rs"]
+mod migrate;
+#[path = "segment.rs"]
+mod segment;
 #[path = "signal_store.rs"]
 mod signal_store;
 #[path = "tenant_store.rs"]

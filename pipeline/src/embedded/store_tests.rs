@@ -8,9 +8,18 @@ fn stored(id: &str, secs: i64, topic: &str) -> Stored {
 }
 
 fn stored_sized(id: &str, secs: i64, topic: &str, extra: usize) -> Stored {
-    // Incompressible filler, so sizes on disk are what the test thinks they are.
+    // Incompressible filler, different in every mention (mentions are compressed together), so
+    // sizes on disk are what the test thinks they are.
+    let mut x = id.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     let filler: Vec<u8> = (0..extra)
-        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes()[0])
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_be_bytes()[0]
+        })
         .collect();
     let mut record = format!("{{\"id\":\"{id}\"}}").into_bytes();
     record.extend_from_slice(&filler);
@@ -40,11 +49,19 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
         ]))
         .await
         .expect("write");
-    let live = store.live_bytes().expect("live");
+    // A redelivery moves the mention to a segment of its own and rewrites its old one without
+    // it, so redelivering it again and again stores it once.
     store
         .write(&Arc::from([stored("a", 10, "t")]))
         .await
         .expect("rewrite");
+    let live = store.live_bytes().expect("live");
+    for _ in 0..5 {
+        store
+            .write(&Arc::from([stored("a", 10, "t")]))
+            .await
+            .expect("rewrite");
+    }
     assert_eq!(store.count().expect("count"), 3);
     assert_eq!(
         store.live_bytes().expect("live"),
@@ -76,10 +93,90 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
         .expect("delete");
     assert_eq!(store.count().expect("count"), 2);
     assert_eq!(store.recent("t", 10, None).await.expect("recent").len(), 1);
+    assert_eq!(
+        store.get("c").await.expect("get").as_deref(),
+        Some(&b"{\"id\":\"c\"}"[..]),
+        "the rest of a rewritten segment stays readable"
+    );
+    // Twice in one batch: the later one is kept.
+    store
+        .write(&Arc::from([stored("d", 50, "t"), stored("d", 5, "t")]))
+        .await
+        .expect("write");
+    let recent = store.recent("t", 10, None).await.expect("recent");
+    assert_eq!(recent.len(), 2);
+    assert_eq!(
+        recent[1],
+        b"{\"id\":\"d\"}".to_vec(),
+        "filed at its later time"
+    );
+    assert_eq!(store.count().expect("count"), 3);
     drop(store);
     // Durable across reopen.
     let store = RedbStore::open(dir.path()).expect("reopen");
-    assert_eq!(store.count().expect("count"), 2);
+    assert_eq!(store.count().expect("count"), 3);
+}
+
+/// Every id a scan gives, `limit` at a time, from the start; `meanwhile` runs once, after the
+/// second page.
+async fn scan_all(
+    store: &RedbStore,
+    limit: usize,
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> Vec<String> {
+    let (mut ids, mut after, mut pages) = (Vec::new(), None, 0);
+    let mut meanwhile = Some(meanwhile);
+    loop {
+        let page = store.scan(after.as_deref(), limit).await.expect("scan");
+        assert!(page.rows.len() <= limit);
+        assert!(page.passed.is_some_and(|p| (0.0..=1.0).contains(&p)));
+        ids.extend(page.rows.into_iter().map(|(id, _)| id));
+        pages += 1;
+        if pages == 2
+            && let Some(f) = meanwhile.take()
+        {
+            f.await;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_scan_gives_every_mention_once_and_not_those_written_after_it_began() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    // Three writes, the second large enough to fill several segments.
+    let batch = |range: std::ops::Range<i64>, extra: usize| -> Arc<[Stored]> {
+        range
+            .map(|n| stored_sized(&format!("m{n:04}"), n, "t", extra))
+            .collect()
+    };
+    store.write(&batch(0..10, 0)).await.expect("write");
+    store.write(&batch(10..300, 1_000)).await.expect("write");
+    store.write(&batch(300..310, 0)).await.expect("write");
+    let everything: Vec<String> = (0..310).map(|n| format!("m{n:04}")).collect();
+    assert_eq!(scan_all(&store, 7, async {}).await, everything);
+    assert_eq!(scan_all(&store, 1_000, async {}).await, everything);
+
+    // Meanwhile: new mentions (not met), a deletion ahead of the scan (not met), and a
+    // redelivery of one already passed (moved to a new segment: not met again).
+    let meanwhile = async {
+        store.write(&batch(400..450, 0)).await.expect("write");
+        store.write(&batch(3..4, 0)).await.expect("redeliver");
+        store.delete(&["m0200".into()]).await.expect("delete");
+    };
+    let ids = scan_all(&store, 25, meanwhile).await;
+    let expected: Vec<String> = everything.into_iter().filter(|id| id != "m0200").collect();
+    assert_eq!(ids, expected);
+
+    let e = store
+        .scan(Some("m0004"), 10)
+        .await
+        .expect_err("an id is not a position");
+    assert!(e.to_string().contains("not one this store wrote"), "{e}");
 }
 
 #[tokio::test]
@@ -318,4 +415,110 @@ async fn retention_drops_old_signal_minutes_and_keeps_recent_ones() {
         store.live_bytes().expect("live") > 0,
         "the stored minute is accounted"
     );
+}
+
+#[tokio::test]
+async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
+    const ROWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
+    const OLD_BY_TIME: TableDefinition<'_, (i64, &str), &[u8]> = TableDefinition::new("by_time");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_ms();
+    let hours_ago = |h: i64| now - h * 3_600_000;
+    // (id, written, created, topics); "b" was written twice, so it has a stale time entry.
+    let writes: [(&str, i64, i64, &[&str]); 4] = [
+        ("a", hours_ago(3), 10_000, &["t", "source:x"]),
+        ("b", hours_ago(3), 20_000, &["t"]),
+        ("c", hours_ago(2), 30_000, &["u"]),
+        ("b", hours_ago(1), 40_000, &["t", "u"]),
+    ];
+    {
+        let db = Database::create(dir.path().join("backchannel.redb")).expect("create");
+        let txn = db.begin_write().expect("txn");
+        {
+            let mut rows = txn.open_table(ROWS).expect("rows");
+            let mut by_time = txn.open_table(OLD_BY_TIME).expect("by_time");
+            let mut by_topic = txn.open_table(BY_TOPIC).expect("by_topic");
+            let mut meta = txn.open_table(META).expect("meta");
+            let mut live = 0;
+            for (id, written, created, topics) in writes {
+                let record = format!("{{\"id\":\"{id}\",\"at\":{created}}}");
+                let mut row = written.to_le_bytes().to_vec();
+                row.extend_from_slice(&lz4_flex::compress_prepend_size(record.as_bytes()));
+                rows.insert(id, row.as_slice()).expect("row");
+                let mut entry = created.to_le_bytes().to_vec();
+                for t in topics {
+                    entry.extend_from_slice(&(t.len() as u16).to_le_bytes());
+                    entry.extend_from_slice(t.as_bytes());
+                }
+                by_time
+                    .insert((written, id), entry.as_slice())
+                    .expect("entry");
+                for t in topics {
+                    by_topic.insert((*t, created, id), ()).expect("topic");
+                }
+                // What that layout counted: the row (none for the stale entry, whose row is the
+                // later write's), the entry and the topic rows.
+                let row_len = if (id, written) == ("b", hours_ago(3)) {
+                    0
+                } else {
+                    row.len()
+                };
+                let n = id.len();
+                live +=
+                    (2 * n + row_len + 16 + 2 * entry.len() - 8 + topics.len() * (n + 8)) as u64;
+            }
+            // b's first write was replaced by its second: its old topic row went then.
+            by_topic.remove(("t", 20_000, "b")).expect("remove");
+            meta.insert("live_bytes", live).expect("live");
+        }
+        txn.commit().expect("commit");
+    }
+    let options = StoreOptions {
+        retention: Some(Duration::from_secs(90 * 60)),
+        ..StoreOptions::default()
+    };
+    let store = RedbStore::open_with(dir.path(), options.clone()).expect("open and move");
+    assert_eq!(store.count().expect("count"), 3);
+    assert_eq!(
+        store.get("b").await.expect("get").as_deref(),
+        Some(&b"{\"id\":\"b\",\"at\":40000}"[..]),
+        "the later write"
+    );
+    let recent = |topic: &'static str| {
+        let store = store.clone();
+        async move {
+            let rows = store.recent(topic, 10, None).await.expect("recent");
+            rows.into_iter()
+                .map(|r| String::from_utf8(r).expect("utf-8"))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        recent("u").await,
+        ["{\"id\":\"b\",\"at\":40000}", "{\"id\":\"c\",\"at\":30000}"]
+    );
+    let scanned: Vec<String> = scan_all(&store, 2, async {}).await;
+    assert_eq!(scanned, ["a", "c", "b"], "oldest write first");
+    {
+        let txn = store.db.begin_read().expect("read");
+        let names: Vec<String> = txn
+            .list_tables()
+            .expect("tables")
+            .map(|t| redb::TableHandle::name(&t).to_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n == "mentions" || n == "by_time"),
+            "{names:?}"
+        );
+    }
+    // Each mention kept its write time: retention of 90 minutes takes the two of 2 and 3 hours
+    // ago, and the bytes each brought leave with it.
+    assert_eq!(store.sweep().expect("sweep"), 2);
+    assert_eq!(recent("t").await, ["{\"id\":\"b\",\"at\":40000}"]);
+    store.delete(&["b".into()]).await.expect("delete");
+    assert_eq!(store.count().expect("count"), 0);
+    assert_eq!(store.live_bytes().expect("live"), 0, "accounted exactly");
+    drop(store);
+    let again = RedbStore::open_with(dir.path(), options).expect("reopen");
+    assert_eq!(again.count().expect("count"), 0, "nothing moved twice");
 }

@@ -1,0 +1,124 @@
+//! Moving a store written before segments (a row per mention, keyed by id) into segments.
+//!
+//! That layout kept `mentions` (id -> write time millis, then the LZ4-compressed record) and
+//! `by_time` ((write time, id) -> created_at millis and the topics). The topic index is the same
+//! in both layouts and stays. Mentions move oldest first, a transaction of [`STEP`] at a time,
+//! each leaving the old tables as it enters a segment, so a move cut short by a crash goes on at
+//! the next open. Mentions written in the same millisecond share a segment, as they did a batch.
+
+use redb::{Database, ReadableTable, TableDefinition, TableHandle};
+
+use super::{Tables, err, indexed, segment};
+use crate::error::{Error, Result};
+
+const ROWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
+const BY_TIME: TableDefinition<'_, (i64, &str), &[u8]> = TableDefinition::new("by_time");
+
+/// Mentions moved per transaction.
+const STEP: usize = 20_000;
+
+/// Moves every mention of the earlier layout, if the file has one; returns how many moved.
+pub(super) fn from_rows(db: &Database) -> Result<u64> {
+    let mut moved = 0;
+    loop {
+        let txn = db.begin_write().map_err(err)?;
+        let old = txn
+            .list_tables()
+            .map_err(err)?
+            .any(|t| t.name() == ROWS.name());
+        if !old {
+            return Ok(moved);
+        }
+        let n = step(&txn)?;
+        if n == 0 {
+            txn.delete_table(ROWS).map_err(err)?;
+            txn.delete_table(BY_TIME).map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        moved += n as u64;
+    }
+}
+
+/// Moves up to [`STEP`] of the oldest mentions; returns how many it moved (0: none left).
+fn step(txn: &redb::WriteTransaction) -> Result<usize> {
+    let mut rows = txn.open_table(ROWS).map_err(err)?;
+    let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
+    let mut t = Tables::open(txn)?;
+    let mut live = t.live()?;
+    let mut taken: Vec<(i64, String, Vec<u8>)> = Vec::new();
+    for row in by_time.range::<(i64, &str)>(..).map_err(err)? {
+        let (key, entry) = row.map_err(err)?;
+        let (ms, id) = key.value();
+        taken.push((ms, id.to_owned(), entry.value().to_vec()));
+        if taken.len() >= STEP {
+            break;
+        }
+    }
+    let n = taken.len();
+    let mut body = Vec::new();
+    let mut members: Vec<String> = Vec::new();
+    for (k, (ms, id, entry)) in taken.iter().enumerate() {
+        by_time.remove((*ms, id.as_str())).map_err(err)?;
+        let row = rows
+            .get(id.as_str())
+            .map_err(err)?
+            .map(|v| v.value().to_vec());
+        let (created_ms, topics) = unpack_entry(entry)?;
+        // An entry of an earlier write of a mention since rewritten: the row is the later one.
+        let current = row.filter(|r| r.get(..8) == Some(&ms.to_le_bytes()[..]));
+        live = live.saturating_sub(footprint(id, current.as_ref().map_or(0, Vec::len), entry));
+        if let Some(row) = current {
+            rows.remove(id.as_str()).map_err(err)?;
+            let record = lz4_flex::decompress_size_prepended(&row[8..])
+                .map_err(|e| Error::store("corrupt stored mention", e))?;
+            segment::push(
+                &mut body,
+                &segment::Slot {
+                    id,
+                    created_ms,
+                    topics: topics.clone(),
+                    record: &record,
+                },
+            );
+            live += indexed(id, &topics);
+            members.push(id.clone());
+        }
+        let last_of_its_write = taken.get(k + 1).is_none_or(|(next, ..)| next != ms);
+        if !body.is_empty() && (last_of_its_write || body.len() >= segment::RAW_TARGET) {
+            let at = (*ms, t.next_segment()?);
+            live += t.put_segment(at, &body)?;
+            for id in members.drain(..) {
+                t.ids.insert(id.as_str(), at).map_err(err)?;
+            }
+            body.clear();
+        }
+    }
+    t.meta.insert("live_bytes", live).map_err(err)?;
+    Ok(n)
+}
+
+/// An entry of the earlier `by_time`: created_at millis, then each topic as a u16 length and
+/// its bytes.
+fn unpack_entry(bytes: &[u8]) -> Result<(i64, Vec<&str>)> {
+    let bad = || Error::Store {
+        what: "corrupt retention index entry".into(),
+        source: None,
+    };
+    let (created, mut rest) = bytes.split_first_chunk::<8>().ok_or_else(bad)?;
+    let mut topics = Vec::new();
+    while let Some((len, tail)) = rest.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_le_bytes(*len));
+        let topic = tail.get(..len).ok_or_else(bad)?;
+        topics.push(std::str::from_utf8(topic).map_err(|_| bad())?);
+        rest = &tail[len..];
+    }
+    Ok((i64::from_le_bytes(*created), topics))
+}
+
+/// What the earlier layout counted in the live bytes for a mention: its row, its time entry and
+/// its topic rows.
+fn footprint(id: &str, row_len: usize, entry: &[u8]) -> u64 {
+    let topics = unpack_entry(entry).map_or(0, |(_, t)| t.len());
+    (id.len() + row_len + 16 + id.len() + entry.len() + topics * (id.len() + 8)) as u64
+        + entry.len().saturating_sub(8) as u64
+}
