@@ -945,8 +945,8 @@ impl Cursor {
     fn parse(text: &str) -> Result<Cursor> {
         let bad = || {
             Error::Config(format!(
-                "scan position {text:?} is not one this store wrote (a checkpoint from an \
-                 older version? start the job again)"
+                "scan position {text:?} is not one this store wrote (a reprocess checkpoint \
+                 from an earlier version? run it again with --restart)"
             ))
         };
         let mut parts = text.splitn(5, ':');
