@@ -67,10 +67,26 @@ fn step(txn: &redb::WriteTransaction) -> Result<usize> {
         // An entry of an earlier write of a mention since rewritten: the row is the later one.
         let current = row.filter(|r| r.get(..8) == Some(&ms.to_le_bytes()[..]));
         live = live.saturating_sub(footprint(id, current.as_ref().map_or(0, Vec::len), entry));
-        if let Some(row) = current {
-            rows.remove(id.as_str()).map_err(err)?;
-            let record = lz4_flex::decompress_size_prepended(&row[8..])
-                .map_err(|e| Error::store("corrupt stored mention", e))?;
+        let record = match current {
+            Some(row) => {
+                rows.remove(id.as_str()).map_err(err)?;
+                match lz4_flex::decompress_size_prepended(&row[8..]) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        // One unreadable mention is that mention's loss, not the store's.
+                        tracing::warn!(id, error = %e, "a stored mention is unreadable; not moved");
+                        for topic in &topics {
+                            t.by_topic
+                                .remove((*topic, created_ms, id.as_str()))
+                                .map_err(err)?;
+                        }
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        if let Some(record) = record {
             segment::push(
                 &mut body,
                 &segment::Slot {

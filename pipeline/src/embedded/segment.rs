@@ -75,6 +75,27 @@ pub(super) fn slots(body: &[u8]) -> Result<Vec<Slot<'_>>> {
     Ok(out)
 }
 
+/// The record of mention `id` in a body, if it is there (read through without collecting).
+pub(super) fn find<'a>(body: &'a [u8], id: &str) -> Result<Option<&'a [u8]>> {
+    let mut r = Reader(body);
+    while !r.0.is_empty() {
+        let id_len = r.u32()? as usize;
+        let this = r.take(id_len)?;
+        r.array::<8>()?;
+        let count = u16::from_le_bytes(*r.array::<2>()?);
+        for _ in 0..count {
+            let len = usize::from(u16::from_le_bytes(*r.array::<2>()?));
+            r.take(len)?;
+        }
+        let record_len = r.u32()? as usize;
+        let record = r.take(record_len)?;
+        if this == id.as_bytes() {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
 /// A body compressed for storage (LZ4 block format, its length prepended).
 pub(super) fn compress(body: &[u8]) -> Vec<u8> {
     lz4_flex::compress_prepend_size(body)
@@ -143,6 +164,10 @@ mod tests {
         let packed = compress(&body);
         let unpacked = decompress(&packed).expect("decompress");
         assert_eq!(slots(&unpacked).expect("slots"), written);
+        for s in &written {
+            assert_eq!(find(&unpacked, s.id).expect("find"), Some(s.record));
+        }
+        assert_eq!(find(&unpacked, "bsky").expect("find"), None);
         for cut in 1..body.len() {
             assert!(
                 slots(&body[..cut]).is_err() || cut == first_len(&written[0]),

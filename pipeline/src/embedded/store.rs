@@ -193,10 +193,8 @@ fn record_in(
             e.insert(body)
         }
     };
-    segment::slots(body)?
-        .into_iter()
-        .find(|s| s.id == id)
-        .map(|s| s.record.to_vec())
+    segment::find(body, id)?
+        .map(<[u8]>::to_vec)
         .ok_or_else(|| Error::Store {
             what: format!("stored mention {id}: not in its segment"),
             source: None,
@@ -756,6 +754,11 @@ impl Store for RedbStore {
                     }
                 }
             };
+            if limit == 0 {
+                // An empty page that stays where it is.
+                page.next = Some(cursor.to_string());
+                return Ok(page);
+            }
             loop {
                 let at = cursor.at;
                 if at.1 < cursor.end

@@ -424,12 +424,14 @@ async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = now_ms();
     let hours_ago = |h: i64| now - h * 3_600_000;
-    // (id, written, created, topics); "b" was written twice, so it has a stale time entry.
-    let writes: [(&str, i64, i64, &[&str]); 4] = [
+    // (id, written, created, topics); "b" was written twice, so it has a stale time entry, and
+    // "e" cannot be decompressed.
+    let writes: [(&str, i64, i64, &[&str]); 5] = [
         ("a", hours_ago(3), 10_000, &["t", "source:x"]),
         ("b", hours_ago(3), 20_000, &["t"]),
         ("c", hours_ago(2), 30_000, &["u"]),
         ("b", hours_ago(1), 40_000, &["t", "u"]),
+        ("e", hours_ago(1), 50_000, &["u"]),
     ];
     {
         let db = Database::create(dir.path().join("backchannel.redb")).expect("create");
@@ -443,7 +445,11 @@ async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
             for (id, written, created, topics) in writes {
                 let record = format!("{{\"id\":\"{id}\",\"at\":{created}}}");
                 let mut row = written.to_le_bytes().to_vec();
-                row.extend_from_slice(&lz4_flex::compress_prepend_size(record.as_bytes()));
+                if id == "e" {
+                    row.extend_from_slice(&[0xff; 12]);
+                } else {
+                    row.extend_from_slice(&lz4_flex::compress_prepend_size(record.as_bytes()));
+                }
                 rows.insert(id, row.as_slice()).expect("row");
                 let mut entry = created.to_le_bytes().to_vec();
                 for t in topics {
