@@ -126,13 +126,22 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
         tracing::warn!("a task still holds the embedded store 30 s after the run ended");
     }
     store.sync()?;
-    let file =
-        std::fs::metadata(config.embedded.data_dir.join("backchannel.redb")).map_or(0, |m| m.len());
+    // redb grows its file in steps and writes into it as it needs: what the disk holds is the
+    // blocks written, which `du` counts, not the file's length.
+    let (file, on_disk) = std::fs::metadata(config.embedded.data_dir.join("backchannel.redb"))
+        .map_or((0, 0), |m| {
+            #[cfg(unix)]
+            let on_disk = std::os::unix::fs::MetadataExt::blocks(&m) * 512;
+            #[cfg(not(unix))]
+            let on_disk = m.len();
+            (m.len(), on_disk)
+        });
     eprintln!(
-        "store: {} mentions, {:.1} MB of keys and values in a {:.1} MB file",
+        "store: {} mentions, {:.1} MB of keys and values in a {:.1} MB file ({:.1} MB on disk)",
         store.count()?,
         store.live_bytes()? as f64 / 1e6,
-        file as f64 / 1e6
+        file as f64 / 1e6,
+        on_disk as f64 / 1e6
     );
     Ok(stats.snapshot())
 }
