@@ -176,23 +176,35 @@ fn load_segment(
     Ok(Some((segment::decompress(&packed)?, bytes)))
 }
 
-/// A mention's record in the segment at `at` (read through a per-call cache of bodies).
+/// Segment bodies one read keeps decompressed, newest use last: mentions written together are
+/// often read together, and a read of many mentions from as many segments holds a few bodies,
+/// not all of them.
+const BODIES_KEPT: usize = 4;
+
+/// A mention's record in the segment at `at`, through `bodies` (see [`BODIES_KEPT`]).
 fn record_in(
     table: &impl ReadableTable<(i64, u64, u32), &'static [u8]>,
-    bodies: &mut std::collections::HashMap<At, Vec<u8>>,
+    bodies: &mut Vec<(At, Vec<u8>)>,
     at: At,
     id: &str,
 ) -> Result<Vec<u8>> {
-    let body = match bodies.entry(at) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => {
+    match bodies.iter().position(|(a, _)| *a == at) {
+        Some(i) => {
+            let hit = bodies.remove(i);
+            bodies.push(hit);
+        }
+        None => {
             let (body, _) = load_segment(table, at)?.ok_or_else(|| Error::Store {
                 what: format!("stored mention {id}: its segment is missing"),
                 source: None,
             })?;
-            e.insert(body)
+            if bodies.len() >= BODIES_KEPT {
+                bodies.remove(0);
+            }
+            bodies.push((at, body));
         }
-    };
+    }
+    let body = bodies.last().map_or(&[][..], |(_, b)| b.as_slice());
     segment::find(body, id)?
         .map(<[u8]>::to_vec)
         .ok_or_else(|| Error::Store {
@@ -861,8 +873,7 @@ impl Store for RedbStore {
                 None => index.range(start..=(topic.as_str(), i64::MAX, "\u{10ffff}")),
             };
             let mut out = Vec::new();
-            // Mentions written together share a segment: each is decompressed once.
-            let mut bodies = std::collections::HashMap::new();
+            let mut bodies = Vec::with_capacity(BODIES_KEPT);
             for entry in range.map_err(err)?.rev().take(limit) {
                 let (key, _) = entry.map_err(err)?;
                 let (_, _, id) = key.value();

@@ -160,6 +160,14 @@ async fn a_scan_gives_every_mention_once_and_not_those_written_after_it_began() 
     let everything: Vec<String> = (0..310).map(|n| format!("m{n:04}")).collect();
     assert_eq!(scan_all(&store, 7, async {}).await, everything);
     assert_eq!(scan_all(&store, 1_000, async {}).await, everything);
+    // Newest first over every segment, more of them than a read keeps decompressed.
+    let recent = store.recent("t", 1_000, None).await.expect("recent");
+    let ids: Vec<String> = recent
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r[7..12]).into_owned())
+        .collect();
+    let newest_first: Vec<String> = everything.iter().rev().cloned().collect();
+    assert_eq!(ids, newest_first);
 
     // Meanwhile: new mentions (not met), a deletion ahead of the scan (not met), and a
     // redelivery of one already passed (moved to a new segment: not met again).
