@@ -54,22 +54,18 @@ pub(super) fn slots(body: &[u8]) -> Result<Vec<Slot<'_>>> {
     let mut out = Vec::new();
     let mut r = Reader(body);
     while !r.0.is_empty() {
-        let id_len = r.u32()? as usize;
-        let id = std::str::from_utf8(r.take(id_len)?).map_err(|_| corrupt())?;
-        let created_ms = i64::from_le_bytes(*r.array::<8>()?);
-        let count = usize::from(u16::from_le_bytes(*r.array::<2>()?));
-        let mut topics = Vec::with_capacity(count);
-        for _ in 0..count {
-            let len = usize::from(u16::from_le_bytes(*r.array::<2>()?));
-            topics.push(std::str::from_utf8(r.take(len)?).map_err(|_| corrupt())?);
+        let raw = r.slot()?;
+        let mut topics = Vec::with_capacity(raw.count);
+        let mut t = Reader(raw.topics);
+        for _ in 0..raw.count {
+            let len = usize::from(u16::from_le_bytes(*t.array::<2>()?));
+            topics.push(std::str::from_utf8(t.take(len)?).map_err(|_| corrupt())?);
         }
-        let record_len = r.u32()? as usize;
-        let record = r.take(record_len)?;
         out.push(Slot {
-            id,
-            created_ms,
+            id: std::str::from_utf8(raw.id).map_err(|_| corrupt())?,
+            created_ms: raw.created_ms,
             topics,
-            record,
+            record: raw.record,
         });
     }
     Ok(out)
@@ -79,18 +75,9 @@ pub(super) fn slots(body: &[u8]) -> Result<Vec<Slot<'_>>> {
 pub(super) fn find<'a>(body: &'a [u8], id: &str) -> Result<Option<&'a [u8]>> {
     let mut r = Reader(body);
     while !r.0.is_empty() {
-        let id_len = r.u32()? as usize;
-        let this = r.take(id_len)?;
-        r.array::<8>()?;
-        let count = u16::from_le_bytes(*r.array::<2>()?);
-        for _ in 0..count {
-            let len = usize::from(u16::from_le_bytes(*r.array::<2>()?));
-            r.take(len)?;
-        }
-        let record_len = r.u32()? as usize;
-        let record = r.take(record_len)?;
-        if this == id.as_bytes() {
-            return Ok(Some(record));
+        let raw = r.slot()?;
+        if raw.id == id.as_bytes() {
+            return Ok(Some(raw.record));
         }
     }
     Ok(None)
@@ -135,6 +122,37 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(*self.array::<4>()?))
     }
+
+    /// The next mention, its topics left encoded.
+    fn slot(&mut self) -> Result<Raw<'a>> {
+        let id_len = self.u32()? as usize;
+        let id = self.take(id_len)?;
+        let created_ms = i64::from_le_bytes(*self.array::<8>()?);
+        let count = usize::from(u16::from_le_bytes(*self.array::<2>()?));
+        let start = self.0;
+        for _ in 0..count {
+            let len = usize::from(u16::from_le_bytes(*self.array::<2>()?));
+            self.take(len)?;
+        }
+        let topics = &start[..start.len() - self.0.len()];
+        let record_len = self.u32()? as usize;
+        Ok(Raw {
+            id,
+            created_ms,
+            count,
+            topics,
+            record: self.take(record_len)?,
+        })
+    }
+}
+
+/// One mention as it lies in a body: its topics still encoded (`count` of them).
+struct Raw<'a> {
+    id: &'a [u8],
+    created_ms: i64,
+    count: usize,
+    topics: &'a [u8],
+    record: &'a [u8],
 }
 
 #[cfg(test)]
