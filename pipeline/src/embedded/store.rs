@@ -102,7 +102,7 @@ const SWEEP_CHUNK: usize = 2_000;
 /// everything durable (at shutdown).
 ///
 /// Mentions are kept in segments ([`segment`]): those of one write, compressed together and
-/// stored in time order, with an id index and a per-topic time index beside them. ~1 KB a
+/// stored in time order, with an id index and a per-topic time index beside them. ~0.9 KB a
 /// mention on disk, all tables counted (`cargo run --release -p benches --bin sizes`).
 ///
 /// Disk stays bounded: [`RedbStore::sweep`] deletes the segments past the retention time, and the
@@ -537,7 +537,7 @@ impl<'t> Tables<'t> {
 
     /// Stores a segment's body at `at` in chunks of a page each; returns the bytes stored.
     fn put_segment(&mut self, (ms, seq): At, body: &[u8]) -> Result<u64> {
-        let packed = segment::compress(body);
+        let packed = segment::compress(body)?;
         let mut chunks = 0u32;
         for chunk in packed.chunks(segment::CHUNK) {
             self.segments

@@ -536,3 +536,87 @@ async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
     let again = RedbStore::open_with(dir.path(), options).expect("reopen");
     assert_eq!(again.count().expect("count"), 0, "nothing moved twice");
 }
+
+#[tokio::test]
+async fn a_segment_compressed_with_lz4_before_zstd_reads_and_is_rewritten_with_zstd() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let batch: Vec<Stored> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| stored_sized(id, 10 + i as i64, "t", 5_000))
+        .collect();
+    store.write(&Arc::from(batch.clone())).await.expect("write");
+    // Recompress the one segment as the stores of stop 28 and before did, in chunks as they were.
+    {
+        let txn = store.db.begin_write().expect("txn");
+        {
+            let mut segments = txn.open_table(SEGMENTS).expect("segments");
+            let mut meta = txn.open_table(META).expect("meta");
+            let (ms, seq, _) = segments
+                .first()
+                .expect("first")
+                .expect("a segment")
+                .0
+                .value();
+            let (body, bytes) = load_segment(&segments, (ms, seq))
+                .expect("load")
+                .expect("body");
+            for chunk in 0..u32::MAX {
+                if segments.remove((ms, seq, chunk)).expect("remove").is_none() {
+                    break;
+                }
+            }
+            let old = lz4_flex::compress_prepend_size(&body);
+            let mut chunks = 0;
+            for (i, chunk) in old.chunks(segment::CHUNK).enumerate() {
+                segments.insert((ms, seq, i as u32), chunk).expect("chunk");
+                chunks += 1;
+            }
+            assert!(chunks > 1, "the test covers a segment of several chunks");
+            let live = meta
+                .get("live_bytes")
+                .expect("live")
+                .expect("counted")
+                .value();
+            let now = live - bytes + old.len() as u64 + 20 * chunks;
+            meta.insert("live_bytes", now).expect("live");
+        }
+        txn.commit().expect("commit");
+    }
+    let first_chunk = |store: &RedbStore| {
+        let txn = store.db.begin_read().expect("read");
+        let segments = txn.open_table(SEGMENTS).expect("segments");
+        let first = segments.first().expect("first").expect("a segment");
+        first.1.value()[..4].to_vec()
+    };
+    assert_ne!(first_chunk(&store), b"\x28\xb5\x2f\xfd", "LZ4 now");
+    for s in &batch {
+        assert_eq!(
+            store.get(&s.id).await.expect("get").as_deref(),
+            Some(&s.record[..])
+        );
+    }
+    assert_eq!(store.recent("t", 10, None).await.expect("recent").len(), 3);
+    assert_eq!(scan_all(&store, 2, async {}).await, ["a", "b", "c"]);
+    // A redelivery of "a" rewrites the old segment without it, in zstd.
+    store
+        .write(&Arc::from([batch[0].clone()]))
+        .await
+        .expect("redeliver");
+    assert_eq!(
+        first_chunk(&store),
+        b"\x28\xb5\x2f\xfd",
+        "rewritten with zstd"
+    );
+    assert_eq!(
+        store.get("b").await.expect("get").as_deref(),
+        Some(&batch[1].record[..])
+    );
+    store
+        .delete(&["a".into(), "b".into(), "c".into()])
+        .await
+        .expect("delete");
+    assert_eq!(store.count().expect("count"), 0);
+    assert_eq!(store.live_bytes().expect("live"), 0, "accounted exactly");
+}
