@@ -494,14 +494,23 @@ impl Mention {
                 DecodeError::NotAMention(e.to_string())
             }
         })?;
-        mention.validate().map_err(DecodeError::NotAMention)?;
-        if mention.id.len() > limits.max_id_bytes {
+        mention.check(limits)?;
+        Ok(mention)
+    }
+
+    /// The checks [`Mention::decode`] makes on a decoded mention, for one that never was bytes
+    /// (an in-process queue carries mentions as their producer made them): its invariants and
+    /// its id's length. The byte and depth limits guard the JSON parser, so they apply to
+    /// payloads only.
+    pub fn check(&self, limits: DecodeLimits) -> Result<(), DecodeError> {
+        self.validate().map_err(DecodeError::NotAMention)?;
+        if self.id.len() > limits.max_id_bytes {
             return Err(DecodeError::IdTooLong {
-                len: mention.id.len(),
+                len: self.id.len(),
                 limit: limits.max_id_bytes,
             });
         }
-        Ok(mention)
+        Ok(())
     }
 
     /// Checks the invariants serde cannot express.

@@ -212,7 +212,7 @@ where
             }
             let permit = match &polled {
                 Ok(Polled::Batch(batch)) if !batch.is_empty() => {
-                    let bytes: usize = batch.iter().map(|d| d.payload.len() + 64).sum();
+                    let bytes: usize = batch.iter().map(crate::traits::Delivery::held_bytes).sum();
                     let kib = u32::try_from(bytes.div_ceil(1024))
                         .unwrap_or(u32::MAX)
                         .min(budget_kib);

@@ -167,6 +167,7 @@ async fn store_mentions_at<S: Store + SignalStore>(
                 key: None,
                 payload: serde_json::to_vec(&m).expect("json"),
                 tombstone: false,
+                mention: None,
             }
         })
         .collect();

@@ -70,6 +70,7 @@ fn mentions(first: u64, n: u64, minutes: &[DateTime<Utc>]) -> Arc<[Stored]> {
             key: None,
             payload: serde_json::to_vec(&source.mention(i)).expect("json"),
             tombstone: false,
+            mention: None,
         })
         .collect();
     let out = pipeline::runtime::process_batch(batch, &Default::default(), None);

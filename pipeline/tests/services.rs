@@ -48,6 +48,7 @@ fn stored(n: u64) -> Vec<Stored> {
             key: None,
             payload: serde_json::to_vec(&source.mention(i)).expect("json"),
             tombstone: false,
+            mention: None,
         })
         .collect();
     let out = pipeline::runtime::process_batch(batch, &Default::default(), None);
@@ -545,6 +546,7 @@ async fn redis_clusters_near_duplicates_across_two_workers() {
                     key: None,
                     payload: serde_json::to_vec(&m).expect("json"),
                     tombstone: false,
+                    mention: None,
                 }
             })
             .collect()

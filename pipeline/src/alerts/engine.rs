@@ -662,6 +662,7 @@ mod tests {
                     key: None,
                     payload: m.to_string().into_bytes(),
                     tombstone: false,
+                    mention: None,
                 });
             }
         }

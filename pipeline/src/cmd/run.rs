@@ -170,12 +170,7 @@ async fn synthetic_collector(
             // Collected now, so freshness (collected → stored, → client) is measured from a
             // time that has passed; the generator alone puts it up to 3 s ahead.
             crate::collect::synthetic::stamp_live(&mut m);
-            let payload = serde_json::to_vec(&m).unwrap_or_default();
-            if producer
-                .send(Some(m.id.into_bytes()), payload)
-                .await
-                .is_err()
-            {
+            if producer.send_mention(m).await.is_err() {
                 return;
             }
             stats

@@ -437,6 +437,7 @@ fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
         key: m.key().map(<[u8]>::to_vec),
         payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
         tombstone: m.payload().is_none(),
+        mention: None,
     }
 }
 

@@ -37,6 +37,22 @@ impl LocalProducer {
     /// Enqueues a payload, waiting while the queue is full (backpressure). Errors when the
     /// consumer is gone.
     pub async fn send(&self, key: Option<Vec<u8>>, payload: Vec<u8>) -> Result<()> {
+        self.enqueue(key, payload, None).await
+    }
+
+    /// Enqueues a mention as it is, keyed by its id: the worker takes it without the JSON round
+    /// trip a payload costs ([`Delivery::mention`]). Waits while the queue is full.
+    pub async fn send_mention(&self, m: model::Mention) -> Result<()> {
+        let key = Some(m.id.as_bytes().to_vec());
+        self.enqueue(key, Vec::new(), Some(Box::new(m))).await
+    }
+
+    async fn enqueue(
+        &self,
+        key: Option<Vec<u8>>,
+        payload: Vec<u8>,
+        mention: Option<Box<model::Mention>>,
+    ) -> Result<()> {
         let permit = self.tx.reserve().await.map_err(|_| Error::Queue {
             what: "local queue closed".into(),
             source: None,
@@ -48,6 +64,7 @@ impl LocalProducer {
             key,
             payload,
             tombstone: false,
+            mention,
         });
         Ok(())
     }
@@ -139,5 +156,23 @@ mod tests {
         let c = rx.committer();
         c.commit(0, 5).expect("forward");
         assert!(c.commit(0, 5).is_err(), "a repeated commit is a bug");
+    }
+
+    #[tokio::test]
+    async fn a_mention_travels_as_it_is_keyed_by_its_id() {
+        let (tx, mut rx) = local_queue(4);
+        let m = collectors::synthetic::Synthetic::new(Default::default()).mention(7);
+        tx.send_mention(m.clone()).await.expect("send");
+        drop(tx);
+        let Polled::Batch(b) = rx.poll(10, Duration::from_millis(5)).await.expect("poll") else {
+            panic!("a batch");
+        };
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].key.as_deref(), Some(m.id.as_bytes()));
+        assert!(b[0].payload.is_empty(), "no JSON made");
+        assert_eq!(b[0].mention.as_deref(), Some(&m));
+        let mut d = b[0].clone();
+        let json: model::Mention = serde_json::from_slice(&d.take_payload()).expect("its JSON");
+        assert_eq!(json, m);
     }
 }

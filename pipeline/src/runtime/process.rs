@@ -54,14 +54,14 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    pub fn new(d: Delivery, reason: &'static str, detail: String) -> DeadLetter {
+    pub fn new(mut d: Delivery, reason: &'static str, detail: String) -> DeadLetter {
         DeadLetter {
             partition: d.partition,
             offset: d.offset,
             reason,
             detail,
+            payload: d.take_payload(),
             key: d.key,
-            payload: d.payload,
         }
     }
 }
@@ -132,7 +132,7 @@ fn process_with(
     let mut stored = Vec::with_capacity(batch.len());
     let mut dated_ahead = 0;
     FIELDS.with_borrow_mut(|fields| {
-        for d in batch {
+        for mut d in batch {
             let pos = out.positions.entry(d.partition).or_insert(d.offset);
             *pos = (*pos).max(d.offset);
             if d.tombstone {
@@ -146,7 +146,21 @@ fn process_with(
                 }
                 continue;
             }
-            let mut m = match Mention::decode(&d.payload, caps.limits) {
+            // A mention carried in process is taken as it is (and goes back into its delivery
+            // for a dead letter); a payload is decoded.
+            let carried = d.mention.take();
+            let in_process = carried.is_some();
+            let decoded = match carried {
+                Some(m) => match m.check(caps.limits) {
+                    Ok(()) => Ok(m),
+                    Err(e) => {
+                        d.mention = Some(m);
+                        Err(e)
+                    }
+                },
+                None => Mention::decode(&d.payload, caps.limits).map(Box::new),
+            };
+            let mut m = match decoded {
                 Ok(m) => m,
                 Err(e) => {
                     out.dead.push(DeadLetter::new(d, e.reason(), e.to_string()));
@@ -157,14 +171,21 @@ fn process_with(
             // running ahead (the source's, or a sender dating posts ahead on purpose). Taken as
             // it is, it would file the mention under a minute not begun, whose partition plans
             // are not final yet, and each such (topic, minute) costs a lightweight transaction.
+            let created_at = m.created_at;
             if m.created_at > m.collected_at {
                 m.created_at = m.collected_at;
                 dated_ahead += 1;
             }
             // A panic in a transform costs this mention, not the worker. The record buffer may
             // be half-written, so it starts afresh.
-            let result =
-                std::panic::catch_unwind(AssertUnwindSafe(|| enrich_one(m, fields, caps, &enrich)));
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                enrich_one(&m, fields, caps, &enrich)
+            }));
+            if in_process {
+                // A dead letter carries the mention as it came.
+                m.created_at = created_at;
+                d.mention = Some(m);
+            }
             match result {
                 Ok(Ok(s)) => {
                     let bands = match fields.get(RUNTIME_FIELDS.minhash) {
@@ -193,12 +214,12 @@ fn process_with(
 
 /// Enriches one decoded mention into what is stored, or says which cap it passed.
 fn enrich_one(
-    m: Mention,
+    m: &Mention,
     fields: &mut Fields,
     caps: &Caps,
     enrich: &impl Fn(&Mention, &mut Fields) -> Vec<SignalMatch>,
 ) -> Result<Stored, (&'static str, String)> {
-    let mut matches = enrich(&m, fields);
+    let mut matches = enrich(m, fields);
     if matches.len() > caps.max_matches {
         return Err((
             "too_many_matches",
@@ -215,14 +236,14 @@ fn enrich_one(
     let json = match caps.format {
         EnrichedFormat::Avro => None,
         EnrichedFormat::Json => {
-            match serde_json::to_vec(&EnrichedRef::with_signals(&m, fields, &matches)) {
+            match serde_json::to_vec(&EnrichedRef::with_signals(m, fields, &matches)) {
                 Ok(json) => Some(json),
                 Err(e) => return Err(("unserialisable", e.to_string())),
             }
         }
     };
     let mut record = Vec::with_capacity(2048);
-    transforms::avro::encode(&m, fields, &matches, &mut record);
+    transforms::avro::encode(m, fields, &matches, &mut record);
     let size = record.len().max(json.as_ref().map_or(0, Vec::len));
     if size > caps.max_record_bytes {
         return Err((
@@ -243,8 +264,8 @@ fn enrich_one(
         _ => None,
     };
     Ok(Stored {
-        topics: topics(&m, &hashtags, &matches),
-        id: m.id,
+        topics: topics(m, &hashtags, &matches),
+        id: m.id.clone(),
         source: m.source,
         created_at: m.created_at,
         collected_at: m.collected_at,
@@ -365,6 +386,7 @@ pub(super) mod tests {
             key: Some(id.as_bytes().to_vec()),
             payload: serde_json::to_vec(&m).expect("json"),
             tombstone: false,
+            mention: None,
         }
     }
 
@@ -428,6 +450,81 @@ pub(super) mod tests {
         let alone = process_batch(vec![delivery(3, "m3", "fine too")], &Caps::default(), None);
         assert_eq!(out.stored[1].record, alone.stored[0].record);
         assert_eq!(out.positions[&0], 3);
+    }
+
+    /// The same delivery with its mention carried in process instead of as JSON.
+    fn carried(d: &Delivery) -> Delivery {
+        let m: Mention = serde_json::from_slice(&d.payload).expect("a mention");
+        Delivery {
+            payload: Vec::new(),
+            mention: Some(Box::new(m)),
+            ..d.clone()
+        }
+    }
+
+    /// A mention carried in process is stored exactly as its JSON would be; one that fails the
+    /// decoder's checks, or whose transforms panic, is dead-lettered with the JSON of the mention
+    /// as it came (its own `created_at`, not the one it was filed under); and the in-flight
+    /// budget counts what it holds.
+    #[test]
+    fn a_mention_carried_in_process_is_taken_as_its_json_would_be() {
+        let mut ahead = delivery(2, "ahead", "dated after its collection");
+        let mut m: serde_json::Value = serde_json::from_slice(&ahead.payload).expect("json");
+        m["created_at"] = "2031-06-01T12:00:00Z".into();
+        ahead.payload = serde_json::to_vec(&m).expect("json");
+        let mut no_author = delivery(3, "no-author", "text");
+        let mut m: serde_json::Value = serde_json::from_slice(&no_author.payload).expect("json");
+        m["author"]["id"] = " ".into();
+        no_author.payload = serde_json::to_vec(&m).expect("json");
+        let long_id = delivery(4, &"x".repeat(2_000), "text");
+        let json = vec![
+            delivery(
+                1,
+                "m1",
+                "Loving the #rust release, @alice https://example.org",
+            ),
+            ahead.clone(),
+            no_author.clone(),
+            long_id.clone(),
+            delivery(5, "boom", "this one panics"),
+        ];
+        let in_process: Vec<Delivery> = json.iter().map(carried).collect();
+        for d in &in_process {
+            assert!(d.held_bytes() > d.mention.as_ref().expect("carried").text.len() + 64);
+        }
+        let run = |batch| {
+            process_with(batch, &Caps::default(), |m, fields| {
+                assert!(m.id != "boom", "a transform bug");
+                transforms::enrich_and_match(m, fields, None)
+            })
+        };
+        let (a, b) = (run(json.clone()), run(in_process));
+        assert_eq!(a.stored.len(), 2);
+        for (x, y) in a.stored.iter().zip(b.stored.iter()) {
+            assert_eq!(
+                (&x.id, x.created_at, &x.topics),
+                (&y.id, y.created_at, &y.topics)
+            );
+            assert_eq!(x.record, y.record, "the same record from either");
+        }
+        assert_eq!(b.stored.len(), 2);
+        // Its origin keeps the mention as it came, for a dead letter made after the write.
+        let origin = b.origins[1].clone();
+        let letter = DeadLetter::new(origin, "test", String::new());
+        let came: Mention = serde_json::from_slice(&ahead.payload).expect("mention");
+        let sent: Mention = serde_json::from_slice(&letter.payload).expect("mention");
+        assert_eq!(sent, came);
+        let reasons = |p: &Processed| p.dead.iter().map(|d| d.reason).collect::<Vec<_>>();
+        assert_eq!(
+            reasons(&a),
+            ["not_a_mention", "id_too_long", "transform_panic"]
+        );
+        assert_eq!(reasons(&b), reasons(&a));
+        for (x, y) in a.dead.iter().zip(&b.dead) {
+            let x: Mention = serde_json::from_slice(&x.payload).expect("mention");
+            let y: Mention = serde_json::from_slice(&y.payload).expect("mention");
+            assert_eq!(x, y, "the dead letter carries the mention");
+        }
     }
 
     #[test]

@@ -280,6 +280,7 @@ fn origin_of(batch: &Processed, id: &str) -> Delivery {
             key: Some(id.as_bytes().to_vec()),
             payload: Vec::new(),
             tombstone: false,
+            mention: None,
         })
 }
 
