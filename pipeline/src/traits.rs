@@ -169,6 +169,13 @@ pub struct Stored {
     pub json: Option<Vec<u8>>,
 }
 
+impl Stored {
+    /// Whether the mention matched at least one signal (it is filed under a `signal:` topic).
+    pub fn matched(&self) -> bool {
+        self.topics.iter().any(|t| t.starts_with("signal:"))
+    }
+}
+
 /// What an earlier write filed a mention under, read back from its stored record: what a rewrite
 /// of it ([`Store::refile`]) must take back.
 #[derive(Debug, Clone, PartialEq)]

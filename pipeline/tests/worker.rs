@@ -115,8 +115,9 @@ async fn e2e_100k_mentions_stored_once_aggregates_exact_enriched_topic_complete(
     assert_eq!(keys.len() as u64, n);
     assert!(
         records.iter().all(|(_, h)| h.contains("schema_version=1")
-            && h.contains("content-type=application/vnd.apache.avro+binary")),
-        "schema version and content type headers"
+            && h.contains("content-type=application/vnd.apache.avro+binary")
+            && h.contains("matched=false")),
+        "schema version and content type headers; no signal is saved, so none matched"
     );
     let decoded = fastavro_enriched(&env.enriched);
     let decoded_ids: HashSet<String> = decoded

@@ -99,7 +99,7 @@ impl Publisher for LocalPublisher {
         if let Some((hub, next)) = &self.hub {
             // Offsets are taken and ingested under one lock, so the hub sees them in order.
             let mut next = next.lock().unwrap_or_else(|p| p.into_inner());
-            use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT};
+            use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched};
             fn header<'a>(r: &Record<'a>, key: &str) -> Option<&'a [u8]> {
                 r.headers.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
             }
@@ -108,10 +108,14 @@ impl Publisher for LocalPublisher {
                 .iter()
                 .filter(|r| r.topic == Topic::Enriched && header(r, HEADER_REPROCESS).is_none())
             {
-                if let Some(payload) = r.payload {
+                let Some(payload) = r.payload else { continue };
+                // One that matched no signal is for no client: the hub only moves past it.
+                if says_unmatched(r.headers.iter().map(|(k, v)| (*k, Some(*v)))) {
+                    hub.pass(0, *next);
+                } else {
                     hub.ingest(0, *next, payload, header(r, HEADER_STORED_AT));
-                    *next += 1;
                 }
+                *next += 1;
             }
         }
         let mut lines = Vec::new();
@@ -198,5 +202,69 @@ mod tests {
         let last: serde_json::Value =
             serde_json::from_str(last.lines().last().expect("a line")).expect("json");
         assert_eq!(last["headers"]["reason"], "too_large");
+    }
+
+    /// The hub moves past a record whose `matched` header says it matched no signal without
+    /// reading it (this one's body claims a match, so only the header can have skipped it), and
+    /// still reads one that says it matched and one from before the header existed. Each takes
+    /// its own position either way.
+    #[tokio::test]
+    async fn the_hub_steps_over_records_that_say_they_matched_no_signal() {
+        use crate::push::{Filter, Hub, HubSettings, Step};
+        use crate::runtime::sink::HEADER_MATCHED;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hub = Arc::new(Hub::new(HubSettings::default()));
+        let publisher = LocalPublisher::open(dir.path(), 1 << 20)
+            .expect("open")
+            .with_hub(hub.clone());
+        let filter = Filter {
+            tenant: "a".into(),
+            signals: None,
+            fields: Vec::new(),
+        };
+        let mut sub = hub.subscribe(filter.clone(), None);
+        // The position before the first record published.
+        let begun = sub.cursor().get(0);
+        let record = |id: &str| {
+            serde_json::json!({
+                "mention": {"id": id, "text": "x", "author": {"handle": "h"}},
+                "signals": [{"tenant": "a", "signal": "s", "version": 1}],
+            })
+            .to_string()
+            .into_bytes()
+        };
+        let (one, two, three) = (record("m1"), record("m2"), record("m3"));
+        let stored_at = ("stored_at", b"2026-12-05T00:00:00.000Z".as_slice());
+        let unmatched = [stored_at, (HEADER_MATCHED, b"false".as_slice())];
+        let matched = [stored_at, (HEADER_MATCHED, b"true".as_slice())];
+        let before_the_header = [stored_at];
+        let records = [("m1", &one, &unmatched[..]), ("m2", &two, &matched[..])]
+            .into_iter()
+            .chain([("m3", &three, &before_the_header[..])])
+            .map(|(key, payload, headers)| Record {
+                topic: Topic::Enriched,
+                key: key.as_bytes(),
+                payload: Some(payload.as_slice()),
+                headers,
+            })
+            .collect::<Vec<_>>();
+        publisher.publish(&records).await.expect("publish");
+        let mut got = Vec::new();
+        while let Ok(Step::Match(e, cursor)) =
+            tokio::time::timeout(std::time::Duration::from_millis(100), sub.next()).await
+        {
+            let event: serde_json::Value =
+                serde_json::from_str(&e.event(&filter, &cursor, hub.layout())).expect("json");
+            got.push((e.offset, event["mention"]["id"].as_str().map(str::to_owned)));
+        }
+        assert_eq!(
+            got,
+            [
+                (begun + 2, Some("m2".into())),
+                (begun + 3, Some("m3".into()))
+            ],
+            "m1 took position {} and was not delivered",
+            begun + 1
+        );
     }
 }

@@ -357,9 +357,13 @@ impl Hub {
     }
 
     /// Moves past a record that is not for clients (a reprocessed mention's rewrite: its
-    /// clients saw it when it was new), so the hub's position still covers its offset.
+    /// clients saw it when it was new; one whose `matched` header says it matched no signal),
+    /// so the hub's position still covers its offset, without reading the record.
     pub fn pass(&self, partition: i32, offset: i64) {
-        self.lock().take_position(partition, offset);
+        let mut inner = self.lock();
+        if inner.take_position(partition, offset) {
+            inner.evict(&self.settings, Instant::now());
+        }
     }
 
     /// Takes one enriched record at its position; fans a matched one out to the interested

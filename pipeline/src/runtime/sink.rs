@@ -35,6 +35,17 @@ pub const HEADER_REPROCESS: &str = "reprocess";
 /// measures storage→client latency itself.
 pub const HEADER_STORED_AT: &str = "stored_at";
 
+/// Header of an enriched record: `true` when it matched at least one signal, else `false`. The
+/// live push steps over an unmatched record without decoding it (most records match nothing),
+/// and a consumer that wants only matches can do the same. A record without it (published
+/// before the header existed) is read to find out.
+pub const HEADER_MATCHED: &str = "matched";
+
+/// Whether an enriched record's headers say it matched no signal (false without the header).
+pub fn says_unmatched<'a>(mut headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> bool {
+    headers.any(|(k, v)| k == HEADER_MATCHED && v == Some(b"false".as_slice()))
+}
+
 /// Longest `detail` header of a dead letter, in bytes.
 pub const MAX_DETAIL_BYTES: usize = 1024;
 
@@ -299,22 +310,30 @@ async fn publish_enriched<P: Publisher>(
         Some(_) => CONTENT_TYPE_JSON,
         None => CONTENT_TYPE_AVRO,
     };
-    let headers = [
-        ("schema_version", version.as_bytes()),
-        ("content-type", content_type.as_bytes()),
-        ("fields_version", transforms::registry().version.as_bytes()),
-        (HEADER_STORED_AT, stored_at.as_bytes()),
-        (HEADER_REPROCESS, b"true"),
-    ];
+    let headers = |matched: &'static [u8]| {
+        [
+            ("schema_version", version.as_bytes()),
+            ("content-type", content_type.as_bytes()),
+            ("fields_version", transforms::registry().version.as_bytes()),
+            (HEADER_STORED_AT, stored_at.as_bytes()),
+            (HEADER_MATCHED, matched),
+            (HEADER_REPROCESS, b"true"),
+        ]
+    };
+    let (matched, unmatched) = (headers(b"true"), headers(b"false"));
     // The reprocess header only on rewrites: consumers (and the live push) tell them apart.
-    let headers = &headers[..if reprocessed { 5 } else { 4 }];
+    let n = if reprocessed { 6 } else { 5 };
     let records: Vec<Record<'_>> = kept
         .iter()
         .map(|s| Record {
             topic: Topic::Enriched,
             key: s.id.as_bytes(),
             payload: Some(s.json.as_deref().unwrap_or(&s.record)),
-            headers,
+            headers: if s.matched() {
+                &matched[..n]
+            } else {
+                &unmatched[..n]
+            },
         })
         .collect();
     match retry("enriched_publish", cx, || publisher.publish(&records)).await {
@@ -618,6 +637,62 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed),
             1
         );
+    }
+
+    /// Each enriched record says whether it matched a signal, so the live push (and any consumer
+    /// that wants matches only) can step over the rest without decoding them.
+    #[tokio::test]
+    async fn each_enriched_record_says_whether_it_matched_a_signal() {
+        use transforms::signals::{Matcher, Signal, SignalSet};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbStore::open(dir.path()).expect("store");
+        let publisher = Refusing {
+            limit: usize::MAX,
+            taken: Mutex::default(),
+        };
+        let matcher = Matcher::compile(&SignalSet {
+            signals: vec![Signal {
+                tenant: "acme".into(),
+                id: "brand".into(),
+                version: 1,
+                query: "acme".into(),
+                options: Default::default(),
+            }],
+        })
+        .expect("matcher");
+        let batch = process_batch(
+            vec![
+                delivery(1, "hit", "I love my new acme phone"),
+                delivery(2, "miss", "nothing to see here"),
+            ],
+            &Caps::default(),
+            Some(&matcher),
+        );
+        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
+        let cx = context(&stats, &shutdown, 4_000);
+        let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
+        sink_batch(&batch, &publisher, &store, &cache, &Commits::default(), &cx)
+            .await
+            .expect("the batch goes through");
+        let taken = publisher.taken.lock().expect("lock");
+        let matched: Vec<(&str, Option<&str>)> = taken
+            .iter()
+            .filter(|t| t.0 == Topic::Enriched)
+            .map(|(_, key, _, headers)| {
+                let h = headers.iter().find(|h| h.0 == HEADER_MATCHED);
+                (key.as_str(), h.map(|h| h.1.as_str()))
+            })
+            .collect();
+        assert_eq!(matched, [("hit", Some("true")), ("miss", Some("false"))]);
+        let unmatched =
+            |t: &Taken| says_unmatched(t.3.iter().map(|(k, v)| (k.as_str(), Some(v.as_bytes()))));
+        let enriched: Vec<&Taken> = taken.iter().filter(|t| t.0 == Topic::Enriched).collect();
+        assert!(!unmatched(enriched[0]) && unmatched(enriched[1]));
+        // A record from before the header existed is not taken for unmatched.
+        assert!(!says_unmatched(std::iter::once((
+            "stored_at",
+            Some(b"x".as_slice())
+        ))));
     }
 
     /// Storing mentions collected long ago (a backlog) says nothing about keeping up with live

@@ -71,13 +71,17 @@ pub async fn follow(
         tokio::select! {
             m = consumer.recv() => match m {
                 Ok(m) => {
-                    use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT};
+                    use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched};
                     let header = |key: &str| m.headers().and_then(|h| h.iter().find(|h| h.key == key));
                     let reprocessed = header(HEADER_REPROCESS).is_some();
+                    let unmatched = m
+                        .headers()
+                        .is_some_and(|h| says_unmatched(h.iter().map(|h| (h.key, h.value))));
                     let stored_at = header(HEADER_STORED_AT).and_then(|h| h.value);
                     match m.payload() {
                         // A reprocessed mention's rewrite: its clients saw it when it was new.
-                        Some(_) if reprocessed => hub.pass(m.partition(), m.offset()),
+                        // One that matched no signal is for no client.
+                        Some(_) if reprocessed || unmatched => hub.pass(m.partition(), m.offset()),
                         Some(payload) => hub.ingest(m.partition(), m.offset(), payload, stored_at),
                         None => {}
                     }
