@@ -354,18 +354,37 @@ pub const MAX_TOPIC_HASHTAG_BYTES: usize = 256;
 /// most [`MAX_TOPIC_HASHTAG_BYTES`] long), at most [`MAX_TOPICS`] of those, plus every signal it
 /// matched (`signal:<tenant>/<id>`).
 pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<String> {
-    let mut t = vec![format!("source:{}", m.source.as_str())];
+    // Built with one allocation a topic: this runs for every mention.
+    let mut t = Vec::with_capacity(1 + hashtags.len().min(MAX_TOPICS - 1) + signals.len());
+    t.push(prefixed("source:", m.source.as_str()));
     for tag in hashtags {
+        if t.len() >= MAX_TOPICS {
+            break;
+        }
         if tag.len() > MAX_TOPIC_HASHTAG_BYTES {
             continue;
         }
-        let topic = format!("hashtag:{}", tag.to_lowercase());
-        if t.len() < MAX_TOPICS && !t.contains(&topic) {
+        let topic = if tag.is_ascii() {
+            let mut topic = prefixed("hashtag:", tag);
+            topic["hashtag:".len()..].make_ascii_lowercase();
+            topic
+        } else {
+            prefixed("hashtag:", &tag.to_lowercase())
+        };
+        if !t.contains(&topic) {
             t.push(topic);
         }
     }
     t.extend(signals.iter().map(|s| format!("signal:{}", s.signal)));
     t
+}
+
+/// `prefix` then `rest`, in a string of exactly their length.
+fn prefixed(prefix: &str, rest: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + rest.len());
+    s.push_str(prefix);
+    s.push_str(rest);
+    s
 }
 
 #[cfg(test)]
@@ -664,5 +683,43 @@ pub(super) mod tests {
         let long = "a".repeat(MAX_TOPIC_HASHTAG_BYTES + 1);
         let t = topics(&m, &[long, "Rust".into()], &[]);
         assert_eq!(t, ["source:mastodon", "hashtag:rust"]);
+    }
+
+    /// Hashtags are filed lower-cased (Unicode too), once each, at most [`MAX_TOPICS`] topics
+    /// besides the signals, which are all filed.
+    #[test]
+    fn topics_are_lower_cased_distinct_and_capped() {
+        let m: Mention = serde_json::from_slice(&delivery(1, "m", "x").payload).expect("a mention");
+        let tags: Vec<String> = ["ÉTÉ", "Rust", "rust", "ΣΟΦΊΑ"]
+            .into_iter()
+            .map(String::from)
+            .chain((0..10).map(|i| format!("Tag{i}")))
+            .collect();
+        let signals: Vec<SignalMatch> = ["a", "b"]
+            .into_iter()
+            .map(|s| {
+                serde_json::from_value(
+                    serde_json::json!({"tenant": "acme", "signal": s, "version": 1}),
+                )
+                .expect("a match")
+            })
+            .collect();
+        let t = topics(&m, &tags, &signals);
+        assert_eq!(
+            t,
+            [
+                "source:mastodon",
+                "hashtag:été",
+                "hashtag:rust",
+                "hashtag:σοφία",
+                "hashtag:tag0",
+                "hashtag:tag1",
+                "hashtag:tag2",
+                "hashtag:tag3",
+                "signal:acme/a",
+                "signal:acme/b",
+            ]
+        );
+        assert_eq!(t.len(), MAX_TOPICS + signals.len());
     }
 }
