@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! cargo run --release -p benches --bin throughput -- [--corpus real|synthetic|mix]
-//!     [--seconds S] [--per-extractor] [--rate-only] [--dump FILE]
+//!     [--seconds S] [--per-extractor] [--rate-only] [--dump FILE] [--count N]
 //! ```
+//!
+//! `--count N` enriches exactly N mentions (the corpus over and over) and prints nothing else:
+//! run under an instruction counter at two counts, the difference is the transforms' cost per
+//! mention without start-up (`benches/overhead --instructions`).
 //!
 //! `--dump FILE` writes every mention's enriched JSON, one per line, and exits: comparing two
 //! dumps shows that a speed change left every field's output as it was.
@@ -30,6 +34,7 @@ struct Args {
     per_extractor: bool,
     rate_only: bool,
     dump: Option<String>,
+    count: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         per_extractor: false,
         rate_only: false,
         dump: None,
+        count: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -54,6 +60,13 @@ fn parse_args() -> Result<Args, String> {
             "--per-extractor" => args.per_extractor = true,
             "--rate-only" => args.rate_only = true,
             "--dump" => args.dump = Some(it.next().ok_or("--dump needs a file")?),
+            "--count" => {
+                args.count = Some(
+                    it.next()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or("--count needs a number of mentions")?,
+                )
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -186,6 +199,15 @@ fn main() {
             eprintln!("throughput: writing {path}: {e}");
             std::process::exit(1);
         }
+        return;
+    }
+    if let Some(n) = args.count {
+        let mut rec = Record::new();
+        for m in posts.iter().cycle().take(n) {
+            transforms::enrich_into(m, &mut rec);
+            black_box(&rec);
+        }
+        println!("{n}");
         return;
     }
     let t = full(&posts, args.seconds);
