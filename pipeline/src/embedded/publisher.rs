@@ -99,7 +99,9 @@ impl Publisher for LocalPublisher {
         if let Some((hub, next)) = &self.hub {
             // Offsets are taken and ingested under one lock, so the hub sees them in order.
             let mut next = next.lock().unwrap_or_else(|p| p.into_inner());
-            use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched};
+            use crate::runtime::sink::{
+                HEADER_MATCHED, HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched,
+            };
             fn header<'a>(r: &Record<'a>, key: &str) -> Option<&'a [u8]> {
                 r.headers.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
             }
@@ -110,7 +112,7 @@ impl Publisher for LocalPublisher {
             {
                 let Some(payload) = r.payload else { continue };
                 // One that matched no signal is for no client: the hub only moves past it.
-                if says_unmatched(r.headers.iter().map(|(k, v)| (*k, Some(*v)))) {
+                if says_unmatched(header(r, HEADER_MATCHED)) {
                     hub.pass(0, *next);
                 } else {
                     hub.ingest(0, *next, payload, header(r, HEADER_STORED_AT));

@@ -356,7 +356,7 @@ pub const MAX_TOPIC_HASHTAG_BYTES: usize = 256;
 pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<String> {
     // Built with one allocation a topic: this runs for every mention.
     let mut t = Vec::with_capacity(1 + hashtags.len().min(MAX_TOPICS - 1) + signals.len());
-    t.push(prefixed("source:", m.source.as_str()));
+    t.push(["source:", m.source.as_str()].concat());
     for tag in hashtags {
         if t.len() >= MAX_TOPICS {
             break;
@@ -365,11 +365,11 @@ pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<
             continue;
         }
         let topic = if tag.is_ascii() {
-            let mut topic = prefixed("hashtag:", tag);
+            let mut topic = ["hashtag:", tag].concat();
             topic["hashtag:".len()..].make_ascii_lowercase();
             topic
         } else {
-            prefixed("hashtag:", &tag.to_lowercase())
+            ["hashtag:", &tag.to_lowercase()].concat()
         };
         if !t.contains(&topic) {
             t.push(topic);
@@ -377,14 +377,6 @@ pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<
     }
     t.extend(signals.iter().map(|s| format!("signal:{}", s.signal)));
     t
-}
-
-/// `prefix` then `rest`, in a string of exactly their length.
-fn prefixed(prefix: &str, rest: &str) -> String {
-    let mut s = String::with_capacity(prefix.len() + rest.len());
-    s.push_str(prefix);
-    s.push_str(rest);
-    s
 }
 
 #[cfg(test)]

@@ -71,12 +71,10 @@ pub async fn follow(
         tokio::select! {
             m = consumer.recv() => match m {
                 Ok(m) => {
-                    use crate::runtime::sink::{HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched};
+                    use crate::runtime::sink::{HEADER_MATCHED, HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched};
                     let header = |key: &str| m.headers().and_then(|h| h.iter().find(|h| h.key == key));
                     let reprocessed = header(HEADER_REPROCESS).is_some();
-                    let unmatched = m
-                        .headers()
-                        .is_some_and(|h| says_unmatched(h.iter().map(|h| (h.key, h.value))));
+                    let unmatched = says_unmatched(header(HEADER_MATCHED).and_then(|h| h.value));
                     let stored_at = header(HEADER_STORED_AT).and_then(|h| h.value);
                     match m.payload() {
                         // A reprocessed mention's rewrite: its clients saw it when it was new.
