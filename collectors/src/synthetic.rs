@@ -6,6 +6,8 @@
 //! flags), replies and reposts, authors whose follower counts follow a heavy-tailed distribution.
 //! The same `(seed, index)` always yields the same mention, on any platform.
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Duration, Utc};
 use model::{Author, Engagement, Kind, Media, MediaKind, Mention, References, Source};
 
@@ -61,11 +63,11 @@ impl Synthetic {
         };
         if kind == Kind::Reply {
             text.push('@');
-            text.push_str(&handle(r.below(self.cfg.authors)));
+            push_handle(&mut text, r.below(self.cfg.authors));
             text.push(' ');
         }
         let template = lang.templates[r.below(lang.templates.len() as u64) as usize];
-        text.push_str(&template.replace("{b}", brand));
+        push_filled(&mut text, template, brand);
         let extra = r.below(100);
         if extra < 35 {
             text.push(' ');
@@ -74,22 +76,33 @@ impl Synthetic {
         if r.below(100) < 45 {
             for _ in 0..=r.below(3) {
                 text.push_str(" #");
-                text.push_str(
-                    HASHTAGS[r.below(HASHTAGS.len() as u64) as usize]
-                        .replace("{b}", brand)
-                        .as_str(),
+                push_filled(
+                    &mut text,
+                    HASHTAGS[r.below(HASHTAGS.len() as u64) as usize],
+                    brand,
                 );
             }
         }
         if r.below(100) < 20 {
             text.push_str(" @");
-            text.push_str(&handle(r.below(self.cfg.authors)));
+            push_handle(&mut text, r.below(self.cfg.authors));
         }
         if r.below(100) < 25 {
             text.push(' ');
             let url = URLS[r.below(URLS.len() as u64) as usize];
-            text.push_str(&url.replace("{b}", &brand.to_lowercase().replace(' ', "")));
-            text.push_str(&format!("{}", r.below(100_000)));
+            // The brand as a host name: lower case, without spaces.
+            let mut parts = url.split("{b}");
+            text.push_str(parts.next().unwrap_or_default());
+            for part in parts {
+                text.extend(
+                    brand
+                        .chars()
+                        .filter(|&c| c != ' ')
+                        .flat_map(char::to_lowercase),
+                );
+                text.push_str(part);
+            }
+            let _ = write!(text, "{}", r.below(100_000));
         }
         if r.below(100) < 5 {
             text.push_str(" $");
@@ -113,6 +126,7 @@ impl Synthetic {
         let collected_at = created_at + Duration::milliseconds(50 + r.below(3_000) as i64);
         let source = SOURCES[r.below(SOURCES.len() as u64) as usize];
         let id = format!("synthetic:{}-{}", self.cfg.seed, index);
+        let author_handle = handle(author_n);
         let refs = match kind {
             Kind::Reply | Kind::Comment => References {
                 reply_to: Some(format!(
@@ -143,10 +157,8 @@ impl Synthetic {
         let likes = (followers as f64 * r.unit() * 0.02) as u64;
         Mention {
             url: Some(format!(
-                "https://{}.example/{}/{}",
+                "https://{}.example/{author_handle}/{index}",
                 source.as_str(),
-                handle(author_n),
-                index
             )),
             source: Source::Synthetic,
             kind,
@@ -160,7 +172,7 @@ impl Synthetic {
             },
             author: Author {
                 id: format!("synthetic:{author_n}"),
-                handle: handle(author_n),
+                handle: author_handle,
                 display_name: Some(display_name(author_n)),
                 followers: Some(followers),
                 following: Some(r.below(2_000) + 5),
@@ -211,23 +223,39 @@ impl Iterator for Synthetic {
 }
 
 fn handle(n: u64) -> String {
+    let mut s = String::with_capacity(12);
+    push_handle(&mut s, n);
+    s
+}
+
+/// Appends the handle of author `n` (see [`handle`]).
+fn push_handle(s: &mut String, n: u64) {
     const SYL: [&str; 16] = [
         "ka", "lo", "mi", "ra", "ven", "tor", "sa", "ne", "li", "do", "ju", "ber", "an", "zo",
         "pi", "el",
     ];
-    let mut s = String::new();
     let mut x = n.wrapping_mul(2_654_435_761) ^ 0x5bd1;
     for _ in 0..3 {
         s.push_str(SYL[(x % 16) as usize]);
         x /= 16;
     }
     if n.is_multiple_of(3) {
-        s.push_str(&(n % 1000).to_string());
+        let _ = write!(s, "{}", n % 1000);
     } else {
         s.push('_');
         s.push_str(SYL[(n % 16) as usize]);
     }
-    s
+}
+
+/// Appends `template` with each `{b}` in it replaced by `brand`, as `str::replace` would, without
+/// the string it makes: this runs several times for every mention generated.
+fn push_filled(s: &mut String, template: &str, brand: &str) {
+    let mut parts = template.split("{b}");
+    s.push_str(parts.next().unwrap_or_default());
+    for part in parts {
+        s.push_str(brand);
+        s.push_str(part);
+    }
 }
 
 fn display_name(n: u64) -> String {
