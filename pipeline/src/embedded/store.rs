@@ -695,19 +695,29 @@ impl<'t> Tables<'t> {
                 break;
             }
             if let Some((body, _)) = load_segment(&self.segments, (ms, seq))? {
+                let mut rows = Vec::new();
                 for slot in segment::slots(&body)? {
-                    // Only a mention still filed here (a rewrite elsewhere has its own rows).
-                    let here = self.ids.get(slot.id).map_err(err)?.map(|v| v.value());
-                    if here == Some((ms, seq)) {
-                        self.ids.remove(slot.id).map_err(err)?;
-                        for topic in &slot.topics {
-                            self.by_topic
-                                .remove((*topic, slot.created_ms, slot.id))
-                                .map_err(err)?;
+                    // Only a mention still filed here (a rewrite elsewhere has its own rows):
+                    // removed, and put back in the rare case it was filed elsewhere, which
+                    // spares every other mention a second walk down the id index.
+                    let here = self.ids.remove(slot.id).map_err(err)?.map(|v| v.value());
+                    match here {
+                        Some(at) if at == (ms, seq) => {
+                            rows.extend(slot.topics.iter().map(|&t| (t, slot.created_ms, slot.id)));
+                            *live = live.saturating_sub(indexed(slot.id, &slot.topics));
+                            deleted += 1;
                         }
-                        *live = live.saturating_sub(indexed(slot.id, &slot.topics));
-                        deleted += 1;
+                        Some(elsewhere) => {
+                            self.ids.insert(slot.id, elsewhere).map_err(err)?;
+                        }
+                        None => {}
                     }
+                }
+                // In key order, as the writer inserts them: each topic's rows are removed
+                // together, from pages the last removal just touched.
+                rows.sort_unstable();
+                for row in rows {
+                    self.by_topic.remove(row).map_err(err)?;
                 }
             }
             *live = live.saturating_sub(self.remove_segment((ms, seq))?);

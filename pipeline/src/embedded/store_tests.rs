@@ -233,6 +233,47 @@ async fn retention_deletes_expired_mentions_and_their_index_rows() {
 }
 
 #[tokio::test]
+async fn eviction_keeps_the_id_row_of_a_mention_filed_in_another_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions {
+        retention: Some(Duration::from_millis(300)),
+        ..StoreOptions::default()
+    };
+    let store = RedbStore::open_with(dir.path(), options).expect("open");
+    store
+        .write(&Arc::from([stored("a", 1, "t"), stored("b", 2, "t")]))
+        .await
+        .expect("write");
+    let at = |id: &str| {
+        let txn = store.db.begin_read().expect("read");
+        let ids = txn.open_table(IDS).expect("ids");
+        ids.get(id).expect("get").map(|v| v.value())
+    };
+    let first = at("a").expect("a is filed");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store
+        .write(&Arc::from([stored("c", 3, "t")]))
+        .await
+        .expect("write");
+    let second = at("c").expect("c is filed");
+    assert_ne!(first, second);
+    // "a" filed in the second segment while its slot is still in the first, as a rewrite that
+    // moved it would leave it: evicting the first segment must not take its id row.
+    {
+        let txn = store.db.begin_write().expect("write");
+        txn.open_table(IDS)
+            .expect("ids")
+            .insert("a", second)
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    assert_eq!(store.sweep().expect("sweep"), 1, "b only");
+    assert_eq!(at("a"), Some(second));
+    assert_eq!(at("b"), None);
+    assert_eq!(at("c"), Some(second));
+}
+
+#[tokio::test]
 async fn retention_keeps_the_file_under_its_size_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limit: u64 = 8 << 20;
