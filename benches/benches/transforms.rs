@@ -11,7 +11,9 @@
 //! - `shared/{words,lang,entities}`: that shared work on its own (`lang` includes the words it
 //!   segments).
 //! - `serialise/json`: `serde_json::to_vec(&EnrichedRef)` of already enriched mentions, the
-//!   worker's output step.
+//!   output step with `enriched_format = "json"`.
+//! - `serialise/avro`: `transforms::avro::encode` of the same mentions into a buffer of the
+//!   capacity the worker gives it, the compact record every mode stores and publishes.
 //!
 //! `cargo bench -p benches --bench transforms` (about two minutes). Samples are few and short,
 //! in flat mode (each sample one or more whole passes over the corpus), so the run stays short;
@@ -112,6 +114,19 @@ fn serialise(c: &mut Criterion) {
                 .iter()
                 .zip(&records)
                 .map(|(m, r)| serde_json::to_vec(&EnrichedRef::new(m, r)).map_or(0, |v| v.len()))
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("avro", |b| {
+        b.iter(|| {
+            posts
+                .iter()
+                .zip(&records)
+                .map(|(m, r)| {
+                    let mut record = Vec::with_capacity(2048);
+                    transforms::avro::encode(m, r, &[], &mut record);
+                    black_box(record).len()
+                })
                 .sum::<usize>()
         })
     });
