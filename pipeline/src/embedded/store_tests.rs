@@ -200,14 +200,19 @@ async fn schemas_are_kept_by_fingerprint() {
     );
 }
 
-#[tokio::test]
-async fn retention_deletes_expired_mentions_and_their_index_rows() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A store whose mentions expire 300 ms after they are written.
+fn expiring(dir: &Path) -> RedbStore {
     let options = StoreOptions {
         retention: Some(Duration::from_millis(300)),
         ..StoreOptions::default()
     };
-    let store = RedbStore::open_with(dir.path(), options).expect("open");
+    RedbStore::open_with(dir, options).expect("open")
+}
+
+#[tokio::test]
+async fn retention_deletes_expired_mentions_and_their_index_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = expiring(dir.path());
     store
         .write(&Arc::from([stored("old1", 1, "t"), stored("old2", 2, "t")]))
         .await
@@ -235,11 +240,7 @@ async fn retention_deletes_expired_mentions_and_their_index_rows() {
 #[tokio::test]
 async fn eviction_keeps_the_id_row_of_a_mention_filed_in_another_segment() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = StoreOptions {
-        retention: Some(Duration::from_millis(300)),
-        ..StoreOptions::default()
-    };
-    let store = RedbStore::open_with(dir.path(), options).expect("open");
+    let store = expiring(dir.path());
     store
         .write(&Arc::from([stored("a", 1, "t"), stored("b", 2, "t")]))
         .await
