@@ -36,8 +36,8 @@ use crate::traits::{Cache, Consumer, IDLE_EVERY, Polled, Publisher, Store};
 type Permit = tokio::sync::OwnedSemaphorePermit;
 
 pub use process::{
-    Caps, DeadLetter, MAX_TOPIC_HASHTAG_BYTES, MAX_TOPICS, Processed, assign_clusters,
-    process_batch, set_cluster, topics,
+    Caps, DeadLetter, MAX_TOPIC_HASHTAG_BYTES, MAX_TOPICS, Processed, SIGNAL_TOPIC,
+    assign_clusters, is_signal_topic, process_batch, set_cluster, topics,
 };
 pub use sink::{CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, MAX_DETAIL_BYTES};
 

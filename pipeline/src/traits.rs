@@ -172,7 +172,9 @@ pub struct Stored {
 impl Stored {
     /// Whether the mention matched at least one signal (it is filed under a `signal:` topic).
     pub fn matched(&self) -> bool {
-        self.topics.iter().any(|t| t.starts_with("signal:"))
+        self.topics
+            .iter()
+            .any(|t| crate::runtime::is_signal_topic(t))
     }
 }
 

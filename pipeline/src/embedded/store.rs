@@ -953,7 +953,7 @@ impl Store for RedbStore {
 /// API charts), not every source and hashtag, which would cost each write a read-modify-write
 /// per topic.
 fn is_charted(topic: &str) -> bool {
-    topic.starts_with("signal:") && topic.len() <= MAX_TOPIC_BYTES
+    crate::runtime::is_signal_topic(topic) && topic.len() <= MAX_TOPIC_BYTES
 }
 
 /// Where a scan is: the segment it is in, the last id it gave from it, and the segment numbers

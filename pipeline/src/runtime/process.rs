@@ -350,6 +350,15 @@ pub const MAX_TOPICS: usize = 8;
 /// Longest hashtag filed as a topic, in bytes; a longer one stays in the record but is not a key.
 pub const MAX_TOPIC_HASHTAG_BYTES: usize = 256;
 
+/// The start of a signal's topic, `signal:<tenant>/<id>`: a mention is filed under one for each
+/// signal it matched.
+pub const SIGNAL_TOPIC: &str = "signal:";
+
+/// Whether `topic` is a signal's (see [`SIGNAL_TOPIC`]).
+pub fn is_signal_topic(topic: &str) -> bool {
+    topic.starts_with(SIGNAL_TOPIC)
+}
+
 /// The topics a mention is filed under: its source and its distinct hashtags (lower-cased, at
 /// most [`MAX_TOPIC_HASHTAG_BYTES`] long), at most [`MAX_TOPICS`] of those, plus every signal it
 /// matched (`signal:<tenant>/<id>`).
@@ -375,7 +384,11 @@ pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<
             t.push(topic);
         }
     }
-    t.extend(signals.iter().map(|s| format!("signal:{}", s.signal)));
+    t.extend(
+        signals
+            .iter()
+            .map(|s| format!("{SIGNAL_TOPIC}{}", s.signal)),
+    );
     t
 }
 
@@ -579,11 +592,7 @@ pub(super) mod tests {
         let stored = &out.stored[0];
         assert_eq!(stored.id, "two");
         assert_eq!(
-            stored
-                .topics
-                .iter()
-                .filter(|t| t.starts_with("signal:"))
-                .count(),
+            stored.topics.iter().filter(|t| is_signal_topic(t)).count(),
             2
         );
         // Highlights were cut to one per match: the record decodes with one each.
