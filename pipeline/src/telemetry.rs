@@ -58,6 +58,8 @@ pub const COLLECTOR_REJECTED: &str = "backchannel_collector_rejected_mentions_to
 
 /// Client API requests refused before they ran, by reason (`unauthorized`, `rate_limited`).
 pub const API_REJECTED: &str = "backchannel_api_rejected_requests_total";
+/// Topic-minutes this process marked spilled: more rows than their plan was made for.
+pub const MINUTES_SPILLED: &str = "backchannel_store_minutes_spilled_total";
 /// Live push: connections that fell behind, by reason (`slow_client`, `cursor_expired`).
 pub const PUSH_LAGGED: &str = "backchannel_push_lagged_connections_total";
 /// Live push: enriched records the hub could not read (skipped).
@@ -154,6 +156,11 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        MINUTES_SPILLED,
+        Unit::Count,
+        "Topic-minutes of the distributed store this worker spilled: projected above twice the buckets their plan gave them, so their later rows went to spill buckets."
+    );
     describe_counter!(
         PUSH_LAGGED,
         Unit::Count,
@@ -428,6 +435,10 @@ pub fn store_write(secs: f64, ok: bool) {
 pub fn store_statements(statements: usize, bytes: u64) {
     HANDLES.store_statements.increment(statements as u64);
     HANDLES.store_bytes.increment(bytes);
+}
+/// One topic-minute marked spilled (rare: looked up per call).
+pub fn minute_spilled() {
+    counter!(MINUTES_SPILLED).increment(1);
 }
 /// One refused API request; `reason` is `unauthorized` or `rate_limited` (looked up per call:
 /// refusals are the exception).

@@ -594,6 +594,171 @@ async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
     }
 }
 
+/// Every id of `(topic, minute)`'s rows in bucket 0 and the 64 spill buckets of a minute
+/// planned at one bucket, as many times as they are stored.
+async fn ids_stored(
+    store: &ScyllaStore,
+    ks: &str,
+    topic: &str,
+    minute: DateTime<Utc>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for bucket in std::iter::once(0).chain(-64..0) {
+        let rows = store
+            .session()
+            .query_unpaged(
+                format!("SELECT id FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"),
+                (topic, minute, bucket),
+            )
+            .await
+            .expect("read ids")
+            .into_rows_result()
+            .expect("rows");
+        for row in rows.rows::<(Option<String>,)>().expect("typed rows") {
+            out.extend(row.expect("row").0);
+        }
+    }
+    out
+}
+
+/// A minute no plan foresaw spills: the writer that projects a topic's minute above twice its
+/// plan marks the minute and writes its later rows to the spill buckets, so the plan bucket
+/// stops growing. A worker that had not spilled (a restart) writes redelivered rows into the
+/// plan bucket again; the rollup, recent reads and a rewrite that drops a topic still see
+/// each mention once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
+    use pipeline::traits::Before;
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_spill");
+    let mut s = stores(&ks, 2).await;
+    // A worker started since, which has seen none of this traffic (the default target).
+    let restarted = s.pop().expect("store");
+    // Buckets of 8 KiB: 600 rows (~60 KB) written in seconds project far above twice that.
+    let store = s.pop().expect("store").with_partition_target(8 << 10);
+    let minute = minute_of(Utc::now()) - chrono::Duration::minutes(2);
+    let all: Vec<Stored> = mentions(0, 600, &[minute]).to_vec();
+    for chunk in all.chunks(50) {
+        store.write(&Arc::from(chunk)).await.expect("write");
+    }
+    let (topic, other) = (TOPICS[0], TOPICS[1]);
+    let marked: Option<i32> = store
+        .session()
+        .query_unpaged(
+            format!("SELECT spilled FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = 0 LIMIT 1"),
+            (topic, minute),
+        )
+        .await
+        .expect("marker")
+        .into_rows_result()
+        .expect("rows")
+        .single_row::<(Option<i32>,)>()
+        .expect("bucket 0")
+        .0;
+    assert_eq!(marked, Some(64), "marked spilled, into 64 buckets");
+    let planned = common::count_topic_rows(store.session(), &ks, topic, minute)
+        .await
+        .expect("count");
+    // ~16 KiB (twice the target) counted, scaled to the whole minute, is the spill: ~160 rows
+    // at most, however late in the minute they were written.
+    assert!(
+        planned > 0 && planned < 200,
+        "{planned} rows in the plan bucket: it stopped growing at the spill"
+    );
+    let stored = ids_stored(&store, &ks, topic, minute).await;
+    assert_eq!(
+        stored.len(),
+        600,
+        "each row once, in its plan bucket or spilled"
+    );
+
+    // Redelivered through the worker that has not spilled: 300 rows into the plan bucket,
+    // most of them spilled before.
+    for chunk in all[..300].chunks(50) {
+        restarted.write(&Arc::from(chunk)).await.expect("rewrite");
+    }
+    let stored = ids_stored(&store, &ks, topic, minute).await;
+    let once: BTreeSet<&String> = stored.iter().collect();
+    assert_eq!(once.len(), 600);
+    // The plan bucket holds the first rows written, until the spill: the rest of the 300 are
+    // now stored twice, the case readers must handle.
+    let twice = (stored.len() - once.len()) as i64;
+    assert_eq!(twice, 300 - planned, "rows stored twice");
+
+    // The rollup counts each mention once, exactly as the mentions themselves add up.
+    while store.rollup(Duration::ZERO).await.expect("rollup") > 0 {}
+    let expected = |of: &[&Stored]| {
+        let mut agg = MinuteAggregate::default();
+        for m in of {
+            agg.add(m.sentiment, &m.hashtags);
+        }
+        Agg::of(&agg)
+    };
+    let every: Vec<&Stored> = all.iter().collect();
+    assert_eq!(
+        stored_stats(&store, &ks, topic, minute).await,
+        expected(&every)
+    );
+    assert_eq!(rolled_up(&restarted, topic, minute).await, 600);
+
+    // Recent mentions, page after page: every one once, newest first, ties by id.
+    let mut want: Vec<(DateTime<Utc>, String)> =
+        all.iter().map(|m| (m.created_at, m.id.clone())).collect();
+    want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let row_of: HashMap<&[u8], (DateTime<Utc>, String)> = all
+        .iter()
+        .map(|m| (m.record.as_slice(), (m.created_at, m.id.clone())))
+        .collect();
+    let mut got = Vec::new();
+    let mut before: Option<Before> = None;
+    loop {
+        let page = store
+            .recent(topic, 70, before.as_ref())
+            .await
+            .expect("recent");
+        if page.is_empty() {
+            break;
+        }
+        got.extend(page.iter().map(|r| row_of[r.as_slice()].clone()));
+        let (at, id) = got.last().cloned().expect("a page");
+        before = Some(Before {
+            created_ms: at.timestamp_millis(),
+            id,
+        });
+    }
+    assert_eq!(got, want, "each mention once across plan and spill buckets");
+
+    // Rewrites of 100 mentions stored twice that are no longer filed under race:b: both rows go.
+    let dropped = &all[200..300];
+    let old: Vec<Filed> = dropped.iter().map(filed).collect();
+    let new: Vec<Stored> = dropped
+        .iter()
+        .map(|m| Stored {
+            topics: vec![topic.to_owned()],
+            ..m.clone()
+        })
+        .collect();
+    store.refile(&Arc::from(new), &old).await.expect("refile");
+    let left = ids_stored(&store, &ks, other, minute).await;
+    let gone: BTreeSet<&String> = dropped.iter().map(|m| &m.id).collect();
+    assert!(
+        left.iter().all(|id| !gone.contains(id)),
+        "no row of a dropped mention is left, in either bucket"
+    );
+    while store.rollup(Duration::ZERO).await.expect("rollup") > 0 {}
+    let kept: Vec<&Stored> = all.iter().filter(|m| !gone.contains(&m.id)).collect();
+    assert_eq!(
+        stored_stats(&store, &ks, other, minute).await,
+        expected(&kept)
+    );
+    assert_eq!(
+        stored_stats(&store, &ks, topic, minute).await,
+        expected(&every)
+    );
+}
+
 /// Writers plan: a topic seen above the target is proposed for a minute ahead, at the
 /// width that brings a minute of it under the target; a row dated in a minute whose plan is not
 /// final yet fixes its topics' widths first (a cold topic's at 1, a hot one's at no less than it

@@ -41,14 +41,28 @@
 //!   the others recorded, so a restart or a roll of every worker keeps the holds.
 //!
 //! A steady hot topic keeps its width from minute to minute and its partitions stay under the
-//! target. One that turns hot within a minute is planned from the next minute or the one after:
-//! until then its partitions grow with it (at 1,000,000 mentions/s, a hashtag going from
-//! nothing to 5% of the firehose puts a few hundred MB into the minutes before its plan takes
-//! over). A new deployment's first minutes carry the plan `schema apply` marks for its expected
-//! rate ([`first_plan`]), which knows its sources only: a topic hot from the start is unplanned
-//! until the workers plan it. `benches/partitions` simulates both, and the outages above.
-//! Readers read buckets `0..width` in parallel; a cold topic has no plan, one bucket, and costs
-//! one query as before.
+//! target. One that turns hot within a minute is planned from the next minute or the one after,
+//! and a new deployment's first minutes carry the plan `schema apply` marks for its expected
+//! rate ([`first_plan`]), which knows its sources only. What no plan foresaw *spills*:
+//!
+//! - A writer whose projection of a topic's minute needs more than twice the buckets the
+//!   minute's plan gives it ([`spills`]) writes that minute's rows from then on to the topic's
+//!   *spill buckets* instead ([`spill_bucket`]: negative numbers, `spill_width(width)` of them,
+//!   at least 64), after it has marked the minute spilled: the static column `spilled` of its
+//!   bucket 0, written once per process and minute before any spilled row. So a plan bucket
+//!   holds what was written before the spill, about twice the target at most, and the spill
+//!   buckets share the rest (at 1,000,000 mentions/s a hashtag hot from the first minute
+//!   fills ~1.3 GB: ~20 MB a spill bucket).
+//! - Spilling is each writer's own decision, so a redelivered row can land in its plan bucket
+//!   and in its spill bucket both (a worker restarted mid-minute has not spilled yet). Readers
+//!   of a spilled minute drop the second copy: a row's spill bucket is `≡` its plan bucket
+//!   modulo the width, so the rollup compares each plan bucket with its own spill buckets only,
+//!   and recent reads merge by id.
+//!
+//! `benches/partitions` simulates the plans, the outages above and the spills.
+//!
+//! Readers read buckets `0..width` in parallel, and a spilled minute's spill buckets after; a
+//! cold topic has no plan, one bucket, and costs one query as before.
 
 use std::collections::HashMap;
 
@@ -209,6 +223,42 @@ pub fn bucket_of(id: &str, width: u32) -> i32 {
     (h % u64::from(width.max(1))) as i32
 }
 
+/// Most buckets a spilled `(topic, minute)` puts its overflow in.
+pub const MAX_SPILL_WIDTH: u32 = 4 * MAX_WIDTH;
+
+/// How many spill buckets a `(topic, minute)` planned at `width` overflows into: sixteen times
+/// its width, at least 64. Sized for the worst a minute no plan foresaw can bring: at 1,000,000
+/// mentions/s a hashtag hot from a deployment's first minute fills ~1.3 GB, ~20 MB in each of
+/// 64. A multiple of `width`, so the spill buckets of a row are those of its plan bucket
+/// ([`spill_bucket`]), and a function of the final plan alone, so every writer and reader
+/// agrees on it.
+pub fn spill_width(width: u32) -> u32 {
+    width.max(1).saturating_mul(16).clamp(64, MAX_SPILL_WIDTH)
+}
+
+/// The spill bucket of mention `id` in a `(topic, minute)` planned at `width`: negative, apart
+/// from the plan's `0..width`. Its index (`-1 - bucket`) is `hash(id) mod spill_width`, so it is
+/// `≡ bucket_of(id, width) (mod width)`: a row is found in its plan bucket or in one of the
+/// spill buckets of that bucket, which is what lets readers drop a row written to both.
+pub fn spill_bucket(id: &str, width: u32) -> i32 {
+    -1 - bucket_of(id, spill_width(width))
+}
+
+/// The spill buckets that hold rows of plan bucket `bucket` (`0..width`), as stored.
+pub fn spill_buckets_of(bucket: i32, width: u32) -> impl Iterator<Item = i32> {
+    let step = width.max(1) as usize;
+    (bucket.max(0)..spill_width(width) as i32)
+        .step_by(step)
+        .map(|s| -1 - s)
+}
+
+/// Whether a writer whose heat projects `needed` buckets for a topic's minute spills its rows
+/// out of a plan of `width`: when the minute holds more than twice what the plan was made for.
+/// So a plan bucket takes at most about twice the target before the rows go elsewhere.
+pub fn spills(needed: u32, width: u32) -> bool {
+    needed > width.saturating_mul(2)
+}
+
 /// The smallest power of two `w` with `bytes / w ≤ target`, within `1..=MAX_WIDTH`.
 pub fn width_for(bytes: f64, target: u64) -> u32 {
     let need = (bytes / target.max(1) as f64).ceil();
@@ -296,7 +346,18 @@ pub struct Heat {
     /// (minute, topic) → the widest width this process proposed from its own view of the
     /// traffic, for the minutes ahead and the last [`HOLD_MINUTES`]: what quiet topics hold.
     seen: HashMap<(i64, String), u32>,
+    /// (minute, topic) → the wall-clock minute this process began spilling its rows: once it
+    /// spills a minute, every later row of it goes to the spill buckets too, so the plan
+    /// buckets stop growing. Kept for [`HOLD_MINUTES`], at most [`SPILLS_KEPT`] entries.
+    /// Keyed by the topic's hash, so the check made for every row allocates nothing.
+    spilled: HashMap<(i64, u64), i64>,
 }
+
+/// Most `(minute, topic)` spills a process remembers. A spill needs a minute above twice its
+/// plan's target, so a live firehose makes a few hundred an hour; past this (a backlog of many
+/// minutes, read at speed), the oldest are forgotten, and a forgotten minute's later rows go to
+/// its plan buckets again: still read back, once each.
+pub const SPILLS_KEPT: usize = 65_536;
 
 impl std::fmt::Debug for Heat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -304,6 +365,7 @@ impl std::fmt::Debug for Heat {
             .field("target", &self.target)
             .field("proposed", &self.proposed.len())
             .field("seen", &self.seen.len())
+            .field("spilled", &self.spilled.len())
             .finish()
     }
 }
@@ -321,6 +383,7 @@ impl Heat {
             wall_minute: i64::MIN,
             proposed: HashMap::new(),
             seen: HashMap::new(),
+            spilled: HashMap::new(),
         }
     }
 
@@ -343,6 +406,7 @@ impl Heat {
             self.wall_minute = wall;
             self.proposed.retain(|(m, _), _| *m > wall);
             self.seen.retain(|(m, _), _| *m > wall - HOLD_MINUTES * 60);
+            self.spilled.retain(|_, at| *at > wall - HOLD_MINUTES * 60);
         }
         let k = key(topic);
         self.now.add(k, bytes);
@@ -372,6 +436,40 @@ impl Heat {
             1.0
         };
         width_for(projected / share, self.target)
+    }
+
+    /// Whether this process spills `topic`'s rows of `minute` (seconds since the epoch): it
+    /// did before, or its projection `needed` (what [`Heat::observe`] answered for the row)
+    /// is more than twice the `width` the minute is planned at ([`spills`]). The first time,
+    /// also answers `true` in `.1`: the writer marks the minute spilled before it writes there.
+    pub fn spill(&mut self, topic: &str, minute: i64, needed: u32, width: u32) -> (bool, bool) {
+        let k = (minute, key(topic));
+        if self.spilled.contains_key(&k) {
+            return (true, false);
+        }
+        if !spills(needed, width) {
+            return (false, false);
+        }
+        if self.spilled.len() >= SPILLS_KEPT {
+            let newest = self
+                .spilled
+                .values()
+                .copied()
+                .max()
+                .unwrap_or(self.wall_minute);
+            self.spilled.retain(|_, at| *at >= newest);
+            if self.spilled.len() >= SPILLS_KEPT {
+                self.spilled.clear();
+            }
+        }
+        self.spilled.insert(k, self.wall_minute);
+        (true, true)
+    }
+
+    /// Forgets that this process spills `topic`'s `minute`: its mark could not be written, so
+    /// the next row tries again.
+    pub fn unspill(&mut self, topic: &str, minute: i64) {
+        self.spilled.remove(&(minute, key(topic)));
     }
 
     /// The proposal to make for `topic` after [`Heat::observe`] answered `width` at `now`: the
@@ -481,6 +579,64 @@ mod tests {
             assert_eq!(bucket_of(&id, 8), b % 8);
             assert_eq!(bucket_of(&id, 1), 0);
         }
+    }
+
+    /// A row's spill bucket is negative, within the spill width, and one of its plan bucket's
+    /// own spill buckets: what lets the rollup compare a plan bucket with those only.
+    #[test]
+    fn spill_buckets_refine_the_plan_bucket() {
+        assert_eq!(spill_width(1), 64);
+        assert_eq!(spill_width(8), 128);
+        assert_eq!(spill_width(MAX_WIDTH), MAX_SPILL_WIDTH);
+        for width in [1, 2, 16, 256, MAX_WIDTH] {
+            let n = spill_width(width);
+            assert_eq!(n % width, 0, "a multiple of {width}");
+            let mut all: Vec<i32> = (0..width as i32)
+                .flat_map(|b| spill_buckets_of(b, width))
+                .collect();
+            all.sort_unstable();
+            let want: Vec<i32> = (-(n as i32)..0).collect();
+            assert_eq!(
+                all, want,
+                "the plan buckets' spill buckets are all of them, once"
+            );
+            for i in 0..300 {
+                let id = format!("bluesky:at://did:plc:{i}");
+                let s = spill_bucket(&id, width);
+                let own: Vec<i32> = spill_buckets_of(bucket_of(&id, width), width).collect();
+                assert!(own.contains(&s), "{id} at {width}: {s} not among {own:?}");
+            }
+        }
+    }
+
+    /// A writer spills a topic's minute once its projection needs more than twice the plan,
+    /// and keeps spilling it whatever it projects after; it marks the minute the first time
+    /// only, and again after a mark that failed.
+    #[test]
+    fn spills_are_sticky_and_marked_once() {
+        let mut heat = Heat::new(1 << 20);
+        let (t, m) = ("hashtag:breaking", 1_796_000_400);
+        assert_eq!(
+            heat.spill(t, m, 2, 1),
+            (false, false),
+            "twice the plan holds"
+        );
+        assert_eq!(heat.spill(t, m, 4, 2), (false, false));
+        assert_eq!(heat.spill(t, m, 4, 1), (true, true), "four times does not");
+        assert_eq!(
+            heat.spill(t, m, 1, 1),
+            (true, false),
+            "sticky, marked already"
+        );
+        assert_eq!(
+            heat.spill(t, m + 60, 1, 1),
+            (false, false),
+            "another minute"
+        );
+        assert_eq!(heat.spill("hashtag:other", m, 1, 1), (false, false));
+        heat.unspill(t, m);
+        assert_eq!(heat.spill(t, m, 1, 1), (false, false), "forgotten");
+        assert_eq!(heat.spill(t, m, 8, 2), (true, true), "marked again");
     }
 
     #[test]

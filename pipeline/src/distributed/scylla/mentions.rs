@@ -416,12 +416,15 @@ impl ScyllaStore {
         let now = Utc::now();
         // Each hot topic's widest projection over the batch: one proposal per topic and batch.
         let mut proposals: std::collections::HashMap<&str, (i64, u32)> = Default::default();
+        // What each row's topic needed when the row was counted, in the batch's order.
+        let mut needed = Vec::new();
         {
             let mut heat = self.heat();
             for (s, _) in batch.clone() {
                 for t in &s.topics {
                     let bytes = buckets::row_bytes(t, &s.id, &s.hashtags);
                     let width = heat.observe(t, bytes, share, now);
+                    needed.push(width);
                     if let Some((m, w)) = heat.proposal(t, width, now) {
                         let p = proposals.entry(t.as_str()).or_insert((m, w));
                         p.1 = p.1.max(w);
@@ -446,8 +449,8 @@ impl ScyllaStore {
             }
         }
         let mut widths: std::collections::HashMap<(&str, i64), u32> = Default::default();
-        let mut out = Vec::new();
-        for (s, _) in batch {
+        let mut planned = Vec::with_capacity(needed.len());
+        for (s, _) in batch.clone() {
             let minute = minute_of(s.created_at).timestamp();
             for t in &s.topics {
                 let width = match widths.get(&(t.as_str(), minute)) {
@@ -458,10 +461,57 @@ impl ScyllaStore {
                         w
                     }
                 };
-                out.push(buckets::bucket_of(&s.id, width));
+                planned.push(width);
             }
         }
+        let mut out = Vec::with_capacity(planned.len());
+        let mut spills = Vec::new();
+        {
+            let mut heat = self.heat();
+            let mut rows = needed.into_iter().zip(planned);
+            for (s, _) in batch {
+                let minute = minute_of(s.created_at).timestamp();
+                for (t, (need, width)) in s.topics.iter().zip(rows.by_ref()) {
+                    let (spilled, first) = heat.spill(t, minute, need, width);
+                    if first {
+                        spills.push((t.as_str(), minute, width));
+                    }
+                    out.push(if spilled {
+                        buckets::spill_bucket(&s.id, width)
+                    } else {
+                        buckets::bucket_of(&s.id, width)
+                    });
+                }
+            }
+        }
+        // Marked before any spilled row is written, so a reader that finds one knows to look.
+        let marks: Vec<Pending<'_>> = spills
+            .iter()
+            .map(|&(t, m, w)| -> Pending<'_> {
+                let minute = DateTime::from_timestamp(m, 0).unwrap_or_default();
+                let n = buckets::spill_width(w) as i32;
+                Box::pin(self.session.execute_unpaged(&self.st.spill, (n, t, minute)))
+            })
+            .collect();
+        if let Err(e) = run_all(marks, self.concurrency).await {
+            let mut heat = self.heat();
+            for (t, m, _) in spills {
+                heat.unspill(t, m);
+            }
+            return Err(e);
+        }
+        for (t, m, w) in spills {
+            let spill = buckets::spill_width(w);
+            tracing::info!(topic = t, minute = m, width = w, spill, "minute spilled");
+            telemetry::minute_spilled();
+        }
         Ok(out)
+    }
+
+    /// Whether `(topic, minute)` spilled (its bucket 0 is marked), read afresh.
+    pub(super) async fn is_spilled(&self, topic: &str, minute: DateTime<Utc>) -> Result<bool> {
+        let row = first_row::<(Option<i32>,)>(&self.session, &self.st.spilled, (topic, minute));
+        Ok(matches!(row.await?, Some((Some(_),))))
     }
 
     /// Mention rows in unlogged batches ([`replica_batches`]), rows with a time to live apart
@@ -485,7 +535,8 @@ impl ScyllaStore {
     }
 
     /// The newest `want` rows of `(topic, minute)` (with `at`, those at or before it) across its
-    /// buckets, read in parallel and merged in the table's order.
+    /// buckets, read in parallel and merged in the table's order; a spilled minute's spill
+    /// buckets too, a row found in two buckets once.
     async fn minute_newest(
         &self,
         topic: &str,
@@ -494,8 +545,38 @@ impl ScyllaStore {
         want: usize,
     ) -> Result<Vec<(String, DateTime<Utc>)>> {
         let width = self.width_of(topic, minute).await?;
+        let (mut rows, marked) = self
+            .newest_of(topic, minute, at, want, 0..width as i32)
+            .await?;
+        // Bucket 0's static cell comes with its rows, or alone when it has none; only a read
+        // from a time on can miss it, when no row of bucket 0 is that old.
+        let spilled = match marked {
+            Some(spilled) => spilled,
+            None if at.is_some() => self.is_spilled(topic, minute).await?,
+            None => false,
+        };
+        if spilled {
+            let spill = (0..buckets::spill_width(width) as i32).map(|s| -1 - s);
+            rows.extend(self.newest_of(topic, minute, at, want, spill).await?.0);
+            rows = newest_first(rows, usize::MAX);
+            rows.dedup_by(|a, b| a.0 == b.0);
+        }
+        Ok(newest_first(rows, want))
+    }
+
+    /// The newest `want` rows of each of `(topic, minute)`'s `buckets`, read in parallel, and
+    /// whether bucket 0 (when read) says the minute spilled (`None`: it answered no row).
+    async fn newest_of(
+        &self,
+        topic: &str,
+        minute: DateTime<Utc>,
+        at: Option<DateTime<Utc>>,
+        want: usize,
+        buckets: impl Iterator<Item = i32>,
+    ) -> Result<(Vec<(String, DateTime<Utc>)>, Option<bool>)> {
         let limit = i32::try_from(want).unwrap_or(i32::MAX);
-        let found: Vec<Vec<(String, DateTime<Utc>)>> = stream::iter(0..width as i32)
+        type Row = (Option<String>, Option<DateTime<Utc>>, Option<i32>);
+        let found: Vec<(i32, Vec<Row>)> = stream::iter(buckets)
             .map(|b| async move {
                 let read = match at {
                     None => {
@@ -511,15 +592,28 @@ impl ScyllaStore {
                 };
                 let rows = read.map_err(err)?.into_rows_result().map_err(err)?;
                 let mut out = Vec::new();
-                for row in rows.rows::<(String, DateTime<Utc>)>().map_err(err)? {
+                for row in rows.rows::<Row>().map_err(err)? {
                     out.push(row.map_err(err)?);
                 }
-                Ok::<_, crate::error::Error>(out)
+                Ok::<_, crate::error::Error>((b, out))
             })
             .buffer_unordered(self.concurrency)
             .try_collect()
             .await?;
-        Ok(newest_first(found.into_iter().flatten().collect(), want))
+        let mut marked = None;
+        let mut rows = Vec::new();
+        for (b, found) in found {
+            if b == 0 && !found.is_empty() {
+                marked = Some(found.iter().any(|r| r.2.is_some()));
+            }
+            // A partition holding only its static cell reads as one row without an id.
+            rows.extend(
+                found
+                    .into_iter()
+                    .filter_map(|(id, created, _)| Some((id?, created?))),
+            );
+        }
+        Ok((newest_first(rows, want), marked))
     }
 
     async fn write_inner(&self, batch: &[Stored]) -> Result<()> {
@@ -563,16 +657,31 @@ impl ScyllaStore {
             live.push((s, Some(ttl)));
         }
         // A row to take back is in its id's bucket at its minute's width (fixed before the
-        // minute began, so the same as when it was written).
+        // minute began, so the same as when it was written), and in its spill bucket if the
+        // minute spilled.
         let mut unfiled: Vec<Pending<'_>> = Vec::new();
         let mut touched = BTreeSet::new();
+        let mut spilled = std::collections::HashMap::new();
         for (t, minute, f) in gone {
             let width = self.width_of(t, minute).await?;
-            let bucket = buckets::bucket_of(&f.id, width);
-            unfiled.push(Box::pin(session.execute_unpaged(
-                &st.unfile,
-                (t, minute, bucket, f.created_at, &f.id),
-            )));
+            let mut from = vec![buckets::bucket_of(&f.id, width)];
+            let spill = match spilled.get(&(t, minute)) {
+                Some(s) => *s,
+                None => {
+                    let s = self.is_spilled(t, minute).await?;
+                    spilled.insert((t, minute), s);
+                    s
+                }
+            };
+            if spill {
+                from.push(buckets::spill_bucket(&f.id, width));
+            }
+            for bucket in from {
+                unfiled.push(Box::pin(session.execute_unpaged(
+                    &st.unfile,
+                    (t, minute, bucket, f.created_at, &f.id),
+                )));
+            }
             touched.insert((t, minute));
         }
         run_all(unfiled, self.concurrency).await?;

@@ -41,7 +41,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{ScyllaStore, err};
+use super::{ScyllaStore, buckets, err};
 use crate::aggregate::MinuteAggregate;
 use crate::error::{Error, Result};
 use crate::telemetry;
@@ -55,6 +55,30 @@ pub const DIRTY_BUCKET: Duration = Duration::from_secs(600);
 pub const DIRTY_TTL: Duration = Duration::from_secs(86_400);
 /// Rollups and shard scans in flight per worker.
 const IN_FLIGHT: usize = 16;
+/// Plan buckets of a spilled minute read at once, each with its ids in memory.
+const SPILLED_IN_FLIGHT: usize = 4;
+
+/// What [`ScyllaStore::recompute`] does with the ids of a bucket it reads.
+#[derive(Clone, Copy)]
+enum Ids<'a> {
+    /// Keeps them if the bucket says the minute spilled (bucket 0, read first).
+    IfSpilled,
+    /// Keeps them: a plan bucket of a spilled minute.
+    Keep,
+    /// Skips the rows whose id a plan bucket holds: one of its spill buckets.
+    Skip(&'a HashSet<String>),
+    /// Neither: a plan bucket of a minute that did not spill.
+    Drop,
+}
+
+/// One bucket's rows as the rollup reads them ([`ScyllaStore::recompute`]).
+struct BucketRows {
+    aggregate: MinuteAggregate,
+    /// The ids read, where the minute spilled and the bucket is a plan bucket.
+    ids: HashSet<String>,
+    /// Whether bucket 0's static cell marks the minute spilled.
+    spilled: bool,
+}
 
 /// One dirty topic-minute found by a scan: what [`ScyllaStore::recompute`] reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,37 +212,106 @@ impl ScyllaStore {
         Ok(marks)
     }
 
-    /// Reads the minute's rows (paged; a hot topic's buckets in parallel) and aggregates them.
-    /// Writes nothing.
+    /// Reads the minute's rows (paged; a hot topic's buckets in parallel) and aggregates them:
+    /// bucket 0 first, whose static cell says whether the minute spilled. A spilled minute's
+    /// row may be in its plan bucket and in one of that bucket's spill buckets (a redelivery
+    /// written by a worker that had not spilled), so each plan bucket is read with its own
+    /// spill buckets and a row is counted once. Writes nothing.
     pub async fn recompute(&self, dirty: DirtyMinute) -> Result<Recomputed> {
         let width = self.width_of(&dirty.topic, dirty.minute).await?;
         let (topic, minute) = (dirty.topic.as_str(), dirty.minute);
-        let parts: Vec<MinuteAggregate> = stream::iter(0..width as i32)
-            .map(|bucket| async move {
-                let mut rows = self
-                    .session
-                    .execute_iter(self.st.minute_rows.clone(), (topic, minute, bucket))
-                    .await
-                    .map_err(err)?
-                    .rows_stream::<(Option<String>, Option<f64>, Option<Vec<String>>)>()
-                    .map_err(err)?;
-                let mut aggregate = MinuteAggregate::default();
-                while let Some(row) = rows.next().await {
-                    // Bucket 0 of a hot topic holding only `widths` reads as a row without an id.
-                    if let (Some(_), sentiment, hashtags) = row.map_err(err)? {
-                        aggregate.add(sentiment, hashtags.as_deref().unwrap_or_default());
+        let first = self.bucket_rows(topic, minute, 0, Ids::IfSpilled).await?;
+        let parts: Vec<MinuteAggregate> = if first.spilled {
+            // One plan bucket's ids in memory at a time per read in flight: a plan bucket
+            // stops growing at the spill (about twice the target).
+            let first = &first;
+            stream::iter(0..width as i32)
+                .map(|bucket| async move {
+                    let own = if bucket == 0 {
+                        None
+                    } else {
+                        Some(self.bucket_rows(topic, minute, bucket, Ids::Keep).await?)
+                    };
+                    let own = own.as_ref().unwrap_or(first);
+                    let skip = Ids::Skip(&own.ids);
+                    let spilled: Vec<BucketRows> =
+                        stream::iter(buckets::spill_buckets_of(bucket, width))
+                            .map(|spill| self.bucket_rows(topic, minute, spill, skip))
+                            .buffer_unordered(IN_FLIGHT)
+                            .try_collect()
+                            .await?;
+                    let mut aggregate = own.aggregate.clone();
+                    for read in &spilled {
+                        aggregate.merge(&read.aggregate);
                     }
-                }
-                Ok::<_, Error>(aggregate)
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .try_collect()
-            .await?;
+                    Ok::<_, Error>(aggregate)
+                })
+                .buffer_unordered(SPILLED_IN_FLIGHT)
+                .try_collect()
+                .await?
+        } else {
+            let mut parts: Vec<MinuteAggregate> = stream::iter(1..width as i32)
+                .map(|bucket| async move {
+                    let read = self.bucket_rows(topic, minute, bucket, Ids::Drop).await?;
+                    Ok::<_, Error>(read.aggregate)
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect()
+                .await?;
+            parts.push(first.aggregate);
+            parts
+        };
         let mut aggregate = MinuteAggregate::default();
         for p in &parts {
             aggregate.merge(p);
         }
         Ok(Recomputed { dirty, aggregate })
+    }
+
+    /// One bucket of a topic's minute, paged: its aggregate (without the rows `ids` skips),
+    /// whether the minute spilled (bucket 0's static cell), and the ids `ids` keeps.
+    async fn bucket_rows(
+        &self,
+        topic: &str,
+        minute: DateTime<Utc>,
+        bucket: i32,
+        ids: Ids<'_>,
+    ) -> Result<BucketRows> {
+        type Row = (
+            Option<String>,
+            Option<f64>,
+            Option<Vec<String>>,
+            Option<i32>,
+        );
+        let mut rows = self
+            .session
+            .execute_iter(self.st.minute_rows.clone(), (topic, minute, bucket))
+            .await
+            .map_err(err)?
+            .rows_stream::<Row>()
+            .map_err(err)?;
+        let mut out = BucketRows {
+            aggregate: MinuteAggregate::default(),
+            ids: HashSet::new(),
+            spilled: false,
+        };
+        while let Some(row) = rows.next().await {
+            let (id, sentiment, hashtags, spilled) = row.map_err(err)?;
+            out.spilled |= spilled.is_some();
+            // A partition holding only its static cell reads as a row without an id.
+            let Some(id) = id else { continue };
+            if let Ids::Skip(seen) = ids
+                && seen.contains(&id)
+            {
+                continue;
+            }
+            out.aggregate
+                .add(sentiment, hashtags.as_deref().unwrap_or_default());
+            if matches!(ids, Ids::Keep) || (matches!(ids, Ids::IfSpilled) && out.spilled) {
+                out.ids.insert(id);
+            }
+        }
+        Ok(out)
     }
 
     /// Writes the stats row stamped with the mark's write time (so a rollup that covers a newer

@@ -82,6 +82,21 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
             .await
             .map_err(|e| Error::store(stmt.as_str(), e))?;
     }
+    // A table created before spilling lacks the column (ScyllaDB has no `ADD IF NOT EXISTS`).
+    let spilled = rows(
+        session,
+        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
+         AND table_name = 'topic_mentions' AND column_name = 'spilled'",
+        (ks.as_str(),),
+    )
+    .await?;
+    if spilled == 0 {
+        let add = format!("ALTER TABLE {ks}.topic_mentions ADD spilled int static");
+        session
+            .query_unpaged(add.as_str(), &[])
+            .await
+            .map_err(|e| Error::store(add.as_str(), e))?;
+    }
     session
         .await_schema_agreement()
         .await

@@ -19,6 +19,10 @@ pub(super) struct Statements {
     pub(super) refile_mention: PreparedStatement,
     pub(super) refile_by_topic: PreparedStatement,
     pub(super) unfile: PreparedStatement,
+    /// Marks a `(topic, minute)` spilled: bucket 0's static `spilled`.
+    pub(super) spill: PreparedStatement,
+    /// Whether a `(topic, minute)` spilled.
+    pub(super) spilled: PreparedStatement,
     pub(super) scan: PreparedStatement,
     pub(super) recent: PreparedStatement,
     pub(super) recent_before: PreparedStatement,
@@ -151,17 +155,25 @@ impl Statements {
                 "DELETE FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ? AND created_at = ? AND id = ?"
             ))
             .await?,
+            spill: prep(format!(
+                "UPDATE {ks}.topic_mentions SET spilled = ? WHERE topic = ? AND minute = ? AND bucket = 0"
+            ))
+            .await?,
+            spilled: prep(format!(
+                "SELECT spilled FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = 0 LIMIT 1"
+            ))
+            .await?,
             scan: prep(format!(
                 "SELECT id, body, token(id) FROM {ks}.mentions WHERE token(id) > ? LIMIT ?"
             ))
             .await?,
             recent: prep(format!(
-                "SELECT id, created_at FROM {ks}.topic_mentions \
+                "SELECT id, created_at, spilled FROM {ks}.topic_mentions \
                  WHERE topic = ? AND minute = ? AND bucket = ? LIMIT ?"
             ))
             .await?,
             recent_before: prep(format!(
-                "SELECT id, created_at FROM {ks}.topic_mentions \
+                "SELECT id, created_at, spilled FROM {ks}.topic_mentions \
                  WHERE topic = ? AND minute = ? AND bucket = ? AND created_at <= ? LIMIT ?"
             ))
             .await?,
@@ -171,7 +183,7 @@ impl Statements {
             ))
             .await?,
             minute_rows: prep(format!(
-                "SELECT id, sentiment, hashtags FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"
+                "SELECT id, sentiment, hashtags, spilled FROM {ks}.topic_mentions WHERE topic = ? AND minute = ? AND bucket = ?"
             ))
             .await?,
             write_stats: prep(format!(
