@@ -1,6 +1,6 @@
 //! How big `topic_mentions` partitions get at internet scale, with and without hot-topic buckets:
 //! a simulation that runs the store's own placement code (`buckets::Heat`, the plans it proposes,
-//! `bucket_of`, `row_bytes`) over a synthetic firehose.
+//! `bucket_of`, the spills, `row_bytes`) over a synthetic firehose.
 //!
 //! ```text
 //! cargo run --release -p benches --bin partitions [RATE] [WORKERS] [MINUTES]
@@ -26,7 +26,9 @@
 //! the workers hold it at its width from before (`Heat::held`). Every worker restarts again at 9:00
 //! (a roll) and, as at every start, before it marks a minute is seeded with what the table records
 //! the workers before it proposed from their own view (`buckets::SEEN`, `Heat::seed`); the bench
-//! also runs the roll without that record.
+//! also runs the roll without that record. A minute whose rows the workers' heat projects above
+//! twice its plan spills (`Heat::spill`, `spill_bucket`), as in the store; the bench also places
+//! every row by the plans alone, to show what spilling bounds.
 
 use std::collections::HashMap;
 
@@ -46,19 +48,22 @@ fn widen(held: &mut Held, topic: &str, width: u32) -> u32 {
 }
 
 /// Workers writing a row of `bytes` for topic `t` at `now`: counted into their heat, and
-/// proposed into `held` when the topic needs a wider plan. Returns the proposal made.
+/// proposed into `held` when the topic needs a wider plan. Returns the width the heat projects
+/// for the topic and the proposal made.
 fn propose(
     heat: &mut Heat,
     held: &mut HashMap<i64, Held>,
     (t, bytes, share): (&str, u64, f64),
     now: chrono::DateTime<chrono::Utc>,
-) -> Option<(i64, u32)> {
-    let w = heat.observe(t, bytes, share, now);
-    let (m, w) = heat.proposal(t, w, now)?;
+) -> (u32, Option<(i64, u32)>) {
+    let needed = heat.observe(t, bytes, share, now);
+    let Some((m, w)) = heat.proposal(t, needed, now) else {
+        return (needed, None);
+    };
     let holds = widen(held.entry(m).or_default(), t, w);
     heat.proposed(m, t, w);
     heat.holds(m, t, holds);
-    Some((m, w))
+    (needed, Some((m, w)))
 }
 
 /// Workers marking minute `m` in `held`: first the topics their heat holds (`Heat::held`).
@@ -158,6 +163,8 @@ fn main() {
     // Bluesky's replay placed by workers rolled without the record.
     let mut rolled_bare: HashMap<(String, i64, i32), u64> = HashMap::new();
     let mut bucketed: HashMap<(String, i64, i32), u64> = HashMap::new();
+    // The same placed by the plans alone, as if no worker spilled.
+    let mut unspilled: HashMap<(String, i64, i32), u64> = HashMap::new();
     // The minutes nobody marked placed as if no plan were carried.
     let mut uncarried: HashMap<(String, i64, i32), u64> = HashMap::new();
     // Bluesky's replay placed as if quiet topics held nothing.
@@ -257,9 +264,14 @@ fn main() {
             let live = !(quiet.contains(&second) && topics[0] == quiet_topic);
             for t in &topics {
                 let bytes = buckets::row_bytes(t, &id, &hashtags);
+                let width = plan.get(t).copied().unwrap_or(1);
+                let mut spilled = false;
                 if up && live {
                     let row = (t.as_str(), bytes, share);
-                    if let Some((m, w)) = propose(&mut heat, &mut held, row, now) {
+                    let (needed, proposal) = propose(&mut heat, &mut held, row, now);
+                    // Every worker sees the same share of the topic, so all spill together.
+                    spilled = heat.spill(t, minute, needed, width).0;
+                    if let Some((m, w)) = proposal {
                         widen(unheld.entry(m).or_default(), t, w);
                         let s = seen.entry((m, t.clone())).or_default();
                         *s = (*s).max(w);
@@ -276,8 +288,13 @@ fn main() {
                         *rolled_bare.entry((t.clone(), minute, b)).or_default() += bytes * workers;
                     }
                 }
-                let width = plan.get(t).copied().unwrap_or(1);
                 let b = buckets::bucket_of(&id, width);
+                *unspilled.entry((t.clone(), minute, b)).or_default() += bytes * workers;
+                let b = if spilled {
+                    buckets::spill_bucket(&id, width)
+                } else {
+                    b
+                };
                 *bucketed.entry((t.clone(), minute, b)).or_default() += bytes * workers;
                 let m = (minute - start.timestamp()) / 60;
                 if unmarked.contains(&m) || cold.contains(&m) {
@@ -312,10 +329,10 @@ fn main() {
         .map(|(_, b)| *b)
         .max()
         .unwrap_or(0);
-    let over = bucketed.values().filter(|b| **b > 100_000_000).count();
-    let burst = |from: i64, to: i64| {
-        bucketed
-            .iter()
+    let over =
+        |m: &HashMap<(String, i64, i32), u64>| m.values().filter(|b| **b > 100_000_000).count();
+    let burst = |m: &HashMap<(String, i64, i32), u64>, from: i64, to: i64| {
+        m.iter()
             .filter(|((t, mi, _), _)| {
                 let m = (mi - start.timestamp()) / 60;
                 t == "hashtag:breaking" && (from..to).contains(&m)
@@ -334,10 +351,21 @@ fn main() {
         "one partition per (topic, minute):   largest {:.0} MB ({wt}, minute {wm})",
         mb(wb)
     );
+    let (ut, um, ub) = unspilled
+        .iter()
+        .max_by_key(|(_, b)| **b)
+        .map(|((t, mi, _), b)| (t.clone(), (mi - start.timestamp()) / 60, *b))
+        .unwrap_or_default();
     println!(
-        "bucketed, every minute:              largest {:.0} MB ({bt}, minute {bm}; {} partitions, {over} over 100 MB)",
+        "bucketed, every minute:              largest {:.0} MB ({bt}, minute {bm}; {} partitions, {} over 100 MB)",
         mb(bb),
-        bucketed.len()
+        bucketed.len(),
+        over(&bucketed)
+    );
+    println!(
+        "  by the plans alone, no spilling:   largest {:.0} MB ({ut}, minute {um}; {} over 100 MB)",
+        mb(ub),
+        over(&unspilled)
     );
     println!(
         "bucketed, once plans have caught up: largest {:.1} MB (minute 1 on; the breaking tag from minute 4)",
@@ -360,19 +388,23 @@ fn main() {
             .unwrap_or(0)
     };
     let ((ct, cb), (ut, ub)) = (in_minutes(&bucketed, &cold), in_minutes(&uncarried, &cold));
+    let (st, sb) = in_minutes(&unspilled, &cold);
     println!(
-        "a fresh deployment (minutes 0-1, before the workers' first mark): largest {:.0} MB ({ct}); \
-         sources {:.1} MB carrying the plan schema apply marked for {rate}/s, unplanned {:.0} MB; \
-         unplanned the largest would be {:.0} MB ({ut})",
+        "a fresh deployment (minutes 0-1, before the workers' first mark): largest {:.1} MB ({ct}), \
+         spilled; without spilling {:.0} MB ({st}); sources {:.1} MB carrying the plan schema \
+         apply marked for {rate}/s, unplanned {:.0} MB; unplanned the largest would be {:.0} MB ({ut})",
         mb(cb),
+        mb(sb),
         mb(sources_in(&bucketed)),
         mb(sources_in(&uncarried)),
         mb(ub)
     );
     println!(
-        "the breaking hashtag: largest {:.0} MB in minute 3 (before its plan), {:.1} MB from minute 4",
-        mb(burst(3, 4)),
-        mb(burst(4, i64::MAX))
+        "the breaking hashtag: largest {:.1} MB in minute 3 (before its plan), spilled; without \
+         spilling {:.0} MB; {:.1} MB from minute 4",
+        mb(burst(&bucketed, 3, 4)),
+        mb(burst(&unspilled, 3, 4)),
+        mb(burst(&bucketed, 4, i64::MAX))
     );
     let ((ct, cb), (ut, ub)) = (
         in_minutes(&bucketed, &unmarked),
