@@ -363,9 +363,28 @@ fn main() {
         over(&bucketed)
     );
     println!(
-        "  by the plans alone, no spilling:   largest {:.0} MB ({ut}, minute {um}; {} over 100 MB)",
+        "  by the plans alone, no spilling:   largest {:.0} MB ({ut}, minute {um}; {} partitions, {} over 100 MB)",
         mb(ub),
+        unspilled.len(),
         over(&unspilled)
+    );
+    // What spilling costs readers: the topic-minutes read over their spill buckets too.
+    let spilled: std::collections::HashSet<(&String, i64)> = bucketed
+        .keys()
+        .filter(|(_, _, b)| *b < 0)
+        .map(|(t, m, _)| (t, *m))
+        .collect();
+    let mut spilled_in: Vec<i64> = spilled
+        .iter()
+        .map(|(_, mi)| (mi - start.timestamp()) / 60)
+        .collect();
+    spilled_in.sort_unstable();
+    spilled_in.dedup();
+    println!(
+        "  spilled: {} topic-minutes of {} (in minutes {:?}), each read over its spill buckets too",
+        spilled.len(),
+        whole.len(),
+        spilled_in
     );
     println!(
         "bucketed, once plans have caught up: largest {:.1} MB (minute 1 on; the breaking tag from minute 4)",
