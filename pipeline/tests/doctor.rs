@@ -59,6 +59,32 @@ async fn doctor_passes_on_a_good_setup_and_names_what_is_missing() {
         "{out}"
     );
 
+    // A keyspace an older build created, before `topic_mentions` had the column spilled
+    // minutes are marked in: this build's workers could not prepare their statements.
+    let ks = &env.keyspace;
+    env.session
+        .query_unpaged(format!("ALTER TABLE {ks}.topic_mentions DROP spilled"), ())
+        .await
+        .expect("an older table");
+    let (code, out) = doctor(&vars);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("FAIL")
+            && l.contains(" schema: ")
+            && l.contains("lacks topic_mentions.spilled")
+            && l.contains("schema apply")),
+        "{out}"
+    );
+    env.session
+        .query_unpaged(
+            format!("ALTER TABLE {ks}.topic_mentions ADD spilled int static"),
+            (),
+        )
+        .await
+        .expect("upgraded");
+    let (code, out) = doctor(&vars);
+    assert_eq!(code, 0, "{out}");
+
     // A keyspace nobody created and a raw topic that does not exist.
     let mut bad = vars.clone();
     bad.push((

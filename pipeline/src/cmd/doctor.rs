@@ -314,6 +314,25 @@ async fn schema(session: &Session, config: &Config) -> Finding {
     }
     let missing: Vec<&String> = expected.iter().filter(|t| !tables.contains(t)).collect();
     if missing.is_empty() {
+        // Tables an older build created lack the columns added since; this build's statements
+        // name them, so workers would not start.
+        let columns = match scylla::missing_columns(session, &ks.to_ascii_lowercase()).await {
+            Ok(c) => c,
+            Err(e) => {
+                return finding(Level::Fail, "schema", format!("reading system_schema: {e}"));
+            }
+        };
+        if !columns.is_empty() {
+            let named: Vec<String> = columns.iter().map(|(t, c)| format!("{t}.{c}")).collect();
+            return finding(
+                Level::Fail,
+                "schema",
+                format!(
+                    "keyspace {ks} was created by an older build and lacks {}; run `backchannel schema apply` before starting workers",
+                    named.join(", ")
+                ),
+            );
+        }
         finding(
             Level::Ok,
             "schema",

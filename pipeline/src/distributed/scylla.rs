@@ -31,7 +31,9 @@ pub use mentions::{
     replica_batches, upsert,
 };
 pub use rollup::{DIRTY_BUCKET, DIRTY_TTL, DirtyMinute, Recomputed, bucket_of, buckets_to_scan};
-pub use schema::{SCHEMA, SchemaParams, apply_schema, schema_statements};
+pub use schema::{
+    ADDED_COLUMNS, SCHEMA, SchemaParams, apply_schema, missing_columns, schema_statements,
+};
 
 use crate::error::{BoxError, Error, Result};
 use statements::Statements;

@@ -82,16 +82,14 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
             .await
             .map_err(|e| Error::store(stmt.as_str(), e))?;
     }
-    // A table created before spilling lacks the column (ScyllaDB has no `ADD IF NOT EXISTS`).
-    let spilled = rows(
-        session,
-        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
-         AND table_name = 'topic_mentions' AND column_name = 'spilled'",
-        (ks.as_str(),),
-    )
-    .await?;
-    if spilled == 0 {
-        let add = format!("ALTER TABLE {ks}.topic_mentions ADD spilled int static");
+    // Tables created by an older schema lack the columns added since (ScyllaDB has no
+    // `ADD IF NOT EXISTS`).
+    for (table, column) in missing_columns(session, &ks).await? {
+        let kind = ADDED_COLUMNS
+            .iter()
+            .find(|(t, c, _)| (*t, *c) == (table, column))
+            .map_or("", |(_, _, kind)| kind);
+        let add = format!("ALTER TABLE {ks}.{table} ADD {column} {kind}");
         session
             .query_unpaged(add.as_str(), &[])
             .await
@@ -109,6 +107,31 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Columns added to tables after they were first created, as (table, column, type): the
+/// `CREATE TABLE` in `schema.cql` names them too, and `schema apply` adds each to a table that
+/// lacks it.
+pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("topic_mentions", "spilled", "int static")];
+
+/// The [`ADDED_COLUMNS`] keyspace `ks` (as stored: lower case) lacks, as (table, column), for
+/// tables it has.
+pub async fn missing_columns(
+    session: &Session,
+    ks: &str,
+) -> Result<Vec<(&'static str, &'static str)>> {
+    let mut out = Vec::new();
+    for (table, column, _) in ADDED_COLUMNS {
+        let q = "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
+                 AND table_name = ? AND column_name = ?";
+        if rows(session, q, (ks, *table, *column)).await? == 0 {
+            let q = "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?";
+            if rows(session, q, (ks, *table)).await? > 0 {
+                out.push((*table, *column));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// How many rows `query` answers.
