@@ -444,7 +444,6 @@ async fn dirty_marks_are_bucketed_expire_and_closed_buckets_are_not_read_again()
 /// topic takes the row back out of whichever bucket it was written to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
-    use pipeline::traits::Before;
     if !service_up("Cassandra", CQL) {
         return;
     }
@@ -516,34 +515,7 @@ async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
         "each row once, redelivery included"
     );
 
-    let mut want: Vec<(DateTime<Utc>, String)> =
-        all.iter().map(|m| (m.created_at, m.id.clone())).collect();
-    want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    // The rows' times and ids by record (the records keep the synthetic source's own; a
-    // worker's agree).
-    let row_of: HashMap<&[u8], (DateTime<Utc>, String)> = all
-        .iter()
-        .map(|m| (m.record.as_slice(), (m.created_at, m.id.clone())))
-        .collect();
-    let mut got = Vec::new();
-    let mut before: Option<Before> = None;
-    loop {
-        let page = store
-            .recent(topic, 40, before.as_ref())
-            .await
-            .expect("recent");
-        if page.is_empty() {
-            break;
-        }
-        for record in &page {
-            got.push(row_of[record.as_slice()].clone());
-        }
-        let (at, id) = got.last().cloned().expect("a page");
-        before = Some(Before {
-            created_ms: at.timestamp_millis(),
-            id,
-        });
-    }
+    let (got, want) = every_recent(store, topic, &all, 40).await;
     assert_eq!(got.len(), want.len(), "every mention once");
     assert_eq!(
         got, want,
@@ -594,6 +566,45 @@ async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
     }
 }
 
+/// `topic`'s recent mentions read page after page (`page` a page, each from the cursor the
+/// last one ended at), as (time, id), beside what they should be: every mention of `all`,
+/// newest first, ties by id.
+async fn every_recent(
+    store: &ScyllaStore,
+    topic: &str,
+    all: &[Stored],
+    page: usize,
+) -> (Vec<(DateTime<Utc>, String)>, Vec<(DateTime<Utc>, String)>) {
+    use pipeline::traits::Before;
+    let mut want: Vec<(DateTime<Utc>, String)> =
+        all.iter().map(|m| (m.created_at, m.id.clone())).collect();
+    want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    // The rows' times and ids by record (the records keep the synthetic source's own; a
+    // worker's agree).
+    let row_of: HashMap<&[u8], (DateTime<Utc>, String)> = all
+        .iter()
+        .map(|m| (m.record.as_slice(), (m.created_at, m.id.clone())))
+        .collect();
+    let mut got = Vec::new();
+    let mut before: Option<Before> = None;
+    loop {
+        let records = store
+            .recent(topic, page, before.as_ref())
+            .await
+            .expect("recent");
+        if records.is_empty() {
+            break;
+        }
+        got.extend(records.iter().map(|r| row_of[r.as_slice()].clone()));
+        let (at, id) = got.last().cloned().expect("a page");
+        before = Some(Before {
+            created_ms: at.timestamp_millis(),
+            id,
+        });
+    }
+    (got, want)
+}
+
 /// Every id of `(topic, minute)`'s rows in bucket 0 and the 64 spill buckets of a minute
 /// planned at one bucket, as many times as they are stored.
 async fn ids_stored(
@@ -628,7 +639,6 @@ async fn ids_stored(
 /// each mention once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
-    use pipeline::traits::Before;
     if !service_up("Cassandra", CQL) {
         return;
     }
@@ -704,30 +714,7 @@ async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
     assert_eq!(rolled_up(&restarted, topic, minute).await, 600);
 
     // Recent mentions, page after page: every one once, newest first, ties by id.
-    let mut want: Vec<(DateTime<Utc>, String)> =
-        all.iter().map(|m| (m.created_at, m.id.clone())).collect();
-    want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let row_of: HashMap<&[u8], (DateTime<Utc>, String)> = all
-        .iter()
-        .map(|m| (m.record.as_slice(), (m.created_at, m.id.clone())))
-        .collect();
-    let mut got = Vec::new();
-    let mut before: Option<Before> = None;
-    loop {
-        let page = store
-            .recent(topic, 70, before.as_ref())
-            .await
-            .expect("recent");
-        if page.is_empty() {
-            break;
-        }
-        got.extend(page.iter().map(|r| row_of[r.as_slice()].clone()));
-        let (at, id) = got.last().cloned().expect("a page");
-        before = Some(Before {
-            created_ms: at.timestamp_millis(),
-            id,
-        });
-    }
+    let (got, want) = every_recent(&store, topic, &all, 70).await;
     assert_eq!(got, want, "each mention once across plan and spill buckets");
 
     // Rewrites of 100 mentions stored twice that are no longer filed under race:b: both rows go.
