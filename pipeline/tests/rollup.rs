@@ -605,16 +605,18 @@ async fn every_recent(
     (got, want)
 }
 
-/// Every id of `(topic, minute)`'s rows in bucket 0 and the 64 spill buckets of a minute
-/// planned at one bucket, as many times as they are stored.
+/// Every id of `(topic, minute)`'s rows in the plan buckets and spill buckets of a minute
+/// planned at `width`, as many times as they are stored.
 async fn ids_stored(
     store: &ScyllaStore,
     ks: &str,
     topic: &str,
     minute: DateTime<Utc>,
+    width: u32,
 ) -> Vec<String> {
+    let spill = scylla::buckets::spill_width(width) as i32;
     let mut out = Vec::new();
-    for bucket in std::iter::once(0).chain(-64..0) {
+    for bucket in (0..width as i32).chain(-spill..0) {
         let rows = store
             .session()
             .query_unpaged(
@@ -642,18 +644,40 @@ async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
     if !service_up("Cassandra", CQL) {
         return;
     }
+    spills_and_reads_back_once(1, 600).await;
+}
+
+/// The same for a minute planned at four buckets that takes far more than four buckets' worth:
+/// each plan bucket overflows into its own sixteen of the 64 spill buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_minutes_that_outgrow_their_plan_spill_and_read_back_once() {
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    spills_and_reads_back_once(4, 2_000).await;
+}
+
+/// `n` mentions of race:a and race:b written into a minute planned at `width` by a writer whose
+/// buckets are of 8 KiB, which spills; the first half written again by a writer that did not.
+async fn spills_and_reads_back_once(width: u32, n: usize) {
     let ks = unique("test_spill");
     let mut s = stores(&ks, 2).await;
     // A worker started since, which has seen none of this traffic (the default target).
     let restarted = s.pop().expect("store");
-    // Buckets of 8 KiB: 600 rows (~60 KB) written in seconds project far above twice that.
+    // Buckets of 8 KiB: n rows of ~100 B written in seconds project far above twice `width` of
+    // them (the projection scales what was counted to the whole minute).
     let store = s.pop().expect("store").with_partition_target(8 << 10);
     let minute = minute_of(Utc::now()) - chrono::Duration::minutes(2);
-    let all: Vec<Stored> = mentions(0, 600, &[minute]).to_vec();
+    let (topic, other) = (TOPICS[0], TOPICS[1]);
+    for t in TOPICS {
+        let planned = store.propose_width(t, minute.timestamp(), width).await;
+        assert_eq!(planned.expect("plan"), width);
+    }
+    let half = n / 2;
+    let all: Vec<Stored> = mentions(0, n as u64, &[minute]).to_vec();
     for chunk in all.chunks(50) {
         store.write(&Arc::from(chunk)).await.expect("write");
     }
-    let (topic, other) = (TOPICS[0], TOPICS[1]);
     let marked: Option<i32> = store
         .session()
         .query_unpaged(
@@ -671,31 +695,31 @@ async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
     let planned = common::count_topic_rows(store.session(), &ks, topic, minute)
         .await
         .expect("count");
-    // ~16 KiB (twice the target) counted, scaled to the whole minute, is the spill: ~160 rows
-    // at most, however late in the minute they were written.
+    // Twice the target per plan bucket counted, scaled to the whole minute, is the spill:
+    // ~160 rows a bucket at most, however late in the minute they were written.
     assert!(
-        planned > 0 && planned < 200,
-        "{planned} rows in the plan bucket: it stopped growing at the spill"
+        planned > 0 && planned < i64::from(width) * 170 && (planned as usize) < half - 100,
+        "{planned} rows in the plan buckets: they stopped growing at the spill"
     );
-    let stored = ids_stored(&store, &ks, topic, minute).await;
+    let stored = ids_stored(&store, &ks, topic, minute, width).await;
     assert_eq!(
         stored.len(),
-        600,
+        n,
         "each row once, in its plan bucket or spilled"
     );
 
-    // Redelivered through the worker that has not spilled: 300 rows into the plan bucket,
-    // most of them spilled before.
-    for chunk in all[..300].chunks(50) {
+    // Redelivered through the worker that has not spilled: half the rows into the plan
+    // buckets, most of them spilled before.
+    for chunk in all[..half].chunks(50) {
         restarted.write(&Arc::from(chunk)).await.expect("rewrite");
     }
-    let stored = ids_stored(&store, &ks, topic, minute).await;
+    let stored = ids_stored(&store, &ks, topic, minute, width).await;
     let once: BTreeSet<&String> = stored.iter().collect();
-    assert_eq!(once.len(), 600);
-    // The plan bucket holds the first rows written, until the spill: the rest of the 300 are
+    assert_eq!(once.len(), n);
+    // The plan buckets hold the first rows written, until the spill: the rest of the half are
     // now stored twice, the case readers must handle.
     let twice = (stored.len() - once.len()) as i64;
-    assert_eq!(twice, 300 - planned, "rows stored twice");
+    assert_eq!(twice, (half as i64) - planned, "rows stored twice");
 
     // The rollup counts each mention once, exactly as the mentions themselves add up.
     while store.rollup(Duration::ZERO).await.expect("rollup") > 0 {}
@@ -711,14 +735,14 @@ async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
         stored_stats(&store, &ks, topic, minute).await,
         expected(&every)
     );
-    assert_eq!(rolled_up(&restarted, topic, minute).await, 600);
+    assert_eq!(rolled_up(&restarted, topic, minute).await, n as i64);
 
     // Recent mentions, page after page: every one once, newest first, ties by id.
     let (got, want) = every_recent(&store, topic, &all, 70).await;
     assert_eq!(got, want, "each mention once across plan and spill buckets");
 
     // Rewrites of 100 mentions stored twice that are no longer filed under race:b: both rows go.
-    let dropped = &all[200..300];
+    let dropped = &all[half - 100..half];
     let old: Vec<Filed> = dropped.iter().map(filed).collect();
     let new: Vec<Stored> = dropped
         .iter()
@@ -728,7 +752,7 @@ async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
         })
         .collect();
     store.refile(&Arc::from(new), &old).await.expect("refile");
-    let left = ids_stored(&store, &ks, other, minute).await;
+    let left = ids_stored(&store, &ks, other, minute, width).await;
     let gone: BTreeSet<&String> = dropped.iter().map(|m| &m.id).collect();
     assert!(
         left.iter().all(|id| !gone.contains(id)),
