@@ -323,7 +323,7 @@ async fn schema(session: &Session, config: &Config) -> Finding {
             }
         };
         if !columns.is_empty() {
-            let named: Vec<String> = columns.iter().map(|(t, c)| format!("{t}.{c}")).collect();
+            let named: Vec<String> = columns.iter().map(|(t, c, _)| format!("{t}.{c}")).collect();
             return finding(
                 Level::Fail,
                 "schema",

@@ -84,11 +84,7 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
     }
     // Tables created by an older schema lack the columns added since (ScyllaDB has no
     // `ADD IF NOT EXISTS`).
-    for (table, column) in missing_columns(session, &ks).await? {
-        let kind = ADDED_COLUMNS
-            .iter()
-            .find(|(t, c, _)| (*t, *c) == (table, column))
-            .map_or("", |(_, _, kind)| kind);
+    for (table, column, kind) in missing_columns(session, &ks).await? {
         let add = format!("ALTER TABLE {ks}.{table} ADD {column} {kind}");
         session
             .query_unpaged(add.as_str(), &[])
@@ -114,20 +110,19 @@ pub async fn apply_schema(session: &Session, p: &SchemaParams) -> Result<()> {
 /// lacks it.
 pub const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("topic_mentions", "spilled", "int static")];
 
-/// The [`ADDED_COLUMNS`] keyspace `ks` (as stored: lower case) lacks, as (table, column), for
-/// tables it has.
+/// The [`ADDED_COLUMNS`] keyspace `ks` (as stored: lower case) lacks, in tables it has.
 pub async fn missing_columns(
     session: &Session,
     ks: &str,
-) -> Result<Vec<(&'static str, &'static str)>> {
+) -> Result<Vec<(&'static str, &'static str, &'static str)>> {
     let mut out = Vec::new();
-    for (table, column, _) in ADDED_COLUMNS {
+    for &(table, column, kind) in ADDED_COLUMNS {
         let q = "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? \
                  AND table_name = ? AND column_name = ?";
-        if rows(session, q, (ks, *table, *column)).await? == 0 {
+        if rows(session, q, (ks, table, column)).await? == 0 {
             let q = "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?";
-            if rows(session, q, (ks, *table)).await? > 0 {
-                out.push((*table, *column));
+            if rows(session, q, (ks, table)).await? > 0 {
+                out.push((table, column, kind));
             }
         }
     }
@@ -173,4 +168,29 @@ async fn mark_first_plan(
             .map_err(|e| Error::store("marking the first minute's plan", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A column `schema apply` adds to older tables is also in the table's `CREATE`, with the
+    /// same type: a new keyspace and an upgraded one end up alike.
+    #[test]
+    fn added_columns_are_in_their_tables_create() {
+        let config = crate::config::Config::load(None, Vec::new()).expect("defaults");
+        let params = SchemaParams::from_config(&config.scylla).expect("defaults");
+        let statements = schema_statements(&params);
+        for (table, column, kind) in ADDED_COLUMNS {
+            let create = statements
+                .iter()
+                .find(|s| s.starts_with("CREATE TABLE") && s.contains(&format!(".{table} (")))
+                .unwrap_or_else(|| panic!("no CREATE TABLE for {table}"));
+            let declared = create
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .any(|l| l.trim_end_matches(',') == format!("{column} {kind}"));
+            assert!(declared, "{table}.{column} {kind} not in:\n{create}");
+        }
+    }
 }
