@@ -100,7 +100,8 @@ fn filed(m: &Stored) -> Filed {
     }
 }
 
-/// The aggregate recounted from the minute's rows in `topic_mentions`, over all its buckets.
+/// The aggregate recounted from the minute's rows in `topic_mentions`, over its plan's buckets
+/// (not its spill buckets: the tests that recount never spill).
 async fn recount(store: &ScyllaStore, ks: &str, topic: &str, minute: DateTime<Utc>) -> Agg {
     let width = common::topic_buckets(store.session(), ks, topic, minute)
         .await

@@ -113,7 +113,8 @@ pub async fn topic_buckets(
     })
 }
 
-/// Rows of `(topic, minute)` in `topic_mentions`, over all its buckets.
+/// Rows of `(topic, minute)` in `topic_mentions`, over its plan's buckets (a spilled minute's
+/// spill buckets are not counted).
 pub async fn count_topic_rows(
     session: &scylla::client::session::Session,
     ks: &str,
