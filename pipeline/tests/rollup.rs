@@ -615,9 +615,8 @@ async fn ids_stored(
     minute: DateTime<Utc>,
     width: u32,
 ) -> Vec<String> {
-    let spill = scylla::buckets::spill_width(width) as i32;
     let mut out = Vec::new();
-    for bucket in (0..width as i32).chain(-spill..0) {
+    for bucket in (0..width as i32).chain(scylla::buckets::spill_buckets(width)) {
         let rows = store
             .session()
             .query_unpaged(
@@ -645,7 +644,7 @@ async fn minutes_no_plan_foresaw_spill_and_read_back_once() {
     if !service_up("Cassandra", CQL) {
         return;
     }
-    spills_and_reads_back_once(1, 600).await;
+    spills_and_reads_back_once(1, 800).await;
 }
 
 /// The same for a minute planned at four buckets that takes far more than four buckets' worth:
@@ -696,11 +695,18 @@ async fn spills_and_reads_back_once(width: u32, n: usize) {
     let planned = common::count_topic_rows(store.session(), &ks, topic, minute)
         .await
         .expect("count");
-    // Twice the target per plan bucket counted, scaled to the whole minute, is the spill:
-    // ~160 rows a bucket at most, however late in the minute they were written.
+    // The plan buckets hold the first rows written, until the spill: twice the target a bucket
+    // counted (scaled up to the whole minute, so at most that), plus the row that crossed it.
+    let row = |m: &Stored| scylla::buckets::row_bytes(topic, &m.id, &m.hashtags);
+    let bytes: u64 = all[..planned as usize].iter().map(row).sum();
+    let largest = all.iter().map(row).max().unwrap_or(0);
     assert!(
-        planned > 0 && planned < i64::from(width) * 170 && (planned as usize) < half - 100,
-        "{planned} rows in the plan buckets: they stopped growing at the spill"
+        planned > 0 && bytes <= 2 * (8 << 10) * u64::from(width) + largest,
+        "{planned} rows ({bytes} B) in the plan buckets: they stopped growing at the spill"
+    );
+    assert!(
+        (planned as usize) < half - 100,
+        "room for the rewrite below"
     );
     let stored = ids_stored(&store, &ks, topic, minute, width).await;
     assert_eq!(

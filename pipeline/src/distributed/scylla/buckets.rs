@@ -244,6 +244,11 @@ pub fn spill_bucket(id: &str, width: u32) -> i32 {
     -1 - bucket_of(id, spill_width(width))
 }
 
+/// Every spill bucket of a `(topic, minute)` planned at `width`, as stored.
+pub fn spill_buckets(width: u32) -> impl Iterator<Item = i32> {
+    (1..=spill_width(width) as i32).map(|s| -s)
+}
+
 /// The spill buckets that hold rows of plan bucket `bucket` (`0..width`), as stored.
 pub fn spill_buckets_of(bucket: i32, width: u32) -> impl Iterator<Item = i32> {
     let step = width.max(1) as usize;
@@ -595,7 +600,9 @@ mod tests {
                 .flat_map(|b| spill_buckets_of(b, width))
                 .collect();
             all.sort_unstable();
-            let want: Vec<i32> = (-(n as i32)..0).collect();
+            let mut want: Vec<i32> = spill_buckets(width).collect();
+            want.sort_unstable();
+            assert_eq!(want, (-(n as i32)..0).collect::<Vec<_>>());
             assert_eq!(
                 all, want,
                 "the plan buckets' spill buckets are all of them, once"

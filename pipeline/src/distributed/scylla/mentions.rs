@@ -556,7 +556,7 @@ impl ScyllaStore {
             None => false,
         };
         if spilled {
-            let spill = (0..buckets::spill_width(width) as i32).map(|s| -1 - s);
+            let spill = buckets::spill_buckets(width);
             rows.extend(self.newest_of(topic, minute, at, want, spill).await?.0);
             rows = newest_first(rows, usize::MAX);
             rows.dedup_by(|a, b| a.0 == b.0);
