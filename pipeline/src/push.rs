@@ -15,6 +15,10 @@
 //! cursor older than the buffer gets a `lagged` event naming where the buffer starts, then the
 //! whole buffer.
 //!
+//! **Provisional minutes.** `backchannel serve` also counts each matched mention into its
+//! signals' latest minutes ([`provisional`]), so that distributed series show the minute in
+//! progress before the rollup recounts it exactly.
+//!
 //! **Slow clients.** The hub never waits for a client: each connection has a bounded channel
 //! that the hub `try_send`s to. A full channel detaches the connection from the live feed; the
 //! connection then sends `lagged` with its last delivered cursor and catches up from the replay
@@ -24,6 +28,7 @@
 
 mod cursor;
 mod hub;
+pub mod provisional;
 
 pub use cursor::Cursor;
 pub use hub::{AlertEvent, Entry, Filter, Hub, HubSettings, Step, Subscription};

@@ -66,6 +66,10 @@ pub const PUSH_LAGGED: &str = "backchannel_push_lagged_connections_total";
 pub const PUSH_UNDECODABLE: &str = "backchannel_push_undecodable_records_total";
 /// Live push: bytes held by the replay buffer.
 pub const PUSH_BUFFER_BYTES: &str = "backchannel_push_replay_buffer_bytes";
+/// Serve: bytes held by the minutes counted from the enriched stream (`push::provisional`).
+pub const PUSH_PROVISIONAL_BYTES: &str = "backchannel_push_provisional_bytes";
+/// Serve: matched mentions not counted into a provisional minute, its budget being full.
+pub const PUSH_PROVISIONAL_DROPPED: &str = "backchannel_push_provisional_dropped_total";
 /// Live push: stream connections open (SSE and WebSocket).
 /// Alert events by kind and state.
 pub const ALERTS: &str = "backchannel_alerts_events_total";
@@ -175,6 +179,16 @@ fn describe() {
         PUSH_BUFFER_BYTES,
         Unit::Bytes,
         "Bytes held by the push hub's replay buffer."
+    );
+    describe_gauge!(
+        PUSH_PROVISIONAL_BYTES,
+        Unit::Bytes,
+        "Bytes held by the series minutes serve counts from the enriched stream until the rollup's exact ones replace them."
+    );
+    describe_counter!(
+        PUSH_PROVISIONAL_DROPPED,
+        Unit::Count,
+        "Matched mentions serve did not count into a provisional minute because their budget was full (the series shows the stored minute instead)."
     );
     describe_gauge!(PUSH_CONNECTIONS, Unit::Count, "Stream connections open.");
     describe_counter!(
@@ -467,6 +481,13 @@ pub fn push_undecodable() {
 }
 pub fn push_buffer_bytes(bytes: usize) {
     gauge!(PUSH_BUFFER_BYTES).set(bytes as f64);
+}
+pub fn push_provisional_bytes(bytes: usize) {
+    gauge!(PUSH_PROVISIONAL_BYTES).set(bytes as f64);
+}
+/// Rare (a full budget): looked up per call.
+pub fn push_provisional_dropped() {
+    counter!(PUSH_PROVISIONAL_DROPPED).increment(1);
 }
 pub fn push_connections(delta: f64) {
     gauge!(PUSH_CONNECTIONS).increment(delta);

@@ -644,6 +644,10 @@ where
         [3, 0, 1, 0],
         "every minute present: {body}"
     );
+    assert!(
+        points.iter().all(|p| p["provisional"] == false),
+        "a store's own minutes, none from a stream: {body}"
+    );
     assert_eq!(column("positive"), [1, 0, 0, 0], "{body}");
     assert_eq!(column("negative"), [1, 0, 0, 0], "{body}");
     assert_eq!(column("neutral"), [1, 0, 1, 0], "{body}");

@@ -721,3 +721,221 @@ async fn distributed_two_serve_instances_push_the_same_matches_and_a_client_resu
     );
     env.drop_all().await;
 }
+
+/// Distributed series show the minute in progress: `serve` counts the matched records it follows
+/// into its signals' latest minutes, ahead of the rollup, flags those points `provisional`, and
+/// the rollup's exact minutes replace them once they hold as much. The mentions are stored and
+/// then published as a worker's sink does (the store, then the enriched topic, compact records),
+/// with no worker running, so no rollup happens until the test runs one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_series_show_the_minute_in_progress_until_the_rollup_replaces_it() {
+    use chrono::{DateTime, Utc};
+    use pipeline::aggregate::{MinuteAggregate, minute_of};
+    use pipeline::traits::{Publisher, Record, Store, Topic};
+    if !common::service_up("Kafka", common::KAFKA) || !common::service_up("Cassandra", common::CQL)
+    {
+        return;
+    }
+    let env = harness::Env::new("provisional").await;
+    let config = env.config();
+    let store = Arc::new(services::scylla_store(&config).await.expect("store"));
+    let tenant = common::unique("acme");
+    let key = pipeline::tenants::create(&*store, &tenant)
+        .await
+        .expect("tenant");
+    pipeline::signals::put(
+        &*store,
+        &tenant,
+        "brand",
+        "acme OR nimbus",
+        Default::default(),
+    )
+    .await
+    .expect("signal");
+    let (api, metrics) = (common::free_port(), common::free_port());
+    let _serve = spawn_serve(&env, "p", api, metrics);
+    wait_ready(metrics).await;
+
+    let handle = SignalsHandle::default();
+    handle.refresh(&*store).await.expect("signals");
+    let matcher = handle.current().expect("signals exist");
+    let now = Utc::now();
+    let enrich = |seed: u64, start: DateTime<Utc>, n: u64| {
+        let source = collectors::Synthetic::new(collectors::SyntheticConfig {
+            seed,
+            start,
+            spacing: chrono::Duration::milliseconds(1),
+            ..Default::default()
+        });
+        let batch = (0..n)
+            .map(|i| pipeline::traits::Delivery::of_mention(&source.mention(i), 0, i as i64))
+            .collect();
+        let out = pipeline::runtime::process_batch(batch, &Default::default(), Some(&matcher));
+        assert!(out.dead.is_empty());
+        out.stored
+    };
+    // A batch of the last minute, one of the last seconds, and one 20 minutes old: outside the
+    // stream's span.
+    let first = enrich(1, minute_of(now) - chrono::Duration::seconds(20), 1_000);
+    let second = enrich(2, now - chrono::Duration::seconds(2), 1_000);
+    let old = enrich(3, now - chrono::Duration::minutes(20), 1_000);
+    let topic = format!("signal:{tenant}/brand");
+    let publisher = pipeline::distributed::KafkaPublisher::new(&config.kafka).expect("publisher");
+    let sink = async |stored: &Arc<[pipeline::traits::Stored]>| {
+        store.write(stored).await.expect("stored");
+        let headers: [(&str, &[u8]); 1] = [(
+            "content-type",
+            pipeline::runtime::CONTENT_TYPE_AVRO.as_bytes(),
+        )];
+        let records: Vec<Record<'_>> = stored
+            .iter()
+            .map(|s| Record {
+                topic: Topic::Enriched,
+                key: s.id.as_bytes(),
+                payload: Some(&s.record),
+                headers: &headers,
+            })
+            .collect();
+        publisher.publish(&records).await.expect("published");
+    };
+    // What a point should show: per minute with mentions, (mentions, positive, neutral,
+    // negative, the top three hashtags, provisional).
+    type Point = (i64, i64, i64, i64, Vec<String>, bool);
+    let truth = |batches: &[&Arc<[pipeline::traits::Stored]>],
+                 provisional: &dyn Fn(DateTime<Utc>) -> bool| {
+        let mut minutes: BTreeMap<DateTime<Utc>, MinuteAggregate> = BTreeMap::new();
+        for s in batches.iter().flat_map(|b| b.iter()) {
+            if s.topics.contains(&topic) {
+                minutes
+                    .entry(minute_of(s.created_at))
+                    .or_default()
+                    .add(s.sentiment, &s.hashtags);
+            }
+        }
+        minutes
+            .into_iter()
+            .map(|(t, a)| {
+                let top = a
+                    .ranked_hashtags(3)
+                    .into_iter()
+                    .map(|(h, _)| h.to_owned())
+                    .collect();
+                (
+                    t,
+                    (
+                        a.mentions,
+                        a.positive,
+                        a.neutral,
+                        a.negative,
+                        top,
+                        provisional(t),
+                    ),
+                )
+            })
+            .collect::<BTreeMap<_, Point>>()
+    };
+    let http = collectors::common::http_client().expect("client");
+    let (from, to) = (
+        minute_of(now - chrono::Duration::minutes(25)),
+        minute_of(now) + chrono::Duration::minutes(2),
+    );
+    let url = format!(
+        "http://127.0.0.1:{api}/v1/signals/brand/series?top=3&from={}&to={}",
+        from.to_rfc3339().replace('+', "%2B"),
+        to.to_rfc3339().replace('+', "%2B")
+    );
+    let series = async || -> BTreeMap<DateTime<Utc>, Point> {
+        let text = http
+            .get(&url)
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("series")
+            .text()
+            .await
+            .expect("a body");
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let int = |p: &Value, k: &str| p[k].as_i64().expect("a count");
+        body["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .filter(|p| int(p, "mentions") > 0 || p["provisional"] != false)
+            .map(|p| {
+                let t = DateTime::parse_from_rfc3339(p["t"].as_str().expect("t"))
+                    .expect("a time")
+                    .with_timezone(&Utc);
+                let top = p["top_hashtags"]
+                    .as_array()
+                    .expect("hashtags")
+                    .iter()
+                    .map(|h| h["hashtag"].as_str().expect("a hashtag").to_owned())
+                    .collect();
+                let provisional = p["provisional"].as_bool().expect("provisional");
+                (
+                    t,
+                    (
+                        int(p, "mentions"),
+                        int(p, "positive"),
+                        int(p, "neutral"),
+                        int(p, "negative"),
+                        top,
+                        provisional,
+                    ),
+                )
+            })
+            .collect()
+    };
+    // Serve follows the topic on its own time: wait until it shows what is expected.
+    let expect = async |want: BTreeMap<DateTime<Utc>, Point>, what: &str| {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let got = series().await;
+            if got == want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: got {got:?}, want {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let matched = |b: &Arc<[pipeline::traits::Stored]>| {
+        b.iter().filter(|s| s.topics.contains(&topic)).count()
+    };
+    assert!(
+        matched(&first) > 20 && matched(&second) > 20 && matched(&old) > 20,
+        "the signal matches enough"
+    );
+    // The minutes the second batch adds to (the first batch's is the minute before, unless the
+    // test runs in a minute's first seconds, and the rollup has counted it in full by then).
+    let added: BTreeSet<DateTime<Utc>> = second
+        .iter()
+        .filter(|s| s.topics.contains(&topic))
+        .map(|s| minute_of(s.created_at))
+        .collect();
+
+    // Stored and published, not rolled up: the stream's minutes, provisional; the old minute has
+    // neither (outside the span, and no rollup yet).
+    sink(&first).await;
+    sink(&old).await;
+    expect(truth(&[&first], &|_| true), "before any rollup").await;
+    // Rolled up: the exact minutes, as many as the stream counted, replace it.
+    assert!(store.rollup(Duration::ZERO).await.expect("rollup") > 0);
+    expect(truth(&[&first, &old], &|_| false), "after the rollup").await;
+    // More of the minute in progress: the stream is ahead of the stored minute again.
+    sink(&second).await;
+    expect(
+        truth(&[&first, &second, &old], &|t| added.contains(&t)),
+        "ahead of the rollup",
+    )
+    .await;
+    store.rollup(Duration::ZERO).await.expect("rollup");
+    expect(
+        truth(&[&first, &second, &old], &|_| false),
+        "rolled up again",
+    )
+    .await;
+    env.drop_all().await;
+}

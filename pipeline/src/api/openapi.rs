@@ -225,9 +225,10 @@ pub(super) const OPERATIONS: &[Operation] = &[
         responses: &[
             (
                 200,
-                "`{\"signal\", \"step\", \"from\", \"to\", \"points\": [{\"t\", \"mentions\", \
-                 \"positive\", \"neutral\", \"negative\", \"mean_compound\", \"top_hashtags\"}]}`, \
-                 every step present.",
+                "`{\"signal\", \"step\", \"from\", \"to\", \"points\": [{\"t\", \"provisional\", \
+                 \"mentions\", \"positive\", \"neutral\", \"negative\", \"mean_compound\", \
+                 \"top_hashtags\"}]}`, every step present; `provisional`: a minute of the step is \
+                 still counted from the stream, ahead of the exact rollup (distributed `serve`).",
             ),
             (400, "A bad time, step or range."),
             (404, "No such signal of this tenant."),

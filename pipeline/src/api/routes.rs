@@ -163,7 +163,8 @@ const MAX_POINTS: i64 = 1440;
 /// A signal's volume and sentiment per step, from the per-minute aggregates:
 /// `?from=&to=` (RFC 3339; default the last hour for `step=1m`, the last day for `step=1h`),
 /// `step=1m|1h` (default `1m`), `top=N` hashtags per step (default 5, at most 20). Every step of
-/// the range is present, zero where nothing matched, oldest first.
+/// the range is present, zero where nothing matched, oldest first. A step is `provisional` when
+/// one of its minutes shows what `serve` counted from the stream ([`crate::push::provisional`]).
 pub(super) async fn signal_series(
     State(s): State<ApiState>,
     Extension(Tenant(tenant)): Extension<Tenant>,
@@ -214,19 +215,22 @@ pub(super) async fn signal_series(
         Ok(false) => return not_found("signal"),
         Err(r) => return r,
     }
-    let minutes = match s
-        .backend
-        .series(format!("signal:{tenant}/{id}"), from, to)
-        .await
-    {
+    let topic = format!("{}{tenant}/{id}", crate::runtime::SIGNAL_TOPIC);
+    let minutes = match s.backend.series(topic.clone(), from, to).await {
         Ok(m) => m,
         Err(e) => return error(&e),
+    };
+    // Serve counts the latest minutes from the stream, ahead of the rollup.
+    let (minutes, streamed) = match s.hub.as_deref().and_then(crate::push::Hub::provisional) {
+        Some(p) => p.overlay(&topic, minutes, chrono::Utc::now()),
+        None => (minutes, Default::default()),
     };
     let points: Vec<serde_json::Value> = crate::aggregate::steps(&minutes, from, to, step)
         .iter()
         .map(|(t, agg)| {
             serde_json::json!({
                 "t": t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "provisional": streamed.range(*t..(*t + step).min(to)).next().is_some(),
                 "mentions": agg.mentions,
                 "positive": agg.positive,
                 "neutral": agg.neutral,

@@ -24,7 +24,9 @@ pub async fn main(config: &Config) -> Result<()> {
     let ready = Readiness::default();
     let store = Arc::new(services::wait_for_store(config).await?);
     let cache = Arc::new(services::redis_cache(config)?);
-    let hub = Arc::new(crate::push::Hub::new(settings.push.clone()));
+    // Series come from the rollup, which recounts a minute only once it is quiet: the hub counts
+    // the latest minutes from the stream meanwhile.
+    let hub = Arc::new(crate::push::Hub::new(settings.push.clone()).counting_minutes());
     match services::serve_http(config, ready.clone()).await? {
         Some(bound) => eprintln!("backchannel serve: metrics and health on http://{bound}"),
         None => eprintln!("backchannel serve: metrics.listen is empty: no metrics or health"),

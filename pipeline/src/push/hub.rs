@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use transforms::avro::Layout;
 
 use super::Cursor;
+use super::provisional::{Counted, Provisional};
 
 /// Entries a catch-up step takes from the buffer at once (the lock is held while it scans).
 const PULL_MAX: usize = 256;
@@ -133,14 +134,21 @@ fn decode(record: &[u8], layout: &Layout) -> Result<Value, String> {
     serde_json::from_slice(&json).map_err(|e| e.to_string())
 }
 
-/// The mention's JSON and its signal matches: what the hub keeps of a matched record.
-type Parsed = (Box<str>, Vec<Match>);
+/// What the hub takes from a matched record.
+struct Parsed {
+    /// The mention's JSON, as events show it.
+    mention: Box<str>,
+    matches: Vec<Match>,
+    /// What the series count, when the hub counts minutes (and the record has a `created_at`).
+    counted: Option<Counted>,
+}
 
 /// The parts of a matched record the hub keeps; `None` when it matched no signal.
 fn parse(
     record: &[u8],
     layout: &Layout,
     stored_at: Option<&[u8]>,
+    count: bool,
 ) -> Result<Option<Parsed>, String> {
     if record.first() != Some(&b'{')
         && layout
@@ -196,7 +204,37 @@ fn parse(
         // Clients fold a reposted template's copies on it.
         "cluster_id": doc.get("cluster_id"),
     });
-    Ok(Some((mention.to_string().into(), matches)))
+    let counted = if count { counted(&doc) } else { None };
+    Ok(Some(Parsed {
+        mention: mention.to_string().into(),
+        matches,
+        counted,
+    }))
+}
+
+/// A record's minute, sentiment and hashtags, as the store's aggregates take them from
+/// [`crate::traits::Stored`]; `None` without a readable `created_at`.
+fn counted(doc: &Value) -> Option<Counted> {
+    let created_at = doc
+        .pointer("/mention/created_at")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())?
+        .with_timezone(&chrono::Utc);
+    let fields = doc.get("fields");
+    let field = |name: &str| fields.and_then(|f| f.get(name));
+    Some(Counted {
+        created_at,
+        sentiment: field("sentiment_compound").and_then(Value::as_f64),
+        hashtags: field("hashtags")
+            .and_then(Value::as_array)
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 struct Live {
@@ -282,6 +320,8 @@ pub struct Hub {
     /// Alerts are pushed live only: rare, small, and stored for listing, so a client that was
     /// away reads them from `GET /v1/signals/{id}/alerts` rather than from a replay buffer.
     alerts: tokio::sync::broadcast::Sender<Arc<AlertEvent>>,
+    /// The series minutes counted from the stream (`backchannel serve` only).
+    provisional: Option<Provisional>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -309,7 +349,20 @@ impl Hub {
             layout: Layout::current(),
             inner: Mutex::default(),
             alerts: tokio::sync::broadcast::channel(ALERT_BUFFER).0,
+            provisional: None,
         }
+    }
+
+    /// This hub also counts every matched mention into its signals' latest minutes
+    /// ([`Provisional`]): for a serving process whose store rolls series up after the fact.
+    pub fn counting_minutes(mut self) -> Hub {
+        self.provisional = Some(Provisional::default());
+        self
+    }
+
+    /// The minutes counted from the stream, when this hub counts them.
+    pub fn provisional(&self) -> Option<&Provisional> {
+        self.provisional.as_ref()
     }
 
     /// Sends an alert (the JSON of [`crate::alerts::Alert`]) to the live streams that want it.
@@ -371,7 +424,7 @@ impl Hub {
     /// one already ingested in its partition is ignored (a consumer that re-reads).
     /// `stored_at` is the record's `stored_at` header (when the store took it), if it has one.
     pub fn ingest(&self, partition: i32, offset: i64, record: &[u8], stored_at: Option<&[u8]>) {
-        let parsed = match parse(record, &self.layout, stored_at) {
+        let parsed = match parse(record, &self.layout, stored_at, self.provisional.is_some()) {
             Ok(p) => p,
             Err(e) => {
                 crate::telemetry::push_undecodable();
@@ -384,10 +437,22 @@ impl Hub {
         if !inner.take_position(partition, offset) {
             return;
         }
-        let Some((mention, matches)) = parsed else {
+        let Some(Parsed {
+            mention,
+            matches,
+            counted,
+        }) = parsed
+        else {
             inner.evict(&self.settings, now);
             return;
         };
+        if let (Some(p), Some(c)) = (&self.provisional, &counted) {
+            let topics: Vec<String> = matches
+                .iter()
+                .map(|m| format!("{}{}/{}", crate::runtime::SIGNAL_TOPIC, m.tenant, m.signal))
+                .collect();
+            p.count(topics.iter().map(String::as_str), c, chrono::Utc::now());
+        }
         let size = ENTRY_OVERHEAD
             + record.len()
             + mention.len()
@@ -602,6 +667,42 @@ mod tests {
         })
         .to_string()
         .into_bytes()
+    }
+
+    #[test]
+    fn a_counting_hub_counts_each_matched_record_once_into_its_signals_minutes() {
+        let now = chrono::Utc::now();
+        let record = |created: chrono::DateTime<chrono::Utc>| {
+            serde_json::json!({
+                "mention": {"id": "m", "text": "x", "author": {"handle": "h"},
+                            "created_at": created.to_rfc3339()},
+                "fields": {"sentiment_compound": -0.6, "hashtags": ["Rust", "serde"]},
+                "signals": [{"tenant": "a", "signal": "s", "version": 1},
+                            {"tenant": "b", "signal": "s", "version": 2}],
+            })
+            .to_string()
+            .into_bytes()
+        };
+        let hub = Hub::new(HubSettings::default()).counting_minutes();
+        hub.begin(0, 0);
+        hub.ingest(0, 0, &record(now), None);
+        // Read again at the same position (a consumer that re-reads): not counted again.
+        hub.ingest(0, 0, &record(now), None);
+        hub.ingest(0, 1, &record(now), None);
+        let p = hub.provisional().expect("a counting hub");
+        let minute = crate::aggregate::minute_of(now);
+        let mut want = crate::aggregate::MinuteAggregate::default();
+        for _ in 0..2 {
+            want.add(Some(-0.6), &["rust".into(), "serde".into()]);
+        }
+        for topic in ["signal:a/s", "signal:b/s"] {
+            let (minutes, streamed) = p.overlay(topic, Vec::new(), now);
+            assert_eq!(minutes, vec![(minute, want.clone())], "{topic}");
+            assert!(streamed.contains(&minute));
+        }
+        assert!(p.overlay("signal:c/s", Vec::new(), now).0.is_empty());
+        // A hub that does not count (embedded mode, whose store counts as it writes).
+        assert!(Hub::new(HubSettings::default()).provisional().is_none());
     }
 
     fn filter(tenant: &str) -> Filter {

@@ -36,7 +36,8 @@ function timeAxis(svg, points) {
 }
 
 // Volume: one <g class="bar" data-mentions=N> per step, its rects stacked positive / neutral /
-// negative / unlabelled from the baseline.
+// negative / unlabelled from the baseline. A provisional step (the minute in progress, counted
+// from the stream until the exact rollup replaces it) is also of class "provisional".
 export function drawVolume(svg, points) {
   const total = points.reduce((n, p) => n + (p.mentions || 0), 0);
   frame(svg, `Volume: ${total} mentions in ${points.length} minutes`);
@@ -51,7 +52,7 @@ export function drawVolume(svg, points) {
   svg.append(el('text', { x: PAD.left - 4, y: base, class: 'axis', 'text-anchor': 'end' }, '0'));
   points.forEach((p, i) => {
     const n = p.mentions || 0;
-    const g = el('g', { class: 'bar', 'data-t': p.t, 'data-mentions': n });
+    const g = el('g', { class: p.provisional ? 'bar provisional' : 'bar', 'data-t': p.t, 'data-mentions': n });
     const parts = [
       ['pos', p.positive || 0],
       ['neu', p.neutral || 0],
@@ -67,7 +68,8 @@ export function drawVolume(svg, points) {
       y -= h;
       g.append(el('rect', { x: x.toFixed(1), y: y.toFixed(1), width: barW.toFixed(1), height: h.toFixed(1), class: cls }));
     }
-    g.append(el('title', {}, `${clock(p.t)}: ${n} mentions (${p.positive || 0} positive, ${p.neutral || 0} neutral, ${p.negative || 0} negative)`));
+    const soFar = p.provisional ? ' so far' : '';
+    g.append(el('title', {}, `${clock(p.t)}: ${n} mentions${soFar} (${p.positive || 0} positive, ${p.neutral || 0} neutral, ${p.negative || 0} negative)`));
     svg.append(g);
   });
   timeAxis(svg, points);
