@@ -619,15 +619,21 @@ async fn wait_ready(metrics_port: u16) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn distributed_two_serve_instances_push_the_same_matches_and_a_client_resumes_on_the_other() {
+/// With Kafka and Cassandra up: a test environment, its store, and a new tenant (its name and
+/// key) with the signal `brand` ("acme OR nimbus").
+async fn distributed_brand(
+    prefix: &str,
+) -> Option<(
+    harness::Env,
+    Arc<pipeline::distributed::ScyllaStore>,
+    (String, String),
+)> {
     if !common::service_up("Kafka", common::KAFKA) || !common::service_up("Cassandra", common::CQL)
     {
-        return;
+        return None;
     }
-    let env = harness::Env::new("serve").await;
-    let config = env.config();
-    let store = Arc::new(services::scylla_store(&config).await.expect("store"));
+    let env = harness::Env::new(prefix).await;
+    let store = Arc::new(services::scylla_store(&env.config()).await.expect("store"));
     let tenant = common::unique("acme");
     let key = pipeline::tenants::create(&*store, &tenant)
         .await
@@ -641,6 +647,14 @@ async fn distributed_two_serve_instances_push_the_same_matches_and_a_client_resu
     )
     .await
     .expect("signal");
+    Some((env, store, (tenant, key)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_two_serve_instances_push_the_same_matches_and_a_client_resumes_on_the_other() {
+    let Some((env, store, (_, key))) = distributed_brand("serve").await else {
+        return;
+    };
     let ports: Vec<(u16, u16)> = (0..2)
         .map(|_| (common::free_port(), common::free_port()))
         .collect();
@@ -732,26 +746,10 @@ async fn distributed_series_show_the_minute_in_progress_until_the_rollup_replace
     use chrono::{DateTime, Utc};
     use pipeline::aggregate::{MinuteAggregate, minute_of};
     use pipeline::traits::{Publisher, Record, Store, Topic};
-    if !common::service_up("Kafka", common::KAFKA) || !common::service_up("Cassandra", common::CQL)
-    {
+    let Some((env, store, (tenant, key))) = distributed_brand("provisional").await else {
         return;
-    }
-    let env = harness::Env::new("provisional").await;
+    };
     let config = env.config();
-    let store = Arc::new(services::scylla_store(&config).await.expect("store"));
-    let tenant = common::unique("acme");
-    let key = pipeline::tenants::create(&*store, &tenant)
-        .await
-        .expect("tenant");
-    pipeline::signals::put(
-        &*store,
-        &tenant,
-        "brand",
-        "acme OR nimbus",
-        Default::default(),
-    )
-    .await
-    .expect("signal");
     let (api, metrics) = (common::free_port(), common::free_port());
     let _serve = spawn_serve(&env, "p", api, metrics);
     wait_ready(metrics).await;
