@@ -148,7 +148,7 @@ fn parse(
     record: &[u8],
     layout: &Layout,
     stored_at: Option<&[u8]>,
-    count: bool,
+    counting: Option<&[usize]>,
 ) -> Result<Option<Parsed>, String> {
     if record.first() != Some(&b'{')
         && layout
@@ -158,8 +158,15 @@ fn parse(
     {
         return Ok(None);
     }
-    let doc = decode(record, layout)?;
-    let signals = doc.get("signals").and_then(Value::as_array);
+    let doc: Envelope = if record.first() == Some(&b'{') {
+        serde_json::from_slice(record).map_err(|e| e.to_string())?
+    } else {
+        let e = layout
+            .envelope(record, counting.unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        Envelope::of_compact(e, counting.is_some()).map_err(|e| e.to_string())?
+    };
+    let signals = doc.signals.as_array();
     let Some(signals) = signals.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
@@ -184,27 +191,27 @@ fn parse(
             json: Value::Object(own).to_string().into(),
         });
     }
-    let m = doc.get("mention").ok_or("no mention")?;
-    let author = m.get("author");
+    let m = doc.mention.as_ref().ok_or("no mention")?;
+    let author = &m.author;
     let mention = serde_json::json!({
-        "id": m.get("id"),
-        "source": m.get("source"),
-        "url": m.get("url"),
-        "text": m.get("text"),
+        "id": m.id,
+        "source": m.source,
+        "url": m.url,
+        "text": m.text,
         "author": {
-            "handle": author.and_then(|a| a.get("handle")),
-            "name": author.and_then(|a| a.get("display_name")),
+            "handle": author.get("handle"),
+            "name": author.get("display_name"),
         },
-        "created_at": m.get("created_at"),
+        "created_at": m.created_at,
         // When the collector took it: what freshness is measured from.
-        "collected_at": m.get("collected_at"),
+        "collected_at": m.collected_at,
         // When the store acknowledged it (the worker's clock; the record's `stored_at`
         // header): storage→client latency is measured from it.
         "stored_at": stored_at.and_then(|s| std::str::from_utf8(s).ok()),
         // Clients fold a reposted template's copies on it.
-        "cluster_id": doc.get("cluster_id"),
+        "cluster_id": doc.cluster_id,
     });
-    let counted = if count { counted(&doc) } else { None };
+    let counted = counting.and_then(|_| counted(&doc));
     Ok(Some(Parsed {
         mention: mention.to_string().into(),
         matches,
@@ -212,21 +219,103 @@ fn parse(
     }))
 }
 
+/// The parts of an enriched record (its JSON form) that the hub reads. Every other key, the
+/// catalogue's ~300 fields among them, is stepped over without being built: the hub reads every
+/// matched record.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    mention: Option<MentionPart>,
+    #[serde(default)]
+    fields: FieldsPart,
+    #[serde(default)]
+    signals: Value,
+    #[serde(default)]
+    cluster_id: Value,
+}
+
+impl Envelope {
+    /// The same parts of a compact record, read by the layout without its JSON form; with
+    /// `counting`, its picks are [`COUNTED_FIELDS`].
+    fn of_compact(
+        e: transforms::avro::read::Envelope,
+        counting: bool,
+    ) -> serde_json::Result<Envelope> {
+        let mut m = serde_json::to_value(&e.mention)?;
+        let mut take = |k: &str| m.get_mut(k).map(Value::take).unwrap_or_default();
+        let mention = MentionPart {
+            id: take("id"),
+            source: take("source"),
+            url: take("url"),
+            text: take("text"),
+            author: take("author"),
+            created_at: take("created_at"),
+            collected_at: take("collected_at"),
+        };
+        let mut picked = e.picked.into_iter();
+        let fields = if counting {
+            FieldsPart {
+                sentiment_compound: picked.next().unwrap_or_default(),
+                hashtags: picked.next().unwrap_or_default(),
+            }
+        } else {
+            FieldsPart::default()
+        };
+        Ok(Envelope {
+            mention: Some(mention),
+            fields,
+            signals: serde_json::to_value(&e.signals)?,
+            cluster_id: e.cluster_id.map_or(Value::Null, Value::String),
+        })
+    }
+}
+
+/// The catalogue fields a provisional minute counts, as [`FieldsPart`] holds them.
+const COUNTED_FIELDS: [&str; 2] = ["sentiment_compound", "hashtags"];
+
+/// The mention's keys a `match` event shows.
+#[derive(serde::Deserialize)]
+struct MentionPart {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    source: Value,
+    #[serde(default)]
+    url: Value,
+    #[serde(default)]
+    text: Value,
+    #[serde(default)]
+    author: Value,
+    #[serde(default)]
+    created_at: Value,
+    #[serde(default)]
+    collected_at: Value,
+}
+
+/// The catalogue fields a provisional minute counts.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct FieldsPart {
+    sentiment_compound: Value,
+    hashtags: Value,
+}
+
 /// A record's minute, sentiment and hashtags, as the store's aggregates take them from
 /// [`crate::traits::Stored`]; `None` without a readable `created_at`.
-fn counted(doc: &Value) -> Option<Counted> {
+fn counted(doc: &Envelope) -> Option<Counted> {
     let created_at = doc
-        .pointer("/mention/created_at")
-        .and_then(Value::as_str)
+        .mention
+        .as_ref()
+        .and_then(|m| m.created_at.as_str())
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())?
         .with_timezone(&chrono::Utc);
-    let fields = doc.get("fields");
-    let field = |name: &str| fields.and_then(|f| f.get(name));
     Some(Counted {
         created_at,
-        sentiment: field("sentiment_compound").and_then(Value::as_f64),
-        hashtags: field("hashtags")
-            .and_then(Value::as_array)
+        sentiment: doc.fields.sentiment_compound.as_f64(),
+        hashtags: doc
+            .fields
+            .hashtags
+            .as_array()
             .map(|tags| {
                 tags.iter()
                     .filter_map(Value::as_str)
@@ -320,8 +409,9 @@ pub struct Hub {
     /// Alerts are pushed live only: rare, small, and stored for listing, so a client that was
     /// away reads them from `GET /v1/signals/{id}/alerts` rather than from a replay buffer.
     alerts: tokio::sync::broadcast::Sender<Arc<AlertEvent>>,
-    /// The series minutes counted from the stream (`backchannel serve` only).
-    provisional: Option<Provisional>,
+    /// The series minutes counted from the stream (`backchannel serve` only), and where the
+    /// fields they count are in this build's compact records.
+    provisional: Option<(Provisional, Vec<usize>)>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -356,13 +446,21 @@ impl Hub {
     /// This hub also counts every matched mention into its signals' latest minutes
     /// ([`Provisional`]): for a serving process whose store rolls series up after the fact.
     pub fn counting_minutes(mut self) -> Hub {
-        self.provisional = Some(Provisional::default());
+        let picks = COUNTED_FIELDS
+            .iter()
+            .map(|f| {
+                self.layout
+                    .field_index(f)
+                    .expect("the catalogue has the counted fields")
+            })
+            .collect();
+        self.provisional = Some((Provisional::default(), picks));
         self
     }
 
     /// The minutes counted from the stream, when this hub counts them.
     pub fn provisional(&self) -> Option<&Provisional> {
-        self.provisional.as_ref()
+        self.provisional.as_ref().map(|(p, _)| p)
     }
 
     /// Sends an alert (the JSON of [`crate::alerts::Alert`]) to the live streams that want it.
@@ -424,7 +522,8 @@ impl Hub {
     /// one already ingested in its partition is ignored (a consumer that re-reads).
     /// `stored_at` is the record's `stored_at` header (when the store took it), if it has one.
     pub fn ingest(&self, partition: i32, offset: i64, record: &[u8], stored_at: Option<&[u8]>) {
-        let parsed = match parse(record, &self.layout, stored_at, self.provisional.is_some()) {
+        let counting = self.provisional.as_ref().map(|(_, picks)| picks.as_slice());
+        let parsed = match parse(record, &self.layout, stored_at, counting) {
             Ok(p) => p,
             Err(e) => {
                 crate::telemetry::push_undecodable();
@@ -446,7 +545,7 @@ impl Hub {
             inner.evict(&self.settings, now);
             return;
         };
-        if let (Some(p), Some(c)) = (&self.provisional, &counted) {
+        if let (Some((p, _)), Some(c)) = (&self.provisional, &counted) {
             let topics: Vec<String> = matches
                 .iter()
                 .map(|m| format!("{}{}/{}", crate::runtime::SIGNAL_TOPIC, m.tenant, m.signal))
@@ -703,6 +802,74 @@ mod tests {
         assert!(p.overlay("signal:c/s", Vec::new(), now).0.is_empty());
         // A hub that does not count (embedded mode, whose store counts as it writes).
         assert!(Hub::new(HubSettings::default()).provisional().is_none());
+    }
+
+    /// A compact record and its JSON form give the hub the same event mention, matches and
+    /// counted figures: the compact one is read by its layout without the JSON form.
+    #[test]
+    fn compact_and_json_records_parse_alike() {
+        let layout = Layout::current();
+        let picks: Vec<usize> = COUNTED_FIELDS
+            .iter()
+            .map(|f| layout.field_index(f).expect("a counted field"))
+            .collect();
+        let source = collectors::Synthetic::new(Default::default());
+        let matches = vec![
+            model::SignalMatch {
+                signal: model::SignalId::new("acme", "brand"),
+                version: 3,
+                highlights: [[0, 4], [9, 12]].into_iter().collect(),
+            },
+            model::SignalMatch {
+                signal: model::SignalId::new("globex", "x"),
+                version: 1,
+                highlights: Default::default(),
+            },
+        ];
+        let mut tagged = 0;
+        for i in 0..200 {
+            let m = source.mention(i);
+            let record = transforms::enrich(&m);
+            let cluster = (i % 2 == 0).then(|| format!("cluster-{i}"));
+            let mut compact = Vec::new();
+            transforms::avro::encode(&m, &record, &matches, &mut compact);
+            if let Some(c) = &cluster {
+                assert!(transforms::avro::set_cluster(&mut compact, c));
+            }
+            let mut json = transforms::EnrichedRef::with_signals(&m, &record, &matches);
+            json.cluster_id = cluster.as_deref();
+            let json = serde_json::to_vec(&json).expect("JSON form");
+            let stored_at = Some(&b"2026-12-06T10:00:00.000Z"[..]);
+            let parsed = |r: &[u8]| {
+                parse(r, &layout, stored_at, Some(&picks))
+                    .expect("parsed")
+                    .expect("matched")
+            };
+            let (a, b) = (parsed(&compact), parsed(&json));
+            assert_eq!(a.mention, b.mention, "{}", m.id);
+            let m_of = |p: &Parsed| -> Vec<(String, String, String)> {
+                p.matches
+                    .iter()
+                    .map(|x| {
+                        (
+                            x.tenant.to_string(),
+                            x.signal.to_string(),
+                            x.json.to_string(),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(m_of(&a), m_of(&b), "{}", m.id);
+            assert_eq!(a.counted, b.counted, "{}", m.id);
+            let counted = a.counted.expect("a created_at");
+            assert_eq!(counted.created_at, m.created_at);
+            tagged += usize::from(!counted.hashtags.is_empty());
+            let event: Value = serde_json::from_str(&a.mention).expect("JSON");
+            assert_eq!(event["id"], m.id.as_str());
+            assert_eq!(event["cluster_id"].as_str(), cluster.as_deref());
+            assert_eq!(event["stored_at"], "2026-12-06T10:00:00.000Z");
+        }
+        assert!(tagged > 20, "hashtags were compared: {tagged}");
     }
 
     fn filter(tenant: &str) -> Filter {

@@ -16,8 +16,9 @@
 //! replay window covers that after a restart), the stored one misses what came after the last
 //! rollup, so the larger is the closer. Once the rollup has recounted the minute, the stored figure
 //! is at least the stream's and replaces it. What the stream may count too many: a mention the
-//! worker published twice (it redelivers after a crash, and the rollup counts each id once) and a
-//! reprocessed mention that no longer matches. Either shows only until the minute leaves the span.
+//! worker published twice (it redelivers after a crash, and the rollup counts each id once), a
+//! reprocessed mention that no longer matches, and one its source deleted since. Each shows only
+//! until the minute leaves the span.
 //!
 //! **Memory.** Entries of minutes older than the span are dropped as time moves on; a minute keeps
 //! its most frequent hashtags as a stored minute does; and the whole is held under

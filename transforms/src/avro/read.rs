@@ -159,26 +159,75 @@ impl Layout {
         r.signals()
     }
 
+    /// The position of catalogue field `name` in this layout, for [`Layout::envelope`].
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|(n, _, _)| n == name)
+    }
+
+    /// A record's mention, signal matches and cluster, with the catalogue fields at `picks`
+    /// (positions from [`Layout::field_index`]) as their JSON values, without building the whole
+    /// JSON form: what a reader of every matched record (the live push hub) needs. The other
+    /// fields are stepped over. The values are those [`Layout::to_json`] writes, read back.
+    pub fn envelope(&self, record: &[u8], picks: &[usize]) -> Result<Envelope, DecodeError> {
+        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
+        if fp != self.fingerprint {
+            return Err(DecodeError::UnknownSchema(fp));
+        }
+        let mut r = Reader(&record[super::HEADER_LEN..]);
+        r.long()?;
+        r.skip_bytes()?;
+        let mention = r.mention()?;
+        let mut picked = vec![Json::Null; picks.len()];
+        for (i, (_, ty, nullable)) in self.fields.iter().enumerate() {
+            let wanted = picks.iter().position(|&p| p == i);
+            if *nullable && !r.present()? {
+                continue;
+            }
+            let Some(slot) = wanted else {
+                skip_cell(&mut r, *ty)?;
+                continue;
+            };
+            picked[slot] = match ty {
+                FieldType::Bool => Json::Bool(r.bool()?),
+                FieldType::Int => Json::from(r.long()?),
+                // As `to_json` writes it: the shortest form of the single-precision value.
+                FieldType::Float => {
+                    let x = r.float()?;
+                    x.to_string()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map_or(Json::Null, Json::Number)
+                }
+                FieldType::Str => Json::from(r.str()?),
+                FieldType::StrList => Json::from(r.array(|r| r.str())?),
+                FieldType::IntList => Json::from(r.array(|r| r.long())?),
+            };
+        }
+        let signals = r.signals()?;
+        let cluster_id = if self.cluster {
+            r.opt(|r| r.str())?.map(str::to_owned)
+        } else {
+            None
+        };
+        if !r.0.is_empty() {
+            return Err(DecodeError::Malformed("bytes after the record"));
+        }
+        Ok(Envelope {
+            mention,
+            signals,
+            cluster_id,
+            picked,
+        })
+    }
+
     /// Steps over the catalogue's fields without reading them.
     fn skip_fields(&self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
         for (_, ty, nullable) in &self.fields {
             if *nullable && !r.present()? {
                 continue;
             }
-            match ty {
-                FieldType::Bool => {
-                    r.byte()?;
-                }
-                FieldType::Int => {
-                    r.long()?;
-                }
-                FieldType::Float => {
-                    r.take(4)?;
-                }
-                FieldType::Str => r.skip_bytes()?,
-                FieldType::StrList => r.skip_array(Reader::skip_bytes)?,
-                FieldType::IntList => r.skip_array(|r| r.long().map(drop))?,
-            }
+            skip_cell(r, *ty)?;
         }
         Ok(())
     }
@@ -202,6 +251,35 @@ impl Layout {
         }
         Ok(Fields(cells))
     }
+}
+
+/// Steps over one present field's value.
+fn skip_cell(r: &mut Reader<'_>, ty: FieldType) -> Result<(), DecodeError> {
+    match ty {
+        FieldType::Bool => {
+            r.byte()?;
+        }
+        FieldType::Int => {
+            r.long()?;
+        }
+        FieldType::Float => {
+            r.take(4)?;
+        }
+        FieldType::Str => r.skip_bytes()?,
+        FieldType::StrList => r.skip_array(Reader::skip_bytes)?,
+        FieldType::IntList => r.skip_array(|r| r.long().map(drop))?,
+    }
+    Ok(())
+}
+
+/// What [`Layout::envelope`] reads of a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub mention: Mention,
+    pub signals: Vec<SignalMatch>,
+    pub cluster_id: Option<String>,
+    /// The picked catalogue fields' values, in the order asked for (null when absent).
+    pub picked: Vec<Json>,
 }
 
 const KINDS: [FieldType; 6] = [

@@ -107,6 +107,87 @@ fn records_read_back_as_the_json_form() {
     }
 }
 
+/// An envelope holds what the JSON form does: the mention, the matches, the cluster and each
+/// picked field's value, whatever its type; a cut record is an error.
+#[test]
+fn an_envelope_reads_what_the_json_form_holds() {
+    use crate::registry::FieldType;
+    let layout = Layout::current();
+    let reg = crate::registry();
+    let mut names: Vec<&str> = [
+        FieldType::Bool,
+        FieldType::Int,
+        FieldType::Float,
+        FieldType::Str,
+        FieldType::StrList,
+        FieldType::IntList,
+    ]
+    .iter()
+    .map(|k| {
+        reg.fields
+            .iter()
+            .find(|f| f.ty == *k)
+            .expect("a field of each type")
+            .name
+    })
+    .collect();
+    // The two the live push hub counts, and one nullable field.
+    names.extend(["sentiment_compound", "hashtags"]);
+    names.extend(reg.fields.iter().find(|f| f.nullable).map(|f| f.name));
+    let picks: Vec<usize> = names
+        .iter()
+        .map(|n| layout.field_index(n).expect("in the layout"))
+        .collect();
+    assert_eq!(layout.field_index("no_such_field"), None);
+    let mut record = Record::new();
+    let (mut bytes, mut json) = (Vec::new(), Vec::new());
+    let all_signals = signals();
+    for (i, m) in mentions().iter().enumerate() {
+        crate::enrich_into(m, &mut record);
+        let matches = if i % 3 == 0 { &all_signals[..] } else { &[] };
+        bytes.clear();
+        encode(m, &record, matches, &mut bytes);
+        if i % 5 == 0 {
+            set_cluster(&mut bytes, &format!("cluster-{i}"));
+        }
+        json.clear();
+        layout.to_json(&bytes, &mut json).expect("read back");
+        let full: Json = serde_json::from_slice(&json).expect("valid JSON");
+        let e = layout.envelope(&bytes, &picks).expect("an envelope");
+        assert_eq!(
+            serde_json::to_value(&e.mention).expect("mention"),
+            full["mention"],
+            "{}",
+            m.id
+        );
+        assert_eq!(
+            serde_json::to_value(&e.signals).expect("signals"),
+            full.get("signals")
+                .cloned()
+                .unwrap_or(Json::Array(Vec::new())),
+            "{}",
+            m.id
+        );
+        assert_eq!(
+            e.cluster_id.as_deref(),
+            full["cluster_id"].as_str(),
+            "{}",
+            m.id
+        );
+        for (name, got) in names.iter().zip(&e.picked) {
+            assert_eq!(got, &full["fields"][name], "{}: {name}", m.id);
+        }
+        if i == 0 {
+            for cut in 0..bytes.len() {
+                assert!(
+                    layout.envelope(&bytes[..cut], &picks).is_err(),
+                    "cut at {cut}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_layout_of_the_generated_schema_is_the_current_one() {
     let from_schema = Layout::from_schema(&schema().json).expect("our schema is readable");
