@@ -103,16 +103,11 @@ impl Entry {
         }
         out.push(']');
         if !filter.fields.is_empty() {
-            let all = decode(&self.record, layout)
-                .ok()
-                .and_then(|mut v| v.get_mut("fields").map(Value::take));
             let picked: serde_json::Map<String, Value> = filter
                 .fields
                 .iter()
-                .map(|f| {
-                    let v = all.as_ref().and_then(|a| a.get(f)).cloned();
-                    (f.clone(), v.unwrap_or(Value::Null))
-                })
+                .cloned()
+                .zip(fields_of(&self.record, layout, &filter.fields))
                 .collect();
             out.push_str(r#","fields":"#);
             out.push_str(&Value::Object(picked).to_string());
@@ -122,16 +117,37 @@ impl Entry {
     }
 }
 
-/// The EnrichedMention JSON of a record, compact Avro or JSON.
-fn decode(record: &[u8], layout: &Layout) -> Result<Value, String> {
+/// The values of catalogue fields `names` in a record, compact Avro or JSON: null for a name
+/// the record lacks, and for every name of a record that cannot be read.
+fn fields_of(record: &[u8], layout: &Layout, names: &[String]) -> Vec<Value> {
     if record.first() == Some(&b'{') {
-        return serde_json::from_slice(record).map_err(|e| e.to_string());
+        #[derive(serde::Deserialize)]
+        struct Only {
+            #[serde(default)]
+            fields: serde_json::Map<String, Value>,
+        }
+        let all = serde_json::from_slice::<Only>(record)
+            .map(|o| o.fields)
+            .unwrap_or_default();
+        return names
+            .iter()
+            .map(|n| all.get(n).cloned().unwrap_or_default())
+            .collect();
     }
-    let mut json = Vec::with_capacity(record.len() * 6);
-    layout
-        .to_json(record, &mut json)
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&json).map_err(|e| e.to_string())
+    // Each name's position (an unknown name reads as absent), in the layout's order.
+    let known: Vec<(usize, usize)> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i, layout.field_index(n)?)))
+        .collect();
+    let picks: Vec<usize> = known.iter().map(|&(_, p)| p).collect();
+    let mut out = vec![Value::Null; names.len()];
+    if let Ok(values) = layout.fields_of(record, &picks) {
+        for ((i, _), v) in known.iter().zip(values) {
+            out[*i] = v;
+        }
+    }
+    out
 }
 
 /// What the hub takes from a matched record.
@@ -864,6 +880,13 @@ mod tests {
             let counted = a.counted.expect("a created_at");
             assert_eq!(counted.created_at, m.created_at);
             tagged += usize::from(!counted.hashtags.is_empty());
+            // The fields a client asks for, as each event gives them.
+            let names: Vec<String> = ["hashtags", "sentiment_compound", "no_such", "hashtags"]
+                .map(String::from)
+                .into();
+            let fields = fields_of(&compact, &layout, &names);
+            assert_eq!(fields, fields_of(&json, &layout, &names), "{}", m.id);
+            assert!(fields[0].is_array() && fields[2].is_null() && fields[3] == fields[0]);
             let event: Value = serde_json::from_str(&a.mention).expect("JSON");
             assert_eq!(event["id"], m.id.as_str());
             assert_eq!(event["cluster_id"].as_str(), cluster.as_deref());

@@ -33,19 +33,32 @@ pub struct Layout {
     fields: Vec<(String, FieldType, bool)>,
     /// Whether records end with `cluster_id` (every schema since 294.edf56814's).
     cluster: bool,
+    /// Each field's position in `fields`, by name.
+    index: std::collections::HashMap<String, usize>,
+}
+
+/// Each field's position, by name.
+fn index_of(fields: &[(String, FieldType, bool)]) -> std::collections::HashMap<String, usize> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, _))| (name.clone(), i))
+        .collect()
 }
 
 impl Layout {
     /// The layout of this build's schema.
     pub fn current() -> Layout {
         let reg = crate::registry();
+        let fields: Vec<_> = reg
+            .fields
+            .iter()
+            .map(|f| (f.name.to_owned(), f.ty, f.nullable))
+            .collect();
         Layout {
             fingerprint: super::schema().fingerprint,
-            fields: reg
-                .fields
-                .iter()
-                .map(|f| (f.name.to_owned(), f.ty, f.nullable))
-                .collect(),
+            index: index_of(&fields),
+            fields,
             cluster: true,
         }
     }
@@ -111,6 +124,7 @@ impl Layout {
         }
         Ok(Layout {
             fingerprint: crc64_avro(canonical.as_bytes()),
+            index: index_of(&fields),
             fields,
             cluster,
         })
@@ -161,7 +175,7 @@ impl Layout {
 
     /// The position of catalogue field `name` in this layout, for [`Layout::envelope`].
     pub fn field_index(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|(n, _, _)| n == name)
+        self.index.get(name).copied()
     }
 
     /// A record's mention, signal matches and cluster, with the catalogue fields at `picks`
@@ -177,33 +191,7 @@ impl Layout {
         r.long()?;
         r.skip_bytes()?;
         let mention = r.mention()?;
-        let mut picked = vec![Json::Null; picks.len()];
-        for (i, (_, ty, nullable)) in self.fields.iter().enumerate() {
-            let wanted = picks.iter().position(|&p| p == i);
-            if *nullable && !r.present()? {
-                continue;
-            }
-            let Some(slot) = wanted else {
-                skip_cell(&mut r, *ty)?;
-                continue;
-            };
-            picked[slot] = match ty {
-                FieldType::Bool => Json::Bool(r.bool()?),
-                FieldType::Int => Json::from(r.long()?),
-                // As `to_json` writes it: the shortest form of the single-precision value.
-                FieldType::Float => {
-                    let x = r.float()?;
-                    x.to_string()
-                        .parse::<f64>()
-                        .ok()
-                        .and_then(serde_json::Number::from_f64)
-                        .map_or(Json::Null, Json::Number)
-                }
-                FieldType::Str => Json::from(r.str()?),
-                FieldType::StrList => Json::from(r.array(|r| r.str())?),
-                FieldType::IntList => Json::from(r.array(|r| r.long())?),
-            };
-        }
+        let picked = self.read_picks(&mut r, picks)?;
         let signals = r.signals()?;
         let cluster_id = if self.cluster {
             r.opt(|r| r.str())?.map(str::to_owned)
@@ -219,6 +207,63 @@ impl Layout {
             cluster_id,
             picked,
         })
+    }
+
+    /// The catalogue fields at `picks` of a record, as [`Layout::envelope`] gives them, reading
+    /// nothing else: what a client that asked for some fields of each event gets.
+    pub fn fields_of(&self, record: &[u8], picks: &[usize]) -> Result<Vec<Json>, DecodeError> {
+        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
+        if fp != self.fingerprint {
+            return Err(DecodeError::UnknownSchema(fp));
+        }
+        let mut r = Reader(&record[super::HEADER_LEN..]);
+        r.long()?;
+        r.skip_bytes()?;
+        r.skip_mention()?;
+        self.read_picks(&mut r, picks)
+    }
+
+    /// Reads the catalogue's fields, keeping those at `picks` as JSON values (in their order;
+    /// null when absent) and stepping over the rest.
+    fn read_picks(&self, r: &mut Reader<'_>, picks: &[usize]) -> Result<Vec<Json>, DecodeError> {
+        let mut picked = vec![Json::Null; picks.len()];
+        // (position, slot) in the fields' order, so one pass serves any number of picks.
+        let mut order: Vec<(usize, usize)> = picks.iter().copied().zip(0..).collect();
+        order.sort_unstable();
+        let mut next = order.iter().peekable();
+        for (i, (_, ty, nullable)) in self.fields.iter().enumerate() {
+            let wanted = next.peek().is_some_and(|&&(p, _)| p == i);
+            if *nullable && !r.present()? {
+                // Absent: its slots stay null.
+                while next.next_if(|&&(p, _)| p == i).is_some() {}
+                continue;
+            }
+            if !wanted {
+                skip_cell(r, *ty)?;
+                continue;
+            }
+            let value = match ty {
+                FieldType::Bool => Json::Bool(r.bool()?),
+                FieldType::Int => Json::from(r.long()?),
+                // As `to_json` writes it: the shortest form of the single-precision value.
+                FieldType::Float => {
+                    let x = r.float()?;
+                    x.to_string()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map_or(Json::Null, Json::Number)
+                }
+                FieldType::Str => Json::from(r.str()?),
+                FieldType::StrList => Json::from(r.array(|r| r.str())?),
+                FieldType::IntList => Json::from(r.array(|r| r.long())?),
+            };
+            // A position asked for twice gets the value twice.
+            while let Some(&(_, slot)) = next.next_if(|&&(p, _)| p == i) {
+                picked[slot] = value.clone();
+            }
+        }
+        Ok(picked)
     }
 
     /// Steps over the catalogue's fields without reading them.

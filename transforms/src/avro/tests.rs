@@ -177,12 +177,26 @@ fn an_envelope_reads_what_the_json_form_holds() {
         for (name, got) in names.iter().zip(&e.picked) {
             assert_eq!(got, &full["fields"][name], "{}: {name}", m.id);
         }
+        assert_eq!(layout.fields_of(&bytes, &picks).expect("fields"), e.picked);
+        // A field asked for twice, out of order, comes twice.
+        let twice = [picks[1], picks[0], picks[1]];
+        assert_eq!(
+            layout.fields_of(&bytes, &twice).expect("fields"),
+            [&e.picked[1], &e.picked[0], &e.picked[1]].map(Clone::clone)
+        );
         if i == 0 {
             for cut in 0..bytes.len() {
                 assert!(
                     layout.envelope(&bytes[..cut], &picks).is_err(),
                     "cut at {cut}"
                 );
+                // The catalogue's fields end well before the record does.
+                if cut < bytes.len() / 2 {
+                    assert!(
+                        layout.fields_of(&bytes[..cut], &picks).is_err(),
+                        "cut at {cut}"
+                    );
+                }
             }
         }
     }
