@@ -133,11 +133,7 @@ impl Layout {
     /// Reads a record written under this layout's schema and writes its JSON form (the same
     /// shape as [`crate::EnrichedRef`] serialises to) into `out`.
     pub fn to_json(&self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
-        if fp != self.fingerprint {
-            return Err(DecodeError::UnknownSchema(fp));
-        }
-        let mut r = Reader(&record[super::HEADER_LEN..]);
+        let mut r = self.body(record)?;
         let doc = Decoded {
             schema_version: r.long()?,
             fields_version: r.str()?,
@@ -159,18 +155,23 @@ impl Layout {
     /// The signal matches of a record alone, without building its JSON: what a reader that only
     /// wants matched mentions (the live push hub) checks first.
     pub fn signals_of(&self, record: &[u8]) -> Result<Vec<SignalMatch>, DecodeError> {
-        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
-        if fp != self.fingerprint {
-            return Err(DecodeError::UnknownSchema(fp));
-        }
         // Everything before the matches is stepped over, not decoded: most records match
         // nothing, and this is asked of every record.
-        let mut r = Reader(&record[super::HEADER_LEN..]);
+        let mut r = self.body(record)?;
         r.long()?;
         r.skip_bytes()?;
         r.skip_mention()?;
         self.skip_fields(&mut r)?;
         r.signals()
+    }
+
+    /// A reader of a record's body, once its header says it was written with this layout.
+    fn body<'r>(&self, record: &'r [u8]) -> Result<Reader<'r>, DecodeError> {
+        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
+        if fp != self.fingerprint {
+            return Err(DecodeError::UnknownSchema(fp));
+        }
+        Ok(Reader(&record[super::HEADER_LEN..]))
     }
 
     /// The position of catalogue field `name` in this layout, for [`Layout::envelope`].
@@ -183,11 +184,7 @@ impl Layout {
     /// JSON form: what a reader of every matched record (the live push hub) needs. The other
     /// fields are stepped over. The values are those [`Layout::to_json`] writes, read back.
     pub fn envelope(&self, record: &[u8], picks: &[usize]) -> Result<Envelope, DecodeError> {
-        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
-        if fp != self.fingerprint {
-            return Err(DecodeError::UnknownSchema(fp));
-        }
-        let mut r = Reader(&record[super::HEADER_LEN..]);
+        let mut r = self.body(record)?;
         r.long()?;
         r.skip_bytes()?;
         let mention = r.mention()?;
@@ -212,11 +209,7 @@ impl Layout {
     /// The catalogue fields at `picks` of a record, as [`Layout::envelope`] gives them, reading
     /// nothing else: what a client that asked for some fields of each event gets.
     pub fn fields_of(&self, record: &[u8], picks: &[usize]) -> Result<Vec<Json>, DecodeError> {
-        let fp = super::fingerprint_of(record).ok_or(DecodeError::NoHeader)?;
-        if fp != self.fingerprint {
-            return Err(DecodeError::UnknownSchema(fp));
-        }
-        let mut r = Reader(&record[super::HEADER_LEN..]);
+        let mut r = self.body(record)?;
         r.long()?;
         r.skip_bytes()?;
         r.skip_mention()?;
@@ -327,7 +320,8 @@ pub struct Envelope {
     pub picked: Vec<Json>,
 }
 
-const KINDS: [FieldType; 6] = [
+/// Every field type, in the order a schema's type is matched against them.
+pub(super) const KINDS: [FieldType; 6] = [
     FieldType::Bool,
     FieldType::Int,
     FieldType::Float,
