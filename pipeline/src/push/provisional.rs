@@ -22,8 +22,10 @@
 //!
 //! **Memory.** Entries of minutes older than the span are dropped as time moves on; a minute keeps
 //! its most frequent hashtags as a stored minute does; and the whole is held under
-//! [`BUDGET`] bytes: past it, a minute not yet counted is not started (the stored figure stands for
-//! it, and `backchannel_push_provisional_dropped_total` counts the mentions left out).
+//! [`BUDGET`] bytes: once full, a minute not yet counted is not started (the stored figure stands
+//! for it) and a held minute counts its mentions but takes no new hashtag, so the bytes stay
+//! within one mention's hashtags of the budget (`backchannel_push_provisional_dropped_total`
+//! counts the mentions left out or cut short).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -140,7 +142,19 @@ impl Provisional {
                     (&mut minutes.last_mut().expect("just pushed").1, 0)
                 }
             };
-            agg.add(m.sentiment, &m.hashtags);
+            if *bytes + ENTRY_BYTES + topic.len() <= BUDGET {
+                agg.add(m.sentiment, &m.hashtags);
+            } else {
+                // Full: the mention counts, but only hashtags the minute already holds.
+                let held: Vec<String> = m
+                    .hashtags
+                    .iter()
+                    .filter(|h| agg.hashtags.contains_key(&h.to_lowercase()))
+                    .cloned()
+                    .collect();
+                agg.add(m.sentiment, &held);
+                dropped |= held.len() < m.hashtags.len();
+            }
             if agg.hashtags.len() > MAX_HASHTAGS {
                 agg.keep_top_hashtags(KEEP_HASHTAGS);
             }
@@ -338,12 +352,24 @@ mod tests {
         assert!(p.bytes() <= BUDGET, "{} held", p.bytes());
         let last = topics.last().expect("topics");
         assert!(p.overlay(last, Vec::new(), now).1.is_empty(), "not started");
+        // A held minute still counts its mentions, with the hashtags it holds but no new one.
+        let full = p.bytes();
+        let kept = minutes[0]
+            .1
+            .hashtags
+            .keys()
+            .next()
+            .expect("a hashtag")
+            .clone();
         p.count(
             ["signal:a/s"],
-            &mention("2026-12-06T10:30:00Z", 0.0, &[]),
+            &mention("2026-12-06T10:30:00Z", 0.0, &[&kept, "brandnew"]),
             now,
         );
         let (minutes, _) = p.overlay("signal:a/s", Vec::new(), now);
         assert_eq!(minutes[0].1.mentions, 201, "a held minute still counts");
+        assert_eq!(minutes[0].1.hashtags[&kept], 2);
+        assert!(!minutes[0].1.hashtags.contains_key("brandnew"));
+        assert_eq!(p.bytes(), full, "no new hashtag once full");
     }
 }
