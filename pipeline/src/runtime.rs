@@ -37,7 +37,7 @@ type Permit = tokio::sync::OwnedSemaphorePermit;
 
 pub use process::{
     Caps, DeadLetter, MAX_TOPIC_HASHTAG_BYTES, MAX_TOPICS, Processed, SIGNAL_TOPIC,
-    assign_clusters, is_signal_topic, process_batch, set_cluster, topics,
+    assign_clusters, is_signal_topic, process_batch, set_cluster, signal_topic, topics,
 };
 pub use sink::{CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, MAX_DETAIL_BYTES};
 

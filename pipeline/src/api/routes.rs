@@ -114,7 +114,7 @@ pub(super) async fn signal_mentions(
     };
     match s
         .backend
-        .recent(format!("signal:{tenant}/{id}"), limit, before)
+        .recent(crate::runtime::signal_topic(&tenant, &id), limit, before)
         .await
     {
         Ok(items) => {
@@ -215,7 +215,7 @@ pub(super) async fn signal_series(
         Ok(false) => return not_found("signal"),
         Err(r) => return r,
     }
-    let topic = format!("{}{tenant}/{id}", crate::runtime::SIGNAL_TOPIC);
+    let topic = crate::runtime::signal_topic(&tenant, &id);
     let minutes = match s.backend.series(topic.clone(), from, to).await {
         Ok(m) => m,
         Err(e) => return error(&e),

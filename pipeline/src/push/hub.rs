@@ -564,7 +564,7 @@ impl Hub {
         if let (Some((p, _)), Some(c)) = (&self.provisional, &counted) {
             let topics: Vec<String> = matches
                 .iter()
-                .map(|m| format!("{}{}/{}", crate::runtime::SIGNAL_TOPIC, m.tenant, m.signal))
+                .map(|m| crate::runtime::signal_topic(&m.tenant, &m.signal))
                 .collect();
             p.count(topics.iter().map(String::as_str), c, chrono::Utc::now());
         }

@@ -354,6 +354,11 @@ pub const MAX_TOPIC_HASHTAG_BYTES: usize = 256;
 /// signal it matched.
 pub const SIGNAL_TOPIC: &str = "signal:";
 
+/// The topic of tenant `tenant`'s signal `id`: `signal:<tenant>/<id>`.
+pub fn signal_topic(tenant: &str, id: &str) -> String {
+    [SIGNAL_TOPIC, tenant, "/", id].concat()
+}
+
 /// Whether `topic` is a signal's (see [`SIGNAL_TOPIC`]).
 pub fn is_signal_topic(topic: &str) -> bool {
     topic.starts_with(SIGNAL_TOPIC)
@@ -387,7 +392,7 @@ pub fn topics(m: &Mention, hashtags: &[String], signals: &[SignalMatch]) -> Vec<
     t.extend(
         signals
             .iter()
-            .map(|s| format!("{SIGNAL_TOPIC}{}", s.signal)),
+            .map(|s| signal_topic(s.signal.tenant(), s.signal.id())),
     );
     t
 }
