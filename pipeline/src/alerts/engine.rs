@@ -269,7 +269,7 @@ where
             }
             None => self.settings.detector.clone(),
         };
-        let topic = crate::runtime::signal_topic(&tenant, &signal);
+        let topic = crate::runtime::signal_topic(tenant, signal);
         let series = self.store.series(&topic, from, upto).await?;
         let mut by_minute: std::collections::HashMap<_, _> = series.into_iter().collect();
         let mut events = Vec::new();
