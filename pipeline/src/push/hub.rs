@@ -166,14 +166,8 @@ fn parse(
     stored_at: Option<&[u8]>,
     counting: Option<&[usize]>,
 ) -> Result<Option<Parsed>, String> {
-    if record.first() != Some(&b'{')
-        && layout
-            .signals_of(record)
-            .map_err(|e| e.to_string())?
-            .is_empty()
-    {
-        return Ok(None);
-    }
+    // One pass over a compact record: an unmatched one rarely gets here, since writers mark it
+    // in the `matched` header, which the hub's feeders read first.
     let doc: Envelope = if record.first() == Some(&b'{') {
         serde_json::from_slice(record).map_err(|e| e.to_string())?
     } else {
@@ -257,16 +251,19 @@ impl Envelope {
         e: transforms::avro::read::Envelope,
         counting: bool,
     ) -> serde_json::Result<Envelope> {
-        let mut m = serde_json::to_value(&e.mention)?;
-        let mut take = |k: &str| m.get_mut(k).map(Value::take).unwrap_or_default();
+        // Only the keys an event shows: the whole mention would serialise its raw payload too.
+        let m = e.mention;
         let mention = MentionPart {
-            id: take("id"),
-            source: take("source"),
-            url: take("url"),
-            text: take("text"),
-            author: take("author"),
-            created_at: take("created_at"),
-            collected_at: take("collected_at"),
+            id: Value::String(m.id),
+            source: serde_json::to_value(m.source)?,
+            url: m.url.map_or(Value::Null, Value::String),
+            text: Value::String(m.text),
+            author: serde_json::json!({
+                "handle": m.author.handle,
+                "display_name": m.author.display_name,
+            }),
+            created_at: serde_json::to_value(m.created_at)?,
+            collected_at: serde_json::to_value(m.collected_at)?,
         };
         let mut picked = e.picked.into_iter();
         let fields = if counting {

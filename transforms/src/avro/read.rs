@@ -152,8 +152,9 @@ impl Layout {
         serde_json::to_writer(out, &doc).map_err(|_| DecodeError::Malformed("unserialisable"))
     }
 
-    /// The signal matches of a record alone, without building its JSON: what a reader that only
-    /// wants matched mentions (the live push hub) checks first.
+    /// The signal matches of a record alone, without building its JSON: what a consumer that
+    /// only wants matched mentions can check first when it does not read the `matched` header
+    /// (the live push hub reads the header, then [`Layout::envelope`]).
     pub fn signals_of(&self, record: &[u8]) -> Result<Vec<SignalMatch>, DecodeError> {
         // Everything before the matches is stepped over, not decoded: most records match
         // nothing, and this is asked of every record.
