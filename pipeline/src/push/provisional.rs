@@ -120,6 +120,8 @@ impl Provisional {
                 continue;
             }
             let Inner { topics, bytes, .. } = &mut *inner;
+            // Full: no new minute is started, and a held one takes no new hashtag.
+            let full = *bytes + ENTRY_BYTES + topic.len() > BUDGET;
             let held = topics.get_mut(topic);
             let at = held
                 .as_ref()
@@ -129,7 +131,7 @@ impl Provisional {
                     let before = bytes_of(topic, &minutes[i].1);
                     (&mut minutes[i].1, before)
                 }
-                _ if *bytes + ENTRY_BYTES + topic.len() > BUDGET => {
+                _ if full => {
                     dropped = true;
                     continue;
                 }
@@ -142,10 +144,10 @@ impl Provisional {
                     (&mut minutes.last_mut().expect("just pushed").1, 0)
                 }
             };
-            if *bytes + ENTRY_BYTES + topic.len() <= BUDGET {
+            if !full {
                 agg.add(m.sentiment, &m.hashtags);
             } else {
-                // Full: the mention counts, but only hashtags the minute already holds.
+                // The mention counts, but only with hashtags the minute already holds.
                 let held: Vec<String> = m
                     .hashtags
                     .iter()
