@@ -1,18 +1,25 @@
-//! Moving a store written before segments (a row per mention, keyed by id) into segments.
+//! Bringing a store of an earlier layout to this one, at open:
 //!
-//! That layout kept `mentions` (id -> write time millis, then the LZ4-compressed record) and
-//! `by_time` ((write time, id) -> created_at millis and the topics). The topic index is the same
-//! in both layouts and stays. Mentions move oldest first, a transaction of [`STEP`] at a time,
-//! each leaving the old tables as it enters a segment, so a move cut short by a crash goes on at
-//! the next open. Mentions written in the same millisecond share a segment, as they did a batch.
+//! - [`from_rows`]: a store written before segments (a row per mention, keyed by id). That layout
+//!   kept `mentions` (id -> write time millis, then the LZ4-compressed record) and `by_time`
+//!   ((write time, id) -> created_at millis and the topics). Mentions move oldest first, a
+//!   transaction of [`STEP`] at a time, each leaving the old tables as it enters a segment, so a
+//!   move cut short by a crash goes on at the next open. Mentions written in the same
+//!   millisecond share a segment, as they did a batch.
+//! - [`topic_rows`]: the topic index keyed by creation time alone (`by_topic`, (topic, created_at
+//!   millis, id) -> (), until stop 34) moves to its keys by second and write time
+//!   ([`super::TOPIC_INDEX`]), [`STEP`] rows a transaction, each leaving the old table as it
+//!   enters the new one.
 
 use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
-use super::{Tables, err, indexed, segment};
+use super::{IDS, TOPIC_INDEX, Tables, err, indexed, segment, topic_row};
 use crate::error::{Error, Result};
 
 const ROWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
 const BY_TIME: TableDefinition<'_, (i64, &str), &[u8]> = TableDefinition::new("by_time");
+pub(super) const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> =
+    TableDefinition::new("by_topic");
 
 /// Mentions moved per transaction.
 const STEP: usize = 20_000;
@@ -39,10 +46,68 @@ pub(super) fn from_rows(db: &Database) -> Result<u64> {
     }
 }
 
+/// What a topic row of [`super::TOPIC_INDEX`] takes beyond one of `by_topic`: the write time in
+/// its key and the creation time as its value.
+const REKEYED_BYTES: u64 = 16;
+
+/// Moves the rows of the earlier topic index to the new one, if the file has it; returns how
+/// many moved. A row whose mention is no longer stored is dropped.
+pub(super) fn topic_rows(db: &Database) -> Result<u64> {
+    let mut moved = 0;
+    loop {
+        let txn = db.begin_write().map_err(err)?;
+        let old = txn
+            .list_tables()
+            .map_err(err)?
+            .any(|t| t.name() == BY_TOPIC.name());
+        if !old {
+            return Ok(moved);
+        }
+        let n = {
+            let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
+            let mut index = txn.open_table(TOPIC_INDEX).map_err(err)?;
+            let ids = txn.open_table(IDS).map_err(err)?;
+            let mut meta = txn.open_table(super::META).map_err(err)?;
+            let mut live = meta
+                .get("live_bytes")
+                .map_err(err)?
+                .map_or(0, |v| v.value());
+            let mut taken: Vec<(String, i64, String)> = Vec::new();
+            for row in by_topic.iter().map_err(err)? {
+                let (key, _) = row.map_err(err)?;
+                let (topic, created_ms, id) = key.value();
+                taken.push((topic.to_owned(), created_ms, id.to_owned()));
+                if taken.len() >= STEP {
+                    break;
+                }
+            }
+            for (topic, created_ms, id) in &taken {
+                by_topic
+                    .remove((topic.as_str(), *created_ms, id.as_str()))
+                    .map_err(err)?;
+                if let Some(at) = ids.get(id.as_str()).map_err(err)?.map(|v| v.value()) {
+                    index
+                        .insert(topic_row(topic, *created_ms, at.0, id), *created_ms)
+                        .map_err(err)?;
+                    live += REKEYED_BYTES;
+                }
+            }
+            meta.insert("live_bytes", live).map_err(err)?;
+            taken.len()
+        };
+        if n == 0 {
+            txn.delete_table(BY_TOPIC).map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        moved += n as u64;
+    }
+}
+
 /// Moves up to [`STEP`] of the oldest mentions; returns how many it moved (0: none left).
 fn step(txn: &redb::WriteTransaction) -> Result<usize> {
     let mut rows = txn.open_table(ROWS).map_err(err)?;
     let mut by_time = txn.open_table(BY_TIME).map_err(err)?;
+    let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
     let mut t = Tables::open(txn)?;
     let mut live = t.live()?;
     let mut taken: Vec<(i64, String, Vec<u8>)> = Vec::new();
@@ -76,7 +141,7 @@ fn step(txn: &redb::WriteTransaction) -> Result<usize> {
                         // One unreadable mention is that mention's loss, not the store's.
                         tracing::warn!(id, error = %e, "a stored mention is unreadable; not moved");
                         for topic in &topics {
-                            t.by_topic
+                            by_topic
                                 .remove((*topic, created_ms, id.as_str()))
                                 .map_err(err)?;
                         }
@@ -96,7 +161,9 @@ fn step(txn: &redb::WriteTransaction) -> Result<usize> {
                     record: &record,
                 },
             );
-            live += indexed(id, &topics);
+            // Its topic rows are still of the earlier layout: [`topic_rows`] counts the rest of
+            // their new size as it moves them.
+            live += indexed(id, &topics) - REKEYED_BYTES * topics.len() as u64;
             members.push(id.clone());
         }
         let last_of_its_write = taken.get(k + 1).is_none_or(|(next, ..)| next != ms);

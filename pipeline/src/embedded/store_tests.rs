@@ -119,6 +119,120 @@ async fn upserts_are_idempotent_and_recent_is_newest_first() {
 
 /// Every id a scan gives, `limit` at a time, from the start; `meanwhile` runs once, after the
 /// second page.
+/// Mentions arrive out of creation order, from every source, and the topic index keeps each
+/// second's rows in write order: `recent` still gives a topic's mentions newest first by
+/// creation time (ties by id, descending), page after page, whatever batches they came in,
+/// and a rewrite with another creation time moves its mention.
+#[tokio::test]
+async fn recent_is_newest_first_by_creation_whatever_order_they_were_written_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    // 60 mentions over ~4 s, several created in the same millisecond, some before the epoch.
+    let at = |i: i64| -1_500 + (i * 37) % 23 * 170;
+    let mentions: Vec<Stored> = (0..60)
+        .map(|i| {
+            let mut s = stored(&format!("m{i:02}"), 0, "t");
+            s.created_at = Utc.timestamp_millis_opt(at(i)).single().expect("time");
+            s
+        })
+        .collect();
+    // Written in a scrambled order, seven to a batch, each batch a write of its own.
+    let order: Vec<usize> = (0..60).map(|i| i * 17 % 60).collect();
+    for batch in order.chunks(7) {
+        let batch: Vec<Stored> = batch.iter().map(|&i| mentions[i].clone()).collect();
+        store.write(&Arc::from(batch)).await.expect("write");
+    }
+    let newest_first = |list: &mut Vec<(i64, String)>| list.sort_by(|a, b| b.cmp(a));
+    let mut expected: Vec<(i64, String)> = (0..60).map(|i| (at(i), format!("m{i:02}"))).collect();
+    newest_first(&mut expected);
+    let id_of = |r: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(r).expect("record");
+        v["id"].as_str().expect("id").to_owned()
+    };
+    let pages = |store: RedbStore, size: usize| async move {
+        let mut got: Vec<String> = Vec::new();
+        let mut before: Option<Before> = None;
+        loop {
+            let page = store
+                .recent("t", size, before.as_ref())
+                .await
+                .expect("recent");
+            got.extend(page.iter().map(|r| id_of(r)));
+            let Some(last) = got.last().filter(|_| page.len() == size) else {
+                return got;
+            };
+            let n: i64 = last[1..].parse().expect("number");
+            before = Some(Before {
+                created_ms: at(n),
+                id: last.clone(),
+            });
+        }
+    };
+    let ids = |list: &[(i64, String)]| list.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>();
+    for size in [1, 8, 60, 100] {
+        assert_eq!(
+            pages(store.clone(), size).await,
+            ids(&expected),
+            "pages of {size}"
+        );
+    }
+    // Another topic of every mention holds them all too.
+    assert_eq!(
+        store
+            .recent("source:synthetic", 100, None)
+            .await
+            .expect("recent")
+            .len(),
+        60
+    );
+    // A rewrite that moves m00 to the newest millisecond, and a redelivery of m01 as it was.
+    let mut moved = mentions[0].clone();
+    moved.created_at = Utc.timestamp_millis_opt(2_500).single().expect("time");
+    store
+        .write(&Arc::from([moved, mentions[1].clone()]))
+        .await
+        .expect("rewrite");
+    expected.retain(|(_, id)| id != "m00");
+    expected.insert(0, (2_500, "m00".to_owned()));
+    let got = store.recent("t", 100, None).await.expect("recent");
+    assert_eq!(
+        got.iter().map(|r| id_of(r)).collect::<Vec<_>>(),
+        ids(&expected)
+    );
+    // A busy second: 150 mentions created in it, in a scrambled order; a short page keeps only
+    // the newest it needs as it reads them, and still gives them in order.
+    let busy: Vec<Stored> = (0..150)
+        .map(|i| {
+            let mut s = stored(&format!("b{i:03}"), 0, "busy");
+            s.created_at = Utc
+                .timestamp_millis_opt(10_000 + i * 61 % 150)
+                .single()
+                .expect("time");
+            s
+        })
+        .collect();
+    store.write(&Arc::from(busy)).await.expect("write");
+    let mut want: Vec<(i64, String)> = (0..150)
+        .map(|i| (10_000 + i * 61 % 150, format!("b{i:03}")))
+        .collect();
+    newest_first(&mut want);
+    let mut before = None;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let page = store
+            .recent("busy", 5, before.as_ref())
+            .await
+            .expect("recent");
+        got.extend(page.iter().map(|r| id_of(r)));
+        let (ms, id) = &want[got.len() - 1];
+        before = Some(Before {
+            created_ms: *ms,
+            id: id.clone(),
+        });
+    }
+    assert_eq!(got, ids(&want[..15]));
+}
+
 async fn scan_all(
     store: &RedbStore,
     limit: usize,
@@ -489,7 +603,7 @@ async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
         {
             let mut rows = txn.open_table(ROWS).expect("rows");
             let mut by_time = txn.open_table(OLD_BY_TIME).expect("by_time");
-            let mut by_topic = txn.open_table(BY_TOPIC).expect("by_topic");
+            let mut by_topic = txn.open_table(migrate::BY_TOPIC).expect("by_topic");
             let mut meta = txn.open_table(META).expect("meta");
             let mut live = 0;
             for (id, written, created, topics) in writes {
@@ -577,6 +691,83 @@ async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
     drop(store);
     let again = RedbStore::open_with(dir.path(), options).expect("reopen");
     assert_eq!(again.count().expect("count"), 0, "nothing moved twice");
+}
+
+/// A store of stops 28-33 (segments, and the topic index keyed by creation time alone) has its
+/// topic rows moved to the new keys at open: reads, deletes and the live-byte count go on as if
+/// it had been written with them.
+#[tokio::test]
+async fn a_topic_index_of_the_earlier_layout_is_moved_to_its_new_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch: Vec<Stored> = (0..50)
+        .map(|i| stored(&format!("m{i:02}"), 100 + i % 7, ["t", "u"][i as usize % 2]))
+        .collect();
+    let (recent_t, live) = {
+        let store = RedbStore::open(dir.path()).expect("open");
+        store.write(&Arc::from(batch.clone())).await.expect("write");
+        let recent_t = store.recent("t", 100, None).await.expect("recent");
+        let live = store.live_bytes().expect("live");
+        // Back to the earlier layout, and to what it counted.
+        let txn = store.db.begin_write().expect("txn");
+        {
+            let mut index = txn.open_table(TOPIC_INDEX).expect("index");
+            let mut old = txn.open_table(migrate::BY_TOPIC).expect("by_topic");
+            let rows: Vec<(String, i64, String)> = index
+                .iter()
+                .expect("rows")
+                .map(|r| {
+                    let (k, v) = r.expect("row");
+                    let (topic, _, _, id) = k.value();
+                    (topic.to_owned(), v.value(), id.to_owned())
+                })
+                .collect();
+            assert_eq!(rows.len(), 100, "two topics a mention");
+            for (topic, created_ms, id) in &rows {
+                old.insert((topic.as_str(), *created_ms, id.as_str()), ())
+                    .expect("old row");
+            }
+            index.retain(|_, _| false).expect("empty the new index");
+            txn.open_table(META)
+                .expect("meta")
+                .insert("live_bytes", live - 16 * rows.len() as u64)
+                .expect("live");
+        }
+        txn.commit().expect("commit");
+        (recent_t, live)
+    };
+    let store = RedbStore::open(dir.path()).expect("reopen and move");
+    assert_eq!(
+        store.recent("t", 100, None).await.expect("recent"),
+        recent_t
+    );
+    assert_eq!(
+        store.recent("u", 100, None).await.expect("recent").len(),
+        25
+    );
+    assert_eq!(
+        store.live_bytes().expect("live"),
+        live,
+        "counted as if written so"
+    );
+    {
+        let txn = store.db.begin_read().expect("read");
+        let names: Vec<String> = txn
+            .list_tables()
+            .expect("tables")
+            .map(|t| redb::TableHandle::name(&t).to_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n == "by_topic"), "{names:?}");
+    }
+    let ids: Vec<String> = batch.iter().map(|s| s.id.clone()).collect();
+    store.delete(&ids).await.expect("delete");
+    assert_eq!(store.live_bytes().expect("live"), 0, "accounted exactly");
+    assert!(
+        store
+            .recent("t", 10, None)
+            .await
+            .expect("recent")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
