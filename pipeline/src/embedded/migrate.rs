@@ -24,26 +24,37 @@ pub(super) const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> =
 /// Mentions moved per transaction.
 const STEP: usize = 20_000;
 
-/// Moves every mention of the earlier layout, if the file has one; returns how many moved.
-pub(super) fn from_rows(db: &Database) -> Result<u64> {
+/// Runs `step` a transaction at a time while the file has the table `old`, until a step moves
+/// nothing; `done` then deletes the earlier tables in that transaction. Returns how many the
+/// steps moved.
+fn in_steps(
+    db: &Database,
+    old: &str,
+    step: impl Fn(&redb::WriteTransaction) -> Result<usize>,
+    done: impl Fn(&redb::WriteTransaction) -> Result<()>,
+) -> Result<u64> {
     let mut moved = 0;
     loop {
         let txn = db.begin_write().map_err(err)?;
-        let old = txn
-            .list_tables()
-            .map_err(err)?
-            .any(|t| t.name() == ROWS.name());
-        if !old {
+        if !txn.list_tables().map_err(err)?.any(|t| t.name() == old) {
             return Ok(moved);
         }
         let n = step(&txn)?;
         if n == 0 {
-            txn.delete_table(ROWS).map_err(err)?;
-            txn.delete_table(BY_TIME).map_err(err)?;
+            done(&txn)?;
         }
         txn.commit().map_err(err)?;
         moved += n as u64;
     }
+}
+
+/// Moves every mention of the earlier layout, if the file has one; returns how many moved.
+pub(super) fn from_rows(db: &Database) -> Result<u64> {
+    in_steps(db, ROWS.name(), step, |txn| {
+        txn.delete_table(ROWS).map_err(err)?;
+        txn.delete_table(BY_TIME).map_err(err)?;
+        Ok(())
+    })
 }
 
 /// What a topic row of [`super::TOPIC_INDEX`] takes beyond one of `by_topic`: the write time in
@@ -53,54 +64,45 @@ const REKEYED_BYTES: u64 = 16;
 /// Moves the rows of the earlier topic index to the new one, if the file has it; returns how
 /// many moved. A row whose mention is no longer stored is dropped.
 pub(super) fn topic_rows(db: &Database) -> Result<u64> {
-    let mut moved = 0;
-    loop {
-        let txn = db.begin_write().map_err(err)?;
-        let old = txn
-            .list_tables()
-            .map_err(err)?
-            .any(|t| t.name() == BY_TOPIC.name());
-        if !old {
-            return Ok(moved);
+    in_steps(db, BY_TOPIC.name(), rekey_step, |txn| {
+        txn.delete_table(BY_TOPIC).map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Moves up to [`STEP`] rows of the earlier topic index; returns how many it took (0: none
+/// left).
+fn rekey_step(txn: &redb::WriteTransaction) -> Result<usize> {
+    let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
+    let mut index = txn.open_table(TOPIC_INDEX).map_err(err)?;
+    let ids = txn.open_table(IDS).map_err(err)?;
+    let mut meta = txn.open_table(super::META).map_err(err)?;
+    let mut live = meta
+        .get("live_bytes")
+        .map_err(err)?
+        .map_or(0, |v| v.value());
+    let mut taken: Vec<(String, i64, String)> = Vec::new();
+    for row in by_topic.iter().map_err(err)? {
+        let (key, _) = row.map_err(err)?;
+        let (topic, created_ms, id) = key.value();
+        taken.push((topic.to_owned(), created_ms, id.to_owned()));
+        if taken.len() >= STEP {
+            break;
         }
-        let n = {
-            let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
-            let mut index = txn.open_table(TOPIC_INDEX).map_err(err)?;
-            let ids = txn.open_table(IDS).map_err(err)?;
-            let mut meta = txn.open_table(super::META).map_err(err)?;
-            let mut live = meta
-                .get("live_bytes")
-                .map_err(err)?
-                .map_or(0, |v| v.value());
-            let mut taken: Vec<(String, i64, String)> = Vec::new();
-            for row in by_topic.iter().map_err(err)? {
-                let (key, _) = row.map_err(err)?;
-                let (topic, created_ms, id) = key.value();
-                taken.push((topic.to_owned(), created_ms, id.to_owned()));
-                if taken.len() >= STEP {
-                    break;
-                }
-            }
-            for (topic, created_ms, id) in &taken {
-                by_topic
-                    .remove((topic.as_str(), *created_ms, id.as_str()))
-                    .map_err(err)?;
-                if let Some(at) = ids.get(id.as_str()).map_err(err)?.map(|v| v.value()) {
-                    index
-                        .insert(topic_row(topic, *created_ms, at.0, id), *created_ms)
-                        .map_err(err)?;
-                    live += REKEYED_BYTES;
-                }
-            }
-            meta.insert("live_bytes", live).map_err(err)?;
-            taken.len()
-        };
-        if n == 0 {
-            txn.delete_table(BY_TOPIC).map_err(err)?;
-        }
-        txn.commit().map_err(err)?;
-        moved += n as u64;
     }
+    for (topic, created_ms, id) in &taken {
+        by_topic
+            .remove((topic.as_str(), *created_ms, id.as_str()))
+            .map_err(err)?;
+        if let Some(at) = ids.get(id.as_str()).map_err(err)?.map(|v| v.value()) {
+            index
+                .insert(topic_row(topic, *created_ms, at.0, id), *created_ms)
+                .map_err(err)?;
+            live += REKEYED_BYTES;
+        }
+    }
+    meta.insert("live_bytes", live).map_err(err)?;
+    Ok(taken.len())
 }
 
 /// Moves up to [`STEP`] of the oldest mentions; returns how many it moved (0: none left).

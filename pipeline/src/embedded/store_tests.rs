@@ -581,6 +581,15 @@ async fn retention_drops_old_signal_minutes_and_keeps_recent_ones() {
     );
 }
 
+/// The names of the tables in the store's file.
+fn table_names(store: &RedbStore) -> Vec<String> {
+    let txn = store.db.begin_read().expect("read");
+    txn.list_tables()
+        .expect("tables")
+        .map(|t| redb::TableHandle::name(&t).to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
     const ROWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
@@ -669,18 +678,11 @@ async fn a_store_of_the_earlier_layout_is_moved_into_segments() {
     );
     let scanned: Vec<String> = scan_all(&store, 2, async {}).await;
     assert_eq!(scanned, ["a", "c", "b"], "oldest write first");
-    {
-        let txn = store.db.begin_read().expect("read");
-        let names: Vec<String> = txn
-            .list_tables()
-            .expect("tables")
-            .map(|t| redb::TableHandle::name(&t).to_owned())
-            .collect();
-        assert!(
-            !names.iter().any(|n| n == "mentions" || n == "by_time"),
-            "{names:?}"
-        );
-    }
+    let names = table_names(&store);
+    assert!(
+        !names.iter().any(|n| n == "mentions" || n == "by_time"),
+        "{names:?}"
+    );
     // Each mention kept its write time: retention of 90 minutes takes the two of 2 and 3 hours
     // ago, and the bytes each brought leave with it.
     assert_eq!(store.sweep().expect("sweep"), 2);
@@ -749,15 +751,8 @@ async fn a_topic_index_of_the_earlier_layout_is_moved_to_its_new_keys() {
         live,
         "counted as if written so"
     );
-    {
-        let txn = store.db.begin_read().expect("read");
-        let names: Vec<String> = txn
-            .list_tables()
-            .expect("tables")
-            .map(|t| redb::TableHandle::name(&t).to_owned())
-            .collect();
-        assert!(!names.iter().any(|n| n == "by_topic"), "{names:?}");
-    }
+    let names = table_names(&store);
+    assert!(!names.iter().any(|n| n == "by_topic"), "{names:?}");
     let ids: Vec<String> = batch.iter().map(|s| s.id.clone()).collect();
     store.delete(&ids).await.expect("delete");
     assert_eq!(store.live_bytes().expect("live"), 0, "accounted exactly");
