@@ -13,7 +13,7 @@
 
 use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
-use super::{IDS, TOPIC_INDEX, Tables, err, indexed, segment, topic_row};
+use super::{Tables, err, indexed, segment, topic_row};
 use crate::error::{Error, Result};
 
 const ROWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
@@ -74,13 +74,8 @@ pub(super) fn topic_rows(db: &Database) -> Result<u64> {
 /// left).
 fn rekey_step(txn: &redb::WriteTransaction) -> Result<usize> {
     let mut by_topic = txn.open_table(BY_TOPIC).map_err(err)?;
-    let mut index = txn.open_table(TOPIC_INDEX).map_err(err)?;
-    let ids = txn.open_table(IDS).map_err(err)?;
-    let mut meta = txn.open_table(super::META).map_err(err)?;
-    let mut live = meta
-        .get("live_bytes")
-        .map_err(err)?
-        .map_or(0, |v| v.value());
+    let mut t = Tables::open(txn)?;
+    let mut live = t.live()?;
     let mut taken: Vec<(String, i64, String)> = Vec::new();
     for row in by_topic.iter().map_err(err)? {
         let (key, _) = row.map_err(err)?;
@@ -94,14 +89,14 @@ fn rekey_step(txn: &redb::WriteTransaction) -> Result<usize> {
         by_topic
             .remove((topic.as_str(), *created_ms, id.as_str()))
             .map_err(err)?;
-        if let Some(at) = ids.get(id.as_str()).map_err(err)?.map(|v| v.value()) {
-            index
+        if let Some(at) = t.ids.get(id.as_str()).map_err(err)?.map(|v| v.value()) {
+            t.by_topic
                 .insert(topic_row(topic, *created_ms, at.0, id), *created_ms)
                 .map_err(err)?;
             live += REKEYED_BYTES;
         }
     }
-    meta.insert("live_bytes", live).map_err(err)?;
+    t.meta.insert("live_bytes", live).map_err(err)?;
     Ok(taken.len())
 }
 
