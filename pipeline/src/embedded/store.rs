@@ -942,9 +942,14 @@ impl Store for RedbStore {
             let mut picked: Vec<(i64, String)> = Vec::new();
             let mut second: Vec<(i64, String)> = Vec::new();
             let mut current = None;
-            let take = |second: &mut Vec<(i64, String)>, picked: &mut Vec<(i64, String)>| {
+            // The newest `n` of a second's rows, in order.
+            let keep_newest = |second: &mut Vec<(i64, String)>, n: usize| {
                 second.sort_unstable_by(|a, b| b.cmp(a));
-                picked.extend(second.drain(..).take(limit - picked.len()));
+                second.truncate(n);
+            };
+            let take = |second: &mut Vec<(i64, String)>, picked: &mut Vec<(i64, String)>| {
+                keep_newest(second, limit - picked.len());
+                picked.append(second);
             };
             for entry in range.rev() {
                 let (key, created) = entry.map_err(err)?;
@@ -966,8 +971,7 @@ impl Store for RedbStore {
                     // still needs are kept, so a read holds O(limit) whatever the rate.
                     let need = limit - picked.len();
                     if second.len() >= 4 * need.max(16) {
-                        second.sort_unstable_by(|a, b| b.cmp(a));
-                        second.truncate(need);
+                        keep_newest(&mut second, need);
                     }
                 }
             }
