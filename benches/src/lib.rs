@@ -1,6 +1,8 @@
 //! Shared set-up for the criterion benches (see `benches/`) and the `throughput` binary: the
 //! corpora they run over and a per-thread CPU clock that stays meaningful on a loaded machine.
 
+pub mod services;
+
 use std::time::Duration;
 
 use collectors::{Synthetic, SyntheticConfig};

@@ -524,4 +524,13 @@ async fn main() {
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+    if a.distributed {
+        let config = pipeline::config::Config::load(None, std::env::vars()).expect("configuration");
+        let run = format!("bench_clients_{}", std::process::id());
+        match benches::services::drop_runs(&config, &[&run]).await {
+            Ok(d) if d.failures.is_empty() => {}
+            Ok(d) => eprintln!("could not drop all of {run}: {:?}", d.failures),
+            Err(e) => eprintln!("could not drop {run}: {e}"),
+        }
+    }
 }

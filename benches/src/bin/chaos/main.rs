@@ -25,10 +25,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
-use scylla::client::session::Session;
 
 use check::{Offsets, enriched_keys, ground_truth, stored_ids, stored_stats, wait_rollups};
 use faults::{Fault, Outage, peak_rss_kib};
@@ -200,7 +197,7 @@ async fn run(n: u64, seed: u64, keep: bool) -> Result<(), Error> {
         n as f64 / drained.as_secs_f64()
     );
     if !keep {
-        run.clean(&session).await;
+        run.clean().await;
     }
     if lost + duplicated + mismatches + unpublished > 0 {
         return Err("the run lost, duplicated or miscounted mentions".into());
@@ -292,17 +289,12 @@ impl Run {
     }
 
     /// Drops the run's keyspace and topics.
-    async fn clean(&self, session: &Session) {
-        let _ = session
-            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", self.keyspace), &[])
-            .await;
-        let topics = ["raw", "enriched", "dlq"].map(|t| format!("{}.{t}", self.name));
-        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        if let Ok(admin) = ClientConfig::new()
-            .set("bootstrap.servers", KAFKA)
-            .create::<AdminClient<DefaultClientContext>>()
-        {
-            let _ = admin.delete_topics(&refs, &AdminOptions::new()).await;
+    async fn clean(&self) {
+        let config = pipeline::config::Config::load(None, std::env::vars()).expect("configuration");
+        match benches::services::drop_runs(&config, &[&self.name]).await {
+            Ok(d) if d.failures.is_empty() => {}
+            Ok(d) => eprintln!("could not drop all of {}: {:?}", self.name, d.failures),
+            Err(e) => eprintln!("could not drop {}: {e}", self.name),
         }
     }
 }
