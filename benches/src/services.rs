@@ -19,11 +19,32 @@ pub fn of_run(name: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['_', '.']))
 }
 
+/// Whether a keyspace or topic name is what a test run's `unique()` (`pipeline/tests/common`)
+/// makes, `<prefix>_<pid>_<nanos>` with an optional `.<suffix>` for a topic, or a chaos or
+/// `benches/e2e` round's (`chaos_<pid>_<n>`, `bench_<secs>_<round>`): what a test that does not
+/// drop its own, fails or is interrupted leaves behind. On the development services
+/// (`deploy/dev/services`, data under `.services/`) no one keeps data under such a name.
+pub fn is_leftover(name: &str) -> bool {
+    let base = name.split_once('.').map_or(name, |(b, _)| b);
+    let mut parts = base.rsplitn(3, '_');
+    let (Some(last), Some(middle), Some(prefix)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let number = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    number(last)
+        && number(middle)
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// What [`drop_runs`] dropped, and what it could not.
 #[derive(Debug, Default)]
 pub struct Dropped {
-    pub keyspaces: usize,
-    pub topics: usize,
+    pub keyspaces: Vec<String>,
+    pub topics: Vec<String>,
     pub failures: Vec<String>,
 }
 
@@ -42,7 +63,29 @@ pub async fn drop_runs(
             "refusing the prefix {p:?} (too short, or Cassandra's own)"
         ));
     }
-    let ours = |name: &str| prefixes.iter().any(|p| of_run(name, p));
+    drop_where(config, |name| prefixes.iter().any(|p| of_run(name, p))).await
+}
+
+/// Drops every keyspace and Kafka topic [`is_leftover`] names, except the ones `config` itself
+/// uses: what earlier test runs left on a development machine's services, which keep their data
+/// from one run to the next. Run only while no test or bench is running on those services.
+pub async fn drop_leftovers(config: &pipeline::config::Config) -> Result<Dropped, String> {
+    let k = &config.kafka;
+    let own = [
+        config.scylla.keyspace.as_str(),
+        k.raw_topic.as_str(),
+        k.enriched_topic.as_str(),
+        k.dlq_topic.as_str(),
+        k.alerts_topic.as_str(),
+    ];
+    drop_where(config, |name| is_leftover(name) && !own.contains(&name)).await
+}
+
+/// Drops the keyspaces and topics `ours` picks.
+async fn drop_where(
+    config: &pipeline::config::Config,
+    ours: impl Fn(&str) -> bool,
+) -> Result<Dropped, String> {
     let mut dropped = Dropped::default();
 
     let session = pipeline::distributed::scylla::connect(&config.scylla)
@@ -65,7 +108,7 @@ pub async fn drop_runs(
             .query_unpaged(format!("DROP KEYSPACE IF EXISTS \"{ks}\""), &[])
             .await
         {
-            Ok(_) => dropped.keyspaces += 1,
+            Ok(_) => dropped.keyspaces.push(ks),
             Err(e) => dropped.failures.push(format!("keyspace {ks}: {e}")),
         }
     }
@@ -93,7 +136,7 @@ pub async fn drop_runs(
             .map_err(|e| format!("deleting topics: {e}"))?;
         for r in results {
             match r {
-                Ok(_) => dropped.topics += 1,
+                Ok(topic) => dropped.topics.push(topic),
                 Err((topic, code)) => dropped.failures.push(format!("topic {topic}: {code}")),
             }
         }
@@ -116,5 +159,34 @@ mod tests {
         assert!(!of_run("bench_170.raw", "bench_17"));
         assert!(!of_run("bench_1", "bench_17"));
         assert!(!of_run("other", "bench_17"));
+    }
+
+    #[test]
+    fn leftovers_are_the_names_tests_and_bench_rounds_make() {
+        use super::is_leftover;
+        for name in [
+            "test_spill_10523_899169394",
+            "provisional_21398_526511338",
+            "test_rollup_race_7_12.raw",
+            "e2e_30161_130845193.enriched",
+            "chaos_24606_20000",
+            "bench_1796566586_1",
+        ] {
+            assert!(is_leftover(name), "{name}");
+        }
+        for name in [
+            "backchannel",
+            "mentions.raw",
+            "system_schema",
+            "bench_1796566290",
+            "bench_clients_28442",
+            "prod_2026_x",
+            "Test_1_2",
+            "_1_2",
+            "a__",
+            "__consumer_offsets",
+        ] {
+            assert!(!is_leftover(name), "{name}");
+        }
     }
 }

@@ -2,10 +2,15 @@
 //! named `PREFIX`, `PREFIX_…` or `PREFIX.…`, for each prefix given (`benches::services`, which
 //! says why). `benches/e2e` and `benches/reprocess` call it as they finish.
 //!
+//! `--leftovers` instead drops every keyspace and topic named as test runs name theirs
+//! (`<prefix>_<pid>_<nanos>`, `benches::services::is_leftover`), except the configuration's own:
+//! `deploy/dev/test` runs it before the tests, so repeated local runs on services that keep their
+//! data do not pile up what earlier runs left.
+//!
 //! Reads the configuration the way `backchannel` does (BACKCHANNEL__… variables) for the brokers
 //! and the Cassandra nodes. Exits 1 when something could not be dropped, 2 on a refused prefix.
 //!
-//! `target/release/cleanrun PREFIX...`
+//! `target/release/cleanrun PREFIX...` or `target/release/cleanrun --leftovers`
 
 #[tokio::main]
 async fn main() {
@@ -16,12 +21,21 @@ async fn main() {
     }
     let config = pipeline::config::Config::load(None, std::env::vars()).expect("configuration");
     let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-    match benches::services::drop_runs(&config, &refs).await {
+    let dropped = if refs == ["--leftovers"] {
+        benches::services::drop_leftovers(&config).await
+    } else {
+        benches::services::drop_runs(&config, &refs).await
+    };
+    match dropped {
         Ok(d) => {
             println!(
                 "cleanrun: dropped {} keyspaces and {} topics",
-                d.keyspaces, d.topics
+                d.keyspaces.len(),
+                d.topics.len()
             );
+            if refs == ["--leftovers"] && !d.keyspaces.is_empty() {
+                println!("cleanrun: keyspaces {}", d.keyspaces.join(" "));
+            }
             for f in &d.failures {
                 eprintln!("cleanrun: could not drop {f}");
             }
