@@ -3,7 +3,7 @@
 //! A bench run writes hundreds of megabytes into keyspaces and topics of its own. Left behind,
 //! they fill the development machine's disk run after run, and Cassandra, flushing and
 //! compacting them, ran a later run's raw-store step at less than half its rate (14–17k
-//! mentions/s with 180 leftover keyspaces, 55–60k on a clean one): a later comparison would
+//! mentions/s with 180 leftover keyspaces, 33–62k on a clean one): a later comparison would
 //! measure the leftovers.
 
 use std::time::Duration;
@@ -40,7 +40,7 @@ pub fn is_leftover(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// What [`drop_runs`] dropped, and what it could not.
+/// What [`drop_runs`] or [`drop_leftovers`] dropped, and what it could not.
 #[derive(Debug, Default)]
 pub struct Dropped {
     pub keyspaces: Vec<String>,
@@ -49,18 +49,18 @@ pub struct Dropped {
 }
 
 /// Drops every keyspace and Kafka topic of the runs `prefixes` ([`of_run`]), on the services
-/// `config` names. A prefix shorter than 4 characters, or one that Cassandra's own keyspaces
-/// start with, is refused before anything is dropped.
+/// `config` names. A prefix shorter than 4 characters, one that Cassandra's own keyspaces start
+/// with, or one that looks like an option (`-…`) is refused before anything is dropped.
 pub async fn drop_runs(
     config: &pipeline::config::Config,
     prefixes: &[&str],
 ) -> Result<Dropped, String> {
     if let Some(p) = prefixes
         .iter()
-        .find(|p| p.len() < 4 || p.starts_with("system"))
+        .find(|p| p.len() < 4 || p.starts_with("system") || p.starts_with('-'))
     {
         return Err(format!(
-            "refusing the prefix {p:?} (too short, or Cassandra's own)"
+            "refusing the prefix {p:?} (too short, Cassandra's own, or an option)"
         ));
     }
     drop_where(config, |name| prefixes.iter().any(|p| of_run(name, p))).await
