@@ -76,15 +76,17 @@ fn fastavro_enriched(topic: &str) -> Vec<serde_json::Value> {
     let mut stdin = child.stdin.take().expect("stdin");
     let writer = std::thread::spawn(move || {
         use std::io::Write;
-        stdin.write_all(&frames).expect("frames written");
+        stdin.write_all(&frames)
     });
     let out = child.wait_with_output().expect("python finishes");
-    writer.join().expect("writer");
+    // A script that exits early breaks the pipe: its own error says why, so it is checked first.
+    let written = writer.join().expect("writer");
     assert!(
         out.status.success(),
         "fastavro could not decode the enriched topic: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    written.expect("frames written");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
