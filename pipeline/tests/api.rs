@@ -873,14 +873,6 @@ async fn scylla_store() -> Option<(ScyllaStore, String)> {
     Some((store, ks))
 }
 
-async fn drop_keyspace(store: &ScyllaStore, ks: &str) {
-    store
-        .session()
-        .query_unpaged(format!("DROP KEYSPACE {ks}"), &[])
-        .await
-        .expect("drop keyspace");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
     let Some((store, ks)) = scylla_store().await else {
@@ -896,5 +888,5 @@ async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
     pages_of_a_signal(store.clone()).await;
     trying_a_query(store.clone()).await;
     limits(store.clone()).await;
-    drop_keyspace(&store, &ks).await;
+    common::drop_keyspace(store.session(), &ks).await;
 }

@@ -124,6 +124,16 @@ async fn collector_killed_with_sigkill_resumes_without_losing_acknowledged_menti
         "{duplicates} duplicates after two SIGKILLs ({reread} records delivered twice to the \
          reading consumer)"
     );
+    drop(consumer);
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .create()
+            .expect("admin");
+    admin
+        .delete_topics(&[&topic], &rdkafka::admin::AdminOptions::new())
+        .await
+        .expect("delete the topic");
 }
 
 /// Records in every partition of `topic` (the sum of its high watermarks; nothing is deleted).

@@ -141,6 +141,7 @@ async fn doctor_passes_on_a_good_setup_and_names_what_is_missing() {
         .expect("stderr");
     assert!(!status.success(), "{err}");
     assert!(err.contains("schema apply"), "{err}");
+    env.drop_all().await;
 }
 
 #[test]

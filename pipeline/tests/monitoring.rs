@@ -252,7 +252,7 @@ async fn every_rule_and_panel_expression_evaluates_against_a_scraped_worker() {
     }
     let started = Instant::now();
     let env = Env::new("monitoring").await;
-    let _worker = env.spawn_worker();
+    let worker = env.spawn_worker();
     env.produce_synthetic(7, 0, 2_000).await;
     // One message no decoder takes: a dead letter, so the by-reason series exists.
     let producer = env.producer();
@@ -363,4 +363,6 @@ async fn every_rule_and_panel_expression_evaluates_against_a_scraped_worker() {
         empty.join("\n  ")
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    drop(worker);
+    env.drop_all().await;
 }

@@ -248,6 +248,7 @@ async fn a_stale_rollup_that_finishes_last_does_not_win() {
         marks(&s[0], &ks).await.is_empty(),
         "no mark left to fix it later"
     );
+    common::drop_keyspace(s[0].session(), &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,6 +348,7 @@ async fn three_rollups_racing_writers_end_exact() {
             );
         }
     }
+    common::drop_keyspace(s[0].session(), &ks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,6 +440,7 @@ async fn dirty_marks_are_bucketed_expire_and_closed_buckets_are_not_read_again()
         ["late:closed"],
         "a new process reads it once; nothing older than the TTL is read"
     );
+    common::drop_keyspace(s[0].session(), &ks).await;
 }
 
 /// A hot topic's minute spread over buckets reads back as if it were one partition: recent
@@ -565,6 +568,7 @@ async fn bucketed_minutes_read_newest_first_page_by_page_and_unfile_exactly() {
             "{topic}"
         );
     }
+    common::drop_keyspace(s[0].session(), &ks).await;
 }
 
 /// `topic`'s recent mentions read page after page (`page` a page, each from the cursor the
@@ -775,6 +779,7 @@ async fn spills_and_reads_back_once(width: u32, n: usize) {
         stored_stats(&store, &ks, topic, minute).await,
         expected(&every)
     );
+    common::drop_keyspace(store.session(), &ks).await;
 }
 
 /// Writers plan: a topic seen above the target is proposed for a minute ahead, at the
@@ -915,6 +920,7 @@ async fn hot_topics_are_planned_ahead_and_early_minutes_fixed_before_writing() {
         "race:a held at {held} buckets by a worker started since, planned at {width}"
     );
     assert_eq!(never, 1);
+    common::drop_keyspace(store.session(), &ks).await;
 }
 
 /// Has `store`, watching for five minutes at `now`, mark the minute it plans, and answers the
@@ -1079,6 +1085,7 @@ async fn minutes_nobody_planned_carry_the_last_marked_plan() {
         .maybe_first_row::<(Option<i32>,)>()
         .expect("row");
     assert!(row.is_some(), "the mark is stored");
+    common::drop_keyspace(store.session(), &ks).await;
 }
 
 /// A new keyspace's first minutes, which no worker was there to plan, carry the plan `schema
@@ -1183,4 +1190,5 @@ async fn a_new_keyspace_plans_its_first_minutes_for_the_expected_rate() {
         plan(minute_of(Utc::now()) - chrono::Duration::minutes(1)).await,
         BTreeSet::new()
     );
+    common::drop_keyspace(session, &ks).await;
 }

@@ -373,11 +373,7 @@ async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
     assert!(!store.delete_signal("t1", "brand").await.expect("delete"));
     assert!(store.load_signals().await.expect("load").1.is_empty());
 
-    store
-        .session()
-        .query_unpaged(format!("DROP KEYSPACE {ks}"), &[])
-        .await
-        .expect("drop keyspace");
+    common::drop_keyspace(store.session(), &ks).await;
 }
 
 /// Mention rows travel in unlogged batches of rows that one replica and shard own, within the
@@ -469,11 +465,7 @@ async fn mention_rows_are_batched_by_owner_within_limits_and_read_back() {
         let back = store.get(&s.id).await.expect("get");
         assert_eq!(back.as_deref(), Some(&s.record[..]), "{} reads back", s.id);
     }
-    store
-        .session()
-        .query_unpaged(format!("DROP KEYSPACE {ks}"), &[])
-        .await
-        .expect("drop keyspace");
+    common::drop_keyspace(store.session(), &ks).await;
 }
 
 /// The cache holds what readers fetched, for its TTL, until a rewrite or delete forgets it.

@@ -230,9 +230,5 @@ async fn tenants_cli_round_trip_on_the_cql_store() {
     })
     .await
     .expect("round trip");
-    store
-        .session()
-        .query_unpaged(format!("DROP KEYSPACE {ks}"), &[])
-        .await
-        .expect("drop keyspace");
+    common::drop_keyspace(store.session(), &ks).await;
 }

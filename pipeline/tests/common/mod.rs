@@ -48,6 +48,16 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
 
+/// Drops keyspace `ks`, at the end of a test that passed. A test that fails keeps its keyspace
+/// for inspection: `deploy/dev/test` drops such leftovers before the next run (`cleanrun
+/// --leftovers`), and so can a developer between plain `cargo test` runs.
+pub async fn drop_keyspace(session: &scylla::client::session::Session, ks: &str) {
+    session
+        .query_unpaged(format!("DROP KEYSPACE {ks}"), &[])
+        .await
+        .expect("drop keyspace");
+}
+
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
