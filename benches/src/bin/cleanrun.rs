@@ -16,12 +16,13 @@
 async fn main() {
     let prefixes: Vec<String> = std::env::args().skip(1).collect();
     if prefixes.is_empty() {
-        eprintln!("usage: cleanrun PREFIX...");
+        eprintln!("usage: cleanrun PREFIX... | cleanrun --leftovers");
         std::process::exit(2);
     }
     let config = pipeline::config::Config::load(None, std::env::vars()).expect("configuration");
     let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-    let dropped = if refs == ["--leftovers"] {
+    let leftovers = refs == ["--leftovers"];
+    let dropped = if leftovers {
         benches::services::drop_leftovers(&config).await
     } else {
         benches::services::drop_runs(&config, &refs).await
@@ -33,7 +34,7 @@ async fn main() {
                 d.keyspaces.len(),
                 d.topics.len()
             );
-            if refs == ["--leftovers"] && !d.keyspaces.is_empty() {
+            if leftovers && !d.keyspaces.is_empty() {
                 println!("cleanrun: keyspaces {}", d.keyspaces.join(" "));
             }
             for f in &d.failures {
