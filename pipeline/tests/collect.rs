@@ -125,13 +125,7 @@ async fn collector_killed_with_sigkill_resumes_without_losing_acknowledged_menti
          reading consumer)"
     );
     drop(consumer);
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", KAFKA)
-            .create()
-            .expect("admin");
-    admin
-        .delete_topics(&[&topic], &rdkafka::admin::AdminOptions::new())
+    common::delete_topics(&[&topic])
         .await
         .expect("delete the topic");
 }

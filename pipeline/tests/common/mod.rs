@@ -58,6 +58,18 @@ pub async fn drop_keyspace(session: &scylla::client::session::Session, ks: &str)
         .expect("drop keyspace");
 }
 
+/// Deletes Kafka topics `names` on the local broker.
+pub async fn delete_topics(names: &[&str]) -> rdkafka::error::KafkaResult<()> {
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .create()?;
+    admin
+        .delete_topics(names, &rdkafka::admin::AdminOptions::new())
+        .await?;
+    Ok(())
+}
+
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -380,15 +380,7 @@ impl Env {
             .session
             .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", self.keyspace), &[])
             .await;
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", KAFKA)
-            .create()
-            .expect("admin");
-        let _ = admin
-            .delete_topics(
-                &[&self.raw, &self.enriched, &self.dlq, &self.alerts],
-                &AdminOptions::new(),
-            )
+        let _ = crate::common::delete_topics(&[&self.raw, &self.enriched, &self.dlq, &self.alerts])
             .await;
     }
 }
