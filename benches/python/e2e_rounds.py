@@ -2,9 +2,10 @@
 
 Usage: e2e_rounds.py ROUNDS_FILE CLK_TCK TRANSFORM_RATE last|summary
 
-Each round appends `pipeline N S0 T0 T1 W0 W1 C0 C1 K0 K1 R0 R1 Q0 Q1 B0 B1` (mentions, stored
-before the clock started, start and end times, then the CPU ticks of the worker, Cassandra,
-Kafka and Redis, the statements and the bytes bound, each before and after) and
+Each round appends `pipeline N S0 T0 T1 W0 W1 C0 C1 K0 K1 R0 R1 Q0 Q1 B0 B1 P0 P1` (mentions,
+stored before the clock started, start and end times, then the CPU ticks of the worker,
+Cassandra, Kafka and Redis, the statements, the bytes bound and the worker's microseconds of CPU
+processing batches, each before and after) and
 `raw RATE CASSANDRA_TICKS`. `last` prints the latest round; `summary` the medians over all
 rounds, and writes the median rate to /tmp/bench-e2e-rate for the latency step.
 """
@@ -34,6 +35,7 @@ def rounds(path, hz):
             "raw_cassandra_us": raw_ticks / hz / n * 1e6,
             "statements": (p[13] - p[12]) / stored,
             "bound": (p[15] - p[14]) / stored,
+            "process_us": (p[17] - p[16]) / stored,
         })
     return out
 
@@ -45,7 +47,9 @@ def main():
         r = all_rounds[-1]
         print(f"round {len(all_rounds)}: the pipeline {r['rate']:,.0f} mentions/s over {r['wall']:.1f} s, "
               f"{r['share']:.0f}% of the raw store's {r['raw']:,.0f}; worker CPU {r['worker_us']:.1f} us a mention "
-              f"({r['worker_us'] / alone:.2f}x the transforms alone, {alone:.1f} us); the services' CPU a mention: "
+              f"({r['worker_us'] / alone:.2f}x the transforms alone, {alone:.1f} us; of it processing batches "
+              f"{r['process_us']:.1f} us, {r['process_us'] / alone:.2f}x the transforms alone, and the rest "
+              f"{r['worker_us'] - r['process_us']:.1f} us); the services' CPU a mention: "
               f"Cassandra {r['cassandra_us']:.1f} us ({r['cassandra_cores'] * 100:.0f}% of one core), "
               f"Kafka {r['kafka_us']:.1f} us, Redis {r['redis_us']:.1f} us; "
               f"Cassandra under the raw store {r['raw_cassandra_us']:.1f} us a mention (with its set-up)")
@@ -56,6 +60,11 @@ def main():
     print(f"sustained: median {med(rates):,.0f} mentions/s ({min(rates):,.0f}-{max(rates):,.0f}) over {len(rates)} rounds")
     print(f"worker CPU per mention: median {med(per):.1f} us ({min(per):.1f}-{max(per):.1f}); the transforms alone "
           f"{alone:.1f} us: {med(per) / alone:.2f}x (goal <= 2x)")
+    proc_us = col("process_us")
+    rest = [r["worker_us"] - r["process_us"] for r in all_rounds]
+    print(f"  of it processing batches (decoding, transforms, encoding): median {med(proc_us):.1f} us "
+          f"({med(proc_us) / alone:.2f}x the transforms alone); the rest (Kafka, CQL, Redis, the runtime): "
+          f"median {med(rest):.1f} us ({med(rest) / med(proc_us):.2f}x the processing)")
     print(f"CQL writes per mention: {med(col('statements')):.2f} requests (one unlogged batch per partition's rows), "
           f"{med(col('bound')):,.0f} bytes bound")
     print(f"the pipeline stores a median {med(shares):.0f}% of the raw store's rate ({min(shares):.0f}-{max(shares):.0f}% "

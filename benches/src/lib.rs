@@ -3,8 +3,6 @@
 
 pub mod services;
 
-use std::time::Duration;
-
 use collectors::{Synthetic, SyntheticConfig};
 use model::Mention;
 
@@ -49,11 +47,4 @@ pub fn corpus(name: &str) -> Option<Vec<Mention>> {
     }
 }
 
-/// CPU time this thread has run so far, in nanoseconds (Linux `/proc/thread-self/schedstat`),
-/// or `None` where that file is missing. Unlike wall-clock time it does not count the time
-/// other processes on a shared machine take the core away.
-pub fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = s.split_whitespace().next()?.parse::<u64>().ok()?;
-    Some(Duration::from_nanos(ns))
-}
+pub use pipeline::telemetry::thread_cpu;

@@ -288,10 +288,12 @@ where
                         let in_flight = telemetry::InFlight::start();
                         pending.push_back(cpu.spawn(move || {
                             let started = std::time::Instant::now();
+                            let cpu_started = telemetry::thread_cpu();
                             let mut out = process_batch(batch, &caps, matcher.as_deref());
                             out.budget = permit;
                             out.in_flight = Some(in_flight);
                             telemetry::stage(Stage::Transform, started.elapsed().as_secs_f64());
+                            telemetry::process_cpu(cpu_started);
                             telemetry::processed(out.stored.len());
                             out
                         }));

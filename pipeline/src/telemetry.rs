@@ -17,6 +17,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const RECEIVED: &str = "backchannel_pipeline_received_mentions_total";
 pub const PROCESSED: &str = "backchannel_pipeline_processed_mentions_total";
+/// CPU time of the CPU workers' batches (decoding, transforms, encoding), unlike
+/// [`STAGE_DURATION`]'s wall time, which also counts the time a busy machine takes the core away.
+pub const PROCESS_CPU: &str = "backchannel_pipeline_process_cpu_microseconds_total";
 pub const STORED: &str = "backchannel_store_written_mentions_total";
 pub const PUBLISHED: &str = "backchannel_publish_enriched_mentions_total";
 pub const DEAD_LETTERS: &str = "backchannel_pipeline_dead_letters_total";
@@ -214,6 +217,11 @@ fn describe() {
     );
     describe_counter!(PROCESSED, Unit::Count, "Mentions decoded and enriched.");
     describe_counter!(
+        PROCESS_CPU,
+        Unit::Microseconds,
+        "CPU time spent processing batches (decoding, transforms, encoding); divided by the processed mentions, the CPU a mention costs there."
+    );
+    describe_counter!(
         STORED,
         Unit::Count,
         "Enriched mentions durably written to the store."
@@ -362,6 +370,7 @@ struct Handles {
     received: Counter,
     batch_size: Histogram,
     processed: Counter,
+    process_cpu: Counter,
     stored: Counter,
     published: Counter,
     stages: [Histogram; Stage::ALL.len()],
@@ -384,6 +393,7 @@ static HANDLES: LazyLock<Handles> = LazyLock::new(|| Handles {
     received: counter!(RECEIVED),
     batch_size: histogram!(BATCH_SIZE),
     processed: counter!(PROCESSED),
+    process_cpu: counter!(PROCESS_CPU),
     stored: counter!(STORED),
     published: counter!(PUBLISHED),
     stages: Stage::ALL.map(|s| histogram!(STAGE_DURATION, "stage" => s.as_str())),
@@ -435,6 +445,23 @@ pub fn dated_ahead(n: u64) {
 /// One dead letter (rare: looked up per call).
 pub fn dead_letter(reason: &'static str) {
     counter!(DEAD_LETTERS, "reason" => reason).increment(1);
+}
+/// CPU time this thread has run so far (Linux `/proc/thread-self/schedstat`), or `None` where
+/// that file is missing. Unlike wall-clock time it does not count the time other processes on a
+/// shared machine take the core away.
+pub fn thread_cpu() -> Option<std::time::Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = s.split_whitespace().next()?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
+}
+/// Adds the CPU time this thread ran since `since` (its [`thread_cpu`] then) to [`PROCESS_CPU`].
+pub fn process_cpu(since: Option<std::time::Duration>) {
+    if let (Some(since), Some(now)) = (since, thread_cpu()) {
+        let us = now.saturating_sub(since).as_micros();
+        HANDLES
+            .process_cpu
+            .increment(u64::try_from(us).unwrap_or(u64::MAX));
+    }
 }
 pub fn stage(stage: Stage, secs: f64) {
     HANDLES.stages[stage as usize].record(secs);
@@ -600,6 +627,7 @@ impl CollectorRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// The gauges the alert rules in deploy/prometheus read are rendered under those names.
     #[test]
@@ -618,6 +646,49 @@ mod tests {
                 "{line} missing in:\n{text}"
             );
         }
+    }
+
+    /// The processing counter adds the CPU time this thread ran, not the time it waited: a
+    /// sleep adds (almost) nothing, a busy loop adds about its length.
+    #[test]
+    fn process_cpu_counts_cpu_time_not_waiting() {
+        let handle = install();
+        let read = || {
+            handle
+                .render()
+                .lines()
+                .find_map(|l| l.strip_prefix(PROCESS_CPU)?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        assert!(thread_cpu().is_some(), "no /proc/thread-self/schedstat");
+        let before = read();
+        let since = thread_cpu();
+        std::thread::sleep(Duration::from_millis(300));
+        process_cpu(since);
+        let slept = read() - before;
+        // Busy until the thread has run 200 ms by its own clock (longer in wall time when other
+        // tests share the cores): the counter must then hold at least that, and no more than
+        // the wall time it took.
+        let since = thread_cpu();
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while thread_cpu().unwrap_or_default()
+            < since.unwrap_or_default() + Duration::from_millis(200)
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+        }
+        process_cpu(since);
+        let wall = started.elapsed().as_micros() as u64;
+        let busy = read() - before - slept;
+        // The kernel updates a running thread's total at its ticks: allow a few either way.
+        assert!(slept < 50_000, "a 300 ms sleep counted {slept} us");
+        assert!(
+            (190_000..=wall + 20_000).contains(&busy),
+            "200 ms of CPU over {wall} us of wall time counted {busy} us"
+        );
     }
 
     #[test]
