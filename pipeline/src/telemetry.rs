@@ -370,7 +370,6 @@ struct Handles {
     received: Counter,
     batch_size: Histogram,
     processed: Counter,
-    process_cpu: Counter,
     stored: Counter,
     published: Counter,
     stages: [Histogram; Stage::ALL.len()],
@@ -393,7 +392,6 @@ static HANDLES: LazyLock<Handles> = LazyLock::new(|| Handles {
     received: counter!(RECEIVED),
     batch_size: histogram!(BATCH_SIZE),
     processed: counter!(PROCESSED),
-    process_cpu: counter!(PROCESS_CPU),
     stored: counter!(STORED),
     published: counter!(PUBLISHED),
     stages: Stage::ALL.map(|s| histogram!(STAGE_DURATION, "stage" => s.as_str())),
@@ -454,13 +452,12 @@ pub fn thread_cpu() -> Option<std::time::Duration> {
     let ns = s.split_whitespace().next()?.parse::<u64>().ok()?;
     Some(std::time::Duration::from_nanos(ns))
 }
-/// Adds the CPU time this thread ran since `since` (its [`thread_cpu`] then) to [`PROCESS_CPU`].
+/// Adds the CPU time this thread ran since `since` (its [`thread_cpu`] then) to [`PROCESS_CPU`]
+/// (once a batch: looked up per call).
 pub fn process_cpu(since: Option<std::time::Duration>) {
     if let (Some(since), Some(now)) = (since, thread_cpu()) {
         let us = now.saturating_sub(since).as_micros();
-        HANDLES
-            .process_cpu
-            .increment(u64::try_from(us).unwrap_or(u64::MAX));
+        counter!(PROCESS_CPU).increment(u64::try_from(us).unwrap_or(u64::MAX));
     }
 }
 pub fn stage(stage: Stage, secs: f64) {
