@@ -4,7 +4,7 @@ Usage: e2e_rounds.py ROUNDS_FILE CLK_TCK TRANSFORM_RATE last|summary
 
 Each round appends `pipeline N S0 T0 T1 W0 W1 C0 C1 K0 K1 R0 R1 Q0 Q1 B0 B1 P0 P1` (mentions,
 stored before the clock started, start and end times, then the CPU ticks of the worker,
-Cassandra, Kafka and Redis, the statements, the bytes bound and the worker's microseconds of CPU
+Cassandra, Kafka and Redis, the statements, the bytes bound and the worker's seconds of CPU
 processing batches, each before and after) and
 `raw RATE CASSANDRA_TICKS`. `last` prints the latest round; `summary` the medians over all
 rounds, and writes the median rate to /tmp/bench-e2e-rate for the latency step.
@@ -35,7 +35,7 @@ def rounds(path, hz):
             "raw_cassandra_us": raw_ticks / hz / n * 1e6,
             "statements": (p[13] - p[12]) / stored,
             "bound": (p[15] - p[14]) / stored,
-            "process_us": (p[17] - p[16]) / stored,
+            "process_us": us(p[17] - p[16]),
         })
     return out
 

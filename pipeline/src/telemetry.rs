@@ -17,9 +17,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const RECEIVED: &str = "backchannel_pipeline_received_mentions_total";
 pub const PROCESSED: &str = "backchannel_pipeline_processed_mentions_total";
-/// CPU time of the CPU workers' batches (decoding, transforms, encoding), unlike
+/// CPU time of each of the CPU workers' batches (decoding, transforms, encoding), unlike
 /// [`STAGE_DURATION`]'s wall time, which also counts the time a busy machine takes the core away.
-pub const PROCESS_CPU: &str = "backchannel_pipeline_process_cpu_microseconds_total";
+/// A histogram for its float `_sum` in seconds (a counter holds whole numbers only).
+pub const PROCESS_CPU: &str = "backchannel_pipeline_process_cpu_seconds";
 pub const STORED: &str = "backchannel_store_written_mentions_total";
 pub const PUBLISHED: &str = "backchannel_publish_enriched_mentions_total";
 pub const DEAD_LETTERS: &str = "backchannel_pipeline_dead_letters_total";
@@ -216,10 +217,10 @@ fn describe() {
         "Mentions placed in a near-duplicate cluster, by outcome (first, earlier, unplaced)."
     );
     describe_counter!(PROCESSED, Unit::Count, "Mentions decoded and enriched.");
-    describe_counter!(
+    describe_histogram!(
         PROCESS_CPU,
-        Unit::Microseconds,
-        "CPU time spent processing batches (decoding, transforms, encoding); divided by the processed mentions, the CPU a mention costs there."
+        Unit::Seconds,
+        "CPU time of processing one batch (decoding, transforms, encoding); the sum divided by the processed mentions is the CPU a mention costs there."
     );
     describe_counter!(
         STORED,
@@ -456,8 +457,7 @@ pub fn thread_cpu() -> Option<std::time::Duration> {
 /// (once a batch: looked up per call).
 pub fn process_cpu(since: Option<std::time::Duration>) {
     if let (Some(since), Some(now)) = (since, thread_cpu()) {
-        let us = now.saturating_sub(since).as_micros();
-        counter!(PROCESS_CPU).increment(u64::try_from(us).unwrap_or(u64::MAX));
+        histogram!(PROCESS_CPU).record(now.saturating_sub(since).as_secs_f64());
     }
 }
 pub fn stage(stage: Stage, secs: f64) {
@@ -654,8 +654,11 @@ mod tests {
             handle
                 .render()
                 .lines()
-                .find_map(|l| l.strip_prefix(PROCESS_CPU)?.trim().parse::<u64>().ok())
-                .unwrap_or(0)
+                .find_map(|l| {
+                    let sum = l.strip_prefix(PROCESS_CPU)?.strip_prefix("_sum")?;
+                    sum.trim().parse::<f64>().ok()
+                })
+                .map_or(0, |secs| (secs * 1e6).round() as u64)
         };
         assert!(thread_cpu().is_some(), "no /proc/thread-self/schedstat");
         let before = read();
