@@ -375,13 +375,23 @@ impl Env {
         self.drop_all().await;
     }
 
+    /// Drops this test's keyspace and topics. Called at the end of a test that passed, so what
+    /// cannot be dropped is not the test's failure: it is said, and `cleanrun --leftovers`
+    /// (run by `deploy/dev/test` before the tests) drops it before the next run.
     pub async fn drop_all(self) {
-        let _ = self
+        if let Err(e) = self
             .session
             .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", self.keyspace), &[])
-            .await;
-        let _ = crate::common::delete_topics(&[&self.raw, &self.enriched, &self.dlq, &self.alerts])
-            .await;
+            .await
+        {
+            eprintln!("left behind: keyspace {}: {e}", self.keyspace);
+        }
+        if let Err(e) =
+            crate::common::delete_topics(&[&self.raw, &self.enriched, &self.dlq, &self.alerts])
+                .await
+        {
+            eprintln!("left behind: {e}");
+        }
     }
 }
 
