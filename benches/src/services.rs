@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
@@ -122,25 +122,17 @@ async fn drop_where(
         .inner()
         .fetch_metadata(None, Duration::from_secs(10))
         .map_err(|e| format!("reading Kafka's topics: {e}"))?;
-    let topics: Vec<String> = metadata
+    let topics: Vec<&str> = metadata
         .topics()
         .iter()
-        .map(|t| t.name().to_owned())
+        .map(|t| t.name())
         .filter(|t| ours(t))
         .collect();
-    if !topics.is_empty() {
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let results = admin
-            .delete_topics(&names, &AdminOptions::new())
-            .await
-            .map_err(|e| format!("deleting topics: {e}"))?;
-        for r in results {
-            match r {
-                Ok(topic) => dropped.topics.push(topic),
-                Err((topic, code)) => dropped.failures.push(format!("topic {topic}: {code}")),
-            }
-        }
-    }
+    let deleted = pipeline::distributed::kafka::delete_topics(&config.kafka, &topics)
+        .await
+        .map_err(|e| e.to_string())?;
+    dropped.topics = deleted.topics;
+    dropped.failures.extend(deleted.refused);
     Ok(dropped)
 }
 

@@ -231,8 +231,7 @@ async fn kafka_publisher_and_consumer_round_trip_and_commit() {
     assert_eq!(batch[0].key.as_deref(), Some(&b"poison"[..]));
     assert_eq!(batch[0].payload, b"{not json");
     drop(dlq_consumer);
-    admin
-        .delete_topics(&[&topic, &dlq], &AdminOptions::new())
+    common::delete_topics(&[&topic, &dlq])
         .await
         .expect("delete topics");
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
@@ -21,6 +22,7 @@ use rdkafka::consumer::{
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::KafkaConfig;
 use crate::error::{Error, Result};
@@ -627,6 +629,42 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<()> {
         // Created or not, look again: creation is asynchronous on the broker.
         tokio::time::sleep(backoff.next_delay()).await;
     }
+}
+
+/// What the brokers answered to [`delete_topics`], topic by topic.
+#[derive(Debug, Default)]
+pub struct Deleted {
+    /// Topics deleted.
+    pub topics: Vec<String>,
+    /// Topics that were not there to delete (never created, or deleted by someone else first).
+    pub absent: Vec<String>,
+    /// Topics the brokers refused to delete, each as `topic NAME: REASON`.
+    pub refused: Vec<String>,
+}
+
+/// Deletes `names` on the brokers `cfg` names. The brokers answer a request for several topics
+/// with a result per topic, so the request succeeding says nothing of each topic: the answer
+/// sorts them into deleted, absent and refused, and the caller decides what a refusal means.
+pub async fn delete_topics(cfg: &KafkaConfig, names: &[&str]) -> Result<Deleted> {
+    let mut deleted = Deleted::default();
+    if names.is_empty() {
+        return Ok(deleted);
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(cfg, ClientConfig::new())?
+        .create()
+        .map_err(|e| Error::queue("creating the admin client", e))?;
+    let results = admin
+        .delete_topics(names, &AdminOptions::new())
+        .await
+        .map_err(|e| Error::queue("deleting topics", e))?;
+    for r in results {
+        match r {
+            Ok(topic) => deleted.topics.push(topic),
+            Err((topic, RDKafkaErrorCode::UnknownTopicOrPartition)) => deleted.absent.push(topic),
+            Err((topic, code)) => deleted.refused.push(format!("topic {topic}: {code}")),
+        }
+    }
+    Ok(deleted)
 }
 
 /// Asks the broker to create `missing`; logs what it answered (another process creating a topic

@@ -63,30 +63,18 @@ pub async fn drop_keyspace(session: &scylla::client::session::Session, ks: &str)
 /// alerts topic nothing published to): the broker answers a request for several topics with a
 /// result per topic, so a refused deletion would otherwise pass unnoticed.
 pub async fn delete_topics(names: &[&str]) -> Result<(), String> {
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", KAFKA)
-            .create()
-            .map_err(|e| format!("admin client: {e}"))?;
-    let results = admin
-        .delete_topics(names, &rdkafka::admin::AdminOptions::new())
+    let config = pipeline::config::Config::load(
+        None,
+        [("BACKCHANNEL__KAFKA__BROKERS".to_owned(), KAFKA.to_owned())],
+    )
+    .map_err(|e| e.to_string())?;
+    let deleted = pipeline::distributed::kafka::delete_topics(&config.kafka, names)
         .await
-        .map_err(|e| format!("deleting topics: {e}"))?;
-    let failed: Vec<String> = results
-        .into_iter()
-        .filter_map(|r| match r {
-            Err((topic, code))
-                if code != rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition =>
-            {
-                Some(format!("topic {topic}: {code}"))
-            }
-            _ => None,
-        })
-        .collect();
-    if failed.is_empty() {
+        .map_err(|e| e.to_string())?;
+    if deleted.refused.is_empty() {
         Ok(())
     } else {
-        Err(failed.join("; "))
+        Err(deleted.refused.join("; "))
     }
 }
 
