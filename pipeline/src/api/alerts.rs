@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::Tenant;
-use super::routes::{not_found, owns};
+use super::routes::{not_found, own_signal};
 use super::{ApiState, error, json};
 use crate::admin::Action;
 use crate::alerts::SignalAlertSettings;
@@ -36,10 +36,8 @@ pub(super) async fn list(
             crate::alerts::store::ALERTS_PER_SIGNAL
         )));
     }
-    match owns(&s, &tenant, &id).await {
-        Ok(true) => {}
-        Ok(false) => return not_found("signal"),
-        Err(r) => return r,
+    if let Err(r) = own_signal(&s, &tenant, &id).await {
+        return r;
     }
     match s.backend.alerts(tenant.to_string(), id, limit).await {
         Ok(alerts) => json(
@@ -71,10 +69,8 @@ pub(super) async fn get_settings(
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Response {
-    match owns(&s, &tenant, &id).await {
-        Ok(true) => {}
-        Ok(false) => return not_found("signal"),
-        Err(r) => return r,
+    if let Err(r) = own_signal(&s, &tenant, &id).await {
+        return r;
     }
     match s.backend.alert_settings(tenant.to_string(), id).await {
         Ok(own) => settings_json(&own.unwrap_or_default()),
@@ -97,10 +93,8 @@ pub(super) async fn put_settings(
     if let Err(e) = own.apply(&DetectorConfig::default()) {
         return error(&e);
     }
-    match owns(&s, &tenant, &id).await {
-        Ok(true) => {}
-        Ok(false) => return not_found("signal"),
-        Err(r) => return r,
+    if let Err(r) = own_signal(&s, &tenant, &id).await {
+        return r;
     }
     match s
         .backend

@@ -82,10 +82,12 @@ fn query_value(s: &str) -> String {
     out
 }
 
-/// Whether `tenant` has a signal `id`.
-pub(super) async fn owns(s: &ApiState, tenant: &str, id: &str) -> Result<bool, Response> {
+/// Passes when `tenant` has a signal `id`; otherwise the response to give: 404 for a signal
+/// that is not the tenant's (another tenant's looks the same as none), or the backend's error.
+pub(super) async fn own_signal(s: &ApiState, tenant: &str, id: &str) -> Result<(), Response> {
     match s.backend.signals(tenant.to_owned()).await {
-        Ok(list) => Ok(list.iter().any(|x| x.id == id)),
+        Ok(list) if list.iter().any(|x| x.id == id) => Ok(()),
+        Ok(_) => Err(not_found("signal")),
         Err(e) => Err(error(&e)),
     }
 }
@@ -97,10 +99,8 @@ pub(super) async fn signal_mentions(
     Path(id): Path<String>,
     Query(q): Query<RecentQuery>,
 ) -> Response {
-    match owns(&s, &tenant, &id).await {
-        Ok(true) => {}
-        Ok(false) => return not_found("signal"),
-        Err(r) => return r,
+    if let Err(r) = own_signal(&s, &tenant, &id).await {
+        return r;
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let before = match q.before.as_deref().map(|b| Before::parse(b).ok_or(b)) {
@@ -210,10 +210,8 @@ pub(super) async fn signal_series(
         ));
     }
     let top = q.top.unwrap_or(5).min(crate::aggregate::TOP_HASHTAGS);
-    match owns(&s, &tenant, &id).await {
-        Ok(true) => {}
-        Ok(false) => return not_found("signal"),
-        Err(r) => return r,
+    if let Err(r) = own_signal(&s, &tenant, &id).await {
+        return r;
     }
     let topic = crate::runtime::signal_topic(&tenant, &id);
     let minutes = match s.backend.series(topic.clone(), from, to).await {
@@ -435,10 +433,8 @@ pub(super) async fn delete_signal(
     Path(id): Path<String>,
 ) -> Response {
     // Look first: deleting a missing signal would still bump the revision everyone polls.
-    match owns(&s, &tenant, &id).await {
-        Ok(true) => {}
-        Ok(false) => return not_found("signal"),
-        Err(r) => return r,
+    if let Err(r) = own_signal(&s, &tenant, &id).await {
+        return r;
     }
     match s.backend.delete_signal(tenant.to_string(), id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
