@@ -1,19 +1,25 @@
 //! The crate's hashing, in one place, by what the keys are:
 //!
-//! - Maps and sets keyed by fixed data or tenants' rules and only *looked up* with mention text
-//!   ([`FastMap`]) use rustc's Fx hash (the `rustc-hash` crate): fast on short
-//!   keys, and nobody posting a mention can choose what goes into them, so flood resistance
-//!   would buy nothing. [`WordSet`] is the exception for the hottest look-up, every token
-//!   against a stop-word list: [`hash_bytes`] measured faster there (see its doc).
-//! - Open-addressing tables that mention text goes *into* (each thread's word cache in
-//!   `signals`) need a seed that enters every chunk of the key: [`hash_bytes_seeded`]. The Fx
-//!   hash cannot serve there: its seed only offsets a hash of the bytes that is the same for
-//!   every seed, so colliding words stay colliding whatever the seed.
+//! - Maps and sets keyed by fixed data (lexicons, lists, the catalogue) and only *looked up*
+//!   with mention text ([`FastMap`]) use rustc's Fx hash (the `rustc-hash` crate): fast on short
+//!   keys, and nobody can choose what goes into them, so flood resistance would buy nothing.
+//!   [`WordSet`] is the exception for the hottest look-up, every token against a stop-word list:
+//!   [`hash_bytes`] measured faster there (see its doc).
+//! - Tables whose keys someone outside chooses need a seed that enters every chunk of the key:
+//!   [`hash_bytes_seeded`] with a [`random_seed`] of their own. That is every table that mention
+//!   text goes *into* (each thread's caches of stems, syllables and signal words), and every
+//!   table built from tenants' rules, which serves every tenant's mentions ([`SeededMap`], the
+//!   signals' word table). The Fx hash cannot serve there: its seed only offsets a hash of the
+//!   bytes that is the same for every seed, so colliding words stay colliding whatever the seed,
+//!   and anyone who can make words collide can make every probe walk one long run of slots.
+//!   The signals' prefix trie keeps Fx: its keys are its own node numbers, handed out as rules
+//!   arrive, each with one byte, so a rule chooses at most which of 256 keys a node gets.
 //! - Fingerprints and the registry version must be the same on every platform, build and run:
 //!   [`word_hash`] and [`Fnv32`].
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use rustc_hash::FxBuildHasher;
 
@@ -24,6 +30,35 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, FxBuildHasher>;
 /// tokens extractor, which checks every token against a stop-word list, took 7.5–7.7 µs per
 /// mention with an Fx-hashed set and 6.4–6.9 with this (CPU time, real corpus, interleaved runs).
 pub(crate) type WordSet<T> = HashSet<T, BuildHasherDefault<BytesHasher>>;
+
+/// A hash map for keys that someone outside chooses: mention text, or tenants' rules. Each map
+/// hashes with [`hash_bytes_seeded`] from a [`random_seed`] of its own, so no poster or tenant
+/// can aim keys at one run of slots.
+pub(crate) type SeededMap<K, V> = HashMap<K, V, Seeded>;
+
+/// The hasher factory of a [`SeededMap`]: a random seed per map.
+#[derive(Debug, Clone)]
+pub(crate) struct Seeded(u64);
+
+impl Default for Seeded {
+    fn default() -> Self {
+        Seeded(random_seed())
+    }
+}
+
+impl BuildHasher for Seeded {
+    type Hasher = BytesHasher;
+    #[inline]
+    fn build_hasher(&self) -> BytesHasher {
+        BytesHasher(self.0)
+    }
+}
+
+/// A seed for one table's hash, from the process's random state: it differs between tables and
+/// between processes.
+pub(crate) fn random_seed() -> u64 {
+    RandomState::new().hash_one(0x5eed_u64)
+}
 
 /// [`hash_bytes`] as a [`Hasher`]: each `write` continues from the state so far.
 #[derive(Debug, Default, Clone, Copy)]
@@ -137,4 +172,44 @@ pub const fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// `n` lower-case words whose unseeded [`hash_bytes`] ends in `bits` zero bits: what anyone
+    /// who knows the hash can post to pile words onto one slot of an unseeded table.
+    pub(crate) fn colliding_words(n: usize, bits: u32) -> Vec<String> {
+        let mask = (1u64 << bits) - 1;
+        (0u64..)
+            .map(|mut i| {
+                let mut w = String::new();
+                loop {
+                    w.push(char::from(b'a' + (i % 26) as u8));
+                    i /= 26;
+                    if i == 0 {
+                        return w;
+                    }
+                }
+            })
+            .filter(|w| hash_bytes(w.as_bytes()) & mask == 0)
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn a_seeded_map_spreads_words_that_collide_unseeded() {
+        let words = colliding_words(400, 10);
+        assert!(words.iter().all(|w| hash_bytes(w.as_bytes()) & 1023 == 0));
+        let seeded = Seeded::default();
+        let slots: HashSet<u64> = words.iter().map(|w| seeded.hash_one(w) & 1023).collect();
+        // 400 keys thrown at random into 1,024 slots fill about 330 of them.
+        assert!(slots.len() > 250, "{} slots", slots.len());
+        assert_ne!(
+            Seeded::default().0,
+            seeded.0,
+            "each map has a seed of its own"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::hash::FastMap;
+use crate::hash::SeededMap;
 
 /// A pattern set compiled into a trie.
 #[derive(Debug)]
@@ -184,7 +184,7 @@ impl Patterns {
 pub(crate) struct Scratch {
     chars: Vec<char>,
     points: Vec<u8>,
-    cache: FastMap<Box<str>, u32>,
+    cache: SeededMap<Box<str>, u32>,
     /// The lexicon's front cache of recent words' facts (see `lexicon::facts`).
     pub(super) front: Vec<[u64; 2]>,
 }

@@ -14,7 +14,7 @@ use super::query::{CmpOp, Expr, Facet, Filter, NumField, TextLeaf};
 use super::trie::Trie;
 use super::words::WordTable;
 use super::{CompileError, FieldLookup, Limits, Signal, SignalSet, parser, registry_fields};
-use crate::hash::FastMap;
+use crate::hash::SeededMap;
 
 /// All tenants' signals, compiled for matching.
 ///
@@ -34,7 +34,7 @@ pub struct Matcher {
     pub(super) cmps: Vec<(NumField, CmpOp, f64)>,
     pub(super) forms: Vec<Form>,
     /// Fact keys (without [`FACT_BIT`]) by facet, then value.
-    pub(super) facts: Vec<FastMap<Box<str>, u32>>,
+    pub(super) facts: Vec<SeededMap<Box<str>, u32>>,
     /// Bit `facet as u32` set when some rule filters on that facet.
     pub(super) facets_used: u32,
     /// The id of `sentiment_compound`, when a rule filters on sentiment.
@@ -196,8 +196,8 @@ struct Builder {
     anchors: Vec<Option<(Vec<u32>, u32)>>,
     flavors: Vec<Flavor>,
     /// Each form's normaliser, words with their keys, and prefixes.
-    forms: Vec<(Normaliser, FastMap<Box<str>, u32>, Trie)>,
-    facts: Vec<FastMap<Box<str>, u32>>,
+    forms: Vec<(Normaliser, SeededMap<Box<str>, u32>, Trie)>,
+    facts: Vec<SeededMap<Box<str>, u32>>,
     /// The anchor cost of each fact key, by fact id.
     fact_costs: Vec<u32>,
     facets_used: u32,
@@ -211,8 +211,11 @@ impl Builder {
             return i as u32;
         }
         self.flavors.push(flavor);
-        self.forms
-            .push((Normaliser::new(flavor), FastMap::default(), Trie::default()));
+        self.forms.push((
+            Normaliser::new(flavor),
+            SeededMap::default(),
+            Trie::default(),
+        ));
         (self.forms.len() - 1) as u32
     }
 
@@ -272,7 +275,7 @@ impl Builder {
                 self.facets_used |= 1 << *facet as u32;
                 let next = self.fact_costs.len() as u32;
                 if self.facts.is_empty() {
-                    self.facts.resize_with(Facet::COUNT, FastMap::default);
+                    self.facts.resize_with(Facet::COUNT, SeededMap::default);
                 }
                 let id = *self.facts[*facet as usize]
                     .entry(v.as_str().into())

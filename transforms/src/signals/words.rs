@@ -12,10 +12,7 @@
 //! posters choose, and the table by rules, which tenants write; neither can aim words at one run
 //! of slots.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-
-use crate::hash::hash_bytes_seeded;
+use crate::hash::{hash_bytes_seeded, random_seed};
 
 /// Most distinct words held before the cache starts afresh.
 pub(super) const CACHE_WORDS: usize = 1 << 16;
@@ -23,11 +20,6 @@ pub(super) const CACHE_WORDS: usize = 1 << 16;
 pub(super) const CACHE_WORD_BYTES: usize = 64;
 /// Twice as many slots as words: probes stay short.
 const SLOTS: usize = 2 * CACHE_WORDS;
-
-/// A seed for a table's hash that differs between tables and processes.
-fn random_seed() -> u64 {
-    RandomState::new().hash_one(0x5eed_u64)
-}
 
 /// The slot index and tag of `b` under `seed`, for a table of `mask + 1` slots.
 #[inline]

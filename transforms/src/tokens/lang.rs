@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::hash::{WordSet, hash_bytes};
+use crate::hash::{WordSet, hash_bytes, hash_bytes_seeded, random_seed};
 
 /// A language we can stem and strip stop words for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,19 +106,32 @@ const FIRST_SLOTS: usize = 1 << 12;
 
 /// Token -> (stem, hash of the stem, is a stop word): an open-addressing table whose keys and
 /// stems sit side by side in one arena, so a hit touches one slot and one arena line and never
-/// allocates.
-#[derive(Debug, Default)]
+/// allocates. Tokens come from what anyone posts, so slots are placed by a hash with a random
+/// seed of this table's own: nobody can aim tokens at one run of slots.
+#[derive(Debug)]
 pub(crate) struct CacheMap {
     /// Power-of-two sized, or empty before first use.
     slots: Vec<Slot>,
     /// Each entry's key bytes followed by its stem bytes.
     arena: String,
     len: usize,
+    seed: u64,
+}
+
+impl Default for CacheMap {
+    fn default() -> Self {
+        CacheMap {
+            slots: Vec::new(),
+            arena: String::new(),
+            len: 0,
+            seed: random_seed(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    /// Hash of the key (never 0; 0 marks an empty slot).
+    /// Seeded hash of the key (never 0; 0 marks an empty slot).
     hash: u64,
     stem_hash: u64,
     at: u32,
@@ -223,7 +236,7 @@ impl Cache<'_> {
     /// whether `token` is a stop word.
     pub(crate) fn stem_with(&mut self, token: &str, found: impl FnOnce(&str, u64)) -> bool {
         let cacheable = !token.is_empty() && token.len() <= CACHE_KEY_MAX;
-        let hash = hash_bytes(token.as_bytes()).max(1);
+        let hash = hash_bytes_seeded(self.map.seed, token.as_bytes()).max(1);
         if cacheable && !self.map.slots.is_empty() {
             let s = self.map.slots[self.map.find(token, hash)];
             if s.hash != 0 {
@@ -258,5 +271,52 @@ fn greek_plain(c: char) -> char {
         'ώ' => 'ω',
         'ς' => 'σ',
         c => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::tests::colliding_words;
+
+    impl CacheMap {
+        /// The most slots a lookup of a cached token walks past its own.
+        fn longest_probe(&self) -> usize {
+            let mask = self.slots.len() - 1;
+            (0..self.slots.len())
+                .filter(|&i| self.slots[i].hash != 0)
+                .map(|i| i.wrapping_sub(self.slots[i].hash as usize) & mask)
+                .max()
+                .unwrap_or(0)
+        }
+    }
+
+    #[test]
+    fn posted_words_cannot_pile_onto_one_run_of_slots() {
+        // 500 words that all land on slot 0 of the first 4,096 slots under the unseeded hash.
+        let words = colliding_words(500, FIRST_SLOTS.trailing_zeros());
+        let en = Lang::from_code("en").unwrap();
+        let mut map = CacheMap::default();
+        let mut cache = Cache {
+            lang: en,
+            map: &mut map,
+        };
+        for w in &words {
+            cache.stem_with(w, |_, _| {});
+        }
+        assert_eq!(map.len, words.len());
+        assert_eq!(map.slots.len(), FIRST_SLOTS);
+        // Unseeded, the last of them would walk 499 slots; at this load, a run of 40 has a
+        // probability far below one in a billion.
+        assert!(map.longest_probe() < 40, "{}", map.longest_probe());
+        let mut cache = Cache {
+            lang: en,
+            map: &mut map,
+        };
+        for w in &words {
+            let mut got = String::new();
+            cache.stem_with(w, |s, _| got = s.to_owned());
+            assert_eq!(got, en.stem(w), "cached stem of {w}");
+        }
     }
 }
