@@ -398,6 +398,51 @@ async fn websocket_resumes_from_its_cursor_with_exactly_the_matched_set() {
     assert_eq!(as_truth(&seen), truth);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_sends_a_large_message_is_disconnected_and_others_keep_streaming() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut rig = Rig::start(&[]).await;
+    let (_, key) = rig.acme.clone();
+    let connect = async || {
+        let mut req = format!("ws://{}/v1/ws", rig.addr)
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {key}").parse().expect("header"),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+        assert_eq!(ws_next(&mut ws).await.kind(), "heartbeat");
+        ws
+    };
+    let mut hostile = connect().await;
+    let mut other = connect().await;
+    // A small message is ignored; 1 MiB would sit in the server's memory if it were read whole.
+    hostile
+        .send(Message::text("hello"))
+        .await
+        .expect("a small message");
+    let _ = hostile.send(Message::text("x".repeat(1 << 20))).await;
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match hostile.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept a client that sent 1 MiB");
+    let mentions = rig.produce(200).await;
+    let truth = rig.truth(&mentions, &rig.acme.0);
+    let mut seen = Vec::new();
+    let lagged = read_until(async || ws_next(&mut other).await, &mut seen, truth.len()).await;
+    assert!(lagged.is_empty(), "{lagged:?}");
+    assert_eq!(as_truth(&seen), truth);
+}
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

@@ -286,8 +286,14 @@ pub(super) async fn sse(
     Sse::new(events).into_response()
 }
 
+/// The largest frame and message a WebSocket client may send. Clients send nothing but control
+/// frames (at most 125 bytes) and what is ignored; without this, each connection would buffer
+/// up to tungstenite's default of 64 MiB per message, outside every byte budget.
+const WS_CLIENT_MESSAGE_MAX: usize = 4 * 1024;
+
 /// `GET /v1/ws`: a WebSocket carrying the same events as text messages. The client sends
-/// nothing (anything it sends is ignored); closing either side ends the stream.
+/// nothing (anything it sends is ignored, and a message over [`WS_CLIENT_MESSAGE_MAX`] closes
+/// the connection); closing either side ends the stream.
 pub(super) async fn ws(
     State(s): State<ApiState>,
     Extension(Tenant(tenant)): Extension<Tenant>,
@@ -298,7 +304,10 @@ pub(super) async fn ws(
         Ok(c) => c,
         Err(r) => return r,
     };
-    upgrade.on_upgrade(move |socket| pump(conn, socket))
+    upgrade
+        .max_frame_size(WS_CLIENT_MESSAGE_MAX)
+        .max_message_size(WS_CLIENT_MESSAGE_MAX)
+        .on_upgrade(move |socket| pump(conn, socket))
 }
 
 async fn pump(mut conn: Conn, mut socket: WebSocket) {
