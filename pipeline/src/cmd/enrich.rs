@@ -2,7 +2,7 @@
 //! JSON lines (a bad line yields `{"error": {...}}` naming the line and the reason), or an Avro
 //! object container file (bad lines reported on stderr).
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 
 use crate::error::{Error, Result};
 
@@ -69,12 +69,7 @@ fn each_mention(
     limits: model::DecodeLimits,
     mut f: impl FnMut(usize, std::result::Result<model::Mention, model::DecodeError>) -> Result<()>,
 ) -> Result<()> {
-    for (i, line) in std::io::stdin().lock().split(b'\n').enumerate() {
-        let mut line = line?;
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        f(i, model::Mention::decode(&line, limits))?;
-    }
-    Ok(())
+    super::each_line(std::io::stdin().lock(), limits.max_bytes, |i, line| {
+        f(i, super::decode_line(line, limits))
+    })
 }

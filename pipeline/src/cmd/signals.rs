@@ -61,13 +61,13 @@ pub fn test(
     );
     let mut record = transforms::Record::new();
     let (mut matched, mut total) = (0, 0);
-    for (i, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+    let limits = model::DecodeLimits::default();
+    super::each_line(input, limits.max_bytes, |i, line| {
+        if line.is_ok_and(|l| l.iter().all(u8::is_ascii_whitespace)) {
+            return Ok(());
         }
         total += 1;
-        let m = match model::Mention::decode(line.as_bytes(), Default::default()) {
+        let m = match super::decode_line(line, limits) {
             Ok(m) => m,
             Err(e) => {
                 writeln!(
@@ -75,7 +75,7 @@ pub fn test(
                     "{}",
                     serde_json::json!({"line": i + 1, "error": e.to_string()})
                 )?;
-                continue;
+                return Ok(());
             }
         };
         let hits = transforms::enrich_and_match(&m, &mut record, Some(&matcher));
@@ -97,7 +97,8 @@ pub fn test(
                 serde_json::json!({"line": i + 1, "id": m.id, "highlights": hit.highlights, "matched_text": snippets, "text": m.text})
             )?;
         }
-    }
+        Ok(())
+    })?;
     Ok((matched, total))
 }
 
@@ -114,22 +115,29 @@ mod tests {
 
     #[test]
     fn test_command_reports_matches_with_highlights() {
+        // Line 4 is not UTF-8 and line 5 is over the 1 MiB payload limit: each is reported
+        // on its own line and the lines after them are still read.
+        let mut invalid = mention("acme phone").into_bytes();
+        invalid.insert(invalid.len() - 2, 0xff);
+        let huge = mention(&"acme phone ".repeat(200_000)).into_bytes();
         let input = [
-            mention("I love my new Acme phone"),
-            mention("nothing to see"),
-            "{bad".into(),
-            mention("ACME support is slow"),
+            mention("I love my new Acme phone").into_bytes(),
+            mention("nothing to see").into_bytes(),
+            b"{bad".to_vec(),
+            invalid,
+            huge.clone(),
+            mention("ACME support is slow").into_bytes(),
         ]
-        .join("\n");
+        .join(&b'\n');
         let mut out = Vec::new();
         let (matched, total) = test(
             "acme AND (phone OR support)",
             SignalOptions::default(),
-            input.as_bytes(),
+            &input[..],
             &mut out,
         )
         .expect("runs");
-        assert_eq!((matched, total), (2, 4));
+        assert_eq!((matched, total), (2, 6));
         let text = String::from_utf8(out).expect("utf8");
         assert!(
             text.contains("\"matched_text\":[\"Acme\",\"phone\"]"),
@@ -139,6 +147,16 @@ mod tests {
             text.contains("\"error\":\"malformed JSON") && text.contains("\"line\":3}"),
             "bad lines are reported: {text}"
         );
+        assert!(
+            text.contains("\"error\":\"invalid UTF-8") && text.contains("\"line\":4}"),
+            "{text}"
+        );
+        let too_large = format!(
+            "{{\"error\":\"payload of {} bytes exceeds the limit of 1048576 bytes\",\"line\":5}}",
+            huge.len()
+        );
+        assert!(text.contains(&too_large), "{text}");
+        assert!(text.contains("\"line\":6,"), "read on after them: {text}");
         let err = test(
             "acme AND (",
             SignalOptions::default(),
