@@ -15,25 +15,33 @@
 //! Answers: `202` with `{"accepted":n,"rejected":m,"errors":[{"record":i,"reason":…}]}` (the
 //! first 20 rejected records; `record` is the line or array index); `401` without the right
 //! token; `404` for an unknown `<format>`; `413` over the body limit; `415` for another content
-//! type; `503` with `Retry-After` when the consumer is behind —
-//! backpressure is an answer, not a hung request. A 202 means "queued for the pipeline", not
-//! "durable": a pusher that needs more should resend, since ids make that harmless.
+//! type; `503` with `Retry-After` when the consumer is behind or the bodies in progress already
+//! hold `max_in_flight_bytes` — backpressure is an answer, not a hung request. A 202 means
+//! "queued for the pipeline", not "durable": a pusher that needs more should resend, since ids
+//! make that harmless.
+//!
+//! Memory is bounded by bytes: the token is checked before a byte of the body is read, and a
+//! request is admitted only once its body (its `Content-Length`, or `max_body_bytes` when it
+//! sends none) fits in `max_in_flight_bytes` with the bodies already in progress.
 //!
 //! Pushes have no cursor: items carry `None`, and nothing is checkpointed.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use model::{DecodeLimits, Mention, Source};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use crate::common::{
     CollectorError, Cursor, Emitter, ItemStream, MentionRejected, Secret, SecretRef,
@@ -53,6 +61,10 @@ pub struct WebhookConfig {
     /// Largest accepted request body in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The most bytes of request bodies held at once, over all requests in progress; at least
+    /// `max_body_bytes`.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight_bytes: usize,
     /// How long a request may wait for room in the pipeline before it is answered `503`, in a
     /// human duration (`"2s"`).
     #[serde(default = "default_queue_wait", with = "crate::common::duration")]
@@ -65,6 +77,9 @@ fn default_path() -> String {
 fn default_max_body() -> usize {
     4 << 20
 }
+fn default_max_in_flight() -> usize {
+    64 << 20
+}
 fn default_queue_wait() -> Duration {
     Duration::from_secs(2)
 }
@@ -76,6 +91,7 @@ pub struct Webhook {
     path: String,
     token: Secret,
     max_body: usize,
+    max_in_flight: usize,
     queue_wait: Duration,
 }
 
@@ -86,6 +102,15 @@ impl Webhook {
             return Err(CollectorError::Config(format!(
                 "webhook.path: expected a path like \"/ingest\", got {:?}",
                 cfg.path
+            )));
+        }
+        if cfg.max_in_flight_bytes < cfg.max_body_bytes
+            || u32::try_from(cfg.max_body_bytes).is_err()
+        {
+            return Err(CollectorError::Config(format!(
+                "webhook.max_in_flight_bytes ({}) must be at least max_body_bytes ({}), which \
+                 must be under 4 GiB: a body of the largest size must fit",
+                cfg.max_in_flight_bytes, cfg.max_body_bytes
             )));
         }
         let token = cfg.token.resolve("webhook.token")?;
@@ -99,6 +124,7 @@ impl Webhook {
             path: cfg.path,
             token,
             max_body: cfg.max_body_bytes,
+            max_in_flight: cfg.max_in_flight_bytes,
             queue_wait: cfg.queue_wait,
         })
     }
@@ -119,10 +145,12 @@ impl Webhook {
             token: self.token,
             max_record: self.max_body,
             queue_wait: self.queue_wait,
+            in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
         };
         let app = Router::new()
             .route(&self.path, post(ingest_canonical))
             .route(&format!("{}/{{format}}", self.path), post(ingest_native))
+            .layer(middleware::from_fn_with_state(state.clone(), admit))
             .layer(DefaultBodyLimit::max(self.max_body))
             .with_state(state);
         axum::serve(self.listener, app)
@@ -137,6 +165,45 @@ struct AppState {
     token: Secret,
     max_record: usize,
     queue_wait: Duration,
+    /// One permit a byte of `max_in_flight_bytes`.
+    in_flight: Arc<Semaphore>,
+}
+
+/// Runs before the body is read: refuses a request without the token, and holds the room its
+/// body may take in `in_flight` until its answer is made (up to `queue_wait` to get it).
+async fn admit(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let authorized = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| st.token.matches(t.trim()));
+    if !authorized {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong bearer token\n",
+        )
+            .into_response();
+    }
+    // A larger declared body is refused by the body limit before it is read.
+    let body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .map_or(st.max_record, |n| n.min(st.max_record))
+        .max(1);
+    let room = u32::try_from(body).unwrap_or(u32::MAX);
+    let permit = tokio::time::timeout(st.queue_wait, st.in_flight.acquire_many(room)).await;
+    let Ok(Ok(_permit)) = permit else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            axum::Json(json!({"accepted": 0, "error": "too many bytes in flight; retry"})),
+        )
+            .into_response();
+    };
+    next.run(req).await
 }
 
 /// The native endpoint's query: `server`, the Mastodon host whose status ids these are.
@@ -166,19 +233,6 @@ async fn ingest(
     server: Option<String>,
     body: Bytes,
 ) -> Response {
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| st.token.matches(t.trim()));
-    if !authorized {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "missing or wrong bearer token\n",
-        )
-            .into_response();
-    }
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

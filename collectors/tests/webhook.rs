@@ -17,6 +17,10 @@ struct Fixture {
 }
 
 async fn start(max_body: usize, queue_wait: Duration) -> Fixture {
+    start_with(max_body, 4 * max_body, queue_wait).await
+}
+
+async fn start_with(max_body: usize, max_in_flight: usize, queue_wait: Duration) -> Fixture {
     let mut token = tempfile::NamedTempFile::new().expect("temp");
     writeln!(token, "s3cret").expect("write");
     let hook = Webhook::bind(WebhookConfig {
@@ -27,6 +31,7 @@ async fn start(max_body: usize, queue_wait: Duration) -> Fixture {
             file: Some(token.path().to_owned()),
         },
         max_body_bytes: max_body,
+        max_in_flight_bytes: max_in_flight,
         queue_wait,
     })
     .await
@@ -156,6 +161,107 @@ async fn refuses_wrong_tokens_big_bodies_and_other_content_types() {
         .await
         .expect("send");
     assert_eq!(r.status(), 404);
+}
+
+/// Sends a request's head on a raw connection, declaring a body of `len` bytes and sending none
+/// of it, as a slow or hostile client would.
+async fn head_only(url: &str, token: &str, len: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("addr");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /ingest HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.expect("write");
+    conn
+}
+
+#[tokio::test]
+async fn the_token_is_checked_before_the_body_is_read() {
+    use tokio::io::AsyncReadExt;
+    let fx = start(10_000, Duration::from_secs(1)).await;
+    let mut conn = head_only(&fx.url, "wrong", 10_000).await;
+    let mut answer = vec![0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .expect("read");
+    assert_eq!(&answer, b"HTTP/1.1 401");
+}
+
+#[tokio::test]
+async fn a_budget_smaller_than_one_body_is_a_config_error() {
+    let err = Webhook::bind(WebhookConfig {
+        listen: "127.0.0.1:0".into(),
+        path: "/ingest".into(),
+        token: SecretRef {
+            env: Some("UNUSED".into()),
+            file: None,
+        },
+        max_body_bytes: 10_000,
+        max_in_flight_bytes: 5_000,
+        queue_wait: Duration::from_secs(1),
+    })
+    .await
+    .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("webhook.max_in_flight_bytes (5000)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bodies_in_progress_are_bounded_by_bytes() {
+    let fx = start_with(10_000, 10_000, Duration::from_millis(300)).await;
+    let c = client();
+    let push = async || {
+        let r = c
+            .post(&fx.url)
+            .bearer_auth("s3cret")
+            .body(mention_json(1))
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        let retry = r.headers().get("retry-after").cloned();
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.bytes().await.expect("body")).expect("json");
+        (status, retry, v)
+    };
+    // A client that declares the largest body and sends none of it holds all the room: the
+    // next push waits `queue_wait` for room, then is answered 503.
+    let stalled = head_only(&fx.url, "s3cret", 10_000).await;
+    let mut refused = None;
+    for _ in 0..20 {
+        match push().await {
+            (503, retry, v) => {
+                refused = Some((retry, v));
+                break;
+            }
+            (status, _, v) => assert_eq!(status, 202, "{v}"),
+        }
+    }
+    let (retry, v) = refused.expect("a push refused while the room is held");
+    assert_eq!(retry.expect("Retry-After"), "1");
+    assert_eq!(v["error"], "too many bytes in flight; retry", "{v}");
+    // Its connection gone, its room is free again.
+    drop(stalled);
+    let mut accepted = false;
+    for _ in 0..20 {
+        let (status, _, v) = push().await;
+        if status == 202 {
+            assert_eq!(v["accepted"], 1, "{v}");
+            accepted = true;
+            break;
+        }
+    }
+    assert!(accepted, "the room of a closed connection is given back");
 }
 
 #[tokio::test]
