@@ -43,7 +43,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -118,7 +118,13 @@ pub fn router(
     // The document is public: a client reads it before it has a key.
     let mut app = v1.route("/v1/openapi.json", get(openapi));
     if state.operator_key.is_some() {
-        app = app.route("/admin/v1/manage", post(manage));
+        app = app.route(
+            "/admin/v1/manage",
+            post(manage).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                operator,
+            )),
+        );
     }
     app.merge(dashboard::router()).with_state(state)
 }
@@ -180,15 +186,24 @@ fn same_secret(given: &str, expected: &str) -> bool {
             == 0
 }
 
-/// `POST /admin/v1/manage`: one operator action, authorised by the operator key.
-async fn manage(State(s): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    let authorised = match (auth::bearer(&headers), &s.operator_key) {
+/// Lets through only requests with the operator key, before a byte of their body is read.
+async fn operator(
+    State(s): State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let authorised = match (auth::bearer(req.headers()), &s.operator_key) {
         (Some(given), Some(expected)) => same_secret(given, expected),
         _ => false,
     };
     if !authorised {
         return auth::unauthorized("this endpoint needs the operator key");
     }
+    next.run(req).await
+}
+
+/// `POST /admin/v1/manage`: one operator action, let through by [`operator`].
+async fn manage(State(s): State<ApiState>, body: Bytes) -> Response {
     let action: crate::admin::Action = match serde_json::from_slice(&body) {
         Ok(a) => a,
         Err(e) => return error(&Error::Config(format!("body: {e}"))),

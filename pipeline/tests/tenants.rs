@@ -136,6 +136,24 @@ async fn tenants_cli_goes_through_the_running_pipeline_with_the_operator_key() {
     )
     .await
     .expect("serve");
+    // A wrong key is answered before the body is read: this request declares one and sends
+    // none of it.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST /admin/v1/manage HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+            "x".repeat(40)
+        );
+        conn.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut answer))
+            .await
+            .expect("answered without waiting for the body")
+            .expect("read");
+        assert_eq!(&answer, b"HTTP/1.1 401");
+    }
     let mut vars = embedded_vars(dir.path());
     vars.push(("BACKCHANNEL__API__LISTEN".to_owned(), addr.to_string()));
     let run = move |vars: Vec<(String, String)>, args: Vec<&'static str>| {
