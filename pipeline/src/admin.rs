@@ -85,6 +85,7 @@ fn out(s: String) -> Reply {
 pub async fn apply<S: SignalStore + TenantStore + AlertStore>(
     store: &S,
     action: Action,
+    webhook: &crate::alerts::webhook::WebhookSettings,
 ) -> Result<Reply> {
     Ok(match action {
         Action::PutSignal {
@@ -163,7 +164,7 @@ pub async fn apply<S: SignalStore + TenantStore + AlertStore>(
             let Some(hook) = store.webhook(&tenant).await? else {
                 return Err(Error::Config(format!("tenant {tenant:?} has no webhook")));
             };
-            out(alerts::webhook::test(&tenant, hook).await?)
+            out(alerts::webhook::test(&tenant, hook, webhook).await?)
         }
     })
 }
@@ -178,13 +179,14 @@ fn json_lines<T: Serialize>(items: &[T]) -> String {
 
 /// Runs `action` on the configured store, or through the running embedded pipeline that holds it.
 pub async fn manage(config: &Config, action: Action) -> Result<Reply> {
+    let webhook = config.alerts.settings()?.webhook;
     match config.pipeline.mode {
         Mode::Distributed => {
             let store = crate::services::scylla_store(config).await?;
-            apply(&store, action).await
+            apply(&store, action, &webhook).await
         }
         Mode::Embedded => match crate::embedded::RedbStore::open(&config.embedded.data_dir) {
-            Ok(store) => apply(&store, action).await,
+            Ok(store) => apply(&store, action, &webhook).await,
             Err(Error::StoreInUse { .. }) => via_http(config, action).await,
             Err(e) => Err(e),
         },

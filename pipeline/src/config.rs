@@ -55,6 +55,9 @@ pub struct AlertsConfig {
     pub webhook_timeout: String,
     pub webhook_attempts: u32,
     pub webhook_concurrency: usize,
+    /// Whether webhooks may be at loopback, private and other non-public addresses.
+    #[serde(default)]
+    pub webhook_private_addresses: bool,
     #[serde(default)]
     pub detector: crate::alerts::detect::DetectorConfig,
 }

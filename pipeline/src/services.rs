@@ -190,12 +190,16 @@ pub fn redis_cache(config: &Config) -> Result<RedisCache> {
     .map(|c| c.with_cluster_window(window))
 }
 
-/// The client API over a store and its cache.
+/// The client API over a store and its cache, testing webhooks as `alerts` delivers to them.
 pub fn api<S: Store + SignalStore + TenantStore + crate::alerts::AlertStore, K: Cache>(
+    config: &Config,
     store: &Arc<S>,
     cache: &Arc<K>,
-) -> Arc<dyn Backend> {
-    Arc::new(StoreBackend::new(store.clone(), cache.clone()))
+) -> Result<Arc<dyn Backend>> {
+    let webhook = config.alerts.settings()?.webhook;
+    Ok(Arc::new(
+        StoreBackend::new(store.clone(), cache.clone()).with_webhook(webhook),
+    ))
 }
 
 /// Serves `/metrics` and the health checks on `metrics.listen`, and returns the bound address

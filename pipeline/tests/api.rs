@@ -400,6 +400,31 @@ async fn two_tenants_every_endpoint<S: Store + SignalStore + TenantStore + Alert
         "the secret is shown once: {got}"
     );
     assert_eq!(a.status("GET", "/v1/webhook").await, StatusCode::NOT_FOUND);
+    // A hook inside the operator's network, here this API's own address and a name for it, is
+    // never connected to: the test says why, and nothing about what answers there.
+    let port = g.base.rsplit(':').next().unwrap_or_default().to_owned();
+    for (url, why) in [
+        (
+            format!("{}/admin/v1/manage", g.base),
+            "127.0.0.1 is not a public address",
+        ),
+        (
+            format!("http://localhost:{port}/v1/signals"),
+            "localhost resolves to no public address",
+        ),
+    ] {
+        let hook = serde_json::json!({ "url": url });
+        assert_eq!(
+            g.call("PUT", "/v1/webhook", Some(hook)).await.0,
+            StatusCode::OK
+        );
+        let (s, _, tested) = g.call("POST", "/v1/webhook/test", None).await;
+        assert_eq!(s, StatusCode::BAD_GATEWAY, "{tested}");
+        assert!(
+            tested["error"].as_str().unwrap_or_default().contains(why),
+            "{tested}"
+        );
+    }
     let bad = serde_json::json!({ "url": "file:///etc/passwd" });
     assert_eq!(
         a.call("PUT", "/v1/webhook", Some(bad)).await.0,

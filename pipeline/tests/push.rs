@@ -86,7 +86,7 @@ impl Rig {
                 .await
                 .expect("signal");
         }
-        let api = services::api(&svc.store, &svc.cache);
+        let api = services::api(&config, &svc.store, &svc.cache).expect("api");
         let hub = svc.hub.clone();
         let addr = services::serve_api(&config, api, Some(svc.hub.clone()))
             .await

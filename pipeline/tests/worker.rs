@@ -727,6 +727,8 @@ async fn e2e_a_spike_is_alerted_once_by_two_workers_stored_published_and_deliver
         ("ALERTS__DETECTOR__WARMUP_MINUTES", "60"),
         // The signal's life starts with the history below: before it, nothing to learn.
         ("ALERTS__HISTORY", "124m"),
+        // The receiver below is on 127.0.0.1.
+        ("ALERTS__WEBHOOK_PRIVATE_ADDRESSES", "true"),
     ] {
         env.extra_env
             .push((format!("BACKCHANNEL__{key}"), value.to_owned()));

@@ -84,6 +84,7 @@ impl AlertsConfig {
             webhook: WebhookSettings {
                 timeout: d("webhook_timeout", &self.webhook_timeout)?,
                 max_attempts: self.webhook_attempts,
+                private_addresses: self.webhook_private_addresses,
                 ..WebhookSettings::default()
             },
             webhook_concurrency: self.webhook_concurrency,
@@ -707,6 +708,8 @@ mod tests {
                 .settings()
                 .expect("settings");
         settings.history = Duration::from_secs(8 * 3600);
+        // The tests' receiver is on 127.0.0.1.
+        settings.webhook.private_addresses = true;
         let now = Utc::now();
         let upto = minute_of(now - chrono::Duration::from_std(settings.settle).expect("settle"));
         // Seven and a half hours of 4-6 ordinary mentions a minute, then three minutes of 40

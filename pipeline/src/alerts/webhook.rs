@@ -13,7 +13,18 @@
 //! Any other answer (a 4xx: the receiver refuses the request itself) is final at once. A delivery
 //! that is final without a 2xx, or that used up its attempts, goes to the dead-letter topic with
 //! reason `webhook_undeliverable`: the event itself is data, and nothing else waits on it.
+//!
+//! Tenants choose the URLs, and the process sits inside the operator's network, so by default a
+//! delivery only connects to public addresses ([`is_public`]): a hook at `127.0.0.1`, at a cloud
+//! metadata address or at a name that resolves only to private ones is undeliverable, before a
+//! connection is made (names are checked as they resolve, so a name cannot point elsewhere between
+//! a check and the connection). Otherwise tenants could reach the process's own admin endpoint or
+//! the services beside it, and map the network from which attempts fail how. The check needs a
+//! direct connection, so such deliveries ignore proxy settings. An operator whose receivers are
+//! internal (or reached through a proxy) sets `alerts.webhook_private_addresses = true`.
 
+use std::error::Error as _;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +72,9 @@ pub struct WebhookSettings {
     /// Deliveries waiting to be sent; beyond it, new ones are dead-lettered at once rather
     /// than held in memory without bound.
     pub queue: usize,
+    /// Whether hooks may be at loopback, private, link-local and other non-public addresses
+    /// (`alerts.webhook_private_addresses`; off by default).
+    pub private_addresses: bool,
 }
 
 impl Default for WebhookSettings {
@@ -73,6 +87,7 @@ impl Default for WebhookSettings {
                 max: Duration::from_secs(60),
             },
             queue: 10_000,
+            private_addresses: false,
         }
     }
 }
@@ -161,6 +176,17 @@ pub async fn deliver(
     d: &Delivery,
     settings: &WebhookSettings,
 ) -> Outcome {
+    // Names are checked as they resolve ([`PublicOnly`]); an address in the URL is never
+    // resolved, so it is checked here.
+    if !settings.private_addresses
+        && let Some(ip) = url_ip(&d.hook.url)
+        && !is_public(ip)
+    {
+        return Outcome::Undeliverable {
+            attempts: 1,
+            reason: format!("{ip} is not a public address (alerts.webhook_private_addresses)"),
+        };
+    }
     let mut backoff = Backoff::new(settings.backoff);
     let mut attempt = 0;
     loop {
@@ -189,7 +215,7 @@ pub async fn deliver(
                 let wait = collectors::common::backoff::retry_after(r.headers(), Utc::now());
                 (retry, format!("answered {status}"), wait)
             }
-            Err(e) => (true, format!("{e}"), None),
+            Err(e) => (true, with_causes(&e), None),
         };
         if !retry || attempt >= settings.max_attempts {
             return Outcome::Undeliverable {
@@ -210,12 +236,105 @@ pub async fn deliver(
 /// tenant never named).
 fn client(settings: &WebhookSettings) -> crate::Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("backchannel-alerts/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(settings.timeout)
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none());
+    if !settings.private_addresses {
+        // Through a proxy, the proxy would resolve the hook's name, unchecked.
+        builder = builder.dns_resolver(Arc::new(PublicOnly)).no_proxy();
+    }
+    builder
         .build()
         .map_err(|e| crate::Error::internal("webhook HTTP client", e))
+}
+
+/// An error and its causes, `: `-joined (reqwest's own text alone says only that sending failed).
+fn with_causes(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// Resolves a hook's host name to its public addresses only, and fails if it has none.
+#[derive(Debug)]
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> =
+                all.iter().copied().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no public address (alerts.webhook_private_addresses)"
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The host of `url` when it is an IP address.
+fn url_ip(url: &str) -> Option<IpAddr> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Whether `ip` is reachable on the public internet: not loopback, private (RFC 1918, IPv6
+/// unique local), link-local (cloud metadata services live there), shared (RFC 6598), this
+/// network, documentation, benchmarking, multicast, broadcast or reserved; an IPv6 address
+/// that embeds an IPv4 one (mapped, compatible, NAT64) is judged by that one.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            let embedded = std::net::Ipv4Addr::from_bits(v6.to_bits() as u32);
+            if seg[..5] == [0; 5]
+                && (seg[5] == 0xffff || seg[5] == 0)
+                && !v6.is_loopback()
+                && !v6.is_unspecified()
+            {
+                return is_public(IpAddr::V4(embedded));
+            }
+            if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0; 4] {
+                return is_public(IpAddr::V4(embedded));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8))
+        }
+    }
 }
 
 /// A new webhook for `tenant` at `url` with a fresh random secret (256 bits, hex). The URL
@@ -244,10 +363,14 @@ pub fn create(tenant: &str, url: &str) -> crate::Result<Webhook> {
 }
 
 /// Sends one test event (`{"type":"test",…}`) to `hook` now, once, and says how it went.
-pub async fn test(tenant: &str, hook: Webhook) -> crate::Result<String> {
+pub async fn test(
+    tenant: &str,
+    hook: Webhook,
+    settings: &WebhookSettings,
+) -> crate::Result<String> {
     let settings = WebhookSettings {
         max_attempts: 1,
-        ..WebhookSettings::default()
+        ..*settings
     };
     let client = client(&settings)?;
     let now = Utc::now();
@@ -488,6 +611,110 @@ mod tests {
         }
     }
 
+    #[test]
+    fn only_public_addresses_are_public() {
+        let not_public = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+        ];
+        for ip in not_public {
+            assert!(!is_public(ip.parse().expect(ip)), "{ip} is not public");
+        }
+        let public = [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ];
+        for ip in public {
+            assert!(is_public(ip.parse().expect(ip)), "{ip} is public");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn by_default_a_hook_at_a_private_address_is_never_connected_to() {
+        let rx = Arc::new(Receiver::default());
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(rx.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let defaults = WebhookSettings {
+            max_attempts: 1,
+            ..WebhookSettings::default()
+        };
+        let deliver_to = async |url: String, settings: &WebhookSettings| {
+            let d = Delivery {
+                id: "ok-1".into(),
+                hook: Webhook {
+                    url,
+                    secret: SECRET.to_owned(),
+                },
+                body: b"{}".to_vec(),
+            };
+            deliver(&client(settings).expect("client"), &d, settings).await
+        };
+        // An address in the URL, in two spellings, and a name that resolves to loopback.
+        for url in [
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://2130706433:{port}/hook"),
+            format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+            format!("http://localhost:{port}/hook"),
+        ] {
+            match deliver_to(url.clone(), &defaults).await {
+                Outcome::Undeliverable { reason, .. } => assert!(
+                    reason.contains("not a public address")
+                        || reason.contains("resolves to no public address"),
+                    "{url}: {reason}"
+                ),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert!(
+            rx.seen.lock().expect("lock").is_empty(),
+            "nothing reached it"
+        );
+        // With the operator's consent, the same hook is delivered to.
+        let internal = WebhookSettings {
+            private_addresses: true,
+            ..defaults
+        };
+        assert_eq!(
+            deliver_to(format!("http://localhost:{port}/hook"), &internal).await,
+            Outcome::Delivered { attempts: 1 }
+        );
+        assert_eq!(rx.seen.lock().expect("lock").len(), 1);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_receiver_still_gets_each_event_once_signed_and_refusals_are_dead_lettered() {
         let rx = Arc::new(Receiver::default());
@@ -515,6 +742,8 @@ mod tests {
                 max: Duration::from_millis(100),
             },
             queue: 100,
+            // The receiver is on 127.0.0.1.
+            private_addresses: true,
         };
         let (sender, _task) = Sender::spawn(publisher.clone(), settings, 4).expect("sender");
         let hook = Webhook {

@@ -9,6 +9,7 @@ use transforms::signals::{Signal, SignalOptions};
 use crate::admin::{Action, Reply};
 use crate::aggregate::Series;
 use crate::alerts::AlertStore;
+use crate::alerts::webhook::WebhookSettings;
 use crate::error::Result;
 use crate::signals::SignalStore;
 use crate::tenants::{KeyRecord, TenantStore};
@@ -82,6 +83,8 @@ pub struct StoreBackend<S, K> {
     pub store: Arc<S>,
     pub cache: Arc<K>,
     pub codec: Arc<crate::codec::Codec>,
+    /// How `POST /v1/webhook/test` delivers: as the alerts engine does.
+    pub webhook: WebhookSettings,
 }
 
 impl<S, K> StoreBackend<S, K> {
@@ -90,7 +93,14 @@ impl<S, K> StoreBackend<S, K> {
             store,
             cache,
             codec: Arc::default(),
+            webhook: WebhookSettings::default(),
         }
+    }
+
+    /// Delivers webhook tests with `webhook` (the `[alerts]` settings) instead of the defaults.
+    pub fn with_webhook(mut self, webhook: WebhookSettings) -> Self {
+        self.webhook = webhook;
+        self
     }
 }
 
@@ -173,7 +183,7 @@ impl<S: Store + SignalStore + TenantStore + AlertStore, K: Cache> Backend for St
         Box::pin(async move { self.store.key(&key_id).await })
     }
     fn admin(&self, action: Action) -> BoxFuture<'_, Result<Reply>> {
-        Box::pin(async move { crate::admin::apply(&*self.store, action).await })
+        Box::pin(async move { crate::admin::apply(&*self.store, action, &self.webhook).await })
     }
     fn alerts(
         &self,

@@ -55,7 +55,7 @@ pub async fn run(config: &Config, opts: RunOptions) -> Result<Snapshot> {
     let ready = crate::http::Readiness::default();
     ready.set(true);
     services::serve_http(config, ready).await?;
-    let api = services::api(&svc.store, &svc.cache);
+    let api = services::api(config, &svc.store, &svc.cache)?;
     let api_bound = services::serve_api(config, api, Some(svc.hub.clone())).await?;
     if let Some(bound) = api_bound {
         eprintln!("backchannel run: client API on http://{bound}");

@@ -31,7 +31,7 @@ pub async fn main(config: &Config) -> Result<()> {
         Some(bound) => eprintln!("backchannel serve: metrics and health on http://{bound}"),
         None => eprintln!("backchannel serve: metrics.listen is empty: no metrics or health"),
     }
-    let api = services::api(&store, &cache);
+    let api = services::api(config, &store, &cache)?;
     if let Some(bound) = services::serve_api(config, api, Some(hub.clone())).await? {
         eprintln!("backchannel serve: client API on http://{bound}");
     }

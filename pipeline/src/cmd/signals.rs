@@ -178,7 +178,9 @@ mod tests {
         );
         assert!(handle.current().is_none(), "no signals, no matcher");
         async fn apply(store: &crate::embedded::RedbStore, action: Action) -> Result<String> {
-            crate::admin::apply(store, action).await.map(|r| r.out)
+            crate::admin::apply(store, action, &Default::default())
+                .await
+                .map(|r| r.out)
         }
         let put = |q: &str| Action::PutSignal {
             tenant: "t1".into(),

@@ -37,7 +37,7 @@ pub async fn run(config: &Config, status: bool) -> Result<Snapshot> {
     let mut background = Background::default();
     let ready = Readiness::default();
     let svc = services::distributed(config, &ready).await?;
-    let api = services::api(&svc.store, &svc.cache);
+    let api = services::api(config, &svc.store, &svc.cache)?;
     match services::serve_http(config, ready).await? {
         Some(bound) => eprintln!("backchannel worker: metrics and health on http://{bound}"),
         None => eprintln!("backchannel worker: metrics.listen is empty: no metrics or health"),
