@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use checkpoint::{Checkpoint, Cursor, FileCheckpoint, MemoryCheckpoint};
-pub use error::{CollectorError, ErrorClass};
+pub use error::{CollectorError, ErrorClass, error_chain};
 /// The HTTP client (rustls with ring, connect timeout) for callers outside the crate too.
 pub use http::client as http_client;
 pub use limits::HttpLimits;

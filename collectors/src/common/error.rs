@@ -132,7 +132,7 @@ impl From<reqwest::Error> for CollectorError {
 }
 
 /// `e` and its causes on one line: reqwest's top-level message alone rarely says what failed.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -23,7 +23,6 @@
 //! direct connection, so such deliveries ignore proxy settings. An operator whose receivers are
 //! internal (or reached through a proxy) sets `alerts.webhook_private_addresses = true`.
 
-use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,7 +214,7 @@ pub async fn deliver(
                 let wait = collectors::common::backoff::retry_after(r.headers(), Utc::now());
                 (retry, format!("answered {status}"), wait)
             }
-            Err(e) => (true, with_causes(&e), None),
+            Err(e) => (true, collectors::common::error_chain(&e), None),
         };
         if !retry || attempt >= settings.max_attempts {
             return Outcome::Undeliverable {
@@ -247,18 +246,6 @@ fn client(settings: &WebhookSettings) -> crate::Result<reqwest::Client> {
     builder
         .build()
         .map_err(|e| crate::Error::internal("webhook HTTP client", e))
-}
-
-/// An error and its causes, `: `-joined (reqwest's own text alone says only that sending failed).
-fn with_causes(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Resolves a hook's host name to its public addresses only, and fails if it has none.
@@ -657,8 +644,8 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn by_default_a_hook_at_a_private_address_is_never_connected_to() {
+    /// Starts [`receive`] on a free loopback port.
+    async fn spawn_receiver() -> (Arc<Receiver>, SocketAddr) {
         let rx = Arc::new(Receiver::default());
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
@@ -666,8 +653,15 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
+        let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
+        (rx, addr)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn by_default_a_hook_at_a_private_address_is_never_connected_to() {
+        let (rx, addr) = spawn_receiver().await;
+        let port = addr.port();
         let defaults = WebhookSettings {
             max_attempts: 1,
             ..WebhookSettings::default()
@@ -717,18 +711,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_receiver_still_gets_each_event_once_signed_and_refusals_are_dead_lettered() {
-        let rx = Arc::new(Receiver::default());
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(rx.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!(
-            "http://{}/hook?token=t0ps3cret",
-            listener.local_addr().expect("addr")
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (rx, addr) = spawn_receiver().await;
+        let url = format!("http://{addr}/hook?token=t0ps3cret");
 
         let dir = tempfile::tempdir().expect("tempdir");
         let publisher = Arc::new(
