@@ -11,6 +11,7 @@ pub mod limits;
 pub mod lines;
 pub(crate) mod recent;
 pub mod secret;
+pub mod serve;
 pub mod sse;
 
 use std::future::Future;

@@ -153,7 +153,7 @@ impl Webhook {
             .layer(middleware::from_fn_with_state(state.clone(), admit))
             .layer(DefaultBodyLimit::max(self.max_body))
             .with_state(state);
-        axum::serve(self.listener, app)
+        crate::common::serve::serve(self.listener, app, Default::default())
             .await
             .map_err(|e| CollectorError::Transport(format!("webhook server: {e}")))
     }

@@ -137,6 +137,7 @@ pub async fn serve(
     backend: Arc<dyn Backend>,
     hub: Option<Arc<crate::push::Hub>>,
 ) -> Result<SocketAddr> {
+    let limits = settings.serve;
     let app = router(settings, operator_key, backend, hub);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         Error::Config(format!(
@@ -146,7 +147,7 @@ pub async fn serve(
     })?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = collectors::common::serve::serve(listener, app, limits).await {
             tracing::error!(error = %e, "API server stopped");
         }
     });

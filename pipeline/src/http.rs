@@ -52,7 +52,11 @@ pub async fn serve(
     })?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        let limits = collectors::common::serve::ServeLimits {
+            max_connections: 256,
+            ..Default::default()
+        };
+        if let Err(e) = collectors::common::serve::serve(listener, app, limits).await {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });

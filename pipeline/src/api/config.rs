@@ -39,6 +39,19 @@ pub struct ApiConfig {
     pub stream_buffer: u32,
     /// How often an idle stream gets a `heartbeat` event (`"15s"`).
     pub heartbeat: String,
+    /// Connections open at once, over all tenants and none (streams included), per process.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// How long a client may take to send a request's head (`"30s"`).
+    #[serde(default = "default_head_timeout")]
+    pub head_timeout: String,
+}
+
+fn default_max_connections() -> u32 {
+    10_000
+}
+fn default_head_timeout() -> String {
+    "30s".into()
 }
 
 /// The API settings, parsed.
@@ -52,6 +65,8 @@ pub struct ApiSettings {
     pub max_streams: u32,
     pub heartbeat: Duration,
     pub push: crate::push::HubSettings,
+    /// Connections and request heads, for every client.
+    pub serve: collectors::common::serve::ServeLimits,
 }
 
 impl Default for ApiSettings {
@@ -65,6 +80,7 @@ impl Default for ApiSettings {
             max_streams: 16,
             heartbeat: Duration::from_secs(15),
             push: crate::push::HubSettings::default(),
+            serve: collectors::common::serve::ServeLimits::default(),
         }
     }
 }
@@ -85,6 +101,7 @@ impl ApiConfig {
             ("api.max_signals", self.max_signals),
             ("api.max_streams", self.max_streams),
             ("api.stream_buffer", self.stream_buffer),
+            ("api.max_connections", self.max_connections),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!(
@@ -108,6 +125,10 @@ impl ApiConfig {
                 .unwrap_or(usize::MAX),
                 replay_window: crate::config::duration("api.replay_window", &self.replay_window)?,
                 client_buffer: self.stream_buffer as usize,
+            },
+            serve: collectors::common::serve::ServeLimits {
+                head_timeout: crate::config::duration("api.head_timeout", &self.head_timeout)?,
+                max_connections: self.max_connections as usize,
             },
         })
     }
