@@ -68,10 +68,10 @@ pub(crate) fn each_line(
             cr = last == b'\r';
         }
         // One byte over `max` is kept, for a `\r` that the newline may strip.
-        if len + part.len() <= max + 1 {
+        if len.saturating_add(part.len()) <= max.saturating_add(1) {
             line.extend_from_slice(part);
         }
-        len += part.len();
+        len = len.saturating_add(part.len());
         let used = newline.map_or(chunk.len(), |i| i + 1);
         input.consume(used);
         if newline.is_some() {
