@@ -145,7 +145,9 @@ impl Webhook {
             token: self.token,
             max_record: self.max_body,
             queue_wait: self.queue_wait,
-            in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+            in_flight: Arc::new(Semaphore::new(
+                self.max_in_flight.min(Semaphore::MAX_PERMITS),
+            )),
         };
         let app = Router::new()
             .route(&self.path, post(ingest_canonical))
