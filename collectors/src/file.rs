@@ -239,45 +239,102 @@ fn read_csv(
     max: usize,
     tx: &mpsc::Sender<Record>,
 ) -> std::io::Result<()> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let headers: Vec<String> = match rdr.headers() {
-        Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
-        Err(e) => return Err(std::io::Error::other(format!("CSV header: {e}"))),
-    };
-    let mut rec = csv::StringRecord::new();
+    use csv_core::ReadRecordResult::{End, InputEmpty, OutputEndsFull, OutputFull, Record as Row};
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut core = csv_core::Reader::new();
+    // The record so far: its fields' bytes and ends (ends count from the record's start), grown
+    // up to `max` bytes and MAX_CSV_FIELDS fields. Past either, the rest of the record is parsed
+    // into `scratch` and dropped, so one runaway record (an unclosed quote) costs no memory.
+    // One byte more than `max` tells a record over it.
+    let (mut out, mut ends) = (vec![0u8; (max + 1).min(4096)], vec![0usize; 64]);
+    let (mut outlen, mut endlen) = (0, 0);
+    let (mut scratch, mut scratch_ends) = (vec![0u8; 4096], vec![0usize; 64]);
+    let mut over = false;
+    let mut headers: Option<Vec<String>> = None;
     loop {
-        let r = match rdr.read_record(&mut rec) {
-            Ok(false) => return Ok(()),
-            Ok(true) if rec.as_slice().len() > max => Record::Bad {
-                reason: "too_large",
-                sample: rec.as_slice().as_bytes()[..200.min(rec.as_slice().len())].to_vec(),
-            },
-            Ok(true) => match csv_mention(&headers, &rec) {
-                Ok(m) => Record::Mention(Box::new(m)),
-                Err(reason) => Record::Bad {
-                    reason,
-                    sample: rec.iter().collect::<Vec<_>>().join(",").into_bytes(),
-                },
-            },
-            Err(e) if e.is_io_error() => {
-                return Err(std::io::Error::other(e.to_string()));
-            }
-            Err(e) => Record::Bad {
-                reason: "malformed_csv",
-                sample: e.to_string().into_bytes(),
-            },
+        let input = reader.fill_buf()?;
+        let (res, nin, nout, nend) = if over {
+            core.read_record(input, &mut scratch, &mut scratch_ends)
+        } else {
+            core.read_record(input, &mut out[outlen..], &mut ends[endlen..])
         };
-        if tx.blocking_send(r).is_err() {
-            return Ok(());
+        reader.consume(nin);
+        if !over {
+            outlen += nout;
+            endlen += nend;
+        }
+        match res {
+            InputEmpty => {}
+            OutputFull if !over && out.len() <= max => {
+                out.resize((out.len() * 2).min(max + 1), 0);
+            }
+            OutputEndsFull if !over && ends.len() < MAX_CSV_FIELDS => {
+                ends.resize((ends.len() * 2).min(MAX_CSV_FIELDS), 0);
+            }
+            OutputFull | OutputEndsFull => over = true,
+            Row => {
+                let fields = &ends[..endlen];
+                over |= outlen > max;
+                if headers.is_none() && (over || std::str::from_utf8(&out[..outlen]).is_err()) {
+                    return Err(std::io::Error::other(format!(
+                        "CSV header: not UTF-8, or longer than {max} bytes or {MAX_CSV_FIELDS} \
+                         fields"
+                    )));
+                }
+                let r = if over {
+                    Record::Bad {
+                        reason: "too_large",
+                        sample: out[..outlen.min(200)].to_vec(),
+                    }
+                } else if outlen == 0 && fields.len() <= 1 {
+                    (over, outlen, endlen) = (false, 0, 0);
+                    continue; // a blank line
+                } else {
+                    let cells: Result<Vec<&str>, _> = fields
+                        .iter()
+                        .scan(0, |at, &end| {
+                            let cell = std::str::from_utf8(&out[*at..end]);
+                            *at = end;
+                            Some(cell)
+                        })
+                        .collect();
+                    match (cells, &headers) {
+                        (Err(_), _) => Record::Bad {
+                            reason: "invalid_utf8",
+                            sample: out[..outlen.min(200)].to_vec(),
+                        },
+                        (Ok(cells), None) => {
+                            headers = Some(cells.iter().map(|c| c.trim().to_owned()).collect());
+                            (over, outlen, endlen) = (false, 0, 0);
+                            continue;
+                        }
+                        (Ok(cells), Some(h)) => match csv_mention(h, &cells) {
+                            Ok(m) => Record::Mention(Box::new(m)),
+                            Err(reason) => Record::Bad {
+                                reason,
+                                sample: cells.join(",").into_bytes(),
+                            },
+                        },
+                    }
+                };
+                (over, outlen, endlen) = (false, 0, 0);
+                if tx.blocking_send(r).is_err() {
+                    return Ok(()); // the consumer went away
+                }
+            }
+            End => return Ok(()),
         }
     }
 }
 
+/// Fields a CSV record may have; a record with more is too large.
+const MAX_CSV_FIELDS: usize = 4096;
+
 /// One CSV row as a mention; the error is a reason code.
-fn csv_mention(headers: &[String], rec: &csv::StringRecord) -> Result<Mention, &'static str> {
+fn csv_mention(headers: &[String], rec: &[&str]) -> Result<Mention, &'static str> {
     let mut row: HashMap<&str, &str> = HashMap::new();
-    for (h, v) in headers.iter().zip(rec.iter()) {
-        row.insert(h.as_str(), v);
+    for (h, v) in headers.iter().zip(rec) {
+        row.insert(h.as_str(), *v);
     }
     let get = |k: &str| row.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let num = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok());
@@ -389,5 +446,51 @@ mod tests {
         // instead of 6,000 of them going out at once.
         tokio::time::advance(Duration::from_secs(60)).await;
         assert_eq!(waits(&mut pace, 11).await, Duration::from_millis(100));
+    }
+
+    /// What `read_csv` makes of `bytes` with records of at most `max` bytes.
+    fn read(bytes: Vec<u8>, max: usize) -> Vec<std::result::Result<String, &'static str>> {
+        let (tx, mut rx) = mpsc::channel(100);
+        read_csv(Box::new(std::io::Cursor::new(bytes)), max, &tx).expect("reads");
+        drop(tx);
+        let mut got = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            got.push(match r {
+                Record::Mention(m) => Ok(m.id),
+                Record::Bad { reason, .. } => Err(reason),
+            });
+        }
+        got
+    }
+
+    #[test]
+    fn a_csv_record_over_the_limit_is_reported_and_the_next_are_read() {
+        let t = "2024-05-01T10:00:00Z";
+        let mut csv = format!("id,created_at,author_id,text\r\n1,{t},u,short\n\n").into_bytes();
+        csv.extend_from_slice(format!("2,{t},u,\"{}\"\n", "long, long\n".repeat(40)).as_bytes());
+        csv.extend_from_slice(format!("3,{t},u,after\n4,{t},u,not utf-8 ").as_bytes());
+        csv.push(0xff);
+        csv.extend_from_slice(format!("\n5,{t},u,fine\n").as_bytes());
+        // An unclosed quote runs to the end of the file: one record, read without being held.
+        csv.extend_from_slice(format!("6,{t},u,\"open {}", "x,\n".repeat(10_000)).as_bytes());
+        assert_eq!(
+            read(csv, 100),
+            vec![
+                Ok("file:1".to_owned()),
+                Err("too_large"),
+                Ok("file:3".to_owned()),
+                Err("invalid_utf8"),
+                Ok("file:5".to_owned()),
+                Err("too_large"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_csv_header_that_cannot_be_read_is_an_error() {
+        let (tx, _rx) = mpsc::channel(10);
+        let bad = b"id,te\xffxt\n1,a\n".to_vec();
+        let err = read_csv(Box::new(std::io::Cursor::new(bad)), 100, &tx).expect_err("refused");
+        assert!(err.to_string().contains("CSV header"), "{err}");
     }
 }
