@@ -257,7 +257,7 @@ impl Jetstream {
             let bytes = match &msg {
                 Message::Text(t) => t.as_bytes(),
                 Message::Binary(b) => {
-                    em.malformed("unexpected_binary", b);
+                    em.malformed("unexpected_binary", b).await?;
                     continue;
                 }
                 Message::Close(_) => return Ok(()),
@@ -277,16 +277,16 @@ impl Jetstream {
         let value: serde_json::Value = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(_) => {
-                em.malformed("malformed_json", bytes);
-                return Ok(());
+                return em.malformed("malformed_json", bytes).await;
             }
         };
         let raw = self.cfg.keep_raw.then(|| value.clone());
         let ev: normalise::JetEvent = match serde_json::from_value(value) {
             Ok(ev) => ev,
-            Err(_) => {
-                em.malformed("not_an_event", bytes);
-                return Ok(());
+            Err(e) => {
+                return em
+                    .malformed_because("not_an_event", e.to_string(), bytes)
+                    .await;
             }
         };
         let time_us = ev.time_us;
@@ -315,10 +315,7 @@ impl Jetstream {
                 em.delete(id, Some(Cursor(time_us.to_string()))).await
             }
             normalise::Outcome::Skip => Ok(()),
-            normalise::Outcome::Bad(reason) => {
-                em.malformed(reason, bytes);
-                Ok(())
-            }
+            normalise::Outcome::Bad(reason) => em.malformed(reason, bytes).await,
         }
     }
 }

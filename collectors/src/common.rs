@@ -44,7 +44,7 @@ pub struct Item {
     pub cursor: Option<Cursor>,
 }
 
-/// A mention, or the news that one was deleted at its source.
+/// A mention, the news that one was deleted at its source, or a frame that could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A new or edited mention. An edit carries the same `id` as the original: stores upsert.
@@ -53,11 +53,53 @@ pub enum Event {
     /// deleted at the source. Downstream writes a tombstone rather than forgetting it: a deletion
     /// is a fact a client may be obliged to act on (erase, hide, stop counting).
     Delete { id: String },
+    /// A frame the collector could not read: the runner dead-letters it, so bad input from a
+    /// source stays data someone can look at, not only a line in a log.
+    Malformed(Box<Malformed>),
 }
 
+/// A frame a collector could not read, as [`Event::Malformed`] carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Malformed {
+    /// A short label (`malformed_json`, `too_large`, `not_a_status`…): the dead letter's reason.
+    pub reason: &'static str,
+    /// What went wrong in words, where there is more to say than the reason (a parser's message,
+    /// the cap a frame passed); may be empty.
+    pub detail: String,
+    /// The frame as received, cut to [`MALFORMED_KEEP`] bytes.
+    pub payload: Vec<u8>,
+    /// The frame's size, when it was read whole; `None` for a frame over a cap, which was
+    /// skipped, not read (`payload` is its start).
+    pub bytes: Option<u64>,
+}
+
+impl Malformed {
+    /// A frame that could not be used, `bytes` long when it was read whole; keeps its first
+    /// [`MALFORMED_KEEP`] bytes.
+    pub fn new(reason: &'static str, detail: String, frame: &[u8], bytes: Option<usize>) -> Self {
+        Malformed {
+            reason,
+            detail,
+            payload: frame[..frame.len().min(MALFORMED_KEEP)].to_vec(),
+            bytes: bytes.map(|b| b as u64),
+        }
+    }
+
+    /// A frame skipped for passing the cap named `key` (`limit` bytes); `prefix` is its start.
+    pub fn oversized(what: &str, key: &str, limit: usize, then: &str, prefix: &[u8]) -> Self {
+        let detail = format!("{what} over {key} ({limit} bytes); {then}");
+        Malformed::new("too_large", detail, prefix, None)
+    }
+}
+
+/// Bytes of a malformed frame that [`Event::Malformed`] keeps. A social post's JSON is a few KB;
+/// the bound keeps what the channel to the runner can hold (1,024 items) at 64 MiB of them.
+pub const MALFORMED_KEEP: usize = 64 * 1024;
+
 /// A collector's output: items in source order, then, if the collector had to stop, one fatal
-/// error (bad credentials, bad config) and the end. Retryable failures and malformed frames never
-/// appear here: the collector retries and counts them. Dropping the stream stops the collector.
+/// error (bad credentials, bad config) and the end. Retryable failures never appear here: the
+/// collector retries them. Malformed frames come as [`Event::Malformed`] items, in order with the
+/// rest. Dropping the stream stops the collector.
 pub type ItemStream = Pin<Box<dyn Stream<Item = Result<Item, CollectorError>> + Send>>;
 
 /// Items queued between a collector task and its consumer; the bound is the backpressure.
@@ -107,24 +149,88 @@ impl Emitter {
     }
 
     async fn send(&mut self, item: Item) -> Result<(), CollectorError> {
-        self.sent += 1;
+        // A malformed frame is not news: it must not count as progress (which resets a
+        // reconnect's backoff).
+        if !matches!(item.event, Event::Malformed(_)) {
+            self.sent += 1;
+        }
         self.tx
             .send(Ok(item))
             .await
             .map_err(|_| CollectorError::Closed)
     }
 
-    /// Counts a frame that could not be read and logs it with a sample: the first ten, then
-    /// every thousandth, so a flood of bad frames cannot flood the log.
-    pub fn malformed(&mut self, reason: &str, sample: &[u8]) {
+    /// Counts a frame that could not be read, logs it with a sample (the first ten, then every
+    /// thousandth, so a flood of bad frames cannot flood the log) and hands it on to be
+    /// dead-lettered; waits while the consumer is behind, like [`Emitter::mention`].
+    pub async fn malformed(
+        &mut self,
+        reason: &'static str,
+        frame: &[u8],
+    ) -> Result<(), CollectorError> {
+        self.malformed_because(reason, String::new(), frame).await
+    }
+
+    /// [`Emitter::malformed`] with a `detail` saying what went wrong (a parser's message).
+    pub async fn malformed_because(
+        &mut self,
+        reason: &'static str,
+        detail: String,
+        frame: &[u8],
+    ) -> Result<(), CollectorError> {
+        let bad = Malformed::new(reason, detail, frame, Some(frame.len()));
+        self.malformed_frame(bad, None).await
+    }
+
+    /// [`Emitter::malformed`] for a frame the caller made into a [`Malformed`] itself, with the
+    /// cursor after it (a source that counts bad frames in its position, as file replay does).
+    pub async fn malformed_frame(
+        &mut self,
+        bad: Malformed,
+        cursor: Option<Cursor>,
+    ) -> Result<(), CollectorError> {
+        self.count_malformed(&bad);
+        self.send(Item {
+            event: Event::Malformed(Box::new(bad)),
+            cursor,
+        })
+        .await
+    }
+
+    /// Like [`Emitter::malformed_because`], but gives up after `wait` when the consumer is that
+    /// far behind, as [`Emitter::mention_within`] does.
+    pub async fn malformed_within(
+        &mut self,
+        reason: &'static str,
+        detail: String,
+        frame: &[u8],
+        wait: Duration,
+    ) -> Result<(), MentionRejected> {
+        // Counted as malformed even if the consumer is too far behind to take it.
+        let bad = Malformed::new(reason, detail, frame, Some(frame.len()));
+        self.count_malformed(&bad);
+        let permit = match tokio::time::timeout(wait, self.tx.reserve()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(MentionRejected::Closed),
+            Err(_) => return Err(MentionRejected::Full),
+        };
+        permit.send(Ok(Item {
+            event: Event::Malformed(Box::new(bad)),
+            cursor: None,
+        }));
+        Ok(())
+    }
+
+    fn count_malformed(&mut self, bad: &Malformed) {
         self.metrics.malformed.increment(1);
         self.malformed += 1;
         if self.malformed <= 10 || self.malformed.is_multiple_of(1000) {
-            let sample = String::from_utf8_lossy(&sample[..sample.len().min(200)]);
+            let sample = String::from_utf8_lossy(&bad.payload[..bad.payload.len().min(200)]);
             tracing::warn!(
                 source = self.source.as_str(),
                 count = self.malformed,
-                reason,
+                reason = bad.reason,
+                detail = bad.detail,
                 %sample,
                 "skipped a malformed frame"
             );
@@ -159,23 +265,21 @@ impl Emitter {
         self.sent
     }
 
-    /// Counts a line, event or message dropped for passing the cap named `key`, and says what
+    /// Counts a line, event or message dropped for passing the cap named `key`, says what
     /// happens next (`then`: "resyncing at the next event", …) in the log, sampled like
-    /// [`Emitter::malformed`].
-    pub fn oversized(&mut self, what: &str, key: &str, limit: usize, then: &str, prefix: &[u8]) {
+    /// [`Emitter::malformed`], and hands its start (`prefix`) on to be dead-lettered as
+    /// `too_large`.
+    pub async fn oversized(
+        &mut self,
+        what: &str,
+        key: &str,
+        limit: usize,
+        then: &str,
+        prefix: &[u8],
+    ) -> Result<(), CollectorError> {
         self.metrics.oversized.increment(1);
-        self.metrics.malformed.increment(1);
-        self.malformed += 1;
-        if self.malformed <= 10 || self.malformed.is_multiple_of(1000) {
-            let sample = String::from_utf8_lossy(&prefix[..prefix.len().min(200)]);
-            tracing::warn!(
-                source = self.source.as_str(),
-                count = self.malformed,
-                limit,
-                %sample,
-                "dropped {what} over {key}; {then}"
-            );
-        }
+        let bad = Malformed::oversized(what, key, limit, then, prefix);
+        self.malformed_frame(bad, None).await
     }
 
     /// Malformed frames seen so far.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::common::lines::{Line, LineBuffer};
-use crate::common::{CollectorError, Cursor, Emitter, ItemStream};
+use crate::common::{CollectorError, Cursor, Emitter, ItemStream, Malformed};
 
 /// How to replay a file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,7 +129,7 @@ impl FileReplay {
                     }
                     em.mention(*m, cursor).await?;
                 }
-                Record::Bad { reason, sample } => em.malformed(reason, &sample),
+                Record::Bad(bad) => em.malformed_frame(bad, cursor).await?,
             }
         }
         match reader.await {
@@ -179,10 +179,7 @@ impl Spacing {
 #[derive(Debug)]
 enum Record {
     Mention(Box<Mention>),
-    Bad {
-        reason: &'static str,
-        sample: Vec<u8>,
-    },
+    Bad(Malformed),
 }
 
 fn read_jsonl(
@@ -202,15 +199,15 @@ fn read_jsonl(
             Line::Complete(l) if l.iter().all(u8::is_ascii_whitespace) => return true,
             Line::Complete(l) => match Mention::decode(&l, limits) {
                 Ok(m) => Record::Mention(Box::new(m)),
-                Err(e) => Record::Bad {
-                    reason: e.reason(),
-                    sample: l,
-                },
+                Err(e) => Record::Bad(Malformed::new(e.reason(), e.to_string(), &l, Some(l.len()))),
             },
-            Line::TooLong { prefix } => Record::Bad {
-                reason: "too_large",
-                sample: prefix,
-            },
+            Line::TooLong { prefix } => Record::Bad(Malformed::oversized(
+                "a line",
+                "max_record_bytes",
+                max,
+                "reading on at the next line",
+                &prefix,
+            )),
         };
         tx.blocking_send(rec).is_ok()
     };
@@ -282,10 +279,13 @@ fn read_csv(
                     )));
                 }
                 let r = if over {
-                    Record::Bad {
-                        reason: "too_large",
-                        sample: out[..outlen.min(200)].to_vec(),
-                    }
+                    Record::Bad(Malformed::oversized(
+                        "a record",
+                        "max_record_bytes",
+                        max,
+                        "reading on at the next record",
+                        &out[..outlen.min(200)],
+                    ))
                 } else if outlen == 0 && fields.len() <= 1 {
                     (over, outlen, endlen) = (false, 0, 0);
                     continue; // a blank line
@@ -299,10 +299,15 @@ fn read_csv(
                         })
                         .collect();
                     match (cells, &headers) {
-                        (Err(_), _) => Record::Bad {
-                            reason: "invalid_utf8",
-                            sample: out[..outlen.min(200)].to_vec(),
-                        },
+                        (Err(_), _) => {
+                            let frame = joined(&out[..outlen], fields);
+                            Record::Bad(Malformed::new(
+                                "invalid_utf8",
+                                String::new(),
+                                &frame,
+                                Some(frame.len()),
+                            ))
+                        }
                         (Ok(cells), None) => {
                             headers = Some(cells.iter().map(|c| c.trim().to_owned()).collect());
                             (over, outlen, endlen) = (false, 0, 0);
@@ -310,10 +315,15 @@ fn read_csv(
                         }
                         (Ok(cells), Some(h)) => match csv_mention(h, &cells) {
                             Ok(m) => Record::Mention(Box::new(m)),
-                            Err(reason) => Record::Bad {
-                                reason,
-                                sample: cells.join(",").into_bytes(),
-                            },
+                            Err(reason) => {
+                                let frame = joined(&out[..outlen], fields);
+                                Record::Bad(Malformed::new(
+                                    reason,
+                                    String::new(),
+                                    &frame,
+                                    Some(frame.len()),
+                                ))
+                            }
                         },
                     }
                 };
@@ -325,6 +335,21 @@ fn read_csv(
             End => return Ok(()),
         }
     }
+}
+
+/// A CSV record's fields joined by commas, for a dead letter (quoting is not restored): `data`
+/// holds the fields one after another, and `ends` where each ends.
+fn joined(data: &[u8], ends: &[usize]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(data.len() + ends.len());
+    let mut at = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        if i > 0 {
+            frame.push(b',');
+        }
+        frame.extend_from_slice(&data[at..end]);
+        at = end;
+    }
+    frame
 }
 
 /// Fields a CSV record may have; a record with more is too large.
@@ -457,7 +482,7 @@ mod tests {
         while let Ok(r) = rx.try_recv() {
             got.push(match r {
                 Record::Mention(m) => Ok(m.id),
-                Record::Bad { reason, .. } => Err(reason),
+                Record::Bad(bad) => Err(bad.reason),
             });
         }
         got

@@ -185,8 +185,15 @@ impl HackerNews {
                     *nulls += 1;
                     return Ok(true); // wait for it to be written
                 }
-                Fetched::Missing => em.malformed("missing_item", id.to_string().as_bytes()),
-                Fetched::Bad(body) => em.malformed("malformed_item", &body),
+                Fetched::Missing => {
+                    let detail = format!(
+                        "item {id} still null after {} polls",
+                        self.cfg.max_null_polls
+                    );
+                    em.malformed_because("missing_item", detail, id.to_string().as_bytes())
+                        .await?
+                }
+                Fetched::Bad(body) => em.malformed("malformed_item", &body).await?,
                 Fetched::Item(item, raw) => {
                     let c = Some(Cursor(id.to_string()));
                     if item.deleted {

@@ -6,10 +6,10 @@
 //! that a run can be replayed and its results checked against ground truth.
 //!
 //! The real sources share one shape (see [`common`]): a serde config struct per source, a
-//! collector built from it, and an [`ItemStream`] of [`Item`]s, each a mention or a deletion with
-//! the source cursor after it. The collector owns reconnects, backoff, rate limits and malformed
-//! frames; the stream carries only data and, at the very end, a fatal error. The runner owns
-//! delivery: it saves an item's cursor in a [`Checkpoint`] once Kafka has acknowledged it, and
+//! collector built from it, and an [`ItemStream`] of [`Item`]s, each a mention, a deletion or a
+//! frame it could not read (for the dead-letter topic), with the source cursor after it. The
+//! collector owns reconnects, backoff and rate limits; the stream carries only data and, at the
+//! very end, a fatal error. The runner owns delivery: it saves an item's cursor in a [`Checkpoint`] once Kafka has acknowledged it, and
 //! passes the saved cursor back in on restart.
 //!
 //! Build one from config with [`SourceConfig::build`] and start it with [`Collector::stream`].
@@ -33,7 +33,7 @@ pub mod x;
 pub use bluesky::{Jetstream, JetstreamConfig};
 pub use common::{
     BackoffConfig, Checkpoint, CollectorError, Cursor, ErrorClass, Event, FileCheckpoint,
-    HttpLimits, Item, ItemStream, MemoryCheckpoint, Secret, SecretRef,
+    HttpLimits, Item, ItemStream, MALFORMED_KEEP, Malformed, MemoryCheckpoint, Secret, SecretRef,
 };
 pub use config::{Collector, SourceConfig};
 pub use file::{FileConfig, FileFormat, FileReplay};

@@ -314,7 +314,7 @@ impl Mastodon {
             let page: Vec<serde_json::Value> = match serde_json::from_slice(&body) {
                 Ok(p) => p,
                 Err(_) => {
-                    em.malformed("malformed_timeline", &body);
+                    em.malformed("malformed_timeline", &body).await?;
                     return Ok(());
                 }
             };
@@ -355,13 +355,14 @@ impl Mastodon {
                                 max,
                                 RESYNC,
                                 &prefix,
-                            );
+                            )
+                            .await?;
                         }
                         continue;
                     }
                 };
                 let Ok(line) = std::str::from_utf8(&line) else {
-                    em.malformed("invalid_utf8", &line);
+                    em.malformed("invalid_utf8", &line).await?;
                     continue;
                 };
                 match sse.line(line) {
@@ -373,7 +374,8 @@ impl Mastodon {
                     }
                     Some(Sse::TooLarge { prefix }) => {
                         let max = self.cfg.http.max_event_bytes;
-                        em.oversized("an SSE event", "http.max_event_bytes", max, RESYNC, &prefix);
+                        em.oversized("an SSE event", "http.max_event_bytes", max, RESYNC, &prefix)
+                            .await?;
                     }
                     None => {}
                 }
@@ -392,16 +394,12 @@ impl Mastodon {
         match event {
             "update" | "status.update" => match serde_json::from_str::<serde_json::Value>(&data) {
                 Ok(v) => self.emit_status(em, pos, v).await,
-                Err(_) => {
-                    em.malformed("malformed_json", data.as_bytes());
-                    Ok(())
-                }
+                Err(_) => em.malformed("malformed_json", data.as_bytes()).await,
             },
             "delete" => {
                 let id = data.trim();
                 if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    em.malformed("bad_delete", data.as_bytes());
-                    return Ok(());
+                    return em.malformed("bad_delete", data.as_bytes()).await;
                 }
                 pos.note(format!("delete/{id}"));
                 em.delete(
@@ -420,14 +418,17 @@ impl Mastodon {
         pos: &mut Position,
         value: serde_json::Value,
     ) -> Result<(), CollectorError> {
-        let raw = self.cfg.keep_raw.then(|| value.clone());
-        let status: normalise::Status = match serde_json::from_value(value) {
+        // Read from a borrow, so a value that is no status is still there to dead-letter.
+        let status = match normalise::Status::deserialize(&value) {
             Ok(s) => s,
             Err(e) => {
-                em.malformed("not_a_status", e.to_string().as_bytes());
-                return Ok(());
+                let frame = value.to_string();
+                return em
+                    .malformed_because("not_a_status", e.to_string(), frame.as_bytes())
+                    .await;
             }
         };
+        let raw = self.cfg.keep_raw.then_some(value);
         let id = normalise::status_id(&status).to_owned();
         pos.note(format!("{id}/{}", normalise::edited_micros(&status)));
         if pos.cursor.as_deref().is_none_or(|c| newer(&id, c)) {

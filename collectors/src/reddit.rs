@@ -300,7 +300,7 @@ impl Reddit {
         for page in 1..=self.pacing.max_pages {
             let body = self.api.listing(em, &path, after.as_deref()).await?;
             let Some(listing) = normalise::parse_listing(&body) else {
-                em.malformed("malformed_listing", &body);
+                em.malformed("malformed_listing", &body).await?;
                 break; // what the earlier pages had is still good
             };
             let mut reached_seen = false;
@@ -310,7 +310,8 @@ impl Reddit {
                 {
                     Some((kind, (p, id))) if kind == prefix && p == prefix => id,
                     _ => {
-                        em.malformed("unexpected_thing", child.to_string().as_bytes());
+                        em.malformed("unexpected_thing", child.to_string().as_bytes())
+                            .await?;
                         continue;
                     }
                 };
@@ -351,7 +352,7 @@ impl Reddit {
             match normalise::to_mention(child, Utc::now(), self.pacing.keep_raw) {
                 Ok(Some(m)) => em.mention(m, Some(state.cursor())).await?,
                 Ok(None) => {} // deleted or removed: see the module docs
-                Err(reason) => em.malformed(reason, sample.as_bytes()),
+                Err(reason) => em.malformed(reason, sample.as_bytes()).await?,
             }
         }
         Ok(())

@@ -224,7 +224,8 @@ impl Rss {
             Err(CollectorError::TooLarge { what, key, limit }) => {
                 // Polling again soon would fetch the same document: wait for the next poll.
                 let then = "polling again after poll_interval";
-                em.oversized(what, key, limit, then, self.cfg.url.as_bytes());
+                em.oversized(what, key, limit, then, self.cfg.url.as_bytes())
+                    .await?;
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -232,7 +233,7 @@ impl Rss {
         let feed = match normalise::parse(&body, &self.cfg.url, Utc::now()) {
             Ok(f) => f,
             Err(e) => {
-                em.malformed("malformed_feed", e.as_bytes());
+                em.malformed_because("malformed_feed", e, &body).await?;
                 // Not remembered: a fixed document must not be answered with a 304.
                 return Ok(());
             }

@@ -43,9 +43,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::common::{
-    CollectorError, Cursor, Emitter, ItemStream, MentionRejected, Secret, SecretRef,
-};
+use crate::common::{CollectorError, Cursor, Emitter, ItemStream, Secret, SecretRef};
 
 /// How the webhook listens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,41 +280,46 @@ async fn ingest(
         ..DecodeLimits::default()
     };
     let (mut accepted, mut rejected, mut errors) = (0usize, 0usize, Vec::new());
-    let mut reject = |em: &mut Emitter, index: usize, reason: &str, sample: &[u8]| {
-        em.malformed(reason, sample);
-        rejected += 1;
-        if errors.len() < 20 {
-            errors.push(json!({"record": index, "reason": reason}));
-        }
+    let behind = |accepted: usize| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            axum::Json(json!({"accepted": accepted, "error": "pipeline is behind; retry"})),
+        )
+            .into_response()
     };
     for (index, rec) in records.iter().enumerate() {
         let decoded = match &format {
             None => Mention::decode(rec, limits)
                 .map(|m| vec![m])
-                .map_err(|e| e.reason()),
-            Some(f) => crate::native::decode(f, rec, server.as_deref(), collected_at),
+                .map_err(|e| (e.reason(), format!("record {index} of a pushed body: {e}"))),
+            Some(f) => crate::native::decode(f, rec, server.as_deref(), collected_at)
+                .map_err(|reason| (reason, format!("record {index} of a pushed {f} body"))),
         };
         let mentions = match decoded {
             Ok(ms) => ms,
-            Err(reason) => {
-                reject(&mut st.em, index, reason, rec);
+            Err((reason, detail)) => {
+                // Dead-lettered like a bad frame from any source, and named in the answer.
+                if st
+                    .em
+                    .malformed_within(reason, detail, rec, st.queue_wait)
+                    .await
+                    .is_err()
+                {
+                    return behind(accepted);
+                }
+                rejected += 1;
+                if errors.len() < 20 {
+                    errors.push(json!({"record": index, "reason": reason}));
+                }
                 continue;
             }
         };
         for m in mentions {
-            match st.em.mention_within(m, st.queue_wait).await {
-                Ok(()) => accepted += 1,
-                Err(MentionRejected::Full | MentionRejected::Closed) => {
-                    return (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        [(header::RETRY_AFTER, "1")],
-                        axum::Json(
-                            json!({"accepted": accepted, "error": "pipeline is behind; retry"}),
-                        ),
-                    )
-                        .into_response();
-                }
+            if st.em.mention_within(m, st.queue_wait).await.is_err() {
+                return behind(accepted);
             }
+            accepted += 1;
         }
     }
     (

@@ -349,7 +349,8 @@ impl X {
                     Line::TooLong { prefix } => {
                         // Each line is a whole frame: the next newline is the next frame.
                         let then = "resyncing at the next line";
-                        em.oversized("a stream line", "http.max_line_bytes", max, then, &prefix);
+                        em.oversized("a stream line", "http.max_line_bytes", max, then, &prefix)
+                            .await?;
                         continue;
                     }
                 };
@@ -375,7 +376,7 @@ impl X {
         let value: Value = match serde_json::from_slice(line) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
-                em.malformed("malformed_json", line);
+                em.malformed("malformed_json", line).await?;
                 return Ok(true);
             }
         };
@@ -392,12 +393,13 @@ impl X {
         let frame: normalise::Frame = match serde_json::from_value(value) {
             Ok(f) => f,
             Err(e) => {
-                em.malformed("not_a_post", e.to_string().as_bytes());
+                em.malformed_because("not_a_post", e.to_string(), line)
+                    .await?;
                 return Ok(true);
             }
         };
         let Ok(id) = frame.data.id.parse::<u64>() else {
-            em.malformed("bad_id", line);
+            em.malformed("bad_id", line).await?;
             return Ok(true);
         };
         if !seen.insert(id) {
@@ -408,7 +410,7 @@ impl X {
                 *cursor = Some(cursor.map_or(id, |c| c.max(id)));
                 em.mention(m, cursor.map(|c| Cursor(c.to_string()))).await?;
             }
-            Err(reason) => em.malformed(reason, line),
+            Err(reason) => em.malformed(reason, line).await?,
         }
         Ok(true)
     }

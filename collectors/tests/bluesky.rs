@@ -73,7 +73,8 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
     part_a.push(r#"{"did":"did:plc:x","time_us":"soon"}"#.into());
     part_a.push(multibyte_post(1_779_719_010_000_000));
     let part_b = b.to_vec();
-    let expected = post_events(a) + 1 + post_events(b);
+    // The posts, the multibyte one, and the two bad frames handed on to be dead-lettered.
+    let expected = post_events(a) + 1 + post_events(b) + 2;
     let server = WsServer::start(move |n, _| match n {
         0 => WsReply::SendThenDrop(part_a.clone()),
         1 => WsReply::Reject(429, vec![("retry-after", "1")]),
@@ -92,7 +93,21 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
         .iter()
         .filter(|i| matches!(i.as_ref().map(|i| &i.event), Ok(Event::Delete { .. })))
         .count();
-    assert_eq!(got.len() + deletes, expected);
+    let bad: Vec<(&str, &[u8])> = items
+        .iter()
+        .filter_map(|i| match &i.as_ref().ok()?.event {
+            Event::Malformed(bad) => Some((bad.reason, bad.payload.as_slice())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            ("malformed_json", &b"{not json"[..]),
+            ("not_an_event", br#"{"did":"did:plc:x","time_us":"soon"}"#),
+        ]
+    );
+    assert_eq!(got.len() + deletes + bad.len(), expected);
     let ids: Vec<_> = got.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(deletes, 1, "{ids:#?}");
 

@@ -6,7 +6,7 @@ mod support;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use collectors::{Cursor, FileConfig, FileFormat, FileReplay, Synthetic, SyntheticConfig};
+use collectors::{Cursor, Event, FileConfig, FileFormat, FileReplay, Synthetic, SyntheticConfig};
 use support::{last_cursor, mentions, take};
 
 fn jsonl_file(lines: &[String]) -> tempfile::NamedTempFile {
@@ -49,15 +49,37 @@ async fn jsonl_replays_skips_malformed_and_resumes_from_cursor() {
     assert_eq!(got[5], synth.mention(5));
     // The cursor counts records, malformed ones included: 6 good + 3 bad.
     assert_eq!(last_cursor(&items), Some(Cursor("9".into())));
+    // Each bad line is handed on to be dead-lettered, with the cursor after it: what a line
+    // read whole holds, the start of one over the limit.
+    let bad: Vec<_> = items
+        .iter()
+        .filter_map(|i| {
+            let i = i.as_ref().ok()?;
+            match &i.event {
+                Event::Malformed(b) => Some((b.reason, b.bytes, b.payload.len(), i.cursor.clone())),
+                _ => None,
+            }
+        })
+        .collect();
+    let at = |n: &str| Some(Cursor(n.into()));
+    assert_eq!(
+        bad,
+        [
+            ("malformed_json", Some(9), 9, at("3")),
+            ("not_a_mention", Some(10), 10, at("5")),
+            ("too_large", None, 200, at("6")),
+        ]
+    );
 
-    // A restart after the third item resumes with the fourth.
+    // A restart after the first bad line resumes with the record after it.
     let third = items[2].as_ref().expect("item").cursor.clone();
+    assert_eq!(third, at("3"));
     let mut s = FileReplay::new(cfg(f.path(), FileFormat::Jsonl, 0.0))
         .expect("cfg")
         .stream(third);
     let rest = mentions(&take(&mut s, 100, Duration::from_secs(5)).await);
-    assert_eq!(rest.len(), 3);
-    assert_eq!(rest[0], synth.mention(3));
+    assert_eq!(rest.len(), 4);
+    assert_eq!(rest[0], synth.mention(2));
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use collectors::{
 };
 use support::http::{Reply, Server};
 use support::ws::{WsReply, WsServer};
-use support::{mentions, take};
+use support::{malformed, mentions, take};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -167,8 +167,18 @@ async fn an_endless_body_is_cut_at_max_body_bytes_and_the_next_poll_succeeds() {
     let mut s = Rss::new(rss_config(url, http))
         .expect("config")
         .stream(None);
-    let items = take(&mut s, 1, Duration::from_secs(10)).await;
+    let items = take(&mut s, 2, Duration::from_secs(10)).await;
     assert_eq!(mentions(&items).len(), 1, "the next poll still works");
+    assert_eq!(
+        malformed(&items),
+        [(
+            "too_large",
+            "response body over http.max_body_bytes (1048576 bytes); polling again after \
+             poll_interval"
+                .to_owned()
+        )],
+        "the feed over the cap is dead-lettered by its URL"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     let total = loop {
         if let Some(t) = *written.lock().expect("lock") {
@@ -203,8 +213,9 @@ async fn a_content_length_over_the_cap_is_refused_before_reading() {
     let mut s = Rss::new(rss_config(server.url("/feed.xml"), http))
         .expect("config")
         .stream(None);
-    let items = take(&mut s, 1, Duration::from_secs(5)).await;
+    let items = take(&mut s, 2, Duration::from_secs(5)).await;
     // The valid 4 KiB feed was dropped unread; the small one that followed was read.
+    assert_eq!(malformed(&items).len(), 1);
     let got = mentions(&items);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].text, "Hello from the feed");
@@ -295,10 +306,18 @@ async fn a_10_mb_sse_line_is_dropped_and_the_next_event_arrives_on_the_same_conn
         http: HttpLimits::default(), // 4 MiB lines and events
     };
     let mut s = Mastodon::new(cfg).expect("config").stream(None);
-    let items = take(&mut s, 1, Duration::from_secs(10)).await;
+    let items = take(&mut s, 2, Duration::from_secs(10)).await;
     let got = mentions(&items);
     assert_eq!(got.len(), 1);
     assert!(got[0].id.ends_with("/108914327388663283"), "{}", got[0].id);
+    let bad = malformed(&items);
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].0, "too_large");
+    assert!(
+        bad[0].1.starts_with("an SSE line over http.max_line_bytes"),
+        "{}",
+        bad[0].1
+    );
     assert_eq!(server.requests().len(), 1, "resynced without reconnecting");
 }
 

@@ -13,7 +13,7 @@ use collectors::{
 };
 use model::Kind;
 use support::http::{Reply, Server};
-use support::{last_cursor, mentions, take};
+use support::{last_cursor, malformed, mentions, take};
 
 const FIXTURE: &str = include_str!("fixtures/mastodon/streaming_doc_events.sse");
 
@@ -103,8 +103,11 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
     let mut s = Mastodon::new(config(&server, &token))
         .expect("cfg")
         .stream(None);
-    let items = take(&mut s, 21, Duration::from_secs(10)).await;
-    assert_eq!(items.len(), 21, "{items:?}");
+    // 15 statuses, 6 deletions and the two bad events, handed on to be dead-lettered.
+    let items = take(&mut s, 23, Duration::from_secs(10)).await;
+    assert_eq!(items.len(), 23, "{items:?}");
+    let bad: Vec<&str> = malformed(&items).iter().map(|(r, _)| *r).collect();
+    assert_eq!(bad, ["malformed_json", "bad_delete"]);
 
     let host = server.addr.to_string();
     let got = mentions(&items);
@@ -126,7 +129,7 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
         .iter()
         .filter_map(|i| match &i.as_ref().ok()?.event {
             Event::Delete { id } => Some(id.clone()),
-            Event::Mention(_) => None,
+            _ => None,
         })
         .collect();
     assert_eq!(deletes.len(), 6);

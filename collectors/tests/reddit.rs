@@ -15,7 +15,7 @@ use collectors::{BackoffConfig, CollectorError, Cursor, Item, Reddit, RedditConf
 use model::{Kind, MediaKind};
 use serde_json::{Value, json};
 use support::http::{Reply, Request, Server};
-use support::{last_cursor, mentions, take};
+use support::{last_cursor, malformed, mentions, take};
 
 const ASKREDDIT: &str = include_str!("fixtures/reddit/TestSubredditListings.test_hot.listing.json");
 const DOMAIN: &str = include_str!("fixtures/reddit/TestDomainListing.test_hot.listing.json");
@@ -174,7 +174,10 @@ async fn overlapping_polls_emit_each_thing_once_in_order() {
     let mut s = Reddit::new(config(&server, &secret, &["r/AskReddit"]))
         .expect("cfg")
         .stream(None);
-    let items = take(&mut s, 19, Duration::from_secs(3)).await;
+    // 19 mentions and the malformed page, handed on to be dead-lettered.
+    let items = take(&mut s, 20, Duration::from_secs(3)).await;
+    let bad: Vec<&str> = malformed(&items).iter().map(|(r, _)| *r).collect();
+    assert_eq!(bad, ["malformed_listing"]);
     let more = take(&mut s, 1, Duration::from_millis(300)).await;
     assert!(more.is_empty(), "nothing twice: {more:?}");
     let mut want = reddit_ids(&posts[10..20]);

@@ -15,7 +15,7 @@ use collectors::{BackoffConfig, CollectorError, Cursor, HttpLimits, Rss, RssConf
 use model::{Kind, Source};
 use serde_json::Value;
 use support::http::{Reply, Server};
-use support::{last_cursor, mentions, take};
+use support::{last_cursor, malformed, mentions, take};
 
 const GOLDEN: &str = include_str!("fixtures/rss/feedparser-6.0.14-golden.jsonl");
 
@@ -185,7 +185,10 @@ async fn polls_conditionally_and_emits_each_entry_once() {
     .await;
     let started = Instant::now();
     let mut s = Rss::new(config(&server)).expect("cfg").stream(None);
-    let items = take(&mut s, 3, Duration::from_secs(10)).await;
+    // Three entries and the broken document, handed on to be dead-lettered.
+    let items = take(&mut s, 4, Duration::from_secs(10)).await;
+    let bad: Vec<&str> = malformed(&items).iter().map(|(r, _)| *r).collect();
+    assert_eq!(bad, ["malformed_feed"]);
     let ms = mentions(&items);
     let urls: Vec<_> = ms.iter().filter_map(|m| m.url.as_deref()).collect();
     assert_eq!(

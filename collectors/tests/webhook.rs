@@ -8,7 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use collectors::{SecretRef, Synthetic, SyntheticConfig, Webhook, WebhookConfig};
-use support::{mentions, take};
+use support::{malformed, mentions, take};
 
 struct Fixture {
     url: String,
@@ -95,7 +95,11 @@ async fn accepts_json_arrays_and_ndjson_with_the_token() {
     assert_eq!(v["rejected"], 2);
     assert_eq!(v["errors"][0]["reason"], "malformed_json");
 
-    let got = mentions(&take(&mut fx.stream, 5, Duration::from_secs(5)).await);
+    // Five mentions and the two bad lines, handed on to be dead-lettered.
+    let items = take(&mut fx.stream, 7, Duration::from_secs(5)).await;
+    let bad: Vec<_> = malformed(&items).into_iter().map(|(r, _)| r).collect();
+    assert_eq!(bad, ["malformed_json", "not_a_mention"]);
+    let got = mentions(&items);
     let ids: Vec<_> = got.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -359,9 +363,17 @@ async fn one_bad_element_of_an_array_rejects_only_itself() {
         .filter_map(|e| e["record"].as_u64())
         .collect();
     assert_eq!(indexes, [1, 2]);
-    let got = mentions(&take(&mut fx.stream, 3, Duration::from_secs(5)).await);
+    let items = take(&mut fx.stream, 5, Duration::from_secs(5)).await;
+    let got = mentions(&items);
     let ids: Vec<_> = got.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["synthetic:1-0", "synthetic:1-1", "synthetic:1-2"]);
+    let bad = malformed(&items);
+    assert_eq!(bad.len(), 2);
+    assert!(
+        bad[0].1.starts_with("record 1 of a pushed body: "),
+        "{}",
+        bad[0].1
+    );
 
     // A recorded Mastodon timeline page (an array of statuses) with one broken element.
     let mut page = mastodon_statuses();
@@ -380,7 +392,15 @@ async fn one_bad_element_of_an_array_rejects_only_itself() {
         v["errors"],
         serde_json::json!([{"record": 1, "reason": "not_a_status"}])
     );
-    let got = mentions(&take(&mut fx.stream, page.len() - 1, Duration::from_secs(5)).await);
+    let items = take(&mut fx.stream, page.len(), Duration::from_secs(5)).await;
+    assert_eq!(
+        malformed(&items),
+        [(
+            "not_a_status",
+            "record 1 of a pushed mastodon body".to_owned()
+        )]
+    );
+    let got = mentions(&items);
     assert_eq!(got.len(), page.len() - 1);
     assert_eq!(
         got[0].id,

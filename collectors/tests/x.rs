@@ -13,7 +13,7 @@ use collectors::{BackoffConfig, CollectorError, Cursor, SecretRef, X, XConfig, X
 use model::{Kind, MediaKind};
 use serde_json::{Value, json};
 use support::http::{Reply, Server};
-use support::{last_cursor, mentions, take};
+use support::{last_cursor, malformed, mentions, take};
 
 const FIXTURE: &str = include_str!("fixtures/x/v2_filtered_stream_replay.CONSTRUCTED.ndjson");
 
@@ -162,7 +162,10 @@ async fn syncs_rules_then_streams_through_a_cut_a_429_and_bad_frames() {
     let token = token_file();
     let started = Instant::now();
     let mut s = X::new(config(&server, &token)).expect("cfg").stream(None);
-    let items = take(&mut s, 64, Duration::from_secs(10)).await;
+    // 64 mentions and the broken frame, handed on to be dead-lettered.
+    let items = take(&mut s, 65, Duration::from_secs(10)).await;
+    let bad: Vec<&str> = malformed(&items).iter().map(|(r, _)| *r).collect();
+    assert_eq!(bad, ["malformed_json"]);
     let ms = mentions(&items);
     assert_eq!(
         ms.len(),

@@ -1,5 +1,6 @@
 //! `backchannel collect` against the real Kafka: a collector killed with SIGKILL and restarted
-//! loses no acknowledged mention, because its cursor is saved only after Kafka acknowledged.
+//! loses no acknowledged mention, because its cursor is saved only after Kafka acknowledged; and
+//! what a collector cannot read goes to the dead-letter topic, not only into a log.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use common::{KAFKA, service_up, unique};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Headers;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_killed_with_sigkill_resumes_without_losing_acknowledged_mentions() {
@@ -128,6 +130,150 @@ async fn collector_killed_with_sigkill_resumes_without_losing_acknowledged_menti
     common::delete_topics(&[&topic])
         .await
         .expect("delete the topic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_a_collector_cannot_read_go_to_the_dead_letter_topic() {
+    if !service_up("Kafka", KAFKA) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = collectors::Synthetic::new(collectors::SyntheticConfig {
+        seed: 22,
+        ..Default::default()
+    });
+    let good = |i| serde_json::to_vec(&source.mention(i)).expect("json");
+    let mut huge = source.mention(3);
+    huge.text = "word ".repeat(1_000); // 5,000 bytes of text: a mention, but over the message cap
+    let lines: Vec<Vec<u8>> = vec![
+        good(0),
+        b"{not json".to_vec(),
+        good(1),
+        b"{\"id\":\"x\",\"text\":\"\xff\xfe\"}".to_vec(), // not UTF-8
+        "x".repeat(20_000).into_bytes(),                  // over the file's max_record_bytes
+        serde_json::to_vec(&huge).expect("json"),
+        good(2),
+    ];
+    std::fs::write(dir.path().join("replay.jsonl"), lines.join(&b'\n')).expect("write replay");
+    let (raw, dlq) = (unique("collect_raw"), unique("collect_dlq"));
+    let config = dir.path().join("backchannel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nraw_topic = \"{raw}\"\ndlq_topic = \"{dlq}\"\n\n\
+             [pipeline]\nmax_message_bytes = 4096\n\n\
+             [collect]\ncheckpoint_dir = \"{}\"\n\n\
+             [collectors.replay]\ntype = \"file\"\npath = \"{}\"\nmax_record_bytes = 16384\n",
+            dir.path().join("checkpoints").display(),
+            dir.path().join("replay.jsonl").display()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_backchannel"))
+        .args(["collect", "--source", "replay", "--config"])
+        .arg(&config)
+        .env("BACKCHANNEL_LOG", "warn")
+        .stdout(Stdio::null())
+        .output()
+        .expect("run collect");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("replay: 3 mentions, 0 deletions, 4 dead-lettered (1 of them mentions over the size limit)"),
+        "{stderr}"
+    );
+    assert_eq!(records_in(&raw), 3, "the good lines, and only them");
+
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .set("group.id", unique("collect_dlq_check"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&dlq]).expect("subscribe");
+    let mut dead = Vec::new();
+    while dead.len() < 4 {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of 4 dead letters: {dead:#?}", dead.len()))
+            .expect("recv");
+        let headers: HashMap<String, String> = m
+            .headers()
+            .expect("headers")
+            .iter()
+            .map(|h| {
+                let v = String::from_utf8_lossy(h.value.expect("a value")).into_owned();
+                (h.key.to_owned(), v)
+            })
+            .collect();
+        assert_eq!(
+            m.key(),
+            Some(&b"replay"[..]),
+            "keyed by the collector's name"
+        );
+        assert_eq!(headers["collector"], "replay");
+        assert_eq!(headers["source"], "file");
+        dead.push((headers, m.payload().expect("a payload").to_vec()));
+    }
+    // One partition each way would keep the order; with several, sort by the line.
+    dead.sort_by_key(|(_, payload)| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(&payload[..payload.len().min(200)]))
+            .expect("a line of the file")
+    });
+    let summary: Vec<(&str, &str, Option<&str>)> = dead
+        .iter()
+        .map(|(h, _)| {
+            (
+                h["reason"].as_str(),
+                h["payload_truncated"].as_str(),
+                h.get("payload_bytes").map(String::as_str),
+            )
+        })
+        .collect();
+    let huge_len = lines[5].len().to_string();
+    assert_eq!(
+        summary,
+        [
+            ("malformed_json", "false", Some("9")),
+            (
+                "invalid_utf8",
+                "false",
+                Some(lines[3].len().to_string().as_str())
+            ),
+            ("too_large", "true", None),
+            ("too_large", "false", Some(huge_len.as_str())),
+        ]
+    );
+    assert_eq!(dead[0].1, lines[1], "the line as it was");
+    assert_eq!(
+        dead[1].1, lines[3],
+        "bytes that are not UTF-8 kept as they were"
+    );
+    assert_eq!(
+        dead[2].1,
+        lines[4][..200],
+        "the start of a line over the file's limit"
+    );
+    assert!(
+        dead[2].0["detail"].contains("max_record_bytes (16384 bytes)"),
+        "{}",
+        dead[2].0["detail"]
+    );
+    assert_eq!(
+        dead[3].1, lines[5],
+        "the whole mention that was over the message cap"
+    );
+    assert!(
+        dead[3].0["detail"].contains("over pipeline.max_message_bytes (4096)"),
+        "{}",
+        dead[3].0["detail"]
+    );
+    drop(consumer);
+    common::delete_topics(&[&raw, &dlq])
+        .await
+        .expect("delete the topics");
 }
 
 /// Records in every partition of `topic` (the sum of its high watermarks; nothing is deleted).

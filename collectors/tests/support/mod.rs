@@ -27,6 +27,20 @@ pub async fn take(
     out
 }
 
+/// The frames among `items` handed on to be dead-lettered, as (reason, detail).
+pub fn malformed(items: &[Result<Item, CollectorError>]) -> Vec<(&'static str, String)> {
+    items
+        .iter()
+        .filter_map(|r| match r {
+            Ok(Item {
+                event: Event::Malformed(bad),
+                ..
+            }) => Some((bad.reason, bad.detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The mentions among `items` (panics on an error item: tests want to see it).
 pub fn mentions(items: &[Result<Item, CollectorError>]) -> Vec<Mention> {
     items

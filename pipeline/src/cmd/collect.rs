@@ -37,8 +37,9 @@ pub async fn configured(config: &Config, names: &[String], sink: Sink) -> Result
     let reports = collect::configured::run(config, names, sink, stop).await?;
     for (name, r) in names.iter().zip(reports) {
         eprintln!(
-            "{name}: {} mentions, {} deletions, {} over the size limit",
-            r.mentions, r.deletes, r.rejected_too_large
+            "{name}: {} mentions, {} deletions, {} dead-lettered ({} of them mentions over the \
+             size limit)",
+            r.mentions, r.deletes, r.dead_lettered, r.rejected_too_large
         );
     }
     Ok(())

@@ -5,21 +5,27 @@
 //! last acknowledged item is saved (atomically, off the async threads) at most every second and
 //! at the end. After a crash the collector resumes from that cursor: nothing acknowledged is
 //! lost, and what was sent after the last save is sent again — duplicates the store absorbs by id.
-//! A deletion becomes a Kafka tombstone (the mention id as key, a null value).
+//! A deletion becomes a Kafka tombstone (the mention id as key, a null value). A frame the
+//! collector could not read goes to the dead-letter topic (`kafka.dlq_topic`), keyed by the
+//! collector's name, in the same acknowledged order, so a saved cursor is never ahead of a dead
+//! letter either.
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collectors::{Checkpoint, Cursor, Event, FileCheckpoint, SourceConfig};
+use collectors::{Checkpoint, Cursor, Event, FileCheckpoint, Malformed, SourceConfig};
 use futures_util::StreamExt;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
 use super::Sink;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::runtime::sink::MAX_DETAIL_BYTES;
+use transforms::analysis::cap as truncate;
 
 /// How often the cursor of the last acknowledged item is saved.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -30,6 +36,9 @@ pub struct Report {
     pub mentions: u64,
     pub deletes: u64,
     pub rejected_too_large: u64,
+    /// Frames the collector could not read, sent to the dead-letter topic (counted, not sent,
+    /// with `--sink stdout`).
+    pub dead_lettered: u64,
     /// Mentions and deletions Kafka acknowledged.
     pub acknowledged: u64,
 }
@@ -46,7 +55,7 @@ pub async fn run(
     let producer = match sink {
         Sink::Kafka => {
             let k = &config.kafka;
-            crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic]).await?;
+            crate::distributed::kafka::ensure_topics(k, &[&k.raw_topic, &k.dlq_topic]).await?;
             Some(crate::distributed::kafka::producer(k)?)
         }
         Sink::Stdout => None,
@@ -67,6 +76,7 @@ pub async fn run(
             name: name.clone(),
             producer: producer.clone(),
             topic: config.kafka.raw_topic.clone(),
+            dlq_topic: config.kafka.dlq_topic.clone(),
             max_bytes: config.pipeline.max_message_bytes,
             window: config.collect.max_in_flight,
             checkpoints: checkpoints.clone(),
@@ -88,6 +98,7 @@ struct Ctx {
     name: String,
     producer: Option<FutureProducer>,
     topic: String,
+    dlq_topic: String,
     max_bytes: usize,
     window: usize,
     checkpoints: Arc<dyn Checkpoint>,
@@ -203,8 +214,16 @@ async fn run_one(
                 if payload.len() > ctx.max_bytes {
                     report.rejected_too_large += 1;
                     metrics.too_large.increment(1);
-                    tracing::warn!(collector = %ctx.name, id = %m.id, bytes = payload.len(), "mention over the size limit, not sent");
-                    None
+                    tracing::warn!(collector = %ctx.name, id = %m.id, bytes = payload.len(), "mention over the size limit, dead-lettered");
+                    let detail = format!(
+                        "mention {} is {} bytes of JSON, over pipeline.max_message_bytes ({})",
+                        m.id,
+                        payload.len(),
+                        ctx.max_bytes
+                    );
+                    let bad = Malformed::new("too_large", detail, &payload, Some(payload.len()));
+                    report.dead_lettered += 1;
+                    dead_letter(&ctx, collector_source, &bad).await?
                 } else {
                     report.mentions += 1;
                     send(&ctx, &m.id, Some(&payload), &mut stdout).await?
@@ -213,6 +232,10 @@ async fn run_one(
             Event::Delete { id } => {
                 report.deletes += 1;
                 send(&ctx, id, None, &mut stdout).await?
+            }
+            Event::Malformed(bad) => {
+                report.dead_lettered += 1;
+                dead_letter(&ctx, collector_source, bad).await?
             }
         };
         pending.push_back((ack, item.cursor));
@@ -251,13 +274,68 @@ async fn send(
         writeln!(stdout, "{line}")?;
         return Ok(None);
     };
-    loop {
-        let mut record = FutureRecord::to(&ctx.topic).key(id);
-        if let Some(p) = payload {
-            record = record.payload(p);
+    enqueue(producer, "", || {
+        let record = FutureRecord::to(&ctx.topic).key(id);
+        match payload {
+            Some(p) => record.payload(p),
+            None => record,
         }
-        match producer.send_result(record) {
-            Ok(ack) => return Ok(Some(ack)),
+    })
+    .await
+    .map(Some)
+}
+
+/// Sends a frame the collector could not read to the dead-letter topic: its payload (the
+/// collector kept at most `collectors::MALFORMED_KEEP` bytes of it) under the collector's name,
+/// with `reason`, `detail`, `collector`, `source`, `payload_truncated` and, when the frame was
+/// read whole, `payload_bytes` headers. With `--sink stdout` it is only counted (the collector
+/// logged it).
+async fn dead_letter(ctx: &Ctx, source: &str, bad: &Malformed) -> Result<Option<DeliveryFuture>> {
+    let Some(producer) = &ctx.producer else {
+        return Ok(None);
+    };
+    let detail = truncate(&bad.detail, MAX_DETAIL_BYTES);
+    let bytes = bad.bytes.map(|b| b.to_string());
+    let truncated = bad.bytes != Some(bad.payload.len() as u64);
+    let mut headers = OwnedHeaders::new_with_capacity(6);
+    for (key, value) in [
+        ("reason", Some(bad.reason)),
+        ("detail", Some(detail)),
+        ("collector", Some(ctx.name.as_str())),
+        ("source", Some(source)),
+        ("payload_bytes", bytes.as_deref()),
+        (
+            "payload_truncated",
+            Some(if truncated { "true" } else { "false" }),
+        ),
+    ] {
+        if let Some(value) = value {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+    }
+    enqueue(producer, "a dead letter", || {
+        FutureRecord::to(&ctx.dlq_topic)
+            .key(ctx.name.as_str())
+            .payload(bad.payload.as_slice())
+            .headers(headers.clone())
+    })
+    .await
+    .map(Some)
+}
+
+/// Hands the record `make` builds to the producer, waiting while its queue is full; the future
+/// resolves with the broker's acknowledgement.
+async fn enqueue<'a>(
+    producer: &FutureProducer,
+    what: &str,
+    make: impl Fn() -> FutureRecord<'a, str, [u8]>,
+) -> Result<DeliveryFuture> {
+    loop {
+        match producer.send_result(make()) {
+            Ok(ack) => return Ok(ack),
             Err((
                 rdkafka::error::KafkaError::MessageProduction(
                     rdkafka::types::RDKafkaErrorCode::QueueFull,
@@ -266,7 +344,7 @@ async fn send(
             )) => {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            Err((e, _)) => return Err(Error::publish("", e)),
+            Err((e, _)) => return Err(Error::publish(what, e)),
         }
     }
 }
