@@ -87,13 +87,7 @@ async fn collector_killed_with_sigkill_resumes_without_losing_acknowledged_menti
         "the last run sent what follows its cursor ({resumed_from}), no more, no less"
     );
 
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
-        .set("group.id", unique("collect_check"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[&topic]).expect("subscribe");
+    let consumer = reader(&topic);
     let mut seen: HashMap<String, u32> = HashMap::new();
     // A consumer group's first rebalance on a fresh broker can hand this consumer its partitions
     // twice, from the start each time: a record read again is the consumer's repeat, not one the
@@ -184,13 +178,7 @@ async fn frames_a_collector_cannot_read_go_to_the_dead_letter_topic() {
     );
     assert_eq!(records_in(&raw), 3, "the good lines, and only them");
 
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
-        .set("group.id", unique("collect_dlq_check"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[&dlq]).expect("subscribe");
+    let consumer = reader(&dlq);
     let mut dead = Vec::new();
     while dead.len() < 4 {
         let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
@@ -274,6 +262,18 @@ async fn frames_a_collector_cannot_read_go_to_the_dead_letter_topic() {
     common::delete_topics(&[&raw, &dlq])
         .await
         .expect("delete the topics");
+}
+
+/// A consumer of `topic` from its start, in a group of its own.
+fn reader(topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .set("group.id", unique("collect_check"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
 }
 
 /// Records in every partition of `topic` (the sum of its high watermarks; nothing is deleted).
