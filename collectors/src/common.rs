@@ -209,32 +209,44 @@ impl Emitter {
         // Counted as malformed even if the consumer is too far behind to take it.
         let bad = Malformed::new(reason, detail, frame, Some(frame.len()));
         self.count_malformed(&bad);
+        self.send_within(Event::Malformed(Box::new(bad)), wait)
+            .await
+    }
+
+    /// Sends `event` (moving no cursor) if the consumer makes room for it within `wait`.
+    async fn send_within(&self, event: Event, wait: Duration) -> Result<(), MentionRejected> {
         let permit = match tokio::time::timeout(wait, self.tx.reserve()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(MentionRejected::Closed),
             Err(_) => return Err(MentionRejected::Full),
         };
         permit.send(Ok(Item {
-            event: Event::Malformed(Box::new(bad)),
+            event,
             cursor: None,
         }));
         Ok(())
     }
 
-    fn count_malformed(&mut self, bad: &Malformed) {
+    /// Counts and logs a malformed frame without handing it on: for a caller that dead-letters
+    /// only so many of a batch (the webhook, per pushed body).
+    pub fn malformed_not_sent(&mut self, reason: &'static str, detail: &str, frame: &[u8]) {
         self.metrics.malformed.increment(1);
         self.malformed += 1;
         if self.malformed <= 10 || self.malformed.is_multiple_of(1000) {
-            let sample = String::from_utf8_lossy(&bad.payload[..bad.payload.len().min(200)]);
+            let sample = String::from_utf8_lossy(&frame[..frame.len().min(200)]);
             tracing::warn!(
                 source = self.source.as_str(),
                 count = self.malformed,
-                reason = bad.reason,
-                detail = bad.detail,
+                reason,
+                detail,
                 %sample,
                 "skipped a malformed frame"
             );
         }
+    }
+
+    fn count_malformed(&mut self, bad: &Malformed) {
+        self.malformed_not_sent(bad.reason, &bad.detail, &bad.payload);
     }
 
     /// Like [`Emitter::mention`], but gives up after `wait` when the consumer is that far
@@ -244,19 +256,11 @@ impl Emitter {
         m: Mention,
         wait: Duration,
     ) -> Result<(), MentionRejected> {
-        let permit = match tokio::time::timeout(wait, self.tx.reserve()).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(MentionRejected::Closed),
-            Err(_) => return Err(MentionRejected::Full),
-        };
         let age = (m.collected_at - m.created_at).num_milliseconds() as f64 / 1000.0;
+        self.send_within(Event::Mention(Box::new(m)), wait).await?;
         self.metrics.freshness.set(age);
         self.metrics.fetched.increment(1);
         self.sent += 1;
-        permit.send(Ok(Item {
-            event: Event::Mention(Box::new(m)),
-            cursor: None,
-        }));
         Ok(())
     }
 

@@ -10,10 +10,11 @@
 //!
 //! A record is one NDJSON line, one element of a top-level JSON array, or the whole body. Each is
 //! judged alone: a bad one is counted as malformed (`backchannel_collector_malformed_frames_total`,
-//! a sampled log line) and reported by its index, the others go in.
+//! a sampled log line), dead-lettered (the first [`MAX_DEAD_LETTERS_PER_PUSH`] of a body) and
+//! reported by its index; the others go in.
 //!
-//! Answers: `202` with `{"accepted":n,"rejected":m,"errors":[{"record":i,"reason":…}]}` (the
-//! first 20 rejected records; `record` is the line or array index); `401` without the right
+//! Answers: `202` with `{"accepted":n,"rejected":m,"dead_lettered":d,"errors":[{"record":i,
+//! "reason":…}]}` (the first 20 rejected records; `record` is the line or array index); `401` without the right
 //! token; `404` for an unknown `<format>`; `413` over the body limit; `415` for another content
 //! type; `503` with `Retry-After` when the consumer is behind or the bodies in progress already
 //! hold `max_in_flight_bytes` — backpressure is an answer, not a hung request. A 202 means
@@ -279,7 +280,7 @@ async fn ingest(
         max_bytes: st.max_record,
         ..DecodeLimits::default()
     };
-    let (mut accepted, mut rejected, mut errors) = (0usize, 0usize, Vec::new());
+    let (mut accepted, mut rejected, mut dead_lettered, mut errors) = (0, 0, 0, Vec::new());
     let behind = |accepted: usize| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -299,14 +300,21 @@ async fn ingest(
         let mentions = match decoded {
             Ok(ms) => ms,
             Err((reason, detail)) => {
-                // Dead-lettered like a bad frame from any source, and named in the answer.
-                if st
-                    .em
-                    .malformed_within(reason, detail, rec, st.queue_wait)
-                    .await
-                    .is_err()
-                {
-                    return behind(accepted);
+                // Dead-lettered like a bad frame from any source, and named in the answer; past
+                // MAX_DEAD_LETTERS_PER_PUSH, only counted, so a body of tiny bad records cannot
+                // make millions of dead letters.
+                if dead_lettered < MAX_DEAD_LETTERS_PER_PUSH {
+                    if st
+                        .em
+                        .malformed_within(reason, detail, rec, st.queue_wait)
+                        .await
+                        .is_err()
+                    {
+                        return behind(accepted);
+                    }
+                    dead_lettered += 1;
+                } else {
+                    st.em.malformed_not_sent(reason, &detail, rec);
                 }
                 rejected += 1;
                 if errors.len() < 20 {
@@ -324,10 +332,19 @@ async fn ingest(
     }
     (
         StatusCode::ACCEPTED,
-        axum::Json(json!({"accepted": accepted, "rejected": rejected, "errors": errors})),
+        axum::Json(json!({
+            "accepted": accepted,
+            "rejected": rejected,
+            "dead_lettered": dead_lettered,
+            "errors": errors
+        })),
     )
         .into_response()
 }
+
+/// Rejected records of one pushed body that are dead-lettered; the rest are counted and logged.
+/// A 4 MiB body of two-byte bad records would otherwise make two million dead letters.
+pub const MAX_DEAD_LETTERS_PER_PUSH: usize = 100;
 
 /// The records of a JSON body: the elements of a top-level array (each re-serialised, so it is
 /// decoded and size-checked exactly like a record sent alone), else the body itself. A body that

@@ -7,7 +7,9 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
+use collectors::webhook::MAX_DEAD_LETTERS_PER_PUSH;
 use collectors::{SecretRef, Synthetic, SyntheticConfig, Webhook, WebhookConfig};
+use serde_json::json;
 use support::{malformed, mentions, take};
 
 struct Fixture {
@@ -408,6 +410,32 @@ async fn one_bad_element_of_an_array_rejects_only_itself() {
             "mastodon:mastodon.social/{}",
             page[0]["id"].as_str().expect("id")
         )
+    );
+}
+
+#[tokio::test]
+async fn a_body_of_many_bad_records_makes_at_most_100_dead_letters() {
+    let mut fx = start(1 << 20, Duration::from_secs(1)).await;
+    let mut records: Vec<String> = vec!["1".to_owned(); 150];
+    records.push(mention_json(0));
+    let (status, v) = push(&fx.url, format!("[{}]", records.join(","))).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        (&v["accepted"], &v["rejected"], &v["dead_lettered"]),
+        (&json!(1), &json!(150), &json!(MAX_DEAD_LETTERS_PER_PUSH)),
+        "{v}"
+    );
+    let items = take(&mut fx.stream, 200, Duration::from_millis(500)).await;
+    assert_eq!(malformed(&items).len(), MAX_DEAD_LETTERS_PER_PUSH);
+    assert_eq!(
+        mentions(&items).len(),
+        1,
+        "the good record after them still arrives"
+    );
+    assert_eq!(
+        items.len(),
+        MAX_DEAD_LETTERS_PER_PUSH + 1,
+        "the other 50 only counted"
     );
 }
 
