@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use crate::common::serve::ServeLimits;
 use crate::common::{CollectorError, Cursor, Emitter, ItemStream, Secret, SecretRef};
 
 /// How the webhook listens.
@@ -68,6 +69,29 @@ pub struct WebhookConfig {
     /// human duration (`"2s"`).
     #[serde(default = "default_queue_wait", with = "crate::common::duration")]
     pub queue_wait: Duration,
+    /// Connections open at once, idle ones included; one more waits until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How long a client may take to send a request's head before the connection is closed, in
+    /// a human duration (`"30s"`).
+    #[serde(default = "default_head_timeout", with = "crate::common::duration")]
+    pub head_timeout: Duration,
+}
+
+impl WebhookConfig {
+    /// Listens on `listen` for pushes that carry `token`, every other key at its default.
+    pub fn new(listen: impl Into<String>, token: SecretRef) -> Self {
+        WebhookConfig {
+            listen: listen.into(),
+            path: default_path(),
+            token,
+            max_body_bytes: default_max_body(),
+            max_in_flight_bytes: default_max_in_flight(),
+            queue_wait: default_queue_wait(),
+            max_connections: default_max_connections(),
+            head_timeout: default_head_timeout(),
+        }
+    }
 }
 
 fn default_path() -> String {
@@ -82,6 +106,12 @@ fn default_max_in_flight() -> usize {
 fn default_queue_wait() -> Duration {
     Duration::from_secs(2)
 }
+fn default_max_connections() -> usize {
+    ServeLimits::default().max_connections
+}
+fn default_head_timeout() -> Duration {
+    ServeLimits::default().head_timeout
+}
 
 /// A webhook collector with its socket bound (so a caller knows the port before streaming).
 #[derive(Debug)]
@@ -92,6 +122,7 @@ pub struct Webhook {
     max_body: usize,
     max_in_flight: usize,
     queue_wait: Duration,
+    limits: ServeLimits,
 }
 
 impl Webhook {
@@ -112,6 +143,12 @@ impl Webhook {
                 cfg.max_in_flight_bytes, cfg.max_body_bytes
             )));
         }
+        if cfg.max_connections == 0 || cfg.head_timeout.is_zero() {
+            return Err(CollectorError::Config(format!(
+                "webhook.max_connections ({}) and webhook.head_timeout ({:?}) must be above 0",
+                cfg.max_connections, cfg.head_timeout
+            )));
+        }
         let token = cfg.token.resolve("webhook.token")?;
         let listener = tokio::net::TcpListener::bind(&cfg.listen)
             .await
@@ -125,6 +162,10 @@ impl Webhook {
             max_body: cfg.max_body_bytes,
             max_in_flight: cfg.max_in_flight_bytes,
             queue_wait: cfg.queue_wait,
+            limits: ServeLimits {
+                head_timeout: cfg.head_timeout,
+                max_connections: cfg.max_connections,
+            },
         })
     }
 
@@ -154,7 +195,7 @@ impl Webhook {
             .layer(middleware::from_fn_with_state(state.clone(), admit))
             .layer(DefaultBodyLimit::max(self.max_body))
             .with_state(state);
-        crate::common::serve::serve(self.listener, app, Default::default())
+        crate::common::serve::serve(self.listener, app, self.limits)
             .await
             .map_err(|e| CollectorError::Transport(format!("webhook server: {e}")))
     }

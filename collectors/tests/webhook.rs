@@ -23,21 +23,27 @@ async fn start(max_body: usize, queue_wait: Duration) -> Fixture {
 }
 
 async fn start_with(max_body: usize, max_in_flight: usize, queue_wait: Duration) -> Fixture {
+    start_config(|c| {
+        c.max_body_bytes = max_body;
+        c.max_in_flight_bytes = max_in_flight;
+        c.queue_wait = queue_wait;
+    })
+    .await
+}
+
+/// A webhook on a free port with the token `s3cret`, its config as `tweak` leaves it.
+async fn start_config(tweak: impl FnOnce(&mut WebhookConfig)) -> Fixture {
     let mut token = tempfile::NamedTempFile::new().expect("temp");
     writeln!(token, "s3cret").expect("write");
-    let hook = Webhook::bind(WebhookConfig {
-        listen: "127.0.0.1:0".into(),
-        path: "/ingest".into(),
-        token: SecretRef {
+    let mut config = WebhookConfig::new(
+        "127.0.0.1:0",
+        SecretRef {
             env: None,
             file: Some(token.path().to_owned()),
         },
-        max_body_bytes: max_body,
-        max_in_flight_bytes: max_in_flight,
-        queue_wait,
-    })
-    .await
-    .expect("bind");
+    );
+    tweak(&mut config);
+    let hook = Webhook::bind(config).await.expect("bind");
     let url = format!("http://{}/ingest", hook.local_addr().expect("addr"));
     Fixture {
         url,
@@ -202,16 +208,14 @@ async fn the_token_is_checked_before_the_body_is_read() {
 
 #[tokio::test]
 async fn a_budget_smaller_than_one_body_is_a_config_error() {
+    let token = SecretRef {
+        env: Some("UNUSED".into()),
+        file: None,
+    };
     let err = Webhook::bind(WebhookConfig {
-        listen: "127.0.0.1:0".into(),
-        path: "/ingest".into(),
-        token: SecretRef {
-            env: Some("UNUSED".into()),
-            file: None,
-        },
         max_body_bytes: 10_000,
         max_in_flight_bytes: 5_000,
-        queue_wait: Duration::from_secs(1),
+        ..WebhookConfig::new("127.0.0.1:0", token)
     })
     .await
     .expect_err("refused");
@@ -220,6 +224,78 @@ async fn a_budget_smaller_than_one_body_is_a_config_error() {
             .contains("webhook.max_in_flight_bytes (5000)"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_slow_request_head_is_cut_off_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fx = start_config(|c| {
+        c.max_connections = 1;
+        c.head_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let addr = fx
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/ingest")
+        .to_owned();
+    // A client that starts a request head and never finishes it holds the only connection…
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"POST /ingest HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    // …so the next one waits for it, and is served once head_timeout has cut it off.
+    let mut next = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    next.write_all(b"GET /ingest HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), next.read_to_end(&mut answer))
+        .await
+        .expect("answered once the slow head was cut off")
+        .expect("read");
+    // Answered (401: it carries no token), which is all this needs.
+    assert!(
+        answer.starts_with(b"HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "served after {:?}, while the slow head still held the only connection",
+        started.elapsed()
+    );
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the slow connection was closed");
+}
+
+#[test]
+fn zero_connections_or_head_timeout_is_a_config_error() {
+    let token = || SecretRef {
+        env: Some("UNUSED".into()),
+        file: None,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for config in [
+        WebhookConfig {
+            max_connections: 0,
+            ..WebhookConfig::new("127.0.0.1:0", token())
+        },
+        WebhookConfig {
+            head_timeout: Duration::ZERO,
+            ..WebhookConfig::new("127.0.0.1:0", token())
+        },
+    ] {
+        let err = rt.block_on(Webhook::bind(config)).expect_err("refused");
+        assert!(err.to_string().contains("must be above 0"), "{err}");
+    }
 }
 
 #[tokio::test]
