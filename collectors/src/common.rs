@@ -74,21 +74,24 @@ pub struct Malformed {
 }
 
 impl Malformed {
-    /// A frame that could not be used, `bytes` long when it was read whole; keeps its first
-    /// [`MALFORMED_KEEP`] bytes.
-    pub fn new(reason: &'static str, detail: String, frame: &[u8], bytes: Option<usize>) -> Self {
+    /// A frame that was read whole and could not be used; keeps its first [`MALFORMED_KEEP`]
+    /// bytes.
+    pub fn new(reason: &'static str, detail: String, frame: &[u8]) -> Self {
         Malformed {
             reason,
             detail,
             payload: frame[..frame.len().min(MALFORMED_KEEP)].to_vec(),
-            bytes: bytes.map(|b| b as u64),
+            bytes: Some(frame.len() as u64),
         }
     }
 
     /// A frame skipped for passing the cap named `key` (`limit` bytes); `prefix` is its start.
     pub fn oversized(what: &str, key: &str, limit: usize, then: &str, prefix: &[u8]) -> Self {
         let detail = format!("{what} over {key} ({limit} bytes); {then}");
-        Malformed::new("too_large", detail, prefix, None)
+        Malformed {
+            bytes: None,
+            ..Malformed::new("too_large", detail, prefix)
+        }
     }
 }
 
@@ -178,7 +181,7 @@ impl Emitter {
         detail: String,
         frame: &[u8],
     ) -> Result<(), CollectorError> {
-        let bad = Malformed::new(reason, detail, frame, Some(frame.len()));
+        let bad = Malformed::new(reason, detail, frame);
         self.malformed_frame(bad, None).await
     }
 
@@ -207,7 +210,7 @@ impl Emitter {
         wait: Duration,
     ) -> Result<(), MentionRejected> {
         // Counted as malformed even if the consumer is too far behind to take it.
-        let bad = Malformed::new(reason, detail, frame, Some(frame.len()));
+        let bad = Malformed::new(reason, detail, frame);
         self.count_malformed(&bad);
         self.send_within(Event::Malformed(Box::new(bad)), wait)
             .await

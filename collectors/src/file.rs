@@ -199,7 +199,7 @@ fn read_jsonl(
             Line::Complete(l) if l.iter().all(u8::is_ascii_whitespace) => return true,
             Line::Complete(l) => match Mention::decode(&l, limits) {
                 Ok(m) => Record::Mention(Box::new(m)),
-                Err(e) => Record::Bad(Malformed::new(e.reason(), e.to_string(), &l, Some(l.len()))),
+                Err(e) => Record::Bad(Malformed::new(e.reason(), e.to_string(), &l)),
             },
             Line::TooLong { prefix } => Record::Bad(Malformed::oversized(
                 "a line",
@@ -278,17 +278,17 @@ fn read_csv(
                          fields"
                     )));
                 }
+                // What the record makes: nothing for a blank line or the header.
                 let r = if over {
-                    Record::Bad(Malformed::oversized(
+                    Some(Record::Bad(Malformed::oversized(
                         "a record",
                         "max_record_bytes",
                         max,
                         "reading on at the next record",
                         &out[..outlen.min(200)],
-                    ))
+                    )))
                 } else if outlen == 0 && fields.len() <= 1 {
-                    (over, outlen, endlen) = (false, 0, 0);
-                    continue; // a blank line
+                    None
                 } else {
                     let cells: Result<Vec<&str>, _> = fields
                         .iter()
@@ -298,37 +298,26 @@ fn read_csv(
                             Some(cell)
                         })
                         .collect();
+                    let bad = |reason| {
+                        let frame = joined(&out[..outlen], fields);
+                        Some(Record::Bad(Malformed::new(reason, String::new(), &frame)))
+                    };
                     match (cells, &headers) {
-                        (Err(_), _) => {
-                            let frame = joined(&out[..outlen], fields);
-                            Record::Bad(Malformed::new(
-                                "invalid_utf8",
-                                String::new(),
-                                &frame,
-                                Some(frame.len()),
-                            ))
-                        }
+                        (Err(_), _) => bad("invalid_utf8"),
                         (Ok(cells), None) => {
                             headers = Some(cells.iter().map(|c| c.trim().to_owned()).collect());
-                            (over, outlen, endlen) = (false, 0, 0);
-                            continue;
+                            None
                         }
                         (Ok(cells), Some(h)) => match csv_mention(h, &cells) {
-                            Ok(m) => Record::Mention(Box::new(m)),
-                            Err(reason) => {
-                                let frame = joined(&out[..outlen], fields);
-                                Record::Bad(Malformed::new(
-                                    reason,
-                                    String::new(),
-                                    &frame,
-                                    Some(frame.len()),
-                                ))
-                            }
+                            Ok(m) => Some(Record::Mention(Box::new(m))),
+                            Err(reason) => bad(reason),
                         },
                     }
                 };
                 (over, outlen, endlen) = (false, 0, 0);
-                if tx.blocking_send(r).is_err() {
+                if let Some(r) = r
+                    && tx.blocking_send(r).is_err()
+                {
                     return Ok(()); // the consumer went away
                 }
             }

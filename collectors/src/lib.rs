@@ -9,8 +9,8 @@
 //! collector built from it, and an [`ItemStream`] of [`Item`]s, each a mention, a deletion or a
 //! frame it could not read (for the dead-letter topic), with the source cursor after it. The
 //! collector owns reconnects, backoff and rate limits; the stream carries only data and, at the
-//! very end, a fatal error. The runner owns delivery: it saves an item's cursor in a [`Checkpoint`] once Kafka has acknowledged it, and
-//! passes the saved cursor back in on restart.
+//! very end, a fatal error. The runner owns delivery: it saves an item's cursor in a
+//! [`Checkpoint`] once Kafka has acknowledged it, and passes the saved cursor back in on restart.
 //!
 //! Build one from config with [`SourceConfig::build`] and start it with [`Collector::stream`].
 //! Sources so far: file replay, webhook, Mastodon streaming, Bluesky Jetstream, Hacker News, the

@@ -14,12 +14,12 @@
 //! reported by its index; the others go in.
 //!
 //! Answers: `202` with `{"accepted":n,"rejected":m,"dead_lettered":d,"errors":[{"record":i,
-//! "reason":…}]}` (the first 20 rejected records; `record` is the line or array index); `401` without the right
-//! token; `404` for an unknown `<format>`; `413` over the body limit; `415` for another content
-//! type; `503` with `Retry-After` when the consumer is behind or the bodies in progress already
-//! hold `max_in_flight_bytes` — backpressure is an answer, not a hung request. A 202 means
-//! "queued for the pipeline", not "durable": a pusher that needs more should resend, since ids
-//! make that harmless.
+//! "reason":…}]}` (the first 20 rejected records; `record` is the line or array index); `401`
+//! without the right token; `404` for an unknown `<format>`; `413` over the body limit; `415`
+//! for another content type; `503` with `Retry-After` when the consumer is behind or the bodies
+//! in progress already hold `max_in_flight_bytes` — backpressure is an answer, not a hung
+//! request. A 202 means "queued for the pipeline", not "durable": a pusher that needs more
+//! should resend, since ids make that harmless.
 //!
 //! Memory is bounded by bytes: the token is checked before a byte of the body is read, and a
 //! request is admitted only once its body (its `Content-Length`, or `max_body_bytes` when it

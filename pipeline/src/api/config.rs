@@ -47,11 +47,13 @@ pub struct ApiConfig {
     pub head_timeout: String,
 }
 
+// The API's connection limits default to those of every other listener.
 fn default_max_connections() -> u32 {
-    10_000
+    collectors::common::serve::ServeLimits::default().max_connections as u32
 }
 fn default_head_timeout() -> String {
-    "30s".into()
+    let limits = collectors::common::serve::ServeLimits::default();
+    humantime::format_duration(limits.head_timeout).to_string()
 }
 
 /// The API settings, parsed.

@@ -221,7 +221,7 @@ async fn run_one(
                         payload.len(),
                         ctx.max_bytes
                     );
-                    let bad = Malformed::new("too_large", detail, &payload, Some(payload.len()));
+                    let bad = Malformed::new("too_large", detail, &payload);
                     report.dead_lettered += 1;
                     dead_letter(&ctx, collector_source, &bad).await?
                 } else {
