@@ -209,22 +209,14 @@ impl Emitter {
         frame: &[u8],
         wait: Duration,
     ) -> Result<(), MentionRejected> {
-        // Counted as malformed even if the consumer is too far behind to take it.
+        // Counted once there is room: a frame turned away is answered 503, and the client's
+        // retry brings it again.
+        let tx = self.tx.clone();
+        let permit = reserve_within(&tx, wait).await?;
         let bad = Malformed::new(reason, detail, frame);
         self.count_malformed(&bad);
-        self.send_within(Event::Malformed(Box::new(bad)), wait)
-            .await
-    }
-
-    /// Sends `event` (moving no cursor) if the consumer makes room for it within `wait`.
-    async fn send_within(&self, event: Event, wait: Duration) -> Result<(), MentionRejected> {
-        let permit = match tokio::time::timeout(wait, self.tx.reserve()).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(MentionRejected::Closed),
-            Err(_) => return Err(MentionRejected::Full),
-        };
         permit.send(Ok(Item {
-            event,
+            event: Event::Malformed(Box::new(bad)),
             cursor: None,
         }));
         Ok(())
@@ -260,7 +252,10 @@ impl Emitter {
         wait: Duration,
     ) -> Result<(), MentionRejected> {
         let age = (m.collected_at - m.created_at).num_milliseconds() as f64 / 1000.0;
-        self.send_within(Event::Mention(Box::new(m)), wait).await?;
+        reserve_within(&self.tx, wait).await?.send(Ok(Item {
+            event: Event::Mention(Box::new(m)),
+            cursor: None,
+        }));
         self.metrics.freshness.set(age);
         self.metrics.fetched.increment(1);
         self.sent += 1;
@@ -292,6 +287,18 @@ impl Emitter {
     /// Malformed frames seen so far.
     pub fn malformed_count(&self) -> u64 {
         self.malformed
+    }
+}
+
+/// A slot in the consumer's queue, if it makes room within `wait`.
+async fn reserve_within(
+    tx: &mpsc::Sender<Result<Item, CollectorError>>,
+    wait: Duration,
+) -> Result<mpsc::Permit<'_, Result<Item, CollectorError>>, MentionRejected> {
+    match tokio::time::timeout(wait, tx.reserve()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(_)) => Err(MentionRejected::Closed),
+        Err(_) => Err(MentionRejected::Full),
     }
 }
 
@@ -418,5 +425,45 @@ impl Reconnect {
         em.metrics.reconnects.increment(1);
         tokio::time::sleep(delay).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_turned_away_for_want_of_room_is_not_counted() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut em = Emitter {
+            tx,
+            metrics: CollectorMetrics::new(Source::Webhook),
+            source: Source::Webhook,
+            sent: 0,
+            malformed: 0,
+        };
+        let wait = Duration::from_millis(20);
+        assert_eq!(
+            em.malformed_within("malformed_json", String::new(), b"{", wait)
+                .await,
+            Ok(())
+        );
+        assert_eq!(em.malformed_count(), 1);
+        // The queue's one slot is taken: the next frame is turned away (its push is answered
+        // 503) and not counted, so the client's retry is counted once.
+        assert_eq!(
+            em.malformed_within("malformed_json", String::new(), b"{", wait)
+                .await,
+            Err(MentionRejected::Full)
+        );
+        assert_eq!(em.malformed_count(), 1);
+        assert!(rx.recv().await.is_some());
+        assert_eq!(
+            em.malformed_within("malformed_json", String::new(), b"{", wait)
+                .await,
+            Ok(())
+        );
+        assert_eq!(em.malformed_count(), 2);
+        assert_eq!(em.sent(), 0, "a malformed frame is not progress");
     }
 }
