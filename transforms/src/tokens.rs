@@ -100,7 +100,7 @@ impl Extractor for Tokens {
         }
         out.bool(f::TOKENS_TRUNCATED, n > MAX_LISTED);
 
-        let v = vocabulary(lower.iter());
+        let v = vocabulary(a.word_hashes());
         out.count(f::UNIQUE_TOKENS, v.unique);
         out.float(f::TYPE_TOKEN_RATIO, ratio(v.unique, n));
         out.count(f::HAPAX, v.hapax);
@@ -161,24 +161,37 @@ pub(crate) struct Vocabulary {
     pub yules_k: f64,
 }
 
-/// Counts each distinct token (by a 64-bit hash: distinct tokens colliding is out of the
-/// question in practice) in a small open-addressing table, then reads the statistics off the
-/// frequencies.
-pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> Vocabulary {
-    let n = tokens.len();
+/// Counts each distinct token, by its word hash ([`Analysis::word_hashes`], shared with the
+/// spam and dedup groups; distinct tokens colliding in 64 bits is out of the question in
+/// practice), in a small open-addressing table, then reads the statistics off the frequencies.
+///
+/// The word hashes are stable and public, so anyone could post words whose hashes share their
+/// low bits. Slots are therefore picked by the high bits of the hash mixed with a seed of this
+/// thread's own, which an outsider cannot aim at one run of slots.
+pub(crate) fn vocabulary(hashes: &[u64]) -> Vocabulary {
+    let n = hashes.len();
     if n == 0 {
         return Vocabulary::default();
     }
     VOCAB.with(|cell| {
-        let mut table = cell.take();
+        let VocabScratch {
+            seed,
+            mut table,
+            mut repeated,
+        } = cell.take();
+        let seed = if seed == 0 {
+            crate::hash::random_seed() | 1
+        } else {
+            seed
+        };
         let size = (2 * n).next_power_of_two();
         table.clear();
         table.resize(size, (0, 0));
-        let mask = size - 1;
-        for t in tokens {
+        let (mask, shift) = (size - 1, 64 - size.trailing_zeros());
+        for &h in hashes {
             // 0 marks an empty slot; a token hashing to 0 is nudged.
-            let h = crate::hash::hash_bytes(t.as_bytes()).max(1);
-            let mut i = h as usize & mask;
+            let h = h.max(1);
+            let mut i = ((h ^ seed).wrapping_mul(crate::hash::K1) >> shift) as usize & mask;
             loop {
                 let slot = &mut table[i];
                 if slot.0 == h {
@@ -193,7 +206,10 @@ pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> 
             }
         }
         let mut v = Vocabulary::default();
-        let (mut sum_sq, mut sum_flogf) = (0f64, 0f64);
+        let mut sum_sq = 0u64;
+        // The repeated tokens' counts, summed in ascending order below, so the float sum (and
+        // the fields) do not depend on where the seed put each token.
+        repeated.clear();
         for &(h, f) in table.iter() {
             if h == 0 {
                 continue;
@@ -201,12 +217,22 @@ pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> 
             v.unique += 1;
             v.hapax += usize::from(f == 1);
             v.max_repeat = v.max_repeat.max(f as usize);
-            let f = f64::from(f);
-            sum_sq += f * f;
-            sum_flogf += f * f.log2();
+            sum_sq += u64::from(f) * u64::from(f);
+            if f > 1 {
+                repeated.push(f);
+            }
         }
-        cell.set(table);
-        let nf = n as f64;
+        repeated.sort_unstable();
+        let sum_flogf: f64 = repeated
+            .iter()
+            .map(|&f| f64::from(f) * f64::from(f).log2())
+            .sum();
+        cell.set(VocabScratch {
+            seed,
+            table,
+            repeated,
+        });
+        let (nf, sum_sq) = (n as f64, sum_sq as f64);
         // H = log2 N - (1/N) sum f log2 f
         v.entropy = (nf.log2() - sum_flogf / nf).max(0.0);
         v.yules_k = 1e4 * (sum_sq - nf) / (nf * nf);
@@ -214,9 +240,23 @@ pub(crate) fn vocabulary<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> 
     })
 }
 
+/// [`vocabulary`]'s table and its seed (0 until first use), and the counts of repeated tokens.
+#[derive(Default)]
+struct VocabScratch {
+    seed: u64,
+    table: Vec<(u64, u32)>,
+    repeated: Vec<u32>,
+}
+
 thread_local! {
     /// Hashes of one mention's stems, reused from one mention to the next.
     static STEM_HASHES: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
     /// The frequency table, reused from one mention to the next.
-    static VOCAB: std::cell::Cell<Vec<(u64, u32)>> = const { std::cell::Cell::new(Vec::new()) };
+    static VOCAB: std::cell::Cell<VocabScratch> = const {
+        std::cell::Cell::new(VocabScratch {
+            seed: 0,
+            table: Vec::new(),
+            repeated: Vec::new(),
+        })
+    };
 }

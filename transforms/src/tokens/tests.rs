@@ -2,14 +2,50 @@ use super::*;
 
 #[test]
 fn vocabulary_statistics() {
-    let v = vocabulary(["a", "b", "a", "c", "a"].into_iter());
+    let hashes = |words: &[&str]| -> Vec<u64> {
+        words
+            .iter()
+            .map(|w| crate::hash::word_hash(w.as_bytes()))
+            .collect()
+    };
+    let v = vocabulary(&hashes(&["a", "b", "a", "c", "a"]));
     assert_eq!((v.unique, v.hapax, v.max_repeat), (3, 2, 3));
     let expected_h = -(0.6f64 * 0.6f64.log2() + 2.0 * 0.2 * 0.2f64.log2());
     assert!((v.entropy - expected_h).abs() < 1e-12);
     assert!((v.yules_k - 1e4 * (11.0 - 5.0) / 25.0).abs() < 1e-9);
-    assert_eq!(vocabulary(std::iter::empty()), Vocabulary::default());
-    let one = vocabulary(["x", "x"].into_iter());
+    assert_eq!(vocabulary(&[]), Vocabulary::default());
+    let one = vocabulary(&hashes(&["x", "x"]));
     assert_eq!((one.unique, one.entropy), (1, 0.0));
+}
+
+#[test]
+fn vocabulary_statistics_do_not_depend_on_the_table_seed() {
+    // Each thread seeds its own table, so the tokens land in other slots; the sums must not
+    // follow them, or one post would get a different entropy from each worker.
+    let posts = crate::corpus::real_posts();
+    let hashes: Vec<Vec<u64>> = posts
+        .iter()
+        .map(|m| {
+            let a = Analysis::new(m);
+            a.word_hashes().to_vec()
+        })
+        .collect();
+    let run = |hashes: &[Vec<u64>]| -> Vec<(usize, usize, usize, u64, u64)> {
+        hashes
+            .iter()
+            .map(|h| {
+                let v = vocabulary(h);
+                let (e, k) = (v.entropy.to_bits(), v.yules_k.to_bits());
+                (v.unique, v.hapax, v.max_repeat, e, k)
+            })
+            .collect()
+    };
+    let here = run(&hashes);
+    for _ in 0..3 {
+        let there = std::thread::scope(|s| s.spawn(|| run(&hashes)).join().expect("thread"));
+        assert!(here == there, "a statistic differs with the seed");
+    }
+    assert!(here.iter().any(|v| v.2 > 2), "posts with repeated tokens");
 }
 
 #[test]
