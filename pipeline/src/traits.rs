@@ -219,11 +219,16 @@ impl Before {
         format!("{}.{}", self.created_ms, self.id)
     }
 
-    /// Reads [`Before::encode`]'s form.
+    /// Reads [`Before::encode`]'s form. The time must lie in the years 1 to 9999 (what RFC 3339
+    /// can write): a store steps back minute by minute from it, and a time near the end of
+    /// what a timestamp holds would overflow there.
     pub fn parse(s: &str) -> Option<Before> {
+        /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z.
+        const TIMES: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
         let (ms, id) = s.split_once('.')?;
+        let created_ms = ms.parse().ok().filter(|ms| TIMES.contains(ms))?;
         Some(Before {
-            created_ms: ms.parse().ok()?,
+            created_ms,
             id: id.to_owned(),
         })
     }

@@ -689,6 +689,17 @@ where
         "no mentions, no mean: {body}"
     );
 
+    // A `from` inside a minute: the first point is still that whole minute, labelled with its
+    // start (it read 0 when the store was asked only for what followed `from`).
+    let (s, _, body) = a.call("GET", &q(at(0, 30), to, "1m"), None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["points"][0]["mentions"], 3, "{body}");
+    assert_eq!(
+        body["points"][0]["t"],
+        at(0, 0).to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+    assert_eq!(body["points"].as_array().map(Vec::len), Some(4), "{body}");
+
     let (s, _, hourly) = a.call("GET", &q(from, to, "1h"), None).await;
     assert_eq!(s, StatusCode::OK, "{hourly}");
     let total: i64 = hourly["points"]
@@ -794,8 +805,26 @@ async fn pages_of_a_signal<S: Store + SignalStore + TenantStore + AlertStore>(st
         "newest first: {seen:?}"
     );
 
-    let (s, e, _) = a.page("/v1/signals/brand/mentions?before=nonsense").await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    // Not a cursor, or a time no store can step back from (chrono's first day would overflow
+    // one minute earlier), or past what a timestamp holds: a 400, not a dropped connection.
+    for bad in [
+        "nonsense",
+        "-8334601315200000.x",
+        "-62135596800001.x",
+        "253402300800000.x",
+        "9223372036854775807.x",
+    ] {
+        let (s, e, _) = a
+            .page(&format!("/v1/signals/brand/mentions?before={bad}"))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {e}");
+    }
+    // The first day RFC 3339 writes is still a cursor: an empty page, from either store.
+    let (s, body, _) = a
+        .page("/v1/signals/brand/mentions?before=-62135596800000.x")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(ids_of(&body), Vec::<String>::new());
 }
 
 /// `POST /v1/signals/test`: the query tried on the newest stored mentions, exactly those it

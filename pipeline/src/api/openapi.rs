@@ -200,7 +200,8 @@ pub(super) const OPERATIONS: &[Operation] = &[
                 name: "from",
                 at: In::Query,
                 kind: "string",
-                about: "RFC 3339 start (default: an hour, or a day for step=1h, before `to`).",
+                about: "RFC 3339 start (default: an hour, or a day for step=1h, before `to`); \
+                        cut to the step, whose whole first step is counted.",
             },
             Param {
                 name: "to",

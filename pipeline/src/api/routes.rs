@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::DurationRound;
 use serde::Deserialize;
 use transforms::signals::SignalOptions;
 
@@ -203,6 +204,9 @@ pub(super) async fn signal_series(
     if from >= to {
         return bad("from must be before to".into());
     }
+    // Every point is a whole step, labelled with its start: the first one starts where `from`
+    // falls, and counts its step from there, not only the part after `from`.
+    let from = from.duration_trunc(step).unwrap_or(from);
     let points = (to - from).num_seconds() / step.num_seconds() + 1;
     if points > MAX_POINTS {
         return bad(format!(
