@@ -41,6 +41,7 @@ struct Rig {
     acme: (String, String),
     globex: (String, String),
     hub: Arc<pipeline::push::Hub>,
+    store: Arc<pipeline::embedded::RedbStore>,
     _stop: watch::Sender<bool>,
     _background: Background,
     _dir: tempfile::TempDir,
@@ -88,6 +89,7 @@ impl Rig {
         }
         let api = services::api(&config, &svc.store, &svc.cache).expect("api");
         let hub = svc.hub.clone();
+        let tenants_store = svc.store.clone();
         let addr = services::serve_api(&config, api, Some(svc.hub.clone()))
             .await
             .expect("api")
@@ -121,6 +123,7 @@ impl Rig {
             acme: (acme, acme_key),
             globex: (globex, globex_key),
             hub,
+            store: tenants_store,
             _stop: stop_tx,
             _background: background,
             _dir: dir,
@@ -458,6 +461,93 @@ async fn ws_next(ws: &mut Ws) -> Ev {
             return Ev { json, id: None };
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_end_with_closed_once_their_key_is_revoked_and_other_keys_stream_on() {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let mut rig = Rig::start(&[("BACKCHANNEL__API__KEY_CACHE_TTL", "100ms")]).await;
+    let (acme, key) = rig.acme.clone();
+    let (_, other_key) = rig.globex.clone();
+    let mut sse = SseClient::connect(rig.addr, &key, "", None).await;
+    let mut other = SseClient::connect(rig.addr, &other_key, "", None).await;
+    let mut req = format!("ws://{}/v1/ws", rig.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+    assert_eq!(ws_next(&mut ws).await.kind(), "heartbeat");
+    // Valid keys: the streams carry on past several heartbeats (300 ms apart).
+    for _ in 0..3 {
+        assert_eq!(sse.next().await.kind(), "heartbeat");
+        assert_eq!(ws_next(&mut ws).await.kind(), "heartbeat");
+    }
+
+    let (key_id, _) = pipeline::tenants::parse_key(&key).expect("a key");
+    assert!(
+        pipeline::tenants::revoke(&*rig.store, &acme, key_id)
+            .await
+            .expect("revoke")
+    );
+    // Within a heartbeat and the cache's TTL: `closed`, and then the end of the response.
+    // Heartbeats are 300 ms apart and keys are cached for 100 ms: ten are far more than enough.
+    let mut last = None;
+    for _ in 0..10 {
+        let ev = sse.next().await;
+        if ev.kind() != "heartbeat" && ev.kind() != "match" {
+            last = Some(ev);
+            break;
+        }
+    }
+    let last = last.expect("the SSE stream still open ten heartbeats after the revocation");
+    assert_eq!(
+        last.json,
+        serde_json::json!({"type": "closed", "reason": "key_revoked"})
+    );
+    let end = tokio::time::timeout(WAIT, sse.body.next())
+        .await
+        .expect("the end in time");
+    assert!(end.is_none(), "nothing after closed: {end:?}");
+    let mut last = None;
+    for _ in 0..10 {
+        let ev = ws_next(&mut ws).await;
+        if ev.kind() != "heartbeat" && ev.kind() != "match" {
+            last = Some(ev);
+            break;
+        }
+    }
+    let last = last.expect("the WebSocket still open ten heartbeats after the revocation");
+    assert_eq!(last.kind(), "closed", "{last:?}");
+    let frame = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("a close frame in time");
+    match frame {
+        Some(Ok(Message::Close(Some(f)))) => {
+            assert_eq!(f.code, CloseCode::Policy);
+            assert_eq!(f.reason.as_str(), "key_revoked");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    // A revoked key opens no new stream; the other tenant's stream goes on.
+    let refused = collectors::common::http_client()
+        .expect("client")
+        .get(format!("http://{}/v1/stream", rig.addr))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 401);
+    let mentions = rig.produce(100).await;
+    let truth = rig.truth(&mentions, &rig.globex.0);
+    assert!(!truth.is_empty(), "globex matches some of them");
+    let mut seen = Vec::new();
+    read_until(async || other.next().await, &mut seen, truth.len()).await;
+    assert_eq!(as_truth(&seen), truth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,10 @@
 //! compared with the clock on every request, so it takes effect to the second. Unknown key ids
 //! are cached too (as absent), so a client retrying a wrong key does not reach the store each
 //! time; the cache is bounded, so a flood of invented ids costs store reads, not memory.
+//!
+//! A stream (`/v1/stream`, `/v1/ws`) outlives the request that opened it, so it checks its key
+//! again at every heartbeat ([`still_valid`]) and ends with a `closed` event once the key is
+//! revoked, its grace has run out or it is gone: within a heartbeat plus the cache's TTL.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +31,23 @@ const CACHED_KEYS: u64 = 100_000;
 /// The authenticated caller's tenant, put in the request's extensions by [`authenticate`].
 #[derive(Debug, Clone)]
 pub struct Tenant(pub Arc<str>);
+
+/// The id of the key that authenticated the request, beside [`Tenant`], for what checks the
+/// key again later (a stream, at each heartbeat).
+#[derive(Debug, Clone)]
+pub struct KeyId(pub Arc<str>);
+
+/// Whether the key `key_id` may still be used at `now`: it exists and is not revoked. A store
+/// that cannot answer keeps the key valid, so an outage does not cut every open stream.
+pub(super) async fn still_valid(s: &ApiState, key_id: &str) -> bool {
+    match s.keys.lookup(&*s.backend, key_id).await {
+        Ok(record) => record.is_some_and(|r| r.valid_at(chrono::Utc::now())),
+        Err(e) => {
+            tracing::debug!(error = %e, "a stream's key could not be checked again; kept");
+            true
+        }
+    }
+}
 
 /// Key records by id, fresh for the configured TTL.
 #[derive(Debug)]
@@ -116,7 +137,9 @@ pub(super) async fn authenticate(
             return r;
         }
     };
+    let key_id = KeyId(Arc::from(key_id));
     req.extensions_mut()
         .insert(Tenant(Arc::from(record.tenant.as_str())));
+    req.extensions_mut().insert(key_id);
     next.run(req).await.into_response()
 }

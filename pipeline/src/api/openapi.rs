@@ -383,7 +383,7 @@ pub(super) const OPERATIONS: &[Operation] = &[
         method: "get",
         path: "/v1/stream",
         summary: "Live matches as Server-Sent Events (`match`, `heartbeat`, `lagged`; `alert` \
-                  live only), resumable.",
+                  live only; `closed` last when the key is revoked), resumable.",
         params: STREAM_PARAMS,
         body: None,
         responses: &[(

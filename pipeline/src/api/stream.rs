@@ -20,6 +20,9 @@
 //! - `alert`: `{"type":"alert","alert":{…}}` — an alert of one of the caller's signals as it is
 //!   opened, updated or resolved (the object `GET /v1/signals/{id}/alerts` lists). Live only:
 //!   no cursor, no replay; a client that was away lists what it missed.
+//! - `closed`: `{"type":"closed","reason":"key_revoked"}`, the last event: the key was revoked
+//!   (or its rotation's grace ran out) while the stream was open. The key is checked again at
+//!   every heartbeat; a WebSocket then gets a close frame with code 1008 (policy violation).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use serde::Deserialize;
 
-use super::auth::Tenant;
+use super::auth::{KeyId, Tenant};
 use super::limits::InFlight;
 use super::{ApiState, error, json};
 use crate::error::Error;
@@ -82,6 +85,11 @@ struct Conn {
     tick: tokio::time::Interval,
     /// Whether the first heartbeat (the one that opens every stream) has gone out.
     greeted: bool,
+    /// What checks the key again at each heartbeat.
+    state: ApiState,
+    key_id: Arc<str>,
+    /// Set with the `closed` event: nothing follows it.
+    closed: bool,
     _slot: InFlight,
     _open: Open,
 }
@@ -113,7 +121,8 @@ impl Conn {
     /// Checks the query and opens the subscription: from here on nothing is missed.
     async fn open(
         s: &ApiState,
-        tenant: Arc<str>,
+        Tenant(tenant): Tenant,
+        KeyId(key_id): KeyId,
         q: StreamQuery,
         last_event_id: Option<&str>,
     ) -> Result<Conn, Response> {
@@ -183,6 +192,9 @@ impl Conn {
             hub,
             tick,
             greeted: false,
+            state: s.clone(),
+            key_id,
+            closed: false,
             _slot: slot,
             _open: Open::new(),
         })
@@ -246,7 +258,18 @@ impl Conn {
                     .to_string(),
                 },
             },
-            _ = self.tick.tick() => self.heartbeat(),
+            _ = self.tick.tick() => {
+                if super::auth::still_valid(&self.state, &self.key_id).await {
+                    self.heartbeat()
+                } else {
+                    self.closed = true;
+                    Out {
+                        kind: "closed",
+                        id: None,
+                        json: r#"{"type":"closed","reason":"key_revoked"}"#.to_owned(),
+                    }
+                }
+            }
         })
     }
 
@@ -263,7 +286,8 @@ impl Conn {
 /// `GET /v1/stream`: Server-Sent Events.
 pub(super) async fn sse(
     State(s): State<ApiState>,
-    Extension(Tenant(tenant)): Extension<Tenant>,
+    Extension(tenant): Extension<Tenant>,
+    Extension(key): Extension<KeyId>,
     Query(q): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Response {
@@ -271,11 +295,14 @@ pub(super) async fn sse(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty());
-    let conn = match Conn::open(&s, tenant, q, last).await {
+    let conn = match Conn::open(&s, tenant, key, q, last).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let events = stream::unfold(conn, |mut conn| async move {
+        if conn.closed {
+            return None;
+        }
         let out = conn.next().await;
         let mut event = Event::default().event(out.kind).data(out.json);
         if let Some(id) = out.id {
@@ -296,11 +323,12 @@ const WS_CLIENT_MESSAGE_MAX: usize = 4 * 1024;
 /// the connection); closing either side ends the stream.
 pub(super) async fn ws(
     State(s): State<ApiState>,
-    Extension(Tenant(tenant)): Extension<Tenant>,
+    Extension(tenant): Extension<Tenant>,
+    Extension(key): Extension<KeyId>,
     Query(q): Query<StreamQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let conn = match Conn::open(&s, tenant, q, None).await {
+    let conn = match Conn::open(&s, tenant, key, q, None).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -315,6 +343,14 @@ async fn pump(mut conn: Conn, mut socket: WebSocket) {
         tokio::select! {
             out = conn.next() => {
                 if socket.send(Message::Text(out.json.into())).await.is_err() {
+                    return;
+                }
+                if conn.closed {
+                    let frame = axum::extract::ws::CloseFrame {
+                        code: axum::extract::ws::close_code::POLICY,
+                        reason: "key_revoked".into(),
+                    };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
                     return;
                 }
             }

@@ -2,7 +2,8 @@
 // (EventSource cannot send headers). While the connection drops and comes back, EventSource
 // reconnects by itself and sends `Last-Event-ID`, so the server replays what was missed. When
 // the server refuses outright (a revoked key, too many streams) EventSource gives up; then this
-// asks why, and reopens after a pause with `?cursor=` set to the last event's id.
+// asks why, and reopens after a pause with `?cursor=` set to the last event's id. A stream whose
+// key is revoked while it is open ends with a `closed` event, and is not reopened.
 
 export class Live {
   // `onEvent(type, data)` for match / lagged / alert; `onState(state, detail)` with state one of
@@ -43,6 +44,12 @@ export class Live {
       if (data) this.onState('lagged', data.reason);
     });
     source.addEventListener('alert', (e) => this.deliver('alert', e.data));
+    // The server's last event when the key is revoked while the stream is open: reconnecting
+    // would only be refused.
+    source.addEventListener('closed', () => {
+      source.close();
+      this.onState('refused', 'this API key was revoked');
+    });
     source.addEventListener('error', () => {
       if (this.closed || source !== this.source) return;
       if (source.readyState === EventSource.CONNECTING) {
