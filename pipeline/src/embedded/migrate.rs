@@ -10,16 +10,41 @@
 //!   millis, id) -> (), until stop 34) moves to its keys by second and write time
 //!   ([`super::TOPIC_INDEX`]), [`STEP`] rows a transaction, each leaving the old table as it
 //!   enters the new one.
+//! - [`stats_bytes`]: a store from before the stored minutes had a share of the size budget
+//!   (stop 42) gets their byte count, once, in `meta`.
 
 use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
-use super::{Tables, err, indexed, segment, topic_row};
+use super::{META, TOPIC_STATS, Tables, err, indexed, segment, stat_footprint, topic_row};
 use crate::error::{Error, Result};
 
 const ROWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("mentions");
 const BY_TIME: TableDefinition<'_, (i64, &str), &[u8]> = TableDefinition::new("by_time");
 pub(super) const BY_TOPIC: TableDefinition<'_, (&str, i64, &str), ()> =
     TableDefinition::new("by_topic");
+
+/// Counts the bytes of the stored minutes into `meta` where no count is there yet. Returns how
+/// many minutes it counted (0 when the count was there).
+pub(super) fn stats_bytes(db: &Database) -> Result<u64> {
+    let txn = db.begin_write().map_err(err)?;
+    let counted = {
+        let mut meta = txn.open_table(META).map_err(err)?;
+        if meta.get("stats_bytes").map_err(err)?.is_some() {
+            return Ok(0);
+        }
+        let stats = txn.open_table(TOPIC_STATS).map_err(err)?;
+        let (mut held, mut counted) = (0u64, 0u64);
+        for row in stats.iter().map_err(err)? {
+            let (key, value) = row.map_err(err)?;
+            held += stat_footprint(key.value().0, value.value().len());
+            counted += 1;
+        }
+        meta.insert("stats_bytes", held).map_err(err)?;
+        counted
+    };
+    txn.commit().map_err(err)?;
+    Ok(counted)
+}
 
 /// Mentions moved per transaction.
 const STEP: usize = 20_000;

@@ -94,7 +94,8 @@ pub struct StoreOptions {
     /// Mentions stored longer ago than this are deleted by [`RedbStore::sweep`].
     pub retention: Option<Duration>,
     /// The file's size limit: [`RedbStore::sweep`] deletes the oldest mentions while the live
-    /// data exceeds [`LIVE_SHARE`] of it.
+    /// data exceeds [`LIVE_SHARE`] of it, and the oldest stored minutes while they exceed
+    /// [`STATS_SHARE`] of that.
     pub max_bytes: Option<u64>,
 }
 
@@ -117,6 +118,11 @@ impl Default for StoreOptions {
 /// (`retention_keeps_the_file_under_its_size_limit` checks it); the file can pass it by part
 /// of a step.
 pub const LIVE_SHARE: f64 = 0.4;
+
+/// The share of the live-data budget that the signals' stored minutes may take. They are kept
+/// for `retention` even where the size limit drops the mentions, but not past this: a store
+/// with many busy signals drops its oldest minutes first, and the mentions keep the rest.
+pub const STATS_SHARE: f64 = 0.5;
 
 /// Longest topic indexed (a source, a hashtag or a signal id is far shorter).
 const MAX_TOPIC_BYTES: usize = 1024;
@@ -254,6 +260,11 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// What the stored minutes may take of a live-data budget.
+fn stats_cap(budget: u64) -> u64 {
+    (budget as f64 * STATS_SHARE) as u64
+}
+
 impl RedbStore {
     /// Opens (or creates) `dir/backchannel.redb`, fsyncing every write, without retention.
     pub fn open(dir: &Path) -> Result<RedbStore> {
@@ -304,6 +315,7 @@ impl RedbStore {
                 "moved the topic index of an earlier store layout to its new keys"
             );
         }
+        migrate::stats_bytes(&db)?;
         Ok(RedbStore {
             db: Arc::new(db),
             options,
@@ -370,10 +382,12 @@ impl RedbStore {
     /// leaves its old segment, which is rewritten without it.
     fn write_blocking(&self, batch: &[Stored], old: Option<&[Filed]>) -> Result<()> {
         let txn = self.begin_grouped()?;
-        let written_ms = now_ms();
         let mut evicted = 0;
         {
             let mut t = Tables::open(&txn)?;
+            let written_ms = t.write_time()?;
+            // This batch's segments are the ones from here on.
+            let first = (written_ms, t.segments_so_far()?);
             let mut live = t.live()?;
             let mut stats: std::collections::HashMap<(&str, i64), MinuteAggregate> =
                 Default::default();
@@ -461,9 +475,14 @@ impl RedbStore {
             }
             t.add_stats(stats, &mut live)?;
             // Keep the size budget as we go: the oldest make room in the same commit, so the
-            // file never holds more than a batch beyond it, whatever the write rate.
-            if self.budget().is_some_and(|b| live > b) {
-                evicted = t.evict(&mut live, None, self.budget(), usize::MAX)?;
+            // file never holds more than a batch beyond it, whatever the write rate. Minutes
+            // first, down to their share; then mentions, never this batch's own: a write that
+            // returned Ok has its mentions stored.
+            if let Some(budget) = self.budget() {
+                t.drop_stats(None, Some(stats_cap(budget)), usize::MAX, &mut live)?;
+                if live > budget {
+                    evicted = t.evict(&mut live, None, Some(budget), usize::MAX, first)?;
+                }
             }
             t.meta.insert("live_bytes", live).map_err(err)?;
         }
@@ -481,11 +500,11 @@ impl RedbStore {
             .map(|b| (b as f64 * LIVE_SHARE) as u64)
     }
 
-    /// Deletes mentions past the retention time, then the oldest while the live data is over
-    /// its share of `max_bytes`, in transactions of a few thousand; also the signals' stored
-    /// minutes past the retention time. Returns how many mentions it deleted. Blocking; run it on
-    /// a blocking thread. (The writer also keeps the size budget batch by batch; this catches up
-    /// on age.)
+    /// Deletes the signals' stored minutes past the retention time or over their share of the
+    /// budget ([`STATS_SHARE`]), then mentions past the retention time and the oldest while the
+    /// live data is over its share of `max_bytes`, in transactions of a few thousand. Returns
+    /// how many mentions it deleted. Blocking; run it on a blocking thread. (The writer also
+    /// keeps the size budget batch by batch; this catches up on age.)
     pub fn sweep(&self) -> Result<u64> {
         let cutoff = self
             .options
@@ -497,14 +516,18 @@ impl RedbStore {
             let (n, stale) = {
                 let mut t = Tables::open(&txn)?;
                 let mut live = t.live()?;
-                let n = t.evict(&mut live, cutoff, self.budget(), SWEEP_CHUNK)?;
-                // Stored minutes follow the time limit only: they are small and outlive the
-                // mentions a size limit drops, as the distributed store's stats do. Their bytes
-                // count against the size limit, so mentions make room for them.
-                let stale = match cutoff {
-                    Some(c) => t.expire_stats(c, SWEEP_CHUNK, &mut live)?,
-                    None => 0,
-                };
+                // Stored minutes outlive the mentions a size limit drops, as the distributed
+                // store's stats do, up to their share of the budget; their bytes count against
+                // it, so mentions make room for them.
+                let stale =
+                    t.drop_stats(cutoff, self.budget().map(stats_cap), SWEEP_CHUNK, &mut live)?;
+                let n = t.evict(
+                    &mut live,
+                    cutoff,
+                    self.budget(),
+                    SWEEP_CHUNK,
+                    (i64::MAX, u64::MAX),
+                )?;
                 t.meta.insert("live_bytes", live).map_err(err)?;
                 (n, stale)
             };
@@ -569,13 +592,50 @@ impl<'t> Tables<'t> {
         })
     }
 
-    /// The next segment number (counted in `meta`, so numbers are never reused).
-    fn next_segment(&mut self) -> Result<u64> {
-        let n = self
+    /// The write time of a batch, in milliseconds: the clock, but never before the last
+    /// batch's (kept in `meta`). Segments are ordered, and evicted, by it; a clock stepped back
+    /// must not file new mentions before old ones.
+    fn write_time(&mut self) -> Result<i64> {
+        let kept = self
+            .meta
+            .get("last_write_ms")
+            .map_err(err)?
+            .map(|v| v.value() as i64);
+        // A store from before the count: its newest segment's time.
+        let last = match kept {
+            Some(ms) => ms,
+            None => self
+                .segments
+                .last()
+                .map_err(err)?
+                .map_or(i64::MIN, |(k, _)| k.value().0),
+        };
+        let ms = now_ms().max(last);
+        self.meta.insert("last_write_ms", ms as u64).map_err(err)?;
+        Ok(ms)
+    }
+
+    /// Bytes the stored minutes take (their share of `live`).
+    fn stats_bytes(&self) -> Result<u64> {
+        Ok(self
+            .meta
+            .get("stats_bytes")
+            .map_err(err)?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// How many segment numbers were handed out: the next one.
+    fn segments_so_far(&self) -> Result<u64> {
+        Ok(self
             .meta
             .get("segments")
             .map_err(err)?
-            .map_or(0, |v| v.value());
+            .map_or(0, |v| v.value()))
+    }
+
+    /// The next segment number (counted in `meta`, so numbers are never reused).
+    fn next_segment(&mut self) -> Result<u64> {
+        let n = self.segments_so_far()?;
         self.meta.insert("segments", n + 1).map_err(err)?;
         Ok(n)
     }
@@ -655,6 +715,7 @@ impl<'t> Tables<'t> {
         batch: std::collections::HashMap<(&str, i64), MinuteAggregate>,
         live: &mut u64,
     ) -> Result<()> {
+        let mut held = self.stats_bytes()?;
         for ((topic, minute), add) in batch {
             let stored = self.stats.get((topic, minute)).map_err(err)?.map(|v| {
                 (
@@ -665,6 +726,7 @@ impl<'t> Tables<'t> {
             let mut agg = match stored {
                 Some((len, Ok(agg))) => {
                     *live = live.saturating_sub(stat_footprint(topic, len));
+                    held = held.saturating_sub(stat_footprint(topic, len));
                     agg
                 }
                 Some((_, Err(e))) => return Err(Error::store("corrupt stored minute", e)),
@@ -683,34 +745,51 @@ impl<'t> Tables<'t> {
                 .insert((topic, minute), bytes.as_slice())
                 .map_err(err)?;
             *live += stat_footprint(topic, bytes.len());
+            held += stat_footprint(topic, bytes.len());
         }
+        self.meta.insert("stats_bytes", held).map_err(err)?;
         Ok(())
     }
 
-    /// Deletes up to `max` stored minutes before `cutoff` (millis); returns how many.
-    fn expire_stats(&mut self, cutoff: i64, max: usize, live: &mut u64) -> Result<usize> {
-        let mut stale: Vec<(i64, String)> = Vec::new();
-        for row in self
-            .stats_by_minute
-            .range::<(i64, &str)>(..(cutoff, ""))
-            .map_err(err)?
-        {
-            let (key, _) = row.map_err(err)?;
-            let (minute, topic) = key.value();
-            stale.push((minute, topic.to_owned()));
-            if stale.len() >= max {
+    /// Deletes the oldest stored minutes, up to `max`, while they are before `cutoff` (millis)
+    /// or the minutes hold more than `cap` bytes; returns how many. Keeps `live` up to date.
+    fn drop_stats(
+        &mut self,
+        cutoff: Option<i64>,
+        cap: Option<u64>,
+        max: usize,
+        live: &mut u64,
+    ) -> Result<usize> {
+        let mut held = self.stats_bytes()?;
+        if cutoff.is_none() && cap.is_none_or(|c| held <= c) {
+            return Ok(0);
+        }
+        let mut dropped = 0;
+        while dropped < max {
+            let Some((minute, topic)) = self.stats_by_minute.first().map_err(err)?.map(|(k, _)| {
+                let (minute, topic) = k.value();
+                (minute, topic.to_owned())
+            }) else {
+                break;
+            };
+            let expired = cutoff.is_some_and(|c| minute < c);
+            if !(expired || cap.is_some_and(|c| held > c)) {
                 break;
             }
-        }
-        for (minute, topic) in &stale {
             self.stats_by_minute
-                .remove((*minute, topic.as_str()))
+                .remove((minute, topic.as_str()))
                 .map_err(err)?;
-            if let Some(v) = self.stats.remove((topic.as_str(), *minute)).map_err(err)? {
-                *live = live.saturating_sub(stat_footprint(topic, v.value().len()));
+            if let Some(v) = self.stats.remove((topic.as_str(), minute)).map_err(err)? {
+                let bytes = stat_footprint(&topic, v.value().len());
+                *live = live.saturating_sub(bytes);
+                held = held.saturating_sub(bytes);
             }
+            dropped += 1;
         }
-        Ok(stale.len())
+        if dropped > 0 {
+            self.meta.insert("stats_bytes", held).map_err(err)?;
+        }
+        Ok(dropped)
     }
 
     fn live(&self) -> Result<u64> {
@@ -722,7 +801,8 @@ impl<'t> Tables<'t> {
     }
 
     /// Deletes the oldest segments, whole, while they were written before `cutoff` or the live
-    /// data is over `budget`, until at least `max` mentions went; keeps `live` up to date.
+    /// data is over `budget`, until at least `max` mentions went, and never a segment written
+    /// at or after `keep_from` (a batch's own, as it is written); keeps `live` up to date.
     /// Returns how many mentions it deleted.
     fn evict(
         &mut self,
@@ -730,6 +810,7 @@ impl<'t> Tables<'t> {
         cutoff: Option<i64>,
         budget: Option<u64>,
         max: usize,
+        keep_from: At,
     ) -> Result<usize> {
         let mut deleted = 0;
         while deleted < max {
@@ -737,6 +818,9 @@ impl<'t> Tables<'t> {
             else {
                 break;
             };
+            if (ms, seq) >= keep_from {
+                break;
+            }
             let expired = cutoff.is_some_and(|c| ms < c);
             let over = budget.is_some_and(|b| *live > b);
             if !(expired || over) {

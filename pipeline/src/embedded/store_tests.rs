@@ -575,6 +575,160 @@ async fn retention_drops_old_signal_minutes_and_keeps_recent_ones() {
     );
 }
 
+/// What `meta` holds under `key`.
+fn meta(store: &RedbStore, key: &str) -> Option<u64> {
+    let txn = store.db.begin_read().expect("read");
+    let meta = txn.open_table(META).expect("meta");
+    meta.get(key).expect("meta").map(|v| v.value())
+}
+
+#[tokio::test]
+async fn busy_signals_minutes_keep_to_their_share_and_a_written_batch_stays_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limit: u64 = 2 << 20;
+    let options = StoreOptions {
+        max_bytes: Some(limit),
+        retention: Some(Duration::from_secs(30 * 24 * 3600)),
+        ..StoreOptions::default()
+    };
+    let store = RedbStore::open_with(dir.path(), options).expect("open");
+    let budget = (limit as f64 * LIVE_SHARE) as u64;
+    let cap = (budget as f64 * STATS_SHARE) as u64;
+    let t0 = Utc
+        .timestamp_opt((Utc::now().timestamp() / 60 - 10 * 1440) * 60, 0)
+        .single()
+        .expect("a minute ten days ago");
+    // 40 signals that all match every mention, each mention in a minute of its own: ~1,000
+    // stored minutes a batch, so the minutes alone would pass the whole budget within a few
+    // batches. Before they had a share of their own, the writer then evicted every mention,
+    // the batch it had just written included, and the write still returned Ok.
+    let signals: Vec<String> = (0..40).map(|j| format!("signal:acme/s{j}")).collect();
+    for b in 0..40i64 {
+        let batch: Vec<Stored> = (0..25i64)
+            .map(|i| {
+                let n = b * 25 + i;
+                let mut s = stored_sized(&format!("m{n}"), 0, "t", 200);
+                s.created_at = t0 + chrono::Duration::minutes(n);
+                s.sentiment = Some(0.5);
+                s.hashtags = vec![format!("tag{}", n % 7), "launch".into()];
+                s.topics.extend(signals.iter().cloned());
+                s
+            })
+            .collect();
+        let ids: Vec<String> = batch.iter().map(|s| s.id.clone()).collect();
+        store.write(&Arc::from(batch)).await.expect("write");
+        for id in &ids {
+            assert!(
+                store.get(id).await.expect("get").is_some(),
+                "batch {b}: {id} was written and is gone"
+            );
+        }
+        let held = meta(&store, "stats_bytes").expect("counted");
+        assert!(
+            held <= cap,
+            "batch {b}: minutes hold {held} bytes, their share {cap}"
+        );
+        if b % 8 == 7 {
+            store.sweep().expect("sweep");
+        }
+    }
+    let held = meta(&store, "stats_bytes").expect("counted");
+    assert!(
+        held > cap / 2,
+        "the minutes used their share: {held} of {cap}"
+    );
+    assert!(store.live_bytes().expect("live") <= budget + budget / 4);
+    // Every count is exact: live bytes and the minutes' own.
+    assert_eq!(store.live_bytes().expect("live"), recounted(&store));
+    let txn = store.db.begin_read().expect("read");
+    let stats = txn.open_table(TOPIC_STATS).expect("stats");
+    let recount: u64 = stats
+        .iter()
+        .expect("stats")
+        .map(|r| {
+            let (k, v) = r.expect("stat");
+            stat_footprint(k.value().0, v.value().len())
+        })
+        .sum();
+    assert_eq!(held, recount);
+    // The oldest minutes went first: the newest is charted, the first is not.
+    let series = |store: RedbStore, at: chrono::DateTime<Utc>| async move {
+        store
+            .series("signal:acme/s0", at, at + chrono::Duration::minutes(1))
+            .await
+            .expect("series")
+            .len()
+    };
+    assert_eq!(
+        series(store.clone(), t0 + chrono::Duration::minutes(999)).await,
+        1
+    );
+    assert_eq!(series(store.clone(), t0).await, 0);
+}
+
+#[tokio::test]
+async fn a_store_counts_the_bytes_of_minutes_an_earlier_version_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let now = Utc::now();
+    store
+        .write(&Arc::from([
+            charted("a", now, 0.5, &["x"]),
+            charted("b", now - chrono::Duration::minutes(5), -0.5, &[]),
+        ]))
+        .await
+        .expect("write");
+    let held = meta(&store, "stats_bytes").expect("counted");
+    assert!(held > 0);
+    // As an earlier version left it: the minutes, and no count.
+    {
+        let txn = store.db.begin_write().expect("write");
+        txn.open_table(META)
+            .expect("meta")
+            .remove("stats_bytes")
+            .expect("remove");
+        txn.commit().expect("commit");
+    }
+    drop(store);
+    let store = RedbStore::open(dir.path()).expect("open");
+    assert_eq!(meta(&store, "stats_bytes"), Some(held));
+}
+
+#[tokio::test]
+async fn a_clock_stepped_back_files_new_batches_after_old_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let at = |id: &str| {
+        let txn = store.db.begin_read().expect("read");
+        let ids = txn.open_table(IDS).expect("ids");
+        ids.get(id).expect("get").map(|v| v.value())
+    };
+    // The clock ran an hour ahead for the first batch and was then set right.
+    let ahead = Utc::now().timestamp_millis() + 3_600_000;
+    {
+        let txn = store.db.begin_write().expect("write");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("last_write_ms", ahead as u64)
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    store
+        .write(&Arc::from([stored("early", 1, "t")]))
+        .await
+        .expect("write");
+    store
+        .write(&Arc::from([stored("late", 2, "t")]))
+        .await
+        .expect("write");
+    let (early, late) = (at("early").expect("filed"), at("late").expect("filed"));
+    assert_eq!(early.0, ahead, "not before the last write");
+    assert!(
+        late > early,
+        "a later batch sorts after: {late:?} vs {early:?}"
+    );
+}
+
 /// The names of the tables in the store's file.
 fn table_names(store: &RedbStore) -> Vec<String> {
     let txn = store.db.begin_read().expect("read");
