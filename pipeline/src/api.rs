@@ -62,6 +62,9 @@ struct ApiState {
     operator_key: Option<Arc<str>>,
     /// The live push hub; without one the stream endpoints answer 404.
     hub: Option<Arc<crate::push::Hub>>,
+    /// Query previews (`POST /v1/signals/test`) running at once, at most one a core: each
+    /// enriches up to thousands of stored mentions, on a blocking thread.
+    previews: Arc<tokio::sync::Semaphore>,
 }
 
 /// The router of the client API over `backend`, with the stream endpoints fed by `hub`.
@@ -78,6 +81,9 @@ pub fn router(
         limiter: Arc::new(Limiter::new(&settings)),
         settings: Arc::new(settings),
         operator_key: operator_key.map(Arc::from),
+        previews: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, usize::from),
+        )),
     };
     let v1 = Router::new()
         .route("/v1/signals", get(routes::list_signals))

@@ -387,37 +387,46 @@ pub(super) async fn test_signal(
         Ok(l) => l,
         Err(e) => return error(&e),
     };
-    let mut mentions: Vec<model::Mention> = latest
-        .iter()
-        .filter_map(|j| {
-            let mut v: serde_json::Value = serde_json::from_slice(j).ok()?;
-            serde_json::from_value(v.get_mut("mention")?.take()).ok()
-        })
-        .collect();
-    mentions.sort_by_key(|m| std::cmp::Reverse(m.created_at));
-    let mut record = transforms::Record::new();
-    let mut matched = 0;
-    let mut shown = Vec::new();
-    for m in &mentions {
-        let hits = transforms::enrich_and_match(m, &mut record, Some(&matcher));
-        let Some(hit) = hits.first() else { continue };
-        matched += 1;
-        if shown.len() < limit {
-            shown.push(serde_json::json!({
-                "mention": {
-                    "id": m.id, "source": m.source, "url": m.url, "text": m.text,
-                    "author": m.author, "created_at": m.created_at,
-                },
-                "highlights": hit.highlights,
-            }));
+    // Enriching thousands of mentions is CPU work of a second or more: on a blocking thread,
+    // a core's worth at a time, so previews never hold the threads that serve every other
+    // request (and, embedded, run the pipeline).
+    let _running = match s.previews.clone().acquire_owned().await {
+        Ok(p) => p,
+        Err(e) => return error(&Error::internal("the query previews' queue", e)),
+    };
+    let preview = tokio::task::spawn_blocking(move || {
+        let mut mentions: Vec<model::Mention> = latest
+            .iter()
+            .filter_map(|j| {
+                let mut v: serde_json::Value = serde_json::from_slice(j).ok()?;
+                serde_json::from_value(v.get_mut("mention")?.take()).ok()
+            })
+            .collect();
+        mentions.sort_by_key(|m| std::cmp::Reverse(m.created_at));
+        let mut record = transforms::Record::new();
+        let mut matched = 0;
+        let mut shown = Vec::new();
+        for m in &mentions {
+            let hits = transforms::enrich_and_match(m, &mut record, Some(&matcher));
+            let Some(hit) = hits.first() else { continue };
+            matched += 1;
+            if shown.len() < limit {
+                shown.push(serde_json::json!({
+                    "mention": {
+                        "id": m.id, "source": m.source, "url": m.url, "text": m.text,
+                        "author": m.author, "created_at": m.created_at,
+                    },
+                    "highlights": hit.highlights,
+                }));
+            }
         }
-    }
-    json(
-        StatusCode::OK,
         serde_json::json!({ "scanned": mentions.len(), "matched": matched, "matches": shown })
-            .to_string()
-            .into_bytes(),
-    )
+    })
+    .await;
+    match preview {
+        Ok(v) => json(StatusCode::OK, v.to_string().into_bytes()),
+        Err(e) => error(&Error::internal("a query preview", e)),
+    }
 }
 
 /// `PUT /v1/signals/test` (400: the id is reserved) and `GET`/`DELETE` of it (404: no signal can
