@@ -13,6 +13,10 @@ use super::provisional::{Counted, Provisional};
 
 /// Entries a catch-up step takes from the buffer at once (the lock is held while it scans).
 const PULL_MAX: usize = 256;
+/// Buffer entries one pull looks at under the hub's lock, matching or not: a client whose
+/// signals rarely match walks the buffer in steps of this many, so ingest (which needs the
+/// lock) never waits on a walk through the whole buffer.
+const PULL_SCAN: usize = 4096;
 /// What an entry costs besides its bytes (the `Arc`, the deque slot, the small vectors).
 const ENTRY_OVERHEAD: usize = 160;
 
@@ -635,12 +639,12 @@ impl Hub {
         }
         let start = seq.map_or(0, |s| (s - front) as usize);
         let mut out = Vec::new();
-        for e in inner.buffer.iter().skip(start) {
+        for (scanned, e) in inner.buffer.iter().skip(start).enumerate() {
             if e.offset > cursor.get(e.partition) && filter.wants(e) {
                 out.push(e.clone());
-                if out.len() == PULL_MAX {
-                    return Pulled::More(out, e.seq + 1);
-                }
+            }
+            if out.len() == PULL_MAX || scanned + 1 == PULL_SCAN {
+                return Pulled::More(out, e.seq + 1);
             }
         }
         let (tx, rx) = mpsc::channel(self.settings.client_buffer);
@@ -700,7 +704,8 @@ impl Subscription {
         &self.cursor
     }
 
-    /// The next event. Cancel-safe: it awaits only the live channel.
+    /// The next event. Cancel-safe: it awaits only the live channel, and yields between pulls
+    /// with its position already saved.
     pub async fn next(&mut self) -> Step {
         loop {
             if let Some(e) = self.pending.pop_front() {
@@ -729,6 +734,9 @@ impl Subscription {
                 Pulled::More(entries, seq) => {
                     self.pending.extend(entries);
                     self.seq = Some(seq);
+                    // A long walk through the buffer is many short pulls: let other tasks
+                    // (and other connections' pulls) run between them.
+                    tokio::task::yield_now().await;
                 }
                 Pulled::Live(entries, seq, id, rx) => {
                     self.pending.extend(entries);
@@ -898,6 +906,41 @@ mod tests {
             signals: None,
             fields: Vec::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_that_rarely_matches_walks_the_buffer_in_short_steps() {
+        let hub = Arc::new(Hub::new(HubSettings::default()));
+        hub.begin(0, 0);
+        let n = 3 * PULL_SCAN as i64 + 10;
+        for i in 0..n {
+            let tenant = if i % 1000 == 999 { "a" } else { "b" };
+            hub.ingest(0, i, &record(i as u32, tenant), None);
+        }
+        let mut from = Cursor::default();
+        from.advance(0, 0);
+        // One pull looks at PULL_SCAN entries at most, under the lock, matching or not.
+        let f = Arc::new(filter("a"));
+        let Pulled::More(first, seq) = hub.pull(&f, &from, None) else {
+            panic!("a walk of {n} entries done in one pull");
+        };
+        assert_eq!(seq, PULL_SCAN as u64);
+        assert_eq!(first.len(), PULL_SCAN / 1000);
+        // A subscription gets every match, in order, each once, then goes live.
+        let mut sub = hub.subscribe(filter("a"), Some(from));
+        let mut got = Vec::new();
+        while let Ok(Step::Match(e, _)) =
+            tokio::time::timeout(Duration::from_millis(50), sub.next()).await
+        {
+            got.push(e.offset);
+        }
+        let want: Vec<i64> = (1..n).filter(|o| o % 1000 == 999).collect();
+        assert_eq!(got, want);
+        hub.ingest(0, n, &record(n as u32, "a"), None);
+        let Step::Match(e, _) = sub.next().await else {
+            panic!("expected a live match");
+        };
+        assert_eq!(e.offset, n);
     }
 
     #[tokio::test]
