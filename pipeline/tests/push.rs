@@ -1072,3 +1072,104 @@ async fn distributed_series_show_the_minute_in_progress_until_the_rollup_replace
     .await;
     env.drop_all().await;
 }
+
+/// A `serve` that starts reads the last `api.replay_window` of the enriched topic into its
+/// buffer, so clients can resume from their cursors; a client that connects without one gets
+/// only what is published after it connected, not that history as if it were news.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_a_client_without_a_cursor_is_not_sent_what_a_starting_serve_reads_back() {
+    use pipeline::traits::{Publisher, Record, Store, Topic};
+    let Some((env, store, (_, key))) = distributed_brand("history").await else {
+        return;
+    };
+    let config = env.config();
+    let handle = SignalsHandle::default();
+    handle.refresh(&*store).await.expect("signals");
+    let matcher = handle.current().expect("signals exist");
+    let publisher = pipeline::distributed::KafkaPublisher::new(&config.kafka).expect("publisher");
+    // Enriched, stored and published as a worker's sink does; returns the ids of the matches.
+    let publish = async |seed: u64| -> BTreeSet<String> {
+        let source = collectors::Synthetic::new(collectors::SyntheticConfig {
+            seed,
+            ..Default::default()
+        });
+        let batch = (0..1_000)
+            .map(|i| pipeline::traits::Delivery::of_mention(&source.mention(i), 0, i as i64))
+            .collect();
+        let out = pipeline::runtime::process_batch(batch, &Default::default(), Some(&matcher));
+        store.write(&out.stored).await.expect("stored");
+        let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let headers: [(&str, &[u8]); 2] = [
+            (
+                "content-type",
+                pipeline::runtime::CONTENT_TYPE_AVRO.as_bytes(),
+            ),
+            ("stored_at", stored_at.as_bytes()),
+        ];
+        let records: Vec<Record<'_>> = out
+            .stored
+            .iter()
+            .map(|s| Record {
+                topic: Topic::Enriched,
+                key: s.id.as_bytes(),
+                payload: Some(&s.record),
+                headers: &headers,
+            })
+            .collect();
+        publisher.publish(&records).await.expect("published");
+        out.stored
+            .iter()
+            .filter(|s| s.topics.iter().any(|t| t.ends_with("/brand")))
+            .map(|s| s.id.clone())
+            .collect()
+    };
+    let history = publish(1).await;
+    assert!(history.len() > 20, "the signal matches enough");
+    let (api, metrics) = (common::free_port(), common::free_port());
+    let _serve = spawn_serve(&env, "h", api, metrics);
+    // Connected as soon as the API answers: before serve follows the topic, or while it reads
+    // the history back.
+    let addr = SocketAddr::from(([127, 0, 0, 1], api));
+    let http = collectors::common::http_client().expect("client");
+    let deadline = std::time::Instant::now() + WAIT;
+    while http
+        .get(format!("http://{addr}/v1/openapi.json"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve's API never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut client = SseClient::connect(addr, &key, "signals=brand", None).await;
+    wait_ready(metrics).await;
+    let news = publish(2).await;
+    assert!(history.is_disjoint(&news));
+    let mut seen = Vec::new();
+    let lagged = read_until(async || client.next().await, &mut seen, news.len()).await;
+    assert!(lagged.is_empty(), "{lagged:?}");
+    let got: BTreeSet<String> = as_truth(&seen).into_keys().collect();
+    let stale: Vec<&String> = got.intersection(&history).collect();
+    assert!(
+        stale.is_empty(),
+        "{} of the history sent as news, e.g. {:?}",
+        stale.len(),
+        &stale[..stale.len().min(3)]
+    );
+    assert_eq!(got, news, "every match of the news, once");
+    // The history is in the buffer for a client that resumes from before it.
+    let mut resumed = SseClient::connect(addr, &key, "signals=brand&cursor=v1.", None).await;
+    let mut again = Vec::new();
+    read_until(
+        async || resumed.next().await,
+        &mut again,
+        history.len() + news.len(),
+    )
+    .await;
+    let all: BTreeSet<String> = as_truth(&again).into_keys().collect();
+    assert_eq!(all, history.union(&news).cloned().collect());
+    env.drop_all().await;
+}

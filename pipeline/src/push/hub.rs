@@ -49,6 +49,9 @@ pub struct Entry {
     pub partition: i32,
     pub offset: i64,
     at: Instant,
+    /// Whether it was in the topic when following began ([`Hub::history_until`]): in the
+    /// buffer for clients that resume, never news for one that connected without a cursor.
+    history: bool,
     /// The mention as events show it: a JSON object.
     mention: Box<str>,
     matches: Vec<Match>,
@@ -359,6 +362,10 @@ struct Inner {
     /// Per partition: entries at or below this offset may be missing from the buffer (evicted,
     /// or before this hub started).
     floor: Cursor,
+    /// Per partition, the last offset that was in the topic when following began: history, not
+    /// news. A client without a cursor starts after it, even while the hub is still reading up
+    /// to it.
+    history: Cursor,
     live: Vec<Live>,
     next_id: u64,
 }
@@ -524,6 +531,13 @@ impl Hub {
         }
     }
 
+    /// Declares that `partition` held records up to `last_offset` when following began: the
+    /// hub reads them into its buffer for clients that resume, but a client that connects
+    /// without a cursor is given only what comes after them.
+    pub fn history_until(&self, partition: i32, last_offset: i64) {
+        self.lock().history.advance(partition, last_offset);
+    }
+
     /// Moves past a record that is not for clients (a reprocessed mention's rewrite: its
     /// clients saw it when it was new; one whose `matched` header says it matched no signal),
     /// so the hub's position still covers its offset, without reading the record.
@@ -581,6 +595,7 @@ impl Hub {
             partition,
             offset,
             at: now,
+            history: offset <= inner.history.get(partition),
             mention,
             matches,
             record: record.into(),
@@ -607,18 +622,22 @@ impl Hub {
     }
 
     /// A subscription for `filter` from `cursor`, or from now when `None` (positioned here,
-    /// under the lock: every record ingested after this call is delivered).
+    /// under the lock: every record ingested after this call is delivered, except the history
+    /// a starting hub is still reading, see [`Hub::history_until`]).
     pub fn subscribe(self: &Arc<Self>, filter: Filter, cursor: Option<Cursor>) -> Subscription {
         let (cursor, seq) = match cursor {
             Some(c) => (c, None),
             None => {
                 let inner = self.lock();
-                (inner.frontier.clone(), Some(inner.next_seq))
+                let mut from = inner.frontier.clone();
+                from.merge(&inner.history);
+                (from, Some(inner.next_seq))
             }
         };
         Subscription {
             hub: self.clone(),
             filter: Arc::new(filter),
+            news_only: seq.is_some(),
             cursor,
             seq,
             pending: VecDeque::new(),
@@ -684,6 +703,9 @@ pub enum Step {
 pub struct Subscription {
     hub: Arc<Hub>,
     pub filter: Arc<Filter>,
+    /// Subscribed without a cursor: given no history, whenever the hub reads it (a client may
+    /// connect before a starting hub knows where its history ends).
+    news_only: bool,
     cursor: Cursor,
     /// The next hub seq to look at; `None` until the first scan of the buffer.
     seq: Option<u64>,
@@ -710,6 +732,10 @@ impl Subscription {
         loop {
             if let Some(e) = self.pending.pop_front() {
                 if e.offset <= self.cursor.get(e.partition) {
+                    continue;
+                }
+                if self.news_only && e.history {
+                    self.cursor.advance(e.partition, e.offset);
                     continue;
                 }
                 self.cursor.advance(e.partition, e.offset);
@@ -906,6 +932,39 @@ mod tests {
             signals: None,
             fields: Vec::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_client_without_a_cursor_gets_no_history_a_starting_hub_reads() {
+        let hub = Arc::new(Hub::new(HubSettings::default()));
+        // A client connects before the hub knows anything of the topic.
+        let mut early = hub.subscribe(filter("a"), None);
+        // Following began an hour back in a partition whose last record was offset 9; the
+        // hub has read up to offset 4 when a client connects without a cursor.
+        hub.begin(0, 0);
+        hub.history_until(0, 9);
+        for i in 0..5 {
+            hub.ingest(0, i, &record(i as u32, "a"), None);
+        }
+        let mut fresh = hub.subscribe(filter("a"), None);
+        let mut resumed = hub.subscribe(filter("a"), Some(Cursor::parse("v1.0-2").expect("c")));
+        for i in 5..12 {
+            hub.ingest(0, i, &record(i as u32, "a"), None);
+        }
+        let drain = async |sub: &mut Subscription| {
+            let mut got = Vec::new();
+            while let Ok(Step::Match(e, _)) =
+                tokio::time::timeout(Duration::from_millis(50), sub.next()).await
+            {
+                got.push(e.offset);
+            }
+            got
+        };
+        assert_eq!(drain(&mut fresh).await, [10, 11], "news only");
+        assert_eq!(drain(&mut early).await, [10, 11], "news only");
+        assert_eq!(early.cursor().get(0), 11);
+        assert_eq!(drain(&mut resumed).await, (3..12).collect::<Vec<_>>());
+        assert!(fresh.heartbeat().get(0) >= 11);
     }
 
     #[tokio::test]

@@ -4,8 +4,9 @@
 //! each instance must see every record (each has its own clients), and positions in the topic
 //! are what cursors are made of, so they mean the same on every instance. It starts
 //! `api.replay_window` back in the topic (found by timestamp), so a client that reconnects to a
-//! freshly started instance, or to another one, still resumes from its cursor. It commits
-//! nothing. Partitions added to the topic later are picked up from their beginning.
+//! freshly started instance, or to another one, still resumes from its cursor; what was in the
+//! topic at start is history, which a client connecting without a cursor is not sent. It
+//! commits nothing. Partitions added to the topic later are picked up from their beginning.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -126,15 +127,19 @@ async fn add_partitions(
         return Ok(());
     }
     let mut tpl = TopicPartitionList::new();
-    for &(p, offset) in &starts {
+    for &(p, offset, end) in &starts {
         hub.begin(p, offset);
+        // What was in the topic at start is read for clients that resume, not sent as news.
+        if let Some(end) = end {
+            hub.history_until(p, end - 1);
+        }
         tpl.add_partition_offset(topic, p, Offset::Offset(offset))
             .map_err(|e| Error::queue("assigning the enriched topic", e))?;
     }
     consumer
         .incremental_assign(&tpl)
         .map_err(|e| Error::queue("assigning the enriched topic", e))?;
-    followed.extend(starts.iter().map(|(p, _)| *p));
+    followed.extend(starts.iter().map(|(p, _, _)| *p));
     tracing::info!(
         topic,
         new = starts.len(),
@@ -145,14 +150,15 @@ async fn add_partitions(
 }
 
 /// The start offset of each partition of `topic` not in `known`: the first record at or after
-/// `since_ms` (the end where there is none) at start; the beginning later.
+/// `since_ms` (the end where there is none) at start, with the end (the next offset) there was
+/// then; the beginning later, with no end (a new partition holds only news).
 fn starts(
     consumer: &StreamConsumer<DefaultConsumerContext>,
     topic: &str,
     since_ms: i64,
     known: &BTreeSet<i32>,
     at_start: bool,
-) -> Result<Vec<(i32, i64)>> {
+) -> Result<Vec<(i32, i64, Option<i64>)>> {
     let q = |e| Error::queue("reading the enriched topic's partitions", e);
     let meta = consumer
         .fetch_metadata(Some(topic), CALL_TIMEOUT)
@@ -182,17 +188,16 @@ fn starts(
             .offsets_for_times(by_time, CALL_TIMEOUT)
             .map_err(q)?;
         for &p in &new {
+            let end = consumer
+                .fetch_watermarks(topic, p, CALL_TIMEOUT)
+                .map_err(q)?
+                .1;
             let offset = match found.find_partition(topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 // No record since then: follow from the end.
-                _ => {
-                    consumer
-                        .fetch_watermarks(topic, p, CALL_TIMEOUT)
-                        .map_err(q)?
-                        .1
-                }
+                _ => end,
             };
-            out.push((p, offset));
+            out.push((p, offset, Some(end)));
         }
     } else {
         for &p in &new {
@@ -202,6 +207,7 @@ fn starts(
                     .fetch_watermarks(topic, p, CALL_TIMEOUT)
                     .map_err(q)?
                     .0,
+                None,
             ));
         }
     }
