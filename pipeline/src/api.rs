@@ -168,6 +168,11 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The answer to a failed request. A client's own mistake (400, 422) is told as it is; a
+/// failure on the server's side (503, 500) is not: its message is a driver's or the store's
+/// (node addresses, keyspaces, file paths), which callers, even unauthenticated ones, have no
+/// business reading. They get what kind of failure it was and an `error_id`, which the
+/// server's log line with the whole error carries too.
 fn error(e: &Error) -> Response {
     let status = match (e, e.class()) {
         (Error::Config(_), _) => StatusCode::BAD_REQUEST,
@@ -175,12 +180,29 @@ fn error(e: &Error) -> Response {
         (_, ErrorClass::Rejected) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    json(
-        status,
+    let body = if status.is_server_error() {
+        let id = error_id();
+        tracing::warn!(error = %e, error_id = %id, status = status.as_u16(), "an API request failed");
+        let what = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "a service this API depends on is unavailable; retry later"
+        } else {
+            "internal error"
+        };
+        serde_json::json!({"error": what, "error_id": id})
+    } else {
         serde_json::json!({"error": e.to_string()})
-            .to_string()
-            .into_bytes(),
-    )
+    };
+    json(status, body.to_string().into_bytes())
+}
+
+/// An id for one failed request: this process's start time and a count, unique enough to find
+/// the request's log line among several instances' logs.
+fn error_id() -> String {
+    static START: std::sync::LazyLock<i64> =
+        std::sync::LazyLock::new(|| chrono::Utc::now().timestamp_millis());
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n}", *START)
 }
 
 /// Whether `given` is `expected`, in time independent of where they differ.
@@ -221,5 +243,55 @@ async fn manage(State(s): State<ApiState>, body: Bytes) -> Response {
             serde_json::to_vec(&reply).unwrap_or_default(),
         ),
         Err(e) => error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(e: &Error) -> (StatusCode, serde_json::Value) {
+        let r = error(e);
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&bytes).expect("JSON"))
+    }
+
+    #[tokio::test]
+    async fn server_side_failures_name_no_internals_and_client_mistakes_say_what_was_wrong() {
+        let secret = "node 10.0.0.7:9042 timed out reading keyspace tenant_keys";
+        let (status, body) = answer(&Error::store(
+            "reading api_keys",
+            std::io::Error::other(secret),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!body.to_string().contains("10.0.0.7"), "{body}");
+        assert!(!body.to_string().contains("api_keys"), "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|m| m.contains("retry")),
+            "{body}"
+        );
+        let first = body["error_id"].as_str().expect("an error id").to_owned();
+        let (status, body) =
+            answer(&Error::internal("a task", std::io::Error::other(secret))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"], "internal error");
+        assert_ne!(
+            body["error_id"].as_str(),
+            Some(first.as_str()),
+            "one id a failure"
+        );
+        let (status, body) = answer(&Error::Config("limit: must be at most 1000".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|m| m.ends_with("limit: must be at most 1000")),
+            "{body}"
+        );
+        assert!(body.get("error_id").is_none());
     }
 }
