@@ -666,6 +666,10 @@ mod tests {
         assert!(err(&[("BACKCHANNEL__METRICS__LISTEN", "everywhere")]).contains("metrics.listen"));
         assert!(err(&[("BACKCHANNEL__API__LISTEN", "everywhere")]).contains("api.listen"));
         assert!(err(&[("BACKCHANNEL__API__BURST", "0")]).contains("api.burst"));
+        for bad in ["0", "lots"] {
+            let e = err(&[("BACKCHANNEL__API__STREAM_BUFFER_BYTES", bad)]);
+            assert!(e.contains("api.stream_buffer_bytes"), "{e}");
+        }
         assert!(err(&[("BACKCHANNEL__API__KEY_CACHE_TTL", "5")]).contains("api.key_cache_ttl"));
         let rate = err(&[("BACKCHANNEL__SCYLLA__EXPECTED_RATE", "1000000000")]);
         assert!(rate.contains("scylla.expected_rate: at most"), "{rate}");

@@ -37,6 +37,8 @@ pub struct ApiConfig {
     /// Events queued to one stream connection; a client that falls this far behind is sent
     /// `lagged` and catches up from the replay buffer.
     pub stream_buffer: u32,
+    /// Bytes of events queued to one stream connection (`"4MiB"`), likewise.
+    pub stream_buffer_bytes: String,
     /// How often an idle stream gets a `heartbeat` event (`"15s"`).
     pub heartbeat: String,
     /// Connections open at once, over all tenants and none (streams included), per process.
@@ -127,6 +129,17 @@ impl ApiConfig {
                 .unwrap_or(usize::MAX),
                 replay_window: crate::config::duration("api.replay_window", &self.replay_window)?,
                 client_buffer: self.stream_buffer as usize,
+                client_buffer_bytes: match crate::config::size(
+                    "api.stream_buffer_bytes",
+                    &self.stream_buffer_bytes,
+                )? {
+                    0 => {
+                        return Err(Error::Config(
+                            "api.stream_buffer_bytes: expected a positive size, got 0".into(),
+                        ));
+                    }
+                    b => usize::try_from(b).unwrap_or(usize::MAX),
+                },
             },
             serve: collectors::common::serve::ServeLimits {
                 head_timeout: crate::config::duration("api.head_timeout", &self.head_timeout)?,

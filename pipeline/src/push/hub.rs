@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use transforms::avro::Layout;
 
 use super::Cursor;
@@ -29,6 +29,8 @@ pub struct HubSettings {
     pub replay_window: Duration,
     /// Entries queued to one live connection; one more detaches it (it then catches up).
     pub client_buffer: usize,
+    /// Bytes of entries queued to one live connection, likewise.
+    pub client_buffer_bytes: usize,
 }
 
 impl Default for HubSettings {
@@ -37,6 +39,7 @@ impl Default for HubSettings {
             replay_bytes: 64 << 20,
             replay_window: Duration::from_secs(3600),
             client_buffer: 1024,
+            client_buffer_bytes: 4 << 20,
         }
     }
 }
@@ -349,7 +352,86 @@ fn counted(doc: &Envelope) -> Option<Counted> {
 struct Live {
     id: u64,
     filter: Arc<Filter>,
-    tx: mpsc::Sender<Arc<Entry>>,
+    queue: Arc<Queue>,
+}
+
+/// One live connection's queue: filled by ingest, emptied by the connection. Shared rather than
+/// a channel, so that a connection detached for falling behind gives its entries back at once:
+/// one whose client stopped reading with its socket still open is never polled again, and would
+/// otherwise hold them (evicted from the buffer or not) for as long as the socket lives.
+#[derive(Debug, Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    entries: VecDeque<Arc<Entry>>,
+    bytes: usize,
+    /// Detached: nothing more is queued, and the connection catches up from the buffer.
+    closed: bool,
+}
+
+/// What [`Queue::push`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Queued {
+    Yes,
+    /// Past the connection's limits: the queue was emptied and closed.
+    Full,
+    Closed,
+}
+
+impl Queue {
+    fn state(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `e` if the queue stays within `max` entries and `max_bytes` (an empty queue takes
+    /// any one entry); otherwise empties and closes it.
+    fn push(&self, e: Arc<Entry>, max: usize, max_bytes: usize) -> Queued {
+        let mut s = self.state();
+        if s.closed {
+            return Queued::Closed;
+        }
+        let full = !s.entries.is_empty()
+            && (s.entries.len() >= max || s.bytes.saturating_add(e.size) > max_bytes);
+        if full {
+            s.entries = VecDeque::new();
+            s.bytes = 0;
+            s.closed = true;
+        } else {
+            s.bytes += e.size;
+            s.entries.push_back(e);
+        }
+        drop(s);
+        self.ready.notify_one();
+        if full { Queued::Full } else { Queued::Yes }
+    }
+
+    /// The next entry; `None` once the queue is closed and empty. Cancel-safe.
+    async fn recv(&self) -> Option<Arc<Entry>> {
+        loop {
+            let ready = self.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            {
+                let mut s = self.state();
+                if let Some(e) = s.entries.pop_front() {
+                    s.bytes -= e.size;
+                    return Some(e);
+                }
+                if s.closed {
+                    return None;
+                }
+            }
+            ready.await;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.state().entries.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -451,7 +533,7 @@ enum Pulled {
     /// Entries from the buffer; more may follow. The `u64` is the next seq to scan.
     More(Vec<Arc<Entry>>, u64),
     /// The last entries from the buffer, and the live feed from there on.
-    Live(Vec<Arc<Entry>>, u64, u64, mpsc::Receiver<Arc<Entry>>),
+    Live(Vec<Arc<Entry>>, u64, u64, Arc<Queue>),
     /// The buffer no longer holds everything after the position; it starts after this.
     Expired(Cursor),
 }
@@ -606,17 +688,21 @@ impl Hub {
         inner.buffer.push_back(entry.clone());
         inner.evict(&self.settings, now);
         crate::telemetry::push_buffer_bytes(inner.bytes);
+        let (max, max_bytes) = (
+            self.settings.client_buffer,
+            self.settings.client_buffer_bytes,
+        );
         inner.live.retain(|l| {
             if !l.filter.wants(&entry) {
                 return true;
             }
-            match l.tx.try_send(entry.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+            match l.queue.push(entry.clone(), max, max_bytes) {
+                Queued::Yes => true,
+                Queued::Full => {
                     crate::telemetry::push_lagged("slow_client");
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Queued::Closed => false,
             }
         });
     }
@@ -666,15 +752,15 @@ impl Hub {
                 return Pulled::More(out, e.seq + 1);
             }
         }
-        let (tx, rx) = mpsc::channel(self.settings.client_buffer);
+        let queue = Arc::new(Queue::default());
         let id = inner.next_id;
         inner.next_id += 1;
         inner.live.push(Live {
             id,
             filter: filter.clone(),
-            tx,
+            queue: queue.clone(),
         });
-        Pulled::Live(out, inner.next_seq, id, rx)
+        Pulled::Live(out, inner.next_seq, id, queue)
     }
 
     fn detach(&self, id: u64) {
@@ -710,7 +796,7 @@ pub struct Subscription {
     /// The next hub seq to look at; `None` until the first scan of the buffer.
     seq: Option<u64>,
     pending: VecDeque<Arc<Entry>>,
-    live: Option<(u64, mpsc::Receiver<Arc<Entry>>)>,
+    live: Option<(u64, Arc<Queue>)>,
 }
 
 impl Drop for Subscription {
@@ -742,8 +828,8 @@ impl Subscription {
                 self.seq = Some(self.seq.map_or(e.seq + 1, |s| s.max(e.seq + 1)));
                 return Step::Match(e, self.cursor.clone());
             }
-            if let Some((_, rx)) = &mut self.live {
-                match rx.recv().await {
+            if let Some((_, queue)) = &self.live {
+                match queue.recv().await {
                     Some(e) => self.pending.push_back(e),
                     None => {
                         self.live = None;
@@ -764,10 +850,10 @@ impl Subscription {
                     // (and other connections' pulls) run between them.
                     tokio::task::yield_now().await;
                 }
-                Pulled::Live(entries, seq, id, rx) => {
+                Pulled::Live(entries, seq, id, queue) => {
                     self.pending.extend(entries);
                     self.seq = Some(seq);
-                    self.live = Some((id, rx));
+                    self.live = Some((id, queue));
                 }
                 Pulled::Expired(floor) => {
                     crate::telemetry::push_lagged("cursor_expired");
@@ -788,12 +874,12 @@ impl Subscription {
     /// hub has ingested has been delivered or was not wanted, so it moves to the hub's
     /// frontier: an idle client's cursor stays inside the buffer.
     pub fn heartbeat(&mut self) -> &Cursor {
-        if let Some((id, rx)) = &self.live
+        if let Some((id, queue)) = &self.live
             && self.pending.is_empty()
         {
             let inner = self.hub.lock();
             // Under the lock no ingest can queue more; still registered means not detached.
-            if rx.is_empty() && inner.live.iter().any(|l| l.id == *id) {
+            if queue.is_empty() && inner.live.iter().any(|l| l.id == *id) {
                 self.cursor.merge(&inner.frontier);
                 self.seq = Some(inner.next_seq);
             }
@@ -932,6 +1018,52 @@ mod tests {
             signals: None,
             fields: Vec::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_its_bytes_is_detached_and_its_queue_freed_without_reading() {
+        let hub = Arc::new(Hub::new(HubSettings {
+            client_buffer_bytes: 2_000,
+            ..Default::default()
+        }));
+        hub.begin(0, 0);
+        let mut sub = hub.subscribe(filter("a"), None);
+        // Goes live (nothing to catch up on) and waits.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), sub.next())
+                .await
+                .is_err()
+        );
+        for i in 0..20 {
+            hub.ingest(0, i, &record(i as u32, "a"), None);
+        }
+        // Never read: the queue passed 2,000 bytes within a few entries, and was emptied then
+        // (a client that stopped reading holds nothing), not when it is read.
+        let (_, queue) = sub.live.as_ref().expect("live");
+        assert!(queue.is_empty() && queue.state().closed && queue.state().bytes == 0);
+        assert!(hub.lock().live.is_empty(), "detached");
+        let Step::Lagged {
+            reason,
+            buffer_starts: None,
+            ..
+        } = sub.next().await
+        else {
+            panic!("expected lagged");
+        };
+        assert_eq!(reason, "slow_client");
+        // Then every match once, from the buffer, and live again.
+        let mut got = Vec::new();
+        while let Ok(Step::Match(e, _)) =
+            tokio::time::timeout(Duration::from_millis(50), sub.next()).await
+        {
+            got.push(e.offset);
+        }
+        assert_eq!(got, (0..20).collect::<Vec<_>>());
+        hub.ingest(0, 20, &record(20, "a"), None);
+        let Step::Match(e, _) = sub.next().await else {
+            panic!("expected a live match");
+        };
+        assert_eq!(e.offset, 20);
     }
 
     #[tokio::test]
