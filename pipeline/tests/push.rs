@@ -357,7 +357,6 @@ async fn sse_resumes_from_last_event_id_with_exactly_the_matched_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_resumes_from_its_cursor_with_exactly_the_matched_set() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut rig = Rig::start(&[]).await;
     let (_, key) = rig.acme.clone();
     let addr = rig.addr;
@@ -366,15 +365,7 @@ async fn websocket_resumes_from_its_cursor_with_exactly_the_matched_set() {
             Some(c) => format!("ws://{addr}/v1/ws?cursor={c}"),
             None => format!("ws://{addr}/v1/ws"),
         };
-        let mut req = url.into_client_request().expect("request");
-        req.headers_mut().insert(
-            "authorization",
-            format!("Bearer {key}").parse().expect("header"),
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
-        let first = ws_next(&mut ws).await;
-        assert_eq!(first.kind(), "heartbeat");
-        ws
+        ws_connect(&url, &key).await
     };
     let mut ws = connect(None).await;
     let first = rig.produce(400).await;
@@ -405,21 +396,9 @@ async fn websocket_resumes_from_its_cursor_with_exactly_the_matched_set() {
 async fn a_websocket_client_that_sends_a_large_message_is_disconnected_and_others_keep_streaming() {
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut rig = Rig::start(&[]).await;
     let (_, key) = rig.acme.clone();
-    let connect = async || {
-        let mut req = format!("ws://{}/v1/ws", rig.addr)
-            .into_client_request()
-            .expect("request");
-        req.headers_mut().insert(
-            "authorization",
-            format!("Bearer {key}").parse().expect("header"),
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
-        assert_eq!(ws_next(&mut ws).await.kind(), "heartbeat");
-        ws
-    };
+    let connect = async || ws_connect(&format!("ws://{}/v1/ws", rig.addr), &key).await;
     let mut hostile = connect().await;
     let mut other = connect().await;
     // A small message is ignored; 1 MiB would sit in the server's memory if it were read whole.
@@ -449,6 +428,19 @@ async fn a_websocket_client_that_sends_a_large_message_is_disconnected_and_other
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A WebSocket to `url` with `key` as the bearer, past its opening heartbeat.
+async fn ws_connect(url: &str, key: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+    assert_eq!(ws_next(&mut ws).await.kind(), "heartbeat");
+    ws
+}
+
 async fn ws_next(ws: &mut Ws) -> Ev {
     loop {
         let msg = tokio::time::timeout(WAIT, ws.next())
@@ -466,22 +458,13 @@ async fn ws_next(ws: &mut Ws) -> Ev {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_end_with_closed_once_their_key_is_revoked_and_other_keys_stream_on() {
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     let mut rig = Rig::start(&[("BACKCHANNEL__API__KEY_CACHE_TTL", "100ms")]).await;
     let (acme, key) = rig.acme.clone();
     let (_, other_key) = rig.globex.clone();
     let mut sse = SseClient::connect(rig.addr, &key, "", None).await;
     let mut other = SseClient::connect(rig.addr, &other_key, "", None).await;
-    let mut req = format!("ws://{}/v1/ws", rig.addr)
-        .into_client_request()
-        .expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {key}").parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
-    assert_eq!(ws_next(&mut ws).await.kind(), "heartbeat");
+    let mut ws = ws_connect(&format!("ws://{}/v1/ws", rig.addr), &key).await;
     // Valid keys: the streams carry on past several heartbeats (300 ms apart).
     for _ in 0..3 {
         assert_eq!(sse.next().await.kind(), "heartbeat");
