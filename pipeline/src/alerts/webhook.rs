@@ -315,6 +315,20 @@ pub fn is_public(ip: IpAddr) -> bool {
             if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0; 4] {
                 return is_public(IpAddr::V4(embedded));
             }
+            // 6to4 carries the IPv4 address it reaches in its second and third groups.
+            if seg[0] == 0x2002 {
+                let v4 =
+                    std::net::Ipv4Addr::from_bits((u32::from(seg[1]) << 16) | u32::from(seg[2]));
+                return is_public(IpAddr::V4(v4));
+            }
+            // The local-use NAT64 prefix (64:ff9b:1::/48, RFC 8215) reaches whatever the local
+            // gateway maps it to, and Teredo (2001::/32) an address it hides: neither is known
+            // to be public.
+            if (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2] == 1)
+                || (seg[0] == 0x2001 && seg[1] == 0)
+            {
+                return false;
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -396,31 +410,92 @@ fn origin(url: &str) -> String {
 
 /// Sends deliveries in the background, several at once, so a slow receiver holds up neither
 /// detection nor the other tenants' hooks; an undeliverable one is published as a dead letter.
+///
+/// A delivery keeps its slot through its retries and their waits, so a receiver that is slow,
+/// or answers 429 with a long `Retry-After`, holds its slots for minutes. Each receiver (hook
+/// URL) therefore gets at most a quarter of the slots, and at most half of the queue waiting
+/// behind them; past that its new deliveries are dead-lettered at once, and the other hooks'
+/// deliveries go on. The queue ([`WebhookSettings::queue`]) bounds what waits over all
+/// receivers.
 #[derive(Debug, Clone)]
 pub struct Sender {
     tx: mpsc::Sender<Delivery>,
 }
 
+/// One receiver's share of the sender: its own slots, and its deliveries waiting or running.
+#[derive(Debug)]
+struct Share {
+    slots: tokio::sync::Semaphore,
+    held: std::sync::atomic::AtomicUsize,
+}
+
+/// Receivers remembered before the idle ones are forgotten.
+const SHARES_KEPT: usize = 1024;
+
 impl Sender {
-    /// Starts the sending task: at most `concurrency` deliveries in flight.
+    /// Starts the sending task: at most `concurrency` deliveries in flight, a quarter of them
+    /// (at least one) to any one receiver.
     pub fn spawn<P: Publisher>(
         publisher: Arc<P>,
         settings: WebhookSettings,
         concurrency: usize,
     ) -> crate::Result<(Sender, JoinHandle<()>)> {
+        use std::sync::atomic::Ordering;
         let client = client(&settings)?;
         let (tx, mut rx) = mpsc::channel::<Delivery>(settings.queue.max(1));
         let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let per_receiver = (concurrency / 4).max(1);
+        let queue = settings.queue.max(1);
+        let most_held = (queue / 2).max(1);
+        // Deliveries taken from the channel and not finished, over all receivers.
+        let held_total = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let task = tokio::spawn(async move {
+            let mut shares: std::collections::HashMap<String, Arc<Share>> = Default::default();
             while let Some(d) = rx.recv().await {
-                let Ok(permit) = limit.clone().acquire_owned().await else {
-                    break;
+                if shares.len() >= SHARES_KEPT {
+                    shares.retain(|_, s| s.held.load(Ordering::Relaxed) > 0);
+                }
+                let share = shares
+                    .entry(d.hook.url.clone())
+                    .or_insert_with(|| {
+                        Arc::new(Share {
+                            slots: tokio::sync::Semaphore::new(per_receiver),
+                            held: Default::default(),
+                        })
+                    })
+                    .clone();
+                let backed_up = if share.held.load(Ordering::Relaxed) >= most_held {
+                    Some(format!(
+                        "this webhook's deliveries are backed up ({most_held} waiting or in flight)"
+                    ))
+                } else if held_total.load(Ordering::Relaxed) >= queue {
+                    Some("the webhook queue is full".to_owned())
+                } else {
+                    None
                 };
-                let (client, publisher) = (client.clone(), publisher.clone());
+                if let Some(reason) = backed_up {
+                    let backed_up = Outcome::Undeliverable {
+                        attempts: 0,
+                        reason,
+                    };
+                    finish(&*publisher, &d, backed_up).await;
+                    continue;
+                }
+                share.held.fetch_add(1, Ordering::Relaxed);
+                held_total.fetch_add(1, Ordering::Relaxed);
+                let (client, publisher, limit) = (client.clone(), publisher.clone(), limit.clone());
+                let total = held_total.clone();
                 tokio::spawn(async move {
-                    let outcome = deliver(&client, &d, &settings).await;
-                    finish(&*publisher, &d, outcome).await;
-                    drop(permit);
+                    // The receiver's own slot first, so it waits for a shared one with at most
+                    // its quarter: the shared ones are handed out in order.
+                    if let (Ok(_own), Ok(_any)) =
+                        (share.slots.acquire().await, limit.acquire().await)
+                    {
+                        let outcome = deliver(&client, &d, &settings).await;
+                        finish(&*publisher, &d, outcome).await;
+                    }
+                    share.held.fetch_sub(1, Ordering::Relaxed);
+                    total.fetch_sub(1, Ordering::Relaxed);
                 });
             }
         });
@@ -545,7 +620,8 @@ mod tests {
 
     /// A receiver that fails on purpose, by the delivery id's prefix: `flaky` answers 503 twice,
     /// `slow` outlasts the client's timeout once, `busy` answers 429 with `Retry-After` once,
-    /// `gone` answers 410 always; then (but for `gone`) 200.
+    /// `gone` answers 410 always, `hang` never answers in time; then (but for `gone` and
+    /// `hang`) 200.
     async fn receive(
         axum::extract::State(rx): axum::extract::State<Arc<Receiver>>,
         headers: axum::http::HeaderMap,
@@ -584,6 +660,11 @@ mod tests {
                 return StatusCode::OK.into_response();
             }
             "busy" if attempt == 1 => (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+            "hang" => {
+                // Never answers in time, on any attempt.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return StatusCode::OK.into_response();
+            }
             "gone" => (StatusCode::GONE, None),
             _ => (StatusCode::OK, None),
         };
@@ -627,6 +708,11 @@ mod tests {
             "::ffff:10.0.0.1",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:ffff::808:808",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ];
         for ip in not_public {
             assert!(!is_public(ip.parse().expect(ip)), "{ip} is not public");
@@ -639,6 +725,7 @@ mod tests {
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "2002:808:808::1",
         ];
         for ip in public {
             assert!(is_public(ip.parse().expect(ip)), "{ip} is public");
@@ -708,6 +795,67 @@ mod tests {
             Outcome::Delivered { attempts: 1 }
         );
         assert_eq!(rx.seen.lock().expect("lock").len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receiver_that_hangs_holds_its_own_share_of_the_slots_not_the_others() {
+        let (slow, slow_addr) = spawn_receiver().await;
+        let (fast, fast_addr) = spawn_receiver().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let publisher = Arc::new(
+            crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+        );
+        // Each delivery to the hanging hook holds a slot for two 1 s timeouts and a wait.
+        let settings = WebhookSettings {
+            timeout: Duration::from_secs(1),
+            max_attempts: 2,
+            backoff: BackoffConfig {
+                initial: Duration::from_millis(100),
+                max: Duration::from_millis(100),
+            },
+            queue: 40,
+            private_addresses: true,
+        };
+        let (sender, _task) = Sender::spawn(publisher.clone(), settings, 4).expect("sender");
+        let queue = async |addr: SocketAddr, id: String| {
+            let d = Delivery {
+                id,
+                hook: Webhook {
+                    url: format!("http://{addr}/hook"),
+                    secret: SECRET.to_owned(),
+                },
+                body: b"{}".to_vec(),
+            };
+            assert!(sender.send(&*publisher, d).await, "queued");
+        };
+        // One tenant's hook hangs on 25 events: past its share (half the queue, 20), the rest
+        // are dead-lettered at once rather than wait for many minutes.
+        for i in 0..25 {
+            queue(slow_addr, format!("hang-{i}")).await;
+        }
+        let sent = std::time::Instant::now();
+        for i in 0..3 {
+            queue(fast_addr, format!("ok-{i}")).await;
+        }
+        // The other hook gets its events in well under one of the hanging deliveries (over
+        // 2 s each): with all four slots held by the hanging hook, they would wait for them.
+        loop {
+            if fast.seen.lock().expect("lock").len() == 3 {
+                break;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(2),
+                "the other hook waited behind the hanging one"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let dead = std::fs::read_to_string(publisher.dead_letter_path()).unwrap_or_default();
+        let backed_up = dead.matches("backed up").count();
+        assert_eq!(backed_up, 5, "25 events, 20 waiting or in flight: {dead}");
+        assert!(
+            slow.seen.lock().expect("lock").is_empty(),
+            "no answer was recorded"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
