@@ -136,7 +136,18 @@ fn process_with(
             let pos = out.positions.entry(d.partition).or_insert(d.offset);
             *pos = (*pos).max(d.offset);
             if d.tombstone {
+                let limit = caps.limits.max_id_bytes;
                 match d.key.as_deref().map(std::str::from_utf8) {
+                    // No mention with a longer id is stored (it is dead-lettered), and a store
+                    // may refuse the key outright (CQL's are at most 64 KiB), which would stop
+                    // every worker that took the partition.
+                    Some(Ok(id)) if id.len() > limit => {
+                        let why = format!(
+                            "a tombstone's key of {} bytes exceeds the id limit of {limit} bytes",
+                            id.len()
+                        );
+                        out.dead.push(DeadLetter::new(d, "id_too_long", why));
+                    }
                     Some(Ok(id)) if !id.trim().is_empty() => out.deletes.push(id.to_owned()),
                     _ => out.dead.push(DeadLetter::new(
                         d,
@@ -573,11 +584,18 @@ pub(super) mod tests {
             version: 1,
             highlights: [[0, 1], [2, 3], [4, 5]].into_iter().collect(),
         };
+        let tombstone = |offset: i64, key: &str| Delivery {
+            tombstone: true,
+            payload: Vec::new(),
+            ..delivery(offset, key, "")
+        };
         let batch = vec![
             delivery(1, "long-id-123", "x"),
             delivery(2, "big", &"word ".repeat(2000)),
             delivery(3, "many", "three matches"),
             delivery(4, "two", "two matches"),
+            tombstone(5, "long-id-123"),
+            tombstone(6, "gone"),
         ];
         let out = process_with(batch, &caps, |m, fields| {
             transforms::enrich_and_match(m, fields, None);
@@ -590,8 +608,14 @@ pub(super) mod tests {
             [
                 (1, "id_too_long"),
                 (2, "record_too_large"),
-                (3, "too_many_matches")
+                (3, "too_many_matches"),
+                (5, "id_too_long")
             ]
+        );
+        assert_eq!(
+            out.deletes,
+            ["gone"],
+            "a tombstone within the limit deletes"
         );
         assert_eq!(out.stored.len(), 1);
         let stored = &out.stored[0];
