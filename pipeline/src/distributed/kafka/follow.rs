@@ -72,16 +72,19 @@ pub async fn follow(
         tokio::select! {
             m = consumer.recv() => match m {
                 Ok(m) => {
-                    use crate::runtime::sink::{HEADER_MATCHED, HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched};
-                    let header = |key: &str| m.headers().and_then(|h| h.iter().find(|h| h.key == key));
-                    let reprocessed = header(HEADER_REPROCESS).is_some();
-                    let unmatched = says_unmatched(header(HEADER_MATCHED).and_then(|h| h.value));
-                    let stored_at = header(HEADER_STORED_AT).and_then(|h| h.value);
+                    let Some(h) = FollowedHeaders::of(&m) else {
+                        crate::telemetry::push_undecodable();
+                        if quiet.due() {
+                            tracing::warn!(partition = m.partition(), offset = m.offset(), "an enriched record with a header name that is not UTF-8: skipped");
+                        }
+                        hub.pass(m.partition(), m.offset());
+                        continue;
+                    };
                     match m.payload() {
                         // A reprocessed mention's rewrite: its clients saw it when it was new.
                         // One that matched no signal is for no client.
-                        Some(_) if reprocessed || unmatched => hub.pass(m.partition(), m.offset()),
-                        Some(payload) => hub.ingest(m.partition(), m.offset(), payload, stored_at),
+                        Some(_) if h.reprocessed || h.unmatched => hub.pass(m.partition(), m.offset()),
+                        Some(payload) => hub.ingest(m.partition(), m.offset(), payload, h.stored_at),
                         None => {}
                     }
                 }
@@ -99,6 +102,33 @@ pub async fn follow(
                 }
             }
         }
+    }
+}
+
+/// The headers of an enriched record that the follower reads.
+struct FollowedHeaders<'m> {
+    reprocessed: bool,
+    unmatched: bool,
+    stored_at: Option<&'m [u8]>,
+}
+
+impl<'m> FollowedHeaders<'m> {
+    /// `None` when a header's name is not UTF-8: rdkafka panics reading such a name
+    /// (`CStr::to_str().unwrap()` in `try_get`), and one record on the topic must not stop
+    /// `serve` (which would read it again at every start, within the replay window).
+    fn of(m: &'m impl Message) -> Option<FollowedHeaders<'m>> {
+        use crate::runtime::sink::{
+            HEADER_MATCHED, HEADER_REPROCESS, HEADER_STORED_AT, says_unmatched,
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let header = |key: &str| m.headers().and_then(|h| h.iter().find(|h| h.key == key));
+            FollowedHeaders {
+                reprocessed: header(HEADER_REPROCESS).is_some(),
+                unmatched: says_unmatched(header(HEADER_MATCHED).and_then(|h| h.value)),
+                stored_at: header(HEADER_STORED_AT).and_then(|h| h.value),
+            }
+        }))
+        .ok()
     }
 }
 
