@@ -297,12 +297,14 @@ impl Reddit {
         let newest = seen.newest();
         let mut new: Vec<(u64, serde_json::Value)> = Vec::new();
         let mut after: Option<String> = None;
+        let mut listed = false;
         for page in 1..=self.pacing.max_pages {
             let body = self.api.listing(em, &path, after.as_deref()).await?;
             let Some(listing) = normalise::parse_listing(&body) else {
                 em.malformed("malformed_listing", &body).await?;
                 break; // what the earlier pages had is still good
             };
+            listed = true;
             let mut reached_seen = false;
             for child in listing.data.children {
                 let id = match normalise::kind_and_name(&child)
@@ -338,6 +340,12 @@ impl Reddit {
         }
         new.sort_by_key(|(id, _)| *id);
         new.dedup_by_key(|(id, _)| *id);
+        if fresh && listed && new.is_empty() {
+            // Read, and empty (a new or quiet subreddit): no longer a first poll, or the
+            // first things to appear would be taken for what was there before we started.
+            // 0 is below every id, so everything stays new.
+            state.insert(&path, 0);
+        }
         let emit_from = if fresh {
             new.len().saturating_sub(self.pacing.backfill)
         } else {

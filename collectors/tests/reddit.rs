@@ -227,6 +227,28 @@ async fn overlapping_polls_emit_each_thing_once_in_order() {
 }
 
 #[tokio::test]
+async fn a_listing_empty_at_the_first_poll_emits_the_first_things_that_appear() {
+    let posts = things(ASKREDDIT);
+    let served = posts.clone();
+    let server = server(move |path, n, req| match (path, n) {
+        ("/api/v1/access_token", n) => token(req, n + 1, 3600),
+        // A new subreddit: nothing at the first poll, then its first two posts.
+        ("/r/AskReddit/new", 0) => listing(&[], None),
+        ("/r/AskReddit/new", _) => listing(&served[18..20], None),
+        ("/r/AskReddit/comments", _) => listing(&[], None),
+        _ => Reply::status(404, &[]),
+    })
+    .await;
+    let secret = secret_file();
+    let mut cfg = config(&server, &secret, &["r/AskReddit"]);
+    // No backfill: a first poll only marks what it finds as seen.
+    cfg.backfill = 0;
+    let mut s = Reddit::new(cfg).expect("cfg").stream(None);
+    let items = take(&mut s, 2, Duration::from_secs(3)).await;
+    assert_eq!(ids(&items), reddit_ids(&posts[18..20]));
+}
+
+#[tokio::test]
 async fn a_first_poll_backfills_the_newest_and_maps_the_recorded_page() {
     let posts = things(ASKREDDIT);
     let served = posts.clone();
