@@ -80,10 +80,19 @@ impl Backoff {
     }
 }
 
+/// The longest wait a server's answer can ask for: a day. Past it (a typo, or a server that
+/// misbehaves) a collector would sleep for years; at it, it tries again tomorrow.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(86_400);
+
 /// How long the server asked us to wait, from `Retry-After` (seconds or an HTTP date), else from
 /// the rate-limit headers: `x-ratelimit-reset` (Reddit: seconds until the window resets, sent
-/// with `x-ratelimit-remaining`) or `x-rate-limit-reset` (X: the reset as a Unix time).
+/// with `x-ratelimit-remaining`) or `x-rate-limit-reset` (X: the reset as a Unix time). At most
+/// [`LONGEST_WAIT`].
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    asked_wait(headers, now).map(|d| d.min(LONGEST_WAIT))
+}
+
+fn asked_wait(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let get = |name: &str| {
         headers
             .get(name)
@@ -103,7 +112,9 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        return Some(Duration::from_secs_f64(
+            secs.min(LONGEST_WAIT.as_secs_f64()),
+        ));
     }
     if let Some(v) = get("x-rate-limit-reset")
         && let Ok(epoch) = v.parse::<i64>()
@@ -159,5 +170,19 @@ mod tests {
         );
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(60)));
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        // However far off the server says, a day at most.
+        for (name, value) in [
+            ("retry-after", "99999999999".to_owned()),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT".to_owned()),
+            ("x-ratelimit-reset", "1e300".to_owned()),
+            (
+                "x-rate-limit-reset",
+                (now.timestamp() + 10_000_000).to_string(),
+            ),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_str(&value).expect("a header value"));
+            assert_eq!(retry_after(&h, now), Some(LONGEST_WAIT), "{name}: {value}");
+        }
     }
 }
