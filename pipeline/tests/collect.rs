@@ -297,3 +297,72 @@ fn records_in(topic: &str) -> u64 {
         })
         .sum()
 }
+
+/// A source that goes quiet after a burst (an RSS feed polled every five minutes) still has its
+/// cursor saved within about a second of Kafka acknowledging the burst, not at its next item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_source_has_its_cursor_saved_within_a_second() {
+    if !service_up("Kafka", KAFKA) {
+        return;
+    }
+    let feed = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+        <link>https://example.com/</link><description>d</description>
+        <item><title>one</title><link>https://example.com/1</link><guid>g1</guid>
+          <pubDate>Mon, 07 Dec 2026 09:00:00 GMT</pubDate></item>
+        <item><title>two</title><link>https://example.com/2</link><guid>g2</guid>
+          <pubDate>Mon, 07 Dec 2026 09:01:00 GMT</pubDate></item>
+        </channel></rss>"#;
+    let app = axum::Router::new().route(
+        "/feed.xml",
+        axum::routing::get(
+            move || async move { ([("content-type", "application/rss+xml")], feed) },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let topic = unique("collect_quiet");
+    let config = dir.path().join("backchannel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nraw_topic = \"{topic}\"\n\n[collect]\ncheckpoint_dir = \"{}\"\n\n\
+             [collectors.feed]\ntype = \"rss\"\nurl = \"http://{addr}/feed.xml\"\n\
+             poll_interval = \"10m\"\n",
+            dir.path().join("checkpoints").display(),
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backchannel"))
+        .args(["collect", "--source", "feed", "--config"])
+        .arg(&config)
+        .env("BACKCHANNEL_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn collect");
+    // Both entries reach Kafka at the first poll, then the feed is quiet for ten minutes: the
+    // cursor must be saved long before that (within a second of the acknowledgements; the old
+    // runner saved only when its next item came).
+    let cursor = dir.path().join("checkpoints/feed.cursor");
+    let started = std::time::Instant::now();
+    while !cursor.exists() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("no cursor saved 30 s after the start, with the feed quiet");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert_eq!(records_in(&topic), 2);
+    let saved = std::fs::read_to_string(&cursor).expect("cursor");
+    // The feed's cursor: a hash of each entry seen.
+    assert_eq!(saved.trim().split(',').count(), 2, "{saved}");
+    common::delete_topics(&[&topic])
+        .await
+        .expect("delete the topic");
+}

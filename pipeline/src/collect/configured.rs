@@ -137,6 +137,8 @@ async fn run_one(
     // Sent, not yet acknowledged: (ack, cursor after the item).
     let mut pending: VecDeque<(Option<DeliveryFuture>, Option<Cursor>)> = VecDeque::new();
     let mut acked: Option<Cursor> = None;
+    // Whether `acked` moved since it was last saved.
+    let mut unsaved = false;
     let mut saved_at = Instant::now();
     let started = Instant::now();
     let metrics = crate::telemetry::CollectorRun::new(collector_source);
@@ -174,12 +176,14 @@ async fn run_one(
                 }
                 if cursor.is_some() {
                     acked = cursor;
+                    unsaved = true;
                 }
             }
         }
         if saved_at.elapsed() >= SAVE_EVERY {
-            if let Some(c) = &acked {
+            if let Some(c) = acked.as_ref().filter(|_| unsaved) {
                 ctx.save(c).await?;
+                unsaved = false;
             }
             if ctx.progress {
                 let secs = started.elapsed().as_secs_f64().max(1e-3);
@@ -194,10 +198,14 @@ async fn run_one(
             }
             saved_at = Instant::now();
         }
+        // Waiting on the source alone would leave a cursor unsaved for as long as the source is
+        // quiet (an RSS feed polled every five minutes): wake for it within a second too.
+        let until_save = SAVE_EVERY.saturating_sub(saved_at.elapsed());
         let item = tokio::select! {
             item = items.next() => item,
             _ = stop.changed() => None,
             _ = tokio::time::sleep(Duration::from_millis(200)), if !pending.is_empty() => continue,
+            _ = tokio::time::sleep(until_save), if unsaved => continue,
         };
         let Some(item) = item else { break };
         let item = match item {
