@@ -177,8 +177,10 @@ impl Rss {
                 .poll(&mut em, &mut seen, &mut validators, mark_only)
                 .await
             {
-                Ok(()) => {
-                    mark_only = false;
+                Ok(read) => {
+                    // The first document read marks what was there; one that could not be read
+                    // leaves that to the next poll, or it would emit the whole feed.
+                    mark_only &= !read;
                     tokio::time::sleep(self.cfg.poll_interval).await;
                 }
                 Err(e) => retry.after(&em, before, Err(e)).await?,
@@ -186,13 +188,15 @@ impl Rss {
         }
     }
 
+    /// One poll; `Ok(true)` when it read the feed's entries (`Ok(false)`: unchanged, over the
+    /// size cap, or not a feed).
     async fn poll(
         &self,
         em: &mut Emitter,
         seen: &mut Seen,
         validators: &mut Validators,
         mark_only: bool,
-    ) -> Result<(), CollectorError> {
+    ) -> Result<bool, CollectorError> {
         let mut req = self.http.get(&self.cfg.url).header(
             "accept",
             "application/atom+xml, application/rss+xml, application/rdf+xml, \
@@ -206,7 +210,7 @@ impl Rss {
         }
         let resp = send(req, &self.cfg.http).await?;
         if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(());
+            return Ok(false);
         }
         let resp = check(resp, "rss").await?;
         let header = |n: &str| {
@@ -226,7 +230,7 @@ impl Rss {
                 let then = "polling again after poll_interval";
                 em.oversized(what, key, limit, then, self.cfg.url.as_bytes())
                     .await?;
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => return Err(e),
         };
@@ -235,7 +239,7 @@ impl Rss {
             Err(e) => {
                 em.malformed_because("malformed_feed", e, &body).await?;
                 // Not remembered: a fixed document must not be answered with a 304.
-                return Ok(());
+                return Ok(false);
             }
         };
         *validators = fresh_validators;
@@ -258,6 +262,6 @@ impl Rss {
                 em.mention(m, Some(seen.cursor())).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 }

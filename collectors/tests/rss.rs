@@ -271,6 +271,25 @@ async fn skip_existing_marks_the_first_poll_as_seen() {
 }
 
 #[tokio::test]
+async fn skip_existing_waits_for_a_document_it_can_read() {
+    // The first answer is not a feed: what is there is marked at the first one that is.
+    let server = Server::start(|n, _| match n {
+        0 => feed(200, "\"v0\"", "<html>maintenance</html>".to_owned()),
+        1 => feed(200, "\"v1\"", rss(&[B, A])),
+        _ => feed(200, "\"v2\"", rss(&[C, B, A])),
+    })
+    .await;
+    let mut cfg = config(&server);
+    cfg.skip_existing = true;
+    let mut s = Rss::new(cfg).expect("cfg").stream(None);
+    let items = take(&mut s, 3, Duration::from_secs(2)).await;
+    assert_eq!(malformed(&items).len(), 1, "{items:?}");
+    let ms = mentions(&items);
+    assert_eq!(ms.len(), 1, "{items:?}");
+    assert_eq!(ms[0].url.as_deref(), Some("http://example.com/c.html"));
+}
+
+#[tokio::test]
 async fn unauthorized_stops_the_collector() {
     let server = Server::start(|_, _| Reply::status(401, &[])).await;
     let mut s = Rss::new(config(&server)).expect("cfg").stream(None);
