@@ -702,6 +702,35 @@ async fn a_client_that_stops_reading_does_not_slow_the_pipeline_and_catches_up_a
     );
 }
 
+/// Stores `stored` and publishes it to the enriched topic as a worker's sink does (compact
+/// records, with their content type and store time), with no worker running.
+async fn sink_as_a_worker(
+    store: &pipeline::distributed::ScyllaStore,
+    publisher: &pipeline::distributed::KafkaPublisher,
+    stored: &Arc<[pipeline::traits::Stored]>,
+) {
+    use pipeline::traits::{Publisher, Record, Store, Topic};
+    store.write(stored).await.expect("stored");
+    let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let headers: [(&str, &[u8]); 2] = [
+        (
+            "content-type",
+            pipeline::runtime::CONTENT_TYPE_AVRO.as_bytes(),
+        ),
+        ("stored_at", stored_at.as_bytes()),
+    ];
+    let records: Vec<Record<'_>> = stored
+        .iter()
+        .map(|s| Record {
+            topic: Topic::Enriched,
+            key: s.id.as_bytes(),
+            payload: Some(&s.record),
+            headers: &headers,
+        })
+        .collect();
+    publisher.publish(&records).await.expect("published");
+}
+
 /// A `backchannel serve` process of `env` on `api_port`, killed when the guard drops.
 fn spawn_serve(env: &harness::Env, tag: &str, api_port: u16, metrics_port: u16) -> harness::Guard {
     let log =
@@ -863,7 +892,6 @@ async fn distributed_two_serve_instances_push_the_same_matches_and_a_client_resu
 async fn distributed_series_show_the_minute_in_progress_until_the_rollup_replaces_it() {
     use chrono::{DateTime, Utc};
     use pipeline::aggregate::{MinuteAggregate, minute_of};
-    use pipeline::traits::{Publisher, Record, Store, Topic};
     let Some((env, store, (tenant, key))) = distributed_brand("provisional").await else {
         return;
     };
@@ -898,21 +926,7 @@ async fn distributed_series_show_the_minute_in_progress_until_the_rollup_replace
     let topic = format!("signal:{tenant}/brand");
     let publisher = pipeline::distributed::KafkaPublisher::new(&config.kafka).expect("publisher");
     let sink = async |stored: &Arc<[pipeline::traits::Stored]>| {
-        store.write(stored).await.expect("stored");
-        let headers: [(&str, &[u8]); 1] = [(
-            "content-type",
-            pipeline::runtime::CONTENT_TYPE_AVRO.as_bytes(),
-        )];
-        let records: Vec<Record<'_>> = stored
-            .iter()
-            .map(|s| Record {
-                topic: Topic::Enriched,
-                key: s.id.as_bytes(),
-                payload: Some(&s.record),
-                headers: &headers,
-            })
-            .collect();
-        publisher.publish(&records).await.expect("published");
+        sink_as_a_worker(&store, &publisher, stored).await;
     };
     // What a point should show: per minute with mentions, (mentions, positive, neutral,
     // negative, the top three hashtags, provisional).
@@ -1061,7 +1075,6 @@ async fn distributed_series_show_the_minute_in_progress_until_the_rollup_replace
 /// only what is published after it connected, not that history as if it were news.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distributed_a_client_without_a_cursor_is_not_sent_what_a_starting_serve_reads_back() {
-    use pipeline::traits::{Publisher, Record, Store, Topic};
     let Some((env, store, (_, key))) = distributed_brand("history").await else {
         return;
     };
@@ -1080,26 +1093,7 @@ async fn distributed_a_client_without_a_cursor_is_not_sent_what_a_starting_serve
             .map(|i| pipeline::traits::Delivery::of_mention(&source.mention(i), 0, i as i64))
             .collect();
         let out = pipeline::runtime::process_batch(batch, &Default::default(), Some(&matcher));
-        store.write(&out.stored).await.expect("stored");
-        let stored_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let headers: [(&str, &[u8]); 2] = [
-            (
-                "content-type",
-                pipeline::runtime::CONTENT_TYPE_AVRO.as_bytes(),
-            ),
-            ("stored_at", stored_at.as_bytes()),
-        ];
-        let records: Vec<Record<'_>> = out
-            .stored
-            .iter()
-            .map(|s| Record {
-                topic: Topic::Enriched,
-                key: s.id.as_bytes(),
-                payload: Some(&s.record),
-                headers: &headers,
-            })
-            .collect();
-        publisher.publish(&records).await.expect("published");
+        sink_as_a_worker(&store, &publisher, &out.stored).await;
         out.stored
             .iter()
             .filter(|s| s.topics.iter().any(|t| t.ends_with("/brand")))
