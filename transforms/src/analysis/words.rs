@@ -5,8 +5,10 @@ use unicode_segmentation::UnicodeSegmentation;
 
 /// `text.unicode_words()`, appended to `out`, with ASCII stretches segmented by [`ascii_words`].
 ///
-/// The text is cut before every space (U+0020) that follows a non-space: each cut is a word
-/// boundary (no rule joins a non-space to a following space) and no rule looks across it (the
+/// The text is cut before every space (U+0020) that follows a character other than a space
+/// (WSegSpace: U+0020, U+1680, U+2000–U+2006, U+2008–U+200A, U+205F, U+3000, which WB3d joins to
+/// it): each cut is a word boundary (no other rule joins a character to a following space, and
+/// WB4's extending marks only attach what follows them) and no rule looks across it (the
 /// rules that look back or ahead, WB6/7, WB11/12 and WB15/16, need letters, digits, middle
 /// punctuation or regional indicators on the far side; WB4 only attaches what follows). So the
 /// pieces can be segmented apart, and only the ones holding non-ASCII need the full segmenter.
@@ -24,12 +26,30 @@ pub(crate) fn words_into<'t>(text: &'t str, out: &mut Vec<&'t str>) {
     let b = text.as_bytes();
     let mut start = 0;
     for i in 1..b.len() {
-        if b[i] == b' ' && b[i - 1] != b' ' {
+        if b[i] == b' ' && !after_space(text, i) {
             piece(&text[start..i], out);
             start = i;
         }
     }
     piece(&text[start..], out);
+}
+
+/// Whether the character that ends at byte `i` of `text` is a WSegSpace (WB3d).
+fn after_space(text: &str, i: usize) -> bool {
+    match text.as_bytes()[i - 1] {
+        b' ' => true,
+        c if c.is_ascii() => false,
+        _ => matches!(
+            text[..i].chars().next_back(),
+            Some(
+                '\u{1680}'
+                | '\u{2000}'..='\u{2006}'
+                | '\u{2008}'..='\u{200a}'
+                | '\u{205f}'
+                | '\u{3000}',
+            )
+        ),
+    }
 }
 
 /// UAX #29 word boundaries restricted to ASCII, keeping the segments that hold a letter or digit
@@ -137,6 +157,12 @@ mod tests {
             "e\u{301} \u{301}",
             "\u{200d} \u{200d}😀",
             "x\u{a0} y",
+            // WB3d joins every WSegSpace, and the run keeps a mark that follows it (WB4).
+            "\u{2000} \u{df2}",
+            "a\u{3000} \u{301}b",
+            "\u{1680}  \u{200a} \u{205f} \u{301}",
+            "\u{2000}\u{301} \u{301}x",
+            "\u{2007} \u{301}",
         ] {
             let (fast, slow) = pieces(s);
             assert_eq!(fast, slow, "{s:?}");
@@ -191,7 +217,7 @@ mod tests {
         /// of several kinds, digits and middle punctuation.
         #[test]
         fn split_words_equal_unicode_words(
-            s in "[ a-z0-9.,:;'\"_\u{301}\u{200d}\u{200b}\u{a0}\u{3000}😀👍🏽🇫🇷éאカ中\u{2019}]{0,40}"
+            s in "[ a-z0-9.,:;'\"_\u{301}\u{df2}\u{200d}\u{200b}\u{a0}\u{1680}\u{2000}-\u{200a}\u{205f}\u{3000}😀👍🏽🇫🇷éאカ中\u{2019}]{0,40}"
         ) {
             let (fast, slow) = pieces(&s);
             prop_assert_eq!(fast, slow);
