@@ -46,6 +46,27 @@ pub use sink::{CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, MAX_DETAIL_BYTES};
 /// same rows straight through the driver went at 22k/s.
 const STORE_AHEAD: usize = 2;
 
+/// The ids a batch writes or deletes, hashed (a collision only costs a wait).
+struct Ids(std::collections::HashSet<u64>);
+
+impl Ids {
+    fn of(batch: &Processed, hasher: &std::hash::RandomState) -> Ids {
+        use std::hash::BuildHasher;
+        let ids = batch.stored.iter().map(|s| s.id.as_str());
+        let ids = ids.chain(batch.deletes.iter().map(String::as_str));
+        Ids(ids.map(|id| hasher.hash_one(id)).collect())
+    }
+
+    /// Whether the two batches share an id.
+    fn meets(&self, other: &Ids) -> bool {
+        let (small, large) = match self.0.len() <= other.0.len() {
+            true => (self, other),
+            false => (other, self),
+        };
+        small.0.iter().any(|h| large.0.contains(h))
+    }
+}
+
 /// Runtime knobs (validated from the config).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -137,17 +158,42 @@ where
     // progress while the oldest is handed on), and handed on in the order they came: positions
     // are still committed in order. Each batch still writes its rows before its dirty marks, so
     // the rollup's invariant holds as it does for batches of two workers.
+    //
+    // Two batches that write or delete the same id are not written at once: the store would
+    // apply them in whichever order their statements landed, and a deletion overtaken by the
+    // post it deletes (or an edit by the version it replaces) would be undone. Such a batch
+    // waits for the batches ahead of it to be stored first.
     let storing = {
         let (state, publisher) = (state.clone(), publisher.clone());
         tokio::spawn(async move {
-            type Writing = tokio::task::JoinHandle<Result<(Processed, sink::Kept)>>;
+            type Writing = (
+                tokio::task::JoinHandle<Result<(Processed, sink::Kept)>>,
+                Ids,
+            );
             let mut ahead: std::collections::VecDeque<Writing> = Default::default();
+            let mut waiting: Option<(Processed, Ids)> = None;
+            let hasher = std::hash::RandomState::new();
+            let start = |batch: Processed, ids: Ids| -> Writing {
+                let (state, publisher, store) = (state.clone(), publisher.clone(), store.clone());
+                let task = tokio::spawn(async move {
+                    let kept = sink::store_stage(&batch, &*publisher, &*store, &state.cx()).await?;
+                    Ok((batch, kept))
+                });
+                (task, ids)
+            };
             let mut open = true;
             let result = loop {
                 tokio::select! {
                     biased;
-                    done = async { ahead.front_mut().expect("not empty").await }, if !ahead.is_empty() => {
+                    done = async { (&mut ahead.front_mut().expect("not empty").0).await }, if !ahead.is_empty() => {
                         ahead.pop_front();
+                        if let Some((batch, ids)) = waiting.take() {
+                            if ahead.iter().any(|(_, a)| a.meets(&ids)) {
+                                waiting = Some((batch, ids));
+                            } else {
+                                ahead.push_back(start(batch, ids));
+                            }
+                        }
                         let (batch, kept) = match done {
                             Ok(Ok(stored)) => stored,
                             Ok(Err(e)) => break Err(e),
@@ -157,13 +203,15 @@ where
                             break Ok(()); // the publishing stage failed; its error is returned below
                         }
                     }
-                    next = rx.recv(), if open && ahead.len() < STORE_AHEAD => match next {
+                    next = rx.recv(), if open && waiting.is_none() && ahead.len() < STORE_AHEAD => match next {
                         Some(batch) => {
-                            let (state, publisher, store) = (state.clone(), publisher.clone(), store.clone());
-                            ahead.push_back(tokio::spawn(async move {
-                                let kept = sink::store_stage(&batch, &*publisher, &*store, &state.cx()).await?;
-                                Ok((batch, kept))
-                            }));
+                            let ids = Ids::of(&batch, &hasher);
+                            if ahead.iter().any(|(_, a)| a.meets(&ids)) {
+                                telemetry::store_waited_for_order();
+                                waiting = Some((batch, ids));
+                            } else {
+                                ahead.push_back(start(batch, ids));
+                            }
                         }
                         None => open = false,
                     },
@@ -172,7 +220,7 @@ where
             };
             // A failed batch fails the worker; the batches written beside it are not committed,
             // and their idempotent writes are repeated on redelivery.
-            for writing in ahead {
+            for (writing, _) in ahead {
                 writing.abort();
             }
             result
@@ -395,6 +443,101 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    /// Hands out the batches it was given, in order, then ends.
+    struct Scripted(std::collections::VecDeque<Vec<crate::traits::Delivery>>);
+
+    struct NoCommits;
+
+    impl crate::traits::Committer for NoCommits {
+        fn commit(&self, _: i32, _: i64) -> Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Consumer for Scripted {
+        async fn poll(&mut self, _: usize, _: Duration) -> Result<Polled> {
+            Ok(self.0.pop_front().map_or(Polled::Closed, Polled::Batch))
+        }
+        fn committer(&self) -> Box<dyn crate::traits::Committer> {
+            Box::new(NoCommits)
+        }
+        fn backlog(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    /// A deletion and an edit in the batch behind a slow one are not overtaken by the writes
+    /// of that batch: the post stays deleted and the edit stays the version stored, although
+    /// the batch ahead finishes writing last.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_shares_an_id_with_the_one_ahead_is_stored_after_it() {
+        use crate::traits::Delivery;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = Synthetic::new(SyntheticConfig::default());
+        let (edited, deleted) = (source.mention(0), source.mention(1));
+        let mut edit = edited.clone();
+        edit.text = "the edited text, stored last".into();
+        let store = Arc::new(SlowFirst {
+            inner: RedbStore::open(dir.path()).expect("store"),
+            slow: edited.id.clone(),
+            finished: Mutex::default(),
+        });
+        let tombstone = Delivery {
+            partition: 0,
+            offset: 4,
+            key: Some(deleted.id.clone().into_bytes()),
+            payload: Vec::new(),
+            tombstone: true,
+            mention: None,
+        };
+        let consumer = Scripted(
+            [
+                vec![
+                    Delivery::of_mention(&edited, 0, 0),
+                    Delivery::of_mention(&deleted, 0, 1),
+                ],
+                vec![
+                    Delivery::of_mention(&source.mention(2), 0, 2),
+                    Delivery::of_mention(&edit, 0, 3),
+                    tombstone,
+                ],
+            ]
+            .into(),
+        );
+        let config = Config::load(None, std::iter::empty::<(String, String)>()).expect("defaults");
+        let settings = Settings::from_config(&config, "raw", Default::default()).expect("settings");
+        let cache = Arc::new(MemoryCache::new(1 << 20, Duration::from_secs(60)));
+        run(
+            consumer,
+            Arc::new(Published::default()),
+            store.clone(),
+            cache,
+            settings,
+            Arc::new(Stats::default()),
+            watch::channel(false).1,
+        )
+        .await
+        .expect("the run ends");
+
+        assert_eq!(store.finished.lock().expect("lock").len(), 2);
+        let gone = store.get(&deleted.id).await.expect("get").is_none();
+        assert!(gone, "the deletion was undone by the post it deleted");
+        let record = store.get(&edited.id).await.expect("get").expect("stored");
+        let json = crate::codec::Codec::default()
+            .to_json(&*store, &record)
+            .await
+            .expect("json");
+        let json: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(
+            json["mention"]["text"],
+            edit.text.as_str(),
+            "the edit is the version stored"
+        );
     }
 
     /// Two batches are written at once, and the second may finish first; they are still

@@ -48,6 +48,8 @@ pub const COLLECTED_TO_STORED: &str = "backchannel_pipeline_collected_to_stored_
 pub const IN_FLIGHT: &str = "backchannel_pipeline_in_flight_batches";
 pub const ROLLUPS: &str = "backchannel_store_rollups_total";
 pub const DELETED: &str = "backchannel_store_deleted_mentions_total";
+/// Batches that waited for the batch ahead to be stored because both write or delete one id.
+pub const ORDERED: &str = "backchannel_store_ordered_batches_total";
 pub const EXPIRED: &str = "backchannel_store_expired_mentions_total";
 /// Dirty minutes the last rollup pass found due (distributed): the rollup backlog.
 pub const ROLLUP_DUE: &str = "backchannel_store_rollup_backlog";
@@ -355,6 +357,11 @@ fn describe() {
         "Mentions deleted because their source deleted them."
     );
     describe_counter!(
+        ORDERED,
+        Unit::Count,
+        "Batches written after the batch ahead rather than beside it, because both hold one mention id."
+    );
+    describe_counter!(
         COLLECTOR_PRODUCED,
         Unit::Count,
         "Collected mentions and deletions Kafka acknowledged, by source."
@@ -386,6 +393,7 @@ struct Handles {
     in_flight: Gauge,
     expired: Counter,
     deleted: Counter,
+    ordered: Counter,
     rollups: Counter,
 }
 
@@ -408,6 +416,7 @@ static HANDLES: LazyLock<Handles> = LazyLock::new(|| Handles {
     in_flight: gauge!(IN_FLIGHT),
     expired: counter!(EXPIRED),
     deleted: counter!(DELETED),
+    ordered: counter!(ORDERED),
     rollups: counter!(ROLLUPS),
 });
 
@@ -587,6 +596,10 @@ pub fn expired(n: u64) {
 }
 pub fn deleted(n: usize) {
     HANDLES.deleted.increment(n as u64);
+}
+/// A batch waits for the one ahead of it to be stored (they share an id).
+pub fn store_waited_for_order() {
+    HANDLES.ordered.increment(1);
 }
 pub fn rollups(n: usize) {
     HANDLES.rollups.increment(n as u64);

@@ -337,6 +337,71 @@ async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
         assert_eq!(row, (agg.mentions, agg.positive, agg.neutral, agg.negative));
     }
 
+    // Two versions of each of 40 mentions in one batch (a post and its edit): the later one
+    // is stored, whichever sorts first (a CQL batch gives its rows one timestamp, and a tie
+    // goes to the larger value).
+    let originals = stored(40);
+    let mut both = originals.clone();
+    for (i, s) in originals.iter().enumerate() {
+        let mut edit = s.clone();
+        match i % 2 {
+            0 => edit.record.extend_from_slice(b" edited"),
+            _ => edit.record.truncate(s.record.len() - 1),
+        }
+        both.push(edit);
+    }
+    store.write(&Arc::from(both.clone())).await.expect("write");
+    for edit in &both[originals.len()..] {
+        let back = store.get(&edit.id).await.expect("get");
+        assert_eq!(
+            back.as_deref(),
+            Some(&edit.record[..]),
+            "{}: the edit",
+            edit.id
+        );
+    }
+
+    // A rewrite (`reprocess`) is written one microsecond after the version it read, so a
+    // deletion or edit the worker stores once it has read the row (at a later time) wins
+    // whichever lands last.
+    let writetime = format!("SELECT WRITETIME(body) FROM {ks}.mentions WHERE id = ?");
+    let written = |id: String| {
+        let query = writetime.clone();
+        async move {
+            let rows = session.query_unpaged(query, (id,)).await;
+            let rows = rows.expect("writetime").into_rows_result().expect("rows");
+            rows.single_row::<(i64,)>().expect("one row").0
+        }
+    };
+    let edit = both[originals.len()].clone();
+    let before = written(edit.id.clone()).await;
+    let mut rewrite = edit.clone();
+    rewrite.record.extend_from_slice(b" reprocessed");
+    let old = pipeline::traits::Filed {
+        id: edit.id.clone(),
+        created_at: edit.created_at,
+        topics: edit.topics.clone(),
+        sentiment: edit.sentiment,
+        hashtags: edit.hashtags.clone(),
+    };
+    store
+        .refile(&Arc::from(vec![rewrite.clone()]), &[old])
+        .await
+        .expect("refile");
+    assert_eq!(written(edit.id.clone()).await, before + 1);
+    let back = store.get(&edit.id).await.expect("get");
+    assert_eq!(back.as_deref(), Some(&rewrite.record[..]), "rewritten");
+    store
+        .write(&Arc::from(vec![edit.clone()]))
+        .await
+        .expect("write");
+    let back = store.get(&edit.id).await.expect("get");
+    assert_eq!(
+        back.as_deref(),
+        Some(&edit.record[..]),
+        "a later write wins"
+    );
+
     let gone = [batch[0].id.clone()];
     store.delete(&gone).await.expect("delete");
     store

@@ -103,8 +103,9 @@ pub struct Kept {
 /// The store's half of a batch: processing's dead letters, the mentions written (or rewritten
 /// over `refiled`; those the store refuses dead-lettered) and the sources' deletions applied.
 /// Returns the mentions stored, and when. The runtime runs it for the next batch while [`publish_stage`]
-/// publishes this one, so the store never waits for the broker; batches pass both stages in
-/// order, so the store sees writes and deletions in order too.
+/// publishes this one, so the store never waits for the broker. Batches pass both stages in
+/// order, and the runtime never stores two batches that share an id at once, so the store sees
+/// the writes and deletions of each mention in order.
 pub async fn store_stage<P: Publisher, S: Store>(
     batch: &Processed,
     publisher: &P,

@@ -18,6 +18,33 @@ use crate::traits::{Before, Filed, ScanPage, Store, Stored};
 /// millisecond as the cursor's.
 const TIE_SLACK: usize = 64;
 
+/// For each mention of `batch`, whether a later one of the batch has its id (empty when no id
+/// repeats, the usual case).
+fn superseded(batch: &[Stored]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    let mut later = Vec::new();
+    for (i, s) in batch.iter().enumerate().rev() {
+        if !seen.insert(s.id.as_str()) {
+            later.resize(batch.len(), false);
+            later[i] = true;
+        }
+    }
+    later
+}
+
+/// How a rewrite (`backchannel reprocess`) keeps a stored mention: its remaining time to live
+/// (0: none), and the write time it is written at.
+///
+/// The write time is one microsecond after the version it replaces, not now: a deletion or an
+/// edit the worker stores after the rewrite read the row carries a later time, so it wins
+/// whichever lands last, where a rewrite at the current time would bring back a mention
+/// deleted meanwhile, or an edit's earlier text.
+#[derive(Debug, Clone, Copy)]
+struct Rewrite {
+    ttl: i32,
+    at: i64,
+}
+
 /// `None` binds as *unset* rather than null: writing a null creates a tombstone, and tombstones
 /// make every later read of the partition slower.
 fn unset_if_none(v: Option<f64>) -> scylla::value::MaybeUnset<f64> {
@@ -222,7 +249,7 @@ fn newest_first(
 type TopicPartition<'a> = (&'a str, DateTime<Utc>, i32, bool);
 
 /// The rows of one batch bound for one partition, each with its time to live in a refile.
-type PartitionRows<'a> = (TopicPartition<'a>, Vec<(&'a Stored, Option<i32>)>);
+type PartitionRows<'a> = (TopicPartition<'a>, Vec<(&'a Stored, Option<Rewrite>)>);
 
 /// At most this many per-topic rows of one partition go in one unlogged batch. A batch within
 /// one partition is a single mutation on its replicas: one request and one commit-log entry
@@ -240,7 +267,7 @@ fn topic_rows<'a>(
     st: &'a super::statements::Statements,
     session: &'a scylla::client::session::Session,
     key: TopicPartition<'a>,
-    chunk: &[(&'a Stored, Option<i32>)],
+    chunk: &[(&'a Stored, Option<Rewrite>)],
 ) -> Pending<'a> {
     let (topic, minute, bucket, with_ttl) = key;
     let statement = if with_ttl {
@@ -262,7 +289,7 @@ fn topic_rows<'a>(
     if with_ttl {
         let rows = chunk.iter().map(|(s, ttl)| {
             let r = row(s);
-            (r.0, r.1, r.2, r.3, r.4, r.5, r.6, ttl.unwrap_or(0))
+            (r.0, r.1, r.2, r.3, r.4, r.5, r.6, ttl.map_or(0, |k| k.ttl))
         });
         upsert(session, statement, rows.collect())
     } else {
@@ -370,7 +397,7 @@ pub fn replica_batches<T>(
 fn mention_rows<'a>(
     st: &'a super::statements::Statements,
     session: &'a scylla::client::session::Session,
-    chunk: &[(MentionRow<'a>, Option<i32>)],
+    chunk: &[(MentionRow<'a>, Option<Rewrite>)],
 ) -> Pending<'a> {
     let with_ttl = chunk.first().is_some_and(|(_, ttl)| ttl.is_some());
     let statement = if with_ttl {
@@ -379,9 +406,10 @@ fn mention_rows<'a>(
         &st.insert_mention
     };
     if with_ttl {
-        let rows = chunk
-            .iter()
-            .map(|(r, ttl)| (r.0, r.1, r.2, r.3, r.4, ttl.unwrap_or(0)));
+        let rows = chunk.iter().map(|(r, keep)| {
+            let keep = keep.unwrap_or(Rewrite { ttl: 0, at: 0 });
+            (r.0, r.1, r.2, r.3, r.4, keep.ttl, keep.at)
+        });
         upsert(session, statement, rows.collect())
     } else {
         upsert(session, statement, chunk.iter().map(|(r, _)| *r).collect())
@@ -410,7 +438,7 @@ impl ScyllaStore {
     /// rows into the topics' heat and proposes widths for hot topics for the next minutes (best effort: a proposal that fails leaves that minute at width 1).
     async fn place<'a>(
         &self,
-        batch: impl Iterator<Item = (&'a Stored, Option<i32>)> + Clone,
+        batch: impl Iterator<Item = (&'a Stored, Option<Rewrite>)> + Clone,
     ) -> Result<Vec<i32>> {
         let share = crate::distributed::kafka::partition_share();
         let now = Utc::now();
@@ -516,7 +544,10 @@ impl ScyllaStore {
 
     /// Mention rows in unlogged batches ([`replica_batches`]), rows with a time to live apart
     /// from rows without.
-    fn mention_batches<'a>(&'a self, rows: Vec<(MentionRow<'a>, Option<i32>)>) -> Vec<Pending<'a>> {
+    fn mention_batches<'a>(
+        &'a self,
+        rows: Vec<(MentionRow<'a>, Option<Rewrite>)>,
+    ) -> Vec<Pending<'a>> {
         let (st, session) = (&*self.st, &*self.session);
         let (refiled, written): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, t)| t.is_some());
         [written, refiled]
@@ -617,7 +648,12 @@ impl ScyllaStore {
     }
 
     async fn write_inner(&self, batch: &[Stored]) -> Result<()> {
-        self.write_rows(batch.iter().map(|s| (s, None)), BTreeSet::new())
+        // A batch's statements run at once, so of two versions of a mention in one batch (a
+        // post and its edit) either could land last: only the later one is written.
+        let later = superseded(batch);
+        let rows = batch.iter().enumerate();
+        let rows = rows.filter(|(i, _)| !later.get(*i).copied().unwrap_or(false));
+        self.write_rows(rows.map(|(_, s)| (s, None)), BTreeSet::new())
             .await
     }
 
@@ -626,25 +662,32 @@ impl ScyllaStore {
     /// minutes are marked dirty with the rest, so the rollup recounts them from the rows.
     async fn refile_inner(&self, batch: &[Stored], old: &[Filed]) -> Result<()> {
         let (st, session) = (&*self.st, &*self.session);
-        type Lookup<'a> = futures_util::future::BoxFuture<'a, Result<Option<i32>>>;
+        type Lookup<'a> = futures_util::future::BoxFuture<'a, Result<Option<Rewrite>>>;
         let lookups: Vec<Lookup<'_>> = batch
             .iter()
             .map(|s| -> Lookup<'_> {
                 Box::pin(async move {
-                    let row = first_row::<(Option<i32>,)>(session, &st.ttl_of_mention, (&s.id,));
+                    let row = first_row::<(Option<i32>, Option<i64>)>(
+                        session,
+                        &st.ttl_of_mention,
+                        (&s.id,),
+                    );
                     // No row: deleted or expired since it was read. A null TTL: it never expires.
-                    Ok(row.await?.map(|(ttl,)| ttl.unwrap_or(0)))
+                    Ok(row.await?.map(|(ttl, at)| Rewrite {
+                        ttl: ttl.unwrap_or(0),
+                        at: at.unwrap_or(0).saturating_add(1),
+                    }))
                 })
             })
             .collect();
-        let ttls: Vec<Result<Option<i32>>> = stream::iter(lookups)
+        let ttls: Vec<Result<Option<Rewrite>>> = stream::iter(lookups)
             .buffered(self.concurrency)
             .collect()
             .await;
         let mut live = Vec::with_capacity(batch.len());
         let mut gone = Vec::new();
         for ((s, ttl), f) in batch.iter().zip(ttls).zip(old) {
-            let Some(ttl) = ttl? else { continue };
+            let Some(keep) = ttl? else { continue };
             let minute = minute_of(f.created_at);
             // Rows are keyed by the mention's time too (to the millisecond, as CQL stores it):
             // one whose time changed (stored, before times after collection were taken as
@@ -654,7 +697,7 @@ impl ScyllaStore {
             for t in f.topics.iter().filter(|t| moved || !s.topics.contains(t)) {
                 gone.push((t.as_str(), minute, f));
             }
-            live.push((s, Some(ttl)));
+            live.push((s, Some(keep)));
         }
         // A row to take back is in its id's bucket at its minute's width (fixed before the
         // minute began, so the same as when it was written), and in its spill bucket if the
@@ -692,7 +735,7 @@ impl ScyllaStore {
     /// minutes and `touched` dirty.
     async fn write_rows<'a>(
         &'a self,
-        batch: impl Iterator<Item = (&'a Stored, Option<i32>)> + Clone,
+        batch: impl Iterator<Item = (&'a Stored, Option<Rewrite>)> + Clone,
         mut touched: BTreeSet<(&'a str, DateTime<Utc>)>,
     ) -> Result<()> {
         // 1. Mentions and their per-topic rows, concurrently; hot topics' rows spread over the

@@ -140,10 +140,11 @@ impl Statements {
             .await?,
             get_mention: prep(format!("SELECT body FROM {ks}.mentions WHERE id = ?")).await?,
             delete_mention: prep(format!("DELETE FROM {ks}.mentions WHERE id = ?")).await?,
-            ttl_of_mention: prep(format!("SELECT TTL(body) FROM {ks}.mentions WHERE id = ?")).await?,
+            ttl_of_mention: prep(format!("SELECT TTL(body), WRITETIME(body) FROM {ks}.mentions WHERE id = ?"))
+                .await?,
             refile_mention: prep(format!(
                 "INSERT INTO {ks}.mentions (id, source, created_at, fields_version, body) VALUES (?, ?, ?, ?, ?) \
-                 USING TTL ?"
+                 USING TTL ? AND TIMESTAMP ?"
             ))
             .await?,
             refile_by_topic: prep(format!(
