@@ -318,12 +318,22 @@ pub struct ClusterProbe<'a> {
 /// Contract: a cache is an optimisation. Every call is bounded in time; a slow or failed cache
 /// never fails or stalls a batch (implementations count errors and give up, and may open a
 /// circuit breaker). Implementations bound their memory by bytes (Redis: its `maxmemory`).
+/// How long a deleted mention is kept out of the cache ([`Cache::deleted`]): longer than a store
+/// read that began before the deletion can take (`scylla.request_timeout` is 5 s by default).
+pub const DELETED_HOLD: Duration = Duration::from_secs(60);
+
 pub trait Cache: Send + Sync + 'static {
     /// Caches one record a reader fetched from the store (best effort).
     fn fill(&self, id: &str, record: &[u8]) -> impl Future<Output = ()> + Send;
 
-    /// Drops deleted mentions from the cache (best effort, bounded in time).
+    /// Drops rewritten mentions' earlier versions from the cache (best effort, bounded in time).
     fn forget(&self, ids: &[String]) -> impl Future<Output = ()> + Send;
+
+    /// Drops mentions their sources deleted, and keeps each out of the cache for a while after
+    /// ([`DELETED_HOLD`] in Redis, the entries' TTL in process): a reader that fetched one from
+    /// the store just before the deletion cannot cache it again when its read ends. Best effort,
+    /// bounded in time; a cache that could not be reached tries again at its next call.
+    fn deleted(&self, ids: &[String]) -> impl Future<Output = ()> + Send;
 
     /// The cached compact record of `id`, if present. `Err` only reports that the cache could not answer.
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;

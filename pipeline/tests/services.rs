@@ -587,6 +587,102 @@ async fn redis_cache_fills_on_reads_expires_forgets_and_breaks_the_circuit() {
     down.fill("x", b"record").await; // best effort: returns without Redis
 }
 
+/// A deleted mention stays out of the cache for the hold: a reader that fetched it from the
+/// store before the deletion, and fills once the deletion was marked, does not bring it back.
+/// A deletion Redis could not take is marked at the cache's next call, before it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keeps_deleted_mentions_out_and_marks_missed_deletions_later() {
+    use redis::AsyncCommands;
+    if !service_up("Redis", REDIS) {
+        return;
+    }
+    let ttl = Duration::from_secs(600);
+    let cache = RedisCache::new(REDIS, None, Duration::from_secs(2), ttl).expect("cache");
+    let id = unique("deleted");
+    cache.fill(&id, b"the post").await;
+    cache.deleted(std::slice::from_ref(&id)).await;
+    assert_eq!(cache.get(&id).await.expect("get"), None);
+    cache.fill(&id, b"the post, read before the deletion").await;
+    assert_eq!(cache.get(&id).await.expect("get"), None, "not cached again");
+    let client = redis::Client::open(REDIS).expect("redis url");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
+    let hold: i64 = con.pttl(format!("bc:m:{id}")).await.expect("PTTL");
+    let most = pipeline::traits::DELETED_HOLD.as_millis() as i64;
+    assert!((1..=most).contains(&hold), "the mark expires: {hold} ms");
+
+    // A Redis of its own that starts only after the deletion, holding the record from before.
+    let Ok(server) = which_redis_server() else {
+        assert!(
+            !common::services_required(),
+            "redis-server is not installed"
+        );
+        return;
+    };
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let late = RedisCache::new(&url, None, Duration::from_millis(500), ttl).expect("cache");
+    late.deleted(std::slice::from_ref(&id)).await;
+    assert_eq!(late.unmarked_deletions(), 1, "kept for the next call");
+    let mut redis = std::process::Command::new(server)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    let client = redis::Client::open(url.as_str()).expect("redis url");
+    let mut con = None;
+    for _ in 0..100 {
+        if let Ok(c) = client.get_multiplexed_async_connection().await {
+            con = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut con = con.expect("the second Redis answers");
+    let key = format!("bc:m:{id}");
+    let () = con.set(&key, b"the post").await.expect("set");
+    let got = late.get(&id).await.expect("get");
+    let left: Vec<u8> = con.get(&key).await.expect("get");
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert_eq!(got, None, "the missed deletion was marked before the read");
+    assert!(left.is_empty(), "the mark replaced the record");
+    assert_eq!(late.unmarked_deletions(), 0);
+
+    // What waits is bounded by bytes.
+    let down = RedisCache::new(
+        &format!("redis://127.0.0.1:{}", free_port()),
+        None,
+        Duration::from_millis(200),
+        ttl,
+    )
+    .expect("cache");
+    let ids: Vec<String> = (0..40_000).map(|i| format!("{i:064}")).collect();
+    down.deleted(&ids).await;
+    let kept = down.unmarked_deletions();
+    let most = pipeline::distributed::redis_cache::MAX_UNMARKED_BYTES / 64;
+    assert!(kept > 0 && kept <= most, "{kept} ids kept, at most {most}");
+}
+
+/// The `redis-server` on the path.
+fn which_redis_server() -> Result<std::path::PathBuf, ()> {
+    let paths = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&paths)
+        .map(|p| p.join("redis-server"))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
 /// Two workers (two `RedisCache` clients) place copies of one post in one near-duplicate cluster,
 /// whichever of them sees a copy first, while they assign concurrently: the Redis script claims
 /// band keys atomically. A replay gets the same answer, and the claims expire with the window.

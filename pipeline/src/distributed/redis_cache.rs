@@ -1,6 +1,10 @@
 //! The Redis cache: the compact records clients fetch by id (read-through, with a TTL) and the
 //! near-duplicate cluster index the workers share — both best effort.
 //!
+//! A deleted mention's key holds an empty value for [`DELETED_HOLD`], which `get` reads as a miss
+//! and a reader's fill (`SET NX`) leaves, so a read that began before the deletion cannot cache
+//! the mention again; a deletion Redis could not take is marked at the next call.
+//!
 //! A cache must never hold the pipeline back. Every call is bounded by `redis.timeout`; failures
 //! are counted; after [`FAILURES_TO_OPEN`] consecutive failures a circuit breaker skips Redis for
 //! [`OPEN_FOR`], then lets one call probe it. The connection is a `ConnectionManager`, which
@@ -19,7 +23,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::error::{Error, Result};
 use crate::telemetry;
-use crate::traits::{Cache, ClusterProbe};
+use crate::traits::{Cache, ClusterProbe, DELETED_HOLD};
 
 /// Consecutive failures that open the breaker.
 pub const FAILURES_TO_OPEN: u32 = 3;
@@ -64,6 +68,16 @@ fn band_key(key: u64) -> String {
     format!("bc:nd:{key:016x}")
 }
 
+/// Ids of deletions not yet marked in Redis (it could not be reached), kept for the next call
+/// up to this many bytes; past it, the newest are dropped and counted as cache errors.
+pub const MAX_UNMARKED_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Default)]
+struct Unmarked {
+    ids: Vec<String>,
+    bytes: usize,
+}
+
 #[derive(Debug, Default)]
 struct Breaker {
     failures: u32,
@@ -75,6 +89,7 @@ pub struct RedisCache {
     client: redis::Client,
     conn: AsyncMutex<Option<ConnectionManager>>,
     breaker: Mutex<Breaker>,
+    unmarked: Mutex<Unmarked>,
     timeout: Duration,
     ttl_secs: u64,
     cluster_script: redis::Script,
@@ -128,6 +143,7 @@ impl RedisCache {
             client,
             conn: AsyncMutex::new(None),
             breaker: Mutex::default(),
+            unmarked: Mutex::default(),
             timeout,
             ttl_secs: ttl.as_secs().max(1),
             cluster_script: redis::Script::new(CLUSTER_SCRIPT),
@@ -140,6 +156,12 @@ impl RedisCache {
     pub fn with_cluster_window(mut self, window: Duration) -> RedisCache {
         self.cluster_window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         self
+    }
+
+    /// Deletions waiting to be marked (Redis could not be reached when they came).
+    pub fn unmarked_deletions(&self) -> usize {
+        let unmarked = self.unmarked.lock().unwrap_or_else(|p| p.into_inner());
+        unmarked.ids.len()
     }
 
     /// Whether calls are currently skipped.
@@ -229,34 +251,98 @@ impl RedisCache {
     }
 }
 
+impl RedisCache {
+    /// Marks deleted mentions (an empty value for [`DELETED_HOLD`]); those that cannot be marked
+    /// now are kept for the next call, within [`MAX_UNMARKED_BYTES`].
+    async fn mark_deleted(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let hold = DELETED_HOLD.as_millis() as u64;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("SET")
+                .arg(format!("bc:m:{id}"))
+                .arg(b"")
+                .arg("PX")
+                .arg(hold)
+                .ignore();
+        }
+        let marked = self
+            .call("deleted", |mut c| async move {
+                pipe.query_async::<()>(&mut c).await
+            })
+            .await;
+        if marked.is_err() {
+            let mut unmarked = self.unmarked.lock().unwrap_or_else(|p| p.into_inner());
+            for id in ids {
+                if unmarked.bytes + id.len() > MAX_UNMARKED_BYTES {
+                    telemetry::cache_error("deleted_dropped");
+                    continue;
+                }
+                unmarked.bytes += id.len();
+                unmarked.ids.push(id);
+            }
+        }
+    }
+
+    /// Marks the deletions an earlier call could not, before this call reads or fills.
+    async fn catch_up(&self) {
+        let ids = {
+            let mut unmarked = self.unmarked.lock().unwrap_or_else(|p| p.into_inner());
+            if unmarked.ids.is_empty() || self.breaker_open() {
+                return;
+            }
+            unmarked.bytes = 0;
+            std::mem::take(&mut unmarked.ids)
+        };
+        self.mark_deleted(ids).await;
+    }
+}
+
 impl Cache for RedisCache {
     async fn forget(&self, ids: &[String]) {
+        self.catch_up().await;
         let keys: Vec<String> = ids.iter().map(|id| format!("bc:m:{id}")).collect();
         let _ = self
             .call("forget", |mut c| async move { c.del::<_, ()>(keys).await })
             .await;
     }
 
+    async fn deleted(&self, ids: &[String]) {
+        self.catch_up().await;
+        self.mark_deleted(ids.to_vec()).await;
+    }
+
     async fn fill(&self, id: &str, record: &[u8]) {
+        self.catch_up().await;
         let (key, ttl) = (format!("bc:m:{id}"), self.ttl_secs);
         let record = record.to_vec();
+        // Never over a deletion's mark (nor over a record another reader filled first).
+        let options = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::EX(ttl));
         let _ = self
             .call("fill", |mut c| async move {
-                c.set_ex::<_, _, ()>(key, record, ttl).await
+                c.set_options::<_, _, ()>(key, record, options).await
             })
             .await;
     }
 
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.catch_up().await;
         let key = format!("bc:m:{id}");
         let got: Option<Vec<u8>> = self
             .call("get", |mut c| async move { c.get(key).await })
             .await?;
+        // An empty value marks a deletion.
+        let got = got.filter(|r| !r.is_empty());
         telemetry::cache_hit(got.is_some());
         Ok(got)
     }
 
     async fn clusters(&self, probes: &[ClusterProbe<'_>]) -> Vec<Option<Arc<str>>> {
+        self.catch_up().await;
         if probes.is_empty() {
             return Vec::new();
         }

@@ -86,7 +86,10 @@ impl MemoryCache {
 
 impl Cache for MemoryCache {
     async fn fill(&self, id: &str, record: &[u8]) {
-        self.by_id.insert(Arc::from(id), Arc::from(record));
+        // Never over a deletion's mark (nor over a record another reader filled first).
+        self.by_id
+            .entry(Arc::from(id))
+            .or_insert_with(|| Arc::from(record));
     }
 
     async fn forget(&self, ids: &[String]) {
@@ -95,8 +98,17 @@ impl Cache for MemoryCache {
         }
     }
 
+    async fn deleted(&self, ids: &[String]) {
+        // An empty record marks the deletion until the entry expires: `get` reads it as a miss
+        // and `fill` leaves it.
+        for id in ids {
+            self.by_id.insert(Arc::from(id.as_str()), Arc::from([]));
+        }
+    }
+
     async fn get(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.by_id.get(id).map(|v| v.to_vec()))
+        let hit = self.by_id.get(id).filter(|v| !v.is_empty());
+        Ok(hit.map(|v| v.to_vec()))
     }
 
     async fn clusters(&self, probes: &[ClusterProbe<'_>]) -> Vec<Option<Arc<str>>> {
@@ -138,5 +150,20 @@ mod tests {
         // Least recently used out first: the newest records are the ones kept.
         assert!(cache.get("19-1023").await.expect("get").is_some());
         assert!(cache.get("00-0000").await.expect("get").is_none());
+    }
+
+    /// A reader that fetched a mention from the store just before its deletion cannot cache
+    /// it again once the deletion reached the cache.
+    #[tokio::test]
+    async fn a_deleted_mention_is_not_cached_again_by_a_late_reader() {
+        let cache = MemoryCache::new(1 << 20, Duration::from_secs(600));
+        cache.fill("gone", &[1; 100]).await;
+        cache.deleted(&["gone".into(), "never-cached".into()]).await;
+        assert_eq!(cache.get("gone").await.expect("get"), None);
+        // The late reader's fill, with what the store held before the deletion.
+        cache.fill("gone", &[1; 100]).await;
+        cache.fill("never-cached", &[2; 100]).await;
+        assert_eq!(cache.get("gone").await.expect("get"), None);
+        assert_eq!(cache.get("never-cached").await.expect("get"), None);
     }
 }

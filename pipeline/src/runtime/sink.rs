@@ -205,7 +205,7 @@ pub async fn publish_stage<P: Publisher, K: Cache>(
             })
             .collect();
         retry("enriched_publish", cx, || publisher.publish(&records)).await?;
-        cache.forget(&batch.deletes).await;
+        cache.deleted(&batch.deletes).await;
         telemetry::deleted(batch.deletes.len());
     }
     for (&partition, &offset) in &batch.positions {
