@@ -169,7 +169,7 @@ impl Jetstream {
         })
     }
 
-    fn url(&self, cursor: Option<i64>) -> Result<String, CollectorError> {
+    fn url(&self, at: &Position) -> Result<String, CollectorError> {
         let mut url = reqwest::Url::parse(&self.cfg.endpoint)
             .map_err(|e| CollectorError::Config(e.to_string()))?;
         {
@@ -180,7 +180,10 @@ impl Jetstream {
             for d in &self.cfg.wanted_dids {
                 q.append_pair("wantedDids", d);
             }
-            if let Some(c) = cursor {
+            if let Some(jump) = at.jump {
+                // Past an oversized message: no rewind, which would lead back to it.
+                q.append_pair("cursor", &jump.from.saturating_add(jump.step).to_string());
+            } else if let Some(c) = at.cursor {
                 let rewind = i64::try_from(self.cfg.rewind.as_micros()).unwrap_or(0);
                 q.append_pair("cursor", &(c - rewind).max(0).to_string());
             }
@@ -188,7 +191,7 @@ impl Jetstream {
         Ok(url.into())
     }
 
-    async fn run(self, mut em: Emitter, mut cursor: Option<i64>) -> Result<(), CollectorError> {
+    async fn run(self, mut em: Emitter, cursor: Option<i64>) -> Result<(), CollectorError> {
         let mut retry = Reconnect::new(Source::Bluesky, self.cfg.backoff);
         let handles: Shared = Arc::new(Mutex::new(Handles::new(
             self.cfg.handle_cache_entries,
@@ -204,17 +207,73 @@ impl Jetstream {
             None => None,
         };
         let names = Names { handles, lookups };
+        let mut at = Position {
+            cursor,
+            seen: None,
+            jump: None,
+        };
         loop {
-            let before = em.sent();
-            let outcome = self.session(&mut em, &mut cursor, &names).await;
-            retry.after(&em, before, outcome).await?;
+            let start = at.cursor;
+            let outcome = self.session(&mut em, &mut at, &names).await;
+            if matches!(outcome, Err(CollectorError::TooLarge { .. })) {
+                self.pass_oversized(&mut em, &mut at).await?;
+            }
+            // Only a session that delivered past where it began resets the backoff: one that
+            // replayed the rewind's events and then broke on the same message did nothing new.
+            retry
+                .after_progress(&em, at.cursor > start, outcome)
+                .await?;
         }
+    }
+
+    /// After a message over `http.max_frame_bytes` ended the connection: the message follows
+    /// the last event read, and Jetstream would send it again from any earlier cursor, so the
+    /// next session starts a moment after that event ([`FIRST_JUMP`]), twice as far each time
+    /// the same message comes back first. What else the stream held in the window skipped is
+    /// lost with it; a dead letter (`too_large`, without a payload, which the connection never
+    /// read) says so when a pass begins. Without any position (a live stream that broke before
+    /// its first event) a live reconnect passes it anyway.
+    async fn pass_oversized(
+        &self,
+        em: &mut Emitter,
+        at: &mut Position,
+    ) -> Result<(), CollectorError> {
+        let Some(from) = at.seen.or(at.cursor) else {
+            return Ok(());
+        };
+        let step = match at.jump {
+            Some(j) if j.from == from => (j.step * 2).min(LONGEST_JUMP),
+            _ => FIRST_JUMP,
+        };
+        let first = at.jump.is_none_or(|j| j.from != from);
+        at.jump = Some(Jump { from, step });
+        tracing::warn!(
+            after_time_us = from,
+            skip_us = step,
+            "passing an oversized Jetstream message"
+        );
+        if first {
+            let then = format!(
+                "the collector resumes the stream past it (from {} µs after the event before                  it, time_us {from}, farther each time it comes back), and what else the stream                  held in that window is skipped",
+                FIRST_JUMP
+            );
+            let limit = self.cfg.http.max_frame_bytes;
+            em.oversized(
+                "a Jetstream message",
+                "http.max_frame_bytes",
+                limit,
+                &then,
+                b"",
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn session(
         &self,
         em: &mut Emitter,
-        cursor: &mut Option<i64>,
+        at: &mut Position,
         names: &Names,
     ) -> Result<(), CollectorError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -223,7 +282,7 @@ impl Jetstream {
             .max_message_size(Some(max))
             .max_frame_size(Some(max));
         let connect =
-            tokio_tungstenite::connect_async_with_config(self.url(*cursor)?, Some(ws_cfg), false);
+            tokio_tungstenite::connect_async_with_config(self.url(at)?, Some(ws_cfg), false);
         let (mut ws, _) = match tokio::time::timeout(self.cfg.idle_timeout, connect).await {
             Err(_) => {
                 return Err(CollectorError::Transport(format!(
@@ -263,14 +322,14 @@ impl Jetstream {
                 Message::Close(_) => return Ok(()),
                 _ => continue, // pings are answered by tungstenite
             };
-            self.handle(em, cursor, names, bytes).await?;
+            self.handle(em, at, names, bytes).await?;
         }
     }
 
     async fn handle(
         &self,
         em: &mut Emitter,
-        cursor: &mut Option<i64>,
+        at: &mut Position,
         names: &Names,
         bytes: &[u8],
     ) -> Result<(), CollectorError> {
@@ -290,6 +349,11 @@ impl Jetstream {
             }
         };
         let time_us = ev.time_us;
+        at.seen = Some(time_us);
+        if at.jump.is_some_and(|j| time_us > j.from) {
+            at.jump = None; // past it
+        }
+        let cursor = &mut at.cursor;
         if ev.kind == "identity" {
             let handle = ev.identity.as_ref().and_then(|i| i.handle.as_deref());
             names.lock().learn(&ev.did, handle);
@@ -319,6 +383,30 @@ impl Jetstream {
         }
     }
 }
+
+/// Where the stream stands across reconnects.
+#[derive(Debug)]
+struct Position {
+    /// The time_us of the last mention or deletion delivered: where a reconnect resumes (less
+    /// `rewind`).
+    cursor: Option<i64>,
+    /// The time_us of the last event read, of any kind.
+    seen: Option<i64>,
+    /// Set while passing an oversized message.
+    jump: Option<Jump>,
+}
+
+/// A resume past an oversized message: from `from + step`.
+#[derive(Debug, Clone, Copy)]
+struct Jump {
+    from: i64,
+    step: i64,
+}
+
+/// How far past the last event read the first resume after an oversized message starts, in µs.
+const FIRST_JUMP: i64 = 1_000;
+/// The farthest such a resume doubles to (a minute of the stream), in µs.
+const LONGEST_JUMP: i64 = 60_000_000;
 
 /// A refused WebSocket upgrade says why in its HTTP status.
 fn handshake_error(e: tungstenite::Error) -> CollectorError {

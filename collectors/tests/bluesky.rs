@@ -158,6 +158,60 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
     assert!(last_cursor(&items).is_some());
 }
 
+/// A message over `http.max_frame_bytes` ends the connection, and Jetstream sends it again from
+/// any cursor before it: the collector resumes past it, farther each time it comes back, and
+/// goes on with the posts after it. The message is dead-lettered once; the reconnects back off.
+#[tokio::test]
+async fn an_oversized_message_is_passed_and_the_stream_goes_on() {
+    let t0: i64 = 1_779_719_010_000_000;
+    // Ten posts 10 ms apart, and a message of 100 KB 5 ms after the fifth.
+    let events: Vec<(i64, String)> = (0..10)
+        .map(|i| (t0 + i * 10_000, multibyte_post(t0 + i * 10_000)))
+        .chain([(
+            t0 + 45_000,
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(100_000)),
+        )])
+        .collect();
+    let server = WsServer::start(move |_, target| {
+        // Jetstream: every event at or after the cursor, in time order.
+        let from = target
+            .split("cursor=")
+            .nth(1)
+            .and_then(|c| c.split('&').next())
+            .and_then(|c| c.parse::<i64>().ok())
+            .unwrap_or(0);
+        let mut after: Vec<&(i64, String)> = events.iter().filter(|(t, _)| *t >= from).collect();
+        after.sort_by_key(|(t, _)| *t);
+        WsReply::SendThenHold(after.into_iter().map(|(_, e)| e.clone()).collect())
+    })
+    .await;
+    let mut cfg = config(server.url());
+    cfg.http.max_frame_bytes = 64 << 10;
+    cfg.rewind = Duration::from_millis(25);
+    let mut s = Jetstream::new(cfg).expect("cfg").stream(None);
+    // Ten posts and one dead letter.
+    let items = take(&mut s, 11, Duration::from_secs(5)).await;
+    let delivered: std::collections::BTreeSet<i64> = items
+        .iter()
+        .filter(|i| matches!(i, Ok(i) if matches!(i.event, Event::Mention(_))))
+        .filter_map(|i| i.as_ref().ok()?.cursor.as_ref()?.0.parse().ok())
+        .collect();
+    let want: std::collections::BTreeSet<i64> = (0..10).map(|i| t0 + i * 10_000).collect();
+    assert_eq!(delivered, want, "every post, before and after the message");
+    let bad = support::malformed(&items);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].0, "too_large");
+    let targets = server.targets();
+    // Past t0 + 40 ms (the fifth post): 1, 2, 4 then 8 ms on, which passes the message.
+    assert!(targets.len() <= 6, "{targets:#?}");
+    assert!(
+        targets
+            .last()
+            .is_some_and(|t| t.contains(&format!("cursor={}", t0 + 48_000))),
+        "{targets:#?}"
+    );
+}
+
 #[tokio::test]
 async fn restart_resumes_from_the_saved_cursor_minus_rewind() {
     let server = WsServer::start(|_, _| WsReply::SendThenHold(vec![])).await;
