@@ -249,6 +249,16 @@ impl SignalDetector {
         }
     }
 
+    /// Ends every open incident now, whatever the counts say (the signal's alerts were turned
+    /// off, or it was deleted): each one's `Resolved`, as last reported.
+    pub fn close(&mut self) -> Vec<Transition> {
+        [self.volume.take(), self.negative.take()]
+            .into_iter()
+            .flatten()
+            .map(|open| Transition::Resolved(open.incident))
+            .collect()
+    }
+
     /// Feeds one closed minute (call once per minute, in order; a minute without mentions is
     /// `MinuteAggregate::default()`). Minutes skipped since the last call are taken as empty;
     /// a minute not after the last one is ignored. Returns what happened to incidents.

@@ -207,14 +207,44 @@ where
             return Ok(Vec::new());
         }
         let (_, signals) = self.store.load_signals().await?;
-        // Forget deleted signals, so the map stays the size of the signal table.
+        // Forget deleted signals, so the map stays the size of the signal table; incidents
+        // they had open are resolved first, so no client keeps one open for ever.
         let live: HashSet<(&str, &str)> = signals
             .iter()
             .map(|s| (s.tenant.as_str(), s.id.as_str()))
             .collect();
-        self.done_map()
-            .retain(|(t, s), _| live.contains(&(t.as_str(), s.as_str())));
+        let shards = self.settings.shards;
+        let gone: Vec<(String, String)> = {
+            let mut done = self.done_map();
+            // A shard since taken over is its new holder's to close.
+            done.retain(|(t, s), _| {
+                live.contains(&(t.as_str(), s.as_str())) || held.contains(&shard_of(t, s, shards))
+            });
+            done.keys()
+                .filter(|(t, s)| !live.contains(&(t.as_str(), s.as_str())))
+                .cloned()
+                .collect()
+        };
         let mut events = Vec::new();
+        for (tenant, signal) in gone {
+            let closed = async {
+                let saved = self.store.detector(&tenant, &signal).await?;
+                // Unreadable: nothing can be told of it.
+                match saved.and_then(|j| serde_json::from_str::<Saved>(&j).ok()) {
+                    Some(saved) => self.close(&tenant, &signal, saved, Closed::Deleted).await,
+                    None => Ok(Vec::new()),
+                }
+            };
+            match closed.await {
+                Ok(mut e) => {
+                    events.append(&mut e);
+                    self.done_map().remove(&(tenant, signal));
+                }
+                Err(e) => {
+                    tracing::warn!(%tenant, %signal, error = %e, "resolving a deleted signal's incidents failed")
+                }
+            }
+        }
         for s in signals {
             if held.contains(&shard_of(&s.tenant, &s.id, self.settings.shards)) {
                 match self.signal(&s.tenant, &s.id, now).await {
@@ -258,7 +288,12 @@ where
         } else {
             None
         };
-        if from >= upto || own.as_ref().is_some_and(|s| !s.enabled()) {
+        if own.as_ref().is_some_and(|s| !s.enabled()) {
+            let events = self.close(tenant, signal, saved, Closed::TurnedOff).await?;
+            self.done_map().insert(key, upto);
+            return Ok(events);
+        }
+        if from >= upto {
             self.done_map().insert(key, upto);
             return Ok(Vec::new());
         }
@@ -301,6 +336,37 @@ where
             .map_err(|e| Error::internal("serialising a detector", e))?;
         self.store.put_detector(tenant, signal, &json).await?;
         self.done_map().insert(key, upto);
+        Ok(events)
+    }
+
+    /// Resolves the incidents a signal has open, whose alerts were turned off or which was
+    /// deleted: each announced one is told `resolved`, saying why.
+    async fn close(
+        &self,
+        tenant: &str,
+        signal: &str,
+        mut saved: Saved,
+        why: Closed,
+    ) -> Result<Vec<Alert>> {
+        let closed = saved.detector.close();
+        if closed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let topic = crate::runtime::signal_topic(tenant, signal);
+        let mut events = Vec::new();
+        for t in closed {
+            let id = alert_id(tenant, signal, t.incident());
+            if !saved.announced.remove(&id) {
+                continue;
+            }
+            let mut alert = self.alert(tenant, signal, &topic, &t).await?;
+            alert.summary = format!("{} {}", why.as_str(), alert.summary);
+            self.deliver(&alert).await?;
+            events.push(alert);
+        }
+        let json = serde_json::to_string(&saved)
+            .map_err(|e| Error::internal("serialising a detector", e))?;
+        self.store.put_detector(tenant, signal, &json).await?;
         Ok(events)
     }
 
@@ -424,6 +490,23 @@ where
             self.webhooks.send(&*self.publisher, d).await;
         }
         Ok(())
+    }
+}
+
+/// Why an incident was resolved without its counts settling.
+#[derive(Debug, Clone, Copy)]
+enum Closed {
+    TurnedOff,
+    Deleted,
+}
+
+impl Closed {
+    /// Opens the `resolved` event's summary.
+    fn as_str(self) -> &'static str {
+        match self {
+            Closed::TurnedOff => "Closed: alerts for this signal were turned off.",
+            Closed::Deleted => "Closed: the signal was deleted.",
+        }
     }
 }
 
@@ -824,6 +907,60 @@ mod tests {
                 .all(|a| a.state != super::super::AlertState::Opened),
             "a restart resumes the open incident: {later:#?}"
         );
+    }
+
+    /// An incident open when its signal's alerts are turned off, or the signal is deleted, is
+    /// told `resolved` at the next pass, saying why, and only once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn turning_a_signal_off_or_deleting_it_resolves_its_open_incident() {
+        use super::super::{AlertKind, AlertState};
+        for turned_off in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (store, settings, now) = spiky_store(dir.path()).await;
+            let publisher = Arc::new(
+                crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+            );
+            let engine = Engine::new(store.clone(), publisher, settings).expect("engine");
+            let events = engine.pass(now).await.expect("pass");
+            let opened = events
+                .iter()
+                .find(|a| a.kind == AlertKind::VolumeSpike && a.state == AlertState::Opened)
+                .expect("the spike opens an incident")
+                .id
+                .clone();
+            let why = if turned_off {
+                let off: super::super::SignalAlertSettings =
+                    serde_json::from_str(r#"{"enabled": false}"#).expect("settings");
+                store
+                    .put_alert_settings("acme", "brand", &off)
+                    .await
+                    .expect("put settings");
+                "Closed: alerts for this signal were turned off."
+            } else {
+                assert!(store.delete_signal("acme", "brand").await.expect("delete"));
+                "Closed: the signal was deleted."
+            };
+            let later = now + chrono::Duration::minutes(1);
+            let events = engine.pass(later).await.expect("pass");
+            let resolved: Vec<&Alert> = events
+                .iter()
+                .filter(|a| a.id == opened && a.state == AlertState::Resolved)
+                .collect();
+            assert_eq!(resolved.len(), 1, "{events:#?}");
+            assert!(
+                resolved[0].summary.starts_with(why),
+                "{:?}",
+                resolved[0].summary
+            );
+            let listed = store.alerts("acme", "brand", 10).await.expect("alerts");
+            let stored = listed.iter().find(|a| a.id == opened).expect("stored");
+            assert_eq!(stored.state, AlertState::Resolved);
+            let again = engine
+                .pass(later + chrono::Duration::minutes(1))
+                .await
+                .expect("pass");
+            assert!(again.is_empty(), "told once: {again:#?}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
