@@ -101,6 +101,17 @@ pub struct Saved {
     /// Incidents whose `opened` went out and whose `resolved` has not: what clients hold open.
     #[serde(default)]
     pub announced: std::collections::BTreeSet<String>,
+    /// The query (and options) the detector learned on ([`query_key`]); absent in detectors
+    /// saved before it was kept, which take the signal's current query as theirs.
+    #[serde(default)]
+    pub query: Option<String>,
+}
+
+/// What identifies a signal's query for its detector: a digest of the query and its options. A
+/// PUT that changes neither keeps the detector, though it bumps the version.
+pub fn query_key(s: &transforms::signals::Signal) -> String {
+    let options = serde_json::to_string(&s.options).unwrap_or_default();
+    crate::tenants::hex(&digest(&format!("{}\0{options}", s.query)).as_ref()[..12])
 }
 
 /// SHA-256 of `key`: stable across processes and releases, which ids and shards must be.
@@ -247,7 +258,7 @@ where
         }
         for s in signals {
             if held.contains(&shard_of(&s.tenant, &s.id, self.settings.shards)) {
-                match self.signal(&s.tenant, &s.id, now).await {
+                match self.signal(&s, now).await {
                     Ok(mut e) => events.append(&mut e),
                     Err(e) => {
                         tracing::warn!(tenant = %s.tenant, signal = %s.id, error = %e, "alerting a signal failed")
@@ -259,7 +270,12 @@ where
     }
 
     /// Feeds one signal's detector the minutes that settled since it last looked.
-    async fn signal(&self, tenant: &str, signal: &str, now: DateTime<Utc>) -> Result<Vec<Alert>> {
+    async fn signal(
+        &self,
+        s: &transforms::signals::Signal,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Alert>> {
+        let (tenant, signal) = (s.tenant.as_str(), s.id.as_str());
         let settle = chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
         let history = chrono::Duration::from_std(self.settings.history).unwrap_or_default();
         let stale = chrono::Duration::from_std(self.settings.stale).unwrap_or_default();
@@ -276,6 +292,26 @@ where
             }),
             None => Saved::default(),
         };
+        // An edited query counts other mentions: what the detector learned (and the stored
+        // minutes before the edit) say nothing of them. Its open incidents are resolved, and it
+        // learns afresh from the edit on, alerting once warmed up again.
+        let query = query_key(s);
+        let mut events = Vec::new();
+        match &saved.query {
+            Some(q) if *q != query => {
+                events = self.close(tenant, signal, saved, Closed::Edited).await?;
+                saved = Saved {
+                    last: Some(upto - chrono::Duration::minutes(1)),
+                    query: Some(query),
+                    ..Saved::default()
+                };
+                let json = serde_json::to_string(&saved)
+                    .map_err(|e| Error::internal("serialising a detector", e))?;
+                self.store.put_detector(tenant, signal, &json).await?;
+            }
+            Some(_) => {}
+            None => saved.query = Some(query),
+        }
         let from = match saved.last {
             Some(last) => last + chrono::Duration::minutes(1),
             None => upto - history,
@@ -289,13 +325,13 @@ where
             None
         };
         if own.as_ref().is_some_and(|s| !s.enabled()) {
-            let events = self.close(tenant, signal, saved, Closed::TurnedOff).await?;
+            events.append(&mut self.close(tenant, signal, saved, Closed::TurnedOff).await?);
             self.done_map().insert(key, upto);
             return Ok(events);
         }
         if from >= upto {
             self.done_map().insert(key, upto);
-            return Ok(Vec::new());
+            return Ok(events);
         }
         let cfg = match own.map(|s| s.apply(&self.settings.detector)) {
             Some(Ok(cfg)) => cfg,
@@ -308,7 +344,6 @@ where
         let topic = crate::runtime::signal_topic(tenant, signal);
         let series = self.store.series(&topic, from, upto).await?;
         let mut by_minute: std::collections::HashMap<_, _> = series.into_iter().collect();
-        let mut events = Vec::new();
         let mut minute = from;
         while minute < upto {
             let agg = by_minute.remove(&minute).unwrap_or_default();
@@ -498,6 +533,7 @@ where
 enum Closed {
     TurnedOff,
     Deleted,
+    Edited,
 }
 
 impl Closed {
@@ -506,6 +542,7 @@ impl Closed {
         match self {
             Closed::TurnedOff => "Closed: alerts for this signal were turned off.",
             Closed::Deleted => "Closed: the signal was deleted.",
+            Closed::Edited => "Closed: the signal's query changed.",
         }
     }
 }
@@ -909,12 +946,13 @@ mod tests {
         );
     }
 
-    /// An incident open when its signal's alerts are turned off, or the signal is deleted, is
-    /// told `resolved` at the next pass, saying why, and only once.
+    /// An incident open when its signal's alerts are turned off, the signal is deleted or its
+    /// query changes is told `resolved` at the next pass, saying why, and only once. A save
+    /// that changes nothing keeps the incident open.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn turning_a_signal_off_or_deleting_it_resolves_its_open_incident() {
+    async fn turning_a_signal_off_deleting_or_editing_it_resolves_its_open_incident() {
         use super::super::{AlertKind, AlertState};
-        for turned_off in [true, false] {
+        for change in ["off", "deleted", "edited"] {
             let dir = tempfile::tempdir().expect("tempdir");
             let (store, settings, now) = spiky_store(dir.path()).await;
             let publisher = Arc::new(
@@ -928,19 +966,39 @@ mod tests {
                 .expect("the spike opens an incident")
                 .id
                 .clone();
-            let why = if turned_off {
-                let off: super::super::SignalAlertSettings =
-                    serde_json::from_str(r#"{"enabled": false}"#).expect("settings");
-                store
-                    .put_alert_settings("acme", "brand", &off)
-                    .await
-                    .expect("put settings");
-                "Closed: alerts for this signal were turned off."
-            } else {
-                assert!(store.delete_signal("acme", "brand").await.expect("delete"));
-                "Closed: the signal was deleted."
+            let save = |query: &'static str| {
+                crate::signals::put(&*store, "acme", "brand", query, Default::default())
             };
-            let later = now + chrono::Duration::minutes(1);
+            // Saved again as it was: a new version, the same query.
+            assert_eq!(save("acme").await.expect("save"), 2);
+            let same = engine
+                .pass(now + chrono::Duration::seconds(61))
+                .await
+                .expect("pass");
+            assert!(
+                same.iter().all(|a| a.state != AlertState::Resolved),
+                "{same:#?}"
+            );
+            let why = match change {
+                "off" => {
+                    let off: super::super::SignalAlertSettings =
+                        serde_json::from_str(r#"{"enabled": false}"#).expect("settings");
+                    store
+                        .put_alert_settings("acme", "brand", &off)
+                        .await
+                        .expect("put settings");
+                    "Closed: alerts for this signal were turned off."
+                }
+                "deleted" => {
+                    assert!(store.delete_signal("acme", "brand").await.expect("delete"));
+                    "Closed: the signal was deleted."
+                }
+                _ => {
+                    save("acme launch").await.expect("save");
+                    "Closed: the signal's query changed."
+                }
+            };
+            let later = now + chrono::Duration::minutes(2);
             let events = engine.pass(later).await.expect("pass");
             let resolved: Vec<&Alert> = events
                 .iter()
