@@ -922,9 +922,19 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let got = received.lock().expect("lock").clone();
-            if let Some((_, signed, body)) = got.iter().find(|(d, _, _)| *d == id) {
+            if let Some((id_sent, signed, body)) = got.iter().find(|(d, _, _)| *d == id) {
                 assert!(signed, "the signature verifies");
                 assert_eq!(body["id"], alert.id.as_str());
+                // The delivery id can be checked against the signed body.
+                let at: DateTime<Utc> = body["at"].as_str().expect("at").parse().expect("time");
+                let (id, state) = (body["id"].as_str(), body["state"].as_str());
+                let from_body = format!(
+                    "{}.{}.{}",
+                    id.expect("id"),
+                    state.expect("state"),
+                    at.timestamp()
+                );
+                assert_eq!(&from_body, id_sent);
                 break;
             }
             assert!(std::time::Instant::now() < deadline, "no delivery: {got:?}");

@@ -7,7 +7,8 @@
 //! once, however often we retry (an attempt can reach it and its answer be lost). The signature,
 //! `Backchannel-Signature: t=<unix seconds>,v1=<hex>`, is HMAC-SHA256 of `"<t>.<body>"` under the
 //! webhook's secret, so a receiver can check both who sent it and when (refuse old timestamps to
-//! stop replays); [`verify`] is that check.
+//! stop replays); [`verify`] is that check. The headers are not signed, but the delivery id is
+//! made of the signed body's `id`, `state` and `at`, so a receiver can check it against them.
 //!
 //! What is retried: connection failures, timeouts, 408, 429 (after its `Retry-After`) and 5xx.
 //! Any other answer (a 4xx: the receiver refuses the request itself) is final at once. A delivery
