@@ -200,20 +200,8 @@ where
     /// One pass at `now`: every signal of a shard this process holds, brought up to the last
     /// settled minute. Returns the alert events it produced.
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<Vec<Alert>> {
-        let mut held = HashSet::new();
-        for shard in 0..self.settings.shards {
-            match self
-                .store
-                .lease(shard, &self.owner, self.settings.lease_ttl)
-                .await
-            {
-                Ok(true) => {
-                    held.insert(shard);
-                }
-                Ok(false) => {}
-                Err(e) => tracing::debug!(shard, error = %e, "alert lease not taken"),
-            }
-        }
+        let mut held = self.lease(0..self.settings.shards).await;
+        let mut leased = std::time::Instant::now();
         if held.is_empty() {
             return Ok(Vec::new());
         }
@@ -257,7 +245,14 @@ where
             }
         }
         for s in signals {
-            if held.contains(&shard_of(&s.tenant, &s.id, self.settings.shards)) {
+            let shard = shard_of(&s.tenant, &s.id, self.settings.shards);
+            // A long pass (catching up after an outage) renews its leases before they lapse,
+            // and leaves a shard it lost meanwhile to the holder that took it.
+            if held.contains(&shard) && leased.elapsed() > self.settings.lease_ttl / 3 {
+                held = self.lease(held.iter().copied()).await;
+                leased = std::time::Instant::now();
+            }
+            if held.contains(&shard) {
                 match self.signal(&s, now).await {
                     Ok(mut e) => events.append(&mut e),
                     Err(e) => {
@@ -267,6 +262,25 @@ where
             }
         }
         Ok(events)
+    }
+
+    /// Takes or renews the lease on each of `shards`; returns those this process holds now.
+    async fn lease(&self, shards: impl Iterator<Item = i32>) -> HashSet<i32> {
+        let mut held = HashSet::new();
+        for shard in shards {
+            match self
+                .store
+                .lease(shard, &self.owner, self.settings.lease_ttl)
+                .await
+            {
+                Ok(true) => {
+                    held.insert(shard);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(shard, error = %e, "alert lease not taken"),
+            }
+        }
+        held
     }
 
     /// Feeds one signal's detector the minutes that settled since it last looked.
@@ -347,22 +361,39 @@ where
         let mut minute = from;
         while minute < upto {
             let agg = by_minute.remove(&minute).unwrap_or_default();
-            for t in saved.detector.observe(&cfg, minute, &agg) {
-                let id = alert_id(tenant, signal, t.incident());
-                let stale = t.incident().at < now - stale;
-                let Some(state) = announce(t.state(), saved.announced.contains(&id), stale) else {
-                    tracing::debug!(%tenant, %signal, at = %t.incident().at, "a past incident learned, not alerted");
-                    continue;
-                };
-                let mut alert = self.alert(tenant, signal, &topic, &t).await?;
-                alert.state = state;
-                self.deliver(&alert).await?;
-                match state {
-                    AlertState::Opened => saved.announced.insert(id),
-                    AlertState::Resolved => saved.announced.remove(&id),
-                    AlertState::Updated => false,
-                };
-                events.push(alert);
+            // A minute counts as done once all its events went out. One that fails part-way
+            // is undone and the minutes before it saved, so the next pass sends again only
+            // this minute's events (under the same ids), not every event of this pass.
+            let before = (saved.detector.clone(), saved.announced.clone());
+            let told: Result<()> = async {
+                for t in saved.detector.observe(&cfg, minute, &agg) {
+                    let id = alert_id(tenant, signal, t.incident());
+                    let stale = t.incident().at < now - stale;
+                    let Some(state) = announce(t.state(), saved.announced.contains(&id), stale)
+                    else {
+                        tracing::debug!(%tenant, %signal, at = %t.incident().at, "a past incident learned, not alerted");
+                        continue;
+                    };
+                    let mut alert = self.alert(tenant, signal, &topic, &t).await?;
+                    alert.state = state;
+                    self.deliver(&alert).await?;
+                    match state {
+                        AlertState::Opened => saved.announced.insert(id),
+                        AlertState::Resolved => saved.announced.remove(&id),
+                        AlertState::Updated => false,
+                    };
+                    events.push(alert);
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = told {
+                (saved.detector, saved.announced) = before;
+                saved.last = Some(minute - chrono::Duration::minutes(1));
+                if let Ok(json) = serde_json::to_string(&saved) {
+                    let _ = self.store.put_detector(tenant, signal, &json).await;
+                }
+                return Err(e);
             }
             minute += chrono::Duration::minutes(1);
         }
@@ -954,6 +985,96 @@ mod tests {
                 .all(|a| a.state != super::super::AlertState::Opened),
             "a restart resumes the open incident: {later:#?}"
         );
+    }
+
+    /// A publisher that refuses one alert, the `fail_at`-th it is handed (from 1).
+    struct RefusesOne {
+        inner: crate::embedded::LocalPublisher,
+        seen: std::sync::atomic::AtomicUsize,
+        fail_at: usize,
+    }
+
+    impl Publisher for RefusesOne {
+        async fn publish(&self, records: &[Record<'_>]) -> Result<()> {
+            use std::sync::atomic::Ordering;
+            let alerts = records.iter().filter(|r| r.topic == Topic::Alerts).count();
+            let before = self.seen.fetch_add(alerts, Ordering::SeqCst);
+            if (before + 1..=before + alerts).contains(&self.fail_at) {
+                return Err(Error::Queue {
+                    what: "the broker is away".into(),
+                    source: None,
+                });
+            }
+            self.inner.publish(records).await
+        }
+    }
+
+    /// A pass that fails part-way keeps the minutes whose events all went out: the next pass
+    /// sends the failed minute's events and those after it, not the earlier ones again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_that_fails_part_way_does_not_send_its_earlier_events_again() {
+        let key = |a: &Alert| (a.id.clone(), a.state, a.at);
+        // The spike, then three minutes four times higher: opened, then updated.
+        let growing = |dir: &std::path::Path| {
+            let dir = dir.to_owned();
+            async move {
+                let (store, settings, now) = spiky_store(&dir).await;
+                let signal = transforms::signals::Signal {
+                    tenant: "acme".into(),
+                    id: "brand".into(),
+                    version: 1,
+                    query: "acme".into(),
+                    options: Default::default(),
+                };
+                let set = transforms::signals::SignalSet {
+                    signals: vec![signal],
+                };
+                let matcher = transforms::signals::Matcher::compile(&set).expect("matcher");
+                let settle = chrono::Duration::from_std(settings.settle).expect("settle");
+                let upto = minute_of(now - settle);
+                let more = (0..3).map(|i| {
+                    let minute = upto + chrono::Duration::minutes(i);
+                    (minute, 160, "acme launch day {k} keeps going #acmelaunch")
+                });
+                store_minutes(&store, &matcher, more).await;
+                (store, settings, now + chrono::Duration::minutes(3))
+            }
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, settings, now) = growing(dir.path()).await;
+        let publisher = Arc::new(
+            crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+        );
+        let all = Engine::new(store, publisher, settings)
+            .expect("engine")
+            .pass(now)
+            .await
+            .expect("pass");
+        let all: Vec<_> = all.iter().map(key).collect();
+        assert!(
+            all.len() >= 2 && all[0].2 < all[1].2,
+            "events of two minutes: {all:#?}"
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, settings, now) = growing(dir.path()).await;
+        let publisher = Arc::new(RefusesOne {
+            inner: crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+            seen: Default::default(),
+            fail_at: 2,
+        });
+        let engine = Engine::new(store, publisher, settings).expect("engine");
+        // The signal's failure is logged; the pass goes on with other signals.
+        let first = engine.pass(now).await.expect("pass");
+        assert!(first.is_empty(), "{first:#?}");
+        let second: Vec<_> = engine
+            .pass(now)
+            .await
+            .expect("pass")
+            .iter()
+            .map(key)
+            .collect();
+        assert_eq!(second, all[1..], "the first event is not sent again");
     }
 
     /// An incident open when its signal's alerts are turned off, the signal is deleted or its
