@@ -13,7 +13,9 @@
 //! `backchannel_collector_backfill_failures_total`, and the live stream is opened all the same.
 //! A refusal that will not change by asking again (401, 403, 404, 410) pauses the backfill for
 //! [`BACKFILL_PAUSE`]: a stream that reconnects often would otherwise spend a request of the
-//! server's rate limit on the same refusal at every reconnect.
+//! server's rate limit on the same refusal at every reconnect. Status ids follow when a status
+//! was posted, not when this server learned of it, so a remote status federated to the server
+//! during a disconnect with an id below the cursor is not in the backfill: that gap stays.
 //! Where the server labels its events with SSE ids, a reconnect sends the last one as
 //! `Last-Event-ID` so a server that can resume does.
 //!
