@@ -617,20 +617,17 @@ impl<'t> Tables<'t> {
 
     /// Bytes the stored minutes take (their share of `live`).
     fn stats_bytes(&self) -> Result<u64> {
-        Ok(self
-            .meta
-            .get("stats_bytes")
-            .map_err(err)?
-            .map_or(0, |v| v.value()))
+        self.counter("stats_bytes")
     }
 
     /// How many segment numbers were handed out: the next one.
     fn segments_so_far(&self) -> Result<u64> {
-        Ok(self
-            .meta
-            .get("segments")
-            .map_err(err)?
-            .map_or(0, |v| v.value()))
+        self.counter("segments")
+    }
+
+    /// A count kept in `meta` (0 before the first write of it).
+    fn counter(&self, name: &str) -> Result<u64> {
+        Ok(self.meta.get(name).map_err(err)?.map_or(0, |v| v.value()))
     }
 
     /// The next segment number (counted in `meta`, so numbers are never reused).
@@ -793,11 +790,7 @@ impl<'t> Tables<'t> {
     }
 
     fn live(&self) -> Result<u64> {
-        Ok(self
-            .meta
-            .get("live_bytes")
-            .map_err(err)?
-            .map_or(0, |v| v.value()))
+        self.counter("live_bytes")
     }
 
     /// Deletes the oldest segments, whole, while they were written before `cutoff` or the live
