@@ -394,8 +394,9 @@ impl Queue {
         if s.closed {
             return Queued::Closed;
         }
-        let full = !s.entries.is_empty()
-            && (s.entries.len() >= max || s.bytes.saturating_add(e.size) > max_bytes);
+        let was_empty = s.entries.is_empty();
+        let full =
+            !was_empty && (s.entries.len() >= max || s.bytes.saturating_add(e.size) > max_bytes);
         if full {
             s.entries = VecDeque::new();
             s.bytes = 0;
@@ -405,7 +406,12 @@ impl Queue {
             s.entries.push_back(e);
         }
         drop(s);
-        self.ready.notify_one();
+        // The connection waits only after it found the queue empty (under the lock, with its
+        // wakeup already enabled), so only a push into an empty queue, or the close, can be
+        // what it waits for.
+        if was_empty || full {
+            self.ready.notify_one();
+        }
         if full { Queued::Full } else { Queued::Yes }
     }
 
