@@ -614,31 +614,19 @@ async fn redis_keeps_deleted_mentions_out_and_marks_missed_deletions_later() {
     assert!((1..=most).contains(&hold), "the mark expires: {hold} ms");
 
     // A Redis of its own that starts only after the deletion, holding the record from before.
-    let Ok(server) = which_redis_server() else {
-        assert!(
-            !common::services_required(),
-            "redis-server is not installed"
-        );
-        return;
-    };
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let late = RedisCache::new(&url, None, Duration::from_millis(500), ttl).expect("cache");
     late.deleted(std::slice::from_ref(&id)).await;
     assert_eq!(late.unmarked_deletions(), 1, "kept for the next call");
-    let mut redis = std::process::Command::new(server)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start redis-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut redis = match common::spawn_redis(port, dir.path()) {
+        Ok(child) => child,
+        Err(e) => {
+            assert!(!common::services_required(), "redis-server: {e}");
+            return;
+        }
+    };
     let client = redis::Client::open(url.as_str()).expect("redis url");
     let mut con = None;
     for _ in 0..100 {
@@ -672,15 +660,6 @@ async fn redis_keeps_deleted_mentions_out_and_marks_missed_deletions_later() {
     let kept = down.unmarked_deletions();
     let most = pipeline::distributed::redis_cache::MAX_UNMARKED_BYTES / 64;
     assert!(kept > 0 && kept <= most, "{kept} ids kept, at most {most}");
-}
-
-/// The `redis-server` on the path.
-fn which_redis_server() -> Result<std::path::PathBuf, ()> {
-    let paths = std::env::var_os("PATH").ok_or(())?;
-    std::env::split_paths(&paths)
-        .map(|p| p.join("redis-server"))
-        .find(|p| p.is_file())
-        .ok_or(())
 }
 
 /// Two workers (two `RedisCache` clients) place copies of one post in one near-duplicate cluster,

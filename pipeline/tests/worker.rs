@@ -392,21 +392,7 @@ async fn e2e_redis_outage_is_survived_and_counted() {
     let port = common::free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut redis = harness::Guard(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
+        common::spawn_redis(port, dir.path())
             .expect("redis-server (installed by deploy/dev/services)"),
     );
     let mut env = Env::new("redisdown").await;

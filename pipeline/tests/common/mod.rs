@@ -79,6 +79,19 @@ pub async fn delete_topics(names: &[&str]) -> Result<(), String> {
 }
 
 /// A free loopback port (bound and released; good enough for tests).
+/// A Redis of a test's own on `port` (no persistence), working in `dir`: one the test may stop
+/// or start late without disturbing the shared one. Errs where `redis-server` is not installed
+/// (`deploy/dev/services install` installs it).
+pub fn spawn_redis(port: u16, dir: &std::path::Path) -> std::io::Result<std::process::Child> {
+    std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
