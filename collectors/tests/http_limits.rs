@@ -330,8 +330,10 @@ fn jetstream_post(time_us: i64) -> String {
     .to_string()
 }
 
+/// Jetstream would send the message again from the cursor, so the collector resumes 1 ms after
+/// the event before it, and dead-letters the pass.
 #[tokio::test]
-async fn a_websocket_message_over_the_cap_reconnects_from_the_cursor() {
+async fn a_websocket_message_over_the_cap_reconnects_past_it() {
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(256 << 10));
     let server = WsServer::start(move |n, _| match n {
         0 => WsReply::SendThenHold(vec![
@@ -359,9 +361,13 @@ async fn a_websocket_message_over_the_cap_reconnects_from_the_cursor() {
         },
     };
     let mut s = Jetstream::new(cfg).expect("config").stream(None);
-    let items = take(&mut s, 2, Duration::from_secs(10)).await;
+    let items = take(&mut s, 3, Duration::from_secs(10)).await;
     assert_eq!(mentions(&items).len(), 2);
+    let bad = malformed(&items);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].0, "too_large");
+    assert!(bad[0].1.contains("http.max_frame_bytes"), "{bad:?}");
     let targets = server.targets.lock().expect("lock").clone();
     assert_eq!(targets.len(), 2, "{targets:?}");
-    assert!(targets[1].contains("cursor=1000"), "{targets:?}");
+    assert!(targets[1].contains("cursor=2000"), "{targets:?}");
 }
