@@ -241,21 +241,20 @@ impl Jetstream {
         let Some(from) = at.seen.or(at.cursor) else {
             return Ok(());
         };
-        let step = match at.jump {
-            Some(j) if j.from == from => (j.step * 2).min(LONGEST_JUMP),
-            _ => FIRST_JUMP,
-        };
-        let first = at.jump.is_none_or(|j| j.from != from);
+        // The same message again: nothing was read past where the last jump started.
+        let again = at.jump.filter(|j| j.from == from);
+        let step = again.map_or(FIRST_JUMP, |j| (j.step * 2).min(LONGEST_JUMP));
         at.jump = Some(Jump { from, step });
         tracing::warn!(
             after_time_us = from,
             skip_us = step,
             "passing an oversized Jetstream message"
         );
-        if first {
+        if again.is_none() {
             let then = format!(
-                "the collector resumes the stream past it (from {} µs after the event before                  it, time_us {from}, farther each time it comes back), and what else the stream                  held in that window is skipped",
-                FIRST_JUMP
+                "the collector resumes the stream past it ({FIRST_JUMP} µs after the event \
+                 before it, time_us {from}, farther each time it comes back), and what else \
+                 the stream held in that window is skipped"
             );
             let limit = self.cfg.http.max_frame_bytes;
             em.oversized(

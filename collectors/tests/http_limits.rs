@@ -367,6 +367,7 @@ async fn a_websocket_message_over_the_cap_reconnects_past_it() {
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0].0, "too_large");
     assert!(bad[0].1.contains("http.max_frame_bytes"), "{bad:?}");
+    assert!(!bad[0].1.contains("  "), "one line of prose: {bad:?}");
     let targets = server.targets.lock().expect("lock").clone();
     assert_eq!(targets.len(), 2, "{targets:?}");
     assert!(targets[1].contains("cursor=2000"), "{targets:?}");
