@@ -226,15 +226,7 @@ where
         };
         let mut events = Vec::new();
         for (tenant, signal) in gone {
-            let closed = async {
-                let saved = self.store.detector(&tenant, &signal).await?;
-                // Unreadable: nothing can be told of it.
-                match saved.and_then(|j| serde_json::from_str::<Saved>(&j).ok()) {
-                    Some(saved) => self.close(&tenant, &signal, saved, Closed::Deleted).await,
-                    None => Ok(Vec::new()),
-                }
-            };
-            match closed.await {
+            match self.close_deleted(&tenant, &signal).await {
                 Ok(mut e) => {
                     events.append(&mut e);
                     self.done_map().remove(&(tenant, signal));
@@ -313,15 +305,14 @@ where
         let mut events = Vec::new();
         match &saved.query {
             Some(q) if *q != query => {
-                events = self.close(tenant, signal, saved, Closed::Edited).await?;
+                let closed = self.close(tenant, signal, &mut saved, Closed::Edited);
+                events = closed.await?.unwrap_or_default();
                 saved = Saved {
                     last: Some(upto - chrono::Duration::minutes(1)),
                     query: Some(query),
                     ..Saved::default()
                 };
-                let json = serde_json::to_string(&saved)
-                    .map_err(|e| Error::internal("serialising a detector", e))?;
-                self.store.put_detector(tenant, signal, &json).await?;
+                self.save(tenant, signal, &saved).await?;
             }
             Some(_) => {}
             None => saved.query = Some(query),
@@ -339,7 +330,11 @@ where
             None
         };
         if own.as_ref().is_some_and(|s| !s.enabled()) {
-            events.append(&mut self.close(tenant, signal, saved, Closed::TurnedOff).await?);
+            let closed = self.close(tenant, signal, &mut saved, Closed::TurnedOff);
+            if let Some(mut closed) = closed.await? {
+                self.save(tenant, signal, &saved).await?;
+                events.append(&mut closed);
+            }
             self.done_map().insert(key, upto);
             return Ok(events);
         }
@@ -390,33 +385,30 @@ where
             if let Err(e) = told {
                 (saved.detector, saved.announced) = before;
                 saved.last = Some(minute - chrono::Duration::minutes(1));
-                if let Ok(json) = serde_json::to_string(&saved) {
-                    let _ = self.store.put_detector(tenant, signal, &json).await;
-                }
+                let _ = self.save(tenant, signal, &saved).await;
                 return Err(e);
             }
             minute += chrono::Duration::minutes(1);
         }
         saved.last = Some(upto - chrono::Duration::minutes(1));
-        let json = serde_json::to_string(&saved)
-            .map_err(|e| Error::internal("serialising a detector", e))?;
-        self.store.put_detector(tenant, signal, &json).await?;
+        self.save(tenant, signal, &saved).await?;
         self.done_map().insert(key, upto);
         Ok(events)
     }
 
-    /// Resolves the incidents a signal has open, whose alerts were turned off or which was
-    /// deleted: each announced one is told `resolved`, saying why.
+    /// Resolves the incidents `saved` has open, because the signal's alerts were turned off,
+    /// it was deleted or its query changed: each announced one is told `resolved`, saying why.
+    /// `None` when none was open (`saved` is unchanged).
     async fn close(
         &self,
         tenant: &str,
         signal: &str,
-        mut saved: Saved,
+        saved: &mut Saved,
         why: Closed,
-    ) -> Result<Vec<Alert>> {
+    ) -> Result<Option<Vec<Alert>>> {
         let closed = saved.detector.close();
         if closed.is_empty() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let topic = crate::runtime::signal_topic(tenant, signal);
         let mut events = Vec::new();
@@ -430,10 +422,31 @@ where
             self.deliver(&alert).await?;
             events.push(alert);
         }
-        let json = serde_json::to_string(&saved)
-            .map_err(|e| Error::internal("serialising a detector", e))?;
-        self.store.put_detector(tenant, signal, &json).await?;
+        Ok(Some(events))
+    }
+
+    /// Resolves the incidents a deleted signal had open.
+    async fn close_deleted(&self, tenant: &str, signal: &str) -> Result<Vec<Alert>> {
+        let saved = self.store.detector(tenant, signal).await?;
+        // Unreadable: nothing can be told of it.
+        let Some(mut saved) = saved.and_then(|j| serde_json::from_str::<Saved>(&j).ok()) else {
+            return Ok(Vec::new());
+        };
+        let Some(events) = self
+            .close(tenant, signal, &mut saved, Closed::Deleted)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        self.save(tenant, signal, &saved).await?;
         Ok(events)
+    }
+
+    /// Saves a signal's detector.
+    async fn save(&self, tenant: &str, signal: &str, saved: &Saved) -> Result<()> {
+        let json = serde_json::to_string(saved)
+            .map_err(|e| Error::internal("serialising a detector", e))?;
+        self.store.put_detector(tenant, signal, &json).await
     }
 
     fn done_map(
