@@ -338,8 +338,9 @@ async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
     }
 
     // Two versions of each of 40 mentions in one batch (a post and its edit): the later one
-    // is stored, whichever sorts first (a CQL batch gives its rows one timestamp, and a tie
-    // goes to the larger value).
+    // is stored, whether its record sorts before or after the earlier one (Cassandra breaks a
+    // tie of write times by the larger value). One node applies statements as they arrive, so
+    // this passes without the store's choice too; `mentions.rs` tests the choice itself.
     let originals = stored(40);
     let mut both = originals.clone();
     for (i, s) in originals.iter().enumerate() {

@@ -807,3 +807,34 @@ impl ScyllaStore {
         run_all(marks, self.concurrency).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The services test cannot tell (one Cassandra node applies a batch's statements in the
+    /// order they arrive), so the choice itself is checked here.
+    #[test]
+    fn of_two_versions_in_a_batch_only_the_later_is_written() {
+        let at = Utc::now();
+        let version = |id: &str| Stored {
+            id: id.to_owned(),
+            source: model::Source::Mastodon,
+            created_at: at,
+            collected_at: at,
+            sentiment: None,
+            hashtags: Vec::new(),
+            fields_version: "test",
+            topics: Vec::new(),
+            record: Vec::new(),
+            json: None,
+        };
+        let unique: Vec<Stored> = ["a", "b", "c"].map(version).into();
+        assert!(
+            superseded(&unique).is_empty(),
+            "no id repeats: nothing to skip"
+        );
+        let batch: Vec<Stored> = ["a", "b", "a", "c", "a"].map(version).into();
+        assert_eq!(superseded(&batch), [true, false, true, false, false]);
+    }
+}
