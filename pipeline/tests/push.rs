@@ -802,9 +802,8 @@ async fn distributed_two_serve_instances_push_the_same_matches_and_a_client_resu
     let Some((env, store, (_, key))) = distributed_brand("serve").await else {
         return;
     };
-    let ports: Vec<(u16, u16)> = (0..2)
-        .map(|_| (common::free_port(), common::free_port()))
-        .collect();
+    let [a, b, c, d] = common::free_ports();
+    let ports = [(a, b), (c, d)];
     let _serves: Vec<harness::Guard> = ports
         .iter()
         .enumerate()
@@ -896,7 +895,7 @@ async fn distributed_series_show_the_minute_in_progress_until_the_rollup_replace
         return;
     };
     let config = env.config();
-    let (api, metrics) = (common::free_port(), common::free_port());
+    let [api, metrics] = common::free_ports();
     let _serve = spawn_serve(&env, "p", api, metrics);
     wait_ready(metrics).await;
 
@@ -1102,7 +1101,7 @@ async fn distributed_a_client_without_a_cursor_is_not_sent_what_a_starting_serve
     };
     let history = publish(1).await;
     assert!(history.len() > 20, "the signal matches enough");
-    let (api, metrics) = (common::free_port(), common::free_port());
+    let [api, metrics] = common::free_ports();
     let _serve = spawn_serve(&env, "h", api, metrics);
     // Connected as soon as the API answers: before serve follows the topic, or while it reads
     // the history back.

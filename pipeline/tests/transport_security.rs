@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::certs::{Ca, write};
-use common::{free_port, services_required, unique};
+use common::{free_port, free_ports, services_required, unique};
 use pipeline::config::Config;
 use pipeline::distributed::redis_cache::RedisCache;
 use pipeline::traits::Cache as _;
@@ -174,7 +174,7 @@ struct Listeners {
 /// SASL_SSL (PLAIN, users `admin` and `worker`; the TLS one presents `keystore`, a PEM file
 /// with key and certificate); returns it once it answers.
 fn start_sasl_kafka(lib: &Path, dir: &Path, keystore: &Path) -> (Server, Listeners) {
-    let (port, tls_port, controller) = (free_port(), free_port(), free_port());
+    let [port, tls_port, controller] = free_ports();
     let jaas = format!(
         "org.apache.kafka.common.security.plain.PlainLoginModule required \
          username=\"admin\" password=\"{ADMIN_PASSWORD}\" \

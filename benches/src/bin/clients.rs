@@ -69,11 +69,13 @@ fn args() -> Args {
     a
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// `N` distinct free ports: each listener stays open until all are chosen, or the OS may hand
+/// the same port out twice.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("a free port").port())
 }
 
 /// The server's CPU seconds (user + system) and resident memory, from /proc.
@@ -245,7 +247,7 @@ fn quantile(counts: &[u64], q: f64) -> usize {
 async fn main() {
     let a = args();
     let dir = std::env::temp_dir().join(format!("bc-clients-{}", std::process::id()));
-    let (api, metrics, serve_metrics) = (free_port(), free_port(), free_port());
+    let [api, metrics, serve_metrics] = free_ports();
     let operator = format!(
         "{:032x}{:032x}",
         rand::random::<u128>(),

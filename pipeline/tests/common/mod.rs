@@ -93,10 +93,18 @@ pub fn spawn_redis(port: u16, dir: &std::path::Path) -> std::io::Result<std::pro
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    let [port] = free_ports();
+    port
+}
+
+/// `N` distinct free ports. Each listener stays open until all are chosen: taken one at a time,
+/// the OS may hand out the port it just got back (CI once gave Kafka's controller and client
+/// listeners the same one).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("free port").port())
 }
 
 /// The buckets `(topic, minute)` of `topic_mentions` is spread over, read with the driver alone
