@@ -59,6 +59,8 @@ struct ApiState {
     settings: Arc<ApiSettings>,
     keys: Arc<auth::Keys>,
     limiter: Arc<Limiter>,
+    /// Unknown key ids per client address.
+    strangers: Arc<limits::Strangers>,
     operator_key: Option<Arc<str>>,
     /// The live push hub; without one the stream endpoints answer 404.
     hub: Option<Arc<crate::push::Hub>>,
@@ -79,6 +81,7 @@ pub fn router(
         hub,
         keys: Arc::new(auth::Keys::new(settings.key_cache_ttl)),
         limiter: Arc::new(Limiter::new(&settings)),
+        strangers: Arc::new(limits::Strangers::new(settings.unknown_keys_per_minute)),
         settings: Arc::new(settings),
         operator_key: operator_key.map(Arc::from),
         previews: Arc::new(tokio::sync::Semaphore::new(

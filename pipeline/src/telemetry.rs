@@ -62,7 +62,8 @@ pub const COLLECTOR_PRODUCED: &str = "backchannel_collector_produced_mentions_to
 /// Mentions a collector run did not send, by reason.
 pub const COLLECTOR_REJECTED: &str = "backchannel_collector_rejected_mentions_total";
 
-/// Client API requests refused before they ran, by reason (`unauthorized`, `rate_limited`).
+/// Client API requests refused before they ran, by reason (`unauthorized`, `rate_limited`,
+/// `unknown_keys`).
 pub const API_REJECTED: &str = "backchannel_api_rejected_requests_total";
 /// Topic-minutes this process marked spilled: more rows than their plan was made for.
 pub const MINUTES_SPILLED: &str = "backchannel_store_minutes_spilled_total";

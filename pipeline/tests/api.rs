@@ -591,6 +591,71 @@ async fn limits<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>
     );
 }
 
+/// Invented keys: each client address may make the store look up only so many key ids it does
+/// not hold a minute; past that it gets 429 (with `Retry-After`) before any store read, while
+/// another address and a key already cached go on as before.
+async fn unknown_keys<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>) {
+    let tenant = unique("stranger");
+    let key = tenants::create(&*store, &tenant).await.expect("create");
+    let addr = serve(
+        &store,
+        ApiSettings {
+            unknown_keys_per_minute: 3,
+            ..settings()
+        },
+    )
+    .await;
+    let invented = |i: usize| format!("bc_{i:016x}_{}", "1".repeat(64));
+    // The whole of 127/8 is loopback on Linux: a second client address without a network.
+    let from = |ip: &str| Client {
+        http: reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().ok())
+            .build()
+            .expect("client"),
+        base: format!("http://{addr}"),
+        key: None,
+    };
+    let (one, two) = (from("127.0.0.1"), from("127.0.0.2"));
+    assert_eq!(
+        one.with_key(&key).status("GET", "/v1/signals").await,
+        StatusCode::OK,
+        "a real key is not counted"
+    );
+    for i in 0..3 {
+        let (s, _, body) = one
+            .with_key(&invented(i))
+            .call("GET", "/v1/signals", None)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{i}: {body}");
+    }
+    let (s, retry, body) = one
+        .with_key(&invented(3))
+        .call("GET", "/v1/signals", None)
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "too many unknown API keys from this address");
+    assert_eq!(retry, Some(20), "one lookup back every 20 s at 3 a minute");
+    // What the cache already knows needs no lookup: the real key, and an invented one it has
+    // found absent, which is still refused as unknown.
+    assert_eq!(
+        one.with_key(&key).status("GET", "/v1/signals").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        one.with_key(&invented(0))
+            .status("GET", "/v1/signals")
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Another address has its own budget.
+    assert_eq!(
+        two.with_key(&invented(4))
+            .status("GET", "/v1/signals")
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -602,6 +667,7 @@ async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
     series_of_a_signal(store.clone(), || async {}).await;
     pages_of_a_signal(store.clone()).await;
     trying_a_query(store.clone()).await;
+    unknown_keys(store.clone()).await;
     limits(store).await;
 }
 
@@ -941,6 +1007,7 @@ async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
     .await;
     pages_of_a_signal(store.clone()).await;
     trying_a_query(store.clone()).await;
+    unknown_keys(store.clone()).await;
     limits(store.clone()).await;
     common::drop_keyspace(store.session(), &ks).await;
 }

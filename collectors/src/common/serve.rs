@@ -39,12 +39,13 @@ impl Default for ServeLimits {
 /// upgrades for WebSocket) within `limits`.
 pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits) -> std::io::Result<()> {
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut with_peer = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     loop {
         let Ok(slot) = open.clone().acquire_owned().await else {
             return Ok(());
         };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was accepted: wait a
                 // moment rather than spin, and go on.
@@ -54,7 +55,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits) -> s
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers that limit per client read its address as axum's `ConnectInfo`.
+        let Ok(app) = tower_service::Service::call(&mut with_peer, peer).await;
+        let service = TowerToHyperService::new(app);
         tokio::spawn(async move {
             let mut builder = Builder::new(TokioExecutor::new());
             builder

@@ -6,7 +6,9 @@
 //! for at most that long on each process. A revocation *time* (the end of a rotation's grace) is
 //! compared with the clock on every request, so it takes effect to the second. Unknown key ids
 //! are cached too (as absent), so a client retrying a wrong key does not reach the store each
-//! time; the cache is bounded, so a flood of invented ids costs store reads, not memory.
+//! time. Invented ids are new every time, so each client address (an IPv6 /64) may make the
+//! store look up only `api.unknown_keys_per_minute` (60) ids it does not hold; past that it gets
+//! 429 without a store read until its budget refills ([`super::limits::Strangers`]).
 //!
 //! A stream (`/v1/stream`, `/v1/ws`) outlives the request that opened it, so it checks its key
 //! again at every heartbeat ([`still_valid`]) and ends with a `closed` event once the key is
@@ -15,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -66,9 +68,14 @@ impl Keys {
     }
 
     async fn lookup(&self, backend: &dyn Backend, key_id: &str) -> Result<Option<Arc<KeyRecord>>> {
-        if let Some(hit) = self.cache.get(key_id) {
-            return Ok(hit);
+        match self.cache.get(key_id) {
+            Some(hit) => Ok(hit),
+            None => self.read(backend, key_id).await,
         }
+    }
+
+    /// Reads a key record from the store and caches what it found, absence included.
+    async fn read(&self, backend: &dyn Backend, key_id: &str) -> Result<Option<Arc<KeyRecord>>> {
         let record = backend.key(key_id.to_owned()).await?.map(Arc::new);
         self.cache.insert(key_id.to_owned(), record.clone());
         Ok(record)
@@ -98,6 +105,47 @@ pub(super) fn unauthorized(why: &str) -> Response {
     r
 }
 
+/// 429 with `Retry-After` (whole seconds, at least 1) and the reason as JSON.
+fn too_many(denied: super::Denied) -> Response {
+    let secs = denied.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut r = super::json(
+        StatusCode::TOO_MANY_REQUESTS,
+        serde_json::json!({ "error": denied.reason, "retry_after_seconds": secs })
+            .to_string()
+            .into_bytes(),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
+/// The key record of `key_id`: from the cache, or from the store within the budget of unknown
+/// ids of the caller's address (`peer`; the server puts it in every request's extensions).
+async fn lookup_as(
+    s: &ApiState,
+    peer: Option<std::net::IpAddr>,
+    key_id: &str,
+) -> std::result::Result<Option<Arc<KeyRecord>>, Response> {
+    if let Some(hit) = s.keys.cache.get(key_id) {
+        return Ok(hit);
+    }
+    // A request without an address (never through `serve`) counts as one anonymous client.
+    let peer = peer.unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    if let Err(denied) = s.strangers.take(peer, Instant::now()) {
+        crate::telemetry::api_rejected("unknown_keys");
+        return Err(too_many(denied));
+    }
+    let record = s
+        .keys
+        .read(&*s.backend, key_id)
+        .await
+        .map_err(|e| super::error(&e))?;
+    if record.is_some() {
+        s.strangers.refund(peer);
+    }
+    Ok(record)
+}
+
 /// The `/v1` middleware: a valid key of a tenant within its limits, or 401 / 429.
 pub(super) async fn authenticate(
     State(s): State<ApiState>,
@@ -111,9 +159,13 @@ pub(super) async fn authenticate(
     let Some((key_id, secret)) = parse_key(key) else {
         return unauthorized("invalid API key");
     };
-    let record = match s.keys.lookup(&*s.backend, key_id).await {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let record = match lookup_as(&s, peer, key_id).await {
         Ok(r) => r,
-        Err(e) => return super::error(&e),
+        Err(refused) => return refused,
     };
     let Some(record) = record.filter(|r| r.verify(secret)) else {
         return unauthorized("invalid API key");
@@ -125,16 +177,7 @@ pub(super) async fn authenticate(
         Ok(g) => g,
         Err(denied) => {
             crate::telemetry::api_rejected("rate_limited");
-            let secs = denied.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            let mut r = super::json(
-                StatusCode::TOO_MANY_REQUESTS,
-                serde_json::json!({ "error": denied.reason, "retry_after_seconds": secs })
-                    .to_string()
-                    .into_bytes(),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return r;
+            return too_many(denied);
         }
     };
     let key_id = KeyId(Arc::from(key_id));

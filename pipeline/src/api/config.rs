@@ -47,6 +47,14 @@ pub struct ApiConfig {
     /// How long a client may take to send a request's head (`"30s"`).
     #[serde(default = "default_head_timeout")]
     pub head_timeout: String,
+    /// Key ids the store does not hold that one client address (an IPv6 /64) may present per
+    /// minute, per process; past it that address gets 429 until its budget refills.
+    #[serde(default = "default_unknown_keys_per_minute")]
+    pub unknown_keys_per_minute: u32,
+}
+
+fn default_unknown_keys_per_minute() -> u32 {
+    ApiSettings::default().unknown_keys_per_minute
 }
 
 // The API's connection limits default to those of every other listener.
@@ -66,6 +74,7 @@ pub struct ApiSettings {
     pub max_in_flight: u32,
     pub max_signals: u32,
     pub key_cache_ttl: Duration,
+    pub unknown_keys_per_minute: u32,
     pub max_streams: u32,
     pub heartbeat: Duration,
     pub push: crate::push::HubSettings,
@@ -81,6 +90,7 @@ impl Default for ApiSettings {
             max_in_flight: 16,
             max_signals: 100,
             key_cache_ttl: Duration::from_secs(5),
+            unknown_keys_per_minute: 60,
             max_streams: 16,
             heartbeat: Duration::from_secs(15),
             push: crate::push::HubSettings::default(),
@@ -106,6 +116,7 @@ impl ApiConfig {
             ("api.max_streams", self.max_streams),
             ("api.stream_buffer", self.stream_buffer),
             ("api.max_connections", self.max_connections),
+            ("api.unknown_keys_per_minute", self.unknown_keys_per_minute),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!(
@@ -119,6 +130,7 @@ impl ApiConfig {
             max_in_flight: self.max_in_flight,
             max_signals: self.max_signals,
             key_cache_ttl: crate::config::duration("api.key_cache_ttl", &self.key_cache_ttl)?,
+            unknown_keys_per_minute: self.unknown_keys_per_minute,
             max_streams: self.max_streams,
             heartbeat: crate::config::duration("api.heartbeat", &self.heartbeat)?,
             push: crate::push::HubSettings {

@@ -1,6 +1,9 @@
 //! Per-tenant limits of one API process: a token bucket of requests per second and a bound on
 //! requests in progress. In memory, per process: N processes behind a load balancer allow N times
 //! the rate, which is the price of needing no shared service on the request path.
+//!
+//! Before a caller has a tenant, [`Strangers`] bounds per client address how many key ids the
+//! store is asked about and does not hold, so invented keys cannot turn into a flood of reads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -107,9 +110,107 @@ impl Limiter {
     }
 }
 
+/// Store lookups of unknown key ids per client address: a token bucket of
+/// `api.unknown_keys_per_minute`, refilled over a minute. IPv4 addresses count one by one and
+/// IPv6 ones by their /64, the block one subscriber is usually given. A bucket left alone for a
+/// minute is full again, so it is forgotten then; at most [`STRANGERS`] addresses are kept, and
+/// past that a flood from many addresses finds fresh buckets (it costs reads, never memory).
+#[derive(Debug)]
+pub struct Strangers {
+    per_minute: f64,
+    buckets: moka::sync::Cache<std::net::IpAddr, Arc<Mutex<(f64, Instant)>>>,
+}
+
+/// Client addresses whose unknown keys are counted at most.
+pub const STRANGERS: u64 = 65_536;
+
+impl Strangers {
+    pub fn new(per_minute: u32) -> Strangers {
+        Strangers {
+            per_minute: f64::from(per_minute.max(1)),
+            buckets: moka::sync::Cache::builder()
+                .max_capacity(STRANGERS)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// Takes one lookup from `peer`'s bucket, or says how long to wait. The caller gives it back
+    /// ([`Strangers::refund`]) when the key turned out to exist.
+    pub fn take(&self, peer: std::net::IpAddr, now: Instant) -> Result<(), Denied> {
+        let full = self.per_minute;
+        let bucket = self
+            .buckets
+            .get_with(block_of(peer), || Arc::new(Mutex::new((full, now))));
+        let mut b = bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let rate = full / 60.0;
+        b.0 = (b.0 + now.saturating_duration_since(b.1).as_secs_f64() * rate).min(full);
+        b.1 = now;
+        if b.0 < 1.0 {
+            return Err(Denied {
+                retry_after: Duration::from_secs_f64((1.0 - b.0) / rate),
+                reason: "too many unknown API keys from this address",
+            });
+        }
+        b.0 -= 1.0;
+        Ok(())
+    }
+
+    /// Gives back the lookup [`Strangers::take`] took: the key was found.
+    pub fn refund(&self, peer: std::net::IpAddr) {
+        if let Some(bucket) = self.buckets.get(&block_of(peer)) {
+            let mut b = bucket.lock().unwrap_or_else(|p| p.into_inner());
+            b.0 = (b.0 + 1.0).min(self.per_minute);
+        }
+    }
+}
+
+/// The address a bucket is kept for: an IPv4 address (mapped ones included) as it is, an IPv6
+/// one's /64.
+fn block_of(peer: std::net::IpAddr) -> std::net::IpAddr {
+    match peer {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_are_bounded_per_address_and_ipv6_per_64() {
+        let s = Strangers::new(3);
+        let t0 = Instant::now();
+        let a: std::net::IpAddr = "203.0.113.7".parse().expect("ip");
+        for _ in 0..3 {
+            s.take(a, t0).expect("within the minute's budget");
+        }
+        let denied = s.take(a, t0).expect_err("spent");
+        assert_eq!(denied.retry_after, Duration::from_secs(20), "3 a minute");
+        // A found key costs nothing: its lookup is given back.
+        s.refund(a);
+        s.take(a, t0).expect("refunded");
+        assert!(s.take(a, t0).is_err());
+        // Another address has its own bucket; the same one refills at the rate.
+        s.take("203.0.113.8".parse().expect("ip"), t0)
+            .expect("another address");
+        s.take(a, t0 + Duration::from_secs(20)).expect("refilled");
+        // IPv6 addresses in one /64 share a bucket, and another /64 has its own; an IPv4-mapped
+        // address is its IPv4 one.
+        let v6 = |x: &str| x.parse::<std::net::IpAddr>().expect("ip");
+        for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+            s.take(v6(host), t0).expect("the /64's budget");
+        }
+        assert!(s.take(v6("2001:db8:1:2::abcd"), t0).is_err(), "same /64");
+        s.take(v6("2001:db8:1:3::1"), t0).expect("another /64");
+        assert!(s.take(v6("::ffff:203.0.113.7"), t0).is_err(), "mapped IPv4");
+    }
 
     fn limiter(rate: u32, burst: u32, in_flight: u32) -> Limiter {
         Limiter::new(&ApiSettings {
