@@ -591,6 +591,32 @@ async fn limits<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>
     );
 }
 
+/// A live edit that no longer matches a signal leaves that signal's pages (the distributed store
+/// keeps the edit's earlier index row, so the page checks the record), and shows under the
+/// signal it matches now, with its new text.
+async fn an_edit_leaves_a_signal<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>) {
+    let acme = unique("acme");
+    let key = tenants::create(&*store, &acme).await.expect("create");
+    let addr = serve(&store, settings()).await;
+    let a = Client::new(addr, None).with_key(&key);
+    assert_eq!(a.put("brand", "acme").await.0, StatusCode::OK);
+    assert_eq!(a.put("rival", "globex").await.0, StatusCode::OK);
+    let at = chrono::Utc::now();
+    store_mentions_at(&*store, &[("e1", "acme and globex launch")], at).await;
+    let page = |signal: &str| format!("/v1/signals/{signal}/mentions?limit=10");
+    let (s, body, _) = a.page(&page("brand")).await;
+    assert_eq!(
+        (s, ids(&body, "/mention/id")),
+        (StatusCode::OK, vec!["e1".to_owned()])
+    );
+    store_mentions_at(&*store, &[("e1", "only globex now")], at).await;
+    let (s, body, _) = a.page(&page("brand")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(ids(&body, "/mention/id").is_empty(), "{body}");
+    let (_, body, _) = a.page(&page("rival")).await;
+    assert_eq!(ids(&body, "/mention/text"), ["only globex now"], "{body}");
+}
+
 /// Invented keys: each client address may make the store look up only so many key ids it does
 /// not hold a minute; past that it gets 429 (with `Retry-After`) before any store read, while
 /// another address and a key already cached go on as before.
@@ -668,6 +694,7 @@ async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
     pages_of_a_signal(store.clone()).await;
     trying_a_query(store.clone()).await;
     unknown_keys(store.clone()).await;
+    an_edit_leaves_a_signal(store.clone()).await;
     limits(store).await;
 }
 
@@ -1008,6 +1035,7 @@ async fn cql_two_tenants_never_cross_and_bad_keys_are_refused() {
     pages_of_a_signal(store.clone()).await;
     trying_a_query(store.clone()).await;
     unknown_keys(store.clone()).await;
+    an_edit_leaves_a_signal(store.clone()).await;
     limits(store.clone()).await;
     common::drop_keyspace(store.session(), &ks).await;
 }

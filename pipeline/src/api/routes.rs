@@ -28,10 +28,19 @@ pub(super) fn not_found(what: &str) -> Response {
 /// The mention as `tenant` may see it: only its own signal matches, or `None` when the mention
 /// matched none of its signals (then it is not the tenant's to read).
 pub(super) fn own_view(mention: &[u8], tenant: &str) -> Option<Vec<u8>> {
+    signal_view(mention, tenant, None)
+}
+
+/// [`own_view`], and `None` too unless the mention (as stored now) matches the signal `id`
+/// when one is given. A live edit that no longer matches a signal can leave the signal's index
+/// row behind (the distributed store writes edits without reading the version before), so the
+/// signal's pages check the record itself.
+fn signal_view(mention: &[u8], tenant: &str, id: Option<&str>) -> Option<Vec<u8>> {
     let mut value: serde_json::Value = serde_json::from_slice(mention).ok()?;
     let signals = value.get_mut("signals")?.as_array_mut()?;
     signals.retain(|m| m.get("tenant").and_then(|t| t.as_str()) == Some(tenant));
-    if signals.is_empty() {
+    let matched = |m: &serde_json::Value| m.get("signal").and_then(|s| s.as_str()) == id;
+    if signals.is_empty() || id.is_some() && !signals.iter().any(matched) {
         return None;
     }
     serde_json::to_vec(&value).ok()
@@ -131,7 +140,10 @@ pub(super) async fn signal_mentions(
                     )
                 });
             let mut body = b"[".to_vec();
-            for item in items.iter().filter_map(|m| own_view(m, &tenant)) {
+            for item in items
+                .iter()
+                .filter_map(|m| signal_view(m, &tenant, Some(&id)))
+            {
                 if body.len() > 1 {
                     body.push(b',');
                 }
