@@ -847,23 +847,38 @@ mod tests {
         AlertSettings,
         DateTime<Utc>,
     ) {
+        spiky_signals(dir, &["brand"]).await
+    }
+
+    /// [`spiky_store`] with the signals `ids` of `acme`, all of the query `acme`.
+    async fn spiky_signals(
+        dir: &std::path::Path,
+        ids: &[&str],
+    ) -> (
+        Arc<crate::embedded::RedbStore>,
+        AlertSettings,
+        DateTime<Utc>,
+    ) {
         use crate::embedded::RedbStore;
         use transforms::signals::{Signal, SignalSet};
 
         let store = Arc::new(RedbStore::open(dir).expect("store"));
         Codec::register(&*store).await.expect("schema");
-        let signal = Signal {
-            tenant: "acme".into(),
-            id: "brand".into(),
-            version: 1,
-            query: "acme".into(),
-            options: Default::default(),
-        };
-        store.put_signal(&signal).await.expect("signal");
-        let matcher = transforms::signals::Matcher::compile(&SignalSet {
-            signals: vec![signal],
-        })
-        .expect("matcher");
+        let signals: Vec<Signal> = ids
+            .iter()
+            .map(|id| Signal {
+                tenant: "acme".into(),
+                id: (*id).into(),
+                version: 1,
+                query: "acme".into(),
+                options: Default::default(),
+            })
+            .collect();
+        for signal in &signals {
+            store.put_signal(signal).await.expect("signal");
+        }
+        let matcher =
+            transforms::signals::Matcher::compile(&SignalSet { signals }).expect("matcher");
 
         let mut settings =
             crate::config::Config::load(None, std::iter::empty::<(String, String)>())
@@ -1020,6 +1035,64 @@ mod tests {
             }
             self.inner.publish(records).await
         }
+    }
+
+    /// A publisher that takes `delay` over every publish, and counts the publishes begun.
+    struct Slow {
+        inner: crate::embedded::LocalPublisher,
+        delay: Duration,
+        begun: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Publisher for Slow {
+        async fn publish(&self, records: &[Record<'_>]) -> Result<()> {
+            self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            self.inner.publish(records).await
+        }
+    }
+
+    /// A pass longer than its lease renews it before each signal, so a second engine that
+    /// tries the shard after the first lease's time finds it held and alerts nothing twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_pass_keeps_its_lease_and_another_engine_alerts_nothing_twice() {
+        use std::sync::atomic::Ordering;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, mut settings, now) = spiky_signals(dir.path(), &["a", "b", "c"]).await;
+        settings.shards = 1;
+        settings.lease_ttl = Duration::from_secs(2);
+        // One slow publish per signal: the pass outlasts its first lease.
+        let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let slow = Arc::new(Slow {
+            inner: crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+            delay: Duration::from_millis(1500),
+            begun: begun.clone(),
+        });
+        let first = Engine::new(store.clone(), slow, settings.clone()).expect("engine");
+        let leased = std::time::Instant::now();
+        let long = tokio::spawn(async move { first.pass(now).await.expect("pass") });
+        // The second engine tries once the first lease has lapsed and the slow pass is on its
+        // second signal (so it has renewed, or would have): whatever the machine's speed.
+        while begun.load(Ordering::SeqCst) < 2 || leased.elapsed() < Duration::from_millis(2300) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let other = tempfile::tempdir().expect("tempdir");
+        let publisher = Arc::new(
+            crate::embedded::LocalPublisher::open(other.path(), 1 << 20).expect("publisher"),
+        );
+        let second = Engine::new(store, publisher, settings).expect("engine");
+        let twice = second.pass(now).await.expect("pass");
+        assert!(twice.is_empty(), "the shard was still held: {twice:#?}");
+        let events = long.await.expect("the slow pass");
+        assert_eq!(
+            begun.load(Ordering::SeqCst),
+            3,
+            "one publish a signal, as timed"
+        );
+        let signals: std::collections::BTreeSet<&str> =
+            events.iter().map(|a| a.signal.as_str()).collect();
+        assert_eq!(signals, ["a", "b", "c"].into(), "{events:#?}");
     }
 
     /// A pass that fails part-way keeps the minutes whose events all went out: the next pass

@@ -59,8 +59,8 @@ pub trait AlertStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Takes or renews the lease on `shard` of the signals for `owner`, for `ttl`: true when
     /// `owner` holds it now. Exactly one live owner per shard runs its detectors, so several
-    /// workers never alert the same incident twice. The embedded store has one process and
-    /// always grants it.
+    /// workers never alert the same incident twice. The embedded store keeps its leases in
+    /// memory (one process opens its file).
     fn lease(
         &self,
         shard: i32,

@@ -186,8 +186,18 @@ impl AlertStore for RedbStore {
         .await
     }
 
-    async fn lease(&self, _shard: i32, _owner: &str, _ttl: Duration) -> Result<bool> {
-        // One process owns the embedded store's file (the OS lock sees to it).
-        Ok(true)
+    async fn lease(&self, shard: i32, owner: &str, ttl: Duration) -> Result<bool> {
+        // One process owns the embedded store's file (the OS lock sees to it), so the leases
+        // live in its memory, as the distributed store's do in a table: renewed by their
+        // holder, taken by another once they lapse.
+        let now = std::time::Instant::now();
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        match leases.get(&shard) {
+            Some((holder, until)) if holder != owner && *until > now => Ok(false),
+            _ => {
+                leases.insert(shard, (owner.to_owned(), now + ttl));
+                Ok(true)
+            }
+        }
     }
 }

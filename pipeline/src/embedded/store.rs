@@ -151,7 +151,13 @@ pub struct RedbStore {
     db: Arc<Database>,
     options: StoreOptions,
     last_sync: Arc<std::sync::Mutex<std::time::Instant>>,
+    /// Alert shard leases: their owner and when they lapse. In memory, since only this process
+    /// can open the file; they still keep two engines of one process apart.
+    pub(super) leases: Arc<std::sync::Mutex<Leases>>,
 }
+
+/// Per alert shard, its lease holder and when its lease lapses.
+pub(super) type Leases = std::collections::HashMap<i32, (String, std::time::Instant)>;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -320,6 +326,7 @@ impl RedbStore {
             db: Arc::new(db),
             options,
             last_sync: Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
+            leases: Arc::default(),
         })
     }
 
