@@ -869,7 +869,42 @@ async fn e2e_a_spike_is_alerted_once_by_two_workers_stored_published_and_deliver
             .len(),
         1
     );
-    env.finish(third).await;
+
+    // Killed too, and the signal is deleted while no worker runs: the next one to take the
+    // shard finds its saved detector, resolves the incident once, saying why, and forgets it.
+    let mut third = third;
+    signal(third.id(), "KILL");
+    let _ = third.wait();
+    assert!(store.delete_signal("acme", "brand").await.expect("delete"));
+    let fourth = env.spawn_member("d");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while store.alerts("acme", "brand", 10).await.expect("alerts")[0].state
+        != pipeline::alerts::AlertState::Resolved
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted signal's incident is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let records = kcat(&env.alerts, "%s\n");
+    let resolved: Vec<String> = String::from_utf8_lossy(&records)
+        .lines()
+        .filter(|l| l.contains(&alert.id) && l.contains(r#""state":"resolved""#))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert!(
+        resolved[0].contains("Closed: the signal was deleted."),
+        "{}",
+        resolved[0]
+    );
+    assert_eq!(
+        store.detector("acme", "brand").await.expect("detector"),
+        None,
+        "forgotten"
+    );
+    env.finish(fourth).await;
 }
 
 /// Issue 16's reprocessing proof on the real stack: mentions stored by an older catalogue (and

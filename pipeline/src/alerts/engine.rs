@@ -10,7 +10,7 @@
 //! and saving sends the same event again under the same id (receivers deduplicate by it), never a
 //! second incident.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,6 +154,9 @@ pub struct Engine<S, P> {
     /// Per signal, the settled minute this process last brought it up to: a pass before the
     /// next minute settles has nothing to do and reads nothing (5 passes in 6 at the defaults).
     done: std::sync::Mutex<std::collections::HashMap<(String, String), DateTime<Utc>>>,
+    /// The shards whose stored detectors were checked for deleted signals since this process
+    /// last took them.
+    swept: std::sync::Mutex<HashSet<i32>>,
 }
 
 impl<S, P> Engine<S, P>
@@ -182,6 +185,7 @@ where
             codec: Codec::default(),
             owner,
             done: Default::default(),
+            swept: Default::default(),
         })
     }
 
@@ -213,7 +217,7 @@ where
             .map(|s| (s.tenant.as_str(), s.id.as_str()))
             .collect();
         let shards = self.settings.shards;
-        let gone: Vec<(String, String)> = {
+        let mut gone: BTreeSet<(String, String)> = {
             let mut done = self.done_map();
             // A shard since taken over is its new holder's to close.
             done.retain(|(t, s), _| {
@@ -224,6 +228,27 @@ where
                 .cloned()
                 .collect()
         };
+        // A shard newly held may keep the detector of a signal deleted while no process ran it
+        // (all were down, or its holder restarted): this process never ran it, so only the
+        // stored detectors tell.
+        let fresh: HashSet<i32> = {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            swept.retain(|s| held.contains(s));
+            held.difference(&swept).copied().collect()
+        };
+        if !fresh.is_empty() {
+            match self.store.detectors().await {
+                Ok(all) => {
+                    gone.extend(all.into_iter().filter(|(t, s)| {
+                        !live.contains(&(t.as_str(), s.as_str()))
+                            && fresh.contains(&shard_of(t, s, shards))
+                    }));
+                    let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+                    swept.extend(fresh);
+                }
+                Err(e) => tracing::warn!(error = %e, "listing saved detectors failed; will retry"),
+            }
+        }
         let mut events = Vec::new();
         for (tenant, signal) in gone {
             match self.close_deleted(&tenant, &signal).await {
@@ -232,7 +257,11 @@ where
                     self.done_map().remove(&(tenant, signal));
                 }
                 Err(e) => {
-                    tracing::warn!(%tenant, %signal, error = %e, "resolving a deleted signal's incidents failed")
+                    tracing::warn!(%tenant, %signal, error = %e, "resolving a deleted signal's incidents failed");
+                    // Kept among the signals this process ran, so the next pass tries again.
+                    self.done_map()
+                        .entry((tenant, signal))
+                        .or_insert(DateTime::<Utc>::MIN_UTC);
                 }
             }
         }
@@ -425,20 +454,27 @@ where
         Ok(Some(events))
     }
 
-    /// Resolves the incidents a deleted signal had open.
+    /// Resolves the incidents a deleted signal had open, and forgets its detector.
     async fn close_deleted(&self, tenant: &str, signal: &str) -> Result<Vec<Alert>> {
         let saved = self.store.detector(tenant, signal).await?;
         // Unreadable: nothing can be told of it.
-        let Some(mut saved) = saved.and_then(|j| serde_json::from_str::<Saved>(&j).ok()) else {
-            return Ok(Vec::new());
+        let events = match saved.and_then(|j| serde_json::from_str::<Saved>(&j).ok()) {
+            Some(mut saved) => {
+                let closed = self
+                    .close(tenant, signal, &mut saved, Closed::Deleted)
+                    .await;
+                // Saved before it is forgotten, so a failure here leaves what was told kept.
+                match closed? {
+                    Some(events) => {
+                        self.save(tenant, signal, &saved).await?;
+                        events
+                    }
+                    None => Vec::new(),
+                }
+            }
+            None => Vec::new(),
         };
-        let Some(events) = self
-            .close(tenant, signal, &mut saved, Closed::Deleted)
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        self.save(tenant, signal, &saved).await?;
+        self.store.delete_detector(tenant, signal).await?;
         Ok(events)
     }
 
@@ -1236,6 +1272,58 @@ mod tests {
                 .expect("pass");
             assert!(again.is_empty(), "told once: {again:#?}");
         }
+    }
+
+    /// A signal deleted while no process ran it (the one that did was restarting): the next
+    /// process to hold its shard finds the stored detector, resolves the incident it had open,
+    /// once, and forgets the detector.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_signal_deleted_while_down_is_resolved_by_the_next_process() {
+        use super::super::{AlertKind, AlertState};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, settings, now) = spiky_store(dir.path()).await;
+        let opened = {
+            let publisher = Arc::new(
+                crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+            );
+            let engine = Engine::new(store.clone(), publisher, settings.clone()).expect("engine");
+            let events = engine.pass(now).await.expect("pass");
+            events
+                .iter()
+                .find(|a| a.kind == AlertKind::VolumeSpike && a.state == AlertState::Opened)
+                .expect("the spike opens an incident")
+                .id
+                .clone()
+        };
+        assert!(store.delete_signal("acme", "brand").await.expect("delete"));
+        // The restarted process: the same file opened again (its leases are new).
+        drop(store);
+        let store = Arc::new(crate::embedded::RedbStore::open(dir.path()).expect("reopen"));
+        let other = tempfile::tempdir().expect("tempdir");
+        let publisher = Arc::new(
+            crate::embedded::LocalPublisher::open(other.path(), 1 << 20).expect("publisher"),
+        );
+        let engine = Engine::new(store.clone(), publisher, settings).expect("engine");
+        let later = now + chrono::Duration::minutes(2);
+        let events = engine.pass(later).await.expect("pass");
+        assert_eq!(events.len(), 1, "{events:#?}");
+        assert_eq!(
+            (&events[0].id, events[0].state),
+            (&opened, AlertState::Resolved)
+        );
+        assert!(
+            events[0]
+                .summary
+                .starts_with("Closed: the signal was deleted."),
+            "{:?}",
+            events[0].summary
+        );
+        assert_eq!(store.detector("acme", "brand").await.expect("read"), None);
+        let again = engine
+            .pass(later + chrono::Duration::minutes(1))
+            .await
+            .expect("pass");
+        assert!(again.is_empty(), "told once: {again:#?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

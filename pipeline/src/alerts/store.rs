@@ -26,6 +26,15 @@ pub trait AlertStore: Send + Sync + 'static {
         signal: &str,
         state: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Every (tenant, signal) with a saved detector: read when a process takes a shard, to find
+    /// the detectors of signals deleted while no process ran them.
+    fn detectors(&self) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    /// Forgets a deleted signal's detector once its incidents are resolved.
+    fn delete_detector(
+        &self,
+        tenant: &str,
+        signal: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Inserts or replaces an alert (by tenant, signal, start and id: an incident's later events
     /// replace its earlier ones).
     fn put_alert(&self, alert: &Alert) -> impl Future<Output = Result<()>> + Send;

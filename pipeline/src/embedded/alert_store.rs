@@ -39,6 +39,34 @@ impl AlertStore for RedbStore {
         .await
     }
 
+    async fn detectors(&self) -> Result<Vec<(String, String)>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(err)?;
+            let table = txn.open_table(DETECTORS).map_err(err)?;
+            let mut all = Vec::new();
+            for row in table.iter().map_err(err)? {
+                let (key, _) = row.map_err(err)?;
+                let (tenant, signal) = key.value();
+                all.push((tenant.to_owned(), signal.to_owned()));
+            }
+            Ok(all)
+        })
+        .await
+    }
+
+    async fn delete_detector(&self, tenant: &str, signal: &str) -> Result<()> {
+        let (tenant, signal) = (tenant.to_owned(), signal.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            txn.open_table(DETECTORS)
+                .map_err(err)?
+                .remove((tenant.as_str(), signal.as_str()))
+                .map_err(err)?;
+            txn.commit().map_err(err)
+        })
+        .await
+    }
+
     async fn put_alert(&self, alert: &Alert) -> Result<()> {
         let body = json("an alert", alert)?;
         let (tenant, signal, id) = (alert.tenant.clone(), alert.signal.clone(), alert.id.clone());

@@ -23,6 +23,30 @@ impl AlertStore for ScyllaStore {
         Ok(())
     }
 
+    async fn detectors(&self) -> Result<Vec<(String, String)>> {
+        use futures_util::StreamExt;
+        let mut rows = self
+            .session
+            .execute_iter(self.st.list_detectors.clone(), ())
+            .await
+            .map_err(err)?
+            .rows_stream::<(String, String)>()
+            .map_err(err)?;
+        let mut all = Vec::new();
+        while let Some(row) = rows.next().await {
+            all.push(row.map_err(err)?);
+        }
+        Ok(all)
+    }
+
+    async fn delete_detector(&self, tenant: &str, signal: &str) -> Result<()> {
+        self.session
+            .execute_unpaged(&self.st.delete_detector, (tenant, signal))
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
     async fn put_alert(&self, a: &Alert) -> Result<()> {
         let body =
             serde_json::to_string(a).map_err(|e| Error::internal("serialising an alert", e))?;

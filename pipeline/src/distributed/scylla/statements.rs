@@ -46,6 +46,8 @@ pub(super) struct Statements {
     pub(super) all_keys: PreparedStatement,
     pub(super) get_detector: PreparedStatement,
     pub(super) put_detector: PreparedStatement,
+    pub(super) list_detectors: PreparedStatement,
+    pub(super) delete_detector: PreparedStatement,
     pub(super) put_alert: PreparedStatement,
     pub(super) get_alerts: PreparedStatement,
     pub(super) get_alert_settings: PreparedStatement,
@@ -226,6 +228,8 @@ impl Statements {
             all_keys: prep(format!("SELECT key_id, tenant, hash, created_at, revoked_at FROM {ks}.api_keys")).await?,
             get_detector: prep(format!("SELECT state FROM {ks}.alert_detectors WHERE tenant = ? AND signal = ?")).await?,
             put_detector: prep(format!("INSERT INTO {ks}.alert_detectors (tenant, signal, state) VALUES (?, ?, ?)")).await?,
+            list_detectors: prep(format!("SELECT tenant, signal FROM {ks}.alert_detectors")).await?,
+            delete_detector: prep(format!("DELETE FROM {ks}.alert_detectors WHERE tenant = ? AND signal = ?")).await?,
             put_alert: prep(format!(
                 "INSERT INTO {ks}.alerts (tenant, signal, started_at, id, body) VALUES (?, ?, ?, ?, ?)"
             ))
