@@ -147,7 +147,11 @@ pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
         config.scylla.max_concurrency,
     )
     .await?
-    .with_partition_target(target))
+    .with_partition_target(target)
+    .with_retention(crate::config::duration(
+        "scylla.retention",
+        &config.scylla.retention,
+    )?))
 }
 
 /// [`scylla_store`] with the record schema registered, waiting out a store that cannot be

@@ -610,6 +610,36 @@ async fn every_recent(
     (got, want)
 }
 
+/// A topic's pages reach back through the retention, not a fixed two hours: past its newest
+/// minutes, a page reads only the minutes the rollup counted mentions in, so a sparse topic pages
+/// through mentions minutes, hours and days old, newest first, each once; a page never looks
+/// past the retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_a_sparse_topic_reach_back_through_the_retention() {
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_sparse_pages");
+    let store = stores(&ks, 1).await.remove(0);
+    let now = minute_of(Utc::now());
+    let ago = |m: i64| now - chrono::Duration::minutes(m);
+    // Three mentions in each of five minutes: 3 minutes, 5 hours, 26 hours, 3 and 9 days ago.
+    let minutes = [ago(3), ago(300), ago(26 * 60), ago(3 * 1440), ago(9 * 1440)];
+    let all = mentions(0, 15, &minutes);
+    store.write(&all).await.expect("write");
+    store.rollup(Duration::ZERO).await.expect("rollup");
+    let topic = TOPICS[0];
+    let (got, want) = every_recent(&store, topic, &all, 2).await;
+    assert_eq!(got, want, "pages of two");
+    let (got, want) = every_recent(&store, topic, &all, 1000).await;
+    assert_eq!(got, want, "one page");
+    // Kept for five days: the 9-day-old minute is past it and not read.
+    let kept = store.with_retention(Duration::from_secs(5 * 86_400));
+    let (got, want) = every_recent(&kept, topic, &all, 4).await;
+    assert_eq!(got, want[..12], "all but the oldest minute's three");
+    common::drop_keyspace(kept.session(), &ks).await;
+}
+
 /// Every id of `(topic, minute)`'s rows in the plan buckets and spill buckets of a minute
 /// planned at `width`, as many times as they are stored.
 async fn ids_stored(

@@ -95,11 +95,15 @@ pub struct ScyllaStore {
     heat: Arc<Mutex<buckets::Heat>>,
     /// Final plans of minutes (`topic_widths`).
     plans: Arc<Mutex<plans::PlanCache>>,
+    /// How long mentions are kept (`scylla.retention`): how far back a page of a topic looks.
+    retention: std::time::Duration,
 }
 
 /// The size `topic_mentions` partitions are bucketed to stay under unless configured
 /// (`scylla.partition_target_bytes`).
 pub const DEFAULT_PARTITION_TARGET: u64 = 32 << 20;
+/// `scylla.retention`'s default, for a store made without a configuration.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// A dirty-mark partition: (bucket, shard).
 type Partition = (chrono::DateTime<chrono::Utc>, i32);
@@ -123,7 +127,13 @@ impl ScyllaStore {
             drained: Arc::default(),
             heat: Arc::new(Mutex::new(buckets::Heat::new(DEFAULT_PARTITION_TARGET))),
             plans: Arc::default(),
+            retention: DEFAULT_RETENTION,
         })
+    }
+
+    /// The same store with mentions kept for `retention` (`scylla.retention`).
+    pub fn with_retention(self, retention: std::time::Duration) -> ScyllaStore {
+        ScyllaStore { retention, ..self }
     }
 
     /// The same store with `topic_mentions` partitions bucketed to about `bytes` each.

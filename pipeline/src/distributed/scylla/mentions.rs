@@ -17,6 +17,10 @@ use crate::traits::{Before, Filed, ScanPage, Store, Stored};
 /// Rows of the cursor's own time read beyond a page, for mentions created in the same
 /// millisecond as the cursor's.
 const TIE_SLACK: usize = 64;
+/// A page of a topic reads this many of the newest minutes one by one, whether or not the rollup
+/// has counted them yet (it follows by seconds, unless it has fallen behind); older ones only
+/// where the rollup found mentions.
+const UNCOUNTED_MINUTES: i64 = 15;
 
 /// For each mention of `batch`, whether a later one of the batch has its id (empty when no id
 /// repeats, the usual case).
@@ -119,10 +123,12 @@ impl Store for ScyllaStore {
         limit: usize,
         before: Option<&Before>,
     ) -> Result<Vec<Vec<u8>>> {
-        // Walk minute partitions backwards from now (or from the cursor's minute), up to two
-        // hours.
+        // Walk minute partitions backwards from now (or from the cursor's minute): the newest
+        // ones one by one, since the rollup may not have counted them yet, then only those the
+        // rollup found mentions in, back to the retention.
+        let now = Utc::now();
         let mut ids = Vec::new();
-        let mut minute = minute_of(Utc::now());
+        let mut minute = minute_of(now);
         if let Some(b) = before {
             let at = DateTime::from_timestamp_millis(b.created_ms).unwrap_or_default();
             minute = minute_of(at);
@@ -139,23 +145,58 @@ impl Store for ScyllaStore {
             }
             minute -= chrono::Duration::minutes(1);
         }
-        for _ in 0..120 {
-            if ids.len() >= limit {
-                break;
-            }
+        let counted = minute_of(now) - chrono::Duration::minutes(UNCOUNTED_MINUTES);
+        while ids.len() < limit && minute > counted {
             let rows = self
                 .minute_newest(topic, minute, None, limit - ids.len())
                 .await?;
             ids.extend(rows.into_iter().map(|(id, _)| id));
             minute -= chrono::Duration::minutes(1);
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(b) = self.get(&id).await? {
-                out.push(b);
+        let oldest = (now - self.retention).date_naive();
+        while ids.len() < limit && minute.date_naive() >= oldest {
+            let day = minute.date_naive();
+            let mut rows = self
+                .session
+                .execute_iter(self.st.stats_minutes.clone(), (topic, day, minute))
+                .await
+                .map_err(err)?
+                .rows_stream::<(DateTime<Utc>, Option<i64>)>()
+                .map_err(err)?;
+            // At most a day's 1,440 minutes, newest first (the table's order).
+            let mut counted = Vec::new();
+            while let Some(row) = rows.next().await {
+                let (m, mentions) = row.map_err(err)?;
+                if mentions.unwrap_or(0) > 0 {
+                    counted.push(m);
+                }
             }
+            for m in counted {
+                if ids.len() >= limit {
+                    break;
+                }
+                let rows = self
+                    .minute_newest(topic, m, None, limit - ids.len())
+                    .await?;
+                ids.extend(rows.into_iter().map(|(id, _)| id));
+            }
+            // The day before's last minute.
+            minute = day
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc() - chrono::Duration::minutes(1))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
         }
-        Ok(out)
+        // The records, read at the store's concurrency (a page holds up to 1,000), in order.
+        type Read<'a> = futures_util::future::BoxFuture<'a, Result<Option<Vec<u8>>>>;
+        let reads: Vec<Read<'_>> = ids
+            .iter()
+            .map(|id| -> Read<'_> { Box::pin(self.get(id)) })
+            .collect();
+        let records: Vec<Option<Vec<u8>>> = stream::iter(reads)
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(records.into_iter().flatten().collect())
     }
 
     async fn series(

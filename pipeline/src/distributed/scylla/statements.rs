@@ -30,6 +30,7 @@ pub(super) struct Statements {
     pub(super) minute_rows: PreparedStatement,
     pub(super) write_stats: PreparedStatement,
     pub(super) read_stats: PreparedStatement,
+    pub(super) stats_minutes: PreparedStatement,
     pub(super) clear_dirty: PreparedStatement,
     pub(super) revision: PreparedStatement,
     pub(super) bump_revision: PreparedStatement,
@@ -194,6 +195,7 @@ impl Statements {
                  neutral, negative, hashtags, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
             ))
             .await?,
+            stats_minutes: prep(format!("SELECT minute, mentions FROM {ks}.topic_minute_stats WHERE topic = ? AND day = ? AND minute <= ?")).await?,
             read_stats: prep(format!(
                 "SELECT minute, mentions, sentiment_sum, positive, neutral, negative, hashtags \
                  FROM {ks}.topic_minute_stats WHERE topic = ? AND day = ? AND minute >= ? AND minute < ?"
