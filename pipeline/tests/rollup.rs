@@ -637,6 +637,17 @@ async fn pages_of_a_sparse_topic_reach_back_through_the_retention() {
     let kept = store.with_retention(Duration::from_secs(5 * 86_400));
     let (got, want) = every_recent(&kept, topic, &all, 4).await;
     assert_eq!(got, want[..12], "all but the oldest minute's three");
+    // A cursor from before the retention: an empty page (the store does not read for it).
+    let old = pipeline::traits::Before {
+        created_ms: (now - chrono::Duration::days(6)).timestamp_millis(),
+        id: String::new(),
+    };
+    assert!(
+        kept.recent(topic, 10, Some(&old))
+            .await
+            .expect("recent")
+            .is_empty()
+    );
     common::drop_keyspace(kept.session(), &ks).await;
 }
 

@@ -131,6 +131,11 @@ impl Store for ScyllaStore {
         let mut minute = minute_of(now);
         if let Some(b) = before {
             let at = DateTime::from_timestamp_millis(b.created_ms).unwrap_or_default();
+            // Nothing is kept from before the retention: not even the cursor's minute is read
+            // (finding its plan could cost a week of hourly plan reads).
+            if at < now - self.retention {
+                return Ok(Vec::new());
+            }
             minute = minute_of(at);
             // Rows of the cursor's minute up to its time; as old as it, only those after its id
             // (rows of one time are in id order). A few extra cover such ties.
