@@ -135,15 +135,13 @@ async fn lookup_as(
         crate::telemetry::api_rejected("unknown_keys");
         return Err(too_many(denied));
     }
-    let record = s
-        .keys
-        .read(&*s.backend, key_id)
-        .await
-        .map_err(|e| super::error(&e))?;
-    if record.is_some() {
+    // Only an id the store says it does not hold is charged: a found key, or a store that
+    // could not answer, gives the lookup back.
+    let record = s.keys.read(&*s.backend, key_id).await;
+    if !matches!(record, Ok(None)) {
         s.strangers.refund(peer);
     }
-    Ok(record)
+    record.map_err(|e| super::error(&e))
 }
 
 /// The `/v1` middleware: a valid key of a tenant within its limits, or 401 / 429.
