@@ -255,6 +255,11 @@ impl ScyllaConfig {
         Ok(n)
     }
 
+    /// How long mentions are kept (`retention`): their rows' TTL, and how far back a page reads.
+    pub fn retention(&self) -> Result<Duration> {
+        duration("scylla.retention", &self.retention)
+    }
+
     /// `expected_rate`, checked: a mentions-per-second figure a deployment could be built for.
     pub fn expected_rate(&self) -> Result<u64> {
         if self.expected_rate > MAX_EXPECTED_RATE {

@@ -148,10 +148,7 @@ pub async fn scylla_store(config: &Config) -> Result<ScyllaStore> {
     )
     .await?
     .with_partition_target(target)
-    .with_retention(crate::config::duration(
-        "scylla.retention",
-        &config.scylla.retention,
-    )?))
+    .with_retention(config.scylla.retention()?))
 }
 
 /// [`scylla_store`] with the record schema registered, waiting out a store that cannot be

@@ -29,7 +29,7 @@ impl SchemaParams {
         Ok(SchemaParams {
             keyspace: cfg.keyspace.clone(),
             replication_factor: cfg.replication_factor,
-            mention_ttl: crate::config::duration("scylla.retention", &cfg.retention)?,
+            mention_ttl: cfg.retention()?,
             stats_ttl: crate::config::duration("scylla.stats_retention", &cfg.stats_retention)?,
             first_plan: super::buckets::first_plan(
                 cfg.expected_rate()?,
