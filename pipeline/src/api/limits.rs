@@ -89,12 +89,9 @@ impl Limiter {
                 in_flight: Arc::default(),
             }),
         };
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
-        b.at = now;
-        if b.tokens < 1.0 {
+        if let Some(retry_after) = refill(&mut b.tokens, &mut b.at, now, self.rate, self.burst) {
             return Err(Denied {
-                retry_after: Duration::from_secs_f64((1.0 - b.tokens) / self.rate),
+                retry_after,
                 reason: "rate limit: too many requests per second for this tenant",
             });
         }
@@ -108,6 +105,21 @@ impl Limiter {
         b.in_flight.fetch_add(1, Ordering::AcqRel);
         Ok(InFlight(b.in_flight.clone()))
     }
+}
+
+/// Refills a token bucket of `burst` at `rate` a second from `at` to `now`; `Some(wait)` when it
+/// holds less than a whole token, `wait` being how long until it does. The caller spends it.
+fn refill(
+    tokens: &mut f64,
+    at: &mut Instant,
+    now: Instant,
+    rate: f64,
+    burst: f64,
+) -> Option<Duration> {
+    let elapsed = now.saturating_duration_since(*at).as_secs_f64();
+    *tokens = (*tokens + elapsed * rate).min(burst);
+    *at = now;
+    (*tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - *tokens) / rate))
 }
 
 /// Store lookups of unknown key ids per client address: a token bucket of
@@ -143,16 +155,14 @@ impl Strangers {
             .buckets
             .get_with(block_of(peer), || Arc::new(Mutex::new((full, now))));
         let mut b = bucket.lock().unwrap_or_else(|p| p.into_inner());
-        let rate = full / 60.0;
-        b.0 = (b.0 + now.saturating_duration_since(b.1).as_secs_f64() * rate).min(full);
-        b.1 = now;
-        if b.0 < 1.0 {
+        let (tokens, at) = &mut *b;
+        if let Some(retry_after) = refill(tokens, at, now, full / 60.0, full) {
             return Err(Denied {
-                retry_after: Duration::from_secs_f64((1.0 - b.0) / rate),
+                retry_after,
                 reason: "too many unknown API keys from this address",
             });
         }
-        b.0 -= 1.0;
+        *tokens -= 1.0;
         Ok(())
     }
 
