@@ -628,16 +628,7 @@ async fn redis_keeps_deleted_mentions_out_and_marks_missed_deletions_later() {
             return;
         }
     };
-    let client = redis::Client::open(url.as_str()).expect("redis url");
-    let mut con = None;
-    for _ in 0..100 {
-        if let Ok(c) = client.get_multiplexed_async_connection().await {
-            con = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut con = con.expect("the second Redis answers");
+    let mut con = common::redis_answers(&url).await;
     let key = format!("bc:m:{id}");
     let () = con.set(&key, b"the post").await.expect("set");
     let got = late.get(&id).await.expect("get");

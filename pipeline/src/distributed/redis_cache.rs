@@ -82,6 +82,8 @@ struct Unmarked {
 struct Breaker {
     failures: u32,
     open_until: Option<Instant>,
+    /// When the breaker first opened in the current outage (logged once, and its end).
+    down_since: Option<Instant>,
 }
 
 /// The distributed cache.
@@ -184,15 +186,31 @@ impl RedisCache {
         }
     }
 
-    fn record(&self, ok: bool, op: &'static str) {
+    /// Counts a call's outcome. The first failure that opens the breaker in an outage is logged
+    /// with its cause, and the first success after it, so the log says when and why without a
+    /// line per failed call.
+    fn record(&self, op: &'static str, failure: Option<&Error>) {
         let mut b = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        if ok {
-            b.failures = 0;
-        } else {
-            telemetry::cache_error(op);
-            b.failures += 1;
-            if b.failures >= FAILURES_TO_OPEN {
-                b.open_until = Some(Instant::now() + OPEN_FOR);
+        match failure {
+            None => {
+                b.failures = 0;
+                if let Some(since) = b.down_since.take() {
+                    tracing::info!(after = ?since.elapsed(), "Redis cache answering again");
+                }
+            }
+            Some(e) => {
+                telemetry::cache_error(op);
+                b.failures += 1;
+                if b.failures >= FAILURES_TO_OPEN {
+                    b.open_until = Some(Instant::now() + OPEN_FOR);
+                    if b.down_since.is_none() {
+                        b.down_since = Some(Instant::now());
+                        tracing::warn!(
+                            error = %e,
+                            "Redis cache failing; skipping it for {OPEN_FOR:?} at a time until it answers"
+                        );
+                    }
+                }
             }
         }
         telemetry::cache_breaker(b.open_until.is_some());
@@ -224,15 +242,17 @@ impl RedisCache {
                             c
                         }
                         Ok(Err(e)) => {
-                            self.record(false, op);
-                            return Err(Error::cache("connect", e));
+                            let e = Error::cache("connect", e);
+                            self.record(op, Some(&e));
+                            return Err(e);
                         }
                         Err(_) => {
-                            self.record(false, op);
-                            return Err(Error::Cache {
+                            let e = Error::Cache {
                                 what: "connect: timed out".into(),
                                 source: None,
-                            });
+                            };
+                            self.record(op, Some(&e));
+                            return Err(e);
                         }
                     }
                 }
@@ -246,7 +266,7 @@ impl RedisCache {
                 source: None,
             }),
         };
-        self.record(result.is_ok(), op);
+        self.record(op, result.as_ref().err());
         result
     }
 }

@@ -92,6 +92,19 @@ pub fn spawn_redis(port: u16, dir: &std::path::Path) -> std::io::Result<std::pro
         .spawn()
 }
 
+/// Waits up to 5 s for the Redis at `url` to accept a connection (a spawned `redis-server` takes
+/// a moment to listen), and returns that connection.
+pub async fn redis_answers(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).expect("redis url");
+    for _ in 0..100 {
+        if let Ok(c) = client.get_multiplexed_async_connection().await {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no Redis answers at {url} after 5 s");
+}
+
 pub fn free_port() -> u16 {
     let [port] = free_ports();
     port

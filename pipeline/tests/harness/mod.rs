@@ -127,6 +127,14 @@ impl Env {
         v
     }
 
+    /// The last 4 KB of the log of the worker [`Env::spawn_worker`] started, for a failure message.
+    pub fn worker_log_tail(&self) -> String {
+        let path = std::env::temp_dir().join(format!("{}.worker.log", self.name));
+        let log = std::fs::read(&path).unwrap_or_default();
+        let from = log.len().saturating_sub(4096);
+        String::from_utf8_lossy(&log[from..]).into_owned()
+    }
+
     /// Starts `backchannel worker` as a child process, killed when the guard drops (so a failed
     /// test leaves no worker behind).
     pub fn spawn_worker(&self) -> Guard {
