@@ -34,6 +34,7 @@ mod config;
 mod dashboard;
 mod limits;
 mod openapi;
+mod proxies;
 mod routes;
 mod stream;
 
@@ -50,6 +51,7 @@ use axum::routing::{get, post};
 pub use backend::{Backend, StoreBackend};
 pub use config::{ApiConfig, ApiSettings};
 pub use limits::{Denied, Limiter};
+pub use proxies::TrustedProxies;
 
 use crate::error::{Error, ErrorClass, Result};
 

@@ -650,6 +650,16 @@ mod tests {
         assert_eq!(c.pipeline.mode, Mode::Distributed);
         assert_eq!(c.kafka.group_id, "123");
         assert_eq!(c.scylla.nodes, vec!["a:9042", "b:9042"]);
+        let proxies = |v: &str| {
+            let c = Config::load(None, env(&[("BACKCHANNEL__API__TRUSTED_PROXIES", v)]))
+                .expect("valid");
+            c.api.settings().expect("settings").trusted_proxies
+        };
+        assert_eq!(
+            proxies("10.0.0.0/8, ::1"),
+            crate::api::TrustedProxies::parse(&["10.0.0.0/8".into(), "::1".into()]).expect("parse")
+        );
+        assert_eq!(proxies(""), crate::api::TrustedProxies::default());
     }
 
     #[test]
@@ -671,6 +681,8 @@ mod tests {
         assert!(err(&[("BACKCHANNEL__METRICS__LISTEN", "everywhere")]).contains("metrics.listen"));
         assert!(err(&[("BACKCHANNEL__API__LISTEN", "everywhere")]).contains("api.listen"));
         assert!(err(&[("BACKCHANNEL__API__BURST", "0")]).contains("api.burst"));
+        let proxy = err(&[("BACKCHANNEL__API__TRUSTED_PROXIES", "10.0.0.1, lb.internal")]);
+        assert!(proxy.contains("api.trusted_proxies"), "{proxy}");
         for bad in ["0", "lots"] {
             let e = err(&[("BACKCHANNEL__API__STREAM_BUFFER_BYTES", bad)]);
             assert!(e.contains("api.stream_buffer_bytes"), "{e}");

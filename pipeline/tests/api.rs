@@ -627,20 +627,30 @@ async fn unknown_keys<S: Store + SignalStore + TenantStore + AlertStore>(store: 
         &store,
         ApiSettings {
             unknown_keys_per_minute: 3,
+            trusted_proxies: pipeline::api::TrustedProxies::parse(&["127.0.0.3".to_owned()])
+                .expect("proxies"),
             ..settings()
         },
     )
     .await;
     let invented = |i: usize| format!("bc_{i:016x}_{}", "1".repeat(64));
-    // The whole of 127/8 is loopback on Linux: a second client address without a network.
-    let from = |ip: &str| Client {
-        http: reqwest::Client::builder()
-            .local_address(ip.parse::<std::net::IpAddr>().ok())
-            .build()
-            .expect("client"),
-        base: format!("http://{addr}"),
-        key: None,
+    // The whole of 127/8 is loopback on Linux: more client addresses without a network.
+    let via = |ip: &str, forwarded: Option<&str>| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(f) = forwarded {
+            headers.insert("x-forwarded-for", f.parse().expect("header"));
+        }
+        Client {
+            http: reqwest::Client::builder()
+                .local_address(ip.parse::<std::net::IpAddr>().ok())
+                .default_headers(headers)
+                .build()
+                .expect("client"),
+            base: format!("http://{addr}"),
+            key: None,
+        }
     };
+    let from = |ip: &str| via(ip, None);
     let (one, two) = (from("127.0.0.1"), from("127.0.0.2"));
     assert_eq!(
         one.with_key(&key).status("GET", "/v1/signals").await,
@@ -679,6 +689,39 @@ async fn unknown_keys<S: Store + SignalStore + TenantStore + AlertStore>(store: 
             .status("GET", "/v1/signals")
             .await,
         StatusCode::UNAUTHORIZED
+    );
+
+    // Behind the trusted proxy (127.0.0.3), each client its X-Forwarded-For names has a budget
+    // of its own; what the client itself wrote left of that is not believed.
+    let unknown = |c: Client, i: usize| async move {
+        c.with_key(&invented(i)).status("GET", "/v1/signals").await
+    };
+    for i in 10..13 {
+        let c = via("127.0.0.3", Some(&format!("198.51.100.{i}, 203.0.113.7")));
+        assert_eq!(unknown(c, i).await, StatusCode::UNAUTHORIZED, "{i}");
+    }
+    let c = via("127.0.0.3", Some("198.51.100.99, 203.0.113.7"));
+    assert_eq!(
+        unknown(c, 13).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "one client through the proxy, whatever it prepends"
+    );
+    let c = via("127.0.0.3", Some("203.0.113.8"));
+    assert_eq!(
+        unknown(c, 14).await,
+        StatusCode::UNAUTHORIZED,
+        "another client"
+    );
+    // A peer that is not a listed proxy is its own address, whatever the header says.
+    for i in 20..23 {
+        let c = via("127.0.0.4", Some(&format!("203.0.113.{i}")));
+        assert_eq!(unknown(c, i).await, StatusCode::UNAUTHORIZED, "{i}");
+    }
+    let c = via("127.0.0.4", Some("203.0.113.99"));
+    assert_eq!(
+        unknown(c, 23).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "X-Forwarded-For from an untrusted peer is ignored"
     );
 }
 

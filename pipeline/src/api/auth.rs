@@ -8,7 +8,9 @@
 //! are cached too (as absent), so a client retrying a wrong key does not reach the store each
 //! time. Invented ids are new every time, so each client address (an IPv6 /64) may make the
 //! store look up only `api.unknown_keys_per_minute` (60) ids it does not hold; past that it gets
-//! 429 without a store read until its budget refills ([`super::limits::Strangers`]).
+//! 429 without a store read until its budget refills ([`super::limits::Strangers`]). Behind
+//! proxies listed in `api.trusted_proxies`, the address is the client's, from `X-Forwarded-For`
+//! ([`super::proxies`]).
 //!
 //! A stream (`/v1/stream`, `/v1/ws`) outlives the request that opened it, so it checks its key
 //! again at every heartbeat ([`still_valid`]) and ends with a `closed` event once the key is
@@ -160,7 +162,7 @@ pub(super) async fn authenticate(
     let peer = req
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| s.settings.trusted_proxies.client(c.0.ip(), req.headers()));
     let record = match lookup_as(&s, peer, key_id).await {
         Ok(r) => r,
         Err(refused) => return refused,

@@ -51,6 +51,9 @@ pub struct ApiConfig {
     /// minute, per process; past it that address gets 429 until its budget refills.
     #[serde(default = "default_unknown_keys_per_minute")]
     pub unknown_keys_per_minute: u32,
+    /// Reverse proxies (addresses or blocks) whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 fn default_unknown_keys_per_minute() -> u32 {
@@ -75,6 +78,8 @@ pub struct ApiSettings {
     pub max_signals: u32,
     pub key_cache_ttl: Duration,
     pub unknown_keys_per_minute: u32,
+    /// Whose `X-Forwarded-For` is believed for the client's address.
+    pub trusted_proxies: super::proxies::TrustedProxies,
     pub max_streams: u32,
     pub heartbeat: Duration,
     pub push: crate::push::HubSettings,
@@ -91,6 +96,7 @@ impl Default for ApiSettings {
             max_signals: 100,
             key_cache_ttl: Duration::from_secs(5),
             unknown_keys_per_minute: 60,
+            trusted_proxies: super::proxies::TrustedProxies::default(),
             max_streams: 16,
             heartbeat: Duration::from_secs(15),
             push: crate::push::HubSettings::default(),
@@ -131,6 +137,7 @@ impl ApiConfig {
             max_signals: self.max_signals,
             key_cache_ttl: crate::config::duration("api.key_cache_ttl", &self.key_cache_ttl)?,
             unknown_keys_per_minute: self.unknown_keys_per_minute,
+            trusted_proxies: super::proxies::TrustedProxies::parse(&self.trusted_proxies)?,
             max_streams: self.max_streams,
             heartbeat: crate::config::duration("api.heartbeat", &self.heartbeat)?,
             push: crate::push::HubSettings {
