@@ -71,6 +71,28 @@ struct ApiState {
     previews: Arc<tokio::sync::Semaphore>,
 }
 
+impl ApiState {
+    fn new(
+        settings: ApiSettings,
+        operator_key: Option<String>,
+        backend: Arc<dyn Backend>,
+        hub: Option<Arc<crate::push::Hub>>,
+    ) -> ApiState {
+        ApiState {
+            backend,
+            hub,
+            keys: Arc::new(auth::Keys::new(settings.key_cache_ttl)),
+            limiter: Arc::new(Limiter::new(&settings)),
+            strangers: Arc::new(limits::Strangers::new(settings.unknown_keys_per_minute)),
+            settings: Arc::new(settings),
+            operator_key: operator_key.map(Arc::from),
+            previews: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )),
+        }
+    }
+}
+
 /// The router of the client API over `backend`, with the stream endpoints fed by `hub`.
 pub fn router(
     settings: ApiSettings,
@@ -78,18 +100,7 @@ pub fn router(
     backend: Arc<dyn Backend>,
     hub: Option<Arc<crate::push::Hub>>,
 ) -> Router {
-    let state = ApiState {
-        backend,
-        hub,
-        keys: Arc::new(auth::Keys::new(settings.key_cache_ttl)),
-        limiter: Arc::new(Limiter::new(&settings)),
-        strangers: Arc::new(limits::Strangers::new(settings.unknown_keys_per_minute)),
-        settings: Arc::new(settings),
-        operator_key: operator_key.map(Arc::from),
-        previews: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(1, usize::from),
-        )),
-    };
+    let state = ApiState::new(settings, operator_key, backend, hub);
     let v1 = Router::new()
         .route("/v1/signals", get(routes::list_signals))
         .route(

@@ -186,3 +186,133 @@ pub(super) async fn authenticate(
     req.extensions_mut().insert(key_id);
     next.run(req).await.into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::api::{ApiSettings, Backend};
+    use crate::error::{Error, Result};
+
+    /// A backend whose key lookups fail while `down` is set and find nothing otherwise; the API
+    /// needs nothing else of it here.
+    #[derive(Default)]
+    struct KeyStore {
+        down: AtomicBool,
+    }
+
+    impl Backend for KeyStore {
+        fn key(&self, _: String) -> BoxFuture<'_, Result<Option<KeyRecord>>> {
+            let down = self.down.load(Ordering::SeqCst);
+            Box::pin(async move {
+                if down {
+                    Err(Error::store("key lookup", "connection refused"))
+                } else {
+                    Ok(None)
+                }
+            })
+        }
+        fn mention(&self, _: String) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+            unreachable!()
+        }
+        fn recent(
+            &self,
+            _: String,
+            _: usize,
+            _: Option<crate::traits::Before>,
+        ) -> BoxFuture<'_, Result<Vec<Vec<u8>>>> {
+            unreachable!()
+        }
+        fn series(
+            &self,
+            _: String,
+            _: chrono::DateTime<chrono::Utc>,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> BoxFuture<'_, Result<crate::aggregate::Series>> {
+            unreachable!()
+        }
+        fn latest(&self, _: usize) -> BoxFuture<'_, Result<Vec<Vec<u8>>>> {
+            unreachable!()
+        }
+        fn signals(&self, _: String) -> BoxFuture<'_, Result<Vec<transforms::signals::Signal>>> {
+            unreachable!()
+        }
+        fn put_signal(
+            &self,
+            _: String,
+            _: String,
+            _: String,
+            _: transforms::signals::SignalOptions,
+        ) -> BoxFuture<'_, Result<u64>> {
+            unreachable!()
+        }
+        fn delete_signal(&self, _: String, _: String) -> BoxFuture<'_, Result<bool>> {
+            unreachable!()
+        }
+        fn admin(&self, _: crate::admin::Action) -> BoxFuture<'_, Result<crate::admin::Reply>> {
+            unreachable!()
+        }
+        fn alerts(
+            &self,
+            _: String,
+            _: String,
+            _: usize,
+        ) -> BoxFuture<'_, Result<Vec<crate::alerts::Alert>>> {
+            unreachable!()
+        }
+        fn webhook(
+            &self,
+            _: String,
+        ) -> BoxFuture<'_, Result<Option<crate::alerts::webhook::Webhook>>> {
+            unreachable!()
+        }
+        fn alert_settings(
+            &self,
+            _: String,
+            _: String,
+        ) -> BoxFuture<'_, Result<Option<crate::alerts::SignalAlertSettings>>> {
+            unreachable!()
+        }
+        fn put_alert_settings(
+            &self,
+            _: String,
+            _: String,
+            _: crate::alerts::SignalAlertSettings,
+        ) -> BoxFuture<'_, Result<()>> {
+            unreachable!()
+        }
+    }
+
+    /// A store outage answers 503 and costs no client its budget of unknown ids: once the store
+    /// answers again, the address still has all of it.
+    #[tokio::test]
+    async fn a_store_outage_costs_no_unknown_key_budget() {
+        let store = Arc::new(KeyStore::default());
+        let settings = ApiSettings {
+            unknown_keys_per_minute: 2,
+            ..ApiSettings::default()
+        };
+        let s = super::super::ApiState::new(settings, None, store.clone(), None);
+        let peer = Some("203.0.113.7".parse().expect("ip"));
+        let id = |i: usize| format!("{i:016x}");
+        store.down.store(true, Ordering::SeqCst);
+        for i in 0..5 {
+            let refused = lookup_as(&s, peer, &id(i)).await.expect_err("store down");
+            assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE, "{i}");
+        }
+        store.down.store(false, Ordering::SeqCst);
+        for i in 5..7 {
+            assert!(
+                lookup_as(&s, peer, &id(i))
+                    .await
+                    .expect("answered")
+                    .is_none()
+            );
+        }
+        let refused = lookup_as(&s, peer, &id(7)).await.expect_err("budget spent");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}
