@@ -49,7 +49,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use backend::{Backend, StoreBackend};
-pub use config::{ApiConfig, ApiSettings};
+pub use config::{ApiConfig, ApiSettings, Cors};
 pub use limits::{Denied, Limiter};
 pub use proxies::TrustedProxies;
 
@@ -91,6 +91,30 @@ impl ApiState {
             )),
         }
     }
+}
+
+/// The CORS headers `cors` allows, if any: the methods and headers the routes use, and the
+/// response headers a page needs (`Link` to page on, `Retry-After` to back off).
+fn cors_layer(cors: &config::Cors) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origin = match cors {
+        config::Cors::None => return None,
+        config::Cors::Any => AllowOrigin::any(),
+        config::Cors::Origins(list) => AllowOrigin::list(list.iter().cloned()),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::PUT, Method::DELETE, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([header::LINK, header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The router of the client API over `backend`, with the stream endpoints fed by `hub`.
@@ -139,6 +163,11 @@ pub fn router(
         ));
     // The document is public: a client reads it before it has a key.
     let mut app = v1.route("/v1/openapi.json", get(openapi));
+    // Browsers' cross-origin calls, for `/v1` only (added after this, `/admin` has none). The
+    // layer answers a preflight itself, before the key check: a preflight carries no key.
+    if let Some(cors) = cors_layer(&state.settings.cors) {
+        app = app.layer(cors);
+    }
     if state.operator_key.is_some() {
         app = app.route(
             "/admin/v1/manage",

@@ -660,6 +660,21 @@ mod tests {
             crate::api::TrustedProxies::parse(&["10.0.0.0/8".into(), "::1".into()]).expect("parse")
         );
         assert_eq!(proxies(""), crate::api::TrustedProxies::default());
+        let cors = |v: &str| {
+            let c =
+                Config::load(None, env(&[("BACKCHANNEL__API__CORS_ORIGINS", v)])).expect("valid");
+            c.api.settings().expect("settings").cors
+        };
+        use crate::api::Cors;
+        assert_eq!(cors(""), Cors::None);
+        assert_eq!(cors("*"), Cors::Any);
+        assert_eq!(
+            cors("https://App.example, http://localhost:3000"),
+            Cors::Origins(vec![
+                axum::http::HeaderValue::from_static("https://app.example"),
+                axum::http::HeaderValue::from_static("http://localhost:3000"),
+            ])
+        );
     }
 
     #[test]
@@ -683,6 +698,16 @@ mod tests {
         assert!(err(&[("BACKCHANNEL__API__BURST", "0")]).contains("api.burst"));
         let proxy = err(&[("BACKCHANNEL__API__TRUSTED_PROXIES", "10.0.0.1, lb.internal")]);
         assert!(proxy.contains("api.trusted_proxies"), "{proxy}");
+        for bad in [
+            "https://app.example/",
+            "https://app.example/path",
+            "app.example",
+            "ftp://app.example",
+            "*, https://app.example",
+        ] {
+            let e = err(&[("BACKCHANNEL__API__CORS_ORIGINS", bad)]);
+            assert!(e.contains("api.cors_origins"), "{bad}: {e}");
+        }
         for bad in ["0", "lots"] {
             let e = err(&[("BACKCHANNEL__API__STREAM_BUFFER_BYTES", bad)]);
             assert!(e.contains("api.stream_buffer_bytes"), "{e}");

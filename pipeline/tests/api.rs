@@ -725,6 +725,121 @@ async fn unknown_keys<S: Store + SignalStore + TenantStore + AlertStore>(store: 
     );
 }
 
+/// A page on a listed origin may call `/v1` from a browser: the preflight is answered without a
+/// key, and the answers carry the origin and expose `Link`. Other origins, `/admin`, and an API
+/// with no origins listed get no CORS headers, so browsers refuse those calls.
+async fn cross_origin_calls<S: Store + SignalStore + TenantStore + AlertStore>(store: Arc<S>) {
+    let tenant = unique("browser");
+    let key = tenants::create(&*store, &tenant).await.expect("create");
+    let cache = Arc::new(MemoryCache::new(1 << 20, Duration::from_secs(60)));
+    let backend = Arc::new(StoreBackend::new(store.clone(), cache));
+    let with_cors = ApiSettings {
+        cors: pipeline::api::Cors::parse(&["https://App.example:8443".to_owned()])
+            .expect("origins"),
+        ..settings()
+    };
+    let operator = "o".repeat(40);
+    let addr = pipeline::api::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        with_cors,
+        Some(operator.clone()),
+        backend,
+        None,
+    )
+    .await
+    .expect("serve");
+    let plain = serve(&store, settings()).await;
+    let http = reqwest::Client::new();
+    let allowed = "https://app.example:8443";
+    let allow_origin = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().expect("ascii").to_owned())
+    };
+    let preflight = |at: SocketAddr, path: &str, origin: &str| {
+        http.request(reqwest::Method::OPTIONS, format!("http://{at}{path}"))
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+
+    let r = preflight(addr, "/v1/signals/brand", allowed)
+        .await
+        .expect("preflight");
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(allow_origin(&r).as_deref(), Some(allowed));
+    let methods = r.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        methods.contains("PUT") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    let headers = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
+
+    let r = http
+        .get(format!("http://{addr}/v1/signals"))
+        .bearer_auth(&key)
+        .header("origin", allowed)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(allow_origin(&r).as_deref(), Some(allowed));
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("link") && exposed.contains("retry-after"),
+        "{exposed}"
+    );
+    // A refusal carries the header too, so the page can read why.
+    let r = http
+        .get(format!("http://{addr}/v1/signals"))
+        .header("origin", allowed)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(allow_origin(&r).as_deref(), Some(allowed));
+
+    // Not for another origin, the operator's route, or an API without origins.
+    let r = preflight(addr, "/v1/signals/brand", "https://evil.example")
+        .await
+        .expect("preflight");
+    assert_eq!(allow_origin(&r), None);
+    let r = http
+        .get(format!("http://{addr}/v1/signals"))
+        .bearer_auth(&key)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK, "the call itself is the key's");
+    assert_eq!(allow_origin(&r), None);
+    let r = preflight(addr, "/admin/v1/manage", allowed)
+        .await
+        .expect("preflight");
+    assert_eq!(allow_origin(&r), None, "no browser calls to /admin");
+    let r = preflight(plain, "/v1/signals/brand", allowed)
+        .await
+        .expect("preflight");
+    assert_eq!(allow_origin(&r), None, "none by default");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -738,6 +853,7 @@ async fn embedded_two_tenants_never_cross_and_bad_keys_are_refused() {
     trying_a_query(store.clone()).await;
     unknown_keys(store.clone()).await;
     an_edit_leaves_a_signal(store.clone()).await;
+    cross_origin_calls(store.clone()).await;
     limits(store).await;
 }
 

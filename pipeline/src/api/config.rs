@@ -54,6 +54,10 @@ pub struct ApiConfig {
     /// Reverse proxies (addresses or blocks) whose `X-Forwarded-For` names the client.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Web origins (`https://app.example.com`) whose pages may call the API from a browser;
+    /// `*` for any. Empty: none (browsers refuse cross-origin calls).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 fn default_unknown_keys_per_minute() -> u32 {
@@ -80,11 +84,70 @@ pub struct ApiSettings {
     pub unknown_keys_per_minute: u32,
     /// Whose `X-Forwarded-For` is believed for the client's address.
     pub trusted_proxies: super::proxies::TrustedProxies,
+    /// Which web origins may call the API from a browser.
+    pub cors: Cors,
     pub max_streams: u32,
     pub heartbeat: Duration,
     pub push: crate::push::HubSettings,
     /// Connections and request heads, for every client.
     pub serve: collectors::common::serve::ServeLimits,
+}
+
+/// The web origins whose pages may call the API from a browser (`api.cors_origins`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// None: no CORS headers, so browsers refuse cross-origin calls.
+    None,
+    /// Any origin (`*`). The API's keys are bearer tokens a page must hold anyway, never cookies,
+    /// so this lets no site act with a visitor's rights.
+    Any,
+    /// These origins, exactly as a browser sends them (`https://app.example.com`).
+    Origins(Vec<axum::http::HeaderValue>),
+}
+
+impl Cors {
+    /// Parses `api.cors_origins`: `*`, or origins of the form `scheme://host[:port]`. Empty
+    /// entries are skipped (an empty environment variable means none).
+    pub fn parse(entries: &[String]) -> Result<Cors> {
+        let entries: Vec<&str> = entries
+            .iter()
+            .map(|e| e.trim())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
+            return Ok(Cors::None);
+        }
+        if entries.contains(&"*") {
+            return if entries.len() == 1 {
+                Ok(Cors::Any)
+            } else {
+                Err(Error::Config(
+                    "api.cors_origins: \"*\" allows every origin; list it alone".into(),
+                ))
+            };
+        }
+        let mut origins = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let bad = || {
+                Error::Config(format!(
+                    "api.cors_origins: expected an origin like \"https://app.example.com\" \
+                     (scheme, host and port; no path), or \"*\"; got {entry:?}"
+                ))
+            };
+            let (scheme, rest) = entry.split_once("://").ok_or_else(bad)?;
+            let host_ok = !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+            if !matches!(scheme, "http" | "https") || !host_ok {
+                return Err(bad());
+            }
+            // Browsers send the origin's scheme and host in lower case.
+            let origin = entry.to_ascii_lowercase();
+            origins.push(axum::http::HeaderValue::from_str(&origin).map_err(|_| bad())?);
+        }
+        Ok(Cors::Origins(origins))
+    }
 }
 
 impl Default for ApiSettings {
@@ -97,6 +160,7 @@ impl Default for ApiSettings {
             key_cache_ttl: Duration::from_secs(5),
             unknown_keys_per_minute: 60,
             trusted_proxies: super::proxies::TrustedProxies::default(),
+            cors: Cors::None,
             max_streams: 16,
             heartbeat: Duration::from_secs(15),
             push: crate::push::HubSettings::default(),
@@ -138,6 +202,7 @@ impl ApiConfig {
             key_cache_ttl: crate::config::duration("api.key_cache_ttl", &self.key_cache_ttl)?,
             unknown_keys_per_minute: self.unknown_keys_per_minute,
             trusted_proxies: super::proxies::TrustedProxies::parse(&self.trusted_proxies)?,
+            cors: Cors::parse(&self.cors_origins)?,
             max_streams: self.max_streams,
             heartbeat: crate::config::duration("api.heartbeat", &self.heartbeat)?,
             push: crate::push::HubSettings {
