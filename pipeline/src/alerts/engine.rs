@@ -1239,10 +1239,13 @@ mod tests {
             let save = |query: &'static str| {
                 crate::signals::put(&*store, "acme", "brand", query, Default::default())
             };
-            // Saved again as it was: a new version, the same query.
+            // Saved again as it was: a new version, the same query. Each pass is a whole
+            // minute after the one before, so each has a newly settled minute to bring the
+            // signal up to (with 61 s here, when `now` less the 20 s settle fell in a minute's
+            // last second, `later` settled no new minute and that pass had nothing to do).
             assert_eq!(save("acme").await.expect("save"), 2);
             let same = engine
-                .pass(now + chrono::Duration::seconds(61))
+                .pass(now + chrono::Duration::minutes(1))
                 .await
                 .expect("pass");
             assert!(
