@@ -576,9 +576,12 @@ fn set_path(
             // Keep strings strings: "0" for a string key stays "0".
             *slot = match (&*slot, value) {
                 (toml::Value::String(_), v) => toml::Value::String(scalar_text(v)),
+                // A comma-separated list; an empty variable is an empty list.
                 (toml::Value::Array(_), toml::Value::String(s)) => toml::Value::Array(
                     s.split(',')
-                        .map(|x| toml::Value::String(x.trim().to_owned()))
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(|x| toml::Value::String(x.to_owned()))
                         .collect(),
                 ),
                 (_, v) => v,

@@ -106,14 +106,9 @@ pub enum Cors {
 }
 
 impl Cors {
-    /// Parses `api.cors_origins`: `*`, or origins of the form `scheme://host[:port]`. Empty
-    /// entries are skipped (an empty environment variable means none).
+    /// Parses `api.cors_origins`: `*`, or origins of the form `scheme://host[:port]`.
     pub fn parse(entries: &[String]) -> Result<Cors> {
-        let entries: Vec<&str> = entries
-            .iter()
-            .map(|e| e.trim())
-            .filter(|e| !e.is_empty())
-            .collect();
+        let entries: Vec<&str> = entries.iter().map(|e| e.trim()).collect();
         if entries.is_empty() {
             return Ok(Cors::None);
         }

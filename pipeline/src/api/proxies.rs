@@ -20,10 +20,9 @@ pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Parses `api.trusted_proxies`: addresses (`10.0.0.7`, `::1`) or blocks (`10.0.0.0/8`).
-    /// Empty entries are skipped (an empty environment variable means none).
     pub fn parse(entries: &[String]) -> Result<TrustedProxies> {
         let mut nets = Vec::new();
-        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        for entry in entries.iter().map(|e| e.trim()) {
             let net = match entry.parse::<IpNet>() {
                 Ok(net) => net.trunc(),
                 Err(_) => match entry.parse::<IpAddr>() {
@@ -163,7 +162,11 @@ mod tests {
 
     #[test]
     fn entries_are_checked() {
-        assert_eq!(trusted(&["", " "]), TrustedProxies::default());
+        assert_eq!(trusted(&[]), TrustedProxies::default());
+        assert!(
+            TrustedProxies::parse(&[String::new()]).is_err(),
+            "an empty entry"
+        );
         assert_eq!(trusted(&["10.1.2.3/8"]), trusted(&["10.0.0.0/8"]));
         let bad = TrustedProxies::parse(&["10.0.0.0/33".to_owned()]).expect_err("refused");
         assert!(bad.to_string().contains("api.trusted_proxies"), "{bad}");
