@@ -27,6 +27,29 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
+/// The ports the tests' own servers get come from below the kernel's ephemeral range, where no
+/// outgoing connection can take one between its choosing and the server's bind, and a process
+/// never gets one twice (two tests' servers could otherwise be given the same port).
+#[test]
+fn test_ports_lie_below_the_ephemeral_range_and_never_repeat() {
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..300 {
+        let [a, b, c] = common::free_ports();
+        for port in [a, b, c, free_port()] {
+            assert!(port < ephemeral_low, "{port} is in the ephemeral range");
+            assert!(seen.insert(port), "{port} handed out twice");
+            assert!(
+                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+                "{port} is free"
+            );
+        }
+    }
+}
+
 /// The defaults, pointed at the test's own names.
 fn config(vars: &[(&str, &str)]) -> Config {
     let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));

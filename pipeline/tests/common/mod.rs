@@ -105,18 +105,56 @@ pub async fn redis_answers(url: &str) -> redis::aio::MultiplexedConnection {
     panic!("no Redis answers at {url} after 5 s");
 }
 
+/// A port nothing listens on now, for a server the test starts itself (see [`free_ports`]), or
+/// for a service that must be found absent.
 pub fn free_port() -> u16 {
     let [port] = free_ports();
     port
 }
 
-/// `N` distinct free ports. Each listener stays open until all are chosen: taken one at a time,
-/// the OS may hand out the port it just got back (CI once gave Kafka's controller and client
-/// listeners the same one).
+/// `N` distinct free ports for servers a test starts itself (Redis, Kafka, a worker's API).
+///
+/// A port is chosen here and bound by the server a moment later, so it must not be handed to
+/// anyone else in between. Ports the kernel gives out (`bind` to port 0, and every outgoing
+/// connection's local port) come from its ephemeral range, so one taken from there could become
+/// a client connection's port before the server binds it. These are taken from the 12,000 ports
+/// just below that range instead, in turn from an offset set by the process id, so one test
+/// process never hands out a port twice and two processes start far apart. Each port is checked
+/// free (on every address) and held until all `N` are chosen.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let held: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
-        .collect();
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static RANGE: OnceLock<(u32, u32)> = OnceLock::new();
+    let &(start, span) = RANGE.get_or_init(|| {
+        let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(32768);
+        let start = ephemeral_low.saturating_sub(12_000).max(1024);
+        let span = ephemeral_low.saturating_sub(start).max(1);
+        NEXT.store(
+            std::process::id().wrapping_mul(7919) % span,
+            Ordering::Relaxed,
+        );
+        (start, span)
+    });
+    let mut held = Vec::with_capacity(N);
+    for _ in 0..span {
+        if held.len() == N {
+            break;
+        }
+        let port = (start + NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("0.0.0.0", port)) {
+            held.push(l);
+        }
+    }
+    assert_eq!(
+        held.len(),
+        N,
+        "no {N} free ports in {start}..{}",
+        start + span
+    );
     std::array::from_fn(|i| held[i].local_addr().expect("free port").port())
 }
 
