@@ -52,7 +52,7 @@ pub enum FileFormat {
     /// Comma-separated with a header row. Required columns: `id`, `created_at` (RFC 3339),
     /// `text`, `author_id`. Optional: `source` (default `file`), `kind` (default `post`), `url`,
     /// `lang`, `author_handle`, `author_name`, `followers`, `likes`, `reposts`, `replies`,
-    /// `collected_at`. Other columns are kept in `extra`. An `id` without a `source:` prefix gets
+    /// `collected_at`, `edited_at` (RFC 3339). Other columns are kept in `extra`. An `id` without a `source:` prefix gets
     /// one.
     Csv,
 }
@@ -384,6 +384,7 @@ fn csv_mention(headers: &[String], rec: &[&str]) -> Result<Mention, &'static str
         "url",
         "created_at",
         "collected_at",
+        "edited_at",
         "text",
         "lang",
         "author_id",
@@ -406,6 +407,7 @@ fn csv_mention(headers: &[String], rec: &[&str]) -> Result<Mention, &'static str
         url: get("url").map(str::to_owned),
         created_at: time("created_at")?.ok_or("missing_created_at")?,
         collected_at: time("collected_at")?.unwrap_or_else(Utc::now),
+        edited_at: time("edited_at")?,
         text: row.get("text").copied().unwrap_or("").to_owned(),
         lang_hint: get("lang").map(str::to_owned),
         author: Author {

@@ -283,6 +283,7 @@ fn to_mention(
         url: Some(format!("https://news.ycombinator.com/item?id={}", item.id)),
         created_at: DateTime::from_timestamp(item.time?, 0)?,
         collected_at,
+        edited_at: None,
         text,
         lang_hint: None,
         author: Author {

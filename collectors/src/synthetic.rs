@@ -164,6 +164,7 @@ impl Synthetic {
             kind,
             created_at,
             collected_at,
+            edited_at: None,
             text,
             lang_hint: if r.below(100) < 30 {
                 Some(lang.code.to_owned())

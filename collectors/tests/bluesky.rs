@@ -72,9 +72,15 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
     part_a.push("{not json".into());
     part_a.push(r#"{"did":"did:plc:x","time_us":"soon"}"#.into());
     part_a.push(multibyte_post(1_779_719_010_000_000));
+    // The same post edited: an update of the record.
+    let edit = multibyte_post(1_779_719_020_000_000)
+        .replace(r#""operation":"create""#, r#""operation":"update""#);
+    assert!(edit.contains("update"));
+    part_a.push(edit);
     let part_b = b.to_vec();
-    // The posts, the multibyte one, and the two bad frames handed on to be dead-lettered.
-    let expected = post_events(a) + 1 + post_events(b) + 2;
+    // The posts, the multibyte one and its edit, and the two bad frames handed on to be
+    // dead-lettered.
+    let expected = post_events(a) + 2 + post_events(b) + 2;
     let server = WsServer::start(move |n, _| match n {
         0 => WsReply::SendThenDrop(part_a.clone()),
         1 => WsReply::Reject(429, vec![("retry-after", "1")]),
@@ -143,6 +149,15 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
         .find(|m| m.text.starts_with("Grüße"))
         .expect("multibyte post");
     assert_eq!(mb.extra["facets"][0]["start"], 12); // byte 17
+    // The update is the same mention, marked as an edit when the relay saw it; no post of the
+    // fixture was edited.
+    let versions: Vec<_> = got.iter().filter(|m| m.id == mb.id).collect();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(
+        versions[1].edited_at.map(|t| t.timestamp_micros()),
+        Some(1_779_719_020_000_000)
+    );
+    assert_eq!(got.iter().filter(|m| m.edited_at.is_some()).count(), 1);
     let chars: Vec<char> = mb.text.chars().collect();
     assert_eq!(chars[12..21].iter().collect::<String>(), "#RustConf");
 
@@ -151,7 +166,7 @@ async fn streams_posts_survives_drop_malformed_and_429_then_resumes_at_the_curso
     assert!(targets[0].contains("wantedCollections=app.bsky.feed.post"));
     assert!(!targets[0].contains("cursor="));
     assert!(
-        targets[2].contains("cursor=1779719010000000"),
+        targets[2].contains("cursor=1779719020000000"),
         "{}",
         targets[2]
     );

@@ -124,6 +124,22 @@ async fn streams_reconnects_after_cut_and_429_and_backfills_from_the_cursor() {
     );
     // The backfilled status comes between the two streams.
     assert_eq!(got[5].id, format!("mastodon:{host}/109348699525106378"));
+    // An edited status says when it was edited, on the stream and from the backfill alike; a
+    // status never edited says nothing.
+    let edited = |m: &model::Mention| {
+        m.edited_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    assert_eq!(edited(first), None);
+    assert_eq!(edited(&got[5]).as_deref(), Some("2022-11-15T16:12:41.694Z"));
+    let streamed = got
+        .iter()
+        .find(|m| m.id.ends_with("/109348677773283527"))
+        .expect("a streamed edit");
+    assert_eq!(
+        edited(streamed).as_deref(),
+        Some("2022-11-15T16:07:29.023Z")
+    );
 
     let deletes: Vec<String> = items
         .iter()

@@ -291,6 +291,23 @@ async fn a_first_poll_backfills_the_newest_and_maps_the_recorded_page() {
         Some(json!("t3"))
     );
     assert!(ms.iter().all(|m| m.media.is_empty()), "self posts only");
+    // Reddit's `edited` (false, or when in epoch seconds) is the edit mark.
+    let mut marks: Vec<(String, Option<i64>)> = ms
+        .iter()
+        .map(|m| (m.id.clone(), m.edited_at.map(|t| t.timestamp())))
+        .collect();
+    let mut edited: Vec<(String, Option<i64>)> = posts[..100]
+        .iter()
+        .map(|p| {
+            let id = format!("reddit:{}", name(p));
+            (id, p["data"]["edited"].as_f64().map(|s| s as i64))
+        })
+        .collect();
+    marks.sort();
+    edited.sort();
+    assert_eq!(marks, edited);
+    let marks: Vec<Option<i64>> = marks.into_iter().map(|m| m.1).collect();
+    assert_eq!(marks.iter().flatten().count(), 3, "the page's edited posts");
 }
 
 #[tokio::test]

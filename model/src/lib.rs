@@ -40,6 +40,11 @@ pub struct Mention {
     pub created_at: Timestamp,
     /// When our collector received it (RFC 3339, UTC).
     pub collected_at: Timestamp,
+    /// When the author last edited it (RFC 3339, UTC), on a version the source marks as an edit
+    /// (a Mastodon status's `edited_at`, a Bluesky record update, Reddit's `edited`); absent on
+    /// a first version and where the source does not say. An edit keeps the mention's `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Timestamp>,
     /// The text as the author wrote it (title and body joined by a blank line where a source has both).
     #[serde(default)]
     pub text: String,

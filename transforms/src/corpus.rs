@@ -58,6 +58,7 @@ fn row_to_mention(i: usize, line: &str) -> Mention {
             .then(|| format!("https://example.com/p/{i}")),
         created_at,
         collected_at: created_at + chrono::Duration::milliseconds(250 + (i as i64 % 5_000)),
+        edited_at: None,
         text: row["text"].as_str().unwrap_or_default().to_owned(),
         lang_hint: (source == Source::X && i.is_multiple_of(4))
             .then(|| ["en", "en-US", "es", "und"][i / 4 % 4].to_owned()),

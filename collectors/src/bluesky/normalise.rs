@@ -73,11 +73,13 @@ pub(crate) fn normalise(
         return Outcome::Skip;
     }
     let uri = at_uri(&ev.did, &commit.collection, &commit.rkey);
-    match commit.operation.as_str() {
+    // An update is an edit: marked with when the relay saw it, as records carry no edit time.
+    let edited_at = match commit.operation.as_str() {
         "delete" => return Outcome::Delete(format!("bluesky:{uri}")),
-        "create" | "update" => {}
+        "create" => None,
+        "update" => DateTime::from_timestamp_micros(ev.time_us),
         _ => return Outcome::Skip,
-    }
+    };
     let Some(rec) = commit.record else {
         return Outcome::Bad("missing_record");
     };
@@ -131,6 +133,7 @@ pub(crate) fn normalise(
         url,
         created_at,
         collected_at,
+        edited_at,
         text,
         lang_hint: str_at(&rec, "/langs/0"),
         author: Author {

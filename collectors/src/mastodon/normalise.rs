@@ -202,6 +202,7 @@ pub(crate) fn to_mention(
         url: body.url.clone().or(body.uri.clone()),
         created_at,
         collected_at,
+        edited_at: body.edited_at,
         text,
         lang_hint: body.language.clone(),
         author,

@@ -76,6 +76,8 @@ struct Submission {
     subreddit: Option<String>,
     #[serde(default)]
     removed_by_category: Option<String>,
+    #[serde(default)]
+    edited: Edited,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +100,33 @@ struct Comment {
     link_id: String,
     #[serde(default)]
     subreddit: Option<String>,
+    #[serde(default)]
+    edited: Edited,
+}
+
+/// Reddit's `edited`: `false` for a thing never edited, else when it was last edited (epoch
+/// seconds, a float). Anything else reads as not edited: the mark is information, not a reason
+/// to refuse the thing.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Edited {
+    At(f64),
+    Not(serde::de::IgnoredAny),
+}
+
+impl Default for Edited {
+    fn default() -> Self {
+        Edited::Not(serde::de::IgnoredAny)
+    }
+}
+
+impl Edited {
+    fn at(&self) -> Option<DateTime<Utc>> {
+        match *self {
+            Edited::At(secs) => timestamp(secs).ok(),
+            Edited::Not(_) => None,
+        }
+    }
 }
 
 /// What Reddit shows in place of deleted or removed text and authors.
@@ -170,6 +199,7 @@ fn submission(
         url,
         created_at: timestamp(s.created_utc)?,
         collected_at,
+        edited_at: s.edited.at(),
         text,
         lang_hint: None,
         author: author_of(author, s.author_fullname),
@@ -215,6 +245,7 @@ fn comment(
         url: Some(url),
         created_at: timestamp(c.created_utc)?,
         collected_at,
+        edited_at: c.edited.at(),
         text,
         lang_hint: None,
         author: author_of(author, c.author_fullname),

@@ -332,6 +332,7 @@ fn to_mention(it: Item, id: &str, feed: &FeedInfo<'_>, collected_at: DateTime<Ut
         url,
         created_at: it.published.or(it.updated).unwrap_or(collected_at),
         collected_at,
+        edited_at: None,
         text,
         lang_hint: it.lang.or_else(|| feed.lang.map(str::to_owned)),
         author: Author {

@@ -174,6 +174,7 @@ pub(crate) fn to_mention(
         url: Some(url),
         created_at,
         collected_at,
+        edited_at: None,
         text,
         lang_hint: post.lang.filter(|l| !l.is_empty() && l != "und"),
         author,

@@ -22,6 +22,7 @@ fn mention() -> Mention {
         url: None,
         created_at: at("2026-03-07T13:47:10Z"), // a Saturday
         collected_at: at("2026-03-07T13:47:12.500Z"),
+        edited_at: None,
         text: "hello".into(),
         lang_hint: None,
         author: Author {

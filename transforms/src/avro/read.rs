@@ -8,7 +8,10 @@ use serde_json::Value as Json;
 
 use model::{Author, Engagement, Geo, Media, Mention, References, SignalId, SignalMatch};
 
-use super::schema::{canonical_form, crc64_avro, field_type, generate, generate_without_cluster};
+use super::schema::{
+    canonical_form, crc64_avro, field_type, generate, generate_without_cluster,
+    generate_without_edited,
+};
 use crate::registry::{FieldSpec, FieldType};
 
 /// Why a compact record could not be read.
@@ -33,6 +36,9 @@ pub struct Layout {
     fields: Vec<(String, FieldType, bool)>,
     /// Whether records end with `cluster_id` (every schema since 294.edf56814's).
     cluster: bool,
+    /// Whether the mention has `edited_at` after `collected_at` (every schema since December
+    /// 2026's).
+    edited: bool,
     /// Each field's position in `fields`, by name.
     index: std::collections::HashMap<String, usize>,
 }
@@ -60,6 +66,7 @@ impl Layout {
             index: index_of(&fields),
             fields,
             cluster: true,
+            edited: true,
         }
     }
 
@@ -89,14 +96,13 @@ impl Layout {
             }
         }
         let envelope = canonical_form(&envelope).map_err(DecodeError::Schema)?;
-        let cluster = if envelope
-            == canonical_form(&generate(&[], "")).map_err(DecodeError::Schema)?
-        {
-            true
-        } else if envelope
-            == canonical_form(&generate_without_cluster(&[], "")).map_err(DecodeError::Schema)?
-        {
-            false
+        let envelope_of = |g: fn(&[FieldSpec], &str) -> Json| canonical_form(&g(&[], ""));
+        let (cluster, edited) = if envelope == envelope_of(generate).map_err(DecodeError::Schema)? {
+            (true, true)
+        } else if envelope == envelope_of(generate_without_edited).map_err(DecodeError::Schema)? {
+            (true, false)
+        } else if envelope == envelope_of(generate_without_cluster).map_err(DecodeError::Schema)? {
+            (false, false)
         } else {
             return Err(bad(
                 "its mention or signal layout differs from this build's",
@@ -127,6 +133,7 @@ impl Layout {
             index: index_of(&fields),
             fields,
             cluster,
+            edited,
         })
     }
 
@@ -137,7 +144,7 @@ impl Layout {
         let doc = Decoded {
             schema_version: r.long()?,
             fields_version: r.str()?,
-            mention: r.mention()?,
+            mention: r.mention(self.edited)?,
             fields: self.read_fields(&mut r)?,
             signals: r.signals()?,
             cluster_id: if self.cluster {
@@ -161,7 +168,7 @@ impl Layout {
         let mut r = self.body(record)?;
         r.long()?;
         r.skip_bytes()?;
-        r.skip_mention()?;
+        r.skip_mention(self.edited)?;
         self.skip_fields(&mut r)?;
         r.signals()
     }
@@ -188,7 +195,7 @@ impl Layout {
         let mut r = self.body(record)?;
         r.long()?;
         r.skip_bytes()?;
-        let mention = r.mention()?;
+        let mention = r.mention(self.edited)?;
         let picked = self.read_picks(&mut r, picks)?;
         let signals = r.signals()?;
         let cluster_id = if self.cluster {
@@ -213,7 +220,7 @@ impl Layout {
         let mut r = self.body(record)?;
         r.long()?;
         r.skip_bytes()?;
-        r.skip_mention()?;
+        r.skip_mention(self.edited)?;
         self.read_picks(&mut r, picks)
     }
 
@@ -523,13 +530,19 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn mention(&mut self) -> Result<Mention, DecodeError> {
+    /// A mention, with `edited_at` where the schema has it (`edited`).
+    fn mention(&mut self, edited: bool) -> Result<Mention, DecodeError> {
         let id = self.str()?.to_owned();
         let source = enum_from(self.str()?)?;
         let kind = enum_from(self.str()?)?;
         let url = self.opt_string()?;
         let created_at = self.time()?;
         let collected_at = self.time()?;
+        let edited_at = if edited {
+            self.opt(|r| r.time())?
+        } else {
+            None
+        };
         let text = self.str()?.to_owned();
         let lang_hint = self.opt_string()?;
         let author = Author {
@@ -579,6 +592,7 @@ impl<'a> Reader<'a> {
             url,
             created_at,
             collected_at,
+            edited_at,
             text,
             lang_hint,
             author,
@@ -629,7 +643,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Steps over a mention (the layout [`Reader::mention`] reads).
-    fn skip_mention(&mut self) -> Result<(), DecodeError> {
+    fn skip_mention(&mut self, edited: bool) -> Result<(), DecodeError> {
         let long = |r: &mut Self| r.long().map(drop);
         for _ in 0..3 {
             self.skip_bytes()?; // id, source, kind
@@ -637,6 +651,9 @@ impl<'a> Reader<'a> {
         self.skip_opt(Reader::skip_bytes)?; // url
         long(self)?; // created_at
         long(self)?; // collected_at
+        if edited {
+            self.skip_opt(long)?; // edited_at
+        }
         self.skip_bytes()?; // text
         self.skip_opt(Reader::skip_bytes)?; // lang_hint
         self.skip_bytes()?; // author: id

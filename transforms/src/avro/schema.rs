@@ -129,6 +129,7 @@ pub fn generate(fields: &[FieldSpec], fields_version: &str) -> Json {
             opt_field("url", json!("string")),
             field("created_at", timestamp()),
             field("collected_at", timestamp()),
+            opt_field("edited_at", timestamp()),
             field("text", json!("string")),
             opt_field("lang_hint", json!("string")),
             field("author", author),
@@ -179,10 +180,27 @@ pub fn generate(fields: &[FieldSpec], fields_version: &str) -> Json {
 /// What `cluster_id` means, as the schema documents it.
 const CLUSTER_DOC: &str = "Near-duplicate cluster: the id of the first mention seen (within the pipeline's cluster window) that shares a MinHash LSH band with this one; this mention's own id when it is the first. Null when the text has no words to hash or the cluster index could not be reached. Assigned on arrival, so not part of the catalogue.";
 
-/// The envelope of records written before `cluster_id` was added (fields_version 294.edf56814
-/// and earlier): [`generate`]'s without its last field. Readers still accept it.
-pub fn generate_without_cluster(fields: &[FieldSpec], fields_version: &str) -> Json {
+/// The envelope of records written before the mention's `edited_at` was added (December 2026,
+/// fields_version 294.edf56814 like the records after it: the catalogue did not change):
+/// [`generate`]'s without it. Readers still accept it.
+pub fn generate_without_edited(fields: &[FieldSpec], fields_version: &str) -> Json {
     let mut s = generate(fields, fields_version);
+    if let Some(Json::Array(top)) = s.get_mut("fields") {
+        for f in top.iter_mut() {
+            if f.get("name").and_then(Json::as_str) == Some("mention")
+                && let Some(Json::Array(fields)) = f["type"].get_mut("fields")
+            {
+                fields.retain(|f| f.get("name").and_then(Json::as_str) != Some("edited_at"));
+            }
+        }
+    }
+    s
+}
+
+/// The envelope of records written before `cluster_id` was added (fields_version 294.edf56814
+/// and earlier): [`generate_without_edited`]'s without its last field. Readers still accept it.
+pub fn generate_without_cluster(fields: &[FieldSpec], fields_version: &str) -> Json {
+    let mut s = generate_without_edited(fields, fields_version);
     if let Some(Json::Array(top)) = s.get_mut("fields") {
         top.retain(|f| f.get("name").and_then(Json::as_str) != Some("cluster_id"));
     }

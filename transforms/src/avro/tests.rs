@@ -52,6 +52,7 @@ fn mentions() -> Vec<model::Mention> {
 fn collectors_like_mentions() -> Vec<model::Mention> {
     let full = r#"{"id":"x:99","source":"x","kind":"quote","url":"https://x.com/a/status/99",
         "created_at":"2026-11-26T04:00:00.123456Z","collected_at":"2026-11-26T04:00:01Z",
+        "edited_at":"2026-11-26T05:06:07.654321Z",
         "text":"Loving the new #Quanta phone 😀 @bob https://quanta.example/p?x=1 $QNT",
         "lang_hint":"en-US",
         "author":{"id":"7","handle":"alice","display_name":"Alice","followers":123456789012,
@@ -363,6 +364,7 @@ fn fastavro_decodes_records_with_the_committed_schema() {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(lines.len(), expected.len());
+    assert!(expected.iter().any(|e| e.0.edited_at.is_some()), "an edit");
     let reg = crate::registry();
     for (py, (m, record, matches, cluster)) in lines.iter().zip(&expected) {
         assert_eq!(py["cluster_id"].as_str(), cluster.as_deref(), "{}", m.id);
@@ -370,6 +372,10 @@ fn fastavro_decodes_records_with_the_committed_schema() {
         assert_eq!(pm["id"], m.id.as_str());
         assert_eq!(pm["text"], m.text.as_str());
         assert_eq!(pm["created_at"], m.created_at.timestamp_micros());
+        assert_eq!(
+            pm["edited_at"].as_i64(),
+            m.edited_at.map(|t| t.timestamp_micros())
+        );
         assert_eq!(pm["author"]["handle"], m.author.handle.as_str());
         assert_eq!(py["fields_version"], reg.version.as_str());
         let fields = py["fields"].as_object().expect("fields");
@@ -477,29 +483,108 @@ fn a_cluster_id_set_after_encoding_reads_back_and_only_once() {
     assert_eq!(junk, b"junk\0");
 }
 
-/// Records written before `cluster_id` existed (their schema ends at `signals`) stay readable: a
-/// store keeps them beside new ones until they expire or are reprocessed.
+/// What a build before `edited_at` wrote for a mention never edited: this build's record
+/// without the absent mark that now follows `collected_at`, just before the text.
+fn drop_edited_mark(record: &mut Vec<u8>, text: &str) {
+    assert!(!text.is_empty());
+    // The length as Avro writes a long: zig-zag, then seven bits a byte, low bits first.
+    let (mut needle, mut n) = (Vec::new(), (text.len() as u64) << 1);
+    while n >= 0x80 {
+        needle.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    needle.push(n as u8);
+    needle.extend_from_slice(text.as_bytes());
+    let at = record
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the text is in the record");
+    assert_eq!(record[at - 1], 0, "edited_at absent");
+    record.remove(at - 1);
+}
+
+/// Records written before `cluster_id` existed (their schema ends at `signals`, and their
+/// mention has no `edited_at`) stay readable: a store keeps them beside new ones until they
+/// expire or are reprocessed.
 #[test]
 fn records_of_the_schema_without_cluster_id_still_read() {
     let legacy = schema::generate_without_cluster(&crate::registry().fields, "294.edf56814");
     let layout = Layout::from_schema(&legacy).expect("the older envelope is accepted");
     assert_ne!(layout.fingerprint, schema().fingerprint);
-    let m = &collectors_like_mentions()[0];
-    let fields = crate::enrich(m);
+    let m = model::Mention {
+        edited_at: None,
+        ..collectors_like_mentions()[0].clone()
+    };
+    let fields = crate::enrich(&m);
     let mut record = Vec::new();
-    encode(m, &fields, &signals(), &mut record);
-    // What the older build wrote: its fingerprint, and no trailing cluster_id.
+    encode(&m, &fields, &signals(), &mut record);
+    // What the older build wrote: its fingerprint, no edited_at and no trailing cluster_id.
     assert_eq!(record.pop(), Some(0));
+    drop_edited_mark(&mut record, &m.text);
     record[2..HEADER_LEN].copy_from_slice(&layout.fingerprint.to_le_bytes());
     let mut out = Vec::new();
     layout.to_json(&record, &mut out).expect("reads back");
     let old: Json = serde_json::from_slice(&out).expect("json");
     assert_eq!(old["mention"]["id"], m.id.as_str());
+    assert_eq!(old["mention"]["text"], m.text.as_str());
+    assert_eq!(old["mention"].get("edited_at"), None);
     assert_eq!(old.get("cluster_id"), None);
     assert_eq!(
         old["signals"].as_array().map(Vec::len),
         Some(signals().len())
     );
+}
+
+/// Records written after `cluster_id` but before the mention's `edited_at` (until December
+/// 2026) stay readable in full, by every reader: the whole record, the matches alone, an
+/// envelope with picked fields.
+#[test]
+fn records_of_the_schema_without_edited_at_still_read() {
+    let legacy = schema::generate_without_edited(&crate::registry().fields, "294.edf56814");
+    let layout = Layout::from_schema(&legacy).expect("the older envelope is accepted");
+    assert_ne!(layout.fingerprint, schema().fingerprint);
+    let m = model::Mention {
+        edited_at: None,
+        ..collectors_like_mentions()[0].clone()
+    };
+    let fields = crate::enrich(&m);
+    let mut record = Vec::new();
+    encode(&m, &fields, &signals(), &mut record);
+    let mut current = Vec::new();
+    Layout::current()
+        .to_json(&record, &mut current)
+        .expect("reads back");
+    assert!(set_cluster(&mut record, "c-1"));
+    drop_edited_mark(&mut record, &m.text);
+    record[2..HEADER_LEN].copy_from_slice(&layout.fingerprint.to_le_bytes());
+    let mut out = Vec::new();
+    layout.to_json(&record, &mut out).expect("reads back");
+    let mut old: Json = serde_json::from_slice(&out).expect("json");
+    assert_eq!(old["cluster_id"], "c-1");
+    old.as_object_mut().expect("object").remove("cluster_id");
+    let current: Json = serde_json::from_slice(&current).expect("json");
+    assert_same(&m.id, &current, &old);
+    assert_eq!(layout.signals_of(&record).expect("steps over"), signals());
+    let pick = layout.field_index("text_chars").expect("a field");
+    let envelope = layout.envelope(&record, &[pick]).expect("envelope");
+    assert_eq!(envelope.mention, m);
+    assert_eq!(envelope.picked, [current["fields"]["text_chars"].clone()]);
+}
+
+/// An edit's mark travels in the record and reads back, through the full read and the envelope.
+#[test]
+fn an_edit_mark_reads_back() {
+    let m = &collectors_like_mentions()[0];
+    assert!(m.edited_at.is_some(), "the full test mention is an edit");
+    let fields = crate::enrich(m);
+    let mut record = Vec::new();
+    encode(m, &fields, &[], &mut record);
+    let layout = Layout::current();
+    assert_eq!(layout.envelope(&record, &[]).expect("envelope").mention, *m);
+    let mut out = Vec::new();
+    layout.to_json(&record, &mut out).expect("reads back");
+    let back: Json = serde_json::from_slice(&out).expect("json");
+    assert_eq!(back["mention"]["edited_at"], "2026-11-26T05:06:07.654321Z");
 }
 
 /// `signals_of` steps over the mention and the fields without decoding them; it must land on the

@@ -156,6 +156,10 @@ impl Writer<'_> {
         self.opt_str(m.url.as_deref());
         self.time(&m.created_at);
         self.time(&m.collected_at);
+        self.present(m.edited_at.is_some());
+        if let Some(t) = &m.edited_at {
+            self.time(t);
+        }
         self.str(&m.text);
         self.opt_str(m.lang_hint.as_deref());
 
