@@ -155,6 +155,9 @@ pub struct Stored {
     pub source: Source,
     pub created_at: DateTime<Utc>,
     pub collected_at: DateTime<Utc>,
+    /// Whether its source marked this version an edit ([`model::Mention::edited_at`]): a cache
+    /// may hold the version before it, which the worker then drops.
+    pub edited: bool,
     /// VADER compound sentiment, when the catalogue computed one.
     pub sentiment: Option<f64>,
     /// Hashtags as written (without `#`), for per-minute aggregates.

@@ -28,6 +28,7 @@ fn stored_sized(id: &str, secs: i64, topic: &str, extra: usize) -> Stored {
         source: model::Source::Synthetic,
         created_at: Utc.timestamp_opt(secs, 0).single().expect("valid time"),
         collected_at: Utc.timestamp_opt(secs, 0).single().expect("valid time"),
+        edited: false,
         sentiment: None,
         hashtags: Vec::new(),
         fields_version: "test",

@@ -213,7 +213,7 @@ fn parse(
     }
     let m = doc.mention.as_ref().ok_or("no mention")?;
     let author = &m.author;
-    let mention = serde_json::json!({
+    let mut mention = serde_json::json!({
         "id": m.id,
         "source": m.source,
         "url": m.url,
@@ -231,6 +231,10 @@ fn parse(
         // Clients fold a reposted template's copies on it.
         "cluster_id": doc.cluster_id,
     });
+    if !m.edited_at.is_null() {
+        // A later version of a mention the client may already show: it replaces that one.
+        mention["edited_at"] = m.edited_at.clone();
+    }
     let counted = counting.and_then(|_| counted(&doc));
     Ok(Some(Parsed {
         mention: mention.to_string().into(),
@@ -274,6 +278,7 @@ impl Envelope {
             }),
             created_at: serde_json::to_value(m.created_at)?,
             collected_at: serde_json::to_value(m.collected_at)?,
+            edited_at: serde_json::to_value(m.edited_at)?,
         };
         let mut picked = e.picked.into_iter();
         let fields = if counting {
@@ -313,6 +318,8 @@ struct MentionPart {
     created_at: Value,
     #[serde(default)]
     collected_at: Value,
+    #[serde(default)]
+    edited_at: Value,
 }
 
 /// The catalogue fields a provisional minute counts.
@@ -967,7 +974,10 @@ mod tests {
         ];
         let mut tagged = 0;
         for i in 0..200 {
-            let m = source.mention(i);
+            let mut m = source.mention(i);
+            if i % 3 == 0 {
+                m.edited_at = Some(m.collected_at + chrono::TimeDelta::seconds(90));
+            }
             let record = transforms::enrich(&m);
             let cluster = (i % 2 == 0).then(|| format!("cluster-{i}"));
             let mut compact = Vec::new();
@@ -1014,6 +1024,16 @@ mod tests {
             assert_eq!(event["id"], m.id.as_str());
             assert_eq!(event["cluster_id"].as_str(), cluster.as_deref());
             assert_eq!(event["stored_at"], "2026-12-06T10:00:00.000Z");
+            // An edit says so, so a client replaces the version it shows; a first version
+            // carries no such key.
+            assert_eq!(
+                event.get("edited_at").and_then(Value::as_str),
+                m.edited_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                    .as_deref(),
+                "{}",
+                m.id
+            );
         }
         assert!(tagged > 20, "hashtags were compared: {tagged}");
     }

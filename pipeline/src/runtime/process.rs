@@ -280,6 +280,7 @@ fn enrich_one(
         source: m.source,
         created_at: m.created_at,
         collected_at: m.collected_at,
+        edited: m.edited_at.is_some(),
         sentiment,
         hashtags,
         fields_version: &transforms::registry().version,

@@ -149,9 +149,9 @@ pub async fn store_stage<P: Publisher, S: Store>(
 }
 
 /// The rest of a batch once [`store_stage`] has stored `kept`: the enriched records published
-/// (those the broker refuses dead-lettered), rewritten and deleted mentions dropped from the
-/// cache, the deletions' tombstones
-/// published, and only then the batch's positions committed.
+/// (those the broker refuses dead-lettered), rewritten (reprocessed or edited) and deleted
+/// mentions dropped from the cache, the deletions' tombstones published, and only then the
+/// batch's positions committed.
 pub async fn publish_stage<P: Publisher, K: Cache>(
     batch: &Processed,
     kept: &Kept,
@@ -185,11 +185,16 @@ pub async fn publish_stage<P: Publisher, K: Cache>(
         Stats::add(&cx.stats.published, published);
         telemetry::published(published);
 
-        if !batch.refiled.is_empty() {
-            // The cache would keep serving the earlier version.
+        // A rewrite (reprocessing) or an edit its source marked: the cache would keep serving
+        // the earlier version. Other versions need no call: a redelivery is the same mention.
+        let rewritten: Vec<String> = kept
+            .iter()
+            .filter(|s| reprocessed || s.edited)
+            .map(|s| s.id.clone())
+            .collect();
+        if !rewritten.is_empty() {
             let started = std::time::Instant::now();
-            let ids: Vec<String> = kept.iter().map(|s| s.id.clone()).collect();
-            cache.forget(&ids).await;
+            cache.forget(&rewritten).await;
             telemetry::stage(Stage::Cache, started.elapsed().as_secs_f64());
         }
     }
@@ -733,6 +738,78 @@ mod tests {
             !stats.live_within(Duration::from_secs(20), later),
             "only so long"
         );
+    }
+
+    /// A version its source marks as an edit drops the earlier one a reader left in the cache,
+    /// so the next read fetches the edit; a plain redelivery of another mention leaves that
+    /// mention's cached copy alone (it is the same version).
+    #[tokio::test]
+    async fn an_edit_drops_the_cached_earlier_version_and_a_redelivery_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbStore::open(dir.path()).expect("store");
+        let publisher = Refusing {
+            limit: usize::MAX,
+            taken: Mutex::default(),
+        };
+        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
+        let cx = context(&stats, &shutdown, 4_000);
+        let cache = MemoryCache::new(1 << 20, Duration::from_secs(600));
+        let first = process_batch(
+            vec![
+                delivery(1, "post", "the first version"),
+                delivery(2, "other", "left alone"),
+            ],
+            &Caps::default(),
+            None,
+        );
+        sink_batch(&first, &publisher, &store, &cache, &Commits::default(), &cx)
+            .await
+            .expect("stored");
+        // Readers fetched both and filled the cache.
+        for id in ["post", "other"] {
+            let record = store.get(id).await.expect("get").expect("stored");
+            cache.fill(id, &record).await;
+        }
+        let mut edit = delivery(3, "post", "the edited version");
+        let mut m: serde_json::Value = serde_json::from_slice(&edit.payload).expect("json");
+        m["edited_at"] = "2026-01-01T00:05:00Z".into();
+        edit.payload = serde_json::to_vec(&m).expect("json");
+        let second = process_batch(
+            vec![edit, delivery(4, "other", "left alone")],
+            &Caps::default(),
+            None,
+        );
+        assert_eq!(
+            second.stored.iter().map(|s| s.edited).collect::<Vec<_>>(),
+            [true, false]
+        );
+        sink_batch(
+            &second,
+            &publisher,
+            &store,
+            &cache,
+            &Commits::default(),
+            &cx,
+        )
+        .await
+        .expect("stored");
+        assert!(
+            cache.get("post").await.expect("cache").is_none(),
+            "the edit dropped the first version"
+        );
+        assert_eq!(
+            cache.get("other").await.expect("cache"),
+            store.get("other").await.expect("get"),
+            "a redelivery keeps its cached copy"
+        );
+        let stored = store.get("post").await.expect("get").expect("stored");
+        let mut json = Vec::new();
+        transforms::avro::Layout::current()
+            .to_json(&stored, &mut json)
+            .expect("decodes");
+        let json: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(json["mention"]["text"], "the edited version");
+        assert_eq!(json["mention"]["edited_at"], "2026-01-01T00:05:00Z");
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //! shows one saved by another client within its 5 s refresh; a mention produced next appears in
 //! the live list within 2 s with its terms in `<mark>`s (after emoji, so code-point offsets must
 //! be converted right), another tenant's match never does, the signal's charts draw, the
-//! connection reads connected, Pause holds matches back until Resume, an edit needs a new test
+//! connection reads connected, the author's edit of a listed match replaces it (marked edited,
+//! not counted again), Pause holds matches back until Resume, an edit needs a new test
 //! before it saves, and a delete asks first. A screenshot is left in the target directory. The
 //! headers (types, CSP, caching) and the page's absence from `metrics.listen` are checked
 //! without a browser.
@@ -24,10 +25,23 @@ use webdriver::Browser;
 /// Produces one mention with `text`, now, and waits until the pipeline has published it.
 async fn post(rig: &mut Rig, text: &str) -> Mention {
     let mut m = rig.source.mention(rig.next);
-    rig.next += 1;
-    m.id = format!("dash-{}", rig.next);
+    m.id = format!("dash-{}", rig.next + 1);
     m.text = text.to_owned();
     (m.created_at, m.collected_at) = (chrono::Utc::now(), chrono::Utc::now());
+    send(rig, m).await
+}
+
+/// Produces `m`'s edit to `text`, marked as its source marks one, and waits until the pipeline
+/// has published it.
+async fn edit(rig: &mut Rig, m: &Mention, text: &str) -> Mention {
+    let mut edit = m.clone();
+    edit.text = text.to_owned();
+    (edit.collected_at, edit.edited_at) = (chrono::Utc::now(), Some(chrono::Utc::now()));
+    send(rig, edit).await
+}
+
+async fn send(rig: &mut Rig, m: Mention) -> Mention {
+    rig.next += 1;
     let payload = serde_json::to_vec(&m).expect("json");
     rig.producer
         .send(Some(m.id.clone().into_bytes()), payload)
@@ -233,6 +247,31 @@ async fn the_dashboard_in_a_real_browser() {
         .text("#signal-table tr[data-signal=launch] .seen")
         .await;
     assert_eq!(seen, "1");
+
+    // The author edits it: the edit takes the listed match's place, marked edited, and is not
+    // counted as another match.
+    let edited = "🚀 Zephyrine launch day, edited: kumquat pie";
+    edit(&mut rig, &ours, edited).await;
+    let shown = browser
+        .wait_for(
+            "the edit in place of the match",
+            &format!(
+                "const all = document.querySelectorAll('#matches li[data-mention=\"{}\"]');\
+                 const li = all[0];\
+                 return li && li.querySelector('.text').textContent === {edited:?} \
+                   ? [all.length, li.querySelector('.edited') !== null, \
+                      [...li.querySelectorAll('mark')].map(m => m.textContent)] : null",
+                ours.id
+            ),
+        )
+        .await;
+    assert_eq!(shown[0], 1, "one item: {shown}");
+    assert_eq!(shown[1], true, "marked edited: {shown}");
+    assert_eq!(strings(&shown[2]), ["Zephyrine", "kumquat"]);
+    let seen = browser
+        .text("#signal-table tr[data-signal=launch] .seen")
+        .await;
+    assert_eq!(seen, "1", "an edit is not another match");
 
     browser
         .wait_for(

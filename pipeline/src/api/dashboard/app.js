@@ -277,6 +277,9 @@ function matchItem(mention, highlights, signals) {
   }
   meta.append(h('span', { class: 'source' }, mention.source || '?'));
   if (author.handle) meta.append(' · ', h('span', { class: 'author' }, `@${author.handle}`));
+  if (mention.edited_at) {
+    meta.append(' · ', h('span', { class: 'edited', title: String(mention.edited_at) }, 'edited'));
+  }
   for (const s of signals) meta.append(' ', h('span', { class: 'sig' }, s));
   const url = safeUrl(mention.url);
   if (url) {
@@ -308,6 +311,12 @@ function onEvent(type, data) {
   if (type !== 'match' || !data.mention) return;
   const m = data.mention;
   const signals = (data.signals || []).map((s) => s.signal);
+  if (m.edited_at && state.shown.has(m.id)) {
+    // A later version of a match already listed (or held): it takes that one's place and is
+    // not another match.
+    replaceMatch(m, (data.signals || []).flatMap((s) => s.highlights || []), signals);
+    return;
+  }
   for (const id of signals) {
     state.seen.set(id, (state.seen.get(id) || 0) + 1);
     const cell = document.querySelector(`tr[data-signal="${CSS.escape(id)}"] .seen`);
@@ -351,6 +360,19 @@ function show(m, highlights, signals) {
     state.shown.delete(list.lastElementChild.dataset.mention);
     list.lastElementChild.remove();
   }
+}
+
+function replaceMatch(m, highlights, signals) {
+  const held = state.held.find((x) => x[0].id === m.id);
+  if (held) {
+    held.splice(0, 3, m, highlights, signals);
+    return;
+  }
+  const old = document.querySelector(`#matches li[data-mention="${CSS.escape(m.id)}"]`);
+  if (!old) return;
+  const item = matchItem(m, highlights, signals);
+  item.dataset.signals = signals.join(' ');
+  old.replaceWith(item);
 }
 
 // Pausing holds new matches back (and silences the live region, which a busy signal would

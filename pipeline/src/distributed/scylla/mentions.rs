@@ -868,6 +868,7 @@ mod tests {
             source: model::Source::Mastodon,
             created_at: at,
             collected_at: at,
+            edited: false,
             sentiment: None,
             hashtags: Vec::new(),
             fields_version: "test",
