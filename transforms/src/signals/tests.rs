@@ -162,6 +162,18 @@ fn terms_are_case_width_and_diacritic_insensitive() {
     assert!(!hit("cat", "concatenate"));
 }
 
+/// A full-width asterisk is text, not a wildcard: width folding makes it `*` inside the term,
+/// and the term matches a mention that writes it the same way, not other words. (What the
+/// round-trip property test found: such a term has no ASCII spelling.)
+#[test]
+fn a_full_width_asterisk_is_text() {
+    assert!(hit("𚿽＊\u{116ab}", "seen: 𚿽＊\u{116ab}!"));
+    assert!(!hit("𚿽＊\u{116ab}", "seen: 𚿽 \u{116ab}"));
+    assert!(hit("a＊b", "rate a＊b today"));
+    assert!(!hit("a＊b", "rate abc today"));
+    assert!(!hit("a＊", "rate abc today"), "not a prefix");
+}
+
 #[test]
 fn accents_can_be_kept() {
     let keep = SignalOptions {

@@ -326,14 +326,19 @@ fn unparse_filter(f: &Filter) -> String {
 /// segmented before they are normalised, and NFKC can turn one character into a space and a
 /// mark (U+00AF → U+0020 U+0304) or into two letters a segmenter splits (U+0EDC → U+0EAB
 /// U+0E99): such a normal form matches mention tokens normalised alike, but no query text
-/// spells it.
+/// spells it. Nor does any spell a word holding `*` or `"`, which NFKC makes of full-width and
+/// small forms (`𚿽＊𖚫` is the phrase `𚿽`, `*𖚫`): a query's own `*` is a wildcard and its `"`
+/// opens a phrase, so the typed form matches literally and only the printed one cannot.
 fn printable(e: &Expr) -> bool {
     let word = |w: &str| {
         let mut out = Vec::new();
         crate::analysis::words_into(w, &mut out);
         // A lowercased term such as `andx:b` (from `ANDx:b`) would read back as a field filter;
         // the printer cannot spell it as a term, so such trees are not round-tripped.
-        out == [w] && !w.contains(char::is_whitespace) && !looks_like_field(w)
+        out == [w]
+            && !w.contains(char::is_whitespace)
+            && !w.contains(['*', '"'])
+            && !looks_like_field(w)
     };
     let leaf = |t: &TextLeaf| match t {
         TextLeaf::Phrase(words) => words.iter().all(|w| word(w)),
