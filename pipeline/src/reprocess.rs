@@ -317,6 +317,14 @@ fn in_range(m: &Mention, o: &Options) -> bool {
 }
 
 /// What the stored version was filed under, as the pipeline filed it.
+/// What a stored compact record was filed under, read back: the version a rewrite replaces.
+pub(crate) async fn filed_of<S: Store>(codec: &Codec, store: &S, record: &[u8]) -> Result<Filed> {
+    let json = codec.to_json(store, record).await?;
+    let r: StoredRecord = serde_json::from_slice(&json)
+        .map_err(|e| Error::corrupt(format!("stored mention unreadable: {e}")))?;
+    Ok(filed(&r))
+}
+
 fn filed(r: &StoredRecord) -> Filed {
     let hashtags: Vec<String> = r
         .fields

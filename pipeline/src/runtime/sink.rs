@@ -101,7 +101,8 @@ pub struct Kept {
 }
 
 /// The store's half of a batch: processing's dead letters, the mentions written (or rewritten
-/// over `refiled`; those the store refuses dead-lettered) and the sources' deletions applied.
+/// over `refiled`, and marked edits over their stored versions; those the store refuses
+/// dead-lettered) and the sources' deletions applied.
 /// Returns the mentions stored, and when. The runtime runs it for the next batch while [`publish_stage`]
 /// publishes this one, so the store never waits for the broker. Batches pass both stages in
 /// order, and the runtime never stores two batches that share an id at once, so the store sees
@@ -119,7 +120,11 @@ pub async fn store_stage<P: Publisher, S: Store>(
     };
     if !batch.stored.is_empty() {
         let started = std::time::Instant::now();
-        let refused = write_isolating(store, &batch.stored, &batch.refiled, cx).await?;
+        let refused = if batch.refiled.is_empty() && batch.stored.iter().any(|s| s.edited) {
+            write_with_edits(store, &batch.stored, cx).await?
+        } else {
+            write_isolating(store, &batch.stored, &batch.refiled, cx).await?
+        };
         kept.at = chrono::Utc::now();
         let (stored, dead) =
             split_refused(batch, refused, "store_rejected", "the store refused it");
@@ -218,6 +223,55 @@ pub async fn publish_stage<P: Publisher, K: Cache>(
     }
     Stats::add(&cx.stats.batches, 1);
     Ok(())
+}
+
+/// Writes a batch that holds edits their sources marked. Each edit of a stored mention is
+/// rewritten over what the stored version was filed under ([`Store::refile`], as `reprocess`
+/// does), so the topics the edit no longer has let go of it and the aggregates count the mention
+/// once, as edited; the rest are written as usual: edits of mentions not stored (yet), edits
+/// whose stored version cannot be read, and every version of an id the batch holds twice. One
+/// store read an edit, which only edits pay. Returns the refused, as [`write_isolating`] does.
+async fn write_with_edits<S: Store>(
+    store: &S,
+    stored: &Arc<[Stored]>,
+    cx: &SinkContext<'_>,
+) -> Result<Vec<(usize, Error)>> {
+    let mut times = std::collections::HashMap::<&str, usize>::new();
+    for s in stored.iter() {
+        *times.entry(s.id.as_str()).or_default() += 1;
+    }
+    let codec = crate::codec::Codec::default();
+    let (mut plain, mut edits, mut before) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, s) in stored.iter().enumerate() {
+        if s.edited && times[s.id.as_str()] == 1 {
+            let record = retry("store_read", cx, || store.get(&s.id)).await?;
+            if let Some(record) = record {
+                match crate::reprocess::filed_of(&codec, store, &record).await {
+                    Ok(filed) => {
+                        edits.push(i);
+                        before.push(filed);
+                        continue;
+                    }
+                    Err(e) if e.class() == ErrorClass::External => return Err(e),
+                    Err(e) => tracing::warn!(error = %e, id = %s.id,
+                        "the version an edit replaces cannot be read; the edit is written over it"),
+                }
+            }
+        }
+        plain.push(i);
+    }
+    let pick = |at: &[usize]| -> Arc<[Stored]> { at.iter().map(|&i| stored[i].clone()).collect() };
+    let mut refused = Vec::new();
+    if !plain.is_empty() {
+        let r = write_isolating(store, &pick(&plain), &[], cx).await?;
+        refused.extend(r.into_iter().map(|(j, e)| (plain[j], e)));
+    }
+    if !edits.is_empty() {
+        let r = write_isolating(store, &pick(&edits), &before, cx).await?;
+        refused.extend(r.into_iter().map(|(j, e)| (edits[j], e)));
+    }
+    refused.sort_by_key(|r| r.0);
+    Ok(refused)
 }
 
 /// Writes the batch (rewrites it over `refiled`, when given); if the store refuses it, writes it
@@ -494,15 +548,15 @@ const RETRY_BACKOFF: BackoffConfig = BackoffConfig {
 
 /// Retries an external failure with [`RETRY_BACKOFF`] until it succeeds or shutdown is
 /// requested; other error classes are returned at once.
-pub async fn retry<F, Fut>(what: &'static str, cx: &SinkContext<'_>, mut f: F) -> Result<()>
+pub async fn retry<T, F, Fut>(what: &'static str, cx: &SinkContext<'_>, mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
+    Fut: std::future::Future<Output = Result<T>>,
 {
     let mut backoff = Backoff::new(RETRY_BACKOFF);
     loop {
         match f().await {
-            Ok(()) => return Ok(()),
+            Ok(v) => return Ok(v),
             Err(e) if e.class() == ErrorClass::External => {
                 if *cx.shutdown.borrow() {
                     return Err(e);
@@ -810,6 +864,86 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&json).expect("json");
         assert_eq!(json["mention"]["text"], "the edited version");
         assert_eq!(json["mention"]["edited_at"], "2026-01-01T00:05:00Z");
+    }
+
+    /// A marked edit of a stored mention is filed anew: it leaves the signal it no longer
+    /// matches (its page and its minute's count) and counts once under the one it matches now.
+    #[tokio::test]
+    async fn a_marked_edit_leaves_the_signal_it_no_longer_matches_and_counts_once() {
+        use transforms::signals::{Matcher, Signal, SignalSet};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbStore::open(dir.path()).expect("store");
+        let publisher = Refusing {
+            limit: usize::MAX,
+            taken: Mutex::default(),
+        };
+        let signal = |id: &str, query: &str| Signal {
+            tenant: "acme".into(),
+            id: id.into(),
+            version: 1,
+            query: query.into(),
+            options: Default::default(),
+        };
+        let matcher = Matcher::compile(&SignalSet {
+            signals: vec![signal("brand", "acme"), signal("rival", "globex")],
+        })
+        .expect("matcher");
+        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
+        let cx = context(&stats, &shutdown, 4_000);
+        let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
+        let sink = async |deliveries: Vec<Delivery>| {
+            let batch = process_batch(deliveries, &Caps::default(), Some(&matcher));
+            sink_batch(&batch, &publisher, &store, &cache, &Commits::default(), &cx)
+                .await
+                .expect("stored");
+        };
+        let edited = |offset: i64, id: &str, text: &str| {
+            let mut d = delivery(offset, id, text);
+            let mut m: serde_json::Value = serde_json::from_slice(&d.payload).expect("json");
+            m["edited_at"] = "2026-01-01T00:05:00Z".into();
+            d.payload = serde_json::to_vec(&m).expect("json");
+            d
+        };
+        let (brand, rival) = (
+            crate::runtime::signal_topic("acme", "brand"),
+            crate::runtime::signal_topic("acme", "rival"),
+        );
+        let count = async |topic: &str| {
+            let from = "2026-01-01T00:00:00Z".parse().expect("time");
+            let series = store
+                .series(topic, from, from + chrono::TimeDelta::hours(1))
+                .await
+                .expect("series");
+            series.iter().map(|(_, m)| m.mentions).sum::<i64>()
+        };
+        let listed = async |topic: &str| store.recent(topic, 10, None).await.expect("recent").len();
+
+        sink(vec![
+            delivery(1, "post", "acme and globex launch"),
+            delivery(2, "plain", "acme only"),
+        ])
+        .await;
+        assert_eq!((count(&brand).await, count(&rival).await), (2, 1));
+        // The author edits `post` to name the rival only (and the same batch brings `later`'s
+        // first version and its edit together: written as they come).
+        sink(vec![
+            edited(3, "post", "only globex now"),
+            delivery(4, "later", "acme news"),
+            edited(5, "later", "acme news, edited"),
+        ])
+        .await;
+        assert_eq!(listed(&brand).await, 2, "plain and later, not post");
+        assert_eq!(listed(&rival).await, 1, "post");
+        assert_eq!(
+            (count(&brand).await, count(&rival).await),
+            (2, 1),
+            "post counted under rival only; later once"
+        );
+        // A later version its source does not mark is filed anew by this store too, but counted
+        // as first posted: nothing said it was an edit rather than a redelivery.
+        sink(vec![delivery(6, "plain", "globex only")]).await;
+        assert_eq!((listed(&brand).await, listed(&rival).await), (1, 2));
+        assert_eq!((count(&brand).await, count(&rival).await), (2, 1));
     }
 
     #[tokio::test]
