@@ -630,8 +630,13 @@ async fn e2e_signal_saved_while_running_is_matched_within_5s_without_restart() {
     env.finish(worker).await;
 }
 
+/// A source's deletion (a Kafka tombstone) removes the stored mention; a source's marked edit
+/// is filed anew over the version it replaces: it leaves the hashtags it dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
+async fn e2e_source_deletion_tombstone_removes_the_stored_mention_and_an_edit_is_refiled() {
+    use collectors::{Synthetic, SyntheticConfig};
+    use common::unique;
+    use pipeline::traits::Store;
     use rdkafka::producer::FutureRecord;
     let _serial = SERIAL.lock().await;
     if !services() {
@@ -702,6 +707,63 @@ async fn e2e_source_deletion_tombstone_removes_the_stored_mention() {
     assert!(
         text.lines().any(|l| l == "synthetic:17-5 -1"),
         "a null-valued record for the deleted id"
+    );
+
+    // A mention posted now with a hashtag, then its author's edit to another one: the edit is
+    // marked, and filed anew.
+    let source = Synthetic::new(SyntheticConfig {
+        seed: 17,
+        ..Default::default()
+    });
+    let mut first = source.mention(500);
+    first.id = format!("synthetic:{}", unique("edited"));
+    first.text = "launching today #alphatag".to_owned();
+    (first.created_at, first.collected_at) = (chrono::Utc::now(), chrono::Utc::now());
+    let mut edit = first.clone();
+    edit.text = "launching today #betatag".to_owned();
+    (edit.collected_at, edit.edited_at) = (chrono::Utc::now(), Some(chrono::Utc::now()));
+    let config = pipeline::config::Config::load(None, env.vars()).expect("config");
+    let session = pipeline::distributed::scylla::connect(&config.scylla)
+        .await
+        .expect("connect");
+    let store = pipeline::distributed::ScyllaStore::new(session, &env.keyspace, 4)
+        .await
+        .expect("store");
+    let ids_under = async |topic: &str| -> Vec<String> {
+        let mut ids = Vec::new();
+        for record in store.recent(topic, 1_000, None).await.expect("recent") {
+            let mut json = Vec::new();
+            transforms::avro::Layout::current()
+                .to_json(&record, &mut json)
+                .expect("a current record");
+            let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+            ids.push(v["mention"]["id"].as_str().unwrap_or_default().to_owned());
+        }
+        ids
+    };
+    for (version, topic) in [(&first, "hashtag:alphatag"), (&edit, "hashtag:betatag")] {
+        producer
+            .send(
+                FutureRecord::to(&env.raw)
+                    .key(version.id.as_str())
+                    .payload(&serde_json::to_vec(version).expect("json")),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produced");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !ids_under(topic).await.contains(&version.id) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} is not filed under {topic}",
+                version.text
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    assert!(
+        !ids_under("hashtag:alphatag").await.contains(&edit.id),
+        "the edit left the hashtag it dropped"
     );
     env.finish(worker).await;
 }
