@@ -244,7 +244,8 @@ pub trait Store: Send + Sync + 'static {
     /// The batch is shared, so a store that writes on another thread need not copy it.
     fn write(&self, batch: &Arc<[Stored]>) -> impl Future<Output = Result<()>> + Send;
 
-    /// Rewrites mentions that are stored already (re-enriched by `backchannel reprocess`):
+    /// Rewrites mentions that are stored already (re-enriched by `backchannel reprocess`, or
+    /// edited at their source: [`Stored::edited`]):
     /// as [`Store::write`], and also takes `old[i]` — what the stored version of `batch[i]`
     /// was filed under — off the topics the new version no longer has and out of the
     /// aggregates, so both end as if only the new version had ever been written. A mention no
