@@ -643,6 +643,34 @@ mod tests {
         }
     }
 
+    /// A fresh embedded store and a broker that takes everything.
+    struct Fresh {
+        _dir: tempfile::TempDir,
+        store: RedbStore,
+        publisher: Refusing,
+    }
+
+    fn fresh() -> Fresh {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Fresh {
+            store: RedbStore::open(dir.path()).expect("store"),
+            publisher: Refusing {
+                limit: usize::MAX,
+                taken: Mutex::default(),
+            },
+            _dir: dir,
+        }
+    }
+
+    /// `delivery(offset, id, text)` marked as an edit, as a source marks one.
+    fn edited(offset: i64, id: &str, text: &str) -> Delivery {
+        let mut d = delivery(offset, id, text);
+        let mut m: serde_json::Value = serde_json::from_slice(&d.payload).expect("json");
+        m["edited_at"] = "2026-01-01T00:05:00Z".into();
+        d.payload = serde_json::to_vec(&m).expect("json");
+        d
+    }
+
     #[tokio::test]
     async fn a_record_the_broker_refuses_is_dead_lettered_and_the_batch_is_committed() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -705,12 +733,11 @@ mod tests {
     #[tokio::test]
     async fn each_enriched_record_says_whether_it_matched_a_signal() {
         use transforms::signals::{Matcher, Signal, SignalSet};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = RedbStore::open(dir.path()).expect("store");
-        let publisher = Refusing {
-            limit: usize::MAX,
-            taken: Mutex::default(),
-        };
+        let Fresh {
+            _dir,
+            store,
+            publisher,
+        } = fresh();
         let matcher = Matcher::compile(&SignalSet {
             signals: vec![Signal {
                 tenant: "acme".into(),
@@ -756,12 +783,11 @@ mod tests {
     /// traffic; storing one collected just now does.
     #[tokio::test]
     async fn storing_fresh_mentions_shows_the_pipeline_keeps_up() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = RedbStore::open(dir.path()).expect("store");
-        let publisher = Refusing {
-            limit: usize::MAX,
-            taken: Mutex::default(),
-        };
+        let Fresh {
+            _dir,
+            store,
+            publisher,
+        } = fresh();
         let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
         let cx = context(&stats, &shutdown, 4_000);
         let now = chrono::Utc::now();
@@ -799,12 +825,11 @@ mod tests {
     /// mention's cached copy alone (it is the same version).
     #[tokio::test]
     async fn an_edit_drops_the_cached_earlier_version_and_a_redelivery_does_not() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = RedbStore::open(dir.path()).expect("store");
-        let publisher = Refusing {
-            limit: usize::MAX,
-            taken: Mutex::default(),
-        };
+        let Fresh {
+            _dir,
+            store,
+            publisher,
+        } = fresh();
         let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
         let cx = context(&stats, &shutdown, 4_000);
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(600));
@@ -824,12 +849,11 @@ mod tests {
             let record = store.get(id).await.expect("get").expect("stored");
             cache.fill(id, &record).await;
         }
-        let mut edit = delivery(3, "post", "the edited version");
-        let mut m: serde_json::Value = serde_json::from_slice(&edit.payload).expect("json");
-        m["edited_at"] = "2026-01-01T00:05:00Z".into();
-        edit.payload = serde_json::to_vec(&m).expect("json");
         let second = process_batch(
-            vec![edit, delivery(4, "other", "left alone")],
+            vec![
+                edited(3, "post", "the edited version"),
+                delivery(4, "other", "left alone"),
+            ],
             &Caps::default(),
             None,
         );
@@ -871,12 +895,11 @@ mod tests {
     #[tokio::test]
     async fn a_marked_edit_leaves_the_signal_it_no_longer_matches_and_counts_once() {
         use transforms::signals::{Matcher, Signal, SignalSet};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = RedbStore::open(dir.path()).expect("store");
-        let publisher = Refusing {
-            limit: usize::MAX,
-            taken: Mutex::default(),
-        };
+        let Fresh {
+            _dir,
+            store,
+            publisher,
+        } = fresh();
         let signal = |id: &str, query: &str| Signal {
             tenant: "acme".into(),
             id: id.into(),
@@ -896,13 +919,6 @@ mod tests {
             sink_batch(&batch, &publisher, &store, &cache, &Commits::default(), &cx)
                 .await
                 .expect("stored");
-        };
-        let edited = |offset: i64, id: &str, text: &str| {
-            let mut d = delivery(offset, id, text);
-            let mut m: serde_json::Value = serde_json::from_slice(&d.payload).expect("json");
-            m["edited_at"] = "2026-01-01T00:05:00Z".into();
-            d.payload = serde_json::to_vec(&m).expect("json");
-            d
         };
         let (brand, rival) = (
             crate::runtime::signal_topic("acme", "brand"),

@@ -503,21 +503,30 @@ fn drop_edited_mark(record: &mut Vec<u8>, text: &str) {
     record.remove(at - 1);
 }
 
-/// Records written before `cluster_id` existed (their schema ends at `signals`, and their
-/// mention has no `edited_at`) stay readable: a store keeps them beside new ones until they
-/// expire or are reprocessed.
-#[test]
-fn records_of_the_schema_without_cluster_id_still_read() {
-    let legacy = schema::generate_without_cluster(&crate::registry().fields, "294.edf56814");
+/// The layout of an older envelope (`generate`: its schema), a mention never edited, and that
+/// mention's record as this build writes it, with the signal matches, to be cut to the older
+/// form.
+fn older(
+    generate: fn(&[crate::registry::FieldSpec], &str) -> Json,
+) -> (Layout, model::Mention, Vec<u8>) {
+    let legacy = generate(&crate::registry().fields, "294.edf56814");
     let layout = Layout::from_schema(&legacy).expect("the older envelope is accepted");
     assert_ne!(layout.fingerprint, schema().fingerprint);
     let m = model::Mention {
         edited_at: None,
         ..collectors_like_mentions()[0].clone()
     };
-    let fields = crate::enrich(&m);
     let mut record = Vec::new();
-    encode(&m, &fields, &signals(), &mut record);
+    encode(&m, &crate::enrich(&m), &signals(), &mut record);
+    (layout, m, record)
+}
+
+/// Records written before `cluster_id` existed (their schema ends at `signals`, and their
+/// mention has no `edited_at`) stay readable: a store keeps them beside new ones until they
+/// expire or are reprocessed.
+#[test]
+fn records_of_the_schema_without_cluster_id_still_read() {
+    let (layout, m, mut record) = older(schema::generate_without_cluster);
     // What the older build wrote: its fingerprint, no edited_at and no trailing cluster_id.
     assert_eq!(record.pop(), Some(0));
     drop_edited_mark(&mut record, &m.text);
@@ -540,16 +549,7 @@ fn records_of_the_schema_without_cluster_id_still_read() {
 /// envelope with picked fields.
 #[test]
 fn records_of_the_schema_without_edited_at_still_read() {
-    let legacy = schema::generate_without_edited(&crate::registry().fields, "294.edf56814");
-    let layout = Layout::from_schema(&legacy).expect("the older envelope is accepted");
-    assert_ne!(layout.fingerprint, schema().fingerprint);
-    let m = model::Mention {
-        edited_at: None,
-        ..collectors_like_mentions()[0].clone()
-    };
-    let fields = crate::enrich(&m);
-    let mut record = Vec::new();
-    encode(&m, &fields, &signals(), &mut record);
+    let (layout, m, mut record) = older(schema::generate_without_edited);
     let mut current = Vec::new();
     Layout::current()
         .to_json(&record, &mut current)
