@@ -235,7 +235,10 @@ fn parse(
         // A later version of a mention the client may already show: it replaces that one.
         mention["edited_at"] = m.edited_at.clone();
     }
-    let counted = counting.and_then(|_| counted(&doc));
+    // An edit was counted as its first version: the minute's exact figure counts it once too.
+    let counted = counting
+        .filter(|_| m.edited_at.is_null())
+        .and_then(|_| counted(&doc));
     Ok(Some(Parsed {
         mention: mention.to_string().into(),
         matches,
@@ -934,6 +937,15 @@ mod tests {
         // Read again at the same position (a consumer that re-reads): not counted again.
         hub.ingest(0, 0, &record(now), None);
         hub.ingest(0, 1, &record(now), None);
+        // Its author's edit is shown to clients but not counted again.
+        let mut edit: Value = serde_json::from_slice(&record(now)).expect("json");
+        edit["mention"]["edited_at"] = now.to_rfc3339().into();
+        let edit = serde_json::to_vec(&edit).expect("json");
+        assert!(matches!(
+            parse(&edit, &Layout::current(), None, Some(&[])),
+            Ok(Some(Parsed { counted: None, .. }))
+        ));
+        hub.ingest(0, 2, &edit, None);
         let p = hub.provisional().expect("a counting hub");
         let minute = crate::aggregate::minute_of(now);
         let mut want = crate::aggregate::MinuteAggregate::default();
@@ -1010,9 +1022,17 @@ mod tests {
             };
             assert_eq!(m_of(&a), m_of(&b), "{}", m.id);
             assert_eq!(a.counted, b.counted, "{}", m.id);
-            let counted = a.counted.expect("a created_at");
-            assert_eq!(counted.created_at, m.created_at);
-            tagged += usize::from(!counted.hashtags.is_empty());
+            if m.edited_at.is_some() {
+                assert!(
+                    a.counted.is_none(),
+                    "an edit is not counted again: {}",
+                    m.id
+                );
+            } else {
+                let counted = a.counted.expect("a created_at");
+                assert_eq!(counted.created_at, m.created_at);
+                tagged += usize::from(!counted.hashtags.is_empty());
+            }
             // The fields a client asks for, as each event gives them.
             let names: Vec<String> = ["hashtags", "sentiment_compound", "no_such", "hashtags"]
                 .map(String::from)
