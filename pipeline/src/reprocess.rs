@@ -316,7 +316,6 @@ fn in_range(m: &Mention, o: &Options) -> bool {
         && o.source.is_none_or(|s| m.source == s)
 }
 
-/// What the stored version was filed under, as the pipeline filed it.
 /// What a stored compact record was filed under, read back: the version a rewrite replaces.
 pub(crate) async fn filed_of<S: Store>(codec: &Codec, store: &S, record: &[u8]) -> Result<Filed> {
     let json = codec.to_json(store, record).await?;
@@ -325,6 +324,7 @@ pub(crate) async fn filed_of<S: Store>(codec: &Codec, store: &S, record: &[u8]) 
     Ok(filed(&r))
 }
 
+/// What the stored version was filed under, as the pipeline filed it.
 fn filed(r: &StoredRecord) -> Filed {
     let hashtags: Vec<String> = r
         .fields

@@ -643,11 +643,19 @@ mod tests {
         }
     }
 
-    /// A fresh embedded store and a broker that takes everything.
+    /// A fresh embedded store, a broker that takes everything, and the sink's context over them.
     struct Fresh {
         _dir: tempfile::TempDir,
         store: RedbStore,
         publisher: Refusing,
+        stats: Stats,
+        shutdown: watch::Receiver<bool>,
+    }
+
+    impl Fresh {
+        fn cx(&self) -> SinkContext<'_> {
+            context(&self.stats, &self.shutdown, 4_000)
+        }
     }
 
     fn fresh() -> Fresh {
@@ -658,6 +666,8 @@ mod tests {
                 limit: usize::MAX,
                 taken: Mutex::default(),
             },
+            stats: Stats::default(),
+            shutdown: watch::channel(false).1,
             _dir: dir,
         }
     }
@@ -733,11 +743,7 @@ mod tests {
     #[tokio::test]
     async fn each_enriched_record_says_whether_it_matched_a_signal() {
         use transforms::signals::{Matcher, Signal, SignalSet};
-        let Fresh {
-            _dir,
-            store,
-            publisher,
-        } = fresh();
+        let f = fresh();
         let matcher = Matcher::compile(&SignalSet {
             signals: vec![Signal {
                 tenant: "acme".into(),
@@ -756,13 +762,19 @@ mod tests {
             &Caps::default(),
             Some(&matcher),
         );
-        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
-        let cx = context(&stats, &shutdown, 4_000);
+        let cx = f.cx();
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
-        sink_batch(&batch, &publisher, &store, &cache, &Commits::default(), &cx)
-            .await
-            .expect("the batch goes through");
-        let taken = publisher.taken.lock().expect("lock");
+        sink_batch(
+            &batch,
+            &f.publisher,
+            &f.store,
+            &cache,
+            &Commits::default(),
+            &cx,
+        )
+        .await
+        .expect("the batch goes through");
+        let taken = f.publisher.taken.lock().expect("lock");
         let matched: Vec<(&str, Option<&str>)> = taken
             .iter()
             .filter(|t| t.0 == Topic::Enriched)
@@ -783,24 +795,19 @@ mod tests {
     /// traffic; storing one collected just now does.
     #[tokio::test]
     async fn storing_fresh_mentions_shows_the_pipeline_keeps_up() {
-        let Fresh {
-            _dir,
-            store,
-            publisher,
-        } = fresh();
-        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
-        let cx = context(&stats, &shutdown, 4_000);
+        let f = fresh();
+        let cx = f.cx();
         let now = chrono::Utc::now();
         let old = process_batch(
             vec![delivery(1, "old", "from the backlog")],
             &Caps::default(),
             None,
         );
-        store_stage(&old, &publisher, &store, &cx)
+        store_stage(&old, &f.publisher, &f.store, &cx)
             .await
             .expect("stored");
         assert!(
-            !stats.live_within(Duration::from_secs(20), now),
+            !f.stats.live_within(Duration::from_secs(20), now),
             "collected in 2026-01"
         );
         let mut fresh = delivery(2, "fresh", "just collected");
@@ -809,13 +816,16 @@ mod tests {
         m["collected_at"] = now.to_rfc3339().into();
         fresh.payload = serde_json::to_vec(&m).expect("json");
         let fresh = process_batch(vec![fresh], &Caps::default(), None);
-        store_stage(&fresh, &publisher, &store, &cx)
+        store_stage(&fresh, &f.publisher, &f.store, &cx)
             .await
             .expect("stored");
-        assert!(stats.live_within(Duration::from_secs(20), chrono::Utc::now()));
+        assert!(
+            f.stats
+                .live_within(Duration::from_secs(20), chrono::Utc::now())
+        );
         let later = chrono::Utc::now() + chrono::TimeDelta::seconds(30);
         assert!(
-            !stats.live_within(Duration::from_secs(20), later),
+            !f.stats.live_within(Duration::from_secs(20), later),
             "only so long"
         );
     }
@@ -825,13 +835,8 @@ mod tests {
     /// mention's cached copy alone (it is the same version).
     #[tokio::test]
     async fn an_edit_drops_the_cached_earlier_version_and_a_redelivery_does_not() {
-        let Fresh {
-            _dir,
-            store,
-            publisher,
-        } = fresh();
-        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
-        let cx = context(&stats, &shutdown, 4_000);
+        let f = fresh();
+        let cx = f.cx();
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(600));
         let first = process_batch(
             vec![
@@ -841,12 +846,19 @@ mod tests {
             &Caps::default(),
             None,
         );
-        sink_batch(&first, &publisher, &store, &cache, &Commits::default(), &cx)
-            .await
-            .expect("stored");
+        sink_batch(
+            &first,
+            &f.publisher,
+            &f.store,
+            &cache,
+            &Commits::default(),
+            &cx,
+        )
+        .await
+        .expect("stored");
         // Readers fetched both and filled the cache.
         for id in ["post", "other"] {
-            let record = store.get(id).await.expect("get").expect("stored");
+            let record = f.store.get(id).await.expect("get").expect("stored");
             cache.fill(id, &record).await;
         }
         let second = process_batch(
@@ -863,8 +875,8 @@ mod tests {
         );
         sink_batch(
             &second,
-            &publisher,
-            &store,
+            &f.publisher,
+            &f.store,
             &cache,
             &Commits::default(),
             &cx,
@@ -877,10 +889,10 @@ mod tests {
         );
         assert_eq!(
             cache.get("other").await.expect("cache"),
-            store.get("other").await.expect("get"),
+            f.store.get("other").await.expect("get"),
             "a redelivery keeps its cached copy"
         );
-        let stored = store.get("post").await.expect("get").expect("stored");
+        let stored = f.store.get("post").await.expect("get").expect("stored");
         let mut json = Vec::new();
         transforms::avro::Layout::current()
             .to_json(&stored, &mut json)
@@ -895,11 +907,7 @@ mod tests {
     #[tokio::test]
     async fn a_marked_edit_leaves_the_signal_it_no_longer_matches_and_counts_once() {
         use transforms::signals::{Matcher, Signal, SignalSet};
-        let Fresh {
-            _dir,
-            store,
-            publisher,
-        } = fresh();
+        let f = fresh();
         let signal = |id: &str, query: &str| Signal {
             tenant: "acme".into(),
             id: id.into(),
@@ -911,14 +919,20 @@ mod tests {
             signals: vec![signal("brand", "acme"), signal("rival", "globex")],
         })
         .expect("matcher");
-        let (stats, shutdown) = (Stats::default(), watch::channel(false).1);
-        let cx = context(&stats, &shutdown, 4_000);
+        let cx = f.cx();
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
         let sink = async |deliveries: Vec<Delivery>| {
             let batch = process_batch(deliveries, &Caps::default(), Some(&matcher));
-            sink_batch(&batch, &publisher, &store, &cache, &Commits::default(), &cx)
-                .await
-                .expect("stored");
+            sink_batch(
+                &batch,
+                &f.publisher,
+                &f.store,
+                &cache,
+                &Commits::default(),
+                &cx,
+            )
+            .await
+            .expect("stored");
         };
         let (brand, rival) = (
             crate::runtime::signal_topic("acme", "brand"),
@@ -926,13 +940,15 @@ mod tests {
         );
         let count = async |topic: &str| {
             let from = "2026-01-01T00:00:00Z".parse().expect("time");
-            let series = store
+            let series = f
+                .store
                 .series(topic, from, from + chrono::TimeDelta::hours(1))
                 .await
                 .expect("series");
             series.iter().map(|(_, m)| m.mentions).sum::<i64>()
         };
-        let listed = async |topic: &str| store.recent(topic, 10, None).await.expect("recent").len();
+        let listed =
+            async |topic: &str| f.store.recent(topic, 10, None).await.expect("recent").len();
 
         sink(vec![
             delivery(1, "post", "acme and globex launch"),

@@ -311,10 +311,11 @@ function onEvent(type, data) {
   if (type !== 'match' || !data.mention) return;
   const m = data.mention;
   const signals = (data.signals || []).map((s) => s.signal);
+  const highlights = (data.signals || []).flatMap((s) => s.highlights || []);
   if (m.edited_at && state.shown.has(m.id)) {
     // A later version of a match already listed (or held): it takes that one's place and is
     // not another match.
-    replaceMatch(m, (data.signals || []).flatMap((s) => s.highlights || []), signals);
+    replaceMatch(m, highlights, signals);
     return;
   }
   for (const id of signals) {
@@ -325,7 +326,6 @@ function onEvent(type, data) {
   }
   if (!state.shown.has(m.id)) {
     state.shown.add(m.id);
-    const highlights = (data.signals || []).flatMap((s) => s.highlights || []);
     if (state.paused) {
       state.held.push([m, highlights, signals]);
       if (state.held.length > MAX_MATCHES) state.shown.delete(state.held.shift()[0].id);
@@ -352,10 +352,8 @@ function onEvent(type, data) {
 }
 
 function show(m, highlights, signals) {
-  const item = matchItem(m, highlights, signals);
-  item.dataset.signals = signals.join(' ');
   const list = $('matches');
-  list.prepend(item);
+  list.prepend(listItem(m, highlights, signals));
   while (list.children.length > MAX_MATCHES) {
     state.shown.delete(list.lastElementChild.dataset.mention);
     list.lastElementChild.remove();
@@ -369,10 +367,14 @@ function replaceMatch(m, highlights, signals) {
     return;
   }
   const old = document.querySelector(`#matches li[data-mention="${CSS.escape(m.id)}"]`);
-  if (!old) return;
+  if (old) old.replaceWith(listItem(m, highlights, signals));
+}
+
+// A match as the live list holds it.
+function listItem(m, highlights, signals) {
   const item = matchItem(m, highlights, signals);
   item.dataset.signals = signals.join(' ');
-  old.replaceWith(item);
+  return item;
 }
 
 // Pausing holds new matches back (and silences the live region, which a busy signal would
