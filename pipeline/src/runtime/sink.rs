@@ -656,6 +656,21 @@ mod tests {
         fn cx(&self) -> SinkContext<'_> {
             context(&self.stats, &self.shutdown, 4_000)
         }
+
+        /// Sinks `batch` whole, with `cache` in front of the store.
+        async fn sink(&self, batch: &Processed, cache: &MemoryCache) {
+            let cx = self.cx();
+            sink_batch(
+                batch,
+                &self.publisher,
+                &self.store,
+                cache,
+                &Commits::default(),
+                &cx,
+            )
+            .await
+            .expect("the batch goes through");
+        }
     }
 
     fn fresh() -> Fresh {
@@ -762,18 +777,8 @@ mod tests {
             &Caps::default(),
             Some(&matcher),
         );
-        let cx = f.cx();
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
-        sink_batch(
-            &batch,
-            &f.publisher,
-            &f.store,
-            &cache,
-            &Commits::default(),
-            &cx,
-        )
-        .await
-        .expect("the batch goes through");
+        f.sink(&batch, &cache).await;
         let taken = f.publisher.taken.lock().expect("lock");
         let matched: Vec<(&str, Option<&str>)> = taken
             .iter()
@@ -836,7 +841,6 @@ mod tests {
     #[tokio::test]
     async fn an_edit_drops_the_cached_earlier_version_and_a_redelivery_does_not() {
         let f = fresh();
-        let cx = f.cx();
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(600));
         let first = process_batch(
             vec![
@@ -846,16 +850,7 @@ mod tests {
             &Caps::default(),
             None,
         );
-        sink_batch(
-            &first,
-            &f.publisher,
-            &f.store,
-            &cache,
-            &Commits::default(),
-            &cx,
-        )
-        .await
-        .expect("stored");
+        f.sink(&first, &cache).await;
         // Readers fetched both and filled the cache.
         for id in ["post", "other"] {
             let record = f.store.get(id).await.expect("get").expect("stored");
@@ -873,16 +868,7 @@ mod tests {
             second.stored.iter().map(|s| s.edited).collect::<Vec<_>>(),
             [true, false]
         );
-        sink_batch(
-            &second,
-            &f.publisher,
-            &f.store,
-            &cache,
-            &Commits::default(),
-            &cx,
-        )
-        .await
-        .expect("stored");
+        f.sink(&second, &cache).await;
         assert!(
             cache.get("post").await.expect("cache").is_none(),
             "the edit dropped the first version"
@@ -919,20 +905,10 @@ mod tests {
             signals: vec![signal("brand", "acme"), signal("rival", "globex")],
         })
         .expect("matcher");
-        let cx = f.cx();
         let cache = MemoryCache::new(1 << 20, Duration::from_secs(60));
         let sink = async |deliveries: Vec<Delivery>| {
             let batch = process_batch(deliveries, &Caps::default(), Some(&matcher));
-            sink_batch(
-                &batch,
-                &f.publisher,
-                &f.store,
-                &cache,
-                &Commits::default(),
-                &cx,
-            )
-            .await
-            .expect("stored");
+            f.sink(&batch, &cache).await;
         };
         let (brand, rival) = (
             crate::runtime::signal_topic("acme", "brand"),
