@@ -788,10 +788,6 @@ async fn e2e_a_spike_is_alerted_once_by_two_workers_stored_published_and_deliver
         ("ALERTS__EVERY", "1s"),
         ("ALERTS__LEASE_TTL", "4s"),
         ("ALERTS__SETTLE", "5s"),
-        // The spike starts 5 minutes before the history is stored and rolled up (up to 5
-        // minutes more on a loaded machine) and the learners start: past the default 15 minutes
-        // it would be stale, not news, and never alerted.
-        ("ALERTS__STALE", "1h"),
         ("ALERTS__DETECTOR__WARMUP_MINUTES", "60"),
         // The signal's life starts with the history below: before it, nothing to learn.
         ("ALERTS__HISTORY", "124m"),
