@@ -467,6 +467,102 @@ async fn scylla_store_writes_reads_deletes_rolls_up_and_keeps_signals() {
 /// Mention rows travel in unlogged batches of rows that one replica and shard own, within the
 /// row and byte limits (a row larger than the byte limit goes alone), every row exactly once;
 /// records of every size, batched so, are accepted by the server and read back.
+/// The detector reads a signal's minutes from the rollup's aggregates, which are recomputed
+/// after the writes. A worker that starts while its predecessor's last marks are pending must
+/// not read those minutes before it has rolled them up: it would learn them short and never
+/// look at them again (a worker e2e caught a spike missed that way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerting_reads_no_minute_before_the_rollup_has_counted_it() {
+    use pipeline::alerts::AlertStore;
+    use pipeline::alerts::engine::Engine;
+    if !service_up("Cassandra", CQL) {
+        return;
+    }
+    let ks = unique("test_alerting");
+    let store = Arc::new(scylla_store(&ks).await);
+    pipeline::codec::Codec::register(&*store)
+        .await
+        .expect("schema");
+    let signal = transforms::signals::Signal {
+        tenant: "acme".into(),
+        id: "brand".into(),
+        version: 1,
+        query: "acme".into(),
+        options: Default::default(),
+    };
+    store.put_signal(&signal).await.expect("signal");
+    let matcher = transforms::signals::Matcher::compile(&transforms::signals::SignalSet {
+        signals: vec![signal],
+    })
+    .expect("matcher");
+    let mut settings = config(&[]).alerts.settings().expect("settings");
+    settings.history = Duration::from_secs(3 * 3600);
+    settings.detector.warmup_minutes = 60;
+
+    // Two hours of 4-6 mentions a minute, then three minutes of 40, ending at the last settled
+    // minute: stored, and so marked dirty, but not rolled up.
+    let now = Utc::now();
+    let upto = minute_of(now - chrono::Duration::from_std(settings.settle).expect("settle"));
+    let mut batch = Vec::new();
+    for i in 0..123i64 {
+        let minute = upto - chrono::Duration::minutes(123 - i);
+        let (n, text) = match i {
+            ..120 => (4 + (i * 7) % 3, "acme store visit {k} with friends"),
+            _ => (40, "acme launch number {k} is live #acmelaunch"),
+        };
+        for k in 0..n {
+            let at = minute + chrono::Duration::seconds(k * 59 / n);
+            let m = serde_json::json!({
+                "id": format!("mastodon:{}-{k}", minute.timestamp()), "source": "mastodon",
+                "kind": "post", "text": text.replace("{k}", &k.to_string()),
+                "author": {"id": format!("u{}", k % 40), "handle": format!("user{}", k % 40)},
+                "created_at": at.to_rfc3339(), "collected_at": at.to_rfc3339(),
+            });
+            batch.push(Delivery {
+                partition: 0,
+                offset: batch.len() as i64,
+                key: None,
+                payload: m.to_string().into_bytes(),
+                tombstone: false,
+                mention: None,
+            });
+        }
+    }
+    let processed = pipeline::runtime::process_batch(batch, &Default::default(), Some(&matcher));
+    assert!(processed.dead.is_empty());
+    store.write(&processed.stored).await.expect("write");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let publisher =
+        Arc::new(pipeline::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"));
+    let engine = Engine::new(store.clone(), publisher, settings).expect("engine");
+    assert_eq!(
+        store.counted_before(),
+        Some(chrono::DateTime::<Utc>::MIN_UTC),
+        "nothing is known counted before a rollup"
+    );
+    assert!(engine.pass(now).await.expect("pass").is_empty());
+    assert_eq!(store.detector("acme", "brand").await.expect("read"), None);
+    assert!(store.rollup(Duration::ZERO).await.expect("rollup") > 0);
+    assert!(store.counted_before() >= Some(now));
+    let events = engine.pass(now).await.expect("pass");
+    assert!(
+        events
+            .iter()
+            .any(|a| a.kind == pipeline::alerts::AlertKind::VolumeSpike
+                && a.state == pipeline::alerts::AlertState::Opened),
+        "the spike, once rolled up: {events:#?}"
+    );
+    assert_eq!(
+        store
+            .alerts("acme", "brand", 10)
+            .await
+            .expect("alerts")
+            .len(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mention_rows_are_batched_by_owner_within_limits_and_read_back() {
     if !service_up("Cassandra", CQL) {

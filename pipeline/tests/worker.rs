@@ -871,11 +871,26 @@ async fn e2e_a_spike_is_alerted_once_by_two_workers_stored_published_and_deliver
         if !alerts.is_empty() {
             break alerts;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no alert within 120 s; worker logs under {}",
-            std::env::temp_dir().display()
-        );
+        if std::time::Instant::now() >= deadline {
+            // What the learners could have read: the signal's last minutes as rolled up.
+            let topic = pipeline::runtime::signal_topic("acme", "brand");
+            let mut tail: Vec<_> = env
+                .stored_stats()
+                .await
+                .into_iter()
+                .filter(|((t, m), _)| *t == topic && *m >= now - chrono::Duration::minutes(8))
+                .map(|((_, m), a)| (m.format("%H:%M").to_string(), a.mentions))
+                .collect();
+            tail.sort();
+            panic!(
+                "no alert within 120 s (spike minutes {}..{}); the signal's last minutes: \
+                 {tail:?}; dirty marks: {}; worker logs under {}",
+                (now - chrono::Duration::minutes(5)).format("%H:%M"),
+                (now - chrono::Duration::minutes(3)).format("%H:%M"),
+                env.count("dirty_marks").await,
+                std::env::temp_dir().display()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     // A few more passes of both workers: nothing new may open.

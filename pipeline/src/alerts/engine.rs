@@ -204,6 +204,16 @@ where
     /// One pass at `now`: every signal of a shard this process holds, brought up to the last
     /// settled minute. Returns the alert events it produced.
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<Vec<Alert>> {
+        // No minute is read past what the aggregates are known to count: distributed, they are
+        // recomputed after the writes, and a worker that started while marks were pending (its
+        // predecessor stored mentions and stopped before rolling them up) would otherwise learn
+        // those minutes short, and never look at them again. Until its first rollup a process
+        // takes no shard.
+        let read_to = self.store.counted_before().map_or(now, |c| c.min(now));
+        if read_to == DateTime::<Utc>::MIN_UTC {
+            tracing::debug!("no rollup finished yet: alerting waits for one");
+            return Ok(Vec::new());
+        }
         let mut held = self.lease(0..self.settings.shards).await;
         let mut leased = std::time::Instant::now();
         if held.is_empty() {
@@ -274,7 +284,7 @@ where
                 leased = std::time::Instant::now();
             }
             if held.contains(&shard) {
-                match self.signal(&s, now).await {
+                match self.signal(&s, now, read_to).await {
                     Ok(mut e) => events.append(&mut e),
                     Err(e) => {
                         tracing::warn!(tenant = %s.tenant, signal = %s.id, error = %e, "alerting a signal failed")
@@ -304,18 +314,21 @@ where
         held
     }
 
-    /// Feeds one signal's detector the minutes that settled since it last looked.
+    /// Feeds one signal's detector the minutes that settled since it last looked: those that
+    /// ended `alerts.settle` before `read_to` (`now`, or earlier where the aggregates are
+    /// complete only up to then).
     async fn signal(
         &self,
         s: &transforms::signals::Signal,
         now: DateTime<Utc>,
+        read_to: DateTime<Utc>,
     ) -> Result<Vec<Alert>> {
         let (tenant, signal) = (s.tenant.as_str(), s.id.as_str());
         let settle = chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
         let history = chrono::Duration::from_std(self.settings.history).unwrap_or_default();
         let stale = chrono::Duration::from_std(self.settings.stale).unwrap_or_default();
         // Minutes before `upto` are closed and settled.
-        let upto = minute_of(now - settle);
+        let upto = minute_of(read_to - settle);
         let key = (tenant.to_owned(), signal.to_owned());
         if self.done_map().get(&key) == Some(&upto) {
             return Ok(Vec::new());

@@ -58,6 +58,14 @@ pub trait AlertStore: Send + Sync + 'static {
         signal: &str,
         settings: &SignalAlertSettings,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// How far the per-minute aggregates the detector reads are complete: `None` where a
+    /// mention is counted in the same write that stores it (no bound); otherwise a time before
+    /// which every stored mention is counted, which the detector does not read past. A store
+    /// whose aggregates are recomputed after the writes (the distributed rollup) answers
+    /// [`DateTime::<Utc>::MIN_UTC`](chrono::DateTime) until this process has finished a rollup.
+    fn counted_before(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
     /// A tenant's webhook.
     fn webhook(&self, tenant: &str) -> impl Future<Output = Result<Option<Webhook>>> + Send;
     /// Sets (`Some`) or removes (`None`) a tenant's webhook.

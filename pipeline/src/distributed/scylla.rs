@@ -91,6 +91,11 @@ pub struct ScyllaStore {
     concurrency: usize,
     /// Closed dirty-mark partitions (bucket, shard) this process found empty: never read again.
     drained: Arc<Mutex<HashSet<Partition>>>,
+    /// Every mark written before this time had been rolled up when this process's last
+    /// successful rollup finished; `None` before its first ([`AlertStore::counted_before`]).
+    ///
+    /// [`AlertStore::counted_before`]: crate::alerts::AlertStore::counted_before
+    rolled_up: Arc<Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
     /// How hot each topic is, for the width of its `topic_mentions` partitions.
     heat: Arc<Mutex<buckets::Heat>>,
     /// Final plans of minutes (`topic_widths`).
@@ -125,6 +130,7 @@ impl ScyllaStore {
             st: Arc::new(st),
             concurrency: concurrency.max(1),
             drained: Arc::default(),
+            rolled_up: Arc::default(),
             heat: Arc::new(Mutex::new(buckets::Heat::new(DEFAULT_PARTITION_TARGET))),
             plans: Arc::default(),
             retention: DEFAULT_RETENTION,

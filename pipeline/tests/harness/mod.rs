@@ -118,7 +118,11 @@ impl Env {
             ),
             // Several workers per test: each its own free API port.
             ("BACKCHANNEL__API__LISTEN", "127.0.0.1:0".to_owned()),
-            ("BACKCHANNEL_LOG", "warn".to_owned()),
+            // Warnings only, unless the test run asks for more (to see why a worker did what it did).
+            (
+                "BACKCHANNEL_LOG",
+                std::env::var("BACKCHANNEL_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -314,15 +318,22 @@ impl Env {
         }
     }
 
-    /// Waits until no minute is left to roll up (the aggregates are final).
+    /// Waits until every stored mention is rolled up: no minute dirty, for 3 s on end. A batch's
+    /// marks are written just after its rows, so the rows can all be counted a moment before
+    /// their marks exist; a mark then stays at least the rollup's quiet second, so a stretch of
+    /// polls that all find none means none is still coming.
     pub async fn wait_rollups(&self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
-        while self.count("dirty_marks").await > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "rollups did not finish within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut clean_since = None;
+        loop {
+            let now = tokio::time::Instant::now();
+            if self.count("dirty_marks").await > 0 {
+                clean_since = None;
+            } else if now - *clean_since.get_or_insert(now) >= Duration::from_secs(3) {
+                return;
+            }
+            assert!(now < deadline, "rollups did not finish within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 

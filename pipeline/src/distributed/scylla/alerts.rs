@@ -10,6 +10,15 @@ use crate::alerts::{Alert, AlertStore, SignalAlertSettings};
 use crate::error::{Error, Result};
 
 impl AlertStore for ScyllaStore {
+    /// The aggregates are complete for what was written before the last rollup this process
+    /// finished: a process that runs the detector rolls up too (`backchannel worker`).
+    fn counted_before(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        Some(
+            self.rolled_up()
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+        )
+    }
+
     async fn detector(&self, tenant: &str, signal: &str) -> Result<Option<String>> {
         let row = self.first_row::<(String,)>(&self.st.get_detector, (tenant, signal));
         Ok(row.await?.map(|(s,)| s))

@@ -130,6 +130,9 @@ impl ScyllaStore {
     /// its mark. Returns how many marks were rolled up. Exact with many workers at once (see the
     /// module doc): [`Self::dirty_minutes`], then [`Self::recompute`] and [`Self::publish`] each.
     pub async fn rollup(&self, quiet: Duration) -> Result<usize> {
+        // Every mark written `quiet` before the scan began is due in it, or was cleared by a
+        // rollup that had published its minute first.
+        let covered = Utc::now() - chrono::Duration::from_std(quiet).unwrap_or_default();
         let due = self.dirty_minutes(quiet).await?;
         let n = due.len();
         telemetry::rollup_due(n);
@@ -139,7 +142,15 @@ impl ScyllaStore {
             .try_collect::<Vec<()>>()
             .await?;
         telemetry::rollups(n);
+        let mut rolled_up = self.rolled_up.lock().unwrap_or_else(|p| p.into_inner());
+        *rolled_up = (*rolled_up).max(Some(covered));
         Ok(n)
+    }
+
+    /// The time before which every mark was rolled up by this process's last successful
+    /// rollup (or by another's before it), if it has finished one.
+    pub fn rolled_up(&self) -> Option<DateTime<Utc>> {
+        *self.rolled_up.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Scans the open buckets (and the closed ones not yet seen empty) for marks quiet for
