@@ -214,9 +214,10 @@ where
             tracing::debug!("no rollup finished yet: alerting waits for one");
             return Ok(Vec::new());
         }
-        let mut held = self.lease(0..self.settings.shards).await;
-        let mut leased = std::time::Instant::now();
-        if held.is_empty() {
+        let renewed = std::time::Instant::now();
+        let shards = self.lease(0..self.settings.shards).await;
+        let mut held = Held { shards, renewed };
+        if held.shards.is_empty() {
             return Ok(Vec::new());
         }
         let (_, signals) = self.store.load_signals().await?;
@@ -231,7 +232,8 @@ where
             let mut done = self.done_map();
             // A shard since taken over is its new holder's to close.
             done.retain(|(t, s), _| {
-                live.contains(&(t.as_str(), s.as_str())) || held.contains(&shard_of(t, s, shards))
+                live.contains(&(t.as_str(), s.as_str()))
+                    || held.shards.contains(&shard_of(t, s, shards))
             });
             done.keys()
                 .filter(|(t, s)| !live.contains(&(t.as_str(), s.as_str())))
@@ -243,8 +245,8 @@ where
         // stored detectors tell.
         let fresh: HashSet<i32> = {
             let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
-            swept.retain(|s| held.contains(s));
-            held.difference(&swept).copied().collect()
+            swept.retain(|s| held.shards.contains(s));
+            held.shards.difference(&swept).copied().collect()
         };
         if !fresh.is_empty() {
             match self.store.detectors().await {
@@ -277,14 +279,8 @@ where
         }
         for s in signals {
             let shard = shard_of(&s.tenant, &s.id, self.settings.shards);
-            // A long pass (catching up after an outage) renews its leases before they lapse,
-            // and leaves a shard it lost meanwhile to the holder that took it.
-            if held.contains(&shard) && leased.elapsed() > self.settings.lease_ttl / 3 {
-                held = self.lease(held.iter().copied()).await;
-                leased = std::time::Instant::now();
-            }
-            if held.contains(&shard) {
-                match self.signal(&s, now, read_to).await {
+            if self.holds(&mut held, shard).await {
+                match self.signal(&s, now, read_to, &mut held).await {
                     Ok(mut e) => events.append(&mut e),
                     Err(e) => {
                         tracing::warn!(tenant = %s.tenant, signal = %s.id, error = %e, "alerting a signal failed")
@@ -293,6 +289,19 @@ where
             }
         }
         Ok(events)
+    }
+
+    /// Whether this process still holds `shard`. A long pass (catching up after an outage, or
+    /// on a slow broker) renews every lease it holds once a third of `alerts.lease_ttl` has
+    /// passed since the last renewal, so none lapses while it works, and leaves a shard it lost
+    /// meanwhile to the holder that took it.
+    async fn holds(&self, held: &mut Held, shard: i32) -> bool {
+        if held.shards.contains(&shard) && held.renewed.elapsed() > self.settings.lease_ttl / 3 {
+            held.renewed = std::time::Instant::now();
+            let mine: Vec<i32> = held.shards.iter().copied().collect();
+            held.shards = self.lease(mine.into_iter()).await;
+        }
+        held.shards.contains(&shard)
     }
 
     /// Takes or renews the lease on each of `shards`; returns those this process holds now.
@@ -322,8 +331,10 @@ where
         s: &transforms::signals::Signal,
         now: DateTime<Utc>,
         read_to: DateTime<Utc>,
+        held: &mut Held,
     ) -> Result<Vec<Alert>> {
         let (tenant, signal) = (s.tenant.as_str(), s.id.as_str());
+        let shard = shard_of(tenant, signal, self.settings.shards);
         let settle = chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
         let history = chrono::Duration::from_std(self.settings.history).unwrap_or_default();
         let stale = chrono::Duration::from_std(self.settings.stale).unwrap_or_default();
@@ -397,7 +408,14 @@ where
         let mut by_minute: std::collections::HashMap<_, _> = series.into_iter().collect();
         let mut minute = from;
         while minute < upto {
+            // Held still, or another process has the signal now and resumes it from the
+            // detector as last saved: this one tells nothing more of it.
+            if !self.holds(held, shard).await {
+                tracing::info!(%tenant, %signal, "lost the shard's lease while catching up; its new holder goes on");
+                return Ok(events);
+            }
             let agg = by_minute.remove(&minute).unwrap_or_default();
+            let told_before = events.len();
             // A minute counts as done once all its events went out. One that fails part-way
             // is undone and the minutes before it saved, so the next pass sends again only
             // this minute's events (under the same ids), not every event of this pass.
@@ -429,6 +447,12 @@ where
                 saved.last = Some(minute - chrono::Duration::minutes(1));
                 let _ = self.save(tenant, signal, &saved).await;
                 return Err(e);
+            }
+            // What was told is saved at once: a process that takes the signal over later in
+            // this pass (this one stalled past its lease) resumes after it, not before.
+            if events.len() > told_before {
+                saved.last = Some(minute);
+                self.save(tenant, signal, &saved).await?;
             }
             minute += chrono::Duration::minutes(1);
         }
@@ -619,6 +643,12 @@ where
         }
         Ok(())
     }
+}
+
+/// The shards a pass holds, and when it last renewed their leases ([`Engine::holds`]).
+struct Held {
+    shards: HashSet<i32>,
+    renewed: std::time::Instant,
 }
 
 /// Why an incident was resolved without its counts settling.
@@ -1077,6 +1107,38 @@ mod tests {
         );
     }
 
+    /// [`spiky_signals_at`] with the one signal `acme/brand`, whose spike then goes on for three
+    /// minutes four times higher: opened, then updated in later minutes; and the time after.
+    async fn growing(
+        dir: &std::path::Path,
+        at: DateTime<Utc>,
+    ) -> (
+        Arc<crate::embedded::RedbStore>,
+        AlertSettings,
+        DateTime<Utc>,
+    ) {
+        let (store, settings, now) = spiky_signals_at(dir, &["brand"], at).await;
+        let signal = transforms::signals::Signal {
+            tenant: "acme".into(),
+            id: "brand".into(),
+            version: 1,
+            query: "acme".into(),
+            options: Default::default(),
+        };
+        let set = transforms::signals::SignalSet {
+            signals: vec![signal],
+        };
+        let matcher = transforms::signals::Matcher::compile(&set).expect("matcher");
+        let settle = chrono::Duration::from_std(settings.settle).expect("settle");
+        let upto = minute_of(now - settle);
+        let more = (0..3).map(|i| {
+            let minute = upto + chrono::Duration::minutes(i);
+            (minute, 160, "acme launch day {k} keeps going #acmelaunch")
+        });
+        store_minutes(&store, &matcher, more).await;
+        (store, settings, now + chrono::Duration::minutes(3))
+    }
+
     /// A publisher that refuses one alert, the `fail_at`-th it is handed (from 1).
     struct RefusesOne {
         inner: crate::embedded::LocalPublisher,
@@ -1160,6 +1222,51 @@ mod tests {
         assert_eq!(alerted, signals.into(), "{events:#?}");
     }
 
+    /// One signal's catch-up longer than its lease (events in several minutes, each slow to
+    /// publish) renews the lease as it goes: a second engine that tries the shard meanwhile
+    /// finds it held, and the incident is opened once, not again by the second engine.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_catch_up_of_one_signal_keeps_its_lease_and_opens_its_incident_once() {
+        use std::sync::atomic::Ordering;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, mut settings, now) = growing(dir.path(), Utc::now()).await;
+        settings.shards = 1;
+        settings.lease_ttl = Duration::from_secs(3);
+        let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let slow = Arc::new(Slow {
+            inner: crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
+            delay: Duration::from_millis(1200),
+            begun: begun.clone(),
+        });
+        let first = Engine::new(store.clone(), slow, settings.clone()).expect("engine");
+        let leased = std::time::Instant::now();
+        let long = tokio::spawn(async move { first.pass(now).await.expect("pass") });
+        // The second engine tries once the pass's first lease has lapsed, while its third
+        // event is being published.
+        while begun.load(Ordering::SeqCst) < 3 || leased.elapsed() < Duration::from_millis(3300) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let other = tempfile::tempdir().expect("tempdir");
+        let publisher = Arc::new(
+            crate::embedded::LocalPublisher::open(other.path(), 1 << 20).expect("publisher"),
+        );
+        let second = Engine::new(store, publisher, settings).expect("engine");
+        let twice = second.pass(now).await.expect("pass");
+        assert!(twice.is_empty(), "the shard was still held: {twice:#?}");
+        let events = long.await.expect("the slow pass");
+        let minutes: std::collections::BTreeSet<_> = events.iter().map(|a| a.at).collect();
+        assert!(
+            events.len() >= 3 && minutes.len() >= 3,
+            "events of three minutes or more, in one signal: {events:#?}"
+        );
+        let opened = events
+            .iter()
+            .filter(|a| a.state == super::super::AlertState::Opened)
+            .count();
+        assert_eq!(opened, 1, "{events:#?}");
+    }
+
     /// A pass that fails part-way keeps the minutes whose events all went out: the next pass
     /// sends the failed minute's events and those after it, not the earlier ones again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1167,33 +1274,8 @@ mod tests {
         let key = |a: &Alert| (a.id.clone(), a.state, a.at);
         // The spike, then three minutes four times higher: opened, then updated.
         let at = Utc::now();
-        let growing = |dir: &std::path::Path| {
-            let dir = dir.to_owned();
-            async move {
-                let (store, settings, now) = spiky_signals_at(&dir, &["brand"], at).await;
-                let signal = transforms::signals::Signal {
-                    tenant: "acme".into(),
-                    id: "brand".into(),
-                    version: 1,
-                    query: "acme".into(),
-                    options: Default::default(),
-                };
-                let set = transforms::signals::SignalSet {
-                    signals: vec![signal],
-                };
-                let matcher = transforms::signals::Matcher::compile(&set).expect("matcher");
-                let settle = chrono::Duration::from_std(settings.settle).expect("settle");
-                let upto = minute_of(now - settle);
-                let more = (0..3).map(|i| {
-                    let minute = upto + chrono::Duration::minutes(i);
-                    (minute, 160, "acme launch day {k} keeps going #acmelaunch")
-                });
-                store_minutes(&store, &matcher, more).await;
-                (store, settings, now + chrono::Duration::minutes(3))
-            }
-        };
         let dir = tempfile::tempdir().expect("tempdir");
-        let (store, settings, now) = growing(dir.path()).await;
+        let (store, settings, now) = growing(dir.path(), at).await;
         let publisher = Arc::new(
             crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
         );
@@ -1209,7 +1291,7 @@ mod tests {
         );
 
         let dir = tempfile::tempdir().expect("tempdir");
-        let (store, settings, now) = growing(dir.path()).await;
+        let (store, settings, now) = growing(dir.path(), at).await;
         let publisher = Arc::new(RefusesOne {
             inner: crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
             seen: Default::default(),
