@@ -503,31 +503,18 @@ async fn alerting_reads_no_minute_before_the_rollup_has_counted_it() {
     // minute: stored, and so marked dirty, but not rolled up.
     let now = Utc::now();
     let upto = minute_of(now - chrono::Duration::from_std(settings.settle).expect("settle"));
-    let mut batch = Vec::new();
-    for i in 0..123i64 {
-        let minute = upto - chrono::Duration::minutes(123 - i);
-        let (n, text) = match i {
-            ..120 => (4 + (i * 7) % 3, "acme store visit {k} with friends"),
-            _ => (40, "acme launch number {k} is live #acmelaunch"),
-        };
-        for k in 0..n {
-            let at = minute + chrono::Duration::seconds(k * 59 / n);
-            let m = serde_json::json!({
-                "id": format!("mastodon:{}-{k}", minute.timestamp()), "source": "mastodon",
-                "kind": "post", "text": text.replace("{k}", &k.to_string()),
-                "author": {"id": format!("u{}", k % 40), "handle": format!("user{}", k % 40)},
-                "created_at": at.to_rfc3339(), "collected_at": at.to_rfc3339(),
-            });
-            batch.push(Delivery {
-                partition: 0,
-                offset: batch.len() as i64,
-                key: None,
-                payload: m.to_string().into_bytes(),
-                tombstone: false,
-                mention: None,
-            });
-        }
-    }
+    let batch = common::spiky_history(upto)
+        .into_iter()
+        .enumerate()
+        .map(|(offset, (_, m))| Delivery {
+            partition: 0,
+            offset: offset as i64,
+            key: None,
+            payload: m.into_bytes(),
+            tombstone: false,
+            mention: None,
+        })
+        .collect();
     let processed = pipeline::runtime::process_batch(batch, &Default::default(), Some(&matcher));
     assert!(processed.dead.is_empty());
     store.write(&processed.stored).await.expect("write");

@@ -821,34 +821,17 @@ async fn e2e_a_spike_is_alerted_once_by_two_workers_stored_published_and_deliver
     // ago.
     let now = pipeline::aggregate::minute_of(chrono::Utc::now());
     let producer = env.producer();
-    let mut produced = 0i64;
-    for i in 0..123i64 {
-        let minute = now - chrono::Duration::minutes(125 - i);
-        let (n, text) = if i < 120 {
-            (4 + (i * 7) % 3, "acme store visit {k} with friends")
-        } else {
-            (40, "acme launch number {k} is live #acmelaunch")
-        };
-        for k in 0..n {
-            let at = minute + chrono::Duration::seconds(k * 59 / n);
-            let id = format!("mastodon:{}-{k}", minute.timestamp());
-            let m = serde_json::json!({
-                "id": id, "source": "mastodon", "kind": "post",
-                "text": text.replace("{k}", &k.to_string()),
-                "author": {"id": format!("u{}", k % 40), "handle": format!("user{}", k % 40)},
-                "created_at": at.to_rfc3339(), "collected_at": at.to_rfc3339(),
-            })
-            .to_string();
-            producer
-                .send(
-                    FutureRecord::to(&env.raw).key(&id).payload(&m),
-                    Duration::from_secs(10),
-                )
-                .await
-                .expect("produced");
-            produced += 1;
-        }
+    let history = common::spiky_history(now - chrono::Duration::minutes(2));
+    for (id, m) in &history {
+        producer
+            .send(
+                FutureRecord::to(&env.raw).key(id).payload(m),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produced");
     }
+    let produced = history.len() as i64;
     // Stored and rolled up with alerting off.
     let mut quiet = env.extra_env.clone();
     quiet.push(("BACKCHANNEL__ALERTS__ENABLED".into(), "false".into()));

@@ -1176,20 +1176,21 @@ mod tests {
         }
     }
 
-    /// A pass longer than its lease renews it before each signal, so a second engine that
-    /// tries the shard after the first lease's time finds it held and alerts nothing twice.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_long_pass_keeps_its_lease_and_another_engine_alerts_nothing_twice() {
+    /// Races two engines for one shard with a 3 s lease: the first runs a pass over `store`
+    /// whose every publish takes 1.2 s; the second tries a pass once the first lease has lapsed
+    /// and the first has begun `publishes` publishes. Returns the second pass's events, the
+    /// first's, and how many publishes the first began.
+    async fn race_a_slow_pass(
+        store: Arc<crate::embedded::RedbStore>,
+        mut settings: AlertSettings,
+        now: DateTime<Utc>,
+        publishes: usize,
+    ) -> (Vec<Alert>, Vec<Alert>, usize) {
         use std::sync::atomic::Ordering;
 
-        let dir = tempfile::tempdir().expect("tempdir");
-        let signals = ["a", "b", "c", "d"];
-        let (store, mut settings, now) = spiky_signals(dir.path(), &signals).await;
         settings.shards = 1;
         settings.lease_ttl = Duration::from_secs(3);
-        // One slow publish per signal: the pass (4.8 s) outlasts its first lease. Each signal
-        // leaves 1.8 s for its own work before the lease renewed ahead of it lapses, which a
-        // debug build on two busy cores needs (with 0.5 s, CI-like load lapsed it).
+        let dir = tempfile::tempdir().expect("tempdir");
         let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let slow = Arc::new(Slow {
             inner: crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
@@ -1199,9 +1200,9 @@ mod tests {
         let first = Engine::new(store.clone(), slow, settings.clone()).expect("engine");
         let leased = std::time::Instant::now();
         let long = tokio::spawn(async move { first.pass(now).await.expect("pass") });
-        // The second engine tries once the first lease has lapsed and the slow pass is on its
-        // second signal (so it has renewed, or would have): whatever the machine's speed.
-        while begun.load(Ordering::SeqCst) < 2 || leased.elapsed() < Duration::from_millis(3300) {
+        while begun.load(Ordering::SeqCst) < publishes
+            || leased.elapsed() < Duration::from_millis(3300)
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let other = tempfile::tempdir().expect("tempdir");
@@ -1210,13 +1211,25 @@ mod tests {
         );
         let second = Engine::new(store, publisher, settings).expect("engine");
         let twice = second.pass(now).await.expect("pass");
-        assert!(twice.is_empty(), "the shard was still held: {twice:#?}");
         let events = long.await.expect("the slow pass");
-        assert_eq!(
-            begun.load(Ordering::SeqCst),
-            signals.len(),
-            "one publish a signal, as timed"
-        );
+        (twice, events, begun.load(Ordering::SeqCst))
+    }
+
+    /// A pass longer than its lease renews it before each signal, so a second engine that
+    /// tries the shard after the first lease's time finds it held and alerts nothing twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_pass_keeps_its_lease_and_another_engine_alerts_nothing_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signals = ["a", "b", "c", "d"];
+        let (store, settings, now) = spiky_signals(dir.path(), &signals).await;
+        // One slow publish per signal: the pass (4.8 s) outlasts its first lease. Each signal
+        // leaves 1.8 s for its own work before the lease renewed ahead of it lapses, which a
+        // debug build on two busy cores needs (with 0.5 s, CI-like load lapsed it). The second
+        // engine tries while the slow pass is on its second signal (so it has renewed, or would
+        // have): whatever the machine's speed.
+        let (twice, events, begun) = race_a_slow_pass(store, settings, now, 2).await;
+        assert!(twice.is_empty(), "the shard was still held: {twice:#?}");
+        assert_eq!(begun, signals.len(), "one publish a signal, as timed");
         let alerted: std::collections::BTreeSet<&str> =
             events.iter().map(|a| a.signal.as_str()).collect();
         assert_eq!(alerted, signals.into(), "{events:#?}");
@@ -1227,34 +1240,11 @@ mod tests {
     /// finds it held, and the incident is opened once, not again by the second engine.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_long_catch_up_of_one_signal_keeps_its_lease_and_opens_its_incident_once() {
-        use std::sync::atomic::Ordering;
-
         let dir = tempfile::tempdir().expect("tempdir");
-        let (store, mut settings, now) = growing(dir.path(), Utc::now()).await;
-        settings.shards = 1;
-        settings.lease_ttl = Duration::from_secs(3);
-        let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let slow = Arc::new(Slow {
-            inner: crate::embedded::LocalPublisher::open(dir.path(), 1 << 20).expect("publisher"),
-            delay: Duration::from_millis(1200),
-            begun: begun.clone(),
-        });
-        let first = Engine::new(store.clone(), slow, settings.clone()).expect("engine");
-        let leased = std::time::Instant::now();
-        let long = tokio::spawn(async move { first.pass(now).await.expect("pass") });
-        // The second engine tries once the pass's first lease has lapsed, while its third
-        // event is being published.
-        while begun.load(Ordering::SeqCst) < 3 || leased.elapsed() < Duration::from_millis(3300) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let other = tempfile::tempdir().expect("tempdir");
-        let publisher = Arc::new(
-            crate::embedded::LocalPublisher::open(other.path(), 1 << 20).expect("publisher"),
-        );
-        let second = Engine::new(store, publisher, settings).expect("engine");
-        let twice = second.pass(now).await.expect("pass");
+        let (store, settings, now) = growing(dir.path(), Utc::now()).await;
+        // The second engine tries while the pass's third event is being published.
+        let (twice, events, _) = race_a_slow_pass(store, settings, now, 3).await;
         assert!(twice.is_empty(), "the shard was still held: {twice:#?}");
-        let events = long.await.expect("the slow pass");
         let minutes: std::collections::BTreeSet<_> = events.iter().map(|a| a.at).collect();
         assert!(
             events.len() >= 3 && minutes.len() >= 3,

@@ -241,3 +241,29 @@ pub async fn count_topic_rows(
     }
     Ok(total)
 }
+
+/// A signal's history for the alerting tests, as (id, mention JSON): 120 minutes of 4-6 ordinary
+/// mentions carrying "acme", then 3 minutes of 40 carrying #acmelaunch (many authors, different
+/// words), the last of them the minute before `end`.
+pub fn spiky_history(end: chrono::DateTime<chrono::Utc>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for i in 0..123i64 {
+        let minute = end - chrono::Duration::minutes(123 - i);
+        let (n, text) = match i {
+            ..120 => (4 + (i * 7) % 3, "acme store visit {k} with friends"),
+            _ => (40, "acme launch number {k} is live #acmelaunch"),
+        };
+        for k in 0..n {
+            let at = minute + chrono::Duration::seconds(k * 59 / n);
+            let id = format!("mastodon:{}-{k}", minute.timestamp());
+            let m = serde_json::json!({
+                "id": id, "source": "mastodon", "kind": "post",
+                "text": text.replace("{k}", &k.to_string()),
+                "author": {"id": format!("u{}", k % 40), "handle": format!("user{}", k % 40)},
+                "created_at": at.to_rfc3339(), "collected_at": at.to_rfc3339(),
+            });
+            out.push((id, m.to_string()));
+        }
+    }
+    out
+}

@@ -13,10 +13,8 @@ impl AlertStore for ScyllaStore {
     /// The aggregates are complete for what was written before the last rollup this process
     /// finished: a process that runs the detector rolls up too (`backchannel worker`).
     fn counted_before(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        Some(
-            self.rolled_up()
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
-        )
+        let rolled_up = *self.rolled_up.lock().unwrap_or_else(|p| p.into_inner());
+        Some(rolled_up.unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC))
     }
 
     async fn detector(&self, tenant: &str, signal: &str) -> Result<Option<String>> {

@@ -147,12 +147,6 @@ impl ScyllaStore {
         Ok(n)
     }
 
-    /// The time before which every mark was rolled up by this process's last successful
-    /// rollup (or by another's before it), if it has finished one.
-    pub fn rolled_up(&self) -> Option<DateTime<Utc>> {
-        *self.rolled_up.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Scans the open buckets (and the closed ones not yet seen empty) for marks quiet for
     /// `quiet`. Remembers closed buckets found empty, so they are not read again.
     pub async fn dirty_minutes(&self, quiet: Duration) -> Result<Vec<DirtyMinute>> {
